@@ -1,0 +1,3 @@
+from printforge.cli import main
+
+raise SystemExit(main())

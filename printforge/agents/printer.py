@@ -1,0 +1,74 @@
+"""The Printer agent: gate the G-code, then stream it to the reserved printer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from printforge.agents.base import Agent, AgentContext
+from printforge.models.artifact import GcodeArtifact
+from printforge.orchestrator.printers import PrinterManager
+from printforge.orchestrator.scheduler import HeatGate
+from printforge.runtime.errors import BadArtifact
+from printforge.runtime.settings import Settings
+
+__all__ = ["PrinterAgent"]
+
+log = logging.getLogger(__name__)
+
+
+class PrinterAgent(Agent[GcodeArtifact, dict[str, Any]]):
+    name = "printer"
+
+    def __init__(
+        self, settings: Settings, printers: PrinterManager, heat_gate: HeatGate | None = None
+    ) -> None:
+        self.settings = settings
+        self.printers = printers
+        self.heat_gate = heat_gate or HeatGate(settings.server.max_heating)
+
+    async def run(self, inp: GcodeArtifact, ctx: AgentContext) -> dict[str, Any]:
+        from printforge.slicing.gate import check_gcode
+
+        if not inp.verify():
+            raise BadArtifact(
+                f"G-code {inp.path} is missing or changed since it was made (sha256 mismatch)"
+            )
+        driver = self.printers.get(ctx.printer)
+        # Whatever produced the file, nothing reaches a printer without passing the gate.
+        analysis = await asyncio.to_thread(check_gcode, inp.path, driver.profile, ctx.material)
+        ctx.report["gate"] = {
+            "passed": True,
+            "printer": ctx.printer,
+            "profile": driver.profile.name,
+            "max_hotend_temp": analysis.max_hotend_temp,
+            "max_bed_temp": analysis.max_bed_temp,
+        }
+        ctx.progress(0.0, f"streaming to {ctx.printer}", {"printer": ctx.printer})
+        last = None
+        async with self.heat_gate.heating_slot(driver):
+            async for progress in driver.stream(inp.path, job_id=ctx.job_id):
+                last = progress
+                ctx.progress(
+                    progress.fraction,
+                    None,
+                    {
+                        "printer": ctx.printer,
+                        "lines_acked": progress.lines_acked,
+                        "lines_total": progress.lines_total,
+                        "eta_s": progress.eta_s,
+                        "resends": progress.resends,
+                        "layer": progress.layer,
+                    },
+                )
+        summary: dict[str, Any] = {"printer": ctx.printer}
+        if last is not None:
+            summary.update(
+                lines_acked=last.lines_acked,
+                lines_total=last.lines_total,
+                resends=last.resends,
+                elapsed_s=round(last.elapsed_s, 3),
+            )
+        ctx.report["printer"] = summary
+        return summary

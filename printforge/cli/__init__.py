@@ -1,0 +1,128 @@
+"""The `printforge` command. Each subcommand lives in its own module with a `register()`.
+
+Errors print one line and exit non-zero; `--debug` shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from printforge import __version__
+from printforge.runtime.errors import ConfigError, InputError, PrintforgeError
+
+__all__ = ["COMMANDS", "main"]
+
+# Subcommand modules under printforge.cli; each defines register(subparsers).
+COMMANDS: tuple[str, ...] = (
+    "run",
+    "design",
+    "slice",
+    "jobs",
+    "health",
+    "gcode_info",
+    "print_cmd",
+    "virtual_printer",
+    "providers",
+    "node",
+    "serve",
+)
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="printforge",
+        description="From a sentence to a printed part.",
+    )
+    parser.add_argument("--version", action="version", version=f"printforge {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="one more TOML config layer")
+    parser.add_argument("--data-dir", metavar="DIR", help="where jobs and the job store live")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"printforge.cli.{name}")
+        except ModuleNotFoundError as err:
+            if err.name == f"printforge.cli.{name}":
+                continue  # a command not built yet is simply absent
+            raise
+        module.register(sub)
+    # People write `printforge run ... --data-dir D` as often as `printforge --data-dir D run`:
+    # every command accepts the global options too (SUPPRESS keeps an absent one from
+    # overwriting the value given before the command).
+    for command in sub.choices.values():
+        for flags, options in _GLOBAL_OPTIONS:
+            if not any(flag in command._option_string_actions for flag in flags):
+                command.add_argument(*flags, default=argparse.SUPPRESS, **options)
+    return parser
+
+
+_GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--config",), {"metavar": "FILE", "help": "one more TOML config layer"}),
+    (("--data-dir",), {"metavar": "DIR", "help": "where jobs and the job store live"}),
+    (("--debug",), {"action": "store_true", "help": "show tracebacks and debug logs"}),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result: Any = args.handler(args)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except KeyboardInterrupt:
+        print("printforge: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `printforge jobs --json | head`: the reader left; say nothing more to it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
+    except PrintforgeError as err:
+        if args.debug:
+            raise
+        print(f"printforge: {err.message}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(err, ConfigError) else EXIT_ERROR
+    except Exception as err:
+        if args.debug:
+            raise
+        print(f"printforge: unexpected error: {type(err).__name__}: {err}", file=sys.stderr)
+        print("printforge: run again with --debug for the traceback", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def load_cli_settings(args: argparse.Namespace, **overrides: Any):  # type: ignore[no-untyped-def]
+    """Settings for a command: the global --config and --data-dir, plus command overrides."""
+    from printforge.runtime.settings import load_settings
+
+    extra = {k: v for k, v in overrides.items() if v is not None}
+    if getattr(args, "data_dir", None):
+        extra["data_dir"] = args.data_dir
+    settings = load_settings(args.config, overrides=extra or None)
+    logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level)
+    return settings
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InputError(message)

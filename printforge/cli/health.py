@@ -1,0 +1,57 @@
+"""`printforge health`: start every component once and report its health."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "health", help="check agents, printers, providers and the job store", description=__doc__
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_handle_health)
+
+
+async def _handle_health(args: argparse.Namespace) -> int:
+    from printforge.cli import load_cli_settings
+    from printforge.orchestrator.service import Orchestrator
+
+    settings = load_cli_settings(args)
+    async with Orchestrator(settings) as orch:
+        for agent in orch.agents.values():
+            record = await agent.health()
+            if record is not None:
+                orch.health.put(record)
+        report = await orch.health_report()
+    if args.json:
+        json.dump(report, sys.stdout, default=str)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        colours = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
+        console = Console()
+        status = report["status"]
+        console.print(f"[bold {colours.get(status, 'white')}]printforge is {status}[/]")
+        table = Table(header_style="bold")
+        for col in ("component", "name", "state", "detail"):
+            table.add_column(col)
+        for c in report["components"]:
+            detail = c.get("last_error") or ", ".join(
+                f"{k}={v}" for k, v in (c.get("detail") or {}).items()
+            )
+            state = c["state"]
+            table.add_row(
+                c["component"], c["name"], f"[{colours.get(state, 'white')}]{state}[/]", detail
+            )
+        console.print(table)
+        jobs = report["store"]["jobs"]
+        busy = {k: v for k, v in jobs.items() if v}
+        console.print(f"job store {report['store']['path']}: {busy or 'empty'}")
+    return 0 if report["status"] != "unhealthy" else 1

@@ -1,0 +1,247 @@
+"""`printforge run "REQUEST"`: the whole pipeline, with a live progress display per stage."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["job_summary", "register"]
+
+STAGE_LABELS = {
+    "research": "Research",
+    "cad": "CAD",
+    "slicer": "Slicer",
+    "printer": "Printer",
+}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="research, model, slice and print a part described in words",
+        description="Run the whole pipeline for one request and wait until it ends.",
+    )
+    p.add_argument("request", help='what to make, e.g. "a 20 mm calibration cube"')
+    p.add_argument("--printer", help="printer name from config (default: the default printer)")
+    p.add_argument("--material", help="material profile, e.g. PLA, PETG, ABS")
+    p.add_argument("--out", metavar="DIR", help="also copy the job's artifacts into DIR")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument(
+        "--sim-speed",
+        type=float,
+        metavar="N",
+        help="virtual printers run N times faster than real time (default from config: 200)",
+    )
+    p.add_argument("--provider", help="LLM provider order, e.g. openai,anthropic,offline")
+    p.add_argument("--model", dest="llm_model", help="LLM model name for the first provider")
+    p.add_argument("--engine", help="slicer engine: builtin, prusaslicer, curaengine or auto")
+    p.add_argument("--layer-height", type=float, help="slicer layer height in mm")
+    p.add_argument("--infill", type=float, help="infill density in percent")
+    p.add_argument("--perimeters", type=int, help="number of perimeters")
+    p.add_argument("--no-print", action="store_true", help="stop after slicing")
+    p.set_defaults(handler=_handle_run)
+
+
+def job_summary(job: Any) -> dict[str, Any]:
+    """The `--json` shape: a contract scripts rely on; extend it, never rename keys."""
+    return {
+        "job_id": job.id,
+        "state": job.state.value,
+        "request": job.request.summary,
+        "printer": job.printer,
+        "stages": [
+            {"name": s.name.value, "state": s.state.value, "duration_s": s.duration_s}
+            for s in job.stages
+        ],
+        "artifacts": {
+            "spec": str(job.spec.path) if job.spec else None,
+            "stl": str(job.mesh.path) if job.mesh else None,
+            "gcode": str(job.gcode.path) if job.gcode else None,
+            "preview": str(job.mesh.preview_png) if job.mesh and job.mesh.preview_png else None,
+            "layers": str(job.gcode.preview_png) if job.gcode and job.gcode.preview_png else None,
+        },
+        "error": job.error.model_dump() if job.error else None,
+    }
+
+
+def _request_from(args: argparse.Namespace) -> Any:
+    from printforge.models.request import PrintRequest, SliceOverrides
+    from printforge.runtime.errors import InputError
+
+    try:
+        return PrintRequest(
+            text=args.request,
+            printer=args.printer,
+            material=args.material,
+            providers=[p.strip() for p in args.provider.split(",")] if args.provider else None,
+            llm_model=args.llm_model,
+            slice=SliceOverrides(
+                engine=args.engine,
+                layer_height=args.layer_height,
+                infill_percent=args.infill,
+                perimeters=args.perimeters,
+            ),
+            print=not args.no_print,
+        )
+    except ValueError as err:
+        raise InputError(f"invalid request: {err}") from None
+
+
+async def _handle_run(args: argparse.Namespace) -> int:
+    from printforge.cli import load_cli_settings
+    from printforge.models.job import JobState
+    from printforge.orchestrator.service import Orchestrator
+
+    settings = load_cli_settings(args, sim_speed=args.sim_speed)
+    # One job from the command line: an interrupted print is reported, not silently retried.
+    settings.orchestrator.requeue_interrupted = False
+    request = _request_from(args)
+    async with Orchestrator(settings) as orch:
+        sub = orch.bus.subscribe()
+        job = await orch.submit(request)
+        if args.json:
+            job = await orch.wait(job.id)
+        else:
+            job = await _watch(orch, sub, job.id)
+        sub.close()
+    if args.out:
+        _copy_artifacts(orch.job_dir(job.id), Path(args.out))
+    if args.json:
+        json.dump(job_summary(job), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        _print_summary(job, orch.job_dir(job.id), args.out)
+    return 0 if job.state is JobState.COMPLETED else 1
+
+
+async def _watch(orch: Any, sub: Any, job_id: str) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from printforge.models.event import JobEvent
+
+    console = Console(stderr=True)
+    columns = (
+        SpinnerColumn(finished_text="[green]✓"),
+        TextColumn("[bold]{task.description:<9}"),
+        BarColumn(bar_width=30),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks = {
+            name: progress.add_task(label, total=1.0, start=False, note="")
+            for name, label in STAGE_LABELS.items()
+        }
+        waiter = asyncio.create_task(orch.wait(job_id))
+        async for event in sub:
+            if not isinstance(event, JobEvent) or event.job_id != job_id:
+                if waiter.done():
+                    break
+                continue
+            stage = event.stage.value if event.stage else None
+            if stage in tasks:
+                tid = tasks[stage]
+                if event.kind == "stage.started":
+                    progress.start_task(tid)
+                    progress.update(tid, completed=0.0, note="")
+                elif event.kind == "stage.progress":
+                    if event.progress is not None:
+                        progress.update(tid, completed=event.progress)
+                    note = _progress_note(event)
+                    if note:
+                        progress.update(tid, note=note)
+                elif event.kind == "stage.completed":
+                    progress.update(tid, completed=1.0, note="")
+                    progress.stop_task(tid)
+                elif event.kind == "stage.failed":
+                    progress.update(tid, note=f"[red]{event.message or 'failed'}")
+                    progress.stop_task(tid)
+                elif event.kind == "log" and event.message:
+                    progress.update(tid, note=f"[dim]{event.message}")
+            if event.kind == "state" and event.state.value in {
+                "completed",
+                "failed",
+                "cancelled",
+                "interrupted",
+            }:
+                break
+        job = await waiter
+        for name, tid in tasks.items():
+            if job.stage(_stage(name)).state.value == "skipped":
+                progress.update(tid, note="[dim]skipped")
+    return job
+
+
+def _stage(name: str) -> Any:
+    from printforge.models.job import StageName
+
+    return StageName(name)
+
+
+def _progress_note(event: Any) -> str:
+    data = event.data or {}
+    if "lines_total" in data and data.get("lines_total"):
+        eta = data.get("eta_s")
+        eta_text = f", {eta:.0f} s left" if isinstance(eta, int | float) else ""
+        return f"{data.get('lines_acked', 0)}/{data['lines_total']} lines{eta_text}"
+    return event.message or ""
+
+
+def _copy_artifacts(job_dir: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for path in job_dir.iterdir():
+        if path.is_file():
+            shutil.copy2(path, out / path.name)
+
+
+def _print_summary(job: Any, job_dir: Path, out: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    ok = job.state.value == "completed"
+    colour = "green" if ok else "red"
+    console.print(f"[bold {colour}]Job {job.id} {job.state.value}[/] — {job.request.summary}")
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("stage")
+    table.add_column("state")
+    table.add_column("time", justify="right")
+    for s in job.stages:
+        duration = f"{s.duration_s:.2f} s" if s.duration_s is not None else ""
+        table.add_row(s.name.value, s.state.value, duration)
+    console.print(table)
+    if job.mesh:
+        x, y, z = job.mesh.size_mm
+        console.print(
+            f"model   {x:.1f} × {y:.1f} × {z:.1f} mm, {job.mesh.triangles} triangles,"
+            f" watertight={job.mesh.watertight}"
+        )
+    if job.gcode:
+        g = job.gcode
+        console.print(
+            f"gcode   {g.layers} layers, {g.filament_mm / 1000:.2f} m / {g.filament_g:.1f} g"
+            f" filament, est. {g.estimated_time_s / 60:.1f} min ({g.engine})"
+        )
+    if job.printer and job.report.get("printer"):
+        console.print(f"printer {job.printer}: {job.report['printer'].get('lines_acked')} lines")
+    folder = Path(out) if out else job_dir
+    console.print(f"files   {folder}")
+    for name in ("preview.png", "layers.png"):
+        if (folder / name).is_file():
+            console.print(f"picture {folder / name}")
+    if job.error:
+        console.print(f"[red]error   {job.error.code}: {job.error.message}")

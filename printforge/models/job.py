@@ -1,0 +1,148 @@
+"""A job and its state machine: one function moves a job; the store persists each move."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from printforge.models.artifact import GcodeArtifact, MeshArtifact, SpecArtifact
+from printforge.models.request import PrintRequest
+from printforge.runtime.errors import InvalidTransition
+
+__all__ = [
+    "ACTIVE",
+    "STAGE_OF_STATE",
+    "STATE_OF_STAGE",
+    "TERMINAL",
+    "TRANSITIONS",
+    "Job",
+    "JobError",
+    "JobState",
+    "StageName",
+    "StageRecord",
+    "StageState",
+    "new_job_id",
+]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RESEARCHING = "researching"
+    DESIGNING = "designing"
+    SLICING = "slicing"
+    PRINTING = "printing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+class StageName(StrEnum):
+    RESEARCH = "research"
+    CAD = "cad"
+    SLICER = "slicer"
+    PRINTER = "printer"
+
+
+class StageState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+ACTIVE = frozenset({JobState.RESEARCHING, JobState.DESIGNING, JobState.SLICING, JobState.PRINTING})
+
+STATE_OF_STAGE: dict[StageName, JobState] = {
+    StageName.RESEARCH: JobState.RESEARCHING,
+    StageName.CAD: JobState.DESIGNING,
+    StageName.SLICER: JobState.SLICING,
+    StageName.PRINTER: JobState.PRINTING,
+}
+STAGE_OF_STATE = {state: stage for stage, state in STATE_OF_STAGE.items()}
+
+_ENDINGS = {JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
+# Jobs that start from a model or G-code skip the early stages, so queued may jump ahead; a job
+# that stops before printing (design or slice only) completes from its last stage.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset(ACTIVE | {JobState.FAILED, JobState.CANCELLED}),
+    JobState.RESEARCHING: frozenset({JobState.DESIGNING, JobState.COMPLETED} | _ENDINGS),
+    JobState.DESIGNING: frozenset(
+        {JobState.RESEARCHING, JobState.SLICING, JobState.COMPLETED} | _ENDINGS
+    ),
+    JobState.SLICING: frozenset({JobState.PRINTING, JobState.COMPLETED} | _ENDINGS),
+    JobState.PRINTING: frozenset({JobState.COMPLETED} | _ENDINGS),
+    JobState.INTERRUPTED: frozenset({JobState.QUEUED, JobState.FAILED, JobState.CANCELLED}),
+    JobState.COMPLETED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.CANCELLED: frozenset(),
+}
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class StageRecord(BaseModel):
+    name: StageName
+    state: StageState = StageState.PENDING
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    attempts: int = 0
+    error: JobError | None = None
+
+
+class Job(BaseModel):
+    id: str = Field(default_factory=new_job_id)
+    state: JobState = JobState.QUEUED
+    request: PrintRequest
+    printer: str | None = None
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+    stages: list[StageRecord] = Field(
+        default_factory=lambda: [StageRecord(name=s) for s in StageName]
+    )
+    spec: SpecArtifact | None = None
+    mesh: MeshArtifact | None = None
+    gcode: GcodeArtifact | None = None
+    error: JobError | None = None
+    last_acked_line: int | None = None
+    report: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    def stage(self, name: StageName) -> StageRecord:
+        return next(s for s in self.stages if s.name == name)
+
+    def transition(self, new: JobState, *, error: JobError | None = None) -> JobState:
+        """Move to `new` or raise InvalidTransition; returns the previous state."""
+        old = self.state
+        if new not in TRANSITIONS[old]:
+            raise InvalidTransition(f"job {self.id}: cannot go from {old} to {new}")
+        self.state = new
+        self.updated_at = _now()
+        if error is not None:
+            self.error = error
+        if new is JobState.QUEUED:
+            self.error = None
+        return old

@@ -1,0 +1,377 @@
+"""One job through the four agents: research -> CAD -> slicer -> printer, each call guarded.
+
+Every state change is persisted before it is announced; every stage leaves a typed artifact
+with its hash in the job's folder, and `report.json` is rewritten after each stage so a person
+can read what happened even if the process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from printforge.agents.base import Agent, AgentContext
+from printforge.models.artifact import GcodeArtifact, MeshArtifact, SpecArtifact, file_sha256
+from printforge.models.event import JobEvent
+from printforge.models.job import (
+    STATE_OF_STAGE,
+    Job,
+    JobError,
+    JobState,
+    StageName,
+    StageState,
+)
+from printforge.models.printer import MaterialProfile, PrinterProfile
+from printforge.orchestrator.bus import EventBus
+from printforge.orchestrator.store import JobStore
+from printforge.runtime import metrics
+from printforge.runtime.errors import (
+    InputError,
+    PrinterDisconnected,
+    PrintforgeError,
+)
+from printforge.runtime.guard import Guard
+from printforge.runtime.health import HealthRegistry
+from printforge.runtime.settings import Settings
+
+__all__ = ["Pipeline", "PrinterChooser"]
+
+log = logging.getLogger(__name__)
+
+# (job, target printer) -> the printer that will print it, reserved.
+PrinterChooser = Callable[[Job, str], Awaitable[str]]
+_PROGRESS_INTERVAL_S = 0.1
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        bus: EventBus,
+        health: HealthRegistry,
+        agents: dict[str, Agent[Any, Any]],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.health = health
+        self.agents = agents
+        self.guards = {name: Guard(name, settings.policy(name), health) for name in agents}
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.settings.jobs_dir / job_id
+
+    # events ----------------------------------------------------------------------------------
+    def _emit(
+        self,
+        job: Job,
+        kind: str,
+        stage: StageName | None = None,
+        *,
+        progress: float | None = None,
+        message: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self.bus.publish(
+            JobEvent(
+                kind=kind,  # type: ignore[arg-type]
+                job_id=job.id,
+                state=job.state,
+                stage=stage,
+                progress=progress,
+                message=message,
+                data=data or {},
+            )
+        )
+
+    async def move(
+        self, job: Job, new: JobState, *, error: JobError | None = None, reason: str | None = None
+    ) -> None:
+        await self.store.transition(job, new, error=error, reason=reason)
+        self._emit(
+            job, "state", message=reason, data={"error": error.model_dump() if error else None}
+        )
+
+    def write_report(self, job: Job) -> None:
+        folder = self.job_dir(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        report = {
+            "job_id": job.id,
+            "state": job.state.value,
+            "request": job.request.model_dump(mode="json", by_alias=True),
+            "printer": job.printer,
+            "stages": [s.model_dump(mode="json") for s in job.stages],
+            "artifacts": {
+                name: art.model_dump(mode="json")
+                for name, art in (("spec", job.spec), ("mesh", job.mesh), ("gcode", job.gcode))
+                if art is not None
+            },
+            "error": job.error.model_dump() if job.error else None,
+            "last_acked_line": job.last_acked_line,
+            "report": job.report,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        tmp = folder / "report.json.tmp"
+        tmp.write_text(json.dumps(report, indent=2, default=str))
+        tmp.replace(folder / "report.json")
+
+    # stages ----------------------------------------------------------------------------------
+    def _context(self, job: Job, stage: StageName, printer: str) -> AgentContext:
+        last_sent = 0.0
+
+        def progress(
+            fraction: float | None, message: str | None, data: dict[str, Any] | None
+        ) -> None:
+            nonlocal last_sent
+            now = time.monotonic()
+            # Throttled: a printer streaming 600 lines/s must not flood the websocket.
+            if fraction is not None and fraction < 1.0 and now - last_sent < _PROGRESS_INTERVAL_S:
+                return
+            last_sent = now
+            self._emit(
+                job,
+                "stage.progress",
+                stage,
+                progress=None if fraction is None else max(0.0, min(1.0, fraction)),
+                message=message,
+                data=data,
+            )
+
+        settings = self.settings
+        entry = settings.printer(printer) if printer in settings.printers else None
+        material_name = job.request.material or (
+            entry.material if entry else settings.default_material
+        )
+        profile_name = entry.profile if entry else "generic-220"
+        return AgentContext(
+            job_id=job.id,
+            job_dir=self.job_dir(job.id),
+            request=job.request,
+            printer=printer,
+            profile=settings.printer_profiles[profile_name],
+            material=settings.material(material_name),
+            progress=progress,
+            report=job.report,
+        )
+
+    async def run_stage(self, job: Job, stage: StageName, inp: Any, ctx: AgentContext) -> Any:
+        if job.state is not STATE_OF_STAGE[stage]:
+            await self.move(job, STATE_OF_STAGE[stage])
+        record = job.stage(stage)
+        record.state = StageState.RUNNING
+        record.started_at = datetime.now(UTC)
+        record.error = None
+        self._emit(job, "stage.started", stage)
+        await self.store.save(job)
+        agent = self.agents[stage.value]
+        started = time.perf_counter()
+
+        async def attempt(n: int) -> Any:
+            record.attempts += 1
+            ctx.attempt = n
+            return await agent.run(inp, ctx)
+
+        def on_retry(n: int, err: BaseException, delay: float) -> None:
+            self._emit(
+                job,
+                "log",
+                stage,
+                message=f"attempt {n} failed ({err}); retrying in {delay:.1f} s",
+            )
+
+        outcome = "failure"
+        try:
+            result = await self.guards[stage.value].call(attempt, on_retry=on_retry)
+            outcome = "success"
+        except asyncio.CancelledError:
+            record.state = StageState.CANCELLED
+            outcome = "cancelled"
+            raise
+        except PrinterDisconnected as err:
+            record.state = StageState.INTERRUPTED
+            record.error = JobError(code=err.code, message=err.message)
+            raise
+        except PrintforgeError as err:
+            record.state = StageState.FAILED
+            record.error = JobError(code=err.code, message=err.message)
+            self._emit(job, "stage.failed", stage, message=err.message)
+            raise
+        except Exception as err:
+            record.state = StageState.FAILED
+            record.error = JobError(code="internal_error", message=f"{type(err).__name__}: {err}")
+            self._emit(job, "stage.failed", stage, message=record.error.message)
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            record.finished_at = datetime.now(UTC)
+            record.duration_s = round(elapsed, 3)
+            metrics.STAGE_DURATION.labels(stage.value, outcome).observe(elapsed)
+        record.state = StageState.COMPLETED
+        self._emit(job, "stage.completed", stage, progress=1.0)
+        await self.store.save(job)
+        self.write_report(job)
+        return result
+
+    def _skip(self, job: Job, *stages: StageName) -> None:
+        for stage in stages:
+            job.stage(stage).state = StageState.SKIPPED
+
+    # the whole job ---------------------------------------------------------------------------
+    async def run(
+        self,
+        job: Job,
+        target: str,
+        choose_printer: PrinterChooser,
+        release_printer: Callable[[str, bool], None],
+    ) -> Job:
+        """Drive a queued job to its end. Returns the job in its final (or interrupted) state."""
+        folder = self.job_dir(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        request = job.request
+        printer = target
+        reserved: str | None = None
+        printed = False
+        try:
+            gcode: GcodeArtifact | None = job.gcode if job.report.get("copy_of") else None
+            if gcode is not None:
+                self._skip(job, StageName.RESEARCH, StageName.CAD, StageName.SLICER)
+            elif request.gcode_path is not None:
+                self._skip(job, StageName.RESEARCH, StageName.CAD, StageName.SLICER)
+                ctx = self._context(job, StageName.SLICER, printer)
+                gcode = await asyncio.to_thread(
+                    self._import_gcode, job, request.gcode_path, ctx.profile, ctx.material
+                )
+            else:
+                ctx = self._context(job, StageName.RESEARCH, printer)
+                design_input: Any
+                if request.text is not None:
+                    spec = await self.run_stage(job, StageName.RESEARCH, request, ctx)
+                    job.spec = self._write_spec(job, spec)
+                    design_input = spec
+                else:
+                    self._skip(job, StageName.RESEARCH)
+                    assert request.model_path is not None
+                    design_input = self._import_model(request.model_path)
+                mesh: MeshArtifact = await self.run_stage(
+                    job, StageName.CAD, design_input, self._context(job, StageName.CAD, printer)
+                )
+                job.mesh = mesh
+                gcode = await self.run_stage(
+                    job, StageName.SLICER, mesh, self._context(job, StageName.SLICER, printer)
+                )
+            job.gcode = gcode
+            await self.store.save(job)
+            if not request.print_:
+                self._skip(job, StageName.PRINTER)
+                await self.move(job, JobState.COMPLETED, reason="stopped before printing")
+                return job
+
+            if job.state is JobState.QUEUED or job.state is JobState.SLICING:
+                self._emit(job, "log", StageName.PRINTER, message="waiting for a printer")
+            reserved = await choose_printer(job, target)
+            job.printer = reserved
+            await self.run_stage(
+                job, StageName.PRINTER, gcode, self._context(job, StageName.PRINTER, reserved)
+            )
+            printed = True
+            await self.move(job, JobState.COMPLETED, reason=f"printed on {reserved}")
+            return job
+        except asyncio.CancelledError:
+            await self.on_cancelled(job)
+            raise
+        except PrinterDisconnected as err:
+            job.last_acked_line = err.last_acked_line
+            printed = True  # something may be on the bed
+            await self.move(
+                job,
+                JobState.INTERRUPTED,
+                error=JobError(code=err.code, message=err.message),
+                reason="printer disconnected",
+            )
+            return job
+        except PrintforgeError as err:
+            if not job.terminal:
+                await self.move(
+                    job, JobState.FAILED, error=JobError(code=err.code, message=err.message)
+                )
+            return job
+        except Exception as err:
+            # The job records the error; the traceback is for whoever runs with --debug.
+            log.error(
+                "job %s failed unexpectedly: %s: %s",
+                job.id,
+                type(err).__name__,
+                err,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            if not job.terminal:
+                await self.move(
+                    job,
+                    JobState.FAILED,
+                    error=JobError(code="internal_error", message=f"{type(err).__name__}: {err}"),
+                )
+            return job
+        finally:
+            if reserved is not None:
+                release_printer(reserved, printed)
+            self.write_report(job)
+
+    async def on_cancelled(self, job: Job) -> None:
+        """Persist what a cancellation means, shielded: the caller's task is already cancelled."""
+        reason = job.report.get("cancel_reason")
+
+        async def persist() -> None:
+            if job.terminal:
+                return
+            if reason == "user":
+                await self.move(job, JobState.CANCELLED, reason="cancelled by user")
+            else:
+                was_printing = job.state is JobState.PRINTING
+                await self.move(
+                    job,
+                    JobState.INTERRUPTED,
+                    error=JobError(code="interrupted", message="printforge was shut down"),
+                    reason="shutdown",
+                )
+                if not was_printing:
+                    await self.move(job, JobState.QUEUED, reason="re-queued after shutdown")
+
+        await asyncio.shield(persist())
+
+    # artifacts -------------------------------------------------------------------------------
+    def _write_spec(self, job: Job, spec: Any) -> SpecArtifact:
+        path = self.job_dir(job.id) / "spec.json"
+        path.write_text(spec.model_dump_json(indent=2))
+        return SpecArtifact(
+            path=path,
+            sha256=file_sha256(path),
+            size_bytes=path.stat().st_size,
+            family=getattr(spec, "family", None),
+        )
+
+    def _import_model(self, path: Path) -> Path:
+        if not path.is_file():
+            raise InputError(f"model file {path} does not exist")
+        return path
+
+    def _import_gcode(
+        self, job: Job, source: Path, profile: PrinterProfile, material: MaterialProfile
+    ) -> GcodeArtifact:
+        """A user's own G-code enters at the printer stage; the printer agent gates it."""
+        from printforge.slicing.analysis import analyse_gcode, gcode_artifact
+
+        if not source.is_file():
+            raise InputError(f"G-code file {source} does not exist")
+        dest = self.job_dir(job.id) / "model.gcode"
+        if source.resolve() != dest.resolve():
+            shutil.copyfile(source, dest)
+        analysis = analyse_gcode(dest, profile, material.density_g_cm3)
+        return gcode_artifact(dest, analysis, "imported")

@@ -1,0 +1,229 @@
+"""The printers this process drives: built from config, watched, reserved one job at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from printforge.hardware.base import PrinterDriver, load_driver
+from printforge.models.printer import PrinterState, PrinterStatus
+from printforge.runtime import metrics
+from printforge.runtime.errors import ConfigError, InputError
+from printforge.runtime.health import HealthRegistry, HealthState
+from printforge.runtime.settings import PrinterEntry, Settings
+
+__all__ = ["PrinterManager"]
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[PrinterStatus], None]
+# States in which a printer can take a new job.
+READY_STATES = frozenset({PrinterState.IDLE})
+# Virtual printers are already simulated; bus printers are simulated (or not) on their own host.
+_NEVER_MOCKED = frozenset({"virtual", "bus"})
+
+
+class PrinterManager:
+    """Owns every driver; a driver that fails to start is reported, not fatal."""
+
+    def __init__(self, settings: Settings, health: HealthRegistry | None = None) -> None:
+        self.settings = settings
+        self.health = health or HealthRegistry()
+        self._drivers: dict[str, PrinterDriver] = {}
+        self._entries: dict[str, PrinterEntry] = {}
+        self._unsubscribe: dict[str, Callable[[], None]] = {}
+        self._listeners: list[Listener] = []
+        self._reserved: dict[str, str] = {}  # printer -> job id
+        self._bed_dirty: set[str] = set()
+        # Replaced on every change, so each waiter sees exactly the changes after it started.
+        self._changed = asyncio.Event()
+        self._started = False
+
+    # construction --------------------------------------------------------------------------
+    def build(self, name: str, entry: PrinterEntry) -> PrinterDriver:
+        """Construct (not start) the driver a `[printers.NAME]` entry describes."""
+        cls = load_driver(entry.driver)
+        options = entry.driver_options
+        if self.settings.mock and entry.driver not in _NEVER_MOCKED:
+            # Mock mode rehearses a farm's configuration without its hardware: same names,
+            # profiles and materials, virtual machines underneath.
+            log.info("mock mode: printer %s (%s) runs as a virtual printer", name, entry.driver)
+            cls, options = load_driver("virtual"), {}
+        if "sim_speed" in cls.Config.model_fields and options.get("sim_speed") is None:
+            options["sim_speed"] = self.settings.sim_speed
+        config = cls.Config.model_validate(options)
+        profile = self.settings.printer_profiles[entry.profile]
+        material = self.settings.material(entry.material) if self.settings.materials else None
+        return cls(name, config, profile, material)
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for name, entry in self.settings.printers.items():
+            if entry.enabled:
+                await self.add(self.build(name, entry), entry)
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        errors: list[str] = []
+        for name in reversed(list(self._drivers)):
+            try:
+                await self.remove(name)
+            except Exception as err:  # collect, keep stopping the others
+                errors.append(f"{name}: {err}")
+        if errors:
+            log.warning("printers did not stop cleanly: %s", "; ".join(errors))
+
+    async def add(self, driver: PrinterDriver, entry: PrinterEntry | None = None) -> None:
+        name = driver.name
+        if name in self._drivers:
+            raise ConfigError(f"a printer named {name!r} is already attached")
+        self._drivers[name] = driver
+        self._entries[name] = entry or PrinterEntry(
+            driver=driver.kind,
+            profile=driver.profile.name,
+            material=driver.material.name if driver.material else self.settings.default_material,
+        )
+        self._unsubscribe[name] = driver.add_listener(self._on_status)
+        try:
+            await driver.start()
+        except Exception as err:
+            log.warning("printer %s did not start: %s", name, err)
+            self.health.record_failure(name, f"start failed: {err}", component="printer")
+        else:
+            self.health.record_success(name, 0.0, component="printer")
+        self._on_status(driver.status())
+
+    async def remove(self, name: str) -> None:
+        driver = self._drivers.pop(name, None)
+        if driver is None:
+            return
+        self._entries.pop(name, None)
+        self._reserved.pop(name, None)
+        self._bed_dirty.discard(name)
+        unsubscribe = self._unsubscribe.pop(name, None)
+        try:
+            await driver.stop()
+        finally:
+            if unsubscribe:
+                unsubscribe()
+            self._notify(driver.status().model_copy(update={"state": PrinterState.OFFLINE}))
+
+    # lookups -------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return list(self._drivers)
+
+    def get(self, name: str) -> PrinterDriver:
+        try:
+            return self._drivers[name]
+        except KeyError:
+            known = ", ".join(sorted(self._drivers)) or "none"
+            raise InputError(f"no printer named {name!r} (attached: {known})") from None
+
+    def entry(self, name: str) -> PrinterEntry:
+        self.get(name)
+        return self._entries[name]
+
+    def statuses(self) -> list[PrinterStatus]:
+        return [self._public_status(d) for d in self._drivers.values()]
+
+    def _public_status(self, driver: PrinterDriver) -> PrinterStatus:
+        status = driver.status()
+        if driver.name in self._bed_dirty and status.state is PrinterState.IDLE:
+            return status.model_copy(
+                update={"state": PrinterState.FINISHED, "message": "waiting for bed clear"}
+            )
+        return status
+
+    # status fan-out -------------------------------------------------------------------------
+    def add_listener(self, cb: Listener) -> Callable[[], None]:
+        self._listeners.append(cb)
+        return lambda: self._listeners.remove(cb)
+
+    def _on_status(self, status: PrinterStatus) -> None:
+        driver = self._drivers.get(status.id)
+        self._notify(self._public_status(driver) if driver else status)
+
+    def _notify(self, status: PrinterStatus) -> None:
+        for heater, temp in status.temperatures.items():
+            metrics.PRINTER_TEMPERATURE.labels(status.id, heater, "actual").set(temp.actual)
+            metrics.PRINTER_TEMPERATURE.labels(status.id, heater, "target").set(temp.target)
+        if status.progress is not None:
+            metrics.PRINTER_PROGRESS.labels(status.id).set(status.progress.fraction)
+        record = self.health.get(status.id, "printer")
+        if status.state is PrinterState.FAULTED:
+            record.state = HealthState.UNHEALTHY
+            record.last_error = status.message or "printer faulted"
+        elif status.state is PrinterState.OFFLINE:
+            record.state = HealthState.DEGRADED
+        else:
+            record.state = HealthState.HEALTHY
+        record.detail = {"state": status.state.value, "job_id": status.job_id}
+        for cb in list(self._listeners):
+            try:
+                cb(status)
+            except Exception:
+                log.exception("printer status listener failed")
+        self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    # reservation -----------------------------------------------------------------------------
+    def available(self, name: str) -> bool:
+        driver = self._drivers.get(name)
+        return (
+            driver is not None
+            and name not in self._reserved
+            and name not in self._bed_dirty
+            and driver.connected.is_set()
+            and driver.status().state in READY_STATES
+        )
+
+    def reserved_by(self, name: str) -> str | None:
+        return self._reserved.get(name)
+
+    def reserve(self, name: str, job_id: str) -> None:
+        if not self.available(name):
+            raise InputError(f"printer {name} is not available")
+        self._reserved[name] = job_id
+
+    def release(self, name: str, *, printed: bool) -> None:
+        """Free a printer after a job; a finished print leaves the bed occupied if so configured."""
+        self._reserved.pop(name, None)
+        entry = self._entries.get(name)
+        if printed and entry is not None and entry.bed_clear_required:
+            self._bed_dirty.add(name)
+        driver = self._drivers.get(name)
+        if driver is not None:
+            self._on_status(driver.status())
+        self._wake()
+
+    async def confirm_bed_clear(self, name: str) -> None:
+        driver = self.get(name)
+        self._bed_dirty.discard(name)
+        await driver.confirm_bed_clear()
+        self._on_status(driver.status())
+
+    def set_material(self, name: str, material: str) -> None:
+        """A person loaded another filament."""
+        entry = self.entry(name)
+        self._entries[name] = entry.model_copy(
+            update={"material": self.settings.material(material).name}
+        )
+        self._wake()
+
+    async def wait_changed(self, timeout: float | None = None) -> None:
+        """Block until a printer's status, reservation or bed changes (or the timeout)."""
+        changed = self._changed
+        # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+        # races with the wait finishing, leaving the caller's task unstoppable.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await changed.wait()

@@ -1,0 +1,194 @@
+"""The farm scheduler: which printer a job is sliced for, and which free printer prints it next.
+
+A job is sliced for a target printer's profile before it needs a printer, so research, CAD and
+slicing overlap other prints. When its G-code is ready it waits for a printer with the same
+profile and the right material loaded that is idle and has a clear bed; among waiting jobs the
+highest priority, then the oldest, is served first. At most `server.max_heating` printers heat
+up at once, because a farm's heaters together can trip a breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from printforge.hardware.base import PrinterDriver
+from printforge.models.job import Job
+from printforge.models.printer import PrinterStatus
+from printforge.orchestrator.printers import PrinterManager
+from printforge.runtime.errors import InputError
+from printforge.runtime.settings import Settings
+
+__all__ = ["FarmScheduler", "HeatGate"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(order=True)
+class _Waiter:
+    sort_key: tuple[int, int]
+    job_id: str = field(compare=False)
+    profile: str = field(compare=False)
+    material: str = field(compare=False)
+    printer: str | None = field(compare=False)  # explicitly requested printer
+    future: asyncio.Future[str] = field(compare=False)
+
+
+class FarmScheduler:
+    def __init__(self, settings: Settings, printers: PrinterManager) -> None:
+        self.settings = settings
+        self.printers = printers
+        self._waiters: list[_Waiter] = []
+        self._order = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self.heat_gate = HeatGate(settings.server.max_heating)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._match_loop(), name="farm-scheduler")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for waiter in self._waiters:
+            if not waiter.future.done():
+                waiter.future.cancel()
+        self._waiters.clear()
+
+    # choosing what to slice for -------------------------------------------------------------
+    def material_for(self, job: Job, printer: str) -> str:
+        if job.request.material:
+            return self.settings.material(job.request.material).name
+        return self.printers.entry(printer).material
+
+    def target(self, job: Job) -> str:
+        """The printer whose profile the job is designed and sliced for."""
+        names = self.printers.names()
+        if job.request.printer:
+            self.printers.get(job.request.printer)  # clear error for an unknown name
+            return job.request.printer
+        if not names:
+            raise InputError("no printers are attached")
+        wanted = job.request.material
+
+        def loaded_ok(name: str) -> bool:
+            loaded = self.printers.entry(name).material
+            return wanted is None or loaded.casefold() == wanted.casefold()
+
+        candidates = [n for n in names if loaded_ok(n)]
+        if not candidates:
+            loaded = sorted({self.printers.entry(n).material for n in names})
+            raise InputError(f"no printer has {wanted} loaded (loaded: {', '.join(loaded)})")
+        default = self.settings.default_printer
+        if default in candidates and self.printers.available(default):
+            return default
+        free = [n for n in candidates if self.printers.available(n)]
+        return (free or ([default] if default in candidates else candidates))[0]
+
+    # waiting for a printer -------------------------------------------------------------------
+    async def acquire(self, job: Job, target: str) -> str:
+        """Wait until a compatible printer is free, reserve it for the job and return its name."""
+        entry = self.printers.entry(target)
+        waiter = _Waiter(
+            sort_key=(-job.request.priority, next(self._order)),
+            job_id=job.id,
+            profile=entry.profile,
+            material=self.material_for(job, target),
+            printer=job.request.printer,
+            future=asyncio.get_running_loop().create_future(),
+        )
+        self._waiters.append(waiter)
+        self._waiters.sort()
+        self._match()
+        try:
+            return await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                # A printer was reserved for us just as we were cancelled: give it back.
+                self.printers.release(waiter.future.result(), printed=False)
+            raise
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def waiting(self) -> list[str]:
+        return [w.job_id for w in self._waiters]
+
+    def _compatible(self, waiter: _Waiter, name: str) -> bool:
+        if waiter.printer is not None and waiter.printer != name:
+            return False
+        entry = self.printers.entry(name)
+        # The G-code was sliced for one profile: the same profile means the same bed, volume,
+        # nozzle and start/end G-code, so matching on it covers size and nozzle at once.
+        if entry.profile != waiter.profile:
+            return False
+        return entry.material.casefold() == waiter.material.casefold()
+
+    def _match(self) -> None:
+        for name in self.printers.names():
+            if not self.printers.available(name):
+                continue
+            for waiter in self._waiters:
+                if waiter.future.done() or not self._compatible(waiter, name):
+                    continue
+                self.printers.reserve(name, waiter.job_id)
+                waiter.future.set_result(name)
+                self._waiters.remove(waiter)
+                break
+
+    async def _match_loop(self) -> None:
+        while True:
+            await self.printers.wait_changed(timeout=1.0)
+            try:
+                self._match()
+            except Exception:
+                log.exception("scheduler match failed")
+
+
+def _heated(status: PrinterStatus) -> bool:
+    targets = [t for t in status.temperatures.values() if t.target > 0]
+    return bool(targets) and all(t.actual >= t.target - 2.0 for t in targets)
+
+
+class HeatGate:
+    """At most `limit` printers heat up at once; a slot frees when the heaters reach target."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._sem = asyncio.Semaphore(limit)
+        self.heating: set[str] = set()
+
+    @contextlib.asynccontextmanager
+    async def heating_slot(self, driver: PrinterDriver) -> AsyncIterator[None]:
+        await self._sem.acquire()
+        self.heating.add(driver.name)
+        seen_target = False
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.heating.discard(driver.name)
+                self._sem.release()
+
+        def on_status(status: PrinterStatus) -> None:
+            nonlocal seen_target
+            if any(t.target > 0 for t in status.temperatures.values()):
+                seen_target = True
+            if seen_target and _heated(status):
+                release()
+
+        unsubscribe = driver.add_listener(on_status)
+        try:
+            yield
+        finally:
+            unsubscribe()
+            release()

@@ -1,0 +1,386 @@
+"""The orchestrator: job store, event bus, printers, scheduler and pipeline behind one facade.
+
+The CLI's `run`, the server and the farm bus all use this class. It owns every task it starts;
+`stop()` cancels and awaits them, and a job cut off by a shutdown is recorded as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import shutil
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from printforge.agents.base import Agent, load_agent
+from printforge.models.event import JobEvent, PrinterStatusEvent
+from printforge.models.job import TERMINAL, Job, JobState
+from printforge.models.printer import PrinterStatus
+from printforge.models.request import PrintRequest
+from printforge.orchestrator.bus import EventBus
+from printforge.orchestrator.pipeline import Pipeline
+from printforge.orchestrator.printers import PrinterManager
+from printforge.orchestrator.scheduler import FarmScheduler
+from printforge.orchestrator.store import JobStore
+from printforge.runtime.errors import InputError
+from printforge.runtime.health import HealthRegistry, HealthState
+from printforge.runtime.settings import Settings
+
+__all__ = ["Orchestrator"]
+
+log = logging.getLogger(__name__)
+
+_SHUTDOWN_GRACE_S = 5.0
+
+
+def _build_agent(name: str, settings: Settings, orch: Orchestrator) -> Agent[Any, Any]:
+    cls = load_agent(name)
+    if name == "printer":
+        return cls(settings, orch.printers, orch.scheduler.heat_gate)  # type: ignore[call-arg]
+    if name == "research":
+        return cls(settings, health=orch.health)  # type: ignore[call-arg]
+    return cls(settings)  # type: ignore[call-arg]
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        agents: dict[str, Agent[Any, Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.health = HealthRegistry()
+        self.bus = EventBus()
+        self.store = JobStore(settings.db_path)
+        self.printers = PrinterManager(settings, self.health)
+        self.scheduler = FarmScheduler(settings, self.printers)
+        self._agent_overrides = agents or {}
+        self.agents: dict[str, Agent[Any, Any]] = {}
+        self.pipeline: Pipeline | None = None
+        self._jobs: dict[str, asyncio.Task[Job]] = {}
+        self._live: dict[str, Job] = {}
+        self._done: dict[str, asyncio.Event] = {}
+        self._wake = asyncio.Event()
+        # Queued jobs in dispatch order: (-priority, sequence, id). The store is the truth; this
+        # heap spares the dispatcher a full read of the queue on every wake.
+        self._pending: list[tuple[int, int, str]] = []
+        self._sequence = itertools.count()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._discovery: Any = None
+        self._unsubscribe_printers: Any = None
+        self._started = False
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.open()
+        recovered = await self.store.recover()
+        if recovered:
+            log.warning("recovered %d job(s) cut off by a previous stop", len(recovered))
+        self._unsubscribe_printers = self.printers.add_listener(self._on_printer_status)
+        await self.printers.start()
+        if self.settings.bus.broker:
+            from printforge.hardware.mqtt.discovery import BusDiscovery
+
+            self._discovery = BusDiscovery(self.settings, self.printers)
+            await self._discovery.start()
+        await self.scheduler.start()
+        for name in ("research", "cad", "slicer", "printer"):
+            agent = self._agent_overrides.get(name) or _build_agent(name, self.settings, self)
+            await agent.start()
+            self.agents[name] = agent
+        self.pipeline = Pipeline(self.settings, self.store, self.bus, self.health, self.agents)
+        for job in await self.store.queued():
+            self._enqueue(job)
+        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        errors: list[str] = []
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+        tasks = list(self._jobs.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # Each job records itself as interrupted (or re-queued) while it unwinds.
+            _done, pending = await asyncio.wait(tasks, timeout=_SHUTDOWN_GRACE_S)
+            if pending:
+                errors.append(f"{len(pending)} job(s) did not stop in time")
+        await self.scheduler.stop()
+        for agent in reversed(list(self.agents.values())):
+            try:
+                await agent.stop()
+            except Exception as err:
+                errors.append(f"agent {agent.name}: {err}")
+        if self._discovery is not None:
+            try:
+                await self._discovery.stop()
+            except Exception as err:
+                errors.append(f"bus discovery: {err}")
+        await self.printers.stop()
+        if self._unsubscribe_printers:
+            self._unsubscribe_printers()
+        await self.store.close()
+        self.bus.close()
+        if errors:
+            log.warning("orchestrator stopped with errors: %s", "; ".join(errors))
+
+    # jobs ------------------------------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        return self.settings.jobs_dir / job_id
+
+    async def submit(self, request: PrintRequest) -> Job:
+        """Persist a new job as queued (and its copies) and let the dispatcher pick it up."""
+        self._require_started()
+        if request.printer is not None:
+            self.printers.get(request.printer)
+        if request.material is not None:
+            self.settings.material(request.material)
+        first = await self._insert(request.model_copy(update={"copies": 1}), report={})
+        if request.copies > 1:
+            ids = [first.id]
+            for n in range(2, request.copies + 1):
+                copy = await self._insert(
+                    request.model_copy(update={"copies": 1}),
+                    report={"copy_of": first.id, "copy_number": n},
+                )
+                ids.append(copy.id)
+            first.report["copies"] = ids
+            await self.store.save(first)
+        return first
+
+    async def _insert(self, request: PrintRequest, report: dict[str, Any]) -> Job:
+        job = Job(request=request, report=report)
+        folder = self.job_dir(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "request.json").write_text(
+            json.dumps(request.model_dump(mode="json", by_alias=True), indent=2)
+        )
+        await self.store.insert(job)
+        assert self.pipeline is not None
+        self.pipeline._emit(job, "state", message="queued")
+        self._enqueue(job)
+        return job
+
+    def _enqueue(self, job: Job) -> None:
+        heapq.heappush(self._pending, (-job.request.priority, next(self._sequence), job.id))
+        self._wake.set()
+
+    async def get(self, job_id: str) -> Job:
+        job = await self.store.get(job_id)
+        if job is None:
+            raise InputError(f"no job with id {job_id!r}", code="not_found")
+        return job
+
+    async def list_jobs(self, state: JobState | None = None, limit: int = 100) -> list[Job]:
+        return await self.store.list(state, limit)
+
+    async def cancel(self, job_id: str) -> Job:
+        job = await self.get(job_id)
+        if job.state in TERMINAL:
+            return job
+        task = self._jobs.get(job_id)
+        if task is not None and not task.done():
+            live = self._live.get(job_id)
+            if live is not None:
+                live.report["cancel_reason"] = "user"
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({task})
+            return await self.get(job_id)
+        assert self.pipeline is not None
+        await self.pipeline.move(job, JobState.CANCELLED, reason="cancelled by user")
+        self._finished(job)
+        return job
+
+    async def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Until the job is completed, failed, cancelled, or interrupted for good."""
+        job = await self.get(job_id)
+        if self._settled(job):
+            return job
+        event = self._done.setdefault(job_id, asyncio.Event())
+        async with asyncio.timeout(timeout):
+            await event.wait()
+        return await self.get(job_id)
+
+    def _settled(self, job: Job) -> bool:
+        return job.state in TERMINAL or (
+            job.state is JobState.INTERRUPTED and job.id not in self._jobs
+        )
+
+    def _finished(self, job: Job) -> None:
+        event = self._done.pop(job.id, None)
+        if event is not None:
+            event.set()
+
+    # dispatch --------------------------------------------------------------------------------
+    def _busy_preparing(self) -> int:
+        """Jobs doing research, CAD or slicing now (not printing, not waiting for a printer)."""
+        waiting = set(self.scheduler.waiting())
+        return sum(
+            1
+            for j in self._live.values()
+            if j.state is not JobState.PRINTING and j.id not in waiting
+        )
+
+    async def _dispatch_loop(self) -> None:
+        limit = self.settings.orchestrator.max_active_jobs
+        while True:
+            # Woken by submissions and finished jobs; the timeout catches jobs that moved on to
+            # wait for a printer and so freed a preparation slot. asyncio.timeout, not
+            # wait_for: see PrinterManager.wait_changed.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await self._wake.wait()
+            self._wake.clear()
+            deferred: list[tuple[int, int, str]] = []
+            try:
+                while self._pending and self._busy_preparing() < limit:
+                    entry = heapq.heappop(self._pending)
+                    job_id = entry[2]
+                    if job_id in self._jobs:
+                        # Re-queued by its own task, which has not ended yet: next wake.
+                        deferred.append(entry)
+                        continue
+                    job = await self.store.get(job_id)
+                    if job is None or job.state is not JobState.QUEUED:
+                        continue  # cancelled while it waited
+                    self._launch(job)
+            except Exception:
+                log.exception("job dispatch failed")
+            for entry in deferred:
+                heapq.heappush(self._pending, entry)
+
+    def _launch(self, job: Job) -> None:
+        self._live[job.id] = job
+        task = asyncio.create_task(self._run_job(job), name=f"job-{job.id}")
+        self._jobs[job.id] = task
+
+        def done(t: asyncio.Task[Job]) -> None:
+            self._jobs.pop(job.id, None)
+            self._live.pop(job.id, None)
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _run_job(self, job: Job) -> Job:
+        try:
+            return await self._run_job_inner(job)
+        except asyncio.CancelledError:
+            self._finished(job)
+            raise
+
+    async def _run_job_inner(self, job: Job) -> Job:
+        assert self.pipeline is not None
+        try:
+            if job.report.get("copy_of"):
+                try:
+                    await self._wait_for_original(job)
+                except asyncio.CancelledError:
+                    await self.pipeline.on_cancelled(job)
+                    raise
+            target = self.scheduler.target(job)
+        except InputError as err:
+            from printforge.models.job import JobError
+
+            await self.pipeline.move(
+                job, JobState.FAILED, error=JobError(code=err.code, message=err.message)
+            )
+            self._finished(job)
+            return job
+        result = await self.pipeline.run(job, target, self.scheduler.acquire, self._release_printer)
+        if result.state is JobState.INTERRUPTED and self._should_requeue(result):
+            attempts = int(result.report.get("print_attempts", 1)) + 1
+            result.report["print_attempts"] = attempts
+            await self.pipeline.move(result, JobState.QUEUED, reason="re-queued after printer loss")
+            self._enqueue(result)
+        else:
+            self._finished(result)
+        return result
+
+    def _should_requeue(self, job: Job) -> bool:
+        cfg = self.settings.orchestrator
+        attempts = int(job.report.get("print_attempts", 1))
+        return cfg.requeue_interrupted and attempts < cfg.max_print_attempts
+
+    def _release_printer(self, name: str, printed: bool) -> None:
+        self.printers.release(name, printed=printed)
+
+    async def _wait_for_original(self, job: Job) -> None:
+        """A copy prints the original's G-code; it waits until that exists."""
+        original_id = str(job.report["copy_of"])
+        # Subscribe before reading the store, so no event between the two is missed.
+        sub = self.bus.subscribe(maxsize=100)
+        try:
+            while True:
+                original = await self.get(original_id)
+                if original.gcode is not None and original.gcode.verify():
+                    dest = self.job_dir(job.id) / "model.gcode"
+                    await asyncio.to_thread(shutil.copyfile, original.gcode.path, dest)
+                    job.gcode = original.gcode.model_copy(update={"path": dest})
+                    job.spec, job.mesh = original.spec, original.mesh
+                    return
+                ended = original.state in TERMINAL or original.state is JobState.INTERRUPTED
+                if ended and original.gcode is None:
+                    raise InputError(
+                        f"copy of job {original_id}, which ended {original.state.value}"
+                        " before it had G-code"
+                    )
+                async for event in sub:
+                    if isinstance(event, JobEvent) and event.job_id == original_id and (
+                        event.kind in ("state", "stage.completed")
+                    ):
+                        break
+        finally:
+            sub.close()
+
+    def _on_printer_status(self, status: PrinterStatus) -> None:
+        self.bus.publish(PrinterStatusEvent(status=status))
+        self._wake.set()
+
+    # health ----------------------------------------------------------------------------------
+    async def health_report(self) -> dict[str, Any]:
+        records = self.health.records()
+        counts = await self.store.counts() if self._started else {}
+        store_ok = self._started
+        state = self.health.overall()
+        if not store_ok:
+            state = HealthState.UNHEALTHY
+        return {
+            "status": state.value,
+            "components": [r.model_dump(mode="json") for r in records],
+            "printers": [s.model_dump(mode="json") for s in self.printers.statuses()],
+            "store": {"path": str(self.store.path), "ok": store_ok, "jobs": counts},
+            "queue": {"waiting_for_printer": self.scheduler.waiting()},
+        }
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise RuntimeError("the orchestrator is not started")

@@ -1,0 +1,217 @@
+"""The job store: SQLite in WAL mode, every state transition recorded in the same transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from printforge.models.job import ACTIVE, Job, JobError, JobState, StageState
+from printforge.runtime import metrics
+from printforge.runtime.errors import ConfigError
+
+__all__ = ["JobStore", "Transition"]
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, priority DESC, created_at);
+CREATE TABLE IF NOT EXISTS transitions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    at TEXT NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS transitions_job ON transitions(job_id, seq);
+"""
+
+Transition = tuple[str | None, str, str, str | None]
+
+
+class JobStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._counts: dict[str, int] = {}
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self.path)
+        except (OSError, aiosqlite.Error) as err:
+            raise ConfigError(f"cannot open the job store {self.path}: {err}") from err
+        # WAL: readers never block the writer, and a kill -9 loses no committed transition.
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._db.executescript(_SCHEMA)
+        await self._db.commit()
+        self._counts = await self.counts()
+        self._publish_counts()
+
+    def _publish_counts(self) -> None:
+        for state, n in self._counts.items():
+            metrics.JOBS_BY_STATE.labels(state).set(n)
+        metrics.QUEUE_DEPTH.set(self._counts.get(JobState.QUEUED.value, 0))
+
+    def _count(self, old: JobState | None, new: JobState) -> None:
+        if old is not None:
+            self._counts[old.value] = self._counts.get(old.value, 0) - 1
+        self._counts[new.value] = self._counts.get(new.value, 0) + 1
+        self._publish_counts()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("job store is not open")
+        return self._db
+
+    async def insert(self, job: Job) -> None:
+        async with self._lock:
+            await self.db.execute(
+                "INSERT INTO jobs (id, state, priority, created_at, updated_at, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.state.value,
+                    job.request.priority,
+                    job.created_at.isoformat(),
+                    job.updated_at.isoformat(),
+                    job.model_dump_json(),
+                ),
+            )
+            await self.db.execute(
+                "INSERT INTO transitions (job_id, from_state, to_state, at, reason)"
+                " VALUES (?, NULL, ?, ?, 'submitted')",
+                (job.id, job.state.value, job.created_at.isoformat()),
+            )
+            await self.db.commit()
+        metrics.JOB_TRANSITIONS.labels(job.state.value).inc()
+        self._count(None, job.state)
+
+    async def save(self, job: Job) -> None:
+        """Persist a job's data (artifacts, stages, report) without changing its state."""
+        async with self._lock:
+            await self.db.execute(
+                "UPDATE jobs SET data = ?, updated_at = ? WHERE id = ?",
+                (job.model_dump_json(), datetime.now(UTC).isoformat(), job.id),
+            )
+            await self.db.commit()
+
+    async def transition(
+        self,
+        job: Job,
+        new: JobState,
+        *,
+        error: JobError | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Move the job (or raise InvalidTransition); persist job and transition together."""
+        old = job.transition(new, error=error)
+        async with self._lock:
+            await self.db.execute(
+                "UPDATE jobs SET state = ?, updated_at = ?, data = ? WHERE id = ?",
+                (new.value, job.updated_at.isoformat(), job.model_dump_json(), job.id),
+            )
+            await self.db.execute(
+                "INSERT INTO transitions (job_id, from_state, to_state, at, reason)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (job.id, old.value, new.value, job.updated_at.isoformat(), reason),
+            )
+            await self.db.commit()
+        metrics.JOB_TRANSITIONS.labels(new.value).inc()
+        self._count(old, new)
+
+    async def get(self, job_id: str) -> Job | None:
+        async with self.db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return Job.model_validate_json(row[0]) if row else None
+
+    async def list(
+        self, state: JobState | None = None, limit: int = 100, *, oldest_first: bool = False
+    ) -> list[Job]:
+        order = "ASC" if oldest_first else "DESC"
+        query = "SELECT data FROM jobs"
+        params: list[Any] = []
+        if state is not None:
+            query += " WHERE state = ?"
+            params.append(state.value)
+        query += f" ORDER BY created_at {order}, rowid {order} LIMIT ?"
+        params.append(limit)
+        async with self.db.execute(query, params) as cur:
+            rows = await cur.fetchall()
+        return [Job.model_validate_json(r[0]) for r in rows]
+
+    async def queued(self) -> list[Job]:
+        """Queued jobs in dispatch order: priority first, then first come first served."""
+        async with self.db.execute(
+            "SELECT data FROM jobs WHERE state = ? ORDER BY priority DESC, created_at, rowid",
+            (JobState.QUEUED.value,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Job.model_validate_json(r[0]) for r in rows]
+
+    async def counts(self) -> dict[str, int]:
+        async with self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:
+            rows = await cur.fetchall()
+        counts = {s.value: 0 for s in JobState}
+        counts.update({str(state): int(n) for state, n in rows})
+        return counts
+
+    async def transitions(self, job_id: str) -> list[Transition]:
+        async with self.db.execute(
+            "SELECT from_state, to_state, at, reason FROM transitions WHERE job_id = ?"
+            " ORDER BY seq",
+            (job_id,),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def recover(self) -> list[Job]:
+        """After a crash: every job that was running is marked interrupted, nothing is dropped.
+
+        Jobs that had not reached a printer are queued again (their work can be redone safely);
+        a print that was running stays interrupted: half a part may be on the bed.
+        """
+        recovered: list[Job] = []
+        for state in ACTIVE:
+            for job in await self.list(state, limit=1_000_000):
+                was_printing = job.state is JobState.PRINTING
+                for stage in job.stages:
+                    if stage.state is StageState.RUNNING:
+                        stage.state = StageState.INTERRUPTED
+                await self.transition(
+                    job,
+                    JobState.INTERRUPTED,
+                    error=JobError(
+                        code="interrupted",
+                        message=f"printforge stopped while the job was {state.value}",
+                    ),
+                    reason="recovered after restart",
+                )
+                if not was_printing:
+                    await self.transition(job, JobState.QUEUED, reason="re-queued after restart")
+                recovered.append(job)
+        return recovered

@@ -1,0 +1,344 @@
+"""Layered configuration: embedded TOML, env overlay, a user file, then PRINTFORGE_* variables.
+
+Every layer is deep-merged into one tree while remembering which file set which key, so that a
+bad value or an unknown key stops start-up with a message naming both.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from printforge.hardware.mqtt.config import BusSettings
+from printforge.llm.config import LLMSettings
+from printforge.models.printer import MaterialProfile, PrinterProfile
+from printforge.runtime.errors import ConfigError
+from printforge.runtime.paths import config_dir, default_data_dir
+from printforge.runtime.policy import CallPolicy, PolicyOverride
+from printforge.server.config import ServerSettings
+from printforge.slicing.config import SlicerSettings
+
+__all__ = [
+    "ENVIRONMENTS",
+    "OrchestratorSettings",
+    "PrinterEntry",
+    "Settings",
+    "load_settings",
+]
+
+ENVIRONMENTS = ("development", "staging", "production")
+ENV_PREFIX = "PRINTFORGE_"
+# Variables that steer loading itself rather than naming a setting.
+_LOADER_VARS = {"PRINTFORGE_ENV", "PRINTFORGE_CONFIG"}
+
+DEFAULT_PRINTER = "virtual"
+
+
+class PrinterEntry(BaseModel):
+    """`[printers.NAME]`: common keys here, the rest belongs to the driver's own Config."""
+
+    model_config = ConfigDict(extra="allow")
+
+    driver: str = "virtual"
+    profile: str = "generic-220"
+    material: str = "PLA"
+    enabled: bool = True
+    bed_clear_required: bool = Field(
+        False, description="after a print, wait for a person to confirm the bed is clear"
+    )
+
+    @property
+    def driver_options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class AgentsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    research: PolicyOverride = Field(default_factory=PolicyOverride)
+    cad: PolicyOverride = Field(default_factory=PolicyOverride)
+    slicer: PolicyOverride = Field(default_factory=PolicyOverride)
+    printer: PolicyOverride = Field(default_factory=PolicyOverride)
+
+
+class OrchestratorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_active_jobs: int = Field(
+        4, ge=1, le=256, description="jobs researched, designed or sliced at once"
+    )
+    requeue_interrupted: bool = Field(
+        True, description="a print interrupted by a vanished printer goes back to the queue"
+    )
+    max_print_attempts: int = Field(2, ge=1, le=10)
+
+
+class Settings(BaseSettings):
+    """The whole configuration tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    env: Literal["development", "staging", "production"] = "development"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    mock: bool = Field(False, description="virtual printers and simulators instead of hardware")
+    log_level: str = Field("WARNING", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    api_key: SecretStr | None = Field(None, description="bootstraps one admin key for the server")
+    default_printer: str = DEFAULT_PRINTER
+    default_material: str = "PLA"
+    sim_speed: float = Field(
+        200.0, gt=0, description="virtual printers run this many times faster than real time"
+    )
+
+    runtime: CallPolicy = Field(default_factory=CallPolicy)
+    orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
+    agents: AgentsSettings = Field(default_factory=AgentsSettings)
+    printers: dict[str, PrinterEntry] = Field(default_factory=dict)
+    printer_profiles: dict[str, PrinterProfile] = Field(default_factory=dict)
+    materials: dict[str, MaterialProfile] = Field(default_factory=dict)
+    slicer: SlicerSettings = Field(default_factory=SlicerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML layers arrive as init kwargs (already merged); variables win over them.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, data: Any) -> Any:
+        # A profile's name is its table key (or file stem); writing it twice invites mismatch.
+        if isinstance(data, dict):
+            for section in ("printer_profiles", "materials"):
+                tables = data.get(section)
+                if isinstance(tables, dict):
+                    for key, table in tables.items():
+                        if isinstance(table, dict):
+                            table.setdefault("name", key)
+        return data
+
+    @model_validator(mode="after")
+    def _defaults_exist(self) -> Settings:
+        # A printer named `virtual` exists with no configuration at all; once printers are
+        # declared, only they exist (a stray virtual printer would take real jobs).
+        if not self.printers:
+            self.printers[DEFAULT_PRINTER] = PrinterEntry()
+        if "generic-220" not in self.printer_profiles:
+            self.printer_profiles["generic-220"] = PrinterProfile(name="generic-220")
+        for pname, entry in self.printers.items():
+            if entry.profile not in self.printer_profiles:
+                raise ValueError(
+                    f"printers.{pname}.profile: unknown printer profile {entry.profile!r}"
+                    f" (known: {', '.join(sorted(self.printer_profiles))})"
+                )
+            if self.materials and self.material_key(entry.material) is None:
+                raise ValueError(
+                    f"printers.{pname}.material: unknown material {entry.material!r}"
+                    f" (known: {', '.join(sorted(self.materials))})"
+                )
+        if self.default_printer not in self.printers:
+            if self.default_printer != DEFAULT_PRINTER:
+                raise ValueError(f"default_printer: no printer named {self.default_printer!r}")
+            self.default_printer = next(iter(self.printers))
+        return self
+
+    # lookups -------------------------------------------------------------------------------
+    def material_key(self, name: str) -> str | None:
+        wanted = name.casefold()
+        return next((k for k in self.materials if k.casefold() == wanted), None)
+
+    def material(self, name: str) -> MaterialProfile:
+        key = self.material_key(name)
+        if key is None:
+            raise ConfigError(
+                f"unknown material {name!r} (known: {', '.join(sorted(self.materials))})"
+            )
+        return self.materials[key]
+
+    def printer(self, name: str) -> PrinterEntry:
+        try:
+            return self.printers[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown printer {name!r} (configured: {', '.join(sorted(self.printers))})"
+            ) from None
+
+    def printer_profile(self, printer: str) -> PrinterProfile:
+        return self.printer_profiles[self.printer(printer).profile]
+
+    def policy(self, agent: str) -> CallPolicy:
+        override: PolicyOverride = getattr(self.agents, agent, PolicyOverride())
+        return override.apply(self.runtime)
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "printforge.sqlite3"
+
+
+# loading ---------------------------------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from err
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read: {err}") from err
+
+
+def _merge(
+    dst: dict[str, Any],
+    src: dict[str, Any],
+    origin: str,
+    provenance: dict[tuple[str, ...], str],
+    prefix: tuple[str, ...] = (),
+) -> None:
+    for key, value in src.items():
+        path = (*prefix, key)
+        if isinstance(value, dict) and isinstance(dst.get(key), dict):
+            _merge(dst[key], value, origin, provenance, path)
+        else:
+            dst[key] = value
+            provenance[path] = origin
+            if isinstance(value, dict):
+                _mark(value, origin, provenance, path)
+
+
+def _mark(
+    tree: dict[str, Any],
+    origin: str,
+    provenance: dict[tuple[str, ...], str],
+    prefix: tuple[str, ...],
+) -> None:
+    for key, value in tree.items():
+        provenance[(*prefix, key)] = origin
+        if isinstance(value, dict):
+            _mark(value, origin, provenance, (*prefix, key))
+
+
+def _env_provenance(provenance: dict[tuple[str, ...], str]) -> None:
+    for var in os.environ:
+        if var.startswith(ENV_PREFIX) and var not in _LOADER_VARS:
+            parts = tuple(p.lower() for p in var[len(ENV_PREFIX) :].split("__"))
+            provenance[parts] = f"environment variable {var}"
+
+
+def _origin_of(loc: tuple[str | int, ...], provenance: dict[tuple[str, ...], str]) -> str | None:
+    keys = tuple(str(p) for p in loc)
+    for n in range(len(keys), 0, -1):
+        origin = provenance.get(keys[:n])
+        if origin is not None:
+            return origin
+    return None
+
+
+def _explain(err: ValidationError, provenance: dict[tuple[str, ...], str]) -> str:
+    lines = []
+    for item in err.errors(include_url=False, include_input=False):
+        loc = tuple(p for p in item["loc"] if p not in ("function-after",))
+        # Pydantic reports model-level checks at the model; our messages start with the key.
+        key = ".".join(str(p) for p in loc) or str(item["msg"]).split(":", 1)[0].removeprefix(
+            "Value error, "
+        )
+        msg = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        origin = _origin_of(loc, provenance) or _origin_of(tuple(key.split(".")), provenance)
+        where = f" (in {origin})" if origin else ""
+        text = msg if msg.startswith(key) else f"{key}: {msg}"
+        lines.append(f"{text}{where}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def _profile_layers(
+    base: Path, merged: dict[str, Any], provenance: dict[tuple[str, ...], str]
+) -> None:
+    for folder, section in (("printers", "printer_profiles"), ("materials", "materials")):
+        directory = base / folder
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.toml")):
+            _merge(merged, {section: {path.stem: _read_toml(path)}}, str(path), provenance)
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    *,
+    env: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    base_dir: Path | None = None,
+) -> Settings:
+    """Build the settings tree; raises ConfigError naming the offending key and file."""
+    base = base_dir or config_dir()
+    env_name = env or os.environ.get("PRINTFORGE_ENV") or "development"
+    if env_name not in ENVIRONMENTS:
+        raise ConfigError(f"PRINTFORGE_ENV={env_name!r} is not one of {', '.join(ENVIRONMENTS)}")
+    merged: dict[str, Any] = {}
+    provenance: dict[tuple[str, ...], str] = {}
+
+    _profile_layers(base, merged, provenance)
+    default = base / "default.toml"
+    if default.is_file():
+        _merge(merged, _read_toml(default), str(default), provenance)
+    overlay = base / f"{env_name}.toml"
+    if overlay.is_file():
+        _merge(merged, _read_toml(overlay), str(overlay), provenance)
+    user_file = config_file or os.environ.get("PRINTFORGE_CONFIG")
+    if user_file:
+        path = Path(user_file).expanduser()
+        _merge(merged, _read_toml(path), str(path), provenance)
+    if overrides:
+        _merge(merged, overrides, "command line", provenance)
+    merged["env"] = env_name
+    _env_provenance(provenance)
+
+    try:
+        settings = Settings(**merged)
+    except ValidationError as err:
+        raise ConfigError(_explain(err, provenance)) from None
+    _validate_drivers(settings, provenance)
+    return settings
+
+
+def _validate_drivers(settings: Settings, provenance: dict[tuple[str, ...], str]) -> None:
+    from printforge.hardware.base import load_driver
+
+    for name, entry in settings.printers.items():
+        driver_cls = load_driver(entry.driver)
+        try:
+            driver_cls.Config.model_validate(entry.driver_options)
+        except ValidationError as err:
+            shifted = ValidationError.from_exception_data(
+                err.title,
+                [
+                    {**e, "loc": ("printers", name, *e["loc"])}  # type: ignore[typeddict-item]
+                    for e in err.errors(include_url=False)
+                ],
+            )
+            raise ConfigError(_explain(shifted, provenance)) from None

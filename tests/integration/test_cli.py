@@ -1,0 +1,120 @@
+"""The `printforge` command as a person runs it: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def printforge(
+    *args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "printforge", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        check=False,
+    )
+
+
+def test_run_json_reports_four_stages_completed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = printforge(
+        "run", "a 20 mm calibration cube", "--json", "--out", str(out), data_dir=tmp_path / "d"
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert set(summary) >= {"job_id", "state", "request", "stages", "artifacts", "error"}
+    assert summary["state"] == "completed"
+    assert summary["error"] is None
+    assert summary["request"] == "a 20 mm calibration cube"
+    assert [s["name"] for s in summary["stages"]] == ["research", "cad", "slicer", "printer"]
+    assert all(s["state"] == "completed" for s in summary["stages"])
+    assert all(isinstance(s["duration_s"], float) for s in summary["stages"])
+    for key in ("spec", "stl", "gcode"):
+        assert Path(summary["artifacts"][key]).is_file()
+    assert (out / "model.gcode").is_file() and (out / "report.json").is_file()
+
+    listed = printforge("jobs", "--json", data_dir=tmp_path / "d")
+    assert listed.returncode == 0, listed.stderr
+    assert [j["job_id"] for j in json.loads(listed.stdout)] == [summary["job_id"]]
+
+
+def test_run_shows_progress_and_a_summary(tmp_path: Path) -> None:
+    result = printforge("run", "a 15 mm cube", data_dir=tmp_path / "d")
+    assert result.returncode == 0, result.stderr
+    assert "completed" in result.stdout
+    assert "15.0 × 15.0 × 15.0 mm" in result.stdout
+    for label in ("Research", "CAD", "Slicer", "Printer"):
+        assert label in result.stderr  # the progress display goes to stderr
+
+
+def test_nonsense_exits_non_zero_with_one_clear_line(tmp_path: Path) -> None:
+    result = printforge("run", "the smell of rain", "--json", data_dir=tmp_path / "d")
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "failed"
+    assert summary["error"]["code"] == "invalid_input"
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_config_names_the_key_and_file(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[slicer]\nlayer_hieght = 0.3\n")
+    result = printforge("--config", str(config), "jobs", data_dir=tmp_path / "d")
+    assert result.returncode == 2
+    assert "slicer.layer_hieght" in result.stderr
+    assert str(config) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_printer_is_a_clear_error(tmp_path: Path) -> None:
+    result = printforge("run", "a 20 mm cube", "--printer", "nope", data_dir=tmp_path / "d")
+    assert result.returncode != 0
+    assert "no printer named 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["jobs", "health"])
+def test_read_only_commands_work_on_an_empty_data_dir(command: str, tmp_path: Path) -> None:
+    result = printforge(command, data_dir=tmp_path / "d")
+    assert result.returncode == 0, result.stderr
+
+
+def test_global_options_also_work_after_the_command(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    config = tmp_path / "c.toml"
+    config.write_text("[slicer]\nperimeters = 3\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "printforge",
+            "run",
+            "a 10 mm cube",
+            "--no-print",
+            "--json",
+            "--data-dir",
+            str(data),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    job_id = json.loads(result.stdout)["job_id"]
+    report = json.loads((data / "jobs" / job_id / "report.json").read_text())
+    assert report["report"]["slicer"]["settings"]["perimeters"] == 3

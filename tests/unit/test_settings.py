@@ -1,0 +1,183 @@
+"""Config layering: embedded defaults, env overlay, --config file, PRINTFORGE_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from printforge.runtime.errors import ConfigError
+from printforge.runtime.settings import load_settings
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    import os
+
+    for var in list(os.environ):
+        if var.startswith("PRINTFORGE_"):
+            monkeypatch.delenv(var)
+    return monkeypatch
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    """A small config tree of our own, so the test pins down the layering rules."""
+    root = tmp_path / "config"
+    (root / "printers").mkdir(parents=True)
+    (root / "materials").mkdir()
+    (root / "default.toml").write_text(
+        'log_level = "WARNING"\nsim_speed = 10.0\n'
+        "[slicer]\nlayer_height = 0.2\nperimeters = 2\n"
+        '[server]\nport = 8470\nhost = "127.0.0.1"\n'
+    )
+    (root / "development.toml").write_text("[slicer]\nperimeters = 3\n")
+    (root / "production.toml").write_text('log_level = "ERROR"\n[server]\nhost = "0.0.0.0"\n')
+    (root / "printers" / "small.toml").write_text("bed_x = 120.0\nbed_y = 120.0\nmax_z = 100.0\n")
+    (root / "materials" / "PLA.toml").write_text(
+        "hotend_temp = 210.0\nbed_temp = 60.0\nmax_hotend_temp = 235.0\n"
+    )
+    return root
+
+
+def test_the_embedded_config_loads_with_a_virtual_printer(clean_env: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert s.env == "development"
+    assert s.printers["virtual"].driver == "virtual"
+    assert {"PLA", "PETG", "ABS"} <= set(s.materials)
+    assert s.material("pla").name == "PLA"
+    assert s.printer_profile("virtual").bed_x > 0
+
+
+def test_no_configuration_at_all_still_has_the_virtual_printer(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    s = load_settings(base_dir=empty)
+    assert "virtual" in s.printers
+    assert s.printer_profile("virtual").name == "generic-220"
+
+
+def test_overlay_is_deep_merged(clean_env: pytest.MonkeyPatch, base: Path) -> None:
+    s = load_settings(base_dir=base)
+    assert s.slicer.perimeters == 3  # development overlay
+    assert s.slicer.layer_height == 0.2  # kept from default: merged, not replaced
+    prod = load_settings(base_dir=base, env="production")
+    assert prod.slicer.perimeters == 2
+    assert prod.server.host == "0.0.0.0"
+    assert prod.server.port == 8470
+    assert prod.log_level == "ERROR"
+
+
+def test_env_selects_the_overlay(clean_env: pytest.MonkeyPatch, base: Path) -> None:
+    clean_env.setenv("PRINTFORGE_ENV", "production")
+    assert load_settings(base_dir=base).env == "production"
+    clean_env.setenv("PRINTFORGE_ENV", "moon")
+    with pytest.raises(ConfigError, match="PRINTFORGE_ENV='moon'"):
+        load_settings(base_dir=base)
+
+
+def test_config_file_then_variables_win(
+    clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path
+) -> None:
+    user = tmp_path / "mine.toml"
+    user.write_text(
+        "sim_speed = 50.0\n[slicer]\nperimeters = 4\n"
+        '[printers.bench]\ndriver = "virtual"\nprofile = "small"\nmaterial = "PLA"\n'
+    )
+    s = load_settings(user, base_dir=base)
+    assert s.slicer.perimeters == 4
+    assert s.sim_speed == 50.0
+    assert s.printer_profile("bench").bed_x == 120.0
+    clean_env.setenv("PRINTFORGE_SIM_SPEED", "75")
+    clean_env.setenv("PRINTFORGE_SLICER__PERIMETERS", "5")
+    s = load_settings(user, base_dir=base)
+    assert s.sim_speed == 75.0
+    assert s.slicer.perimeters == 5
+    assert s.slicer.layer_height == 0.2
+
+
+@pytest.mark.parametrize(
+    ("content", "key", "reason"),
+    [
+        ("[slicer]\nperimiters = 3\n", "slicer.perimiters", "unknown key"),
+        ('[slicer]\nlayer_height = "thick"\n', "slicer.layer_height", "valid number"),
+        # Driver-specific keys are checked by the driver's own Config.
+        (
+            '[printers.p1]\ndriver = "virtual"\nprofile = "small"\nbaudrate = 9600\n',
+            "printers.p1.baudrate",
+            "unknown key",
+        ),
+    ],
+)
+def test_a_bad_user_file_names_key_and_file(
+    clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path, content: str, key: str, reason: str
+) -> None:
+    user = tmp_path / "mine.toml"
+    user.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load_settings(user, base_dir=base)
+    assert key in err.value.message
+    assert reason in err.value.message
+    assert str(user) in err.value.message
+
+
+def test_bad_value_in_an_embedded_file_names_that_file(
+    clean_env: pytest.MonkeyPatch, base: Path
+) -> None:
+    (base / "development.toml").write_text("[server]\nport = -4\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(base_dir=base)
+    assert "server.port" in err.value.message
+    assert str(base / "development.toml") in err.value.message
+
+
+def test_bad_variable_names_the_variable(clean_env: pytest.MonkeyPatch, base: Path) -> None:
+    clean_env.setenv("PRINTFORGE_SLICER__PERIMETERS", "many")
+    with pytest.raises(ConfigError) as err:
+        load_settings(base_dir=base)
+    assert "PRINTFORGE_SLICER__PERIMETERS" in err.value.message
+
+
+def test_unknown_driver_and_profile_are_refused(
+    clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path
+) -> None:
+    user = tmp_path / "p.toml"
+    user.write_text('[printers.p1]\ndriver = "teleport"\nprofile = "small"\n')
+    with pytest.raises(ConfigError, match="unknown printer driver 'teleport'"):
+        load_settings(user, base_dir=base)
+    user.write_text('[printers.p1]\ndriver = "virtual"\nprofile = "huge"\n')
+    with pytest.raises(ConfigError, match=r"printers\.p1\.profile: unknown printer profile 'huge'"):
+        load_settings(user, base_dir=base)
+
+
+def test_broken_toml_is_named(clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path) -> None:
+    user = tmp_path / "broken.toml"
+    user.write_text("[slicer\n")
+    with pytest.raises(ConfigError, match=f"config file {user} is not valid TOML"):
+        load_settings(user, base_dir=base)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", base_dir=base)
+
+
+def test_secrets_do_not_print(clean_env: pytest.MonkeyPatch, base: Path) -> None:
+    clean_env.setenv("PRINTFORGE_API_KEY", "pf-very-secret")
+    s = load_settings(base_dir=base)
+    assert s.api_key is not None
+    assert s.api_key.get_secret_value() == "pf-very-secret"
+    assert "pf-very-secret" not in repr(s)
+    assert "pf-very-secret" not in s.model_dump_json()
+
+
+def test_declared_printers_replace_the_virtual_default(
+    clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path
+) -> None:
+    user = tmp_path / "farm.toml"
+    user.write_text('[printers.mk3]\ndriver = "virtual"\nprofile = "small"\n')
+    s = load_settings(user, base_dir=base)
+    assert list(s.printers) == ["mk3"]
+    assert s.default_printer == "mk3"
+    user.write_text('default_printer = "nope"\n' + user.read_text())
+    with pytest.raises(ConfigError, match="default_printer"):
+        load_settings(user, base_dir=base)
