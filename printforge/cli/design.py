@@ -1,0 +1,156 @@
+"""`printforge design "REQUEST" --out model.stl`: research and CAD only, no slicing or printing."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "design",
+        help="turn a sentence into an STL (research + CAD)",
+        description="Design a part from words and write its mesh. Nothing is sliced or printed.",
+    )
+    p.add_argument("request", help='what to make, e.g. "a 20 mm calibration cube"')
+    p.add_argument("--out", metavar="FILE", required=True, help="where to write the STL")
+    p.add_argument("--provider", help="LLM provider order, e.g. openai,anthropic,offline")
+    p.add_argument("--model", dest="llm_model", help="LLM model name (wins over config)")
+    p.add_argument("--printer", help="check printability for this printer (default from config)")
+    p.add_argument("--spec-out", metavar="FILE", help="also write the design spec as JSON")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(handler=_handle_design)
+
+
+def _providers(raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    return names or None
+
+
+def _handle_design(args: argparse.Namespace) -> int:
+    from printforge.cli import load_cli_settings
+    from printforge.models.request import PrintRequest
+    from printforge.runtime.errors import InputError
+
+    settings = load_cli_settings(args)
+    out = Path(args.out).expanduser()
+    if out.suffix.lower() != ".stl":
+        raise InputError(f"--out must name an .stl file (got {out.name!r})")
+    if not out.parent.is_dir():
+        raise InputError(f"--out: directory {out.parent} does not exist")
+    printer = args.printer or settings.default_printer
+    settings.printer(printer)  # unknown printer: ConfigError before any work
+    try:
+        request = PrintRequest(
+            text=args.request,
+            printer=printer,
+            providers=_providers(args.provider),
+            llm_model=args.llm_model,
+        )
+    except ValueError as err:
+        raise InputError(f"bad request: {err}") from None
+    with tempfile.TemporaryDirectory(prefix="printforge-design-") as tmp:
+        spec, mesh, report = asyncio.run(_design(settings, request, printer, Path(tmp)))
+        shutil.copyfile(mesh.path, out)
+        preview = None
+        if mesh.preview_png is not None and mesh.preview_png.is_file():
+            preview = out.with_suffix(".png")
+            shutil.copyfile(mesh.preview_png, preview)
+        if args.spec_out:
+            Path(args.spec_out).expanduser().write_text(spec.model_dump_json(indent=2))
+    summary = _summary(spec, mesh, out, preview, report.get("research", {}))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary)
+    return 0
+
+
+async def _design(settings: Any, request: Any, printer: str, tmp: Path) -> tuple[Any, Any, Any]:
+    """Research then CAD in a throw-away job folder; returns (spec, mesh, report)."""
+    from printforge.agents.base import AgentContext
+    from printforge.agents.cad import CADAgent
+    from printforge.agents.research import FEEDBACK_KEY, ResearchAgent
+    from printforge.models.job import new_job_id
+    from printforge.runtime.errors import InputError
+
+    job_id = new_job_id()
+    job_dir = tmp / job_id
+    await asyncio.to_thread(job_dir.mkdir)
+    ctx = AgentContext(
+        job_id=job_id,
+        job_dir=job_dir,
+        request=request,
+        printer=printer,
+        profile=settings.printer_profile(printer),
+        material=settings.material(settings.printer(printer).material),
+    )
+    research = ResearchAgent(settings)
+    cad = CADAgent(settings)
+    redesigns = 0
+    try:
+        while True:
+            spec = await research.run(request, ctx)
+            try:
+                mesh = await cad.run(spec, ctx)
+            except InputError as err:
+                # The built mesh failed a printability check. A model can try again with the
+                # reason; the offline parser would only repeat itself.
+                provider = ctx.report["research"]["provider"]
+                if redesigns >= settings.llm.repair_rounds or provider == "offline":
+                    raise
+                redesigns += 1
+                ctx.report.setdefault(FEEDBACK_KEY, []).append(err.message)
+                continue
+            return spec, mesh, ctx.report
+    finally:
+        await research.stop()
+
+
+def _summary(
+    spec: Any, mesh: Any, out: Path, preview: Path | None, research: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "stl": str(out),
+        "preview": str(preview) if preview else None,
+        "name": spec.name,
+        "family": spec.family,
+        "description": spec.description,
+        "size_mm": [round(v, 3) for v in mesh.size_mm],
+        "triangles": mesh.triangles,
+        "watertight": mesh.watertight,
+        "volume_mm3": round(mesh.volume_mm3, 2),
+        "bodies": mesh.bodies,
+        "research": research,
+        "spec": spec.model_dump(mode="json"),
+    }
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    x, y, z = s["size_mm"]
+    r = s["research"]
+    lines = [
+        f"{s['name']} -> {s['stl']}",
+        f"  size {x:g} x {y:g} x {z:g} mm, {s['triangles']} triangles,"
+        f" {'watertight' if s['watertight'] else 'NOT watertight'}, {s['bodies']} body(ies)",
+        f"  designed by {r.get('provider')}/{r.get('model')} in {r.get('rounds')} round(s)"
+        + (f", ${r['cost_usd']:.4f}" if r.get("cost_usd") else "")
+        + (" (cached)" if r.get("cached") else ""),
+    ]
+    if s["description"]:
+        lines.append(f"  {s['description']}")
+    for reason in r.get("fallbacks") or []:
+        lines.append(f"  fallback: {reason}")
+    if s["preview"]:
+        lines.append(f"  preview {s['preview']}")
+    sys.stdout.write("\n".join(lines) + "\n")

@@ -1,0 +1,127 @@
+"""`printforge design` and `printforge providers` as a person runs them: real processes, exit codes,
+and a config that points the cloud providers at the local fake server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import trimesh
+
+from tests.fakes.llm_server import FakeLLM, Step
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "sk-test-NEVER-PRINTED-777"
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env.update(extra or {})
+    return env
+
+
+async def printforge(*args: str, data_dir: Path, env: dict[str, str] | None = None
+                     ) -> tuple[int, str, str]:
+    """Run the CLI without blocking the loop, so a fake server in this test keeps serving."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "printforge", "--data-dir", str(data_dir), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT, env=_env(env),
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 100)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.asyncio
+async def test_calibration_cube_is_a_watertight_20mm_mesh(tmp_path: Path) -> None:
+    out = tmp_path / "cube.stl"
+    code, stdout, stderr = await printforge(
+        "design", "a 20 mm calibration cube", "--out", str(out), data_dir=tmp_path / "d"
+    )
+    assert code == 0, stderr
+    mesh = trimesh.load(out)
+    assert mesh.is_watertight
+    assert mesh.extents == pytest.approx([20, 20, 20], abs=0.1)
+    assert "20 x 20 x 20 mm" in stdout and "offline/rules-v1" in stdout
+
+
+@pytest.mark.asyncio
+async def test_nonsense_exits_non_zero_with_one_clear_line(tmp_path: Path) -> None:
+    code, stdout, stderr = await printforge(
+        "design", "purple monkey dishwasher", "--out", str(tmp_path / "x.stl"),
+        data_dir=tmp_path / "d",
+    )
+    assert code != 0 and stdout == ""
+    lines = [line for line in stderr.splitlines() if line.startswith("printforge:")]
+    assert len(lines) == 1 and "understood nothing" in lines[0] and "what kind of part" in lines[0]
+    assert not (tmp_path / "x.stl").exists()
+
+
+@pytest.mark.asyncio
+async def test_clouds_down_completes_offline_and_json_says_why(tmp_path: Path) -> None:
+    async with FakeLLM(openai=Step(status=500), anthropic=Step(status=503)) as fake:
+        config = tmp_path / "llm.toml"
+        config.write_text(
+            "[llm.provider.openai]\n"
+            f'base_url = "{fake.openai_base_url}"\n'
+            "[llm.provider.anthropic]\n"
+            f'base_url = "{fake.anthropic_base_url}"\n'
+        )
+        out = tmp_path / "washer.stl"
+        code, stdout, stderr = await printforge(
+            "--config", str(config), "design",
+            "a washer 20 mm outer diameter, 8 mm hole, 2 mm thick", "--out", str(out),
+            "--provider", "openai,anthropic,offline", "--json", data_dir=tmp_path / "d",
+            env={"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": SECRET},
+        )
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["family"] == "washer" and summary["watertight"]
+    assert summary["size_mm"] == pytest.approx([20, 20, 2], abs=0.1)
+    research = summary["research"]
+    assert research["provider"] == "offline"
+    assert [r.split(":")[0] for r in research["fallbacks"]] == ["openai", "anthropic"]
+    assert fake.calls("openai") >= 1 and fake.calls("anthropic") >= 1
+    assert SECRET not in stdout + stderr
+
+
+@pytest.mark.asyncio
+async def test_providers_command_shows_limits_and_hides_keys(tmp_path: Path) -> None:
+    code, stdout, stderr = await printforge(
+        "providers", "--json", data_dir=tmp_path / "d", env={"OPENAI_API_KEY": SECRET}
+    )
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    rows = {r["name"]: r for r in data["providers"]}
+    assert data["order"] == ["offline"]
+    assert rows["openai"]["key_set"] is True and rows["anthropic"]["key_set"] is False
+    assert rows["openai"]["requests_per_minute"] == 500
+    assert SECRET not in stdout + stderr
+
+
+@pytest.mark.asyncio
+async def test_providers_check_probes_each_provider(tmp_path: Path) -> None:
+    async with FakeLLM() as fake:
+        config = tmp_path / "llm.toml"
+        config.write_text(
+            "[llm.provider.openai]\n"
+            f'base_url = "{fake.openai_base_url}"\n'
+            "[llm.provider.local]\n"
+            'base_url = "http://127.0.0.1:9/v1"\n'
+            "timeout_s = 2\n"
+        )
+        code, stdout, stderr = await printforge(
+            "--config", str(config), "providers", "--check", "--json", data_dir=tmp_path / "d",
+            env={"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": ""},
+        )
+    assert code == 0, stderr
+    rows = {r["name"]: r for r in json.loads(stdout)["providers"]}
+    assert rows["openai"]["health"] == "healthy" and rows["offline"]["health"] == "healthy"
+    assert rows["local"]["health"] != "healthy" and "cannot reach" in rows["local"]["last_error"]
+    assert rows["anthropic"]["key_set"] is False and "no API key" in rows["anthropic"]["last_error"]
+    assert SECRET not in stdout + stderr
