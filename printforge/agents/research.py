@@ -1,0 +1,190 @@
+"""The research agent: a person's words -> a DesignSpec the CAD agent can build.
+
+It asks the LLM router (the only retry loop) for a structured answer, validates it against the
+spec and the CAD pre-build checks, and feeds failures back to the same provider for up to
+`llm.repair_rounds` rounds (on its larger model) before moving on to the next provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from printforge.agents.base import Agent, AgentContext
+from printforge.llm.base import LLMMessage, LLMRequest, LLMResponse
+from printforge.llm.prompt import design_schema, repair_message, system_prompt, user_message
+from printforge.llm.router import LLMRouter
+from printforge.models.printer import PrinterProfile
+from printforge.models.request import PrintRequest
+from printforge.models.spec import DesignSpec
+from printforge.runtime.errors import InputError, PrintforgeError
+from printforge.runtime.health import HealthRecord, HealthRegistry, HealthState
+from printforge.runtime.settings import Settings
+
+__all__ = ["FEEDBACK_KEY", "ResearchAgent", "spec_validator"]
+
+# A stage that fails a design (the CAD printability check) may put its problems here and run
+# research again; the model then sees them with the request.
+FEEDBACK_KEY = "research_feedback"
+
+log = logging.getLogger(__name__)
+
+
+def _pydantic_problems(err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        out.append(f"{loc}: {msg}" if loc else msg)
+    return out
+
+
+def spec_validator(profile: PrinterProfile) -> Any:
+    """Schema validation, then the CAD agent's pre-build checks for `profile`."""
+    from printforge.geometry import spec_problems
+
+    def validate(data: dict[str, Any]) -> list[str]:
+        try:
+            spec = DesignSpec.model_validate(data)
+        except ValidationError as err:
+            return _pydantic_problems(err)
+        return spec_problems(spec, profile)
+
+    return validate
+
+
+class ResearchAgent(Agent[PrintRequest, DesignSpec]):
+    name = "research"
+
+    def __init__(
+        self,
+        settings: Settings,
+        router: LLMRouter | None = None,
+        health: HealthRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self._health = health or HealthRegistry()
+        self._owns_router = router is None
+        self._router = router
+
+    @property
+    def router(self) -> LLMRouter:
+        if self._router is None:
+            self._router = LLMRouter(
+                self.settings.llm, health=self._health, data_dir=self.settings.data_dir
+            )
+        return self._router
+
+    async def stop(self) -> None:
+        if self._owns_router and self._router is not None:
+            await self._router.close()
+            self._router = None
+
+    async def health(self) -> HealthRecord | None:
+        records = [r for r in self._health.records() if r.component == "llm"]
+        order = self.settings.llm.providers
+        usable = [r for r in records if r.name in order and r.state != HealthState.UNHEALTHY]
+        # Research works while any provider in the order does; offline always does.
+        state = HealthState.HEALTHY
+        if records and not usable and "offline" not in order:
+            state = HealthState.UNHEALTHY
+        elif any(r.state != HealthState.HEALTHY for r in records):
+            state = HealthState.DEGRADED
+        return HealthRecord(
+            name=self.name,
+            state=state,
+            detail={r.name: r.state.value for r in records},
+        )
+
+    async def run(self, inp: PrintRequest, ctx: AgentContext) -> DesignSpec:
+        if inp.text is None:
+            raise InputError("the research stage needs a text request")
+        order = list(inp.providers or self.settings.llm.providers)
+        # Problems a later stage found in an earlier design of this job (see FEEDBACK_KEY).
+        feedback = [str(p) for p in ctx.report.get(FEEDBACK_KEY) or []]
+        validate = spec_validator(ctx.profile)
+        base = LLMRequest(
+            system=system_prompt(),
+            messages=[LLMMessage(role="user", content=user_message(inp.text, feedback))],
+            json_schema=design_schema(),
+            text=inp.text,
+            model=inp.llm_model,
+            model_provider=order[0] if inp.llm_model and order else None,
+            max_tokens=self.settings.llm.max_tokens,
+            job_id=ctx.job_id,
+            printer=ctx.profile,
+        )
+        report: dict[str, Any] = {
+            "provider": None, "model": None, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0,
+            "rounds": 0, "fallbacks": [], "cached": False,
+        }
+        ctx.report["research"] = report
+        last_problems: list[str] = []
+        remaining = order
+        while remaining:
+            response = await self.router.complete(base, order=remaining, validate=validate)
+            report["fallbacks"] += response.fallbacks
+            provider = response.provider
+            spec, problems, rounds = await self._repair(base, response, validate, report, ctx)
+            if spec is not None:
+                log.info("research answered by %s/%s", report["provider"], report["model"])
+                return spec
+            last_problems = problems
+            report["fallbacks"].append(
+                f"{provider}: no valid design after {rounds} round(s): "
+                + "; ".join(problems[:3])
+            )
+            remaining = remaining[remaining.index(provider) + 1 :] if provider in remaining else []
+        raise InputError(
+            f"no provider produced a printable design for {inp.text!r}: "
+            + "; ".join(last_problems[:5])
+        )
+
+    async def _repair(
+        self,
+        base: LLMRequest,
+        response: LLMResponse,
+        validate: Any,
+        report: dict[str, Any],
+        ctx: AgentContext,
+    ) -> tuple[DesignSpec | None, list[str], int]:
+        """Rounds with one provider: (spec, [], rounds) or (None, the last problems, rounds)."""
+        request = base
+        rounds = 0
+        while True:
+            rounds += 1
+            report["rounds"] += 1
+            report["provider"], report["model"] = response.provider, response.model
+            report["tokens_in"] += response.tokens_in
+            report["tokens_out"] += response.tokens_out
+            report["cost_usd"] = round(report["cost_usd"] + response.cost_usd, 6)
+            report["cached"] = response.cached
+            ctx.progress(None, f"research: {response.provider} answered (round {rounds})", None)
+            if response.ok:
+                assert response.data is not None
+                return DesignSpec.model_validate(response.data), [], rounds
+            problems = [response.parse_error] if response.parse_error else response.problems
+            kind = self.router.provider_settings(response.provider).kind
+            if kind == "offline" or rounds > self.settings.llm.repair_rounds:
+                return None, problems, rounds
+            # Same provider, its larger model, with the failed answer and what is wrong with it.
+            request = request.model_copy(
+                update={
+                    "messages": [
+                        *request.messages,
+                        LLMMessage(role="assistant", content=response.text or "{}"),
+                        LLMMessage(role="user", content=repair_message(problems)),
+                    ],
+                    "escalate": True,
+                }
+            )
+            try:
+                response = await self.router.complete(
+                    request, order=[response.provider], validate=validate
+                )
+            except PrintforgeError as err:
+                if isinstance(err, InputError):
+                    raise
+                return None, [*problems, f"repair failed: {err.message}"], rounds

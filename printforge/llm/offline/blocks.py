@@ -1,0 +1,113 @@
+"""Cubes and blocks, with the two things people add to them: rounded vertical edges and a hole
+straight through ("a 20 mm cube with a 5 mm hole through it")."""
+
+from __future__ import annotations
+
+import re
+
+from printforge.llm.offline.reader import Draft, Node, Reader, corner_of, size3
+from printforge.llm.offline.shapes import EPS, box, cyl, diff, tr
+
+__all__ = ["block", "capsule", "cube", "square_tube"]
+
+
+def _all_round(r: Reader, size: tuple[float, float, float]) -> Node:
+    """Every edge rounded: the hull of a sphere in each corner."""
+    x, y, z = size
+    rad = r.get("corner_radius", "radius", say="edge radius") or r.default(
+        round(min(3.0, min(size) / 5), 2), "edge radius")
+    if not 0 < 2 * rad < min(size):
+        raise r.missing(f"an edge radius under {min(size) / 2:g} mm")
+    return {"kind": "hull", "children": [
+        tr([a, b, c], {"kind": "sphere", "radius": rad})
+        for a in (rad, x - rad) for b in (rad, y - rad) for c in (rad, z - rad)]}
+
+
+def _solid(r: Reader, size: tuple[float, float, float]) -> tuple[str, Node]:
+    x, y, z = size
+    if re.search(r"\b(all (?:the )?edges|rounded edges|round(?:ed)? all over|soft edges)\b",
+                 r.s.text) and not re.search(r"\bhole\b", r.s.text):
+        r.note("every edge rounded")
+        return "hull", _all_round(r, size)
+    corner = corner_of(r, x, y)
+    if corner:
+        node: Node = {"kind": "rounded_box", "size": [x, y, z], "radius": corner, "center": False}
+        kind = "rounded_box"
+    else:
+        node, kind = box(x, y, z), "box"
+    hole = r.hole() if re.search(r"\bhole\b", r.s.text) else None
+    if hole is None and re.search(r"\b(a|one|centre|center)\s+(?:\w+\s+)?hole\b", r.s.text):
+        hole = r.take_free("hole diameter")
+    if hole:
+        r.note("a hole straight through the middle (along Z)")
+        cutter = tr([x / 2, y / 2, -EPS], cyl(z + 2 * EPS, hole / 2))
+        return kind, diff(node, cutter)
+    return kind, node
+
+
+def _not_hollow(r: Reader) -> None:
+    if re.search(r"\bhollow\b", r.s.text) or r.s.all("wall"):
+        # A closed hollow box cannot be printed without trapping its support; say what can.
+        raise r.missing("an open shape: a closed hollow block cannot be printed; ask for 'an"
+                        " open box 20 x 20 x 20 mm' or 'a box with lid'")
+
+
+def cube(r: Reader) -> Draft:
+    _not_hollow(r)
+    size = size3(r)
+    if size is None:
+        if "calibration" in r.s.text:
+            size = (20.0, 20.0, 20.0)
+            r.default(20.0, "calibration cube side")
+        else:
+            raise r.missing("the cube's side length (e.g. 'a 20 mm cube')")
+    name = "calibration cube" if "calibration" in r.s.text else "cube"
+    kind, node = _solid(r, size)
+    return r.draft(kind, name, [node])
+
+
+def block(r: Reader) -> Draft:
+    _not_hollow(r)
+    size = size3(r)
+    if size is None:
+        raise r.missing("the block's size (e.g. '40 x 20 x 10 mm')")
+    kind, node = _solid(r, size)
+    return r.draft(kind, "block", [node])
+
+
+def square_tube(r: Reader) -> Draft:
+    """A square tube: a box with a square box cut through it along Z."""
+    side = r.get("width", "side", "outer_diameter", "diameter", say="outside") or r.take_free(
+        "outside")
+    wall = r.get("wall", "thickness", say="wall")
+    inner = r.get("inner_diameter", say="inside")
+    if side is not None and wall is None and inner is not None:
+        wall = (side - inner) / 2
+    h = r.get("height", "length", say="length") or r.take_free("length")
+    if side is None or wall is None or h is None:
+        raise r.missing(*(["its outside width"] if side is None else []),
+                        *(["its wall thickness"] if wall is None else []),
+                        *(["its length"] if h is None else []))
+    if not 0 < 2 * wall < side:
+        raise r.missing(f"a wall under {side / 2:g} mm, so the tube stays hollow")
+    cut = tr([wall, wall, -EPS], box(side - 2 * wall, side - 2 * wall, h + 2 * EPS))
+    return r.draft("box", "square tube", [diff(box(side, side, h), cut)])
+
+
+def capsule(r: Reader) -> Draft:
+    """A capsule (pill): two half-spheres joined by a cylinder, standing upright."""
+    d = r.diameter()
+    length = r.get("length", "height", say="length")
+    if d is None and r.free():
+        d = r.take_free("diameter")
+    if length is None and r.free():
+        length = r.take_free("length")
+    if d is None or length is None:
+        raise r.missing(*(["its diameter"] if d is None else []),
+                        *(["its overall length"] if length is None else []))
+    if length < d:
+        raise r.missing(f"a length of at least its diameter {d:g} mm")
+    rad = d / 2
+    ends = [tr([0, 0, z], {"kind": "sphere", "radius": round(rad, 3)})
+            for z in (rad, length - rad)]
+    return r.draft("hull", "capsule", [{"kind": "hull", "children": ends}])

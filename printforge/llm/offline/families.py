@@ -1,0 +1,347 @@
+"""One function per part family: what a scanned request says -> spec parts, or what is missing.
+
+Each function records what it understood and every default it assumed, so the description of
+the result (and a refusal) tells the person exactly what was read.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from printforge.llm.offline.blocks import block, capsule, cube, square_tube
+from printforge.llm.offline.boards import find_board
+from printforge.llm.offline.household import coaster, drawer_handle, funnel, knob, wedge
+from printforge.llm.offline.mounts import bracket, clamp, clip, hook, stand
+from printforge.llm.offline.ports import read_ports
+from printforge.llm.offline.reader import (
+    Draft,
+    Missing,
+    Reader,
+    clearance_hole,
+    corner_of,
+    mm,
+    ring_node,
+    size3,
+    spec_node,
+    tube_dims,
+    wall_of,
+)
+from printforge.llm.offline.round_parts import (
+    cone,
+    cookie_cutter,
+    cylinder,
+    pot,
+    prism,
+    sphere,
+    vase,
+)
+from printforge.llm.offline.signs import nameplate
+
+__all__ = ["FAMILIES", "Draft", "Missing", "clearance_hole"]
+
+
+# families ---------------------------------------------------------------------------------------
+
+
+def box_with_lid(r: Reader) -> Draft:
+    size = size3(r)
+    if size is None:
+        raise r.missing("the box's outer size (e.g. '80 x 60 x 40 mm')")
+    wall = wall_of(r)
+    x, y, z = size
+    if re.search(r"\b(inside|internal|inner)\b", r.s.text):
+        x, y, z = x + 2 * wall, y + 2 * wall, z + wall
+        r.note("the size is the inside; walls added outside")
+    corner = corner_of(r, x, y)
+    node = spec_node("box_with_lid", size=[x, y, z], wall=wall, floor=wall, lid_thickness=wall,
+                 lip_height=min(4.0, round((z - wall) / 2, 2)), corner_radius=corner)
+    return r.draft("box_with_lid", "box with lid", [node])
+
+
+def tray(r: Reader) -> Draft:
+    size = size3(r)
+    if size is None:
+        raise r.missing("the box's outer size (e.g. '120 x 80 x 30 mm')")
+    wall = wall_of(r)
+    n = r.s.counts.get("compartment") or (
+        r.s.counts["divider"] + 1 if "divider" in r.s.counts else 1
+    )
+    grid = next((g for k, g in r.s.grids.items() if k != "hole"), None)
+    rows = re.search(r"(\d+)\s+rows?\s+of\s+(\d+)", r.s.text)
+    if rows:
+        grid = (int(rows.group(2)), int(rows.group(1)))
+    nx, ny = grid if grid else (n, 1)
+    if nx * ny > 1:
+        r.note(f"{nx} x {ny} compartments" if ny > 1 else f"{nx} compartments")
+    corner = corner_of(r, size[0], size[1])
+    node = spec_node("tray", size=list(size), wall=wall, floor=wall, corner_radius=corner,
+                 compartments_x=nx, compartments_y=ny)
+    return r.draft("tray", "tray" if nx * ny == 1 else "organiser tray", [node])
+
+
+def enclosure(r: Reader) -> Draft:
+    board = find_board(r.s.text)
+    inset, hole = 3.5, 2.5
+    holes: list[list[float]] | None = None
+    if board is not None:
+        bx, by = board.size
+        headroom_default = board.headroom
+        inset, hole = board.hole_inset, board.hole_diameter
+        r.note(f"board {board.name} ({mm(bx)} x {mm(by)})")
+        if board.holes is not None:
+            # The board's own drawing: a Pi 4's right-hand pair is 23.5 mm in, not 3.5.
+            holes = [[x, y] for x, y in board.holes]
+            r.note(f"standoffs under its {len(holes)} mounting holes")
+        else:
+            r.assumed.append(f"standoffs {mm(inset)} in from each corner ({board.caveat})")
+    elif r.s.triples and not re.search(r"\b(board|pcb|circuit|perfboard|protoboard|"
+                                       r"stripboard)\b", r.s.text) and re.search(
+                                           r"\blid\b", r.s.text):
+        # "a project box 120 x 80 x 50 with lid" gives the box, not a board inside it.
+        r.understood[0] = "a box with lid"
+        return box_with_lid(r)
+    elif r.s.triples:
+        t = r.s.triples[0]
+        bx, by = t[0], t[1]
+        headroom_default = t[2] if len(t) == 3 else 15.0
+        r.note(f"board {mm(bx)} x {mm(by)}")
+    else:
+        raise r.missing(
+            "the board's size or name (e.g. 'for a Raspberry Pi' or 'for a 60 x 40 mm board')"
+        )
+    wall = wall_of(r)
+    gap = r.get("clearance", say="gap around the board") or r.default(1.0, "gap around the board")
+    headroom = r.get("height", say="headroom") or r.default(headroom_default,
+                                                            "headroom above the board")
+    ports = read_ports(r, headroom)
+    fields: dict[str, Any] = {"holes": holes} if holes is not None else {"hole_inset": inset}
+    node = spec_node("enclosure", board_size=[bx, by], headroom=headroom, wall=wall,
+                     gap=gap, hole_diameter=hole, ports=ports, **fields)
+    return r.draft("enclosure", f"{board.name} case" if board else "enclosure", [node])
+
+
+def tube(r: Reader) -> Draft:
+    if re.search(r"\b(square|rectangular|box[- ]section)\b", r.s.text):
+        return square_tube(r)
+    od, inner = tube_dims(r, "tube")
+    h = r.get("height", "length", say="length") or r.take_free("length")
+    if h is None:
+        raise r.missing("the tube's length or height")
+    return r.draft("tube", "tube", [ring_node("tube", od, inner, h)])
+
+
+def washer(r: Reader) -> Draft:
+    od, inner = tube_dims(r, "washer")
+    t = r.get("thickness", "height", say="thickness") or r.take_free("thickness") or r.default(
+        1.5, "thickness")
+    return r.draft("washer", "washer", [ring_node("washer", od, inner, t)])
+
+
+def spacer(r: Reader) -> Draft:
+    af = r.get("across_flats", say="across flats")
+    hexagonal = af is not None or bool(re.search(r"\bhex", r.s.text))
+    h = None
+    if af is not None:
+        od = af * 2 / math.sqrt(3)
+        inner = r.hole()
+        if inner is None:
+            raise r.missing("the hole size (e.g. 'for M3' or 'a 3.4 mm hole')")
+    else:
+        h = r.get("height", "length", "thickness", say="length")
+        if h is None and r.s.screw is not None and len(r.free()) == 1 and not r.s.all(
+                "diameter", "outer_diameter", "radius", "width"):
+            # "a 12 mm standoff for M2.5": with the screw named, the one length is the length.
+            h = r.take_free("length")
+        od, inner = tube_dims(r, "spacer")
+    h = h or r.get("height", "length", "thickness", say="length") or r.take_free("length")
+    if h is None:
+        raise r.missing("the spacer's length")
+    node = spec_node("spacer", outer_diameter=od, hole_diameter=inner, height=h,
+                     hexagonal=hexagonal)
+    return r.draft("spacer", "hex spacer" if hexagonal else "spacer", [node])
+
+
+def standoffs(r: Reader) -> Draft:
+    spacing = None
+    board = find_board(r.s.text)
+    hole_default = 2.5
+    if board is not None:
+        if board.hole_spacing is None:
+            raise r.missing(f"the hole spacing: the {board.name}'s mounting holes are not a"
+                            " rectangle; give it as e.g. '58 x 49 mm apart'")
+        spacing = board.hole_spacing
+        hole_default = board.hole_diameter
+        r.note(f"the {board.name} hole pattern {mm(spacing[0])} x {mm(spacing[1])}")
+    if spacing is None and r.s.triples:
+        spacing = (r.s.triples[0][0], r.s.triples[0][1])
+        r.note(f"holes {mm(spacing[0])} x {mm(spacing[1])} apart")
+    if spacing is None:
+        raise r.missing("the hole pattern (e.g. 'for a Raspberry Pi' or '58 x 49 mm apart')")
+    h = r.get("height", "length", say="height") or r.take_free("height") or r.default(
+        6.0, "height")
+    hole = r.hole() or r.default(hole_default, "screw hole")
+    od = r.get("outer_diameter", "diameter", say="outer diameter") or r.default(
+        round(max(min(6.0, min(spacing) - 1), hole + 3.0), 1), "outer diameter")
+    loose = bool(re.search(r"\b(loose|separate|without (?:a )?(?:base|frame))\b", r.s.text))
+    node = spec_node("standoffs", spacing=list(spacing), height=h, outer_diameter=od,
+                     hole_diameter=hole, base_thickness=0.0 if loose else 2.0)
+    return r.draft("standoffs", "standoffs", [node])
+
+
+def plate(r: Reader) -> Draft:
+    t3 = r.s.triples[0] if r.s.triples else None
+    if t3 is None and re.search(r"\b(round|circular|disc|disk)\b", r.s.text):
+        return cylinder(r)  # a round plate is a disc
+    if t3 is None:
+        length, width = r.get("length", say="length"), r.get("width", say="width")
+        if length is None and width is None and re.search(r"\bsquare\b", r.s.text):
+            side = r.get("side", say="side") or r.take_free("side")
+            length = width = side
+        if length is None or width is None:
+            raise r.missing("the plate's size (e.g. '100 x 60 x 3 mm')")
+        x, y, t = length, width, None
+    else:
+        x, y = t3[0], t3[1]
+        t = t3[2] if len(t3) == 3 else None
+        r.note(f"plate {mm(x)} x {mm(y)}")
+    if t is None:
+        t = r.get("thickness", "height", say="thickness") or r.default(3.0, "thickness")
+    else:
+        r.note(f"thickness {mm(t)}")
+    corner = corner_of(r, x, y)
+    n = r.s.counts.get("hole") or r.s.counts.get("screw")
+    d = r.hole()
+    if d is None and re.search(r"\b(a|one|single|centre|center)\s+(?:\w+\s+)?hole\b", r.s.text):
+        d = r.take_free("hole diameter")
+        n = n or 1
+    if d is None and n:
+        d = r.default(3.4, "hole diameter")
+    if d is not None and not n:
+        n = 4 if re.search(r"\bholes\b|corners", r.s.text) else 1
+    fields: dict[str, Any] = {"size": [x, y], "thickness": t, "corner_radius": corner}
+    if n and d is not None:
+        r.note(f"{n} hole{'s' if n > 1 else ''} of {mm(d)}")
+        fields["hole_diameter"] = d
+        fields.update(_hole_layout(r, x, y, n, d))
+    return r.draft("plate", "plate with holes" if n else "plate", [spec_node("plate", **fields)])
+
+
+def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, Any]:
+    """Plate hole fields: a 2 x 2 grid at the corners, a row, a circle, or one in the middle."""
+    text = r.s.text
+    spacing = r.get("spacing", say="hole spacing")
+    grid = r.s.grids.get("hole")
+    if grid is not None:
+        margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
+        r.note(f"a {grid[0]} x {grid[1]} grid of holes")
+        return {"hole_columns": grid[0], "hole_rows": grid[1], "hole_margin": margin}
+    if n == 1:
+        return {"holes": [[0.0, 0.0]]}
+    if n == 4 and "row" not in text and "line" not in text and "circle" not in text:
+        if spacing is not None:
+            margin = max(1.5 * d, 6.0)
+            more = [q.mm for q in r.s.all("spacing")[1:]]
+            sx = spacing
+            sy = more[0] if more else min(spacing, y - 2 * margin)
+            if not more and sy != spacing:
+                r.default(round(sy, 2), "hole spacing across")
+            return {"holes": [[i * sx / 2, j * sy / 2] for i in (-1, 1) for j in (-1, 1)]}
+        margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
+        return {"hole_columns": 2, "hole_rows": 2, "hole_margin": margin}
+    if "circle" in text or "round" in text:
+        radius = (r.get("diameter", say="bolt circle") or min(x, y) * 0.6) / 2
+        return {"holes": [[round(radius * math.cos(2 * math.pi * k / n), 3),
+                           round(radius * math.sin(2 * math.pi * k / n), 3)] for k in range(n)]}
+    if n % 2 == 0 and n >= 6 and "row" not in text and "line" not in text:
+        margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
+        r.note(f"{n // 2} x 2 holes")
+        return {"hole_columns": n // 2, "hole_rows": 2, "hole_margin": margin}
+    margin = max(1.5 * d, 6.0)
+    pitch = spacing if spacing is not None else (x - 2 * margin) / (n - 1)
+    r.note(f"{n} holes in a row")
+    return {"holes": [[round(-pitch * (n - 1) / 2 + k * pitch, 3), 0.0] for k in range(n)]}
+
+
+def gear(r: Reader) -> Draft:
+    n = r.s.counts.get("tooth")
+    module = r.get("module", say="module")
+    d = r.get("diameter", "outer_diameter", say="diameter")
+    if n is None and d is not None and module is not None:
+        n = max(6, round(d / module) - 2)
+    if n is None:
+        raise r.missing("the number of teeth (e.g. 'a 20-tooth gear')")
+    r.note(f"{n} teeth")
+    if module is None:
+        module = round(d / (n + 2), 3) if d is not None else r.default(1.5, "module")
+    t = r.get("thickness", "height", "width", say="thickness") or r.default(6.0, "thickness")
+    bore = r.get("inner_diameter", "hole", "shaft", say="bore")
+    if bore is None and re.search(r"\b(no|without (?:a )?)\s*(bore|hole|shaft hole|centre hole|"
+                                  r"center hole)", r.s.text):
+        bore = 0.0
+        r.note("no bore")
+    if bore is None:
+        bore = r.default(min(5.0, round(module * n / 4, 1)), "bore")
+    node = spec_node("gear", module=module, teeth=n, thickness=t, bore=bore)
+    return r.draft("gear", f"{n}-tooth gear", [node])
+
+
+Family = Callable[[Reader], Draft]
+
+_BOARD_WORDS = (r"raspberry|arduino|esp32|esp8266|nodemcu|\bpcb\b|\bboard\b|\bpi\b|"
+                r"\bpi\s*\d|pizero|\bpico\b|wemos|\brpi\b|perfboard|protoboard|"
+                r"stripboard|circuit")
+
+# Ordered: the first family whose pattern matches wins, so specific names come first.
+FAMILIES: list[tuple[str, str, Family]] = [
+    ("cookie cutter", r"cookie[- ]?cutter|biscuit cutter|fondant cutter|dough cutter|\bcutters?\b",
+     cookie_cutter),
+    ("name plate", r"name ?plate|name ?tag|door sign|desk sign|\bsign\b|text plate|key ?tag|"
+     r"\blabel\b|key ?chain|key ?ring|key ?fob|\btag\b|\bplaque\b|name ?badge", nameplate),
+    ("stand", r"(?:phone|tablet|ipad)\s+(?:stand|holder|dock)|\bstand\b.*\b(?:phone|tablet|"
+     r"ipad)", stand),
+    ("enclosure", r"enclosure|\bcase\b|housing|project box|"
+     rf"(?:\bbox|container|shell|cover)\b.*(?:{_BOARD_WORDS})|"
+     rf"(?:{_BOARD_WORDS})\w*(?:\s+[\w-]+){{0,2}}?\s+(?:box|container|shell|cover)\b",
+     enclosure),
+    ("box with lid", r"box with (?:a )?lid|lidded|box and (?:a )?lid|with (?:a )?lid|"
+     r"hinged box|\btrinket box|\bjewel(?:le)?ry box|\bgift box",
+     box_with_lid),
+    ("calibration cube", r"calibration cube|test cube", cube),
+    ("gear", r"\bgears?\b|\bcog(?:wheel)?s?\b|spur|pinion|sprocket", gear),
+    ("washer", r"\bwashers?\b|\bshims? washer", washer),
+    ("standoffs", r"\bstand-?offs\b.*\b(?:for|apart|pattern|\d+\s*x)|stand-?off (?:set|frame)|"
+     r"mounting posts", standoffs),
+    ("spacer", r"\bspacers?\b|standoffs?|stand-offs?|bushings?", spacer),
+    ("knob", r"\bknobs?\b|\bdial\b|control cap|pot(?:entiometer)? cap", knob),
+    ("drawer handle", r"drawer (?:handle|pull)|cabinet (?:handle|pull)|cupboard (?:handle|pull)|"
+     r"door (?:handle|pull)|bar (?:handle|pull)|\bpull handle|\bhandle\b|\bpulls?\b",
+     drawer_handle),
+    ("hex nut", r"\bhex(?:agon(?:al)?)? (?:nut|prism|bar|block)|\bnut\b", prism),
+    ("bracket", r"\bbrackets?\b|angle bracket|corner brace", bracket),
+    ("clamp", r"pipe (?:hanger|holder|strap|support)|conduit|\bu[- ]?clamp|\bp[- ]?clip", clamp),
+    ("hook", r"\bhooks?\b|\bhanger\b", hook),
+    ("clamp", r"\bclamps?\b|shaft collar|pipe collar|saddle", clamp),
+    ("clip", r"\bclips?\b", clip),
+    ("stand", r"\bstands?\b|(?:phone|tablet|ipad) (?:holder|dock)|holder for (?:my |a )?"
+     r"(?:phone|tablet|ipad)", stand),
+    ("coaster", r"\bcoasters?\b", coaster),
+    ("funnel", r"\bfunnels?\b", funnel),
+    ("wedge", r"\bwedges?\b|door ?stops?|door ?stopper|\bshims?\b|\bramps?\b", wedge),
+    ("vase", r"\bvases?\b|lamp ?shade", vase),
+    ("pot", r"\bpots?\b|planter|flower ?pot|pencil cup|pen holder|pencil holder|"
+     r"\bsucculent|\bcups?\b|\bmugs?\b|\bbowls?\b|\bdish\b", pot),
+    ("tube", r"\btubes?\b|\bpipes?\b|\bsleeves?\b", tube),
+    ("plate", r"\bplates?\b|\bpanels?\b|mounting plate|\bsheet\b", plate),
+    ("cube", r"\bcubes?\b", cube),
+    ("box", r"\bbox(?:es)?\b|\btray\b|container|\bbins?\b|organi[sz]er", tray),
+    ("capsule", r"\bcapsules?\b|\bpills?\b|\blozenge", capsule),
+    ("sphere", r"\bspheres?\b|\bballs?\b|\bdomes?\b|hemisphere", sphere),
+    ("cone", r"\bcones?\b", cone),
+    ("cylinder", r"cylinder|\brod\b|\bdowel\b|\bpeg\b|\bdis[ck]\b|\bpuck\b|\bpost\b|\bpin\b",
+     cylinder),
+    ("hex prism", r"\bhexagon(?:al)?\b|\bhex\b|\boctagon(?:al)?\b", prism),
+    ("block", r"\bblock\b|cuboid|\bbrick\b|rectangular prism|\bslab\b", block),
+]

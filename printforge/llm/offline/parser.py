@@ -1,0 +1,144 @@
+"""The offline parser: a sentence -> a validated DesignSpec, or an InputError saying what it read.
+
+Rules, not a model: find the part family by name, read every length with its unit and meaning,
+fill sensible defaults that are written into the design's description, and refuse when a size the
+part cannot do without is missing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import ValidationError
+
+from printforge.llm.offline.families import FAMILIES
+from printforge.llm.offline.quantities import scan
+from printforge.llm.offline.reader import Draft, Missing, Reader, mm
+from printforge.models.printer import PrinterProfile
+from printforge.models.spec import DesignSpec
+from printforge.runtime.errors import InputError
+
+__all__ = ["KNOWN_PARTS", "parse_request", "understand"]
+
+KNOWN_PARTS = ", ".join(dict.fromkeys(label for label, _, _ in FAMILIES))
+# Things people ask for that these rules cannot build, with the reason.
+_UNSUPPORTED = [
+    (r"\bfigurine|statue|bust\b|\bface\b|\bdragon|\bcat\b|\bdog\b|\bbenchy\b",
+     "organic sculpted shapes"),
+    (r"\blego\b|\bduplo\b|technic", "LEGO-compatible bricks (studs and tubes to a 0.1 mm"
+     " fit)"),
+]
+
+
+def _quote(text: str) -> str:
+    short = text.strip()
+    return short if len(short) <= 80 else short[:77] + "..."
+
+
+def understand(text: str) -> Draft:
+    """The family and parts for `text`; raises InputError saying what it understood and lacks."""
+    s = scan(text)
+    lowered = s.text
+    for pattern, what in _UNSUPPORTED[1:]:
+        # Named things whose shape the families only look like: refuse rather than guess.
+        if re.search(pattern, lowered):
+            raise InputError(f"cannot design {_quote(text)!r}: understood nothing it can build;"
+                             f" {what} are not something the offline parser can make. Try an"
+                             " LLM provider (--provider openai,anthropic,offline)")
+    for label, pattern, build in FAMILIES:
+        m = re.search(pattern, lowered)
+        if m is None:
+            continue
+        reader = Reader(s, f"a {label}")
+        if s.negatives:
+            # A minus sign is never dropped: "-20 x 10 x 10" is not a 20 mm part.
+            raise InputError(
+                f"cannot design {_quote(text)!r}: understood a {label}; but"
+                f" {', '.join(s.negatives)} is a negative size: every length must be above"
+                " 0 mm (write sizes without a minus sign)"
+            )
+        if re.search(r"\d\s*(?:x|by)\s*[\d.]+\s*\w*\s*(?:x|by)\s*[\d.]+\s*\w*\s*(?:x|by)\s*\d",
+                     lowered):
+            raise InputError(f"cannot design {_quote(text)!r}: understood a {label}; but a size"
+                             " has at most three numbers (length x width x height)")
+        zeros = [q.text.strip() for q in s.quantities if q.mm == 0] + [
+            " x ".join(f"{v:g}" for v in t) for t in s.triples if 0 in t]
+        if zeros:
+            raise InputError(
+                f"cannot design {_quote(text)!r}: understood a {label}; but"
+                f" {', '.join(zeros)}: a size of 0 makes nothing; every length must be above"
+                " 0 mm"
+            )
+        try:
+            draft = build(reader)
+        except Missing as missing:
+            raise InputError(
+                f"cannot design {_quote(text)!r}: understood {', '.join(missing.understood)};"
+                f" missing {'; '.join(missing.missing)}"
+            ) from None
+        if s.copies > 1:
+            draft.parts = draft.parts * s.copies
+            draft.understood.append(f"{s.copies} copies")
+        if any(q.unit is None and q.label != "module" for q in s.quantities) or (
+            s.assumed_mm and s.triples
+        ):
+            draft.assumed.append("numbers without a unit are millimetres")
+        return draft
+    seen = [f"{mm(q.mm)}" for q in s.quantities] + [
+        "x".join(f"{v:g}" for v in t) + " mm" for t in s.triples
+    ]
+    for pattern, what in _UNSUPPORTED:
+        if re.search(pattern, lowered):
+            raise InputError(
+                f"cannot design {_quote(text)!r}: it asks for {what}, which the offline parser"
+                f" cannot build{'; understood sizes ' + ', '.join(seen) if seen else ''}."
+                " Try an LLM provider (--provider openai,anthropic,offline) or one of:"
+                f" {KNOWN_PARTS}"
+            )
+    understood = f"understood only the sizes {', '.join(seen)}" if seen else "understood nothing"
+    raise InputError(
+        f"cannot design {_quote(text)!r}: {understood}; missing what kind of part to make"
+        f" (one of: {KNOWN_PARTS}), e.g. 'a 20 mm calibration cube' or"
+        " 'a washer 20 mm outer diameter, 8 mm hole, 2 mm thick'"
+    )
+
+
+def parse_request(text: str, profile: PrinterProfile | None = None) -> DesignSpec:
+    """`text` -> a DesignSpec that validated, or InputError. With `profile`, what the printer
+    cannot make (larger than its bed, thinner than its nozzle) is refused here too, before any
+    mesh is built, with what was understood and how to fix it."""
+    draft = understand(text)
+    description = "; ".join(draft.understood)
+    if draft.assumed:
+        description += ". Assumed: " + ", ".join(draft.assumed)
+    try:
+        spec = DesignSpec.model_validate(
+            {"name": draft.name, "description": description[:2000], "parts": draft.parts}
+        )
+    except ValidationError as err:
+        reasons = "; ".join(dict.fromkeys(_readable(dict(e)) for e in err.errors()))
+        raise InputError(
+            f"cannot design {_quote(text)!r}: understood {description}; but {reasons}"
+        ) from None
+    if profile is not None:
+        from printforge.geometry import spec_problems  # the geometry stack loads on demand
+
+        problems = spec_problems(spec, profile)
+        if problems:
+            machine = (f"{profile.name!r} ({profile.bed_x:g} x {profile.bed_y:g} x"
+                       f" {profile.max_z:g} mm, {profile.nozzle_diameter:g} mm nozzle)")
+            raise InputError(f"cannot design {_quote(text)!r}: understood {description}. It"
+                             f" cannot be printed on {machine}: " + "; ".join(problems))
+    return spec
+
+
+def _readable(error: dict[str, object]) -> str:
+    # Our own checks already name the field ("tray: wall 12.0 mm is too thick..."); pydantic's
+    # range checks do not, so the field is put in front ("teeth: Input should be ...").
+    msg = str(error["msg"])
+    if msg.startswith("Value error, "):
+        return msg.removeprefix("Value error, ")
+    loc = [str(x) for x in error.get("loc", ()) if isinstance(x, str)]  # type: ignore[attr-defined]
+    field = next((x for x in reversed(loc) if (x not in {"parts"} and "_" in x) or x.isalpha()),
+                 None)
+    return f"{field}: {msg.lower()}" if field else msg

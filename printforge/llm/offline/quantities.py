@@ -1,0 +1,411 @@
+"""Reading numbers and lengths out of a sentence: words, fractions, units, and what each length is.
+
+`scan(text)` turns a request into tokens where every length is one `Quantity` in millimetres,
+labelled by the words around it (diameter, radius, across flats, wall, height, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["Quantity", "Scan", "number_words_to_digits", "scan"]
+
+_UNITS = {
+    "mm": 1.0, "millimeter": 1.0, "millimeters": 1.0, "millimetre": 1.0, "millimetres": 1.0,
+    "cm": 10.0, "centimeter": 10.0, "centimeters": 10.0, "centimetre": 10.0, "centimetres": 10.0,
+    "in": 25.4, "inch": 25.4, "inches": 25.4, '"': 25.4, "″": 25.4,
+    "ft": 304.8, "foot": 304.8, "feet": 304.8,
+    "m": 1000.0, "meter": 1000.0, "meters": 1000.0, "metre": 1000.0, "metres": 1000.0,
+}
+_ONES = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "dozen": 12,
+}
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}
+_FRACTION_WORDS = {"half": 0.5, "quarter": 0.25, "third": 1 / 3, "eighth": 0.125}
+
+# Which words around a length say what it is. Checked after the length first ("20 mm tall"),
+# then before it ("height of 20 mm"); multi-word phrases before single words.
+_LABELS: list[tuple[str, str]] = [
+    ("across flats", "across_flats"), ("across the flats", "across_flats"), ("af", "across_flats"),
+    ("inner diameter", "inner_diameter"), ("inside diameter", "inner_diameter"),
+    ("internal diameter", "inner_diameter"), ("id", "inner_diameter"), ("bore", "inner_diameter"),
+    ("outer", "outer_diameter"), ("inner", "inner_diameter"), ("outside", "outer_diameter"),
+    ("inside", "inner_diameter"),
+    ("outer diameter", "outer_diameter"), ("outside diameter", "outer_diameter"),
+    ("external diameter", "outer_diameter"), ("od", "outer_diameter"),
+    ("wall thickness", "wall"), ("walls", "wall"), ("wall", "wall"), ("thick walls", "wall"),
+    ("inner radius", "inner_radius"), ("inside radius", "inner_radius"),
+    ("outer radius", "radius"), ("radius", "radius"), ("radii", "radius"),
+    ("diameter", "diameter"), ("dia", "diameter"), ("across", "diameter"), ("round", "diameter"),
+    ("hole spacing", "spacing"), ("hole centers", "spacing"), ("hole centres", "spacing"),
+    ("center to center", "spacing"), ("centre to centre", "spacing"), ("centers", "spacing"),
+    ("c c", "spacing"), ("cc", "spacing"),
+    ("plant", "plant"), ("d shaft", "shaft"), ("shaft", "shaft"), ("spout", "spout"),
+    ("rim", "rim"), ("tip", "tip"),
+    ("thin end", "tip"),
+    ("drain hole", "hole"), ("drainage hole", "hole"), ("drain", "hole"),
+    ("holes", "hole"), ("hole", "hole"), ("bolt", "hole"), ("bolts", "hole"),
+    ("screw", "hole"), ("screws", "hole"),
+    ("apart", "spacing"), ("spacing", "spacing"), ("spaced", "spacing"), ("pitch", "spacing"),
+    ("on center", "spacing"), ("on centers", "spacing"), ("centres", "spacing"),
+    ("thick", "thickness"), ("thickness", "thickness"),
+    ("tall", "height"), ("high", "height"), ("height", "height"),
+    ("long", "length"), ("length", "length"), ("wide", "width"), ("width", "width"),
+    ("deep", "depth"), ("depth", "depth"), ("side", "side"), ("sides", "side"),
+    ("edge", "side"), ("edges", "side"), ("cube", "side"),
+    ("module", "module"), ("mod", "module"),
+    ("opening", "opening"), ("gap", "opening"), ("grip", "opening"),
+    ("clearance", "clearance"), ("reach", "reach"), ("hook", "reach"),
+    ("text", "text_height"), ("letters", "text_height"), ("font", "text_height"),
+    ("rounded corners", "corner_radius"), ("corner radius", "corner_radius"),
+    ("corners", "corner_radius"), ("fillet", "corner_radius"),
+]
+_SHORT = {"r": "radius", "h": "height", "d": "diameter", "l": "length", "w": "width",
+          "t": "thickness", "m": "module", "od": "od", "id": "id"}
+_BEFORE_ONLY: set[str] = set()
+_STOP = {",", ";", "and", "with", "plus", "but", "."}
+
+
+@dataclass
+class Quantity:
+    mm: float
+    text: str
+    unit: str | None
+    label: str | None = None
+    start: int = 0
+
+    def __repr__(self) -> str:
+        return f"Q({self.mm:g} mm {self.label or '?'})"
+
+
+@dataclass
+class Scan:
+    text: str
+    raw: str = ""
+    tokens: list[str | Quantity] = field(default_factory=list)
+    triples: list[tuple[float, ...]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    screw: float | None = None  # the screw's diameter in mm: M3, #8, 1/4-20
+    screw_name: str = ""
+    quoted: list[str] = field(default_factory=list)
+    assumed_mm: bool = False
+    # Sizes written with a minus sign ("-20 x 10"): never silently read as positive.
+    negatives: list[str] = field(default_factory=list)
+    # "a 2x4 grid of holes", "3 x 2 compartments": (columns, rows) per counted noun.
+    grids: dict[str, tuple[int, int]] = field(default_factory=dict)
+    copies: int = 1  # "4 spacers", "a set of 6 coasters"
+
+    @property
+    def quantities(self) -> list[Quantity]:
+        return [t for t in self.tokens if isinstance(t, Quantity)]
+
+    def first(self, *labels: str) -> Quantity | None:
+        return next((q for q in self.quantities if q.label in labels), None)
+
+    def all(self, *labels: str) -> list[Quantity]:
+        return [q for q in self.quantities if q.label in labels]
+
+    def unlabelled(self) -> list[Quantity]:
+        return [q for q in self.quantities if q.label is None]
+
+
+def _word_number(words: list[str]) -> tuple[float | None, int]:
+    """A number spelled in words at the start of `words`: (value, words used)."""
+    total, current, used, seen = 0.0, 0.0, 0, False
+    for w in words:
+        if w in _ONES:
+            current += _ONES[w]
+        elif w in _TENS:
+            current += _TENS[w]
+        elif w == "hundred" and seen:
+            current = (current or 1) * 100
+        elif w == "thousand" and seen:
+            total += (current or 1) * 1000
+            current = 0
+        elif w == "and" and seen and used + 1 < len(words) and (
+            words[used + 1] in _ONES or words[used + 1] in _TENS
+        ):
+            pass
+        else:
+            break
+        seen = True
+        used += 1
+    if not seen:
+        return None, 0
+    return total + current, used
+
+
+def number_words_to_digits(text: str) -> str:
+    """'twenty five' -> '25', 'one and a half' -> '1.5', 'half an inch' -> '0.5 inch'."""
+    words = re.findall(r"[a-z]+|[^a-z]+", text)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w.isalpha():
+            run = [x for x in words[i:] if x.strip()]
+            # Collect the words of the run, skipping the spaces between them.
+            seq: list[str] = []
+            idx: list[int] = []
+            j = i
+            while j < len(words) and len(seq) < 8:
+                if words[j].isalpha():
+                    seq.append(words[j])
+                    idx.append(j)
+                elif words[j].strip() and words[j].strip() != "-":
+                    break
+                j += 1
+            del run
+            value, used = _word_number(seq)
+            if value is not None:
+                end = idx[used - 1] + 1
+                rest = seq[used:]
+                # "one and a half", "two and three quarters"
+                if rest[:3] in (["and", "a", "half"], ["and", "a", "quarter"]):
+                    value += _FRACTION_WORDS[rest[2]]
+                    end = idx[used + 2] + 1
+                elif rest[:2] == ["and", "half"]:
+                    value += 0.5
+                    end = idx[used + 1] + 1
+                out.append(f"{value:g}")
+                i = end
+                continue
+            if seq[:2] in (["half", "an"], ["half", "a"]):
+                out.append("0.5")
+                i = idx[1] + 1
+                continue
+            if seq[:3] in (["a", "quarter", "inch"], ["a", "half", "inch"]):
+                out.append(f"{_FRACTION_WORDS[seq[1]]:g} ")
+                i = idx[1] + 1
+                continue
+            if seq[:2] in (["an", "inch"], ["a", "centimeter"], ["a", "centimetre"]):
+                out.append("1 ")
+                i = idx[0] + 1
+                continue
+        out.append(w)
+        i += 1
+    return "".join(out)
+
+
+_NUM = r"(?:\d+(?:\.\d+)?(?:[ -]\d+/\d+)?|\d+/\d+|\.\d+)"
+_UNIT_RE = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
+_QTY = re.compile(rf"(?<![\w.])({_NUM})\s*({_UNIT_RE})?(?![\w/])")
+_TRIPLE = re.compile(
+    rf"(?<![\w.])({_NUM})\s*({_UNIT_RE})?\s*(?:x|by|\*)\s*({_NUM})\s*({_UNIT_RE})?"
+    rf"(?:\s*(?:x|by|\*)\s*({_NUM})\s*({_UNIT_RE})?)?(?![\w/])"
+)
+_SCREW = re.compile(r"\bm(\d+(?:\.\d+)?)\b")
+# Unified (inch) screws: numbered gauges and fractional sizes, optionally with threads per inch.
+_NUMBERED = {"#2": 2.18, "#4": 2.84, "#6": 3.51, "#8": 4.17, "#10": 4.83, "#12": 5.49}
+_IMPERIAL_SCREW = re.compile(
+    r"(#\d+)(?:\s*-\s*(\d+))?(?!\d)|(\d+/\d+)-(\d+)(?![\d/])")
+# A minus sign before a number that is not a range ("10-20") or a fraction ("1-1/2").
+_NEGATIVE = re.compile(r"(?:^|(?<=[\s(:=,x\-−–]))[-−–]\s*(\d+(?:\.\d+)?|\.\d+)")
+_GRID = re.compile(
+    r"(?<![\w.])(\d+)\s*(?:x|by)\s*(\d+)(?![\d.])\s*(?:-\s*)?(?:grid|array|pattern|matrix)?\s*"
+    r"(?:of\s+)?(?:(?!(?:with|and|in|on|mm|cm|inch|inches|ft)\b)(?:m\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*"
+    r'(?:mm|cm|inch|in|")?|[a-z]+)\s+)?(holes?|compartments?|cells?|slots?|sections?|bins?'
+    r"|pockets?|dividers?)\b")
+# "two 5 mm holes": a count, then the size of each.
+_COUNT_OF_SIZED = re.compile(
+    rf"(?<![\w.])(\d+)\s+(?=(?:{_NUM})\s*(?:mm|cm|inch|in|\"|m)?\s*(?:diameter\s+|dia\s+)?"
+    r"(?:holes?|screws?|slots?|magnets?|pegs?)\b)")
+_COUNTED = re.compile(
+    r"(?<![\w.])(\d+)\s*(?:-\s*)?(?:x\s+)?(?:(?!(?:mm|cm|in|inch|inches|ft|m|with|and|a|an|the|on|at|of|for)\b)"
+    r"[a-z][a-z0-9.]*\s+){0,2}?"
+    r"(holes?|teeth|tooth|slots?|compartments?|dividers?|"
+    r"screws?|sides?|points?|hooks?|legs?|pegs?|prongs?|fingers?|copies|pieces|parts|ports?|"
+    r"gang|bay|way|channel)\b"
+)
+
+
+_COPIES = re.compile(
+    r"^(?:(?:please|can|could|would|you|i|we|need|want|would like|'d like|like|make|print|"
+    r"create|design|get|give|me|us|some|a set of|set of)\s+)*"
+    r"(\d+)\s+(?:x\s+)?(?:identical\s+|copies of\s+|(?:an?\s+)?(?!(?:mm|cm|in|inch|inches|"
+    r"ft|x|by)\b)[a-z0-9.\-/\"]+\s+){0,3}?([a-z]+s)\b")
+_NOT_COPIES = {"teeth", "holes", "sides", "points", "ridges", "compartments", "slots", "mm",
+               "inches", "degrees", "screws", "legs", "letters", "cms"}
+
+
+def _to_float(raw: str) -> float:
+    raw = raw.strip()
+    if "/" in raw:
+        whole, _, frac = raw.replace("-", " ").rpartition(" ")
+        num, den = frac.split("/")
+        value = float(num) / float(den) if float(den) else 0.0
+        return value + (float(whole) if whole.strip() else 0.0)
+    return float(raw)
+
+
+def _normalise(text: str) -> str:
+    t = text.lower()
+    t = t.replace("×", " x ").replace("⌀", " diameter ").replace("ø", " diameter ")
+    t = re.sub(r"(\d)\s*(?:''|”|“)", r'\1"', t)
+    t = re.sub(r"(\d)x(\d)", r"\1 x \2", t)
+    # "2,5 mm" is a decimal comma (most of Europe), "r=5", "m=1" are short labels.
+    t = re.sub(r"(?<![\d,])(\d+),(\d{1,2})(?=\s*(?:mm|cm|in\b|inch|\"))", r"\1.\2", t)
+    t = re.sub(r"\bz\s*=\s*(\d+)", r"\1 teeth", t)
+    t = re.sub(r"\b([rhdlwtm]|od|id)\s*=\s*(?=[\d.])", lambda m: _SHORT[m.group(1)] + " ", t)
+    t = re.sub(r"\b(\d+)(?:-tooth|\s?t)\b", r"\1 teeth", t)
+    t = re.sub(r"\b(\d+)[- ]?sided\b", r"\1 sides", t)
+    t = t.replace("millimeters", "mm").replace("millimetres", "mm")
+    # "M3 x 10" is a screw size and a length, not a 2-D size.
+    t = re.sub(r"\bm(\d+(?:\.\d+)?)\s*x\s*(\d+(?:\.\d+)?)\s*(?:mm)?", r"m\1, \2 mm long ", t)
+    # Board names with number words in them must survive the word-to-digit pass.
+    t = re.sub(r"\bpi\s+zero\b", "pizero", t)
+    return number_words_to_digits(t)
+
+
+def _label_for(before: list[str], after: list[str], before_first: bool = False) -> str | None:
+    after_text = " ".join(after)
+    before_text = " ".join(before)
+    if before_first and (label := _label_before(before_text)) is not None:
+        return label
+    for phrase, label in _LABELS:
+        if label in _BEFORE_ONLY:
+            continue
+        if re.match(rf"{re.escape(phrase)}\b", after_text):
+            # "2 mm thick walls": the noun after "thick" decides.
+            if label == "thickness" and re.match(r"thick\s+walls?\b", after_text):
+                return "wall"
+            if label == "thickness" and re.search(r"\bwalls?\s*$", before_text):
+                return "wall"
+            if label in ("height", "thickness") and re.search(
+                    r"\b(letters?|text|font|characters?|lettering)\s*$", before_text):
+                return "text_height"  # "letters 30 mm high"
+            if label == "hole" and re.search(r"\b(in|with|has)\s*$", before_text) is None:
+                return "hole"
+            return label
+    return _label_before(before_text)
+
+
+def _label_before(before_text: str) -> str | None:
+    for phrase, label in _LABELS:
+        if re.search(rf"\b{re.escape(phrase)}\s*(?:of|is|=|:|at|about)?\s*$", before_text):
+            return label
+    return None
+
+
+def scan(text: str) -> Scan:
+    """Every length in `text` in mm, labelled; triples like 20x30x10; counts; Mx screws."""
+    quoted = re.findall(r"[\"“']([^\"”']{1,60})[\"”']", text)
+    t = _normalise(text)
+    out = Scan(text=t, raw=text, quoted=quoted)
+    for m in _SCREW.finditer(t):
+        out.screw = float(m.group(1))
+        out.screw_name = f"M{out.screw:g}"
+        break
+    imperial = _IMPERIAL_SCREW.search(t)
+    if imperial and out.screw is None:
+        size = imperial.group(1) or imperial.group(3)
+        tpi = imperial.group(2) or imperial.group(4)
+        out.screw = _NUMBERED.get(size) or round(_to_float(size) * 25.4, 2)
+        out.screw_name = f"{size}{'-' + tpi if tpi else ''}"
+        # The size is the screw's name, not a length of the part.
+        t = t[:imperial.start()] + " " * (imperial.end() - imperial.start()) + t[imperial.end():]
+    out.negatives = [m.group(0).replace(" ", "") for m in _NEGATIVE.finditer(t)]
+    taken: list[tuple[int, int]] = []
+    copies = _COPIES.match(t)
+    if copies and copies.group(2) not in _NOT_COPIES and 2 <= int(copies.group(1)) <= 32:
+        out.copies = int(copies.group(1))
+        taken.append(copies.span(1))
+    for m in _GRID.finditer(t):
+        noun = _singular(m.group(3))
+        cols, rows = int(m.group(1)), int(m.group(2))
+        out.grids.setdefault(noun, (cols, rows))
+        out.counts.setdefault(noun, cols * rows)
+        taken.append((m.start(1), m.end(2)))
+    for m in _COUNT_OF_SIZED.finditer(t):
+        rest = t[m.end():]
+        noun = _singular(re.search(r"holes?|screws?|slots?|magnets?|pegs?", rest).group(0))  # type: ignore[union-attr]
+        out.counts.setdefault("hole" if noun == "screw" else noun, int(m.group(1)))
+        taken.append(m.span(1))
+    sizes = [m.span() for m in _TRIPLE.finditer(t)]
+    for m in _COUNTED.finditer(t):
+        if any(a <= m.start() < b for a, b in taken + sizes):
+            continue
+        noun = _singular(m.group(2))
+        out.counts.setdefault(noun, int(m.group(1)))
+    # Triples and pairs first; their numbers are then not read again as single lengths.
+    for m in _TRIPLE.finditer(t):
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        if re.match(r"\s*(?:compartments|grid|cells|holes?\b(?!\s*pattern)|array)",
+                    t[m.end():]):
+            continue  # "2 x 3 compartments" is a count, not a size
+        nums = [m.group(i) for i in (1, 3, 5)]
+        units = [m.group(i) for i in (2, 4, 6)]
+        unit = next((u for u in reversed(units) if u), None)
+        if unit is None:
+            out.assumed_mm = True
+        values = tuple(
+            _to_float(n) * _UNITS[u or unit or "mm"] for n, u in zip(nums, units, strict=True) if n
+        )
+        out.triples.append(values)
+        taken.append(m.span())
+    words = re.findall(r"\d+(?:\.\d+)?|[a-z]+|[,;.]", t)
+    del words
+    pieces: list[str | Quantity] = []
+    pos = 0
+    for m in _QTY.finditer(t):
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        follows = t[m.end() : m.end() + 12]
+        # A bare count ("4 holes", "20 teeth") is not a length.
+        if m.group(2) is None and _COUNTED.match(t, m.start()):
+            continue
+        if m.group(2) is None and re.match(r"\s*(?:%|degrees?|°|x\b|by\b|-?tooth)", follows):
+            continue
+        pieces += _words(t[pos : m.start()])
+        unit = m.group(2)
+        if unit is None:
+            out.assumed_mm = True
+        value = _to_float(m.group(1)) * _UNITS[unit or "mm"]
+        pieces.append(Quantity(value, m.group(0), unit, start=m.start()))
+        pos = m.end()
+    pieces += _words(t[pos:])
+    out.tokens = pieces
+    owned: dict[int, bool] = {}
+    for i, piece in enumerate(pieces):
+        if isinstance(piece, Quantity):
+            after = _context(pieces, i, 1)
+            nxt = i + 1 + len(after)
+            # "radius 15 height 20": "height" belongs to the next number, not to 15.
+            before = _context(pieces, i, -1)
+            prev = i - 1 - len(before)
+            if prev >= 0 and isinstance(pieces[prev], Quantity) and owned.get(prev):
+                before = []  # "17 mm across flats 8 mm": "across flats" went to 17
+            shared = bool(after) and nxt < len(pieces) and isinstance(pieces[nxt], Quantity) and (
+                prev < 0 or not isinstance(pieces[prev], Quantity))
+            piece.label = _label_for(before, after, before_first=shared)
+            owned[i] = piece.label is not None and piece.label == _label_for([], after)
+    return out
+
+
+def _singular(noun: str) -> str:
+    noun = noun.rstrip("s") if noun not in ("teeth",) else "tooth"
+    return "tooth" if noun == "teeth" else noun
+
+
+def _words(chunk: str) -> list[str | Quantity]:
+    return list(re.findall(r"[a-z]+|[,;.]", chunk))
+
+
+def _context(pieces: list[str | Quantity], i: int, step: int, n: int = 4) -> list[str]:
+    got: list[str] = []
+    j = i + step
+    while 0 <= j < len(pieces) and len(got) < n:
+        p = pieces[j]
+        if isinstance(p, Quantity) or p in _STOP:
+            break
+        got.append(p)
+        j += step
+    return got[::-1] if step < 0 else got

@@ -1,0 +1,245 @@
+"""What the offline families share: the reader that takes labelled lengths out of a scan and
+records what it used and assumed, screw and board tables, and the common size readers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from printforge.llm.offline.quantities import Quantity, Scan
+
+__all__ = [
+    "Draft",
+    "Missing",
+    "Node",
+    "Reader",
+    "clearance_hole",
+    "corner_of",
+    "mm",
+    "ring_node",
+    "round_size",
+    "size3",
+    "spec_node",
+    "tube_dims",
+    "wall_of",
+]
+
+Node = dict[str, Any]
+
+# ISO 273 medium clearance holes for metric screws, mm.
+_CLEARANCE = {2: 2.4, 2.5: 2.9, 3: 3.4, 4: 4.5, 5: 5.5, 6: 6.6, 8: 9.0, 10: 11.0, 12: 13.5}
+# ISO 7089 washer outer diameters.
+_WASHER_OD = {2: 5.0, 2.5: 6.0, 3: 7.0, 4: 9.0, 5: 10.0, 6: 12.0, 8: 16.0, 10: 20.0, 12: 24.0}
+def clearance_hole(screw_mm: float) -> float:
+    return _CLEARANCE.get(screw_mm, round(screw_mm * 1.1 + 0.1, 2))
+
+
+def mm(v: float) -> str:
+    return f"{v:g} mm" if v == round(v, 2) else f"{v:.2f} mm"
+
+
+@dataclass
+class Draft:
+    family: str
+    name: str
+    parts: list[Node]
+    understood: list[str] = field(default_factory=list)
+    assumed: list[str] = field(default_factory=list)
+
+
+class Missing(Exception):
+    def __init__(self, missing: list[str], understood: list[str]) -> None:
+        super().__init__("; ".join(missing))
+        self.missing = missing
+        self.understood = understood
+
+
+class Reader:
+    """Pulls labelled lengths out of a scan and writes down what it used and assumed."""
+
+    def __init__(self, s: Scan, what: str) -> None:
+        self.s = s
+        self.understood = [what if not re.match(r"a [aeiou]", what) else "an" + what[1:]]
+        self.assumed: list[str] = []
+        self._used: set[int] = set()
+
+    def get(self, *labels: str, say: str | None = None) -> float | None:
+        for q in self.s.quantities:
+            if q.label in labels and id(q) not in self._used:
+                self._used.add(id(q))
+                self.understood.append(f"{say or labels[0].replace('_', ' ')} {mm(q.mm)}")
+                return q.mm
+        return None
+
+    def followed_by(self, nouns: set[str], say: str) -> float | None:
+        """A length written just before one of `nouns` ("a 20 mm rail"), not yet used."""
+        tokens = self.s.tokens
+        for i, tok in enumerate(tokens[:-1]):
+            nxt = tokens[i + 1]
+            if isinstance(tok, Quantity) and id(tok) not in self._used and (
+                    (isinstance(nxt, str) and nxt in nouns) or (isinstance(nxt, str)
+                    and nxt in ("diameter", "thick", "wide") and i + 2 < len(tokens)
+                    and tokens[i + 2] in nouns)):
+                self._used.add(id(tok))
+                self.understood.append(f"{say} {mm(tok.mm)}")
+                return tok.mm
+        return None
+
+    def free(self) -> list[Quantity]:
+        """Lengths nobody labelled, in order, not yet used."""
+        return [q for q in self.s.unlabelled() if id(q) not in self._used]
+
+    def take_free(self, say: str) -> float | None:
+        free = self.free()
+        if not free:
+            return None
+        self._used.add(id(free[0]))
+        self.understood.append(f"{say} {mm(free[0].mm)}")
+        return free[0].mm
+
+    def default(self, value: float, say: str) -> float:
+        self.assumed.append(f"{say} {mm(value)}")
+        return value
+
+    def note(self, text: str) -> None:
+        self.understood.append(text)
+
+    def missing(self, *what: str) -> Missing:
+        return Missing(list(what), self.understood)
+
+    def draft(self, family: str, name: str, parts: list[Node]) -> Draft:
+        return Draft(family, name, parts, self.understood, self.assumed)
+
+    def diameter(self) -> float | None:
+        """A diameter, from a radius when that is what was given."""
+        d = self.get("diameter", "outer_diameter", say="diameter")
+        if d is None:
+            r = self.get("radius", say="radius")
+            if r is not None:
+                d = 2 * r
+        if d is None:
+            # "1 inch wide" on a round part is its diameter.
+            d = self.get("width", say="diameter")
+        return d
+
+    def hole(self) -> float | None:
+        d = self.get("hole", "inner_diameter", say="hole diameter")
+        if d is None:
+            r = self.get("inner_radius", say="hole radius")
+            d = 2 * r if r is not None else None
+        if d is None and self.s.screw is not None:
+            d = clearance_hole(self.s.screw)
+            self.understood.append(f"{self.s.screw_name} screws ({mm(d)} clearance holes)")
+        return d
+
+
+def size3(r: Reader) -> tuple[float, float, float] | None:
+    """An [x, y, z] size: '20x30x10', length/width/height words, or one side for a cube."""
+    triple = next((t for t in r.s.triples if len(t) == 3), None)
+    if triple is not None:
+        x, y, z = triple
+        r.note(f"size {mm(x)} x {mm(y)} x {mm(z)}")
+        return x, y, z
+    length = r.get("length", say="length")
+    width = r.get("width", say="width")
+    height = r.get("height", "thickness", say="height")
+    depth = r.get("depth", say="depth")
+    across = [v for v in (length, width, depth) if v is not None]
+    if height is not None and len(across) >= 2:
+        return across[0], across[1], height
+    if height is None and len(across) == 3:
+        return length, width, depth  # type: ignore[return-value]  # "40 deep": how tall
+    height = height if height is not None else depth
+    if height is not None and len(across) == 1 and re.search(r"\bsquare\b", r.s.text):
+        return across[0], across[0], height
+    if height is not None and not across and re.search(r"\bsquare\b", r.s.text) and r.free():
+        side = r.take_free("side")
+        return side, side, height  # type: ignore[return-value]
+    side = r.get("side", say="side") or (r.take_free("size") if len(r.free()) == 1 else None)
+    if side is not None and not (length or width or height):
+        return side, side, side
+    return None
+
+
+def _tidy(v: Any) -> Any:
+    # 3 * 25.4 is 76.19999999999999; specs read better (and compare) at a micrometre.
+    if isinstance(v, float):
+        return round(v, 3)
+    if isinstance(v, list | tuple) and all(isinstance(x, int | float) for x in v):
+        return [round(float(x), 3) if isinstance(x, float) else x for x in v]
+    return v
+
+
+def spec_node(kind: str, **fields: Any) -> Node:
+    return {"kind": kind, **{k: _tidy(v) for k, v in fields.items()}}
+
+
+def ring_node(kind: str, od: float, inner: float, h: float, **extra: Any) -> Node:
+    return spec_node(kind, outer_diameter=od, inner_diameter=inner, **extra, **(
+        {"height": h} if kind == "tube" else {"thickness": h}))
+
+
+def tube_dims(r: Reader, what: str) -> tuple[float, float]:
+    od = r.get("outer_diameter", "diameter", say="outer diameter")
+    if od is None and (rad := r.get("radius", say="outer radius")) is not None:
+        od = 2 * rad
+    inner = r.get("inner_diameter", "hole", "shaft", say="inner diameter")
+    if inner is None and (ir := r.get("inner_radius", say="inner radius")) is not None:
+        inner = 2 * ir
+    if inner is None and r.s.screw is not None:
+        inner = clearance_hole(r.s.screw)
+        r.note(f"for {r.s.screw_name} ({mm(inner)} hole)")
+    wall = r.get("wall", say="wall")
+    if od is None and inner is not None and wall is not None:
+        od = inner + 2 * wall
+    if inner is None and od is not None and wall is not None:
+        inner = od - 2 * wall
+    if od is None:
+        od = r.get("width", say="outer diameter")
+    if od is None and len(r.free()) == 1 and (inner is None or r.free()[0].mm > inner):
+        od = r.take_free("outer diameter")
+    if od is None and inner is not None and r.s.screw is not None and what in ("washer", "spacer"):
+        od = _WASHER_OD.get(r.s.screw, inner * 2.2) * (1.0 if what == "washer" else 0.9)
+        r.default(od, "outer diameter")
+    if od is None or inner is None:
+        need = []
+        if od is None:
+            need.append(f"the {what}'s outer diameter")
+        if inner is None:
+            need.append("its inner diameter, hole size or wall thickness")
+        raise r.missing(*need)
+    return od, inner
+
+
+def round_size(r: Reader, default_ratio: float | None = None) -> tuple[float, float]:
+    """(diameter, height); with `default_ratio`, a missing diameter is that share of the height."""
+    d = r.diameter()
+    h = r.get("height", "depth", say="height")
+    if d is None and r.free():
+        d = r.take_free("diameter")
+    if h is None and r.free():
+        h = r.take_free("height")
+    if d is None and h is not None and default_ratio is not None:
+        d = r.default(round(h * default_ratio, 1), "diameter")
+    if d is None or h is None:
+        raise r.missing(*(["a diameter"] if d is None else []),
+                        *(["a height"] if h is None else []))
+    return d, h
+
+
+def corner_of(r: Reader, x: float, y: float) -> float:
+    """The corner radius asked for; "rounded corners" alone gets a fifth of the short side,
+    at most 5 mm."""
+    c = r.get("corner_radius", say="corner radius")
+    if c is not None:
+        return c
+    if re.search(r"\b(rounded|round|radiused|filleted)\s+(corners|edges)", r.s.text):
+        return r.default(round(min(5.0, min(x, y) / 5), 1), "corner radius")
+    return 0.0
+
+
+def wall_of(r: Reader, default: float = 2.0) -> float:
+    w = r.get("wall", say="wall")
+    return w if w is not None else r.default(default, "wall")
+

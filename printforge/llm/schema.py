@@ -1,0 +1,79 @@
+"""JSON schemas for structured outputs, and reading a model's answer back as a JSON object."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["parse_answer", "schema_fingerprint", "strict_schema"]
+
+# Keywords OpenAI's strict mode rejects; they only help humans and pydantic.
+_DROP = {"default", "discriminator", "title", "examples"}
+
+
+def _tighten(node: Any, names: bool = False) -> Any:
+    """`names`: the dict maps property or definition names, which are kept whatever they are."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if names:
+                out[key] = _tighten(value)
+                continue
+            if key in _DROP:
+                continue
+            # Strict mode takes anyOf only; a discriminated oneOf means the same for a const tag.
+            out["anyOf" if key == "oneOf" else key] = _tighten(
+                value, names=key in ("properties", "$defs")
+            )
+        if out.get("type") == "object" and "properties" in out:
+            out["additionalProperties"] = False
+            out["required"] = list(out["properties"])
+        return out
+    if isinstance(node, list):
+        return [_tighten(v) for v in node]
+    return node
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A schema every provider accepts: all keys required, no extra keys, anyOf unions."""
+    return _tighten(model.model_json_schema(mode="validation"))  # type: ignore[no-any-return]
+
+
+def parse_answer(text: str, *, truncated: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+    """(object, None) or (None, a sentence saying what is wrong with the text)."""
+    body = text.strip()
+    if body.startswith("```"):
+        # Local models like to fence JSON even when asked not to.
+        body = body.strip("`")
+        body = body.removeprefix("json").strip()
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError as err:
+        why = "the answer was cut off before the JSON ended" if truncated else "invalid JSON"
+        return None, f"{why}: {err.msg} at character {err.pos}"
+    if not isinstance(value, dict):
+        return None, f"the answer is a JSON {type(value).__name__}, not an object"
+    if truncated:
+        return None, "the answer was cut off (max tokens reached)"
+    return value, None
+
+
+# Schemas are big (the design schema is ~45 kB of JSON) and the same object comes with every
+# call, so their digest is kept by identity; holding the object keeps its id from being reused.
+_FINGERPRINTS: dict[int, tuple[object, str, int]] = {}
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> tuple[str, int]:
+    """(sha256 of the canonical JSON, its length in characters), computed once per object."""
+    known = _FINGERPRINTS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1], known[2]
+    text = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if len(_FINGERPRINTS) >= 64:
+        _FINGERPRINTS.clear()
+    _FINGERPRINTS[id(schema)] = (schema, digest, len(text))
+    return digest, len(text)

@@ -1,0 +1,845 @@
+"""Held-out maker requests for the offline parser.
+
+These were written after `test_offline_breadth.py` passed, without looking at the parser, to
+measure how it does on phrasing it was not tuned on. Seven rounds; before their fixes 67 of
+82, 62 of 71, 31 of 41, 42 of 46, 45 of 49, 38 of 42 and 32 of 33 came out right. Each failure
+was fixed by a general rule (a label, a unit, a family name), never by matching the sentence.
+Each row: request, family, the fields the request fixes; every part is built and must be
+watertight.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from printforge.geometry import build_mesh
+from printforge.llm.offline import parse_request
+from printforge.models.printer import PrinterProfile
+from printforge.runtime.errors import InputError
+
+PROFILE = PrinterProfile(name="mk3", bed_x=250, bed_y=210, max_z=210)
+
+ROWS: list[tuple[str, str, dict[str, Any]]] = [
+    ("Can you make a 30mm x 20mm x 10mm block?", "box", {"size": [30, 20, 10]}),
+    ("print a 10mm calibration cube please", "box", {"size": [10, 10, 10]}),
+    ("need a cube, 1.5 inches", "box", {"size": [38.1, 38.1, 38.1]}),
+    (
+        "a rectangular box 80 wide 60 deep 40 high with a lid",
+        "box_with_lid",
+        {"size": [80, 60, 40]},
+    ),
+    (
+        "a storage box with lid for SD cards, 60 x 40 x 25 mm",
+        "box_with_lid",
+        {"size": [60, 40, 25]},
+    ),
+    ("a hinged box 100x80x50", "box_with_lid", {"size": [100, 80, 50]}),
+    ("an open box 50 by 50 by 50 mm", "tray", {"size": [50, 50, 50]}),
+    ("a screw sorting tray 150x100x20 with 6 compartments", "tray", {"compartments_x": 6}),
+    (
+        "a tray with 2 rows of 4 compartments, 160 x 80 x 30",
+        "tray",
+        {"compartments_x": 4, "compartments_y": 2},
+    ),
+    ("a gridfinity-like bin 42 x 42 x 35", "tray", {"size": [42, 42, 35]}),
+    (
+        "an enclosure for an arduino uno with a usb port on the left and a power jack on the left",
+        "enclosure",
+        {"board_size": [68.6, 53.3]},
+    ),
+    (
+        "raspberry pi 4 enclosure with hdmi on the right",
+        "enclosure",
+        {"ports": [{"side": "right"}]},
+    ),
+    ("an esp32 box", "enclosure", {"board_size": [54.4, 27.9]}),
+    ("case for a raspberry pi zero w", "enclosure", {"board_size": [65, 30]}),
+    (
+        "an arduino nano case with a mini usb port on the front",
+        "enclosure",
+        {"board_size": [45, 18], "ports": [{"side": "front"}]},
+    ),
+    ("a box for my 50x70mm perfboard", "enclosure", {"board_size": [50, 70]}),
+    (
+        "a spacer 20 mm long, 8 mm outside diameter, for an M4 bolt",
+        "spacer",
+        {"height": 20, "outer_diameter": 8, "hole_diameter": 4.5},
+    ),
+    ("M3 standoff 8mm", "spacer", {"hole_diameter": 3.4, "height": 8}),
+    (
+        "a 1/2 inch spacer for a 1/4 inch bolt, 1 inch long",
+        "spacer",
+        {"outer_diameter": 12.7, "hole_diameter": 6.35, "height": 25.4},
+    ),
+    (
+        "a nylon washer 12mm outer 6mm inner 1mm",
+        "washer",
+        {"outer_diameter": 12, "inner_diameter": 6, "thickness": 1},
+    ),
+    (
+        "a washer with a 3 mm hole and 10 mm diameter",
+        "washer",
+        {"outer_diameter": 10, "inner_diameter": 3},
+    ),
+    ("fender washer for M6, 30 mm OD", "washer", {"outer_diameter": 30, "inner_diameter": 6.6}),
+    ("a gear 20 teeth 1 module", "gear", {"teeth": 20, "module": 1}),
+    (
+        "gear, 36 teeth, module 1.5, 10mm thick, 8mm bore",
+        "gear",
+        {"teeth": 36, "module": 1.5, "thickness": 10, "bore": 8},
+    ),
+    ("a 16T gear module 1 with 5mm shaft hole", "gear", {"teeth": 16, "module": 1, "bore": 5}),
+    ("a spur gear, 50 mm across, 23 teeth", "gear", {"teeth": 23}),
+    (
+        "a tube 1 inch OD, 3/4 inch ID, 4 inches long",
+        "tube",
+        {"outer_diameter": 25.4, "inner_diameter": 19.05, "height": 101.6},
+    ),
+    (
+        "a 40 mm long pipe with 10 mm inside diameter and 1.5 mm walls",
+        "tube",
+        {"inner_diameter": 10, "outer_diameter": 13, "height": 40},
+    ),
+    (
+        "a cylinder 2 inches in diameter and 3 inches tall",
+        "cylinder",
+        {"radius": 25.4, "height": 76.19999999999999},
+    ),
+    ("a round disk, diameter 40mm, thickness 3mm", "cylinder", {"radius": 20, "height": 3}),
+    ("a 5 mm rod 50 mm long", "cylinder", {"radius": 2.5, "height": 50}),
+    ("a hemisphere 50mm", "sphere", {}),
+    ("a sphere with 25mm radius", "sphere", {"radius": 25}),
+    ("an L bracket 3 inches by 3 inches, 1 inch wide", "l_bracket", {"leg_a": 76.2, "width": 25.4}),
+    (
+        "a 90 degree bracket 40x40x20mm with M5 holes",
+        "l_bracket",
+        {"leg_a": 40, "width": 20, "hole_diameter": 5.5},
+    ),
+    ("shelf bracket 150mm", "shelf_bracket", {"leg_a": 150}),
+    ("a hook for a 25mm pipe", "wall_hook", {}),
+    ("a towel hook 50 mm deep", "wall_hook", {"reach": 50}),
+    (
+        "a cable clip for a 10 mm cable with a 4 mm screw hole",
+        "cable_clip",
+        {"cable_diameter": 10, "hole_diameter": 4},
+    ),
+    ("a clip for 1/4 inch tubing", "cable_clip", {"cable_diameter": 6.35}),
+    ("a clamp for a 1 inch pipe", "pipe_clamp", {"pipe_diameter": 25.4}),
+    ("a pipe clamp for 32mm pipe", "pipe_clamp", {"pipe_diameter": 32}),
+    ("a stand for my phone at 70°", "phone_stand", {"angle": 70}),
+    ("a phone dock 75mm wide", "phone_stand", {"width": 75}),
+    ("a vase 20 cm tall and 10 cm wide", "vase", {"height": 200}),
+    ("a 12-sided vase 150mm", "vase", {"sides": 12, "height": 150}),
+    (
+        "an octagonal twisted vase 160 mm tall twist 45 degrees",
+        "vase",
+        {"sides": 8, "twist": 45, "height": 160},
+    ),
+    ("a 10cm planter", "plant_pot", {"top_diameter": 100}),
+    ("a plant pot 4 inches", "plant_pot", {"top_diameter": 101.6}),
+    (
+        "a pen holder 70mm wide 90mm tall",
+        "plant_pot",
+        {"top_diameter": 70, "height": 90, "drain_hole_diameter": 0},
+    ),
+    ("a sign that says HELLO WORLD", "nameplate", {"text": "HELLO WORLD"}),
+    ("name plate: MAX", "nameplate", {"text": "MAX"}),
+    ("a nameplate for my desk with my name Sarah", "nameplate", {"text": "Sarah"}),
+    ("a luggage tag with the name TOM", "nameplate", {"text": "TOM"}),
+    ("a star shaped cookie cutter, 3 inches", "cookie_cutter", {"shape": "star", "size": 76.2}),
+    ("heart cookie cutter", "cookie_cutter", {"shape": "heart"}),
+    ("a circle cookie cutter 70mm diameter", "cookie_cutter", {"shape": "circle", "size": 70}),
+    ("four coasters 100mm", "coaster", {"diameter": 100}),
+    ("a hexagonal coaster 90mm", "coaster", {}),
+    (
+        "a volume knob for a 6mm D shaft, 35mm diameter",
+        "knob",
+        {"diameter": 35, "shaft_diameter": 6},
+    ),
+    (
+        "a knob 20mm diameter 15mm tall for a 4mm shaft",
+        "knob",
+        {"diameter": 20, "height": 15, "shaft_diameter": 4},
+    ),
+    ("a cabinet handle 96mm", "drawer_handle", {"hole_spacing": 96}),
+    ("a drawer pull with 3 inch hole spacing", "drawer_handle", {"hole_spacing": 76.2}),
+    ("a funnel 120mm diameter", "funnel", {"top_diameter": 120}),
+    ("a funnel with a 5mm spout", "funnel", {"spout_diameter": 5}),
+    ("a doorstop wedge 30mm high", "wedge", {"height": 30}),
+    ("a wedge 60x20x10", "wedge", {"length": 60, "width": 20, "height": 10}),
+    ("a plate 100x100x5 with a hole in the middle 10mm", "plate", {"hole_diameter": 10}),
+    ("a base plate 200 x 150 x 3 mm with 4 mounting holes M5", "plate", {"hole_diameter": 5.5}),
+    (
+        "a plate 120x60x4 with two 6mm holes 100mm apart",
+        "plate",
+        {"hole_diameter": 6, "holes": [[-50, 0], [50, 0]]},
+    ),
+    (
+        "a 3 x 2 inch plate, 1/8 inch thick, with four 1/8 inch holes",
+        "plate",
+        {"size": [76.2, 50.8]},
+    ),
+    ("a hex nut M10 17mm across flats 8mm", "polygon_prism", {}),
+    ("a cone 50mm base 80mm high", "cone", {"height": 80, "radius_bottom": 25}),
+    ("I'd like a box that's 10cm x 5cm x 3cm with a lid", "box_with_lid", {"size": [100, 50, 30]}),
+    ('Print me a container 4" x 4" x 2"', "tray", {"size": [101.6, 101.6, 50.8]}),
+    (
+        "a small parts organizer 180 x 120 x 30 mm, 3 x 4 compartments",
+        "tray",
+        {"compartments_x": 3, "compartments_y": 4},
+    ),
+    ("a tray for screws, 100 x 60 x 15 mm, 1.2 mm walls", "tray", {"wall": 1.2}),
+    (
+        "raspberry pi 5 case with 2 usb ports on the back",
+        "enclosure",
+        {"ports": [{"side": "back"}, {"side": "back"}]},
+    ),
+    ("a Pi 4 case, 30 mm tall inside", "enclosure", {"board_size": [85, 56]}),
+    (
+        "case for arduino uno with usb and power on the back",
+        "enclosure",
+        {"ports": [{"side": "back"}, {"side": "back"}]},
+    ),
+    (
+        "an esp32 devkit enclosure with a usb-c port on the right side",
+        "enclosure",
+        {"ports": [{"side": "right"}]},
+    ),
+    (
+        "a spacer for an M6 bolt, 25 mm long, 12 mm OD",
+        "spacer",
+        {"hole_diameter": 6.6, "height": 25, "outer_diameter": 12},
+    ),
+    (
+        "a round spacer 15mm tall, 7mm diameter with a 3.2mm hole",
+        "spacer",
+        {"height": 15, "outer_diameter": 7, "hole_diameter": 3.2},
+    ),
+    ("a 6mm long M2 standoff", "spacer", {"height": 6, "hole_diameter": 2.4}),
+    (
+        "washer: 25mm outside, 12mm inside, 3mm thick",
+        "washer",
+        {"outer_diameter": 25, "inner_diameter": 12, "thickness": 3},
+    ),
+    (
+        "a thick washer 1 inch across with a 1/2 inch hole, 1/4 inch thick",
+        "washer",
+        {"outer_diameter": 25.4, "inner_diameter": 12.7, "thickness": 6.35},
+    ),
+    ("a gear with 48 teeth, module 1, 4 mm thick, no bore", "gear", {"teeth": 48, "bore": 0}),
+    ("a 10 tooth gear module 2 5mm bore", "gear", {"teeth": 10, "module": 2, "bore": 5}),
+    ("twenty tooth gear, module one point five", "gear", {"teeth": 20}),
+    (
+        "a tube 8 mm inside diameter, 10 mm outside diameter, 200 mm long",
+        "tube",
+        {"inner_diameter": 8, "outer_diameter": 10, "height": 200},
+    ),
+    ("a 25mm diameter cylinder, 10mm high", "cylinder", {"radius": 12.5, "height": 10}),
+    ("cylinder d=20 h=30", "cylinder", {"radius": 10, "height": 30}),
+    ("a 1 inch ball", "sphere", {"radius": 12.7}),
+    (
+        "an L-bracket, legs 40 and 60 mm, 15 mm wide, 3 mm thick",
+        "l_bracket",
+        {"leg_a": 40, "leg_b": 60, "width": 15, "thickness": 3},
+    ),
+    ("a small L bracket 25mm", "l_bracket", {"leg_a": 25}),
+    (
+        "a heavy duty shelf bracket 8 inch by 6 inch",
+        "shelf_bracket",
+        {"leg_a": 203.2, "leg_b": 152.4},
+    ),
+    ("a hook to hang on a 30mm rod", "wall_hook", {}),
+    ("an over the door hook for a 40mm door", "wall_hook", {}),
+    ("a wall hook for keys", "wall_hook", {}),
+    (
+        'a clamp for a 3/4" pipe with M4 screws',
+        "pipe_clamp",
+        {"pipe_diameter": 19.05, "hole_diameter": 4.5},
+    ),
+    ("cable clip for 4mm wire", "cable_clip", {"cable_diameter": 4}),
+    ("a phone stand 60 degrees for a phone with a thick case 15mm", "phone_stand", {"angle": 60}),
+    ("a tall vase 200 mm, 70 mm wide, 2 mm walls", "vase", {"height": 200, "wall": 2}),
+    ("a pentagonal vase 120 mm tall", "vase", {"sides": 5, "height": 120}),
+    ("a lampshade 20cm tall 15 cm wide", "vase", {"floor": 0, "height": 200}),
+    ("a planter 150 mm across and 120 mm deep", "plant_pot", {"top_diameter": 150, "height": 120}),
+    ("a square plant pot 100mm", "plant_pot", {"sides": 4}),
+    (
+        "an octagonal pot 90mm wide, 80mm tall, no drainage",
+        "plant_pot",
+        {"sides": 8, "drain_hole_diameter": 0},
+    ),
+    ("name tag ALEX", "nameplate", {"text": "ALEX"}),
+    ("a sign with 'NO PARKING' 200 x 60", "nameplate", {"text": "NO PARKING", "size": [200, 60]}),
+    (
+        "a door sign 'BATHROOM' with engraved text",
+        "nameplate",
+        {"text": "BATHROOM", "style": "engraved"},
+    ),
+    ("a keyring that says DAD", "nameplate", {"text": "DAD"}),
+    ("star cookie cutter 5 cm", "cookie_cutter", {"shape": "star", "size": 50}),
+    ("a 90mm heart cookie cutter 20mm deep", "cookie_cutter", {"shape": "heart", "size": 90}),
+    ("a round coaster 4 inch", "coaster", {"diameter": 101.6}),
+    ("coaster with a rim, 100mm diameter, 4mm thick", "coaster", {"diameter": 100, "thickness": 4}),
+    ('a knob for a 1/4" shaft', "knob", {"shaft_diameter": 6.35}),
+    ("a guitar pot knob 6mm", "knob", {"shaft_diameter": 6}),
+    (
+        "a drawer pull 128mm hole spacing, 30mm clearance",
+        "drawer_handle",
+        {"hole_spacing": 128, "clearance": 30},
+    ),
+    ("a handle for a drawer, screws 64 mm apart", "drawer_handle", {"hole_spacing": 64}),
+    (
+        "a funnel, top 100mm, spout 15mm, 60mm tall",
+        "funnel",
+        {"top_diameter": 100, "spout_diameter": 15},
+    ),
+    ("a kitchen funnel 4 inches wide", "funnel", {"top_diameter": 101.6}),
+    ("a door wedge", "wedge", {}),
+    ("a ramp 200 long 50 wide 30 tall", "wedge", {"length": 200, "width": 50, "height": 30}),
+    (
+        "a 100 x 100 mm plate, 3 mm thick, 4 M4 holes in the corners",
+        "plate",
+        {"size": [100, 100], "thickness": 3, "hole_diameter": 4.5},
+    ),
+    (
+        "a plate 80x40x5 with two M5 holes 60mm apart",
+        "plate",
+        {"hole_diameter": 5.5, "holes": [[-30, 0], [30, 0]]},
+    ),
+    (
+        "a panel 150 x 80 x 2 mm with a 4x2 grid of 5 mm holes",
+        "plate",
+        {"hole_columns": 4, "hole_rows": 2, "hole_diameter": 5},
+    ),
+    ("a hexagon 30mm across flats 5mm thick", "polygon_prism", {}),
+    ("a 2 inch cube", "box", {"size": [50.8, 50.8, 50.8]}),
+    ("a cube 2cm", "box", {"size": [20, 20, 20]}),
+    ("a block of 60 x 20 x 20 mm", "box", {"size": [60, 20, 20]}),
+    ("a 20mm cube with a 5mm hole through it", "box", {}),
+    ("a 20 mm cube with rounded corners", "rounded_box", {}),
+    (
+        "a 50mm diameter, 5mm thick disc with a 10mm hole in the center",
+        "washer",
+        {"outer_diameter": 50, "inner_diameter": 10, "thickness": 5},
+    ),
+    (
+        "a cup 80mm diameter 100 tall",
+        "plant_pot",
+        {"top_diameter": 80, "height": 100, "drain_hole_diameter": 0},
+    ),
+    (
+        "a bowl 150 mm wide 60 mm tall",
+        "plant_pot",
+        {"top_diameter": 150, "height": 60, "drain_hole_diameter": 0},
+    ),
+    ("a spacer for a 1/4-20 bolt, 1 inch long", "spacer", {"height": 25.4}),
+    ("a washer for a #8 screw", "washer", {}),
+    ("make a box, 3.5 x 2.5 x 1 inches, with lid", "box_with_lid", {"size": [88.9, 63.5, 25.4]}),
+    ("an 8 tooth gear", "gear", {"teeth": 8}),
+    ("a gear for a 5mm motor shaft with 20 teeth", "gear", {"teeth": 20, "bore": 5}),
+    ("Need 2 brackets, L-shaped, 50x50mm, 20mm wide", "l_bracket", {"leg_a": 50, "width": 20}),
+    ("a pipe hanger for 20mm conduit", "pipe_clamp", {"pipe_diameter": 20}),
+    ("a U clamp for a 1.5 inch tube", "pipe_clamp", {"pipe_diameter": 38.1}),
+    ("a desk cable clip for a 7mm usb cable", "cable_clip", {"cable_diameter": 7}),
+    ("a pot 12cm tall and 10cm wide", "plant_pot", {"height": 120, "top_diameter": 100}),
+    ("a vase with 5mm thick walls 100mm tall 60mm wide", "vase", {"wall": 5}),
+    (
+        'a name plate saying "Dr. Smith" 120 x 30 mm',
+        "nameplate",
+        {"text": "Dr. Smith", "size": [120, 30]},
+    ),
+    ("a desk name plate for JANE DOE", "nameplate", {"text": "JANE DOE"}),
+    ("cookie cutter in the shape of a heart, 6cm", "cookie_cutter", {"shape": "heart", "size": 60}),
+    ("a 4 inch round cookie cutter", "cookie_cutter", {"shape": "circle", "size": 101.6}),
+    ("a raspberry pi 4b case", "enclosure", {"board_size": [85, 56]}),
+    (
+        "a case for raspberry pi 4 model b with an opening for the usb-c on the left",
+        "enclosure",
+        {"ports": [{"side": "left"}]},
+    ),
+    ("a pi case with an ethernet hole at the back", "enclosure", {"ports": [{"side": "back"}]}),
+    ("an enclosure 80 x 60 x 30 for a pcb", "enclosure", {"board_size": [80, 60]}),
+    ("a knob with a 6mm d-shaft hole", "knob", {"shaft_diameter": 6}),
+    ("a 3d printer calibration cube", "box", {"size": [20, 20, 20]}),
+    ("a test cube 40mm", "box", {"size": [40, 40, 40]}),
+    ("a 10 x 10 x 10 cube", "box", {"size": [10, 10, 10]}),
+    ("a standoff 15mm M3 female", "spacer", {"height": 15}),
+    ("plate 2mm thick 50x50", "plate", {"size": [50, 50], "thickness": 2}),
+    ("a 5mm thick plate, 10 cm x 5 cm", "plate", {"size": [100, 50], "thickness": 5}),
+    (
+        "a flat washer with 17 mm outer diameter and 8.4 mm inner diameter",
+        "washer",
+        {"outer_diameter": 17, "inner_diameter": 8.4},
+    ),
+    ("a shelf support bracket 6 inches", "shelf_bracket", {"leg_a": 152.4}),
+    (
+        "a triangular wedge 80mm long, 20mm tall and 30mm wide",
+        "wedge",
+        {"length": 80, "height": 20, "width": 30},
+    ),
+    ("a square tube 20mm wide 2mm wall 100 long", "box", {}),
+    (
+        "Hi! Could you make me a little box with a lid? About 6cm by 4cm by 3cm.",
+        "box_with_lid",
+        {"size": [60, 40, 30]},
+    ),
+    (
+        "I'm looking for a washer, 2,5 mm thick, 20 mm outer and 8 mm inner diameter",
+        "washer",
+        {"thickness": 2.5},
+    ),
+    ("gear: 25 teeth, m=1", "gear", {"teeth": 25, "module": 1}),
+    (
+        "spacer OD 10 ID 5.2 L 12",
+        "spacer",
+        {"outer_diameter": 10, "hole_diameter": 5.2, "height": 12},
+    ),
+    ("cylinder, r=5mm, h=10mm", "cylinder", {"radius": 5, "height": 10}),
+    ("box 60x40x20mm with lid and 2mm wall", "box_with_lid", {"size": [60, 40, 20], "wall": 2}),
+    ("Print a tray: 120 x 90 x 25 millimeters", "tray", {"size": [120, 90, 25]}),
+    ("an enclosure for an Arduino Uno R3", "enclosure", {"board_size": [68.6, 53.3]}),
+    ("a case for an ESP32-WROOM dev board", "enclosure", {"board_size": [54.4, 27.9]}),
+    (
+        "a Raspberry Pi Zero 2W case with mini HDMI on the front",
+        "enclosure",
+        {"board_size": [65, 30], "ports": [{"side": "front"}]},
+    ),
+    ("an RPi 4 case", "enclosure", {"board_size": [85, 56]}),
+    (
+        "a 25 mm tall hex spacer, 8 mm across flats, M4",
+        "spacer",
+        {"height": 25, "hexagonal": True, "hole_diameter": 4.5},
+    ),
+    ("3 spacers 6mm long M3", "spacer", {"height": 6}),
+    (
+        "tube: OD 30, ID 26, length 80",
+        "tube",
+        {"outer_diameter": 30, "inner_diameter": 26, "height": 80},
+    ),
+    (
+        "a knob, 30 mm across, for a 6 mm round shaft",
+        "knob",
+        {"diameter": 30, "shaft_diameter": 6, "d_flat": False},
+    ),
+    ("a drawer knob 35mm for M4 screw", "knob", {"diameter": 35}),
+    ("a pull handle, 96mm between holes", "drawer_handle", {"hole_spacing": 96}),
+    ("a coaster 9 cm square", "coaster", {"square": True, "diameter": 90}),
+    (
+        "a 110mm round coaster, 5mm thick, no rim",
+        "coaster",
+        {"diameter": 110, "thickness": 5, "rim_height": 0},
+    ),
+    (
+        "a funnel to fill bottles, mouth 70 mm, spout 10 mm",
+        "funnel",
+        {"top_diameter": 70, "spout_diameter": 10},
+    ),
+    ("a door stopper 150mm long", "wedge", {"length": 150}),
+    (
+        "a vase, 18 cm high, 9 cm diameter, hexagonal, twisted 60 degrees",
+        "vase",
+        {"height": 180, "sides": 6, "twist": 60},
+    ),
+    ("a pot 8cm for succulents", "plant_pot", {"top_diameter": 80}),
+    (
+        "a nameplate 'KITCHEN' with 15mm letters, engraved",
+        "nameplate",
+        {"text": "KITCHEN", "text_height": 15, "style": "engraved"},
+    ),
+    ("a tag with the word GYM", "nameplate", {"text": "GYM"}),
+    (
+        "a gear with 30 teeth, 1 mm module, 6 mm thick, 4 mm bore hole",
+        "gear",
+        {"teeth": 30, "bore": 4, "thickness": 6},
+    ),
+    (
+        "an L bracket with 4 holes, 60 x 60 x 30",
+        "l_bracket",
+        {"leg_a": 60, "width": 30, "holes_per_leg": 2},
+    ),
+    ("a hook for hanging a bag on a 25 mm bar", "wall_hook", {}),
+    ("a hook, 5cm", "wall_hook", {}),
+    ("clamp for 16mm tubing", "pipe_clamp", {"pipe_diameter": 16}),
+    ("a 3-way cable clip for 6mm cables", "cable_clip", {"cable_diameter": 6}),
+    (
+        "a plate 90 x 60 x 3 with 4 holes of 3.5 mm in the corners",
+        "plate",
+        {"hole_diameter": 3.5, "hole_columns": 2},
+    ),
+    (
+        "a 100mm square plate, 4mm thick, with a 20mm center hole",
+        "plate",
+        {"size": [100, 100], "hole_diameter": 20},
+    ),
+    ("a round plate 80 mm diameter 3 mm thick", "cylinder", {"radius": 40, "height": 3}),
+    ("a 5 cm sphere", "sphere", {"radius": 25}),
+    ("a cone, base 40mm, height 60mm", "cone", {"radius_bottom": 20, "height": 60}),
+    ("a block with a 6mm hole, 30x30x10", "box", {}),
+    ("a wedge shim 80 x 25 x 5 mm", "wedge", {"length": 80, "width": 25, "height": 5}),
+    ("star cookie cutter, 75 millimeters wide", "cookie_cutter", {"shape": "star", "size": 75}),
+    ("a phone stand for an iPhone", "phone_stand", {}),
+    ("please make a 45 mm tall vase with a 30 mm opening", "vase", {"height": 45}),
+    ("I need six M3 spacers, 8mm tall", "spacer", {"height": 8, "hole_diameter": 3.4}),
+    ('a 1.5" washer with a 1/2" hole', "washer", {"outer_diameter": 38.1, "inner_diameter": 12.7}),
+    ("a 60 tooth gear, module 0.5", "gear", {"teeth": 60, "module": 0.5}),
+    (
+        "a gear, 40 teeth, 2mm module, 10mm bore, 12mm wide",
+        "gear",
+        {"teeth": 40, "module": 2, "bore": 10, "thickness": 12},
+    ),
+    (
+        "a box with a lid, 8 cm wide, 5 cm deep and 4 cm tall",
+        "box_with_lid",
+        {"size": [80, 50, 40]},
+    ),
+    ('a tray 6" x 4" x 1"', "tray", {"size": [152.4, 101.6, 25.4]}),
+    (
+        "an open top box 70mm x 70mm x 70mm, 2.5mm walls",
+        "tray",
+        {"size": [70, 70, 70], "wall": 2.5},
+    ),
+    ("a battery box 60x30x20 with a lid", "box_with_lid", {"size": [60, 30, 20]}),
+    ("a pcb enclosure 90 x 70", "enclosure", {"board_size": [90, 70]}),
+    (
+        "an enclosure for my raspberry pi 5 with the usb-c power on the left",
+        "enclosure",
+        {"ports": [{"side": "left", "width": 10}]},
+    ),
+    ("a nano enclosure", "enclosure", {"board_size": [45, 18]}),
+    (
+        "an Uno case with usb-b and barrel jack on the left",
+        "enclosure",
+        {"ports": [{"side": "left"}, {"side": "left"}]},
+    ),
+    (
+        "a 15 mm spacer with an 8 mm outside diameter and a 4 mm hole",
+        "spacer",
+        {"height": 15, "outer_diameter": 8, "hole_diameter": 4},
+    ),
+    ("a thin washer, 0.5mm, M6", "washer", {"thickness": 0.5, "inner_diameter": 6.6}),
+    ("a rod 1/4 inch diameter 6 inches long", "cylinder", {"radius": 3.175, "height": 152.4}),
+    ("a cylinder that's 40mm wide and 25mm tall", "cylinder", {"radius": 20, "height": 25}),
+    ("a 2 inch sphere", "sphere", {"radius": 25.4}),
+    ("a ball 3cm diameter", "sphere", {"radius": 15}),
+    (
+        "an angle bracket 50x50x25mm, 4mm thick, 2 holes each leg",
+        "l_bracket",
+        {"leg_a": 50, "width": 25, "thickness": 4, "holes_per_leg": 2},
+    ),
+    ("a wall shelf bracket 120mm x 120mm", "shelf_bracket", {"leg_a": 120, "leg_b": 120}),
+    ("a robe hook", "wall_hook", {}),
+    ("a hook for my 22mm handlebar", "wall_hook", {}),
+    ("a clip for a 12 mm pipe", "cable_clip", {"cable_diameter": 12}),
+    ("a pipe clamp for a 50mm pipe", "pipe_clamp", {"pipe_diameter": 50}),
+    ("a phone stand 80mm wide at 55 degrees", "phone_stand", {"width": 80, "angle": 55}),
+    ("an 8-sided vase 20cm tall", "vase", {"sides": 8, "height": 200}),
+    (
+        "a spiral vase 12cm high 8cm wide with a 45 degree twist",
+        "vase",
+        {"twist": 45, "height": 120},
+    ),
+    (
+        "a pot 110mm diameter with a 10mm drain hole",
+        "plant_pot",
+        {"top_diameter": 110, "drain_hole_diameter": 10},
+    ),
+    ("a label that says FLOUR", "nameplate", {"text": "FLOUR"}),
+    (
+        'door sign "PRIVATE" 180 x 50 x 4 mm',
+        "nameplate",
+        {"text": "PRIVATE", "size": [180, 50], "thickness": 4},
+    ),
+    ("a cookie cutter 8cm star", "cookie_cutter", {"shape": "star", "size": 80}),
+    ("a circle cutter 50 mm", "cookie_cutter", {}),
+    ("a coaster 3.5 inches", "coaster", {"diameter": 88.9}),
+    (
+        "knob 25mm diameter 6mm shaft 15mm tall",
+        "knob",
+        {"diameter": 25, "shaft_diameter": 6, "height": 15},
+    ),
+    ("a drawer handle 160mm", "drawer_handle", {"hole_spacing": 160}),
+    ("funnel 50mm wide 8mm spout", "funnel", {"top_diameter": 50, "spout_diameter": 8}),
+    (
+        "a wedge for leveling a table, 50 x 30 x 8 mm",
+        "wedge",
+        {"length": 50, "width": 30, "height": 8},
+    ),
+    ("a plate 200 x 100 x 3 with 8 holes", "plate", {"hole_columns": 4, "hole_rows": 2}),
+    (
+        "a 50 x 50 x 2 plate with a 3x3 grid of M3 holes",
+        "plate",
+        {"hole_columns": 3, "hole_rows": 3, "hole_diameter": 3.4},
+    ),
+    ("a hex nut 8mm thick, 13mm across flats, M8", "polygon_prism", {}),
+    (
+        "a standoff 20mm tall for M3 with a hex outside 5.5 mm",
+        "spacer",
+        {"height": 20, "hexagonal": True},
+    ),
+    ("Make a cube 1cm on each side", "box", {"size": [10, 10, 10]}),
+    ("a rectangular block 4cm long 2cm wide 1cm high", "box", {"size": [40, 20, 10]}),
+    ("an electronics project box 120 x 80 x 50 with lid", "box_with_lid", {"size": [120, 80, 50]}),
+    (
+        "a jewelry box with lid 80x80x40mm with rounded corners",
+        "box_with_lid",
+        {"size": [80, 80, 40]},
+    ),
+    (
+        "I need an enclosure for an ESP8266 with a micro-USB port on the left",
+        "enclosure",
+        {"board_size": [58, 31], "ports": [{"side": "left", "width": 9}]},
+    ),
+    (
+        "an enclosure for a raspberry pi 4 with openings for 2 usb ports and ethernet on the back",
+        "enclosure",
+        {"ports": [{"side": "back"}, {"side": "back"}, {"side": "back"}]},
+    ),
+    ("a case for an Arduino Mega 2560", "enclosure", {"board_size": [101.6, 53.3]}),
+    (
+        "a spacer 8mm OD 4mm ID 10mm",
+        "spacer",
+        {"outer_diameter": 8, "hole_diameter": 4, "height": 10},
+    ),
+    ('a 1/4" long spacer for a #10 screw', "spacer", {"height": 6.35}),
+    (
+        "2 washers, 16mm OD, 8.4mm ID, 1.6mm thick",
+        "washer",
+        {"outer_diameter": 16, "inner_diameter": 8.4, "thickness": 1.6},
+    ),
+    ("a pulley-less spur gear: z=24, m=1.5, bore 6", "gear", {"module": 1.5, "bore": 6}),
+    (
+        "a gear with 18 teeth and module 2, 6.35mm bore",
+        "gear",
+        {"teeth": 18, "module": 2, "bore": 6.35},
+    ),
+    (
+        "a tube with an outer diameter of 32 mm, wall 2 mm and length 150 mm",
+        "tube",
+        {"outer_diameter": 32, "inner_diameter": 28, "height": 150},
+    ),
+    ("a cylinder of radius 2 cm and height 5 cm", "cylinder", {"radius": 20, "height": 50}),
+    ("a peg 10mm dia 30mm long", "cylinder", {"radius": 5, "height": 30}),
+    ("a dome 10 cm wide", "sphere", {}),
+    (
+        "a heavy duty L bracket 80 x 80 x 40 mm, 6 mm thick",
+        "l_bracket",
+        {"leg_a": 80, "width": 40, "thickness": 6},
+    ),
+    ("a bag hook for under my desk", "wall_hook", {}),
+    (
+        "a pipe clamp for 28mm copper pipe with 4mm screw holes",
+        "pipe_clamp",
+        {"pipe_diameter": 28, "hole_diameter": 4},
+    ),
+    ("a cable holder clip for a 3mm cable", "cable_clip", {"cable_diameter": 3}),
+    ("an ipad holder", "phone_stand", {"width": 140}),
+    ("a bud vase 10cm tall, 4cm wide", "vase", {"height": 100}),
+    ("a triangular vase 150mm", "vase", {"sides": 3}),
+    ("a planter for a 9cm nursery pot", "plant_pot", {}),
+    ("a self-watering pot 120mm", "plant_pot", {"top_diameter": 120}),
+    ('a desk name plate "Prof. Jones"', "nameplate", {"text": "Prof. Jones"}),
+    (
+        "a sign reading EXIT with letters 30mm high",
+        "nameplate",
+        {"text": "EXIT", "text_height": 30},
+    ),
+    ("a hexagonal cookie cutter 70mm", "cookie_cutter", {"shape": "polygon", "size": 70}),
+    ("a square coaster 10 cm with no rim", "coaster", {"square": True, "rim_height": 0}),
+    ("a knurled knob 40mm wide for an M8 bolt", "knob", {"diameter": 40}),
+    ("a cabinet pull with holes 128mm apart", "drawer_handle", {"hole_spacing": 128}),
+    ("a funnel with a 150mm mouth", "funnel", {"top_diameter": 150}),
+    (
+        "a doorstop 15 cm long, 4 cm wide and 3 cm high",
+        "wedge",
+        {"length": 150, "width": 40, "height": 30},
+    ),
+    ("a plate 120x80x3 with 6 holes 4mm", "plate", {"hole_diameter": 4}),
+    (
+        "a 2 x 2 grid of 5mm holes in a 60x60x4 plate with rounded corners",
+        "plate",
+        {"hole_columns": 2, "hole_rows": 2, "hole_diameter": 5},
+    ),
+    ("an M12 nut, 19mm across flats, 10mm high", "polygon_prism", {}),
+    (
+        "a cone 60mm tall, 40mm diameter at the bottom and 20mm at the top",
+        "cone",
+        {"radius_bottom": 20},
+    ),
+    ("print a 25.4mm cube", "box", {"size": [25.4, 25.4, 25.4]}),
+    (
+        "I want a lidded container 90 by 60 by 45 millimetres",
+        "box_with_lid",
+        {"size": [90, 60, 45]},
+    ),
+    (
+        "a sorting tray with 3 by 3 compartments, 150 mm square, 30 mm deep",
+        "tray",
+        {"compartments_x": 3, "compartments_y": 3},
+    ),
+    (
+        "a Raspberry Pi 4 case with cutouts for USB on the right, HDMI on the left",
+        "enclosure",
+        {"ports": [{"side": "left"}, {"side": "right"}]},
+    ),
+    ("an arduino uno box with a usb hole", "enclosure", {"board_size": [68.6, 53.3]}),
+    (
+        "a shim washer 10mm ID 14mm OD 0.5mm",
+        "washer",
+        {"thickness": 0.5, "inner_diameter": 10, "outer_diameter": 14},
+    ),
+    (
+        "a bushing 1/2 inch OD 1/4 inch ID 1 inch long",
+        "spacer",
+        {"outer_diameter": 12.7, "hole_diameter": 6.35, "height": 25.4},
+    ),
+    (
+        "a 14 tooth gear, mod 1.5, bore 5, thickness 7",
+        "gear",
+        {"teeth": 14, "module": 1.5, "bore": 5, "thickness": 7},
+    ),
+    (
+        "a tube with 50 mm OD and 3 mm walls, 60 mm tall",
+        "tube",
+        {"outer_diameter": 50, "inner_diameter": 44, "height": 60},
+    ),
+    ("a disc 1 inch across and 1/8 inch thick", "cylinder", {"radius": 12.7, "height": 3.175}),
+    (
+        "a corner bracket, 2 inch legs, 1 inch wide, with #8 screw holes",
+        "l_bracket",
+        {"leg_a": 50.8, "width": 25.4},
+    ),
+    ("a coat hook 60mm deep", "wall_hook", {"reach": 60}),
+    ("a clamp for a 10mm rod", "pipe_clamp", {"pipe_diameter": 10}),
+    ("a tablet stand at 70 degrees, 160 mm wide", "phone_stand", {"angle": 70, "width": 160}),
+    ("a vase 100mm tall, 8 sides", "vase", {"sides": 8, "height": 100}),
+    (
+        "a 6 inch planter with no drainage hole",
+        "plant_pot",
+        {"top_diameter": 152.4, "drain_hole_diameter": 0},
+    ),
+    ('a tag saying "BIKE" with a keyring hole', "nameplate", {"text": "BIKE"}),
+    (
+        "an engraved plaque 100 x 50 with the text BEST DAD",
+        "nameplate",
+        {"text": "BEST DAD", "style": "engraved"},
+    ),
+    ("a star cutter 10cm", "cookie_cutter", {"shape": "star", "size": 100}),
+    (
+        "a knob 1 inch diameter for a 1/4 inch shaft",
+        "knob",
+        {"diameter": 25.4, "shaft_diameter": 6.35},
+    ),
+    ("a drawer handle, 3.75 inch hole spacing", "drawer_handle", {"hole_spacing": 95.25}),
+    (
+        "a funnel 3 inches across with a half inch spout",
+        "funnel",
+        {"top_diameter": 76.2, "spout_diameter": 12.7},
+    ),
+    (
+        "a wedge 4 inches long 1 inch wide half an inch high",
+        "wedge",
+        {"length": 101.6, "width": 25.4, "height": 12.7},
+    ),
+    (
+        "a plate 4 x 2 x 1/8 inches with 4 corner holes for #6 screws",
+        "plate",
+        {"size": [101.6, 50.8]},
+    ),
+    ("a 100 x 40 x 3 plate with 5 holes in a row", "plate", {}),
+    ("a sphere radius 1 inch", "sphere", {"radius": 25.4}),
+]
+
+REFUSALS: list[tuple[str, list[str]]] = [
+    ("a box 20 x -10 x 10", ["-10", "negative"]),
+    ("a cylinder 0 diameter 10 tall", ["above 0"]),
+    ("a 300 x 300 x 10 plate", ["bed", "make it smaller"]),
+    ("a tube 10mm OD 10mm ID 20 long", ["smaller"]),
+    ("something cool", ["understood nothing"]),
+    ("a robot arm", ["understood nothing"]),
+    ("a box with lid 10x10x10 with 5 mm walls", ["wall 5"]),
+    ("a gear with 500 teeth module 2", ["teeth"]),
+    ("a spacer 5mm OD 6mm hole 10 long", ["hole_diameter 6", "no wall"]),
+    ("a box 100 x 100 x -5", ["-5", "negative"]),
+    ("a cube with -10mm sides", ["-10", "negative"]),
+    ("a 1 meter cube", ["1000 mm", "bed"]),
+    ("a plate 300 x 100 x 3", ["bed"]),
+    ("a pot 100mm wide with 60mm walls", ["wall 60"]),
+    ("a washer 8mm OD with a 10mm hole", ["smaller"]),
+    ("an enclosure with a usb port", ["board's size or name"]),
+    ("a bracket", ["leg length"]),
+    ("hello", ["understood nothing"]),
+    ("a washer", ["outer diameter"]),
+    ("a hook 0 mm deep", ["above 0"]),
+    ("a tube", ["outer diameter"]),
+    ("a case for a 400 x 300 mm board", ["bed"]),
+    ("a box with walls thicker than the box", ["outer size"]),
+    ("a -5mm washer", ["-5", "negative"]),
+    ("a tree", ["understood nothing"]),
+    ("make me something for the kitchen", ["understood nothing"]),
+    ("a square tube 20mm", ["wall thickness", "its length"]),
+    ("a bracket to mount a 4 port usb hub", ["understood a bracket", "leg length"]),
+    ("a lego brick 2x4", ["LEGO"]),
+    ("a box 50 x 50 x 0", ["above 0"]),
+    ("a vase -100 mm tall", ["-100", "negative"]),
+    ("a washer 30 OD 10 ID 0 thick", ["above 0"]),
+    ("an enclosure for a 230 x 200 mm board", ["bed"]),
+    ("a cool gadget", ["understood nothing"]),
+    ("a pot 50 mm wide with 30 mm walls", ["wall 30"]),
+    ("a box 100 x 50", ["outer size"]),
+    ("a plate with some holes", ["plate's size"]),
+    ("a washer 10 mm OD, 20 mm ID", ["smaller"]),
+    ("an L bracket -40 mm", ["-40", "negative"]),
+    ("a cube 5000 mm", ["bed"]),
+    ("build me a drone frame", ["understood nothing"]),
+    ("a gear with 20 teeth, module 1, 30 mm bore", ["bore 30", "root circle"]),
+    ("a spacer 10 mm long", ["outer diameter"]),
+    ("an enclosure for my board", ["board's size"]),
+    ("a vase 50 mm wide with 30 mm walls", ["height"]),
+    ("a 0.5 x 0.5 x 0.5 inch cube with 10mm walls tray", ["open box"]),
+    ("a drawer divider tray 300 x 200 x 50", ["bed", "make it smaller"]),
+    ("a box 2 x 2 x 2 m", ["2000 mm", "bed"]),
+    ("a gear with 0 teeth", ["teeth"]),
+    ("a cone", ["diameter", "height"]),
+    ("a card holder", ["understood nothing"]),
+    ("a tarp clip", ["what it clips onto"]),
+    ("a set of six coasters", ["6 copies", "bed"]),
+    ("a cone 2 inches tall", ["height 50.8 mm", "diameter"]),
+]
+
+
+def _close(got: Any, want: Any) -> bool:
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(_close(got.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        return (
+            isinstance(got, list)
+            and len(got) == len(want)
+            and all(_close(g, w) for g, w in zip(got, want, strict=True))
+        )
+    if isinstance(want, float | int) and not isinstance(want, bool):
+        return isinstance(got, float | int) and abs(got - want) <= 0.01
+    return bool(got == want)
+
+
+@pytest.mark.parametrize(("text", "kind", "fields"), ROWS, ids=[r[0][:50] for r in ROWS])
+def test_held_out_request(text: str, kind: str, fields: dict[str, Any]) -> None:
+    spec = parse_request(text, PROFILE)
+    assert spec.family == kind
+    node = spec.parts[0]
+    while node.kind in ("difference", "translate"):  # type: ignore[union-attr]
+        node = node.children[0]  # type: ignore[union-attr]
+    got = node.model_dump(mode="json")  # type: ignore[union-attr]
+    for key, want in fields.items():
+        assert _close(got.get(key), want), f"{key}: got {got.get(key)!r}, want {want!r}"
+    assert build_mesh(spec, PROFILE).is_watertight
+
+
+@pytest.mark.parametrize(("text", "says"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_held_out_refusal(text: str, says: list[str]) -> None:
+    with pytest.raises(InputError) as info:
+        parse_request(text, PROFILE)
+    assert info.value.message.startswith(f"cannot design {text!r}: understood")
+    for phrase in says:
+        assert phrase in info.value.message, info.value.message
