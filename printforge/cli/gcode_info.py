@@ -1,0 +1,85 @@
+"""`printforge gcode-info FILE.gcode`: what a G-code file does, and whether the gate passes it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "gcode-info",
+        help="analyse a G-code file and run the safety gate on it",
+        description="Print layers, bounds, filament, time estimate and temperatures of any"
+        " G-code file, then check it against a printer's limits (exit 1 when unsafe).",
+    )
+    p.add_argument("gcode", help="G-code file")
+    p.add_argument("--printer", help="check against this printer (default: default_printer)")
+    p.add_argument("--material", help="material for weight and temperature limits")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(handler=_handle_gcode_info)
+
+
+def _handle_gcode_info(args: argparse.Namespace) -> int:
+    from printforge.cli import load_cli_settings
+    from printforge.runtime.errors import UnsafeGcode
+    from printforge.slicing.analysis import analyse_gcode
+    from printforge.slicing.gate import check_gcode
+
+    settings = load_cli_settings(args)
+    printer = args.printer or settings.default_printer
+    entry = settings.printer(printer)
+    profile = settings.printer_profiles[entry.profile]
+    material = settings.material(args.material or entry.material)
+    path = Path(args.gcode).expanduser()
+    verdict = "safe"
+    reason = None
+    try:
+        analysis = check_gcode(path, profile, material)
+    except UnsafeGcode as err:
+        verdict, reason = "unsafe", err.message
+        analysis = analyse_gcode(path, profile, material.density_g_cm3)
+    if args.json:
+        data = analysis.model_dump(mode="json", exclude={"layer_heights", "farthest"})
+        data.update(verdict=verdict, reason=reason, printer=printer)
+        print(json.dumps(data))
+        return 0 if reason is None else 1
+    a = analysis
+    rows = [
+        ("file", f"{path} ({a.size_bytes / 1e6:.2f} MB)"),
+        ("generator", a.generator or "unknown"),
+        ("commands", f"{a.lines} ({a.moves} moves)"),
+        ("layers", str(a.layers)),
+        ("estimated time", _hms(a.estimated_time_s)
+         + (f"  (file says {_hms(a.slicer_estimate_s)})" if a.slicer_estimate_s else "")),
+        ("filament", f"{a.filament_mm:.0f} mm" + (f", {a.filament_g:.1f} g {material.name}"
+                                                  if a.filament_g is not None else "")),
+        ("max temperatures", f"hotend {a.max_hotend_temp:g} °C, bed {a.max_bed_temp:g} °C"),
+        ("extruded", _box(a.extrude_min, a.extrude_max)),
+        ("all moves", _box(a.move_min, a.move_max)),
+    ]
+    if a.config_commands:
+        rows.append(("config commands", ", ".join(f.command for f in a.config_commands)))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    if reason is None:
+        print(f"{'gate':<{width}}  safe for {printer} ({profile.name})")
+        return 0
+    print(f"{'gate':<{width}}  UNSAFE for {printer}: {reason}")
+    return 1
+
+
+def _box(lo: tuple[float, float, float] | None, hi: tuple[float, float, float] | None) -> str:
+    if lo is None or hi is None:
+        return "none"
+    return (f"X {lo[0]:.2f}..{hi[0]:.2f}  Y {lo[1]:.2f}..{hi[1]:.2f}"
+            f"  Z {lo[2]:.2f}..{hi[2]:.2f} mm")
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}h {s % 3600 // 60:02d}m {s % 60:02d}s"

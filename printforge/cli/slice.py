@@ -1,0 +1,126 @@
+"""`printforge slice MODEL.stl --out FILE.gcode`: slice a model, centred on the printer's bed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "slice",
+        help="slice an STL into checked G-code",
+        description="Slice a model for a printer. The part is centred on the bed and the G-code"
+        " passes the safety gate before it is kept.",
+    )
+    p.add_argument("model", help="STL file")
+    p.add_argument("--out", metavar="FILE", required=True, help="where to write the G-code")
+    p.add_argument("--engine", choices=["builtin", "prusaslicer", "curaengine", "auto"])
+    p.add_argument("--printer", help="printer name from config (default: default_printer)")
+    p.add_argument("--material", help="material name (default: the printer's)")
+    p.add_argument("--layer-height", type=float, metavar="MM")
+    p.add_argument("--first-layer-height", type=float, metavar="MM")
+    p.add_argument("--perimeters", type=int, metavar="N")
+    p.add_argument("--infill", type=float, metavar="PCT", help="sparse infill density, percent")
+    p.add_argument("--pattern", choices=["rectilinear", "grid", "gyroid"], help="infill pattern")
+    p.add_argument("--supports", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--brim", type=float, metavar="MM", help="brim width")
+    p.add_argument("--png", metavar="FILE", help="also draw the layers into this PNG")
+    p.add_argument("--png-layers", metavar="LIST",
+                   help="layers to draw, e.g. 0,10,-1,all (default: first, middle, top, all"
+                   " stacked)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(handler=_handle_slice)
+
+
+def _handle_slice(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from printforge.cli import load_cli_settings
+    from printforge.models.request import SliceOverrides
+    from printforge.runtime.errors import InputError, UnsafeGcode
+    from printforge.slicing.engine import pick_engine
+    from printforge.slicing.gate import check_gcode
+    from printforge.slicing.params import resolve_params
+
+    settings = load_cli_settings(args)
+    model = Path(args.model).expanduser()
+    out = Path(args.out).expanduser()
+    if not out.parent.is_dir():
+        raise InputError(f"--out: directory {out.parent} does not exist")
+    printer = args.printer or settings.default_printer
+    entry = settings.printer(printer)
+    profile = settings.printer_profiles[entry.profile]
+    material = settings.material(args.material or entry.material)
+    try:
+        overrides = SliceOverrides(
+            engine=args.engine,
+            layer_height=args.layer_height,
+            first_layer_height=args.first_layer_height,
+            perimeters=args.perimeters,
+            infill_percent=args.infill,
+            infill_pattern=args.pattern,
+            supports=args.supports,
+            brim_width=args.brim,
+        )
+    except ValueError as err:
+        raise InputError(f"bad slicer setting: {err}") from None
+    params = resolve_params(settings.slicer, profile, material, overrides)
+    engine = pick_engine(overrides.engine, settings.slicer)
+    result = asyncio.run(engine.slice(model, out, params, profile, material))
+    try:
+        analysis = check_gcode(out, profile, material)
+    except UnsafeGcode:
+        out.rename(out.with_name(out.name + ".unsafe"))
+        raise
+    preview = None
+    if args.png:
+        from printforge.slicing.preview import render_layers
+
+        try:
+            picks: list[int | None] | None = (
+                [None if x.strip() == "all" else int(x) for x in args.png_layers.split(",")
+                 if x.strip()] if args.png_layers else None)
+        except ValueError:
+            raise InputError(f"--png-layers: not a list of integers: {args.png_layers!r}"
+                             ) from None
+        preview = render_layers(out, Path(args.png).expanduser(), profile, picks)
+    summary: dict[str, Any] = {
+        "gcode": str(out),
+        "engine": engine.name,
+        "printer": printer,
+        "material": material.name,
+        "wall_s": result.wall_s,
+        "layers": analysis.layers,
+        "lines": analysis.lines,
+        "estimated_time_s": analysis.estimated_time_s,
+        "engine_estimate_s": result.engine_estimate_s,
+        "filament_mm": analysis.filament_mm,
+        "filament_g": analysis.filament_g,
+        "bounds_min": analysis.extrude_min,
+        "bounds_max": analysis.extrude_max,
+        "preview_png": str(preview) if preview else None,
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{out}: {analysis.layers} layers, {analysis.lines} lines, sliced by {engine.name}"
+          f" in {result.wall_s:.2f} s")
+    print(f"  estimated {_hms(analysis.estimated_time_s)}, filament {analysis.filament_mm:.0f} mm"
+          f" ({analysis.filament_g or 0:.1f} g {material.name})")
+    if analysis.extrude_min and analysis.extrude_max:
+        lo, hi = analysis.extrude_min, analysis.extrude_max
+        print(f"  extrudes X {lo[0]:.1f}..{hi[0]:.1f}  Y {lo[1]:.1f}..{hi[1]:.1f}"
+              f"  Z {lo[2]:.2f}..{hi[2]:.2f} mm on {printer} ({profile.name})")
+    if preview:
+        print(f"  layers drawn to {preview}")
+    return 0
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}h {s % 3600 // 60:02d}m {s % 60:02d}s"

@@ -1,0 +1,50 @@
+"""The [slicer] config section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["SlicerSettings"]
+
+
+class SlicerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["builtin", "prusaslicer", "curaengine", "auto"] = "builtin"
+    # `auto` takes the first of these that is installed, else builtin.
+    preferred_engines: list[Literal["prusaslicer", "curaengine"]] = Field(
+        default_factory=lambda: ["prusaslicer", "curaengine"]
+    )
+    prusaslicer_path: str = "prusa-slicer"
+    curaengine_path: str = "CuraEngine"
+    cura_definitions_dir: str | None = None
+    max_concurrent: int = Field(1, ge=1, le=8)
+    layer_height: float = Field(0.2, gt=0.02, le=1.0)
+    first_layer_height: float = Field(0.2, gt=0.02, le=1.0)
+    perimeters: int = Field(2, ge=1, le=20)
+    top_layers: int = Field(4, ge=0, le=50)
+    bottom_layers: int = Field(3, ge=0, le=50)
+    infill_percent: float = Field(20.0, ge=0, le=100)
+    infill_pattern: Literal["rectilinear", "grid", "gyroid"] = "rectilinear"
+    skirt_loops: int = Field(1, ge=0, le=10)
+    skirt_distance: float = Field(3.0, ge=0)
+    brim_width: float = Field(0.0, ge=0, le=50)
+    supports: bool = False
+    extrusion_width_factor: float = Field(1.125, gt=0.5, le=3.0)
+    first_layer_width_factor: float = Field(
+        1.125, gt=0.5, le=3.0, description="first-layer extrusion width / nozzle diameter"
+    )
+    infill_angle: float = Field(45.0, ge=-90, le=90, description="degrees; alternates by layer")
+    retract_min_travel: float = Field(
+        2.0, ge=0, description="travels shorter than this (mm) do not retract"
+    )
+    support_angle: float = Field(
+        50.0, gt=0, lt=90, description="overhangs steeper than this from vertical get support"
+    )
+    support_density: float = Field(15.0, gt=0, le=100, description="percent")
+    min_layer_time: float = Field(
+        0.0, ge=0, description="slow a layer down to last at least this long, s (0 = off)"
+    )
+    slice_timeout_s: float = Field(600.0, gt=0, description="external engines are killed after")

@@ -1,0 +1,166 @@
+"""Infill line patterns, generated over a region's bounding box and clipped to it by shapely."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiLineString, MultiPolygon
+
+__all__ = ["fill_lines"]
+
+# A link may run this far (in line distances) and stray this far (mm) outside the region,
+# which covers float noise on a boundary it follows.
+LINK_MAX_SPACINGS = 3.0
+LINK_TOLERANCE_MM = 0.02
+GYROID_LENGTH_FACTOR = 1.35
+
+
+def fill_lines(
+    region: MultiPolygon,
+    spacing: float,
+    pattern: str,
+    angle_deg: float,
+    z: float,
+    start: np.ndarray | None = None,
+    hug_boundary: bool = True,
+) -> list[np.ndarray]:
+    """Centre-lines filling `region` at line distance `spacing`, in a printing order.
+
+    Args:
+        region: where the lines' centres may go (already shrunk by half a line width).
+        spacing: distance between neighbouring lines of one direction.
+        pattern: rectilinear, grid (both directions each layer) or gyroid.
+        angle_deg: direction of rectilinear/grid lines; the caller alternates it by layer.
+        z: layer height, which shifts the gyroid's wave.
+        start: where the nozzle is; the first line is the one nearest to it.
+        hug_boundary: link lines only along the region's edge (False for thin strips, where
+            any link inside the strip is fine).
+    """
+    if region.is_empty or spacing <= 0:
+        return []
+    edge = (region.buffer(LINK_TOLERANCE_MM), region.boundary if hug_boundary else None)
+    shapely.prepare(edge[0])
+    if pattern == "gyroid":
+        return _link(_order(_clip(region, _gyroid(region.bounds, spacing, z)), start), edge,
+                     spacing)
+    out = _link(_order(_clip(region, _parallel(region.bounds, spacing, angle_deg)), start),
+                edge, spacing)
+    if pattern == "grid":
+        after = out[-1][-1] if out else start
+        out += _link(_order(_clip(region, _parallel(region.bounds, spacing, angle_deg + 90)),
+                            after), edge, spacing)
+    return out
+
+
+def _link(lines: list[np.ndarray], edge: tuple[shapely.Geometry, shapely.Geometry | None],
+          spacing: float) -> list[np.ndarray]:
+    """Join consecutive lines whose connecting stretch stays inside the region (it runs along
+    the boundary, like a zigzag), so the nozzle keeps extruding instead of travelling and
+    retracting between every pair of lines."""
+    if len(lines) < 2:
+        return lines
+    ends = np.array([ln[-1] for ln in lines[:-1]])
+    starts = np.array([ln[0] for ln in lines[1:]])
+    gap = np.hypot(*(starts - ends).T)
+    ok = gap <= LINK_MAX_SPACINGS * spacing
+    if ok.any():
+        links = shapely.linestrings(np.stack([ends[ok], starts[ok]], axis=1))
+        mids = shapely.points((ends[ok] + starts[ok]) / 2)
+        # Inside the region and hugging its boundary: a chord across the middle is not a link.
+        inside = shapely.covered_by(links, edge[0])
+        if edge[1] is not None:
+            inside &= shapely.distance(mids, edge[1]) < 0.25 * spacing
+        ok[ok] = inside
+    out = []
+    cur = [lines[0]]
+    for linked, line in zip(ok.tolist(), lines[1:], strict=True):
+        if linked:
+            cur.append(line)
+        else:
+            out.append(cur[0] if len(cur) == 1 else np.vstack(cur))
+            cur = [line]
+    out.append(cur[0] if len(cur) == 1 else np.vstack(cur))
+    return out
+
+
+def _parallel(bounds: tuple[float, float, float, float], spacing: float, angle: float) -> list:
+    x0, y0, x1, y1 = bounds
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    r = math.hypot(x1 - x0, y1 - y0) / 2 + spacing
+    a = math.radians(angle)
+    d = np.array([math.cos(a), math.sin(a)])
+    n = np.array([-d[1], d[0]])
+    # Lines sit on a global grid (offset multiples of spacing from the origin) so that the
+    # same direction lines up from layer to layer.
+    c_off = float(np.dot([cx, cy], n))
+    ks = np.arange(math.floor((c_off - r) / spacing), math.ceil((c_off + r) / spacing) + 1)
+    offs = ks * spacing
+    c_along = float(np.dot([cx, cy], d))
+    starts = offs[:, None] * n + (c_along - r) * d
+    ends = offs[:, None] * n + (c_along + r) * d
+    return list(np.stack([starts, ends], axis=1))
+
+
+def _gyroid(bounds: tuple[float, float, float, float], spacing: float, z: float) -> list:
+    # Zero set of sin x cos y + sin y cos z + sin z cos x at this z, solved for y along x:
+    # a cos y + b sin y = c  =>  y = phi +- acos(c / R). Two curves per period, so the period is
+    # twice the line distance; the curves wander, so about 1.35 times more length per area
+    # than straight lines, which the period makes up for.
+    x0, y0, x1, y1 = bounds
+    period = 2 * spacing * GYROID_LENGTH_FACTOR
+    k = 2 * math.pi / period
+    zz = z * k
+    xs = np.arange(x0 - period, x1 + period, period / 16)
+    t = xs * k
+    a, b = np.sin(t), np.full_like(t, math.cos(zz))
+    c = -math.sin(zz) * np.cos(t)
+    r = np.hypot(a, b)
+    ratio = np.clip(np.divide(c, r, out=np.zeros_like(r), where=r > 1e-9), -1, 1)
+    phi = np.arctan2(b, a)
+    base = np.arccos(ratio)
+    lines = []
+    n0 = math.floor(y0 * k / (2 * math.pi)) - 1
+    n1 = math.ceil(y1 * k / (2 * math.pi)) + 1
+    for sign in (1.0, -1.0):
+        ys_base = (phi + sign * base) / k
+        for m in range(n0, n1 + 1):
+            ys = ys_base + m * period
+            lines.append(np.column_stack([xs, ys]))
+    return lines
+
+
+def _clip(region: MultiPolygon, lines: list) -> list[np.ndarray]:
+    if not lines:
+        return []
+    clipped = shapely.intersection(MultiLineString(lines), region)
+    parts = shapely.get_parts(clipped)
+    parts = parts[shapely.get_type_id(parts) == 1]  # LineStrings only
+    return [np.asarray(p.coords) for p in parts if p.length > 1e-3]
+
+
+def _order(lines: list[np.ndarray], start: np.ndarray | None = None) -> list[np.ndarray]:
+    """Greedy nearest-end order, flipping lines as needed, to keep travel short."""
+    if not lines:
+        return lines
+    starts = np.array([ln[0] for ln in lines])
+    ends = np.array([ln[-1] for ln in lines])
+    n = len(lines)
+    used = np.zeros(n, dtype=bool)
+    out = []
+    pos = starts[0] if start is None else np.asarray(start, dtype=float)
+    for _ in range(n):
+        ds = np.einsum("ij,ij->i", starts - pos, starts - pos)
+        de = np.einsum("ij,ij->i", ends - pos, ends - pos)
+        ds[used] = np.inf
+        de[used] = np.inf
+        i_s, i_e = int(np.argmin(ds)), int(np.argmin(de))
+        if ds[i_s] <= de[i_e]:
+            i, line = i_s, lines[i_s]
+        else:
+            i, line = i_e, lines[i_e][::-1]
+        used[i] = True
+        out.append(line)
+        pos = line[-1]
+    return out

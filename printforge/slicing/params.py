@@ -1,0 +1,142 @@
+"""One job's slicer settings, resolved from the profiles, the [slicer] section and overrides."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from printforge.models.printer import MaterialProfile, PrinterProfile
+from printforge.models.request import SliceOverrides
+from printforge.runtime.errors import InputError
+from printforge.slicing.config import SlicerSettings
+
+__all__ = ["SliceParams", "resolve_params"]
+
+
+class SliceParams(BaseModel):
+    """Every figure a slicer engine needs, already merged; speeds in mm/s, lengths in mm."""
+
+    model_config = ConfigDict(frozen=True)
+
+    layer_height: float
+    first_layer_height: float
+    perimeters: int
+    top_layers: int
+    bottom_layers: int
+    infill_percent: float
+    infill_pattern: Literal["rectilinear", "grid", "gyroid"]
+    infill_angle: float
+    skirt_loops: int
+    skirt_distance: float
+    brim_width: float
+    supports: bool
+    support_angle: float
+    support_density: float
+    nozzle_diameter: float
+    filament_diameter: float
+    extrusion_width: float
+    first_layer_width: float
+    hotend_temp: float
+    bed_temp: float
+    first_layer_hotend_temp: float
+    first_layer_bed_temp: float
+    perimeter_speed: float
+    external_perimeter_speed: float
+    infill_speed: float
+    solid_infill_speed: float
+    first_layer_speed: float
+    travel_speed: float
+    travel_speed_z: float
+    fan_percent: int
+    fan_from_layer: int
+    retract_length: float
+    retract_speed: float
+    retract_min_travel: float
+    z_hop: float
+    density_g_cm3: float
+    min_layer_time: float
+
+    @property
+    def filament_area(self) -> float:
+        return math.pi * (self.filament_diameter / 2) ** 2
+
+    def spacing(self, width: float, height: float) -> float:
+        """Centre distance of neighbouring lines: the flattened-oval model slicers share."""
+        return width - height * (1 - math.pi / 4)
+
+    def e_per_mm(self, width: float, height: float) -> float:
+        """Filament length per mm of a line `width` wide and `height` high."""
+        area = (width - height) * height + math.pi * (height / 2) ** 2
+        return area / self.filament_area
+
+
+def resolve_params(
+    settings: SlicerSettings,
+    profile: PrinterProfile,
+    material: MaterialProfile,
+    overrides: SliceOverrides | None = None,
+) -> SliceParams:
+    """Profiles and [slicer] defaults, with the job's overrides on top."""
+    o = overrides or SliceOverrides()
+
+    def pick(name: str):  # type: ignore[no-untyped-def]
+        value = getattr(o, name, None)
+        return getattr(settings, name) if value is None else value
+
+    vmax = profile.max_feedrate_xy
+
+    def speed(v: float) -> float:
+        return min(v, vmax)
+
+    nozzle = profile.nozzle_diameter
+    for label in ("layer_height", "first_layer_height"):
+        value = pick(label)
+        if value > nozzle:
+            raise InputError(
+                f"{label.replace('_', ' ')} {value:g} mm is thicker than the {nozzle:g} mm nozzle"
+                f" of printer profile {profile.name!r}; use at most {nozzle * 0.75:g} mm"
+            )
+    return SliceParams(
+        layer_height=pick("layer_height"),
+        first_layer_height=pick("first_layer_height"),
+        perimeters=pick("perimeters"),
+        top_layers=pick("top_layers"),
+        bottom_layers=pick("bottom_layers"),
+        infill_percent=pick("infill_percent"),
+        infill_pattern=pick("infill_pattern"),
+        infill_angle=settings.infill_angle,
+        skirt_loops=pick("skirt_loops"),
+        skirt_distance=settings.skirt_distance,
+        brim_width=pick("brim_width"),
+        supports=pick("supports"),
+        support_angle=settings.support_angle,
+        support_density=settings.support_density,
+        nozzle_diameter=nozzle,
+        filament_diameter=profile.filament_diameter,
+        extrusion_width=round(nozzle * settings.extrusion_width_factor, 4),
+        first_layer_width=round(nozzle * settings.first_layer_width_factor, 4),
+        hotend_temp=material.hotend_temp,
+        bed_temp=material.bed_temp,
+        first_layer_hotend_temp=material.first_layer_hotend_temp or material.hotend_temp,
+        first_layer_bed_temp=(
+            material.bed_temp if material.first_layer_bed_temp is None
+            else material.first_layer_bed_temp
+        ),
+        perimeter_speed=speed(material.perimeter_speed),
+        external_perimeter_speed=speed(material.perimeter_speed),
+        infill_speed=speed(material.infill_speed),
+        solid_infill_speed=speed(material.print_speed),
+        first_layer_speed=speed(material.first_layer_speed),
+        travel_speed=speed(material.travel_speed),
+        travel_speed_z=profile.max_feedrate_z,
+        fan_percent=material.fan_percent,
+        fan_from_layer=material.fan_from_layer,
+        retract_length=material.retract_length,
+        retract_speed=material.retract_speed,
+        retract_min_travel=settings.retract_min_travel,
+        z_hop=material.z_hop,
+        density_g_cm3=material.density_g_cm3,
+        min_layer_time=settings.min_layer_time,
+    )

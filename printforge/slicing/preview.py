@@ -1,0 +1,120 @@
+"""A PNG of the toolpaths: chosen layers side by side, or every layer stacked from above."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from printforge.models.printer import PrinterProfile
+from printforge.slicing.analysis import read_gcode_text
+
+__all__ = ["extrusion_segments", "render_layers"]
+
+TILE = 360
+MARGIN = 12
+
+
+def extrusion_segments(text: str) -> dict[float, np.ndarray]:
+    """Extruding XY segments per layer z: {z: (n, 4) array of x0 y0 x1 y1}."""
+    rel_xyz = rel_e = False
+    x = y = z = e = 0.0
+    segs: dict[float, list[tuple[float, float, float, float]]] = {}
+    for raw in text.splitlines():
+        if not raw or raw[0] == ";":
+            continue
+        line = raw.split(";", 1)[0].upper().split()
+        if not line:
+            continue
+        cmd = line[0]
+        if cmd in ("G0", "G1"):
+            nx, ny, nz, ne = x, y, z, e
+            for w in line[1:]:
+                k, v = w[0], w[1:]
+                try:
+                    val = float(v)
+                except ValueError:
+                    continue
+                if k == "X":
+                    nx = x + val if rel_xyz else val
+                elif k == "Y":
+                    ny = y + val if rel_xyz else val
+                elif k == "Z":
+                    nz = z + val if rel_xyz else val
+                elif k == "E":
+                    ne = e + val if rel_e else val
+            if ne > e and (nx != x or ny != y):
+                segs.setdefault(round(nz, 3), []).append((x, y, nx, ny))
+            x, y, z, e = nx, ny, nz, ne
+        elif cmd == "G90":
+            rel_xyz = rel_e = False
+        elif cmd == "G91":
+            rel_xyz = rel_e = True
+        elif cmd == "M82":
+            rel_e = False
+        elif cmd == "M83":
+            rel_e = True
+        elif cmd == "G92":
+            for w in line[1:]:
+                if w[0] == "E":
+                    e = float(w[1:] or 0)
+            if len(line) == 1:
+                e = 0.0
+    return {k: np.asarray(v) for k, v in sorted(segs.items())}
+
+
+def render_layers(gcode: Path, png: Path, profile: PrinterProfile,
+                  layers: list[int | None] | None = None) -> Path:
+    """Draw `layers` as tiles and save a PNG.
+
+    Args:
+        layers: indices (negative counts from the top; None draws every layer stacked). By
+            default the first layer, the middle, the top and all layers stacked.
+    """
+    per_layer = extrusion_segments(read_gcode_text(gcode))
+    zs = list(per_layer)
+    if not zs:
+        Image.new("RGB", (TILE, TILE), "white").save(png)
+        return png
+    all_segs = np.concatenate(list(per_layer.values()))
+    lo = np.minimum(all_segs[:, [0, 1]].min(axis=0), all_segs[:, [2, 3]].min(axis=0))
+    hi = np.maximum(all_segs[:, [0, 1]].max(axis=0), all_segs[:, [2, 3]].max(axis=0))
+    if layers is None:
+        picks: list[int | None] = [0, len(zs) // 2, len(zs) - 1, None]
+    else:
+        picks = [None if i is None else i if i >= 0 else len(zs) + i for i in layers]
+        picks = [i for i in picks if i is None or 0 <= i < len(zs)] or [0]
+    cols = min(len(picks), 4)
+    rows = math.ceil(len(picks) / cols)
+    img = Image.new("RGB", (cols * TILE, rows * (TILE + 18)), "white")
+    draw = ImageDraw.Draw(img)
+    span = float(max(hi[0] - lo[0], hi[1] - lo[1], 1e-3))
+    scale = (TILE - 2 * MARGIN) / span
+    lo = (lo + hi) / 2 - span / 2  # centre the part in its tile
+    for n, pick in enumerate(picks):
+        ox, oy = (n % cols) * TILE, (n // cols) * (TILE + 18)
+        if pick is None:
+            title = f"all {len(zs)} layers"
+            for k, z in enumerate(zs):
+                _draw(draw, per_layer[z], lo, scale, ox, oy, _ramp(k / max(len(zs) - 1, 1)))
+        else:
+            title = f"layer {pick + 1}/{len(zs)}  z={zs[pick]:.2f}"
+            _draw(draw, per_layer[zs[pick]], lo, scale, ox, oy, (20, 90, 200))
+        draw.text((ox + MARGIN, oy + TILE), title, fill=(0, 0, 0))
+    img.save(png)
+    return png
+
+
+def _draw(draw: ImageDraw.ImageDraw, segs: np.ndarray, lo: np.ndarray, scale: float,
+          ox: int, oy: int, colour: tuple[int, int, int]) -> None:
+    px = (segs[:, [0, 2]] - lo[0]) * scale + ox + MARGIN
+    py = oy + TILE - MARGIN - (segs[:, [1, 3]] - lo[1]) * scale  # y up
+    for x0, x1, y0, y1 in zip(px[:, 0], px[:, 1], py[:, 0], py[:, 1], strict=True):
+        draw.line((x0, y0, x1, y1), fill=colour, width=1)
+
+
+def _ramp(t: float) -> tuple[int, int, int]:
+    return (int(40 + 200 * t), int(90 + 60 * (1 - abs(2 * t - 1))), int(220 - 180 * t))
+

@@ -1,0 +1,357 @@
+"""From cross-sections to ordered toolpaths: perimeters, skins, infill, skirt, brim, support."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Point, Polygon
+from shapely.geometry.polygon import orient
+
+from printforge.slicing.infill import fill_lines
+from printforge.slicing.params import SliceParams
+
+__all__ = ["Layer", "Path", "layer_heights", "plan_layers"]
+
+# How far top and bottom skins extend under/over the sparse infill next to them, and how
+# narrow (in line spacings) a sparse area may be before it is printed solid instead.
+SKIN_MARGIN_MM = 1.0
+NARROW_SPARSE_SPACINGS = 4.0
+# Gaps between perimeters narrower than this are left alone, as the flow would be too small.
+GAP_MIN_WIDTH_MM = 0.2
+THIN_WALL_MIN_AREA_MM2 = 0.5
+
+ROLES = ("skirt", "brim", "support", "perimeter", "external", "gap", "solid", "top", "infill")
+
+
+@dataclass(slots=True)
+class Path:
+    role: str
+    points: np.ndarray  # (n, 2); a closed loop repeats its first point at the end
+    # The travel here stays inside the infill area, crossing no wall: no retraction needed.
+    travel_inside: bool = False
+
+
+@dataclass(slots=True)
+class Layer:
+    index: int
+    z: float
+    height: float
+    width: float
+    paths: list[Path] = field(default_factory=list)
+
+
+def layer_heights(height: float, params: SliceParams) -> tuple[np.ndarray, np.ndarray]:
+    """Top z of every layer and its thickness.
+
+    A layer exists when its middle, where it is cut, is still inside the part: the rule
+    PrusaSlicer follows too, so both give the same layer count (a 20 mm part at 0.25 mm ends
+    at 19.95 mm; at 20.1 mm with 0.2 mm layers it ends at 20.2 mm).
+    """
+    first = params.first_layer_height
+    h = params.layer_height
+    n = 1 + max(0, math.floor((height - first + h / 2) / h + 1e-6))
+    tops = first + np.arange(n) * h
+    thick = np.full(n, h)
+    thick[0] = first
+    return tops, thick
+
+
+def plan_layers(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
+                params: SliceParams,
+                bed: tuple[float, float, float, float] | None = None) -> list[Layer]:
+    """Ordered toolpaths per layer. `regions[i]` is the part's cut at layer i's mid-height."""
+    # GEOS reports degenerate slivers while offsetting through numpy's error state; they
+    # simply come out empty.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _plan(regions, tops, thick, params, bed)
+
+
+def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
+          params: SliceParams, bed: tuple[float, float, float, float] | None) -> list[Layer]:
+    n = len(regions)
+    widths = np.full(n, params.extrusion_width)
+    widths[0] = params.first_layer_width
+    spacings = np.array([params.spacing(w, t) for w, t in zip(widths, thick, strict=True)])
+    per = params.perimeters
+    regions_arr = np.array(regions, dtype=object)
+
+    # Inward offsets, vectorised over layers: loop k's centre-line and the area left inside.
+    loops_by_k = []
+    for k in range(per):
+        dist = -(widths / 2 + k * spacings)
+        loops_by_k.append(shapely.buffer(regions_arr, dist, join_style="mitre", mitre_limit=3.0))
+    inner = shapely.buffer(
+        regions_arr, -(widths / 2 + (per - 1) * spacings + spacings / 2),
+        join_style="mitre", mitre_limit=3.0,
+    )
+
+    solid = _solid_areas(regions_arr, inner, params, spacings)
+    gaps = shapely.union(_gaps(regions_arr, loops_by_k, widths, spacings),
+                         _thin_walls(regions_arr, loops_by_k[0], widths))
+    # Sparse lines reach a little past `inner` into the perimeters; travel that far is still
+    # inside the walls.
+    travel_area = shapely.buffer(inner, 0.75 * spacings, join_style="mitre")
+    sparse = shapely.difference(inner, solid)
+    support = _support_areas(regions_arr, tops, thick, params, widths) if params.supports else None
+
+    layers = []
+    pos = np.array([0.0, 0.0])
+    for i in range(n):
+        layer = Layer(index=i, z=float(tops[i]), height=float(thick[i]), width=float(widths[i]))
+        s = float(spacings[i])
+        if i == 0:
+            layer.paths += _skirt_and_brim(regions[0], params, float(widths[0]), s, bed)
+        if layer.paths:
+            pos = layer.paths[-1].points[-1]
+        if support is not None and not support[i].is_empty:
+            density = params.support_density / 100
+            layer.paths += [
+                Path("support", ln)
+                for ln in fill_lines(_multi(support[i]), s / density, "rectilinear", 0.0,
+                                     tops[i], pos)
+            ]
+            if layer.paths:
+                pos = layer.paths[-1].points[-1]
+        loops = [_rings(loops_by_k[k][i]) for k in range(per)]
+        angle = params.infill_angle if i % 2 == 0 else -params.infill_angle
+        islands = list(_multi(regions[i]).geoms)
+        alone = len(islands) == 1
+        while islands:
+            # Nearest island next, so the nozzle does not criss-cross the layer.
+            j = int(np.argmin([island.exterior.distance(Point(pos)) for island in islands]))
+            island = islands.pop(j)
+            paths = _island_paths(island, loops, i, params, s, angle, float(tops[i]),
+                                  solid[i], sparse[i], pos, alone, gaps[i])
+            _mark_inside_travel(paths, travel_area[i])
+            if paths:
+                layer.paths += paths
+                pos = paths[-1].points[-1]
+        layers.append(layer)
+    return layers
+
+
+def _island_paths(island: Polygon, loops: list[list[tuple[np.ndarray, Polygon]]], i: int,
+                  params: SliceParams, s: float, angle: float, z: float,
+                  solid: shapely.Geometry, sparse: shapely.Geometry, pos: np.ndarray,
+                  alone: bool = False, gap: shapely.Geometry | None = None) -> list[Path]:
+    # Inner perimeters first, the visible external one last, then this island's infill, so the
+    # nozzle finishes one island before travelling to the next.
+    paths: list[Path] = []
+    shapely.prepare(island)
+    for k in reversed(range(len(loops))):
+        role = "external" if k == 0 else "perimeter"
+        for ring, _ in loops[k]:
+            if shapely.contains_xy(island, ring[0, 0], ring[0, 1]):
+                paths.append(Path(role, ring))
+    if gap is not None and not gap.is_empty:
+        mine_gap = _multi(gap if alone else shapely.intersection(gap, island))
+        if not mine_gap.is_empty:
+            start = paths[-1].points[-1] if paths else pos
+            paths += [Path("gap", ln) for ln in fill_lines(mine_gap, s, "rectilinear", angle,
+                                                           z, start, hug_boundary=False)]
+    if paths:
+        pos = paths[-1].points[-1]
+    # A layer's only island owns all of its solid and sparse areas: no need to cut them out.
+    mine_solid = _multi(solid if alone else shapely.intersection(solid, island))
+    if not mine_solid.is_empty:
+        role = "solid"
+        paths += [Path(role, ln) for ln in
+                  fill_lines(_multi(mine_solid.buffer(-s / 2, join_style="mitre")), s,
+                             "rectilinear", angle, z, pos)]
+        if paths:
+            pos = paths[-1].points[-1]
+    density = params.infill_percent / 100
+    if density > 0:
+        mine_sparse = _multi(sparse if alone else shapely.intersection(sparse, island))
+        if not mine_sparse.is_empty:
+            # Sparse lines overlap the perimeters by a quarter line so they bond.
+            area = _multi(mine_sparse.buffer(0.25 * s, join_style="mitre"))
+            pattern = params.infill_pattern
+            dist = s / density * (2 if pattern == "grid" else 1)
+            paths += [Path("infill", ln) for ln in fill_lines(area, dist, pattern, angle, z, pos)]
+    return paths
+
+
+def _thin_walls(regions: np.ndarray, outer_loops: np.ndarray, widths: np.ndarray
+                ) -> np.ndarray:
+    """Parts of the outline too thin for even the outer loop (fins, thin ribs): without them
+    the feature would not be printed at all. They get the gap-fill zigzag."""
+    reach = shapely.buffer(outer_loops, widths / 2, join_style="mitre", mitre_limit=3.0)
+    todo = shapely.area(regions) - shapely.area(reach) > THIN_WALL_MIN_AREA_MM2
+    out = np.empty(len(regions), dtype=object)
+    out[:] = [Polygon()] * len(regions)
+    if todo.any():
+        thin = shapely.difference(regions[todo], reach[todo])
+        r = GAP_MIN_WIDTH_MM / 2
+        thin = shapely.buffer(shapely.buffer(thin, -r, join_style="mitre"), r,
+                              join_style="mitre")
+        # Keep whole strips only, not the corners a mitred offset cannot restore.
+        parts = [
+            [g for g in shapely.get_parts(t) if g.area > THIN_WALL_MIN_AREA_MM2] for t in thin
+        ]
+        out[todo] = [shapely.union_all(p) if p else Polygon() for p in parts]
+    return out
+
+
+def _gaps(regions: np.ndarray, loops_by_k: list[np.ndarray], widths: np.ndarray,
+          spacings: np.ndarray) -> np.ndarray:
+    """Strips inside the walls that no perimeter covers: where a wall is too thin for the next
+    perimeter but too thick for the ones it has (a 1.2 mm wall with two perimeters).
+
+    Loop k's band reaches s/2 inside its centre-line; loop k+1's band reaches s/2 outside its
+    own. What lies inside the first and outside the second is uncovered. The last loop's inside
+    is the infill's.
+    """
+    gaps = np.empty(len(regions), dtype=object)
+    gaps[:] = [Polygon()] * len(regions)
+    half = spacings / 2
+    for k in range(len(loops_by_k) - 1):
+        inside_k = shapely.buffer(regions, -(widths / 2 + k * spacings + half),
+                                  join_style="mitre", mitre_limit=3.0)
+        reach_next = shapely.buffer(loops_by_k[k + 1], half, join_style="mitre", mitre_limit=3.0)
+        # Only layers where the areas differ can have a gap; skip the exact work elsewhere.
+        todo = shapely.area(inside_k) - shapely.area(reach_next) > GAP_MIN_WIDTH_MM ** 2
+        if todo.any():
+            gaps[todo] = shapely.union(gaps[todo],
+                                       shapely.difference(inside_k[todo], reach_next[todo]))
+    r = GAP_MIN_WIDTH_MM / 2
+    return shapely.buffer(shapely.buffer(gaps, -r, join_style="mitre"), r, join_style="mitre")
+
+
+def _mark_inside_travel(paths: list[Path], inner: shapely.Geometry) -> None:
+    """Flag infill paths reached by a travel that never leaves the infill area."""
+    fills = [k for k in range(1, len(paths))
+             if paths[k].role in ("solid", "infill") and paths[k - 1].role in ("solid", "infill")]
+    if not fills or inner.is_empty:
+        return
+    moves = shapely.linestrings(np.stack(
+        [np.array([paths[k - 1].points[-1] for k in fills]),
+         np.array([paths[k].points[0] for k in fills])], axis=1))
+    shapely.prepare(inner)
+    for k, inside in zip(fills, shapely.covered_by(moves, inner).tolist(), strict=True):
+        paths[k].travel_inside = inside
+
+
+def _solid_areas(regions: np.ndarray, inner: np.ndarray, params: SliceParams,
+                 spacings: np.ndarray) -> np.ndarray:
+    """Where a layer must be solid: within `top_layers` under an open top or `bottom_layers`
+    above an open bottom, or everything when infill is 100 %."""
+    if params.infill_percent >= 100:
+        return inner
+    covered_above = _shift(regions, 1)
+    for j in range(2, params.top_layers + 1):
+        covered_above = shapely.intersection(covered_above, _shift(regions, j))
+    covered_below = _shift(regions, -1)
+    for j in range(2, params.bottom_layers + 1):
+        covered_below = shapely.intersection(covered_below, _shift(regions, -j))
+    if params.top_layers == 0:
+        covered_above = regions
+    if params.bottom_layers == 0:
+        covered_below = regions
+    exposed = shapely.union(
+        shapely.difference(inner, covered_above), shapely.difference(inner, covered_below)
+    )
+    # Slivers narrower than a line (the step of a sloped wall) are the perimeters' business.
+    r = spacings / 2
+    opened = shapely.buffer(shapely.buffer(exposed, -r, join_style="mitre"), r + SKIN_MARGIN_MM,
+                            join_style="mitre")
+    # Skins reach SKIN_MARGIN_MM into the sparse area so their edges rest on infill.
+    solid = shapely.intersection(opened, inner)
+    # A sparse area too narrow for sparse lines to hold anything (thin walls) is filled solid.
+    sparse = shapely.difference(inner, solid)
+    n = NARROW_SPARSE_SPACINGS * spacings / 2
+    wide = shapely.buffer(shapely.buffer(sparse, -n, join_style="mitre"), n, join_style="mitre")
+    narrow = shapely.difference(sparse, wide)
+    return shapely.union(solid, narrow)
+
+
+def _shift(regions: np.ndarray, j: int) -> np.ndarray:
+    """regions[i + j] at index i; nothing beyond either end."""
+    n = len(regions)
+    out = np.empty(n, dtype=object)
+    out[:] = [Polygon()] * n
+    if j > 0 and j < n:
+        out[: n - j] = regions[j:]
+    elif j < 0 and -j < n:
+        out[-j:] = regions[: n + j]
+    return out
+
+
+def _support_areas(regions: np.ndarray, tops: np.ndarray, thick: np.ndarray,
+                   params: SliceParams, widths: np.ndarray) -> list[shapely.Geometry]:
+    """Columns under overhangs steeper than `support_angle`, one layer of air under the part."""
+    n = len(regions)
+    grow = np.tan(np.radians(params.support_angle)) * thick
+    supported = shapely.buffer(regions, grow)
+    out: list[shapely.Geometry] = [Polygon()] * n
+    carry: shapely.Geometry = Polygon()
+    for i in range(n - 2, -1, -1):
+        # `carry` holds overhangs from two or more layers up: the layer right under an overhang
+        # stays empty so the support breaks away.
+        out[i] = shapely.difference(carry, shapely.buffer(regions[i], widths[i]))
+        overhang = shapely.difference(regions[i + 1], supported[i])
+        carry = shapely.difference(shapely.union(carry, overhang), regions[i])
+    r = widths / 2
+    opened = shapely.buffer(shapely.buffer(np.array(out, dtype=object), -r), r)
+    return list(opened)
+
+
+def _skirt_and_brim(first: MultiPolygon, params: SliceParams, w: float, s: float,
+                    bed: tuple[float, float, float, float] | None = None) -> list[Path]:
+    """Brim rings (cut to the bed) and skirt loops (left out when they would leave the bed:
+    a skirt only primes the nozzle, it is not worth refusing a big part for)."""
+    paths: list[Path] = []
+    if first.is_empty:
+        return paths
+    area = shapely.box(*bed).buffer(-w / 2) if bed is not None else None
+    if params.brim_width > 0:
+        rings = max(1, round(params.brim_width / s))
+        outline = _multi(shapely.union_all([Polygon(p.exterior) for p in first.geoms]))
+        for k in reversed(range(rings)):
+            grown = outline.buffer(w / 2 + k * s, join_style="round", quad_segs=4)
+            for ring, _ in _rings(grown, exteriors_only=True):
+                if area is None or area.contains(shapely.linestrings(ring)):
+                    paths.append(Path("brim", ring))
+                    continue
+                inside = shapely.get_parts(shapely.intersection(shapely.linestrings(ring), area))
+                paths += [Path("brim", np.asarray(part.coords)) for part in inside
+                          if part.geom_type == "LineString" and part.length > w]
+    if params.skirt_loops > 0:
+        reach = params.skirt_distance + w / 2 + (params.brim_width or 0)
+        hull = first.convex_hull
+        for k in reversed(range(params.skirt_loops)):
+            grown = hull.buffer(reach + k * s, join_style="round", quad_segs=4)
+            if area is not None and not area.contains(grown):
+                continue
+            paths = [Path("skirt", r) for r, _ in _rings(grown, exteriors_only=True)] + paths
+    return paths
+
+
+def _multi(geom: shapely.Geometry) -> MultiPolygon:
+    if isinstance(geom, MultiPolygon):
+        return geom
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom]) if not geom.is_empty else MultiPolygon()
+    return MultiPolygon([g for g in shapely.get_parts(geom) if isinstance(g, Polygon)
+                         and not g.is_empty])
+
+
+def _rings(geom: shapely.Geometry, exteriors_only: bool = False
+           ) -> list[tuple[np.ndarray, Polygon]]:
+    """Closed loops of a (multi)polygon: outlines counter-clockwise, holes clockwise, each
+    starting at its rearmost point so the seams line up from layer to layer."""
+    out = []
+    for poly in _multi(geom).geoms:
+        poly = orient(poly, 1.0)
+        rings = [poly.exterior] if exteriors_only else [poly.exterior, *poly.interiors]
+        for ring in rings:
+            pts = np.asarray(ring.coords)[:-1]
+            if len(pts) < 3:
+                continue
+            start = int(np.argmax(pts[:, 1] - 1e-3 * pts[:, 0]))
+            pts = np.roll(pts, -start, axis=0)
+            out.append((np.vstack([pts, pts[:1]]), poly))
+    return out

@@ -1,0 +1,165 @@
+"""Toolpaths to G-code: travel with retraction and z-hop, fan and temperatures by layer.
+
+Extrusion is relative (M83) so long prints accumulate no rounding in E; the gate and the
+printers handle both modes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from printforge.models.printer import PrinterProfile
+from printforge.slicing.params import SliceParams
+from printforge.slicing.template import heat_up, render
+from printforge.slicing.toolpath import Layer
+
+__all__ = ["template_values", "write_gcode"]
+
+# Travel below this needs no move at all.
+_TINY = 1e-3
+
+
+def template_values(profile: PrinterProfile, params: SliceParams, top_z: float
+                    ) -> dict[str, float]:
+    """What start/end G-code placeholders may name."""
+    return {
+        "bed_x": profile.bed_x,
+        "bed_y": profile.bed_y,
+        "max_z": profile.max_z,
+        "nozzle_diameter": profile.nozzle_diameter,
+        "hotend_temp": params.hotend_temp,
+        "bed_temp": params.bed_temp,
+        "first_layer_hotend_temp": params.first_layer_hotend_temp,
+        "first_layer_bed_temp": params.first_layer_bed_temp,
+        "layer_height": params.layer_height,
+        "first_layer_height": params.first_layer_height,
+        # Where to lift after the print: 10 mm above it but never beyond the machine.
+        "park_z": round(min(profile.max_z, top_z + 10.0), 3),
+    }
+
+
+def write_gcode(layers: list[Layer], params: SliceParams, profile: PrinterProfile,
+                header: str = "") -> Iterator[str]:
+    """The file's text in chunks (one per layer plus start and end)."""
+    top_z = layers[-1].z if layers else 0.0
+    values = template_values(profile, params, top_z)
+    start = render(profile.start_gcode, values, profile, "start_gcode")
+    end = render(profile.end_gcode, values, profile, "end_gcode")
+    out = [header, heat_up(start, params.first_layer_bed_temp, params.first_layer_hotend_temp)]
+    out += [start, "G21\nG90\nM83\nG92 E0\nM107\n"]
+    yield "".join(out)
+    w = _Writer(params, profile.max_z)
+    for layer in layers:
+        yield w.layer(layer)
+    yield w.finish() + end
+
+
+class _Writer:
+    def __init__(self, p: SliceParams, max_z: float) -> None:
+        self.p = p
+        self.max_z = max_z
+        self.x = math.nan
+        self.y = math.nan
+        self.z = math.nan
+        self.f = -1.0
+        self.retracted = False
+        self.speeds = {
+            "external": p.external_perimeter_speed,
+            "perimeter": p.perimeter_speed,
+            "infill": p.infill_speed,
+            "solid": p.solid_infill_speed,
+            "gap": p.solid_infill_speed,
+            "top": p.solid_infill_speed,
+            "support": p.infill_speed,
+            "skirt": p.first_layer_speed,
+            "brim": p.first_layer_speed,
+        }
+
+    def layer(self, layer: Layer) -> str:
+        p = self.p
+        out = [f";LAYER:{layer.index}\n;Z:{layer.z:.3f}\n"]
+        if layer.index == 1:
+            if p.hotend_temp != p.first_layer_hotend_temp:
+                out.append(f"M104 S{p.hotend_temp:g}\n")
+            if p.bed_temp != p.first_layer_bed_temp:
+                out.append(f"M140 S{p.bed_temp:g}\n")
+        if layer.index == p.fan_from_layer - 1 and p.fan_percent > 0:
+            out.append(f"M106 S{round(255 * p.fan_percent / 100)}\n")
+        self._retract(out)
+        self.z = layer.z
+        out.append(f"G1 Z{layer.z:.3f} F{p.travel_speed_z * 60:.0f}\n")
+        e_mm = p.e_per_mm(layer.width, layer.height)
+        scale = self._slowdown(layer) if p.min_layer_time > 0 else 1.0
+        role = ""
+        for path in layer.paths:
+            pts = path.points
+            if path.role != role:
+                role = path.role
+                out.append(f";TYPE:{role}\n")
+            self._travel(out, float(pts[0, 0]), float(pts[0, 1]), path.travel_inside)
+            speed = p.first_layer_speed if layer.index == 0 else self.speeds[role]
+            f = speed * scale * 60
+            seg = np.hypot(*np.diff(pts, axis=0).T)
+            e = seg * e_mm
+            xs = pts[1:, 0].tolist()
+            ys = pts[1:, 1].tolist()
+            es = e.tolist()
+            out.append(f"G1 X{xs[0]:.3f} Y{ys[0]:.3f} E{es[0]:.5f} F{f:.0f}\n")
+            out.append("".join([
+                f"G1 X{x:.3f} Y{y:.3f} E{de:.5f}\n"
+                for x, y, de in zip(xs[1:], ys[1:], es[1:], strict=True)
+            ]))
+            self.x, self.y = xs[-1], ys[-1]
+            self.f = f
+        return "".join(out)
+
+    def _slowdown(self, layer: Layer) -> float:
+        total = 0.0
+        for path in layer.paths:
+            length = float(np.sum(np.hypot(*np.diff(path.points, axis=0).T)))
+            total += length / self.speeds[path.role]
+        if total <= 0 or total >= self.p.min_layer_time:
+            return 1.0
+        return max(total / self.p.min_layer_time, 0.2)
+
+    def _travel(self, out: list[str], x: float, y: float, inside: bool = False) -> None:
+        p = self.p
+        dist = math.hypot(x - self.x, y - self.y) if not math.isnan(self.x) else math.inf
+        if dist < _TINY:
+            return
+        ft = p.travel_speed * 60
+        if dist > p.retract_min_travel and not inside:
+            self._retract(out)
+            # Never hop above the machine's reach (a part printed to its full height).
+            hop = min(p.z_hop, max(0.0, self.max_z - self.z))
+            if hop > 0:
+                out.append(f"G1 Z{self.z + hop:.3f} F{p.travel_speed_z * 60:.0f}\n")
+            out.append(f"G0 X{x:.3f} Y{y:.3f} F{ft:.0f}\n")
+            if hop > 0:
+                out.append(f"G1 Z{self.z:.3f} F{p.travel_speed_z * 60:.0f}\n")
+        else:
+            out.append(f"G0 X{x:.3f} Y{y:.3f} F{ft:.0f}\n")
+        self.f = ft
+        self._unretract(out)
+        self.x, self.y = x, y
+
+    def _retract(self, out: list[str]) -> None:
+        p = self.p
+        if not self.retracted and p.retract_length > 0:
+            out.append(f"G1 E{-p.retract_length:.5f} F{p.retract_speed * 60:.0f}\n")
+            self.retracted = True
+
+    def _unretract(self, out: list[str]) -> None:
+        p = self.p
+        if self.retracted:
+            out.append(f"G1 E{p.retract_length:.5f} F{p.retract_speed * 60:.0f}\n")
+            self.retracted = False
+
+    def finish(self) -> str:
+        out: list[str] = []
+        self._retract(out)
+        out.append("M107\n")
+        return "".join(out)

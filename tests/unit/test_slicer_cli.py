@@ -1,0 +1,54 @@
+"""`printforge slice` and `printforge gcode-info` through the real command-line entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import trimesh
+
+from printforge.cli import main
+
+
+def test_slice_then_gcode_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "cube.stl"
+    trimesh.creation.box((20, 20, 20)).export(model)
+    out = tmp_path / "cube.gcode"
+    png = tmp_path / "cube.png"
+    code = main(["--data-dir", str(tmp_path), "slice", str(model), "--out", str(out),
+                 "--layer-height", "0.25", "--perimeters", "3", "--infill", "30", "--json",
+                 "--png", str(png), "--png-layers", "0,-1,all"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["engine"] == "builtin"
+    # 0.2 mm first layer, then 0.25 mm layers while the middle of a layer is inside the part
+    assert summary["layers"] == 80
+    lo, hi = summary["bounds_min"], summary["bounds_max"]
+    assert (lo[0] + hi[0]) / 2 == pytest.approx(110) and (lo[1] + hi[1]) / 2 == pytest.approx(110)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "; perimeters = 3" in out.read_text()
+
+    assert main(["gcode-info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "layers            80" in text and "safe for virtual" in text
+
+
+def test_gcode_info_reports_unsafe_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    bad = tmp_path / "bad.gcode"
+    bad.write_text("G28\nM104 S300\nG1 X10 Y10 E1\n")
+    assert main(["gcode-info", str(bad), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "unsafe"
+    assert "line 2" in data["reason"] and "300" in data["reason"]
+
+
+def test_slice_refuses_bad_model_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                            ) -> None:
+    model = tmp_path / "big.stl"
+    trimesh.creation.box((400, 20, 20)).export(model)
+    assert main(["slice", str(model), "--out", str(tmp_path / "o.gcode")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("printforge: model big.stl is 400.0 x 20.0 x 20.0 mm, larger than")
+    assert not (tmp_path / "o.gcode").exists()

@@ -1,0 +1,89 @@
+"""Engine choice and the settings handed to PrusaSlicer and CuraEngine (no binaries needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from printforge.models.printer import MaterialProfile, PrinterProfile
+from printforge.models.request import SliceOverrides
+from printforge.runtime.errors import ConfigError, InputError
+from printforge.slicing.config import SlicerSettings
+from printforge.slicing.curaengine import cura_settings
+from printforge.slicing.engine import pick_engine
+from printforge.slicing.params import resolve_params
+from printforge.slicing.prusaslicer import _cli_options, _failure, prusaslicer_ini
+
+PLA = MaterialProfile(name="PLA", hotend_temp=210, bed_temp=60, max_hotend_temp=235,
+                      perimeter_speed=45, infill_speed=400)
+PRINTER = PrinterProfile(name="p", bed_x=200, bed_y=180, max_z=150, max_feedrate_xy=250,
+                         start_gcode="G28\nG1 X{bed_x} Z5\n", end_gcode="G1 Z{park_z}\nM84\n")
+
+
+def test_params_merge_profiles_settings_and_overrides() -> None:
+    p = resolve_params(SlicerSettings(perimeters=3), PRINTER, PLA,
+                       SliceOverrides(layer_height=0.28, infill_percent=35))
+    assert (p.layer_height, p.perimeters, p.infill_percent) == (0.28, 3, 35)
+    assert p.infill_speed == 250  # clamped to the printer's maximum feedrate
+    assert p.first_layer_hotend_temp == 210  # the material has no separate first-layer temp
+    assert p.extrusion_width == pytest.approx(0.45)
+
+
+def test_prusaslicer_ini_and_command_line() -> None:
+    p = resolve_params(SlicerSettings(), PRINTER, PLA, SliceOverrides(infill_pattern="gyroid"))
+    ini = dict(line.split(" = ", 1) for line in prusaslicer_ini(p, PRINTER, PLA, top_z=20)
+               .splitlines()[1:])
+    assert ini["bed_shape"] == "0x0,200x0,200x180,0x180"
+    assert ini["start_gcode"] == "G28\\nG1 X200 Z5\\n"
+    assert ini["end_gcode"] == "G1 Z30\\nM84\\n"
+    assert ini["use_relative_e_distances"] == "1" and ini["layer_gcode"] == "G92 E0"
+    assert ini["machine_limits_usage"] == "time_estimate_only"
+    assert ini["perimeter_speed"] == "45"
+    assert "--fill-pattern=gyroid" in _cli_options(p)
+    assert "--fill-density=20%" in _cli_options(p)
+    centred = PRINTER.model_copy(update={"origin_center": True})
+    ini2 = prusaslicer_ini(p, centred, PLA, top_z=20)
+    assert "bed_shape = -100x-90,100x-90,100x90,-100x90" in ini2
+
+
+def test_prusaslicer_failures_become_clear_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = tmp_path / "m.stl"
+    err = _failure(model, 134, "terminate called after throwing\nObjects could not fit\n")
+    assert isinstance(err, InputError) and "does not fit" in err.message
+    assert isinstance(_failure(model, 1, "Nothing to print"), InputError)
+    assert not isinstance(_failure(model, 1, "segfault-ish"), InputError)
+
+
+def test_cura_settings_pass_derived_values() -> None:
+    p = resolve_params(SlicerSettings(), PRINTER, PLA, SliceOverrides(infill_percent=25,
+                                                                       infill_pattern="grid"))
+    s = cura_settings(p, PRINTER, PLA, top_z=20)
+    assert s["infill_line_distance"] == "3.6"  # 0.45 mm lines at 25 %, doubled for a grid
+    assert s["infill_pattern"] == "grid"
+    assert s["wall_thickness"] == "0.9" and s["wall_line_count"] == "2"
+    assert s["top_thickness"] == "0.8" and s["bottom_thickness"] == "0.6"
+    assert s["machine_start_gcode"].startswith("M140 S60\nM104 S210\nM190 S60\nM109 S210\nG28")
+    assert s["relative_extrusion"] == "true"
+
+
+def test_unknown_placeholder_fails_for_external_engines_too() -> None:
+    bad = PRINTER.model_copy(update={"end_gcode": "G1 Z{lift}\n"})
+    p = resolve_params(SlicerSettings(), bad, PLA)
+    with pytest.raises(ConfigError, match=r"printer profile 'p'.*\{lift\}"):
+        prusaslicer_ini(p, bad, PLA, top_z=10)
+
+
+def test_pick_engine() -> None:
+    missing = SlicerSettings(prusaslicer_path="no-such-prusa", curaengine_path="no-such-cura")
+    assert pick_engine(None, missing).name == "builtin"
+    assert pick_engine("auto", missing).name == "builtin"
+    with pytest.raises(ConfigError, match="not installed"):
+        pick_engine("curaengine", missing)
+    with pytest.raises(InputError, match="unknown slicer engine"):
+        pick_engine("slic3r", missing)
+
+
+def test_layer_thicker_than_the_nozzle_is_refused() -> None:
+    with pytest.raises(InputError, match=r"layer height 0\.5 mm is thicker than the 0\.4 mm"):
+        resolve_params(SlicerSettings(), PRINTER, PLA, SliceOverrides(layer_height=0.5))
+    with pytest.raises(InputError, match="first layer height"):
+        resolve_params(SlicerSettings(), PRINTER, PLA, SliceOverrides(first_layer_height=0.6))
