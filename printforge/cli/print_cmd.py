@@ -1,0 +1,165 @@
+"""`printforge print FILE.gcode --port DEVICE`: stream a G-code file to a Marlin printer.
+
+Exits 0 only when the printer acknowledged every line. The file's commands go out exactly as
+written (comments and blank lines aside).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "print",
+        help="stream a G-code file to a Marlin printer on a serial port",
+        description="Send a G-code file to a Marlin-compatible printer, as fast as the wire"
+        " allows, and wait until every line is acknowledged.",
+    )
+    p.add_argument("file", help="G-code file")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--port", help="serial device, e.g. /dev/ttyUSB0")
+    target.add_argument("--printer", help="a configured printer (driver marlin or virtual)")
+    p.add_argument("--baud", type=int, default=None, help="baud rate (default 115200)")
+    p.add_argument("--strategy", choices=["send_ahead", "ping_pong"], default=None,
+                   help="ping_pong waits for each ok (slow, for comparison)")
+    p.add_argument("--profile", help="printer profile for --port (default: generic-220)")
+    p.add_argument("--handshake-timeout", type=float, metavar="S", default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(handler=_handle)
+
+
+def _driver(args: argparse.Namespace) -> Any:
+    from printforge.cli import load_cli_settings
+    from printforge.hardware.base import load_driver
+    from printforge.hardware.marlin.config import MarlinConfig
+    from printforge.hardware.marlin.driver import MarlinDriver
+    from printforge.runtime.errors import ConfigError, InputError
+
+    settings = load_cli_settings(args)
+    extra: dict[str, Any] = {}
+    if args.baud is not None:
+        extra["baud"] = args.baud
+    if args.strategy is not None:
+        extra["strategy"] = args.strategy
+    if args.handshake_timeout is not None:
+        extra["handshake_timeout_s"] = args.handshake_timeout
+    if args.port:
+        name = args.profile or "generic-220"
+        if name not in settings.printer_profiles:
+            known = ", ".join(sorted(settings.printer_profiles))
+            raise InputError(f"--profile: unknown printer profile {name!r} (known: {known})")
+        # A one-off command: fail fast instead of waiting for the printer to come back.
+        config = MarlinConfig(port=args.port, reconnect=False, **extra)
+        return MarlinDriver(args.port, config, settings.printer_profiles[name])
+    entry = settings.printer(args.printer)
+    cls = load_driver(entry.driver)
+    options = {**entry.driver_options, **extra}
+    if "sim_speed" in cls.Config.model_fields and options.get("sim_speed") is None:
+        options["sim_speed"] = settings.sim_speed
+    if "reconnect" in cls.Config.model_fields:
+        options["reconnect"] = False
+    try:
+        config = cls.Config.model_validate(options)
+    except ValueError as err:
+        raise ConfigError(f"printers.{args.printer}: {err}") from None
+    material = settings.material(entry.material)
+    return cls(args.printer, config, settings.printer_profile(args.printer), material)
+
+
+def _handle(args: argparse.Namespace) -> Any:
+    # Paths are resolved here, outside the event loop; the coroutine does the printing.
+    path = Path(args.file).expanduser()
+    return _print(args, path, path.is_file())
+
+
+async def _print(args: argparse.Namespace, path: Path, exists: bool) -> int:
+    from printforge.runtime.errors import InputError, PrintforgeError
+
+    started = time.monotonic()
+    summary: dict[str, Any] = {"file": str(path), "ok": False}
+    try:
+        if not exists:
+            raise InputError(f"G-code file not found: {path}")
+        driver = _driver(args)
+        summary["printer"] = driver.name
+        # Refuse a bad file before touching the printer.
+        from printforge.hardware.marlin.gcode_file import load_gcode
+
+        await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
+        async with driver:
+            last = await _stream(driver, path, quiet=args.json)
+            firmware = getattr(driver, "firmware", None)
+            engine = getattr(driver, "engine", None)
+        elapsed = time.monotonic() - started
+        summary.update(
+            ok=last is not None and last.lines_acked == last.lines_total,
+            lines_acked=last.lines_acked if last else 0,
+            lines_total=last.lines_total if last else 0,
+            bytes_acked=last.bytes_acked if last else 0,
+            resends=last.resends if last else 0,
+            elapsed_s=round(elapsed, 3),
+            lines_per_s=round((last.lines_acked if last else 0) / max(elapsed, 1e-9), 1),
+            firmware=firmware.name if firmware else None,
+            watchdog_probes=engine.stats.watchdog_probes if engine else 0,
+        )
+    except PrintforgeError as err:
+        if not args.json:
+            raise
+        summary["error"] = err.to_dict()
+        last_line = getattr(err, "last_acked_line", None)
+        if last_line is not None:
+            summary["last_acked_line"] = last_line
+        print(json.dumps(summary))
+        return 1
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"printed {summary['lines_acked']}/{summary['lines_total']} lines in"
+            f" {summary['elapsed_s']:.1f} s ({summary['lines_per_s']:.0f} lines/s,"
+            f" {summary['resends']} resends)"
+        )
+    return 0 if summary["ok"] else 1
+
+
+async def _stream(driver: Any, path: Path, *, quiet: bool) -> Any:
+    last = None
+    if quiet:
+        async for progress in driver.stream(path):
+            last = progress
+        return last
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(file=sys.stderr)
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[temps]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(driver.name, total=None, temps="")
+        async for progress in driver.stream(path):
+            last = progress
+            temps = driver.status().temperatures
+            text = " ".join(f"{k} {t.actual:.0f}/{t.target:.0f}°C" for k, t in temps.items())
+            bar.update(task, completed=progress.lines_acked, total=progress.lines_total,
+                       temps=text)
+    return last

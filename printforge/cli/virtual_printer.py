@@ -1,0 +1,123 @@
+"""`printforge virtual-printer`: a virtual Marlin on a pseudo-terminal, served until stopped."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "virtual-printer",
+        help="serve a virtual Marlin printer on a pseudo-terminal",
+        description="Start a simulated Marlin board on a pty, print its device path and serve"
+        " until interrupted. Any host program (printforge print, OctoPrint, Pronterface) can"
+        " connect to the path as to a USB printer.",
+    )
+    p.add_argument("--profile", help="printer profile from config (default: generic-220)")
+    p.add_argument("--baud", type=int, default=115200, help="modelled wire speed (8N1)")
+    p.add_argument("--sim-speed", type=float, default=1.0, metavar="N",
+                   help="run moves and heaters N times faster than real time")
+    p.add_argument("--advanced-ok", action="store_true", help="answer ok N<line> P<..> B<..>")
+    p.add_argument("--extruders", type=int, default=1)
+    p.add_argument("--noise-rate", type=float, default=0.0, metavar="P",
+                   help="share of received lines corrupted on the wire")
+    p.add_argument("--drop-ok-rate", type=float, default=0.0, metavar="P",
+                   help="share of oks that get lost")
+    p.add_argument("--latency", type=float, default=0.0, metavar="S",
+                   help="one-way delay of a USB bridge, seconds")
+    p.add_argument("--disconnect-at-line", type=int, metavar="N")
+    p.add_argument("--thermal-runaway-at-line", type=int, metavar="N")
+    p.add_argument("--busy-interval", type=float, default=2.0, metavar="S",
+                   help="busy: processing every S seconds during long commands (0: never)")
+    p.add_argument("--move-time", type=float, metavar="S",
+                   help="every move takes S simulated seconds (planner-bound tests)")
+    p.add_argument("--seed", type=int, help="random seed of the injected faults")
+    p.add_argument("--link", metavar="PATH", help="also expose the port as this symlink")
+    p.add_argument("--reconnect-after", type=float, metavar="S",
+                   help="after a simulated disconnect, come back after S seconds")
+    p.add_argument("--log", metavar="FILE", help="append every executed move to FILE")
+    p.set_defaults(handler=_handle)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from printforge.hardware.virtual.config import VirtualConfig
+    from printforge.runtime.errors import InputError
+
+    try:
+        return VirtualConfig(
+            sim_speed=args.sim_speed,
+            baud=args.baud,
+            advanced_ok=args.advanced_ok,
+            extruders=args.extruders,
+            noise_rate=args.noise_rate,
+            drop_ok_rate=args.drop_ok_rate,
+            latency_s=args.latency,
+            disconnect_at_line=args.disconnect_at_line,
+            thermal_runaway_at_line=args.thermal_runaway_at_line,
+            busy_interval_s=args.busy_interval or None,
+            move_time_s=args.move_time,
+            seed=args.seed,
+        )
+    except ValueError as err:
+        raise InputError(f"bad virtual printer option: {err}") from None
+
+
+def _handle(args: argparse.Namespace) -> Any:
+    link = Path(args.link).expanduser() if args.link else None
+    log_path = Path(args.log).expanduser() if args.log else None
+    return _serve(args, link, log_path)
+
+
+async def _serve(args: argparse.Namespace, link: Path | None, log_path: Path | None) -> int:
+    import asyncio
+    import signal
+
+    from printforge.cli import load_cli_settings
+    from printforge.hardware.virtual.pty_server import VirtualPrinterServer
+    from printforge.runtime.errors import InputError
+
+    config = _config(args)
+    settings = load_cli_settings(args)
+    name = args.profile or "generic-220"
+    if name not in settings.printer_profiles:
+        known = ", ".join(sorted(settings.printer_profiles))
+        raise InputError(f"--profile: unknown printer profile {name!r} (known: {known})")
+    server = VirtualPrinterServer(
+        settings.printer_profiles[name],
+        config,
+        link=link,
+        reconnect_after_s=args.reconnect_after,
+    )
+    path = await server.start()
+    print(path, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    written = 0
+    try:
+        while not stop.is_set():
+            try:
+                async with asyncio.timeout(0.5):
+                    await stop.wait()
+            except TimeoutError:
+                pass
+            if log_path is not None and written < len(server.moves):
+                written = await asyncio.to_thread(_append_moves, log_path, server.moves, written)
+    finally:
+        if log_path is not None:
+            await asyncio.to_thread(_append_moves, log_path, server.moves, written)
+        await server.stop()
+    return 0
+
+
+def _append_moves(path: Path, moves: list[Any], start: int) -> int:
+    end = len(moves)
+    with path.open("a", encoding="ascii", errors="replace") as out:
+        for move in moves[start:end]:
+            out.write(f"N{move.line} {move.command}\n")
+    return end

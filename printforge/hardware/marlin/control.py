@@ -1,0 +1,90 @@
+"""The G-code of pause, resume and the safe stop, shared by every Marlin-speaking driver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from printforge.models.printer import PrinterProfile
+
+__all__ = ["SavedState", "pause_commands", "resume_commands", "safe_stop_commands"]
+
+RETRACT_MM = 2.0
+PARK_LIFT_MM = 10.0
+
+
+@dataclass(slots=True)
+class SavedState:
+    """What a pause remembers so that resume can put the nozzle back where it was."""
+
+    x: float
+    y: float
+    z: float
+    e: float
+    feed_mm_min: float = 3000.0
+    hotends: dict[int, float] = field(default_factory=dict)  # extruder -> target °C
+    bed: float = 0.0
+    absolute: bool = True  # G90 / G91 in force when paused
+    absolute_e: bool = True  # M82 / M83 in force when paused
+
+    def mode_commands(self) -> list[str]:
+        return ["G90" if self.absolute else "G91", "M82" if self.absolute_e else "M83"]
+
+
+def _park_xy(profile: PrinterProfile) -> tuple[float, float]:
+    # Park at the front-left corner, out of the way, with the bed pushed forward to look at.
+    if profile.origin_center:
+        return -profile.bed_x / 2, profile.bed_y / 2
+    return 0.0, profile.bed_y
+
+
+def pause_commands(saved: SavedState, profile: PrinterProfile) -> list[str]:
+    """Retract, lift and park; heaters stay on so the print can go on."""
+    lift = min(PARK_LIFT_MM, max(0.0, profile.max_z - saved.z))
+    x, y = _park_xy(profile)
+    return [
+        "M400",
+        "M83",
+        f"G1 E-{RETRACT_MM:.2f} F2400",
+        "G91",
+        f"G1 Z{lift:.2f} F600",
+        "G90",
+        f"G1 X{x:.2f} Y{y:.2f} F6000",
+        *saved.mode_commands(),
+    ]
+
+
+def resume_commands(saved: SavedState) -> list[str]:
+    """Heat back up (waiting), return above the part, lower onto it, prime, restore E."""
+    out: list[str] = []
+    for tool, target in saved.hotends.items():
+        if target > 0:
+            out.append(f"M109 T{tool} S{target:.0f}")
+    if saved.bed > 0:
+        out.append(f"M190 S{saved.bed:.0f}")
+    out += [
+        "G90",
+        f"G1 X{saved.x:.3f} Y{saved.y:.3f} F6000",
+        f"G1 Z{saved.z:.3f} F600",
+        "M83",
+        f"G1 E{RETRACT_MM:.2f} F2400",
+        *([f"G92 E{saved.e:.5f}"] if saved.absolute_e else []),
+        *saved.mode_commands(),
+        f"G1 F{saved.feed_mm_min:.0f}",
+    ]
+    return out
+
+
+def safe_stop_commands(profile: PrinterProfile, z: float | None) -> list[str]:
+    """Heaters and fan off first (they matter most), then lift Z and present the bed."""
+    lift = PARK_LIFT_MM if z is None else min(PARK_LIFT_MM, max(0.0, profile.max_z - z))
+    x, y = _park_xy(profile)
+    return [
+        "M104 S0",
+        "M140 S0",
+        "M107",
+        "G91",
+        f"G1 Z{lift:.2f} F600",
+        "G90",
+        f"G1 X{x:.2f} Y{y:.2f} F6000",
+        "M84",
+    ]

@@ -1,0 +1,496 @@
+"""A Marlin printer on a serial port: connection, handshake, streaming, control and reconnect.
+
+The I/O shell around `protocol` (parsing) and `engine` (window and recovery): bytes arrive in an
+asyncio Protocol on pyserial-asyncio-fast, so one event loop serves many printers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from printforge.hardware.base import PrinterDriver
+from printforge.hardware.marlin import protocol as proto
+from printforge.hardware.marlin.config import MarlinConfig
+from printforge.hardware.marlin.control import (
+    SavedState,
+    pause_commands,
+    resume_commands,
+    safe_stop_commands,
+)
+from printforge.hardware.marlin.engine import LineEngine
+from printforge.hardware.marlin.gcode_file import load_gcode, strip_command
+from printforge.hardware.marlin.link import LineProtocol, open_serial
+from printforge.models.printer import (
+    MaterialProfile,
+    PrinterProfile,
+    PrinterState,
+    PrintProgress,
+    Temperature,
+)
+from printforge.runtime.errors import (
+    ConnectionLost,
+    InputError,
+    InvalidTransition,
+    OperationTimeout,
+    PrinterDisconnected,
+    PrinterError,
+    PrinterFault,
+)
+
+__all__ = ["MarlinDriver"]
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.1
+STATUS_TEMP_INTERVAL_S = 0.5
+HANDSHAKE_PROBE_S = 1.0  # a board that resets on open misses the first lines
+
+
+class MarlinDriver(PrinterDriver):
+    kind: ClassVar[str] = "marlin"
+    Config: ClassVar[type[MarlinConfig]] = MarlinConfig  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        name: str,
+        config: MarlinConfig,
+        profile: PrinterProfile,
+        material: MaterialProfile | None = None,
+    ) -> None:
+        super().__init__(name, config, profile, material)
+        self.cfg = config
+        self.engine: LineEngine | None = None
+        self.firmware: proto.FirmwareInfo | None = None
+        self.capabilities: dict[str, bool] = {}
+        self._transport: Any = None
+        self._protocol: LineProtocol | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._started = False
+        self._streaming = False
+        self._job: list[str] = []
+        self._layers: list[int] = []
+        self._saved: SavedState | None = None
+        self._position: dict[str, float] | None = None
+        self._caps_done = asyncio.Event()
+        self._last_temp_status = 0.0
+        self._cancel_reason: str | None = None
+        self.last_error: str | None = None
+
+    # lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._stopping = False
+        await self._connect()
+        self._started = True
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._started = False
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self._close_link()
+        if self.engine is not None:
+            self.engine.fail(PrinterDisconnected(f"printer {self.name}: driver stopped"))
+        self.connected.clear()
+        if self._status.state is not PrinterState.FAULTED:
+            self._set_status(state=PrinterState.OFFLINE)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=f"{self.name}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close_link(self) -> None:
+        transport, self._transport = self._transport, None
+        self._protocol = None
+        if transport is not None:
+            transport.close()
+            await asyncio.sleep(0)  # let the transport finish closing the port
+
+    async def _open(self) -> None:
+        protocol = LineProtocol(self._on_line, self._on_connection_lost)
+        self._transport = await open_serial(self.cfg.port, self.cfg.baud, protocol)
+        self._protocol = protocol
+
+    async def _connect(self) -> None:
+        self._set_status(state=PrinterState.CONNECTING, message=None)
+        await self._open()
+        profile = self.profile
+        self.engine = LineEngine(
+            self._write,
+            slots=self.cfg.command_slots or profile.command_slots,
+            rx_bytes=self.cfg.rx_buffer_bytes or profile.rx_buffer_bytes,
+            ping_pong=self.cfg.strategy == "ping_pong",
+            ok_timeout_s=HANDSHAKE_PROBE_S,
+            resend_sends_ok=self.cfg.resend_sends_ok,
+            byte_rate=self.cfg.baud / 10,
+        )
+        try:
+            async with asyncio.timeout(self.cfg.handshake_timeout_s):
+                await self._handshake(self.engine)
+        except TimeoutError as err:
+            await self._close_link()
+            self._set_status(state=PrinterState.OFFLINE, message="no answer to the handshake")
+            raise OperationTimeout(
+                f"printer on {self.cfg.port} did not answer the handshake within "
+                f"{self.cfg.handshake_timeout_s:g} s (is it a Marlin printer, is the baud rate "
+                f"{self.cfg.baud} right?)"
+            ) from err
+        except PrinterError:
+            await self._close_link()
+            raise
+        self.engine.ok_timeout_s = self.cfg.ok_timeout_s
+        self.connected.set()
+        self._set_status(state=PrinterState.IDLE, message=None)
+
+    async def _handshake(self, engine: LineEngine) -> None:
+        engine.reset(0)
+        await engine.submit("M110 N0")
+        self._caps_done.clear()
+        self.capabilities.clear()
+        self.firmware = None
+        await engine.submit("M115")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.0):
+                await self._caps_done.wait()
+        self._last_temp_status = 0.0
+        await engine.submit("M105")  # temperatures in the status from the start
+        interval = max(1, round(self.cfg.temp_interval_s))
+        if self.capabilities.get("AUTOREPORT_TEMP"):
+            await engine.submit(f"M155 S{interval}")
+        else:
+            self._spawn(self._poll_temperatures(engine), "temps")
+
+    async def _poll_temperatures(self, engine: LineEngine) -> None:
+        while engine.failed is None:
+            await asyncio.sleep(self.cfg.temp_interval_s)
+            if engine.failed is None and engine.in_flight < 2:
+                engine.submit("M105")
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None:
+            self._transport.write(data)
+
+    # receiving -----------------------------------------------------------------------------
+    def _on_line(self, text: str) -> None:
+        msg = proto.parse_line(text)
+        engine = self.engine
+        if isinstance(msg, proto.Ok):
+            if msg.temperatures is not None:
+                self._on_temperatures(msg.temperatures)
+            if engine is not None:
+                engine.on_ok(msg)
+            if self.firmware is not None:
+                self._caps_done.set()
+        elif isinstance(msg, proto.Resend):
+            if engine is not None:
+                engine.on_resend(msg.line)
+        elif isinstance(msg, proto.Busy):
+            if engine is not None:
+                engine.on_busy()
+        elif isinstance(msg, proto.Temperatures):
+            self._on_temperatures(msg)
+        elif isinstance(msg, proto.Position):
+            self._position = msg.axes
+        elif isinstance(msg, proto.FirmwareInfo):
+            self.firmware = msg
+        elif isinstance(msg, proto.Capability):
+            self.capabilities[msg.name] = msg.enabled
+        elif isinstance(msg, proto.FirmwareError):
+            log.debug("printer %s: %s", self.name, msg.text)
+            if msg.fatal:
+                self._fault(msg.text)
+            elif msg.last_line is not None and engine is not None:
+                # The `Resend:` follows this line; stop sending stale lines already now.
+                engine.on_line_error(msg.last_line + 1)
+        elif isinstance(msg, proto.Action):
+            self._on_action(msg)
+        elif isinstance(msg, proto.Start):
+            if engine is not None and engine.in_flight and self.connected.is_set():
+                # The board reset under us: whatever it had queued is gone. Closing the port
+                # leads to the usual reconnect and a fresh handshake.
+                self._lost(PrinterDisconnected(f"printer {self.name} reset itself"))
+                if self._transport is not None:
+                    self._transport.close()
+        else:
+            log.debug("printer %s: %s", self.name, text)
+
+    def _on_temperatures(self, temps: proto.Temperatures) -> None:
+        now = time.monotonic()
+        current = self._status.temperatures
+        merged = dict(current)
+        targets_changed = False
+        for key, (actual, target) in temps.as_status().items():
+            targets_changed |= key not in current or current[key].target != target
+            merged[key] = Temperature(actual=actual, target=target)
+        # Listeners hear a new target at once, plain readings at most twice a second.
+        if targets_changed or now - self._last_temp_status >= STATUS_TEMP_INTERVAL_S:
+            self._last_temp_status = now
+            self._set_status(temperatures=merged)
+
+    def _on_action(self, action: proto.Action) -> None:
+        log.info("printer %s asks the host to %s %s", self.name, action.name, action.args)
+        if action.name in ("pause", "paused", "out_of_filament") and self._streaming:
+            self._spawn(self._pause_quietly(), "action-pause")
+        elif action.name in ("resume", "resumed") and self._saved is not None:
+            self._spawn(self.resume(), "action-resume")
+        elif action.name == "cancel" and self._streaming:
+            self._spawn(self.cancel(), "action-cancel")
+
+    async def _pause_quietly(self) -> None:
+        with contextlib.suppress(InvalidTransition):
+            await self.pause()
+
+    def _fault(self, text: str) -> None:
+        self.last_error = text
+        error = PrinterFault(f"printer {self.name}: {text}")
+        if self.engine is not None:
+            self.engine.fail(error)
+        self._set_status(state=PrinterState.FAULTED, message=text)
+
+    def _lost(self, error: PrinterDisconnected) -> None:
+        engine = self.engine
+        if engine is not None:
+            error.last_acked_line = engine.job_acked if self._streaming else None
+            engine.fail(error)
+        self.connected.clear()
+        if self._status.state is not PrinterState.FAULTED:
+            self._set_status(state=PrinterState.OFFLINE, message=error.message)
+
+    def _on_connection_lost(self, protocol: LineProtocol, exc: Exception | None) -> None:
+        if protocol is not self._protocol:
+            return  # an old link closing late
+        self._transport = self._protocol = None
+        if self._stopping:
+            return
+        self._lost(PrinterDisconnected(f"printer {self.name} disconnected ({exc or 'closed'})"))
+        if self.cfg.reconnect and self._status.state is not PrinterState.FAULTED:
+            self._spawn(self._reconnect(), "reconnect")
+
+    async def _reconnect(self) -> None:
+        delay = 0.5
+        while not self._stopping:
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            try:
+                await self._connect()
+            except (PrinterError, ConnectionLost, OperationTimeout, InputError) as err:
+                log.debug("printer %s: reconnect failed: %s", self.name, err)
+                self._set_status(state=PrinterState.OFFLINE, message=str(err))
+                delay = min(self.cfg.reconnect_max_s, delay * 2)
+                continue
+            log.info("printer %s reconnected", self.name)
+            return
+
+    # commands ------------------------------------------------------------------------------
+    def _require_engine(self) -> LineEngine:
+        engine = self.engine
+        if engine is None or not self.connected.is_set():
+            raise PrinterDisconnected(f"printer {self.name} is not connected")
+        if engine.failed is not None:
+            raise engine.failed
+        return engine
+
+    async def send(self, line: str) -> None:
+        command = strip_command(line)
+        if not command:
+            return
+        if len(command.encode()) > self.profile.max_line_bytes - 12:
+            raise InputError(f"command too long for the firmware: {command[:40]}...")
+        await self._require_engine().submit(command)
+
+    async def _query_position(self, engine: LineEngine) -> dict[str, float] | None:
+        self._position = None
+        await engine.submit("M400")
+        await engine.submit("M114")
+        return self._position
+
+    # streaming -----------------------------------------------------------------------------
+    async def stream(
+        self, path: Path, *, job_id: str | None = None
+    ) -> AsyncIterator[PrintProgress]:
+        engine = self._require_engine()
+        if self._streaming:
+            raise InvalidTransition(f"printer {self.name} is already printing")
+        if self._status.state is PrinterState.FAULTED:
+            raise PrinterFault(f"printer {self.name} is faulted: {self._status.message}")
+        program = await asyncio.to_thread(load_gcode, path, self.profile.max_line_bytes)
+        self._streaming = True
+        self._cancel_reason = None
+        self._job = program.commands
+        started = time.monotonic()
+        progress = PrintProgress(
+            lines_total=len(program),
+            bytes_total=program.total_bytes,
+            layers_total=program.layers_total or None,
+        )
+        self._layers = program.layers
+        self._set_status(state=PrinterState.PRINTING, job_id=job_id, progress=progress)
+        engine.start_job(program.commands)
+        last_emit = 0.0
+        try:
+            while True:
+                if engine.failed is not None:
+                    raise engine.failed
+                if self._cancel_reason is not None:
+                    raise PrinterError(f"printer {self.name}: {self._cancel_reason}")
+                done = engine.job_done
+                now = time.monotonic()
+                moved = engine.job_acked != progress.lines_acked
+                # Nothing to tell while nothing is acknowledged (paused, heating, long move).
+                if done or (moved and now - last_emit >= PROGRESS_INTERVAL_S):
+                    last_emit = now
+                    progress = self._progress(progress, engine, now - started)
+                    self._set_status(progress=progress)
+                    yield progress
+                if done:
+                    break
+                engine.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(PROGRESS_INTERVAL_S):
+                        await engine.changed.wait()
+            self._set_status(state=PrinterState.IDLE, job_id=None)
+        except asyncio.CancelledError:
+            await self._shielded_safe_stop()
+            raise
+        except PrinterDisconnected as err:
+            err.last_acked_line = engine.job_acked
+            raise
+        finally:
+            engine.drop_job()
+            self._streaming = False
+            self._saved = None
+
+    def _progress(self, prev: PrintProgress, engine: LineEngine, elapsed: float) -> PrintProgress:
+        total = prev.bytes_total
+        acked = engine.job_acked
+        layer = self._layers[acked - 1] if prev.layers_total and acked else None
+        fraction = engine.job_bytes_acked / total if total else 1.0
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
+        return prev.model_copy(
+            update={
+                "lines_acked": engine.job_acked,
+                "bytes_acked": engine.job_bytes_acked,
+                "elapsed_s": elapsed,
+                "eta_s": eta,
+                "resends": engine.stats.resends,
+                "layer": layer,
+            }
+        )
+
+    # control -------------------------------------------------------------------------------
+    async def _drain(self, engine: LineEngine, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while engine.in_flight and engine.failed is None:
+                engine.changed.clear()
+                await engine.changed.wait()
+
+    def _modes_and_feed(self, upto: int) -> tuple[bool, bool, float]:
+        absolute = absolute_e = None
+        feed = None
+        for command in reversed(self._job[:upto]):
+            code = command.split(None, 1)[0].upper()
+            if absolute is None and code in ("G90", "G91"):
+                absolute = code == "G90"
+            if absolute_e is None and code in ("M82", "M83", "G90", "G91"):
+                absolute_e = code in ("M82", "G90")
+            if feed is None and code in ("G0", "G1"):
+                match = re.search(r"F(\d+\.?\d*)", command.upper())
+                feed = float(match.group(1)) if match else None
+            if absolute is not None and absolute_e is not None and feed is not None:
+                break
+        return absolute is not False, absolute_e is not False, feed or 3000.0
+
+    async def pause(self) -> None:
+        engine = self._require_engine()
+        if not self._streaming or engine.job_hold:
+            raise InvalidTransition(f"printer {self.name} is not printing")
+        engine.job_hold = True
+        await self._drain(engine, self.cfg.safe_stop_timeout_s)
+        pos = await self._query_position(engine) or {}
+        absolute, absolute_e, feed = self._modes_and_feed(engine.job_acked)
+        temps = self._status.temperatures
+        hotends = {
+            (int(key[6:]) if key[6:] else 0): t.target
+            for key, t in temps.items()
+            if key.startswith("hotend")
+        }
+        self._saved = SavedState(
+            x=pos.get("X", 0.0),
+            y=pos.get("Y", 0.0),
+            z=pos.get("Z", 0.0),
+            e=pos.get("E", 0.0),
+            feed_mm_min=feed,
+            hotends=hotends,
+            bed=temps["bed"].target if "bed" in temps else 0.0,
+            absolute=absolute,
+            absolute_e=absolute_e,
+        )
+        for command in pause_commands(self._saved, self.profile):
+            engine.submit(command)
+        await engine.submit("M400")
+        self._set_status(state=PrinterState.PAUSED)
+
+    async def resume(self) -> None:
+        engine = self._require_engine()
+        if self._saved is None or not engine.job_hold:
+            raise InvalidTransition(f"printer {self.name} is not paused")
+        for command in resume_commands(self._saved):
+            engine.submit(command)
+        await engine.submit("M400")
+        self._saved = None
+        self._set_status(state=PrinterState.PRINTING)
+        engine.job_hold = False
+        engine.pump()
+
+    async def cancel(self) -> None:
+        if self._streaming:
+            self._cancel_reason = "print cancelled"
+        await self._shielded_safe_stop()
+
+    async def _shielded_safe_stop(self) -> None:
+        task = asyncio.ensure_future(self._safe_stop())
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Cancelled again while stopping: let the stop finish (it has its own timeout).
+            await asyncio.wait({task}, timeout=self.cfg.safe_stop_timeout_s)
+            raise
+
+    async def _safe_stop(self) -> None:
+        engine = self.engine
+        if engine is None or engine.failed is not None or not self.connected.is_set():
+            return
+        self._set_status(state=PrinterState.CANCELLING)
+        engine.drop_job()
+        engine.job_hold = False
+        try:
+            async with asyncio.timeout(self.cfg.safe_stop_timeout_s):
+                pos = await self._query_position(engine)
+                z = pos.get("Z") if pos else None
+                futures = [engine.submit(c) for c in safe_stop_commands(self.profile, z)]
+                await asyncio.gather(*futures)
+        except (TimeoutError, PrinterError) as err:
+            log.warning("printer %s: safe stop incomplete: %s", self.name, err)
+        self._saved = None
+        if self._status.state is PrinterState.CANCELLING:
+            self._set_status(state=PrinterState.IDLE, job_id=None)
+
+    async def emergency_stop(self) -> None:
+        # EMERGENCY_PARSER acts on M112 as it arrives, so it goes ahead of the queue, unnumbered.
+        self._write(b"M112\n")
+        self._fault("emergency stop (M112)")

@@ -1,0 +1,378 @@
+"""Send-ahead line streaming for Marlin: the window, resend recovery and the lost-`ok` watchdog.
+
+The engine is driven by callbacks (messages in, `write` out), so one event loop serves many
+printers with no polling. Every line is numbered and checksummed, which makes the firmware
+itself refuse duplicates and gaps; the engine only has to keep the wire full and recover fast.
+
+Window. Marlin holds `BUFSIZE` parsed commands (the oldest unacknowledged lines) plus an RX
+ring; bytes that reach a full ring are lost. So while fewer lines than slots are unacknowledged
+anything may be sent, otherwise the bytes of the lines beyond the slots must fit the ring.
+
+Resend. On a bad line Marlin answers `Error`, `Resend: N`, `ok`, and every line already on its
+way behind the bad one is refused again with the same `Resend: N` (or silently drained). The
+engine rewinds once to N, swallows the `ok` of each error, ignores as many repeated requests as
+lines were in flight ("ghosts", whose bytes stay counted until they are accounted for), and
+falls back to one line at a time while the resend rate is high.
+
+ADVANCED_OK (`ok N<last received> P<planner free> B<slots free>`) tells exactly how far the
+firmware got: the lines up to N - (slots - B) are done, so a lost `ok` costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from printforge.hardware.marlin.protocol import Ok, frame
+
+__all__ = ["EngineStats", "LineEngine"]
+
+HISTORY_LINES = 256  # acknowledged lines kept for late resend requests
+FALLBACK_WINDOW = 200  # lines over which the resend rate is measured
+FALLBACK_RATE = 0.05  # above this share of rewinds, stream one line at a time ...
+FALLBACK_LINES = 400  # ... for this many lines, then try sending ahead again
+
+
+@dataclass(slots=True)
+class _Line:
+    number: int
+    data: bytes
+    job_index: int | None = None
+    size: int = 0  # the command's own bytes plus newline, for progress
+    sent_at: float = 0.0
+    future: asyncio.Future[None] | None = None
+    done: bool = False
+
+
+@dataclass
+class EngineStats:
+    lines_sent: int = 0
+    bytes_sent: int = 0
+    resends: int = 0
+    rewinds: int = 0
+    duplicate_resends: int = 0
+    watchdog_probes: int = 0
+    fallbacks: int = 0
+    resend_marks: deque[int] = field(default_factory=deque)
+
+
+class LineEngine:
+    """Numbers, windows and recovers lines for one printer connection."""
+
+    def __init__(
+        self,
+        write: Callable[[bytes], None],
+        *,
+        slots: int = 4,
+        rx_bytes: int = 128,
+        ping_pong: bool = False,
+        ok_timeout_s: float = 10.0,
+        resend_sends_ok: bool = True,
+        byte_rate: float | None = None,
+    ) -> None:
+        self._write = write
+        self.slots = slots
+        self.ring_cap = rx_bytes - 1  # a ring buffer keeps one cell free
+        self.ping_pong = ping_pong
+        self.ok_timeout_s = ok_timeout_s
+        self.resend_sends_ok = resend_sends_ok
+        # Bytes per second of the wire; with it the window is sized to the round trip.
+        self.byte_rate = byte_rate
+        self.min_rtt: float | None = None
+        self.loop = asyncio.get_running_loop()
+        self.stats = EngineStats()
+        self.advanced = False
+        self.lines: dict[int, _Line] = {}
+        self.acked = 0  # every line up to this number is done
+        self.tx = 1  # the next line number to transmit
+        self.next_n = 1  # the next number to assign
+        self._control: deque[tuple[str, asyncio.Future[None]]] = deque()
+        self._job: Sequence[str] | None = None
+        self._job_pos = 0
+        self.job_hold = False
+        self.job_acked = 0
+        self.job_bytes_acked = 0
+        self._swallow = 0
+        self._rewind_to: int | None = None
+        self._ghosts: deque[int] = deque()
+        self._dup_budget = 0
+        self._probing = False
+        self._hold_for_resend = False
+        self._fallback_until = 0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self.failed: BaseException | None = None
+        self.changed = asyncio.Event()  # set on every acknowledgement or failure
+
+    # feeding ------------------------------------------------------------------------------
+    def reset(self, next_number: int) -> None:
+        """After `M110 N<next_number - 1>`: start numbering afresh."""
+        self.lines.clear()
+        self.acked = next_number - 1
+        self.tx = self.next_n = next_number
+        self._ghosts.clear()
+        self._rewind_to = None
+        self._swallow = 0
+
+    def submit(self, command: str) -> asyncio.Future[None]:
+        """Queue a command ahead of the job's lines; the future completes with its `ok`."""
+        future: asyncio.Future[None] = self.loop.create_future()
+        if self.failed is not None:
+            future.set_exception(self.failed)
+            return future
+        self._control.append((command, future))
+        self.pump()
+        return future
+
+    def start_job(self, commands: Sequence[str]) -> None:
+        self._job = commands
+        self._job_pos = 0
+        self.job_acked = 0
+        self.job_bytes_acked = 0
+        self.job_hold = False
+        self.pump()
+
+    def drop_job(self) -> None:
+        """Send no more job lines (those already sent still complete)."""
+        self._job = None
+
+    def job_line(self, number: int) -> int | None:
+        """The 1-based job command a protocol line number carries, if it is a job line."""
+        line = self.lines.get(number)
+        if line is None or line.job_index is None:
+            return None
+        return line.job_index + 1
+
+    @property
+    def job_done(self) -> bool:
+        return self._job is not None and self.job_acked >= len(self._job)
+
+    @property
+    def in_flight(self) -> int:
+        return self.tx - 1 - self.acked
+
+    def fail(self, error: BaseException) -> None:
+        """The connection is gone or the firmware halted: every waiter gets the error."""
+        if self.failed is None:
+            self.failed = error
+        self._cancel_watchdog()
+        for line in self.lines.values():
+            if line.future is not None and not line.future.done():
+                line.future.set_exception(error)
+        while self._control:
+            _cmd, future = self._control.popleft()
+            if not future.done():
+                future.set_exception(error)
+        self.changed.set()
+
+    # transmitting ------------------------------------------------------------------------
+    def _window_allows(self, size: int) -> bool:
+        if self._hold_for_resend:
+            return False
+        in_flight = self.in_flight
+        if self.ping_pong or self.stats.lines_sent < self._fallback_until:
+            return in_flight == 0  # free slots parse stale bytes as they come
+        if in_flight and not self._rtt_allows(size):
+            return False
+        if in_flight < self.slots:
+            return True  # free slots: the firmware parses bytes as they arrive
+        queued = sum(self._ghosts)
+        for number in range(self.acked + 1 + self.slots, self.tx):
+            queued += len(self.lines[number].data)
+        return queued + size <= self.ring_cap
+
+    def _rtt_allows(self, size: int) -> bool:
+        """Keep three lines plus two turnarounds' worth of bytes in flight, not more.
+
+        More would not go faster (the wire is already full) but every line in flight behind
+        a corrupted one has to be sent again, so a deep window makes noise expensive.
+        """
+        if self.byte_rate is None or self.min_rtt is None:
+            return True
+        budget = 3 * size + 2 * self.min_rtt * self.byte_rate
+        # Ghosts are left out here: refused lines cost the printer no slot and no ring space
+        # once parsed, and waiting for their error reports would leave the wire idle.
+        total = size
+        for number in range(self.acked + 1, self.tx):
+            total += len(self.lines[number].data)
+        return total <= budget
+
+    def _next_new(self) -> _Line | None:
+        if self._control:
+            command, future = self._control.popleft()
+            line = _Line(self.next_n, frame(self.next_n, command), future=future)
+        elif self._job is not None and not self.job_hold and self._job_pos < len(self._job):
+            command = self._job[self._job_pos]
+            line = _Line(
+                self.next_n,
+                frame(self.next_n, command),
+                job_index=self._job_pos,
+                size=len(command.encode()) + 1,
+            )
+            self._job_pos += 1
+        else:
+            return None
+        self.lines[line.number] = line
+        self.next_n += 1
+        return line
+
+    def pump(self) -> None:
+        """Transmit whatever the window allows, in one write."""
+        if self.failed is not None:
+            return
+        out = bytearray()
+        while True:
+            if self.tx < self.next_n:
+                line = self.lines[self.tx]
+            else:
+                line = self._next_new() if self._has_new() else None
+                if line is None:
+                    break
+            if not self._window_allows(len(line.data)):
+                break  # an assigned line waits at `tx` until the window opens
+            out += line.data
+            line.sent_at = self.loop.time()
+            self.tx += 1
+            self.stats.lines_sent += 1
+        if out:
+            self.stats.bytes_sent += len(out)
+            self._write(bytes(out))
+            self._arm_watchdog()
+
+    def _has_new(self) -> bool:
+        if self._control:
+            return True
+        return self._job is not None and not self.job_hold and self._job_pos < len(self._job)
+
+    # receiving ---------------------------------------------------------------------------
+    def on_ok(self, ok: Ok) -> None:
+        self._arm_watchdog(restart=True)
+        self._hold_for_resend = False  # an error report without `Resend:` must not stall us
+        if ok.line is not None and ok.buffer_free is not None:
+            self.advanced = True
+            if self._swallow > 0:
+                self._swallow -= 1  # the error report's `ok`; its figures are still true
+            # Lines still in the slots are the newest received; everything older is done.
+            done_upto = ok.line - (self.slots - ok.buffer_free)
+            self._ack_through(min(done_upto, self.tx - 1))
+        elif self._swallow > 0:
+            self._swallow -= 1  # the `ok` that closes an error report acknowledges nothing
+        elif self.acked < self.tx - 1:
+            self._ack_through(self.acked + 1)
+        self.pump()
+
+    def on_busy(self) -> None:
+        self._arm_watchdog(restart=True)
+
+    def on_line_error(self, number: int) -> None:
+        """`Error:… Last Line: N-1` comes just before `Resend: N`: hold new lines until then.
+
+        Transmitting is only paused (not rewound) so that the `Resend:` decides, as usual.
+        """
+        if self._rewind_to != number:
+            self._hold_for_resend = True
+
+    def on_resend(self, number: int) -> None:
+        self._hold_for_resend = False
+        self._arm_watchdog(restart=True)
+        self.stats.resends += 1
+        if self.resend_sends_ok:
+            self._swallow += 1
+        if self._probing:
+            # Our probe re-sent a line the firmware already had: its `ok` was lost.
+            self._probing = False
+            self._ack_through(min(number - 1, self.tx - 1))
+        if self._rewind_to == number and self._dup_budget > 0:
+            # A line that was already on the wire behind the bad one, refused in turn.
+            self._dup_budget -= 1
+            self.stats.duplicate_resends += 1
+            if self._ghosts:
+                self._ghosts.popleft()
+            return
+        if number >= self.tx:
+            return  # asks for the next line not sent yet: it goes out in order anyway
+        if number not in self.lines:
+            from printforge.runtime.errors import PrinterFault
+
+            self.fail(PrinterFault(f"printer asked to resend line {number}, no longer held"))
+            return
+        if number <= self.acked:
+            self.acked = number - 1  # acknowledged too early (a lost `ok`); send again
+        self.stats.rewinds += 1
+        self.stats.resend_marks.append(self.stats.lines_sent)
+        self._ghosts = deque(len(self.lines[n].data) for n in range(number, self.tx))
+        # Each stale line can be refused once more, plus a cut-off tail of the drained ring.
+        self._dup_budget = len(self._ghosts) + 1
+        self._rewind_to = number
+        self.tx = number
+        self._check_fallback()
+        self.pump()
+
+    def _check_fallback(self) -> None:
+        marks = self.stats.resend_marks
+        horizon = self.stats.lines_sent - FALLBACK_WINDOW
+        while marks and marks[0] < horizon:
+            marks.popleft()
+        if len(marks) > FALLBACK_RATE * FALLBACK_WINDOW and not self.ping_pong:
+            if self.stats.lines_sent >= self._fallback_until:
+                self.stats.fallbacks += 1
+            self._fallback_until = self.stats.lines_sent + FALLBACK_LINES
+
+    def _ack_through(self, number: int) -> None:
+        newest = self.lines.get(number) if number > self.acked else None
+        if newest is not None and newest.sent_at and self.byte_rate:
+            # The turnaround: the round trip less the line's own time on the wire.
+            rtt = self.loop.time() - newest.sent_at - len(newest.data) / self.byte_rate
+            rtt = max(0.0, rtt)
+            self.min_rtt = rtt if self.min_rtt is None else min(self.min_rtt, rtt)
+        while self.acked < number:
+            self.acked += 1
+            line = self.lines.get(self.acked)
+            if line is None or line.done:
+                continue
+            line.done = True
+            if line.job_index is not None:
+                self.job_acked += 1
+                self.job_bytes_acked += line.size
+            if line.future is not None and not line.future.done():
+                line.future.set_result(None)
+        if self._rewind_to is not None and self.acked >= self._rewind_to:
+            self._rewind_to = None
+            self._ghosts.clear()
+            self._dup_budget = 0
+        stale = self.acked - HISTORY_LINES
+        while self.lines and (first := next(iter(self.lines))) <= stale:
+            del self.lines[first]
+        self.changed.set()
+        if self.in_flight == 0:
+            self._cancel_watchdog()
+
+    # watchdog ----------------------------------------------------------------------------
+    def _arm_watchdog(self, restart: bool = False) -> None:
+        if self.in_flight == 0:
+            self._cancel_watchdog()
+            return
+        if self._watchdog is not None and not restart:
+            return
+        self._cancel_watchdog()
+        self._watchdog = self.loop.call_later(self.ok_timeout_s, self._on_watchdog)
+
+    def _cancel_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _on_watchdog(self) -> None:
+        """Silence with lines in flight: an `ok` or a line was lost. Re-send the oldest.
+
+        The firmware either runs it (the line was lost) or refuses it with `Resend: N`
+        (the `ok` was lost), which tells how far it really got.
+        """
+        self._watchdog = None
+        if self.failed is not None or self.in_flight == 0:
+            return
+        self.stats.watchdog_probes += 1
+        self._probing = True
+        self._write(self.lines[self.acked + 1].data)
+        self._arm_watchdog()

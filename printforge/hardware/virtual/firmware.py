@@ -1,0 +1,456 @@
+"""A virtual Marlin: the serial side of the firmware as a discrete-event simulation.
+
+Host bytes cross a modelled 8N1 wire (10 bits per byte at the configured baud, plus an optional
+one-way latency), then Marlin's receive path: while a command slot is free the firmware moves
+received bytes into its line buffer; while all `BUFSIZE` slots are taken they pile up in the
+RX ring and bytes that find the ring full are lost. A completed line is checked (number,
+checksum) as in `GCodeQueue::get_serial_commands`; a bad one gets `Error:`, a drained ring,
+`Resend: N` and `ok`. Commands run on the shared `VirtualMachine`, and the `ok` leaves when the
+command is done (a move: when the planner took it). Replies cross the wire back the same way.
+
+Every event carries its simulated time, derived from when the bytes were read plus the wire
+delay, so ring drops and `ok` times do not depend on how promptly this task is scheduled. The
+simulation never runs past `now + latency + one byte`, the earliest a byte not yet read could
+arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from printforge.hardware.marlin.protocol import unframe
+from printforge.hardware.virtual.config import VirtualConfig
+from printforge.hardware.virtual.machine import MachineHalted, VirtualMachine
+
+__all__ = ["FirmwareStats", "VirtualMarlin"]
+
+log = logging.getLogger(__name__)
+
+FIRMWARE_NAME = "Marlin 2.1.2.4 (printforge virtual)"
+MAX_CMD_SIZE = 96
+_INF = float("inf")
+
+
+@dataclass
+class FirmwareStats:
+    lines_received: int = 0
+    errors: int = 0
+    bytes_dropped: int = 0
+    oks_dropped: int = 0
+    corrupted_lines: int = 0
+
+
+class _Wire:
+    """Bytes in flight towards the firmware, each with the loop time it arrives."""
+
+    def __init__(self, byte_time: float, latency: float) -> None:
+        self.byte_time = byte_time
+        self.latency = latency
+        self.chunks: deque[list] = deque()  # [first_arrival, bytes, offset]
+        self.last_arrival = 0.0
+
+    def push(self, data: bytes, t_read: float) -> None:
+        first = max(t_read + self.latency, self.last_arrival) + self.byte_time
+        self.chunks.append([first, data, 0])
+        self.last_arrival = first + (len(data) - 1) * self.byte_time
+
+    def __bool__(self) -> bool:
+        return bool(self.chunks)
+
+    def arrival(self, index: int) -> float:
+        """Arrival time of the index-th pending byte."""
+        for first, data, off in self.chunks:
+            n = len(data) - off
+            if index < n:
+                return first + (off + index) * self.byte_time
+            index -= n
+        return _INF
+
+    def find(self, needle: int) -> int:
+        """Index of the first pending byte equal to needle, or -1."""
+        base = 0
+        for _first, data, off in self.chunks:
+            pos = data.find(bytes((needle,)), off)
+            if pos >= 0:
+                return base + pos - off
+            base += len(data) - off
+        return -1
+
+    def count_by(self, t: float) -> int:
+        total = 0
+        for first, data, off in self.chunks:
+            n = len(data) - off
+            if first + off * self.byte_time > t:
+                break
+            got = min(n, int((t - first) / self.byte_time + 1e-9) - off + 1)
+            total += got
+            if got < n:
+                break
+        return total
+
+    def take(self, count: int) -> bytes:
+        out = bytearray()
+        while count > 0 and self.chunks:
+            chunk = self.chunks[0]
+            _first, data, off = chunk
+            n = min(count, len(data) - off)
+            out += data[off : off + n]
+            chunk[2] = off + n
+            count -= n
+            if chunk[2] >= len(data):
+                self.chunks.popleft()
+        return bytes(out)
+
+
+class VirtualMarlin:
+    """One virtual Marlin board. Feed it host bytes; it calls `write` with what it answers."""
+
+    def __init__(
+        self,
+        machine: VirtualMachine,
+        config: VirtualConfig,
+        write: Callable[[bytes], None],
+        *,
+        on_disconnect: Callable[[], None] | None = None,
+        line_label: Callable[[int], int | None] | None = None,
+    ) -> None:
+        self.machine = machine
+        self.cfg = config
+        self._write = write
+        self._on_disconnect = on_disconnect
+        # Which line a fault option counts: the protocol number unless told otherwise.
+        self._label = line_label or (lambda number: number)
+        self.loop = asyncio.get_running_loop()
+        self.byte_time = 10.0 / config.baud
+        self.latency = config.latency_s
+        self.wire = _Wire(self.byte_time, self.latency)
+        self.rng = random.Random(config.seed)
+        self.slots_max = machine.profile.command_slots
+        self.ring_max = machine.profile.rx_buffer_bytes - 1  # a ring keeps one cell empty
+        self.ring = bytearray()
+        self.linebuf = bytearray()
+        self.slots: deque[tuple[int | None, str]] = deque()
+        self.exec_done: float | None = None
+        self.exec_started = 0.0
+        self.next_busy = _INF
+        self.busy_interval = config.busy_interval_s
+        self.last_n = 0
+        self.vt = self.loop.time()
+        self.tx_free = self.vt
+        self.autoreport_s = 0.0
+        self.next_report = _INF
+        self.stats = FirmwareStats()
+        self.halted = False
+        self.gone = False
+        self._data = asyncio.Event()
+        self._tx: deque[tuple[float, bytes]] = deque()
+        self._tx_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # I/O ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.emit("start")
+        self.emit(f"echo:{FIRMWARE_NAME}")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="vmarlin-run"),
+            asyncio.create_task(self._transmit(), name="vmarlin-tx"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("virtual marlin task failed")
+        self._tasks = []
+
+    def feed(self, data: bytes) -> None:
+        """Host bytes read from the transport now."""
+        if self.gone or not data:
+            return
+        if self.cfg.noise_rate > 0:
+            data = self._corrupt(data)
+        self.wire.push(data, self.loop.time())
+        self._data.set()
+
+    def _corrupt(self, data: bytes) -> bytes:
+        out = bytearray(data)
+        start = 0
+        while start < len(out):
+            end = out.find(b"\n", start)
+            end = len(out) if end < 0 else end
+            if end > start and self.rng.random() < self.cfg.noise_rate:
+                i = self.rng.randrange(start, end)
+                flipped = out[i] ^ (1 << self.rng.randrange(7))
+                if flipped != 0x0A:
+                    out[i] = flipped
+                    self.stats.corrupted_lines += 1
+            start = end + 1
+        return bytes(out)
+
+    def emit(self, text: str, at: float | None = None) -> None:
+        """Queue one line for the host at simulated time `at` (default: the current event)."""
+        data = (text + "\n").encode()
+        start = max(self.tx_free, self.vt if at is None else at)
+        self.tx_free = start + len(data) * self.byte_time
+        self._tx.append((self.tx_free + self.latency, data))
+        self._tx_wake.set()
+
+    async def _transmit(self) -> None:
+        while True:
+            if not self._tx:
+                self._tx_wake.clear()
+                await self._tx_wake.wait()
+                continue
+            due = self._tx[0][0]
+            delay = due - self.loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            out = bytearray()
+            now = self.loop.time()
+            while self._tx and self._tx[0][0] <= now + 1e-4:
+                out += self._tx.popleft()[1]
+            if out and not self.gone:
+                self._write(bytes(out))
+
+    # the event loop ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while not self.gone:
+            t, kind = self._next_event()
+            horizon = self.loop.time() + self.latency + self.byte_time
+            if t > horizon:
+                self._data.clear()
+                timeout = None if t == _INF else t - horizon
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._data.wait(), timeout)
+                continue
+            self.vt = max(self.vt, t)
+            self._handle(kind)
+
+    def _next_event(self) -> tuple[float, str]:
+        if self.halted:
+            return _INF, ""
+        best = (_INF, "")
+        if self.exec_done is not None:
+            best = min(best, (self.exec_done, "done"))
+            best = min(best, (self.next_busy, "busy"))
+        elif self.slots:
+            best = min(best, (self.vt, "exec"))
+        if len(self.slots) < self.slots_max:
+            nl = self.wire.find(0x0A)
+            if nl >= 0:
+                best = min(best, (self.wire.arrival(nl), "line"))
+            elif len(self.linebuf) + self.wire.count_by(_INF) >= MAX_CMD_SIZE:
+                best = min(best, (self.wire.arrival(0), "line"))
+        best = min(best, (self.next_report, "report"))
+        return best
+
+    def _handle(self, kind: str) -> None:
+        if kind == "line":
+            nl = self.wire.find(0x0A)
+            count = nl + 1 if nl >= 0 else 1
+            self._scan_emergency(self.wire.take(count), direct=True)
+        elif kind == "exec":
+            self._execute()
+        elif kind == "done":
+            self._admit_ring(self.vt)
+            self._finish()
+        elif kind == "busy":
+            self.emit("busy: processing")
+            self.next_busy += self.busy_interval or _INF
+        elif kind == "report":
+            self.emit(" " + self.machine.temperature_report(self.vt))
+            self.next_report = self.vt + self.autoreport_s
+
+    def _scan_emergency(self, data: bytes, *, direct: bool) -> None:
+        # EMERGENCY_PARSER acts on M112 as the bytes arrive, whatever the queue holds.
+        if b"M112" in data:
+            self._halt("Printer halted. kill() called!")
+            return
+        if direct:
+            for byte in data:
+                self._line_byte(byte)
+
+    def _admit_ring(self, until: float) -> None:
+        """Bytes that arrived while every slot was taken go to the ring; overflow is lost."""
+        n = self.wire.count_by(until)
+        if not n:
+            return
+        room = max(0, self.ring_max - len(self.ring))
+        kept = self.wire.take(min(n, room))
+        self._scan_emergency(kept, direct=False)
+        self.ring += kept
+        lost = n - len(kept)
+        if lost:
+            self._scan_emergency(self.wire.take(lost), direct=False)
+            self.stats.bytes_dropped += lost
+
+    def _drain_ring(self) -> None:
+        while self.ring and len(self.slots) < self.slots_max:
+            byte = self.ring.pop(0)
+            self._line_byte(byte)
+
+    def _line_byte(self, byte: int) -> None:
+        if byte in (0x0A, 0x0D):
+            if self.linebuf:
+                raw = bytes(self.linebuf)
+                self.linebuf.clear()
+                self._line(raw)
+        elif len(self.linebuf) < MAX_CMD_SIZE - 1:
+            self.linebuf.append(byte)
+
+    # line checks (GCodeQueue::get_serial_commands) -----------------------------------------
+    def _line(self, raw: bytes) -> None:
+        if self.halted:
+            return
+        self.stats.lines_received += 1
+        number, command, valid = unframe(raw)
+        star = b"*" in raw
+        if number is not None:
+            if not star:
+                return self._line_error("No Checksum with line number")
+            if not valid:
+                return self._line_error("checksum mismatch")
+            if command.startswith("M110"):
+                n_param = command.split("N")[-1] if " N" in command else ""
+                self.last_n = int(n_param) if n_param.strip().isdigit() else number
+            elif number != self.last_n + 1:
+                return self._line_error("Line Number is not Last Line Number+1")
+            else:
+                self.last_n = number
+        elif star:
+            return self._line_error("No Line Number with checksum")
+        if not command:
+            return
+        self.slots.append((number, command))
+
+    def _line_error(self, what: str) -> None:
+        self.stats.errors += 1
+        self.emit(f"Error:{what}, Last Line: {self.last_n}")
+        # flush_and_request_resend: drop what the ring holds, then ask for the next line.
+        self.ring.clear()
+        self.linebuf.clear()
+        self.wire.take(self.wire.count_by(self.vt))
+        self.emit(f"Resend: {self.last_n + 1}")
+        self._ok()
+
+    # execution ---------------------------------------------------------------------------
+    def _execute(self) -> None:
+        number, command = self.slots[0]
+        label = self._label(number) if number is not None else None
+        if label is not None and label == self.cfg.thermal_runaway_at_line:
+            self._halt("Thermal Runaway, system stopped! Heater_ID: 0")
+            return
+        if label is not None and label == self.cfg.disconnect_at_line:
+            self.disconnect()
+            return
+        self.exec_started = self.vt
+        self._replies: list[str] = []
+        code = command.split(None, 1)[0].upper()
+        try:
+            if code == "M110":
+                done = self.vt
+            elif code == "M115":
+                done = self.vt
+                self._replies = self._m115()
+            elif code == "M155" and self.cfg.autoreport_temp:
+                seconds = float(command.split("S")[-1]) if "S" in command else 0.0
+                self.autoreport_s = seconds
+                self.next_report = self.vt + seconds if seconds > 0 else _INF
+                done = self.vt
+            elif code == "M113":
+                seconds = float(command.split("S")[-1]) if "S" in command else 0.0
+                self.busy_interval = seconds or None
+                done = self.vt
+            elif code == "M105":
+                done = self.vt
+                self._replies = ["ok " + self.machine.temperature_report(self.vt)]
+            else:
+                done, self._replies = self.machine.execute_at(command, number, self.vt)
+        except MachineHalted as err:
+            self._halt(str(err))
+            return
+        except ValueError as err:
+            done, self._replies = self.vt, [f"echo:{err}"]
+        self.exec_done = done
+        interval = self.busy_interval
+        self.next_busy = self.vt + interval if interval and done - self.vt > interval else _INF
+
+    def _finish(self) -> None:
+        self.exec_done = None
+        self.next_busy = _INF
+        self.slots.popleft()
+        ok_sent = False
+        for reply in self._replies:
+            self.emit(reply)
+            ok_sent = ok_sent or reply.startswith("ok")
+        if not ok_sent:
+            if self.cfg.drop_ok_rate and self.rng.random() < self.cfg.drop_ok_rate:
+                self.stats.oks_dropped += 1
+            else:
+                self._ok()
+        self._drain_ring()
+
+    def _ok(self) -> None:
+        """Marlin's ok_to_send: with ADVANCED_OK it tells the last line and free space."""
+        if self.cfg.advanced_ok:
+            planner = self.machine.planner_free_at(self.vt)
+            free = self.slots_max - len(self.slots)
+            self.emit(f"ok N{self.last_n} P{planner} B{free}")
+        else:
+            self.emit("ok")
+
+    def _m115(self) -> list[str]:
+        caps = {
+            "SERIAL_XON_XOFF": 0,
+            "EEPROM": 0,
+            "AUTOREPORT_TEMP": int(self.cfg.autoreport_temp),
+            "AUTOREPORT_POS": 0,
+            "PROGRESS": 0,
+            "EMERGENCY_PARSER": 1,
+            "HOST_ACTION_COMMANDS": 1,
+            "ADVANCED_OK": int(self.cfg.advanced_ok),
+        }
+        extruders = len(self.machine.hotends)
+        return [
+            f"FIRMWARE_NAME:{FIRMWARE_NAME} SOURCE_CODE_URL:github.com/MarlinFirmware/Marlin "
+            f"PROTOCOL_VERSION:1.0 MACHINE_TYPE:{self.machine.profile.name} "
+            f"EXTRUDER_COUNT:{extruders} UUID:00000000-0000-0000-0000-000000000000",
+            *(f"Cap:{name}:{flag}" for name, flag in caps.items()),
+        ]
+
+    # faults ------------------------------------------------------------------------------
+    def _halt(self, message: str) -> None:
+        if self.halted:
+            return
+        self.halted = True
+        self.machine.halt(message)
+        self.emit(f"Error:{message}")
+        if "kill()" not in message:
+            self.emit("Error:Printer halted. kill() called!")
+        self.slots.clear()
+        self.exec_done = None
+
+    def disconnect(self) -> None:
+        """The board vanishes from the bus (cable pulled, power lost)."""
+        if self.gone:
+            return
+        # What the board already said still reaches the host; nothing after.
+        out = b"".join(data for _due, data in self._tx)
+        self._tx.clear()
+        if out:
+            self._write(out)
+        self.gone = True
+        self._data.set()
+        if self._on_disconnect is not None:
+            self._on_disconnect()

@@ -1,0 +1,334 @@
+"""The simulated machine behind every virtual printer: planner, heaters and an executed-move log.
+
+One model serves the in-process virtual driver and the pty virtual Marlin, so mock mode and the
+serial tests exercise the same physics. Time is the event loop's clock divided by `sim_speed`.
+
+The planner is modelled lazily: each block gets a finish time when it is queued (after the
+previous block, or now if the planner ran dry), and `queue_move` only sleeps while all
+`planner_blocks` are still pending. That is exact for a FIFO planner and needs no runner task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from printforge.models.printer import PrinterProfile
+
+__all__ = ["ExecutedMove", "Heater", "MachineHalted", "VirtualMachine", "move_duration"]
+
+_WORD = re.compile(r"([A-Z])\s*([-+]?(?:\d+\.?\d*|\.\d+))")
+
+# First-order heater time constants (s) and ambient, chosen so that heating a hotend to 210 °C
+# takes about two minutes and a bed to 60 °C about two and a half, like a stock bed-slinger.
+HOTEND_TAU_S = 20.0
+BED_TAU_S = 40.0
+AMBIENT_C = 22.0
+TEMP_WINDOW_C = 1.0  # M109/M190 return once within this of the target
+HOMING_S = 4.0
+
+
+class MachineHalted(Exception):
+    """The firmware stopped itself; the message is the `Error:` line it prints."""
+
+
+@dataclass(slots=True)
+class ExecutedMove:
+    """One G0/G1 as the planner took it: the host's line number and the command text."""
+
+    line: int | None
+    command: str
+
+
+@dataclass(slots=True)
+class Heater:
+    """First-order lag towards the target: T(t) = target + (T0 - target) * exp(-t / tau)."""
+
+    tau_s: float
+    start_c: float = AMBIENT_C
+    target_c: float = 0.0
+    since: float = 0.0  # simulated seconds
+
+    def actual(self, now: float) -> float:
+        goal = self.target_c if self.target_c > 0 else AMBIENT_C
+        return goal + (self.start_c - goal) * math.exp(-(now - self.since) / self.tau_s)
+
+    def set_target(self, target: float, now: float) -> None:
+        self.start_c = self.actual(now)
+        self.since = now
+        self.target_c = max(0.0, target)
+
+    def time_to_reach(self, now: float) -> float:
+        """Simulated seconds until within TEMP_WINDOW_C of the target (0 when already there)."""
+        goal = self.target_c if self.target_c > 0 else AMBIENT_C
+        gap = abs(self.actual(now) - goal)
+        if gap <= TEMP_WINDOW_C:
+            return 0.0
+        return self.tau_s * math.log(gap / TEMP_WINDOW_C)
+
+
+def words(command: str) -> dict[str, float]:
+    """The numeric parameters of a command (`G1 X10 F600` -> {"X": 10.0, "F": 600.0})."""
+    out: dict[str, float] = {}
+    for letter, value in _WORD.findall(command.upper()[1:]):
+        out.setdefault(letter, float(value))
+    return out
+
+
+def move_duration(distance: float, feed_mm_s: float, accel: float, jerk: float) -> float:
+    """Seconds for one move with a trapezoidal profile that enters and leaves at the jerk speed.
+
+    Entering at the jerk speed rather than at rest is what lets finely segmented curves flow, as
+    in Marlin's junction handling; a full look-ahead planner is not worth modelling here.
+    """
+    if distance <= 0 or feed_mm_s <= 0:
+        return 0.0
+    v0 = min(jerk, feed_mm_s)
+    ramp = (feed_mm_s**2 - v0**2) / accel  # distance to accelerate and decelerate
+    if distance >= ramp:
+        return (distance - ramp) / feed_mm_s + 2 * (feed_mm_s - v0) / accel
+    # Triangle profile: peak speed vp where (vp^2 - v0^2) / accel == distance.
+    vp = math.sqrt(v0**2 + accel * distance)
+    return 2 * (vp - v0) / accel
+
+
+@dataclass
+class _Planner:
+    capacity: int
+    finish: deque[float] = field(default_factory=deque)  # loop times of pending blocks
+    last_finish: float = 0.0
+    idle_gap_s: float = 0.0  # loop seconds the planner stood empty between moves
+    moves: int = 0
+
+
+class VirtualMachine:
+    """Executes G-code commands with simulated timing. One instance is one printer's mechanics."""
+
+    def __init__(
+        self,
+        profile: PrinterProfile,
+        *,
+        sim_speed: float = 1.0,
+        extruders: int = 1,
+        move_time_s: float | None = None,
+    ) -> None:
+        self.profile = profile
+        self.sim_speed = sim_speed
+        # A fixed time per move (planner-bound benchmarks) instead of the kinematic estimate.
+        self.move_time_s = move_time_s
+        self.loop = asyncio.get_running_loop()
+        self._t0 = self.loop.time()
+        self.hotends = [Heater(HOTEND_TAU_S) for _ in range(extruders)]
+        self.bed = Heater(BED_TAU_S)
+        self.active_tool = 0
+        self.pos = {"X": 0.0, "Y": 0.0, "Z": 0.0, "E": 0.0}
+        self.feed_mm_s = 25.0
+        self.absolute = True
+        self.absolute_e = True
+        self.fan = 0
+        self.planner = _Planner(profile.planner_blocks)
+        self.moves: list[ExecutedMove] = []  # the executed-move log the tests read
+        self.commands = 0
+        self.halted: str | None = None
+
+    # time ----------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Simulated seconds since power-on."""
+        return (self.loop.time() - self._t0) * self.sim_speed
+
+    # planner -------------------------------------------------------------------------------
+    def planner_free(self) -> int:
+        self._prune()
+        return self.planner.capacity - len(self.planner.finish)
+
+    def _prune(self) -> None:
+        now = self.loop.time()
+        fin = self.planner.finish
+        while fin and fin[0] <= now:
+            fin.popleft()
+
+    def _queue_block_at(self, sim_seconds: float, at: float) -> float:
+        """Queue one block at loop time `at`; returns when the planner accepted it."""
+        p = self.planner
+        fin = p.finish
+        while fin and fin[0] <= at:
+            fin.popleft()
+        if len(fin) >= p.capacity:
+            at = fin[0]  # the firmware waits in buffer_line until the oldest block is done
+            while fin and fin[0] <= at:
+                fin.popleft()
+        start = max(at, p.last_finish)
+        if not fin and p.moves:
+            p.idle_gap_s += max(0.0, at - p.last_finish)
+        p.last_finish = start + sim_seconds / self.sim_speed
+        fin.append(p.last_finish)
+        p.moves += 1
+        return at
+
+    def planner_free_at(self, at: float) -> int:
+        return self.planner.capacity - sum(1 for f in self.planner.finish if f > at)
+
+    def drained_at(self, at: float) -> float:
+        """When every queued block is done, seen from loop time `at`."""
+        return max(at, self.planner.last_finish)
+
+    async def synchronize(self) -> None:
+        """Wait until the planner has finished every queued block (Marlin's planner.synchronize)."""
+        delay = self.planner.last_finish - self.loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self._prune()
+
+    @property
+    def planner_idle_s(self) -> float:
+        """Loop seconds the planner stood empty between moves: the 'ran dry' measure."""
+        return self.planner.idle_gap_s
+
+    # temperatures --------------------------------------------------------------------------
+    def temperatures(self, at: float | None = None) -> dict[str, tuple[float, float]]:
+        now = self.now() if at is None else (at - self._t0) * self.sim_speed
+        out: dict[str, tuple[float, float]] = {}
+        for i, h in enumerate(self.hotends):
+            key = "hotend" if len(self.hotends) == 1 else f"hotend{i}"
+            out[key] = (h.actual(now), h.target_c)
+        out["bed"] = (self.bed.actual(now), self.bed.target_c)
+        return out
+
+    def temperature_report(self, at: float | None = None) -> str:
+        """Marlin's M105 answer: `T:210.00 /210.00 B:60.00 /60.00 @:0 B@:0`."""
+        now = self.now() if at is None else (at - self._t0) * self.sim_speed
+        tool = self.hotends[self.active_tool]
+        parts = [f"T:{tool.actual(now):.2f} /{tool.target_c:.2f}"]
+        parts.append(f"B:{self.bed.actual(now):.2f} /{self.bed.target_c:.2f}")
+        if len(self.hotends) > 1:
+            parts += [
+                f"T{i}:{h.actual(now):.2f} /{h.target_c:.2f}" for i, h in enumerate(self.hotends)
+            ]
+        parts.append("@:0 B@:0")
+        return " ".join(parts)
+
+    def position_report(self) -> str:
+        p = self.pos
+        return f"X:{p['X']:.2f} Y:{p['Y']:.2f} Z:{p['Z']:.2f} E:{p['E']:.2f} Count X:0 Y:0 Z:0"
+
+    def _heater(self, w: dict[str, float]) -> Heater:
+        index = int(w.get("T", self.active_tool))
+        if not 0 <= index < len(self.hotends):
+            raise ValueError(f"invalid extruder {index}")
+        return self.hotends[index]
+
+    # execution -----------------------------------------------------------------------------
+    def halt(self, message: str) -> MachineHalted:
+        """Stop everything as Marlin's kill() does: heaters off, planner dropped."""
+        self.halted = message
+        now = self.now()
+        for h in [*self.hotends, self.bed]:
+            h.set_target(0, now)
+        self.planner.finish.clear()
+        self.planner.last_finish = self.loop.time()
+        return MachineHalted(message)
+
+    async def execute(self, command: str, line: int | None = None) -> list[str]:
+        """Run one command now and wait as long as the firmware would before its `ok`."""
+        done_at, replies = self.execute_at(command, line, self.loop.time())
+        delay = done_at - self.loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return replies
+
+    def execute_at(self, command: str, line: int | None, at: float) -> tuple[float, list[str]]:
+        """Run one command (without line number and checksum) starting at loop time `at`.
+
+        Returns when Marlin would send its `ok` and the lines it prints before it. Moves are
+        done once the planner took them; waits (M109, M190, G4, M400, G28) once finished.
+        """
+        if self.halted:
+            raise MachineHalted(self.halted)
+        self.commands += 1
+        cmd = command.strip()
+        code = cmd.split(None, 1)[0].upper() if cmd else ""
+        w = words(cmd) if code[:1] in ("G", "M", "T") else {}
+        sim_at = (at - self._t0) * self.sim_speed
+        if code in ("G0", "G1"):
+            return self._move(cmd, w, line, at), []
+        if code == "G4":
+            dwell = w.get("S", 0.0) + w.get("P", 0.0) / 1000.0
+            return self.drained_at(at) + dwell / self.sim_speed, []
+        if code == "G28":
+            axes = [a for a in "XYZ" if a in cmd.upper()[3:]] or ["X", "Y", "Z"]
+            for axis in axes:
+                self.pos[axis] = 0.0
+            return self.drained_at(at) + HOMING_S / self.sim_speed, []
+        replies: list[str] = []
+        done = at
+        if code == "G90":
+            self.absolute = self.absolute_e = True
+        elif code == "G91":
+            self.absolute = self.absolute_e = False
+        elif code == "M82":
+            self.absolute_e = True
+        elif code == "M83":
+            self.absolute_e = False
+        elif code == "G92":
+            for axis in "XYZE":
+                if axis in w:
+                    self.pos[axis] = w[axis]
+        elif code in ("M104", "M109"):
+            heater = self._heater(w)
+            if "S" in w or "R" in w:
+                heater.set_target(w.get("S", w.get("R", 0.0)), sim_at)
+            if code == "M109":
+                done = at + heater.time_to_reach(sim_at) / self.sim_speed
+        elif code in ("M140", "M190"):
+            if "S" in w or "R" in w:
+                self.bed.set_target(w.get("S", w.get("R", 0.0)), sim_at)
+            if code == "M190":
+                done = at + self.bed.time_to_reach(sim_at) / self.sim_speed
+        elif code == "M105":
+            replies.append(self.temperature_report(at))
+        elif code == "M114":
+            replies.append(self.position_report())
+        elif code == "M106":
+            self.fan = int(w.get("S", 255))
+        elif code == "M107":
+            self.fan = 0
+        elif code == "M400":
+            done = self.drained_at(at)
+        elif code.startswith("T") and code[1:].isdigit():
+            index = int(code[1:])
+            if index >= len(self.hotends):
+                replies.append(f"echo:T{index} Invalid extruder")
+            else:
+                self.active_tool = index
+        elif code == "M112":
+            raise self.halt("Printer halted. kill() called!")
+        elif code and code[0] not in "GMT":
+            replies.append(f'echo:Unknown command: "{cmd}"')
+        return done, replies
+
+    def _move(self, cmd: str, w: dict[str, float], line: int | None, at: float) -> float:
+        if "F" in w and w["F"] > 0:
+            self.feed_mm_s = w["F"] / 60.0
+        delta = {}
+        for axis in "XYZE":
+            if axis not in w:
+                continue
+            absolute = self.absolute_e if axis == "E" else self.absolute
+            target = w[axis] if absolute else self.pos[axis] + w[axis]
+            delta[axis] = target - self.pos[axis]
+            self.pos[axis] = target
+        xyz = math.sqrt(sum(delta.get(a, 0.0) ** 2 for a in "XYZ"))
+        distance = xyz if xyz > 0 else abs(delta.get("E", 0.0))
+        prof = self.profile
+        z_only = bool(delta.get("Z")) and not (delta.get("X") or delta.get("Y"))
+        cap = prof.max_feedrate_z if z_only else prof.max_feedrate_xy
+        feed = min(self.feed_mm_s, cap)
+        if self.move_time_s is not None:
+            seconds = self.move_time_s
+        else:
+            seconds = move_duration(distance, feed, prof.max_acceleration, prof.max_jerk)
+        self.moves.append(ExecutedMove(line, cmd))
+        return self._queue_block_at(seconds, at)

@@ -1,0 +1,373 @@
+"""The Marlin driver against the virtual Marlin on a real pty, through real pyserial.
+
+Every streaming test checks the virtual printer's own log: each move ran exactly once, in
+order. Printers run at high baud and simulation speed where the property allows, to stay fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pty
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from printforge.hardware.base import load_driver
+from printforge.hardware.marlin.config import MarlinConfig
+from printforge.hardware.marlin.driver import MarlinDriver
+from printforge.hardware.virtual.config import VirtualConfig
+from printforge.hardware.virtual.pty_server import VirtualPrinterServer
+from printforge.models.printer import PrinterProfile, PrinterState
+from printforge.runtime.errors import (
+    ConnectionLost,
+    InputError,
+    OperationTimeout,
+    PrinterDisconnected,
+    PrinterFault,
+)
+from tests.fakes.vmarlin import (
+    assert_moves_once_in_order,
+    cube_gcode,
+    numbered_moves_gcode,
+    write_gcode,
+)
+
+PROFILE = PrinterProfile(name="generic-220")
+FAST = {"baud": 1_000_000, "sim_speed": 1e6}
+
+
+async def _serve(**options: Any) -> VirtualPrinterServer:
+    server = VirtualPrinterServer(PROFILE, VirtualConfig.model_validate({**FAST, **options}))
+    await server.start()
+    return server
+
+
+def _driver(server: VirtualPrinterServer, **options: Any) -> MarlinDriver:
+    cfg = {"port": server.path, "baud": 1_000_000, "ok_timeout_s": 0.3, **options}
+    return MarlinDriver("mk", MarlinConfig.model_validate(cfg), PROFILE)
+
+
+async def _stream_all(driver: MarlinDriver, path: Path) -> list[Any]:
+    return [p async for p in driver.stream(path)]
+
+
+@pytest_asyncio.fixture
+async def served() -> AsyncIterator[list[VirtualPrinterServer]]:
+    servers: list[VirtualPrinterServer] = []
+    yield servers
+    for server in servers:
+        await server.stop()
+
+
+def test_registry_resolves_marlin() -> None:
+    assert load_driver("marlin") is MarlinDriver
+    with pytest.raises(ValueError, match="speed"):
+        MarlinConfig.model_validate({"port": "/dev/x", "speed": 1})
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {},
+        {"noise_rate": 0.03, "seed": 3},
+        {"noise_rate": 0.03, "seed": 4, "advanced_ok": True},
+        {"drop_ok_rate": 0.02, "seed": 5},
+        {"drop_ok_rate": 0.05, "seed": 6, "advanced_ok": True},
+        {"noise_rate": 0.02, "drop_ok_rate": 0.02, "latency_s": 0.001, "seed": 7},
+    ],
+    ids=["clean", "noise", "noise-advanced-ok", "dropped-oks", "dropped-advanced", "all"],
+)
+async def test_every_move_runs_once_in_order(
+    tmp_path: Path, served: list[VirtualPrinterServer], faults: dict[str, Any]
+) -> None:
+    text = numbered_moves_gcode(600)
+    path = write_gcode(tmp_path, text)
+    server = await _serve(**faults)
+    served.append(server)
+    async with _driver(server) as driver:
+        events = await _stream_all(driver, path)
+        assert driver.status().state is PrinterState.IDLE
+    last = events[-1]
+    assert last.lines_acked == last.lines_total == len(text.splitlines())
+    assert last.bytes_acked == last.bytes_total
+    assert_moves_once_in_order(server.moves, text)
+    if "noise_rate" in faults:
+        assert server.firmware is not None and server.firmware.stats.errors > 0
+        assert last.resends > 0
+
+
+@pytest.mark.asyncio
+async def test_ping_pong_strategy_and_cube(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    text = cube_gcode(size=3.0, layer=0.5)
+    path = write_gcode(tmp_path, text)
+    server = await _serve(noise_rate=0.02, seed=11)
+    served.append(server)
+    async with _driver(server, strategy="ping_pong") as driver:
+        await _stream_all(driver, path)
+        temps = driver.status().temperatures
+    assert_moves_once_in_order(server.moves, text)
+    assert server.machine is not None and server.machine.bed.target_c == 0
+    assert set(temps) >= {"hotend", "bed"}
+
+
+@pytest.mark.asyncio
+async def test_handshake_reads_capabilities(served: list[VirtualPrinterServer]) -> None:
+    server = await _serve(advanced_ok=True, extruders=2)
+    served.append(server)
+    async with _driver(server) as driver:
+        assert driver.firmware is not None and "Marlin" in driver.firmware.name
+        assert driver.capabilities["AUTOREPORT_TEMP"] is True
+        assert driver.capabilities["ADVANCED_OK"] is True
+        await driver.send("M104 T1 S150 ; comment goes")
+        await driver.send("M105")
+        for _ in range(50):
+            if driver.status().temperatures.get("hotend1", None) is not None:
+                break
+            await asyncio.sleep(0.05)
+        temps = driver.status().temperatures
+        assert temps["hotend1"].target == 150
+        assert "hotend0" in temps and "bed" in temps
+
+
+@pytest.mark.asyncio
+async def test_busy_keeps_long_moves_alive(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    # A two-block planner and 0.4 s moves: the firmware stays silent longer than the ok
+    # watchdog allows, but it says `busy:` in between, so no probe is sent.
+    profile = PrinterProfile(name="slow", planner_blocks=2)
+    options = {**FAST, "sim_speed": 1.0, "move_time_s": 0.4, "busy_interval_s": 0.1}
+    server = VirtualPrinterServer(profile, VirtualConfig.model_validate(options))
+    await server.start()
+    served.append(server)
+    text = numbered_moves_gcode(6)
+    path = write_gcode(tmp_path, text)
+    cfg = MarlinConfig(port=server.path, baud=1_000_000, ok_timeout_s=0.3)
+    async with MarlinDriver("slow", cfg, profile) as driver:
+        await _stream_all(driver, path)
+        assert driver.engine is not None
+        assert driver.engine.stats.watchdog_probes == 0
+    assert_moves_once_in_order(server.moves, text)
+
+
+@pytest.mark.asyncio
+async def test_disconnect_interrupts_then_reconnects(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    server = VirtualPrinterServer(
+        PROFILE,
+        VirtualConfig.model_validate({**FAST, "disconnect_at_line": 300}),
+        link=tmp_path / "printer0",
+        reconnect_after_s=0.2,
+    )
+    await server.start()
+    served.append(server)
+    text = numbered_moves_gcode(500)
+    path = write_gcode(tmp_path, text)
+    driver = _driver(server, reconnect_max_s=0.5)
+    async with driver:
+        with pytest.raises(PrinterDisconnected) as info:
+            await _stream_all(driver, path)
+        last = info.value.last_acked_line
+        assert last is not None and 0 < last < 300
+        assert driver.status().state in (PrinterState.OFFLINE, PrinterState.CONNECTING)
+        # Lines run before the cable was pulled ran once, in order, and nothing after it.
+        numbers = [m.line for m in server.moves]
+        assert numbers == sorted(set(numbers)) and max(numbers) < 300
+        await asyncio.wait_for(driver.connected.wait(), 10)
+        assert driver.status().state is PrinterState.IDLE
+        short = numbered_moves_gcode(20)
+        await _stream_all(driver, write_gcode(tmp_path, short, "again.gcode"))
+    assert [m.command for m in server.moves[len(numbers) :]] == [
+        ln for ln in short.splitlines() if ln.startswith("G1")
+    ]
+
+
+@pytest.mark.asyncio
+async def test_thermal_runaway_faults_the_printer(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    server = await _serve(thermal_runaway_at_line=100)
+    served.append(server)
+    path = write_gcode(tmp_path, numbered_moves_gcode(400))
+    async with _driver(server) as driver:
+        with pytest.raises(PrinterFault, match="Thermal Runaway"):
+            await _stream_all(driver, path)
+        assert driver.status().state is PrinterState.FAULTED
+        with pytest.raises(PrinterFault):
+            await _stream_all(driver, path)
+    assert max(m.line or 0 for m in server.moves) < 100
+
+
+@pytest.mark.asyncio
+async def test_cancel_runs_the_safe_stop(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    server = await _serve(sim_speed=50.0)
+    served.append(server)
+    text = "M104 S200\nM140 S60\nM106 S255\nG1 Z2 F600\n" + numbered_moves_gcode(3000)
+    path = write_gcode(tmp_path, text)
+    async with _driver(server) as driver:
+        going = asyncio.Event()
+
+        async def consume() -> None:
+            async for progress in driver.stream(path):
+                if progress.lines_acked > 50:
+                    going.set()
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(going.wait(), 20)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert driver.status().state is PrinterState.IDLE
+    machine = server.machine
+    assert machine is not None
+    assert machine.hotends[0].target_c == 0 and machine.bed.target_c == 0
+    assert machine.fan == 0
+    assert machine.pos["Z"] == pytest.approx(12.0)
+    assert machine.pos["Y"] == PROFILE.bed_y
+    assert len(server.moves) < 3000
+
+
+@pytest.mark.asyncio
+async def test_pause_and_resume_over_serial(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    server = await _serve(sim_speed=100.0)
+    served.append(server)
+    text = "G1 Z0.4 F600\n" + numbered_moves_gcode(400)
+    path = write_gcode(tmp_path, text)
+    async with _driver(server) as driver:
+        did_pause = False
+        async for progress in driver.stream(path):
+            if progress.lines_acked > 30 and not did_pause:
+                did_pause = True
+                await driver.pause()
+                machine = server.machine
+                assert machine is not None
+                assert driver.status().state is PrinterState.PAUSED
+                assert machine.pos["Z"] == pytest.approx(10.4)
+                await driver.resume()
+                assert machine.pos["Z"] == pytest.approx(0.4)
+        assert did_pause
+    job_moves = [m for m in server.moves if m.command in text]
+    assert [m.command for m in job_moves if m.line is not None][-1] == text.splitlines()[-1]
+
+
+@pytest.mark.asyncio
+async def test_emergency_stop_halts(tmp_path: Path, served: list[VirtualPrinterServer]) -> None:
+    server = await _serve(sim_speed=20.0)
+    served.append(server)
+    path = write_gcode(tmp_path, numbered_moves_gcode(2000))
+    async with _driver(server) as driver:
+        going = asyncio.Event()
+
+        async def consume() -> None:
+            async for progress in driver.stream(path):
+                if progress.lines_acked > 20:
+                    going.set()
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(going.wait(), 20)
+        await driver.emergency_stop()
+        with pytest.raises(PrinterFault):
+            await task
+        assert driver.status().state is PrinterState.FAULTED
+        for _ in range(100):
+            if server.machine is not None and server.machine.halted:
+                break
+            await asyncio.sleep(0.01)
+    assert server.machine is not None and server.machine.halted
+
+
+@pytest.mark.asyncio
+async def test_ten_printers_on_one_loop(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    text = numbered_moves_gcode(300)
+    path = write_gcode(tmp_path, text)
+    servers = [await _serve(noise_rate=0.01, seed=i) for i in range(10)]
+    served.extend(servers)
+    drivers = [_driver(s) for s in servers]
+    for d in drivers:
+        await d.start()
+    try:
+        await asyncio.gather(*(_stream_all(d, path) for d in drivers))
+    finally:
+        for d in drivers:
+            await d.stop()
+    for server in servers:
+        assert_moves_once_in_order(server.moves, text)
+
+
+@pytest.mark.asyncio
+async def test_port_that_does_not_exist(tmp_path: Path) -> None:
+    driver = MarlinDriver("x", MarlinConfig(port=str(tmp_path / "ttyNOPE")), PROFILE)
+    with pytest.raises(InputError, match="does not exist"):
+        await driver.start()
+
+
+@pytest.mark.asyncio
+async def test_port_that_is_busy(served: list[VirtualPrinterServer]) -> None:
+    server = await _serve()
+    served.append(server)
+    async with _driver(server):
+        with pytest.raises(ConnectionLost, match="busy"):
+            await _driver(server).start()
+
+
+@pytest.mark.asyncio
+async def test_printer_that_never_answers() -> None:
+    master, slave = pty.openpty()
+    try:
+        cfg = MarlinConfig(port=os.ttyname(slave), handshake_timeout_s=0.5)
+        driver = MarlinDriver("mute", cfg, PROFILE)
+        with pytest.raises(OperationTimeout, match="did not answer the handshake"):
+            await driver.start()
+        assert driver.status().state is PrinterState.OFFLINE
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"\x89PNG\r\n\x1a\n\x00\x00", "not a text"), (b"G1 X1 " + b"Y1 " * 40 + b"\n", "at most")],
+)
+async def test_bad_files(
+    tmp_path: Path, served: list[VirtualPrinterServer], content: bytes, message: str
+) -> None:
+    server = await _serve()
+    served.append(server)
+    path = tmp_path / "bad.gcode"
+    path.write_bytes(content)
+    async with _driver(server) as driver:
+        with pytest.raises(InputError, match=message):
+            await _stream_all(driver, path)
+        assert driver.status().state is PrinterState.IDLE
+    assert server.moves == []
+
+
+@pytest.mark.asyncio
+async def test_a_board_that_resets_mid_print_interrupts_it(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    server = await _serve(sim_speed=50.0)
+    served.append(server)
+    path = write_gcode(tmp_path, numbered_moves_gcode(2000))
+    async with _driver(server, reconnect_max_s=0.3) as driver:
+        with pytest.raises(PrinterDisconnected, match="reset itself"):
+            async for progress in driver.stream(path):
+                if progress.lines_acked > 20:
+                    driver._on_line("start")  # what a watchdog-reset board prints first
+        await asyncio.wait_for(driver.connected.wait(), 10)
+        assert driver.status().state is PrinterState.IDLE

@@ -1,0 +1,104 @@
+"""`printforge virtual-printer` and `printforge print` as a user runs them: two processes, a pty."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.vmarlin import cube_gcode, expected_moves, write_gcode
+
+CLI = [sys.executable, "-m", "printforge"]
+
+
+@pytest.fixture
+def virtual_printer(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    log = tmp_path / "moves.log"
+    with subprocess.Popen(
+        [*CLI, "virtual-printer", "--baud", "1000000", "--sim-speed", "100000",
+         "--noise-rate", "0.02", "--seed", "5", "--log", str(log)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            device = proc.stdout.readline().strip()
+            assert device.startswith("/dev/")
+            yield device, log
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+    assert proc.returncode == 0
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRINTFORGE_ENV": "development"}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_print_streams_a_file_and_exits_zero(
+    tmp_path: Path, virtual_printer: tuple[str, Path]
+) -> None:
+    device, log = virtual_printer
+    text = cube_gcode(size=3.0, layer=0.5)
+    path = write_gcode(tmp_path, text)
+    done = _run("print", str(path), "--port", device, "--baud", "1000000", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["ok"] is True
+    assert summary["lines_acked"] == summary["lines_total"] > 0
+    assert summary["firmware"].startswith("Marlin")
+    # The same port again, with the progress display this time.
+    again = _run("print", str(path), "--port", device, "--baud", "1000000")
+    assert again.returncode == 0, again.stderr
+    assert "printed" in again.stdout
+    assert log.exists()
+
+
+def test_print_bad_input_is_one_clear_line(
+    tmp_path: Path, virtual_printer: tuple[str, Path]
+) -> None:
+    device, _log = virtual_printer
+    binary = tmp_path / "image.gcode"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    good = write_gcode(tmp_path, "G28\nG1 X1 F600\n")
+    for args, message in [
+        (["print", str(binary), "--port", device], "not a text G-code file"),
+        (["print", str(tmp_path / "missing.gcode"), "--port", device], "not found"),
+        (["print", str(good), "--port", str(tmp_path / "ttyNONE")], "does not exist"),
+    ]:
+        done = _run(*args)
+        assert done.returncode == 1
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_log_holds_every_move_once_in_order(tmp_path: Path) -> None:
+    log = tmp_path / "moves.log"
+    text = cube_gcode(size=2.0, layer=0.5)
+    path = write_gcode(tmp_path, text)
+    with subprocess.Popen(
+        [*CLI, "virtual-printer", "--baud", "1000000", "--sim-speed", "100000",
+         "--noise-rate", "0.02", "--seed", "9", "--log", str(log)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            device = proc.stdout.readline().strip()
+            done = _run("print", str(path), "--port", device, "--baud", "1000000", "--json")
+            assert done.returncode == 0, done.stderr
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+    entries = [ln.split(" ", 1) for ln in log.read_text().splitlines()]
+    numbers = [int(n[1:]) for n, _ in entries]
+    assert numbers == sorted(set(numbers))
+    assert [cmd for _, cmd in entries] == expected_moves(text)

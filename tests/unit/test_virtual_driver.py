@@ -1,0 +1,206 @@
+"""The in-process virtual driver: it runs G-code on the simulated machine and reports progress."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from printforge.hardware.base import load_driver
+from printforge.hardware.virtual.config import VirtualConfig
+from printforge.hardware.virtual.driver import VirtualDriver
+from printforge.models.printer import PrinterProfile, PrinterState, PrinterStatus
+from printforge.runtime.errors import InputError, PrinterDisconnected, PrinterFault
+from tests.fakes.vmarlin import cube_gcode, numbered_moves_gcode, write_gcode
+
+PROFILE = PrinterProfile(name="generic-220")
+
+
+def _driver(**options: object) -> VirtualDriver:
+    options.setdefault("sim_speed", 5000.0)
+    return VirtualDriver("v1", VirtualConfig.model_validate(options), PROFILE)
+
+
+async def _status_until(drv: VirtualDriver, check: Callable[[PrinterStatus], bool]) -> None:
+    """Wait, listening to the driver, until its status passes `check`."""
+    changed = asyncio.Event()
+    remove = drv.add_listener(lambda _s: changed.set())
+    try:
+        async with asyncio.timeout(10):
+            while not check(drv.status()):
+                changed.clear()
+                await changed.wait()
+    finally:
+        remove()
+
+
+def _moves_in(text: str) -> list[str]:
+    lines = [ln.split(";")[0].strip() for ln in text.splitlines()]
+    return [ln for ln in lines if ln.startswith(("G0 ", "G1 "))]
+
+
+def test_registry_resolves_virtual() -> None:
+    assert load_driver("virtual") is VirtualDriver
+
+
+def test_config_forbids_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="colour"):
+        VirtualConfig.model_validate({"colour": "red"})
+
+
+@pytest.mark.asyncio
+async def test_cube_prints_every_move_once_in_order(tmp_path: Path) -> None:
+    text = cube_gcode(size=4.0, layer=0.4)
+    path = write_gcode(tmp_path, text)
+    states: list[PrinterState] = []
+    async with _driver() as drv:
+        drv.add_listener(lambda s: states.append(s.state))
+        events = [p async for p in drv.stream(path, job_id="j1")]
+        assert drv.machine is not None
+        executed = [m.command for m in drv.machine.moves]
+        status = drv.status()
+    assert executed == _moves_in(text)
+    last = events[-1]
+    assert last.lines_acked == last.lines_total > 0
+    assert last.bytes_acked == last.bytes_total
+    assert last.eta_s == 0
+    assert last.layer == last.layers_total == 10
+    assert PrinterState.PRINTING in states
+    assert status.temperatures["hotend"].target == 0  # the file's own end G-code
+    assert status.state is PrinterState.IDLE
+
+
+@pytest.mark.asyncio
+async def test_disconnect_reports_last_acked_line(tmp_path: Path) -> None:
+    path = write_gcode(tmp_path, numbered_moves_gcode(50))
+    async with _driver(disconnect_at_line=20) as drv:
+        with pytest.raises(PrinterDisconnected) as info:
+            async for _ in drv.stream(path):
+                pass
+        assert info.value.last_acked_line == 19
+        assert drv.status().state is PrinterState.OFFLINE
+        # The file's first two commands are not moves: line 19 is the 17th move.
+        assert [m.command for m in drv.moves] == _moves_in(numbered_moves_gcode(17))
+
+
+@pytest.mark.asyncio
+async def test_a_board_that_comes_back_prints_again(tmp_path: Path) -> None:
+    path = write_gcode(tmp_path, numbered_moves_gcode(50))
+    async with _driver(disconnect_at_line=20, reconnect_after_s=0.5) as drv:
+        with pytest.raises(PrinterDisconnected):
+            async for _ in drv.stream(path):
+                pass
+        await asyncio.wait_for(drv.connected.wait(), 10)
+        assert drv.status().state is PrinterState.IDLE
+        before = len(drv.moves)
+        events = [p async for p in drv.stream(path)]
+        assert events[-1].lines_acked == events[-1].lines_total
+        assert [m.command for m in drv.moves[before:]] == _moves_in(numbered_moves_gcode(50))
+
+
+@pytest.mark.asyncio
+async def test_thermal_runaway_faults_the_printer(tmp_path: Path) -> None:
+    path = write_gcode(tmp_path, numbered_moves_gcode(50))
+    async with _driver(thermal_runaway_at_line=10) as drv:
+        with pytest.raises(PrinterFault, match="Thermal Runaway"):
+            async for _ in drv.stream(path):
+                pass
+        assert drv.status().state is PrinterState.FAULTED
+        with pytest.raises(PrinterFault):
+            async for _ in drv.stream(path):
+                pass
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_stream_runs_the_safe_stop(tmp_path: Path) -> None:
+    text = "M104 S200\nM140 S60\nM106 S255\nG1 Z1 F600\n" + numbered_moves_gcode(2000)
+    path = write_gcode(tmp_path, text)
+    async with _driver(sim_speed=1.0) as drv:
+        started = asyncio.Event()
+
+        async def consume() -> None:
+            async for p in drv.stream(path):
+                if p.lines_acked > 10:
+                    started.set()
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(started.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        machine = drv.machine
+        assert machine is not None
+        assert machine.hotends[0].target_c == 0 and machine.bed.target_c == 0
+        assert machine.fan == 0
+        assert machine.pos["Z"] == pytest.approx(11.0)
+        assert machine.pos["Y"] == PROFILE.bed_y
+        assert drv.status().state is PrinterState.IDLE
+
+
+@pytest.mark.asyncio
+async def test_pause_and_resume_restore_position(tmp_path: Path) -> None:
+    text = "G1 Z0.3 F600\n" + numbered_moves_gcode(600)
+    path = write_gcode(tmp_path, text)
+    async with _driver(sim_speed=100.0) as drv:
+        paused = asyncio.Event()
+
+        async def consume() -> None:
+            async for p in drv.stream(path):
+                if p.lines_acked > 20 and not paused.is_set():
+                    paused.set()
+                    await drv.pause()
+                    machine = drv.machine
+                    assert machine is not None
+                    saved = drv._saved
+                    assert saved is not None and machine.pos["Z"] > saved.z
+                    assert drv.status().state is PrinterState.PAUSED
+                    await drv.resume()
+                    assert machine.pos["Z"] == pytest.approx(0.3)
+                    assert (machine.pos["X"], machine.pos["Y"]) == (saved.x, saved.y)
+
+        await asyncio.wait_for(consume(), 60)
+        assert paused.is_set()
+        assert drv.status().state is PrinterState.IDLE
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"\x00\x01\x02binary", "not a text"), (b"G1 X1 " + b"Y1 " * 60 + b"\n", "at most")],
+)
+async def test_bad_files_are_input_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.gcode"
+    path.write_bytes(content)
+    async with _driver() as drv:
+        with pytest.raises(InputError, match=message):
+            async for _ in drv.stream(path):
+                pass
+        assert drv.status().state is PrinterState.IDLE
+
+
+@pytest.mark.asyncio
+async def test_without_autoreport_the_host_polls_temperatures() -> None:
+    async with _driver(sim_speed=50.0, autoreport_temp=False) as drv:
+        assert drv.capabilities["AUTOREPORT_TEMP"] is False
+        await drv.send("M104 S100")
+        await _status_until(drv, lambda s: s.temperatures["hotend"].actual >= 40)
+        assert drv.status().temperatures["hotend"].target == 100
+
+
+@pytest.mark.asyncio
+async def test_host_action_commands_pause_and_resume(tmp_path: Path) -> None:
+    path = write_gcode(tmp_path, "G1 Z0.3 F600\n" + numbered_moves_gcode(600))
+    async with _driver(sim_speed=100.0) as drv:
+        states: list[PrinterState] = []
+        drv.add_listener(lambda s: states.append(s.state))
+        asked = False
+        async for progress in drv.stream(path):
+            if progress.lines_acked > 20 and not asked:
+                asked = True
+                drv._on_line("//action:pause")  # as if the button on the printer was pressed
+                await _status_until(drv, lambda s: s.state is PrinterState.PAUSED)
+                drv._on_line("//action:resume")
+        assert PrinterState.PAUSED in states
+        assert drv.status().state is PrinterState.IDLE

@@ -1,0 +1,167 @@
+"""The virtual Marlin's serial side and machine model, fed bytes by hand."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from printforge.hardware.marlin.protocol import frame
+from printforge.hardware.virtual.config import VirtualConfig
+from printforge.hardware.virtual.firmware import VirtualMarlin
+from printforge.hardware.virtual.machine import Heater, VirtualMachine, move_duration
+from printforge.models.printer import PrinterProfile
+
+PROFILE = PrinterProfile(name="test")
+
+
+class Board:
+    def __init__(self, **options: object) -> None:
+        options.setdefault("baud", 2_000_000)
+        options.setdefault("sim_speed", 1e6)
+        self.cfg = VirtualConfig.model_validate(options)
+        self.out = bytearray()
+        self.machine = VirtualMachine(
+            PROFILE, sim_speed=self.cfg.sim_speed or 1.0, move_time_s=self.cfg.move_time_s
+        )
+        self.fw = VirtualMarlin(self.machine, self.cfg, self.out.extend)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.decode().splitlines()
+
+    async def until(self, check: Callable[[], bool], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            # The firmware's counters have no event to wait on; a short poll is enough here.
+            while not check():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+
+
+@pytest.mark.asyncio
+async def test_numbered_lines_run_and_get_ok() -> None:
+    board = Board(advanced_ok=True)
+    board.fw.start()
+    try:
+        board.fw.feed(frame(0, "M110 N0") + frame(1, "G1 X5 F600") + frame(2, "M105"))
+        await board.until(lambda: any(ln.startswith("ok T:") for ln in board.lines))
+        assert board.lines[:2] == ["start", "echo:Marlin 2.1.2.4 (printforge virtual)"]
+        assert board.lines[2].startswith("ok N0 P16 B")
+        assert board.lines[3].startswith("ok N1 P15 B")
+        assert [(m.line, m.command) for m in board.machine.moves] == [(1, "G1 X5 F600")]
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("wire", "error"),
+    [
+        (b"N1 G1 X5*0\n", "Error:checksum mismatch, Last Line: 0"),
+        (b"N1 G1 X5\n", "Error:No Checksum with line number, Last Line: 0"),
+        (b"G1 X5*12\n", "Error:No Line Number with checksum, Last Line: 0"),
+        (frame(2, "G1 X5"), "Error:Line Number is not Last Line Number+1, Last Line: 0"),
+    ],
+)
+async def test_bad_lines_get_error_resend_ok(wire: bytes, error: str) -> None:
+    board = Board()
+    board.fw.start()
+    try:
+        board.fw.feed(wire)
+        await board.until(lambda: "ok" in board.lines)
+        assert board.lines[-3:] == [error, "Resend: 1", "ok"]
+        assert board.machine.moves == []
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_full_ring_drops_bytes_and_the_line_is_asked_again() -> None:
+    # Moves that take a while keep all four slots busy; a host that ignores the window
+    # overruns the 128-byte ring.
+    board = Board(sim_speed=1.0, move_time_s=0.05)
+    board.fw.start()
+    try:
+        burst = b"".join(frame(n, f"G1 X{n}.000 Y{n}.000 F3000") for n in range(1, 40))
+        board.fw.feed(burst)
+        await board.until(lambda: board.fw.stats.bytes_dropped > 0, timeout=10)
+        await board.until(lambda: not board.fw.slots, timeout=10)
+        # The next line lands on the cut-off remains: the firmware asks for the lost line.
+        board.fw.feed(frame(40, "G1 X40"))
+        await board.until(lambda: any(ln.startswith("Resend:") for ln in board.lines), 10)
+        wanted = int(next(ln for ln in board.lines if ln.startswith("Resend:")).split()[1])
+        assert wanted == len(board.machine.moves) + 1
+        numbers = [m.line for m in board.machine.moves]
+        assert numbers == list(range(1, len(numbers) + 1))  # in order, nothing skipped
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_m112_acts_on_arrival() -> None:
+    board = Board(sim_speed=1.0, move_time_s=10.0)
+    board.fw.start()
+    try:
+        board.fw.feed(b"".join(frame(n, f"G1 X{n}") for n in range(1, 20)) + b"M112\n")
+        await board.until(lambda: board.machine.halted is not None)
+        assert "Error:Printer halted. kill() called!" in board.lines
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_thermal_runaway_and_busy() -> None:
+    board = Board(sim_speed=1.0, move_time_s=0.2, busy_interval_s=0.03,
+                  thermal_runaway_at_line=4)
+    board.fw.start()
+    try:
+        # M400 waits for the 0.2 s move: a long command, so the firmware says it is busy.
+        commands = ["G1 X1", "M400", "G1 X3", "G1 X4", "G1 X5"]
+        board.fw.feed(b"".join(frame(n, c) for n, c in enumerate(commands, start=1)))
+        await board.until(lambda: board.fw.halted, timeout=10)
+        assert any(ln.startswith("busy: processing") for ln in board.lines)
+        assert "Error:Thermal Runaway, system stopped! Heater_ID: 0" in board.lines
+        assert [m.line for m in board.machine.moves] == [1, 3]
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_heating_waits_in_simulated_time() -> None:
+    machine = VirtualMachine(PROFILE, sim_speed=1000.0)
+    at = machine.loop.time()
+    done, _ = machine.execute_at("M109 S210", None, at)
+    # From 22 °C to within 1 °C of 210 °C with a 20 s time constant: 20 * ln(188) s.
+    assert (done - at) * 1000.0 == pytest.approx(20 * 5.236, rel=0.01)
+    report = machine.temperature_report(done)
+    assert report.startswith("T:209.") and "/210.00" in report
+
+
+def test_heater_first_order() -> None:
+    heater = Heater(tau_s=10.0)
+    heater.set_target(200.0, 0.0)
+    assert heater.actual(10.0) == pytest.approx(200 + (22 - 200) * 0.36788, rel=1e-3)
+    heater.set_target(0.0, 10.0)
+    assert heater.actual(1e6) == pytest.approx(22.0)
+
+
+@pytest.mark.parametrize(
+    ("distance", "feed", "seconds"),
+    [
+        (100.0, 50.0, 100 / 50 - (2500 - 64) / 1000 / 50 + 2 * (50 - 8) / 1000),  # trapezoid
+        (0.1, 50.0, 2 * ((64 + 1000 * 0.1) ** 0.5 - 8) / 1000),  # never reaches feed speed
+        (0.0, 50.0, 0.0),
+    ],
+)
+def test_move_duration(distance: float, feed: float, seconds: float) -> None:
+    assert move_duration(distance, feed, 1000.0, 8.0) == pytest.approx(seconds)
+
+
+@pytest.mark.asyncio
+async def test_planner_holds_sixteen_blocks() -> None:
+    machine = VirtualMachine(PROFILE, sim_speed=1.0, move_time_s=1.0)
+    at = machine.loop.time()
+    accepted = [machine.execute_at(f"G1 X{i}", i, at)[0] for i in range(1, 19)]
+    assert accepted[:16] == [at] * 16  # the planner takes 16 at once
+    assert accepted[16] == pytest.approx(at + 1.0)  # the 17th waits for the first to finish
+    assert accepted[17] == pytest.approx(at + 2.0)
