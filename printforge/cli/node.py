@@ -1,0 +1,206 @@
+"""`printforge node`: attach this host's printers and expose each on the farm bus (MQTT)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import signal
+import sys
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "node",
+        help="expose this host's printers on the farm bus (MQTT) for a remote orchestrator",
+        description=__doc__,
+    )
+    p.add_argument("--broker", metavar="URL", help="mqtt://HOST:PORT or mqtts://HOST:PORT")
+    # Also accepted after the subcommand, as the issue's usage line shows.
+    p.add_argument("--config", dest="node_config", metavar="FILE", help="one more TOML layer")
+    p.add_argument(
+        "--virtual", type=int, default=0, metavar="N", help="add N virtual printers (virtual-1..N)"
+    )
+    p.add_argument(
+        "--sim-printers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="mock farm: N light simulated printers (sim-1..N), cheap enough for hundreds",
+    )
+    p.add_argument(
+        "--sim-moonraker",
+        type=int,
+        default=0,
+        metavar="N",
+        help="mock farm: run N Klipper/Moonraker simulators on the broker and attach them",
+    )
+    p.add_argument(
+        "--printer",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="expose this configured printer (repeatable); default: every enabled hardware one",
+    )
+    p.add_argument("--node-id", metavar="ID", help="this host's name on the bus (default hostname)")
+    p.add_argument("--topic-prefix", metavar="PREFIX", help="default printforge/v1")
+    p.add_argument("--username", metavar="USER", help="broker user name")
+    p.add_argument(
+        "--password-env", metavar="VAR", help="read the broker password from this variable"
+    )
+    p.add_argument("--tls-ca", metavar="FILE", help="CA that signed the broker's certificate")
+    p.add_argument("--status-interval", type=float, metavar="S", help="heartbeat period")
+    p.add_argument("--sim-speed", type=float, metavar="N", help="virtual printer speed-up")
+    p.add_argument(
+        "--drop-at",
+        type=float,
+        metavar="FRACTION",
+        help="fault injection: fall off the bus once a print reaches this fraction",
+    )
+    p.add_argument("--reply-delay", type=float, metavar="S", help="fault injection: slow replies")
+    p.set_defaults(handler=_handle_node)
+
+
+def _bus_overrides(args: argparse.Namespace) -> dict[str, object]:
+    import os
+
+    from printforge.runtime.errors import InputError
+
+    bus: dict[str, object] = {}
+    for key, value in (
+        ("broker", args.broker),
+        ("node_id", args.node_id),
+        ("topic_prefix", args.topic_prefix),
+        ("username", args.username),
+        ("tls_ca", args.tls_ca),
+        ("status_interval_s", args.status_interval),
+    ):
+        if value is not None:
+            bus[key] = value
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if password is None:
+            raise InputError(f"--password-env {args.password_env}: the variable is not set")
+        bus["password"] = password
+    return bus
+
+
+async def _moonraker_sims(count: int, settings: Any, manager: Any) -> list[tuple[str, Any]]:
+    """Klipper simulators on the same broker, each driven through the real Moonraker driver."""
+    from printforge.hardware.mqtt.moonraker import MoonrakerConfig, MoonrakerDriver
+    from printforge.hardware.mqtt.sim.moonraker import MoonrakerSimulator
+    from printforge.runtime.settings import PrinterEntry
+
+    node_id = settings.bus.resolved_node_id()
+    profile = settings.printer_profile(settings.default_printer)
+    sims: list[tuple[str, Any]] = []
+    for i in range(1, count + 1):
+        name = f"klipper-{i}"
+        sim = MoonrakerSimulator(settings.bus, f"{node_id}-{name}")
+        await sim.start()
+        sims.append((name, sim))
+        config = MoonrakerConfig(
+            broker=settings.bus.broker,
+            instance=sim.instance,
+            http_url=sim.http_url,
+            username=settings.bus.username,
+            password=settings.bus.password,
+            tls_ca=settings.bus.tls_ca,
+        )
+        entry = PrinterEntry(driver="moonraker", profile=profile.name)
+        await manager.add(MoonrakerDriver(name, config, profile), entry)
+    return sims
+
+
+async def _handle_node(args: argparse.Namespace) -> int:
+    from printforge.cli import load_cli_settings
+    from printforge.hardware.mqtt.node import BusNode, EndpointFaults
+    from printforge.orchestrator.printers import PrinterManager
+    from printforge.runtime.errors import InputError
+    from printforge.runtime.settings import PrinterEntry
+
+    if args.node_config:
+        args.config = args.node_config
+    if args.virtual < 0:
+        raise InputError("--virtual takes a count of 0 or more")
+    overrides: dict[str, object] = {"sim_speed": args.sim_speed}
+    bus = _bus_overrides(args)
+    if bus:
+        overrides["bus"] = bus
+    settings = load_cli_settings(args, **overrides)
+    settings.bus.address()  # fail now, with the reason, when no broker is configured
+
+    # A node exposes hardware; virtual printers only when asked for, so a farm never gets a
+    # phantom printer by default. Printers driven over the bus are never re-exposed.
+    wanted = list(args.printer) or [
+        name
+        for name, entry in settings.printers.items()
+        if entry.enabled and entry.driver not in ("bus", "virtual")
+    ]
+    for name in args.printer:
+        settings.printer(name)  # ConfigError naming the configured ones
+    profile = settings.printers[settings.default_printer].profile
+    for i in range(1, args.virtual + 1):
+        name = f"virtual-{i}"
+        settings.printers.setdefault(
+            name,
+            PrinterEntry(driver="virtual", profile=profile, material=settings.default_material),
+        )
+        wanted.append(name)
+    if not wanted and args.sim_moonraker <= 0 and args.sim_printers <= 0:
+        raise InputError("nothing to expose: pass --virtual N, --printer NAME or configure one")
+
+    faults = None
+    if args.drop_at is not None or args.reply_delay is not None:
+        faults = EndpointFaults(drop_at_fraction=args.drop_at, reply_delay_s=args.reply_delay or 0)
+    manager = PrinterManager(settings)
+    for name in wanted:
+        entry = settings.printers[name]
+        await manager.add(manager.build(name, entry), entry)
+    for i in range(1, args.sim_printers + 1):
+        from printforge.hardware.mqtt.sim.printer import SimPrinter, SimPrinterConfig
+
+        name = f"sim-{i}"
+        sim_printer = SimPrinter(
+            name,
+            SimPrinterConfig(sim_speed=settings.sim_speed),
+            settings.printer_profile(settings.default_printer),
+            settings.material(settings.default_material) if settings.materials else None,
+        )
+        await manager.add(sim_printer, PrinterEntry(driver="sim", profile=sim_printer.profile.name))
+        wanted.append(name)
+    sims = await _moonraker_sims(args.sim_moonraker, settings, manager)
+    wanted += [name for name, _sim in sims]
+    node = BusNode(
+        settings.bus,
+        [manager.get(name) for name in wanted],
+        health=manager.health,
+        faults=faults,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await node.start()
+        # Everything built so far lives as long as the node: keep it out of the cyclic
+        # collector's full passes, whose pauses otherwise show up as command latency.
+        gc.collect()
+        gc.freeze()
+        ids = ", ".join(e.printer_id for e in node.endpoints)
+        # One line on stdout that scripts (and the tests) wait for.
+        print(f"printforge node {node.node_id} on {settings.bus.broker}: {ids}", flush=True)
+        await stop.wait()
+    finally:
+        await node.stop()
+        for name in reversed(wanted):  # added one by one, so removed one by one
+            await manager.remove(name)
+        for _name, sim in sims:
+            await sim.stop()
+    print("printforge node: stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,108 @@
+"""Pure Bambu Lab LAN-mode helpers: request frames and `device/{serial}/report` parsing.
+
+Printers push `{"print": {...}}` reports: a full one after `pushing.pushall`, changed fields
+otherwise (P1/A1 series), so reports are folded into one tree before reading it. Fields follow
+the community-documented LAN protocol: `gcode_state` (IDLE, PREPARE, RUNNING, PAUSE, FINISH,
+FAILED), `mc_percent`, `mc_remaining_time` (minutes), `nozzle_temper`, `bed_temper`, their
+`*_target_temper`, `print_error` (HMS code, 0 = none) and `gcode_file`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from printforge.models.printer import PrinterState, PrintProgress, Temperature
+
+__all__ = ["BambuState", "BambuTopics", "error_code", "merge_report", "request"]
+
+_STATES = {
+    "IDLE": PrinterState.IDLE,
+    "PREPARE": PrinterState.HEATING,
+    "SLICING": PrinterState.HEATING,
+    "RUNNING": PrinterState.PRINTING,
+    "PAUSE": PrinterState.PAUSED,
+    "FINISH": PrinterState.IDLE,
+    "FAILED": PrinterState.FAULTED,
+}
+
+
+class BambuTopics:
+    def __init__(self, serial: str) -> None:
+        self.request = f"device/{serial}/request"
+        self.report = f"device/{serial}/report"
+
+
+def request(section: str, command: str, sequence_id: int, **fields: Any) -> bytes:
+    """`{"print": {"sequence_id": "7", "command": "pause"}}` and friends."""
+    body = {"sequence_id": str(sequence_id), "command": command, **fields}
+    return json.dumps({section: body}).encode()
+
+
+def error_code(print_error: int) -> str:
+    """HMS style `0300_4000` from the integer `print_error` (0 means no error)."""
+    return f"{(print_error >> 16) & 0xFFFF:04X}_{print_error & 0xFFFF:04X}"
+
+
+class Report(BaseModel):
+    """One message on the report topic; only the `print` section matters here."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    print: dict[str, Any] | None = None
+
+
+def merge_report(tree: dict[str, Any], section: dict[str, Any]) -> None:
+    tree.update(section)
+
+
+class BambuState(BaseModel):
+    state: PrinterState
+    gcode_state: str | None = None
+    gcode_file: str | None = None
+    percent: int | None = None
+    remaining_min: int | None = None
+    error: int = 0
+    message: str | None = None
+    temperatures: dict[str, Temperature] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tree: dict[str, Any]) -> BambuState:
+        gcode_state = tree.get("gcode_state")
+        error = int(tree.get("print_error") or 0)
+        state = _STATES.get(str(gcode_state or "IDLE").upper(), PrinterState.IDLE)
+        message = None
+        if error:
+            message = f"HMS {error_code(error)}"
+            if state is not PrinterState.IDLE:
+                state = PrinterState.FAULTED
+        temps: dict[str, Temperature] = {}
+        for prefix, key in (("nozzle", "hotend"), ("bed", "bed")):
+            actual = tree.get(f"{prefix}_temper")
+            if actual is not None:
+                target = tree.get(f"{prefix}_target_temper") or 0.0
+                temps[key] = Temperature(actual=float(actual), target=float(target))
+        percent = tree.get("mc_percent")
+        remaining = tree.get("mc_remaining_time")
+        return cls(
+            state=state,
+            gcode_state=gcode_state,
+            gcode_file=tree.get("gcode_file") or None,
+            percent=int(percent) if percent is not None else None,
+            remaining_min=int(remaining) if remaining is not None else None,
+            error=error,
+            message=message,
+            temperatures=temps,
+        )
+
+    def progress(self, size: int, elapsed_s: float) -> PrintProgress | None:
+        if self.percent is None:
+            return None
+        return PrintProgress(
+            bytes_acked=size * self.percent // 100,
+            bytes_total=size,
+            elapsed_s=elapsed_s,
+            eta_s=self.remaining_min * 60.0 if self.remaining_min is not None else None,
+        )

@@ -1,0 +1,444 @@
+"""The node side of the farm bus: each local printer exposed on its own MQTT connection.
+
+A connection per printer is what lets the broker announce *that printer* offline through its
+last will when the node dies; it is also how Bambu and Moonraker printers appear on a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import tempfile
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from printforge.hardware.base import PrinterDriver
+from printforge.hardware.mqtt.client import BusClient, decode
+from printforge.hardware.mqtt.config import BusSettings
+from printforge.hardware.mqtt.messages import (
+    COMMAND,
+    Command,
+    ControlCommand,
+    ErrorBody,
+    EventMessage,
+    JobOutcome,
+    LastJob,
+    ProfileSummary,
+    Reply,
+    SendCommand,
+    StartCommand,
+    StatusMessage,
+    UploadCommand,
+)
+from printforge.hardware.mqtt.spool import Spool
+from printforge.hardware.mqtt.topics import Topics, valid_printer_id
+from printforge.models.printer import PrinterState, PrinterStatus, PrintProgress
+from printforge.runtime.errors import (
+    ConfigError,
+    InputError,
+    InvalidTransition,
+    PrinterDisconnected,
+    PrinterFault,
+    PrintforgeError,
+)
+from printforge.runtime.health import HealthRegistry
+
+__all__ = ["BusNode", "EndpointFaults", "PrinterEndpoint"]
+
+log = logging.getLogger(__name__)
+
+SEEN_COMMANDS = 4096  # command ids remembered per printer for de-duplication
+URGENT = ("state", "job_id", "message")
+
+
+class EndpointFaults(BaseModel):
+    """Faults a simulated node can show, for tests and the benchmark."""
+
+    reply_delay_s: float = Field(0.0, ge=0, description="hold every reply this long")
+    drop_at_fraction: float | None = Field(
+        None, gt=0, le=1, description="fall off the bus once a print reaches this fraction"
+    )
+    drop_for_s: float = Field(2.0, ge=0, description="stay away this long after falling off")
+
+
+class PrinterEndpoint:
+    """One printer on the bus: retained status, events, commands in, replies out."""
+
+    def __init__(
+        self,
+        driver: PrinterDriver,
+        settings: BusSettings,
+        *,
+        node_id: str,
+        printer_id: str | None = None,
+        spool: Spool,
+        boot: str,
+        health: HealthRegistry | None = None,
+        faults: EndpointFaults | None = None,
+    ) -> None:
+        self.driver = driver
+        self.settings = settings
+        self.node_id = node_id
+        self.printer_id = printer_id or f"{node_id}.{driver.name}"
+        if not valid_printer_id(self.printer_id):
+            raise ConfigError(f"printer id {self.printer_id!r} cannot be an MQTT topic level")
+        self.topics = Topics(settings.topic_prefix)
+        self.spool = spool
+        self.boot = boot
+        self.faults = faults or EndpointFaults()
+        self._profile = ProfileSummary.of(driver.profile)  # profiles are frozen: build it once
+        self._seq = 0
+        self._seen: OrderedDict[str, Reply | None] = OrderedDict()
+        self._queue: asyncio.Queue[Command] = asyncio.Queue()
+        self._events: asyncio.Queue[EventMessage] = asyncio.Queue()
+        self._urgent = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._job_task: asyncio.Task[None] | None = None
+        self._job_id: str | None = None
+        self._job_cancel_reason: JobOutcome | None = None
+        self._progress: PrintProgress | None = None
+        self._last_job: LastJob | None = None
+        self._published: tuple[object, ...] | None = None
+        self._unlisten = None
+        self._dropped = False
+        self.commands_handled = 0
+        self.duplicates = 0
+        self.client = BusClient(
+            settings,
+            client_id=f"pf-{node_id}-{driver.name}-{boot[:8]}"[:128],
+            on_message=self._on_message,
+            subscriptions=[(self.topics.cmd(self.printer_id), 1)],
+            will=BusClient.will_of(
+                self.topics.status(self.printer_id), self._offline("node connection lost")
+            ),
+            health=health,
+            name=f"bus:{self.printer_id}",
+        )
+        self.client.on_connect(self._publish_status)
+
+    # lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._unlisten = self.driver.add_listener(self._on_driver_status)
+        for coro, name in (
+            (self._status_loop(), "status"),
+            (self._command_loop(), "commands"),
+            (self._event_loop(), "events"),
+        ):
+            self._spawn(coro, name)
+        await self.client.start()
+
+    async def stop(self, *, reason: str = "node stopped") -> None:
+        """Interrupt a running job, publish `offline` (retained), disconnect."""
+        if self._job_task is not None and not self._job_task.done():
+            self._job_cancel_reason = "interrupted"
+            self._job_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._job_task
+        with contextlib.suppress(Exception):
+            await self.client.publish_if_connected(
+                self.topics.status(self.printer_id), self._offline(reason), qos=1, retain=True
+            )
+        await self.client.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
+
+    def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=f"{self.printer_id}-{name}")  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # status ----------------------------------------------------------------------------------
+    def _offline(self, message: str) -> bytes:
+        return (
+            StatusMessage(
+                id=self.printer_id,
+                node=self.node_id,
+                driver=self.driver.kind,
+                state=PrinterState.OFFLINE,
+                profile=self._profile,
+                material=self.driver.material.name if self.driver.material else None,
+                message=message,
+                boot=self.boot,
+                last_job=self._last_job,
+            )
+            .model_dump_json()
+            .encode()
+        )
+
+    def status_message(self) -> StatusMessage:
+        status = self.driver.status()
+        self._seq += 1
+        update: dict[str, object] = {}
+        if self._job_id is not None:
+            update["job_id"] = self._job_id
+            if status.state in (PrinterState.IDLE, PrinterState.FINISHED):
+                update["state"] = PrinterState.PRINTING  # the stream has not begun yet
+            if self._progress is not None:
+                update["progress"] = self._progress
+        if update:
+            status = status.model_copy(update=update)
+        return StatusMessage.of(
+            status,
+            printer_id=self.printer_id,
+            node=self.node_id,
+            profile=self._profile,
+            material=self.driver.material,
+            last_job=self._last_job,
+            seq=self._seq,
+            boot=self.boot,
+        )
+
+    def _on_driver_status(self, status: PrinterStatus) -> None:
+        key = tuple(getattr(status, k) for k in URGENT)
+        if key != self._published:
+            self._urgent.set()
+
+    async def _publish_status(self, *, qos: int = 1) -> None:
+        msg = self.status_message()
+        self._published = (msg.state, msg.job_id, msg.message)
+        await self.client.publish_if_connected(
+            self.topics.status(self.printer_id), msg.model_dump_json(), qos=qos, retain=True
+        )
+
+    async def _status_loop(self) -> None:
+        # State changes go out at once (QoS 1); temperatures and progress ride the heartbeat
+        # (QoS 0: the next one supersedes it). A random phase keeps a node's printers from
+        # all publishing in the same millisecond.
+        interval = self.settings.status_interval_s
+        await asyncio.sleep(random.uniform(0, interval))
+        while True:
+            urgent = False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._urgent.wait()
+                    urgent = True
+            self._urgent.clear()
+            await self._publish_status(qos=1 if urgent else 0)
+
+    # events ----------------------------------------------------------------------------------
+    def _event(self, kind: str, **fields: object) -> None:
+        self._events.put_nowait(EventMessage(printer=self.printer_id, kind=kind, **fields))  # type: ignore[arg-type]
+
+    async def _event_loop(self) -> None:
+        topic = self.topics.events(self.printer_id)
+        while True:
+            event = await self._events.get()
+            # publish() waits through outages, so an event is delayed, never dropped.
+            await self.client.publish(topic, event.model_dump_json(), qos=1)
+
+    # commands --------------------------------------------------------------------------------
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        cmd = decode(COMMAND, payload, kind="command", topic=topic)
+        if cmd is None:
+            self._reject_malformed(payload)
+            return
+        if cmd.id in self._seen:
+            self.duplicates += 1
+            reply = self._seen[cmd.id]
+            if reply is not None:  # a lost reply: send the same one again, do nothing else
+                self._spawn(self._send_reply(reply), "reply")
+            return
+        self._seen[cmd.id] = None
+        while len(self._seen) > SEEN_COMMANDS:
+            self._seen.popitem(last=False)
+        if isinstance(cmd, ControlCommand) and cmd.op in ("emergency_stop", "ping"):
+            self._spawn(self._run_command(cmd), "urgent")  # never queued behind an upload
+        else:
+            self._queue.put_nowait(cmd)
+
+    def _reject_malformed(self, payload: bytes) -> None:
+        try:
+            raw = json.loads(payload)
+            cmd_id = raw.get("id") if isinstance(raw, dict) else None
+        except ValueError:
+            cmd_id = None
+        if isinstance(cmd_id, str) and cmd_id and cmd_id not in self._seen:
+            reply = Reply(
+                id=cmd_id,
+                ok=False,
+                error=ErrorBody(code="bad_command", message="the command does not parse"),
+            )
+            self._seen[cmd_id] = reply
+            self._spawn(self._send_reply(reply), "reply")
+
+    async def _command_loop(self) -> None:
+        while True:
+            cmd = await self._queue.get()
+            await self._run_command(cmd)
+
+    async def _run_command(self, cmd: Command) -> None:
+        if self.faults.reply_delay_s:
+            await asyncio.sleep(self.faults.reply_delay_s)  # a slow node: resends pile up
+        try:
+            result = await self._execute(cmd)
+            reply = Reply(id=cmd.id, ok=True, result=result)
+        except PrintforgeError as err:
+            reply = Reply(id=cmd.id, ok=False, error=ErrorBody(code=err.code, message=err.message))
+        except Exception as err:  # a driver bug must still produce a reply
+            log.exception("%s: command %s failed", self.printer_id, cmd.op)
+            reply = Reply(id=cmd.id, ok=False, error=ErrorBody(code="error", message=str(err)))
+        self.commands_handled += 1
+        self._seen[cmd.id] = reply
+        if not reply.ok:
+            self._event("command.rejected", message=f"{cmd.op}: {reply.error.message}")  # type: ignore[union-attr]
+        await self._send_reply(reply)
+
+    async def _send_reply(self, reply: Reply) -> None:
+        await self.client.publish(
+            self.topics.reply(self.printer_id), reply.model_dump_json(), qos=1
+        )
+
+    async def _execute(self, cmd: Command) -> dict[str, object]:
+        driver = self.driver
+        if isinstance(cmd, UploadCommand):
+            return await self.spool.add_chunk(cmd)
+        if isinstance(cmd, StartCommand):
+            return await self._start_job(cmd)
+        if isinstance(cmd, SendCommand):
+            await driver.send(cmd.line)
+            return {}
+        op = cmd.op
+        if cmd.job_id is not None and cmd.job_id != self._job_id and op != "ping":
+            raise InvalidTransition(f"job {cmd.job_id} is not running on {self.printer_id}")
+        if op == "ping":
+            return {"state": driver.status().state.value, "job_id": self._job_id}
+        if op == "pause":
+            await driver.pause()
+        elif op == "resume":
+            await driver.resume()
+        elif op == "cancel":
+            if self._job_task is not None and not self._job_task.done():
+                self._job_cancel_reason = "cancelled"
+                self._job_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._job_task
+            else:
+                await driver.cancel()
+        elif op == "emergency_stop":
+            await driver.emergency_stop()
+            if self._job_task is not None and not self._job_task.done():
+                self._job_cancel_reason = "failed"
+                self._job_task.cancel()
+        elif op == "clear_bed":
+            await driver.confirm_bed_clear()
+        self._urgent.set()
+        return {"state": driver.status().state.value}
+
+    async def _start_job(self, cmd: StartCommand) -> dict[str, object]:
+        if self._job_task is not None and not self._job_task.done():
+            if self._job_id == cmd.job_id:
+                return {"job_id": cmd.job_id, "seq": self._seq}
+            raise InvalidTransition(f"{self.printer_id} is printing job {self._job_id}")
+        state = self.driver.status().state
+        if state is not PrinterState.IDLE or not self.driver.connected.is_set():
+            raise InvalidTransition(f"{self.printer_id} is {state.value}, not idle")
+        if not self.spool.has(cmd.sha256):
+            if not cmd.url:
+                raise InputError(f"no uploaded file with sha256 {cmd.sha256[:12]}… and no url")
+            await self.spool.fetch(cmd.url, cmd.sha256)
+        path = self.spool.acquire(cmd.sha256)
+        self._job_id = cmd.job_id
+        self._progress = None
+        self._job_cancel_reason = None
+        self._job_task = self._spawn(self._run_job(cmd.job_id, path, cmd.sha256), "job")
+        self._event("job.started", job_id=cmd.job_id)
+        self._urgent.set()
+        # Statuses from this seq on carry the job: the requester ignores older ones.
+        return {"job_id": cmd.job_id, "seq": self._seq + 1}
+
+    async def _run_job(self, job_id: str, path: Path, sha256: str) -> None:
+        outcome: JobOutcome = "completed"
+        message: str | None = None
+        dropped = False
+        try:
+            async for progress in self.driver.stream(path, job_id=job_id):
+                self._progress = progress
+                at = self.faults.drop_at_fraction
+                if at is not None and not dropped and progress.fraction >= at:
+                    dropped = True
+                    self.client.sever(self.faults.drop_for_s)
+        except asyncio.CancelledError:
+            outcome = self._job_cancel_reason or "interrupted"
+            message = "cancelled on request" if outcome == "cancelled" else "stopped"
+            raise
+        except PrinterDisconnected as err:
+            outcome, message = "interrupted", err.message
+        except PrinterFault as err:
+            outcome, message = "failed", err.message
+        except PrintforgeError as err:
+            outcome, message = "failed", err.message
+        except Exception as err:
+            log.exception("%s: job %s crashed", self.printer_id, job_id)
+            outcome, message = "failed", f"{type(err).__name__}: {err}"
+        finally:
+            self._last_job = LastJob(job_id=job_id, outcome=outcome, message=message)
+            self._job_id = None
+            self._event(f"job.{outcome}", job_id=job_id, message=message)
+            self._urgent.set()
+            with contextlib.suppress(OSError):
+                await asyncio.shield(self.spool.release(sha256))
+
+
+class BusNode:
+    """All exposed printers of one host, started and stopped together."""
+
+    def __init__(
+        self,
+        settings: BusSettings,
+        drivers: list[PrinterDriver],
+        *,
+        spool_dir: Path | None = None,
+        health: HealthRegistry | None = None,
+        faults: EndpointFaults | None = None,
+    ) -> None:
+        self.settings = settings
+        self.node_id = settings.resolved_node_id()
+        self.boot = uuid.uuid4().hex
+        folder = spool_dir or Path(settings.spool_dir or tempfile.gettempdir()) / (
+            f"printforge-spool-{self.node_id}"
+        )
+        self.spool = Spool(folder)
+        self.endpoints = [
+            PrinterEndpoint(
+                d,
+                settings,
+                node_id=self.node_id,
+                spool=self.spool,
+                boot=self.boot,
+                health=health,
+                faults=faults,
+            )
+            for d in drivers
+        ]
+        ids = [e.printer_id for e in self.endpoints]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"two printers share a bus id: {sorted(ids)}")
+
+    async def start(self, *, wait_s: float | None = None) -> None:
+        await asyncio.gather(*(e.start() for e in self.endpoints))
+        if wait_s is not None:
+            await asyncio.gather(*(e.client.wait_connected(wait_s) for e in self.endpoints))
+
+    async def stop(self) -> None:
+        results = await asyncio.gather(
+            *(e.stop() for e in reversed(self.endpoints)), return_exceptions=True
+        )
+        for endpoint, result in zip(reversed(self.endpoints), results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("%s did not stop cleanly: %s", endpoint.printer_id, result)

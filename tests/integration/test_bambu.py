@@ -1,0 +1,188 @@
+"""BambuDriver against the Bambu simulator: MQTT over TLS with the `bblp` user and the access
+code, partial reports, command echoes and an implicit-FTPS upload (certificate made now)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from printforge.hardware.mqtt.bambu import BambuConfig, BambuDriver
+from printforge.hardware.mqtt.config import BusSettings
+from printforge.hardware.mqtt.sim.bambu import BambuFaults, BambuSimulator
+from printforge.models.printer import PrinterProfile, PrinterState
+from printforge.runtime import metrics
+from printforge.runtime.errors import AuthError, PrinterDisconnected, PrinterError, PrinterFault
+from tests.fakes.broker import BAMBU_ACCESS_CODE, Mosquitto, tls_broker  # noqa: F401
+from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
+
+pytestmark = pytest.mark.mqtt
+
+
+def server_context(broker: Mosquitto) -> ssl.SSLContext:
+    assert broker.tls is not None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(broker.tls.cert, broker.tls.key)
+    return ctx
+
+
+@pytest_asyncio.fixture
+async def bambu(
+    request: pytest.FixtureRequest,
+    tls_broker: Mosquitto,  # noqa: F811
+) -> AsyncIterator[tuple[BambuSimulator, BambuDriver]]:
+    options = dict(getattr(request, "param", {}))  # simulator faults, by indirect parametrize
+    verify = options.pop("verify", True)
+    code = options.pop("access_code", BAMBU_ACCESS_CODE)
+    assert tls_broker.tls is not None
+    serial = f"01S00C{uuid.uuid4().hex[:8].upper()}"
+    sim = BambuSimulator(
+        BusSettings(
+            broker=tls_broker.tls_url, tls_ca=str(tls_broker.tls.ca), reconnect_initial_s=0.05
+        ),
+        serial,
+        BAMBU_ACCESS_CODE,
+        ftps_context=await asyncio.to_thread(server_context, tls_broker),
+        print_s=options.pop("print_s", 1.0),
+        report_interval_s=0.05,
+        faults=BambuFaults(**options),
+    )
+    await sim.start()
+    driver = BambuDriver(
+        "x1",
+        BambuConfig(
+            host="127.0.0.1",
+            serial=serial,
+            access_code=code,
+            mqtt_port=tls_broker.tls_port,
+            ftp_port=sim.ftp_port,
+            tls_ca=str(tls_broker.tls.ca) if verify else None,
+            verify_hostname=verify,
+            offline_grace_s=0.3,
+            stale_after_s=1.5,
+            request_timeout_s=3.0,
+        ),
+        PrinterProfile(name="generic-220"),
+    )
+    await driver.start()
+    try:
+        yield sim, driver
+    finally:
+        await driver.stop()
+        await sim.stop()
+
+
+async def ready(driver: BambuDriver) -> None:
+    await asyncio.wait_for(driver.connected.wait(), 5)
+
+
+@pytest.mark.asyncio
+async def test_upload_start_and_finish_over_tls(
+    bambu: tuple[BambuSimulator, BambuDriver], tmp_path: Path
+) -> None:
+    sim, driver = bambu
+    await ready(driver)
+    assert "pushall" in sim.commands  # a full report is asked for on connect
+    assert driver.status().temperatures["hotend"].actual == pytest.approx(24.0, abs=5)
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(300))
+    progress = [p async for p in driver.stream(gcode, job_id="b1")]
+    assert sim.files["b1.gcode"] == gcode.read_bytes()
+    assert progress[-1].fraction == 1.0
+    assert [p.bytes_acked for p in progress] == sorted(p.bytes_acked for p in progress)
+    assert driver.status().state is PrinterState.IDLE
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bambu", [{"verify": False, "print_s": 4.0}], indirect=True)
+async def test_pause_resume_stop_and_gcode_line(
+    bambu: tuple[BambuSimulator, BambuDriver], tmp_path: Path
+) -> None:
+    sim, driver = bambu
+    await ready(driver)
+    await driver.send("G28")
+    assert sim.gcode_lines == ["G28"]
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(100))
+    first = asyncio.Event()
+
+    async def run() -> None:
+        async for _ in driver.stream(gcode):
+            first.set()
+
+    task = asyncio.create_task(run())
+    await asyncio.wait_for(first.wait(), 5)
+    async with asyncio.timeout(5):  # the first progress can come while still preparing
+        while driver.status().state is not PrinterState.PRINTING:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    await driver.pause()
+    assert sim.state["gcode_state"] == "PAUSE"
+    with pytest.raises(PrinterError, match="not printing"):
+        await driver.pause()
+    await driver.resume()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sim.commands[-1] == "stop"
+    assert sim.state["gcode_state"] == "IDLE"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bambu", [{"fail_at_fraction": 0.4}], indirect=True)
+async def test_print_error_is_a_fault_with_its_code(
+    bambu: tuple[BambuSimulator, BambuDriver], tmp_path: Path
+) -> None:
+    _sim, driver = bambu
+    await ready(driver)
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(50))
+    with pytest.raises(PrinterFault, match="0300_4000"):
+        async for _ in driver.stream(gcode):
+            pass
+    assert driver.status().state is PrinterState.FAULTED
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "bambu", [{"drop_at_fraction": 0.2, "drop_for_s": 5.0, "print_s": 3.0}], indirect=True
+)
+async def test_silent_printer_interrupts_the_job(
+    bambu: tuple[BambuSimulator, BambuDriver], tmp_path: Path
+) -> None:
+    _sim, driver = bambu
+    await ready(driver)
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(50))
+    with pytest.raises(PrinterDisconnected):
+        async for _ in driver.stream(gcode):
+            pass
+    assert driver.status().state is PrinterState.OFFLINE
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bambu", [{"malformed_every": 4, "response_delay_s": 0.2}], indirect=True)
+async def test_malformed_reports_are_counted(
+    bambu: tuple[BambuSimulator, BambuDriver], tmp_path: Path
+) -> None:
+    _sim, driver = bambu
+    before = metrics.MQTT_MALFORMED.labels("bambu")._value.get()
+    await ready(driver)
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(50))
+    progress = [p async for p in driver.stream(gcode)]
+    assert progress[-1].fraction == 1.0
+    assert metrics.MQTT_MALFORMED.labels("bambu")._value.get() > before
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bambu", [{"access_code": "00000000"}], indirect=True)
+async def test_wrong_access_code_is_refused(
+    bambu: tuple[BambuSimulator, BambuDriver], tmp_path: Path
+) -> None:
+    _sim, driver = bambu
+    async with asyncio.timeout(5):
+        while driver._client is not None and not driver._client.auth_failed:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert not driver.connected.is_set()
+    with pytest.raises(AuthError):
+        await driver.upload(write_gcode(tmp_path, "G28\n"), "x.gcode")

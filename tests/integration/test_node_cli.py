@@ -1,0 +1,232 @@
+"""`printforge node` as a real process: discovery by subscription, jobs over the bus, and a
+node killed with SIGKILL (its printers go offline through the last will; the job is reported
+interrupted, never forgotten)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from printforge.hardware.mqtt.discovery import BusDiscovery
+from printforge.hardware.mqtt.remote import RemotePrinterDriver
+from printforge.models.printer import PrinterState
+from printforge.orchestrator.printers import PrinterManager
+from printforge.runtime.errors import PrinterDisconnected
+from printforge.runtime.settings import Settings, load_settings
+from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
+
+pytestmark = pytest.mark.mqtt
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def node_process(url: str, prefix: str, node_id: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "printforge",
+            "node",
+            "--broker",
+            url,
+            "--topic-prefix",
+            prefix,
+            "--node-id",
+            node_id,
+            "--status-interval",
+            "0.2",
+            *extra,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PRINTFORGE_ENV": "development"},
+    )
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate(timeout=10)  # also closes the pipes
+
+
+async def ready_line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
+    if not line:
+        _, err = proc.communicate(timeout=10)
+        raise AssertionError(f"node exited: {err}")
+    return line
+
+
+def settings_for(url: str, prefix: str, tmp: Path) -> Settings:
+    return load_settings(
+        overrides={
+            "data_dir": str(tmp / "data"),
+            "bus": {
+                "broker": url,
+                "topic_prefix": prefix,
+                "stale_after_s": 3.0,
+                "offline_grace_s": 0.5,
+                "command_retry_s": 0.5,
+                "reconnect_initial_s": 0.05,
+            },
+        }
+    )
+
+
+@pytest_asyncio.fixture
+async def discovery(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> AsyncIterator[tuple[BusDiscovery, str]]:
+    prefix = f"n{uuid.uuid4().hex[:10]}/v1"
+    settings = settings_for(mosquitto_broker.url, prefix, tmp_path)
+    manager = PrinterManager(settings)
+    disc = BusDiscovery(settings, manager)
+    await disc.start(wait_s=5)
+    try:
+        yield disc, prefix
+    finally:
+        await disc.stop()
+
+
+async def wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - state spread over several objects
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_node_printers_are_discovered_and_print(
+    discovery: tuple[BusDiscovery, str],
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    disc, prefix = discovery
+    proc = node_process(
+        mosquitto_broker.url, prefix, "alpha", "--virtual", "2", "--sim-speed", "500"
+    )
+    try:
+        line = await ready_line(proc)
+        assert "alpha.virtual-1" in line and "alpha.virtual-2" in line
+        await wait_for(lambda: {"alpha.virtual-1", "alpha.virtual-2"} <= set(disc.manager.names()))
+        driver = disc.manager.get("alpha.virtual-2")
+        assert isinstance(driver, RemotePrinterDriver)
+        await wait_for(lambda: disc.manager.available("alpha.virtual-2"))
+        assert disc.manager.entry("alpha.virtual-2").driver == "bus"
+        gcode = write_gcode(tmp_path, numbered_moves_gcode(200))
+        progress = [p async for p in driver.stream(gcode, job_id="remote-job")]
+        assert progress[-1].fraction == 1.0
+        # A graceful stop leaves the printers known but offline.
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 15)
+        await wait_for(lambda: driver.status().state is PrinterState.OFFLINE)
+        assert driver.status().message == "node stopped"
+        assert "alpha.virtual-2" in disc.manager.names()
+        # Clearing the retained status decommissions the printer.
+        topic = disc.farm.topics.status("alpha.virtual-2")
+        await disc.farm.client.publish(topic, b"", qos=1, retain=True)
+        await wait_for(lambda: "alpha.virtual-2" not in disc.manager.names())
+        assert "alpha.virtual-1" in disc.manager.names()
+    finally:
+        stop(proc)
+
+
+@pytest.mark.asyncio
+async def test_kill_9_node_mid_print_interrupts_the_job(
+    discovery: tuple[BusDiscovery, str],
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    disc, prefix = discovery
+    proc = node_process(mosquitto_broker.url, prefix, "beta", "--virtual", "1", "--sim-speed", "1")
+    try:
+        await ready_line(proc)
+        await wait_for(lambda: disc.manager.available("beta.virtual-1"))
+        driver = disc.manager.get("beta.virtual-1")
+        statuses: list[PrinterState] = []
+        disc.manager.add_listener(lambda s: statuses.append(s.state))
+        gcode = write_gcode(tmp_path, numbered_moves_gcode(2000, feed=600))
+        killed = False
+        with pytest.raises(PrinterDisconnected) as info:
+            async for progress in driver.stream(gcode, job_id="doomed"):
+                if not killed and progress.lines_acked > 5:
+                    killed = True
+                    os.kill(proc.pid, signal.SIGKILL)
+        assert killed
+        # The interruption says how far the printer got, so the job can be resumed or re-run.
+        assert info.value.last_acked_line is not None and info.value.last_acked_line > 5
+        assert driver.status().state is PrinterState.OFFLINE
+        assert driver.status().message == "node connection lost"  # the last will
+        assert PrinterState.OFFLINE in statuses
+        assert not disc.manager.available("beta.virtual-1")
+    finally:
+        stop(proc)
+
+
+@pytest.mark.asyncio
+async def test_mock_farm_of_moonraker_simulators_prints_over_the_bus(
+    discovery: tuple[BusDiscovery, str],
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # orchestrator -> farm bus -> node -> Moonraker driver -> JSON-RPC/HTTP -> Klipper simulator
+    disc, prefix = discovery
+    proc = node_process(mosquitto_broker.url, prefix, "delta", "--sim-moonraker", "2")
+    try:
+        line = await ready_line(proc)
+        assert "delta.klipper-1" in line and "delta.klipper-2" in line
+        await wait_for(lambda: disc.manager.available("delta.klipper-2"))
+        driver = disc.manager.get("delta.klipper-2")
+        gcode = write_gcode(tmp_path, numbered_moves_gcode(300))
+        progress = [p async for p in driver.stream(gcode, job_id="via-klipper")]
+        assert progress[-1].fraction == 1.0
+        assert disc.farm.statuses["delta.klipper-2"].driver == "moonraker"
+    finally:
+        stop(proc)
+
+
+@pytest.mark.asyncio
+async def test_a_hand_configured_bus_printer_is_not_discovered_twice(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    prefix = f"n{uuid.uuid4().hex[:10]}/v1"
+    settings = settings_for(mosquitto_broker.url, prefix, tmp_path)
+    bus = settings.bus.model_dump()
+    settings.printers["far"] = settings.printers["virtual"].model_copy(update={"driver": "bus"})
+    manager = PrinterManager(settings)
+    from printforge.hardware.mqtt.remote import RemoteConfig
+
+    far = RemotePrinterDriver(
+        "far",
+        RemoteConfig(printer_id="eps.virtual-1", bus=bus),
+        settings.printer_profiles["generic-220"],
+    )
+    await manager.add(far)
+    disc = BusDiscovery(settings, manager)
+    await disc.start(wait_s=5)
+    proc = node_process(mosquitto_broker.url, prefix, "eps", "--virtual", "2")
+    try:
+        await ready_line(proc)
+        await wait_for(lambda: "eps.virtual-2" in manager.names())
+        await wait_for(lambda: manager.available("far"))
+        await asyncio.sleep(0.5)  # every retained status has arrived by now
+        assert "eps.virtual-1" not in manager.names()
+        assert "eps.virtual-1" in disc.farm.statuses
+    finally:
+        stop(proc)
+        await disc.stop()
+        await manager.remove("far")

@@ -1,0 +1,94 @@
+"""The whole farm: `printforge node` processes on the bus and the Orchestrator (as `serve` runs
+it) dispatching a job to one of them. Killing that node with SIGKILL mid-print re-queues the
+job; when the node comes back the job prints there to completion. Nothing is forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+
+from printforge.models.job import JobState
+from printforge.models.printer import PrinterState
+from printforge.models.request import PrintRequest
+from printforge.orchestrator.service import Orchestrator
+from printforge.runtime.settings import load_settings
+from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
+from tests.integration.test_node_cli import node_process, ready_line, stop
+
+pytestmark = pytest.mark.mqtt
+
+
+async def until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not await predicate():  # noqa: ASYNC110 - the job store is the truth here
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_killed_node_requeues_the_job_and_it_finishes_later(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    prefix = f"o{uuid.uuid4().hex[:10]}/v1"
+    settings = load_settings(
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "bus": {
+                "broker": mosquitto_broker.url,
+                "topic_prefix": prefix,
+                "offline_grace_s": 0.3,
+                "stale_after_s": 3.0,
+                "command_retry_s": 0.5,
+                "reconnect_initial_s": 0.05,
+            },
+            "orchestrator": {"requeue_interrupted": True, "max_print_attempts": 3},
+        }
+    )
+    # Slow enough to be killed mid-print: 0.5 mm moves at 300 mm/min in real time.
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(60, feed=300))
+    printer = "gamma.virtual-1"
+    node = node_process(mosquitto_broker.url, prefix, "gamma", "--virtual", "1", "--sim-speed", "1")
+    async with Orchestrator(settings) as orch:
+        try:
+            await ready_line(node)
+
+            async def remote_ready() -> bool:
+                return printer in orch.printers.names() and orch.printers.available(printer)
+
+            await until(remote_ready)
+            job = await orch.submit(PrintRequest(gcode_path=gcode, printer=printer))
+
+            async def printing() -> bool:
+                driver = orch.printers.get(printer)
+                progress = driver.status().progress
+                return progress is not None and progress.lines_acked > 3
+
+            await until(printing)
+            os.kill(node.pid, signal.SIGKILL)
+            node.communicate(timeout=10)
+
+            async def requeued() -> bool:
+                j = await orch.get(job.id)
+                return j.state in (JobState.QUEUED, JobState.INTERRUPTED) and (
+                    orch.printers.get(printer).status().state is PrinterState.OFFLINE
+                )
+
+            await until(requeued)
+            assert (await orch.get(job.id)).state is not JobState.FAILED
+
+            # The host comes back: same printer id, new process. The job prints there.
+            node = node_process(
+                mosquitto_broker.url, prefix, "gamma", "--virtual", "1", "--sim-speed", "50"
+            )
+            await ready_line(node)
+            done = await orch.wait(job.id, timeout=60)
+            assert done.state is JobState.COMPLETED, done.error
+            assert int(done.report.get("print_attempts", 1)) >= 2
+        finally:
+            stop(node)

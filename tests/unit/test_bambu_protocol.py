@@ -1,0 +1,63 @@
+"""Bambu LAN reports read into printer state; request frames."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from printforge.hardware.mqtt.bambu_protocol import BambuState, error_code, merge_report, request
+from printforge.models.printer import PrinterState
+
+
+@pytest.mark.parametrize(
+    ("gcode_state", "expected"),
+    [
+        ("IDLE", PrinterState.IDLE),
+        ("PREPARE", PrinterState.HEATING),
+        ("RUNNING", PrinterState.PRINTING),
+        ("PAUSE", PrinterState.PAUSED),
+        ("FINISH", PrinterState.IDLE),
+        ("FAILED", PrinterState.FAULTED),
+        ("something", PrinterState.IDLE),
+    ],
+)
+def test_states(gcode_state: str, expected: PrinterState) -> None:
+    assert BambuState.of({"gcode_state": gcode_state}).state is expected
+
+
+def test_error_codes() -> None:
+    assert error_code(0x0300_4000) == "0300_4000"
+    assert error_code(0x0C00_8001) == "0C00_8001"
+    running_with_error = BambuState.of({"gcode_state": "RUNNING", "print_error": 0x0300_4000})
+    assert running_with_error.state is PrinterState.FAULTED
+    assert running_with_error.message == "HMS 0300_4000"
+
+
+def test_partial_reports_fold_into_progress() -> None:
+    tree: dict[str, Any] = {}
+    merge_report(
+        tree,
+        {
+            "gcode_state": "RUNNING",
+            "nozzle_temper": 219.5,
+            "nozzle_target_temper": 220,
+            "bed_temper": 55,
+            "mc_percent": 10,
+        },
+    )
+    merge_report(tree, {"mc_percent": 40, "mc_remaining_time": 12})
+    b = BambuState.of(tree)
+    assert b.temperatures["hotend"].actual == 219.5 and b.temperatures["bed"].target == 0
+    progress = b.progress(1000, 5.0)
+    assert progress is not None and progress.bytes_acked == 400 and progress.eta_s == 720.0
+    assert BambuState.of({}).progress(1000, 0.0) is None
+
+
+def test_request_frames() -> None:
+    assert json.loads(request("pushing", "pushall", 1)) == {
+        "pushing": {"sequence_id": "1", "command": "pushall"}
+    }
+    line = json.loads(request("print", "gcode_line", 2, param="G28\n"))
+    assert line["print"] == {"sequence_id": "2", "command": "gcode_line", "param": "G28\n"}
