@@ -1,0 +1,86 @@
+"""`printforge serve`: the websocket/HTTP API, the farm scheduler and the live dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve the API, the websocket and the dashboard; schedule jobs on the farm",
+        description=__doc__,
+    )
+    p.add_argument("--host", help="address to listen on (default from [server]: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default from [server]: 8470)")
+    # Also accepted after the subcommand, as the issue's usage line shows.
+    p.add_argument("--data-dir", dest="serve_data_dir", metavar="DIR", help="jobs and store")
+    p.add_argument("--config", dest="serve_config", metavar="FILE", help="one more TOML layer")
+    p.add_argument("--mock", action="store_true", help="virtual printers and simulators")
+    p.add_argument("--sim-speed", type=float, metavar="N", help="virtual printer speed-up")
+    p.add_argument(
+        "--create-key",
+        metavar="NAME:ROLE",
+        help="add an API key (role viewer, operator or admin), print it once and exit",
+    )
+    p.set_defaults(handler=_handle_serve)
+
+
+async def _handle_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from printforge.cli import load_cli_settings
+    from printforge.runtime.errors import InputError
+    from printforge.server.app import create_app
+    from printforge.server.auth import KeyStore, Role
+
+    if args.serve_data_dir:
+        args.data_dir = args.serve_data_dir
+    if args.serve_config:
+        args.config = args.serve_config
+    overrides: dict[str, object] = {"sim_speed": args.sim_speed}
+    if args.mock:
+        overrides["mock"] = True
+    server: dict[str, object] = {}
+    if args.host:
+        server["host"] = args.host
+    if args.port is not None:
+        server["port"] = args.port
+    if server:
+        overrides["server"] = server
+    settings = load_cli_settings(args, **overrides)
+
+    if args.create_key:
+        name, _, role = args.create_key.partition(":")
+        if not name:
+            raise InputError("--create-key takes NAME:ROLE, e.g. ci:operator")
+        keys = KeyStore(settings.data_dir / "api_keys.json")
+        keys.load()
+        print(keys.create(name, Role.parse(role or "operator")))
+        return 0
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else settings.server.port
+        # One line on stdout that scripts (and the tests) wait for.
+        print(f"printforge serving on http://{settings.server.host}:{port}/", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    print("printforge: stopped", file=sys.stderr)
+    return 0

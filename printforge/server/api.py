@@ -1,0 +1,369 @@
+"""The API's methods, registered once in the handler table (websocket, /api/rpc and REST)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from printforge.models.job import JobState
+from printforge.models.request import PrintRequest, SliceOverrides
+from printforge.runtime.errors import InputError
+from printforge.server.auth import Role
+from printforge.server.rpc import CallContext, Endpoint, HandlerTable, NoParams
+from printforge.server.state import STATE_KEY, ServerState
+from printforge.server.views import job_view, printer_view
+
+__all__ = ["UPLOAD_NAME", "build_table"]
+
+UPLOAD_NAME = re.compile(r"^[0-9a-f]{64}\.(stl|3mf|obj|gcode)$")
+
+
+class SubmitParams(BaseModel):
+    """Exactly one of `request` (a sentence) or `upload` (a name returned by POST /api/uploads)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    request: str | None = Field(None, min_length=1, max_length=4000)
+    upload: str | None = Field(None, description="<sha256>.<stl|3mf|obj|gcode> from /api/uploads")
+    printer: str | None = Field(None, max_length=200)
+    material: str | None = Field(None, max_length=100)
+    copies: int = Field(1, ge=1, le=100)
+    priority: int = Field(0, ge=-100, le=100)
+    slice: SliceOverrides | None = None
+    print_: bool = Field(True, alias="print", description="false: stop after slicing")
+
+
+class JobIdParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(min_length=1, max_length=64)
+
+
+class ListParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: JobState | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class PrinterParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    printer: str = Field(min_length=1, max_length=200)
+
+
+class SubscribeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: Literal["all", "own", "none"] | list[str] = "all"
+    printers: bool = True
+
+
+class CreateKeyParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["viewer", "operator", "admin"] = "operator"
+
+
+class KeyIdParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key_id: str = Field(min_length=1, max_length=64)
+
+
+def _state(ctx: CallContext) -> ServerState:
+    return ctx.app[STATE_KEY]
+
+
+def _statuses(state: ServerState) -> dict[str, Any]:
+    return {s.id: s for s in state.orch.printers.statuses()}
+
+
+async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
+    state = _state(ctx)
+    if (p.request is None) == (p.upload is None):
+        raise InputError('give exactly one of "request" (a sentence) or "upload"')
+    source: dict[str, Any] = {"text": p.request}
+    if p.upload is not None:
+        if not UPLOAD_NAME.match(p.upload):
+            raise InputError(
+                f"upload {p.upload!r} is not an upload name (POST /api/uploads returns one)"
+            )
+        path = state.uploads_dir / p.upload
+        if not path.is_file():
+            raise InputError(f"no upload named {p.upload!r}", code="not_found")
+        key = "gcode_path" if path.suffix == ".gcode" else "model_path"
+        source = {key: path}
+    if p.material is not None and state.settings.material_key(p.material) is None:
+        known = ", ".join(sorted(state.settings.materials)) or "none"
+        raise InputError(f"unknown material {p.material!r} (known: {known})")
+    if p.printer is not None:
+        state.orch.printers.get(p.printer)
+    try:
+        request = PrintRequest(
+            **source,
+            printer=p.printer,
+            material=p.material,
+            copies=p.copies,
+            priority=p.priority,
+            slice=p.slice or SliceOverrides(),
+            print=p.print_,
+        )
+    except ValueError as err:
+        raise InputError(f"invalid request: {err}") from None
+    job = await state.orch.submit(request)
+    ids = job.report.get("copies") or [job.id]
+    if ctx.client is not None:
+        ctx.client.own(ids)
+    return {"job_id": job.id, "job_ids": ids, "state": job.state.value}
+
+
+async def _handle_get(ctx: CallContext, p: JobIdParams) -> dict[str, Any]:
+    state = _state(ctx)
+    job = await state.orch.get(p.job_id)
+    return job_view(job, state.orch.job_dir(job.id), _statuses(state))
+
+
+async def _handle_list(ctx: CallContext, p: ListParams) -> dict[str, Any]:
+    state = _state(ctx)
+    jobs = await state.orch.list_jobs(p.state, p.limit)
+    statuses = _statuses(state)
+    return {"jobs": [job_view(j, state.orch.job_dir(j.id), statuses) for j in jobs]}
+
+
+async def _handle_cancel(ctx: CallContext, p: JobIdParams) -> dict[str, Any]:
+    state = _state(ctx)
+    job = await state.orch.cancel(p.job_id)
+    return job_view(job, state.orch.job_dir(job.id), _statuses(state))
+
+
+async def _handle_printers(ctx: CallContext, p: NoParams) -> dict[str, Any]:
+    state = _state(ctx)
+    out = []
+    for status in state.orch.printers.statuses():
+        view = printer_view(status)
+        view["bed_clear_required"] = state.orch.printers.entry(status.id).bed_clear_required
+        view["reserved_by"] = state.orch.printers.reserved_by(status.id)
+        out.append(view)
+    return {"printers": out}
+
+
+async def _printer_action(ctx: CallContext, p: PrinterParams, action: str) -> dict[str, Any]:
+    state = _state(ctx)
+    driver = state.orch.printers.get(p.printer)
+    if action == "pause":
+        await driver.pause()
+    elif action == "resume":
+        await driver.resume()
+    elif action == "cancel":
+        # Cancelling the job (not just the stream) keeps the store truthful about why it ended.
+        job_id = state.orch.printers.reserved_by(p.printer) or driver.status().job_id
+        if job_id:
+            await state.orch.cancel(job_id)
+        else:
+            await driver.cancel()
+    elif action == "confirm_bed_clear":
+        await state.orch.printers.confirm_bed_clear(p.printer)
+    return printer_view(state.orch.printers.get(p.printer).status())
+
+
+async def _handle_pause(ctx: CallContext, p: PrinterParams) -> dict[str, Any]:
+    return await _printer_action(ctx, p, "pause")
+
+
+async def _handle_resume(ctx: CallContext, p: PrinterParams) -> dict[str, Any]:
+    return await _printer_action(ctx, p, "resume")
+
+
+async def _handle_printer_cancel(ctx: CallContext, p: PrinterParams) -> dict[str, Any]:
+    return await _printer_action(ctx, p, "cancel")
+
+
+async def _handle_bed_clear(ctx: CallContext, p: PrinterParams) -> dict[str, Any]:
+    return await _printer_action(ctx, p, "confirm_bed_clear")
+
+
+async def _handle_health(ctx: CallContext, p: NoParams) -> dict[str, Any]:
+    state = _state(ctx)
+    report = await state.orch.health_report()
+    report["server"] = {
+        "websocket_clients": len(state.broadcaster.clients) if state.broadcaster else 0,
+        "ready": state.ready,
+    }
+    return report
+
+
+async def _handle_subscribe(ctx: CallContext, p: SubscribeParams) -> dict[str, Any]:
+    if ctx.client is None:
+        raise InputError("events.subscribe is only meaningful on the websocket")
+    ctx.client.subscribe(p.jobs, p.printers)
+    return {"jobs": p.jobs, "printers": p.printers}
+
+
+async def _handle_info(ctx: CallContext, p: NoParams) -> dict[str, Any]:
+    from printforge import __version__
+
+    state = _state(ctx)
+    pr = ctx.principal
+    return {
+        "version": __version__,
+        "mock": state.settings.mock,
+        "printers": state.orch.printers.names(),
+        "materials": sorted(state.settings.materials),
+        "default_material": state.settings.default_material,
+        "role": pr.role.name.lower(),
+        "key_name": pr.name,
+    }
+
+
+async def _handle_whoami(ctx: CallContext, p: NoParams) -> dict[str, Any]:
+    pr = ctx.principal
+    return {"key_id": pr.key_id, "name": pr.name, "role": pr.role.name.lower()}
+
+
+async def _handle_key_create(ctx: CallContext, p: CreateKeyParams) -> dict[str, Any]:
+    keys = _state(ctx).keys
+    key = keys.create(p.name, Role.parse(p.role))
+    return {"key": key, "key_id": key.split("_", 2)[1], "name": p.name, "role": p.role}
+
+
+async def _handle_key_list(ctx: CallContext, p: NoParams) -> dict[str, Any]:
+    return {"keys": [r.public() for r in _state(ctx).keys.records()]}
+
+
+async def _handle_key_revoke(ctx: CallContext, p: KeyIdParams) -> dict[str, Any]:
+    _state(ctx).keys.revoke(p.key_id)
+    return {"revoked": p.key_id}
+
+
+_JOB_EXAMPLE = {"job_id": "3f2a9c0b1d4e", "job_ids": ["3f2a9c0b1d4e"], "state": "queued"}
+
+
+def build_table() -> HandlerTable:
+    t = HandlerTable()
+    op, admin = Role.OPERATOR, Role.ADMIN
+    for ep in (
+        Endpoint(
+            "job.submit",
+            _handle_submit,
+            SubmitParams,
+            op,
+            "Submit a request or an upload",
+            ("POST", "/api/jobs"),
+            202,
+            _JOB_EXAMPLE,
+        ),
+        Endpoint(
+            "job.get",
+            _handle_get,
+            JobIdParams,
+            summary="One job",
+            http=("GET", "/api/jobs/{job_id}"),
+        ),
+        Endpoint(
+            "job.list",
+            _handle_list,
+            ListParams,
+            summary="Jobs, newest first",
+            http=("GET", "/api/jobs"),
+        ),
+        Endpoint(
+            "job.cancel",
+            _handle_cancel,
+            JobIdParams,
+            op,
+            "Cancel a job",
+            ("POST", "/api/jobs/{job_id}/cancel"),
+        ),
+        Endpoint(
+            "printer.list",
+            _handle_printers,
+            summary="Printers and their live status",
+            http=("GET", "/api/printers"),
+        ),
+        Endpoint(
+            "printer.pause",
+            _handle_pause,
+            PrinterParams,
+            op,
+            "Pause the current print",
+            ("POST", "/api/printers/{printer}/pause"),
+        ),
+        Endpoint(
+            "printer.resume",
+            _handle_resume,
+            PrinterParams,
+            op,
+            "Resume a paused print",
+            ("POST", "/api/printers/{printer}/resume"),
+        ),
+        Endpoint(
+            "printer.cancel",
+            _handle_printer_cancel,
+            PrinterParams,
+            op,
+            "Cancel the printer's current job",
+            ("POST", "/api/printers/{printer}/cancel"),
+        ),
+        Endpoint(
+            "printer.confirm_bed_clear",
+            _handle_bed_clear,
+            PrinterParams,
+            op,
+            "Confirm the bed is clear",
+            ("POST", "/api/printers/{printer}/confirm_bed_clear"),
+        ),
+        Endpoint(
+            "health.get",
+            _handle_health,
+            summary="Health of agents, providers, printers, store",
+            http=("GET", "/api/health"),
+        ),
+        Endpoint(
+            "events.subscribe",
+            _handle_subscribe,
+            SubscribeParams,
+            summary="Choose which notifications this websocket receives",
+        ),
+        Endpoint(
+            "server.info",
+            _handle_info,
+            summary="Version, printers, materials and the caller's role",
+            http=("GET", "/api/info"),
+        ),
+        Endpoint(
+            "auth.whoami",
+            _handle_whoami,
+            summary="The calling key's id, name and role",
+            http=("GET", "/api/auth/whoami"),
+        ),
+        Endpoint(
+            "auth.create_key",
+            _handle_key_create,
+            CreateKeyParams,
+            admin,
+            "Create an API key (shown once)",
+            ("POST", "/api/auth/keys"),
+            201,
+        ),
+        Endpoint(
+            "auth.list_keys",
+            _handle_key_list,
+            role=admin,
+            summary="API keys (no secrets)",
+            http=("GET", "/api/auth/keys"),
+        ),
+        Endpoint(
+            "auth.revoke_key",
+            _handle_key_revoke,
+            KeyIdParams,
+            admin,
+            "Revoke an API key",
+            ("POST", "/api/auth/keys/{key_id}/revoke"),
+        ),
+    ):
+        t.register(ep)
+    return t

@@ -1,0 +1,176 @@
+"""API keys with roles, stored hashed; the one place a presented key is checked.
+
+A generated key looks like `pf_<id>_<secret>`: the id finds the record without trying every
+hash, the secret is checked with PBKDF2-SHA256 (salted) and a constant-time compare. The key
+bootstrapped from PRINTFORGE_API_KEY may have any shape, so it is tried last. A successful check
+is remembered by the key's SHA-256 in memory, because PBKDF2 is deliberately slow and a browser
+sends the key with every request. Keys are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from datetime import UTC, datetime
+from enum import IntEnum
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from printforge.runtime.errors import AuthError, InputError
+
+__all__ = ["ApiKeyRecord", "KeyStore", "Principal", "Role"]
+
+log = logging.getLogger(__name__)
+
+_ITERATIONS = 120_000
+_BOOTSTRAP_ID = "bootstrap"
+
+
+class Role(IntEnum):
+    VIEWER = 1
+    OPERATOR = 2
+    ADMIN = 3
+
+    def allows(self, needed: Role) -> bool:
+        return self >= needed
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            raise InputError(
+                f"unknown role {name!r} (one of {', '.join(r.name.lower() for r in cls)})"
+            ) from None
+
+
+class Principal(BaseModel):
+    """Who made a call: the key's id and name, never the key."""
+
+    key_id: str
+    name: str
+    role: Role
+
+
+class ApiKeyRecord(BaseModel):
+    id: str
+    name: str
+    role: Role
+    salt: str
+    hash: str
+    iterations: int = _ITERATIONS
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def public(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role.name.lower(),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def _derive(secret: str, salt: str, iterations: int) -> str:
+    return hashlib.pbkdf2_hmac("sha256", secret.encode(), bytes.fromhex(salt), iterations).hex()
+
+
+class KeyStore:
+    """Keys in `<data_dir>/api_keys.json` (mode 0600), written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._records: dict[str, ApiKeyRecord] = {}
+        self._verified: dict[str, Principal] = {}
+        self._lock = asyncio.Lock()
+
+    def load(self) -> None:
+        if not self.path.exists():
+            self._records = {}
+            return
+        try:
+            raw = json.loads(self.path.read_text())
+            self._records = {r["id"]: ApiKeyRecord.model_validate(r) for r in raw["keys"]}
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise AuthError(f"the API key store {self.path} cannot be read: {err}") from err
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        data = {"keys": [r.model_dump(mode="json") for r in self._records.values()]}
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+        os.replace(tmp, self.path)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def records(self) -> list[ApiKeyRecord]:
+        return sorted(self._records.values(), key=lambda r: r.created_at)
+
+    def _make_record(self, key_id: str, name: str, role: Role, secret: str) -> ApiKeyRecord:
+        salt = secrets.token_hex(16)
+        return ApiKeyRecord(
+            id=key_id, name=name, role=role, salt=salt, hash=_derive(secret, salt, _ITERATIONS)
+        )
+
+    def create(self, name: str, role: Role) -> str:
+        """Add a key and return it; this is the only time the key exists in clear."""
+        key_id = secrets.token_hex(4)
+        while key_id in self._records:
+            key_id = secrets.token_hex(4)
+        secret = secrets.token_urlsafe(24)
+        self._records[key_id] = self._make_record(key_id, name, role, secret)
+        self._save()
+        return f"pf_{key_id}_{secret}"
+
+    def bootstrap(self, key: str) -> None:
+        """Make `key` (from PRINTFORGE_API_KEY) the bootstrap admin key, replacing an older one."""
+        if len(key) < 16:
+            raise AuthError("PRINTFORGE_API_KEY must be at least 16 characters")
+        current = self._records.get(_BOOTSTRAP_ID)
+        if current is not None and hmac.compare_digest(
+            _derive(key, current.salt, current.iterations), current.hash
+        ):
+            return
+        self._records[_BOOTSTRAP_ID] = self._make_record(
+            _BOOTSTRAP_ID, "PRINTFORGE_API_KEY", Role.ADMIN, key
+        )
+        self._verified.clear()
+        self._save()
+
+    def revoke(self, key_id: str) -> None:
+        if self._records.pop(key_id, None) is None:
+            raise InputError(f"no API key with id {key_id!r}", code="not_found")
+        self._verified = {k: p for k, p in self._verified.items() if p.key_id != key_id}
+        self._save()
+
+    async def verify(self, key: str) -> Principal:
+        """The principal for `key`, or AuthError. PBKDF2 runs off the event loop."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        known = self._verified.get(digest)
+        if known is not None:
+            return known
+        record = self._candidate(key)
+        if record is not None:
+            secret = key.split("_", 2)[2] if record.id != _BOOTSTRAP_ID else key
+            derived = await asyncio.to_thread(_derive, secret, record.salt, record.iterations)
+            if hmac.compare_digest(derived, record.hash):
+                principal = Principal(key_id=record.id, name=record.name, role=record.role)
+                async with self._lock:
+                    if record.id in self._records:
+                        self._verified[digest] = principal
+                return principal
+        raise AuthError("invalid API key")
+
+    def _candidate(self, key: str) -> ApiKeyRecord | None:
+        parts = key.split("_", 2)
+        if len(parts) == 3 and parts[0] == "pf" and parts[1] in self._records:
+            return self._records[parts[1]]
+        return self._records.get(_BOOTSTRAP_ID)

@@ -1,0 +1,48 @@
+"""Probes and metrics: /health/live, /health/ready, /health and /metrics."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from printforge.runtime import metrics
+from printforge.server.rpc import CallContext
+from printforge.server.state import PRINCIPAL_KEY, STATE_KEY
+
+__all__ = ["add_health_routes"]
+
+
+async def _handle_live(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _handle_ready(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    report = await state.orch.health_report()
+    ok = state.ready and bool(report["store"]["ok"])
+    body = {"status": "ready" if ok else "not_ready", "store": report["store"]["ok"]}
+    return web.json_response(body, status=200 if ok else 503)
+
+
+async def _handle_health(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    ctx = CallContext(app=request.app, principal=request[PRINCIPAL_KEY], transport="http")
+    report = await state.table.call(ctx, "health.get", {})
+    status = 503 if report["status"] == "unhealthy" else 200
+    return web.json_response(report, status=status, dumps=lambda o: json.dumps(o, default=str))
+
+
+async def _handle_metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    metrics.WEBSOCKET_CLIENTS.set(len(state.broadcaster.clients) if state.broadcaster else 0)
+    return web.Response(
+        body=metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    )
+
+
+def add_health_routes(app: web.Application) -> None:
+    app.router.add_get("/health/live", _handle_live)
+    app.router.add_get("/health/ready", _handle_ready)
+    app.router.add_get("/health", _handle_health)
+    app.router.add_get("/metrics", _handle_metrics)

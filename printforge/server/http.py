@@ -1,0 +1,276 @@
+"""HTTP: the auth, CORS and error middlewares, the REST mirror of the handler table, uploads,
+artifact downloads and `POST /api/rpc`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from printforge.runtime.errors import AuthError, InputError
+from printforge.server.auth import Principal, Role
+from printforge.server.rpc import CallContext, Endpoint, ErrorCode, RpcError, error_for
+from printforge.server.state import PRINCIPAL_KEY, STATE_KEY, ServerState
+from printforge.server.views import ARTIFACT_FILES, artifact_path, media_type
+
+__all__ = ["PUBLIC_PATHS", "add_routes", "error_response", "middlewares"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Reachable without a key: the dashboard shell (it asks for a key), probes and the API document.
+PUBLIC_PATHS = frozenset(
+    {"/", "/favicon.ico", "/health/live", "/health/ready", "/api/openapi.json"}
+)
+_ANONYMOUS = Principal(key_id="anonymous", name="auth disabled", role=Role.ADMIN)
+_UPLOAD_KINDS = {".stl": "model", ".3mf": "model", ".obj": "model", ".gcode": "gcode"}
+
+
+def error_response(err: RpcError) -> web.Response:
+    headers = {}
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(err.retry_after)))
+    if err.code is ErrorCode.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = 'Bearer realm="printforge"'
+    return web.json_response({"error": err.to_dict()}, status=err.http_status, headers=headers)
+
+
+def _presented_key(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    # Browsers cannot set headers on a websocket or an <img>, hence the query parameter.
+    return request.query.get("token") or request.headers.get("X-API-Key") or None
+
+
+def _is_public(request: web.Request, state: ServerState) -> bool:
+    path = request.path
+    if path in PUBLIC_PATHS or path.startswith("/static/"):
+        return True
+    return path == "/metrics" and state.settings.server.metrics_public
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        code = {
+            404: ErrorCode.NOT_FOUND,
+            405: ErrorCode.METHOD_NOT_FOUND,
+            413: ErrorCode.INVALID_REQUEST,
+        }.get(exc.status, ErrorCode.INVALID_REQUEST)
+        body = {"error": {"code": int(code), "message": exc.reason or exc.text or "error"}}
+        headers = {
+            k: v
+            for k, v in exc.headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        }
+        return web.json_response(body, status=exc.status, headers=headers)
+    except Exception as err:
+        return error_response(error_for(err))
+
+
+@web.middleware
+async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    origins = request.app[STATE_KEY].settings.server.cors_origins
+    origin = request.headers.get("Origin")
+    allowed = origin is not None and ("*" in origins or origin in origins)
+    if (
+        request.method == "OPTIONS"
+        and allowed
+        and "Access-Control-Request-Method" in request.headers
+    ):
+        response: web.StreamResponse = web.Response(status=204)
+    else:
+        response = await handler(request)
+    if allowed and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = origin or ""
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, X-API-Key"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    if not state.settings.server.auth_required:
+        request[PRINCIPAL_KEY] = _ANONYMOUS
+        return await handler(request)
+    if _is_public(request, state):
+        return await handler(request)
+    key = _presented_key(request)
+    peer = request.remote or "unknown"
+    try:
+        if key is None:
+            raise AuthError("an API key is required: Authorization: Bearer KEY, or ?token=KEY")
+        try:
+            request[PRINCIPAL_KEY] = await state.keys.verify(key)
+        except AuthError:
+            # Guessing keys costs the guesser: wrong keys drain a per-address bucket.
+            state.auth_failures.check(f"ip:{peer}")
+            raise
+    except Exception as err:
+        return error_response(error_for(err))
+    return await handler(request)
+
+
+def middlewares() -> list[Any]:
+    return [_cors, _errors, _auth]
+
+
+# REST mirror -------------------------------------------------------------------------------------
+
+
+def _rest_handler(endpoint: Endpoint) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE_KEY]
+        params: dict[str, Any] = {k: v for k, v in request.query.items() if k != "token"}
+        if request.method == "POST" and request.can_read_body:
+            try:
+                body = await request.json(loads=json.loads)
+            except ValueError as err:
+                raise RpcError(ErrorCode.PARSE_ERROR, f"parse error: {err}") from None
+            if not isinstance(body, dict):
+                raise RpcError(ErrorCode.INVALID_PARAMS, "the body must be a JSON object")
+            params.update(body)
+        params.update(request.match_info)
+        ctx = CallContext(app=request.app, principal=request[PRINCIPAL_KEY], transport="http")
+        result = await state.table.call(ctx, endpoint.method, params)
+        return web.json_response(result, status=endpoint.http_status, dumps=_dumps)
+
+    handle.__name__ = f"_handle_{endpoint.method.replace('.', '_')}"
+    return handle
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=str)
+
+
+async def _handle_rpc(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    ctx = CallContext(app=request.app, principal=request[PRINCIPAL_KEY], transport="http")
+    reply = await state.table.dispatch(ctx, await request.read())
+    if reply is None:
+        return web.Response(status=204)
+    return web.Response(text=reply, content_type="application/json")
+
+
+async def _handle_artifact(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    name = request.match_info["name"]
+    if name not in ARTIFACT_FILES:
+        raise InputError(
+            f"unknown artifact {name!r} (one of {', '.join(ARTIFACT_FILES)})", code="not_found"
+        )
+    job = await state.orch.get(request.match_info["job_id"])
+    root = state.settings.data_dir.resolve()
+    path = artifact_path(job, state.orch.job_dir(job.id), name).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise InputError(f"job {job.id} has no {name} (yet)", code="not_found")
+    filename = f"{job.id}-{ARTIFACT_FILES[name]}"
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": media_type(name),
+            "Content-Disposition": f'inline; filename="{filename}"',
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+def _check_upload(head: bytes, size: int, suffix: str) -> None:
+    """Cheap checks that catch the wrong file before a job is queued for it."""
+    if size == 0:
+        raise InputError("the upload is empty")
+    if suffix == ".stl":
+        binary = size >= 84 and 84 + 50 * int.from_bytes(head[80:84], "little") == size
+        if not binary and not head.lstrip()[:5].lower() == b"solid":
+            raise InputError("not an STL file (neither binary STL nor ASCII 'solid')")
+    elif suffix == ".3mf":
+        if not head.startswith(b"PK\x03\x04"):
+            raise InputError("not a 3MF file (3MF is a zip archive)")
+    elif b"\x00" in head:
+        raise InputError(f"not a text {suffix} file (it contains NUL bytes)")
+
+
+async def _handle_upload(request: web.Request) -> web.StreamResponse:
+    """Store a model or G-code as `<sha256>.<ext>`; the name is what job.submit takes."""
+    state = request.app[STATE_KEY]
+    principal: Principal = request[PRINCIPAL_KEY]
+    if not principal.role.allows(Role.OPERATOR):
+        raise RpcError(ErrorCode.FORBIDDEN, "uploading needs the operator role")
+    state.limiter.check(principal.key_id)
+    filename = request.query.get("filename", "")
+    reader: Any = request.content
+    if request.content_type.startswith("multipart/"):
+        multipart = await request.multipart()
+        part = await multipart.next()
+        while part is not None and getattr(part, "name", None) != "file":
+            part = await multipart.next()
+        if part is None:
+            raise InputError('a multipart upload needs a part named "file"')
+        filename = part.filename or filename  # type: ignore[union-attr]
+        reader = part
+    suffix = os.path.splitext(filename.lower())[1]
+    if suffix not in _UPLOAD_KINDS:
+        raise InputError(
+            f"cannot tell the file type of {filename!r}: give ?filename=NAME.stl|.3mf|.obj|.gcode"
+        )
+    folder = state.uploads_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".upload-{secrets.token_hex(8)}"
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    try:
+        with tmp.open("wb") as f:
+            while True:
+                chunk = await (
+                    reader.read_chunk() if hasattr(reader, "read_chunk") else reader.readany()
+                )
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > state.settings.server.max_request_bytes:
+                    raise web.HTTPRequestEntityTooLarge(
+                        max_size=state.settings.server.max_request_bytes, actual_size=size
+                    )
+                if len(head) < 4096:
+                    head += chunk[: 4096 - len(head)]
+                digest.update(chunk)
+                f.write(chunk)
+        _check_upload(head, size, suffix)
+        name = f"{digest.hexdigest()}{suffix}"
+        os.replace(tmp, folder / name)
+    finally:
+        tmp.unlink(missing_ok=True)
+    body = {
+        "upload": name,
+        "kind": _UPLOAD_KINDS[suffix],
+        "sha256": digest.hexdigest(),
+        "bytes": size,
+        "filename": filename,
+    }
+    return web.json_response(body, status=201)
+
+
+def add_routes(app: web.Application, state: ServerState) -> None:
+    for endpoint in state.table.endpoints.values():
+        if endpoint.http is not None:
+            verb, path = endpoint.http
+            app.router.add_route(verb, path, _rest_handler(endpoint))
+    app.router.add_post("/api/rpc", _handle_rpc)
+    app.router.add_post("/api/uploads", _handle_upload)
+    app.router.add_get("/api/jobs/{job_id}/artifacts/{name}", _handle_artifact)

@@ -1,0 +1,273 @@
+"""The one handler table behind both the websocket (JSON-RPC 2.0) and HTTP, and the one place
+mapping printforge's error types to JSON-RPC codes and HTTP statuses.
+
+A method is registered once with its parameter model, its role and (optionally) an HTTP route;
+the websocket, `POST /api/rpc` and the REST routes all call `dispatch`/`call`, so a method cannot
+behave differently depending on how it was reached.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from printforge.runtime import metrics
+from printforge.runtime.errors import (
+    AuthError,
+    BudgetExceeded,
+    CircuitOpen,
+    ConfigError,
+    InputError,
+    InvalidTransition,
+    PrinterError,
+    PrintforgeError,
+    RateLimited,
+    TransientError,
+)
+from printforge.server.auth import Principal, Role
+
+__all__ = [
+    "CallContext",
+    "Endpoint",
+    "ErrorCode",
+    "Forbidden",
+    "HandlerTable",
+    "NoParams",
+    "RpcError",
+    "error_for",
+    "parse_message",
+]
+
+log = logging.getLogger(__name__)
+
+
+class ErrorCode(IntEnum):
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600
+    METHOD_NOT_FOUND = -32601
+    INVALID_PARAMS = -32602
+    INTERNAL_ERROR = -32603
+    # Application codes, in the range JSON-RPC reserves for servers.
+    UNAUTHORIZED = -32001
+    FORBIDDEN = -32003
+    NOT_FOUND = -32004
+    CONFLICT = -32009
+    UNAVAILABLE = -32010
+    RATE_LIMITED = -32029
+
+
+_HTTP_STATUS = {
+    ErrorCode.PARSE_ERROR: 400,
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.METHOD_NOT_FOUND: 404,
+    ErrorCode.INVALID_PARAMS: 400,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.RATE_LIMITED: 429,
+}
+
+
+class Forbidden(AuthError):
+    """Authenticated, but the key's role does not allow this method."""
+
+    code = "forbidden"
+
+
+class RpcError(Exception):
+    """An error already in wire form: JSON-RPC code, message, optional data and HTTP status."""
+
+    def __init__(self, code: ErrorCode, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data or {}
+
+    @property
+    def http_status(self) -> int:
+        return _HTTP_STATUS[self.code]
+
+    @property
+    def retry_after(self) -> float | None:
+        value = self.data.get("retry_after")
+        return float(value) if value is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": int(self.code), "message": self.message}
+        if self.data:
+            out["data"] = self.data
+        return out
+
+
+def _validation_message(err: ValidationError) -> str:
+    parts = []
+    for item in err.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in item["loc"]) or "params"
+        parts.append(f"{loc}: {str(item['msg']).removeprefix('Value error, ')}")
+    return "invalid params: " + "; ".join(parts)
+
+
+def error_for(err: BaseException) -> RpcError:
+    """Translate any exception into its wire form. Unknown errors never leak their text."""
+    if isinstance(err, RpcError):
+        return err
+    if isinstance(err, ValidationError):
+        return RpcError(ErrorCode.INVALID_PARAMS, _validation_message(err))
+    if isinstance(err, PrintforgeError):
+        data: dict[str, Any] = {"error": err.code}
+        retry_after = getattr(err, "retry_after", None)
+        if retry_after is not None:
+            data["retry_after"] = retry_after
+        if isinstance(err, Forbidden):
+            code = ErrorCode.FORBIDDEN
+        elif isinstance(err, AuthError):
+            code = ErrorCode.UNAUTHORIZED
+        elif isinstance(err, InputError) and err.code == "not_found":
+            code = ErrorCode.NOT_FOUND
+        elif isinstance(err, InputError):
+            code = ErrorCode.INVALID_PARAMS
+        elif isinstance(err, RateLimited | BudgetExceeded):
+            code = ErrorCode.RATE_LIMITED
+        elif isinstance(err, TransientError | CircuitOpen):
+            # Before PrinterError: a disconnected printer is worth retrying later.
+            code = ErrorCode.UNAVAILABLE
+        elif isinstance(err, InvalidTransition | PrinterError):
+            code = ErrorCode.CONFLICT
+        elif isinstance(err, ConfigError):
+            code = ErrorCode.INTERNAL_ERROR
+        else:
+            code = ErrorCode.CONFLICT
+        return RpcError(code, err.message, data)
+    log.error("unexpected error in a handler", exc_info=err)
+    return RpcError(ErrorCode.INTERNAL_ERROR, "internal error", {"error": type(err).__name__})
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class CallContext:
+    """Who is calling and through what; handlers read the app state from `app`."""
+
+    app: Any  # aiohttp.web.Application; typed loosely to keep this module free of aiohttp
+    principal: Principal
+    transport: str  # "ws" or "http"
+    client: Any = None  # the websocket connection, for methods that change its subscription
+
+
+Handler = Callable[[CallContext, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    handler: Handler
+    params: type[BaseModel] = NoParams
+    role: Role = Role.VIEWER
+    summary: str = ""
+    http: tuple[str, str] | None = None  # (verb, path) of the REST mirror
+    http_status: int = 200
+    result_example: Any = None
+
+
+@dataclass
+class HandlerTable:
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    limiter: Any = None  # RateLimiter; each call costs its key one token
+
+    def register(self, endpoint: Endpoint) -> None:
+        if endpoint.method in self.endpoints:
+            raise ValueError(f"method {endpoint.method} registered twice")
+        self.endpoints[endpoint.method] = endpoint
+
+    def get(self, method: str) -> Endpoint:
+        try:
+            return self.endpoints[method]
+        except KeyError:
+            raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"unknown method {method!r}") from None
+
+    async def call(self, ctx: CallContext, method: str, params: Any) -> Any:
+        """Authorise, validate and run one method; raises RpcError on any failure."""
+        endpoint = self.get(method)
+        outcome = "error"
+        try:
+            if not ctx.principal.role.allows(endpoint.role):
+                raise Forbidden(
+                    f"{method} needs the {endpoint.role.name.lower()} role"
+                    f" (this key is {ctx.principal.role.name.lower()})"
+                )
+            if self.limiter is not None:
+                self.limiter.check(ctx.principal.key_id)
+            if params is None:
+                params = {}
+            if not isinstance(params, dict):
+                raise RpcError(ErrorCode.INVALID_PARAMS, "params must be an object")
+            parsed = endpoint.params.model_validate(params)
+            result = await endpoint.handler(ctx, parsed)
+            outcome = "ok"
+            return result
+        except Exception as err:
+            raise error_for(err) from err
+        finally:
+            metrics.RPC_CALLS.labels(method, ctx.transport, outcome).inc()
+
+    async def dispatch(self, ctx: CallContext, raw: str | bytes) -> str | None:
+        """One JSON-RPC message or batch; returns the reply text (None for notifications)."""
+        try:
+            message = parse_message(raw)
+        except RpcError as err:
+            return _dumps({"jsonrpc": "2.0", "id": None, "error": err.to_dict()})
+        if isinstance(message, list):
+            if not message:
+                err = RpcError(ErrorCode.INVALID_REQUEST, "empty batch")
+                return _dumps({"jsonrpc": "2.0", "id": None, "error": err.to_dict()})
+            replies = [r for r in [await self._one(ctx, m) for m in message] if r is not None]
+            return _dumps(replies) if replies else None
+        reply = await self._one(ctx, message)
+        return _dumps(reply) if reply is not None else None
+
+    async def _one(self, ctx: CallContext, message: Any) -> dict[str, Any] | None:
+        msg_id = message.get("id") if isinstance(message, dict) else None
+        if not isinstance(msg_id, str | int | float | type(None)) or isinstance(msg_id, bool):
+            msg_id = None
+        if (
+            not isinstance(message, dict)
+            or message.get("jsonrpc") != "2.0"
+            or not isinstance(message.get("method"), str)
+        ):
+            err = RpcError(
+                ErrorCode.INVALID_REQUEST,
+                'a request is an object with "jsonrpc": "2.0", a string "method" and an "id"',
+            )
+            return {"jsonrpc": "2.0", "id": msg_id, "error": err.to_dict()}
+        is_notification = "id" not in message
+        try:
+            result = await self.call(ctx, message["method"], message.get("params"))
+        except RpcError as err:
+            if is_notification:
+                return None
+            return {"jsonrpc": "2.0", "id": msg_id, "error": err.to_dict()}
+        if is_notification:
+            return None
+        return {"jsonrpc": "2.0", "id": msg_id, "result": result}
+
+
+def parse_message(raw: str | bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise RpcError(ErrorCode.PARSE_ERROR, f"parse error: {err}") from None
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=str)

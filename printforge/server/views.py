@@ -1,0 +1,132 @@
+"""The JSON shapes the API returns for jobs and printers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from printforge.models.job import Job, JobState
+from printforge.models.printer import PrinterStatus
+
+__all__ = ["ARTIFACT_FILES", "artifact_path", "job_view", "printer_view"]
+
+# Artifact name in URLs -> the file the pipeline writes in the job's folder.
+ARTIFACT_FILES = {
+    "stl": "model.stl",
+    "gcode": "model.gcode",
+    "preview": "preview.png",
+    "layers": "layers.png",
+    "report": "report.json",
+    "spec": "spec.json",
+    "request": "request.json",
+}
+_MEDIA = {
+    "stl": "model/stl",
+    "gcode": "text/x.gcode",
+    "preview": "image/png",
+    "layers": "image/png",
+    "report": "application/json",
+    "spec": "application/json",
+    "request": "application/json",
+}
+
+
+def artifact_path(job: Job, job_dir: Path, name: str) -> Path:
+    """Where artifact `name` of `job` lives; the records win over the conventional names."""
+    recorded: Path | None = None
+    if name == "stl" and job.mesh is not None:
+        recorded = job.mesh.path
+    elif name == "gcode" and job.gcode is not None:
+        recorded = job.gcode.path
+    elif name == "preview" and job.mesh is not None:
+        recorded = job.mesh.preview_png
+    elif name == "layers" and job.gcode is not None:
+        recorded = job.gcode.preview_png
+    elif name == "spec" and job.spec is not None:
+        recorded = job.spec.path
+    return recorded or job_dir / ARTIFACT_FILES[name]
+
+
+def media_type(name: str) -> str:
+    return _MEDIA[name]
+
+
+def job_view(
+    job: Job, job_dir: Path, printers: dict[str, PrinterStatus] | None = None
+) -> dict[str, Any]:
+    """A job for API clients: everything but server-local paths."""
+    artifacts = {
+        name: f"/api/jobs/{job.id}/artifacts/{name}"
+        for name in ARTIFACT_FILES
+        if artifact_path(job, job_dir, name).is_file()
+    }
+    hashes = {
+        name: art.sha256
+        for name, art in (("spec", job.spec), ("stl", job.mesh), ("gcode", job.gcode))
+        if art is not None
+    }
+    eta_s: float | None = job.gcode.estimated_time_s if job.gcode is not None else None
+    progress: float | None = None
+    status = (printers or {}).get(job.printer or "")
+    if job.state is JobState.PRINTING and status is not None and status.job_id == job.id:
+        if status.progress is not None:
+            progress = status.progress.fraction
+            if status.progress.eta_s is not None:
+                eta_s = status.progress.eta_s
+    elif job.state is JobState.COMPLETED:
+        progress, eta_s = 1.0, 0.0
+    request = job.request
+    return {
+        "job_id": job.id,
+        "state": job.state.value,
+        "request": request.summary if request.text is not None else Path(request.summary).name,
+        "source": "text"
+        if request.text is not None
+        else ("model" if request.model_path is not None else "gcode"),
+        "printer": job.printer,
+        "requested_printer": request.printer,
+        "material": request.material,
+        "priority": request.priority,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+        "stages": [
+            {
+                "name": s.name.value,
+                "state": s.state.value,
+                "duration_s": s.duration_s,
+                "attempts": s.attempts,
+                "error": s.error.model_dump() if s.error else None,
+            }
+            for s in job.stages
+        ],
+        "progress": progress,
+        "eta_s": eta_s,
+        "gcode": None
+        if job.gcode is None
+        else {
+            "engine": job.gcode.engine,
+            "layers": job.gcode.layers,
+            "estimated_time_s": job.gcode.estimated_time_s,
+            "filament_g": job.gcode.filament_g,
+        },
+        "mesh": None
+        if job.mesh is None
+        else {
+            "triangles": job.mesh.triangles,
+            "size_mm": list(job.mesh.size_mm),
+            "volume_mm3": job.mesh.volume_mm3,
+            "watertight": job.mesh.watertight,
+        },
+        "copies": job.report.get("copies"),
+        "copy_of": job.report.get("copy_of"),
+        "error": job.error.model_dump() if job.error else None,
+        "artifacts": artifacts,
+        "sha256": hashes,
+    }
+
+
+def printer_view(status: PrinterStatus) -> dict[str, Any]:
+    out = status.model_dump(mode="json")
+    if status.progress is not None:
+        out["progress"]["fraction"] = status.progress.fraction
+    return out

@@ -1,0 +1,102 @@
+"""`printforge serve` as a real subprocess on a free loopback port (restart, browser tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["ServeProcess", "free_port"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    def __init__(
+        self,
+        data_dir: Path,
+        api_key: str,
+        *,
+        port: int | None = None,
+        sim_speed: float = 2000.0,
+        config: Path | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.api_key = api_key
+        self.port = port or free_port()
+        self.sim_speed = sim_speed
+        self.config = config
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = data_dir / "serve.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ServeProcess:
+        env = {**os.environ, "PRINTFORGE_API_KEY": self.api_key, "PYTHONUNBUFFERED": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        cmd = [
+            sys.executable,
+            "-m",
+            "printforge",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--sim-speed",
+            str(self.sim_speed),
+            "--mock",
+        ]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log.open("a")
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"printforge serve exited:\n{self.log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    if "serving on" in self.log.read_text():
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"printforge serve did not start:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as in a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
