@@ -4,7 +4,9 @@ One bus subscription serves every client: an event is serialised once and queued
 that wants it, and each client has one writer task, so a slow client delays only itself. A client
 whose queue overflows is closed (1013, try again later) rather than silently missing events; it
 reconnects and re-reads the state. Printer status is coalesced per printer, because 50 virtual
-printers report far more often than a person can read.
+printers report far more often than a person can read; a change of state (idle → printing →
+idle) is never coalesced away, because a fast print can start and end inside one interval and a
+dashboard that never saw it print would be lying.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class Broadcaster:
         self.clients: set[WsClient] = set()
         self.status_interval_s = status_interval_s
         self._pending_status: dict[str, dict[str, Any]] = {}
+        self._last_state: dict[str, str] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
@@ -140,7 +143,17 @@ class Broadcaster:
         metrics.WEBSOCKET_EVENT_LAG.observe(max(0.0, lag))
 
     def _printer_event(self, event: PrinterStatusEvent) -> None:
-        self._pending_status[event.status.id] = printer_view(event.status)
+        view = printer_view(event.status)
+        printer_id = event.status.id
+        if view["state"] != self._last_state.get(printer_id):
+            # Order matters: the last figures of the old state go out before the new state.
+            pending = self._pending_status.pop(printer_id, None)
+            if pending is not None:
+                self._send_status(pending)
+            self._last_state[printer_id] = view["state"]
+            self._send_status(view)
+            return
+        self._pending_status[printer_id] = view
         if self._flush_handle is None:
             loop = asyncio.get_running_loop()
             self._flush_handle = loop.call_later(self.status_interval_s, self._flush_status)
@@ -149,13 +162,16 @@ class Broadcaster:
         self._flush_handle = None
         pending, self._pending_status = self._pending_status, {}
         for status in pending.values():
-            text = _notification("printer.status", status)
-            sent = 0
-            for client in self.clients:
-                if client.printers:
-                    client.offer(text)
-                    sent += 1
-            metrics.WEBSOCKET_EVENTS.labels("printer.status").inc(sent)
+            self._send_status(status)
+
+    def _send_status(self, status: dict[str, Any]) -> None:
+        text = _notification("printer.status", status)
+        sent = 0
+        for client in self.clients:
+            if client.printers:
+                client.offer(text)
+                sent += 1
+        metrics.WEBSOCKET_EVENTS.labels("printer.status").inc(sent)
 
     async def close_all(self) -> None:
         """Shutdown: every client is told the server is going away."""
