@@ -20,14 +20,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 async def _handle_health(args: argparse.Namespace) -> int:
     from printforge.cli import load_cli_settings
     from printforge.orchestrator.service import Orchestrator
+    from printforge.runtime.errors import DataDirBusy
 
     settings = load_cli_settings(args)
-    async with Orchestrator(settings) as orch:
-        for agent in orch.agents.values():
-            record = await agent.health()
-            if record is not None:
-                orch.health.put(record)
-        report = await orch.health_report()
+    try:
+        async with Orchestrator(settings) as orch:
+            for agent in orch.agents.values():
+                record = await agent.health()
+                if record is not None:
+                    orch.health.put(record)
+            report = await orch.health_report()
+    except DataDirBusy as err:
+        url = err.holder.get("url")
+        if not url:
+            raise
+        # The running server owns the printers; its own health report is the true one.
+        raise DataDirBusy(
+            f"printforge serve (pid {err.holder.get('pid', '?')}) owns {settings.data_dir};"
+            f" ask it: {url}/health (with an API key) or {url}/health/ready",
+            holder=err.holder,
+        ) from None
     if args.json:
         json.dump(report, sys.stdout, default=str)
         sys.stdout.write("\n")

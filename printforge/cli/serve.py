@@ -10,6 +10,8 @@ import sys
 
 __all__ = ["register"]
 
+_ANY = {"", "0.0.0.0", "::"}
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -39,6 +41,7 @@ async def _handle_serve(args: argparse.Namespace) -> int:
     from printforge.runtime.errors import InputError
     from printforge.server.app import create_app
     from printforge.server.auth import KeyStore, Role
+    from printforge.server.state import STATE_KEY
 
     if args.serve_data_dir:
         args.data_dir = args.serve_data_dir
@@ -77,6 +80,9 @@ async def _handle_serve(args: argparse.Namespace) -> int:
     try:
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.server.port
+        # Another command pointed at this data directory is told where to submit instead.
+        local_host = settings.server.host if settings.server.host not in _ANY else "127.0.0.1"
+        app[STATE_KEY].orch.lock.describe(url=f"http://{local_host}:{port}")
         # One line on stdout that scripts (and the tests) wait for.
         print(f"printforge serving on http://{settings.server.host}:{port}/", flush=True)
         await stop.wait()

@@ -29,6 +29,7 @@ from printforge.orchestrator.scheduler import FarmScheduler
 from printforge.orchestrator.store import JobStore
 from printforge.runtime.errors import InputError
 from printforge.runtime.health import HealthRegistry, HealthState
+from printforge.runtime.lock import DataDirLock
 from printforge.runtime.settings import Settings
 
 __all__ = ["Orchestrator"]
@@ -58,6 +59,7 @@ class Orchestrator:
         self.health = HealthRegistry()
         self.bus = EventBus()
         self.store = JobStore(settings.db_path)
+        self.lock = DataDirLock(settings.data_dir)
         self.printers = PrinterManager(settings, self.health)
         self.scheduler = FarmScheduler(settings, self.printers)
         self._agent_overrides = agents or {}
@@ -92,7 +94,17 @@ class Orchestrator:
     async def start(self) -> None:
         if self._started:
             return
+        # Before anything touches the store: recovery must never run under a live owner.
+        self.lock.acquire()
         self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.stop()
+            raise
+
+    async def _start(self) -> None:
         self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         recovered = await self.store.recover()
@@ -120,6 +132,12 @@ class Orchestrator:
         if not self._started:
             return
         self._started = False
+        try:
+            await self._stop()
+        finally:
+            self.lock.release()
+
+    async def _stop(self) -> None:
         errors: list[str] = []
         if self._dispatcher is not None:
             self._dispatcher.cancel()
@@ -354,8 +372,10 @@ class Orchestrator:
                         " before it had G-code"
                     )
                 async for event in sub:
-                    if isinstance(event, JobEvent) and event.job_id == original_id and (
-                        event.kind in ("state", "stage.completed")
+                    if (
+                        isinstance(event, JobEvent)
+                        and event.job_id == original_id
+                        and (event.kind in ("state", "stage.completed"))
                     ):
                         break
         finally:

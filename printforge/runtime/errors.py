@@ -42,6 +42,16 @@ class ConfigError(PrintforgeError):
     code = "config_error"
 
 
+class DataDirBusy(PrintforgeError):
+    """Another printforge process owns this data directory (its job store and printers)."""
+
+    code = "data_dir_busy"
+
+    def __init__(self, message: str, *, holder: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder or {}
+
+
 class InvalidTransition(PrintforgeError):
     code = "invalid_transition"
 

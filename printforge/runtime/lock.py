@@ -1,0 +1,112 @@
+"""One orchestrator per data directory.
+
+Starting an orchestrator recovers the store: every job left running is marked interrupted and
+re-queued. A second process on the same data directory (a `printforge run` beside a
+`printforge serve`) would therefore "recover" the live server's jobs and print them twice, on
+its own printers. An exclusive flock on `DATA_DIR/printforge.lock` prevents that; the kernel
+drops it when its holder dies, even by `kill -9`, so a crash never leaves a stale lock behind.
+The file also says who holds it, so the refusal can point at the server to use instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from printforge.runtime.errors import DataDirBusy
+
+__all__ = ["DataDirLock"]
+
+LOCK_NAME = "printforge.lock"
+
+
+class DataDirLock:
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_NAME
+        self._fd: int | None = None
+        self._info: dict[str, Any] = {}
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read(fd)
+            os.close(fd)
+            raise DataDirBusy(_busy_message(self.path.parent, holder), holder=holder) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._info = {
+            "pid": os.getpid(),
+            "command": _command(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._write()
+
+    def describe(self, **info: Any) -> None:
+        """Add what others should know about the holder, e.g. the URL a server listens on."""
+        self._info.update(info)
+        if self._fd is not None:
+            self._write()
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        # Empty the file before unlocking so nobody reads a holder that is gone.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def _write(self) -> None:
+        assert self._fd is not None
+        data = json.dumps(self._info).encode()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, data, 0)
+
+
+def _read(fd: int) -> dict[str, Any]:
+    try:
+        raw = os.pread(fd, 4096, 0)
+        info = json.loads(raw) if raw else {}
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _command() -> str:
+    argv = [Path(sys.argv[0]).name, *sys.argv[1:2]] if sys.argv and sys.argv[0] else []
+    if argv and argv[0] in {"__main__.py", "-m"}:
+        argv[0] = "printforge"
+    return " ".join(argv) or "printforge"
+
+
+def _busy_message(data_dir: Path, holder: dict[str, Any]) -> str:
+    who = f"`{holder.get('command', 'another printforge')}` (pid {holder.get('pid', '?')}"
+    if holder.get("since"):
+        who += f", since {holder['since']}"
+    who += ")"
+    url = holder.get("url")
+    hint = (
+        f"submit to it with `printforge run --server {url} ...`" if url else "wait for it to finish"
+    )
+    return (
+        f"the data directory {data_dir} is in use by {who}; {hint}, "
+        "or give this command its own --data-dir"
+    )

@@ -1,0 +1,100 @@
+"""One orchestrator per data directory: a second one is refused before it touches the store,
+so it can never "recover" (interrupt and re-run) jobs a live server is printing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from printforge.models.job import JobState
+from printforge.models.request import PrintRequest
+from printforge.orchestrator.service import Orchestrator
+from printforge.runtime.errors import DataDirBusy
+from printforge.runtime.settings import load_settings
+from tests.fakes.serve_process import REPO, ServeProcess
+
+KEY = "lock-admin-key-0123456789"
+
+
+def settings_for(data: Path, sim_speed: float = 5000.0):  # type: ignore[no-untyped-def]
+    return load_settings(overrides={"data_dir": str(data), "mock": True, "sim_speed": sim_speed})
+
+
+@pytest.mark.asyncio
+async def test_a_second_orchestrator_is_refused_and_the_first_keeps_its_job(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    async with Orchestrator(settings_for(data, sim_speed=50.0)) as first:
+        job = await first.submit(PrintRequest(text="a 20 mm calibration cube"))
+        second = Orchestrator(settings_for(data))
+        with pytest.raises(DataDirBusy) as refused:
+            await second.start()
+        assert str(data) in refused.value.message
+        assert f"pid {os.getpid()}" in refused.value.message
+        assert refused.value.holder["pid"] == os.getpid()
+        # The refused one never opened the store, so the running job was not "recovered".
+        assert (await first.get(job.id)).state is not JobState.INTERRUPTED
+        await first.cancel(job.id)
+    # Released on stop: the directory is free again.
+    async with Orchestrator(settings_for(data)) as third:
+        assert third.lock.held
+
+
+@pytest.mark.asyncio
+async def test_a_failed_start_releases_the_lock(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    # A job store that is a directory cannot be opened: start fails after taking the lock.
+    settings = settings_for(data)
+    settings.db_path.mkdir(parents=True)
+    broken = Orchestrator(settings)
+    with pytest.raises(Exception):  # noqa: B017 - sqlite's own error, whatever its class
+        await broken.start()
+    assert not broken.lock.held
+    settings.db_path.rmdir()
+    async with Orchestrator(settings_for(data)) as again:
+        assert again.lock.held
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "printforge", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_run_beside_a_server_points_at_the_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ServeProcess(data, KEY).start()
+    try:
+        ran = run_cli("run", "a 20 mm calibration cube", "--data-dir", str(data), "--json")
+        assert ran.returncode == 1
+        assert "Traceback" not in ran.stderr
+        message = ran.stderr.strip()
+        assert len(message.splitlines()) == 1, message
+        assert "in use by" in message
+        assert f"--server {server.url}" in message
+        assert ran.stdout == ""
+
+        health = run_cli("health", "--data-dir", str(data))
+        assert health.returncode == 1
+        assert f"{server.url}/health" in health.stderr
+        assert "Traceback" not in health.stderr
+
+        # A command with its own data directory is not affected.
+        own = run_cli("design", "a 20 mm calibration cube", "--out", str(tmp_path / "c.stl"))
+        assert own.returncode == 0, own.stderr
+    finally:
+        assert server.stop() == 0
+    # Stopped cleanly: the lock file no longer names a holder.
+    assert (data / "printforge.lock").read_text() == ""
