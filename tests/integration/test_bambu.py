@@ -4,6 +4,7 @@ code, partial reports, command echoes and an implicit-FTPS upload (certificate m
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,12 @@ from printforge.hardware.mqtt.sim.bambu import BambuFaults, BambuSimulator
 from printforge.models.printer import PrinterProfile, PrinterState
 from printforge.runtime import metrics
 from printforge.runtime.errors import AuthError, PrinterDisconnected, PrinterError, PrinterFault
-from tests.fakes.broker import BAMBU_ACCESS_CODE, Mosquitto, tls_broker  # noqa: F401
+from tests.fakes.broker import (  # noqa: F401
+    BAMBU_ACCESS_CODE,
+    Mosquitto,
+    mosquitto_broker,
+    tls_broker,
+)
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = pytest.mark.mqtt
@@ -186,3 +192,49 @@ async def test_wrong_access_code_is_refused(
     assert not driver.connected.is_set()
     with pytest.raises(AuthError):
         await driver.upload(write_gcode(tmp_path, "G28\n"), "x.gcode")
+
+
+@pytest.mark.asyncio
+async def test_simulator_on_a_shared_plain_broker_with_plain_ftp(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The mock farm's transport (`printforge node --sim-bambu`): reports through the farm's
+    # plain broker, the upload over plain FTP, since there is no certificate to serve.
+    caplog.set_level(logging.DEBUG)
+    serial = f"SIM{uuid.uuid4().hex[:8].upper()}"
+    code = "90817263"
+    sim = BambuSimulator(
+        BusSettings(broker=mosquitto_broker.url, reconnect_initial_s=0.05),
+        serial,
+        code,
+        ftps_context=None,
+        print_s=0.5,
+        report_interval_s=0.05,
+    )
+    await sim.start()
+    driver = BambuDriver(
+        "sim-x1",
+        BambuConfig(
+            host="127.0.0.1",
+            serial=serial,
+            access_code=code,
+            broker=mosquitto_broker.url,
+            ftp_port=sim.ftp_port,
+            ftp_tls=False,
+            request_timeout_s=5.0,
+        ),
+        PrinterProfile(name="generic-220"),
+    )
+    await driver.start()
+    try:
+        await ready(driver)
+        gcode = write_gcode(tmp_path, numbered_moves_gcode(100))
+        progress = [p async for p in driver.stream(gcode, job_id="plain")]
+        assert sim.files["plain.gcode"] == gcode.read_bytes()
+        assert progress[-1].fraction == 1.0
+    finally:
+        await driver.stop()
+        await sim.stop()
+    assert code not in caplog.text  # not even at DEBUG, where MQTT and FTP traffic is logged

@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from printforge.hardware.mqtt.bambu import BambuConfig
 from printforge.hardware.mqtt.bambu_protocol import BambuState, error_code, merge_report, request
+from printforge.hardware.mqtt.config import BrokerAddress
 from printforge.models.printer import PrinterState
 
 
@@ -61,3 +64,27 @@ def test_request_frames() -> None:
     }
     line = json.loads(request("print", "gcode_line", 2, param="G28\n"))
     assert line["print"] == {"sequence_id": "2", "command": "gcode_line", "param": "G28\n"}
+
+
+def test_reports_come_from_the_printer_itself_over_tls_by_default() -> None:
+    cfg = BambuConfig(host="192.0.2.7", serial="01S00C123", access_code="12345678")
+    assert cfg.address() == BrokerAddress(host="192.0.2.7", port=8883, tls=True)
+    assert cfg.ftp_tls
+
+
+@pytest.mark.parametrize(
+    ("broker", "expected"),
+    [
+        ("mqtt://127.0.0.1:18830", BrokerAddress(host="127.0.0.1", port=18830, tls=False)),
+        ("mqtts://farm.lan", BrokerAddress(host="farm.lan", port=8883, tls=True)),
+    ],
+)
+def test_a_shared_broker_decides_the_transport(broker: str, expected: BrokerAddress) -> None:
+    cfg = BambuConfig(host="127.0.0.1", serial="s", access_code="1", broker=broker)
+    assert cfg.address() == expected
+
+
+@pytest.mark.parametrize("broker", ["http://farm.lan:1883", "mqtt://", "mqtt://farm.lan:port"])
+def test_a_malformed_broker_is_refused_with_the_reason(broker: str) -> None:
+    with pytest.raises(ValidationError, match="broker"):
+        BambuConfig(host="127.0.0.1", serial="s", access_code="1", broker=broker)

@@ -3,6 +3,9 @@
 The printer is its own broker (port 8883, user `bblp`, password the LAN access code); commands
 go to `device/{serial}/request`, reports come on `device/{serial}/report`. A file is uploaded
 over implicit FTPS (port 990) and started with `print.gcode_file`.
+
+A simulator (`sim/bambu.py`) is no broker of its own: it reports through a shared one, named by
+`broker`, and may serve plain FTP (`ftp_tls = false`) when there is no certificate to serve.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from printforge.hardware.mqtt.bambu_protocol import (
     BambuState,
@@ -26,7 +29,7 @@ from printforge.hardware.mqtt.bambu_protocol import (
     request,
 )
 from printforge.hardware.mqtt.client import BusClient, decode
-from printforge.hardware.mqtt.config import BrokerAddress, BusSettings
+from printforge.hardware.mqtt.config import BrokerAddress, BusSettings, parse_broker
 from printforge.hardware.mqtt.device import MqttDriverConfig, MqttPrinterDriver, RemotePrint
 from printforge.hardware.mqtt.ftps import upload_file
 from printforge.models.printer import MaterialProfile, PrinterProfile, PrinterState, PrintProgress
@@ -61,6 +64,30 @@ class BambuConfig(MqttDriverConfig):
         False, description="printers present their serial, not their address, as the name"
     )
     stale_after_s: float = Field(30.0, gt=0, description="silent this long: offline")
+    broker: str | None = Field(
+        None,
+        description="mqtt:// or mqtts:// URL of a shared broker the printer reports through"
+        " (simulators); default the printer itself, over TLS at host:mqtt_port",
+    )
+    ftp_tls: bool = Field(
+        True, description="implicit FTPS; false only for a simulator serving plain FTP"
+    )
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_is_a_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_broker(value)
+            except ConfigError as err:
+                raise ValueError(err.message) from None
+        return value
+
+    def address(self) -> BrokerAddress:
+        """Where the reports are: the shared broker if one is named, else the printer."""
+        if self.broker:
+            return parse_broker(self.broker)
+        return BrokerAddress(host=self.host, port=self.mqtt_port, tls=True)
 
 
 def _tls(cfg: BambuConfig) -> ssl.SSLContext:
@@ -100,18 +127,21 @@ class BambuDriver(MqttPrinterDriver):
     async def start(self) -> None:
         if self._client is not None:
             return
-        self._ctx = await asyncio.to_thread(_tls, self.cfg)
-        settings = BusSettings(broker=f"mqtts://{self.cfg.host}:{self.cfg.mqtt_port}")
+        address = self.cfg.address()
+        if address.tls or self.cfg.ftp_tls:
+            self._ctx = await asyncio.to_thread(_tls, self.cfg)
+        scheme = "mqtts" if address.tls else "mqtt"
+        settings = BusSettings(broker=f"{scheme}://{address.host}:{address.port}")
         self._client = BusClient(
             settings,
             client_id=f"pf-bambu-{self.name}-{uuid.uuid4().hex[:8]}",
             on_message=self._on_message,
             subscriptions=[(self.topics.report, 0)],
             name=f"bambu:{self.name}",
-            address=BrokerAddress(host=self.cfg.host, port=self.cfg.mqtt_port, tls=True),
+            address=address,
             username=USER,
             password=self.cfg.access_code.get_secret_value(),
-            tls=self._ctx,
+            tls=self._ctx if address.tls else None,
         )
         self._client.on_connect(self._push_all)
         self._set_status(state=PrinterState.CONNECTING)
@@ -193,7 +223,7 @@ class BambuDriver(MqttPrinterDriver):
 
     # printing --------------------------------------------------------------------------------
     async def upload(self, path: Path, remote_name: str) -> None:
-        assert self._ctx is not None
+        assert self._ctx is not None or not self.cfg.ftp_tls, "upload before start()"
         try:
             await asyncio.to_thread(
                 upload_file,
@@ -203,7 +233,7 @@ class BambuDriver(MqttPrinterDriver):
                 port=self.cfg.ftp_port,
                 user=USER,
                 password=self.cfg.access_code.get_secret_value(),
-                context=self._ctx,
+                context=self._ctx if self.cfg.ftp_tls else None,
             )
         except ftplib.error_perm as err:
             if str(err).startswith("530"):

@@ -2,7 +2,8 @@
 
 ftplib speaks explicit FTPS only; implicit FTPS wraps the control socket in TLS before the
 greeting, which the subclass below adds. The data channel reuses the control channel's TLS
-session, which the printers' servers insist on.
+session, which the printers' servers insist on. Without a context the upload is plain FTP, which
+only a simulator with no certificate to serve speaks.
 """
 
 from __future__ import annotations
@@ -49,15 +50,20 @@ def upload_file(
     port: int,
     user: str,
     password: str,
-    context: ssl.SSLContext,
+    context: ssl.SSLContext | None,
     timeout_s: float = 60.0,
 ) -> None:
     """Blocking: run it in a thread. Raises ftplib/ssl/OS errors for the caller to translate."""
-    ftp = _ImplicitFTPS(context=context, timeout=timeout_s)
+    ftp: ftplib.FTP
+    if context is None:
+        ftp = ftplib.FTP(timeout=timeout_s)
+    else:
+        ftp = _ImplicitFTPS(context=context, timeout=timeout_s)
     try:
         ftp.connect(host, port)
         ftp.login(user, password)
-        ftp.prot_p()
+        if isinstance(ftp, _ImplicitFTPS):
+            ftp.prot_p()
         with path.open("rb") as f:
             ftp.storbinary(f"STOR {remote_name}", f, blocksize=64 * 1024)
         ftp.quit()

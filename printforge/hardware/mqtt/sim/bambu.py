@@ -1,8 +1,11 @@
 """A simulated Bambu Lab printer in LAN mode: TLS MQTT reports and commands, FTPS storage.
 
-A real printer is its own broker; the simulator instead connects to a broker (with a TLS
-listener and the `bblp` user) so that a farm of them shares one mosquitto. The topics, frames,
-partial reports, command echoes and the FTPS upload are the printer's.
+A real printer is its own broker; the simulator instead connects to a broker as `bblp` (the
+tests give it a TLS listener and that user; a mock farm's broker need only let `bblp` in) so
+that a farm of them shares one mosquitto. The topics, frames,
+partial reports, command echoes and the FTPS upload are the printer's. With no
+`ftps_context` the upload is plain FTP (`BambuConfig.ftp_tls = false` on the driver side), for a
+mock farm that has no certificate to serve.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class BambuSimulator(BusSimulator):
         serial: str,
         access_code: str,
         *,
-        ftps_context: ssl.SSLContext,
+        ftps_context: ssl.SSLContext | None,
         print_s: float = 2.0,
         report_interval_s: float = 0.1,
         faults: BambuFaults | None = None,

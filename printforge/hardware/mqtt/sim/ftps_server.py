@@ -1,4 +1,8 @@
-"""A minimal implicit-FTPS server: just enough of RFC 959 for a printer's file upload."""
+"""A minimal implicit-FTPS server: just enough of RFC 959 for a printer's file upload.
+
+Without a TLS context it serves plain FTP: a mock farm started from the command line has no
+certificate to present.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ class FtpsServer:
 
     def __init__(
         self,
-        context: ssl.SSLContext,
+        context: ssl.SSLContext | None,
         *,
         user: str,
         password: str,
