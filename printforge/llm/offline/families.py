@@ -306,7 +306,10 @@ FAMILIES: list[tuple[str, str, Family]] = [
      rf"(?:\bbox|container|shell|cover)\b.*(?:{_BOARD_WORDS})|"
      rf"(?:{_BOARD_WORDS})\w*(?:\s+[\w-]+){{0,2}}?\s+(?:box|container|shell|cover)\b",
      enclosure),
+    # "a box with 2 mm walls and a lid": the lid may come after other features, but "a box
+    # without a lid" / "no lid" stays an open box.
     ("box with lid", r"box with (?:a )?lid|lidded|box and (?:a )?lid|with (?:a )?lid|"
+     r"\b(?:box|container|bin)\b(?!.*\b(?:without|no) (?:a |the )?lid\b).*\blid\b|"
      r"hinged box|\btrinket box|\bjewel(?:le)?ry box|\bgift box",
      box_with_lid),
     ("calibration cube", r"calibration cube|test cube", cube),
