@@ -120,58 +120,16 @@ async def _handle_run(args: argparse.Namespace) -> int:
 
 
 async def _watch(orch: Any, sub: Any, job_id: str) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        SpinnerColumn,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from printforge.models.event import JobEvent
 
-    console = Console(stderr=True)
-    columns = (
-        SpinnerColumn(finished_text="[green]✓"),
-        TextColumn("[bold]{task.description:<9}"),
-        BarColumn(bar_width=30),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[note]}"),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        tasks = {
-            name: progress.add_task(label, total=1.0, start=False, note="")
-            for name, label in STAGE_LABELS.items()
-        }
+    with StageProgress() as display:
         waiter = asyncio.create_task(orch.wait(job_id))
         async for event in sub:
             if not isinstance(event, JobEvent) or event.job_id != job_id:
                 if waiter.done():
                     break
                 continue
-            stage = event.stage.value if event.stage else None
-            if stage in tasks:
-                tid = tasks[stage]
-                if event.kind == "stage.started":
-                    progress.start_task(tid)
-                    progress.update(tid, completed=0.0, note="")
-                elif event.kind == "stage.progress":
-                    if event.progress is not None:
-                        progress.update(tid, completed=event.progress)
-                    note = _progress_note(event)
-                    if note:
-                        progress.update(tid, note=note)
-                elif event.kind == "stage.completed":
-                    progress.update(tid, completed=1.0, note="")
-                    progress.stop_task(tid)
-                elif event.kind == "stage.failed":
-                    progress.update(tid, note=f"[red]{event.message or 'failed'}")
-                    progress.stop_task(tid)
-                elif event.kind == "log" and event.message:
-                    progress.update(tid, note=f"[dim]{event.message}")
+            display.apply(event)
             if event.kind == "state" and event.state.value in {
                 "completed",
                 "failed",
@@ -180,16 +138,96 @@ async def _watch(orch: Any, sub: Any, job_id: str) -> Any:
             }:
                 break
         job = await waiter
-        for name, tid in tasks.items():
-            if job.stage(_stage(name)).state.value == "skipped":
-                progress.update(tid, note="[dim]skipped")
+        display.mark_skipped({s.name.value: s.state.value for s in job.stages})
     return job
 
 
-def _stage(name: str) -> Any:
-    from printforge.models.job import StageName
+class StageProgress:
+    """The live per-stage display on stderr; fed `JobEvent`s from the bus or from a server."""
 
-    return StageName(name)
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = Console(stderr=True)
+        columns = (
+            SpinnerColumn(finished_text="[green]✓"),
+            TextColumn("[bold]{task.description:<9}"),
+            BarColumn(bar_width=30),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+        )
+        self.progress = Progress(*columns, console=self.console, transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> StageProgress:
+        self.progress.__enter__()
+        self.tasks = {
+            name: self.progress.add_task(label, total=1.0, start=False, note="")
+            for name, label in STAGE_LABELS.items()
+        }
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def apply(self, event: Any) -> None:
+        """Draw one `JobEvent` of the watched job."""
+        progress = self.progress
+        stage = event.stage.value if event.stage else None
+        if stage not in self.tasks:
+            return
+        tid = self.tasks[stage]
+        if event.kind == "stage.started":
+            progress.start_task(tid)
+            progress.update(tid, completed=0.0, note="")
+        elif event.kind == "stage.progress":
+            if event.progress is not None:
+                progress.update(tid, completed=event.progress)
+            note = _progress_note(event)
+            if note:
+                progress.update(tid, note=note)
+        elif event.kind == "stage.completed":
+            progress.update(tid, completed=1.0, note="")
+            progress.stop_task(tid)
+        elif event.kind == "stage.failed":
+            progress.update(tid, note=f"[red]{event.message or 'failed'}")
+            progress.stop_task(tid)
+        elif event.kind == "log" and event.message:
+            progress.update(tid, note=f"[dim]{event.message}")
+
+    def sync(self, stages: dict[str, str]) -> None:
+        """Catch up with stage states read afresh (events may have been missed meanwhile)."""
+        for name, state in stages.items():
+            tid = self.tasks.get(name)
+            if tid is None:
+                continue
+            if state == "running":
+                self.progress.start_task(tid)
+            elif state == "completed":
+                self.progress.start_task(tid)
+                self.progress.update(tid, completed=1.0, note="")
+                self.progress.stop_task(tid)
+            elif state in {"failed", "cancelled", "interrupted"}:
+                self.progress.update(tid, note=f"[red]{state}")
+                self.progress.stop_task(tid)
+
+    def mark_skipped(self, stages: dict[str, str]) -> None:
+        for name, state in stages.items():
+            if state == "skipped" and name in self.tasks:
+                self.progress.update(self.tasks[name], note="[dim]skipped")
+
+    def note(self, text: str) -> None:
+        """A line above the bars, e.g. that the connection to the server was lost."""
+        self.console.print(text)
 
 
 def _progress_note(event: Any) -> str:
@@ -209,39 +247,84 @@ def _copy_artifacts(job_dir: Path, out: Path) -> None:
 
 
 def _print_summary(job: Any, job_dir: Path, out: str | None) -> None:
+    folder = Path(out) if out else job_dir
+    facts: dict[str, Any] = {
+        "job_id": job.id,
+        "state": job.state.value,
+        "request": job.request.summary,
+        "stages": [
+            {"name": s.name.value, "state": s.state.value, "duration_s": s.duration_s}
+            for s in job.stages
+        ],
+        "mesh": None
+        if job.mesh is None
+        else {
+            "size_mm": job.mesh.size_mm,
+            "triangles": job.mesh.triangles,
+            "watertight": job.mesh.watertight,
+        },
+        "gcode": None
+        if job.gcode is None
+        else {
+            "layers": job.gcode.layers,
+            "filament_mm": job.gcode.filament_mm,
+            "filament_g": job.gcode.filament_g,
+            "estimated_time_s": job.gcode.estimated_time_s,
+            "engine": job.gcode.engine,
+        },
+        "printer": job.printer,
+        "error": job.error.model_dump() if job.error else None,
+    }
+    if job.printer and job.report.get("printer"):
+        facts["lines_acked"] = job.report["printer"].get("lines_acked")
+    pictures = [str(folder / n) for n in ("preview.png", "layers.png") if (folder / n).is_file()]
+    render_summary(facts, str(folder), pictures)
+
+
+def render_summary(facts: dict[str, Any], files: str, pictures: list[str]) -> None:
+    """The human summary on stdout, from plain facts so a server's job view can feed it too.
+
+    Args:
+        facts: job_id, state, request, stages, mesh, gcode, printer, error (the API's job view
+            has these); `gcode.filament_mm` and `lines_acked` are shown when present.
+        files: where the job's files are (a folder, or the server's artifact address).
+        pictures: the preview images to point at.
+    """
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    ok = job.state.value == "completed"
+    ok = facts["state"] == "completed"
     colour = "green" if ok else "red"
-    console.print(f"[bold {colour}]Job {job.id} {job.state.value}[/] — {job.request.summary}")
+    console.print(f"[bold {colour}]Job {facts['job_id']} {facts['state']}[/] — {facts['request']}")
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("stage")
     table.add_column("state")
     table.add_column("time", justify="right")
-    for s in job.stages:
-        duration = f"{s.duration_s:.2f} s" if s.duration_s is not None else ""
-        table.add_row(s.name.value, s.state.value, duration)
+    for s in facts["stages"]:
+        duration = f"{s['duration_s']:.2f} s" if s["duration_s"] is not None else ""
+        table.add_row(s["name"], s["state"], duration)
     console.print(table)
-    if job.mesh:
-        x, y, z = job.mesh.size_mm
+    mesh = facts.get("mesh")
+    if mesh:
+        x, y, z = mesh["size_mm"]
         console.print(
-            f"model   {x:.1f} × {y:.1f} × {z:.1f} mm, {job.mesh.triangles} triangles,"
-            f" watertight={job.mesh.watertight}"
+            f"model   {x:.1f} × {y:.1f} × {z:.1f} mm, {mesh['triangles']} triangles,"
+            f" watertight={mesh['watertight']}"
         )
-    if job.gcode:
-        g = job.gcode
+    g = facts.get("gcode")
+    if g:
+        # The server's job view leaves out the filament length; show what is known.
+        length = f"{g['filament_mm'] / 1000:.2f} m / " if g.get("filament_mm") is not None else ""
         console.print(
-            f"gcode   {g.layers} layers, {g.filament_mm / 1000:.2f} m / {g.filament_g:.1f} g"
-            f" filament, est. {g.estimated_time_s / 60:.1f} min ({g.engine})"
+            f"gcode   {g['layers']} layers, {length}{g['filament_g']:.1f} g"
+            f" filament, est. {g['estimated_time_s'] / 60:.1f} min ({g['engine']})"
         )
-    if job.printer and job.report.get("printer"):
-        console.print(f"printer {job.printer}: {job.report['printer'].get('lines_acked')} lines")
-    folder = Path(out) if out else job_dir
-    console.print(f"files   {folder}")
-    for name in ("preview.png", "layers.png"):
-        if (folder / name).is_file():
-            console.print(f"picture {folder / name}")
-    if job.error:
-        console.print(f"[red]error   {job.error.code}: {job.error.message}")
+    if "lines_acked" in facts:
+        console.print(f"printer {facts['printer']}: {facts['lines_acked']} lines")
+    console.print(f"files   {files}")
+    for picture in pictures:
+        console.print(f"picture {picture}")
+    error = facts.get("error")
+    if error:
+        console.print(f"[red]error   {error['code']}: {error['message']}")
