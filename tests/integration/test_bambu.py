@@ -101,6 +101,9 @@ async def test_upload_start_and_finish_over_tls(
     assert progress[-1].fraction == 1.0
     assert [p.bytes_acked for p in progress] == sorted(p.bytes_acked for p in progress)
     assert driver.status().state is PrinterState.IDLE
+    # The status keeps the finished print's progress: a node relays it as the job's last word.
+    status_progress = driver.status().progress
+    assert status_progress is not None and status_progress.fraction == 1.0
 
 
 @pytest.mark.asyncio

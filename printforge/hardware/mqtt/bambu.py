@@ -251,6 +251,7 @@ class BambuDriver(MqttPrinterDriver):
         name = f"{job_id}.gcode"
         size = (await asyncio.to_thread(path.stat)).st_size
         await self.upload(path, name)
+        self._set_status(progress=None)  # the last print's, until this one reports
         await self._command("gcode_file", param=f"/sdcard/{name}")
         return RemotePrint(
             job_id=job_id,
@@ -275,6 +276,10 @@ class BambuDriver(MqttPrinterDriver):
             code = error_code(b.error) if b.error else "unknown"
             raise PrinterFault(f"bambu {self.name}: print failed (HMS {code})")
         progress = b.progress(job.size, time.monotonic() - job.started)
+        if progress is not None:
+            # Reports carry a percentage, not the job's size: only a print in progress can put
+            # it into the status, where a node's last word on the job takes it from.
+            self._set_status(progress=progress)
         if b.gcode_state == "FINISH":
             return progress, True
         if b.gcode_state == "IDLE":
