@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import secrets
 import signal
 import sys
 from typing import Any
@@ -37,7 +38,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="mock farm: run N Klipper/Moonraker simulators on the broker and attach them",
+        help="mock farm: run N Klipper/Moonraker simulators (klipper-1..N) on the broker and"
+        " attach them",
+    )
+    p.add_argument(
+        "--sim-bambu",
+        type=int,
+        default=0,
+        metavar="N",
+        help="mock farm: run N Bambu Lab LAN-mode simulators (bambu-1..N) on the broker and"
+        " attach them; they log in as bblp with a per-run access code, so the broker must not"
+        " check passwords",
     )
     p.add_argument(
         "--printer",
@@ -54,7 +65,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--tls-ca", metavar="FILE", help="CA that signed the broker's certificate")
     p.add_argument("--status-interval", type=float, metavar="S", help="heartbeat period")
-    p.add_argument("--sim-speed", type=float, metavar="N", help="virtual printer speed-up")
+    p.add_argument(
+        "--sim-speed", type=float, metavar="N", help="speed-up of --virtual and --sim-printers"
+    )
     p.add_argument(
         "--drop-at",
         type=float,
@@ -89,7 +102,9 @@ def _bus_overrides(args: argparse.Namespace) -> dict[str, object]:
     return bus
 
 
-async def _moonraker_sims(count: int, settings: Any, manager: Any) -> list[tuple[str, Any]]:
+async def _moonraker_sims(
+    count: int, settings: Any, manager: Any, sims: list[tuple[str, Any]]
+) -> None:
     """Klipper simulators on the same broker, each driven through the real Moonraker driver."""
     from printforge.hardware.mqtt.moonraker import MoonrakerConfig, MoonrakerDriver
     from printforge.hardware.mqtt.sim.moonraker import MoonrakerSimulator
@@ -97,12 +112,11 @@ async def _moonraker_sims(count: int, settings: Any, manager: Any) -> list[tuple
 
     node_id = settings.bus.resolved_node_id()
     profile = settings.printer_profile(settings.default_printer)
-    sims: list[tuple[str, Any]] = []
     for i in range(1, count + 1):
         name = f"klipper-{i}"
         sim = MoonrakerSimulator(settings.bus, f"{node_id}-{name}")
+        sims.append((name, sim))  # before start: a half-started one is stopped too
         await sim.start()
-        sims.append((name, sim))
         config = MoonrakerConfig(
             broker=settings.bus.broker,
             instance=sim.instance,
@@ -113,7 +127,50 @@ async def _moonraker_sims(count: int, settings: Any, manager: Any) -> list[tuple
         )
         entry = PrinterEntry(driver="moonraker", profile=profile.name)
         await manager.add(MoonrakerDriver(name, config, profile), entry)
-    return sims
+
+
+async def _bambu_sims(count: int, settings: Any, manager: Any, sims: list[tuple[str, Any]]) -> None:
+    """Bambu LAN simulators reporting through the same broker, each driven by the Bambu driver.
+
+    A real printer is its own TLS broker; a simulator shares the farm's broker instead, so the
+    driver is pointed at that broker (`broker`) and at the simulator's plain FTP server: a mock
+    farm has no certificate to serve FTPS with. Each access code is made here, per run, and
+    only ever handed to the simulator and its driver.
+    """
+    from printforge.hardware.mqtt.bambu import USER, BambuConfig, BambuDriver
+    from printforge.hardware.mqtt.sim.bambu import BambuSimulator
+    from printforge.runtime.errors import AuthError, ConfigError
+    from printforge.runtime.settings import PrinterEntry
+
+    bus = settings.bus
+    node_id = bus.resolved_node_id()
+    profile = settings.printer_profile(settings.default_printer)
+    for i in range(1, count + 1):
+        name = f"bambu-{i}"
+        serial = f"{node_id}-{name}"
+        access_code = f"{secrets.randbelow(10**8):08d}"  # eight digits, like a printer's
+        sim = BambuSimulator(bus, serial, access_code, ftps_context=None)
+        sims.append((name, sim))  # before start: a half-started one is stopped too
+        try:
+            await sim.start()
+        except AuthError as err:
+            raise ConfigError(
+                f"--sim-bambu: broker {bus.broker} refused user {USER}; the simulators log in"
+                " as a printer does, with a per-run access code, so the broker must not check"
+                " passwords"
+            ) from err
+        config = BambuConfig(
+            host="127.0.0.1",  # where the simulator's FTP server listens
+            serial=serial,
+            access_code=access_code,
+            broker=bus.broker,
+            ftp_port=sim.ftp_port,
+            ftp_tls=False,
+            tls_ca=None if bus.tls_insecure else bus.tls_ca,
+            verify_hostname=True,  # a broker, unlike a printer, has its own name in its certificate
+        )
+        entry = PrinterEntry(driver="bambu", profile=profile.name)
+        await manager.add(BambuDriver(name, config, profile), entry)
 
 
 async def _handle_node(args: argparse.Namespace) -> int:
@@ -125,8 +182,9 @@ async def _handle_node(args: argparse.Namespace) -> int:
 
     if args.node_config:
         args.config = args.node_config
-    if args.virtual < 0:
-        raise InputError("--virtual takes a count of 0 or more")
+    for flag in ("virtual", "sim_printers", "sim_moonraker", "sim_bambu"):
+        if getattr(args, flag) < 0:
+            raise InputError(f"--{flag.replace('_', '-')} takes a count of 0 or more")
     overrides: dict[str, object] = {"sim_speed": args.sim_speed}
     bus = _bus_overrides(args)
     if bus:
@@ -151,42 +209,47 @@ async def _handle_node(args: argparse.Namespace) -> int:
             PrinterEntry(driver="virtual", profile=profile, material=settings.default_material),
         )
         wanted.append(name)
-    if not wanted and args.sim_moonraker <= 0 and args.sim_printers <= 0:
+    if not wanted and not (args.sim_moonraker or args.sim_printers or args.sim_bambu):
         raise InputError("nothing to expose: pass --virtual N, --printer NAME or configure one")
 
     faults = None
     if args.drop_at is not None or args.reply_delay is not None:
         faults = EndpointFaults(drop_at_fraction=args.drop_at, reply_delay_s=args.reply_delay or 0)
-    manager = PrinterManager(settings)
-    for name in wanted:
-        entry = settings.printers[name]
-        await manager.add(manager.build(name, entry), entry)
-    for i in range(1, args.sim_printers + 1):
-        from printforge.hardware.mqtt.sim.printer import SimPrinter, SimPrinterConfig
-
-        name = f"sim-{i}"
-        sim_printer = SimPrinter(
-            name,
-            SimPrinterConfig(sim_speed=settings.sim_speed),
-            settings.printer_profile(settings.default_printer),
-            settings.material(settings.default_material) if settings.materials else None,
-        )
-        await manager.add(sim_printer, PrinterEntry(driver="sim", profile=sim_printer.profile.name))
-        wanted.append(name)
-    sims = await _moonraker_sims(args.sim_moonraker, settings, manager)
-    wanted += [name for name, _sim in sims]
-    node = BusNode(
-        settings.bus,
-        [manager.get(name) for name in wanted],
-        health=manager.health,
-        faults=faults,
-    )
+    # Handlers first: a signal while a farm is still starting ends it cleanly once started.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    manager = PrinterManager(settings)
+    sims: list[tuple[str, Any]] = []
+    node: BusNode | None = None
     try:
+        for name in wanted:
+            entry = settings.printers[name]
+            await manager.add(manager.build(name, entry), entry)
+        for i in range(1, args.sim_printers + 1):
+            from printforge.hardware.mqtt.sim.printer import SimPrinter, SimPrinterConfig
+
+            name = f"sim-{i}"
+            sim_printer = SimPrinter(
+                name,
+                SimPrinterConfig(sim_speed=settings.sim_speed),
+                settings.printer_profile(settings.default_printer),
+                settings.material(settings.default_material) if settings.materials else None,
+            )
+            entry = PrinterEntry(driver="sim", profile=sim_printer.profile.name)
+            await manager.add(sim_printer, entry)
+            wanted.append(name)
+        await _moonraker_sims(args.sim_moonraker, settings, manager, sims)
+        await _bambu_sims(args.sim_bambu, settings, manager, sims)
+        wanted += [name for name, _sim in sims]
+        node = BusNode(
+            settings.bus,
+            [manager.get(name) for name in wanted],
+            health=manager.health,
+            faults=faults,
+        )
         await node.start()
         # Everything built so far lives as long as the node: keep it out of the cyclic
         # collector's full passes, whose pauses otherwise show up as command latency.
@@ -197,10 +260,13 @@ async def _handle_node(args: argparse.Namespace) -> int:
         print(f"printforge node {node.node_id} on {settings.bus.broker}: {ids}", flush=True)
         await stop.wait()
     finally:
-        await node.stop()
-        for name in reversed(wanted):  # added one by one, so removed one by one
+        # Reverse order: the bus hears "node stopped" first, then each driver lets go of its
+        # printer, then the simulators leave (the Moonraker ones saying so, retained).
+        if node is not None:
+            await node.stop()
+        for name in reversed(manager.names()):  # added one by one, so removed one by one
             await manager.remove(name)
-        for _name, sim in sims:
+        for _name, sim in reversed(sims):
             await sim.stop()
     print("printforge node: stopped", file=sys.stderr)
     return 0

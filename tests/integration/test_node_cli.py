@@ -22,7 +22,12 @@ from printforge.models.printer import PrinterState
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import PrinterDisconnected
 from printforge.runtime.settings import Settings, load_settings
-from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from tests.fakes.broker import (  # noqa: F401
+    Mosquitto,
+    make_tls_files,
+    mosquitto_broker,
+    tls_broker,
+)
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = pytest.mark.mqtt
@@ -230,3 +235,121 @@ async def test_a_hand_configured_bus_printer_is_not_discovered_twice(
         stop(proc)
         await disc.stop()
         await manager.remove("far")
+
+
+@pytest.mark.asyncio
+async def test_mock_farm_of_bambu_simulators_prints_and_stops_cleanly(
+    discovery: tuple[BusDiscovery, str],
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # orchestrator -> farm bus -> node -> Bambu driver -> report/request topics + FTP -> simulator
+    disc, prefix = discovery
+    proc = node_process(mosquitto_broker.url, prefix, "zeta", "--sim-bambu", "2")
+    printers = ("zeta.bambu-1", "zeta.bambu-2")
+    try:
+        line = await ready_line(proc)
+        assert all(p in line for p in printers)
+        # Both retained statuses on the bus, each printer driven by the Bambu driver.
+        await wait_for(lambda: all(disc.manager.available(p) for p in printers))
+        assert {disc.farm.statuses[p].driver for p in printers} == {"bambu"}
+        driver = disc.manager.get("zeta.bambu-1")
+        gcode = write_gcode(tmp_path, numbered_moves_gcode(300))
+        progress = [p async for p in driver.stream(gcode, job_id="via-bambu")]
+        assert progress[-1].fraction == 1.0
+        await wait_for(lambda: disc.manager.available("zeta.bambu-1"))
+        # SIGTERM (as Ctrl-C's SIGINT): the node says goodbye for every printer, retained,
+        # then lets go of its simulators, and exits without an error.
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.to_thread(proc.communicate, timeout=30)
+        assert proc.returncode == 0, err
+        assert "printforge node: stopped" in err
+        assert "Traceback" not in err
+        for p in printers:
+            await wait_for(lambda p=p: disc.farm.statuses[p].state is PrinterState.OFFLINE)
+            assert disc.farm.statuses[p].message == "node stopped"
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--sim-bambu", "-1"], "--sim-bambu takes a count of 0 or more"),
+        (["--sim-bambu", "two"], "invalid int value: 'two'"),
+        (["--sim-moonraker", "-2"], "--sim-moonraker takes a count of 0 or more"),
+    ],
+)
+def test_a_bad_simulator_count_is_refused_with_the_reason(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    flags: list[str],
+    message: str,
+) -> None:
+    proc = node_process(mosquitto_broker.url, "bad/v1", "bad", *flags)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert message in err
+    assert out == ""  # no ready line: nothing was exposed
+
+
+def test_bambu_simulators_on_a_broker_that_checks_bblp_fail_clearly(
+    tls_broker: Mosquitto,  # noqa: F811
+) -> None:
+    # The plain listener of the TLS broker knows bblp with another password: the per-run
+    # access code is refused, and the node says why instead of waiting forever.
+    proc = node_process(tls_broker.url, "auth/v1", "auth", "--sim-bambu", "1")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "refused user bblp" in err
+    assert out == ""
+
+
+@pytest.mark.asyncio
+async def test_one_node_runs_a_mock_farm_of_every_protocol(
+    discovery: tuple[BusDiscovery, str],
+    mosquitto_broker: Mosquitto,  # noqa: F811
+) -> None:
+    disc, prefix = discovery
+    proc = node_process(
+        mosquitto_broker.url,
+        prefix,
+        "omega",
+        *("--virtual", "1", "--sim-printers", "1", "--sim-moonraker", "1", "--sim-bambu", "1"),
+    )
+    drivers = {
+        "omega.virtual-1": "virtual",
+        "omega.sim-1": "sim",
+        "omega.klipper-1": "moonraker",
+        "omega.bambu-1": "bambu",
+    }
+    try:
+        line = await ready_line(proc)
+        assert all(p in line for p in drivers)
+        await wait_for(lambda: all(disc.manager.available(p) for p in drivers))
+        assert {p: disc.farm.statuses[p].driver for p in drivers} == drivers
+    finally:
+        stop(proc)
+
+
+@pytest.mark.asyncio
+async def test_bambu_simulators_keep_tls_on_a_tls_broker(tmp_path: Path) -> None:
+    # mqtts:// with the broker's CA: simulators and their drivers verify the broker, by name.
+    tls = await asyncio.to_thread(make_tls_files, tmp_path / "tls")
+    broker = Mosquitto(tmp_path / "broker", tls=tls)
+    await asyncio.to_thread(broker.start)
+    assert broker.tls is not None
+    proc = node_process(
+        broker.tls_url, "tls/v1", "theta", "--tls-ca", str(broker.tls.ca), "--sim-bambu", "1"
+    )
+    settings = settings_for(broker.tls_url, "tls/v1", tmp_path)
+    settings.bus.tls_ca = str(broker.tls.ca)
+    disc = BusDiscovery(settings, PrinterManager(settings))
+    try:
+        await disc.start(wait_s=10)
+        assert "theta.bambu-1" in await ready_line(proc)
+        await wait_for(lambda: disc.manager.available("theta.bambu-1"))
+        assert disc.farm.statuses["theta.bambu-1"].driver == "bambu"
+    finally:
+        stop(proc)
+        await disc.stop()
+        await asyncio.to_thread(broker.stop)

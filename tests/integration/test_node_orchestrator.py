@@ -92,3 +92,49 @@ async def test_killed_node_requeues_the_job_and_it_finishes_later(
             assert int(done.report.get("print_attempts", 1)) >= 2
         finally:
             stop(node)
+
+
+@pytest.mark.asyncio
+async def test_orchestrator_dispatches_to_a_bambu_simulator_of_a_mock_farm(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # What `printforge serve` with [bus] broker set does, against `printforge node --sim-bambu`.
+    from printforge.hardware.mqtt.remote import RemotePrinterDriver  # appended test: local import
+
+    prefix = f"o{uuid.uuid4().hex[:10]}/v1"
+    settings = load_settings(
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "bus": {
+                "broker": mosquitto_broker.url,
+                "topic_prefix": prefix,
+                "stale_after_s": 5.0,
+                "command_retry_s": 0.5,
+                "reconnect_initial_s": 0.05,
+            },
+        }
+    )
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(200))
+    printer = "kappa.bambu-2"
+    node = node_process(mosquitto_broker.url, prefix, "kappa", "--sim-bambu", "2")
+    async with Orchestrator(settings) as orch:
+        try:
+            await ready_line(node)
+
+            async def remote_ready() -> bool:
+                return printer in orch.printers.names() and orch.printers.available(printer)
+
+            await until(remote_ready)
+            job = await orch.submit(PrintRequest(gcode_path=gcode, printer=printer))
+            done = await orch.wait(job.id, timeout=60)
+            assert done.state is JobState.COMPLETED, done.error
+            # Discovered over the bus, printed by the node's Bambu driver on its simulator.
+            remote = orch.printers.get(printer)
+            assert isinstance(remote, RemotePrinterDriver) and remote.remote is not None
+            assert remote.remote.driver == "bambu"
+            last_job = remote.remote.last_job
+            assert last_job is not None and last_job.job_id == job.id
+            assert last_job.outcome == "completed"
+        finally:
+            stop(node)
