@@ -10,6 +10,7 @@ import pytest
 from printforge.geometry import build_mesh, spec_problems
 from printforge.llm.offline import parse_request
 from printforge.llm.offline.quantities import number_words_to_digits, scan
+from printforge.llm.offline.spelling import correct_spelling
 from printforge.models.printer import PrinterProfile
 from printforge.runtime.errors import InputError
 
@@ -177,6 +178,9 @@ def test_defaults_are_written_into_the_description() -> None:
         ("half an inch", "0.5 inch"),
         ("a dozen holes", "a 12 holes"),
         ("three quarters", "3 quarters"),
+        ("three quarter inch", "0.75 inch"),
+        ("five eighths of an inch", "0.625 inch"),
+        ("half inch spacer", "0.5 inch spacer"),
     ],
 )
 def test_number_words(text: str, digits: str) -> None:
@@ -204,3 +208,30 @@ def test_lengths_are_labelled(text: str, labels: list[tuple[str, float]]) -> Non
 def test_counts_and_screws_are_not_lengths() -> None:
     s = scan("a plate with four M3 holes and 20 teeth")
     assert s.counts == {"hole": 4, "tooth": 20} and s.screw == 3.0 and s.quantities == []
+
+
+@pytest.mark.parametrize(
+    ("text", "fixed"),
+    [
+        ("enclousre for a pi", "enclosure for a pi"),
+        ("a cilinder 30mm diamter", "a cylinder 30mm diameter"),
+        ("2mm thicknes, 10 widht", "2mm thickness, 10 width"),
+        ("4 compartmants", "4 compartments"),
+        # Real words one edit from a keyword, plurals and number words stay as they are.
+        ("a weight of eighty grams", "a weight of eighty grams"),
+        ("a candle holder with spaces", "a candle holder with spaces"),
+        ("gutter brackets, hearing aid", "gutter brackets, hearing aid"),
+        ("washers and cutters", "washers and cutters"),
+    ],
+)
+def test_only_keyword_typos_are_corrected(text: str, fixed: str) -> None:
+    assert correct_spelling(text) == fixed
+
+
+def test_a_bearing_number_is_a_name_not_a_length() -> None:
+    s = scan("a spacer for a 608zz bearing, 5 mm long")
+    assert s.bearing == ("608", 8.0, 22.0, 7.0)
+    assert [q.mm for q in s.quantities] == [5.0]
+    spacer = parse_request("a shim washer for a 625 bearing").parts[0]
+    # Rides the 5 mm shaft and touches only the inner race of the 16 mm bearing.
+    assert spacer.inner_diameter == 5.2 and spacer.outer_diameter < 9  # type: ignore[union-attr]

@@ -126,11 +126,21 @@ def enclosure(r: Reader) -> Draft:
 def tube(r: Reader) -> Draft:
     if re.search(r"\b(square|rectangular|box[- ]section)\b", r.s.text):
         return square_tube(r)
-    od, inner = tube_dims(r, "tube")
+    try:
+        od, inner = tube_dims(r, "tube")
+    except Missing as missing:
+        _also_missing_length(r, missing, "the tube's length or height")
+        raise
     h = r.get("height", "length", say="length") or r.take_free("length")
     if h is None:
         raise r.missing("the tube's length or height")
     return r.draft("tube", "tube", [ring_node("tube", od, inner, h)])
+
+
+def _also_missing_length(r: Reader, missing: Missing, what: str) -> None:
+    # Say everything that is missing at once, so one more message fixes the request.
+    if r.s.first("height", "length", "thickness") is None and not r.free():
+        missing.missing.append(what)
 
 
 def washer(r: Reader) -> Draft:
@@ -155,7 +165,12 @@ def spacer(r: Reader) -> Draft:
                 "diameter", "outer_diameter", "radius", "width"):
             # "a 12 mm standoff for M2.5": with the screw named, the one length is the length.
             h = r.take_free("length")
-        od, inner = tube_dims(r, "spacer")
+        try:
+            od, inner = tube_dims(r, "spacer")
+        except Missing as missing:
+            if h is None:
+                _also_missing_length(r, missing, "the spacer's length")
+            raise
     h = h or r.get("height", "length", "thickness", say="length") or r.take_free("length")
     if h is None:
         raise r.missing("the spacer's length")
@@ -347,4 +362,7 @@ FAMILIES: list[tuple[str, str, Family]] = [
      cylinder),
     ("hex prism", r"\bhexagon(?:al)?\b|\bhex\b|\boctagon(?:al)?\b", prism),
     ("block", r"\bblock\b|cuboid|\bbrick\b|rectangular prism|\bslab\b", block),
+    # Last: a part named by no family but called round ("a round base 80 mm across, 5 mm
+    # thick", "a circular foot") is a disc or a cylinder of the sizes given.
+    ("round part", r"\b(?:round|circular|cylindrical)\b", cylinder),
 ]

@@ -90,8 +90,9 @@ def understand(text: str) -> Draft:
     for pattern, what in _UNSUPPORTED:
         if re.search(pattern, lowered):
             raise InputError(
-                f"cannot design {_quote(text)!r}: it asks for {what}, which the offline parser"
-                f" cannot build{'; understood sizes ' + ', '.join(seen) if seen else ''}."
+                f"cannot design {_quote(text)!r}: understood"
+                f" {'only the sizes ' + ', '.join(seen) if seen else 'nothing it can build'};"
+                f" it asks for {what}, which the offline parser cannot build."
                 " Try an LLM provider (--provider openai,anthropic,offline) or one of:"
                 f" {KNOWN_PARTS}"
             )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from printforge.llm.offline.spelling import correct_spelling
+
 __all__ = ["Quantity", "Scan", "number_words_to_digits", "scan"]
 
 _UNITS = {
@@ -62,7 +64,9 @@ _LABELS: list[tuple[str, str]] = [
     ("edge", "side"), ("edges", "side"), ("cube", "side"),
     ("module", "module"), ("mod", "module"),
     ("opening", "opening"), ("gap", "opening"), ("grip", "opening"),
-    ("clearance", "clearance"), ("reach", "reach"), ("hook", "reach"),
+    ("clearance", "clearance"), ("reach", "reach"),
+    # "25 mm of headroom" above an enclosure's board is the height the enclosure reads.
+    ("of headroom", "height"), ("headroom", "height"), ("head room", "height"), ("hook", "reach"),
     ("text", "text_height"), ("letters", "text_height"), ("font", "text_height"),
     ("rounded corners", "corner_radius"), ("corner radius", "corner_radius"),
     ("corners", "corner_radius"), ("fillet", "corner_radius"),
@@ -101,6 +105,8 @@ class Scan:
     # "a 2x4 grid of holes", "3 x 2 compartments": (columns, rows) per counted noun.
     grids: dict[str, tuple[int, int]] = field(default_factory=dict)
     copies: int = 1  # "4 spacers", "a set of 6 coasters"
+    # A ball bearing named by its series number ("a 608 bearing"): (name, bore, outer, width).
+    bearing: tuple[str, float, float, float] | None = None
 
     @property
     def quantities(self) -> list[Quantity]:
@@ -174,12 +180,22 @@ def number_words_to_digits(text: str) -> str:
                 elif rest[:2] == ["and", "half"]:
                     value += 0.5
                     end = idx[used + 1] + 1
+                elif (rest[:1] and rest[0].removesuffix("s") in ("quarter", "eighth")
+                      and ((rest[1:2] and rest[1] in _UNITS) or rest[1:3] == ["of", "an"])):
+                    # "three quarter inch", "five eighths of an inch"; "three quarters" alone
+                    # may be coins, so only with the unit.
+                    value *= _FRACTION_WORDS[rest[0].removesuffix("s")]
+                    end = idx[used + 2] + 1 if rest[1] == "of" else idx[used] + 1
                 out.append(f"{value:g}")
                 i = end
                 continue
             if seq[:2] in (["half", "an"], ["half", "a"]):
                 out.append("0.5")
                 i = idx[1] + 1
+                continue
+            if len(seq) > 1 and seq[0] in ("half", "quarter") and seq[1] in _UNITS:
+                out.append(f"{_FRACTION_WORDS[seq[0]]:g}")  # "half inch spacer"
+                i = idx[0] + 1
                 continue
             if seq[:3] in (["a", "quarter", "inch"], ["a", "half", "inch"]):
                 out.append(f"{_FRACTION_WORDS[seq[1]]:g} ")
@@ -201,6 +217,21 @@ _TRIPLE = re.compile(
     rf"(?<![\w.])({_NUM})\s*({_UNIT_RE})?\s*(?:x|by|\*)\s*({_NUM})\s*({_UNIT_RE})?"
     rf"(?:\s*(?:x|by|\*)\s*({_NUM})\s*({_UNIT_RE})?)?(?![\w/])"
 )
+# Deep-groove ball bearings makers name by number: bore, outer diameter, width in mm (the
+# ISO 15 dimension series every maker's catalogue lists). 608 is the skateboard bearing.
+_BEARINGS = {
+    "603": (3, 9, 5), "604": (4, 12, 4), "605": (5, 14, 5), "606": (6, 17, 6),
+    "607": (7, 19, 6), "608": (8, 22, 7), "609": (9, 24, 7), "623": (3, 10, 4),
+    "624": (4, 13, 5), "625": (5, 16, 5), "626": (6, 19, 6), "627": (7, 22, 7),
+    "628": (8, 24, 8), "629": (9, 26, 8), "688": (8, 16, 5), "6000": (10, 26, 8),
+    "6001": (12, 28, 8), "6002": (15, 32, 9), "6003": (17, 35, 10), "6200": (10, 30, 9),
+    "6004": (20, 42, 12), "6005": (25, 47, 12), "6201": (12, 32, 10), "6202": (15, 35, 11),
+    "6203": (17, 40, 12), "6204": (20, 47, 14), "6205": (25, 52, 15), "6800": (10, 19, 5),
+    "6801": (12, 21, 5), "mr105": (5, 10, 4), "mr85": (5, 8, 2.5), "mr63": (3, 6, 2.5),
+}
+_BEARING = re.compile(
+    r"\b((mr\d{2,3}|6\d{2,3})(?:[- ]?(?:zz|2rs|rs|2z|z))?)\s+(?:ball\s+)?bearings?\b"
+    r"|\bskate(?:board)?\s+bearings?\b")
 _SCREW = re.compile(r"\bm(\d+(?:\.\d+)?)\b")
 # Unified (inch) screws: numbered gauges and fractional sizes, optionally with threads per inch.
 _NUMBERED = {"#2": 2.18, "#4": 2.84, "#6": 3.51, "#8": 4.17, "#10": 4.83, "#12": 5.49}
@@ -220,7 +251,7 @@ _COUNT_OF_SIZED = re.compile(
 _COUNTED = re.compile(
     r"(?<![\w.])(\d+)\s*(?:-\s*)?(?:x\s+)?(?:(?!(?:mm|cm|in|inch|inches|ft|m|with|and|a|an|the|on|at|of|for)\b)"
     r"[a-z][a-z0-9.]*\s+){0,2}?"
-    r"(holes?|teeth|tooth|slots?|compartments?|dividers?|"
+    r"(holes?|teeth|tooth|slots?|compartments?|sections?|cells?|pockets?|dividers?|"
     r"screws?|sides?|points?|hooks?|legs?|pegs?|prongs?|fingers?|copies|pieces|parts|ports?|"
     r"gang|bay|way|channel)\b"
 )
@@ -232,7 +263,8 @@ _COPIES = re.compile(
     r"(\d+)\s+(?:x\s+)?(?:identical\s+|copies of\s+|(?:an?\s+)?(?!(?:mm|cm|in|inch|inches|"
     r"ft|x|by)\b)[a-z0-9.\-/\"]+\s+){0,3}?([a-z]+s)\b")
 _NOT_COPIES = {"teeth", "holes", "sides", "points", "ridges", "compartments", "slots", "mm",
-               "inches", "degrees", "screws", "legs", "letters", "cms"}
+               "inches", "degrees", "screws", "legs", "letters", "cms", "sections", "cells",
+               "pockets"}
 
 
 def _to_float(raw: str) -> float:
@@ -246,7 +278,7 @@ def _to_float(raw: str) -> float:
 
 
 def _normalise(text: str) -> str:
-    t = text.lower()
+    t = correct_spelling(text.lower())
     t = t.replace("×", " x ").replace("⌀", " diameter ").replace("ø", " diameter ")
     t = re.sub(r"(\d)\s*(?:''|”|“)", r'\1"', t)
     t = re.sub(r"(\d)x(\d)", r"\1 x \2", t)
@@ -311,6 +343,16 @@ def scan(text: str) -> Scan:
         out.screw_name = f"{size}{'-' + tpi if tpi else ''}"
         # The size is the screw's name, not a length of the part.
         t = t[:imperial.start()] + " " * (imperial.end() - imperial.start()) + t[imperial.end():]
+    bearing = _BEARING.search(t)
+    if bearing is not None:
+        name = bearing.group(2) or "608"
+        if name in _BEARINGS:
+            bore, outer, width = _BEARINGS[name]
+            out.bearing = (name, float(bore), float(outer), float(width))
+            if bearing.group(1):
+                # Its number is a name, not a length ("608" is no 608 mm part).
+                a, b = bearing.span(1)
+                t = t[:a] + " " * (b - a) + t[b:]
     out.negatives = [m.group(0).replace(" ", "") for m in _NEGATIVE.finditer(t)]
     taken: list[tuple[int, int]] = []
     copies = _COPIES.match(t)
@@ -390,9 +432,14 @@ def scan(text: str) -> Scan:
     return out
 
 
+# Other words for a tray's compartments: "4 sections", "a 3 x 3 grid of cells".
+_SAME_AS = {"section": "compartment", "cell": "compartment", "pocket": "compartment"}
+
+
 def _singular(noun: str) -> str:
     noun = noun.rstrip("s") if noun not in ("teeth",) else "tooth"
-    return "tooth" if noun == "teeth" else noun
+    noun = "tooth" if noun == "teeth" else noun
+    return _SAME_AS.get(noun, noun)
 
 
 def _words(chunk: str) -> list[str | Quantity]:

@@ -191,6 +191,14 @@ def tube_dims(r: Reader, what: str) -> tuple[float, float]:
         inner = clearance_hole(r.s.screw)
         r.note(f"for {r.s.screw_name} ({mm(inner)} hole)")
     wall = r.get("wall", say="wall")
+    if inner is None and r.s.bearing is not None and what in ("spacer", "washer"):
+        # A spacer or shim for a bearing rides its shaft and presses on the inner race only,
+        # so the outer ring stays free to turn.
+        name, bore, outer, _ = r.s.bearing
+        inner = round(bore + 0.2, 2)
+        r.note(f"for a {name} bearing ({mm(bore)} bore, {mm(outer)} outside; {mm(inner)} hole)")
+        if od is None and wall is None:
+            od = r.default(round(bore + (outer - bore) / 4, 1), "outer diameter (inner race)")
     if od is None and inner is not None and wall is not None:
         od = inner + 2 * wall
     if inner is None and od is not None and wall is not None:
