@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["job_summary", "register"]
+__all__ = ["StageProgress", "job_summary", "register", "render_summary"]
+
+# Not PRINTFORGE_SERVER: the settings read PRINTFORGE_<SECTION> as a whole config section, so
+# that name would break every command that loads settings (`serve`, `jobs`) in the same shell.
+SERVER_ENV = "PRINTFORGE_SERVER_URL"
 
 STAGE_LABELS = {
     "research": "Research",
@@ -44,6 +49,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--infill", type=float, help="infill density in percent")
     p.add_argument("--perimeters", type=int, help="number of perimeters")
     p.add_argument("--no-print", action="store_true", help="stop after slicing")
+    remote = p.add_argument_group("on a server (`printforge serve`) instead of in this process")
+    remote.add_argument(
+        "--server",
+        metavar="URL",
+        help="submit to this server and follow the job, e.g. http://127.0.0.1:8470"
+        f" (default: ${SERVER_ENV})",
+    )
+    remote.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        default="PRINTFORGE_API_KEY",
+        help="environment variable holding the server's API key (default: PRINTFORGE_API_KEY)",
+    )
+    remote.add_argument(
+        "--reconnect-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="give up after S seconds without the server when the connection drops (default 60)",
+    )
     p.set_defaults(handler=_handle_run)
 
 
@@ -93,6 +118,12 @@ def _request_from(args: argparse.Namespace) -> Any:
 
 
 async def _handle_run(args: argparse.Namespace) -> int:
+    server = args.server or os.environ.get(SERVER_ENV)
+    if server:
+        from printforge.cli.remote import run_remote
+
+        return await run_remote(args, server)
+
     from printforge.cli import load_cli_settings
     from printforge.models.job import JobState
     from printforge.orchestrator.service import Orchestrator
