@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from printforge.hardware.mqtt.client import BusClient
+from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.discovery import BusDiscovery
 from printforge.hardware.mqtt.remote import RemotePrinterDriver
 from printforge.models.printer import PrinterState
@@ -257,7 +259,6 @@ async def test_mock_farm_of_bambu_simulators_prints_and_stops_cleanly(
         gcode = write_gcode(tmp_path, numbered_moves_gcode(300))
         progress = [p async for p in driver.stream(gcode, job_id="via-bambu")]
         assert progress[-1].fraction == 1.0
-        await wait_for(lambda: disc.manager.available("zeta.bambu-1"))
         # SIGTERM (as Ctrl-C's SIGINT): the node says goodbye for every printer, retained,
         # then lets go of its simulators, and exits without an error.
         proc.send_signal(signal.SIGTERM)
@@ -327,8 +328,40 @@ async def test_one_node_runs_a_mock_farm_of_every_protocol(
         assert all(p in line for p in drivers)
         await wait_for(lambda: all(disc.manager.available(p) for p in drivers))
         assert {p: disc.farm.statuses[p].driver for p in drivers} == drivers
+        # Ctrl-C: every printer's retained status says the node stopped, and the Moonraker
+        # simulator leaves its retained "offline" behind, as its will would have.
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.to_thread(proc.communicate, timeout=30)
+        assert proc.returncode == 0, err
+        for p in drivers:
+            await wait_for(lambda p=p: disc.farm.statuses[p].state is PrinterState.OFFLINE)
+            assert disc.farm.statuses[p].message == "node stopped"
+        assert await retained(mosquitto_broker.url, "omega-klipper-1/moonraker/status") == (
+            b'{"server": "offline"}'
+        )
     finally:
         stop(proc)
+
+
+async def retained(url: str, topic: str) -> bytes:
+    """The retained message on `topic`, as a fresh subscriber gets it."""
+    got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def on_message(_topic: str, payload: bytes, is_retained: bool) -> None:
+        if is_retained and not got.done():
+            got.set_result(payload)
+
+    client = BusClient(
+        BusSettings(broker=url),
+        client_id=f"retained-{uuid.uuid4().hex[:8]}",
+        on_message=on_message,
+        subscriptions=[(topic, 1)],
+    )
+    await client.start(wait_s=10)
+    try:
+        return await asyncio.wait_for(got, 10)
+    finally:
+        await client.stop()
 
 
 @pytest.mark.asyncio
