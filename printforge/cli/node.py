@@ -210,7 +210,10 @@ async def _handle_node(args: argparse.Namespace) -> int:
         )
         wanted.append(name)
     if not wanted and not (args.sim_moonraker or args.sim_printers or args.sim_bambu):
-        raise InputError("nothing to expose: pass --virtual N, --printer NAME or configure one")
+        raise InputError(
+            "nothing to expose: configure a printer, pass --printer NAME, or start a mock farm"
+            " with --virtual N, --sim-printers N, --sim-moonraker N or --sim-bambu N"
+        )
 
     faults = None
     if args.drop_at is not None or args.reply_delay is not None:

@@ -279,6 +279,8 @@ async def test_mock_farm_of_bambu_simulators_prints_and_stops_cleanly(
         (["--sim-bambu", "-1"], "--sim-bambu takes a count of 0 or more"),
         (["--sim-bambu", "two"], "invalid int value: 'two'"),
         (["--sim-moonraker", "-2"], "--sim-moonraker takes a count of 0 or more"),
+        # No printer configured and no farm asked for: the message lists every way to get one.
+        ([], "--sim-bambu N"),
     ],
 )
 def test_a_bad_simulator_count_is_refused_with_the_reason(
