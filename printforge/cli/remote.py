@@ -21,9 +21,10 @@ import random
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from pydantic import ValidationError
 from yarl import URL
 
 from printforge.runtime.errors import (
@@ -33,6 +34,9 @@ from printforge.runtime.errors import (
     PrintforgeError,
     RateLimited,
 )
+
+if TYPE_CHECKING:
+    from printforge.cli.run import StageProgress
 
 __all__ = [
     "RemoteConnection",
@@ -307,7 +311,9 @@ def summary_from_view(view: dict[str, Any], base: URL) -> dict[str, Any]:
 class RemoteRun:
     """Submit one request and follow it to its end, across reconnects."""
 
-    def __init__(self, conn: RemoteConnection, display: Any, reconnect_timeout: float) -> None:
+    def __init__(
+        self, conn: RemoteConnection, display: StageProgress | None, reconnect_timeout: float
+    ) -> None:
         self.conn = conn
         self.display = display
         self.reconnect_timeout = reconnect_timeout
@@ -339,7 +345,10 @@ class RemoteRun:
                     continue
                 if note.get("method") != "job.event":
                     continue
-                event = JobEvent.model_validate(note.get("params") or {})
+                try:
+                    event = JobEvent.model_validate(note.get("params") or {})
+                except ValidationError:
+                    continue  # a newer server's event kind: the final job.get still tells all
                 if event.job_id != self.job_id:
                     continue
                 if self.display is not None:
@@ -367,12 +376,17 @@ class RemoteRun:
         delay = _BACKOFF_FIRST_S
         while True:
             try:
-                await self.conn.connect()
-                # Subscribe before reading the job, so no event between the two is lost.
-                await self.conn.call("events.subscribe", {"jobs": [self.job_id], "printers": False})
-                view = await self._get()
+                # One attempt may not outlast the deadline, whatever the server does.
+                async with asyncio.timeout(max(deadline - loop.time(), 1.0)):
+                    await self.conn.connect()
+                    # Subscribe before reading the job, so no event between the two is lost.
+                    subscription = {"jobs": [self.job_id], "printers": False}
+                    await self.conn.call("events.subscribe", subscription)
+                    view = await self._get()
             except ConnectionLost as err:
                 cause = err
+            except TimeoutError:
+                cause = ConnectionLost("no answer in time")
             else:
                 self._say(f"printforge: reconnected to {self.conn.base}")
                 return view
@@ -414,7 +428,7 @@ async def run_remote(args: argparse.Namespace, server: str) -> int:
     params = submit_params(args)
     key_env = args.api_key_env
     conn = RemoteConnection(base, os.environ.get(key_env) or None, key_env)
-    display = None if args.json else StageProgress()
+    display: StageProgress | None = None if args.json else StageProgress()
     remote = RemoteRun(conn, display, args.reconnect_timeout)
     try:
         await remote.submit(params)
