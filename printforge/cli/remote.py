@@ -33,6 +33,7 @@ from printforge.runtime.errors import (
     InputError,
     PrintforgeError,
     RateLimited,
+    TransientError,
 )
 
 if TYPE_CHECKING:
@@ -50,7 +51,10 @@ _CALL_TIMEOUT_S = 30.0
 _CONNECT_TIMEOUT_S = 15.0
 # With no event for this long, re-read the job: it catches a missed event, and tells a print
 # interrupted for good (no more events) from one the server puts back in the queue at once.
-_IDLE_S = 5.0
+# The wait doubles while nothing happens, because a job queued behind a busy farm is silent
+# for long, and many watchers sharing one key must stay well inside its rate limit.
+_IDLE_FIRST_S = 5.0
+_IDLE_CAP_S = 60.0
 _BACKOFF_FIRST_S = 0.5
 _BACKOFF_CAP_S = 5.0
 
@@ -65,7 +69,10 @@ def _rpc_error(error: dict[str, Any], key_env: str) -> PrintforgeError:
         return AuthError(message)
     if code == -32029:
         retry = (error.get("data") or {}).get("retry_after")
-        return RateLimited(f"the server is rate limiting this key: {message}", retry_after=retry)
+        return RateLimited(
+            f"the server is rate limiting this key: {message}",
+            retry_after=float(retry) if isinstance(retry, int | float) else None,
+        )
     if code == -32010:
         return ConnectionLost(f"the server cannot do that now: {message}")
     if code in (-32600, -32601, -32602, -32004):
@@ -333,15 +340,17 @@ class RemoteRun:
         from printforge.models.event import JobEvent
 
         assert self.job_id is not None
+        idle = _IDLE_FIRST_S
         while True:
             try:
-                note = await self.conn.next_notification(_IDLE_S)
+                note = await self.conn.next_notification(idle)
                 if note is None:
                     view = await self._get()
                     self._sync(view)
                     # Quiet for a while and still interrupted: no one will requeue it.
                     if view["state"] in _TERMINAL or view["state"] == "interrupted":
                         return view
+                    idle = min(idle * 2, _IDLE_CAP_S)
                     continue
                 if note.get("method") != "job.event":
                     continue
@@ -351,11 +360,16 @@ class RemoteRun:
                     continue  # a newer server's event kind: the final job.get still tells all
                 if event.job_id != self.job_id:
                     continue
+                idle = _IDLE_FIRST_S
                 if self.display is not None:
                     self.display.apply(event)
                 if event.kind == "state" and event.state.value in _TERMINAL:
                     return await self._get()
+            except RateLimited as err:
+                # Only the watching is limited; the job goes on. Ask again when allowed.
+                await asyncio.sleep(err.retry_after or idle)
             except ConnectionLost as err:
+                idle = _IDLE_FIRST_S
                 view = await self._reconnect(err)
                 self._sync(view)
                 if view["state"] in _TERMINAL:
@@ -369,7 +383,7 @@ class RemoteRun:
         if self.display is not None:
             self.display.sync({s["name"]: s["state"] for s in view["stages"]})
 
-    async def _reconnect(self, cause: ConnectionLost) -> dict[str, Any]:
+    async def _reconnect(self, cause: TransientError) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.reconnect_timeout
         self._say(f"printforge: {cause.message}; reconnecting (job {self.job_id})")
@@ -383,7 +397,7 @@ class RemoteRun:
                     subscription = {"jobs": [self.job_id], "printers": False}
                     await self.conn.call("events.subscribe", subscription)
                     view = await self._get()
-            except ConnectionLost as err:
+            except (ConnectionLost, RateLimited) as err:
                 cause = err
             except TimeoutError:
                 cause = ConnectionLost("no answer in time")
