@@ -48,6 +48,9 @@ __all__ = ["FAMILIES", "Draft", "Missing", "clearance_hole"]
 
 def box_with_lid(r: Reader) -> Draft:
     size = size3(r)
+    if size is None and re.search(r"\b(round|circular|cylindrical|cylinder)\b", r.s.text):
+        raise r.missing("a rectangular outer size (e.g. '80 x 60 x 40 mm'): boxes with lids"
+                        " are rectangular here, a round one needs an LLM provider")
     if size is None:
         raise r.missing("the box's outer size (e.g. '80 x 60 x 40 mm')")
     wall = wall_of(r)
@@ -62,6 +65,14 @@ def box_with_lid(r: Reader) -> Draft:
 
 
 def tray(r: Reader) -> Draft:
+    round_with_diameter = bool(re.search(r"\b(round|circular|cylindrical)\b", r.s.text)) and (
+        r.s.first("diameter", "outer_diameter", "radius") is not None)
+    polygonal = bool(re.search(r"\b(pentagon|hexagon|heptagon|octagon)", r.s.text))
+    if not r.s.triples and (round_with_diameter or polygonal):
+        # "a round tray 150 mm diameter, 20 mm high", "a hexagonal box 50 mm": an open round
+        # or polygonal vessel is a pot's shape, without a drain hole.
+        r.understood[0] = "an open round or polygonal box"
+        return pot(r)
     size = size3(r)
     if size is None:
         raise r.missing("the box's outer size (e.g. '120 x 80 x 30 mm')")
@@ -281,6 +292,13 @@ def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, A
 
 
 def gear(r: Reader) -> Draft:
+    other = re.search(r"\b(bevel|worm|rack|herringbone|planetary|mitre|miter|helical|internal|"
+                      r"ring)\s+gears?\b|\bgear\s+(rack)\b", r.s.text)
+    if other is not None:
+        # Only straight-cut spur gears are a family; a spur gear in their place would not mesh.
+        kind = other.group(1) or other.group(2)
+        raise r.missing(f"a spur gear: {kind} gears are not something the offline parser"
+                        " makes (try an LLM provider)")
     n = r.s.counts.get("tooth")
     module = r.get("module", say="module")
     d = r.get("diameter", "outer_diameter", say="diameter")
@@ -338,6 +356,9 @@ FAMILIES: list[tuple[str, str, Family]] = [
      r"door (?:handle|pull)|bar (?:handle|pull)|\bpull handle|\bhandle\b|\bpulls?\b",
      drawer_handle),
     ("hex nut", r"\bhex(?:agon(?:al)?)? (?:nut|prism|bar|block)|\bnut\b", prism),
+    # "a bracket to hold a 25 mm pipe to the wall" holds the pipe: a pipe clamp.
+    ("clamp", r"\b(?:brackets?|mounts?)\b.*\b(?:pipes?|tubes?|tubing|rods?|dowels?|poles?|"
+     r"conduits?)\b", clamp),
     ("bracket", r"\bbrackets?\b|angle bracket|corner brace", bracket),
     ("clamp", r"pipe (?:hanger|holder|strap|support)|conduit|\bu[- ]?clamp|\bp[- ]?clip", clamp),
     ("hook", r"\bhooks?\b|\bhanger\b", hook),
@@ -364,5 +385,6 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("block", r"\bblock\b|cuboid|\bbrick\b|rectangular prism|\bslab\b", block),
     # Last: a part named by no family but called round ("a round base 80 mm across, 5 mm
     # thick", "a circular foot") is a disc or a cylinder of the sizes given.
-    ("round part", r"\b(?:round|circular|cylindrical)\b", cylinder),
+    ("round part", r"\b(?:round|circular|cylindrical)\b|\b(?:table|chair|furniture|rubber|"
+     r"replacement|levell?ing)\s+(?:foot|feet)\b|\b(?:hole\s+)?plugs?\b|\bstoppers?\b", cylinder),
 ]

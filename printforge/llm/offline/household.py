@@ -119,8 +119,14 @@ def wedge(r: Reader) -> Draft:
         length, width, height = triple
         r.note(f"wedge {mm(length)} long, {mm(width)} wide, {mm(height)} high")
     else:
-        length = r.get("length", say="length")
-        width = r.get("width", say="width")
+        pair = next((t for t in r.s.triples if len(t) == 2), None)
+        if pair is not None:
+            # "a 5 mm thick shim 40 x 20": the pair is its footprint, the height is labelled.
+            length, width = pair
+            r.note(f"footprint {mm(length)} x {mm(width)}")
+        else:
+            length = r.get("length", say="length")
+            width = r.get("width", say="width")
         height = r.get("height", "thickness", say="height")
         door = bool(re.search(r"door", r.s.text))
         length = length or r.default(120.0 if door else 60.0, "length")

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import re
 
-from printforge.llm.offline.reader import Draft, Reader, mm, spec_node
+from printforge.llm.offline.reader import Draft, Reader, clearance_hole, mm, spec_node
 
 __all__ = ["bracket", "clamp", "clip", "hook", "stand"]
+
+# The screws that go into an aluminium profile's slot (with T-nuts), by profile side.
+_SLOT_SCREW = {20.0: 5.0, 30.0: 6.0, 40.0: 8.0}
 
 
 def bracket(r: Reader) -> Draft:
     shelf = bool(re.search(r"shelf", r.s.text))
+    profile = r.s.extrusion
+    if profile is not None:
+        r.note(f"for {profile:g} mm aluminium profile")
     t3 = r.s.triples[0] if r.s.triples else None
     if t3 is not None and len(t3) == 3:
         leg_a, leg_b, width = t3
@@ -23,16 +29,24 @@ def bracket(r: Reader) -> Draft:
             round(max(16.0, min(leg_a, leg_b) / 2), 1), "width")
     else:
         leg_a = r.get("length", "side", "depth", say="leg length") or r.take_free("leg length")
+        if leg_a is None and profile is not None:
+            # A corner bracket for a 2020 profile: each leg long enough for one slot screw.
+            leg_a = r.default(2 * profile, "leg length")
         if leg_a is None:
             raise r.missing("the bracket's leg length (e.g. 'a 40 mm L bracket, 20 mm wide')")
         leg_b = r.get("height", say="upright leg") or r.take_free("other leg") or leg_a
         width = r.get("width", say="width")
+        if width is None and profile is not None:
+            width = r.default(profile, "width (the profile's)")
         if width is None:
             width = r.default(25.0 if shelf else round(max(16.0, min(leg_a, leg_b) / 2), 1),
                               "width")
     t = r.get("thickness", "wall", say="thickness") or r.default(5.0 if shelf else 4.0,
                                                                  "thickness")
     d = r.hole()
+    if d is None and profile is not None:
+        # The screw that takes a T-nut in the profile's slot.
+        d = r.default(clearance_hole(_SLOT_SCREW.get(profile, 5.0)), "screw holes")
     if d is None:
         d = r.default(4.5, "screw holes")
     holes = r.s.counts.get("hole")
@@ -109,7 +123,19 @@ def clamp(r: Reader) -> Draft:
     return r.draft("pipe_clamp", f"clamp for {mm(d)}", [node])
 
 
+# Things people put on a stand that do not stand in a phone stand's slot.
+_NOT_IN_A_SLOT = re.compile(
+    r"\b(headphones?|headsets?|plants?|monitors?|laptops?|spools?|filament|helmets?|guitars?|"
+    r"bikes?|bicycles?|microphones?|mics?|speakers?|soldering|cakes?|watch(?:es)?|controllers?|"
+    r"glasses|figures?|models?|tv|television|printer)\b")
+
+
 def stand(r: Reader) -> Draft:
+    other = _NOT_IN_A_SLOT.search(r.s.text)
+    if other is not None:
+        raise r.missing(f"something it can hold: the offline parser's stand holds a flat device"
+                        f" (phone, tablet, e-reader) in a slot, not a {other.group(1)}; try an"
+                        " LLM provider")
     tablet = bool(re.search(r"tablet|ipad", r.s.text))
     width = r.get("width", say="width") or r.default(140.0 if tablet else 70.0, "width")
     device = r.get("thickness", "opening", say="device thickness") or r.default(

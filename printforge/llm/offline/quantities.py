@@ -107,6 +107,10 @@ class Scan:
     copies: int = 1  # "4 spacers", "a set of 6 coasters"
     # A ball bearing named by its series number ("a 608 bearing"): (name, bore, outer, width).
     bearing: tuple[str, float, float, float] | None = None
+    # An aluminium profile named by its section ("2020 extrusion"): its side in mm.
+    extrusion: float | None = None
+    # Battery cells named by size ("18650"): names, never lengths.
+    cells: list[str] = field(default_factory=list)
 
     @property
     def quantities(self) -> list[Quantity]:
@@ -189,7 +193,8 @@ def number_words_to_digits(text: str) -> str:
                 out.append(f"{value:g}")
                 i = end
                 continue
-            if seq[:2] in (["half", "an"], ["half", "a"]):
+            # "half an inch" is a length; "half a sphere" is a shape.
+            if seq[:2] in (["half", "an"], ["half", "a"]) and seq[2:3] and seq[2] in _UNITS:
                 out.append("0.5")
                 i = idx[1] + 1
                 continue
@@ -232,6 +237,14 @@ _BEARINGS = {
 _BEARING = re.compile(
     r"\b((mr\d{2,3}|6\d{2,3})(?:[- ]?(?:zz|2rs|rs|2z|z))?)\s+(?:ball\s+)?bearings?\b"
     r"|\bskate(?:board)?\s+bearings?\b")
+# "2020", "3030", "2040" V-slot: the section of an aluminium profile, 20 x 20 mm and so on.
+_EXTRUSION = re.compile(
+    r"\b([234]0)([2-8]0)\b(?=(?:\s+[a-z-]+){0,2}?\s+(?:extrusions?|profiles?|v-?slots?|"
+    r"t-?slots?|alu(?:minium|minum)?|rails?)\b)|\b(?:v-?slot|t-?slot|extrusion|profile)\s+"
+    r"([234]0)([2-8]0)\b")
+# Cylindrical cells named by diameter and length in the name (18650: 18 x 65.0 mm).
+_CELL = re.compile(r"\b(10440|14500|16340|18350|18500|18650|21700|26650|32700|lr44|cr2032|"
+                   r"cr2025|cr2016)(?=\s*(?:li-?ion\s+)?(?:batter(?:y|ies)|cells?|s)?\b)")
 _SCREW = re.compile(r"\bm(\d+(?:\.\d+)?)\b")
 # Unified (inch) screws: numbered gauges and fractional sizes, optionally with threads per inch.
 _NUMBERED = {"#2": 2.18, "#4": 2.84, "#6": 3.51, "#8": 4.17, "#10": 4.83, "#12": 5.49}
@@ -253,7 +266,9 @@ _COUNTED = re.compile(
     r"[a-z][a-z0-9.]*\s+){0,2}?"
     r"(holes?|teeth|tooth|slots?|compartments?|sections?|cells?|pockets?|dividers?|"
     r"screws?|sides?|points?|hooks?|legs?|pegs?|prongs?|fingers?|copies|pieces|parts|ports?|"
-    r"gang|bay|way|channel)\b"
+    r"gang|bay|way|channel|"
+    # What a holder holds is counted, never a length: "for 5 cables", "4 AA batteries".
+    r"cables|cards|batteries|cells|pens|pencils|brushes|markers|bits|tools|bottles|spools)\b"
 )
 
 
@@ -319,6 +334,15 @@ def _label_for(before: list[str], after: list[str], before_first: bool = False) 
     return _label_before(before_text)
 
 
+def _phrase_words(after: list[str]) -> int:
+    """How many of the words `after` a length the label phrase that names it takes."""
+    after_text = " ".join(after)
+    for phrase, label in _LABELS:
+        if label not in _BEFORE_ONLY and re.match(rf"{re.escape(phrase)}\b", after_text):
+            return len(phrase.split())
+    return len(after)
+
+
 def _label_before(before_text: str) -> str | None:
     for phrase, label in _LABELS:
         if re.search(rf"\b{re.escape(phrase)}\s*(?:of|is|=|:|at|about)?\s*$", before_text):
@@ -353,6 +377,15 @@ def scan(text: str) -> Scan:
                 # Its number is a name, not a length ("608" is no 608 mm part).
                 a, b = bearing.span(1)
                 t = t[:a] + " " * (b - a) + t[b:]
+    extrusion = _EXTRUSION.search(t)
+    if extrusion is not None:
+        a = 1 if extrusion.group(1) else 3
+        out.extrusion = float(extrusion.group(a))
+        start, end = extrusion.start(a), extrusion.end(a + 1)
+        t = t[:start] + " " * (end - start) + t[end:]
+    for cell in _CELL.finditer(t):
+        out.cells.append(cell.group(1))
+        t = t[:cell.start()] + " " * (cell.end() - cell.start()) + t[cell.end():]
     out.negatives = [m.group(0).replace(" ", "") for m in _NEGATIVE.finditer(t)]
     taken: list[tuple[int, int]] = []
     copies = _COPIES.match(t)
@@ -415,7 +448,8 @@ def scan(text: str) -> Scan:
         pos = m.end()
     pieces += _words(t[pos:])
     out.tokens = pieces
-    owned: dict[int, bool] = {}
+    # For a length labelled by the words after it, how many of them its label used.
+    owned: dict[int, int] = {}
     for i, piece in enumerate(pieces):
         if isinstance(piece, Quantity):
             after = _context(pieces, i, 1)
@@ -424,11 +458,17 @@ def scan(text: str) -> Scan:
             before = _context(pieces, i, -1)
             prev = i - 1 - len(before)
             if prev >= 0 and isinstance(pieces[prev], Quantity) and owned.get(prev):
-                before = []  # "17 mm across flats 8 mm": "across flats" went to 17
+                # "17 mm across flats 8 mm": "across flats" went to 17; but in "a 3 mm shaft,
+                # module 0.5" only "shaft" did, and "module" is 0.5's.
+                before = before[owned[prev] :] if len(before) > owned[prev] else []
             shared = bool(after) and nxt < len(pieces) and isinstance(pieces[nxt], Quantity) and (
                 prev < 0 or not isinstance(pieces[prev], Quantity))
             piece.label = _label_for(before, after, before_first=shared)
-            owned[i] = piece.label is not None and piece.label == _label_for([], after)
+            owned[i] = (
+                _phrase_words(after)
+                if piece.label is not None and piece.label == _label_for([], after)
+                else 0
+            )
     return out
 
 

@@ -92,13 +92,16 @@ def pot(r: Reader) -> Draft:
     wall = wall_of(r, 2.0)
     sides = polygon_sides(r)
     no_drain = re.search(r"\b(no|without)\s+(a\s+)?(drain|drainage|hole)|pen|brush|cup|"
-                         r"utensil|\bmug\b|\bbowl\b|\bdish\b", r.s.text)
+                         r"utensil|\bmug\b|\bbowl\b|\bdish\b|\btray\b|\bbin\b|\bbox\b|container",
+                         r.s.text)
     drain = 0.0 if no_drain else (r.hole() or r.default(min(8.0, round(d / 6, 1)), "drain hole"))
-    bottom = r.default(round(d * 0.75, 1), "bottom diameter")
+    tray = re.search(r"\btray\b|\bbin\b|\bbox\b|container", r.s.text)
+    # A tray or box stands straight; a pot or cup tapers.
+    bottom = r.default(round(d * (1.0 if tray else 0.75), 1), "bottom diameter")
     node = spec_node("plant_pot", height=h, top_diameter=d, bottom_diameter=bottom, wall=wall,
                      floor=2.5, drain_hole_diameter=drain, sides=sides)
     cup = re.search(r"pen|brush|cup|utensil|\bmug\b|\bbowl\b|\bdish\b", r.s.text)
-    return r.draft("plant_pot", "cup" if cup else "plant pot", [node])
+    return r.draft("plant_pot", "round tray" if tray else "cup" if cup else "plant pot", [node])
 
 
 def cookie_cutter(r: Reader) -> Draft:
