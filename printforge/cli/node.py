@@ -66,7 +66,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--tls-ca", metavar="FILE", help="CA that signed the broker's certificate")
     p.add_argument("--status-interval", type=float, metavar="S", help="heartbeat period")
     p.add_argument(
-        "--sim-speed", type=float, metavar="N", help="speed-up of --virtual and --sim-printers"
+        "--sim-speed",
+        type=float,
+        metavar="N",
+        help="speed-up of --virtual, --sim-printers and --sim-bambu",
     )
     p.add_argument(
         "--drop-at",
@@ -149,7 +152,9 @@ async def _bambu_sims(count: int, settings: Any, manager: Any, sims: list[tuple[
         name = f"bambu-{i}"
         serial = f"{node_id}-{name}"
         access_code = f"{secrets.randbelow(10**8):08d}"  # eight digits, like a printer's
-        sim = BambuSimulator(bus, serial, access_code, ftps_context=None)
+        sim = BambuSimulator(
+            bus, serial, access_code, ftps_context=None, sim_speed=settings.sim_speed
+        )
         sims.append((name, sim))  # before start: a half-started one is stopped too
         try:
             await sim.start()

@@ -241,3 +241,92 @@ async def test_simulator_on_a_shared_plain_broker_with_plain_ftp(
         await driver.stop()
         await sim.stop()
     assert code not in caplog.text  # not even at DEBUG, where MQTT and FTP traffic is logged
+
+
+def layered_gcode(layers: int, *, nozzle: int = 235, bed: int = 70) -> str:
+    """A small square per layer, extruding, with its own temperatures."""
+    out = [f"M140 S{bed}", f"M104 S{nozzle}", "G28", "G90", "M83"]
+    for n in range(1, layers + 1):
+        z = 0.2 * n
+        out.append(f"G1 Z{z:.2f} F600")
+        for x, y in ((10, 10), (30, 10), (30, 30), (10, 30), (10, 10)):
+            out.append(f"G1 X{x} Y{y} E0.5 F1800")
+    out.append("M104 S0")
+    return "\n".join(out) + "\n"
+
+
+async def plain_pair(broker: Mosquitto, **sim_options: float) -> tuple[BambuSimulator, BambuDriver]:
+    serial = f"SIM{uuid.uuid4().hex[:8].upper()}"
+    code = "31415926"
+    sim = BambuSimulator(
+        BusSettings(broker=broker.url, reconnect_initial_s=0.05),
+        serial,
+        code,
+        ftps_context=None,
+        report_interval_s=0.05,
+        **sim_options,  # type: ignore[arg-type]
+    )
+    await sim.start()
+    driver = BambuDriver(
+        "sim-x1",
+        BambuConfig(
+            host="127.0.0.1",
+            serial=serial,
+            access_code=code,
+            broker=broker.url,
+            ftp_port=sim.ftp_port,
+            ftp_tls=False,
+            request_timeout_s=5.0,
+        ),
+        PrinterProfile(name="generic-220"),
+    )
+    await driver.start()
+    return sim, driver
+
+
+@pytest.mark.asyncio
+async def test_with_a_speed_up_the_simulator_plays_the_file_it_was_given(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # A mock farm's Bambu prints take the file's own time / N, its layers and temperatures.
+    sim, driver = await plain_pair(mosquitto_broker, sim_speed=1000.0)
+    seen: list[tuple[float, float, int]] = []
+    try:
+        await ready(driver)
+        gcode = write_gcode(tmp_path, layered_gcode(12))
+        async for _ in driver.stream(gcode, job_id="layers"):
+            state = sim.state
+            if state["gcode_state"] == "RUNNING":
+                seen.append(
+                    (
+                        state["nozzle_target_temper"],
+                        state["bed_target_temper"],
+                        state["total_layer_num"],
+                    )
+                )
+    finally:
+        await driver.stop()
+        await sim.stop()
+    assert seen, "no report while running"
+    assert set(seen) == {(235.0, 70.0, 12)}
+    assert sim.state["layer_num"] == 12
+
+
+@pytest.mark.asyncio
+async def test_a_file_that_is_not_gcode_fails_on_the_simulator(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sim, driver = await plain_pair(mosquitto_broker, sim_speed=1000.0)
+    try:
+        await ready(driver)
+        junk = tmp_path / "junk.gcode"
+        junk.write_bytes(bytes(range(256)) * 8)
+        with pytest.raises(PrinterFault):
+            async for _ in driver.stream(junk, job_id="junk"):
+                pass
+    finally:
+        await driver.stop()
+        await sim.stop()
+    assert sim.state["gcode_state"] == "FAILED"

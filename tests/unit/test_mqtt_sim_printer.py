@@ -38,3 +38,26 @@ async def test_prints_pauses_and_faults(tmp_path: Path) -> None:
     with pytest.raises(PrinterFault):
         async for _ in printer.stream(gcode):
             pass
+
+
+def test_a_bambu_print_plan_scales_with_the_speed_up_and_reads_the_file() -> None:
+    from printforge.hardware.mqtt.sim.bambu import MIN_PRINT_S, plan_print
+
+    lines = ["M140 S65", "M104 S245", "G28", "G90", "M83"]
+    for n in range(1, 31):
+        lines.append(f"G1 Z{0.2 * n:.2f} F600")
+        lines += [f"G1 X{x} Y{y} E1 F600" for x, y in ((0, 0), (100, 0), (100, 100), (0, 100))]
+    data = ("\n".join(lines) + "\n").encode()
+    slow, fast = plan_print(data, 1.0), plan_print(data, 10.0)
+    assert slow.layers == fast.layers == 30
+    assert (slow.nozzle_c, slow.bed_c) == (245.0, 65.0)
+    assert slow.seconds > 10 * MIN_PRINT_S
+    assert fast.seconds == pytest.approx(slow.seconds / 10, rel=1e-6)
+
+
+def test_a_bambu_print_plan_refuses_a_binary_file() -> None:
+    from printforge.hardware.mqtt.sim.bambu import plan_print
+    from printforge.runtime.errors import BadArtifact
+
+    with pytest.raises(BadArtifact):
+        plan_print(bytes(range(256)), 100.0)

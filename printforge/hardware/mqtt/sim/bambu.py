@@ -14,7 +14,10 @@ import asyncio
 import json
 import logging
 import ssl
+import tempfile
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,6 +27,8 @@ from printforge.hardware.mqtt.client import BusClient, decode
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.sim.device import BusSimulator, SimFaults, approach
 from printforge.hardware.mqtt.sim.ftps_server import FtpsServer
+from printforge.models.printer import PrinterProfile
+from printforge.runtime.errors import BadArtifact
 
 __all__ = ["BambuFaults", "BambuSimulator"]
 
@@ -31,6 +36,38 @@ log = logging.getLogger(__name__)
 
 HEAT_RATE_C_S = 40.0
 FAILURE_CODE = 0x0300_4000  # an HMS-style print_error
+BAD_FILE_CODE = 0x0500_C010  # an HMS-style print_error for a file the printer cannot read
+MIN_PRINT_S = 0.5
+MAX_TICKS = 200
+
+
+@dataclass(frozen=True)
+class PrintPlan:
+    """What the simulated printer makes of a file before it starts: how long, how many layers,
+    which temperatures - read from the G-code itself, as the real printer does."""
+
+    seconds: float
+    layers: int
+    nozzle_c: float
+    bed_c: float
+
+
+def plan_print(data: bytes, sim_speed: float) -> PrintPlan:
+    """The file's estimated time divided by the speed-up; raises BadArtifact for a file that is
+    not G-code text. Runs the same analysis the safety gate uses, so a mock farm's prints take
+    as long, relative to each other, as they would on the machine."""
+    from printforge.slicing.analysis import analyse_gcode
+
+    with tempfile.TemporaryDirectory(prefix="bambu-sim-") as tmp:
+        path = Path(tmp) / "plate.gcode"
+        path.write_bytes(data)
+        found = analyse_gcode(path, PrinterProfile(name="bambu-sim", bed_x=256, bed_y=256))
+    return PrintPlan(
+        seconds=max(MIN_PRINT_S, found.estimated_time_s / sim_speed),
+        layers=max(1, found.layers),
+        nozzle_c=found.max_hotend_temp or 220.0,
+        bed_c=found.max_bed_temp or 55.0,
+    )
 
 
 class BambuFaults(SimFaults):
@@ -53,13 +90,16 @@ class BambuSimulator(BusSimulator):
         *,
         ftps_context: ssl.SSLContext | None,
         print_s: float = 2.0,
+        sim_speed: float | None = None,
         report_interval_s: float = 0.1,
         faults: BambuFaults | None = None,
     ) -> None:
         super().__init__(faults or BambuFaults())
         self.serial = serial
         self.topics = BambuTopics(serial)
+        # Without a speed-up every print takes print_s; with one, the file's own estimate / N.
         self.print_s = print_s
+        self.sim_speed = sim_speed
         self.report_interval_s = report_interval_s
         self.commands: list[str] = []
         self.gcode_lines: list[str] = []
@@ -205,26 +245,33 @@ class BambuSimulator(BusSimulator):
         return "failed", f"unsupported command {command}"
 
     async def _print(self, name: str) -> None:
-        self._set(
-            gcode_state="PREPARE",
-            gcode_file=name,
-            print_error=0,
-            mc_percent=0,
-            nozzle_target_temper=220.0,
-            bed_target_temper=55.0,
-        )
-        steps = 50
-        tick = self.print_s / steps
+        self._set(gcode_state="PREPARE", gcode_file=name, print_error=0, mc_percent=0)
+        plan = PrintPlan(self.print_s, 50, 220.0, 55.0)
+        if self.sim_speed:
+            # A real printer sits in PREPARE while it reads the file: long enough for a report,
+            # so the host sees its print start before it sees it fail.
+            await asyncio.sleep(self.report_interval_s * 2)
+            try:
+                plan = await asyncio.to_thread(plan_print, self.files[name], self.sim_speed)
+            except BadArtifact as err:
+                log.warning("sim-bambu %s: cannot print %s: %s", self.serial, name, err)
+                self._set(gcode_state="FAILED", print_error=BAD_FILE_CODE)
+                return
+        self._set(nozzle_target_temper=plan.nozzle_c, bed_target_temper=plan.bed_c)
+        steps = min(MAX_TICKS, max(plan.layers, 10))
+        tick = plan.seconds / steps
         try:
             await asyncio.sleep(tick)
-            self._set(gcode_state="RUNNING", total_layer_num=steps)
+            self._set(gcode_state="RUNNING", total_layer_num=plan.layers)
             for step in range(1, steps + 1):
                 await self._running.wait()
                 await asyncio.sleep(tick)
                 fraction = step / steps
-                remaining = round((steps - step) * tick / 60)
+                remaining = round((steps - step) * tick * (self.sim_speed or 1.0) / 60)
                 self._set(
-                    mc_percent=int(fraction * 100), mc_remaining_time=remaining, layer_num=step
+                    mc_percent=int(fraction * 100),
+                    mc_remaining_time=remaining,
+                    layer_num=max(1, round(fraction * plan.layers)),
                 )
                 if self._fails_at(fraction):
                     self._set(gcode_state="FAILED", print_error=FAILURE_CODE)
