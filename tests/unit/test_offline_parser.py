@@ -222,6 +222,8 @@ def test_counts_and_screws_are_not_lengths() -> None:
         ("a candle holder with spaces", "a candle holder with spaces"),
         ("gutter brackets, hearing aid", "gutter brackets, hearing aid"),
         ("washers and cutters", "washers and cutters"),
+        # Sharing a dropped letter is not one edit: "saucer" is no "spacer".
+        ("a pot with a saucer", "a pot with a saucer"),
     ],
 )
 def test_only_keyword_typos_are_corrected(text: str, fixed: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from printforge.llm.offline.reader import Draft, Node, Reader, corner_of, size3
+from printforge.llm.offline.reader import Draft, Node, Reader, corner_of, mm, size3
 from printforge.llm.offline.shapes import EPS, box, cyl, diff, tr
 
 __all__ = ["block", "capsule", "cube", "square_tube"]
@@ -55,6 +55,12 @@ def _not_hollow(r: Reader) -> None:
 def cube(r: Reader) -> Draft:
     _not_hollow(r)
     size = size3(r)
+    if size is None and len(r.s.quantities) == 1 and not r.s.triples and r.s.quantities[
+            0].label in (None, "height", "width", "length", "depth", "side", "thickness"):
+        # "a cube, height: 30 mm": a cube's one size is its side, whatever it is called.
+        side = r.s.quantities[0].mm
+        r.note(f"side {mm(side)}")
+        size = (side, side, side)
     if size is None:
         if "calibration" in r.s.text:
             size = (20.0, 20.0, 20.0)

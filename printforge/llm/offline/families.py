@@ -301,6 +301,11 @@ def gear(r: Reader) -> Draft:
                         " makes (try an LLM provider)")
     n = r.s.counts.get("tooth")
     module = r.get("module", say="module")
+    if module is None and r.s.screw is not None and r.s.screw <= 10 and not re.search(
+            r"\b(screws?|bolts?|nuts?|set ?screw|grub)\b", r.s.text):
+        # On a gear with no screw named, "m1" / "M1.5" is the module (as gear tables write it).
+        module = r.s.screw
+        r.note(f"module {module:g}")
     d = r.get("diameter", "outer_diameter", say="diameter")
     if n is None and d is not None and module is not None:
         n = max(6, round(d / module) - 2)

@@ -277,6 +277,9 @@ _COPIES = re.compile(
     r"create|design|get|give|me|us|some|a set of|set of)\s+)*"
     r"(\d+)\s+(?:x\s+)?(?:identical\s+|copies of\s+|(?:an?\s+)?(?!(?:mm|cm|in|inch|inches|"
     r"ft|x|by)\b)[a-z0-9.\-/\"]+\s+){0,3}?([a-z]+s)\b")
+_MORE_COPIES = re.compile(
+    r"\b([a-z]+)\s*x\s*(\d{1,2})\s*[.!]?\s*$|(?:\bqty|\bquantity)\s*:?\s*(\d{1,2})\b"
+    r"|(?<![\w.])(\d{1,2})\s*(?:pcs|off)\b")
 _NOT_COPIES = {"teeth", "holes", "sides", "points", "ridges", "compartments", "slots", "mm",
                "inches", "degrees", "screws", "legs", "letters", "cms", "sections", "cells",
                "pockets"}
@@ -292,11 +295,51 @@ def _to_float(raw: str) -> float:
     return float(raw)
 
 
+_N = r"(\d+(?:\.\d+)?)"
+_U = r"\s*(mm|cm|inch(?:es)?|in\b|\"|ft\b)?"
+_SEP = r"\s*(?:x|by|\*)\s*"
+# "W 80 x D 60 x H 40 mm" and "80W x 60D x 40H": sizes labelled by axis, in any order.
+_AXIS_BEFORE = re.compile(
+    rf"\b([lwdh])\s*[:=]?\s*{_N}{_U}{_SEP}([lwdh])\s*[:=]?\s*{_N}{_U}"
+    rf"(?:{_SEP}([lwdh])\s*[:=]?\s*{_N}{_U})?")
+_AXIS_AFTER = re.compile(
+    rf"(?<![\w.]){_N}\s*([lwdh]){_U}{_SEP}{_N}\s*([lwdh]){_U}(?:{_SEP}{_N}\s*([lwdh]){_U})?\b")
+_AXIS_ORDER = {"l": 0, "w": 1, "d": 2, "h": 3}
+
+
+def _axis_sizes(m: re.Match[str], after: bool) -> str:
+    """The labelled sizes as 'length x width x height' (the order every family reads)."""
+    groups = m.groups()
+    items = []
+    for k in range(0, len(groups), 3):
+        axis, num, unit = (groups[k + 1], groups[k], groups[k + 2]) if after else groups[k : k + 3]
+        if axis is not None:
+            items.append((_AXIS_ORDER[axis], num, unit or ""))
+    if len({axis for axis, _, _ in items}) != len(items):
+        return m.group(0)  # "w 10 x w 20": not axis labels after all
+    items.sort()
+    return " " + " x ".join(f"{num} {unit}".strip() for _, num, unit in items) + " "
+
+
 def _normalise(text: str) -> str:
     t = correct_spelling(text.lower())
-    t = t.replace("×", " x ").replace("⌀", " diameter ").replace("ø", " diameter ")
+    t = t.replace("×", " x ").replace("⌀", "ø")
+    t = _AXIS_BEFORE.sub(lambda m: _axis_sizes(m, after=False), t)
+    t = _AXIS_AFTER.sub(lambda m: _axis_sizes(m, after=True), t)
+    # "Ø20 x Ø8.5 x 1.5" (outside, hole, thickness) and "Ø10 x 15" (diameter, length): the
+    # European drawing shorthand for round parts.
+    t = re.sub(rf"ø\s*{_N}{_U}{_SEP}ø\s*{_N}{_U}", r" \1 \2 od, \3 \4 id ", t)
+    t = re.sub(rf"( id\s*),?{_SEP}{_N}{_U}", r"\1, \2 \3 ", t)
+    t = re.sub(rf"ø\s*{_N}{_U}{_SEP}{_N}{_U}", r" \1 \2 diameter, \3 \4 ", t)
+    t = t.replace("ø", " diameter ")
+    # "a 3-inch vase", "a 10-mm hole": a hyphenated size is still a size.
+    t = re.sub(r"(\d)\s*-\s*(mm|cm|inch|inches|in|ft|foot|feet)\b", r"\1 \2", t)
+    # "r10 h30", "d20": short labels glued to the number ("d1 mini" is a board).
+    t = re.sub(r"\b([rhdwt])(\d+(?:\.\d+)?)\b(?!\s*mini)", lambda m: _SHORT[m.group(1)] + " "
+               + m.group(2), t)
     t = re.sub(r"(\d)\s*(?:''|”|“)", r'\1"', t)
     t = re.sub(r"(\d)x(\d)", r"\1 x \2", t)
+    t = re.sub(r"(?<![\w.])(\d{1,2})x\s+(?=[a-z])", r"\1 x ", t)  # "4x M3 spacers"
     # "2,5 mm" is a decimal comma (most of Europe), "r=5", "m=1" are short labels.
     t = re.sub(r"(?<![\d,])(\d+),(\d{1,2})(?=\s*(?:mm|cm|in\b|inch|\"))", r"\1.\2", t)
     t = re.sub(r"\bz\s*=\s*(\d+)", r"\1 teeth", t)
@@ -392,6 +435,12 @@ def scan(text: str) -> Scan:
     if copies and copies.group(2) not in _NOT_COPIES and 2 <= int(copies.group(1)) <= 32:
         out.copies = int(copies.group(1))
         taken.append(copies.span(1))
+    elif (more := _MORE_COPIES.search(t)) is not None and more.group(1) not in _UNITS:
+        # "an M3 standoff x 4", "... qty 6", "... 4 pcs": how many, said at the end.
+        group = next(g for g in (2, 3, 4) if more.group(g))
+        if 2 <= int(more.group(group)) <= 32:
+            out.copies = int(more.group(group))
+            taken.append(more.span(group))
     for m in _GRID.finditer(t):
         noun = _singular(m.group(3))
         cols, rows = int(m.group(1)), int(m.group(2))

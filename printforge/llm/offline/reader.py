@@ -141,6 +141,12 @@ def size3(r: Reader) -> tuple[float, float, float] | None:
         x, y, z = triple
         r.note(f"size {mm(x)} x {mm(y)} x {mm(z)}")
         return x, y, z
+    pair = next((t for t in r.s.triples if len(t) == 2), None)
+    if pair is not None and r.s.first("height", "depth", "thickness") is not None:
+        # "a tray 8.5 x 11 inches, 1 inch deep": the footprint, then how tall.
+        z = r.get("height", "depth", "thickness", say="height")
+        r.note(f"footprint {mm(pair[0])} x {mm(pair[1])}")
+        return pair[0], pair[1], z  # type: ignore[return-value]
     length = r.get("length", say="length")
     width = r.get("width", say="width")
     height = r.get("height", "thickness", say="height")

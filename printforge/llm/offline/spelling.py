@@ -182,11 +182,27 @@ def _deletes(word: str) -> set[str]:
 
 
 # Each keyword and every way of dropping one of its letters: a typo with one edit shares a
-# deletion with its keyword (symmetric delete), which makes the lookup a few set probes.
+# deletion with its keyword (symmetric delete), which makes the lookup a few set probes; each
+# candidate is then checked to be really one edit away.
 _INDEX: dict[str, set[str]] = {}
 for _word in _KEYWORDS:
     for _key in _deletes(_word) | {_word}:
         _INDEX.setdefault(_key, set()).add(_word)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when `b` is `a` with one letter dropped, added or changed, or two neighbours
+    swapped. Sharing a deletion is not enough: "saucer" and "spacer" share "sacer"."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return a == b
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((k for k in range(len(a)) if a[k] != b[k]), len(a))
+    if len(a) < len(b):
+        return a[i:] == b[i + 1 :]
+    return a[i + 1 :] == b[i + 1 :] or (
+        i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
+    )
 
 
 def _correct(word: str) -> str:
@@ -196,7 +212,7 @@ def _correct(word: str) -> str:
     for key in _deletes(word) | {word}:
         found |= _INDEX.get(key, set())
     # Plurals and the singular of a keyword are not typos ("cutters", "height" for "heights").
-    found = {k for k in found if word not in (k + "s", k + "es")}
+    found = {k for k in found if word not in (k + "s", k + "es") and _one_edit(word, k)}
     if len({k.rstrip("s") for k in found}) != 1:
         return word  # no keyword, or two different ones: leave it alone
     # A keyword and its plural both one edit away: the one with the word's length.
