@@ -257,27 +257,22 @@ def server_url(value: str) -> URL:
 
 
 def submit_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The `job.submit` params for the run flags; flags the method has no field for are refused
+    """The `job.submit` params for the run flags; a flag the method has no field for is refused
     rather than silently dropped."""
-    unsendable = [
-        flag
-        for flag, value in (
-            ("--provider", args.provider),
-            ("--model", args.llm_model),
-            ("--sim-speed", args.sim_speed),
-        )
-        if value is not None
-    ]
-    if unsendable:
+    if args.sim_speed is not None:
         raise InputError(
-            f"{', '.join(unsendable)} cannot be sent to a server (job.submit has no such field;"
-            " the server's own configuration decides)"
+            "--sim-speed cannot be sent to a server (its virtual printers' speed is the"
+            " server's own setting)"
         )
     params: dict[str, Any] = {"request": args.request}
     if args.printer is not None:
         params["printer"] = args.printer
     if args.material is not None:
         params["material"] = args.material
+    if args.provider is not None:
+        params["providers"] = [name.strip() for name in args.provider.split(",") if name.strip()]
+    if args.llm_model is not None:
+        params["model"] = args.llm_model
     overrides = {
         "engine": args.engine,
         "layer_height": args.layer_height,

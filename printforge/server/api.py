@@ -33,6 +33,10 @@ class SubmitParams(BaseModel):
     priority: int = Field(0, ge=-100, le=100)
     slice: SliceOverrides | None = None
     print_: bool = Field(True, alias="print", description="false: stop after slicing")
+    providers: list[str] | None = Field(
+        None, max_length=10, description="LLM provider order for research, from [llm.provider]"
+    )
+    model: str | None = Field(None, max_length=200, description="LLM model of the first provider")
 
 
 class JobIdParams(BaseModel):
@@ -102,6 +106,15 @@ async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
         raise InputError(f"unknown material {p.material!r} (known: {known})")
     if p.printer is not None:
         state.orch.printers.get(p.printer)
+    if p.providers is not None:
+        # Only what the server's operator configured (with its keys and budgets) can be chosen.
+        known = {*state.settings.llm.provider, "offline"}
+        unknown = [name for name in p.providers if name not in known]
+        if unknown or not p.providers:
+            raise InputError(
+                f"unknown LLM provider {', '.join(map(repr, unknown)) or '(none given)'}"
+                f" (configured: {', '.join(sorted(known))})"
+            )
     try:
         request = PrintRequest(
             **source,
@@ -111,6 +124,8 @@ async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
             priority=p.priority,
             slice=p.slice or SliceOverrides(),
             print=p.print_,
+            providers=p.providers,
+            llm_model=p.model,
         )
     except ValueError as err:
         raise InputError(f"invalid request: {err}") from None

@@ -117,6 +117,8 @@ def job_view(
             "volume_mm3": job.mesh.volume_mm3,
             "watertight": job.mesh.watertight,
         },
+        # Which provider and model answered, its tokens, cost and repair rounds: no secrets.
+        "research": job.report.get("research"),
         "copies": job.report.get("copies"),
         "copy_of": job.report.get("copy_of"),
         "error": job.error.model_dump() if job.error else None,

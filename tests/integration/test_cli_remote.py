@@ -200,9 +200,26 @@ def test_a_refused_submission_surfaces_the_servers_message(
 
 def test_flags_the_server_cannot_take_are_refused_not_dropped(server: ServeProcess) -> None:
     before = len(api(server, "/api/jobs?limit=1000")["jobs"])
-    result = printforge("a 20 mm cube", "--server", server.url, "--provider", "openai")
+    result = printforge("a 20 mm cube", "--server", server.url, "--sim-speed", "5")
     assert result.returncode == 1
-    assert "--provider cannot be sent to a server" in result.stderr
+    assert "--sim-speed cannot be sent to a server" in result.stderr
+    assert len(api(server, "/api/jobs?limit=1000")["jobs"]) == before
+
+
+def test_the_provider_order_reaches_the_server(server: ServeProcess) -> None:
+    result = printforge(
+        "a 12 mm cube", "--server", server.url, "--provider", "offline", "--no-print", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    job = api(server, f"/api/jobs/{json.loads(result.stdout)['job_id']}")
+    assert job["research"]["provider"] == "offline"
+
+
+def test_a_provider_the_server_does_not_have_is_refused(server: ServeProcess) -> None:
+    before = len(api(server, "/api/jobs?limit=1000")["jobs"])
+    result = printforge("a 20 mm cube", "--server", server.url, "--provider", "nosuch,offline")
+    assert result.returncode == 1
+    assert "unknown LLM provider 'nosuch'" in result.stderr
     assert len(api(server, "/api/jobs?limit=1000")["jobs"]) == before
 
 
