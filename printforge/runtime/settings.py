@@ -7,12 +7,18 @@ bad value or an unknown key stops start-up with a message naming both.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.llm.config import LLMSettings
@@ -322,8 +328,24 @@ def load_settings(
         settings = Settings(**merged)
     except ValidationError as err:
         raise ConfigError(_explain(err, provenance)) from None
+    except SettingsError as err:
+        raise ConfigError(_explain_env(err)) from None
     _validate_drivers(settings, provenance)
     return settings
+
+
+def _explain_env(err: SettingsError) -> str:
+    """pydantic-settings reads `PRINTFORGE_<TABLE>` as the whole table, in JSON; a plain value
+    there (say PRINTFORGE_SERVER=http://host, meant for one key) fails before validation."""
+    found = re.search(r'field "([^"]+)"', str(err))
+    field = found.group(1) if found else None
+    if field is None:
+        return f"invalid configuration from the environment: {err}"
+    var = f"{ENV_PREFIX}{field.upper()}"
+    return (
+        f"environment variable {var} must be a JSON object for the [{field}] table;"
+        f" set one key with {var}__KEY instead (e.g. {ENV_PREFIX}SLICER__ENGINE=prusaslicer)"
+    )
 
 
 def _validate_drivers(settings: Settings, provenance: dict[tuple[str, ...], str]) -> None:

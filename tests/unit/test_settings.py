@@ -140,6 +140,18 @@ def test_bad_variable_names_the_variable(clean_env: pytest.MonkeyPatch, base: Pa
     assert "PRINTFORGE_SLICER__PERIMETERS" in err.value.message
 
 
+def test_a_plain_value_for_a_whole_table_names_the_variable(
+    clean_env: pytest.MonkeyPatch, base: Path
+) -> None:
+    # PRINTFORGE_SERVER is read as the whole [server] table; a URL there used to end in an
+    # "unexpected error" from pydantic-settings instead of a message saying what to set.
+    clean_env.setenv("PRINTFORGE_SERVER", "http://127.0.0.1:8470")
+    with pytest.raises(ConfigError) as err:
+        load_settings(base_dir=base)
+    assert "PRINTFORGE_SERVER must be a JSON object for the [server] table" in err.value.message
+    assert "PRINTFORGE_SERVER__KEY" in err.value.message
+
+
 def test_unknown_driver_and_profile_are_refused(
     clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path
 ) -> None:
