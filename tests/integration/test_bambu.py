@@ -197,6 +197,39 @@ async def test_wrong_access_code_is_refused(
         await driver.upload(write_gcode(tmp_path, "G28\n"), "x.gcode")
 
 
+PLAIN_CODE = "90817263"
+
+
+async def plain_pair(broker: Mosquitto, **sim_options: float) -> tuple[BambuSimulator, BambuDriver]:
+    """A started simulator on a plain broker with plain FTP (a mock farm's transport) and its
+    started driver; the caller stops both."""
+    serial = f"SIM{uuid.uuid4().hex[:8].upper()}"
+    sim = BambuSimulator(
+        BusSettings(broker=broker.url, reconnect_initial_s=0.05),
+        serial,
+        PLAIN_CODE,
+        ftps_context=None,
+        report_interval_s=0.05,
+        **sim_options,  # type: ignore[arg-type]
+    )
+    await sim.start()
+    driver = BambuDriver(
+        "sim-x1",
+        BambuConfig(
+            host="127.0.0.1",
+            serial=serial,
+            access_code=PLAIN_CODE,
+            broker=broker.url,
+            ftp_port=sim.ftp_port,
+            ftp_tls=False,
+            request_timeout_s=5.0,
+        ),
+        PrinterProfile(name="generic-220"),
+    )
+    await driver.start()
+    return sim, driver
+
+
 @pytest.mark.asyncio
 async def test_simulator_on_a_shared_plain_broker_with_plain_ftp(
     mosquitto_broker: Mosquitto,  # noqa: F811
@@ -206,31 +239,7 @@ async def test_simulator_on_a_shared_plain_broker_with_plain_ftp(
     # The mock farm's transport (`printforge node --sim-bambu`): reports through the farm's
     # plain broker, the upload over plain FTP, since there is no certificate to serve.
     caplog.set_level(logging.DEBUG)
-    serial = f"SIM{uuid.uuid4().hex[:8].upper()}"
-    code = "90817263"
-    sim = BambuSimulator(
-        BusSettings(broker=mosquitto_broker.url, reconnect_initial_s=0.05),
-        serial,
-        code,
-        ftps_context=None,
-        print_s=0.5,
-        report_interval_s=0.05,
-    )
-    await sim.start()
-    driver = BambuDriver(
-        "sim-x1",
-        BambuConfig(
-            host="127.0.0.1",
-            serial=serial,
-            access_code=code,
-            broker=mosquitto_broker.url,
-            ftp_port=sim.ftp_port,
-            ftp_tls=False,
-            request_timeout_s=5.0,
-        ),
-        PrinterProfile(name="generic-220"),
-    )
-    await driver.start()
+    sim, driver = await plain_pair(mosquitto_broker, print_s=0.5)
     try:
         await ready(driver)
         gcode = write_gcode(tmp_path, numbered_moves_gcode(100))
@@ -240,7 +249,7 @@ async def test_simulator_on_a_shared_plain_broker_with_plain_ftp(
     finally:
         await driver.stop()
         await sim.stop()
-    assert code not in caplog.text  # not even at DEBUG, where MQTT and FTP traffic is logged
+    assert PLAIN_CODE not in caplog.text  # not even at DEBUG, where MQTT and FTP traffic is logged
 
 
 def layered_gcode(layers: int, *, nozzle: int = 235, bed: int = 70) -> str:
@@ -253,35 +262,6 @@ def layered_gcode(layers: int, *, nozzle: int = 235, bed: int = 70) -> str:
             out.append(f"G1 X{x} Y{y} E0.5 F1800")
     out.append("M104 S0")
     return "\n".join(out) + "\n"
-
-
-async def plain_pair(broker: Mosquitto, **sim_options: float) -> tuple[BambuSimulator, BambuDriver]:
-    serial = f"SIM{uuid.uuid4().hex[:8].upper()}"
-    code = "31415926"
-    sim = BambuSimulator(
-        BusSettings(broker=broker.url, reconnect_initial_s=0.05),
-        serial,
-        code,
-        ftps_context=None,
-        report_interval_s=0.05,
-        **sim_options,  # type: ignore[arg-type]
-    )
-    await sim.start()
-    driver = BambuDriver(
-        "sim-x1",
-        BambuConfig(
-            host="127.0.0.1",
-            serial=serial,
-            access_code=code,
-            broker=broker.url,
-            ftp_port=sim.ftp_port,
-            ftp_tls=False,
-            request_timeout_s=5.0,
-        ),
-        PrinterProfile(name="generic-220"),
-    )
-    await driver.start()
-    return sim, driver
 
 
 @pytest.mark.asyncio
