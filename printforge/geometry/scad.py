@@ -31,7 +31,9 @@ $fa = 2; $fs = 0.4;
 
 // A block centred in XY standing on z = 0, vertical edges rounded by r.
 module pf_slab(x, y, h, r = 0) {{
-    if (r > 0) linear_extrude(h) offset(r = r) square([x - 2 * r, y - 2 * r], center = true);
+    // The hull of four corner circles: still right when r is half a side (round ends).
+    if (r > 0) linear_extrude(h) hull() for (sx = [-1, 1], sy = [-1, 1])
+        translate([sx * (x / 2 - r), sy * (y / 2 - r)]) circle(r = r);
     else translate([-x / 2, -y / 2, 0]) cube([x, y, h]);
 }}
 """

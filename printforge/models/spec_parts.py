@@ -40,7 +40,9 @@ class BoxWithLid(SpecNode):
     lid_thickness: float = Field(2.0, description="thickness of the lid's top plate in mm")
     lip_height: float = Field(4.0, description="height of the lid's lip that goes into the box")
     clearance: float = Field(0.2, ge=0, le=2, description="gap between lip and box wall, mm")
-    corner_radius: float = Field(0.0, ge=0, description="outer vertical edge rounding, mm")
+    corner_radius: float = Field(
+        0.0, ge=0, description="outer vertical edge rounding, mm; half the shorter side gives"
+        " round ends (a round box when x = y)")
 
     def problems(self) -> list[str]:
         out = positive(size=self.size, wall=self.wall, floor=self.floor,
@@ -57,9 +59,10 @@ class BoxWithLid(SpecNode):
         inner = min(x, y) - 4 * self.wall - 2 * self.clearance
         if not out and self.lip_height > 0 and inner <= 0:
             out.append("the box is too small for a lid lip; make it larger or set lip_height 0")
-        if self.corner_radius * 2 >= min(x, y):
+        # Exactly half the shorter side is allowed: round ends, or a round box with a lid.
+        if self.corner_radius * 2 > min(x, y) + 1e-9:
             out.append(f"corner_radius {self.corner_radius} mm is too large for the box;"
-                       f" use under {min(x, y) / 2:.1f} mm")
+                       f" use at most {min(x, y) / 2:.1f} mm")
         return out
 
 

@@ -22,6 +22,9 @@ CASES: list[tuple[str, dict[str, object], list[tuple[float, float, float]]]] = [
     ("box_with_lid", {"size": [60, 40, 30], "wall": 2, "lid_thickness": 2, "lip_height": 4},
      [(60, 40, 30), (60, 40, 6)]),
     ("box_with_lid", {"size": [50, 50, 20], "corner_radius": 5}, [(50, 50, 20), (50, 50, 6)]),
+    # Corners rounded by half the side: a round box and its round lid.
+    ("box_with_lid", {"size": [60, 60, 40], "corner_radius": 30}, [(60, 60, 40), (60, 60, 6)]),
+    ("box_with_lid", {"size": [80, 40, 30], "corner_radius": 20}, [(80, 40, 30), (80, 40, 6)]),
     ("tray", {"size": [100, 60, 25], "compartments_x": 3, "compartments_y": 2},
      [(100, 60, 25)]),
     ("enclosure", {"board_size": [65, 30], "wall": 2, "gap": 1, "standoff_height": 5,

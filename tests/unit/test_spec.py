@@ -75,6 +75,7 @@ def test_family_defaults_are_valid(kind: str) -> None:
         ({"kind": "polygon_prism", "sides": 2, "radius": 5, "height": 3}, "greater than or"),
         ({"kind": "box_with_lid", "size": [20, 20, 20], "wall": 12}, "too thick"),
         ({"kind": "box_with_lid", "size": [40, 40, 20], "floor": 25}, "thinner than the box"),
+        ({"kind": "box_with_lid", "size": [40, 30, 20], "corner_radius": 15.5}, "at most 15"),
         ({"kind": "tray", "size": [30, 30, 10], "compartments_x": 12}, "use fewer"),
         ({"kind": "tube", "outer_diameter": 10, "inner_diameter": 12, "height": 5},
          "must be smaller than outer_diameter"),

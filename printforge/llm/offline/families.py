@@ -47,10 +47,9 @@ __all__ = ["FAMILIES", "Draft", "Missing", "clearance_hole"]
 
 
 def box_with_lid(r: Reader) -> Draft:
+    if not r.s.triples and re.search(r"\b(round|circular|cylindrical|cylinder)\b", r.s.text):
+        return _round_box_with_lid(r)
     size = size3(r)
-    if size is None and re.search(r"\b(round|circular|cylindrical|cylinder)\b", r.s.text):
-        raise r.missing("a rectangular outer size (e.g. '80 x 60 x 40 mm'): boxes with lids"
-                        " are rectangular here, a round one needs an LLM provider")
     if size is None:
         raise r.missing("the box's outer size (e.g. '80 x 60 x 40 mm')")
     wall = wall_of(r)
@@ -62,6 +61,24 @@ def box_with_lid(r: Reader) -> Draft:
     node = spec_node("box_with_lid", size=[x, y, z], wall=wall, floor=wall, lid_thickness=wall,
                  lip_height=min(4.0, round((z - wall) / 2, 2)), corner_radius=corner)
     return r.draft("box_with_lid", "box with lid", [node])
+
+
+def _round_box_with_lid(r: Reader) -> Draft:
+    """A round box and its lid: a box with lid whose corners are rounded by half its width."""
+    d = r.diameter()
+    h = r.get("height", "depth", say="height")
+    if d is None and r.free():
+        d = r.take_free("diameter")
+    if h is None and r.free():
+        h = r.take_free("height")
+    if d is None or h is None:
+        raise r.missing(*(["the box's diameter"] if d is None else []),
+                        *(["its height"] if h is None else []))
+    wall = wall_of(r)
+    node = spec_node("box_with_lid", size=[d, d, h], wall=wall, floor=wall, lid_thickness=wall,
+                     lip_height=min(4.0, round((h - wall) / 2, 2)), corner_radius=d / 2)
+    r.note("round")
+    return r.draft("box_with_lid", "round box with lid", [node])
 
 
 def tray(r: Reader) -> Draft:
