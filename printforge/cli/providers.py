@@ -33,12 +33,11 @@ async def _rows(settings: Any, check: bool) -> tuple[list[dict[str, Any]], dict[
             for name, cfg in settings.llm.provider.items():
                 if cfg.enabled:
                     await router.probe(name)
+            await router.cache.probe()
         rows = router.status()
         for row in rows:
             cfg = router.provider_settings(row["name"])
-            row["key_set"] = cfg.kind in ("offline", "openai_compatible") or bool(
-                api_key_of(cfg)
-            )
+            row["key_set"] = cfg.kind in ("offline", "openai_compatible") or bool(api_key_of(cfg))
             row["base_url"] = cfg.base_url
             row["checked"] = check
         totals = {
@@ -46,6 +45,10 @@ async def _rows(settings: Any, check: bool) -> tuple[list[dict[str, Any]], dict[
             "spent_today_usd": round(router.ledger.today_usd(), 6),
             "budget_per_day_usd": settings.llm.budget_per_day_usd,
             "budget_per_job_usd": settings.llm.budget_per_job_usd,
+            # Set when the ledger file is unreadable: paid providers are refused until fixed.
+            "spend_ledger_error": router.ledger.problem,
+            # The Redis URL only with its password masked.
+            "cache": router.cache.describe(),
         }
         return rows, totals
     finally:
@@ -82,5 +85,20 @@ def _handle_providers(args: argparse.Namespace) -> int:
         )
         if args.check and r["last_error"]:
             out.append(f"    {r['last_error']}")
+    out.append(_cache_line(totals["cache"], args.check))
+    if totals["spend_ledger_error"]:
+        out.append(f"spend ledger: {totals['spend_ledger_error']}")
     sys.stdout.write("\n".join(out) + "\n")
     return 0
+
+
+def _cache_line(cache: dict[str, Any], checked: bool) -> str:
+    if not cache["enabled"]:
+        return "cache: off"
+    where = cache["url"] if cache["backend"] == "redis" else "in memory"
+    line = f"cache: {where}, prefix {cache['key_prefix']}, ttl {cache['ttl_s']} s"
+    if checked:
+        line += f", {cache['state']}"
+        if cache["last_error"]:
+            line += f" ({cache['last_error']})"
+    return line

@@ -60,7 +60,11 @@ class Scripted:
         if isinstance(outcome, BaseException):
             raise outcome
         return LLMResponse(
-            provider=self.name, model=model, text="{}", data=outcome, tokens_in=1000,
+            provider=self.name,
+            model=model,
+            text="{}",
+            data=outcome,
+            tokens_in=1000,
             tokens_out=500,
         )
 
@@ -75,8 +79,11 @@ class Clock:
 
 def request(text: str = "a cube", **kw: Any) -> LLMRequest:
     return LLMRequest(
-        system="sys", messages=[LLMMessage(role="user", content=text)],
-        json_schema={"type": "object"}, text=text, **kw,
+        system="sys",
+        messages=[LLMMessage(role="user", content=text)],
+        json_schema={"type": "object"},
+        text=text,
+        **kw,
     )
 
 
@@ -97,7 +104,10 @@ def make_router(
         **llm,
     )
     router = LLMRouter(
-        settings, providers={p.name: p for p in providers}, sleep=sleep, clock=clk,
+        settings,
+        providers={p.name: p for p in providers},
+        sleep=sleep,
+        clock=clk,
         rng=random.Random(1),
     )
     return router, slept
@@ -162,8 +172,14 @@ async def test_breaker_opens_and_then_costs_no_call() -> None:
 async def test_breaker_half_opens_after_cooldown() -> None:
     clock = Clock()
     a = Scripted("a", ProviderUnavailable("down"), {"ok": 1})
-    router, _ = make_router(a, Scripted("b", {"y": 1}), clock=clock, max_attempts=1,
-                            breaker_failure_threshold=1, breaker_reset_s=30)
+    router, _ = make_router(
+        a,
+        Scripted("b", {"y": 1}),
+        clock=clock,
+        max_attempts=1,
+        breaker_failure_threshold=1,
+        breaker_reset_s=30,
+    )
     assert (await router.complete(request())).provider == "b"
     assert (await router.complete(request())).provider == "b"
     assert len(a.calls) == 1
@@ -308,10 +324,10 @@ async def test_a_named_model_applies_to_its_provider_only() -> None:
     assert a.models == ["a-huge"] and b.models == ["b-small"] and r.model == "b-small"
 
 
-@pytest.mark.asyncio
-async def test_redis_cache_needs_a_url() -> None:
+def test_redis_cache_needs_a_url() -> None:
     from printforge.llm.cache import ResponseCache
 
-    cache = ResponseCache(CacheSettings(backend="redis"))
-    with pytest.raises(ConfigError, match="redis_url is required"):
-        await cache.get("k")
+    # At construction, so a server with a half-configured cache fails at startup.
+    with pytest.raises(ConfigError, match=r"llm\.cache\.redis_url is required"):
+        ResponseCache(CacheSettings(backend="redis"))
+    ResponseCache(CacheSettings(backend="redis", enabled=False))  # off: the URL is not needed
