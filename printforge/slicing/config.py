@@ -47,4 +47,12 @@ class SlicerSettings(BaseModel):
     min_layer_time: float = Field(
         0.0, ge=0, description="slow a layer down to last at least this long, s (0 = off)"
     )
+    # Bridges (solid areas with nothing under them) print slower, with more cooling and a round
+    # strand: in free air the extrudate is a cylinder of the nozzle's diameter, whatever the
+    # line width. PrusaSlicer's defaults: bridge_flow_ratio 1 (that cylinder), fan 100 %.
+    bridge_speed: float = Field(25.0, gt=0, le=500, description="mm/s over a gap")
+    bridge_fan_percent: int = Field(100, ge=0, le=100, description="fan while bridging")
+    bridge_flow_ratio: float = Field(
+        1.0, ge=0.5, le=2.0, description="x the volume of a round strand of nozzle diameter"
+    )
     slice_timeout_s: float = Field(600.0, gt=0, description="external engines are killed after")

@@ -57,6 +57,9 @@ class SliceParams(BaseModel):
     z_hop: float
     density_g_cm3: float
     min_layer_time: float
+    bridge_speed: float
+    bridge_fan_percent: int
+    bridge_flow_ratio: float
 
     @property
     def filament_area(self) -> float:
@@ -65,6 +68,17 @@ class SliceParams(BaseModel):
     def spacing(self, width: float, height: float) -> float:
         """Centre distance of neighbouring lines: the flattened-oval model slicers share."""
         return width - height * (1 - math.pi / 4)
+
+    @property
+    def bridge_diameter(self) -> float:
+        """A bridge strand hangs in the air as a cylinder: its volume is `bridge_flow_ratio`
+        times that of one of nozzle diameter, and neighbouring strands just touch."""
+        return self.nozzle_diameter * math.sqrt(self.bridge_flow_ratio)
+
+    @property
+    def bridge_e_per_mm(self) -> float:
+        """Filament length per mm of bridge strand."""
+        return math.pi * (self.bridge_diameter / 2) ** 2 / self.filament_area
 
     def e_per_mm(self, width: float, height: float) -> float:
         """Filament length per mm of a line `width` wide and `height` high."""
@@ -139,4 +153,7 @@ def resolve_params(
         z_hop=material.z_hop,
         density_g_cm3=material.density_g_cm3,
         min_layer_time=settings.min_layer_time,
+        bridge_speed=speed(settings.bridge_speed),
+        bridge_fan_percent=settings.bridge_fan_percent,
+        bridge_flow_ratio=settings.bridge_flow_ratio,
     )

@@ -10,6 +10,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.polygon import orient
 
+from printforge.slicing.bridges import Bridge, find_bridges
 from printforge.slicing.infill import fill_lines
 from printforge.slicing.params import SliceParams
 
@@ -23,7 +24,9 @@ NARROW_SPARSE_SPACINGS = 4.0
 GAP_MIN_WIDTH_MM = 0.2
 THIN_WALL_MIN_AREA_MM2 = 0.5
 
-ROLES = ("skirt", "brim", "support", "perimeter", "external", "gap", "solid", "top", "infill")
+_FILLS = ("bridge", "solid", "infill")
+ROLES = ("skirt", "brim", "support", "perimeter", "external", "gap", "bridge", "solid", "top",
+         "infill")
 
 
 @dataclass(slots=True)
@@ -94,7 +97,16 @@ def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
     # Sparse lines reach a little past `inner` into the perimeters; travel that far is still
     # inside the walls.
     travel_area = shapely.buffer(inner, 0.75 * spacings, join_style="mitre")
+    # Bridges take their area (gap plus anchors) out of both solid and sparse infill.
+    bridges = find_bridges(regions_arr, inner, solid, widths)
+    bridged = [k for k in range(n) if bridges[k]]
     sparse = shapely.difference(inner, solid)
+    if bridged:
+        taken_by = np.array([shapely.union_all([b.area for b in bridges[k]]) for k in bridged],
+                            dtype=object)
+        solid = solid.copy()  # at 100 % infill it is `inner` itself
+        solid[bridged] = shapely.difference(solid[bridged], taken_by)
+        sparse[bridged] = shapely.difference(sparse[bridged], taken_by)
     support = _support_areas(regions_arr, tops, thick, params, widths) if params.supports else None
 
     layers = []
@@ -124,7 +136,7 @@ def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
             j = int(np.argmin([island.exterior.distance(Point(pos)) for island in islands]))
             island = islands.pop(j)
             paths = _island_paths(island, loops, i, params, s, angle, float(tops[i]),
-                                  solid[i], sparse[i], pos, alone, gaps[i])
+                                  solid[i], sparse[i], pos, alone, gaps[i], bridges[i])
             _mark_inside_travel(paths, travel_area[i])
             if paths:
                 layer.paths += paths
@@ -136,7 +148,8 @@ def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
 def _island_paths(island: Polygon, loops: list[list[tuple[np.ndarray, Polygon]]], i: int,
                   params: SliceParams, s: float, angle: float, z: float,
                   solid: shapely.Geometry, sparse: shapely.Geometry, pos: np.ndarray,
-                  alone: bool = False, gap: shapely.Geometry | None = None) -> list[Path]:
+                  alone: bool = False, gap: shapely.Geometry | None = None,
+                  bridges: list[Bridge] | None = None) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
     # nozzle finishes one island before travelling to the next.
     paths: list[Path] = []
@@ -154,6 +167,19 @@ def _island_paths(island: Polygon, loops: list[list[tuple[np.ndarray, Polygon]]]
                                                            z, start, hug_boundary=False)]
     if paths:
         pos = paths[-1].points[-1]
+    # Bridges right after the walls they anchor on, each in its own direction, every layer the
+    # same way (no alternation): the strands must cross the gap, not run along it.
+    d = params.bridge_diameter
+    for bridge in bridges or ():
+        if not alone:
+            x, y = bridge.area.representative_point().coords[0]
+            if not shapely.contains_xy(island, x, y):
+                continue
+        area = _multi(bridge.area.buffer(-d / 2, join_style="mitre"))
+        paths += [Path("bridge", ln) for ln in fill_lines(area, d, "rectilinear", bridge.angle,
+                                                          z, pos)]
+        if paths:
+            pos = paths[-1].points[-1]
     # A layer's only island owns all of its solid and sparse areas: no need to cut them out.
     mine_solid = _multi(solid if alone else shapely.intersection(solid, island))
     if not mine_solid.is_empty:
@@ -224,7 +250,7 @@ def _gaps(regions: np.ndarray, loops_by_k: list[np.ndarray], widths: np.ndarray,
 def _mark_inside_travel(paths: list[Path], inner: shapely.Geometry) -> None:
     """Flag infill paths reached by a travel that never leaves the infill area."""
     fills = [k for k in range(1, len(paths))
-             if paths[k].role in ("solid", "infill") and paths[k - 1].role in ("solid", "infill")]
+             if paths[k].role in _FILLS and paths[k - 1].role in _FILLS]
     if not fills or inner.is_empty:
         return
     moves = shapely.linestrings(np.stack(

@@ -66,7 +66,9 @@ class _Writer:
         self.z = math.nan
         self.f = -1.0
         self.retracted = False
+        self.fan = 0  # M107 in the preamble
         self.speeds = {
+            "bridge": p.bridge_speed,
             "external": p.external_perimeter_speed,
             "perimeter": p.perimeter_speed,
             "infill": p.infill_speed,
@@ -86,22 +88,29 @@ class _Writer:
                 out.append(f"M104 S{p.hotend_temp:g}\n")
             if p.bed_temp != p.first_layer_bed_temp:
                 out.append(f"M140 S{p.bed_temp:g}\n")
-        if layer.index == p.fan_from_layer - 1 and p.fan_percent > 0:
-            out.append(f"M106 S{round(255 * p.fan_percent / 100)}\n")
+        layer_fan = round(255 * p.fan_percent / 100) if layer.index >= p.fan_from_layer - 1 else 0
+        self._fan(out, layer_fan)
         self._retract(out)
         self.z = layer.z
         out.append(f"G1 Z{layer.z:.3f} F{p.travel_speed_z * 60:.0f}\n")
-        e_mm = p.e_per_mm(layer.width, layer.height)
+        e_layer = p.e_per_mm(layer.width, layer.height)
         scale = self._slowdown(layer) if p.min_layer_time > 0 else 1.0
+        bridge_fan = round(255 * p.bridge_fan_percent / 100)
         role = ""
         for path in layer.paths:
             pts = path.points
             if path.role != role:
                 role = path.role
                 out.append(f";TYPE:{role}\n")
+            # Bridges: a round strand at their own speed and fan, never slowed for layer time
+            # (a slower strand over air sags more). The fan changes before the travel so it has
+            # spun up by the first strand.
+            bridge = role == "bridge"
+            self._fan(out, bridge_fan if bridge else layer_fan)
             self._travel(out, float(pts[0, 0]), float(pts[0, 1]), path.travel_inside)
+            e_mm = p.bridge_e_per_mm if bridge else e_layer
             speed = p.first_layer_speed if layer.index == 0 else self.speeds[role]
-            f = speed * scale * 60
+            f = speed * (1.0 if bridge else scale) * 60
             seg = np.hypot(*np.diff(pts, axis=0).T)
             e = seg * e_mm
             xs = pts[1:, 0].tolist()
@@ -117,13 +126,26 @@ class _Writer:
         return "".join(out)
 
     def _slowdown(self, layer: Layer) -> float:
-        total = 0.0
+        total = fixed = 0.0
         for path in layer.paths:
             length = float(np.sum(np.hypot(*np.diff(path.points, axis=0).T)))
-            total += length / self.speeds[path.role]
+            t = length / self.speeds[path.role]
+            total += t
+            if path.role == "bridge":
+                fixed += t
         if total <= 0 or total >= self.p.min_layer_time:
             return 1.0
-        return max(total / self.p.min_layer_time, 0.2)
+        # Bridges keep their speed, so the rest stretches to fill the remaining time.
+        rest = total - fixed
+        if rest <= 0:
+            return 1.0
+        return max(rest / max(self.p.min_layer_time - fixed, rest), 0.2)
+
+    def _fan(self, out: list[str], value: int) -> None:
+        """Set the fan (0-255) if it is not already there."""
+        if value != self.fan:
+            out.append(f"M106 S{value}\n" if value > 0 else "M107\n")
+            self.fan = value
 
     def _travel(self, out: list[str], x: float, y: float, inside: bool = False) -> None:
         p = self.p
