@@ -20,7 +20,7 @@ from typing import Any
 from printforge.llm.base import LLMProvider, LLMRequest, LLMResponse, ProviderUnavailable
 from printforge.llm.cache import ResponseCache, cache_key
 from printforge.llm.config import LLMSettings, ProviderSettings
-from printforge.llm.limits import SpendLedger, TokenBucket, price_of
+from printforge.llm.limits import Reservation, SpendLedger, TokenBucket, price_of
 from printforge.llm.schema import schema_fingerprint
 from printforge.runtime import metrics
 from printforge.runtime.breaker import BreakerState, CircuitBreaker
@@ -102,7 +102,7 @@ class LLMRouter:
         self.ledger = SpendLedger(
             settings.budget_per_job_usd, settings.budget_per_day_usd, spend_path
         )
-        self.cache = ResponseCache(settings.cache)
+        self.cache = ResponseCache(settings.cache, health=self.health, clock=clock)
         self._given = dict(providers or {})
         self._slots: dict[str, ProviderSlot] = {}
         self._sleep = sleep
@@ -217,8 +217,12 @@ class LLMRouter:
 
     async def _admit(
         self, slot: ProviderSlot, request: LLMRequest, tokens: int, cost: float
-    ) -> None:
-        """Budgets and token buckets; raises instead of waiting long."""
+    ) -> Reservation:
+        """Budgets and token buckets; raises instead of waiting long.
+
+        The worst-case cost is reserved in the shared ledger last, after any wait, so another
+        process's spend during the wait is seen; `_call` settles or releases it.
+        """
         self.ledger.check(request.job_id, cost, slot.name)
         wait = 0.0
         if slot.requests is not None:
@@ -232,10 +236,12 @@ class LLMRouter:
             )
         if wait > 0:
             await self._sleep(wait)
+        reservation = self.ledger.reserve(request.job_id, cost, slot.name)
         if slot.requests is not None:
             slot.requests.take(1)
         if slot.tokens is not None and tokens:
             slot.tokens.take(tokens)
+        return reservation
 
     def _publish(self, slot: ProviderSlot) -> None:
         state = slot.breaker.state
@@ -269,7 +275,7 @@ class LLMRouter:
                 raise
             try:
                 tokens, estimate = self._estimate(slot, model, request)
-                await self._admit(slot, request, tokens, estimate)
+                reservation = await self._admit(slot, request, tokens, estimate)
             except PrintforgeError as err:
                 slot.breaker.on_neutral()
                 slot.count(_outcome(err))
@@ -281,8 +287,11 @@ class LLMRouter:
                     response = await provider.complete(request)
             except asyncio.CancelledError:
                 slot.breaker.on_neutral()
+                self.ledger.settle(reservation, slot.name, 0.0)
                 raise
             except Exception as raw:
+                # Failed calls are not charged (as before); the reservation is given back.
+                self.ledger.settle(reservation, slot.name, 0.0)
                 elapsed = time.perf_counter() - started
                 err = self._translate(raw, slot.name, timeout)
                 if slot.tokens is not None and tokens:
@@ -296,7 +305,7 @@ class LLMRouter:
                 continue
             elapsed = time.perf_counter() - started
             return await self._on_success(
-                slot, request, response, key, elapsed, tokens, validate
+                slot, request, response, key, elapsed, tokens, validate, reservation
             )
 
     @staticmethod
@@ -322,7 +331,9 @@ class LLMRouter:
             return None
         slot.breaker.on_failure()
         self.health.record_failure(
-            slot.name, f"{type(err).__name__}: {err}", component="llm",
+            slot.name,
+            f"{type(err).__name__}: {err}",
+            component="llm",
             unhealthy_after=self.settings.breaker_failure_threshold,
         )
         self._publish(slot)
@@ -346,6 +357,7 @@ class LLMRouter:
         elapsed: float,
         reserved_tokens: int,
         validate: Validator | None,
+        reservation: Reservation,
     ) -> LLMResponse:
         name, model = slot.name, response.model
         slot.breaker.on_success()
@@ -356,7 +368,7 @@ class LLMRouter:
             slot.tokens.give_back(max(0, reserved_tokens - used))
         cost = price_of(self.settings.prices, model, response.tokens_in, response.tokens_out)
         cost = cost or 0.0
-        self.ledger.add(request.job_id, name, cost)
+        self.ledger.settle(reservation, name, cost)
         metrics.LLM_LATENCY.labels(name, model).observe(elapsed)
         metrics.LLM_TOKENS.labels(name, model, "input").inc(response.tokens_in)
         metrics.LLM_TOKENS.labels(name, model, "output").inc(response.tokens_out)
