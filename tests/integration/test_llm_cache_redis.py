@@ -238,6 +238,23 @@ def test_two_processes_share_the_cache(redis_server: RedisServer, tmp_path: Path
 
 
 @pytest.mark.asyncio
+async def test_acl_user_escaped_password_and_db(redis_server: RedisServer) -> None:
+    # aiocache's own from_url would pass "p%40ss..." still escaped and drop the user name.
+    with redis_server.client() as c:
+        c.execute_command("ACL", "SETUSER", "shop", "on", ">p@ss:w/rd", "~*", "+@all")
+    a = Counting()
+    router = router_on(f"redis://shop:p%40ss%3Aw%2Frd@127.0.0.1:{redis_server.port}/3", a)
+    try:
+        await router.complete(ask())
+        assert (await router.complete(ask())).cached and a.calls == 1
+        assert router.cache.url == f"redis://shop:***@127.0.0.1:{redis_server.port}/3"
+    finally:
+        await router.close()
+    with redis.Redis(host="127.0.0.1", port=redis_server.port, password=PASSWORD, db=3) as c:
+        assert len(c.keys("printforge:llm:*")) == 1
+
+
+@pytest.mark.asyncio
 async def test_entries_expire_after_ttl(redis_server: RedisServer) -> None:
     a = Counting()
     router = router_on(redis_server.url(), a, ttl_s=1)

@@ -249,3 +249,32 @@ async def test_the_router_settles_to_the_real_cost(tmp_path: Path) -> None:
     other = SpendLedger(1.0, 10.0, tmp_path / "llm-spend.json")
     assert other.today_usd() == pytest.approx(real)  # the worst-case reservation was replaced
     assert other.provider_usd("a") == pytest.approx(real)
+
+
+def test_providers_reports_a_corrupt_ledger(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "llm-spend.json").write_text("{not json")
+    done = subprocess.run(
+        [sys.executable, "-m", "printforge", "--data-dir", str(data), "providers", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    problem = json.loads(done.stdout)["spend_ledger_error"]
+    assert "llm-spend.json" in problem and "paid LLM calls are refused" in problem
+    table = subprocess.run(
+        [sys.executable, "-m", "printforge", "--data-dir", str(data), "providers"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+        timeout=100,
+        check=False,
+    )
+    assert "spend ledger: the LLM spend ledger" in table.stdout
+    assert (data / "llm-spend.json").read_text() == "{not json"
