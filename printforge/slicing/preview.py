@@ -17,13 +17,31 @@ TILE = 360
 MARGIN = 12
 
 
+# Single layers are drawn in blue with their bridges in orange; the stacked view ramps by
+# height instead.
+LAYER_COLOUR = (20, 90, 200)
+BRIDGE_COLOUR = (235, 120, 20)
+
+
 def extrusion_segments(text: str) -> dict[float, np.ndarray]:
     """Extruding XY segments per layer z: {z: (n, 4) array of x0 y0 x1 y1}."""
+    return {z: segs for z, (segs, _) in _segments(text).items()}
+
+
+def _segments(text: str) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """Per layer z, the extruding segments and which of them are bridges: the built-in
+    slicer's `;TYPE:bridge` and PrusaSlicer's `;TYPE:Bridge infill` feature comments."""
     rel_xyz = rel_e = False
     x = y = z = e = 0.0
+    bridge = False
     segs: dict[float, list[tuple[float, float, float, float]]] = {}
+    kinds: dict[float, list[bool]] = {}
     for raw in text.splitlines():
-        if not raw or raw[0] == ";":
+        if not raw:
+            continue
+        if raw[0] == ";":
+            if raw.startswith(";TYPE:"):
+                bridge = "bridge" in raw.lower()
             continue
         line = raw.split(";", 1)[0].upper().split()
         if not line:
@@ -46,7 +64,9 @@ def extrusion_segments(text: str) -> dict[float, np.ndarray]:
                 elif k == "E":
                     ne = e + val if rel_e else val
             if ne > e and (nx != x or ny != y):
-                segs.setdefault(round(nz, 3), []).append((x, y, nx, ny))
+                key = round(nz, 3)
+                segs.setdefault(key, []).append((x, y, nx, ny))
+                kinds.setdefault(key, []).append(bridge)
             x, y, z, e = nx, ny, nz, ne
         elif cmd == "G90":
             rel_xyz = rel_e = False
@@ -62,18 +82,20 @@ def extrusion_segments(text: str) -> dict[float, np.ndarray]:
                     e = float(w[1:] or 0)
             if len(line) == 1:
                 e = 0.0
-    return {k: np.asarray(v) for k, v in sorted(segs.items())}
+    return {k: (np.asarray(v), np.asarray(kinds[k], dtype=bool)) for k, v in sorted(segs.items())}
 
 
-def render_layers(gcode: Path, png: Path, profile: PrinterProfile,
-                  layers: list[int | None] | None = None) -> Path:
+def render_layers(
+    gcode: Path, png: Path, profile: PrinterProfile, layers: list[int | None] | None = None
+) -> Path:
     """Draw `layers` as tiles and save a PNG.
 
     Args:
         layers: indices (negative counts from the top; None draws every layer stacked). By
             default the first layer, the middle, the top and all layers stacked.
     """
-    per_layer = extrusion_segments(read_gcode_text(gcode))
+    typed = _segments(read_gcode_text(gcode))
+    per_layer = {z: segs for z, (segs, _) in typed.items()}
     zs = list(per_layer)
     if not zs:
         Image.new("RGB", (TILE, TILE), "white").save(png)
@@ -101,14 +123,26 @@ def render_layers(gcode: Path, png: Path, profile: PrinterProfile,
                 _draw(draw, per_layer[z], lo, scale, ox, oy, _ramp(k / max(len(zs) - 1, 1)))
         else:
             title = f"layer {pick + 1}/{len(zs)}  z={zs[pick]:.2f}"
-            _draw(draw, per_layer[zs[pick]], lo, scale, ox, oy, (20, 90, 200))
+            segs, bridge = typed[zs[pick]]
+            _draw(draw, segs[~bridge], lo, scale, ox, oy, LAYER_COLOUR)
+            _draw(draw, segs[bridge], lo, scale, ox, oy, BRIDGE_COLOUR)
         draw.text((ox + MARGIN, oy + TILE), title, fill=(0, 0, 0))
+        if pick is not None and typed[zs[pick]][1].any():
+            after = ox + MARGIN + draw.textlength(title) + 8
+            draw.text((after, oy + TILE), "bridges", fill=BRIDGE_COLOUR)
     img.save(png)
     return png
 
 
-def _draw(draw: ImageDraw.ImageDraw, segs: np.ndarray, lo: np.ndarray, scale: float,
-          ox: int, oy: int, colour: tuple[int, int, int]) -> None:
+def _draw(
+    draw: ImageDraw.ImageDraw,
+    segs: np.ndarray,
+    lo: np.ndarray,
+    scale: float,
+    ox: int,
+    oy: int,
+    colour: tuple[int, int, int],
+) -> None:
     px = (segs[:, [0, 2]] - lo[0]) * scale + ox + MARGIN
     py = oy + TILE - MARGIN - (segs[:, [1, 3]] - lo[1]) * scale  # y up
     for x0, x1, y0, y1 in zip(px[:, 0], px[:, 1], py[:, 0], py[:, 1], strict=True):
@@ -117,4 +151,3 @@ def _draw(draw: ImageDraw.ImageDraw, segs: np.ndarray, lo: np.ndarray, scale: fl
 
 def _ramp(t: float) -> tuple[int, int, int]:
     return (int(40 + 200 * t), int(90 + 60 * (1 - abs(2 * t - 1))), int(220 - 180 * t))
-

@@ -22,6 +22,7 @@ from printforge.slicing.builtin import slice_file
 from printforge.slicing.config import SlicerSettings
 from printforge.slicing.gate import check_gcode
 from printforge.slicing.params import SliceParams, resolve_params
+from printforge.slicing.preview import BRIDGE_COLOUR, TILE, render_layers
 from printforge.slicing.prusaslicer import prusaslicer_ini
 
 # Half fan for ordinary printing, so the bridge fan (100 % by default) is told apart.
@@ -187,6 +188,21 @@ def test_parts_without_overhangs_have_no_bridges(tmp_path: Path, make) -> None: 
     out, text = _slice(tmp_path, make())
     assert ";TYPE:bridge" not in text
     check_gcode(out, GENERIC, PLA)
+
+
+def test_preview_draws_bridges_in_their_own_colour(tmp_path: Path) -> None:
+    from PIL import Image
+
+    out, _ = _slice(tmp_path, _tunnel_block())
+
+    def bridge_pixels(layer: int) -> int:
+        png = render_layers(out, tmp_path / f"l{layer}.png", GENERIC, [layer])
+        with Image.open(png) as img:
+            drawing = np.asarray(img.convert("RGB"))[:TILE]  # not the caption
+        return int(np.all(drawing == BRIDGE_COLOUR, axis=-1).sum())
+
+    assert bridge_pixels(25) > 1000  # the roof's strands
+    assert bridge_pixels(26) == 0
 
 
 def test_min_layer_time_does_not_slow_a_bridge(tmp_path: Path) -> None:
