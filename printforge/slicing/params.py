@@ -135,7 +135,8 @@ def resolve_params(
         bed_temp=material.bed_temp,
         first_layer_hotend_temp=material.first_layer_hotend_temp or material.hotend_temp,
         first_layer_bed_temp=(
-            material.bed_temp if material.first_layer_bed_temp is None
+            material.bed_temp
+            if material.first_layer_bed_temp is None
             else material.first_layer_bed_temp
         ),
         perimeter_speed=speed(material.perimeter_speed),

@@ -32,8 +32,15 @@ class PrusaSlicerEngine(SlicerEngine):
     def available(self) -> bool:
         return shutil.which(self.settings.prusaslicer_path) is not None
 
-    async def slice(self, model: Path, out: Path, params: SliceParams, profile: PrinterProfile,
-                    material: MaterialProfile, progress: Progress | None = None) -> SliceResult:
+    async def slice(
+        self,
+        model: Path,
+        out: Path,
+        params: SliceParams,
+        profile: PrinterProfile,
+        material: MaterialProfile,
+        progress: Progress | None = None,
+    ) -> SliceResult:
         t0 = time.perf_counter()
         size = await asyncio.to_thread(validate_model, model, profile)
         binary = shutil.which(self.settings.prusaslicer_path)
@@ -44,8 +51,18 @@ class PrusaSlicerEngine(SlicerEngine):
             ini.write_text(prusaslicer_ini(params, profile, material, top_z=size[2]))
             cx, cy = bed_center(profile)
             tmp_out = Path(tmp) / "out.gcode"
-            cmd = [binary, "--export-gcode", "--load", str(ini), *_cli_options(params),
-                   "--center", f"{cx:g},{cy:g}", "--output", str(tmp_out), str(model)]
+            cmd = [
+                binary,
+                "--export-gcode",
+                "--load",
+                str(ini),
+                *_cli_options(params),
+                "--center",
+                f"{cx:g},{cy:g}",
+                "--output",
+                str(tmp_out),
+                str(model),
+            ]
             t1 = time.perf_counter()
             stdout, stderr, code = await run_engine(
                 cmd, self.settings.slice_timeout_s, on_line=_progress_parser(progress)
@@ -55,10 +72,15 @@ class PrusaSlicerEngine(SlicerEngine):
                 raise _failure(model, code, stdout + stderr)
             shutil.move(tmp_out, out)
         estimate, filament = await asyncio.to_thread(_read_estimates, out)
-        return SliceResult(engine=self.name, gcode=out, wall_s=round(time.perf_counter() - t0, 3),
-                           process_s=round(process_s, 3), engine_estimate_s=estimate,
-                           engine_filament_mm=filament,
-                           settings=params.model_dump())
+        return SliceResult(
+            engine=self.name,
+            gcode=out,
+            wall_s=round(time.perf_counter() - t0, 3),
+            process_s=round(process_s, 3),
+            engine_estimate_s=estimate,
+            engine_filament_mm=filament,
+            settings=params.model_dump(),
+        )
 
 
 def _progress_parser(progress: Progress | None):  # type: ignore[no-untyped-def]
@@ -78,8 +100,11 @@ def _progress_parser(progress: Progress | None):  # type: ignore[no-untyped-def]
 
 
 def _failure(model: Path, code: int, output: str) -> Exception:
-    lines = [ln.strip() for ln in output.splitlines()
-             if ln.strip() and "[trace]" not in ln and "[debug]" not in ln]
+    lines = [
+        ln.strip()
+        for ln in output.splitlines()
+        if ln.strip() and "[trace]" not in ln and "[debug]" not in ln
+    ]
     detail = "; ".join(lines[-3:]) or "no output"
     low = output.lower()
     if "empty" in low or "nothing to" in low or "no extrusions" in low:
@@ -118,8 +143,9 @@ def _cli_options(p: SliceParams) -> list[str]:
     ]
 
 
-def prusaslicer_ini(p: SliceParams, profile: PrinterProfile, material: MaterialProfile,
-                    top_z: float) -> str:
+def prusaslicer_ini(
+    p: SliceParams, profile: PrinterProfile, material: MaterialProfile, top_z: float
+) -> str:
     """Printer, material and machine-limit settings in PrusaSlicer's ini format.
 
     Speeds, widths and limits are the ones the built-in slicer and our estimator use, so the

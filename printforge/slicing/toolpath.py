@@ -25,8 +25,18 @@ GAP_MIN_WIDTH_MM = 0.2
 THIN_WALL_MIN_AREA_MM2 = 0.5
 
 _FILLS = ("bridge", "solid", "infill")
-ROLES = ("skirt", "brim", "support", "perimeter", "external", "gap", "bridge", "solid", "top",
-         "infill")
+ROLES = (
+    "skirt",
+    "brim",
+    "support",
+    "perimeter",
+    "external",
+    "gap",
+    "bridge",
+    "solid",
+    "top",
+    "infill",
+)
 
 
 @dataclass(slots=True)
@@ -62,9 +72,13 @@ def layer_heights(height: float, params: SliceParams) -> tuple[np.ndarray, np.nd
     return tops, thick
 
 
-def plan_layers(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
-                params: SliceParams,
-                bed: tuple[float, float, float, float] | None = None) -> list[Layer]:
+def plan_layers(
+    regions: list[MultiPolygon],
+    tops: np.ndarray,
+    thick: np.ndarray,
+    params: SliceParams,
+    bed: tuple[float, float, float, float] | None = None,
+) -> list[Layer]:
     """Ordered toolpaths per layer. `regions[i]` is the part's cut at layer i's mid-height."""
     # GEOS reports degenerate slivers while offsetting through numpy's error state; they
     # simply come out empty.
@@ -72,8 +86,13 @@ def plan_layers(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray
         return _plan(regions, tops, thick, params, bed)
 
 
-def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
-          params: SliceParams, bed: tuple[float, float, float, float] | None) -> list[Layer]:
+def _plan(
+    regions: list[MultiPolygon],
+    tops: np.ndarray,
+    thick: np.ndarray,
+    params: SliceParams,
+    bed: tuple[float, float, float, float] | None,
+) -> list[Layer]:
     n = len(regions)
     widths = np.full(n, params.extrusion_width)
     widths[0] = params.first_layer_width
@@ -87,13 +106,17 @@ def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
         dist = -(widths / 2 + k * spacings)
         loops_by_k.append(shapely.buffer(regions_arr, dist, join_style="mitre", mitre_limit=3.0))
     inner = shapely.buffer(
-        regions_arr, -(widths / 2 + (per - 1) * spacings + spacings / 2),
-        join_style="mitre", mitre_limit=3.0,
+        regions_arr,
+        -(widths / 2 + (per - 1) * spacings + spacings / 2),
+        join_style="mitre",
+        mitre_limit=3.0,
     )
 
     solid = _solid_areas(regions_arr, inner, params, spacings)
-    gaps = shapely.union(_gaps(regions_arr, loops_by_k, widths, spacings),
-                         _thin_walls(regions_arr, loops_by_k[0], widths))
+    gaps = shapely.union(
+        _gaps(regions_arr, loops_by_k, widths, spacings),
+        _thin_walls(regions_arr, loops_by_k[0], widths),
+    )
     # Sparse lines reach a little past `inner` into the perimeters; travel that far is still
     # inside the walls.
     travel_area = shapely.buffer(inner, 0.75 * spacings, join_style="mitre")
@@ -102,8 +125,9 @@ def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
     bridged = [k for k in range(n) if bridges[k]]
     sparse = shapely.difference(inner, solid)
     if bridged:
-        taken_by = np.array([shapely.union_all([b.area for b in bridges[k]]) for k in bridged],
-                            dtype=object)
+        taken_by = np.array(
+            [shapely.union_all([b.area for b in bridges[k]]) for k in bridged], dtype=object
+        )
         solid = solid.copy()  # at 100 % infill it is `inner` itself
         solid[bridged] = shapely.difference(solid[bridged], taken_by)
         sparse[bridged] = shapely.difference(sparse[bridged], taken_by)
@@ -122,8 +146,9 @@ def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
             density = params.support_density / 100
             layer.paths += [
                 Path("support", ln)
-                for ln in fill_lines(_multi(support[i]), s / density, "rectilinear", 0.0,
-                                     tops[i], pos)
+                for ln in fill_lines(
+                    _multi(support[i]), s / density, "rectilinear", 0.0, tops[i], pos
+                )
             ]
             if layer.paths:
                 pos = layer.paths[-1].points[-1]
@@ -135,8 +160,21 @@ def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
             # Nearest island next, so the nozzle does not criss-cross the layer.
             j = int(np.argmin([island.exterior.distance(Point(pos)) for island in islands]))
             island = islands.pop(j)
-            paths = _island_paths(island, loops, i, params, s, angle, float(tops[i]),
-                                  solid[i], sparse[i], pos, alone, gaps[i], bridges[i])
+            paths = _island_paths(
+                island,
+                loops,
+                i,
+                params,
+                s,
+                angle,
+                float(tops[i]),
+                solid[i],
+                sparse[i],
+                pos,
+                alone,
+                gaps[i],
+                bridges[i],
+            )
             _mark_inside_travel(paths, travel_area[i])
             if paths:
                 layer.paths += paths
@@ -145,11 +183,21 @@ def _plan(regions: list[MultiPolygon], tops: np.ndarray, thick: np.ndarray,
     return layers
 
 
-def _island_paths(island: Polygon, loops: list[list[tuple[np.ndarray, Polygon]]], i: int,
-                  params: SliceParams, s: float, angle: float, z: float,
-                  solid: shapely.Geometry, sparse: shapely.Geometry, pos: np.ndarray,
-                  alone: bool = False, gap: shapely.Geometry | None = None,
-                  bridges: list[Bridge] | None = None) -> list[Path]:
+def _island_paths(
+    island: Polygon,
+    loops: list[list[tuple[np.ndarray, Polygon]]],
+    i: int,
+    params: SliceParams,
+    s: float,
+    angle: float,
+    z: float,
+    solid: shapely.Geometry,
+    sparse: shapely.Geometry,
+    pos: np.ndarray,
+    alone: bool = False,
+    gap: shapely.Geometry | None = None,
+    bridges: list[Bridge] | None = None,
+) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
     # nozzle finishes one island before travelling to the next.
     paths: list[Path] = []
@@ -163,8 +211,12 @@ def _island_paths(island: Polygon, loops: list[list[tuple[np.ndarray, Polygon]]]
         mine_gap = _multi(gap if alone else shapely.intersection(gap, island))
         if not mine_gap.is_empty:
             start = paths[-1].points[-1] if paths else pos
-            paths += [Path("gap", ln) for ln in fill_lines(mine_gap, s, "rectilinear", angle,
-                                                           z, start, hug_boundary=False)]
+            paths += [
+                Path("gap", ln)
+                for ln in fill_lines(
+                    mine_gap, s, "rectilinear", angle, z, start, hug_boundary=False
+                )
+            ]
     if paths:
         pos = paths[-1].points[-1]
     # Bridges right after the walls they anchor on, each in its own direction, every layer the
@@ -176,17 +228,26 @@ def _island_paths(island: Polygon, loops: list[list[tuple[np.ndarray, Polygon]]]
             if not shapely.contains_xy(island, x, y):
                 continue
         area = _multi(bridge.area.buffer(-d / 2, join_style="mitre"))
-        paths += [Path("bridge", ln) for ln in fill_lines(area, d, "rectilinear", bridge.angle,
-                                                          z, pos)]
+        paths += [
+            Path("bridge", ln) for ln in fill_lines(area, d, "rectilinear", bridge.angle, z, pos)
+        ]
         if paths:
             pos = paths[-1].points[-1]
     # A layer's only island owns all of its solid and sparse areas: no need to cut them out.
     mine_solid = _multi(solid if alone else shapely.intersection(solid, island))
     if not mine_solid.is_empty:
         role = "solid"
-        paths += [Path(role, ln) for ln in
-                  fill_lines(_multi(mine_solid.buffer(-s / 2, join_style="mitre")), s,
-                             "rectilinear", angle, z, pos)]
+        paths += [
+            Path(role, ln)
+            for ln in fill_lines(
+                _multi(mine_solid.buffer(-s / 2, join_style="mitre")),
+                s,
+                "rectilinear",
+                angle,
+                z,
+                pos,
+            )
+        ]
         if paths:
             pos = paths[-1].points[-1]
     density = params.infill_percent / 100
@@ -201,8 +262,7 @@ def _island_paths(island: Polygon, loops: list[list[tuple[np.ndarray, Polygon]]]
     return paths
 
 
-def _thin_walls(regions: np.ndarray, outer_loops: np.ndarray, widths: np.ndarray
-                ) -> np.ndarray:
+def _thin_walls(regions: np.ndarray, outer_loops: np.ndarray, widths: np.ndarray) -> np.ndarray:
     """Parts of the outline too thin for even the outer loop (fins, thin ribs): without them
     the feature would not be printed at all. They get the gap-fill zigzag."""
     reach = shapely.buffer(outer_loops, widths / 2, join_style="mitre", mitre_limit=3.0)
@@ -212,18 +272,16 @@ def _thin_walls(regions: np.ndarray, outer_loops: np.ndarray, widths: np.ndarray
     if todo.any():
         thin = shapely.difference(regions[todo], reach[todo])
         r = GAP_MIN_WIDTH_MM / 2
-        thin = shapely.buffer(shapely.buffer(thin, -r, join_style="mitre"), r,
-                              join_style="mitre")
+        thin = shapely.buffer(shapely.buffer(thin, -r, join_style="mitre"), r, join_style="mitre")
         # Keep whole strips only, not the corners a mitred offset cannot restore.
-        parts = [
-            [g for g in shapely.get_parts(t) if g.area > THIN_WALL_MIN_AREA_MM2] for t in thin
-        ]
+        parts = [[g for g in shapely.get_parts(t) if g.area > THIN_WALL_MIN_AREA_MM2] for t in thin]
         out[todo] = [shapely.union_all(p) if p else Polygon() for p in parts]
     return out
 
 
-def _gaps(regions: np.ndarray, loops_by_k: list[np.ndarray], widths: np.ndarray,
-          spacings: np.ndarray) -> np.ndarray:
+def _gaps(
+    regions: np.ndarray, loops_by_k: list[np.ndarray], widths: np.ndarray, spacings: np.ndarray
+) -> np.ndarray:
     """Strips inside the walls that no perimeter covers: where a wall is too thin for the next
     perimeter but too thick for the ones it has (a 1.2 mm wall with two perimeters).
 
@@ -235,34 +293,44 @@ def _gaps(regions: np.ndarray, loops_by_k: list[np.ndarray], widths: np.ndarray,
     gaps[:] = [Polygon()] * len(regions)
     half = spacings / 2
     for k in range(len(loops_by_k) - 1):
-        inside_k = shapely.buffer(regions, -(widths / 2 + k * spacings + half),
-                                  join_style="mitre", mitre_limit=3.0)
+        inside_k = shapely.buffer(
+            regions, -(widths / 2 + k * spacings + half), join_style="mitre", mitre_limit=3.0
+        )
         reach_next = shapely.buffer(loops_by_k[k + 1], half, join_style="mitre", mitre_limit=3.0)
         # Only layers where the areas differ can have a gap; skip the exact work elsewhere.
-        todo = shapely.area(inside_k) - shapely.area(reach_next) > GAP_MIN_WIDTH_MM ** 2
+        todo = shapely.area(inside_k) - shapely.area(reach_next) > GAP_MIN_WIDTH_MM**2
         if todo.any():
-            gaps[todo] = shapely.union(gaps[todo],
-                                       shapely.difference(inside_k[todo], reach_next[todo]))
+            gaps[todo] = shapely.union(
+                gaps[todo], shapely.difference(inside_k[todo], reach_next[todo])
+            )
     r = GAP_MIN_WIDTH_MM / 2
     return shapely.buffer(shapely.buffer(gaps, -r, join_style="mitre"), r, join_style="mitre")
 
 
 def _mark_inside_travel(paths: list[Path], inner: shapely.Geometry) -> None:
     """Flag infill paths reached by a travel that never leaves the infill area."""
-    fills = [k for k in range(1, len(paths))
-             if paths[k].role in _FILLS and paths[k - 1].role in _FILLS]
+    fills = [
+        k for k in range(1, len(paths)) if paths[k].role in _FILLS and paths[k - 1].role in _FILLS
+    ]
     if not fills or inner.is_empty:
         return
-    moves = shapely.linestrings(np.stack(
-        [np.array([paths[k - 1].points[-1] for k in fills]),
-         np.array([paths[k].points[0] for k in fills])], axis=1))
+    moves = shapely.linestrings(
+        np.stack(
+            [
+                np.array([paths[k - 1].points[-1] for k in fills]),
+                np.array([paths[k].points[0] for k in fills]),
+            ],
+            axis=1,
+        )
+    )
     shapely.prepare(inner)
     for k, inside in zip(fills, shapely.covered_by(moves, inner).tolist(), strict=True):
         paths[k].travel_inside = inside
 
 
-def _solid_areas(regions: np.ndarray, inner: np.ndarray, params: SliceParams,
-                 spacings: np.ndarray) -> np.ndarray:
+def _solid_areas(
+    regions: np.ndarray, inner: np.ndarray, params: SliceParams, spacings: np.ndarray
+) -> np.ndarray:
     """Where a layer must be solid: within `top_layers` under an open top or `bottom_layers`
     above an open bottom, or everything when infill is 100 %."""
     if params.infill_percent >= 100:
@@ -282,8 +350,9 @@ def _solid_areas(regions: np.ndarray, inner: np.ndarray, params: SliceParams,
     )
     # Slivers narrower than a line (the step of a sloped wall) are the perimeters' business.
     r = spacings / 2
-    opened = shapely.buffer(shapely.buffer(exposed, -r, join_style="mitre"), r + SKIN_MARGIN_MM,
-                            join_style="mitre")
+    opened = shapely.buffer(
+        shapely.buffer(exposed, -r, join_style="mitre"), r + SKIN_MARGIN_MM, join_style="mitre"
+    )
     # Skins reach SKIN_MARGIN_MM into the sparse area so their edges rest on infill.
     solid = shapely.intersection(opened, inner)
     # A sparse area too narrow for sparse lines to hold anything (thin walls) is filled solid.
@@ -306,8 +375,13 @@ def _shift(regions: np.ndarray, j: int) -> np.ndarray:
     return out
 
 
-def _support_areas(regions: np.ndarray, tops: np.ndarray, thick: np.ndarray,
-                   params: SliceParams, widths: np.ndarray) -> list[shapely.Geometry]:
+def _support_areas(
+    regions: np.ndarray,
+    tops: np.ndarray,
+    thick: np.ndarray,
+    params: SliceParams,
+    widths: np.ndarray,
+) -> list[shapely.Geometry]:
     """Columns under overhangs steeper than `support_angle`, one layer of air under the part."""
     n = len(regions)
     grow = np.tan(np.radians(params.support_angle)) * thick
@@ -325,8 +399,13 @@ def _support_areas(regions: np.ndarray, tops: np.ndarray, thick: np.ndarray,
     return list(opened)
 
 
-def _skirt_and_brim(first: MultiPolygon, params: SliceParams, w: float, s: float,
-                    bed: tuple[float, float, float, float] | None = None) -> list[Path]:
+def _skirt_and_brim(
+    first: MultiPolygon,
+    params: SliceParams,
+    w: float,
+    s: float,
+    bed: tuple[float, float, float, float] | None = None,
+) -> list[Path]:
     """Brim rings (cut to the bed) and skirt loops (left out when they would leave the bed:
     a skirt only primes the nozzle, it is not worth refusing a big part for)."""
     paths: list[Path] = []
@@ -343,8 +422,11 @@ def _skirt_and_brim(first: MultiPolygon, params: SliceParams, w: float, s: float
                     paths.append(Path("brim", ring))
                     continue
                 inside = shapely.get_parts(shapely.intersection(shapely.linestrings(ring), area))
-                paths += [Path("brim", np.asarray(part.coords)) for part in inside
-                          if part.geom_type == "LineString" and part.length > w]
+                paths += [
+                    Path("brim", np.asarray(part.coords))
+                    for part in inside
+                    if part.geom_type == "LineString" and part.length > w
+                ]
     if params.skirt_loops > 0:
         reach = params.skirt_distance + w / 2 + (params.brim_width or 0)
         hull = first.convex_hull
@@ -361,12 +443,14 @@ def _multi(geom: shapely.Geometry) -> MultiPolygon:
         return geom
     if isinstance(geom, Polygon):
         return MultiPolygon([geom]) if not geom.is_empty else MultiPolygon()
-    return MultiPolygon([g for g in shapely.get_parts(geom) if isinstance(g, Polygon)
-                         and not g.is_empty])
+    return MultiPolygon(
+        [g for g in shapely.get_parts(geom) if isinstance(g, Polygon) and not g.is_empty]
+    )
 
 
-def _rings(geom: shapely.Geometry, exteriors_only: bool = False
-           ) -> list[tuple[np.ndarray, Polygon]]:
+def _rings(
+    geom: shapely.Geometry, exteriors_only: bool = False
+) -> list[tuple[np.ndarray, Polygon]]:
     """Closed loops of a (multi)polygon: outlines counter-clockwise, holes clockwise, each
     starting at its rearmost point so the seams line up from layer to layer."""
     out = []

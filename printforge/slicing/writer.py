@@ -22,8 +22,7 @@ __all__ = ["template_values", "write_gcode"]
 _TINY = 1e-3
 
 
-def template_values(profile: PrinterProfile, params: SliceParams, top_z: float
-                    ) -> dict[str, float]:
+def template_values(profile: PrinterProfile, params: SliceParams, top_z: float) -> dict[str, float]:
     """What start/end G-code placeholders may name."""
     return {
         "bed_x": profile.bed_x,
@@ -41,8 +40,9 @@ def template_values(profile: PrinterProfile, params: SliceParams, top_z: float
     }
 
 
-def write_gcode(layers: list[Layer], params: SliceParams, profile: PrinterProfile,
-                header: str = "") -> Iterator[str]:
+def write_gcode(
+    layers: list[Layer], params: SliceParams, profile: PrinterProfile, header: str = ""
+) -> Iterator[str]:
     """The file's text in chunks (one per layer plus start and end)."""
     top_z = layers[-1].z if layers else 0.0
     values = template_values(profile, params, top_z)
@@ -117,10 +117,14 @@ class _Writer:
             ys = pts[1:, 1].tolist()
             es = e.tolist()
             out.append(f"G1 X{xs[0]:.3f} Y{ys[0]:.3f} E{es[0]:.5f} F{f:.0f}\n")
-            out.append("".join([
-                f"G1 X{x:.3f} Y{y:.3f} E{de:.5f}\n"
-                for x, y, de in zip(xs[1:], ys[1:], es[1:], strict=True)
-            ]))
+            out.append(
+                "".join(
+                    [
+                        f"G1 X{x:.3f} Y{y:.3f} E{de:.5f}\n"
+                        for x, y, de in zip(xs[1:], ys[1:], es[1:], strict=True)
+                    ]
+                )
+            )
             self.x, self.y = xs[-1], ys[-1]
             self.f = f
         return "".join(out)
