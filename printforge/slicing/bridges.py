@@ -76,6 +76,9 @@ def find_bridges(
             if not isinstance(area, Polygon) or area.area <= BRIDGE_MIN_AREA_MM2:
                 continue
             unsupported = shapely.intersection(area, air)
+            # An anchor reaching into a neighbouring island's infill is no bridge of its own.
+            if unsupported.area <= BRIDGE_MIN_AREA_MM2:
+                continue
             supported = shapely.intersection(area, below[i - 1])
             out[i].append(Bridge(area, bridge_angle(area, unsupported, supported)))
     return out

@@ -149,6 +149,23 @@ def test_tunnel_roof_bridges_across_the_gap_at_bridge_speed_fan_and_flow(
     assert check_gcode(out, GENERIC, PLA).layers == 50
 
 
+def test_each_island_gets_its_own_bridge(tmp_path: Path) -> None:
+    # Two tunnel blocks 6 mm apart, one turned a quarter: each roof crosses its own gap. The
+    # pair spans x -20..46, so the gap between them (20..26) is centred 10 mm right of the bed.
+    split = CENTRE + 10
+    turned = _tunnel_block()
+    turned.apply_transform(trimesh.transformations.rotation_matrix(math.pi / 2, (0, 0, 1)))
+    turned.apply_translation((36, 0, 0))
+    out, text = _slice(tmp_path, trimesh.util.concatenate([_tunnel_block(), turned]))
+    strands = _strands(_layers(text)[25])
+    left = [m for m in strands if max(m.x0, m.x1) < split]
+    right = [m for m in strands if min(m.x0, m.x1) > split]
+    assert left and right and len(left) + len(right) == len(strands)
+    assert all(abs(m.y1 - m.y0) < 1e-3 and m.length > 30 for m in left)
+    assert all(abs(m.x1 - m.x0) < 1e-3 and m.length > 30 for m in right)
+    check_gcode(out, GENERIC, PLA)
+
+
 def test_layer_over_a_bridge_stays_solid_and_is_no_bridge(tmp_path: Path) -> None:
     _, text = _slice(tmp_path, _tunnel_block())
     above = _layers(text)[26]
