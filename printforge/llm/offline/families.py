@@ -38,6 +38,7 @@ from printforge.llm.offline.round_parts import (
     sphere,
     vase,
 )
+from printforge.llm.offline.shapes import EPS, cyl, diff, tr
 from printforge.llm.offline.signs import nameplate
 
 __all__ = ["FAMILIES", "Draft", "Missing", "clearance_hole"]
@@ -89,7 +90,7 @@ def tray(r: Reader) -> Draft:
         # "a round tray 150 mm diameter, 20 mm high", "a hexagonal box 50 mm": an open round
         # or polygonal vessel is a pot's shape, without a drain hole.
         r.understood[0] = "an open round or polygonal box"
-        return pot(r)
+        return pot(r, open_box=True)
     size = size3(r)
     if size is None:
         raise r.missing("the box's outer size (e.g. '120 x 80 x 30 mm')")
@@ -154,6 +155,18 @@ def enclosure(r: Reader) -> Draft:
 def tube(r: Reader) -> Draft:
     if re.search(r"\b(square|rectangular|box[- ]section)\b", r.s.text):
         return square_tube(r)
+    over = None if r.s.first("inner_diameter", "hole") else r.followed_by(
+        {"tube", "tubes", "pipe", "pipes", "rod", "shaft", "dowel", "bar", "hose", "tubing"},
+        say="fits over a")
+    if over is not None:
+        # "a sleeve for a 22 mm tube": it slides over the tube, with 0.4 mm of play.
+        inner = round(over + 0.4, 2)
+        wall = r.get("wall", "thickness", say="wall") or r.default(2.0, "wall")
+        od = r.get("outer_diameter", say="outer diameter") or round(inner + 2 * wall, 2)
+        h = r.get("height", "length", say="length") or r.take_free("length")
+        if h is None:
+            raise r.missing("the tube's length or height")
+        return r.draft("tube", "sleeve", [ring_node("tube", od, inner, h)])
     try:
         od, inner = tube_dims(r, "tube")
     except Missing as missing:
@@ -234,7 +247,32 @@ def standoffs(r: Reader) -> Draft:
     return r.draft("standoffs", "standoffs", [node])
 
 
+# NEMA stepper motor faces: side, screw hole spacing, screw, and the centring boss's diameter
+# (NEMA ICS 16 frame sizes as motor makers draw them), mm.
+_NEMA = {8: (20.3, 16.0, 2.0, 15.0), 11: (28.2, 23.0, 2.5, 22.0), 14: (35.2, 26.0, 3.0, 22.0),
+         17: (42.3, 31.0, 3.0, 22.0), 23: (56.4, 47.14, 5.0, 38.1), 34: (86.0, 69.6, 6.0, 73.0)}
+
+
+def _motor_plate(r: Reader, frame: int) -> Draft:
+    """A plate a NEMA stepper bolts to: its four screw holes and a hole for the boss."""
+    face, pitch, screw, boss = _NEMA[frame]
+    r.note(f"for a NEMA {frame} motor ({mm(pitch)} hole spacing, M{screw:g} screws,"
+           f" {mm(boss)} boss)")
+    t3 = r.s.triples[0] if r.s.triples else None
+    x, y = (t3[0], t3[1]) if t3 else (face, face)
+    t = (t3[2] if t3 and len(t3) == 3 else None) or r.get("thickness", say="thickness") or (
+        r.default(4.0, "thickness"))
+    d = clearance_hole(screw)
+    holes = [[i * pitch / 2, j * pitch / 2] for i in (-1, 1) for j in (-1, 1)]
+    node = spec_node("plate", size=[x, y], thickness=t, hole_diameter=d, holes=holes,
+                     corner_radius=corner_of(r, x, y))
+    boss_hole = tr([0, 0, -EPS], cyl(t + 2 * EPS, (boss + 1.0) / 2))
+    return r.draft("plate", f"NEMA {frame} motor plate", [diff(node, boss_hole)])
+
+
 def plate(r: Reader) -> Draft:
+    if r.s.nema is not None:
+        return _motor_plate(r, r.s.nema)
     t3 = r.s.triples[0] if r.s.triples else None
     if t3 is None and re.search(r"\b(round|circular|disc|disk)\b", r.s.text):
         return cylinder(r)  # a round plate is a disc
@@ -257,6 +295,11 @@ def plate(r: Reader) -> Draft:
     corner = corner_of(r, x, y)
     n = r.s.counts.get("hole") or r.s.counts.get("screw")
     d = r.hole()
+    if re.search(r"\b(?:each|every|all(?: four| 4| the)?|the four|the 4|four|4)\s+corners?\b",
+                 r.s.text):
+        n = n or 4  # "a 10 mm hole in each corner" is four holes
+        if d is None:
+            d = r.take_free("hole diameter")
     if d is None and re.search(r"\b(a|one|single|centre|center)\s+(?:\w+\s+)?hole\b", r.s.text):
         d = r.take_free("hole diameter")
         n = n or 1
@@ -354,7 +397,8 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("cookie cutter", r"cookie[- ]?cutter|biscuit cutter|fondant cutter|dough cutter|\bcutters?\b",
      cookie_cutter),
     ("name plate", r"name ?plate|name ?tag|door sign|desk sign|\bsign\b|text plate|key ?tag|"
-     r"\blabel\b|key ?chain|key ?ring|key ?fob|\btag\b|\bplaque\b|name ?badge", nameplate),
+     r"\blabel\b|key ?chain|key ?ring|key ?fob|\btag\b|\bplaque\b|name ?badge|\bbookmarks?\b",
+     nameplate),
     ("stand", r"(?:phone|tablet|ipad)\s+(?:stand|holder|dock)|\bstand\b.*\b(?:phone|tablet|"
      r"ipad)", stand),
     ("enclosure", r"enclosure|\bcase\b|housing|project box|"
@@ -372,7 +416,9 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("washer", r"\bwashers?\b|\bshims? washer", washer),
     ("standoffs", r"\bstand-?offs\b.*\b(?:for|apart|pattern|\d+\s*x)|stand-?off (?:set|frame)|"
      r"mounting posts", standoffs),
-    ("spacer", r"\bspacers?\b|standoffs?|stand-offs?|bushings?", spacer),
+    # "a spacer plate", "a spacer block": there "spacer" says what the plate is for.
+    ("spacer", r"\bspacers?\b(?!\s+(?:plates?|blocks?|bars?|boards?))|standoffs?|stand-offs?|"
+     r"bushings?", spacer),
     ("knob", r"\bknobs?\b|\bdial\b|control cap|pot(?:entiometer)? cap", knob),
     ("drawer handle", r"drawer (?:handle|pull)|cabinet (?:handle|pull)|cupboard (?:handle|pull)|"
      r"door (?:handle|pull)|bar (?:handle|pull)|\bpull handle|\bhandle\b|\bpulls?\b",

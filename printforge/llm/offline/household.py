@@ -107,7 +107,8 @@ def funnel(r: Reader) -> Draft:
     spout = spout if spout is not None else r.default(round(max(8.0, top / 7), 1), "spout")
     cone_h = r.get("height", say="cone height") or r.default(round(top * 0.55, 1), "cone height")
     spout_len = r.get("length", say="spout length") or r.default(25.0, "spout length")
-    wall = r.get("wall", say="wall") or r.default(1.6, "wall")
+    # A fine spout needs a thinner wall to leave a bore (two 0.4 mm lines at least).
+    wall = r.get("wall", say="wall") or r.default(round(min(1.6, max(0.8, spout / 4)), 2), "wall")
     node = spec_node("funnel", top_diameter=top, spout_diameter=spout, cone_height=cone_h,
                      spout_length=spout_len, wall=wall)
     return r.draft("funnel", "funnel", [node])

@@ -69,8 +69,9 @@ _HANG_ON = {"rail", "rod", "bar", "pipe", "tube", "pole", "handlebar", "railing"
 
 
 def hook(r: Reader) -> Draft:
+    held = r.of_thing(_HANG_ON, {"thickness", "width", "diameter"}, say="hangs on")
     t = r.get("thickness", say="thickness") or r.default(5.0, "thickness")
-    held = r.followed_by(_HANG_ON, say="hangs on")
+    held = held or r.followed_by(_HANG_ON, say="hangs on")
     reach = r.get("reach", "depth", say="reach")
     tip = None
     if held is not None and reach is None:
@@ -90,6 +91,10 @@ def hook(r: Reader) -> Draft:
     width = r.get("width", say="width") or r.default(15.0, "width")
     d = r.hole() or r.default(4.0, "screw holes")
     n = r.s.counts.get("hole", 2)
+    if re.search(r"\b(?:no|without)\s+(?:screws?\s+|screw\s+)?holes?\b|adhesive|stick[- ]on|"
+                 r"\bcommand\b|\btape\b|\bover\s+(?:the|a)\s+(?:door|cabinet|drawer)", r.s.text):
+        n = 0  # stuck on or hung over: a plain back
+        r.note("no screw holes")
     node = spec_node("wall_hook", width=width, back_height=height, reach=reach,
                      tip_height=tip or round(max(2 * t, reach * 0.4), 1), thickness=t,
                      hole_diameter=d, holes=min(n, 4))

@@ -63,7 +63,7 @@ _LABELS: list[tuple[str, str]] = [
     ("deep", "depth"), ("depth", "depth"), ("side", "side"), ("sides", "side"),
     ("edge", "side"), ("edges", "side"), ("cube", "side"),
     ("module", "module"), ("mod", "module"),
-    ("opening", "opening"), ("gap", "opening"), ("grip", "opening"),
+    ("opening", "opening"), ("gap", "opening"), ("grip", "opening"), ("slot", "opening"),
     ("clearance", "clearance"), ("reach", "reach"),
     # "25 mm of headroom" above an enclosure's board is the height the enclosure reads.
     ("of headroom", "height"), ("headroom", "height"), ("head room", "height"), ("hook", "reach"),
@@ -109,6 +109,8 @@ class Scan:
     bearing: tuple[str, float, float, float] | None = None
     # An aluminium profile named by its section ("2020 extrusion"): its side in mm.
     extrusion: float | None = None
+    # A stepper motor by NEMA frame size ("nema 17"): the number is a name, not a length.
+    nema: int | None = None
     # Battery cells named by size ("18650"): names, never lengths.
     cells: list[str] = field(default_factory=list)
 
@@ -268,7 +270,8 @@ _COUNTED = re.compile(
     r"screws?|sides?|points?|hooks?|legs?|pegs?|prongs?|fingers?|copies|pieces|parts|ports?|"
     r"gang|bay|way|channel|"
     # What a holder holds is counted, never a length: "for 5 cables", "4 AA batteries".
-    r"cables|cards|batteries|cells|pens|pencils|brushes|markers|bits|tools|bottles|spools)\b"
+    r"cables|cards|batteries|cells|pens|pencils|brushes|markers|bits|tools|bottles|spools|"
+    r"corners)\b"
 )
 
 
@@ -279,7 +282,7 @@ _COPIES = re.compile(
     r"ft|x|by)\b)[a-z0-9.\-/\"]+\s+){0,3}?([a-z]+s)\b")
 _MORE_COPIES = re.compile(
     r"\b([a-z]+)\s*x\s*(\d{1,2})\s*[.!]?\s*$|(?:\bqty|\bquantity)\s*:?\s*(\d{1,2})\b"
-    r"|(?<![\w.])(\d{1,2})\s*(?:pcs|off)\b")
+    r"|(?<![\w.])(\d{1,2})\s*(?:pcs|off)\b|\b(?:set|pack|batch|lot)\s+of\s+(\d{1,2})\b")
 _NOT_COPIES = {"teeth", "holes", "sides", "points", "ridges", "compartments", "slots", "mm",
                "inches", "degrees", "screws", "legs", "letters", "cms", "sections", "cells",
                "pockets"}
@@ -426,6 +429,10 @@ def scan(text: str) -> Scan:
         out.extrusion = float(extrusion.group(a))
         start, end = extrusion.start(a), extrusion.end(a + 1)
         t = t[:start] + " " * (end - start) + t[end:]
+    nema = re.search(r"\bnema\s*-?\s*(8|11|14|17|23|34)\b", t)
+    if nema is not None:
+        out.nema = int(nema.group(1))
+        t = t[:nema.start(1)] + " " * (nema.end(1) - nema.start(1)) + t[nema.end(1):]
     for cell in _CELL.finditer(t):
         out.cells.append(cell.group(1))
         t = t[:cell.start()] + " " * (cell.end() - cell.start()) + t[cell.end():]
@@ -437,7 +444,7 @@ def scan(text: str) -> Scan:
         taken.append(copies.span(1))
     elif (more := _MORE_COPIES.search(t)) is not None and more.group(1) not in _UNITS:
         # "an M3 standoff x 4", "... qty 6", "... 4 pcs": how many, said at the end.
-        group = next(g for g in (2, 3, 4) if more.group(g))
+        group = next(g for g in (2, 3, 4, 5) if more.group(g))
         if 2 <= int(more.group(group)) <= 32:
             out.copies = int(more.group(group))
             taken.append(more.span(group))

@@ -86,6 +86,20 @@ class Reader:
                 return tok.mm
         return None
 
+    def of_thing(self, nouns: set[str], labels: set[str], say: str) -> float | None:
+        """A length labelled one of `labels` that the words just before it give to one of
+        `nouns` ("over a door, the door is 35 mm thick"): a size of what the part fits."""
+        tokens = self.s.tokens
+        for i, tok in enumerate(tokens):
+            if not isinstance(tok, Quantity) or tok.label not in labels or id(tok) in self._used:
+                continue
+            before = [t for t in tokens[max(0, i - 3) : i] if isinstance(t, str)]
+            if any(t in nouns for t in before):
+                self._used.add(id(tok))
+                self.understood.append(f"{say} {mm(tok.mm)}")
+                return tok.mm
+        return None
+
     def free(self) -> list[Quantity]:
         """Lengths nobody labelled, in order, not yet used."""
         return [q for q in self.s.unlabelled() if id(q) not in self._used]
@@ -246,9 +260,12 @@ def corner_of(r: Reader, x: float, y: float) -> float:
     """The corner radius asked for; "rounded corners" alone gets a fifth of the short side,
     at most 5 mm."""
     c = r.get("corner_radius", say="corner radius")
+    rounded = re.search(r"\b(rounded|round|radiused|filleted)\s+(corners|edges)", r.s.text)
+    if c is None and rounded:
+        c = r.get("radius", say="corner radius")  # "rounded corners, r5"
     if c is not None:
         return c
-    if re.search(r"\b(rounded|round|radiused|filleted)\s+(corners|edges)", r.s.text):
+    if rounded:
         return r.default(round(min(5.0, min(x, y) / 5), 1), "corner radius")
     return 0.0
 

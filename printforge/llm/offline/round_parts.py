@@ -10,6 +10,7 @@ from printforge.llm.offline.reader import (
     Draft,
     Node,
     Reader,
+    mm,
     ring_node,
     round_size,
     spec_node,
@@ -40,7 +41,12 @@ def polygon_sides(r: Reader) -> int:
 def vase(r: Reader) -> Draft:
     shade = bool(re.search(r"lamp ?shade|\bshade\b|sleeve|open (?:bottom|ended)|"
                            r"(?:no|without (?:a )?)(?:bottom|floor|base)", r.s.text))
-    if len(r.free()) == 1 and not r.s.all("diameter", "radius", "width", "height", "depth"):
+    pair = next((t for t in r.s.triples if len(t) == 2), None)
+    if pair is not None and not r.s.all("diameter", "radius", "width", "height", "depth"):
+        # "a tall vase 200 x 60 mm": a vase is taller than it is wide.
+        h, d = max(pair), min(pair)
+        r.note(f"height {mm(h)}, diameter {mm(d)}")
+    elif len(r.free()) == 1 and not r.s.all("diameter", "radius", "width", "height", "depth"):
         h = r.take_free("height")  # "a vase 150 mm": the one size of a vase is its height
         d = r.default(round(h * 0.5, 1), "diameter")
     else:
@@ -74,13 +80,20 @@ def vase(r: Reader) -> Draft:
     return r.draft("vase", "lamp shade" if shade else "vase", [node])
 
 
-def pot(r: Reader) -> Draft:
+def pot(r: Reader, open_box: bool = False) -> Draft:
+    """A plant pot, cup, bowl or mug; with `open_box`, a round or polygonal tray or box
+    (straight sides, no drain)."""
     d = r.get("outer_diameter", "top_diameter", say="top diameter")
     plant = r.get("plant", say="for a plant")
     if d is None and plant is not None:
         # A pot "for a 12 cm plant" takes its nursery pot: that plus the walls and some soil.
         d = r.default(round(plant + 10, 1), "top diameter (the plant's pot plus 5 mm around)")
-    if d is None and (d := r.diameter()) is None and len(r.free()) >= 2:
+    pair = next((t for t in r.s.triples if len(t) == 2), None)
+    if d is None and pair is not None and not r.s.all("diameter", "radius", "outer_diameter") and (
+            not re.search(r"\b(dish|bowl|tray)\b", r.s.text)):  # a dish 100 x 70 is oblong
+        d, h = pair  # "a pot 60 x 50 mm": diameter x height, as drawings write round parts
+        r.note(f"diameter {mm(d)}, height {mm(h)}")
+    elif d is None and (d := r.diameter()) is None and len(r.free()) >= 2:
         d, h = round_size(r)
     else:
         d = d if d is not None else r.take_free("top diameter")
@@ -92,16 +105,15 @@ def pot(r: Reader) -> Draft:
     wall = wall_of(r, 2.0)
     sides = polygon_sides(r)
     no_drain = re.search(r"\b(no|without)\s+(a\s+)?(drain|drainage|hole)|pen|brush|cup|"
-                         r"utensil|\bmug\b|\bbowl\b|\bdish\b|\btray\b|\bbin\b|\bbox\b|container",
-                         r.s.text)
+                         r"utensil|\bmug\b|\bbowl\b|\bdish\b", r.s.text) or open_box
     drain = 0.0 if no_drain else (r.hole() or r.default(min(8.0, round(d / 6, 1)), "drain hole"))
-    tray = re.search(r"\btray\b|\bbin\b|\bbox\b|container", r.s.text)
     # A tray or box stands straight; a pot or cup tapers.
-    bottom = r.default(round(d * (1.0 if tray else 0.75), 1), "bottom diameter")
+    bottom = r.default(round(d * (1.0 if open_box else 0.75), 1), "bottom diameter")
     node = spec_node("plant_pot", height=h, top_diameter=d, bottom_diameter=bottom, wall=wall,
                      floor=2.5, drain_hole_diameter=drain, sides=sides)
     cup = re.search(r"pen|brush|cup|utensil|\bmug\b|\bbowl\b|\bdish\b", r.s.text)
-    return r.draft("plant_pot", "round tray" if tray else "cup" if cup else "plant pot", [node])
+    return r.draft("plant_pot", "round tray" if open_box else "cup" if cup else "plant pot",
+                   [node])
 
 
 def cookie_cutter(r: Reader) -> Draft:
@@ -138,6 +150,17 @@ def cylinder(r: Reader) -> Draft:
     if d is None or h is None:
         raise r.missing(*(["a diameter or radius"] if d is None else []),
                         *(["a height or length"] if h is None else []))
+    n = r.s.counts.get("hole", 0)
+    if n >= 2 and h <= d / 4:
+        # "a round plate 100 mm across with 4 holes": the holes on a circle at 70 % of it.
+        hole = r.hole() or r.default(3.4, "hole diameter")
+        ring = r.get("diameter", say="bolt circle") or r.default(round(d * 0.7, 1),
+                                                                 "bolt circle")
+        r.note(f"{n} holes of {mm(hole)} on a {mm(ring)} circle")
+        cuts = [tr([round(ring / 2 * math.cos(2 * math.pi * k / n), 3),
+                    round(ring / 2 * math.sin(2 * math.pi * k / n), 3), -EPS],
+                   cyl(h + 2 * EPS, hole / 2)) for k in range(n)]
+        return r.draft("cylinder", "round plate with holes", [diff(cyl(h, d / 2), *cuts)])
     hole = r.hole()
     if hole and h <= d / 4:
         # A thin disc with a hole is a washer whatever it is called.
