@@ -97,3 +97,33 @@ def test_submit_through_the_page_and_watch_it_print(server: ServeProcess, tmp_pa
             assert errors == []
         finally:
             browser.close()
+
+
+def test_a_job_behind_a_busy_printer_says_it_is_waiting(server: ServeProcess) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 960})
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            page.goto(f"{server.url}/?token={KEY}")
+            expect(page.get_by_test_id("connection")).to_have_class("conn online", timeout=15_000)
+            # Two jobs for one printer: while the first prints, the sliced second waits (its
+            # state is still "slicing"), and the page says so instead of looking stuck.
+            for size in (20, 15):
+                page.fill("#req-text", f"a {size} mm calibration cube")
+                page.select_option("#req-printer", "virtual")
+                page.click("#submit-btn")
+                expect(page.locator("#req-text")).to_have_value("", timeout=15_000)
+            rows = page.locator("#jobs tr")
+            expect(rows).to_have_count(2, timeout=15_000)
+            waiting = page.locator("#jobs tr[data-state=slicing]", has_text="waiting for a printer")
+            expect(waiting).to_have_count(1, timeout=60_000)
+            for i in range(2):
+                expect(rows.nth(i)).to_have_attribute("data-state", "completed", timeout=120_000)
+            expect(page.locator("#jobs")).not_to_contain_text("waiting for a printer")
+            assert errors == []
+        finally:
+            browser.close()

@@ -8,6 +8,15 @@ const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const ACTIVE = new Set(["researching", "designing", "slicing", "printing"]);
 const STAGE_LABEL = { research: "Research", cad: "CAD", slicer: "Slice", printer: "Print" };
 
+// A sliced job whose printer stage has not begun is still "slicing" in the state machine; say
+// what it is really doing, or a queue behind a busy printer looks stuck.
+function stageNote(j) {
+  if (TERMINAL.has(j.state)) return "";
+  const byName = Object.fromEntries((j.stages || []).map((s) => [s.name, s.state]));
+  if (byName.slicer === "completed" && byName.printer === "pending") return "waiting for a printer";
+  return j.live ? STAGE_LABEL[j.live.stage] || "" : "";
+}
+
 const state = {
   token: null, ws: null, nextId: 1, pending: new Map(), info: null, online: false,
   printers: new Map(), jobs: new Map(), health: null, selected: null, filter: "all",
@@ -344,7 +353,7 @@ function renderJobs() {
     .sort((a, b) => String(b.created_at || "").localeCompare(String(a.created_at || "")));
   $("#jobs-empty").classList.toggle("hidden", jobs.length > 0);
   $("#jobs").innerHTML = jobs.map((j) => {
-    const stage = j.live && !TERMINAL.has(j.state) ? STAGE_LABEL[j.live.stage] || "" : "";
+    const stage = stageNote(j);
     return `<tr data-job="${esc(j.job_id)}" data-state="${esc(j.state)}" class="${j.job_id === state.selected ? "selected" : ""}">
       <td class="mono">${esc(j.job_id)}</td>
       <td class="req" title="${esc(j.request)}">${esc(j.request)}</td>
