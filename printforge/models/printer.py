@@ -66,6 +66,9 @@ class MaterialProfile(BaseModel):
     travel_speed: float = Field(150.0, gt=0)
     fan_percent: int = Field(100, ge=0, le=100)
     fan_from_layer: int = Field(2, ge=1)
+    bridge_fan_percent: int | None = Field(
+        None, ge=0, le=100, description="fan while bridging; unset: [slicer] bridge_fan_percent"
+    )
     retract_length: float = Field(0.8, ge=0)
     retract_speed: float = Field(35.0, gt=0)
     z_hop: float = Field(0.2, ge=0)

@@ -155,6 +155,11 @@ def resolve_params(
         density_g_cm3=material.density_g_cm3,
         min_layer_time=settings.min_layer_time,
         bridge_speed=speed(settings.bridge_speed),
-        bridge_fan_percent=settings.bridge_fan_percent,
+        # A material that warps (ABS) keeps its cooling low even on bridges.
+        bridge_fan_percent=(
+            settings.bridge_fan_percent
+            if material.bridge_fan_percent is None
+            else material.bridge_fan_percent
+        ),
         bridge_flow_ratio=settings.bridge_flow_ratio,
     )

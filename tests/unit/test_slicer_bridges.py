@@ -4,6 +4,7 @@ what speed, fan and flow; parts that need no bridge get none."""
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,6 +258,20 @@ def test_bridge_settings_are_declared_and_unknown_keys_refused() -> None:
         SlicerSettings(bridge_fan_percent=120)
     fast = PrinterProfile(name="slow", max_feedrate_xy=20)
     assert resolve_params(SlicerSettings(), fast, PLA).bridge_speed == 20  # machine limit
+
+
+def test_a_material_can_keep_its_bridge_fan_low(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in [v for v in os.environ if v.startswith("PRINTFORGE_")]:
+        monkeypatch.delenv(var)
+    abs_like = PLA.model_copy(update={"name": "ABS", "bridge_fan_percent": 30})
+    assert resolve_params(SlicerSettings(), GENERIC, abs_like).bridge_fan_percent == 30
+    # Unset on the material: the slicer's own setting.
+    assert (
+        resolve_params(SlicerSettings(bridge_fan_percent=90), GENERIC, PLA).bridge_fan_percent == 90
+    )
+    shipped = load_settings().materials
+    assert shipped["ABS"].bridge_fan_percent == 30
+    assert shipped["PLA"].bridge_fan_percent is None
 
 
 def test_bridge_keys_in_a_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
