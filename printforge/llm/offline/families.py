@@ -100,6 +100,9 @@ def tray(r: Reader) -> Draft:
     )
     grid = next((g for k, g in r.s.grids.items() if k != "hole"), None)
     rows = re.search(r"(\d+)\s+rows?\s+of\s+(\d+)", r.s.text)
+    named = re.search(r"\b(\d+)\s*x\s*(\d+)\s+grid\b", r.s.text)
+    if grid is None and named:
+        grid = (int(named.group(1)), int(named.group(2)))  # "a 4x4 grid tray"
     if rows:
         grid = (int(rows.group(2)), int(rows.group(1)))
     nx, ny = grid if grid else (n, 1)
@@ -157,7 +160,7 @@ def tube(r: Reader) -> Draft:
         return square_tube(r)
     over = None if r.s.first("inner_diameter", "hole") else r.followed_by(
         {"tube", "tubes", "pipe", "pipes", "rod", "shaft", "dowel", "bar", "hose", "tubing"},
-        say="fits over a")
+        say="fits over a", after={"for", "over", "onto", "fit", "fits", "on"})
     if over is not None:
         # "a sleeve for a 22 mm tube": it slides over the tube, with 0.4 mm of play.
         inner = round(over + 0.4, 2)
@@ -407,7 +410,8 @@ FAMILIES: list[tuple[str, str, Family]] = [
      enclosure),
     # "a box with 2 mm walls and a lid": the lid may come after other features, but "a box
     # without a lid" / "no lid" stays an open box.
-    ("box with lid", r"box with (?:a )?lid|lidded|box and (?:a )?lid|with (?:a )?lid|"
+    ("box with lid", r"box with (?:a )?lid|lidded|\blid\s+(?:box|container|bin)\b|"
+     r"box and (?:a )?lid|with (?:a )?lid|"
      r"\b(?:box|container|bin)\b(?!.*\b(?:without|no) (?:a |the )?lid\b).*\blid\b|"
      r"hinged box|\btrinket box|\bjewel(?:le)?ry box|\bgift box",
      box_with_lid),
@@ -428,7 +432,8 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("clamp", r"\b(?:brackets?|mounts?)\b.*\b(?:pipes?|tubes?|tubing|rods?|dowels?|poles?|"
      r"conduits?)\b", clamp),
     ("bracket", r"\bbrackets?\b|angle bracket|corner brace", bracket),
-    ("clamp", r"pipe (?:hanger|holder|strap|support)|conduit|\bu[- ]?clamp|\bp[- ]?clip", clamp),
+    ("clamp", r"(?:pipe|rod|tube|dowel|pole|broom|mop) (?:hanger|holder|strap|support|mount)|"
+     r"conduit|\bu[- ]?clamp|\bp[- ]?clip", clamp),
     ("hook", r"\bhooks?\b|\bhanger\b", hook),
     ("clamp", r"\bclamps?\b|shaft collar|pipe collar|saddle", clamp),
     ("clip", r"\bclips?\b", clip),
@@ -440,16 +445,19 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("vase", r"\bvases?\b|lamp ?shade", vase),
     ("pot", r"\bpots?\b|planter|flower ?pot|pencil cup|pen holder|pencil holder|"
      r"\bsucculent|\bcups?\b|\bmugs?\b|\bbowls?\b|\bdish\b", pot),
-    ("tube", r"\btubes?\b|\bpipes?\b|\bsleeves?\b", tube),
+    ("tube", r"\btubes?\b|\bpipes?\b|\bsleeves?\b|\brings?\b|\bstraws?\b", tube),
     ("plate", r"\bplates?\b|\bpanels?\b|mounting plate|\bsheet\b", plate),
     ("cube", r"\bcubes?\b", cube),
-    ("box", r"\bbox(?:es)?\b|\btray\b|container|\bbins?\b|organi[sz]er", tray),
+    ("box", r"\bbox(?:es)?\b|\btray\b|container|\bbins?\b|organi[sz]er|"
+     r"\bdrawers?\b(?!\s+(?:handles?|pulls?|knobs?|slides?|runners?))", tray),
     ("capsule", r"\bcapsules?\b|\bpills?\b|\blozenge", capsule),
     ("sphere", r"\bspheres?\b|\bballs?\b|\bdomes?\b|hemisphere", sphere),
     ("cone", r"\bcones?\b", cone),
     ("cylinder", r"cylinder|\brod\b|\bdowel\b|\bpeg\b|\bdis[ck]\b|\bpuck\b|\bpost\b|\bpin\b",
      cylinder),
-    ("hex prism", r"\bhexagon(?:al)?\b|\bhex\b|\boctagon(?:al)?\b", prism),
+    # A hex key or hex bit is a tool, not a hexagonal part.
+    ("prism", r"\bhexagon(?:al)?\b|\bhex\b(?!\s+(?:keys?|wrench(?:es)?|bits?|drivers?))|"
+     r"\b(?:octagon|pentagon|heptagon)(?:al)?\b|\btriang(?:le|ular)\b|\bprisms?\b", prism),
     ("block", r"\bblock\b|cuboid|\bbrick\b|rectangular prism|\bslab\b", block),
     # Last: a part named by no family but called round ("a round base 80 mm across, 5 mm
     # thick", "a circular foot") is a disc or a cylinder of the sizes given.

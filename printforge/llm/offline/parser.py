@@ -83,6 +83,8 @@ def understand(text: str) -> Draft:
             s.assumed_mm and s.triples
         ):
             draft.assumed.append("numbers without a unit are millimetres")
+        if s.assumed_inch:
+            draft.assumed.append("fractions without a unit are inches")
         return draft
     seen = [f"{mm(q.mm)}" for q in s.quantities] + [
         "x".join(f"{v:g}" for v in t) + " mm" for t in s.triples

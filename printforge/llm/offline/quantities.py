@@ -36,6 +36,8 @@ _FRACTION_WORDS = {"half": 0.5, "quarter": 0.25, "third": 1 / 3, "eighth": 0.125
 # then before it ("height of 20 mm"); multi-word phrases before single words.
 _LABELS: list[tuple[str, str]] = [
     ("across flats", "across_flats"), ("across the flats", "across_flats"), ("af", "across_flats"),
+    ("across corners", "across_corners"), ("across the corners", "across_corners"),
+    ("corner to corner", "across_corners"), ("across points", "across_corners"),
     ("inner diameter", "inner_diameter"), ("inside diameter", "inner_diameter"),
     ("internal diameter", "inner_diameter"), ("id", "inner_diameter"), ("bore", "inner_diameter"),
     ("outer", "outer_diameter"), ("inner", "inner_diameter"), ("outside", "outer_diameter"),
@@ -100,6 +102,7 @@ class Scan:
     screw_name: str = ""
     quoted: list[str] = field(default_factory=list)
     assumed_mm: bool = False
+    assumed_inch: bool = False  # a fraction without a unit ("3/8") was read as inches
     # Sizes written with a minus sign ("-20 x 10"): never silently read as positive.
     negatives: list[str] = field(default_factory=list)
     # "a 2x4 grid of holes", "3 x 2 compartments": (columns, rows) per counted noun.
@@ -475,6 +478,9 @@ def scan(text: str) -> Scan:
         nums = [m.group(i) for i in (1, 3, 5)]
         units = [m.group(i) for i in (2, 4, 6)]
         unit = next((u for u in reversed(units) if u), None)
+        if unit is None and any(n and "/" in n for n in nums):
+            unit = "in"
+            out.assumed_inch = True
         if unit is None:
             out.assumed_mm = True
         values = tuple(
@@ -497,6 +503,10 @@ def scan(text: str) -> Scan:
             continue
         pieces += _words(t[pos : m.start()])
         unit = m.group(2)
+        if unit is None and "/" in m.group(1):
+            # "3/8 inner": nobody writes millimetres as fractions.
+            unit = "in"
+            out.assumed_inch = True
         if unit is None:
             out.assumed_mm = True
         value = _to_float(m.group(1)) * _UNITS[unit or "mm"]
@@ -517,8 +527,10 @@ def scan(text: str) -> Scan:
                 # "17 mm across flats 8 mm": "across flats" went to 17; but in "a 3 mm shaft,
                 # module 0.5" only "shaft" did, and "module" is 0.5's.
                 before = before[owned[prev] :] if len(before) > owned[prev] else []
+            # "module 3 thickness 15 bore 8": every label comes before its number, so the
+            # word between two numbers belongs to the second one.
             shared = bool(after) and nxt < len(pieces) and isinstance(pieces[nxt], Quantity) and (
-                prev < 0 or not isinstance(pieces[prev], Quantity))
+                prev < 0 or not isinstance(pieces[prev], Quantity) or not owned.get(prev))
             piece.label = _label_for(before, after, before_first=shared)
             owned[i] = (
                 _phrase_words(after)

@@ -72,15 +72,20 @@ class Reader:
                 return q.mm
         return None
 
-    def followed_by(self, nouns: set[str], say: str) -> float | None:
-        """A length written just before one of `nouns` ("a 20 mm rail"), not yet used."""
+    def followed_by(self, nouns: set[str], say: str,
+                    after: set[str] | None = None) -> float | None:
+        """A length written just before one of `nouns` ("a 20 mm rail"), not yet used; with
+        `after`, only when one of those words comes just before it ("for a 22 mm tube")."""
         tokens = self.s.tokens
         for i, tok in enumerate(tokens[:-1]):
             nxt = tokens[i + 1]
+            if after is not None and not any(
+                    isinstance(t, str) and t in after for t in tokens[max(0, i - 2) : i]):
+                continue
             if isinstance(tok, Quantity) and id(tok) not in self._used and (
                     (isinstance(nxt, str) and nxt in nouns) or (isinstance(nxt, str)
                     and nxt in ("diameter", "thick", "wide") and i + 2 < len(tokens)
-                    and tokens[i + 2] in nouns)):
+                    and isinstance(tokens[i + 2], str) and tokens[i + 2] in nouns)):
                 self._used.add(id(tok))
                 self.understood.append(f"{say} {mm(tok.mm)}")
                 return tok.mm

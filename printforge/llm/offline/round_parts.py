@@ -21,8 +21,8 @@ from printforge.llm.offline.shapes import EPS, box, cyl, diff, tr
 __all__ = ["cone", "cookie_cutter", "cylinder", "pot", "prism", "sphere", "vase"]
 
 
-_POLYGON_WORDS = {"triangular": 3, "square": 4, "pentagon": 5, "hexagon": 6, "heptagon": 7,
-                  "octagon": 8, "decagon": 10, "dodecagon": 12}
+_POLYGON_WORDS = {"triangular": 3, "triangle": 3, "square": 4, "pentagon": 5, "hexagon": 6,
+                  "heptagon": 7, "octagon": 8, "decagon": 10, "dodecagon": 12}
 
 
 def polygon_sides(r: Reader) -> int:
@@ -190,18 +190,30 @@ def cone(r: Reader) -> Draft:
 
 
 def prism(r: Reader) -> Draft:
+    """A hexagonal (or triangular, octagonal...) prism or nut. Its size is across the flats,
+    across the corners, or the length of a side; the spec's radius is centre to corner."""
+    n = polygon_sides(r) or 6
     af = r.get("across_flats", say="across flats")
+    ac = r.get("across_corners", say="across corners") if af is None else None
+    side = r.get("side", say="side") if af is None and ac is None else None
     h = r.get("height", "thickness", "length", say="height")
-    if af is None:
-        d = r.diameter() or r.take_free("size across flats")
-        af = d
+    if af is None and ac is None and side is None:
+        af = r.diameter() or r.take_free("size across flats")
     if h is None:
         h = r.take_free("height")
-    if af is None or h is None:
-        raise r.missing(*(["its size across the flats"] if af is None else []),
+    no_size = af is None and ac is None and side is None
+    if no_size or h is None:
+        raise r.missing(*(["its size across the flats"] if no_size else []),
                         *(["its height"] if h is None else []))
-    node: Node = {"kind": "polygon_prism", "sides": 6, "radius": round(af / math.sqrt(3), 3),
+    if ac is not None:
+        radius = ac / 2
+    elif side is not None:
+        radius = side / (2 * math.sin(math.pi / n))
+    else:
+        radius = af / (2 * math.cos(math.pi / n))  # type: ignore[operator]
+    node: Node = {"kind": "polygon_prism", "sides": n, "radius": round(radius, 3),
                   "height": h, "center": False}
     hole = r.hole()
     part = diff(node, cyl(h + 2 * EPS, hole / 2, -EPS)) if hole else node
-    return r.draft("polygon_prism", "hex nut" if hole else "hexagonal prism", [part])
+    name = "hex nut" if hole and n == 6 else "hexagonal prism" if n == 6 else f"{n}-sided prism"
+    return r.draft("polygon_prism", name, [part])
