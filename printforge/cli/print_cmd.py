@@ -29,10 +29,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target.add_argument("--port", help="serial device, e.g. /dev/ttyUSB0")
     target.add_argument("--printer", help="a configured printer (driver marlin or virtual)")
     p.add_argument("--baud", type=int, default=None, help="baud rate (default 115200)")
-    p.add_argument("--strategy", choices=["send_ahead", "ping_pong"], default=None,
-                   help="ping_pong waits for each ok (slow, for comparison)")
+    p.add_argument(
+        "--strategy",
+        choices=["send_ahead", "ping_pong"],
+        default=None,
+        help="ping_pong waits for each ok (slow, for comparison)",
+    )
     p.add_argument("--profile", help="printer profile for --port (default: generic-220)")
     p.add_argument("--handshake-timeout", type=float, metavar="S", default=None)
+    p.add_argument(
+        "--no-thermal-watchdog",
+        action="store_true",
+        help="leave thermal protection to the firmware alone (not recommended)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(handler=_handle)
 
@@ -52,6 +61,8 @@ def _driver(args: argparse.Namespace) -> Any:
         extra["strategy"] = args.strategy
     if args.handshake_timeout is not None:
         extra["handshake_timeout_s"] = args.handshake_timeout
+    if args.no_thermal_watchdog:
+        extra["thermal"] = {"enabled": False}
     if args.port:
         name = args.profile or "generic-220"
         if name not in settings.printer_profiles:
@@ -63,6 +74,8 @@ def _driver(args: argparse.Namespace) -> Any:
     entry = settings.printer(args.printer)
     cls = load_driver(entry.driver)
     options = {**entry.driver_options, **extra}
+    if args.no_thermal_watchdog:
+        options["thermal"] = {**entry.driver_options.get("thermal", {}), "enabled": False}
     if "sim_speed" in cls.Config.model_fields and options.get("sim_speed") is None:
         options["sim_speed"] = settings.sim_speed
     if "reconnect" in cls.Config.model_fields:
@@ -160,6 +173,5 @@ async def _stream(driver: Any, path: Path, *, quiet: bool) -> Any:
             last = progress
             temps = driver.status().temperatures
             text = " ".join(f"{k} {t.actual:.0f}/{t.target:.0f}°C" for k, t in temps.items())
-            bar.update(task, completed=progress.lines_acked, total=progress.lines_total,
-                       temps=text)
+            bar.update(task, completed=progress.lines_acked, total=progress.lines_total, temps=text)
     return last

@@ -28,6 +28,7 @@ from printforge.hardware.marlin.control import (
 from printforge.hardware.marlin.engine import LineEngine
 from printforge.hardware.marlin.gcode_file import load_gcode, strip_command
 from printforge.hardware.marlin.link import LineProtocol, open_serial
+from printforge.hardware.marlin.thermal import ThermalTrip, ThermalWatch
 from printforge.models.printer import (
     MaterialProfile,
     PrinterProfile,
@@ -84,6 +85,7 @@ class MarlinDriver(PrinterDriver):
         self._last_temp_status = 0.0
         self._cancel_reason: str | None = None
         self.last_error: str | None = None
+        self.thermal: ThermalWatch | None = None  # the host's watchdog, one per connection
 
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -175,6 +177,50 @@ class MarlinDriver(PrinterDriver):
             await engine.submit(f"M155 S{interval}")
         else:
             self._spawn(self._poll_temperatures(engine), "temps")
+        self._start_thermal_watch(engine, interval)
+
+    # host-side thermal protection ----------------------------------------------------------
+    def _start_thermal_watch(self, engine: LineEngine, report_every_s: float) -> None:
+        cfg = self.cfg.thermal
+        if not cfg.enabled:
+            self.thermal = None
+            return
+        # Silence shorter than a few report intervals proves nothing: a loaded host or a board
+        # busy with a long command delivers reports late.
+        watch = ThermalWatch(
+            cfg,
+            max_hotend_c=self.profile.max_hotend_temp,
+            max_bed_c=self.profile.max_bed_temp,
+            min_stale_s=4 * max(report_every_s, self.cfg.temp_interval_s) + 2,
+        )
+        self.thermal = watch
+        engine.on_done = self._on_command_done
+        self._spawn(self._watch_reports(engine, watch), "thermal")
+
+    def _on_command_done(self, command: str) -> None:
+        # Only the cheap test per line: targets and tool changes are all the watch reads.
+        if self.thermal is not None and command[:1] in "MmTt":
+            self.thermal.on_command(command, time.monotonic())
+
+    async def _watch_reports(self, engine: LineEngine, watch: ThermalWatch) -> None:
+        tick = min(1.0, watch.stale_s / 4)
+        while engine.failed is None and self.thermal is watch:
+            await asyncio.sleep(tick)
+            trip = watch.check(time.monotonic())
+            if trip is not None and engine.failed is None:
+                self._thermal_trip(trip)
+
+    def _thermal_trip(self, trip: ThermalTrip) -> None:
+        reason = f"host thermal watchdog: {trip.message}"
+        log.error("printer %s: %s", self.name, reason)
+        if self._streaming:
+            self._emergency_stop_now(f"{reason}; emergency stop (M112) sent")
+            return
+        # Nothing to abort: the gentler stop. Unnumbered lines go ahead of the numbered stream.
+        hotends = sorted(k for k in self.thermal.heaters if k != "bed") if self.thermal else []
+        off = [f"M104 T{key[6:]} S0" for key in hotends] or ["M104 S0"]
+        self._write("".join(f"{c}\n" for c in [*off, "M140 S0"]).encode())
+        self._fault(f"{reason}; heaters turned off")
 
     async def _poll_temperatures(self, engine: LineEngine) -> None:
         while engine.failed is None:
@@ -232,6 +278,11 @@ class MarlinDriver(PrinterDriver):
 
     def _on_temperatures(self, temps: proto.Temperatures) -> None:
         now = time.monotonic()
+        watch = self.thermal
+        if watch is not None and self._status.state is not PrinterState.FAULTED:
+            trip = watch.on_report(temps, now)
+            if trip is not None:
+                self._thermal_trip(trip)
         current = self._status.temperatures
         merged = dict(current)
         targets_changed = False
@@ -257,6 +308,10 @@ class MarlinDriver(PrinterDriver):
             await self.pause()
 
     def _fault(self, text: str) -> None:
+        if self._status.state is PrinterState.FAULTED and self.last_error is not None:
+            # The first cause is the one to show: M112 makes the board say "kill() called".
+            log.warning("printer %s (already faulted): %s", self.name, text)
+            return
         self.last_error = text
         error = PrinterFault(f"printer {self.name}: {text}")
         if self.engine is not None:
@@ -491,6 +546,9 @@ class MarlinDriver(PrinterDriver):
             self._set_status(state=PrinterState.IDLE, job_id=None)
 
     async def emergency_stop(self) -> None:
+        self._emergency_stop_now("emergency stop (M112)")
+
+    def _emergency_stop_now(self, reason: str) -> None:
         # EMERGENCY_PARSER acts on M112 as it arrives, so it goes ahead of the queue, unnumbered.
         self._write(b"M112\n")
-        self._fault("emergency stop (M112)")
+        self._fault(reason)

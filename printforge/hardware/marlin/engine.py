@@ -44,6 +44,7 @@ class _Line:
     sent_at: float = 0.0
     future: asyncio.Future[None] | None = None
     done: bool = False
+    command: str = ""
 
 
 @dataclass
@@ -104,6 +105,8 @@ class LineEngine:
         self._watchdog: asyncio.TimerHandle | None = None
         self.failed: BaseException | None = None
         self.changed = asyncio.Event()  # set on every acknowledgement or failure
+        # Told each command the firmware has done, in order (the thermal watch reads targets).
+        self.on_done: Callable[[str], None] | None = None
 
     # feeding ------------------------------------------------------------------------------
     def reset(self, next_number: int) -> None:
@@ -201,7 +204,7 @@ class LineEngine:
     def _next_new(self) -> _Line | None:
         if self._control:
             command, future = self._control.popleft()
-            line = _Line(self.next_n, frame(self.next_n, command), future=future)
+            line = _Line(self.next_n, frame(self.next_n, command), future=future, command=command)
         elif self._job is not None and not self.job_hold and self._job_pos < len(self._job):
             command = self._job[self._job_pos]
             line = _Line(
@@ -209,6 +212,7 @@ class LineEngine:
                 frame(self.next_n, command),
                 job_index=self._job_pos,
                 size=len(command.encode()) + 1,
+                command=command,
             )
             self._job_pos += 1
         else:
@@ -332,6 +336,8 @@ class LineEngine:
             if line is None or line.done:
                 continue
             line.done = True
+            if self.on_done is not None:
+                self.on_done(line.command)
             if line.job_index is not None:
                 self.job_acked += 1
                 self.job_bytes_acked += line.size
