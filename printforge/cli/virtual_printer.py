@@ -19,26 +19,68 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--profile", help="printer profile from config (default: generic-220)")
     p.add_argument("--baud", type=int, default=115200, help="modelled wire speed (8N1)")
-    p.add_argument("--sim-speed", type=float, default=1.0, metavar="N",
-                   help="run moves and heaters N times faster than real time")
+    p.add_argument(
+        "--sim-speed",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="run moves and heaters N times faster than real time",
+    )
     p.add_argument("--advanced-ok", action="store_true", help="answer ok N<line> P<..> B<..>")
     p.add_argument("--extruders", type=int, default=1)
-    p.add_argument("--noise-rate", type=float, default=0.0, metavar="P",
-                   help="share of received lines corrupted on the wire")
-    p.add_argument("--drop-ok-rate", type=float, default=0.0, metavar="P",
-                   help="share of oks that get lost")
-    p.add_argument("--latency", type=float, default=0.0, metavar="S",
-                   help="one-way delay of a USB bridge, seconds")
+    p.add_argument(
+        "--noise-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of received lines corrupted on the wire",
+    )
+    p.add_argument(
+        "--drop-ok-rate", type=float, default=0.0, metavar="P", help="share of oks that get lost"
+    )
+    p.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="one-way delay of a USB bridge, seconds",
+    )
     p.add_argument("--disconnect-at-line", type=int, metavar="N")
     p.add_argument("--thermal-runaway-at-line", type=int, metavar="N")
-    p.add_argument("--busy-interval", type=float, default=2.0, metavar="S",
-                   help="busy: processing every S seconds during long commands (0: never)")
-    p.add_argument("--move-time", type=float, metavar="S",
-                   help="every move takes S simulated seconds (planner-bound tests)")
+    p.add_argument(
+        "--heater-fails-at-line",
+        type=int,
+        metavar="N",
+        help="on line N the heater stops heating (cartridge out, thermistor off);"
+        " this board has no thermal protection, so only the host can notice",
+    )
+    p.add_argument(
+        "--failing-heater",
+        default="hotend",
+        metavar="NAME",
+        help="the heater of --heater-fails-at-line: hotend, hotend1.., bed",
+    )
+    p.add_argument(
+        "--busy-interval",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="busy: processing every S seconds during long commands (0: never)",
+    )
+    p.add_argument(
+        "--move-time",
+        type=float,
+        metavar="S",
+        help="every move takes S simulated seconds (planner-bound tests)",
+    )
     p.add_argument("--seed", type=int, help="random seed of the injected faults")
     p.add_argument("--link", metavar="PATH", help="also expose the port as this symlink")
-    p.add_argument("--reconnect-after", type=float, metavar="S",
-                   help="after a simulated disconnect, come back after S seconds")
+    p.add_argument(
+        "--reconnect-after",
+        type=float,
+        metavar="S",
+        help="after a simulated disconnect, come back after S seconds",
+    )
     p.add_argument("--log", metavar="FILE", help="append every executed move to FILE")
     p.set_defaults(handler=_handle)
 
@@ -58,6 +100,8 @@ def _config(args: argparse.Namespace) -> Any:
             latency_s=args.latency,
             disconnect_at_line=args.disconnect_at_line,
             thermal_runaway_at_line=args.thermal_runaway_at_line,
+            heater_fails_at_line=args.heater_fails_at_line,
+            failing_heater=args.failing_heater,
             busy_interval_s=args.busy_interval or None,
             move_time_s=args.move_time,
             seed=args.seed,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, model_validator
 
 from printforge.hardware.base import DriverConfig
+from printforge.hardware.marlin.config import ThermalConfig
 
 __all__ = ["VirtualConfig"]
 
@@ -27,6 +30,16 @@ class VirtualConfig(DriverConfig):
     thermal_runaway_at_line: int | None = Field(
         None, ge=1, description="halt with thermal runaway on this line"
     )
+    heater_fails_at_line: int | None = Field(
+        None,
+        ge=1,
+        description="on this line `failing_heater` stops heating (a heater cartridge slipped"
+        " out, a thermistor fell off): its reading drifts to room temperature while the target"
+        " stays; this board has no thermal protection of its own, so only the host can notice",
+    )
+    failing_heater: Annotated[str, StringConstraints(pattern=r"^(hotend[0-7]?|bed)$")] = Field(
+        "hotend", description="the heater of heater_fails_at_line: hotend, hotend1.., bed"
+    )
     reconnect_after_s: float | None = Field(
         None, gt=0, description="a disconnected board is back this much later (None: never)"
     )
@@ -38,3 +51,17 @@ class VirtualConfig(DriverConfig):
     )
     seed: int | None = Field(None, description="random seed for the injected faults")
     latency_s: float = Field(0.0, ge=0, description="one-way delay added by a USB bridge")
+    thermal: ThermalConfig = Field(
+        default_factory=ThermalConfig,
+        description="the host's thermal watchdog; its seconds are simulated seconds",
+    )
+
+    @model_validator(mode="after")
+    def _heater_exists(self) -> VirtualConfig:
+        index = self.failing_heater[6:]
+        if index and int(index) >= self.extruders:
+            raise ValueError(
+                f"failing_heater {self.failing_heater} needs extruders > {index}"
+                f" (this board has {self.extruders})"
+            )
+        return self

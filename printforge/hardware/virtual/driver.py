@@ -77,6 +77,8 @@ class VirtualDriver(MarlinDriver):
             reconnect=config.reconnect_after_s is not None,
             reconnect_max_s=max(0.2, (config.reconnect_after_s or 1.0) / speed),
             safe_stop_timeout_s=max(5.0, 30.0 / speed),
+            # The watchdog's periods are the printer's seconds, which pass `speed` times faster.
+            thermal=config.thermal.scaled(speed),
         )
         super().__init__(name, host, profile, material)
         self.config = config
@@ -96,7 +98,11 @@ class VirtualDriver(MarlinDriver):
         }
         if self._boots:
             # Faults that end a session fire once; the board that comes back behaves.
-            update |= {"disconnect_at_line": None, "thermal_runaway_at_line": None}
+            update |= {
+                "disconnect_at_line": None,
+                "thermal_runaway_at_line": None,
+                "heater_fails_at_line": None,
+            }
         board = cfg.model_copy(update=update)
         machine = VirtualMachine(
             self.profile,

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 FIRMWARE_NAME = "Marlin 2.1.2.4 (printforge virtual)"
 MAX_CMD_SIZE = 96
+WAIT_REPORT_S = 1.0  # M109/M190 print the temperatures this often while they wait
 _INF = float("inf")
 
 
@@ -44,6 +45,7 @@ class FirmwareStats:
     bytes_dropped: int = 0
     oks_dropped: int = 0
     corrupted_lines: int = 0
+    emergency_stops: int = 0  # M112s that reached the board
 
 
 class _Wire:
@@ -145,6 +147,7 @@ class VirtualMarlin:
         self.tx_free = self.vt
         self.autoreport_s = 0.0
         self.next_report = _INF
+        self.emergency_at = _INF
         self.stats = FirmwareStats()
         self.halted = False
         self.gone = False
@@ -181,6 +184,10 @@ class VirtualMarlin:
         if self.cfg.noise_rate > 0:
             data = self._corrupt(data)
         self.wire.push(data, self.loop.time())
+        if b"M112" in data:
+            # EMERGENCY_PARSER reads bytes in the serial interrupt, even while every command
+            # slot is taken by a long wait (M109 on a dead heater) and the ring is not drained.
+            self.emergency_at = min(self.emergency_at, self.wire.last_arrival)
         self._data.set()
 
     def _corrupt(self, data: bytes) -> bytes:
@@ -253,7 +260,7 @@ class VirtualMarlin:
             elif len(self.linebuf) + self.wire.count_by(_INF) >= MAX_CMD_SIZE:
                 best = min(best, (self.wire.arrival(0), "line"))
         best = min(best, (self.next_report, "report"))
-        return best
+        return min(best, (self.emergency_at, "emergency"))
 
     def _handle(self, kind: str) -> None:
         if kind == "line":
@@ -268,14 +275,16 @@ class VirtualMarlin:
         elif kind == "busy":
             self.emit("busy: processing")
             self.next_busy += self.busy_interval or _INF
+        elif kind == "emergency":
+            self._emergency_stop()
         elif kind == "report":
             self.emit(" " + self.machine.temperature_report(self.vt))
-            self.next_report = self.vt + self.autoreport_s
+            self.next_report = self.vt + (self.autoreport_s or WAIT_REPORT_S)
 
     def _scan_emergency(self, data: bytes, *, direct: bool) -> None:
         # EMERGENCY_PARSER acts on M112 as the bytes arrive, whatever the queue holds.
         if b"M112" in data:
-            self._halt("Printer halted. kill() called!")
+            self._emergency_stop()
             return
         if direct:
             for byte in data:
@@ -351,6 +360,9 @@ class VirtualMarlin:
         if label is not None and label == self.cfg.thermal_runaway_at_line:
             self._halt("Thermal Runaway, system stopped! Heater_ID: 0")
             return
+        if label is not None and label == self.cfg.heater_fails_at_line:
+            # No THERMAL_PROTECTION in this build: the board keeps going as if all were well.
+            self.machine.fail_heater(self.cfg.failing_heater, self.vt)
         if label is not None and label == self.cfg.disconnect_at_line:
             self.disconnect()
             return
@@ -383,10 +395,16 @@ class VirtualMarlin:
         except ValueError as err:
             done, self._replies = self.vt, [f"echo:{err}"]
         self.exec_done = done
+        if code in ("M109", "M190") and done > self.vt and not self.autoreport_s:
+            # Marlin's wait_for_hotend/bed prints the temperatures while it waits, autoreport
+            # or not, so a polling host still hears from a board stuck in a long wait.
+            self.next_report = self.vt + WAIT_REPORT_S
         interval = self.busy_interval
         self.next_busy = self.vt + interval if interval and done - self.vt > interval else _INF
 
     def _finish(self) -> None:
+        if not self.autoreport_s:
+            self.next_report = _INF  # the end of an M109/M190 wait
         self.exec_done = None
         self.next_busy = _INF
         self.slots.popleft()
@@ -430,6 +448,11 @@ class VirtualMarlin:
         ]
 
     # faults ------------------------------------------------------------------------------
+    def _emergency_stop(self) -> None:
+        if not self.halted:
+            self.stats.emergency_stops += 1
+        self._halt("Printer halted. kill() called!")
+
     def _halt(self, message: str) -> None:
         if self.halted:
             return

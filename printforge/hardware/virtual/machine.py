@@ -51,10 +51,17 @@ class Heater:
     start_c: float = AMBIENT_C
     target_c: float = 0.0
     since: float = 0.0  # simulated seconds
+    failed: bool = False  # no heat reaches the sensor any more: it drifts to room temperature
 
     def actual(self, now: float) -> float:
-        goal = self.target_c if self.target_c > 0 else AMBIENT_C
+        goal = self.target_c if self.target_c > 0 and not self.failed else AMBIENT_C
         return goal + (self.start_c - goal) * math.exp(-(now - self.since) / self.tau_s)
+
+    def fail(self, now: float) -> None:
+        """The cartridge slipped out or the thermistor fell off; the target stays as it was."""
+        self.start_c = self.actual(now)
+        self.since = now
+        self.failed = True
 
     def set_target(self, target: float, now: float) -> None:
         self.start_c = self.actual(now)
@@ -67,6 +74,8 @@ class Heater:
         gap = abs(self.actual(now) - goal)
         if gap <= TEMP_WINDOW_C:
             return 0.0
+        if self.failed:
+            return math.inf  # M109 on a dead heater waits for ever, as Marlin would
         return self.tau_s * math.log(gap / TEMP_WINDOW_C)
 
 
@@ -213,6 +222,11 @@ class VirtualMachine:
     def position_report(self) -> str:
         p = self.pos
         return f"X:{p['X']:.2f} Y:{p['Y']:.2f} Z:{p['Z']:.2f} E:{p['E']:.2f} Count X:0 Y:0 Z:0"
+
+    def fail_heater(self, name: str, at: float | None = None) -> None:
+        """`name` ("hotend", "hotend1", "bed") stops heating from loop time `at` (default now)."""
+        heater = self.bed if name == "bed" else self.hotends[int(name[6:] or 0)]
+        heater.fail(self.now() if at is None else (at - self._t0) * self.sim_speed)
 
     def _heater(self, w: dict[str, float]) -> Heater:
         index = int(w.get("T", self.active_tool))

@@ -78,8 +78,16 @@ class VirtualPrinterServer:
             os.symlink(self.device, tmp)
             os.replace(tmp, self.link)
         # Faults that end a session fire once; a rebooted board behaves.
-        config = self.config if self.boots == 0 else self.config.model_copy(
-            update={"disconnect_at_line": None, "thermal_runaway_at_line": None}
+        config = (
+            self.config
+            if self.boots == 0
+            else self.config.model_copy(
+                update={
+                    "disconnect_at_line": None,
+                    "thermal_runaway_at_line": None,
+                    "heater_fails_at_line": None,
+                }
+            )
         )
         self.machine = VirtualMachine(
             self.profile,
