@@ -8,6 +8,7 @@ __all__ = [
     "assert_moves_once_in_order",
     "cube_gcode",
     "expected_moves",
+    "heated_print_gcode",
     "numbered_moves_gcode",
     "write_gcode",
 ]
@@ -61,6 +62,39 @@ def numbered_moves_gcode(count: int, *, feed: float = 6000.0, step: float = 0.5)
     for i in range(count):
         x = (i % 100) * step
         out.append(f"G1 X{x:.2f} Y{i * 0.01:.2f} F{feed:.0f}")
+    return "\n".join(out) + "\n"
+
+
+def heated_print_gcode(
+    layers: int = 6,
+    moves_per_layer: int = 40,
+    *,
+    first_layer_c: float = 215.0,
+    hotend_c: float = 205.0,
+    bed_c: float = 60.0,
+    raise_to_c: float | None = 210.0,
+) -> str:
+    """A print as slicers write it: heat the bed and the nozzle and wait for both, a hotter first
+    layer, the printing temperature after it, optionally a waited-for raise half way (a second
+    material zone), then heaters off."""
+    out = [
+        f"M140 S{bed_c:g}",
+        f"M104 S{first_layer_c:g}",
+        f"M190 S{bed_c:g}",
+        f"M109 S{first_layer_c:g}",
+        "G28",
+        "G90",
+        "M83",
+    ]
+    for layer in range(layers):
+        if layer == 1:
+            out.append(f"M104 S{hotend_c:g}")
+        if raise_to_c is not None and layer == layers // 2 and layer > 1:
+            out.append(f"M109 S{raise_to_c:g}")
+        out.append(f"G1 Z{0.2 * (layer + 1):.2f} F600")
+        for i in range(moves_per_layer):
+            out.append(f"G1 X{100 + (i % 20):d} Y{100 + layer + i * 0.01:.2f} E0.05 F2400")
+    out += ["M104 S0", "M140 S0", "G91", "G1 Z10 F600", "G90", "M84"]
     return "\n".join(out) + "\n"
 
 

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from printforge.hardware.base import load_driver
-from printforge.hardware.marlin.config import MarlinConfig
+from printforge.hardware.marlin.config import MarlinConfig, ThermalConfig
 from printforge.hardware.marlin.driver import MarlinDriver
 from printforge.hardware.virtual.config import VirtualConfig
 from printforge.hardware.virtual.pty_server import VirtualPrinterServer
@@ -32,6 +32,7 @@ from printforge.runtime.errors import (
 from tests.fakes.vmarlin import (
     assert_moves_once_in_order,
     cube_gcode,
+    heated_print_gcode,
     numbered_moves_gcode,
     write_gcode,
 )
@@ -289,9 +290,7 @@ async def test_emergency_stop_halts(tmp_path: Path, served: list[VirtualPrinterS
 
 
 @pytest.mark.asyncio
-async def test_ten_printers_on_one_loop(
-    tmp_path: Path, served: list[VirtualPrinterServer]
-) -> None:
+async def test_ten_printers_on_one_loop(tmp_path: Path, served: list[VirtualPrinterServer]) -> None:
     text = numbered_moves_gcode(300)
     path = write_gcode(tmp_path, text)
     servers = [await _serve(noise_rate=0.01, seed=i) for i in range(10)]
@@ -371,3 +370,171 @@ async def test_a_board_that_resets_mid_print_interrupts_it(
                     driver._on_line("start")  # what a watchdog-reset board prints first
         await asyncio.wait_for(driver.connected.wait(), 10)
         assert driver.status().state is PrinterState.IDLE
+
+
+# host-side thermal protection -------------------------------------------------------------
+# These boards are built without THERMAL_PROTECTION: a heater that stops heating goes unnoticed
+# by the firmware, so whatever stops the print here is the host's watchdog. The watchdog's
+# periods are printer seconds, so they are scaled by the same sim_speed as the heaters.
+
+
+def _thermal_driver(server: VirtualPrinterServer, speed: float, **options: Any) -> MarlinDriver:
+    thermal = ThermalConfig.model_validate(options.pop("thermal", {})).scaled(speed)
+    options.setdefault("temp_interval_s", 1.0)  # M155 S1: a report every second
+    return _driver(server, thermal=thermal.model_dump(), **options)
+
+
+async def _until(check: Any, timeout: float = 20.0) -> None:
+    """Poll the simulated board (it has no event to wait on) until `check` holds."""
+    for _ in range(int(timeout / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the printer never got there")
+
+
+@pytest.mark.asyncio
+async def test_host_catches_a_heater_the_firmware_ignores(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    speed = 100.0
+    text = heated_print_gcode(layers=20, moves_per_layer=50, raise_to_c=None)
+    path = write_gcode(tmp_path, text)
+    # N4 is the job's first command: the heater cartridge slips out at the job's 150th line,
+    # in the second layer, long after both heaters reached their targets.
+    server = await _serve(sim_speed=speed, move_time_s=2.0, heater_fails_at_line=153)
+    served.append(server)
+    async with _thermal_driver(server, speed) as driver:
+        with pytest.raises(PrinterFault) as info:
+            await _stream_all(driver, path)
+        message = str(info.value)
+        assert "host thermal watchdog" in message
+        assert "hotend thermal runaway" in message
+        assert "below its target 205.0 °C" in message
+        assert "runaway_hysteresis_c 4 °C" in message
+        assert "emergency stop (M112) sent" in message
+        status = driver.status()
+        assert status.state is PrinterState.FAULTED
+        assert status.message is not None and "thermal runaway" in status.message
+        assert driver.last_error is not None and "thermal runaway" in driver.last_error
+        firmware = server.firmware
+        assert firmware is not None
+        await _until(lambda: firmware.stats.emergency_stops == 1)
+    machine = server.machine
+    assert machine is not None
+    # The board halted on the host's M112, not on a protection of its own.
+    assert machine.halted == "Printer halted. kill() called!"
+    assert machine.hotends[0].failed
+    lines = [m.line or 0 for m in server.moves]
+    assert 153 < max(lines) < len(text.splitlines()) + 3
+
+
+@pytest.mark.asyncio
+async def test_host_catches_heating_that_never_starts(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    speed = 100.0
+    path = write_gcode(tmp_path, heated_print_gcode())
+    # The bed's heater is dead from the first command: M190 would wait for ever.
+    server = await _serve(sim_speed=speed, heater_fails_at_line=4, failing_heater="bed")
+    served.append(server)
+    async with _thermal_driver(server, speed) as driver:
+        with pytest.raises(PrinterFault, match="bed heating failed") as info:
+            await _stream_all(driver, path)
+        assert "22.0 °C then 22.0 °C" in str(info.value)
+        assert "bed_heating_gain_c 2 °C" in str(info.value)
+        assert driver.status().state is PrinterState.FAULTED
+        firmware = server.firmware
+        assert firmware is not None
+        await _until(lambda: firmware.stats.emergency_stops == 1)
+    assert server.moves == []
+
+
+@pytest.mark.asyncio
+async def test_host_catches_over_temperature(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    # The file asks for more than this machine may reach; the firmware would heat to it.
+    profile = PrinterProfile(name="low", max_hotend_temp=200.0)
+    speed = 100.0
+    options = VirtualConfig(baud=1_000_000, sim_speed=speed, move_time_s=10.0)
+    server = VirtualPrinterServer(profile, options)
+    await server.start()
+    served.append(server)
+    path = write_gcode(tmp_path, "M109 S240\nG28\n" + numbered_moves_gcode(50))
+    thermal = ThermalConfig().scaled(speed).model_dump()
+    cfg = MarlinConfig(port=server.path, baud=1_000_000, temp_interval_s=1.0, thermal=thermal)
+    async with MarlinDriver("low", cfg, profile) as driver:
+        with pytest.raises(PrinterFault, match="hotend over temperature") as info:
+            await _stream_all(driver, path)
+        assert "max_hotend_temp 200 + over_temp_margin_c 15" in str(info.value)
+    assert server.moves == []
+
+
+@pytest.mark.asyncio
+async def test_a_whole_healthy_print_never_trips(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    # Slow enough that reports arrive while both heaters climb (about 6 while the bed heats),
+    # through the first-layer change and a waited-for raise, and while holding temperature.
+    speed = 40.0
+    text = heated_print_gcode(layers=8, moves_per_layer=50)
+    path = write_gcode(tmp_path, text)
+    server = await _serve(sim_speed=speed, move_time_s=0.4)
+    served.append(server)
+    reports = 0
+    async with _thermal_driver(server, speed) as driver:
+        assert driver.thermal is not None
+        original = driver.thermal.on_report
+
+        def counting(temps: Any, now: float) -> Any:
+            nonlocal reports
+            reports += 1
+            return original(temps, now)
+
+        driver.thermal.on_report = counting  # type: ignore[method-assign]
+        await _stream_all(driver, path)
+        assert driver.status().state is PrinterState.IDLE
+        assert driver.thermal.tripped is None
+        assert driver.thermal.heating == []
+    assert_moves_once_in_order(server.moves, text)
+    assert reports >= 8
+
+
+@pytest.mark.asyncio
+async def test_with_the_watchdog_off_nothing_stops_a_dead_heater(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    # The switch works, and it shows what the watchdog is for: nobody notices.
+    speed = 100.0
+    text = heated_print_gcode(layers=4, moves_per_layer=50, raise_to_c=None)
+    path = write_gcode(tmp_path, text)
+    server = await _serve(sim_speed=speed, move_time_s=1.0, heater_fails_at_line=40)
+    served.append(server)
+    async with _thermal_driver(server, speed, thermal={"enabled": False}) as driver:
+        assert driver.thermal is None
+        await _stream_all(driver, path)
+        assert driver.status().state is PrinterState.IDLE
+    assert_moves_once_in_order(server.moves, text)
+    assert server.machine is not None and server.machine.hotends[0].failed
+
+
+@pytest.mark.asyncio
+async def test_an_idle_printer_gets_its_heaters_turned_off(
+    served: list[VirtualPrinterServer],
+) -> None:
+    speed = 100.0
+    # N4 is the first command after the handshake: the manual preheat below.
+    server = await _serve(sim_speed=speed, heater_fails_at_line=4)
+    served.append(server)
+    async with _thermal_driver(server, speed) as driver:
+        await driver.send("M104 S200")
+        machine = server.machine
+        assert machine is not None
+        await _until(lambda: driver.status().state is PrinterState.FAULTED)
+        message = driver.status().message or ""
+        assert "hotend heating failed" in message and "heaters turned off" in message
+        await _until(lambda: machine.hotends[0].target_c == 0)
+        assert machine.halted is None  # no M112 for an idle printer
+        with pytest.raises(PrinterFault):
+            await driver.send("M104 S200")

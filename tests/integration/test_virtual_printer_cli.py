@@ -21,8 +21,20 @@ CLI = [sys.executable, "-m", "printforge"]
 def virtual_printer(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     log = tmp_path / "moves.log"
     with subprocess.Popen(
-        [*CLI, "virtual-printer", "--baud", "1000000", "--sim-speed", "100000",
-         "--noise-rate", "0.02", "--seed", "5", "--log", str(log)],
+        [
+            *CLI,
+            "virtual-printer",
+            "--baud",
+            "1000000",
+            "--sim-speed",
+            "100000",
+            "--noise-rate",
+            "0.02",
+            "--seed",
+            "5",
+            "--log",
+            str(log),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     ) as proc:
@@ -85,8 +97,20 @@ def test_the_log_holds_every_move_once_in_order(tmp_path: Path) -> None:
     text = cube_gcode(size=2.0, layer=0.5)
     path = write_gcode(tmp_path, text)
     with subprocess.Popen(
-        [*CLI, "virtual-printer", "--baud", "1000000", "--sim-speed", "100000",
-         "--noise-rate", "0.02", "--seed", "9", "--log", str(log)],
+        [
+            *CLI,
+            "virtual-printer",
+            "--baud",
+            "1000000",
+            "--sim-speed",
+            "100000",
+            "--noise-rate",
+            "0.02",
+            "--seed",
+            "9",
+            "--log",
+            str(log),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     ) as proc:
@@ -102,3 +126,48 @@ def test_the_log_holds_every_move_once_in_order(tmp_path: Path) -> None:
     numbers = [int(n[1:]) for n, _ in entries]
     assert numbers == sorted(set(numbers))
     assert [cmd for _, cmd in entries] == expected_moves(text)
+
+
+def test_a_dead_heater_is_caught_by_the_host_through_the_cli(tmp_path: Path) -> None:
+    # The board (100x simulated time) loses its bed heater at the first command and has no
+    # thermal protection. `print --printer` reads the host's watchdog from the config's
+    # [printers.NAME.thermal] table, its periods scaled to the board's speed by hand.
+    text = "M140 S60\nM190 S60\nG28\n" + "\n".join(f"G1 X{i} F600" for i in range(20)) + "\n"
+    path = write_gcode(tmp_path, text)
+    with subprocess.Popen(
+        [
+            *CLI,
+            "virtual-printer",
+            "--baud",
+            "1000000",
+            "--sim-speed",
+            "100",
+            "--heater-fails-at-line",
+            "4",
+            "--failing-heater",
+            "bed",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            device = proc.stdout.readline().strip()
+            config = tmp_path / "farm.toml"
+            config.write_text(
+                f'[printers.bench]\ndriver = "marlin"\nport = "{device}"\nbaud = 1000000\n'
+                "temp_interval_s = 1.0\n\n[printers.bench.thermal]\nbed_heating_period_s = 0.6\n"
+            )
+            done = _run("print", str(path), "--printer", "bench", "--config", str(config), "--json")
+            typo = tmp_path / "typo.toml"
+            typo.write_text(config.read_text().replace("bed_heating_period_s", "bed_heat_s"))
+            refused = _run("print", str(path), "--printer", "bench", "--config", str(typo))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+    assert done.returncode == 1, done.stdout + done.stderr
+    error = json.loads(done.stdout)["error"]["message"]
+    assert "host thermal watchdog: bed heating failed" in error
+    assert "emergency stop (M112) sent" in error
+    assert refused.returncode == 2  # a configuration error
+    assert "printers.bench.thermal.bed_heat_s: unknown key" in refused.stderr

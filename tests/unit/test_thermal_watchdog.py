@@ -160,6 +160,16 @@ CASES: list[tuple[str, list[Event], str | None, tuple[str, ...]]] = [
         (),
     ),
     (
+        "a lower target, then the heater dies before the next report",
+        [
+            _rep(0.0, 215.0, 215),
+            ("cmd", 1.0, "M104 S205"),
+            *[_rep(2.0 + 2 * i, 22.0, 205) for i in range(30)],
+        ],
+        "thermal_runaway",
+        ("hotend thermal runaway", "22.0 °C then 22.0 °C", "below its target 205.0 °C"),
+    ),
+    (
         "bed runaway uses the bed's 2 °C and 20 s",
         [
             ("rep", 0.0, "T:22.00 /0.00 B:60.00 /60.00"),

@@ -13,7 +13,12 @@ from printforge.hardware.virtual.config import VirtualConfig
 from printforge.hardware.virtual.driver import VirtualDriver
 from printforge.models.printer import PrinterProfile, PrinterState, PrinterStatus
 from printforge.runtime.errors import InputError, PrinterDisconnected, PrinterFault
-from tests.fakes.vmarlin import cube_gcode, numbered_moves_gcode, write_gcode
+from tests.fakes.vmarlin import (
+    cube_gcode,
+    heated_print_gcode,
+    numbered_moves_gcode,
+    write_gcode,
+)
 
 PROFILE = PrinterProfile(name="generic-220")
 
@@ -111,6 +116,40 @@ async def test_thermal_runaway_faults_the_printer(tmp_path: Path) -> None:
         with pytest.raises(PrinterFault):
             async for _ in drv.stream(path):
                 pass
+
+
+@pytest.mark.asyncio
+async def test_mock_mode_catches_a_dead_heater_on_the_host(tmp_path: Path) -> None:
+    # At the mock mode's default speed, with the watchdog's printer-second periods scaled to it.
+    text = heated_print_gcode(layers=20, moves_per_layer=50, raise_to_c=None)
+    path = write_gcode(tmp_path, text)
+    async with _driver(sim_speed=200.0, move_time_s=2.0, heater_fails_at_line=100) as drv:
+        assert drv.cfg.thermal.runaway_period_s == pytest.approx(40.0 / 200)
+        with pytest.raises(PrinterFault, match="hotend thermal runaway") as info:
+            async for _ in drv.stream(path):
+                pass
+        assert "emergency stop (M112) sent" in str(info.value)
+        assert drv.status().state is PrinterState.FAULTED
+        board = drv.board
+        assert board is not None
+        for _ in range(1000):  # the M112 crosses the modelled wire first
+            if board.stats.emergency_stops:
+                break
+            await asyncio.sleep(0.01)
+        assert board.stats.emergency_stops == 1
+    assert 100 <= len(drv.moves) < len(_moves_in(text))
+
+
+@pytest.mark.asyncio
+async def test_mock_mode_prints_a_heated_job_without_a_trip(tmp_path: Path) -> None:
+    text = heated_print_gcode(layers=4, moves_per_layer=30)
+    path = write_gcode(tmp_path, text)
+    async with _driver(sim_speed=200.0) as drv:
+        async for _ in drv.stream(path):
+            pass
+        assert drv.status().state is PrinterState.IDLE
+        assert drv.thermal is not None and drv.thermal.tripped is None
+    assert [m.command for m in drv.moves] == _moves_in(text)
 
 
 @pytest.mark.asyncio
