@@ -199,6 +199,10 @@ class ThermalWatch:
                 self.on_since = now
             if heater.reading is None:
                 heater.watch_pending = True
+            elif heater.reading >= target - REACHED_WINDOW_C:
+                # A lower target is reached at once, as in Marlin: a heater that dies while
+                # cooling to it must not escape both rules before the next report.
+                heater.reached = True
             else:
                 self._arm_watch(heater, heater.reading, now)
 
