@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from printforge.hardware.marlin import protocol as proto
 from printforge.hardware.marlin.config import MarlinConfig
 from printforge.hardware.marlin.control import (
     SavedState,
+    modes_and_feed,
     pause_commands,
     resume_commands,
     safe_stop_commands,
@@ -131,6 +131,7 @@ class MarlinDriver(PrinterDriver):
 
     async def _connect(self) -> None:
         self._set_status(state=PrinterState.CONNECTING, message=None)
+        self.thermal = None  # a board that came back may have reset: the handshake starts anew
         await self._open()
         profile = self.profile
         self.engine = LineEngine(
@@ -216,7 +217,8 @@ class MarlinDriver(PrinterDriver):
         if self._streaming:
             self._emergency_stop_now(f"{reason}; emergency stop (M112) sent")
             return
-        # Nothing to abort: the gentler stop. Unnumbered lines go ahead of the numbered stream.
+        # Nothing to abort, so the gentler stop. Unnumbered lines take no place in the numbering,
+        # so they go out although the engine is about to fail.
         hotends = sorted(k for k in self.thermal.heaters if k != "bed") if self.thermal else []
         off = [f"M104 T{key[6:]} S0" for key in hotends] or ["M104 S0"]
         self._write("".join(f"{c}\n" for c in [*off, "M140 S0"]).encode())
@@ -454,22 +456,6 @@ class MarlinDriver(PrinterDriver):
                 engine.changed.clear()
                 await engine.changed.wait()
 
-    def _modes_and_feed(self, upto: int) -> tuple[bool, bool, float]:
-        absolute = absolute_e = None
-        feed = None
-        for command in reversed(self._job[:upto]):
-            code = command.split(None, 1)[0].upper()
-            if absolute is None and code in ("G90", "G91"):
-                absolute = code == "G90"
-            if absolute_e is None and code in ("M82", "M83", "G90", "G91"):
-                absolute_e = code in ("M82", "G90")
-            if feed is None and code in ("G0", "G1"):
-                match = re.search(r"F(\d+\.?\d*)", command.upper())
-                feed = float(match.group(1)) if match else None
-            if absolute is not None and absolute_e is not None and feed is not None:
-                break
-        return absolute is not False, absolute_e is not False, feed or 3000.0
-
     async def pause(self) -> None:
         engine = self._require_engine()
         if not self._streaming or engine.job_hold:
@@ -477,7 +463,7 @@ class MarlinDriver(PrinterDriver):
         engine.job_hold = True
         await self._drain(engine, self.cfg.safe_stop_timeout_s)
         pos = await self._query_position(engine) or {}
-        absolute, absolute_e, feed = self._modes_and_feed(engine.job_acked)
+        absolute, absolute_e, feed = modes_and_feed(self._job[: engine.job_acked])
         temps = self._status.temperatures
         hotends = {
             (int(key[6:]) if key[6:] else 0): t.target
