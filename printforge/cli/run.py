@@ -173,28 +173,59 @@ async def _watch(orch: Any, sub: Any, job_id: str) -> Any:
     return job
 
 
+# Spinner, name, bar, percentage and time, with rich's one-space gaps.
+_FIXED_COLUMNS_WIDTH = 1 + 9 + 30 + 4 + 7 + 5 + 4
+
+
+def _StageMark() -> Any:  # builds the column class on first use, keeping rich lazy
+    from rich.progress import ProgressColumn, SpinnerColumn
+    from rich.text import Text
+
+    class StageMark(ProgressColumn):
+        """✓ done, ✗ failed, – skipped, · never reached; a spinner while it may still run."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.spinner = SpinnerColumn(finished_text="[green]✓")
+
+        def render(self, task: Any) -> Any:
+            mark = task.fields.get("mark")
+            return Text.from_markup(mark) if mark else self.spinner.render(task)
+
+    return StageMark()
+
+
 class StageProgress:
     """The live per-stage display on stderr; fed `JobEvent`s from the bus or from a server."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
             Progress,
-            SpinnerColumn,
             TaskProgressColumn,
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.table import Column
 
-        self.console = Console(stderr=True)
+        self.console = console or Console(stderr=True)
+        # A long note (a refusal explaining what was understood) is cut to what is left of the
+        # line; otherwise rich squeezes the stage names to "Res…" and drops the bars. The whole
+        # message is in the summary below.
+        note_width = max(12, self.console.width - _FIXED_COLUMNS_WIDTH)
         columns = (
-            SpinnerColumn(finished_text="[green]✓"),
-            TextColumn("[bold]{task.description:<9}"),
+            _StageMark(),
+            TextColumn(
+                "[bold]{task.description:<9}", table_column=Column(no_wrap=True, min_width=9)
+            ),
             BarColumn(bar_width=30),
             TaskProgressColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[note]}"),
+            TextColumn(
+                "{task.fields[note]}",
+                table_column=Column(no_wrap=True, overflow="ellipsis", max_width=note_width),
+            ),
         )
         self.progress = Progress(*columns, console=self.console, transient=False)
         self.tasks: dict[str, Any] = {}
@@ -202,7 +233,7 @@ class StageProgress:
     def __enter__(self) -> StageProgress:
         self.progress.__enter__()
         self.tasks = {
-            name: self.progress.add_task(label, total=1.0, start=False, note="")
+            name: self.progress.add_task(label, total=1.0, start=False, note="", mark="")
             for name, label in STAGE_LABELS.items()
         }
         return self
@@ -230,7 +261,7 @@ class StageProgress:
             progress.update(tid, completed=1.0, note="")
             progress.stop_task(tid)
         elif event.kind == "stage.failed":
-            progress.update(tid, note=f"[red]{event.message or 'failed'}")
+            progress.update(tid, note=f"[red]{event.message or 'failed'}", mark="[red]✗")
             progress.stop_task(tid)
         elif event.kind == "log" and event.message:
             progress.update(tid, note=f"[dim]{event.message}")
@@ -248,13 +279,18 @@ class StageProgress:
                 self.progress.update(tid, completed=1.0, note="")
                 self.progress.stop_task(tid)
             elif state in {"failed", "cancelled", "interrupted"}:
-                self.progress.update(tid, note=f"[red]{state}")
+                self.progress.update(tid, note=f"[red]{state}", mark="[red]✗")
                 self.progress.stop_task(tid)
 
     def mark_skipped(self, stages: dict[str, str]) -> None:
+        """The job has ended: stages it never reached stop spinning."""
         for name, state in stages.items():
-            if state == "skipped" and name in self.tasks:
-                self.progress.update(self.tasks[name], note="[dim]skipped")
+            if name not in self.tasks:
+                continue
+            if state == "skipped":
+                self.progress.update(self.tasks[name], note="[dim]skipped", mark="[dim]–")
+            elif state == "pending":
+                self.progress.update(self.tasks[name], mark="[dim]·")
 
     def note(self, text: str) -> None:
         """A line above the bars, e.g. that the connection to the server was lost."""
