@@ -30,12 +30,15 @@ from printforge.llm.offline.reader import (
     wall_of,
 )
 from printforge.llm.offline.round_parts import (
+    adapter,
     cone,
     cookie_cutter,
     cylinder,
+    flat_star,
     pot,
     prism,
     sphere,
+    torus,
     vase,
 )
 from printforge.llm.offline.shapes import EPS, cyl, diff, tr
@@ -425,7 +428,9 @@ FAMILIES: list[tuple[str, str, Family]] = [
      r"bushings?", spacer),
     ("knob", r"\bknobs?\b|\bdial\b|control cap|pot(?:entiometer)? cap", knob),
     ("drawer handle", r"drawer (?:handle|pull)|cabinet (?:handle|pull)|cupboard (?:handle|pull)|"
-     r"door (?:handle|pull)|bar (?:handle|pull)|\bpull handle|\bhandle\b|\bpulls?\b",
+     # "a cup with a handle": there the handle is a feature of another part.
+     r"door (?:handle|pull)|bar (?:handle|pull)|\bpull handle|"
+     r"(?<!with a )(?<!with )(?<!and a )\bhandle\b|\bpulls?\b",
      drawer_handle),
     ("hex nut", r"\bhex(?:agon(?:al)?)? (?:nut|prism|bar|block)|\bnut\b", prism),
     # "a bracket to hold a 25 mm pipe to the wall" holds the pipe: a pipe clamp.
@@ -445,13 +450,16 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("vase", r"\bvases?\b|lamp ?shade", vase),
     ("pot", r"\bpots?\b|planter|flower ?pot|pencil cup|pen holder|pencil holder|"
      r"\bsucculent|\bcups?\b|\bmugs?\b|\bbowls?\b|\bdish\b", pot),
+    ("adapter", r"\b(?:reducers?|adapters?|adaptors?)\b", adapter),
     ("tube", r"\btubes?\b|\bpipes?\b|\bsleeves?\b|\brings?\b|\bstraws?\b", tube),
     ("plate", r"\bplates?\b|\bpanels?\b|mounting plate|\bsheet\b", plate),
     ("cube", r"\bcubes?\b", cube),
     ("box", r"\bbox(?:es)?\b|\btray\b|container|\bbins?\b|organi[sz]er|"
      r"\bdrawers?\b(?!\s+(?:handles?|pulls?|knobs?|slides?|runners?))", tray),
     ("capsule", r"\bcapsules?\b|\bpills?\b|\blozenge", capsule),
-    ("sphere", r"\bspheres?\b|\bballs?\b|\bdomes?\b|hemisphere", sphere),
+    ("sphere", r"\bspheres?\b|\bballs?\b|\bdomes?\b|hemisphere|\bbeads?\b", sphere),
+    ("torus", r"\btorus\b|\bdo(?:ugh)?nuts?\b", torus),
+    ("star", r"\bstars?\b", flat_star),
     ("cone", r"\bcones?\b", cone),
     ("cylinder", r"cylinder|\brod\b|\bdowel\b|\bpeg\b|\bdis[ck]\b|\bpuck\b|\bpost\b|\bpin\b",
      cylinder),

@@ -27,7 +27,30 @@ _UNSUPPORTED = [
      "organic sculpted shapes"),
     (r"\blego\b|\bduplo\b|technic", "LEGO-compatible bricks (studs and tubes to a 0.1 mm"
      " fit)"),
+    (r"\b(?:phone|iphone|galaxy|pixel|airpods?)\s+(?:\w+\s+)?(?:case|cover|bumper)\b|"
+     r"\b(?:case|cover|bumper)\s+for\s+(?:my\s+|an?\s+|the\s+)?(?:iphone|phone|galaxy|pixel|"
+     r"airpods?)", "phone cases (they follow the phone's exact 3-D outline)"),
 ]
+# Outlines the families draw; "shaped like a dog" asks for one they do not.
+_SHAPES = {"circle", "round", "circular", "square", "star", "heart", "hexagon", "hexagonal",
+           "octagon", "octagonal", "triangle", "triangular", "rectangle", "rectangular", "l",
+           "u", "d", "cube", "box", "ring", "disc", "disk", "cylinder", "cone", "dome", "ball",
+           "sphere", "wedge", "pentagon", "pentagonal", "oddly", "weird", "odd", "same"}
+
+
+def _unbuildable(lowered: str) -> str | None:
+    """What in the request no family can make, said as a reason; None when nothing is."""
+    for m in re.finditer(r"\bthread(?:ed|s)?\b", lowered):
+        # "a knob for an M8 threaded rod" fits a thread; "a threaded cap" has one.
+        if not re.search(r"\b(?:for|on|onto|fits?)\b(?:\s+\S+){0,3}\s*$", lowered[:m.start()]):
+            return ("threads (a threaded cap, bolt or rod: the offline parser makes no"
+                    " threads; a plain hole or rod is 'a rod 8 mm diameter, 100 mm long')")
+    shape = re.search(r"(?:in the shape of|shaped like)\s+(?:an?\s+|the\s+)?([a-z]+)",
+                      lowered) or re.search(r"\b([a-z]+)[- ]shaped\b", lowered)
+    if shape is not None and (word := shape.group(1)) not in _SHAPES:
+        return (f"a part shaped like a {word} (outlines here: round, square, star, heart and"
+                " polygons)")
+    return None
 
 
 def _quote(text: str) -> str:
@@ -45,6 +68,10 @@ def understand(text: str) -> Draft:
             raise InputError(f"cannot design {_quote(text)!r}: understood nothing it can build;"
                              f" {what} are not something the offline parser can make. Try an"
                              " LLM provider (--provider openai,anthropic,offline)")
+    if (what := _unbuildable(lowered)) is not None:
+        raise InputError(f"cannot design {_quote(text)!r}: understood nothing it can build;"
+                         f" it asks for {what}. Try an LLM provider (--provider"
+                         " openai,anthropic,offline)")
     for label, pattern, build in FAMILIES:
         m = re.search(pattern, lowered)
         if m is None:

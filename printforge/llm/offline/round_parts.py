@@ -18,7 +18,18 @@ from printforge.llm.offline.reader import (
 )
 from printforge.llm.offline.shapes import EPS, box, cyl, diff, tr
 
-__all__ = ["cone", "cookie_cutter", "cylinder", "pot", "prism", "sphere", "vase"]
+__all__ = [
+    "adapter",
+    "cone",
+    "cookie_cutter",
+    "cylinder",
+    "flat_star",
+    "pot",
+    "prism",
+    "sphere",
+    "torus",
+    "vase",
+]
 
 
 _POLYGON_WORDS = {"triangular": 3, "triangle": 3, "square": 4, "pentagon": 5, "hexagon": 6,
@@ -112,6 +123,8 @@ def pot(r: Reader, open_box: bool = False) -> Draft:
     node = spec_node("plant_pot", height=h, top_diameter=d, bottom_diameter=bottom, wall=wall,
                      floor=2.5, drain_hole_diameter=drain, sides=sides)
     cup = re.search(r"pen|brush|cup|utensil|\bmug\b|\bbowl\b|\bdish\b", r.s.text)
+    if re.search(r"\bhandle\b", r.s.text):
+        r.assumed.append("no handle (pots and cups are made without one)")
     return r.draft("plant_pot", "round tray" if open_box else "cup" if cup else "plant pot",
                    [node])
 
@@ -171,14 +184,89 @@ def cylinder(r: Reader) -> Draft:
 
 
 def sphere(r: Reader) -> Draft:
+    if re.search(r"\bhollow\b", r.s.text):
+        raise r.missing("an open shape: a closed hollow ball traps its inside; ask for a dome"
+                        " ('a dome 50 mm across') or a bowl")
     d = r.diameter() or r.take_free("diameter")
     if d is None:
         raise r.missing("the sphere's diameter or radius")
     node: Node = {"kind": "sphere", "radius": round(d / 2, 3)}
+    hole = r.hole()
+    if hole is not None and not re.search(r"\b(dome|hemisphere|half)\b", r.s.text):
+        # "a 20 mm ball with a 5 mm hole", a bead: the hole goes straight through.
+        if hole >= d:
+            raise r.missing(f"a hole smaller than the ball ({mm(d)})")
+        r.note("a hole straight through")
+        return r.draft("sphere", "bead", [diff(node, cyl(d + 2, hole / 2, -d / 2 - 1))])
     if re.search(r"\b(dome|hemisphere|half)\b", r.s.text):
         cut = tr([-d, -d, -d], box(2 * d, 2 * d, d))
         return r.draft("sphere", "dome", [diff(node, cut)])
     return r.draft("sphere", "sphere", [node])
+
+
+def flat_star(r: Reader) -> Draft:
+    """A flat star (an ornament, a badge): points, width tip to tip, thickness."""
+    n = r.s.counts.get("point", 5)
+    if not 3 <= n <= 24:
+        raise r.missing("between 3 and 24 points")
+    w = r.get("diameter", "width", "outer_diameter", say="width") or r.take_free("width")
+    if w is None:
+        raise r.missing("its width from tip to tip (e.g. 'a star 60 mm wide, 4 mm thick')")
+    t = r.get("thickness", "height", say="thickness") or r.take_free("thickness") or r.default(
+        3.0, "thickness")
+    # Tips on a unit circle, inner corners at 45 % (a classic five-point star), then scaled
+    # so that the star is exactly `w` wide from side to side (its tips are not all level).
+    unit = [((1.0 if k % 2 == 0 else 0.45) * math.cos(math.pi / 2 + math.pi * k / n),
+             (1.0 if k % 2 == 0 else 0.45) * math.sin(math.pi / 2 + math.pi * k / n))
+            for k in range(2 * n)]
+    scale = w / (max(x for x, _ in unit) - min(x for x, _ in unit))
+    pts = [[round(x * scale, 3), round(y * scale, 3)] for x, y in unit]
+    r.note(f"{n} points")
+    node: Node = {"kind": "linear_extrude", "height": t,
+                  "profiles": [{"kind": "polygon", "points": pts}]}
+    return r.draft("linear_extrude", "star", [node])
+
+
+def adapter(r: Reader) -> Draft:
+    """A hose or pipe adapter (reducer): two sleeves of different bores joined by a taper,
+    turned about Z. The two sizes are the bores, which slide over pipes of those sizes."""
+    sizes = [q.mm for q in r.s.quantities if q.label in (None, "diameter", "inner_diameter",
+                                                         "outer_diameter")]
+    sizes += [v for t in r.s.triples for v in t]
+    if len(sizes) < 2:
+        raise r.missing("the two sizes it joins (e.g. 'a hose adapter from 32 mm to 25 mm')")
+    a, b = sizes[0], sizes[1]
+    r.note(f"from {mm(a)} to {mm(b)} (the bores: it slides over pipes of those sizes)")
+    wall = r.get("wall", say="wall") or r.default(2.0, "wall")
+    ends = r.get("length", say="each end") or r.default(round(max(15.0, max(a, b) * 0.8), 1),
+                                                         "each end's length")
+    taper = round(max(8.0, abs(a - b) * 1.2), 1)
+    ra, rb = a / 2, b / 2
+    h1, h2 = ends, ends + taper
+    pts = [[ra, 0.0], [ra + wall, 0.0], [ra + wall, h1], [rb + wall, h2], [rb + wall, h2 + ends],
+           [rb, h2 + ends], [rb, h2], [ra, h1]]
+    node: Node = {"kind": "revolve", "profiles": [
+        {"kind": "polygon", "points": [[round(x, 3), round(y, 3)] for x, y in pts]}]}
+    return r.draft("revolve", "adapter", [node])
+
+
+def torus(r: Reader) -> Draft:
+    """A ring of round section (a doughnut) lying flat: outside diameter and how thick."""
+    d = r.get("outer_diameter", "diameter", "width", say="outside diameter") or r.take_free(
+        "outside diameter")
+    if d is None:
+        raise r.missing("its outside diameter (e.g. 'a torus 60 mm across, 15 mm thick')")
+    t = r.get("thickness", "height", say="thickness") or r.take_free("thickness")
+    inner = r.get("inner_diameter", "hole", say="hole")
+    if t is None and inner is not None:
+        t = (d - inner) / 2
+    if t is None:
+        t = r.default(round(d / 3, 1), "thickness")
+    if not 0 < t < d / 2:
+        raise r.missing(f"a thickness under half its outside diameter ({mm(d / 2)})")
+    node: Node = {"kind": "torus", "major_radius": round((d - t) / 2, 3),
+                  "minor_radius": round(t / 2, 3)}
+    return r.draft("torus", "torus", [node])
 
 
 def cone(r: Reader) -> Draft:
