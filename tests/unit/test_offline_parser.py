@@ -224,6 +224,9 @@ def test_counts_and_screws_are_not_lengths() -> None:
         ("washers and cutters", "washers and cutters"),
         # Sharing a dropped letter is not one edit: "saucer" is no "spacer".
         ("a pot with a saucer", "a pot with a saucer"),
+        # Four-letter names: two swapped letters only; "near" and "hear" are words.
+        ("a gaer and a tary", "a gear and a tray"),
+        ("near the hook, hear", "near the hook, hear"),
     ],
 )
 def test_only_keyword_typos_are_corrected(text: str, fixed: str) -> None:

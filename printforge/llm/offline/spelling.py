@@ -5,6 +5,7 @@ request into "understood nothing". A word is corrected only when it is not a wor
 already knows, has at least five letters, and is one edit (a letter dropped, added, changed, or
 two neighbours swapped) from exactly one word in a short list of the parser's own keywords.
 Real words that happen to sit one edit from a keyword ("weight", "spaces", "hearing") are kept.
+Four-letter family names ("gear", "tray", "hook") are corrected only for two swapped letters.
 """
 
 from __future__ import annotations
@@ -15,165 +16,30 @@ __all__ = ["correct_spelling"]
 
 # The keywords whose misspelling loses the request: family names and the labels of lengths.
 # Kept to words of five letters or more, where one edit rarely lands on another real word.
-_KEYWORDS = (
-    "enclosure",
-    "cylinder",
-    "cylindrical",
-    "diameter",
-    "compartment",
-    "compartments",
-    "thickness",
-    "bracket",
-    "brackets",
-    "standoff",
-    "standoffs",
-    "millimeter",
-    "millimeters",
-    "millimetre",
-    "millimetres",
-    "centimeter",
-    "centimeters",
-    "centimetre",
-    "centimetres",
-    "container",
-    "organizer",
-    "organiser",
-    "rectangular",
-    "hexagon",
-    "hexagonal",
-    "octagon",
-    "octagonal",
-    "raspberry",
-    "arduino",
-    "headroom",
-    "nameplate",
-    "divider",
-    "dividers",
-    "height",
-    "length",
-    "width",
-    "radius",
-    "washer",
-    "washers",
-    "spacer",
-    "spacers",
-    "planter",
-    "coaster",
-    "coasters",
-    "bearing",
-    "inches",
-    "cookie",
-    "cutter",
-    "outside",
-    "inside",
-    "square",
-    "circle",
-    "circular",
-    "sphere",
-    "module",
-    "clamp",
-    "bracket",
-    "funnel",
-    "vase",
-    "enclosures",
-    "cylinders",
-)
-# Real words one edit (or one delete each) from a keyword: never "corrected".
-_REAL_WORDS = frozenset(
-    (
-        "weight",
-        "weights",
-        "eight",
-        "eighth",
-        "heights",
-        "spaces",
-        "spaced",
-        "spacey",
-        "washed",
-        "washes",
-        "masher",
-        "toaster",
-        "roaster",
-        "boaster",
-        "planner",
-        "planted",
-        "hearing",
-        "wearing",
-        "tearing",
-        "gearing",
-        "searing",
-        "rearing",
-        "niches",
-        "butter",
-        "gutter",
-        "cutler",
-        "rookie",
-        "tunnel",
-        "module",
-        "modular",
-        "circles",
-        "squared",
-        "squares",
-        "widths",
-        "lengths",
-        "lengthy",
-        "outsider",
-        "insider",
-        "insides",
-        "inset",
-        "inward",
-        "cramp",
-        "clamps",
-        "clasp",
-        "cylinder",
-        "inched",
-        "bearings",
-        "radial",
-        "radios",
-        "funnels",
-        "spheres",
-        "cookies",
-        "cutters",
-        "beating",
-        "bearded",
-        "sparer",
-        "spicer",
-        "divided",
-        "dividend",
-        "header",
-        "headrest",
-        "washing",
-        "though",
-        "through",
-        "weigh",
-        "width",
-        # Number words are read as numbers later ("eighty" is one delete from "height").
-        "three",
-        "seven",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-        "thirty",
-        "forty",
-        "fifty",
-        "sixty",
-        "seventy",
-        "eighty",
-        "ninety",
-        "hundred",
-        "thousand",
-        "quarter",
-        "quarters",
-        "dozen",
-    )
-)
+_KEYWORD_TEXT = """
+    enclosure cylinder cylindrical diameter compartment compartments thickness bracket
+    brackets standoff standoffs millimeter millimeters millimetre millimetres centimeter
+    centimeters centimetre centimetres container organizer organiser rectangular hexagon
+    hexagonal octagon octagonal raspberry arduino headroom nameplate divider dividers height
+    length width radius washer washers spacer spacers planter coaster coasters bearing
+    inches cookie cutter outside inside square circle circular sphere module clamp funnel
+    vase enclosures cylinders
+"""
+_KEYWORDS = tuple(_KEYWORD_TEXT.split())
+# Real words one edit (or one delete each) from a keyword, and number words (read as numbers
+# later: "eighty" is one delete from "height"): never "corrected".
+_REAL_WORD_TEXT = """
+    bearded bearings beating boaster butter circles clamps clasp cookies cramp cutler
+    cutters cylinder divided dividend eight eighth funnels gearing gutter header headrest
+    hearing heights inched inset insider insides inward lengths lengthy masher modular
+    niches outsider planner planted radial radios rearing roaster rookie searing spaced
+    spaces spacey sparer spheres spicer squared squares tearing though through toaster
+    tunnel washed washes washing wearing weigh weight weights width widths
+    dozen eighteen eighty eleven fifteen fifty forty fourteen hundred nineteen ninety
+    quarter quarters seven seventeen seventy sixteen sixty thirteen thirty thousand three
+    twelve twenty
+"""
+_REAL_WORDS = frozenset(_REAL_WORD_TEXT.split())
 _KNOWN = frozenset(_KEYWORDS) | _REAL_WORDS
 
 
@@ -205,7 +71,24 @@ def _one_edit(a: str, b: str) -> bool:
     )
 
 
+# Four-letter keywords: only two swapped neighbours are corrected ("gaer", "tary"); a changed
+# letter would turn "near" into "gear" and "hear" into "hook"'s neighbours.
+_SHORT_KEYWORDS = frozenset(
+    ("gear", "tray", "vase", "hook", "knob", "clip", "tube", "pipe", "cube", "ring", "case")
+)
+
+
+def _swapped(word: str) -> str | None:
+    for i in range(len(word) - 1):
+        guess = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        if guess in _SHORT_KEYWORDS:
+            return guess
+    return None
+
+
 def _correct(word: str) -> str:
+    if len(word) == 4 and word not in _SHORT_KEYWORDS:
+        return _swapped(word) or word
     if len(word) < 5 or word in _KNOWN:
         return word
     found: set[str] = set()
