@@ -61,6 +61,11 @@ def decode(shape: type[M] | TypeAdapter[M], payload: bytes, *, kind: str, topic:
         return None
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class _ClosingSSLSocket(ssl.SSLSocket):
     """Closes itself when the handshake fails: paho drops such a socket without closing it."""
 
@@ -328,13 +333,18 @@ class BusClient:
             client.publish(topic, payload, qos=qos, retain=retain, timeout=10.0)
         )
         gone = asyncio.ensure_future(lost.wait())
+        # Whatever the abandoned publish ends with later must not be logged as "never
+        # retrieved": the session is gone and the caller already has its answer.
+        pub.add_done_callback(_retrieve)
         try:
             await asyncio.wait({pub, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             gone.cancel()
             if not pub.done():
                 pub.cancel()
-        if pub.cancelled():
+        # cancel() only asks: the task is not done until the loop runs it once more, so a
+        # publish overtaken by the end of its session has neither a result nor an exception.
+        if not pub.done() or pub.cancelled():
             return False
         return pub.exception() is None
 

@@ -229,7 +229,12 @@ class PrinterEndpoint:
                     await self._urgent.wait()
                     urgent = True
             self._urgent.clear()
-            await self._publish_status(qos=1 if urgent else 0)
+            try:
+                await self._publish_status(qos=1 if urgent else 0)
+            except Exception:
+                # The heartbeat is the printer's only sign of life: one failed publish must
+                # not end it, or the orchestrator would count a healthy printer as stale.
+                log.exception("%s: status publish failed", self.printer_id)
 
     # events ----------------------------------------------------------------------------------
     def _event(self, kind: str, **fields: object) -> None:
