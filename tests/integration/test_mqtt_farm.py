@@ -192,6 +192,42 @@ async def test_malformed_messages_are_counted_and_harmless(
 
 
 @pytest.mark.asyncio
+async def test_a_command_without_an_id_is_malformed_and_never_executed(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # Without an id a command cannot be de-duplicated: a resend would run it twice.
+    settings = bus_settings(mosquitto_broker.url)
+    async with farm_with(settings, [virtual()], tmp_path) as (node, farm, (remote,)):
+        endpoint = node.endpoints[0]
+        before = metrics.MQTT_MALFORMED.labels("command")._value.get()
+        anonymous = json.dumps({"op": "send", "line": "G1 X5 F3000"})
+        for _ in range(2):
+            await farm.client.publish(farm.topics.cmd(remote.printer_id), anonymous, qos=1)
+        await until(lambda: metrics.MQTT_MALFORMED.labels("command")._value.get() >= before + 2)
+        # A command that does come after them is handled: it was the only one executed.
+        assert (await remote.ping()).ok
+        assert endpoint.commands_handled == 1
+
+
+@pytest.mark.asyncio
+async def test_a_bad_command_reply_says_what_is_wrong(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    settings = bus_settings(mosquitto_broker.url)
+    async with farm_with(settings, [virtual()], tmp_path) as (_node, farm, (remote,)):
+        fut = asyncio.get_running_loop().create_future()
+        farm._pending["bad-op"] = fut
+        await farm.client.publish(
+            farm.topics.cmd(remote.printer_id), json.dumps({"id": "bad-op", "op": "home"}), qos=1
+        )
+        reply = await asyncio.wait_for(fut, 5)
+        assert reply.error is not None and reply.error.code == "bad_command"
+        assert "home" in reply.error.message and "pause" in reply.error.message
+
+
+@pytest.mark.asyncio
 async def test_upload_with_wrong_sha256_never_prints(
     mosquitto_broker: Mosquitto,  # noqa: F811
     tmp_path: Path,

@@ -26,7 +26,7 @@ from printforge.runtime import metrics
 from printforge.runtime.errors import AuthError, ConfigError, OperationTimeout
 from printforge.runtime.health import HealthRegistry
 
-__all__ = ["BusClient", "MessageHandler", "decode", "tls_context"]
+__all__ = ["BusClient", "MessageHandler", "decode", "note_malformed", "tls_context"]
 
 log = logging.getLogger(__name__)
 
@@ -40,25 +40,26 @@ _AUTH_RC = frozenset({4, 5, 134, 135})
 
 def decode(shape: type[M] | TypeAdapter[M], payload: bytes, *, kind: str, topic: str) -> M | None:
     """Parse one JSON payload; a bad one is counted and logged, never raised."""
-    global _malformed_seen
     try:
         if isinstance(shape, TypeAdapter):
             return shape.validate_json(payload)
         assert issubclass(shape, BaseModel)
         return shape.model_validate_json(payload)  # type: ignore[return-value]
     except ValidationError as err:
-        metrics.MQTT_MALFORMED.labels(kind).inc()
-        _malformed_seen += 1
-        # The first few in full, then a sample: a broken publisher must not flood the log.
-        if _malformed_seen <= 20 or _malformed_seen % 1000 == 0:
-            log.warning(
-                "malformed %s message on %s (%d so far): %s",
-                kind,
-                topic,
-                _malformed_seen,
-                err.errors(include_url=False, include_input=False)[:2],
-            )
+        note_malformed(kind, topic, err.errors(include_url=False, include_input=False)[:2])
         return None
+
+
+def note_malformed(kind: str, topic: str, detail: object) -> None:
+    """Count one unusable message and log it (the first 20, then every 1000th)."""
+    global _malformed_seen
+    metrics.MQTT_MALFORMED.labels(kind).inc()
+    _malformed_seen += 1
+    # The first few in full, then a sample: a broken publisher must not flood the log.
+    if _malformed_seen <= 20 or _malformed_seen % 1000 == 0:
+        log.warning(
+            "malformed %s message on %s (%d so far): %s", kind, topic, _malformed_seen, detail
+        )
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -16,10 +16,10 @@ import uuid
 from collections import OrderedDict
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from printforge.hardware.base import PrinterDriver
-from printforge.hardware.mqtt.client import BusClient, decode
+from printforge.hardware.mqtt.client import BusClient, decode, note_malformed
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.messages import (
     COMMAND,
@@ -253,6 +253,11 @@ class PrinterEndpoint:
         if cmd is None:
             self._reject_malformed(payload)
             return
+        if "id" not in cmd.model_fields_set:
+            # The model makes up an id for commands built here; one received without an id
+            # could not be de-duplicated (each resend would run again) nor answered.
+            note_malformed("command", topic, "no id: a command must carry a unique id")
+            return
         if cmd.id in self._seen:
             self.duplicates += 1
             reply = self._seen[cmd.id]
@@ -277,7 +282,7 @@ class PrinterEndpoint:
             reply = Reply(
                 id=cmd_id,
                 ok=False,
-                error=ErrorBody(code="bad_command", message="the command does not parse"),
+                error=ErrorBody(code="bad_command", message=_why_malformed(raw)),
             )
             self._seen[cmd_id] = reply
             self._spawn(self._send_reply(reply), "reply")
@@ -398,6 +403,18 @@ class PrinterEndpoint:
             self._urgent.set()
             with contextlib.suppress(OSError):
                 await asyncio.shield(self.spool.release(sha256))
+
+
+def _why_malformed(raw: object) -> str:
+    """The first thing wrong with a command, in words a requester can act on."""
+    try:
+        COMMAND.validate_python(raw)
+    except ValidationError as err:
+        first = err.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"][1:])  # [0] is the op's model
+        detail = f"{where}: {first['msg']}" if where else first["msg"]
+        return f"the command does not parse: {detail}"[:300]
+    return "the command does not parse"
 
 
 class BusNode:
