@@ -24,6 +24,7 @@ from printforge.llm.offline.reader import (
     corner_of,
     mm,
     ring_node,
+    ring_triple,
     size3,
     spec_node,
     tube_dims,
@@ -62,6 +63,8 @@ def box_with_lid(r: Reader) -> Draft:
         x, y, z = x + 2 * wall, y + 2 * wall, z + wall
         r.note("the size is the inside; walls added outside")
     corner = corner_of(r, x, y)
+    if r.s.counts.get("compartment") or r.s.counts.get("divider") or r.s.grids:
+        r.assumed.append("no compartments (a box with lid has none; ask for a tray)")
     node = spec_node("box_with_lid", size=[x, y, z], wall=wall, floor=wall, lid_thickness=wall,
                  lip_height=min(4.0, round((z - wall) / 2, 2)), corner_radius=corner)
     return r.draft("box_with_lid", "box with lid", [node])
@@ -173,6 +176,8 @@ def tube(r: Reader) -> Draft:
         if h is None:
             raise r.missing("the tube's length or height")
         return r.draft("tube", "sleeve", [ring_node("tube", od, inner, h)])
+    if (three := ring_triple(r)) is not None:
+        return r.draft("tube", "tube", [ring_node("tube", *three)])
     try:
         od, inner = tube_dims(r, "tube")
     except Missing as missing:
@@ -191,6 +196,8 @@ def _also_missing_length(r: Reader, missing: Missing, what: str) -> None:
 
 
 def washer(r: Reader) -> Draft:
+    if (three := ring_triple(r)) is not None:
+        return r.draft("washer", "washer", [ring_node("washer", *three)])
     od, inner = tube_dims(r, "washer")
     t = r.get("thickness", "height", say="thickness") or r.take_free("thickness") or r.default(
         1.5, "thickness")
@@ -367,6 +374,12 @@ def gear(r: Reader) -> Draft:
                         " makes (try an LLM provider)")
     n = r.s.counts.get("tooth")
     module = r.get("module", say="module")
+    metres = next((q for q in r.s.quantities if q.unit == "m" and q.mm <= 10_000), None)
+    if module is None and metres is not None:
+        # "a 36T 0.5M gear": on a gear, M after a number is the module, not metres.
+        module = metres.mm / 1000
+        r.s.tokens.remove(metres)
+        r.note(f"module {module:g}")
     if module is None and r.s.screw is not None and r.s.screw <= 10 and not re.search(
             r"\b(screws?|bolts?|nuts?|set ?screw|grub)\b", r.s.text):
         # On a gear with no screw named, "m1" / "M1.5" is the module (as gear tables write it).

@@ -26,7 +26,7 @@ def bracket(r: Reader) -> Draft:
         leg_a, leg_b = t3
         r.note(f"legs {mm(leg_a)} and {mm(leg_b)}")
         width = r.get("width", say="width") or r.default(
-            round(max(16.0, min(leg_a, leg_b) / 2), 1), "width")
+            25.0 if shelf else round(max(16.0, min(leg_a, leg_b) / 2), 1), "width")
     else:
         leg_a = r.get("length", "side", "depth", say="leg length") or r.take_free("leg length")
         if leg_a is None and profile is not None:

@@ -64,7 +64,7 @@ _LABELS: list[tuple[str, str]] = [
     ("long", "length"), ("length", "length"), ("wide", "width"), ("width", "width"),
     ("deep", "depth"), ("depth", "depth"), ("side", "side"), ("sides", "side"),
     ("edge", "side"), ("edges", "side"), ("cube", "side"),
-    ("module", "module"), ("mod", "module"),
+    ("module", "module"), ("mod", "module"), ("face width", "thickness"),
     ("opening", "opening"), ("gap", "opening"), ("grip", "opening"), ("slot", "opening"),
     ("clearance", "clearance"), ("reach", "reach"),
     # "25 mm of headroom" above an enclosure's board is the height the enclosure reads.
@@ -285,7 +285,8 @@ _COPIES = re.compile(
     r"ft|x|by)\b)[a-z0-9.\-/\"]+\s+){0,3}?([a-z]+s)\b")
 _MORE_COPIES = re.compile(
     r"\b([a-z]+)\s*x\s*(\d{1,2})\s*[.!]?\s*$|(?:\bqty|\bquantity)\s*:?\s*(\d{1,2})\b"
-    r"|(?<![\w.])(\d{1,2})\s*(?:pcs|off)\b|\b(?:set|pack|batch|lot)\s+of\s+(\d{1,2})\b")
+    r"|(?<![\w.])(\d{1,2})\s*(?:pcs|off)\b|\b(?:set|pack|batch|lot)\s+of\s+(\d{1,2})\b"
+    r"|(?<![\w.])(\d{1,2})\s+of\s+(?:them|these|those|each)\b")
 _NOT_COPIES = {"teeth", "holes", "sides", "points", "ridges", "compartments", "slots", "mm",
                "inches", "degrees", "screws", "legs", "letters", "cms", "sections", "cells",
                "pockets"}
@@ -338,6 +339,12 @@ def _normalise(text: str) -> str:
     t = re.sub(rf"( id\s*),?{_SEP}{_N}{_U}", r"\1, \2 \3 ", t)
     t = re.sub(rf"ø\s*{_N}{_U}{_SEP}{_N}{_U}", r" \1 \2 diameter, \3 \4 ", t)
     t = t.replace("ø", " diameter ")
+    # "legs of 2 and 3 inches", "between 20 and 30 mm": one unit for both numbers.
+    t = re.sub(rf"(?<![\w.]){_N}\s+(and|or|to)\s+{_N}\s*(mm|cm|inch(?:es)?|in\b|ft\b)",
+               r"\1 \4 \2 \3 \4", t)
+    # "between 10 and 15 cm tall": the middle of the range.
+    t = re.sub(rf"\bbetween\s+{_N}\s*(mm|cm|inch(?:es)?|in\b|ft\b)\s+and\s+{_N}\s*\2",
+               lambda m: f"{(float(m.group(1)) + float(m.group(3))) / 2:g} {m.group(2)}", t)
     # "a 3-inch vase", "a 10-mm hole": a hyphenated size is still a size.
     t = re.sub(r"(\d)\s*-\s*(mm|cm|inch|inches|in|ft|foot|feet)\b", r"\1 \2", t)
     # "r10 h30", "d20": short labels glued to the number ("d1 mini" is a board).
@@ -447,7 +454,7 @@ def scan(text: str) -> Scan:
         taken.append(copies.span(1))
     elif (more := _MORE_COPIES.search(t)) is not None and more.group(1) not in _UNITS:
         # "an M3 standoff x 4", "... qty 6", "... 4 pcs": how many, said at the end.
-        group = next(g for g in (2, 3, 4, 5) if more.group(g))
+        group = next(g for g in (2, 3, 4, 5, 6) if more.group(g))
         if 2 <= int(more.group(group)) <= 32:
             out.copies = int(more.group(group))
             taken.append(more.span(group))

@@ -205,6 +205,17 @@ def ring_node(kind: str, od: float, inner: float, h: float, **extra: Any) -> Nod
         {"height": h} if kind == "tube" else {"thickness": h}))
 
 
+def ring_triple(r: Reader) -> tuple[float, float, float] | None:
+    """'a tube 40 x 36 x 150' with no labels: outside, inside and length, as ring sizes are
+    written; None when there is no such triple."""
+    t = next((t for t in r.s.triples if len(t) == 3), None)
+    if t is None or not t[1] < t[0] or r.s.all("outer_diameter", "inner_diameter", "diameter",
+                                               "wall", "hole"):
+        return None
+    r.note(f"outside {mm(t[0])}, inside {mm(t[1])}, {mm(t[2])}")
+    return t[0], t[1], t[2]
+
+
 def tube_dims(r: Reader, what: str) -> tuple[float, float]:
     od = r.get("outer_diameter", "diameter", say="outer diameter")
     if od is None and (rad := r.get("radius", say="outer radius")) is not None:
