@@ -111,8 +111,7 @@ async def test_m112_acts_on_arrival() -> None:
 
 @pytest.mark.asyncio
 async def test_thermal_runaway_and_busy() -> None:
-    board = Board(sim_speed=1.0, move_time_s=0.2, busy_interval_s=0.03,
-                  thermal_runaway_at_line=4)
+    board = Board(sim_speed=1.0, move_time_s=0.2, busy_interval_s=0.03, thermal_runaway_at_line=4)
     board.fw.start()
     try:
         # M400 waits for the 0.2 s move: a long command, so the firmware says it is busy.
@@ -165,3 +164,50 @@ async def test_planner_holds_sixteen_blocks() -> None:
     assert accepted[:16] == [at] * 16  # the planner takes 16 at once
     assert accepted[16] == pytest.approx(at + 1.0)  # the 17th waits for the first to finish
     assert accepted[17] == pytest.approx(at + 2.0)
+
+
+def test_a_failed_heater_drifts_to_room_temperature_with_its_target_kept() -> None:
+    heater = Heater(tau_s=20.0)
+    heater.set_target(210.0, 0.0)
+    at_target = heater.actual(300.0)
+    heater.fail(300.0)
+    assert heater.actual(300.0) == pytest.approx(at_target)
+    assert heater.actual(320.0) == pytest.approx(22 + (at_target - 22) * 0.36788, rel=1e-3)
+    assert heater.target_c == 210.0
+    assert heater.time_to_reach(320.0) == float("inf")  # M109 would wait for ever
+    heater.set_target(0.0, 400.0)
+    assert heater.time_to_reach(1e6) == 0.0  # cooling to room temperature still ends
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"failing_heater": "chamber"}, "failing_heater"),
+        ({"failing_heater": "hotend1"}, "needs extruders > 1"),
+    ],
+)
+def test_failing_heater_must_exist(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        VirtualConfig.model_validate(options)
+    assert VirtualConfig(failing_heater="hotend1", extruders=2).failing_heater == "hotend1"
+
+
+@pytest.mark.asyncio
+async def test_a_dead_heater_waits_for_ever_printing_temperatures_until_m112() -> None:
+    # No autoreport asked for: Marlin still prints the temperatures while M109 waits.
+    board = Board(sim_speed=50.0, heater_fails_at_line=1)
+    board.fw.start()
+    try:
+        moves = [frame(n, f"G1 X{n}") for n in range(3, 9)]  # beyond the four slots
+        board.fw.feed(frame(1, "M104 S210") + frame(2, "M109 S210") + b"".join(moves))
+        await board.until(lambda: sum(ln.startswith(" T:") for ln in board.lines) >= 2)
+        assert all(ln.startswith(" T:22.00 /210.00") for ln in board.lines if ln.startswith(" T"))
+        await board.until(lambda: len(board.fw.slots) == 4)
+        assert board.machine.moves == []  # still waiting, every slot taken
+        board.fw.feed(b"M112\n")
+        await board.until(lambda: board.machine.halted is not None)
+        assert board.fw.stats.emergency_stops == 1
+        assert "Error:Printer halted. kill() called!" in board.lines
+        assert not any("Thermal Runaway" in ln for ln in board.lines)  # no protection built in
+    finally:
+        await board.fw.stop()
