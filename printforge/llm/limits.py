@@ -19,7 +19,7 @@ from typing import Any
 
 from printforge.runtime.errors import BudgetExceeded
 
-__all__ = ["Reservation", "SpendLedger", "TokenBucket", "price_of"]
+__all__ = ["Reservation", "SpendLedger", "TokenBucket", "price_of", "usd"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,15 @@ class TokenBucket:
     def available(self) -> float:
         self._refill()
         return self._level
+
+
+def usd(amount: float) -> str:
+    """Dollars for a message: cents from $1 up, else up to four places (a $0.001 budget must not
+    read as "$0.00", nor a $0.0147 call as "$0.01")."""
+    if abs(amount) >= 1:
+        return f"${amount:.2f}"
+    text = f"{amount:.4f}".rstrip("0")
+    return "$" + (text + "0" * (2 - len(text.partition(".")[2])))
 
 
 def price_of(
@@ -250,14 +259,17 @@ class SpendLedger:
         day = self._days.get(self._today(), 0.0)
         if day + estimate_usd > self.per_day_usd:
             raise BudgetExceeded(
-                f"{who}: the daily LLM budget of ${self.per_day_usd:.2f} would be exceeded"
-                f" (spent ${day:.4f} today, this call may cost ${estimate_usd:.4f})"
+                f"{who}: the daily LLM budget of {usd(self.per_day_usd)} would be exceeded"
+                f" (spent {usd(day)} today, this call may cost {usd(estimate_usd)});"
+                " raise llm.budget_per_day_usd, wait for the next UTC day, or add offline to"
+                " the provider order"
             )
         job = self.job_usd(job_id)
         if job + estimate_usd > self.per_job_usd:
             raise BudgetExceeded(
-                f"{who}: the per-job LLM budget of ${self.per_job_usd:.2f} would be exceeded"
-                f" (this job spent ${job:.4f}, this call may cost ${estimate_usd:.4f})"
+                f"{who}: the per-job LLM budget of {usd(self.per_job_usd)} would be exceeded"
+                f" (this job spent {usd(job)}, this call may cost {usd(estimate_usd)});"
+                " raise llm.budget_per_job_usd or add offline to the provider order"
             )
 
     def check(self, job_id: str | None, estimate_usd: float, who: str) -> None:

@@ -212,7 +212,13 @@ class LLMRouter:
             return 0, 0.0
         cost = price_of(self.settings.prices, model, tokens_in, request.max_tokens)
         if cost is None and slot.provider.settings.kind not in _FREE_KINDS:
-            log.warning("no price for LLM model %s; its spend cannot be budgeted", model)
+            # A paid model without a price would run outside both budgets and report $0: refuse
+            # it (the next provider is tried) rather than spend money nobody can see.
+            raise BudgetExceeded(
+                f"{slot.name}: no price for model {model!r} in [llm.prices], so its spend cannot"
+                f' be held to the budget; add "{model}" = {{ input = ..., output = ... }}'
+                " (USD per million tokens) under [llm.prices]"
+            )
         return tokens_in + request.max_tokens, cost or 0.0
 
     async def _admit(
@@ -305,7 +311,7 @@ class LLMRouter:
                 continue
             elapsed = time.perf_counter() - started
             return await self._on_success(
-                slot, request, response, key, elapsed, tokens, validate, reservation
+                slot, request, response, key, elapsed, tokens, validate, reservation, model
             )
 
     @staticmethod
@@ -358,6 +364,7 @@ class LLMRouter:
         reserved_tokens: int,
         validate: Validator | None,
         reservation: Reservation,
+        asked: str,
     ) -> LLMResponse:
         name, model = slot.name, response.model
         slot.breaker.on_success()
@@ -367,6 +374,10 @@ class LLMRouter:
             used = response.tokens_in + response.tokens_out
             slot.tokens.give_back(max(0, reserved_tokens - used))
         cost = price_of(self.settings.prices, model, response.tokens_in, response.tokens_out)
+        if cost is None:
+            # An answer from a model name the table does not know (an alias resolved by the
+            # provider) is priced as the model that was asked for, never as free.
+            cost = price_of(self.settings.prices, asked, response.tokens_in, response.tokens_out)
         cost = cost or 0.0
         self.ledger.settle(reservation, name, cost)
         metrics.LLM_LATENCY.labels(name, model).observe(elapsed)

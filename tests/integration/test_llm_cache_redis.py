@@ -167,6 +167,8 @@ def ask(text: str = "a cube") -> LLMRequest:
 def router_on(url: str, provider: Counting, clock: Clock | None = None, **cache: Any) -> LLMRouter:
     settings = LLMSettings(
         providers=[provider.name],
+        # A paid model needs a price (an unpriced one is refused by the router).
+        prices={provider.settings.model or "m": {"input": 1.0, "output": 2.0}},
         cache=CacheSettings(backend="redis", redis_url=url, **cache),  # type: ignore[arg-type]
     )
     return LLMRouter(settings, providers={provider.name: provider}, clock=clock or Clock())

@@ -122,7 +122,7 @@ def test_check_reads_what_another_process_spent(tmp_path: Path) -> None:
     design = SpendLedger(1e9, 1.0, path, today=lambda: DAY)
     serve.check("j", 0.5, "openai")  # serve loaded the empty file first
     design.add("j2", "openai", 0.75)
-    with pytest.raises(BudgetExceeded, match=r"spent \$0\.7500 today"):
+    with pytest.raises(BudgetExceeded, match=r"spent \$0\.75 today"):
         serve.check("j", 0.5, "openai")
     assert serve.today_usd() == 0.75
 

@@ -53,7 +53,9 @@ class Answers:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(overrides={"data_dir": str(tmp_path)})
+    # The scripted models need prices: an unpriced paid model is refused by the router.
+    prices = {"small": {"input": 0.1, "output": 0.2}, "big": {"input": 1.0, "output": 2.0}}
+    return load_settings(overrides={"data_dir": str(tmp_path), "llm": {"prices": prices}})
 
 
 def ctx_for(settings: Settings, tmp_path: Path, request: PrintRequest) -> AgentContext:

@@ -97,9 +97,13 @@ def make_router(
         slept.append(s)
         clk.now += s
 
+    # Every scripted model has a price (an unpriced paid model is refused); "a" is the one whose
+    # costs the tests check.
+    prices = {f"{p.name}-": {"input": 0.5, "output": 1.0} for p in providers}
+    prices |= {"a-small": {"input": 1.0, "output": 2.0}, "a-big": {"input": 10.0, "output": 20.0}}
     settings = LLMSettings(
         providers=[p.name for p in providers],
-        prices={"a-small": {"input": 1.0, "output": 2.0}, "a-big": {"input": 10.0, "output": 20.0}},
+        prices=llm.pop("prices", prices),
         cache=CacheSettings(enabled=llm.pop("cache", False)),
         **llm,
     )
@@ -222,6 +226,40 @@ async def test_job_budget_refuses_before_calling() -> None:
     with pytest.raises(BudgetExceeded, match="per-job LLM budget"):
         await router.complete(request(job_id="j1"))
     assert a.calls == []
+
+
+def test_budget_refusal_shows_small_budgets_and_says_what_to_do() -> None:
+    ledger = SpendLedger(0.001, 10.0)
+    with pytest.raises(BudgetExceeded) as caught:
+        ledger.check("j", 0.0032, "openai")
+    text = caught.value.message
+    assert "per-job LLM budget of $0.001 " in text and "may cost $0.0032" in text
+    assert "raise llm.budget_per_job_usd" in text
+
+
+@pytest.mark.asyncio
+async def test_an_unpriced_paid_model_is_refused_not_run_for_free() -> None:
+    # `--model` naming a model the price table lacks must not slip past both budgets at $0.
+    a = Scripted("a", {"x": 1})
+    local = Scripted("local", {"y": 1}, kind="openai_compatible")
+    router, _ = make_router(a, local, prices={})
+    r = await router.complete(request(model="a-huge", model_provider="a"))
+    assert a.calls == [] and r.provider == "local"  # a local server is free: never refused
+    assert "no price for model 'a-huge'" in r.fallbacks[0] and "[llm.prices]" in r.fallbacks[0]
+    assert calls_metric("a", "a-huge", "over_budget") >= 1
+
+
+@pytest.mark.asyncio
+async def test_an_answer_from_an_unpriced_alias_costs_what_was_asked() -> None:
+    class Alias(Scripted):
+        async def complete(self, request: LLMRequest) -> LLMResponse:
+            answer = await super().complete(request)
+            return answer.model_copy(update={"model": "alias-resolved-elsewhere"})
+
+    a = Alias("a", {"x": 1})
+    router, _ = make_router(a)
+    r = await router.complete(request())
+    assert r.cost_usd == pytest.approx((1000 * 1.0 + 500 * 2.0) / 1e6)
 
 
 @pytest.mark.asyncio
