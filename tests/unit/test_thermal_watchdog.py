@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from printforge.hardware.marlin.config import MarlinConfig, ThermalConfig
@@ -13,15 +15,18 @@ from printforge.hardware.marlin.thermal import ThermalTrip, ThermalWatch
 Event = tuple[str, float, str] | tuple[str, float]
 
 
-def _rep(t: float, hotend: float, target: float = 210.0, bed: float = 60.0, btgt: float = 60.0):
+def _rep(
+    t: float, hotend: float, target: float = 210.0, bed: float = 60.0, btgt: float = 60.0
+) -> Event:
     return ("rep", t, f"T:{hotend:.2f} /{target:.2f} B:{bed:.2f} /{btgt:.2f} @:0 B@:0")
 
 
-def _heating(start: float, target: float, tau: float, t0: float, t1: float, step: float):
+def _heating(
+    start: float, target: float, tau: float, t0: float, t1: float, step: float
+) -> list[float]:
     """Readings of a healthy first-order heater (the virtual printer's model), every `step`."""
-    import math
-
-    out, t = [], t0
+    out: list[float] = []
+    t = t0
     while t <= t1:
         out.append(target + (start - target) * math.exp(-(t - t0) / tau))
         t += step

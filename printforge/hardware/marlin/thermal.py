@@ -112,7 +112,13 @@ class ThermalWatch:
         max_bed_c: float,
         min_stale_s: float = 0.0,
     ) -> None:
-        """Args: min_stale_s: a floor for the stale rule, a few report intervals."""
+        """Watch one printer's heaters.
+
+        Args:
+            max_hotend_c: the profile's `max_hotend_temp`; readings may exceed it by the margin.
+            max_bed_c: the profile's `max_bed_temp` (0: no heated bed to hold to a limit).
+            min_stale_s: a floor for the stale rule, a few report intervals.
+        """
         self.cfg = config
         self.max_hotend_c = max_hotend_c
         self.max_bed_c = max_bed_c
