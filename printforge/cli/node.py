@@ -178,6 +178,39 @@ async def _bambu_sims(count: int, settings: Any, manager: Any, sims: list[tuple[
         await manager.add(BambuDriver(name, config, profile), entry)
 
 
+async def _first_contact(node: Any, bus: Any, timeout_s: float = 10.0) -> None:
+    """Stop on credentials the broker refuses; a broker that is down is only waited for.
+
+    A node that retried a rejected password forever would look alive to its operator while no
+    printer ever reached the farm; a broker that is not up yet is normal at boot, and the
+    clients keep reconnecting after this returns.
+    """
+    from printforge.runtime.errors import AuthError
+
+    clients = [e.client for e in node.endpoints]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        if any(c.auth_failed for c in clients):
+            who = f"user {bus.username}" if bus.username else "an anonymous login"
+            raise AuthError(
+                f"broker {bus.broker} refused {who}: check --username and --password-env"
+                " (or [bus] username / PRINTFORGE_BUS__PASSWORD)"
+            )
+        waiting = [c.connected.wait() for c in clients if not c.connected.is_set()]
+        if not waiting:
+            return
+        # Wake at the first connection or after a short while, to look at auth_failed again.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await asyncio.gather(*waiting)
+    # Still unreachable: say so once; the clients go on reconnecting with backoff.
+    print(
+        f"printforge node: broker {bus.broker} not reachable yet, retrying in the background",
+        file=sys.stderr,
+    )
+
+
 async def _handle_node(args: argparse.Namespace) -> int:
     from printforge.cli import load_cli_settings
     from printforge.hardware.mqtt.node import BusNode, EndpointFaults
@@ -259,6 +292,7 @@ async def _handle_node(args: argparse.Namespace) -> int:
             faults=faults,
         )
         await node.start()
+        await _first_contact(node, settings.bus)
         # Everything built so far lives as long as the node: keep it out of the cyclic
         # collector's full passes, whose pauses otherwise show up as command latency.
         gc.collect()

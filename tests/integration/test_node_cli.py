@@ -307,6 +307,43 @@ def test_bambu_simulators_on_a_broker_that_checks_bblp_fail_clearly(
     assert out == ""
 
 
+def test_a_node_whose_password_the_broker_refuses_stops_saying_so(
+    tls_broker: Mosquitto,  # noqa: F811
+) -> None:
+    # Retrying a rejected password forever would look alive while no printer reaches the farm.
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "printforge",
+            "node",
+            "--broker",
+            tls_broker.url,
+            "--topic-prefix",
+            "pw/v1",
+            "--node-id",
+            "pw",
+            "--virtual",
+            "1",
+            "--username",
+            "bblp",
+            "--password-env",
+            "PF_TEST_BUS_PASSWORD",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PRINTFORGE_ENV": "development", "PF_TEST_BUS_PASSWORD": "wr0ng-pw"},
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "refused user bblp" in err and "--password-env" in err
+    assert "wr0ng-pw" not in err + out
+    assert "Traceback" not in err
+    assert out == ""  # no ready line: nothing was exposed
+
+
 @pytest.mark.asyncio
 async def test_one_node_runs_a_mock_farm_of_every_protocol(
     discovery: tuple[BusDiscovery, str],
