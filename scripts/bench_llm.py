@@ -30,7 +30,13 @@ from printforge.llm.router import LLMRouter  # noqa: E402
 from tests.fakes.llm_server import FakeLLM, Step  # noqa: E402
 
 ANSWER = {"name": "cube", "parts": [{"kind": "box", "size": [20, 20, 20]}]}
-SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}}
+# Strict, as OpenAI requires (the fake server refuses anything else).
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}},
+    "required": ["name"],
+    "additionalProperties": False,
+}
 
 
 PROMPT = {"system": "You design parts.", "schema": SCHEMA}

@@ -10,8 +10,11 @@ from pydantic import BaseModel
 
 __all__ = ["parse_answer", "schema_fingerprint", "strict_schema"]
 
-# Keywords OpenAI's strict mode rejects; they only help humans and pydantic.
-_DROP = {"default", "discriminator", "title", "examples"}
+# Keywords OpenAI's strict mode rejects or does not list as supported; they only help humans and
+# pydantic. String lengths (a name's minLength/maxLength) are not in strict mode's supported
+# subset (strings: pattern and format only), and the router validates every answer against
+# DesignSpec anyway, so a too-long name comes back as a repair round rather than a refused call.
+_DROP = {"default", "discriminator", "title", "examples", "minLength", "maxLength"}
 
 
 def _tighten(node: Any, names: bool = False) -> Any:

@@ -18,9 +18,71 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-__all__ = ["FakeLLM", "Received", "Step"]
+__all__ = ["FakeLLM", "Received", "Step", "strict_schema_problems"]
 
 Api = Literal["openai", "anthropic", "local"]
+
+
+# Keywords outside OpenAI's strict structured-output subset: the real API answers 400
+# "Invalid schema for response_format ..." to a schema using one of them.
+_NOT_STRICT = {
+    "allOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "patternProperties",
+    "dependentRequired",
+    "dependentSchemas",
+    "minLength",
+    "maxLength",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "unevaluatedProperties",
+    "propertyNames",
+    "contains",
+}
+
+
+def strict_schema_problems(schema: Any) -> list[str]:
+    """What OpenAI's strict mode would refuse in `schema` (empty when it is acceptable).
+
+    The rules the API enforces: the root is an object; every object sets
+    `additionalProperties: false` and lists every property in `required`; no `$ref` with
+    sibling keywords; only the supported keywords.
+    """
+    problems: list[str] = []
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        problems.append("the root schema must be an object")
+
+    def walk(node: Any, where: str, names: bool = False) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}/{i}")
+            return
+        if not isinstance(node, dict):
+            return
+        if names:  # a map of property or definition names: every value is a schema
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+            return
+        if "$ref" in node and len(node) > 1:
+            problems.append(f"{where}: $ref cannot have keywords {sorted(set(node) - {'$ref'})}")
+        for key in sorted(_NOT_STRICT & set(node)):
+            problems.append(f"{where}: {key!r} is not permitted")
+        if node.get("type") == "object":
+            if node.get("additionalProperties") is not False:
+                problems.append(f"{where}: additionalProperties must be false")
+            missing = set(node.get("properties", {})) - set(node.get("required", []))
+            if missing:
+                problems.append(f"{where}: required must list every property ({sorted(missing)})")
+        for key, value in node.items():
+            walk(value, f"{where}/{key}", names=key in ("properties", "$defs"))
+
+    walk(schema, "#")
+    return problems
 
 
 @dataclass
@@ -56,7 +118,9 @@ class FakeLLM:
     ) -> None:
         self.default = default or Step(answer={"ok": True})
         self.per_api: dict[Api, Step | None] = {
-            "openai": openai, "anthropic": anthropic, "local": local
+            "openai": openai,
+            "anthropic": anthropic,
+            "local": local,
         }
         self.queues: dict[Api, deque[Step]] = {api: deque() for api in self.per_api}
         self.received: list[Received] = []
@@ -159,6 +223,21 @@ class FakeLLM:
         step, body = await self._prelude(api, request)
         if step.status != 200:
             return self._error(api, step)
+        spec = (body.get("response_format") or {}).get("json_schema") or {}
+        if api == "openai" and spec.get("strict"):
+            # As OpenAI does: a strict schema outside the supported subset is refused whole.
+            problems = strict_schema_problems(spec.get("schema"))
+            if problems:
+                message = f"Invalid schema for response_format {spec.get('name')!r}: {problems[0]}"
+                payload = {
+                    "error": {
+                        "message": message,
+                        "type": "invalid_request_error",
+                        "param": "response_format",
+                        "code": None,
+                    }
+                }
+                return web.json_response(payload, status=400)
         text = self._text(step)
         return web.json_response(
             {
@@ -187,6 +266,15 @@ class FakeLLM:
         step, body = await self._prelude("anthropic", request)
         if step.status != 200:
             return self._error("anthropic", step)
+        for i, tool in enumerate(body.get("tools") or []):
+            if (tool.get("input_schema") or {}).get("type") != "object":
+                # Anthropic requires each tool's input_schema to be a JSON-schema object.
+                message = f"tools.{i}.custom.input_schema.type: Input should be 'object'"
+                payload = {
+                    "type": "error",
+                    "error": {"type": "invalid_request_error", "message": message},
+                }
+                return web.json_response(payload, status=400)
         tool = (body.get("tool_choice") or {}).get("name", "answer")
         if step.prose or step.raw_text is not None:
             content: list[dict[str, Any]] = [{"type": "text", "text": self._text(step)}]

@@ -13,7 +13,7 @@ import pytest
 
 from printforge.agents.base import AgentContext
 from printforge.agents.research import ResearchAgent
-from printforge.llm.base import LLMMessage, LLMRequest
+from printforge.llm.base import LLMMessage, LLMRequest, ProviderUnavailable
 from printforge.llm.offline import parse_request
 from printforge.llm.router import LLMRouter
 from printforge.models.request import PrintRequest
@@ -24,6 +24,13 @@ from tests.fakes.llm_server import FakeLLM, Step
 
 SECRET = "sk-test-DO-NOT-LEAK-4242"
 CUBE = parse_request("a 20 mm calibration cube").model_dump(mode="json")
+# A small schema OpenAI's strict mode accepts (the fake server refuses any other).
+NAME_SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}},
+    "required": ["name"],
+    "additionalProperties": False,
+}
 
 
 def settings_for(fake: FakeLLM, tmp: Path, order: list[str], **llm: Any) -> Settings:
@@ -73,7 +80,7 @@ async def research(settings: Settings, tmp: Path, text: str, router: LLMRouter |
 def simple_request(text: str = "a cube") -> LLMRequest:
     return LLMRequest(
         system="s", messages=[LLMMessage(role="user", content=text)],
-        json_schema={"type": "object", "properties": {"name": {"type": "string"}}}, text=text,
+        json_schema=NAME_SCHEMA, text=text,
     )
 
 
@@ -255,3 +262,19 @@ async def test_keys_never_leak(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     seen.append(metrics.render().decode())
     assert "key was refused" in str(info.value)
     assert not any(SECRET in text for text in seen)
+
+
+@pytest.mark.asyncio
+async def test_openai_refuses_a_schema_outside_strict_mode(tmp_path: Path) -> None:
+    # The fake answers 400 as OpenAI does, so a schema regression fails here, not in production.
+    loose = {**NAME_SCHEMA, "properties": {"name": {"type": "string", "maxLength": 80}}}
+    async with FakeLLM(Step(answer={"name": "x"})) as fake:
+        settings = settings_for(fake, tmp_path, ["openai"], max_attempts=3)
+        router = LLMRouter(settings.llm, data_dir=tmp_path)
+        request = simple_request().model_copy(update={"json_schema": loose})
+        try:
+            with pytest.raises(ProviderUnavailable, match="maxLength' is not permitted"):
+                await router.complete(request)
+        finally:
+            await router.close()
+    assert fake.calls("openai") == 1  # a 400 is not retried

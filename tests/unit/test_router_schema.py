@@ -87,3 +87,19 @@ def test_status_translation(status: int, kind: type[Exception], transient: bool)
     assert isinstance(err, kind) and isinstance(err, TransientError) is transient
     if status == 429:
         assert isinstance(err, RateLimited) and err.retry_after == 3.0
+
+
+def test_design_schema_is_inside_openais_strict_subset() -> None:
+    # The fake server applies these rules to every strict request, as the real API does; a
+    # string-length keyword on `name` made OpenAI refuse the whole schema.
+    from tests.fakes.llm_server import strict_schema_problems
+
+    assert strict_schema_problems(strict_schema(DesignSpec)) == []
+    bad = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "minLength": 1}, "n": {"type": "integer"}},
+        "required": ["name"],
+    }
+    found = " ".join(strict_schema_problems(bad))
+    assert "'minLength' is not permitted" in found and "additionalProperties" in found
+    assert "['n']" in found
