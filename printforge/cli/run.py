@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -135,10 +136,21 @@ async def _handle_run(args: argparse.Namespace) -> int:
     async with Orchestrator(settings) as orch:
         sub = orch.bus.subscribe()
         job = await orch.submit(request)
-        if args.json:
-            job = await orch.wait(job.id)
-        else:
-            job = await _watch(orch, sub, job.id)
+        try:
+            if args.json:
+                job = await orch.wait(job.id)
+            else:
+                job = await _watch(orch, sub, job.id)
+        except asyncio.CancelledError:
+            # Ctrl-C: leaving this block stops the orchestrator, and a print first stops its
+            # printer safely. Say so, or a person presses Ctrl-C again and cuts that short.
+            print(
+                f"printforge: stopping job {job.id}; a print is stopped safely first"
+                " (heaters off, nozzle up, bed presented). Ctrl-C again aborts that.",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise
         sub.close()
     if args.out:
         _copy_artifacts(orch.job_dir(job.id), Path(args.out))
@@ -155,20 +167,27 @@ async def _watch(orch: Any, sub: Any, job_id: str) -> Any:
 
     with StageProgress() as display:
         waiter = asyncio.create_task(orch.wait(job_id))
-        async for event in sub:
-            if not isinstance(event, JobEvent) or event.job_id != job_id:
-                if waiter.done():
+        try:
+            async for event in sub:
+                if not isinstance(event, JobEvent) or event.job_id != job_id:
+                    if waiter.done():
+                        break
+                    continue
+                display.apply(event)
+                if event.kind == "state" and event.state.value in {
+                    "completed",
+                    "failed",
+                    "cancelled",
+                    "interrupted",
+                }:
                     break
-                continue
-            display.apply(event)
-            if event.kind == "state" and event.state.value in {
-                "completed",
-                "failed",
-                "cancelled",
-                "interrupted",
-            }:
-                break
-        job = await waiter
+            job = await waiter
+        finally:
+            # Interrupted: the waiter must not outlive the orchestrator's store.
+            if not waiter.done():
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
         display.mark_skipped({s.name.value: s.state.value for s in job.stages})
     return job
 

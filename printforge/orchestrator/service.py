@@ -36,8 +36,6 @@ __all__ = ["Orchestrator"]
 
 log = logging.getLogger(__name__)
 
-_SHUTDOWN_GRACE_S = 5.0
-
 
 def _build_agent(name: str, settings: Settings, orch: Orchestrator) -> Agent[Any, Any]:
     cls = load_agent(name)
@@ -147,10 +145,14 @@ class Orchestrator:
         for task in tasks:
             task.cancel()
         if tasks:
-            # Each job records itself as interrupted (or re-queued) while it unwinds.
-            _done, pending = await asyncio.wait(tasks, timeout=_SHUTDOWN_GRACE_S)
+            # Each job records itself as interrupted (or re-queued) while it unwinds; a print
+            # first stops the printer safely (heaters off, nozzle up), which the drivers bound
+            # by their own timeout. The printers must not be closed under that.
+            grace = self.settings.orchestrator.shutdown_grace_s
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
             if pending:
-                errors.append(f"{len(pending)} job(s) did not stop in time")
+                names = ", ".join(t.get_name() for t in pending)
+                errors.append(f"{names} did not stop within {grace:g} s")
         await self.scheduler.stop()
         for agent in reversed(list(self.agents.values())):
             try:
@@ -305,6 +307,10 @@ class Orchestrator:
             self._jobs.pop(job.id, None)
             self._live.pop(job.id, None)
             self._wake.set()
+            if not t.cancelled() and (err := t.exception()) is not None:
+                # Never an unretrieved task traceback on the user's terminal; the store keeps
+                # the job's last state and recovery settles it on the next start.
+                log.error("job %s ended with an internal error: %r", job.id, err)
 
         task.add_done_callback(done)
 

@@ -82,6 +82,13 @@ class OrchestratorSettings(BaseModel):
         True, description="a print interrupted by a vanished printer goes back to the queue"
     )
     max_print_attempts: int = Field(2, ge=1, le=10)
+    shutdown_grace_s: float = Field(
+        45.0,
+        gt=0,
+        le=600,
+        description="on stop, how long running jobs get to stop (a print stops its printer"
+        " safely first: heaters off, nozzle up); longer than a driver's safe-stop timeout",
+    )
 
 
 class Settings(BaseSettings):

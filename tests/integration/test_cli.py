@@ -118,3 +118,48 @@ def test_global_options_also_work_after_the_command(tmp_path: Path) -> None:
     job_id = json.loads(result.stdout)["job_id"]
     report = json.loads((data / "jobs" / job_id / "report.json").read_text())
     assert report["report"]["slicer"]["settings"]["perimeters"] == 3
+
+
+def test_ctrl_c_mid_print_stops_safely_and_records_the_job(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "printforge",
+            "run",
+            "a 20 mm cube",
+            "--sim-speed",
+            "20",
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout or "[]")
+            if jobs and jobs[0]["state"] == "printing":
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the job never started printing")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "stopping job" in err and "stopped safely first" in err
+    assert "Traceback" not in err and "never retrieved" not in err, err
+    jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
+    assert [j["state"] for j in jobs] == ["interrupted"]
