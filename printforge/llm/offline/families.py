@@ -23,6 +23,7 @@ from printforge.llm.offline.reader import (
     clearance_hole,
     corner_of,
     mm,
+    pilot_hole,
     ring_node,
     ring_triple,
     size3,
@@ -65,7 +66,8 @@ def box_with_lid(r: Reader) -> Draft:
     corner = corner_of(r, x, y)
     if r.s.counts.get("compartment") or r.s.counts.get("divider") or r.s.grids:
         r.assumed.append("no compartments (a box with lid has none; ask for a tray)")
-    node = spec_node("box_with_lid", size=[x, y, z], wall=wall, floor=wall, lid_thickness=wall,
+    floor = r.get("floor", say="floor") or wall
+    node = spec_node("box_with_lid", size=[x, y, z], wall=wall, floor=floor, lid_thickness=wall,
                  lip_height=min(4.0, round((z - wall) / 2, 2)), corner_radius=corner)
     return r.draft("box_with_lid", "box with lid", [node])
 
@@ -115,9 +117,15 @@ def tray(r: Reader) -> Draft:
     if nx * ny > 1:
         r.note(f"{nx} x {ny} compartments" if ny > 1 else f"{nx} compartments")
     corner = corner_of(r, size[0], size[1])
-    node = spec_node("tray", size=list(size), wall=wall, floor=wall, corner_radius=corner,
+    floor = r.get("floor", say="floor") or wall
+    node = spec_node("tray", size=list(size), wall=wall, floor=floor, corner_radius=corner,
                  compartments_x=nx, compartments_y=ny)
     return r.draft("tray", "tray" if nx * ny == 1 else "organiser tray", [node])
+
+
+# Openings only an enclosure has (a box with lid has no ports).
+_OPENING_WORDS = (r"\b(?:usb|hdmi|ports?|jacks?|sockets?|ethernet|rj45|cable|switch|openings?|"
+                  r"cut-?outs?|vents?|sd)\b")
 
 
 def enclosure(r: Reader) -> Draft:
@@ -136,9 +144,11 @@ def enclosure(r: Reader) -> Draft:
         else:
             r.assumed.append(f"standoffs {mm(inset)} in from each corner ({board.caveat})")
     elif r.s.triples and not re.search(r"\b(board|pcb|circuit|perfboard|protoboard|"
-                                       r"stripboard)\b", r.s.text) and re.search(
-                                           r"\blid\b", r.s.text):
-        # "a project box 120 x 80 x 50 with lid" gives the box, not a board inside it.
+                                       r"stripboard)\b", r.s.text) and (re.search(
+                                           r"\blid\b", r.s.text) or (len(r.s.triples[0]) == 3
+                                           and not re.search(_OPENING_WORDS, r.s.text))):
+        # "a project box 120 x 80 x 50 (with lid)" gives the box, not a board inside it: with
+        # no board named, three sizes are the outside of a box that closes with a lid.
         r.understood[0] = "a box with lid"
         return box_with_lid(r)
     elif r.s.triples:
@@ -150,12 +160,27 @@ def enclosure(r: Reader) -> Draft:
         raise r.missing(
             "the board's size or name (e.g. 'for a Raspberry Pi' or 'for a 60 x 40 mm board')"
         )
+    if board is None and holes is None and len(r.s.triples) > 1 and len(r.s.triples[1]) == 2:
+        # "a 100 x 80 board with mounting holes 90 x 70 apart": a rectangle centred on it.
+        hx, hy = r.s.triples[1]
+        if hx < bx and hy < by:
+            holes = [[round((bx + i * hx) / 2, 3), round((by + j * hy) / 2, 3)]
+                     for j in (-1, 1) for i in (-1, 1)]
+            r.note(f"mounting holes {mm(hx)} x {mm(hy)} apart")
+    if r.s.screw is not None:
+        # "M3 standoffs": posts the screw cuts its own thread into.
+        hole = pilot_hole(r.s.screw)
+        r.note(f"standoffs for {r.s.screw_name} ({mm(hole)} pilot holes)")
+    posts = r.of_thing({"standoff", "standoffs", "posts", "post", "pillars"},
+                       {"height", "length"}, say="standoff height")
     wall = wall_of(r)
     gap = r.get("clearance", say="gap around the board") or r.default(1.0, "gap around the board")
     headroom = r.get("height", say="headroom") or r.default(headroom_default,
                                                             "headroom above the board")
     ports = read_ports(r, headroom)
     fields: dict[str, Any] = {"holes": holes} if holes is not None else {"hole_inset": inset}
+    if posts is not None:
+        fields["standoff_height"] = posts
     node = spec_node("enclosure", board_size=[bx, by], headroom=headroom, wall=wall,
                      gap=gap, hole_diameter=hole, ports=ports, **fields)
     return r.draft("enclosure", f"{board.name} case" if board else "enclosure", [node])

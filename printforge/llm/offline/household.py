@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 
-from printforge.llm.offline.reader import Draft, Reader, mm, spec_node
+from printforge.llm.offline.reader import Draft, Reader, mm, pilot_hole, spec_node
 
 __all__ = ["coaster", "drawer_handle", "funnel", "knob", "wedge"]
 
-# Tap drills for screws that cut their own thread into a printed post (ISO coarse: d - pitch).
-_PILOT = {2: 1.6, 2.5: 2.05, 3: 2.5, 4: 3.3, 5: 4.2, 6: 5.0, 8: 6.8}
 
 
 def coaster(r: Reader) -> Draft:
@@ -84,7 +82,7 @@ def drawer_handle(r: Reader) -> Draft:
     width = r.get("width", say="width") or r.default(12.0, "width")
     t = r.get("thickness", say="thickness") or r.default(8.0, "thickness")
     screw = r.s.screw or 4.0
-    pilot = _PILOT.get(screw, round(screw * 0.82, 2))
+    pilot = pilot_hole(screw)
     r.note(f"{mm(pilot)} pilot holes for {r.s.screw_name or 'M4'} screws")
     node = spec_node("drawer_handle", hole_spacing=spacing, clearance=clearance, width=width,
                      thickness=t, hole_diameter=pilot,

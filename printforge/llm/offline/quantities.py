@@ -45,6 +45,10 @@ _LABELS: list[tuple[str, str]] = [
     ("outer diameter", "outer_diameter"), ("outside diameter", "outer_diameter"),
     ("external diameter", "outer_diameter"), ("od", "outer_diameter"),
     ("wall thickness", "wall"), ("walls", "wall"), ("wall", "wall"), ("thick walls", "wall"),
+    # "a 2 mm floor", "a 3 mm bottom" of a box; "bottom diameter" is a diameter.
+    ("bottom diameter", "diameter"), ("base diameter", "diameter"),
+    ("floor thickness", "floor"), ("floor", "floor"), ("bottom thickness", "floor"),
+    ("thick floor", "floor"), ("thick bottom", "floor"), ("bottom", "floor"),
     ("inner radius", "inner_radius"), ("inside radius", "inner_radius"),
     ("outer radius", "radius"), ("radius", "radius"), ("radii", "radius"),
     ("diameter", "diameter"), ("dia", "diameter"), ("across", "diameter"), ("round", "diameter"),
@@ -443,6 +447,9 @@ def scan(text: str) -> Scan:
     if nema is not None:
         out.nema = int(nema.group(1))
         t = t[:nema.start(1)] + " " * (nema.end(1) - nema.start(1)) + t[nema.end(1):]
+    # Character displays are named by their grid ("a 16x2 LCD"): not a size.
+    t = re.sub(r"\b(?:16\s*x\s*2|20\s*x\s*4|1602|2004|128\s*x\s*64)(?=\s*(?:character\s+)?"
+               r"(?:lcd|oled|display|screen))", lambda m: " " * len(m.group(0)), t)
     for cell in _CELL.finditer(t):
         out.cells.append(cell.group(1))
         t = t[:cell.start()] + " " * (cell.end() - cell.start()) + t[cell.end():]

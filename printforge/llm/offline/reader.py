@@ -17,6 +17,7 @@ __all__ = [
     "clearance_hole",
     "corner_of",
     "mm",
+    "pilot_hole",
     "ring_node",
     "round_size",
     "size3",
@@ -31,6 +32,14 @@ Node = dict[str, Any]
 _CLEARANCE = {2: 2.4, 2.5: 2.9, 3: 3.4, 4: 4.5, 5: 5.5, 6: 6.6, 8: 9.0, 10: 11.0, 12: 13.5}
 # ISO 7089 washer outer diameters.
 _WASHER_OD = {2: 5.0, 2.5: 6.0, 3: 7.0, 4: 9.0, 5: 10.0, 6: 12.0, 8: 16.0, 10: 20.0, 12: 24.0}
+# Tap drills for screws that cut their own thread into a printed post (ISO coarse: d - pitch).
+_PILOT = {2: 1.6, 2.5: 2.05, 3: 2.5, 4: 3.3, 5: 4.2, 6: 5.0, 8: 6.8}
+
+
+def pilot_hole(screw_mm: float) -> float:
+    return _PILOT.get(screw_mm, round(screw_mm * 0.82, 2))
+
+
 def clearance_hole(screw_mm: float) -> float:
     return _CLEARANCE.get(screw_mm, round(screw_mm * 1.1 + 0.1, 2))
 

@@ -83,7 +83,7 @@ def vase(r: Reader) -> Draft:
         # A classic belly-and-neck profile whose widest point is the diameter asked for.
         radii = [round(rad * f, 2) for f in (0.75, 1.0, 0.7, 0.8)]
         r.assumed.append("a belly-and-neck profile")
-    floor = 0.0 if shade else max(2.0, wall)
+    floor = 0.0 if shade else (r.get("floor", say="floor") or max(2.0, wall))
     if shade:
         r.note("open at the bottom")
     node = spec_node("vase", height=h, radii=radii, wall=wall, floor=floor, sides=sides,
@@ -120,8 +120,9 @@ def pot(r: Reader, open_box: bool = False) -> Draft:
     drain = 0.0 if no_drain else (r.hole() or r.default(min(8.0, round(d / 6, 1)), "drain hole"))
     # A tray or box stands straight; a pot or cup tapers.
     bottom = r.default(round(d * (1.0 if open_box else 0.75), 1), "bottom diameter")
+    floor = r.get("floor", say="floor") or 2.5
     node = spec_node("plant_pot", height=h, top_diameter=d, bottom_diameter=bottom, wall=wall,
-                     floor=2.5, drain_hole_diameter=drain, sides=sides)
+                     floor=floor, drain_hole_diameter=drain, sides=sides)
     cup = re.search(r"pen|brush|cup|utensil|\bmug\b|\bbowl\b|\bdish\b", r.s.text)
     if re.search(r"\bhandle\b", r.s.text):
         r.assumed.append("no handle (pots and cups are made without one)")
