@@ -102,6 +102,14 @@ class ResearchAgent(Agent[PrintRequest, DesignSpec]):
         if inp.text is None:
             raise InputError("the research stage needs a text request")
         order = list(inp.providers or self.settings.llm.providers)
+        if inp.llm_model and order and self.router.provider_settings(order[0]).kind == "offline":
+            # The model is meant for the first provider; the offline parser has none, so the
+            # name would be dropped without a word and the design come from the rules instead.
+            raise InputError(
+                f"model {inp.llm_model!r} applies to the first provider in the order, but that is"
+                f" {order[0]!r} (the offline parser, which has no models); put the provider that"
+                f" serves it first, e.g. --provider openai,{order[0]}"
+            )
         # Problems a later stage found in an earlier design of this job (see FEEDBACK_KEY).
         feedback = [str(p) for p in ctx.report.get(FEEDBACK_KEY) or []]
         validate = spec_validator(ctx.profile)
@@ -112,6 +120,8 @@ class ResearchAgent(Agent[PrintRequest, DesignSpec]):
             text=inp.text,
             model=inp.llm_model,
             model_provider=order[0] if inp.llm_model and order else None,
+            # A design this job already built failed the CAD checks: ask the larger model.
+            escalate=bool(feedback),
             max_tokens=self.settings.llm.max_tokens,
             job_id=ctx.job_id,
             printer=ctx.profile,

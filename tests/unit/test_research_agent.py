@@ -120,3 +120,14 @@ async def test_later_stage_feedback_reaches_the_model(settings: Settings, tmp_pa
     await ResearchAgent(settings, router=router).run(request, ctx)
     first = scripted.requests[0].messages[0].content
     assert "a cube" in first and "0.1 mm wall that will not print" in first
+    # A built design failed the CAD checks: the larger model is asked (escalation).
+    assert scripted.requests[0].escalate and ctx.report["research"]["model"] == "big"
+
+
+@pytest.mark.asyncio
+async def test_a_model_for_the_offline_parser_is_refused_not_dropped(
+    settings: Settings, tmp_path: Path
+) -> None:
+    request = PrintRequest(text="a 20 mm calibration cube", llm_model="gpt-4o")
+    with pytest.raises(InputError, match=r"'gpt-4o' applies to the first provider.*'offline'"):
+        await ResearchAgent(settings).run(request, ctx_for(settings, tmp_path, request))
