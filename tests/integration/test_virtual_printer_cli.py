@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -171,3 +172,43 @@ def test_a_dead_heater_is_caught_by_the_host_through_the_cli(tmp_path: Path) -> 
     assert "emergency stop (M112) sent" in error
     assert refused.returncode == 2  # a configuration error
     assert "printers.bench.thermal.bed_heat_s: unknown key" in refused.stderr
+
+
+@contextlib.contextmanager
+def _board(*flags: str) -> Iterator[str]:
+    """A `virtual-printer` process; yields its device."""
+    with subprocess.Popen(
+        [*CLI, "virtual-printer", "--baud", "1000000", *flags], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            yield proc.stdout.readline().strip()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("switch", [[], ["--no-thermal-watchdog"]], ids=["on", "off"])
+def test_a_hotend_dying_just_short_of_its_target(tmp_path: Path, switch: list[str]) -> None:
+    # The hotend dies right after M109 returned, a degree short of its target, before any
+    # report showed it there. The watchdog stops the print; with the switch off, nothing does.
+    text = "M104 S200\nM109 S200\n" + "\n".join(f"G1 X{i} F600" for i in range(120)) + "\n"
+    path = write_gcode(tmp_path, text)
+    flags = ["--sim-speed", "100", "--move-time", "3", "--heater-fails-at-line", "8"]
+    with _board(*flags) as device:
+        config = tmp_path / "farm.toml"
+        config.write_text(
+            f'[printers.bench]\ndriver = "marlin"\nport = "{device}"\nbaud = 1000000\n'
+            "temp_interval_s = 1.0\n\n[printers.bench.thermal]\nrunaway_period_s = 0.4\n"
+        )
+        done = _run(
+            "print", str(path), "--printer", "bench", "--config", str(config), "--json", *switch
+        )
+    summary = json.loads(done.stdout)
+    if switch:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert summary["lines_acked"] == 122
+    else:
+        assert done.returncode == 1
+        assert "hotend thermal runaway" in summary["error"]["message"]
+        assert "on the way to 200.0 °C" in summary["error"]["message"]

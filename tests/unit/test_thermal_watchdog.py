@@ -165,6 +165,28 @@ CASES: list[tuple[str, list[Event], str | None, tuple[str, ...]]] = [
         (),
     ),
     (
+        "a heater that dies in its last few degrees, before reaching the target",
+        [
+            ("rep", 0.0, "T:22.00 /0.00 B:22.00 /0.00"),
+            ("cmd", 1.0, "M109 S210"),
+            _rep(10.0, 180.0, 210, 22, 0),
+            _rep(20.0, 206.0, 210, 22, 0),  # within 6 °C: the heating check is over
+            *[_rep(22.0 + 2 * i, 206.0 - 3 * i, 210, 22, 0) for i in range(40)],
+        ],
+        "thermal_runaway",
+        ("hotend thermal runaway", "below its highest reading 206.0 °C on the way to 210.0 °C"),
+    ),
+    (
+        "a heater creeping up to its target slowly never trips",
+        [
+            ("rep", 0.0, "T:200.00 /0.00 B:22.00 /0.00"),
+            ("cmd", 1.0, "M104 S210"),
+            *[_rep(2.0 + 2 * i, 205.0 + 0.02 * i, 210, 22, 0) for i in range(100)],
+        ],
+        None,
+        (),
+    ),
+    (
         "a lower target, then the heater dies before the next report",
         [
             _rep(0.0, 215.0, 215),

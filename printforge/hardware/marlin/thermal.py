@@ -9,7 +9,9 @@ report and every target the host sends) and applies the firmware's own rules per
   must rise by `heating_gain_c` within `heating_period_s`; checked again every period until
   the heater is close to its target;
 - thermal runaway (Marlin's THERMAL_PROTECTION): once at target, a reading more than
-  `runaway_hysteresis_c` below it for `runaway_period_s`, with the target unchanged;
+  `runaway_hysteresis_c` below it for `runaway_period_s`, with the target unchanged; before
+  the target is reached, the same fall below the highest reading so far (Marlin has no check
+  there, and a heater dying in its last few degrees would escape the heating check);
 - over temperature: a reading above the profile's maximum plus a margin, at any time;
 - stale reports: no report for `stale_report_s` while any heater has a target.
 
@@ -21,6 +23,7 @@ state machine. A tripped watch stays tripped and says nothing more.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,6 +76,7 @@ class _Heater:
     watch_base: float = 0.0
     watch_pending: bool = False  # a target came before any reading: arm on the first one
     reached: bool = False
+    peak: float = -math.inf  # the highest reading since the target was set, while not reached
     below_since: float | None = None
     below_first: float = 0.0
 
@@ -197,6 +201,7 @@ class ThermalWatch:
         was_on = bool(self.heating)
         heater.target = target
         heater.reached = False
+        heater.peak = heater.reading if heater.reading is not None else -math.inf
         heater.below_since = None
         heater.watch_due = None
         heater.watch_pending = False
@@ -282,12 +287,20 @@ class ThermalWatch:
                     f" {rules.prefix}heating_period_s {rules.heating_s:.3g} s",
                 )
             self._arm_watch(h, actual, now)  # still far off: watch the next period too
-        if not h.reached:
-            if actual >= h.target - REACHED_WINDOW_C:
-                h.reached = True
-                h.watch_due = None
-            return None
-        if actual >= h.target - rules.hysteresis_c:
+        if not h.reached and actual >= h.target - REACHED_WINDOW_C:
+            h.reached = True
+            h.watch_due = None
+        if h.reached:
+            reference = f"its target {_c(h.target)}"
+            floor = h.target - rules.hysteresis_c
+        else:
+            # Marlin only starts watching for a fall once the target is reached, so a heater
+            # that dies in the last few degrees, where the heating check no longer runs, would
+            # escape; the host holds a heater still on its way to the highest reading it made.
+            h.peak = max(h.peak, actual)
+            reference = f"its highest reading {_c(h.peak)} on the way to {_c(h.target)}"
+            floor = h.peak - rules.hysteresis_c
+        if actual >= floor:
             h.below_since = None
             return None
         if h.below_since is None:
@@ -298,7 +311,7 @@ class ThermalWatch:
                 h.name,
                 "thermal_runaway",
                 f"{h.name} thermal runaway: {_c(h.below_first)} then {_c(actual)}, more than"
-                f" {rules.hysteresis_c:g} °C below its target {_c(h.target)} for"
+                f" {rules.hysteresis_c:g} °C below {reference} for"
                 f" {_s(now - h.below_since)}; rule: {rules.prefix}runaway_hysteresis_c"
                 f" {rules.hysteresis_c:g} °C for {rules.prefix}runaway_period_s"
                 f" {rules.runaway_s:.3g} s",
