@@ -152,3 +152,21 @@ async def test_malformed_reports_and_slow_replies_are_survived(
     progress = [p async for p in driver.stream(gcode)]
     assert progress[-1].fraction == 1.0
     assert metrics.MQTT_MALFORMED.labels("moonraker")._value.get() > before
+
+
+@pytest.mark.asyncio
+async def test_garbage_on_the_server_status_topic_does_not_take_klipper_offline(
+    klipper: tuple[MoonrakerSimulator, MoonrakerDriver],
+) -> None:
+    # Moonraker publishes its server status only when it connects or leaves (retained), so a
+    # garbage message there used to mark a healthy printer offline until Moonraker restarted.
+    sim, driver = klipper
+    topic = driver.topics.moonraker_status
+    before = metrics.MQTT_MALFORMED.labels("moonraker")._value.get()
+    for garbage in (b"{not json", b"[1]", b'{"jsonrpc": "2.0", "id": 1, "result": null}'):
+        await sim.client.publish(topic, garbage, qos=1)
+    async with asyncio.timeout(10):
+        while metrics.MQTT_MALFORMED.labels("moonraker")._value.get() < before + 3:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    assert driver.status().state is PrinterState.IDLE
+    await driver.send("M117 still here")

@@ -132,7 +132,11 @@ class MoonrakerDriver(MqttPrinterDriver):
                 self._apply()
         elif topic == self.topics.moonraker_status:
             server = decode(ServerStatus, payload, kind="moonraker", topic=topic)
-            online = server is not None and server.server == "online"
+            if server is None:
+                # Counted and logged by decode; Moonraker says this only on connect and in its
+                # will, so garbage taken as "offline" would stick until Moonraker restarts.
+                return
+            online = server.server == "online"
             if online != self._online:
                 self._online = online
                 if online and self._client is not None:
