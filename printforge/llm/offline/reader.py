@@ -19,6 +19,7 @@ __all__ = [
     "mm",
     "pilot_hole",
     "ring_node",
+    "ring_triple",
     "round_size",
     "size3",
     "spec_node",
