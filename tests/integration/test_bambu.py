@@ -184,6 +184,28 @@ async def test_malformed_reports_are_counted(
 
 
 @pytest.mark.asyncio
+async def test_a_report_with_a_wrongly_typed_field_is_counted_and_does_not_stick(
+    bambu: tuple[BambuSimulator, BambuDriver], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Valid JSON, wrong type: merged into the report tree, it used to make every later
+    # report raise (uncounted, a traceback each), freezing the printer's status until a full
+    # report happened to replace the field.
+    sim, driver = bambu
+    await ready(driver)
+    before = metrics.MQTT_MALFORMED.labels("bambu")._value.get()
+    bad = b'{"print": {"bed_temper": "hot", "mc_percent": [1]}}'
+    await sim.client.publish(sim.topics.report, bad, qos=1)
+    async with asyncio.timeout(10):
+        while metrics.MQTT_MALFORMED.labels("bambu")._value.get() < before + 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    await sim.client.publish(sim.topics.report, b'{"print": {"print_error": 0}}', qos=1)
+    await driver.send("M117 after")  # its echo is a report too: it went through the driver
+    assert not [r for r in caplog.records if "handler failed" in r.getMessage()]
+    assert driver.status().state is PrinterState.IDLE
+    assert isinstance(driver.status().temperatures["bed"].actual, float)
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("bambu", [{"access_code": "00000000"}], indirect=True)
 async def test_wrong_access_code_is_refused(
     bambu: tuple[BambuSimulator, BambuDriver], tmp_path: Path

@@ -9,7 +9,13 @@ import pytest
 from pydantic import ValidationError
 
 from printforge.hardware.mqtt.bambu import BambuConfig
-from printforge.hardware.mqtt.bambu_protocol import BambuState, error_code, merge_report, request
+from printforge.hardware.mqtt.bambu_protocol import (
+    BambuState,
+    error_code,
+    merge_report,
+    non_numeric,
+    request,
+)
 from printforge.hardware.mqtt.config import BrokerAddress
 from printforge.models.printer import PrinterState
 
@@ -88,3 +94,16 @@ def test_a_shared_broker_decides_the_transport(broker: str, expected: BrokerAddr
 def test_a_malformed_broker_is_refused_with_the_reason(broker: str) -> None:
     with pytest.raises(ValidationError, match="broker"):
         BambuConfig(host="127.0.0.1", serial="s", access_code="1", broker=broker)
+
+
+def test_fields_that_are_not_numbers_are_found_and_numeric_strings_read() -> None:
+    section = {
+        "mc_percent": "abc",
+        "bed_temper": True,
+        "nozzle_temper": "215.5",
+        "print_error": None,
+    }
+    assert non_numeric(section) == ["mc_percent", "bed_temper"]
+    state = BambuState.of({"gcode_state": "RUNNING", "nozzle_temper": "215.5", "mc_percent": "42"})
+    assert state.temperatures["hotend"].actual == 215.5
+    assert state.percent == 42

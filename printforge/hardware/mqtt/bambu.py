@@ -26,9 +26,10 @@ from printforge.hardware.mqtt.bambu_protocol import (
     Report,
     error_code,
     merge_report,
+    non_numeric,
     request,
 )
-from printforge.hardware.mqtt.client import BusClient, decode
+from printforge.hardware.mqtt.client import BusClient, decode, note_malformed
 from printforge.hardware.mqtt.config import BrokerAddress, BusSettings, parse_broker
 from printforge.hardware.mqtt.device import MqttDriverConfig, MqttPrinterDriver, RemotePrint
 from printforge.hardware.mqtt.ftps import upload_file
@@ -175,7 +176,12 @@ class BambuDriver(MqttPrinterDriver):
         seq = section.get("sequence_id")
         if "result" in section and isinstance(seq, str):
             self._answer(seq, section)
-        merge_report(self._tree, {k: v for k, v in section.items() if k not in _EPHEMERAL})
+        bad = non_numeric(section)
+        if bad:
+            # Valid JSON with a wrong type: kept in the tree it would break every later report.
+            note_malformed("bambu", topic, f"not numbers: {', '.join(bad)}")
+        skip = _EPHEMERAL.union(bad)
+        merge_report(self._tree, {k: v for k, v in section.items() if k not in skip})
         self._last_report = time.monotonic()
         self.bambu = b = BambuState.of(self._tree)
         self.connected.set()

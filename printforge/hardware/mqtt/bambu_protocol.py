@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from printforge.models.printer import PrinterState, PrintProgress, Temperature
 
-__all__ = ["BambuState", "BambuTopics", "error_code", "merge_report", "request"]
+__all__ = ["BambuState", "BambuTopics", "error_code", "merge_report", "non_numeric", "request"]
 
 _STATES = {
     "IDLE": PrinterState.IDLE,
@@ -54,6 +54,36 @@ class Report(BaseModel):
     print: dict[str, Any] | None = None
 
 
+# Fields read as numbers; firmware sends numbers (some versions as numeric strings).
+NUMERIC = (
+    "mc_percent",
+    "mc_remaining_time",
+    "nozzle_temper",
+    "nozzle_target_temper",
+    "bed_temper",
+    "bed_target_temper",
+    "print_error",
+)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def non_numeric(section: dict[str, Any]) -> list[str]:
+    """The NUMERIC fields of a report that hold something else (null means absent)."""
+    return [k for k in NUMERIC if section.get(k) is not None and _number(section[k]) is None]
+
+
 def merge_report(tree: dict[str, Any], section: dict[str, Any]) -> None:
     tree.update(section)
 
@@ -71,7 +101,7 @@ class BambuState(BaseModel):
     @classmethod
     def of(cls, tree: dict[str, Any]) -> BambuState:
         gcode_state = tree.get("gcode_state")
-        error = int(tree.get("print_error") or 0)
+        error = int(_number(tree.get("print_error")) or 0)
         state = _STATES.get(str(gcode_state or "IDLE").upper(), PrinterState.IDLE)
         message = None
         if error:
@@ -80,12 +110,12 @@ class BambuState(BaseModel):
                 state = PrinterState.FAULTED
         temps: dict[str, Temperature] = {}
         for prefix, key in (("nozzle", "hotend"), ("bed", "bed")):
-            actual = tree.get(f"{prefix}_temper")
+            actual = _number(tree.get(f"{prefix}_temper"))
             if actual is not None:
-                target = tree.get(f"{prefix}_target_temper") or 0.0
-                temps[key] = Temperature(actual=float(actual), target=float(target))
-        percent = tree.get("mc_percent")
-        remaining = tree.get("mc_remaining_time")
+                target = _number(tree.get(f"{prefix}_target_temper")) or 0.0
+                temps[key] = Temperature(actual=actual, target=target)
+        percent = _number(tree.get("mc_percent"))
+        remaining = _number(tree.get("mc_remaining_time"))
         return cls(
             state=state,
             gcode_state=gcode_state,
