@@ -267,7 +267,10 @@ class LLMRouter:
         if hit is not None:
             slot.count("cache_hit")
             metrics.LLM_CALLS.labels(slot.name, model, "cache_hit").inc()
-            return hit.model_copy(update={"cost_usd": 0.0, "latency_s": 0.0})
+            # A hit spends nothing: no tokens, no dollars (the job report adds these up).
+            return hit.model_copy(
+                update={"cost_usd": 0.0, "latency_s": 0.0, "tokens_in": 0, "tokens_out": 0}
+            )
         timeout = provider.settings.timeout_s + 1.0
         attempt = 0
         while True:

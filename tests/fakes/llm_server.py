@@ -94,6 +94,8 @@ class Step:
     delay_s: float = 0.0
     truncate: bool = False
     prose: bool = False  # Anthropic: answer with text instead of the forced tool call
+    # An error message that quotes the key it was sent, as some proxies and local servers do.
+    echo_key: bool = False
 
 
 @dataclass
@@ -199,13 +201,17 @@ class FakeLLM:
         return step, body
 
     @staticmethod
-    def _error(api: Api, step: Step) -> web.Response:
+    def _error(api: Api, step: Step, headers: dict[str, str]) -> web.Response:
+        said = f"fake error {step.status}"
+        if step.echo_key:
+            key = headers.get("x-api-key") or headers.get("authorization", "").removeprefix(
+                "Bearer "
+            )
+            said += f": Incorrect API key provided: {key}"
         if api != "anthropic":
-            payload: dict[str, Any] = {
-                "error": {"message": f"fake error {step.status}", "type": "fake", "code": None}
-            }
+            payload: dict[str, Any] = {"error": {"message": said, "type": "fake", "code": None}}
         else:
-            payload = {"type": "error", "error": {"type": "fake", "message": f"fake {step.status}"}}
+            payload = {"type": "error", "error": {"type": "fake", "message": said}}
         return web.json_response(payload, status=step.status, headers=step.headers)
 
     @staticmethod
@@ -222,7 +228,7 @@ class FakeLLM:
     async def _chat(self, api: Api, request: web.Request) -> web.Response:
         step, body = await self._prelude(api, request)
         if step.status != 200:
-            return self._error(api, step)
+            return self._error(api, step, self.received[-1].headers)
         spec = (body.get("response_format") or {}).get("json_schema") or {}
         if api == "openai" and spec.get("strict"):
             # As OpenAI does: a strict schema outside the supported subset is refused whole.
@@ -265,7 +271,7 @@ class FakeLLM:
     async def _anthropic(self, request: web.Request) -> web.Response:
         step, body = await self._prelude("anthropic", request)
         if step.status != 200:
-            return self._error("anthropic", step)
+            return self._error("anthropic", step, self.received[-1].headers)
         for i, tool in enumerate(body.get("tools") or []):
             if (tool.get("input_schema") or {}).get("type") != "object":
                 # Anthropic requires each tool's input_schema to be a JSON-schema object.

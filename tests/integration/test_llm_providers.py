@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,7 @@ async def test_cache_hit_costs_no_call(tmp_path: Path) -> None:
         await router.close()
     assert fake.calls("anthropic") == 1
     assert not first["cached"] and second["cached"] and second["cost_usd"] == 0
+    assert first["tokens_in"] > 0 and second["tokens_in"] == second["tokens_out"] == 0
 
 
 @pytest.mark.asyncio
@@ -251,16 +253,22 @@ async def test_offline_refusal_says_what_it_understood(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_keys_never_leak(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    async with FakeLLM(openai=Step(status=401), anthropic=Step(status=500)) as fake:
+    # Both servers quote the key they were sent in their error text, as some proxies do.
+    openai, anthropic = Step(status=401, echo_key=True), Step(status=500, echo_key=True)
+    async with FakeLLM(openai=openai, anthropic=anthropic) as fake:
         settings = settings_for(fake, tmp_path, ["openai", "anthropic", "offline"])
         _, report = await research(settings, tmp_path, "a 20 mm calibration cube")
         router = LLMRouter(settings.llm)
         with pytest.raises(Exception) as info:
             await router.complete(simple_request(), order=["openai", "anthropic"])
+        health = [r.model_dump_json() for r in router.health.records()]
         await router.close()
     seen = [caplog.text, repr(report), str(info.value), repr(settings), settings.model_dump_json()]
-    seen.append(metrics.render().decode())
+    seen += [metrics.render().decode(), *health]
+    # What --debug prints: the traceback with every chained exception.
+    seen.append("".join(traceback.format_exception(info.value)))
     assert "key was refused" in str(info.value)
+    assert "Incorrect API key provided: ***" in str(info.value)  # the echo arrived, scrubbed
     assert not any(SECRET in text for text in seen)
 
 

@@ -317,6 +317,7 @@ async def test_cache_hit_skips_the_provider_and_costs_nothing() -> None:
     second = await router.complete(request())
     assert len(a.calls) == 1 and second.cached and not first.cached
     assert second.cost_usd == 0.0 and second.data == first.data
+    assert first.tokens_in > 0 and (second.tokens_in, second.tokens_out) == (0, 0)
     await router.complete(request("another prompt"))
     assert len(a.calls) == 2
     await router.close()
