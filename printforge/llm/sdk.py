@@ -52,7 +52,11 @@ def retry_after_header(headers: Any, now: float | None = None) -> float | None:
 def translate_status(status: int, message: str, headers: Any, who: str) -> PrintforgeError:
     """Map an HTTP failure to our hierarchy; the retry decision is then made by type."""
     if status == 429:
-        return RateLimited(f"{who}: rate limited (429)", retry_after=retry_after_header(headers))
+        wait = retry_after_header(headers)
+        # Say the wait: a fallback reason "rate limited" alone does not tell an operator whether
+        # the router waited or gave up because the wait was over llm.max_retry_after_s.
+        said = f", the server asks to retry after {wait:g} s" if wait is not None else ""
+        return RateLimited(f"{who}: rate limited (429){said}", retry_after=wait)
     if status in (401, 403):
         return AuthError(f"{who}: the API key was refused ({status})")
     if status == 408:
@@ -60,6 +64,19 @@ def translate_status(status: int, message: str, headers: Any, who: str) -> Print
     if status >= 500 or status == 529:
         return ProviderUnavailable(f"{who}: server error {status}: {message}")
     return PermanentError(f"{who}: request refused ({status}): {message}", code="llm_refused")
+
+
+def _server_said(err: Any) -> str:
+    """The server's own error sentence, not the SDK's "Error code: 500 - {...}" dump of the body.
+
+    OpenAI's SDK keeps the `error` object as `body`; Anthropic's keeps the whole reply.
+    """
+    body = getattr(err, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return str(getattr(err, "message", ""))
 
 
 @contextmanager
@@ -70,11 +87,12 @@ def sdk_errors(
     try:
         yield
     except sdk.APITimeoutError as err:
-        raise OperationTimeout(f"{who}: no answer within the timeout") from err
+        limit = f" of {settings.timeout_s:g} s (timeout_s)" if settings else ""
+        raise OperationTimeout(f"{who}: no answer within the timeout{limit}") from err
     except sdk.APIConnectionError as err:
         raise ConnectionLost(f"{who}: cannot reach the server") from err
     except sdk.APIStatusError as err:
-        text = scrub(str(getattr(err, "message", "")), settings)[:200] if settings else ""
+        text = scrub(_server_said(err), settings)[:200] if settings else ""
         raise translate_status(err.status_code, text, err.response.headers, who) from err
 
 

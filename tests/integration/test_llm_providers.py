@@ -215,6 +215,9 @@ async def test_both_clouds_down_completes_offline_and_says_why(tmp_path: Path) -
     reasons = report["fallbacks"]
     assert [r.split(":")[0] for r in reasons] == ["openai", "anthropic", "dead"]
     assert "500" in reasons[0] and "529" in reasons[1] and "cannot reach" in reasons[2]
+    # The server's own sentence, not the SDK's dump of the reply body.
+    assert reasons[0] == "openai: server error 500: fake error 500"
+    assert reasons[1] == "anthropic: server error 529: fake error 529"
 
 
 @pytest.mark.asyncio

@@ -87,6 +87,7 @@ def test_status_translation(status: int, kind: type[Exception], transient: bool)
     assert isinstance(err, kind) and isinstance(err, TransientError) is transient
     if status == 429:
         assert isinstance(err, RateLimited) and err.retry_after == 3.0
+        assert "retry after 3 s" in err.message  # the fallback reason says how long
 
 
 def test_design_schema_is_inside_openais_strict_subset() -> None:
