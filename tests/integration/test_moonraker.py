@@ -4,6 +4,7 @@ Klipper status updates, HTTP upload)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -170,3 +171,31 @@ async def test_garbage_on_the_server_status_topic_does_not_take_klipper_offline(
             await asyncio.sleep(0.02)
     assert driver.status().state is PrinterState.IDLE
     await driver.send("M117 still here")
+
+
+@pytest.mark.asyncio
+async def test_a_status_field_of_the_wrong_type_is_counted_and_does_not_stick(
+    klipper: tuple[MoonrakerSimulator, MoonrakerDriver], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Kept in the object tree, "hot" used to make every later update raise (a traceback
+    # each, uncounted) while the printer's status stood still.
+    sim, driver = klipper
+    topic = driver.topics.klipper_status
+    before = metrics.MQTT_MALFORMED.labels("moonraker")._value.get()
+    bad = json.dumps(
+        {
+            "eventtime": 1.0,
+            "status": {"extruder": {"temperature": "hot"}, "print_stats": {"state": [1]}},
+        }
+    )
+    await sim.client.publish(topic, bad, qos=1)
+    async with asyncio.timeout(10):
+        while metrics.MQTT_MALFORMED.labels("moonraker")._value.get() < before + 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    good = b'{"eventtime": 2.0, "status": {"heater_bed": {"temperature": 41.5}}}'
+    await sim.client.publish(topic, good, qos=1)
+    async with asyncio.timeout(10):
+        while driver.status().temperatures["bed"].actual != 41.5:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    assert not [r for r in caplog.records if "handler failed" in r.getMessage()]
+    assert driver.status().state is PrinterState.IDLE

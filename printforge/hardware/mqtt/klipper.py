@@ -23,6 +23,7 @@ __all__ = [
     "RpcResponse",
     "ServerStatus",
     "StatusUpdate",
+    "drop_mistyped",
     "merge_status",
     "rpc_request",
 ]
@@ -92,6 +93,44 @@ def rpc_request(method: str, params: dict[str, Any] | None, request_id: int) -> 
     if params is not None:
         frame["params"] = params
     return json.dumps(frame).encode()
+
+
+# The fields KlipperState reads, and the type each must have (null always means absent).
+_NUMBERS = {
+    "extruder": ("temperature", "target"),
+    "heater_bed": ("temperature", "target"),
+    "virtual_sdcard": ("file_size", "file_position"),
+    "print_stats": ("print_duration",),
+}
+_STRINGS = {
+    "webhooks": ("state", "state_message"),
+    "print_stats": ("state", "message", "filename"),
+}
+
+
+def drop_mistyped(update: dict[str, Any]) -> list[str]:
+    """Remove, in place, the fields KlipperState could not read; return them as obj.field.
+
+    Kept in the tree, one would break every later update, and Moonraker resends a field only
+    when it changes (a file size: once per print).
+    """
+    bad: list[str] = []
+    for obj, fields in update.items():
+        if not isinstance(fields, dict):
+            continue
+        for name in _NUMBERS.get(obj, ()):
+            value = fields.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                bad.append(f"{obj}.{name}")
+                del fields[name]
+        for name in _STRINGS.get(obj, ()):
+            value = fields.get(name)
+            if value is not None and not isinstance(value, str):
+                bad.append(f"{obj}.{name}")
+                del fields[name]
+    return bad
 
 
 def merge_status(tree: dict[str, dict[str, Any]], update: dict[str, dict[str, Any]]) -> None:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
 
-from printforge.hardware.mqtt.client import BusClient, decode
+from printforge.hardware.mqtt.client import BusClient, decode, note_malformed
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.device import MqttDriverConfig, MqttPrinterDriver, RemotePrint
 from printforge.hardware.mqtt.klipper import (
@@ -24,6 +24,7 @@ from printforge.hardware.mqtt.klipper import (
     RpcResponse,
     ServerStatus,
     StatusUpdate,
+    drop_mistyped,
     merge_status,
     rpc_request,
 )
@@ -115,6 +116,9 @@ class MoonrakerDriver(MqttPrinterDriver):
             log.warning("moonraker %s: status query failed: %s", self.name, err)
             return
         if isinstance(result, dict) and isinstance(result.get("status"), dict):
+            bad = drop_mistyped(result["status"])
+            if bad:
+                note_malformed("moonraker", self.topics.response, f"wrong types: {bad}")
             merge_status(self._tree, result["status"])
             self._online = True
             self._apply()
@@ -128,6 +132,9 @@ class MoonrakerDriver(MqttPrinterDriver):
         elif topic == self.topics.klipper_status:
             update = decode(StatusUpdate, payload, kind="moonraker", topic=topic)
             if update is not None:
+                bad = drop_mistyped(update.status)
+                if bad:
+                    note_malformed("moonraker", topic, f"wrong types: {', '.join(bad)}")
                 merge_status(self._tree, update.status)
                 self._apply()
         elif topic == self.topics.moonraker_status:
