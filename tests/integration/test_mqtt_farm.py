@@ -183,9 +183,14 @@ async def test_malformed_messages_are_counted_and_harmless(
         await farm.client.publish(topics.cmd(remote.printer_id), bad, qos=1)
         reply = await asyncio.wait_for(fut, 5)
         assert not reply.ok and reply.error is not None and reply.error.code == "bad_command"
-        # Garbage on a status topic must not crash the orchestrator side either.
+        # Garbage on a status topic must not crash the orchestrator side either, nor a status
+        # under another printer's topic be believed.
         await farm.client.publish(topics.status("ghost"), b"[1, 2", qos=1)
-        await until(lambda: metrics.MQTT_MALFORMED.labels("status")._value.get() > status_before)
+        impostor = StatusMessage(id="someone-else", state=PrinterState.IDLE).model_dump_json()
+        await farm.client.publish(topics.status("ghost"), impostor, qos=1)
+        await until(
+            lambda: metrics.MQTT_MALFORMED.labels("status")._value.get() >= status_before + 2
+        )
         assert metrics.MQTT_MALFORMED.labels("command")._value.get() >= before + 3
         assert (await remote.ping()).ok
         assert "ghost" not in farm.statuses

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from printforge.hardware.mqtt.client import BusClient, decode
+from printforge.hardware.mqtt.client import BusClient, decode, note_malformed
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.messages import Command, EventMessage, Reply, StatusMessage
 from printforge.hardware.mqtt.topics import Topics
@@ -129,7 +129,11 @@ class FarmClient:
             self.statuses.pop(printer_id, None)
         else:
             msg = decode(StatusMessage, payload, kind="status", topic=topic)
-            if msg is None or msg.id != printer_id:
+            if msg is not None and msg.id != printer_id:
+                # Taken as is, it would show one printer's state under another's name.
+                note_malformed("status", topic, f"id {msg.id!r} is not the topic's {printer_id!r}")
+                msg = None
+            if msg is None:
                 self.malformed += 1
                 return
             prev = self.statuses.get(printer_id)
