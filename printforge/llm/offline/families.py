@@ -33,6 +33,7 @@ from printforge.llm.offline.reader import (
 )
 from printforge.llm.offline.round_parts import (
     adapter,
+    cap,
     cone,
     cookie_cutter,
     cylinder,
@@ -489,6 +490,8 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("pot", r"\bpots?\b|planter|flower ?pot|pencil cup|pen holder|pencil holder|"
      r"\bsucculent|\bcups?\b|\bmugs?\b|\bbowls?\b|\bdish\b", pot),
     ("adapter", r"\b(?:reducers?|adapters?|adaptors?)\b", adapter),
+    # "an end cap for a 25 mm tube", "a lid for a 75 mm jar": a cup that slides over it.
+    ("cap", r"\b(?:end\s*)?caps?\b|\blids?\s+(?:for|to fit)\b", cap),
     ("tube", r"\btubes?\b|\bpipes?\b|\bsleeves?\b|\brings?\b|\bstraws?\b", tube),
     ("plate", r"\bplates?\b|\bpanels?\b|mounting plate|\bsheet\b", plate),
     ("cube", r"\bcubes?\b", cube),
@@ -507,6 +510,8 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("block", r"\bblock\b|cuboid|\bbrick\b|rectangular prism|\bslab\b", block),
     # Last: a part named by no family but called round ("a round base 80 mm across, 5 mm
     # thick", "a circular foot") is a disc or a cylinder of the sizes given.
-    ("round part", r"\b(?:round|circular|cylindrical)\b|\b(?:table|chair|furniture|rubber|"
-     r"replacement|levell?ing)\s+(?:foot|feet)\b|\b(?:hole\s+)?plugs?\b|\bstoppers?\b", cylinder),
+    ("round part", r"\b(?:round|circular|cylindrical)\b|\b(?:a|an|the|some|table|chair|furniture|"
+     r"rubber|replacement|levell?ing|shelf|cabinet|sofa|couch|bed)\s+(?:foot|feet)\b"
+     r"(?!\s*(?:long|tall|wide|high|deep|thick))|\b(?:hole\s+)?plugs?\b|\bstoppers?\b|"
+     r"\bbumpers?\b", cylinder),
 ]

@@ -226,7 +226,28 @@ def ring_triple(r: Reader) -> tuple[float, float, float] | None:
     return t[0], t[1], t[2]
 
 
+_RIDES_ON = {"pipe", "pipes", "tube", "tubes", "rod", "rods", "axle", "dowel", "bar", "pole"}
+
+
 def tube_dims(r: Reader, what: str) -> tuple[float, float]:
+    if re.search(r"\breduc", r.s.text):
+        # "a bushing to reduce a 22 mm hole to 8 mm": the hole it fills, and the new one.
+        sizes = [q for q in r.s.quantities if q.label in (None, "hole", "inner_diameter",
+                                                          "diameter", "shaft")]
+        if len(sizes) >= 2:
+            for q in sizes[:2]:
+                r.s.tokens.remove(q)
+            od, inner = max(sizes[0].mm, sizes[1].mm), min(sizes[0].mm, sizes[1].mm)
+            r.note(f"fills a {mm(od)} hole, leaves {mm(inner)}")
+            return od, inner
+    on = r.followed_by(_RIDES_ON, say="slides onto a", after={"on", "onto", "over", "for", "fit",
+                                                              "fits"})
+    if on is not None and what in ("spacer", "washer"):
+        # "a spacer ring to go on a 30 mm pipe": it slides on with 0.4 mm of play.
+        inner = round(on + 0.4, 2)
+        od = r.get("outer_diameter", "diameter", say="outer diameter") or r.default(
+            round(inner + 6.0, 1), "outer diameter")
+        return od, inner
     od = r.get("outer_diameter", "diameter", say="outer diameter")
     if od is None and (rad := r.get("radius", say="outer radius")) is not None:
         od = 2 * rad

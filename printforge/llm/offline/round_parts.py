@@ -20,6 +20,7 @@ from printforge.llm.offline.shapes import EPS, box, cyl, diff, tr
 
 __all__ = [
     "adapter",
+    "cap",
     "cone",
     "cookie_cutter",
     "cylinder",
@@ -161,6 +162,8 @@ def cylinder(r: Reader) -> Draft:
         d = r.take_free("diameter")
     if h is None and r.free():
         h = r.take_free("height")
+    if h is None and d is not None and re.search(r"\bplugs?\b|\bstoppers?\b", r.s.text):
+        h = r.default(round(max(5.0, d * 0.6), 1), "length")  # a plug's grip: most of its width
     if d is None or h is None:
         raise r.missing(*(["a diameter or radius"] if d is None else []),
                         *(["a height or length"] if h is None else []))
@@ -228,15 +231,54 @@ def flat_star(r: Reader) -> Draft:
     return r.draft("linear_extrude", "star", [node])
 
 
+_CAPPED = {"tube", "tubes", "pipe", "pipes", "jar", "bottle", "can", "rod", "dowel", "leg", "legs",
+           "post", "pole", "tubing", "hose", "bar", "profile", "extrusion"}
+
+
+def cap(r: Reader) -> Draft:
+    """An end cap or push-on lid: a cup whose inside slides over the thing it covers (0.4 mm
+    of play), printed open side up. Round, or square for square tube."""
+    over = r.followed_by(_CAPPED, say="fits over a",
+                         after={"for", "over", "on", "onto", "fit", "fits", "of"})
+    pair = next((t for t in r.s.triples if len(t) == 2), None)
+    square = bool(re.search(r"\b(square|rectangular|box[- ]section)\b", r.s.text)) or (
+        pair is not None and over is None)
+    if over is None and not square:
+        over = r.get("inner_diameter", "diameter", say="fits over") or r.take_free("fits over")
+    if over is None and not (square and (pair or r.free())):
+        raise r.missing("what it covers (e.g. 'an end cap for a 25 mm tube')")
+    wall = r.get("wall", "thickness", say="wall") or r.default(2.0, "wall")
+    depth = r.get("depth", "height", "length", say="depth") or r.default(12.0, "depth")
+    floor = r.get("floor", say="top") or r.default(2.0, "top thickness")
+    if square:
+        x, y = pair if pair is not None else (over or r.take_free("side"),) * 2  # type: ignore[assignment]
+        r.note(f"for {mm(x)} x {mm(y)} tube")
+        size = [round(x + 0.4 + 2 * wall, 2), round(y + 0.4 + 2 * wall, 2), round(depth + floor, 2)]
+        node = spec_node("tray", size=size, wall=wall, floor=floor)
+        return r.draft("tray", "square end cap", [node])
+    d = round(over + 0.4 + 2 * wall, 2)  # type: ignore[operator]
+    node = spec_node("plant_pot", height=round(depth + floor, 2), top_diameter=d,
+                     bottom_diameter=d, wall=wall, floor=floor, drain_hole_diameter=0.0)
+    return r.draft("plant_pot", "end cap", [node])
+
+
 def adapter(r: Reader) -> Draft:
     """A hose or pipe adapter (reducer): two sleeves of different bores joined by a taper,
     turned about Z. The two sizes are the bores, which slide over pipes of those sizes."""
-    sizes = [q.mm for q in r.s.quantities if q.label in (None, "diameter", "inner_diameter",
-                                                         "outer_diameter")]
-    sizes += [v for t in r.s.triples for v in t]
+    sizes = [q for q in r.s.quantities if q.label in (None, "diameter", "inner_diameter",
+                                                      "outer_diameter", "shaft", "hole")]
     if len(sizes) < 2:
         raise r.missing("the two sizes it joins (e.g. 'a hose adapter from 32 mm to 25 mm')")
-    a, b = sizes[0], sizes[1]
+    a, b = sizes[0].mm, sizes[1].mm
+    if re.search(r"\b(shafts?|bores?|axles?|spindles?|motors?|bearings?)\b", r.s.text):
+        # "an 8 mm to 5 mm shaft adapter": a sleeve that makes an 8 mm bore take a 5 mm shaft.
+        for q in sizes[:2]:
+            r.s.tokens.remove(q)
+        od, inner = max(a, b), min(a, b)
+        r.note(f"a sleeve {mm(od)} outside for a {mm(inner)} shaft")
+        h = r.get("length", "height", say="length") or r.take_free("length") or r.default(
+            10.0, "length")
+        return r.draft("tube", "shaft adapter", [ring_node("tube", od, inner, h)])
     r.note(f"from {mm(a)} to {mm(b)} (the bores: it slides over pipes of those sizes)")
     wall = r.get("wall", say="wall") or r.default(2.0, "wall")
     ends = r.get("length", say="each end") or r.default(round(max(15.0, max(a, b) * 0.8), 1),
