@@ -173,13 +173,14 @@ class LLMRouter:
             raise ConfigError("no LLM providers given")
         reasons: list[str] = []
         errors: list[PrintforgeError] = []
-        for name in names:
+        for index, name in enumerate(names):
             cfg = self.provider_settings(name)
             if not cfg.enabled:
                 reasons.append(f"{name}: disabled in config")
                 continue
             try:
-                response = await self._call(self.slot(name), request, validate)
+                last = index == len(names) - 1
+                response = await self._call(self.slot(name), request, validate, last=last)
             except PrintforgeError as err:
                 if isinstance(err, ConfigError):
                     raise
@@ -222,9 +223,9 @@ class LLMRouter:
         return tokens_in + request.max_tokens, cost or 0.0
 
     async def _admit(
-        self, slot: ProviderSlot, request: LLMRequest, tokens: int, cost: float
+        self, slot: ProviderSlot, request: LLMRequest, tokens: int, cost: float, last: bool
     ) -> Reservation:
-        """Budgets and token buckets; raises instead of waiting long.
+        """Budgets and token buckets; raises instead of waiting long, unless `last`.
 
         The worst-case cost is reserved in the shared ledger last, after any wait, so another
         process's spend during the wait is seen; `_call` settles or releases it.
@@ -235,12 +236,17 @@ class LLMRouter:
             wait = slot.requests.wait_for(1)
         if slot.tokens is not None and tokens:
             wait = max(wait, slot.tokens.wait_for(tokens))
-        if wait > self.settings.max_rate_wait_s:
+        # Failing over beats waiting only when there is somewhere to go: the last provider in the
+        # order (a repair round, `--provider anthropic` alone) waits for its own bucket instead,
+        # which refills within a minute by construction.
+        if wait > self.settings.max_rate_wait_s and not last:
             raise RateLimited(
                 f"{slot.name}: local rate limit reached, {wait:.1f} s until capacity",
                 retry_after=wait,
             )
         if wait > 0:
+            if wait > self.settings.max_rate_wait_s:
+                log.info("LLM provider %s: waiting %.1f s for its rate limit", slot.name, wait)
             await self._sleep(wait)
         reservation = self.ledger.reserve(request.job_id, cost, slot.name)
         if slot.requests is not None:
@@ -255,7 +261,7 @@ class LLMRouter:
         self.health.get(slot.name, "llm").breaker = state.value
 
     async def _call(
-        self, slot: ProviderSlot, request: LLMRequest, validate: Validator | None
+        self, slot: ProviderSlot, request: LLMRequest, validate: Validator | None, last: bool
     ) -> LLMResponse:
         provider = slot.provider
         if request.model_provider is not None and request.model_provider != slot.name:
@@ -284,7 +290,7 @@ class LLMRouter:
                 raise
             try:
                 tokens, estimate = self._estimate(slot, model, request)
-                reservation = await self._admit(slot, request, tokens, estimate)
+                reservation = await self._admit(slot, request, tokens, estimate, last)
             except PrintforgeError as err:
                 slot.breaker.on_neutral()
                 slot.count(_outcome(err))

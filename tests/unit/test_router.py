@@ -300,6 +300,19 @@ async def test_local_rate_limit_waits_briefly_then_fails_over() -> None:
     assert (await router.complete(request())).provider == "a"
 
 
+@pytest.mark.asyncio
+async def test_the_last_provider_waits_for_its_rate_limit_instead_of_failing() -> None:
+    # A repair round (order = [that provider]) or `--provider a` alone: nowhere to fail over to,
+    # so giving up after max_rate_wait_s would fail a design that a short wait completes.
+    clock = Clock()
+    a = Scripted("a", {"x": 1}, {"x": 2}, {"x": 3}, requests_per_minute=2)
+    router, slept = make_router(a, clock=clock, max_rate_wait_s=2.0)
+    await router.complete(request())
+    await router.complete(request())
+    r = await router.complete(request())
+    assert r.provider == "a" and r.data == {"x": 3} and slept == [pytest.approx(30.0)]
+
+
 def test_token_bucket_refills() -> None:
     clock = Clock()
     bucket = TokenBucket(60, clock)
