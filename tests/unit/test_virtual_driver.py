@@ -243,3 +243,31 @@ async def test_host_action_commands_pause_and_resume(tmp_path: Path) -> None:
                 drv._on_line("//action:resume")
         assert PrinterState.PAUSED in states
         assert drv.status().state is PrinterState.IDLE
+
+
+@pytest.mark.asyncio
+async def test_a_mock_mode_job_fails_with_the_watchdogs_message(tmp_path: Path) -> None:
+    # The whole pipeline (offline research, CAD, built-in slicer) onto a virtual printer whose
+    # hotend dies mid-print: the job fails with the host's verdict, the printer is faulted.
+    from printforge.models.job import JobState
+    from printforge.models.request import PrintRequest
+    from printforge.orchestrator.service import Orchestrator
+    from printforge.runtime.settings import load_settings
+
+    printer = {"driver": "virtual", "move_time_s": 5.0, "heater_fails_at_line": 400}
+    settings = load_settings(
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "sim_speed": 1000.0,
+            "printers": {"v": printer},
+        }
+    )
+    async with Orchestrator(settings) as orch:
+        job = await orch.submit(PrintRequest(text="a 20 mm calibration cube"))
+        job = await orch.wait(job.id, timeout=120)
+        state = orch.printers.get("v").status().state
+    assert job.state is JobState.FAILED
+    assert job.error is not None and job.error.code == "printer_fault"
+    assert "host thermal watchdog: hotend thermal runaway" in job.error.message
+    assert "emergency stop (M112) sent" in job.error.message
+    assert state is PrinterState.FAULTED
