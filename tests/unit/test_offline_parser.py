@@ -240,3 +240,16 @@ def test_a_bearing_number_is_a_name_not_a_length() -> None:
     spacer = parse_request("a shim washer for a 625 bearing").parts[0]
     # Rides the 5 mm shaft and touches only the inner race of the 16 mm bearing.
     assert spacer.inner_diameter == 5.2 and spacer.outer_diameter < 9  # type: ignore[union-attr]
+
+
+def test_a_foot_is_a_length_only_before_a_dimension_word() -> None:
+    assert [round(q.mm, 1) for q in scan("a foot long rod 10 mm diameter").quantities] == [
+        304.8, 10.0]
+    spec = parse_request("a foot for my shelf, 20mm tall, 30mm diameter")
+    assert spec.family == "cylinder"
+
+
+def test_a_box_with_a_number_of_sides_is_polygonal() -> None:
+    pot = parse_request("an 8 sided box 60mm").parts[0]
+    assert pot.kind == "plant_pot" and pot.sides == 8  # type: ignore[union-attr]
+    assert pot.drain_hole_diameter == 0  # type: ignore[union-attr]

@@ -94,7 +94,8 @@ def _round_box_with_lid(r: Reader) -> Draft:
 def tray(r: Reader) -> Draft:
     round_with_diameter = bool(re.search(r"\b(round|circular|cylindrical)\b", r.s.text)) and (
         r.s.first("diameter", "outer_diameter", "radius") is not None)
-    polygonal = bool(re.search(r"\b(pentagon|hexagon|heptagon|octagon)", r.s.text))
+    polygonal = bool(re.search(r"\b(pentagon|hexagon|heptagon|octagon)", r.s.text)) or (
+        5 <= r.s.counts.get("side", 0) <= 64)  # "an 8 sided box"
     if not r.s.triples and (round_with_diameter or polygonal):
         # "a round tray 150 mm diameter, 20 mm high", "a hexagonal box 50 mm": an open round
         # or polygonal vessel is a pot's shape, without a drain hole.

@@ -215,6 +215,11 @@ def number_words_to_digits(text: str) -> str:
                 out.append(f"{_FRACTION_WORDS[seq[1]]:g} ")
                 i = idx[1] + 1
                 continue
+            if seq[:2] in (["a", "foot"], ["a", "meter"], ["a", "metre"]) and seq[2:3] and seq[
+                    2] in ("long", "tall", "wide", "high", "deep", "across", "square"):
+                out.append("1 ")  # "a foot long"; "a foot for my shelf" is a part
+                i = idx[0] + 1
+                continue
             if seq[:2] in (["an", "inch"], ["a", "centimeter"], ["a", "centimetre"]):
                 out.append("1 ")
                 i = idx[0] + 1
