@@ -44,8 +44,11 @@ PROMPT = {"system": "You design parts.", "schema": SCHEMA}
 
 def request(i: int = 0) -> LLMRequest:
     return LLMRequest(
-        system=PROMPT["system"], messages=[LLMMessage(role="user", content=f"a cube {i}")],
-        json_schema=PROMPT["schema"], text=f"a cube {i}", max_tokens=256,
+        system=PROMPT["system"],
+        messages=[LLMMessage(role="user", content=f"a cube {i}")],
+        json_schema=PROMPT["schema"],
+        text=f"a cube {i}",
+        max_tokens=256,
     )
 
 
@@ -61,14 +64,27 @@ def settings(fake: FakeLLM, order: list[str], cache: bool) -> LLMSettings:
     return LLMSettings(
         providers=order,
         provider={
-            "openai": ProviderSettings(kind="openai", model="gpt-4o-mini", api_key="sk-bench",
-                                       base_url=fake.openai_base_url, timeout_s=5),
-            "down": ProviderSettings(kind="openai", model="gpt-4o-mini", api_key="sk-bench",
-                                     base_url=fake.local_base_url, timeout_s=5),
+            "openai": ProviderSettings(
+                kind="openai",
+                model="gpt-4o-mini",
+                api_key="sk-bench",
+                base_url=fake.openai_base_url,
+                timeout_s=5,
+            ),
+            "down": ProviderSettings(
+                kind="openai",
+                model="gpt-4o-mini",
+                api_key="sk-bench",
+                base_url=fake.local_base_url,
+                timeout_s=5,
+            ),
         },
         prices={"gpt-4o-mini": {"input": 0.15, "output": 0.6}},
-        budget_per_day_usd=1e6, budget_per_job_usd=1e6,
-        max_attempts=1, breaker_failure_threshold=2, breaker_reset_s=3600,
+        budget_per_day_usd=1e6,
+        budget_per_job_usd=1e6,
+        max_attempts=1,
+        breaker_failure_threshold=2,
+        breaker_reset_s=3600,
         cache=CacheSettings(enabled=cache),
     )
 
@@ -81,11 +97,20 @@ async def bare_sdk(fake: FakeLLM, n: int) -> list[float]:
             t = time.perf_counter()
             await client.chat.completions.create(
                 model="gpt-4o-mini",
-                messages=[{"role": "system", "content": PROMPT["system"]},
-                          {"role": "user", "content": f"a cube {i}"}],
-                response_format={"type": "json_schema", "json_schema": {
-                    "name": "design_spec", "schema": PROMPT["schema"], "strict": True}},
-                max_tokens=256, temperature=0.0,
+                messages=[
+                    {"role": "system", "content": PROMPT["system"]},
+                    {"role": "user", "content": f"a cube {i}"},
+                ],
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {
+                        "name": "design_spec",
+                        "schema": PROMPT["schema"],
+                        "strict": True,
+                    },
+                },
+                max_tokens=256,
+                temperature=0.0,
             )
             out.append(time.perf_counter() - t)
     finally:
@@ -117,8 +142,10 @@ async def overhead(fake: FakeLLM, n: int, label: str) -> list[float]:
     extra = p50_ms(via) - p50_ms(bare)
     print(f"[{label}] bare SDK call  p50 {p50_ms(bare):7.3f} ms  p90 {p90_ms(bare):7.3f} ms")
     print(f"[{label}] router call    p50 {p50_ms(via):7.3f} ms  p90 {p90_ms(via):7.3f} ms")
-    print(f"[{label}] router overhead p50 {extra:7.3f} ms  ratio"
-          f" {p50_ms(via) / p50_ms(bare):.3f}  (target < 2 ms)  {'OK' if extra < 2 else 'OVER'}")
+    print(
+        f"[{label}] router overhead p50 {extra:7.3f} ms  ratio"
+        f" {p50_ms(via) / p50_ms(bare):.3f}  (target < 2 ms)  {'OK' if extra < 2 else 'OVER'}"
+    )
     return bare
 
 
@@ -142,10 +169,12 @@ async def main(n: int) -> None:
         direct = LLMRouter(settings(fake, ["openai"], cache=False))
         straight = await routed(direct, n)
         await direct.close()
-        print(f"fail-over (breaker open) p50 {p50_ms(failover):7.3f} ms vs direct"
-              f" {p50_ms(straight):7.3f} ms  ratio {p50_ms(failover) / p50_ms(straight):.3f};"
-              f" requests to the down provider while open: {down_calls}"
-              f"  {'OK' if down_calls == 0 else 'FAIL'}")
+        print(
+            f"fail-over (breaker open) p50 {p50_ms(failover):7.3f} ms vs direct"
+            f" {p50_ms(straight):7.3f} ms  ratio {p50_ms(failover) / p50_ms(straight):.3f};"
+            f" requests to the down provider while open: {down_calls}"
+            f"  {'OK' if down_calls == 0 else 'FAIL'}"
+        )
 
         # Cache hits.
         router = LLMRouter(settings(fake, ["openai"], cache=True))
@@ -154,8 +183,10 @@ async def main(n: int) -> None:
         hits = await routed(router, n, same=True)
         served = fake.calls("openai") - before
         await router.close()
-        print(f"cache hit            p50 {p50_ms(hits):7.3f} ms  ratio to bare SDK"
-              f" {p50_ms(hits) / p50_ms(bare):.3f}; requests reaching the server: {served}")
+        print(
+            f"cache hit            p50 {p50_ms(hits):7.3f} ms  ratio to bare SDK"
+            f" {p50_ms(hits) / p50_ms(bare):.3f}; requests reaching the server: {served}"
+        )
 
 
 if __name__ == "__main__":

@@ -127,8 +127,14 @@ class ResearchAgent(Agent[PrintRequest, DesignSpec]):
             printer=ctx.profile,
         )
         report: dict[str, Any] = {
-            "provider": None, "model": None, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0,
-            "rounds": 0, "fallbacks": [], "cached": False,
+            "provider": None,
+            "model": None,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "cost_usd": 0.0,
+            "rounds": 0,
+            "fallbacks": [],
+            "cached": False,
         }
         ctx.report["research"] = report
         last_problems: list[str] = []
@@ -143,8 +149,7 @@ class ResearchAgent(Agent[PrintRequest, DesignSpec]):
                 return spec
             last_problems = problems
             report["fallbacks"].append(
-                f"{provider}: no valid design after {rounds} round(s): "
-                + "; ".join(problems[:3])
+                f"{provider}: no valid design after {rounds} round(s): " + "; ".join(problems[:3])
             )
             remaining = remaining[remaining.index(provider) + 1 :] if provider in remaining else []
         raise InputError(

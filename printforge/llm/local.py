@@ -32,8 +32,10 @@ class LocalProvider(OpenAIProvider):
 
     def _system(self, request: LLMRequest) -> str:
         # Many local servers accept but do not enforce response_format: say the schema in words.
-        return request.system + "\n\nThe answer must follow this JSON schema:\n" + json.dumps(
-            request.json_schema
+        return (
+            request.system
+            + "\n\nThe answer must follow this JSON schema:\n"
+            + json.dumps(request.json_schema)
         )
 
     def _api_key(self) -> str:

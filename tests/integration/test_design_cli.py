@@ -25,12 +25,21 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-async def printforge(*args: str, data_dir: Path, env: dict[str, str] | None = None
-                     ) -> tuple[int, str, str]:
+async def printforge(
+    *args: str, data_dir: Path, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     """Run the CLI without blocking the loop, so a fake server in this test keeps serving."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "printforge", "--data-dir", str(data_dir), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT, env=_env(env),
+        sys.executable,
+        "-m",
+        "printforge",
+        "--data-dir",
+        str(data_dir),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=_env(env),
     )
     out, err = await asyncio.wait_for(proc.communicate(), 100)
     assert proc.returncode is not None
@@ -53,7 +62,10 @@ async def test_calibration_cube_is_a_watertight_20mm_mesh(tmp_path: Path) -> Non
 @pytest.mark.asyncio
 async def test_nonsense_exits_non_zero_with_one_clear_line(tmp_path: Path) -> None:
     code, stdout, stderr = await printforge(
-        "design", "purple monkey dishwasher", "--out", str(tmp_path / "x.stl"),
+        "design",
+        "purple monkey dishwasher",
+        "--out",
+        str(tmp_path / "x.stl"),
         data_dir=tmp_path / "d",
     )
     assert code != 0 and stdout == ""
@@ -74,9 +86,16 @@ async def test_clouds_down_completes_offline_and_json_says_why(tmp_path: Path) -
         )
         out = tmp_path / "washer.stl"
         code, stdout, stderr = await printforge(
-            "--config", str(config), "design",
-            "a washer 20 mm outer diameter, 8 mm hole, 2 mm thick", "--out", str(out),
-            "--provider", "openai,anthropic,offline", "--json", data_dir=tmp_path / "d",
+            "--config",
+            str(config),
+            "design",
+            "a washer 20 mm outer diameter, 8 mm hole, 2 mm thick",
+            "--out",
+            str(out),
+            "--provider",
+            "openai,anthropic,offline",
+            "--json",
+            data_dir=tmp_path / "d",
             env={"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": SECRET},
         )
     assert code == 0, stderr
@@ -116,7 +135,12 @@ async def test_providers_check_probes_each_provider(tmp_path: Path) -> None:
             "timeout_s = 2\n"
         )
         code, stdout, stderr = await printforge(
-            "--config", str(config), "providers", "--check", "--json", data_dir=tmp_path / "d",
+            "--config",
+            str(config),
+            "providers",
+            "--check",
+            "--json",
+            data_dir=tmp_path / "d",
             env={"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": ""},
         )
     assert code == 0, stderr

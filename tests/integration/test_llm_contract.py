@@ -21,8 +21,11 @@ CUBE = parse_request("a 20 mm calibration cube").model_dump(mode="json")
 
 def design_request(text: str = "a 20 mm calibration cube", **kw: Any) -> LLMRequest:
     return LLMRequest(
-        system=system_prompt(), messages=[LLMMessage(role="user", content=text)],
-        json_schema=design_schema(), text=text, **kw,
+        system=system_prompt(),
+        messages=[LLMMessage(role="user", content=text)],
+        json_schema=design_schema(),
+        text=text,
+        **kw,
     )
 
 
@@ -70,8 +73,13 @@ class TestOpenAI(ProviderContract):
     kind = "openai"
 
     def settings(self, fake: FakeLLM) -> ProviderSettings:
-        return ProviderSettings(kind="openai", model="gpt-4o-mini", escalation_model="gpt-4o",
-                                base_url=fake.openai_base_url, api_key="sk-x")  # type: ignore[arg-type]
+        return ProviderSettings(
+            kind="openai",
+            model="gpt-4o-mini",
+            escalation_model="gpt-4o",
+            base_url=fake.openai_base_url,
+            api_key="sk-x",
+        )  # type: ignore[arg-type]
 
     @pytest.mark.asyncio
     async def test_server_errors_are_transient(self, provider: LLMProvider, fake: FakeLLM) -> None:
@@ -85,9 +93,13 @@ class TestAnthropic(ProviderContract):
     kind = "anthropic"
 
     def settings(self, fake: FakeLLM) -> ProviderSettings:
-        return ProviderSettings(kind="anthropic", model="claude-haiku-4-5",
-                                escalation_model="claude-sonnet-4-6",
-                                base_url=fake.anthropic_base_url, api_key="sk-x")  # type: ignore[arg-type]
+        return ProviderSettings(
+            kind="anthropic",
+            model="claude-haiku-4-5",
+            escalation_model="claude-sonnet-4-6",
+            base_url=fake.anthropic_base_url,
+            api_key="sk-x",
+        )  # type: ignore[arg-type]
 
     @pytest.mark.asyncio
     async def test_prose_instead_of_the_tool_is_a_parse_error(
@@ -102,8 +114,9 @@ class TestLocal(ProviderContract):
     kind = "openai_compatible"
 
     def settings(self, fake: FakeLLM) -> ProviderSettings:
-        return ProviderSettings(kind="openai_compatible", model="llama3.1",
-                                base_url=fake.local_base_url)
+        return ProviderSettings(
+            kind="openai_compatible", model="llama3.1", base_url=fake.local_base_url
+        )
 
 
 class TestOffline(ProviderContract):

@@ -37,13 +37,20 @@ NAME_SCHEMA = {
 def settings_for(fake: FakeLLM, tmp: Path, order: list[str], **llm: Any) -> Settings:
     providers = {
         "openai": {
-            "kind": "openai", "model": "gpt-4o-mini", "escalation_model": "gpt-4o",
-            "base_url": fake.openai_base_url, "api_key": SECRET, "timeout_s": 2.0,
+            "kind": "openai",
+            "model": "gpt-4o-mini",
+            "escalation_model": "gpt-4o",
+            "base_url": fake.openai_base_url,
+            "api_key": SECRET,
+            "timeout_s": 2.0,
         },
         "anthropic": {
-            "kind": "anthropic", "model": "claude-haiku-4-5",
-            "escalation_model": "claude-sonnet-4-6", "base_url": fake.anthropic_base_url,
-            "api_key": SECRET, "timeout_s": 2.0,
+            "kind": "anthropic",
+            "model": "claude-haiku-4-5",
+            "escalation_model": "claude-sonnet-4-6",
+            "base_url": fake.anthropic_base_url,
+            "api_key": SECRET,
+            "timeout_s": 2.0,
         },
         "local": {"kind": "openai_compatible", "base_url": fake.local_base_url, "model": "llama"},
         "dead": {"kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1", "timeout_s": 1},
@@ -53,8 +60,11 @@ def settings_for(fake: FakeLLM, tmp: Path, order: list[str], **llm: Any) -> Sett
     overrides = {
         "data_dir": str(tmp),
         "llm": {
-            "providers": order, "provider": providers, "backoff_initial_s": 0.01,
-            "backoff_max_s": 0.05, **llm,
+            "providers": order,
+            "provider": providers,
+            "backoff_initial_s": 0.01,
+            "backoff_max_s": 0.05,
+            **llm,
         },
     }
     return load_settings(overrides=overrides)
@@ -62,13 +72,18 @@ def settings_for(fake: FakeLLM, tmp: Path, order: list[str], **llm: Any) -> Sett
 
 def context(settings: Settings, tmp: Path, text: str) -> AgentContext:
     return AgentContext(
-        job_id="job1", job_dir=tmp, request=PrintRequest(text=text), printer="virtual",
-        profile=settings.printer_profile("virtual"), material=settings.material("PLA"),
+        job_id="job1",
+        job_dir=tmp,
+        request=PrintRequest(text=text),
+        printer="virtual",
+        profile=settings.printer_profile("virtual"),
+        material=settings.material("PLA"),
     )
 
 
-async def research(settings: Settings, tmp: Path, text: str, router: LLMRouter | None = None
-                   ) -> tuple[Any, dict[str, Any]]:
+async def research(
+    settings: Settings, tmp: Path, text: str, router: LLMRouter | None = None
+) -> tuple[Any, dict[str, Any]]:
     agent = ResearchAgent(settings, router=router)
     ctx = context(settings, tmp, text)
     try:
@@ -80,8 +95,10 @@ async def research(settings: Settings, tmp: Path, text: str, router: LLMRouter |
 
 def simple_request(text: str = "a cube") -> LLMRequest:
     return LLMRequest(
-        system="s", messages=[LLMMessage(role="user", content=text)],
-        json_schema=NAME_SCHEMA, text=text,
+        system="s",
+        messages=[LLMMessage(role="user", content=text)],
+        json_schema=NAME_SCHEMA,
+        text=text,
     )
 
 
@@ -189,8 +206,12 @@ async def test_5xx_and_timeouts_fail_over_with_bounded_calls(tmp_path: Path) -> 
         anthropic=Step(answer={"name": "slow"}, delay_s=0.6),
     ) as fake:
         settings = settings_for(
-            fake, tmp_path, ["openai", "anthropic", "local"], max_attempts=2,
-            breaker_failure_threshold=2, provider={"anthropic": {"timeout_s": 0.2}},
+            fake,
+            tmp_path,
+            ["openai", "anthropic", "local"],
+            max_attempts=2,
+            breaker_failure_threshold=2,
+            provider={"anthropic": {"timeout_s": 0.2}},
         )
         router = LLMRouter(settings.llm)
         for _ in range(4):

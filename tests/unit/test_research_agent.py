@@ -47,8 +47,14 @@ class Answers:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         self.requests.append(request)
         data = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        return LLMResponse(provider=self.name, model=self.model_for(request), text="{}",
-                           data=data, tokens_in=10, tokens_out=5)
+        return LLMResponse(
+            provider=self.name,
+            model=self.model_for(request),
+            text="{}",
+            data=data,
+            tokens_in=10,
+            tokens_out=5,
+        )
 
 
 @pytest.fixture
@@ -60,8 +66,12 @@ def settings(tmp_path: Path) -> Settings:
 
 def ctx_for(settings: Settings, tmp_path: Path, request: PrintRequest) -> AgentContext:
     return AgentContext(
-        job_id="j", job_dir=tmp_path, request=request, printer="virtual",
-        profile=settings.printer_profile("virtual"), material=settings.material("PLA"),
+        job_id="j",
+        job_dir=tmp_path,
+        request=request,
+        printer="virtual",
+        profile=settings.printer_profile("virtual"),
+        material=settings.material("PLA"),
     )
 
 
@@ -74,8 +84,14 @@ async def test_offline_by_default_and_the_report_shape(settings: Settings, tmp_p
     await agent.stop()
     assert spec.model_dump(mode="json") == CUBE
     assert ctx.report["research"] == {
-        "provider": "offline", "model": "rules-v1", "tokens_in": 0, "tokens_out": 0,
-        "cost_usd": 0.0, "rounds": 1, "fallbacks": [], "cached": False,
+        "provider": "offline",
+        "model": "rules-v1",
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "cost_usd": 0.0,
+        "rounds": 1,
+        "fallbacks": [],
+        "cached": False,
     }
 
 

@@ -79,8 +79,14 @@ def test_retry_after_forms() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind", "transient"),
-    [(429, RateLimited, True), (401, AuthError, False), (403, AuthError, False),
-     (500, TransientError, True), (529, TransientError, True), (400, PermanentError, False)],
+    [
+        (429, RateLimited, True),
+        (401, AuthError, False),
+        (403, AuthError, False),
+        (500, TransientError, True),
+        (529, TransientError, True),
+        (400, PermanentError, False),
+    ],
 )
 def test_status_translation(status: int, kind: type[Exception], transient: bool) -> None:
     err = translate_status(status, "msg", {"retry-after": "3"}, "openai")
