@@ -149,3 +149,43 @@ async def test_providers_check_probes_each_provider(tmp_path: Path) -> None:
     assert rows["local"]["health"] != "healthy" and "cannot reach" in rows["local"]["last_error"]
     assert rows["anthropic"]["key_set"] is False and "no API key" in rows["anthropic"]["last_error"]
     assert SECRET not in stdout + stderr
+
+
+@pytest.mark.asyncio
+async def test_model_and_provider_are_honoured_exactly(tmp_path: Path) -> None:
+    from printforge.llm.offline import parse_request
+
+    cube = parse_request("a 20 mm calibration cube").model_dump(mode="json")
+    async with FakeLLM(Step(answer=cube)) as fake:
+        config = tmp_path / "llm.toml"
+        config.write_text(
+            f'[llm.provider.openai]\nbase_url = "{fake.openai_base_url}"\n'
+            f'[llm.provider.anthropic]\nbase_url = "{fake.anthropic_base_url}"\n'
+        )
+        env = {"OPENAI_API_KEY": SECRET, "ANTHROPIC_API_KEY": SECRET}
+
+        async def design(*flags: str) -> tuple[int, str, str]:
+            return await printforge(
+                "--config", str(config), "design", "a 20 mm calibration cube",
+                "--out", str(tmp_path / "c.stl"), "--json", *flags,
+                data_dir=tmp_path / "d", env=env,
+            )  # fmt: skip
+
+        # A dated name is priced by its prefix and sent as written, to the first provider only.
+        code, stdout, stderr = await design("--provider", "anthropic,openai", "--model",
+                                            "claude-haiku-4-5-20251001")  # fmt: skip
+        assert code == 0, stderr
+        assert [r.body["model"] for r in fake.received] == ["claude-haiku-4-5-20251001"]
+        research = json.loads(stdout)["research"]
+        assert research["model"] == "claude-haiku-4-5-20251001" and research["cost_usd"] > 0
+
+        # A model with no price is not run for free: refused, saying which row to add.
+        code, stdout, stderr = await design("--provider", "openai", "--model", "gpt-9-preview")
+        assert code == 1 and stdout == "" and len(fake.received) == 1
+        assert "no price for model 'gpt-9-preview'" in stderr and "[llm.prices]" in stderr
+
+        # The default order is the offline parser, which has no models: refused, not dropped.
+        code, stdout, stderr = await design("--model", "gpt-4o")
+        assert code == 1 and "'gpt-4o' applies to the first provider" in stderr
+        assert "--provider openai,offline" in stderr
+    assert SECRET not in stdout + stderr
