@@ -57,6 +57,16 @@ def test_bad_broker_urls(url: str) -> None:
         parse_broker(url)
 
 
+@pytest.mark.parametrize(
+    "url", ["mqtt://farm:s3cret@h:1884", "mqtts://farm:s3cret@h", "mqtt://farm:s3cret@h:99999"]
+)
+def test_credentials_in_a_broker_url_are_refused_without_showing_them(url: str) -> None:
+    # They were silently ignored (no login happened) and echoed on the node's ready line.
+    with pytest.raises(ConfigError, match="username") as caught:
+        parse_broker(url)
+    assert "s3cret" not in str(caught.value)
+
+
 def test_no_broker_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="--broker"):
         BusSettings().address()

@@ -27,6 +27,13 @@ class BrokerAddress(BaseModel):
 def parse_broker(url: str) -> BrokerAddress:
     """`mqtt://HOST:PORT` or `mqtts://HOST:PORT` -> BrokerAddress; ConfigError otherwise."""
     parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    if "@" in parts.netloc:
+        # Never used for the login, and a password there ends up in logs and on screen.
+        shown = f"{parts.scheme}://…@{parts.netloc.rsplit('@', 1)[1]}"
+        raise ConfigError(
+            f"bus.broker {shown}: credentials do not belong in the URL; set [bus] username and"
+            " PRINTFORGE_BUS__PASSWORD (printforge node: --username and --password-env)"
+        )
     if parts.scheme not in DEFAULT_PORTS:
         raise ConfigError(f"bus.broker {url!r}: the scheme must be mqtt:// or mqtts://")
     if not parts.hostname:
