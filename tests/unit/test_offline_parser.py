@@ -253,3 +253,10 @@ def test_a_box_with_a_number_of_sides_is_polygonal() -> None:
     pot = parse_request("an 8 sided box 60mm").parts[0]
     assert pot.kind == "plant_pot" and pot.sides == 8  # type: ignore[union-attr]
     assert pot.drain_hole_diameter == 0  # type: ignore[union-attr]
+
+
+def test_a_pair_of_gears_is_two_meshing_gears_not_four() -> None:
+    spec = parse_request("two gears, 20 and 40 teeth, module 1")
+    assert [(p.teeth, p.module) for p in spec.parts] == [(20, 1.0), (40, 1.0)]  # type: ignore[union-attr]
+    assert spec.description is not None and "30 mm between their centres" in spec.description
+    assert build_mesh(spec).is_watertight

@@ -16,6 +16,7 @@ from printforge.llm.offline.boards import find_board
 from printforge.llm.offline.household import coaster, drawer_handle, funnel, knob, wedge
 from printforge.llm.offline.mounts import bracket, clamp, clip, hook, stand
 from printforge.llm.offline.ports import read_ports
+from printforge.llm.offline.quantities import Quantity
 from printforge.llm.offline.reader import (
     Draft,
     Missing,
@@ -429,6 +430,21 @@ def gear(r: Reader) -> Draft:
     if bore is None:
         bore = r.default(min(5.0, round(module * n / 4, 1)), "bore")
     node = spec_node("gear", module=module, teeth=n, thickness=t, bore=bore)
+    pair = re.search(r"\b(\d+)\s*(?:teeth\s*)?(?:and|&|\+|/|,)\s*(\d+)\s*(?:teeth|tooth)\b",
+                     r.s.text)
+    if pair is not None and int(pair.group(1)) != n and 6 <= int(pair.group(1)) <= 200:
+        # "two gears, 20 and 40 teeth": a meshing pair of the same module, side by side.
+        other = int(pair.group(1))
+        # The first count was read as a bare number; it is a count of teeth, not a length.
+        r.s.tokens[:] = [t for t in r.s.tokens if not (
+            isinstance(t, Quantity) and t.unit is None and t.mm == other)]
+        r.note(f"and a {other}-tooth gear to mesh with it ({mm(module * (n + other) / 2)}"
+               " between their centres)")
+        mate = spec_node("gear", module=module, teeth=other, thickness=t,
+                         bore=min(bore, round(module * other / 4, 1)) if bore else 0.0)
+        draft = r.draft("gear", f"{other} and {n} tooth gears", [mate, node])
+        draft.counted = True
+        return draft
     return r.draft("gear", f"{n}-tooth gear", [node])
 
 

@@ -103,7 +103,7 @@ def understand(text: str) -> Draft:
                 f"cannot design {_quote(text)!r}: understood {', '.join(missing.understood)};"
                 f" missing {'; '.join(missing.missing)}"
             ) from None
-        if s.copies > 1:
+        if s.copies > 1 and not draft.counted:
             draft.parts = draft.parts * s.copies
             draft.understood.append(f"{s.copies} copies")
         if any(q.unit is None and q.label != "module" for q in s.quantities) or (

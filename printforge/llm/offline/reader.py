@@ -56,6 +56,9 @@ class Draft:
     parts: list[Node]
     understood: list[str] = field(default_factory=list)
     assumed: list[str] = field(default_factory=list)
+    # The family already made one part per thing counted ("two gears, 20 and 40 teeth"), so
+    # the request's count is not applied again.
+    counted: bool = False
 
 
 class Missing(Exception):
