@@ -213,10 +213,12 @@ class MarlinDriver(PrinterDriver):
 
     def _thermal_trip(self, trip: ThermalTrip) -> None:
         reason = f"host thermal watchdog: {trip.message}"
-        log.error("printer %s: %s", self.name, reason)
         if self._streaming:
+            # The job's PrinterFault carries the verdict to whoever streams: no second telling.
+            log.info("printer %s: %s", self.name, reason)
             self._emergency_stop_now(f"{reason}; emergency stop (M112) sent")
             return
+        log.warning("printer %s: %s", self.name, reason)
         # Nothing to abort, so the gentler stop. Unnumbered lines take no place in the numbering,
         # so they go out although the engine is about to fail.
         hotends = sorted(k for k in self.thermal.heaters if k != "bed") if self.thermal else []
