@@ -253,6 +253,10 @@ async def _handle_node(args: argparse.Namespace) -> int:
             " with --virtual N, --sim-printers N, --sim-moonraker N or --sim-bambu N"
         )
 
+    if args.drop_at is not None and not 0 <= args.drop_at <= 1:
+        raise InputError(f"--drop-at takes a fraction from 0 to 1, not {args.drop_at:g}")
+    if args.reply_delay is not None and args.reply_delay < 0:
+        raise InputError(f"--reply-delay takes seconds, 0 or more, not {args.reply_delay:g}")
     faults = None
     if args.drop_at is not None or args.reply_delay is not None:
         faults = EndpointFaults(drop_at_fraction=args.drop_at, reply_delay_s=args.reply_delay or 0)

@@ -279,6 +279,9 @@ async def test_mock_farm_of_bambu_simulators_prints_and_stops_cleanly(
         (["--sim-bambu", "-1"], "--sim-bambu takes a count of 0 or more"),
         (["--sim-bambu", "two"], "invalid int value: 'two'"),
         (["--sim-moonraker", "-2"], "--sim-moonraker takes a count of 0 or more"),
+        # Fault injection flags out of range: the reason, not "unexpected error".
+        (["--virtual", "1", "--drop-at", "2"], "--drop-at takes a fraction from 0 to 1"),
+        (["--virtual", "1", "--reply-delay", "-1"], "--reply-delay takes seconds, 0 or more"),
         # No printer configured and no farm asked for: the message lists every way to get one.
         ([], "--sim-bambu N"),
     ],
@@ -292,6 +295,7 @@ def test_a_bad_simulator_count_is_refused_with_the_reason(
     out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert message in err
+    assert "unexpected error" not in err
     assert out == ""  # no ready line: nothing was exposed
 
 
