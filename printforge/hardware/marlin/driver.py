@@ -314,7 +314,7 @@ class MarlinDriver(PrinterDriver):
     def _fault(self, text: str) -> None:
         if self._status.state is PrinterState.FAULTED and self.last_error is not None:
             # The first cause is the one to show: M112 makes the board say "kill() called".
-            log.warning("printer %s (already faulted): %s", self.name, text)
+            log.info("printer %s (already faulted): %s", self.name, text)
             return
         self.last_error = text
         error = PrinterFault(f"printer {self.name}: {text}")
