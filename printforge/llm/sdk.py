@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from printforge.llm.base import LLMRequest, ProviderUnavailable
-from printforge.llm.config import ProviderSettings
+from printforge.llm.config import ProviderSettings, redact_url
 from printforge.llm.secrets import api_key_of, scrub
 from printforge.runtime.errors import (
     AuthError,
@@ -90,7 +90,9 @@ def sdk_errors(
         limit = f" of {settings.timeout_s:g} s (timeout_s)" if settings else ""
         raise OperationTimeout(f"{who}: no answer within the timeout{limit}") from err
     except sdk.APIConnectionError as err:
-        raise ConnectionLost(f"{who}: cannot reach the server") from err
+        # Name the address (password masked): "is Ollama running on that port?" is the question.
+        where = f" at {redact_url(settings.base_url)}" if settings and settings.base_url else ""
+        raise ConnectionLost(f"{who}: cannot reach the server{where}") from err
     except sdk.APIStatusError as err:
         text = scrub(_server_said(err), settings)[:200] if settings else ""
         raise translate_status(err.status_code, text, err.response.headers, who) from err
@@ -141,5 +143,5 @@ class SDKProvider:
 
     async def probe(self) -> None:
         """A free call (list models) that proves the server and the key work."""
-        with sdk_errors(self.sdk, self.name):
+        with sdk_errors(self.sdk, self.name, self.settings):
             await self.client().models.list()

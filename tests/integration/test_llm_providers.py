@@ -229,7 +229,10 @@ async def test_5xx_and_timeouts_fail_over_with_bounded_calls(tmp_path: Path) -> 
 @pytest.mark.asyncio
 async def test_both_clouds_down_completes_offline_and_says_why(tmp_path: Path) -> None:
     async with FakeLLM(openai=Step(status=500), anthropic=Step(status=529)) as fake:
-        settings = settings_for(fake, tmp_path, ["openai", "anthropic", "dead", "offline"])
+        # A base_url with credentials in it (a proxy): named in the reason, password masked.
+        dead = {"base_url": "http://user:hunter2@127.0.0.1:9/v1"}
+        order = ["openai", "anthropic", "dead", "offline"]
+        settings = settings_for(fake, tmp_path, order, provider={"dead": dead})
         spec, report = await research(settings, tmp_path, "a 20 mm calibration cube")
     assert spec.model_dump(mode="json") == CUBE
     assert report["provider"] == "offline" and report["cost_usd"] == 0
@@ -239,6 +242,7 @@ async def test_both_clouds_down_completes_offline_and_says_why(tmp_path: Path) -
     # The server's own sentence, not the SDK's dump of the reply body.
     assert reasons[0] == "openai: server error 500: fake error 500"
     assert reasons[1] == "anthropic: server error 529: fake error 529"
+    assert reasons[2] == "dead: cannot reach the server at http://user:***@127.0.0.1:9/v1"
 
 
 @pytest.mark.asyncio
