@@ -32,8 +32,10 @@ from printforge.models.printer import PrinterProfile, PrinterState
 from printforge.runtime import metrics
 from printforge.runtime.errors import (
     BadArtifact,
+    InputError,
     InvalidTransition,
     PrinterDisconnected,
+    UnsafeGcode,
 )
 from tests.fakes.broker import Mosquitto, mosquitto_broker, private_broker  # noqa: F401
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
@@ -230,6 +232,25 @@ async def test_a_bad_command_reply_says_what_is_wrong(
         reply = await asyncio.wait_for(fut, 5)
         assert reply.error is not None and reply.error.code == "bad_command"
         assert "home" in reply.error.message and "pause" in reply.error.message
+
+
+@pytest.mark.asyncio
+async def test_a_manual_line_passes_the_safety_gate(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # `send` reached the firmware unchecked: anyone allowed on the cmd topic could set 999 °C.
+    settings = bus_settings(mosquitto_broker.url)
+    async with farm_with(settings, [virtual()], tmp_path) as (node, _farm, (remote,)):
+        driver = node.endpoints[0].driver
+        with pytest.raises(UnsafeGcode, match="999"):
+            await remote.send("M104 S999")
+        with pytest.raises(UnsafeGcode, match="outside"):
+            await remote.send("G1 X900 F3000")
+        with pytest.raises(InputError, match="one G-code line"):
+            await remote.send("G28\nM104 S999")
+        await remote.send("M104 S200\n")  # within the limits, a trailing newline is fine
+        await until(lambda: driver.status().temperatures["hotend"].target == 200)
 
 
 @pytest.mark.asyncio

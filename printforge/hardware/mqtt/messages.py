@@ -199,7 +199,8 @@ class ControlCommand(_Command):
 
 class SendCommand(_Command):
     op: Literal["send"] = "send"
-    line: str = Field(min_length=1, max_length=256)
+    # One line: a newline would smuggle a second, unchecked command to the firmware.
+    line: str = Field(min_length=1, max_length=256, pattern=r"^[^\r\n]+$")
 
 
 Command = Annotated[

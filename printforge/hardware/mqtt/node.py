@@ -40,6 +40,7 @@ from printforge.hardware.mqtt.spool import Spool
 from printforge.hardware.mqtt.topics import Topics, valid_printer_id
 from printforge.models.printer import PrinterState, PrinterStatus, PrintProgress
 from printforge.runtime.errors import (
+    BadArtifact,
     ConfigError,
     InputError,
     InvalidTransition,
@@ -321,6 +322,9 @@ class PrinterEndpoint:
         if isinstance(cmd, StartCommand):
             return await self._start_job(cmd)
         if isinstance(cmd, SendCommand):
+            # Anyone who may write to the cmd topic could otherwise set 999 °C or move past the
+            # bed: a line gets the same safety gate as every file a job prints.
+            await asyncio.to_thread(_gate_line, cmd.line, driver)
             await driver.send(cmd.line)
             return {}
         op = cmd.op
@@ -403,6 +407,18 @@ class PrinterEndpoint:
             self._urgent.set()
             with contextlib.suppress(OSError):
                 await asyncio.shield(self.spool.release(sha256))
+
+
+def _gate_line(line: str, driver: PrinterDriver) -> None:
+    """UnsafeGcode when one manual line breaks the printer's or its material's limits."""
+    from printforge.slicing.gate import check_gcode
+
+    with tempfile.TemporaryDirectory(prefix="printforge-send-") as folder:
+        path = Path(folder) / "send.gcode"
+        path.write_text(line + "\n")
+        # BadArtifact: a comment or blank line, nothing to check; the driver ignores it too.
+        with contextlib.suppress(BadArtifact):
+            check_gcode(path, driver.profile, driver.material)
 
 
 def _why_malformed(raw: object) -> str:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from printforge.hardware.base import DriverConfig, PrinterDriver
 from printforge.hardware.mqtt.config import BusSettings
@@ -44,6 +44,7 @@ from printforge.runtime.errors import (
     PrinterError,
     PrinterFault,
     PrintforgeError,
+    UnsafeGcode,
 )
 
 __all__ = ["RemoteConfig", "RemotePrinterDriver", "error_from_reply"]
@@ -61,6 +62,7 @@ _ERRORS: dict[str, type[PrintforgeError]] = {
     "bad_command": InputError,
     "invalid_transition": InvalidTransition,
     "connection_lost": ConnectionLost,
+    "unsafe_gcode": UnsafeGcode,
 }
 
 
@@ -200,7 +202,13 @@ class RemotePrinterDriver(PrinterDriver):
         return reply
 
     async def send(self, line: str) -> None:
-        await self._request(SendCommand(line=line))
+        try:
+            cmd = SendCommand(line=line.rstrip("\r\n"))
+        except ValidationError:
+            raise InputError(
+                f"{self.printer_id}: send takes one G-code line of 1 to 256 characters"
+            ) from None
+        await self._request(cmd)
 
     async def pause(self) -> None:
         await self._request(ControlCommand(op="pause"))
