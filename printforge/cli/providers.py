@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def _rows(settings: Any, check: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from printforge.llm.config import redact_url
     from printforge.llm.router import LLMRouter
     from printforge.llm.secrets import api_key_of
 
@@ -38,7 +39,8 @@ async def _rows(settings: Any, check: bool) -> tuple[list[dict[str, Any]], dict[
         for row in rows:
             cfg = router.provider_settings(row["name"])
             row["key_set"] = cfg.kind in ("offline", "openai_compatible") or bool(api_key_of(cfg))
-            row["base_url"] = cfg.base_url
+            # A proxy's URL may carry user:password; shown masked like the Redis URL.
+            row["base_url"] = redact_url(cfg.base_url) if cfg.base_url else None
             row["checked"] = check
         totals = {
             "order": settings.llm.providers,
