@@ -376,15 +376,20 @@ def _normalise(text: str) -> str:
     return number_words_to_digits(t)
 
 
+# The label phrases compiled once: a phrase right after a length, and one right before it.
+_AFTER = [(re.compile(rf"{re.escape(p)}\b"), label, len(p.split())) for p, label in _LABELS
+          if label not in _BEFORE_ONLY]
+_BEFORE = [(re.compile(rf"\b{re.escape(p)}\s*(?:of|is|=|:|at|about)?\s*$"), label)
+           for p, label in _LABELS]
+
+
 def _label_for(before: list[str], after: list[str], before_first: bool = False) -> str | None:
     after_text = " ".join(after)
     before_text = " ".join(before)
     if before_first and (label := _label_before(before_text)) is not None:
         return label
-    for phrase, label in _LABELS:
-        if label in _BEFORE_ONLY:
-            continue
-        if re.match(rf"{re.escape(phrase)}\b", after_text):
+    for pattern, label, _ in _AFTER:
+        if pattern.match(after_text):
             # "2 mm thick walls": the noun after "thick" decides.
             if label == "thickness" and re.match(r"thick\s+walls?\b", after_text):
                 return "wall"
@@ -402,15 +407,15 @@ def _label_for(before: list[str], after: list[str], before_first: bool = False) 
 def _phrase_words(after: list[str]) -> int:
     """How many of the words `after` a length the label phrase that names it takes."""
     after_text = " ".join(after)
-    for phrase, label in _LABELS:
-        if label not in _BEFORE_ONLY and re.match(rf"{re.escape(phrase)}\b", after_text):
-            return len(phrase.split())
+    for pattern, _, words in _AFTER:
+        if pattern.match(after_text):
+            return words
     return len(after)
 
 
 def _label_before(before_text: str) -> str | None:
-    for phrase, label in _LABELS:
-        if re.search(rf"\b{re.escape(phrase)}\s*(?:of|is|=|:|at|about)?\s*$", before_text):
+    for pattern, label in _BEFORE:
+        if pattern.search(before_text):
             return label
     return None
 
