@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -70,9 +71,22 @@ class FarmScheduler:
 
     def target(self, job: Job) -> str:
         """The printer whose profile the job is designed and sliced for."""
+        name = self._choose_target(job)
+        # Recorded in the job (saved with it) so that its copies, which print this G-code
+        # without slicing again, go only to printers of the same profile.
+        job.report["sliced_for"] = self.printers.entry(name).profile
+        return name
+
+    def _choose_target(self, job: Job) -> str:
         names = self.printers.names()
+        profile = self._profile_of_original(job)
         if job.request.printer:
-            self.printers.get(job.request.printer)  # clear error for an unknown name
+            entry = self.printers.entry(job.request.printer)  # clear error for an unknown name
+            if profile is not None and entry.profile != profile:
+                raise InputError(
+                    f"printer {job.request.printer} has profile {entry.profile}, but this copy's"
+                    f" G-code was sliced for {profile}"
+                )
             return job.request.printer
         if not names:
             raise InputError("no printers are attached")
@@ -82,6 +96,13 @@ class FarmScheduler:
             loaded = self.printers.entry(name).material
             return wanted is None or loaded.casefold() == wanted.casefold()
 
+        if profile is not None:
+            names = [n for n in names if self.printers.entry(n).profile == profile]
+            if not names:
+                raise InputError(
+                    f"no attached printer has profile {profile}, which this copy's G-code was"
+                    " sliced for"
+                )
         candidates = [n for n in names if loaded_ok(n)]
         if not candidates:
             loaded = sorted({self.printers.entry(n).material for n in names})
@@ -90,7 +111,29 @@ class FarmScheduler:
         if default in candidates and self.printers.available(default):
             return default
         free = [n for n in candidates if self.printers.available(n)]
-        return (free or ([default] if default in candidates else candidates))[0]
+        if free:
+            return free[0]
+        if default in candidates:
+            return default
+        # All busy: wait for one that is at least connected, not for one that vanished.
+        online = [n for n in candidates if self.printers.get(n).connected.is_set()]
+        return (online or candidates)[0]
+
+    def _profile_of_original(self, job: Job) -> str | None:
+        """For a copy: the printer profile its original's G-code was sliced for."""
+        original = job.report.get("copy_of")
+        if not original:
+            return None
+        profile = job.report.get("sliced_for")  # a re-queued copy already knows
+        if profile is None:
+            # The original's report is written before its G-code is saved, so a copy (which
+            # starts once that G-code exists) always finds it, across restarts too.
+            report = self.settings.jobs_dir / str(original) / "report.json"
+            try:
+                profile = json.loads(report.read_text()).get("report", {}).get("sliced_for")
+            except (OSError, ValueError) as err:
+                log.warning("cannot read %s: %s", report, err)
+        return str(profile) if profile else None
 
     # waiting for a printer -------------------------------------------------------------------
     async def acquire(self, job: Job, target: str) -> str:

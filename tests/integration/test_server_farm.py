@@ -1,0 +1,162 @@
+"""The farm scheduler behind the server, on real virtual printers: copies stay on the printer
+profile their G-code was sliced for, and a bed_clear_required printer waits for a person after
+any print that began on it, cancelled ones included."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient, TestServer
+
+from printforge.models.job import Job
+from printforge.models.request import PrintRequest
+from printforge.orchestrator.printers import PrinterManager
+from printforge.orchestrator.scheduler import FarmScheduler
+from printforge.runtime.errors import InputError
+from printforge.runtime.settings import Settings, load_settings
+from printforge.server.app import create_app
+
+KEY = "farm-admin-key-0123456789"
+TIMEOUT = 60.0  # generous: a loaded 2-core CI machine
+
+
+def farm_settings(tmp_path: Path, printers: dict[str, Any], sim_speed: float) -> Settings:
+    return load_settings(
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "mock": True,
+            "sim_speed": sim_speed,
+            "api_key": KEY,
+            "printers": printers,
+        }
+    )
+
+
+# The scheduler alone ---------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def two_profiles(tmp_path: Path) -> AsyncIterator[tuple[Settings, PrinterManager]]:
+    settings = farm_settings(
+        tmp_path,
+        {
+            "a": {"driver": "virtual", "profile": "generic-220", "material": "PLA"},
+            "b": {"driver": "virtual", "profile": "prusa-mk3s", "material": "PLA"},
+        },
+        sim_speed=1000.0,
+    )
+    printers = PrinterManager(settings)
+    await printers.start()
+    try:
+        yield settings, printers
+    finally:
+        await printers.stop()
+
+
+def write_original(settings: Settings, job: Job) -> None:
+    """What the pipeline leaves on disk for a sliced job: its report.json."""
+    folder = settings.jobs_dir / job.id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.json").write_text(json.dumps({"job_id": job.id, "report": job.report}))
+
+
+@pytest.mark.asyncio
+async def test_a_copy_targets_the_profile_its_original_was_sliced_for(
+    two_profiles: tuple[Settings, PrinterManager],
+) -> None:
+    settings, printers = two_profiles
+    scheduler = FarmScheduler(settings, printers)
+    original = Job(request=PrintRequest(text="a 20 mm cube"))
+    assert scheduler.target(original) == "a"
+    assert original.report["sliced_for"] == "generic-220"
+    write_original(settings, original)
+    # The original now prints on a; b (another profile, same material) is the only free one.
+    printers.reserve("a", original.id)
+    copy = Job(request=PrintRequest(text="a 20 mm cube"), report={"copy_of": original.id})
+    assert scheduler.target(copy) == "a", "the copy would print G-code sliced for another bed"
+    # Re-queued later (say after a printer loss), it still knows without the original's file.
+    (settings.jobs_dir / original.id / "report.json").unlink()
+    assert scheduler.target(copy) == "a"
+    # A copy pinned to a printer of another profile is refused in words, not printed wrongly.
+    pinned = Job(
+        request=PrintRequest(text="a 20 mm cube", printer="b"), report={"copy_of": original.id}
+    )
+    pinned.report["sliced_for"] = "generic-220"
+    with pytest.raises(InputError, match="sliced for generic-220"):
+        scheduler.target(pinned)
+
+
+# Through the server --------------------------------------------------------------------------
+
+
+async def rpc(ws: aiohttp.ClientWebSocketResponse, msg_id: int, method: str, **params: Any) -> Any:
+    await ws.send_str(
+        json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    )
+    while True:
+        msg = await ws.receive(timeout=TIMEOUT)
+        assert msg.type is WSMsgType.TEXT, msg
+        data = json.loads(msg.data)
+        if "method" not in data and data.get("id") == msg_id:
+            assert "error" not in data, data
+            return data["result"]
+
+
+async def printer_state(ws: aiohttp.ClientWebSocketResponse, name: str, msg_id: int) -> Any:
+    listed = await rpc(ws, msg_id, "printer.list")
+    return next(p for p in listed["printers"] if p["id"] == name)
+
+
+async def wait_job(
+    ws: aiohttp.ClientWebSocketResponse, job_id: str, states: set[str], first_id: int
+) -> Any:
+    async with asyncio.timeout(TIMEOUT):
+        n = first_id
+        while True:
+            job = await rpc(ws, n, "job.get", job_id=job_id)
+            if job["state"] in states:
+                return job
+            n += 1
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_print_leaves_a_bed_clear_printer_waiting(tmp_path: Path) -> None:
+    # Slow enough that the print is still running when it is cancelled.
+    settings = farm_settings(
+        tmp_path,
+        {"a": {"driver": "virtual", "material": "PLA", "bed_clear_required": True}},
+        sim_speed=20.0,
+    )
+    client = TestClient(TestServer(create_app(settings), host="127.0.0.1", port=0))
+    await client.start_server()
+    try:
+        ws = await client.ws_connect("/ws", headers={"Authorization": f"Bearer {KEY}"})
+        first = (await rpc(ws, 1, "job.submit", request="a 20 mm cube"))["job_id"]
+        await wait_job(ws, first, {"printing"}, 100)
+        async with asyncio.timeout(TIMEOUT):
+            n = 1000
+            while (await printer_state(ws, "a", n))["state"] != "printing":
+                n += 1
+                await asyncio.sleep(0.05)
+        await rpc(ws, 2, "printer.cancel", printer="a")
+        assert (await wait_job(ws, first, {"cancelled"}, 2000))["state"] == "cancelled"
+        # Half a part is on the bed: the next job must not start on top of it.
+        status = await printer_state(ws, "a", 3)
+        assert status["state"] == "finished", status
+        assert status["message"] == "waiting for bed clear"
+        second = (await rpc(ws, 4, "job.submit", request="a 10 mm cube"))["job_id"]
+        await rpc(ws, 5, "printer.confirm_bed_clear", printer="a")
+        done = await wait_job(ws, second, {"printing", "completed", "failed"}, 3000)
+        assert done["state"] in ("printing", "completed") and done["printer"] == "a"
+        await ws.close()
+    finally:
+        await client.close()
