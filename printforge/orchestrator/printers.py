@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from printforge.hardware.base import PrinterDriver, load_driver
 from printforge.models.printer import PrinterState, PrinterStatus
@@ -21,6 +24,12 @@ log = logging.getLogger(__name__)
 Listener = Callable[[PrinterStatus], None]
 # States in which a printer can take a new job.
 READY_STATES = frozenset({PrinterState.IDLE})
+# States in which a reserved printer has begun its job's G-code: from here on, something may be
+# on the bed even if the print never completes (cancelled, faulted, or this process killed).
+STREAMING_STATES = frozenset({PrinterState.PRINTING, PrinterState.PAUSED, PrinterState.CANCELLING})
+# Beds that may hold a part, kept across restarts: after a `kill -9` mid-print, the half-printed
+# part is still there, and a bed_clear_required printer must not start the next job on top of it.
+BEDS_FILE = "beds.json"
 # Virtual printers are already simulated; bus printers are simulated (or not) on their own host.
 _NEVER_MOCKED = frozenset({"virtual", "bus"})
 
@@ -37,6 +46,7 @@ class PrinterManager:
         self._listeners: list[Listener] = []
         self._reserved: dict[str, str] = {}  # printer -> job id
         self._bed_dirty: set[str] = set()
+        self._bed_in_use: set[str] = set()  # reserved printers whose job began streaming
         # Replaced on every change, so each waiter sees exactly the changes after it started.
         self._changed = asyncio.Event()
         self._started = False
@@ -62,8 +72,16 @@ class PrinterManager:
         if self._started:
             return
         self._started = True
+        occupied = self._load_beds()
         for name, entry in self.settings.printers.items():
             if entry.enabled:
+                if name in occupied and entry.bed_clear_required:
+                    log.warning(
+                        "printer %s was printing when printforge last stopped:"
+                        " waiting for its bed to be confirmed clear",
+                        name,
+                    )
+                    self._bed_dirty.add(name)
                 await self.add(self.build(name, entry), entry)
 
     async def stop(self) -> None:
@@ -105,7 +123,9 @@ class PrinterManager:
             return
         self._entries.pop(name, None)
         self._reserved.pop(name, None)
+        # Not saved: a printer leaving (or this process stopping) does not clear its bed.
         self._bed_dirty.discard(name)
+        self._bed_in_use.discard(name)
         unsubscribe = self._unsubscribe.pop(name, None)
         try:
             await driver.stop()
@@ -147,6 +167,13 @@ class PrinterManager:
 
     def _on_status(self, status: PrinterStatus) -> None:
         driver = self._drivers.get(status.id)
+        if (
+            status.state in STREAMING_STATES
+            and status.id in self._reserved
+            and status.id not in self._bed_in_use
+        ):
+            self._bed_in_use.add(status.id)
+            self._save_beds()
         self._notify(self._public_status(driver) if driver else status)
 
     def _notify(self, status: PrinterStatus) -> None:
@@ -195,11 +222,15 @@ class PrinterManager:
         self._reserved[name] = job_id
 
     def release(self, name: str, *, printed: bool) -> None:
-        """Free a printer after a job; a finished print leaves the bed occupied if so configured."""
+        """Free a printer after a job. A print that began (finished, cancelled, interrupted) leaves
+        the bed occupied if the printer is so configured."""
         self._reserved.pop(name, None)
+        began = name in self._bed_in_use
+        self._bed_in_use.discard(name)
         entry = self._entries.get(name)
-        if printed and entry is not None and entry.bed_clear_required:
+        if (printed or began) and entry is not None and entry.bed_clear_required:
             self._bed_dirty.add(name)
+        self._save_beds()
         driver = self._drivers.get(name)
         if driver is not None:
             self._on_status(driver.status())
@@ -208,6 +239,7 @@ class PrinterManager:
     async def confirm_bed_clear(self, name: str) -> None:
         driver = self.get(name)
         self._bed_dirty.discard(name)
+        self._save_beds()
         await driver.confirm_bed_clear()
         self._on_status(driver.status())
 
@@ -218,6 +250,40 @@ class PrinterManager:
             update={"material": self.settings.material(material).name}
         )
         self._wake()
+
+    # beds across restarts ----------------------------------------------------------------------
+    @property
+    def _beds_path(self) -> Path:
+        return Path(self.settings.data_dir) / BEDS_FILE
+
+    def _load_beds(self) -> set[str]:
+        try:
+            names = json.loads(self._beds_path.read_text())
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as err:
+            # Unreadable: every bed_clear_required printer waits, rather than print onto a part.
+            log.warning("cannot read %s (%s): assuming every bed may be occupied", BEDS_FILE, err)
+            return set(self.settings.printers)
+        return {str(n) for n in names} if isinstance(names, list) else set()
+
+    def _save_beds(self) -> None:
+        """Write the beds that may hold a part; small, and only on a reservation's edges."""
+        occupied = sorted(
+            n
+            for n in self._bed_dirty | self._bed_in_use
+            if (entry := self._entries.get(n)) is not None and entry.bed_clear_required
+        )
+        path = self._beds_path
+        if not occupied and not path.exists():
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(occupied))
+            os.replace(tmp, path)
+        except OSError as err:
+            log.warning("cannot record occupied beds in %s: %s", path, err)
 
     async def wait_changed(self, timeout: float | None = None) -> None:
         """Block until a printer's status, reservation or bed changes (or the timeout)."""

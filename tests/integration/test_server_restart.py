@@ -116,3 +116,48 @@ async def _transitions(db: Path, ids: list[str]) -> dict[str, list[Any]]:
         return {job_id: await store.transitions(job_id) for job_id in ids}
     finally:
         await store.close()
+
+
+def test_kill_9_mid_print_keeps_a_bed_clear_printer_waiting(tmp_path: Path) -> None:
+    # The half-printed part is still on the bed after the crash: a printer that needs its bed
+    # confirmed clear must not start the next queued job on top of it.
+    config = tmp_path / "bed-clear.toml"
+    config.write_text(
+        '[printers.a]\ndriver = "virtual"\nmaterial = "PLA"\nbed_clear_required = true\n'
+    )
+    data = tmp_path / "data"
+    slow = ServeProcess(data, KEY, sim_speed=20.0, config=config).start()
+    try:
+        printing = api(slow, "POST", "/api/jobs", {"request": "a 20 mm calibration cube"})["job_id"]
+        wait_for(
+            lambda: api(slow, "GET", "/api/printers")["printers"][0]["state"] == "printing",
+            60,
+            "the printer to print",
+        )
+        queued = api(slow, "POST", "/api/jobs", {"request": "a 10 mm cube"})["job_id"]
+    finally:
+        slow.kill()
+
+    fast = ServeProcess(data, KEY, port=slow.port, sim_speed=5000.0, config=config).start()
+    try:
+        assert api(fast, "GET", f"/api/jobs/{printing}")["state"] == "interrupted"
+        # The queued job is prepared (sliced) and then waits for the bed, not for nothing.
+        wait_for(
+            lambda: api(fast, "GET", f"/api/jobs/{queued}")["stages"][2]["state"] == "completed",
+            60,
+            "the queued job to be sliced",
+        )
+        printer = api(fast, "GET", "/api/printers")["printers"][0]
+        assert printer["state"] == "finished" and printer["message"] == "waiting for bed clear"
+        assert api(fast, "GET", f"/api/jobs/{queued}")["state"] not in ("printing", "completed")
+        api(fast, "POST", "/api/printers/a/confirm_bed_clear")
+        done = wait_for(
+            lambda: (lambda s: s if s in ("completed", "failed", "cancelled") else None)(
+                api(fast, "GET", f"/api/jobs/{queued}")["state"]
+            ),
+            60,
+            "the queued job to finish after the bed was cleared",
+        )
+        assert done == "completed"
+    finally:
+        assert fast.stop() == 0
