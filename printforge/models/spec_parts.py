@@ -87,7 +87,8 @@ class Tray(SpecNode):
             out.append(f"floor {self.floor} mm must be thinner than the tray height {z} mm")
         for n, span, axis in ((self.compartments_x, x, "x"), (self.compartments_y, y, "y")):
             cell = (span - (n + 1) * self.wall) / n
-            if cell < 2:
+            # With one compartment a lack of room is the wall's fault, already said above.
+            if cell < 2 and n > 1:
                 out.append(f"{n} compartments along {axis} leave {cell:.1f} mm each; use fewer")
         if self.corner_radius * 2 >= min(x, y):
             out.append(f"corner_radius {self.corner_radius} mm is too large for the tray")

@@ -103,6 +103,14 @@ def test_impossible_nodes_refused_with_reason(part: dict[str, object], words: st
         _spec(part)
 
 
+def test_a_tray_with_too_thick_walls_is_told_about_its_walls_only() -> None:
+    with pytest.raises(ValidationError) as info:
+        _spec({"kind": "tray", "size": [50, 50, 50], "wall": 30})
+    text = str(info.value)
+    assert "too thick" in text
+    assert "compartments" not in text  # it has one; "use fewer" would be no advice at all
+
+
 def test_nested_errors_name_the_node() -> None:
     with pytest.raises(ValidationError) as info:
         _spec({"kind": "difference", "children": [
