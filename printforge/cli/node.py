@@ -228,7 +228,12 @@ async def _handle_node(args: argparse.Namespace) -> int:
     if bus:
         overrides["bus"] = bus
     settings = load_cli_settings(args, **overrides)
-    settings.bus.address()  # fail now, with the reason, when no broker is configured
+    address = settings.bus.address()  # fail now, with the reason, when no broker is configured
+    if args.tls_ca and not address.tls:
+        # Otherwise the flag would be ignored and the password sent in the clear.
+        raise InputError(
+            f"--tls-ca is only used over TLS: give the broker as mqtts://{address.host}:PORT"
+        )
 
     # A node exposes hardware; virtual printers only when asked for, so a farm never gets a
     # phantom printer by default. Printers driven over the bus are never re-exposed.

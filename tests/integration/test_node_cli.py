@@ -282,6 +282,8 @@ async def test_mock_farm_of_bambu_simulators_prints_and_stops_cleanly(
         # Fault injection flags out of range: the reason, not "unexpected error".
         (["--virtual", "1", "--drop-at", "2"], "--drop-at takes a fraction from 0 to 1"),
         (["--virtual", "1", "--reply-delay", "-1"], "--reply-delay takes seconds, 0 or more"),
+        # A CA for a plain mqtt:// broker would be ignored, the password sent in the clear.
+        (["--virtual", "1", "--tls-ca", "ca.pem"], "give the broker as mqtts://"),
         # No printer configured and no farm asked for: the message lists every way to get one.
         ([], "--sim-bambu N"),
     ],
