@@ -87,6 +87,11 @@ def _handle_providers(args: argparse.Namespace) -> int:
         )
         if args.check and r["last_error"]:
             out.append(f"    {r['last_error']}")
+        if r["unpriced_models"]:
+            out.append(
+                f"    no price under [llm.prices] for {', '.join(r['unpriced_models'])}:"
+                " calls to it are refused (the budgets cannot count them)"
+            )
     out.append(_cache_line(totals["cache"], args.check))
     if totals["spend_ledger_error"]:
         out.append(f"spend ledger: {totals['spend_ledger_error']}")

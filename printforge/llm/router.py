@@ -444,10 +444,19 @@ class LLMRouter:
                     "requests_per_minute": cfg.requests_per_minute,
                     "tokens_per_minute": cfg.tokens_per_minute,
                     "spend_usd": round(self.ledger.provider_usd(name), 6),
+                    # Paid models the price table lacks: calls to them are refused.
+                    "unpriced_models": self._unpriced(cfg),
                     "calls": dict(slot.stats) if slot else {},
                 }
             )
         return rows
+
+    def _unpriced(self, cfg: ProviderSettings) -> list[str]:
+        """The configured paid models the price table lacks (the router refuses calls to them)."""
+        if cfg.kind in _FREE_KINDS:
+            return []
+        models = [m for m in (cfg.model, cfg.escalation_model) if m]
+        return [m for m in models if price_of(self.settings.prices, m, 0, 0) is None]
 
     async def close(self) -> None:
         for slot in self._slots.values():

@@ -113,7 +113,10 @@ async def test_clouds_down_completes_offline_and_json_says_why(tmp_path: Path) -
 async def test_providers_command_shows_limits_and_hides_keys(tmp_path: Path) -> None:
     config = tmp_path / "llm.toml"
     # A local server behind a proxy that takes credentials in its URL.
-    config.write_text('[llm.provider.local]\nbase_url = "http://me:PROXYPASS@127.0.0.1:9/v1"\n')
+    config.write_text(
+        '[llm.provider.local]\nbase_url = "http://me:PROXYPASS@127.0.0.1:9/v1"\n'
+        '[llm.provider.anthropic]\nescalation_model = "claude-future-9"\n'
+    )
     code, stdout, stderr = await printforge(
         "--config", str(config), "providers", "--json",
         data_dir=tmp_path / "d", env={"OPENAI_API_KEY": SECRET},
@@ -122,6 +125,9 @@ async def test_providers_command_shows_limits_and_hides_keys(tmp_path: Path) -> 
     data = json.loads(stdout)
     rows = {r["name"]: r for r in data["providers"]}
     assert rows["local"]["base_url"] == "http://me:***@127.0.0.1:9/v1"
+    # A paid model the price table lacks is flagged before a design is refused over it.
+    assert rows["anthropic"]["unpriced_models"] == ["claude-future-9"]
+    assert rows["openai"]["unpriced_models"] == [] and rows["local"]["unpriced_models"] == []
     assert "PROXYPASS" not in stdout + stderr
     assert data["order"] == ["offline"]
     assert rows["openai"]["key_set"] is True and rows["anthropic"]["key_set"] is False
