@@ -16,6 +16,8 @@ import manifold3d as mf
 import numpy as np
 import trimesh
 
+from printforge.geometry.stl_framing import stl_framing_problem
+
 __all__ = ["MAX_BYTES", "SUFFIXES", "ImportRefused", "import_mesh"]
 
 SUFFIXES = {".stl": "stl", ".3mf": "3mf", ".obj": "obj"}
@@ -35,6 +37,8 @@ def _read(path: Path) -> trimesh.Trimesh:
         raise ImportRefused(f"{path}: no such file")
     if path.stat().st_size > MAX_BYTES:
         raise ImportRefused(f"{path.name} is larger than {MAX_BYTES >> 20} MB; simplify it")
+    if suffix == ".stl" and (problem := stl_framing_problem(path)):
+        raise ImportRefused(f"{path.name} is not a readable STL: {problem}")
     try:
         loaded = trimesh.load(path, file_type=SUFFIXES[suffix], force="mesh", process=False)
     except Exception as err:  # trimesh raises many types for broken files

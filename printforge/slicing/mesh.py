@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from printforge.geometry.stl_framing import stl_framing_problem
 from printforge.models.printer import PrinterProfile
 from printforge.runtime.errors import InputError
 
@@ -22,6 +23,8 @@ def load_mesh(path: Path) -> trimesh.Trimesh:
         raise InputError(f"model file {path} does not exist")
     if path.stat().st_size == 0:
         raise InputError(f"model {path.name} is empty (0 bytes)")
+    if path.suffix.lower() == ".stl" and (problem := stl_framing_problem(path)):
+        raise InputError(f"model {path.name} is not a readable STL: {problem}")
     try:
         loaded = trimesh.load(path, force="mesh", process=True)
     except Exception as err:
