@@ -30,6 +30,22 @@ __all__ = ["BusClient", "MessageHandler", "decode", "note_malformed", "tls_conte
 
 log = logging.getLogger(__name__)
 
+
+class _LostLinkIsNoError(logging.Filter):
+    """paho logs a dropped socket at ERROR; the supervisor already says it at WARNING and
+    reconnects, so an operator's ERROR alerts would fire on every broker restart for nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith(
+            ("failed to receive on socket", "failed to send on socket")
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_paho_log = logging.getLogger("aiomqtt")
+_paho_log.addFilter(_LostLinkIsNoError())
+
 MessageHandler = Callable[[str, bytes, bool], None]
 ConnectHook = Callable[[], Awaitable[None]]
 M = TypeVar("M")
@@ -219,7 +235,7 @@ class BusClient:
             timeout=10.0,
             # Commands are small and latency-bound: no Nagle delay behind the last PUBACK.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            logger=logging.getLogger("aiomqtt"),
+            logger=_paho_log,
         )
         # Many commands in flight at once is this client's normal load, not a warning sign.
         client.pending_calls_threshold = 10_000
