@@ -107,3 +107,11 @@ def test_fields_that_are_not_numbers_are_found_and_numeric_strings_read() -> Non
     state = BambuState.of({"gcode_state": "RUNNING", "nozzle_temper": "215.5", "mc_percent": "42"})
     assert state.temperatures["hotend"].actual == 215.5
     assert state.percent == 42
+
+
+def test_layers_are_read_into_the_progress() -> None:
+    tree = {"gcode_state": "RUNNING", "mc_percent": 40, "layer_num": 12, "total_layer_num": 30}
+    progress = BambuState.of(tree).progress(1000, 5.0)
+    assert progress is not None and (progress.layer, progress.layers_total) == (12, 30)
+    idle = BambuState.of({"gcode_state": "IDLE", "layer_num": 0, "total_layer_num": 0})
+    assert (idle.layer, idle.layers_total) == (None, None)

@@ -63,6 +63,8 @@ NUMERIC = (
     "bed_temper",
     "bed_target_temper",
     "print_error",
+    "layer_num",
+    "total_layer_num",
 )
 
 
@@ -94,6 +96,8 @@ class BambuState(BaseModel):
     gcode_file: str | None = None
     percent: int | None = None
     remaining_min: int | None = None
+    layer: int | None = None
+    layers_total: int | None = None
     error: int = 0
     message: str | None = None
     temperatures: dict[str, Temperature] = Field(default_factory=dict)
@@ -116,12 +120,17 @@ class BambuState(BaseModel):
                 temps[key] = Temperature(actual=actual, target=target)
         percent = _number(tree.get("mc_percent"))
         remaining = _number(tree.get("mc_remaining_time"))
+        # 0 of 0 before a print has its plan: unknown, not "layer 0".
+        layers_total = int(_number(tree.get("total_layer_num")) or 0) or None
+        layer = int(_number(tree.get("layer_num")) or 0) if layers_total else None
         return cls(
             state=state,
             gcode_state=gcode_state,
             gcode_file=tree.get("gcode_file") or None,
             percent=int(percent) if percent is not None else None,
             remaining_min=int(remaining) if remaining is not None else None,
+            layer=layer,
+            layers_total=layers_total,
             error=error,
             message=message,
             temperatures=temps,
@@ -135,4 +144,6 @@ class BambuState(BaseModel):
             bytes_total=size,
             elapsed_s=elapsed_s,
             eta_s=self.remaining_min * 60.0 if self.remaining_min is not None else None,
+            layer=self.layer,
+            layers_total=self.layers_total,
         )
