@@ -115,6 +115,9 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if key is None:
             raise AuthError("an API key is required: Authorization: Bearer KEY, or ?token=KEY")
+        # An address that has used up its wrong guesses is refused before its key is even
+        # checked: otherwise a right guess would still answer 200, and guessing is not slowed.
+        state.auth_failures.ensure(f"ip:{peer}")
         try:
             request[PRINCIPAL_KEY] = await state.keys.verify(key)
         except AuthError:

@@ -23,6 +23,15 @@ class RateLimiter:
         self._buckets: dict[str, _Bucket] = {}
         self._max_keys = max_keys
 
+    def ensure(self, key: str, cost: float = 1.0) -> None:
+        """Raise RateLimited if `key`'s bucket lacks `cost` tokens; take none."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return
+        level = self._level(bucket, time.monotonic())
+        if level < cost:
+            self._refuse(cost - level)
+
     def check(self, key: str, cost: float = 1.0) -> None:
         """Take `cost` tokens from `key`'s bucket or raise RateLimited."""
         now = time.monotonic()
@@ -37,11 +46,14 @@ class RateLimiter:
         bucket.tokens = self._level(bucket, now)
         bucket.stamp = now
         if bucket.tokens < cost:
-            retry_after = round((cost - bucket.tokens) / self.rate, 3)
-            raise RateLimited(
-                f"rate limit exceeded; retry in {retry_after:g} s", retry_after=retry_after
-            )
+            self._refuse(cost - bucket.tokens)
         bucket.tokens -= cost
+
+    def _refuse(self, missing: float) -> None:
+        retry_after = round(missing / self.rate, 3)
+        raise RateLimited(
+            f"rate limit exceeded; retry in {retry_after:g} s", retry_after=retry_after
+        )
 
     def _level(self, bucket: _Bucket, now: float) -> float:
         return min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
