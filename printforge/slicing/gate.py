@@ -26,13 +26,15 @@ def volume_limits(profile: PrinterProfile) -> tuple[tuple[float, float, float],
 
 def check_gcode(path: Path, profile: PrinterProfile, material: MaterialProfile | None = None
                 ) -> GcodeAnalysis:
-    """The file's figures, or UnsafeGcode naming the first line that breaks a limit."""
+    """The file's figures, or UnsafeGcode naming every limit the file breaks (the first line
+    that breaks each), so one fix-and-retry round sees them all."""
     analysis = analyse_gcode(path, profile, material.density_g_cm3 if material else None)
     name = path.name
     if analysis.lines == 0:
         raise BadArtifact(f"{name} contains no G-code commands")
+    problems: list[str] = []
     if analysis.units_inch is not None:
-        raise UnsafeGcode(
+        problems.append(
             f"{name} line {analysis.units_inch.line}: `{analysis.units_inch.command}` switches"
             " to inches; printforge checks millimetre G-code only"
         )
@@ -40,7 +42,7 @@ def check_gcode(path: Path, profile: PrinterProfile, material: MaterialProfile |
     for finding in analysis.config_commands:
         code = finding.code or finding.command.split()[0].upper()
         if code not in allowed:
-            raise UnsafeGcode(
+            problems.append(
                 f"{name} line {finding.line}: `{finding.command}` {CONFIG_COMMANDS[code]};"
                 f" printer profile {profile.name!r} does not allow {code}"
                 " (add it to allowed_config_commands to permit it)"
@@ -51,13 +53,13 @@ def check_gcode(path: Path, profile: PrinterProfile, material: MaterialProfile |
         hot_limit, hot_owner = material.max_hotend_temp, f"material {material.name!r}"
     if analysis.hottest_hotend and analysis.max_hotend_temp > hot_limit:
         f = analysis.hottest_hotend
-        raise UnsafeGcode(
+        problems.append(
             f"{name} line {f.line}: `{f.command}` sets the hotend to {f.value:g} °C, above the"
             f" {hot_owner} limit of {hot_limit:g} °C"
         )
     if analysis.hottest_bed and analysis.max_bed_temp > profile.max_bed_temp:
         f = analysis.hottest_bed
-        raise UnsafeGcode(
+        problems.append(
             f"{name} line {f.line}: `{f.command}` sets the bed to {f.value:g} °C, above the"
             f" printer {profile.name!r} limit of {profile.max_bed_temp:g} °C"
         )
@@ -65,14 +67,17 @@ def check_gcode(path: Path, profile: PrinterProfile, material: MaterialProfile |
     for k, axis in enumerate("XYZ"):
         low = analysis.farthest.get(f"{axis}min")
         if low is not None and low.value is not None and low.value < lo[k] - TOLERANCE_MM:
-            raise UnsafeGcode(
+            problems.append(
                 f"{name} line {low.line}: moves {axis} to {low.value:.3f} mm, outside the"
                 f" printer {profile.name!r} volume ({axis} from {lo[k]:g} to {hi[k]:g} mm)"
             )
         high = analysis.farthest.get(f"{axis}max")
         if high is not None and high.value is not None and high.value > hi[k] + TOLERANCE_MM:
-            raise UnsafeGcode(
+            problems.append(
                 f"{name} line {high.line}: moves {axis} to {high.value:.3f} mm, outside the"
                 f" printer {profile.name!r} volume ({axis} from {lo[k]:g} to {hi[k]:g} mm)"
             )
+    if problems:
+        first, rest = problems[0], [p.removeprefix(f"{name} ") for p in problems[1:]]
+        raise UnsafeGcode("; also ".join([first, *rest]))
     return analysis

@@ -50,6 +50,17 @@ def test_unsafe_files_are_refused_with_line_and_limit(tmp_path: Path, body: str,
         check_gcode(_write(tmp_path, SAFE_HEAD + body), PRINTER, PLA)
 
 
+def test_every_broken_limit_is_named_at_once(tmp_path: Path) -> None:
+    path = _write(tmp_path, SAFE_HEAD + "M104 S300\nM500\nG1 X250 Y10\nG1 Z150\n")
+    with pytest.raises(UnsafeGcode) as refused:
+        check_gcode(path, PRINTER, PLA)
+    message = refused.value.message
+    assert message.startswith("t.gcode line 10: `M500`")
+    for words in ("line 9: `M104 S300`", "line 11: moves X to 250.000", "line 12: moves Z"):
+        assert f"; also {words}" in message
+    assert message.count("t.gcode") == 1
+
+
 def test_printer_limit_applies_without_a_material(tmp_path: Path) -> None:
     path = _write(tmp_path, SAFE_HEAD + "M104 S250\n")
     assert check_gcode(path, PRINTER).max_hotend_temp == 250
