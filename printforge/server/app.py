@@ -95,6 +95,7 @@ def create_app(settings: Settings, orch: Orchestrator | None = None) -> web.Appl
     table = build_table()
     limiter = RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst)
     table.limiter = limiter
+    table.max_batch = cfg.max_batch
     state = ServerState(
         settings=settings,
         orch=orch,

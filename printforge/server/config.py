@@ -17,6 +17,12 @@ class ServerSettings(BaseModel):
     )
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="HTTP bodies, uploads")
     max_ws_message_bytes: int = Field(1024 * 1024, ge=1024)
+    max_batch: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="requests in one JSON-RPC batch; a longer batch is refused whole (-32600)",
+    )
     rate_limit_per_minute: int = Field(600, ge=1, description="calls per API key")
     rate_limit_burst: int | None = Field(None, ge=1, description="default: a tenth of a minute")
     auth_required: bool = True

@@ -184,6 +184,9 @@ class Endpoint:
 class HandlerTable:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     limiter: Any = None  # RateLimiter; each call costs its key one token
+    # A 1 MiB frame of `[1,1,…]` is half a million invalid requests, whose error replies
+    # (74 MB) held the event loop for seconds: batches longer than this are refused whole.
+    max_batch: int = 100
 
     def register(self, endpoint: Endpoint) -> None:
         if endpoint.method in self.endpoints:
@@ -230,6 +233,13 @@ class HandlerTable:
         if isinstance(message, list):
             if not message:
                 err = RpcError(ErrorCode.INVALID_REQUEST, "empty batch")
+                return _dumps({"jsonrpc": "2.0", "id": None, "error": err.to_dict()})
+            if len(message) > self.max_batch:
+                err = RpcError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"a batch of {len(message)} requests; at most {self.max_batch}"
+                    " (server.max_batch): split it",
+                )
                 return _dumps({"jsonrpc": "2.0", "id": None, "error": err.to_dict()})
             replies = [r for r in [await self._one(ctx, m) for m in message] if r is not None]
             return _dumps(replies) if replies else None

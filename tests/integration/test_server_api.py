@@ -188,6 +188,25 @@ async def test_every_bad_message_gets_its_error_and_the_socket_stays_open(
 
 
 @pytest.mark.asyncio
+async def test_a_batch_over_max_batch_is_refused_whole(make_server: Factory) -> None:
+    client = await make_server(server={"max_batch": 5})
+    ws = await client.ws_connect("/ws", headers=auth())
+    await call(ws, "events.subscribe", {"jobs": "none", "printers": False})
+    # Cheap invalid members: before the cap, each got its own error in one huge reply.
+    await ws.send_str("[" + ",".join(["1"] * 6) + "]")
+    refused = json.loads((await ws.receive(timeout=10)).data)
+    assert isinstance(refused, dict), "a too-long batch must not be answered member by member"
+    assert refused["error"]["code"] == -32600 and "at most 5" in refused["error"]["message"]
+    await ws.send_str("[" + ",".join(["1"] * 5) + "]")
+    assert len(json.loads((await ws.receive(timeout=10)).data)) == 5
+    batch = [{"jsonrpc": "2.0", "id": 1, "method": "x"}] * 6
+    resp = await client.post("/api/rpc", json=batch, headers=auth())
+    assert (await resp.json())["error"]["code"] == -32600  # JSON-RPC over HTTP: errors in the body
+    assert (await call(ws, "auth.whoami", msg_id=2))["result"]["role"] == "admin"
+    await ws.close()
+
+
+@pytest.mark.asyncio
 async def test_a_message_over_the_size_limit_closes_only_that_socket(
     make_server: Factory,
 ) -> None:
