@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run moves and heaters N times faster than real time",
     )
     p.add_argument("--advanced-ok", action="store_true", help="answer ok N<line> P<..> B<..>")
+    p.add_argument(
+        "--no-emergency-parser",
+        action="store_true",
+        help="a build without EMERGENCY_PARSER: M108 and M112 wait their turn in the queue",
+    )
     p.add_argument("--extruders", type=int, default=1)
     p.add_argument(
         "--noise-rate",
@@ -94,6 +99,7 @@ def _config(args: argparse.Namespace) -> Any:
             sim_speed=args.sim_speed,
             baud=args.baud,
             advanced_ok=args.advanced_ok,
+            emergency_parser=not args.no_emergency_parser,
             extruders=args.extruders,
             noise_rate=args.noise_rate,
             drop_ok_rate=args.drop_ok_rate,

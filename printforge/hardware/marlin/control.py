@@ -9,13 +9,19 @@ from dataclasses import dataclass, field
 from printforge.models.printer import PrinterProfile
 
 __all__ = [
+    "BREAK_WAIT",
     "SavedState",
+    "break_wait_attempts",
     "modes_and_feed",
     "pause_commands",
     "resume_commands",
     "safe_stop_commands",
 ]
 
+# Marlin's "break and continue": with EMERGENCY_PARSER it clears `wait_for_heatup` (and
+# `wait_for_user`) the moment its bytes arrive, so a running M109/M190/M191/M303 returns and the
+# queue moves on. It only ends the wait running now: a wait that starts later waits again.
+BREAK_WAIT = "M108"
 RETRACT_MM = 2.0
 PARK_LIFT_MM = 10.0
 _FEED = re.compile(r"F(\d+\.?\d*)")
@@ -55,6 +61,23 @@ class SavedState:
 
     def mode_commands(self) -> list[str]:
         return ["G90" if self.absolute else "G91", "M82" if self.absolute_e else "M83"]
+
+
+def break_wait_attempts(capabilities: dict[str, bool]) -> int:
+    """How many M108s one heating wait may get during a safe stop (0: it cannot be broken).
+
+    `Cap:EMERGENCY_PARSER:1`: a few, since an M108 that lands just before the wait begins is
+    forgotten when the wait sets its flag. `Cap:EMERGENCY_PARSER:0`: none, M108 would only be
+    read after the wait ended. Not reported at all (no EXTENDED_CAPABILITIES_REPORT, an old
+    build, another firmware): one, because it is harmless either way: a parser that exists
+    ends the wait; without one the line is queued behind the wait and then does nothing (a
+    later M109 sets the flag again when it starts), costing one `ok`. Only one, so that a
+    board without the parser does not get its queue filled with M108s while it heats.
+    """
+    reported = capabilities.get("EMERGENCY_PARSER")
+    if reported is None:
+        return 1
+    return 3 if reported else 0
 
 
 def _park_xy(profile: PrinterProfile) -> tuple[float, float]:

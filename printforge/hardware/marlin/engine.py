@@ -27,12 +27,19 @@ from dataclasses import dataclass, field
 
 from printforge.hardware.marlin.protocol import Ok, frame
 
-__all__ = ["EngineStats", "LineEngine"]
+__all__ = ["HEATING_WAITS", "EngineStats", "LineEngine", "is_heating_wait"]
 
 HISTORY_LINES = 256  # acknowledged lines kept for late resend requests
+# Commands that sit in a wait loop Marlin leaves early on M108 (`wait_for_heatup`).
+HEATING_WAITS = frozenset({"M109", "M190", "M191", "M303"})
 FALLBACK_WINDOW = 200  # lines over which the resend rate is measured
 FALLBACK_RATE = 0.05  # above this share of rewinds, stream one line at a time ...
 FALLBACK_LINES = 400  # ... for this many lines, then try sending ahead again
+
+
+def is_heating_wait(command: str) -> bool:
+    """Whether `command` blocks the firmware until a heater is at temperature."""
+    return command[:4].upper() in HEATING_WAITS and not command[4:5].isdigit()
 
 
 @dataclass(slots=True)
@@ -139,6 +146,55 @@ class LineEngine:
     def drop_job(self) -> None:
         """Send no more job lines (those already sent still complete)."""
         self._job = None
+
+    def send_now(self, command: str) -> asyncio.Future[None]:
+        """Number `command` next and write it at once, past the window; completes with its `ok`.
+
+        For M108: EMERGENCY_PARSER acts on its bytes as they arrive, so it must not wait for
+        the window, which a blocking wait keeps full. It is numbered all the same because the
+        firmware also queues it (as a no-op) and answers `ok`: an unnumbered line would add an
+        `ok` the count cannot place, or none if a full RX ring dropped it. Numbered, a dropped
+        copy is simply asked for again with `Resend:`. Lines already numbered but held back by
+        the window go out first, so the numbering on the wire stays gapless.
+        """
+        future: asyncio.Future[None] = self.loop.create_future()
+        if self.failed is not None:
+            future.set_exception(self.failed)
+            return future
+        line = _Line(self.next_n, frame(self.next_n, command), future=future, command=command)
+        self.lines[line.number] = line
+        self.next_n += 1
+        out = bytearray()
+        now = self.loop.time()
+        while self.tx < self.next_n:
+            pending = self.lines[self.tx]
+            out += pending.data
+            pending.sent_at = now
+            self.tx += 1
+            self.stats.lines_sent += 1
+        self.stats.bytes_sent += len(out)
+        self._write(bytes(out))
+        self._arm_watchdog()
+        return future
+
+    def oldest_in_flight(self) -> tuple[int, str] | None:
+        """Number and command of the oldest unacknowledged line: what the firmware is busy with.
+
+        Every line before it is done, so this is the command running now (or one whose `ok`
+        is still on the wire).
+        """
+        if self.in_flight == 0:
+            return None
+        line = self.lines.get(self.acked + 1)
+        return None if line is None else (line.number, line.command)
+
+    def heating_wait_in_flight(self) -> tuple[int, str] | None:
+        """The oldest heating wait (M109, M190, M191, M303) sent and not yet acknowledged."""
+        for number in range(self.acked + 1, self.tx):
+            line = self.lines.get(number)
+            if line is not None and is_heating_wait(line.command):
+                return number, line.command
+        return None
 
     def job_line(self, number: int) -> int | None:
         """The 1-based job command a protocol line number carries, if it is a job line."""

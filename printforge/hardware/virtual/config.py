@@ -20,6 +20,11 @@ class VirtualConfig(DriverConfig):
     )
     baud: int = Field(115200, gt=0, description="modelled 8N1 wire speed")
     advanced_ok: bool = Field(False, description="answer `ok N<line> P<planner> B<slots>`")
+    emergency_parser: bool = Field(
+        True,
+        description="EMERGENCY_PARSER: act on M108 and M112 as they arrive, ahead of the queue"
+        " (reported as Cap:EMERGENCY_PARSER in M115); off, they wait their turn in the queue",
+    )
     extruders: int = Field(1, ge=1, le=8)
     autoreport_temp: bool = Field(True, description="offer M155 (else the host polls M105)")
     noise_rate: float = Field(0.0, ge=0, lt=1, description="share of host lines corrupted")

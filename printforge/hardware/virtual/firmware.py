@@ -8,6 +8,12 @@ checksum) as in `GCodeQueue::get_serial_commands`; a bad one gets `Error:`, a dr
 `Resend: N` and `ok`. Commands run on the shared `VirtualMachine`, and the `ok` leaves when the
 command is done (a move: when the planner took it). Replies cross the wire back the same way.
 
+EMERGENCY_PARSER (on unless `emergency_parser=False`) reads every byte as it arrives, ahead of
+the queue, whether or not the RX ring has room for it: `M112` halts the board, `M108` ends the
+heating wait running now (its `ok` follows at once). Such a line also reaches the queue, where
+it does nothing but take a slot and earn an `ok`, as in Marlin. Without the parser `M112` and
+`M108` are ordinary queued commands, read only once the commands before them are done.
+
 Every event carries its simulated time, derived from when the bytes were read plus the wire
 delay, so ring drops and `ok` times do not depend on how promptly this task is scheduled. The
 simulation never runs past `now + latency + one byte`, the earliest a byte not yet read could
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 FIRMWARE_NAME = "Marlin 2.1.2.4 (printforge virtual)"
 MAX_CMD_SIZE = 96
 WAIT_REPORT_S = 1.0  # M109/M190 print the temperatures this often while they wait
+_BREAKABLE = frozenset({"M109", "M190"})  # the waits of this board that watch wait_for_heatup
 _INF = float("inf")
 
 
@@ -46,6 +53,7 @@ class FirmwareStats:
     oks_dropped: int = 0
     corrupted_lines: int = 0
     emergency_stops: int = 0  # M112s that reached the board
+    waits_broken: int = 0  # heating waits ended early by M108
 
 
 class _Wire:
@@ -148,6 +156,9 @@ class VirtualMarlin:
         self.autoreport_s = 0.0
         self.next_report = _INF
         self.emergency_at = _INF
+        self._ep_line = bytearray()  # the emergency parser's view of the line arriving now
+        self._breaks: deque[float] = deque()  # arrival times of M108s the parser saw
+        self._waiting = False  # the running command is a heating wait (M108 ends it)
         self.stats = FirmwareStats()
         self.halted = False
         self.gone = False
@@ -184,11 +195,32 @@ class VirtualMarlin:
         if self.cfg.noise_rate > 0:
             data = self._corrupt(data)
         self.wire.push(data, self.loop.time())
-        if b"M112" in data:
-            # EMERGENCY_PARSER reads bytes in the serial interrupt, even while every command
-            # slot is taken by a long wait (M109 on a dead heater) and the ring is not drained.
-            self.emergency_at = min(self.emergency_at, self.wire.last_arrival)
+        if self.cfg.emergency_parser:
+            self._emergency_parse(data)
         self._data.set()
+
+    def _emergency_parse(self, data: bytes) -> None:
+        """Marlin's EmergencyParser, fed in the serial interrupt as the bytes arrive.
+
+        It sees every byte, even while every command slot is taken by a long wait (M109 on a
+        dead heater) and even bytes a full RX ring then drops. A line counts with or without
+        its `N<number>` and checksum.
+        """
+        last = len(data) - 1
+        for i, byte in enumerate(data):
+            if byte not in (0x0A, 0x0D):
+                if len(self._ep_line) < MAX_CMD_SIZE:
+                    self._ep_line.append(byte)
+                continue
+            code = _emergency_code(bytes(self._ep_line))
+            self._ep_line.clear()
+            if code is None:
+                continue
+            arrival = self.wire.last_arrival - (last - i) * self.byte_time
+            if code == "M112":
+                self.emergency_at = min(self.emergency_at, arrival)
+            else:
+                self._breaks.append(arrival)
 
     def _corrupt(self, data: bytes) -> bytes:
         out = bytearray(data)
@@ -260,13 +292,16 @@ class VirtualMarlin:
             elif len(self.linebuf) + self.wire.count_by(_INF) >= MAX_CMD_SIZE:
                 best = min(best, (self.wire.arrival(0), "line"))
         best = min(best, (self.next_report, "report"))
+        if self._breaks:
+            best = min(best, (self._breaks[0], "break"))
         return min(best, (self.emergency_at, "emergency"))
 
     def _handle(self, kind: str) -> None:
         if kind == "line":
             nl = self.wire.find(0x0A)
             count = nl + 1 if nl >= 0 else 1
-            self._scan_emergency(self.wire.take(count), direct=True)
+            for byte in self.wire.take(count):
+                self._line_byte(byte)
         elif kind == "exec":
             self._execute()
         elif kind == "done":
@@ -277,18 +312,12 @@ class VirtualMarlin:
             self.next_busy += self.busy_interval or _INF
         elif kind == "emergency":
             self._emergency_stop()
+        elif kind == "break":
+            self._breaks.popleft()
+            self._break_wait()
         elif kind == "report":
             self.emit(" " + self.machine.temperature_report(self.vt))
             self.next_report = self.vt + (self.autoreport_s or WAIT_REPORT_S)
-
-    def _scan_emergency(self, data: bytes, *, direct: bool) -> None:
-        # EMERGENCY_PARSER acts on M112 as the bytes arrive, whatever the queue holds.
-        if b"M112" in data:
-            self._emergency_stop()
-            return
-        if direct:
-            for byte in data:
-                self._line_byte(byte)
 
     def _admit_ring(self, until: float) -> None:
         """Bytes that arrived while every slot was taken go to the ring; overflow is lost."""
@@ -297,11 +326,10 @@ class VirtualMarlin:
             return
         room = max(0, self.ring_max - len(self.ring))
         kept = self.wire.take(min(n, room))
-        self._scan_emergency(kept, direct=False)
         self.ring += kept
         lost = n - len(kept)
         if lost:
-            self._scan_emergency(self.wire.take(lost), direct=False)
+            self.wire.take(lost)
             self.stats.bytes_dropped += lost
 
     def _drain_ring(self) -> None:
@@ -395,14 +423,26 @@ class VirtualMarlin:
         except ValueError as err:
             done, self._replies = self.vt, [f"echo:{err}"]
         self.exec_done = done
-        if code in ("M109", "M190") and done > self.vt and not self.autoreport_s:
+        self._waiting = code in _BREAKABLE and done > self.vt
+        if self._waiting and not self.autoreport_s:
             # Marlin's wait_for_hotend/bed prints the temperatures while it waits, autoreport
             # or not, so a polling host still hears from a board stuck in a long wait.
             self.next_report = self.vt + WAIT_REPORT_S
         interval = self.busy_interval
         self.next_busy = self.vt + interval if interval and done - self.vt > interval else _INF
 
+    def _break_wait(self) -> None:
+        """M108 from the emergency parser: the running heating wait returns now, targets kept.
+
+        Anything else (a move, a dwell, no command at all) is not a wait on `wait_for_heatup`
+        and goes on; a wait that starts later sets the flag again and waits in full.
+        """
+        if self._waiting and self.exec_done is not None and self.exec_done > self.vt:
+            self.stats.waits_broken += 1
+            self.exec_done = self.vt
+
     def _finish(self) -> None:
+        self._waiting = False
         if not self.autoreport_s:
             self.next_report = _INF  # the end of an M109/M190 wait
         self.exec_done = None
@@ -435,7 +475,7 @@ class VirtualMarlin:
             "AUTOREPORT_TEMP": int(self.cfg.autoreport_temp),
             "AUTOREPORT_POS": 0,
             "PROGRESS": 0,
-            "EMERGENCY_PARSER": 1,
+            "EMERGENCY_PARSER": int(self.cfg.emergency_parser),
             "HOST_ACTION_COMMANDS": 1,
             "ADVANCED_OK": int(self.cfg.advanced_ok),
         }
@@ -477,3 +517,15 @@ class VirtualMarlin:
         self._data.set()
         if self._on_disconnect is not None:
             self._on_disconnect()
+
+
+def _emergency_code(line: bytes) -> str | None:
+    """`M108` or `M112` if the emergency parser acts on this line (`N12 M108*34` counts too)."""
+    text = line.strip().upper()
+    if text.startswith(b"N"):
+        text = text[1:].lstrip(b"0123456789- ")
+    text = text.split(b"*", 1)[0].strip()
+    for code in (b"M108", b"M112"):
+        if text == code or text.startswith(code + b" "):
+            return code.decode()
+    return None
