@@ -85,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from printforge.runtime.logredact import install as redact_logs
+
+    redact_logs()
     try:
         result: Any = args.handler(args)
         if inspect.iscoroutine(result):

@@ -201,3 +201,23 @@ async def test_model_and_provider_are_honoured_exactly(tmp_path: Path) -> None:
         assert code == 1 and "'gpt-4o' applies to the first provider" in stderr
         assert "--provider openai,offline" in stderr
     assert SECRET not in stdout + stderr
+
+
+@pytest.mark.asyncio
+async def test_debug_logs_never_show_a_password_in_a_base_url(tmp_path: Path) -> None:
+    # httpx and the SDKs log request URLs at DEBUG/INFO; a proxy's user:password rides along.
+    from printforge.llm.offline import parse_request
+
+    cube = parse_request("a 20 mm calibration cube").model_dump(mode="json")
+    async with FakeLLM(local=Step(answer=cube)) as fake:
+        url = fake.local_base_url.replace("http://", "http://me:PROXYPASS99@")
+        config = tmp_path / "llm.toml"
+        config.write_text(f'[llm.provider.local]\nbase_url = "{url}"\nmodel = "qwen2.5-coder"\n')
+        code, stdout, stderr = await printforge(
+            "--debug", "--config", str(config), "design", "a 20 mm calibration cube",
+            "--provider", "local", "--out", str(tmp_path / "c.stl"), "--json",
+            data_dir=tmp_path / "d",
+        )  # fmt: skip
+    assert code == 0, stderr
+    assert "HTTP Request: POST http://me:***@" in stderr  # the library did log the URL
+    assert "PROXYPASS99" not in stdout + stderr
