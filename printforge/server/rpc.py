@@ -248,16 +248,21 @@ class HandlerTable:
 
     async def _one(self, ctx: CallContext, message: Any) -> dict[str, Any] | None:
         msg_id = message.get("id") if isinstance(message, dict) else None
-        if not isinstance(msg_id, str | int | float | type(None)) or isinstance(msg_id, bool):
+        # JSON-RPC ids are strings, numbers or null; a request with another id is not run
+        # (the caller could not match its answer, so a job.submit would be a blind one).
+        bad_id = not isinstance(msg_id, str | int | float | type(None)) or isinstance(msg_id, bool)
+        if bad_id:
             msg_id = None
         if (
-            not isinstance(message, dict)
+            bad_id
+            or not isinstance(message, dict)
             or message.get("jsonrpc") != "2.0"
             or not isinstance(message.get("method"), str)
         ):
             err = RpcError(
                 ErrorCode.INVALID_REQUEST,
-                'a request is an object with "jsonrpc": "2.0", a string "method" and an "id"',
+                'a request is an object with "jsonrpc": "2.0", a string "method" and an "id"'
+                " (a string or a number)",
             )
             return {"jsonrpc": "2.0", "id": msg_id, "error": err.to_dict()}
         is_notification = "id" not in message

@@ -159,6 +159,8 @@ async def test_every_bad_message_gets_its_error_and_the_socket_stays_open(
             -32602,
         ),
         ("[]", -32600),
+        ('{"jsonrpc": "2.0", "id": {"a": 1}, "method": "auth.whoami"}', -32600),
+        ('{"jsonrpc": "2.0", "id": true, "method": "auth.whoami"}', -32600),
     ]
     for text, code in cases:
         await ws.send_str(text)
