@@ -68,6 +68,16 @@ def stop(proc: subprocess.Popen[str]) -> None:
     proc.communicate(timeout=10)  # also closes the pipes
 
 
+def finish(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> tuple[str, str]:
+    """A process expected to exit by itself; killed when it does not, so none outlives a test."""
+    try:
+        return proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _out, err = proc.communicate(timeout=10)
+        raise AssertionError(f"the node did not exit within {timeout_s:g}s: {err}") from None
+
+
 async def ready_line(proc: subprocess.Popen[str]) -> str:
     assert proc.stdout is not None
     line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
@@ -294,7 +304,7 @@ def test_a_bad_simulator_count_is_refused_with_the_reason(
     message: str,
 ) -> None:
     proc = node_process(mosquitto_broker.url, "bad/v1", "bad", *flags)
-    out, err = proc.communicate(timeout=60)
+    out, err = finish(proc)
     assert proc.returncode != 0
     assert message in err
     assert "unexpected error" not in err
@@ -307,7 +317,7 @@ def test_bambu_simulators_on_a_broker_that_checks_bblp_fail_clearly(
     # The plain listener of the TLS broker knows bblp with another password: the per-run
     # access code is refused, and the node says why instead of waiting forever.
     proc = node_process(tls_broker.url, "auth/v1", "auth", "--sim-bambu", "1")
-    out, err = proc.communicate(timeout=60)
+    out, err = finish(proc)
     assert proc.returncode != 0
     assert "refused user bblp" in err
     assert out == ""
@@ -342,7 +352,7 @@ def test_a_node_whose_password_the_broker_refuses_stops_saying_so(
         text=True,
         env={**os.environ, "PRINTFORGE_ENV": "development", "PF_TEST_BUS_PASSWORD": "wr0ng-pw"},
     )
-    out, err = proc.communicate(timeout=60)
+    out, err = finish(proc)
     assert proc.returncode != 0
     assert "refused user bblp" in err and "--password-env" in err
     assert "wr0ng-pw" not in err + out
