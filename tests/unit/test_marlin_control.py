@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from printforge.hardware.marlin.control import modes_and_feed
+from printforge.hardware.marlin.control import break_wait_attempts, modes_and_feed
 
 
 @pytest.mark.parametrize(
@@ -20,3 +20,18 @@ from printforge.hardware.marlin.control import modes_and_feed
 )
 def test_modes_and_feed(done: list[str], expected: tuple[bool, bool, float]) -> None:
     assert modes_and_feed(done) == expected
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "attempts"),
+    [
+        ({"EMERGENCY_PARSER": True}, 3),  # acts on arrival; retry in case it came too early
+        ({"EMERGENCY_PARSER": False}, 0),  # would only be read after the wait: pointless
+        ({}, 1),  # not reported: harmless either way, so once
+        ({"AUTOREPORT_TEMP": True}, 1),
+    ],
+)
+def test_how_often_a_heating_wait_may_be_broken(
+    capabilities: dict[str, bool], attempts: int
+) -> None:
+    assert break_wait_attempts(capabilities) == attempts

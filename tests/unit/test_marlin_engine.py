@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from printforge.hardware.marlin.engine import LineEngine
+from printforge.hardware.marlin.engine import LineEngine, is_heating_wait
 from printforge.hardware.marlin.protocol import Ok, frame
 from printforge.runtime.errors import PrinterDisconnected
 
@@ -137,3 +137,44 @@ async def test_failure_reaches_every_waiter() -> None:
         await waiter
     with pytest.raises(PrinterDisconnected):
         await engine.submit("M105")
+
+
+@pytest.mark.asyncio
+async def test_send_now_goes_past_a_full_window_numbered_in_order() -> None:
+    # A heating wait keeps every slot and the ring full; M108 must reach the wire at once.
+    engine, wire = _engine(slots=4, rx_bytes=128)
+    engine.submit("M109 S210")
+    engine.start_job(JOB)
+    sent = wire.numbers()
+    held = engine.next_n - engine.tx  # a numbered line the window holds back, if any
+    wire.clear()
+    future = engine.send_now("M108")
+    numbers = wire.numbers()
+    # Gapless: a line already numbered goes first, then M108 with the next number.
+    assert numbers == list(range(sent[-1] + 1, sent[-1] + 2 + held))
+    assert wire.writes[-1].endswith(frame(numbers[-1], "M108"))
+    assert engine.heating_wait_in_flight() == (1, "M109 S210")
+    assert engine.oldest_in_flight() == (1, "M109 S210")
+    for _ in range(numbers[-1]):  # one `ok` per line up to M108's, in order
+        engine.on_ok(Ok())
+    await asyncio.wait_for(future, 1)  # its own `ok` completes it, counted like any line
+    assert engine.heating_wait_in_flight() is None
+
+
+@pytest.mark.parametrize(
+    ("command", "waits"),
+    [
+        ("M109 S210", True),
+        ("M190 S60", True),
+        ("m109 s200", True),
+        ("M109S210", True),
+        ("M303 E0 S210 C8", True),
+        ("M191 S40", True),
+        ("M104 S210", False),
+        ("M1090", False),
+        ("M400", False),
+        ("G4 S10", False),
+    ],
+)
+def test_which_commands_are_heating_waits(command: str, waits: bool) -> None:
+    assert is_heating_wait(command) is waits

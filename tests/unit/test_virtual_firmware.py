@@ -211,3 +211,71 @@ async def test_a_dead_heater_waits_for_ever_printing_temperatures_until_m112() -
         assert not any("Thermal Runaway" in ln for ln in board.lines)  # no protection built in
     finally:
         await board.fw.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("numbered", [True, False], ids=["numbered", "bare"])
+async def test_m108_ends_the_running_heating_wait_on_arrival(numbered: bool) -> None:
+    # A real-time board: M109 from 22 to 210 °C would take about 105 s.
+    board = Board(sim_speed=1.0)
+    board.fw.start()
+    try:
+        moves = [frame(n, f"G1 X{n}") for n in range(3, 9)]  # beyond the four slots
+        board.fw.feed(frame(1, "M104 S210") + frame(2, "M109 S210") + b"".join(moves))
+        await board.until(lambda: len(board.fw.slots) == 4)
+        assert board.machine.moves == []  # waiting, every slot taken, the ring filling
+        # The emergency parser reads the line in pieces, as a serial port may deliver it.
+        line = frame(9, "M108") if numbered else b"M108\n"
+        board.fw.feed(line[:3])
+        board.fw.feed(line[3:])
+        await board.until(lambda: [m.line for m in board.machine.moves] == list(range(3, 9)))
+        assert board.fw.stats.waits_broken == 1
+        assert board.machine.halted is None  # the firmware goes on
+        assert board.machine.hotends[0].target_c == 210  # M108 ends the wait, not the heating
+        assert board.machine.hotends[0].actual(board.machine.now()) < 150
+        # The line also reaches the queue, where it does nothing but earn its `ok`.
+        await board.until(lambda: [c.command for c in board.machine.history][-1:] == ["M108"])
+        assert [c.command for c in board.machine.history][:2] == ["M104 S210", "M109 S210"]
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_m108_with_no_wait_running_is_forgotten() -> None:
+    board = Board(sim_speed=1.0)
+    board.fw.start()
+    try:
+        board.fw.feed(b"M108\n")
+        await board.until(lambda: [c.command for c in board.machine.history] == ["M108"])
+        board.fw.feed(frame(1, "M104 S210") + frame(2, "M109 S210"))
+        await board.until(lambda: len(board.machine.history) == 3)
+        assert board.fw.stats.waits_broken == 0
+        assert board.lines[-1] == "ok"  # M104's; M109 still waits
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_without_the_emergency_parser_m108_and_m112_wait_their_turn() -> None:
+    board = Board(sim_speed=1.0, emergency_parser=False)
+    board.fw.start()
+    try:
+        board.fw.feed(frame(1, "M115"))
+        await board.until(lambda: "Cap:EMERGENCY_PARSER:0" in board.lines)
+        board.fw.feed(frame(2, "M104 S210") + frame(3, "M109 S210") + b"M108\nM112\n")
+        # M109 runs; M108 and M112 are queued behind it, read only when it is done.
+        await board.until(lambda: [c for _n, c in board.fw.slots] == ["M109 S210", "M108", "M112"])
+        assert board.fw.stats.waits_broken == 0 and board.machine.halted is None
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_m115_reports_the_emergency_parser() -> None:
+    board = Board()
+    board.fw.start()
+    try:
+        board.fw.feed(frame(1, "M115"))
+        await board.until(lambda: "Cap:EMERGENCY_PARSER:1" in board.lines)
+    finally:
+        await board.fw.stop()

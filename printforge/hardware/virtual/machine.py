@@ -29,6 +29,7 @@ BED_TAU_S = 40.0
 AMBIENT_C = 22.0
 TEMP_WINDOW_C = 1.0  # M109/M190 return once within this of the target
 HOMING_S = 4.0
+HISTORY_COMMANDS = 1000  # the most recent commands kept in `history`
 
 
 class MachineHalted(Exception):
@@ -37,7 +38,7 @@ class MachineHalted(Exception):
 
 @dataclass(slots=True)
 class ExecutedMove:
-    """One G0/G1 as the planner took it: the host's line number and the command text."""
+    """One G0/G1 as the planner took it (or, in `history`, any command the queue ran)."""
 
     line: int | None
     command: str
@@ -140,6 +141,8 @@ class VirtualMachine:
         self.fan = 0
         self.planner = _Planner(profile.planner_blocks)
         self.moves: list[ExecutedMove] = []  # the executed-move log the tests read
+        # Every command the queue ran (moves too), newest last: the order of a safe stop.
+        self.history: deque[ExecutedMove] = deque(maxlen=HISTORY_COMMANDS)
         self.commands = 0
         self.halted: str | None = None
 
@@ -263,6 +266,7 @@ class VirtualMachine:
             raise MachineHalted(self.halted)
         self.commands += 1
         cmd = command.strip()
+        self.history.append(ExecutedMove(line, cmd))
         code = cmd.split(None, 1)[0].upper() if cmd else ""
         w = words(cmd) if code[:1] in ("G", "M", "T") else {}
         sim_at = (at - self._t0) * self.sim_speed
