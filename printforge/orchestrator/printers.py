@@ -77,8 +77,8 @@ class PrinterManager:
             if entry.enabled:
                 if name in occupied and entry.bed_clear_required:
                     log.warning(
-                        "printer %s was printing when printforge last stopped:"
-                        " waiting for its bed to be confirmed clear",
+                        "printer %s may have a part on its bed from before printforge"
+                        " stopped: waiting for its bed to be confirmed clear",
                         name,
                     )
                     self._bed_dirty.add(name)
