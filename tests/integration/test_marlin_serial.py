@@ -7,6 +7,7 @@ order. Printers run at high baud and simulation speed where the property allows,
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pty
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from printforge.hardware.base import load_driver
 from printforge.hardware.marlin.config import MarlinConfig, ThermalConfig
 from printforge.hardware.marlin.driver import MarlinDriver
 from printforge.hardware.virtual.config import VirtualConfig
+from printforge.hardware.virtual.machine import words
 from printforge.hardware.virtual.pty_server import VirtualPrinterServer
 from printforge.models.printer import PrinterProfile, PrinterState
 from printforge.runtime.errors import (
@@ -541,3 +543,107 @@ async def test_an_idle_printer_gets_its_heaters_turned_off(
         assert machine.halted is None  # no M112 for an idle printer
         with pytest.raises(PrinterFault):
             await driver.send("M104 S200")
+
+
+# cancelling during a heating wait ---------------------------------------------------------
+# The stop commands queue behind a running M109/M190. With EMERGENCY_PARSER the host ends the
+# wait with M108 (on arrival, ahead of the queue); without it they wait for the temperature.
+
+STOP = ["M104 S0", "M140 S0", "M107", "G91", "G1 Z10.00 F600", "G90", "G1 X0.00 Y220.00 F6000"]
+
+
+def _after_last_m108(server: VirtualPrinterServer) -> list[str]:
+    assert server.machine is not None
+    history = [c.command for c in server.machine.history]
+    last = max((i for i, c in enumerate(history) if c == "M108"), default=-1)
+    return history[last + 1 :]
+
+
+async def _cancel_while_waiting(driver: MarlinDriver, path: Path, wait: str) -> None:
+    """Stream `path`, cancel the print while the firmware runs `wait`, return when stopped."""
+    task = asyncio.create_task(_stream_all(driver, path))
+
+    def waiting() -> bool:
+        assert not task.done(), task
+        running = driver.engine.oldest_in_flight() if driver.engine else None
+        return running is not None and running[1] == wait
+
+    await _until(waiting)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+@pytest.mark.asyncio
+async def test_cancel_during_heating_ends_the_waits_with_m108(
+    tmp_path: Path, served: list[VirtualPrinterServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # At this speed the bed takes some 15 s to reach 60 °C, then the hotend 10 s more.
+    server = await _serve(sim_speed=10.0)
+    served.append(server)
+    path = write_gcode(tmp_path, cube_gcode(size=3.0, layer=0.5))
+    caplog.set_level(logging.INFO, logger="printforge.hardware.marlin.driver")
+    async with _driver(server) as driver:
+        assert driver.capabilities["EMERGENCY_PARSER"] is True
+        await _cancel_while_waiting(driver, path, "M190 S60")
+        assert driver.status().state is PrinterState.IDLE
+    machine, firmware = server.machine, server.firmware
+    assert machine is not None and firmware is not None
+    # M190, then the M109 queued behind it: each ended by its own M108.
+    assert firmware.stats.waits_broken == 2
+    assert "safe stop incomplete" not in caplog.text
+    # Heaters off first, then the lift and the bed presented, from the printer's own log.
+    # Before them, the job lines already sent (homing, the first layer's Z) still ran.
+    history = [c.command for c in machine.history]
+    stop = history.index("M400")
+    assert history[stop:] == ["M400", "M114", *STOP, "M84"]
+    assert _after_last_m108(server)[-len(STOP) - 3 :] == history[stop:]
+    z_job = [words(c)["Z"] for c in history[:stop] if c.startswith("G1 Z")]
+    assert machine.pos["Z"] == pytest.approx((z_job[-1] if z_job else 0.0) + 10.0)
+    assert machine.pos["Y"] == PROFILE.bed_y
+    assert machine.hotends[0].target_c == 0 and machine.bed.target_c == 0
+    # Turned off on the way up: neither wait ran to its temperature.
+    assert machine.bed.start_c < 55 and machine.hotends[0].start_c < 200
+
+
+@pytest.mark.asyncio
+async def test_without_emergency_parser_the_stop_waits_for_the_temperature(
+    tmp_path: Path, served: list[VirtualPrinterServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Fast enough that both waits end well within the safe stop's 30 s.
+    server = await _serve(sim_speed=200.0, emergency_parser=False)
+    served.append(server)
+    path = write_gcode(tmp_path, cube_gcode(size=3.0, layer=0.5))
+    caplog.set_level(logging.INFO, logger="printforge.hardware.marlin.driver")
+    async with _driver(server) as driver:
+        assert driver.capabilities["EMERGENCY_PARSER"] is False
+        await _cancel_while_waiting(driver, path, "M190 S60")
+        assert driver.status().state is PrinterState.IDLE
+    machine, firmware = server.machine, server.firmware
+    assert machine is not None and firmware is not None
+    assert firmware.stats.waits_broken == 0
+    assert "M108" not in [c.command for c in machine.history]  # it could not help
+    assert "the stop commands wait until `M190 S60` reaches its temperature" in caplog.text
+    assert "no EMERGENCY_PARSER" in caplog.text
+    assert "safe stop incomplete" not in caplog.text
+    assert [c.command for c in machine.history][-len(STOP) - 1 :] == [*STOP, "M84"]
+    # Both waits ran to their temperatures before the heaters went off.
+    assert machine.bed.start_c >= 59 and machine.hotends[0].start_c >= 209
+    assert machine.hotends[0].target_c == 0 and machine.bed.target_c == 0
+
+
+@pytest.mark.asyncio
+async def test_a_safe_stop_that_times_out_says_what_it_waited_for(
+    tmp_path: Path, served: list[VirtualPrinterServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Real time: the bed would need minutes; the host gives up after a second.
+    server = await _serve(sim_speed=1.0, emergency_parser=False)
+    served.append(server)
+    path = write_gcode(tmp_path, cube_gcode(size=3.0, layer=0.5))
+    async with _driver(server, safe_stop_timeout_s=1.0) as driver:
+        await _cancel_while_waiting(driver, path, "M190 S60")
+        assert driver.status().state is PrinterState.IDLE
+    assert (
+        "safe stop incomplete: timed out after 1 s waiting for the heating wait `M190 S60` to"
+        " reach its temperature (the firmware has no EMERGENCY_PARSER, so M108 cannot end it)"
+    ) in caplog.text
