@@ -38,7 +38,7 @@ async def _handle_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from printforge.cli import load_cli_settings
-    from printforge.runtime.errors import InputError
+    from printforge.runtime.errors import ConfigError, InputError
     from printforge.server.app import create_app
     from printforge.server.auth import KeyStore, Role
     from printforge.server.state import STATE_KEY
@@ -78,7 +78,15 @@ async def _handle_serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            # Usually a second `serve` on the same port: say so in one line, not a traceback.
+            raise ConfigError(
+                f"cannot listen on {settings.server.host}:{settings.server.port}:"
+                f" {err.strerror or err}; is another server using that port? choose another"
+                " with --port"
+            ) from err
         port = runner.addresses[0][1] if runner.addresses else settings.server.port
         # Another command pointed at this data directory is told where to submit instead.
         local_host = settings.server.host if settings.server.host not in _ANY else "127.0.0.1"
