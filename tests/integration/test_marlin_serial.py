@@ -549,7 +549,11 @@ async def test_an_idle_printer_gets_its_heaters_turned_off(
 # The stop commands queue behind a running M109/M190. With EMERGENCY_PARSER the host ends the
 # wait with M108 (on arrival, ahead of the queue); without it they wait for the temperature.
 
-STOP = ["M104 S0", "M140 S0", "M107", "G91", "G1 Z10.00 F600", "G90", "G1 X0.00 Y220.00 F6000"]
+# Heaters and fan off are queued at once; the lift needs the position (M400, M114) first.
+STOP = [
+    *("M104 S0", "M140 S0", "M107", "M400", "M114"),
+    *("G91", "G1 Z10.00 F600", "G90", "G1 X0.00 Y220.00 F6000", "M84"),
+]
 
 
 def _after_last_m108(server: VirtualPrinterServer) -> list[str]:
@@ -595,9 +599,9 @@ async def test_cancel_during_heating_ends_the_waits_with_m108(
     # Heaters off first, then the lift and the bed presented, from the printer's own log.
     # Before them, the job lines already sent (homing, the first layer's Z) still ran.
     history = [c.command for c in machine.history]
-    stop = history.index("M400")
-    assert history[stop:] == ["M400", "M114", *STOP, "M84"]
-    assert _after_last_m108(server)[-len(STOP) - 3 :] == history[stop:]
+    stop = len(history) - len(STOP)
+    assert history[stop:] == STOP
+    assert _after_last_m108(server)[-len(STOP) :] == STOP
     z_job = [words(c)["Z"] for c in history[:stop] if c.startswith("G1 Z")]
     assert machine.pos["Z"] == pytest.approx((z_job[-1] if z_job else 0.0) + 10.0)
     assert machine.pos["Y"] == PROFILE.bed_y
@@ -626,7 +630,7 @@ async def test_without_emergency_parser_the_stop_waits_for_the_temperature(
     assert "the stop commands wait until `M190 S60` reaches its temperature" in caplog.text
     assert "no EMERGENCY_PARSER" in caplog.text
     assert "safe stop incomplete" not in caplog.text
-    assert [c.command for c in machine.history][-len(STOP) - 1 :] == [*STOP, "M84"]
+    assert [c.command for c in machine.history][-len(STOP) :] == STOP
     # Both waits ran to their temperatures before the heaters went off.
     assert machine.bed.start_c >= 59 and machine.hotends[0].start_c >= 209
     assert machine.hotends[0].target_c == 0 and machine.bed.target_c == 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,59 @@ async def test_a_mock_mode_job_fails_with_the_watchdogs_message(tmp_path: Path) 
     assert "host thermal watchdog: hotend thermal runaway" in job.error.message
     assert "emergency stop (M112) sent" in job.error.message
     assert state is PrinterState.FAULTED
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("parser", [True, False], ids=["emergency-parser", "no-parser"])
+async def test_cancel_during_m109_in_mock_mode(
+    tmp_path: Path, parser: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The hotend alone: M109 to 210 °C takes 105 simulated seconds, 10 s here without M108.
+    text = "M104 S210\nM109 S210\nG28\n" + numbered_moves_gcode(200)
+    path = write_gcode(tmp_path, text)
+    caplog.set_level(logging.INFO, logger="printforge.hardware.marlin.driver")
+    async with _driver(sim_speed=10.0, emergency_parser=parser) as drv:
+        task = asyncio.create_task(_drain(drv.stream(path)))
+
+        def waiting() -> bool:
+            running = drv.engine.oldest_in_flight() if drv.engine else None
+            return running is not None and running[1] == "M109 S210"
+
+        await _status_until(drv, lambda s: s.temperatures.get("hotend", None) is not None)
+        while not waiting():
+            assert not task.done()
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert drv.status().state is PrinterState.IDLE
+        machine, board = drv.machine, drv.board
+        assert machine is not None and board is not None
+        await _status_until(
+            drv, lambda s: s.temperatures["hotend"].target == s.temperatures["bed"].target == 0
+        )
+        history = [c.command for c in machine.history]
+    assert machine.hotends[0].target_c == 0
+    if parser:
+        assert board.stats.waits_broken == 1 and "M108" in history
+        assert history[-10:-5] == ["M104 S0", "M140 S0", "M107", "M400", "M114"]
+        assert history[-5:-1] == ["G91", "G1 Z10.00 F600", "G90", "G1 X0.00 Y220.00 F6000"]
+        assert machine.hotends[0].start_c < 200  # off before it got there
+        assert "safe stop incomplete" not in caplog.text
+    else:
+        assert board.stats.waits_broken == 0 and "M108" not in history
+        # The safe stop's 5 s ran out while M109 still heated, and the warnings say why; the
+        # heaters-off it had queued still ran once the wait was over.
+        assert "the stop commands wait until `M109 S210` reaches its temperature" in caplog.text
+        assert (
+            "safe stop incomplete: timed out after 5 s waiting for the heating wait `M109 S210`"
+            in caplog.text
+        )
+        assert machine.hotends[0].start_c >= 209
+        after_wait = history[history.index("M109 S210") :]
+        assert after_wait.index("M104 S0") < after_wait.index("M140 S0")
+
+
+async def _drain(progress: AsyncIterator[object]) -> None:
+    async for _ in progress:
+        pass

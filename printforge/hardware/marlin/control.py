@@ -12,7 +12,9 @@ __all__ = [
     "BREAK_WAIT",
     "SavedState",
     "break_wait_attempts",
+    "heaters_off_commands",
     "modes_and_feed",
+    "park_commands",
     "pause_commands",
     "resume_commands",
     "safe_stop_commands",
@@ -124,17 +126,18 @@ def resume_commands(saved: SavedState) -> list[str]:
     return out
 
 
-def safe_stop_commands(profile: PrinterProfile, z: float | None) -> list[str]:
-    """Heaters and fan off first (they matter most), then lift Z and present the bed."""
+def heaters_off_commands() -> list[str]:
+    """The first half of a safe stop: it needs no position, so it can be queued at once."""
+    return ["M104 S0", "M140 S0", "M107"]
+
+
+def park_commands(profile: PrinterProfile, z: float | None) -> list[str]:
+    """The second half: lift Z (clamped to the machine, from the position `z`), present the bed."""
     lift = PARK_LIFT_MM if z is None else min(PARK_LIFT_MM, max(0.0, profile.max_z - z))
     x, y = _park_xy(profile)
-    return [
-        "M104 S0",
-        "M140 S0",
-        "M107",
-        "G91",
-        f"G1 Z{lift:.2f} F600",
-        "G90",
-        f"G1 X{x:.2f} Y{y:.2f} F6000",
-        "M84",
-    ]
+    return ["G91", f"G1 Z{lift:.2f} F600", "G90", f"G1 X{x:.2f} Y{y:.2f} F6000", "M84"]
+
+
+def safe_stop_commands(profile: PrinterProfile, z: float | None) -> list[str]:
+    """Heaters and fan off first (they matter most), then lift Z and present the bed."""
+    return [*heaters_off_commands(), *park_commands(profile, z)]

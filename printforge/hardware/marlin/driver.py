@@ -22,10 +22,11 @@ from printforge.hardware.marlin.control import (
     BREAK_WAIT,
     SavedState,
     break_wait_attempts,
+    heaters_off_commands,
     modes_and_feed,
+    park_commands,
     pause_commands,
     resume_commands,
-    safe_stop_commands,
 )
 from printforge.hardware.marlin.engine import LineEngine, is_heating_wait
 from printforge.hardware.marlin.gcode_file import load_gcode, strip_command
@@ -533,9 +534,15 @@ class MarlinDriver(PrinterDriver):
         try:
             async with asyncio.timeout(timeout):
                 await self._end_heating_waits(engine)
+                # Queued before the position query, so the heaters go off as soon as the
+                # firmware gets to them, even if this stop gives up waiting (a heating wait
+                # nothing could end): they then still run once the wait is over.
+                futures = [engine.submit(c) for c in heaters_off_commands()]
+                for future in futures:
+                    future.add_done_callback(_retrieve)
                 pos = await self._query_position(engine)
                 z = pos.get("Z") if pos else None
-                futures = [engine.submit(c) for c in safe_stop_commands(self.profile, z)]
+                futures += [engine.submit(c) for c in park_commands(self.profile, z)]
                 await asyncio.gather(*futures)
         except TimeoutError:
             log.warning(
