@@ -155,9 +155,11 @@ def _analyse(text: str, path: Path, profile: PrinterProfile, density: float | No
             args = words[1:] if code in ("G1", "G0") else None
         if args is not None:
             try:
-                values = [(w, float(v)) for w, v in args if v]
+                # A bare letter fails float(""): that is `X 250`, which firmware reads as X250.
+                values = [(w, float(v)) for w, v in args]
             except ValueError:
-                # Words run together (`G1X10Y5`) or junk: the regex knows where each ends.
+                # Words run together (`G1X10Y5`), a blank after a letter, or junk: the regex
+                # knows where each word ends.
                 values = [(w, float(v)) for w, v in findall(line)[1:] if v]
             moved = False
             for w, val in values:

@@ -205,3 +205,20 @@ def test_an_arc_leaving_the_bed_is_refused(tmp_path: Path) -> None:
 def test_config_command_with_line_number_and_checksum(tmp_path: Path) -> None:
     with pytest.raises(UnsafeGcode, match=r"line 2: `N2 M500\*33` saves settings"):
         check_gcode(_write(tmp_path, "N1 G28*18\nN2 M500*33\n"), PRINTER, PLA)
+
+
+@pytest.mark.parametrize(
+    ("move", "match"),
+    [
+        ("G1 X 250 Y10\n", r"moves X to 250\.000"),
+        ("G0 Z 150\n", r"moves Z to 150\.000"),
+        ("G1 X10 Y 160 E1\n", r"moves Y to 160\.000"),
+    ],
+    ids=["x", "z", "y-after-x"],
+)
+def test_a_space_between_letter_and_number_is_still_read(tmp_path: Path, move: str,
+                                                          match: str) -> None:
+    # Marlin, Prusa firmware and Klipper all skip blanks between a word's letter and its
+    # value, so `G1 X 250` moves to 250 and must not slip past the volume check.
+    with pytest.raises(UnsafeGcode, match=match):
+        check_gcode(_write(tmp_path, SAFE_HEAD + move), PRINTER, PLA)
