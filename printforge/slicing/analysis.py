@@ -91,15 +91,17 @@ def read_gcode_text(path: Path) -> str:
         return text
 
 
-def analyse_gcode(path: Path, profile: PrinterProfile, density_g_cm3: float | None = None
-                  ) -> GcodeAnalysis:
+def analyse_gcode(
+    path: Path, profile: PrinterProfile, density_g_cm3: float | None = None
+) -> GcodeAnalysis:
     """Every figure of the file; times use the profile's acceleration and jerk limits."""
     text = read_gcode_text(path)
     return _analyse(text, path, profile, density_g_cm3)
 
 
-def _analyse(text: str, path: Path, profile: PrinterProfile, density: float | None
-             ) -> GcodeAnalysis:
+def _analyse(
+    text: str, path: Path, profile: PrinterProfile, density: float | None
+) -> GcodeAnalysis:
     rel_xyz = False
     rel_e = False
     pos = [0.0, 0.0, 0.0, 0.0]  # logical X Y Z E as the file sees them
@@ -137,7 +139,7 @@ def _analyse(text: str, path: Path, profile: PrinterProfile, density: float | No
             star = line.find("*")
             line = line[:star] if star >= 0 else line
             sp = line.find(" ")
-            line = line[sp + 1:].strip() if sp >= 0 else ""
+            line = line[sp + 1 :].strip() if sp >= 0 else ""
             if not line:
                 continue
         n_cmd += 1
@@ -281,8 +283,10 @@ def _analyse(text: str, path: Path, profile: PrinterProfile, density: float | No
         analysis.move_min = _t(pts.min(axis=0))
         analysis.move_max = _t(pts.max(axis=0))
         for k, axis in enumerate("XYZ"):
-            for name, idx in ((f"{axis}min", np.argmin(pts[:, k])),
-                              (f"{axis}max", np.argmax(pts[:, k]))):
+            for name, idx in (
+                (f"{axis}min", np.argmin(pts[:, k])),
+                (f"{axis}max", np.argmax(pts[:, k])),
+            ):
                 analysis.farthest[name] = Finding(
                     line=int(lines_arr[idx + 1]), command=axis, value=float(pts[idx, k])
                 )
@@ -298,8 +302,9 @@ def _analyse(text: str, path: Path, profile: PrinterProfile, density: float | No
     return analysis
 
 
-def _arc(pos: list[float], p: dict[str, float], rel_xyz: bool, rel_e: bool,
-         clockwise: bool) -> list[list[float]]:
+def _arc(
+    pos: list[float], p: dict[str, float], rel_xyz: bool, rel_e: bool, clockwise: bool
+) -> list[list[float]]:
     """G2/G3 in the XY plane as short chords (about 0.5 mm), so bounds and times see the bulge.
 
     The centre is given by I/J (offsets from the start) or R (radius; negative = the long way).
@@ -335,8 +340,14 @@ def _arc(pos: list[float], p: dict[str, float], rel_xyz: bool, rel_e: bool,
     for k in range(1, n + 1):
         t = k / n
         a = a0 + sweep * t
-        out.append([cx + radius * math.cos(a), cy + radius * math.sin(a),
-                    z0 + (z1 - z0) * t, e0 + (e1 - e0) * t])
+        out.append(
+            [
+                cx + radius * math.cos(a),
+                cy + radius * math.sin(a),
+                z0 + (z1 - z0) * t,
+                e0 + (e1 - e0) * t,
+            ]
+        )
     out[-1][0], out[-1][1] = x1, y1
     return out
 
