@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -134,6 +142,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The TOML layers arrive as init kwargs (already merged); variables win over them.
         return (env_settings, init_settings)
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # TOML and service env files are not read by a shell: "~" would become a folder named
+        # "~"; and a relative path is pinned now so reports name files from any directory.
+        return value.expanduser().absolute()
 
     @model_validator(mode="before")
     @classmethod
@@ -264,7 +279,14 @@ def _env_provenance(provenance: dict[tuple[str, ...], str]) -> None:
 
 def _origin_of(loc: tuple[str | int, ...], provenance: dict[tuple[str, ...], str]) -> str | None:
     keys = tuple(str(p) for p in loc)
-    for n in range(len(keys), 0, -1):
+    if keys in provenance:
+        return provenance[keys]
+    # A key that only a variable below it created (PRINTFORGE_A__B__C makes an unknown `a.b`):
+    # the variable set it, not the file that set its parent table.
+    below = [o for k, o in provenance.items() if len(k) > len(keys) and k[: len(keys)] == keys]
+    if below:
+        return below[-1]
+    for n in range(len(keys) - 1, 0, -1):
         origin = provenance.get(keys[:n])
         if origin is not None:
             return origin
@@ -359,7 +381,15 @@ def _validate_drivers(settings: Settings, provenance: dict[tuple[str, ...], str]
     from printforge.hardware.base import load_driver
 
     for name, entry in settings.printers.items():
-        driver_cls = load_driver(entry.driver)
+        try:
+            driver_cls = load_driver(entry.driver)
+        except ConfigError as err:
+            key = ("printers", name, "driver")
+            origin = _origin_of(key, provenance)
+            where = f" (in {origin})" if origin else ""
+            raise ConfigError(
+                f"invalid configuration: {'.'.join(key)}: {err.message}{where}"
+            ) from None
         try:
             driver_cls.Config.model_validate(entry.driver_options)
         except ValidationError as err:

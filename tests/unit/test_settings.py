@@ -157,7 +157,11 @@ def test_unknown_driver_and_profile_are_refused(
 ) -> None:
     user = tmp_path / "p.toml"
     user.write_text('[printers.p1]\ndriver = "teleport"\nprofile = "small"\n')
-    with pytest.raises(ConfigError, match="unknown printer driver 'teleport'"):
+    # The key and the file that set it, like every other bad value.
+    with pytest.raises(
+        ConfigError,
+        match=rf"printers\.p1\.driver: unknown printer driver 'teleport'.*\(in {user}\)",
+    ):
         load_settings(user, base_dir=base)
     user.write_text('[printers.p1]\ndriver = "virtual"\nprofile = "huge"\n')
     with pytest.raises(ConfigError, match=r"printers\.p1\.profile: unknown printer profile 'huge'"):
@@ -193,3 +197,30 @@ def test_declared_printers_replace_the_virtual_default(
     user.write_text('default_printer = "nope"\n' + user.read_text())
     with pytest.raises(ConfigError, match="default_printer"):
         load_settings(user, base_dir=base)
+
+
+def test_an_unknown_nested_key_from_a_variable_names_the_variable(
+    clean_env: pytest.MonkeyPatch, base: Path
+) -> None:
+    # [server] comes from default.toml, but `retry` under it was only ever in the variable.
+    clean_env.setenv("PRINTFORGE_SERVER__RETRY__MAX_ATTEMPTS", "7")
+    with pytest.raises(ConfigError) as err:
+        load_settings(base_dir=base)
+    assert "server.retry: unknown key" in str(err.value)
+    assert "PRINTFORGE_SERVER__RETRY__MAX_ATTEMPTS" in str(err.value)
+    assert "default.toml" not in str(err.value)
+
+
+def test_data_dir_expands_home_and_is_absolute(
+    clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path
+) -> None:
+    # A TOML file is not read by a shell: "~" must not become a folder named "~".
+    clean_env.setenv("HOME", str(tmp_path / "home"))
+    user = tmp_path / "d.toml"
+    user.write_text('data_dir = "~/pf"\n')
+    assert load_settings(user, base_dir=base).data_dir == tmp_path / "home" / "pf"
+    # A relative --data-dir is pinned at load time, so artifact paths in reports are absolute.
+    clean_env.chdir(tmp_path)
+    s = load_settings(base_dir=base, overrides={"data_dir": "rel"})
+    assert s.data_dir == tmp_path / "rel"
+    assert s.data_dir.is_absolute()
