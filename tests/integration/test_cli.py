@@ -163,3 +163,43 @@ def test_ctrl_c_mid_print_stops_safely_and_records_the_job(tmp_path: Path) -> No
     assert "Traceback" not in err and "never retrieved" not in err, err
     jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
     assert [j["state"] for j in jobs] == ["interrupted"]
+
+
+def test_ctrl_c_while_the_printer_heats_stops_at_once(tmp_path: Path) -> None:
+    # At --sim-speed 5 the virtual bed needs some 30 s to reach 60 °C, and the job's first
+    # lines wait for it (M190, then M109). The virtual board has EMERGENCY_PARSER, so the
+    # safe stop ends the wait with M108 instead of queueing behind it until its timeout.
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
+    data = tmp_path / "data"
+    command = [sys.executable, "-m", "printforge", "run", "a 20 mm cube", "--sim-speed", "5"]
+    proc = subprocess.Popen(
+        [*command, "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout or "[]")
+            if jobs and jobs[0]["state"] == "printing":
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the job never started printing")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "stopped safely first" in err
+    assert "safe stop incomplete" not in err, err
+    assert "Traceback" not in err and "never retrieved" not in err, err
+    jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
+    assert [j["state"] for j in jobs] == ["interrupted"]

@@ -216,3 +216,21 @@ def test_a_hotend_dying_just_short_of_its_target(tmp_path: Path, switch: list[st
         assert said[0].startswith("printforge: printer bench: host thermal watchdog: hotend")
         assert "thermal runaway" in said[0] and "on the way to 200.0 °C" in said[0]
         assert "Traceback" not in done.stderr and "WARNING" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "reported"), [([], "1"), (["--no-emergency-parser"], "0")], ids=["on", "off"]
+)
+def test_m115_tells_whether_the_board_has_an_emergency_parser(
+    flags: list[str], reported: str
+) -> None:
+    import serial
+
+    with _board(*flags) as device, serial.Serial(device, 1_000_000, timeout=10) as port:
+        port.write(b"M115\n")
+        caps: list[str] = []
+        while not any(ln.startswith("ok") for ln in caps):
+            line = port.readline().decode().strip()
+            assert line, f"no answer to M115 (got {caps})"
+            caps.append(line)
+    assert f"Cap:EMERGENCY_PARSER:{reported}" in caps
