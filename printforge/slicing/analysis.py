@@ -106,6 +106,7 @@ def _analyse(
     rel_e = False
     pos = [0.0, 0.0, 0.0, 0.0]  # logical X Y Z E as the file sees them
     off = [0.0, 0.0, 0.0, 0.0]  # G92 offsets: machine = logical + offset
+    gofs = [0.0, 0.0, 0.0]  # Klipper's SET_GCODE_OFFSET, part of `off`, kept across G28
     feed = 1500.0 / 60
     accel = profile.max_acceleration
     mx: list[float] = []
@@ -145,6 +146,30 @@ def _analyse(
         n_cmd += 1
         c0 = line[0]
         head = line[:3]
+        if len(line) > 1 and (line[1].isalpha() or line[1] == "_"):
+            # A Klipper extended command (`SET_HEATER_TEMPERATURE HEATER=extruder TARGET=300`),
+            # which Moonraker printers and Klipper's serial port run as readily as G-code.
+            name, params = _extended(line)
+            if name in CONFIG_COMMANDS:
+                config.append(Finding(line=lineno, command=raw.strip(), code=name))
+            if name in ("SET_HEATER_TEMPERATURE", "PID_CALIBRATE"):
+                heater = params.get("HEATER", "")
+                t = _number(params.get("TARGET"))
+                if t is not None and heater.startswith("EXTRUDER") and t > hot:
+                    hot = t
+                    hottest_hotend = Finding(line=lineno, command=raw.strip(), value=t)
+                elif t is not None and heater == "HEATER_BED" and t > bed:
+                    bed = t
+                    hottest_bed = Finding(line=lineno, command=raw.strip(), value=t)
+            elif name == "SET_GCODE_OFFSET":
+                # Klipper adds this offset to every later move (and keeps it across G28).
+                for k, w in enumerate("XYZ"):
+                    new = _number(params.get(w))
+                    adjust = _number(params.get(f"{w}_ADJUST"))
+                    target = new if new is not None else gofs[k] + (adjust or 0.0)
+                    off[k] += target - gofs[k]
+                    gofs[k] = target
+            continue
         if head == "G1 " or head == "G0 ":
             # The hot path (nearly every line of a sliced file): split, no regex.
             args = [(w[0], w[1:]) for w in line[3:].split()]
@@ -202,8 +227,8 @@ def _analyse(
                 named = [w for w, _ in words[1:] if w in "XYZ"]
                 for w in named or "XYZ":
                     k = axes.find(w)
-                    pos[k] = 0.0
-                    off[k] = 0.0
+                    pos[k] = -gofs[k]  # the machine is at 0; Klipper's offset stays
+                    off[k] = gofs[k]
                 homed = True
                 mx.append(off[0] + pos[0])
                 my.append(off[1] + pos[1])
@@ -361,6 +386,24 @@ def _int(num: str) -> str:
         return num
 
 
+def _extended(line: str) -> tuple[str, dict[str, str]]:
+    """A Klipper extended command's name and its KEY=VALUE parameters (upper case)."""
+    name, _, rest = line.partition(" ")
+    params = {}
+    for part in rest.split():
+        key, eq, value = part.partition("=")
+        if eq:
+            params[key] = value.strip("'\"")
+    return name, params
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _temp(words: list[tuple[str, str]]) -> float | None:
     vals = {w: float(v) for w, v in words[1:] if v}
     return vals.get("S", vals.get("R"))
@@ -428,6 +471,13 @@ CONFIG_COMMANDS: dict[str, str] = {
     "M28": "writes a file to the SD card",
     "M29": "writes a file to the SD card",
     "M30": "deletes a file from the SD card",
+    # Klipper's extended commands with the same effect.
+    "SAVE_CONFIG": "rewrites Klipper's printer.cfg and restarts it",
+    "PID_CALIBRATE": "runs a PID autotune",
+    "Z_OFFSET_APPLY_PROBE": "stores a new probe Z offset for SAVE_CONFIG",
+    "Z_OFFSET_APPLY_ENDSTOP": "stores a new Z endstop position for SAVE_CONFIG",
+    "SET_KINEMATIC_POSITION": "tells Klipper the toolhead is elsewhere, defeating its limits",
+    "FORCE_MOVE": "moves a stepper ignoring the printer's limits",
 }
 
 __all__ += ["CONFIG_COMMANDS", "parse_duration"]

@@ -254,3 +254,48 @@ def test_a_space_between_letter_and_number_is_still_read(
     # value, so `G1 X 250` moves to 250 and must not slip past the volume check.
     with pytest.raises(UnsafeGcode, match=match):
         check_gcode(_write(tmp_path, SAFE_HEAD + move), PRINTER, PLA)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("SAVE_CONFIG\n", r"line 9: `SAVE_CONFIG` rewrites Klipper's printer.cfg"),
+        ("set_kinematic_position X=0\n", r"defeating its limits"),
+        ("FORCE_MOVE STEPPER=stepper_x DISTANCE=300 VELOCITY=50\n", r"ignoring the printer"),
+        ("PID_CALIBRATE HEATER=extruder TARGET=210\n", r"PID autotune"),
+        ("Z_OFFSET_APPLY_PROBE\n", r"probe Z offset"),
+        (
+            "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=300\n",
+            r"`SET_HEATER_TEMPERATURE HEATER=extruder TARGET=300` sets the hotend to 300 °C",
+        ),
+        ("SET_HEATER_TEMPERATURE HEATER=heater_bed TARGET=120\n", r"bed to 120 °C"),
+        ("SET_GCODE_OFFSET Z=150\nG1 Z1\n", r"line 10: moves Z to 151\.000"),
+        ("SET_GCODE_OFFSET X_ADJUST=30\nG28\nG1 X190\n", r"line 11: moves X to 220\.000"),
+    ],
+    ids=[
+        "save-config",
+        "kinematic-position",
+        "force-move",
+        "pid",
+        "z-offset-probe",
+        "hotend",
+        "bed",
+        "gcode-offset",
+        "offset-kept-by-g28",
+    ],
+)
+def test_klipper_extended_commands_are_checked(tmp_path: Path, body: str, match: str) -> None:
+    # Moonraker printers (and Klipper's serial port) run these as readily as G-code.
+    with pytest.raises(UnsafeGcode, match=match):
+        check_gcode(_write(tmp_path, SAFE_HEAD + body), PRINTER, PLA)
+
+
+def test_klipper_macros_and_safe_extended_commands_pass(tmp_path: Path) -> None:
+    text = (
+        "PRINT_START BED=60 EXTRUDER=210\nSET_HEATER_TEMPERATURE HEATER=extruder TARGET=215\n"
+        "SET_GCODE_OFFSET Z=0.05\nG28\nG1 X100 Y100 Z0.2 F3000\nG1 X120 E1\nSAVE_CONFIG\n"
+    )
+    profile = PRINTER.model_copy(update={"allowed_config_commands": ["save_config"]})
+    a = check_gcode(_write(tmp_path, text), profile, PLA)
+    assert a.max_hotend_temp == 215
+    assert a.extrude_max == pytest.approx((120.0, 100.0, 0.25))
