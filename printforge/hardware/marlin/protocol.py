@@ -164,8 +164,18 @@ class Other:
 
 
 Message = (
-    Ok | Resend | Busy | Echo | FirmwareError | Temperatures | FirmwareInfo | Capability | Action
-    | Position | Start | Other
+    Ok
+    | Resend
+    | Busy
+    | Echo
+    | FirmwareError
+    | Temperatures
+    | FirmwareInfo
+    | Capability
+    | Action
+    | Position
+    | Start
+    | Other
 )
 
 _TEMP = re.compile(r"\b([TBC]\d*|P|L):\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(-?\d+(?:\.\d+)?))?")
