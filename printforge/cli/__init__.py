@@ -18,7 +18,7 @@ from typing import Any
 from printforge import __version__
 from printforge.runtime.errors import ConfigError, InputError, PrintforgeError
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "main", "one_line"]
 
 # Subcommand modules under printforge.cli; each defines register(subparsers).
 COMMANDS: tuple[str, ...] = (
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PrintforgeError as err:
         if args.debug:
             raise
-        print(f"printforge: {err.message}", file=sys.stderr)
+        print(f"printforge: {one_line(err.message)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(err, ConfigError) else EXIT_ERROR
     except Exception as err:
         if args.debug:
@@ -112,6 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"printforge: unexpected error: {type(err).__name__}: {err}", file=sys.stderr)
         print("printforge: run again with --debug for the traceback", file=sys.stderr)
         return EXIT_ERROR
+
+
+def one_line(message: str) -> str:
+    """An error is one line (the contract): a message that wraps an upstream one, such as
+    pydantic's several-line report with its help link, is folded into one."""
+    parts = [
+        line.strip()
+        for line in message.splitlines()
+        if line.strip() and not line.strip().startswith("For further information visit")
+    ]
+    return "; ".join(parts)
 
 
 def load_cli_settings(args: argparse.Namespace, **overrides: Any):  # type: ignore[no-untyped-def]

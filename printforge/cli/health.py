@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 __all__ = ["register"]
 
@@ -40,6 +41,7 @@ async def _handle_health(args: argparse.Namespace) -> int:
             f" ask it: {url}/health (with an API key) or {url}/health/ready",
             holder=err.holder,
         ) from None
+    _unreachable_printers_are_unhealthy(report)
     if args.json:
         json.dump(report, sys.stdout, default=str)
         sys.stdout.write("\n")
@@ -67,3 +69,23 @@ async def _handle_health(args: argparse.Namespace) -> int:
         busy = {k: v for k, v in jobs.items() if v}
         console.print(f"job store {report['store']['path']}: {busy or 'empty'}")
     return 0 if report["status"] != "unhealthy" else 1
+
+
+# A printer in one of these states after start-up cannot take a job.
+_NOT_READY = frozenset({"offline", "connecting", "faulted"})
+
+
+def _unreachable_printers_are_unhealthy(report: dict[str, Any]) -> None:
+    """This command starts every printer once and asks: can it print now? One that did not
+    connect (a Marlin on a port that does not exist) is unhealthy, and so is the answer,
+    whatever the printer's status listener last recorded."""
+    down = {p["id"] for p in report.get("printers", []) if p.get("state") in _NOT_READY}
+    if not down:
+        return
+    for c in report["components"]:
+        if c["component"] == "printer" and c["name"] in down:
+            c["state"] = "unhealthy"
+            if not c.get("last_error"):
+                state = next(p["state"] for p in report["printers"] if p["id"] == c["name"])
+                c["last_error"] = f"printer is {state}"
+    report["status"] = "unhealthy"

@@ -14,9 +14,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("jobs", help="list jobs, or show one", description=__doc__)
     p.add_argument("job_id", nargs="?", help="show this job in full")
     p.add_argument("--state", help="only jobs in this state (queued, printing, failed, ...)")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument(
+        "--limit", type=_positive, default=20, help="show at most this many jobs (default 20)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_handle_jobs)
+
+
+def _positive(text: str) -> int:
+    # SQLite reads LIMIT 0 as "none" and a negative LIMIT as "all": both only mislead.
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {text!r}")
+    return value
 
 
 async def _handle_jobs(args: argparse.Namespace) -> int:
