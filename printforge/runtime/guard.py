@@ -107,7 +107,10 @@ class Guard:
                 )
                 self._publish_breaker()
                 transient = is_transient(err)
-                if not transient or attempt >= self.policy.max_attempts:
+                # This failure opened the breaker: another attempt would only be refused, and
+                # the caller would see "circuit open" instead of what actually went wrong.
+                tripped = self.breaker.state is BreakerState.OPEN
+                if not transient or tripped or attempt >= self.policy.max_attempts:
                     outcome = "timeout" if isinstance(err, OperationTimeout) else "failure"
                     metrics.AGENT_CALLS.labels(self.name, outcome).inc()
                     if err is raw:

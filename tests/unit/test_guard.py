@@ -193,3 +193,37 @@ def test_backoff_is_capped_and_decided_by_type() -> None:
     assert is_transient(TimeoutError())
     assert not is_transient(InputError("x"))
     assert not is_transient(ValueError("x"))
+
+
+class FixedRandom(random.Random):
+    """A random source that returns the values given, so the jitter can be pinned down."""
+
+    def __init__(self, *values: float) -> None:
+        super().__init__(0)
+        self.values = list(values)
+
+    def random(self) -> float:
+        return self.values.pop(0)
+
+
+def test_jitter_spreads_the_delay_between_its_bounds() -> None:
+    # Without jitter every client retries in lockstep; the delay must depend on the draw.
+    policy = CallPolicy(backoff_initial_s=1, backoff_multiplier=2, backoff_max_s=60, jitter=0.5)
+    assert backoff_delay(2, policy, rng=FixedRandom(0.0)) == pytest.approx(1.0)
+    assert backoff_delay(2, policy, rng=FixedRandom(1.0)) == pytest.approx(2.0)
+    assert backoff_delay(2, policy, rng=FixedRandom(0.5)) == pytest.approx(1.5)
+    full = policy.model_copy(update={"jitter": 1.0})
+    assert backoff_delay(1, full, rng=FixedRandom(0.25)) == pytest.approx(0.25)
+
+
+@pytest.mark.asyncio
+async def test_retries_stop_when_the_breaker_opens_and_keep_the_real_error() -> None:
+    # Retrying into an open breaker only turns "connection refused" into "circuit open".
+    policy = POLICY.model_copy(update={"max_attempts": 5, "breaker_failure_threshold": 2})
+    guard, sleeps, _ = make(policy, "trips")
+    fn = Flaky(*(ConnectionLost(f"refused {i}") for i in range(5)))
+    with pytest.raises(ConnectionLost, match="refused 1"):
+        await guard.call(fn)
+    assert fn.calls == 2
+    assert len(sleeps.delays) == 1
+    assert guard.breaker.state is BreakerState.OPEN
