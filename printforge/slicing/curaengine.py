@@ -19,6 +19,7 @@ from pathlib import Path
 
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import BadArtifact, ConfigError
+from printforge.slicing.analysis import analyse_gcode
 from printforge.slicing.engine import Progress, SlicerEngine, SliceResult
 from printforge.slicing.mesh import load_mesh, validate_model
 from printforge.slicing.motion import E_JERK, E_MAX_FEEDRATE, Z_JERK, Z_MAX_ACCEL
@@ -92,18 +93,46 @@ class CuraEngine(SlicerEngine):
                 raise BadArtifact(f"CuraEngine failed on {model.name}"
                                   f" (exit {code}): {tail or 'no output'}")
             shutil.move(tmp_out, out)
-        if progress is not None:
-            progress(1.0, "sliced")
         t = _TIME.search(log)
         fil = _FILAMENT.search(log)
-        area = params.filament_area
+        estimate = float(t.group(1)) if t else None
+        filament = round(float(fil.group(1)) / params.filament_area, 2) if fil else None
+        await asyncio.to_thread(_fill_header, out, profile, estimate, filament)
+        if progress is not None:
+            progress(1.0, "sliced")
         return SliceResult(
             engine=self.name, gcode=out, wall_s=round(time.perf_counter() - t0, 3),
             process_s=round(process_s, 3),
-            engine_estimate_s=float(t.group(1)) if t else None,
-            engine_filament_mm=round(float(fil.group(1)) / area, 2) if fil else None,
+            engine_estimate_s=estimate,
+            engine_filament_mm=filament,
             settings=settings,
         )
+
+
+def _fill_header(out: Path, profile: PrinterProfile, estimate_s: float | None,
+                 filament_mm: float | None) -> None:
+    """Put the real figures where CuraEngine's command line leaves placeholders.
+
+    Cura's front end replaces `;TIME:6666`, `;Filament used: 0m` and the `;MINX:2.14748e+06`
+    box once slicing ends; the bare engine does not, and Moonraker, OctoPrint plugins and
+    printer screens read those lines as the print's time, filament and extent.
+    """
+    text = out.read_text()
+    cut = text.find(";Generated with")
+    if cut < 0 or cut > 2048:
+        return
+    head = text[:cut]
+    if estimate_s is not None:
+        head = re.sub(r"^;TIME:\d+$", f";TIME:{round(estimate_s)}", head, flags=re.M)
+    if filament_mm is not None:
+        head = re.sub(r"^;Filament used: .*$", f";Filament used: {filament_mm / 1000:.5f}m",
+                      head, flags=re.M)
+    analysis = analyse_gcode(out, profile)
+    if analysis.extrude_min is not None and analysis.extrude_max is not None:
+        for lo, hi, axis in zip(analysis.extrude_min, analysis.extrude_max, "XYZ", strict=True):
+            head = re.sub(rf"^;MIN{axis}:.*$", f";MIN{axis}:{lo:.3f}", head, flags=re.M)
+            head = re.sub(rf"^;MAX{axis}:.*$", f";MAX{axis}:{hi:.3f}", head, flags=re.M)
+    out.write_text(head + text[cut:])
 
 
 def _stand_on_bed(model: Path, out: Path) -> None:

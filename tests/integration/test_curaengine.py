@@ -62,6 +62,30 @@ async def test_cura_output_passes_the_gate_and_matches_builtin(tmp_path: Path) -
 
 
 @pytest.mark.asyncio
+async def test_cura_header_carries_the_real_figures(tmp_path: Path) -> None:
+    # CuraEngine's command line leaves the placeholders Cura's front end fills in (;TIME:6666,
+    # ;Filament used: 0m, ;MINX:2.14748e+06); Moonraker and printer screens read them.
+    settings, profile, material, params, model = _setup(tmp_path, trimesh.creation.box((20,) * 3))
+    engine = make_engine("curaengine", settings.slicer)
+    result = await engine.slice(model, tmp_path / "c.gcode", params, profile, material)
+    head = result.gcode.read_text()[:600]
+    assert "6666" not in head and "2.14748e+06" not in head and "used: 0m" not in head
+    a = check_gcode(result.gcode, profile, material)
+    assert result.engine_estimate_s is not None
+    assert f";TIME:{round(result.engine_estimate_s)}\n" in head
+    assert a.slicer_estimate_s == round(result.engine_estimate_s)
+    metres = float(head.split(";Filament used: ")[1].split("m")[0])
+    assert result.engine_filament_mm is not None
+    assert metres * 1000 == pytest.approx(result.engine_filament_mm, abs=0.01)
+    assert a.extrude_min is not None and a.extrude_max is not None
+    for k, axis in enumerate("XYZ"):
+        low = float(head.split(f";MIN{axis}:")[1].split()[0])
+        high = float(head.split(f";MAX{axis}:")[1].split()[0])
+        assert low == pytest.approx(a.extrude_min[k], abs=0.01)
+        assert high == pytest.approx(a.extrude_max[k], abs=0.01)
+
+
+@pytest.mark.asyncio
 async def test_cura_settings_reach_the_engine(tmp_path: Path) -> None:
     settings, profile, material, params, model = _setup(
         tmp_path, trimesh.creation.box((20, 20, 6.2)), layer_height=0.3, infill_percent=0,
