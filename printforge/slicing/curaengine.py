@@ -44,8 +44,9 @@ def find_definitions(configured: str | None) -> Path | None:
         if (path / "fdmprinter.def.json").is_file():
             return path
     try:
-        listed = subprocess.run(["dpkg", "-L", "cura"], capture_output=True, text=True,
-                                timeout=10, check=False).stdout
+        listed = subprocess.run(
+            ["dpkg", "-L", "cura"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     for line in listed.splitlines():
@@ -58,11 +59,20 @@ class CuraEngine(SlicerEngine):
     name = "curaengine"
 
     def available(self) -> bool:
-        return (shutil.which(self.settings.curaengine_path) is not None
-                and find_definitions(self.settings.cura_definitions_dir) is not None)
+        return (
+            shutil.which(self.settings.curaengine_path) is not None
+            and find_definitions(self.settings.cura_definitions_dir) is not None
+        )
 
-    async def slice(self, model: Path, out: Path, params: SliceParams, profile: PrinterProfile,
-                    material: MaterialProfile, progress: Progress | None = None) -> SliceResult:
+    async def slice(
+        self,
+        model: Path,
+        out: Path,
+        params: SliceParams,
+        profile: PrinterProfile,
+        material: MaterialProfile,
+        progress: Progress | None = None,
+    ) -> SliceResult:
         t0 = time.perf_counter()
         size = await asyncio.to_thread(validate_model, model, profile)
         binary = shutil.which(self.settings.curaengine_path)
@@ -72,26 +82,45 @@ class CuraEngine(SlicerEngine):
         settings = cura_settings(params, profile, material, top_z=size[2])
         with tempfile.TemporaryDirectory(prefix="printforge-cura-") as tmp:
             printer = Path(tmp) / "printforge_printer.def.json"
-            printer.write_text(json.dumps({
-                "version": 2, "name": "printforge printer", "inherits": "fdmprinter",
-                "metadata": {"machine_extruder_trains": {"0": "fdmextruder"}},
-                "overrides": {},
-            }))
+            printer.write_text(
+                json.dumps(
+                    {
+                        "version": 2,
+                        "name": "printforge printer",
+                        "inherits": "fdmprinter",
+                        "metadata": {"machine_extruder_trains": {"0": "fdmextruder"}},
+                        "overrides": {},
+                    }
+                )
+            )
             tmp_out = Path(tmp) / "out.gcode"
             # CuraEngine centres in X and Y but slices the mesh where it stands in Z.
             placed = Path(tmp) / "model.stl"
             await asyncio.to_thread(_stand_on_bed, model, placed)
             flags = [a for k, v in settings.items() for a in ("-s", f"{k}={v}")]
-            cmd = [binary, "slice", "-v", "-j", str(printer), *flags, "-e0", *flags,
-                   "-l", str(placed), "-o", str(tmp_out)]
+            cmd = [
+                binary,
+                "slice",
+                "-v",
+                "-j",
+                str(printer),
+                *flags,
+                "-e0",
+                *flags,
+                "-l",
+                str(placed),
+                "-o",
+                str(tmp_out),
+            ]
             env = {**os.environ, "CURA_ENGINE_SEARCH_PATH": f"{tmp}:{definitions}"}
             t1 = time.perf_counter()
             _, log, code = await run_engine(cmd, self.settings.slice_timeout_s, env)
             process_s = time.perf_counter() - t1
             if code != 0 or not tmp_out.is_file() or tmp_out.stat().st_size == 0:
                 tail = "; ".join(ln for ln in log.splitlines()[-3:] if ln.strip())
-                raise BadArtifact(f"CuraEngine failed on {model.name}"
-                                  f" (exit {code}): {tail or 'no output'}")
+                raise BadArtifact(
+                    f"CuraEngine failed on {model.name} (exit {code}): {tail or 'no output'}"
+                )
             shutil.move(tmp_out, out)
         t = _TIME.search(log)
         fil = _FILAMENT.search(log)
@@ -101,7 +130,9 @@ class CuraEngine(SlicerEngine):
         if progress is not None:
             progress(1.0, "sliced")
         return SliceResult(
-            engine=self.name, gcode=out, wall_s=round(time.perf_counter() - t0, 3),
+            engine=self.name,
+            gcode=out,
+            wall_s=round(time.perf_counter() - t0, 3),
             process_s=round(process_s, 3),
             engine_estimate_s=estimate,
             engine_filament_mm=filament,
@@ -109,8 +140,9 @@ class CuraEngine(SlicerEngine):
         )
 
 
-def _fill_header(out: Path, profile: PrinterProfile, estimate_s: float | None,
-                 filament_mm: float | None) -> None:
+def _fill_header(
+    out: Path, profile: PrinterProfile, estimate_s: float | None, filament_mm: float | None
+) -> None:
     """Put the real figures where CuraEngine's command line leaves placeholders.
 
     Cura's front end replaces `;TIME:6666`, `;Filament used: 0m` and the `;MINX:2.14748e+06`
@@ -125,8 +157,9 @@ def _fill_header(out: Path, profile: PrinterProfile, estimate_s: float | None,
     if estimate_s is not None:
         head = re.sub(r"^;TIME:\d+$", f";TIME:{round(estimate_s)}", head, flags=re.M)
     if filament_mm is not None:
-        head = re.sub(r"^;Filament used: .*$", f";Filament used: {filament_mm / 1000:.5f}m",
-                      head, flags=re.M)
+        head = re.sub(
+            r"^;Filament used: .*$", f";Filament used: {filament_mm / 1000:.5f}m", head, flags=re.M
+        )
     analysis = analyse_gcode(out, profile)
     if analysis.extrude_min is not None and analysis.extrude_max is not None:
         for lo, hi, axis in zip(analysis.extrude_min, analysis.extrude_max, "XYZ", strict=True):
@@ -142,8 +175,9 @@ def _stand_on_bed(model: Path, out: Path) -> None:
     mesh.export(out)
 
 
-def cura_settings(p: SliceParams, profile: PrinterProfile, material: MaterialProfile,
-                  top_z: float) -> dict[str, str]:
+def cura_settings(
+    p: SliceParams, profile: PrinterProfile, material: MaterialProfile, top_z: float
+) -> dict[str, str]:
     """Every setting CuraEngine needs, derived values included, as strings."""
     values = template_values(profile, p, top_z)
     start = render(profile.start_gcode, values, profile, "start_gcode")
@@ -151,8 +185,9 @@ def cura_settings(p: SliceParams, profile: PrinterProfile, material: MaterialPro
     start = heat_up(start, p.first_layer_bed_temp, p.first_layer_hotend_temp) + start
     w = p.extrusion_width
     density = p.infill_percent
-    line_distance = 0.0 if density <= 0 else w * 100 / density * (
-        2 if p.infill_pattern == "grid" else 1)
+    line_distance = (
+        0.0 if density <= 0 else w * 100 / density * (2 if p.infill_pattern == "grid" else 1)
+    )
     s: dict[str, object] = {
         "machine_width": profile.bed_x,
         "machine_depth": profile.bed_y,
@@ -237,8 +272,9 @@ def cura_settings(p: SliceParams, profile: PrinterProfile, material: MaterialPro
         "cool_fan_speed_min": p.fan_percent,
         "cool_fan_speed_max": p.fan_percent,
         "cool_fan_speed_0": 0,
-        "cool_fan_full_at_height": round(p.first_layer_height
-                                         + (p.fan_from_layer - 2) * p.layer_height, 3),
+        "cool_fan_full_at_height": round(
+            p.first_layer_height + (p.fan_from_layer - 2) * p.layer_height, 3
+        ),
         "cool_fan_full_layer": p.fan_from_layer,
         "cool_min_layer_time": p.min_layer_time,
         "adhesion_type": "brim" if p.brim_width > 0 else ("skirt" if p.skirt_loops else "none"),

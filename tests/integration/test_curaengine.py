@@ -88,8 +88,12 @@ async def test_cura_header_carries_the_real_figures(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_cura_settings_reach_the_engine(tmp_path: Path) -> None:
     settings, profile, material, params, model = _setup(
-        tmp_path, trimesh.creation.box((20, 20, 6.2)), layer_height=0.3, infill_percent=0,
-        skirt_loops=0)
+        tmp_path,
+        trimesh.creation.box((20, 20, 6.2)),
+        layer_height=0.3,
+        infill_percent=0,
+        skirt_loops=0,
+    )
     engine = make_engine("curaengine", settings.slicer)
     result = await engine.slice(model, tmp_path / "o.gcode", params, profile, material)
     text = result.gcode.read_text()
@@ -104,9 +108,13 @@ async def test_cura_settings_reach_the_engine(tmp_path: Path) -> None:
     ("make", "match"),
     [
         (lambda p: p.write_bytes(b""), "empty"),
-        (lambda p: trimesh.Trimesh(vertices=trimesh.creation.box((9, 9, 9)).vertices,
-                                   faces=trimesh.creation.box((9, 9, 9)).faces[:-1]).export(p),
-         "not manifold"),
+        (
+            lambda p: trimesh.Trimesh(
+                vertices=trimesh.creation.box((9, 9, 9)).vertices,
+                faces=trimesh.creation.box((9, 9, 9)).faces[:-1],
+            ).export(p),
+            "not manifold",
+        ),
         (lambda p: trimesh.creation.box((250, 20, 20)).export(p), "larger than"),
     ],
     ids=["empty", "open", "too-wide"],
