@@ -13,7 +13,7 @@ import trimesh
 from printforge.geometry import families
 from printforge.geometry.layout import arrange, turns_to_fit
 from printforge.geometry.profiles import cross_section
-from printforge.geometry.solids import box, cylinder, rounded_rect, segments, to_trimesh
+from printforge.geometry.solids import box, cylinder, rounded_rect, segments, to_trimesh, twisted
 from printforge.models import spec as s
 from printforge.models.printer import PrinterProfile
 
@@ -66,9 +66,9 @@ def _prism(n: s.PolygonPrism) -> mf.Manifold:
 
 def _extrude(n: s.LinearExtrude) -> mf.Manifold:
     shape = cross_section(n.profiles, n.cutouts)
-    divisions = max(0, int(abs(n.twist) / 5)) if n.twist else 0
-    # OpenSCAD twists clockwise seen from above; manifold3d counter-clockwise.
-    body = mf.Manifold.extrude(shape, n.height, divisions, -n.twist, (n.scale_top, n.scale_top))
+    body = mf.Manifold.extrude(shape, n.height, 0, 0, (n.scale_top, n.scale_top))
+    # OpenSCAD twists clockwise seen from above.
+    body = twisted(body, -n.twist, n.height)
     return body.translate((0, 0, -n.height / 2)) if n.center else body
 
 

@@ -10,6 +10,7 @@ placed with the exact matrix the builder used, so the file renders the same mode
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from printforge.geometry import families, signs, turned
 from printforge.geometry.font import text_shape
-from printforge.geometry.profiles import text_offset
+from printforge.geometry.profiles import cross_section, text_offset
 from printforge.models import spec as s
 
 __all__ = ["to_scad"]
@@ -125,10 +126,23 @@ def _pattern(n: Any) -> list[str]:
     return _block(head, _children(n))
 
 
+def _twist_slices(n: Any) -> int:
+    """Enough slices that OpenSCAD's twisted sides stay within about 0.05 mm of the true
+    shape: each slice bends a flat side of length L by about L x (its turn) / 4, so the
+    longest side (at most the outline's diagonal) sets the count; at least one per 5 degrees,
+    at most 2000."""
+    if not n.twist:
+        return 1
+    x0, y0, x1, y1 = cross_section(n.profiles).bounds()
+    longest = math.hypot(x1 - x0, y1 - y0) * max(1.0, n.scale_top)
+    need = math.ceil(math.radians(abs(n.twist)) * longest / (4 * 0.05))
+    return int(min(2000, max(1, int(abs(n.twist) / 5), need)))
+
+
 def _extrude(n: Any) -> list[str]:
     c = str(n.center).lower()
     head = (f"linear_extrude(height = {_f(n.height)}, center = {c}, twist = {_f(n.twist)},"
-            f" scale = {_f(n.scale_top)}, slices = {max(1, int(abs(n.twist) / 5))})")
+            f" scale = {_f(n.scale_top)}, slices = {_twist_slices(n)})")
     return _block(head, _profiles(n))
 
 

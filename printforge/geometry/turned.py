@@ -8,7 +8,7 @@ import manifold3d as mf
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from printforge.geometry.solids import EPS, cylinder, rounded_rect, segments
+from printforge.geometry.solids import EPS, cylinder, rounded_rect, segments, twisted
 from printforge.models import spec as s
 
 __all__ = [
@@ -160,16 +160,8 @@ def _turn(profile: np.ndarray, radius: float, sides: int = 0, twist: float = 0.0
     turned by `twist` degrees from bottom to top."""
     cs = mf.CrossSection([profile], mf.FillRule.NonZero)
     body = mf.Manifold.revolve(cs, sides or segments(radius))
-    if not twist:
-        return body
-
-    def turn(points: np.ndarray) -> np.ndarray:
-        a = np.radians(twist) * points[:, 2] / height
-        x, y = points[:, 0], points[:, 1]
-        return np.column_stack([x * np.cos(a) - y * np.sin(a), x * np.sin(a) + y * np.cos(a),
-                                points[:, 2]])
-
-    return body.warp_batch(turn)
+    # A round body looks the same twisted; turning it would only add triangles.
+    return twisted(body, twist, height) if sides else body
 
 
 def vase(n: s.Vase) -> list[mf.Manifold]:

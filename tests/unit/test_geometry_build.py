@@ -230,3 +230,17 @@ def test_spec_problems_text_and_complexity() -> None:
 def test_build_bodies_names_the_part() -> None:
     spec = _spec({"kind": "box", "size": [5, 5, 5]}, {"kind": "gear"})
     assert [(i, part.kind) for i, part, _ in build_bodies(spec)] == [(0, "box"), (1, "gear")]
+
+
+def test_twisted_extrusion_keeps_its_cross_section() -> None:
+    # A 20 x 10 mm bar twisted 90 degrees: every horizontal slice is still a 20 x 10 rectangle
+    # (rotated), so its area stays 200 mm2; long flat sides used to sag 0.3 mm inwards.
+    bar = {"kind": "linear_extrude", "height": 30, "twist": 90,
+           "profiles": [{"kind": "rectangle", "size": [20, 10], "center": True}]}
+    mesh = build_mesh(_spec(bar, auto_orient=False))
+    assert mesh.is_watertight
+    assert mesh.volume == pytest.approx(6000, rel=0.003)
+    for z in np.linspace(1, 29, 15):
+        section = mesh.section(plane_origin=[0, 0, z], plane_normal=[0, 0, 1])
+        planar, _ = section.to_2D()
+        assert planar.area == pytest.approx(200, rel=0.006)

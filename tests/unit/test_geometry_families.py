@@ -145,6 +145,22 @@ def test_twisted_vase_turns_its_top() -> None:
     assert np.abs(bottom[:, 1]).max() == pytest.approx(30, abs=TOL)
 
 
+def test_twisted_square_vase_keeps_its_walls() -> None:
+    # Twisting turns each cross-section, it never shrinks it: a straight square vase stored as
+    # one row of facets used to collapse into a twisted ribbon (a full turn lost 96 % of it).
+    for twist in (90, 360):
+        straight = _spec("vase", {"height": 180, "radii": [40, 40], "sides": 4})
+        turned = _spec("vase", {"height": 180, "radii": [40, 40], "sides": 4, "twist": twist})
+        (_, _, flat), = build_bodies(straight)
+        (_, _, mesh), = build_bodies(turned)
+        assert mesh.is_watertight
+        assert mesh.volume == pytest.approx(flat.volume, rel=0.01)
+        # Halfway up, a corner has turned by half the twist and is still at full radius.
+        section = mesh.section(plane_origin=[0, 0, 90], plane_normal=[0, 0, 1])
+        pts = np.vstack(section.discrete)[:, :2]
+        assert np.hypot(pts[:, 0], pts[:, 1]).max() == pytest.approx(40, abs=TOL)
+
+
 def test_enclosure_port_opens_the_wall() -> None:
     plain = {"board_size": [60, 40], "wall": 2, "gap": 1}
     closed = build_mesh(_spec("enclosure", plain))
