@@ -106,6 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"printforge: {one_line(err.message)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(err, ConfigError) else EXIT_ERROR
+    except OSError as err:
+        # The machine said no (a path that is a file, a full disk, no permission): that is
+        # the operator's to fix, not a bug, so say what and where without "unexpected".
+        if args.debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"printforge: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as err:
         if args.debug:
             raise

@@ -75,3 +75,21 @@ def test_an_empty_request_fails_with_one_line(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("printforge: ")
+
+
+def test_an_os_error_is_one_plain_line_not_an_unexpected_error(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file where --out wants a folder")
+    result = printforge(
+        "run",
+        "a 20 mm calibration cube",
+        "--out",
+        str(taken),
+        "--sim-speed",
+        "5000",
+        data_dir=tmp_path / "d",
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == f"printforge: {taken}: File exists", result.stderr
+    assert "unexpected" not in result.stderr
