@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -27,6 +28,9 @@ from printforge.runtime.settings import Settings
 __all__ = ["FarmScheduler", "HeatGate"]
 
 log = logging.getLogger(__name__)
+
+# A job aimed at a printer but never printing (failed, or print=false) stops counting after this.
+_AIM_TTL_S = 3600.0
 
 
 @dataclass(order=True)
@@ -45,6 +49,11 @@ class FarmScheduler:
         self.printers = printers
         self._waiters: list[_Waiter] = []
         self._order = itertools.count()
+        # Jobs being prepared for a printer and not yet printing: job id -> (printer, when).
+        # Jobs started together would otherwise all aim at the first free printer, and on a
+        # farm of mixed profiles the others stay idle while they queue for it. An entry ends
+        # when the job gets its printer; one that never does (failed, print=false) ages out.
+        self._aimed: dict[str, tuple[str, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self.heat_gate = HeatGate(settings.server.max_heating)
 
@@ -62,6 +71,7 @@ class FarmScheduler:
             if not waiter.future.done():
                 waiter.future.cancel()
         self._waiters.clear()
+        self._aimed.clear()
 
     # choosing what to slice for -------------------------------------------------------------
     def material_for(self, job: Job, printer: str) -> str:
@@ -72,6 +82,7 @@ class FarmScheduler:
     def target(self, job: Job) -> str:
         """The printer whose profile the job is designed and sliced for."""
         name = self._choose_target(job)
+        self._aimed[job.id] = (name, time.monotonic())
         # Recorded in the job (saved with it) so that its copies, which print this G-code
         # without slicing again, go only to printers of the same profile.
         job.report["sliced_for"] = self.printers.entry(name).profile
@@ -108,16 +119,29 @@ class FarmScheduler:
             loaded = sorted({self.printers.entry(n).material for n in names})
             raise InputError(f"no printer has {wanted} loaded (loaded: {', '.join(loaded)})")
         default = self.settings.default_printer
-        if default in candidates and self.printers.available(default):
-            return default
         free = [n for n in candidates if self.printers.available(n)]
         if free:
-            return free[0]
+            # The default printer first, then config order; but a free printer that fewer
+            # jobs in preparation aim at wins (min keeps the first of equals).
+            free.sort(key=lambda n: n != default)
+            aimed = self._aimed_counts(exclude=job.id)
+            return min(free, key=lambda n: aimed.get(n, 0))
         if default in candidates:
             return default
         # All busy: wait for one that is at least connected, not for one that vanished.
         online = [n for n in candidates if self.printers.get(n).connected.is_set()]
         return (online or candidates)[0]
+
+    def _aimed_counts(self, exclude: str) -> dict[str, int]:
+        now = time.monotonic()
+        for job_id, (_, since) in list(self._aimed.items()):
+            if now - since > _AIM_TTL_S:
+                del self._aimed[job_id]
+        counts: dict[str, int] = {}
+        for job_id, (name, _) in self._aimed.items():
+            if job_id != exclude:
+                counts[name] = counts.get(name, 0) + 1
+        return counts
 
     def _profile_of_original(self, job: Job) -> str | None:
         """For a copy: the printer profile its original's G-code was sliced for."""
@@ -158,6 +182,7 @@ class FarmScheduler:
                 self.printers.release(waiter.future.result(), printed=False)
             raise
         finally:
+            self._aimed.pop(job.id, None)
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 

@@ -160,3 +160,22 @@ async def test_a_cancelled_print_leaves_a_bed_clear_printer_waiting(tmp_path: Pa
         await ws.close()
     finally:
         await client.close()
+
+
+@pytest.mark.asyncio
+async def test_jobs_prepared_together_aim_at_different_free_printers(
+    two_profiles: tuple[Settings, PrinterManager],
+) -> None:
+    settings, printers = two_profiles
+    scheduler = FarmScheduler(settings, printers)
+    first = Job(request=PrintRequest(text="a 20 mm cube"))
+    second = Job(request=PrintRequest(text="a 10 mm cube"))
+    # Both printers are free while both jobs are designed: the second must not queue behind
+    # the first for `a` (another profile, so it could never move) while `b` stays idle.
+    assert scheduler.target(first) == "a"
+    assert scheduler.target(second) == "b"
+    # Once the first has its printer, it no longer counts against `a`.
+    assert await scheduler.acquire(first, "a") == "a"
+    printers.release("a", printed=False)
+    third = Job(request=PrintRequest(text="a 12 mm cube"))
+    assert scheduler.target(third) == "a"
