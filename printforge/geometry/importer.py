@@ -70,7 +70,10 @@ def _through_manifold(mesh: trimesh.Trimesh) -> trimesh.Trimesh | None:
 
 
 def _clean(mesh: trimesh.Trimesh) -> bool:
-    return bool(mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0)
+    # Shells cancelling to zero volume (one inside out over another) divide by zero in
+    # trimesh's centre-of-mass step; the volume itself is still right.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return bool(mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0)
 
 
 def _repair(mesh: trimesh.Trimesh, name: str, repairs: list[str]) -> trimesh.Trimesh:
@@ -124,6 +127,42 @@ def _repair(mesh: trimesh.Trimesh, name: str, repairs: list[str]) -> trimesh.Tri
     return rebuilt
 
 
+def _orient_shells(mesh: trimesh.Trimesh, repairs: list[str]) -> trimesh.Trimesh:
+    """Each closed shell of a file with several turned to face the right way.
+
+    A shell is solid when an even number of other shells enclose it (0: a body on its own)
+    and a cavity when an odd number do, so its signed volume should be positive or negative
+    accordingly. A body exported inside out next to correct ones used to pass, because the
+    whole file's volume was still positive: the slicer would get a hole where the part is.
+    """
+    shells = mesh.split(only_watertight=False)
+    if len(shells) < 2 or len(shells) > 500 or not all(s.is_watertight for s in shells):
+        return mesh
+    flipped = 0
+    for i, shell in enumerate(shells):
+        # Enclosed means wholly inside: overlapping bodies (accepted as they are) share some
+        # space but each still has vertices outside the other.
+        probe = shell.vertices[:: max(1, len(shell.vertices) // 32)]
+        lo, hi = shell.bounds
+        depth = sum(
+            1 for j, other in enumerate(shells)
+            if j != i
+            and bool(np.all(other.bounds[0] <= lo))
+            and bool(np.all(hi <= other.bounds[1]))
+            and bool(np.all(other.contains(probe)))
+        )
+        if (shell.volume > 0) != (depth % 2 == 0):
+            shell.invert()
+            flipped += 1
+    if not flipped:
+        return mesh
+    repairs.append(f"turned {flipped} of {len(shells)} shells the right way out (a solid"
+                   " faces outwards, a cavity inside another shell faces inwards)")
+    out = trimesh.util.concatenate(shells)
+    out.metadata.update(mesh.metadata)
+    return out
+
+
 def import_mesh(path: Path) -> tuple[trimesh.Trimesh, list[str]]:
     """The mesh resting on z = 0 and centred in XY, and the repairs made (readable)."""
     mesh = _read(path)
@@ -133,7 +172,7 @@ def import_mesh(path: Path) -> tuple[trimesh.Trimesh, list[str]]:
     # An STL stores every triangle's corners separately; merging them is reading, not repair.
     if len(mesh.vertices) < verts and path.suffix.lower() != ".stl":
         repairs.append(f"merged {verts - len(mesh.vertices)} duplicate vertices")
-    mesh = _repair(mesh, path.name, repairs)
+    mesh = _orient_shells(_repair(mesh, path.name, repairs), repairs)
     ext = mesh.extents
     if float(np.max(ext)) < 1.0:
         raise ImportRefused(

@@ -114,3 +114,42 @@ def test_3mf_with_two_objects(tmp_path: Path) -> None:
     path.write_bytes(trimesh.exchange.threemf.export_3MF(scene))
     mesh, _ = import_mesh(path)
     assert mesh.metadata["bodies"] == 2 and mesh.is_watertight
+
+
+def _shells(*meshes: trimesh.Trimesh) -> trimesh.Trimesh:
+    return trimesh.util.concatenate(list(meshes))
+
+
+def test_one_inside_out_body_among_several_is_turned_round(tmp_path: Path) -> None:
+    # The file's total volume is still positive (8000 - 1000), which used to hide the
+    # inside-out small cube: the slicer would have read a hole where it stands.
+    small = trimesh.creation.box((10, 10, 10))
+    small.apply_translation((40, 0, 0))
+    small.invert()
+    mesh, repairs = import_mesh(_save(_shells(_cube(), small), tmp_path / "two.stl"))
+    assert mesh.volume == pytest.approx(9000)
+    assert any("1 of 2 shells" in r for r in repairs)
+
+
+def test_cavity_keeps_facing_inwards(tmp_path: Path) -> None:
+    cavity = trimesh.creation.box((10, 10, 10))
+    cavity.invert()
+    mesh, repairs = import_mesh(_save(_shells(_cube(), cavity), tmp_path / "hollow.stl"))
+    assert repairs == [] and mesh.volume == pytest.approx(7000)
+    # The same cavity facing outwards is a solid inside a solid: turned to a cavity.
+    wrong = trimesh.creation.box((10, 10, 10))
+    mesh, repairs = import_mesh(_save(_shells(_cube(), wrong), tmp_path / "wrong.stl"))
+    assert mesh.volume == pytest.approx(7000) and repairs
+
+
+def test_overlapping_bodies_are_left_as_they_are(tmp_path: Path) -> None:
+    other = _cube()
+    other.apply_translation((10, 10, 10))
+    mesh, repairs = import_mesh(_save(_shells(_cube(), other), tmp_path / "overlap.stl"))
+    assert repairs == [] and mesh.volume == pytest.approx(16000)
+    # Cancelling shells (total volume 0) are repaired without a numpy warning (errors here).
+    flipped = _cube()
+    flipped.apply_translation((10, 10, 10))
+    flipped.invert()
+    mesh, _ = import_mesh(_save(_shells(_cube(), flipped), tmp_path / "cancel.stl"))
+    assert mesh.volume == pytest.approx(16000)
