@@ -279,17 +279,17 @@ def _env_provenance(provenance: dict[tuple[str, ...], str]) -> None:
 
 def _origin_of(loc: tuple[str | int, ...], provenance: dict[tuple[str, ...], str]) -> str | None:
     keys = tuple(str(p) for p in loc)
-    if keys in provenance:
-        return provenance[keys]
-    # A key that only a variable below it created (PRINTFORGE_A__B__C makes an unknown `a.b`):
-    # the variable set it, not the file that set its parent table.
-    below = [o for k, o in provenance.items() if len(k) > len(keys) and k[: len(keys)] == keys]
-    if below:
-        return below[-1]
-    for n in range(len(keys) - 1, 0, -1):
-        origin = provenance.get(keys[:n])
-        if origin is not None:
-            return origin
+    # From the key itself up to its outermost table: the first layer that set it, or that set
+    # something inside it. A key only a variable created (PRINTFORGE_A__B__C makes an unknown
+    # `a.b`), or a required key missing from a table a variable declared, is the variable's,
+    # not the file's that set the parent table.
+    for n in range(len(keys), 0, -1):
+        prefix = keys[:n]
+        if prefix in provenance:
+            return provenance[prefix]
+        below = [o for k, o in provenance.items() if len(k) > n and k[:n] == prefix]
+        if below:
+            return below[-1]
     return None
 
 

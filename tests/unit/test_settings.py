@@ -224,3 +224,19 @@ def test_data_dir_expands_home_and_is_absolute(
     s = load_settings(base_dir=base, overrides={"data_dir": "rel"})
     assert s.data_dir == tmp_path / "rel"
     assert s.data_dir.is_absolute()
+
+
+def test_model_level_and_missing_keys_name_the_variable(
+    clean_env: pytest.MonkeyPatch, base: Path
+) -> None:
+    clean_env.setenv("PRINTFORGE_DEFAULT_PRINTER", "ghost")
+    with pytest.raises(ConfigError, match=r"no printer named 'ghost' \(in environment variable"):
+        load_settings(base_dir=base, overrides={"data_dir": "elsewhere"})
+    clean_env.delenv("PRINTFORGE_DEFAULT_PRINTER")
+    # A Marlin printer declared by variables alone, without its port.
+    clean_env.setenv("PRINTFORGE_PRINTERS__MK3__DRIVER", "marlin")
+    clean_env.setenv("PRINTFORGE_PRINTERS__MK3__PROFILE", "small")
+    with pytest.raises(
+        ConfigError, match=r"printers\.mk3\.port: Field required \(in environment variable"
+    ):
+        load_settings(base_dir=base)
