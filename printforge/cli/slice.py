@@ -30,9 +30,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--supports", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--brim", type=float, metavar="MM", help="brim width")
     p.add_argument("--png", metavar="FILE", help="also draw the layers into this PNG")
-    p.add_argument("--png-layers", metavar="LIST",
-                   help="layers to draw, e.g. 0,10,-1,all (default: first, middle, top, all"
-                   " stacked)")
+    p.add_argument(
+        "--png-layers",
+        metavar="LIST",
+        help="layers to draw, e.g. 0,10,-1,all (default: first, middle, top, all stacked)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(handler=_handle_slice)
 
@@ -83,11 +85,16 @@ def _handle_slice(args: argparse.Namespace) -> int:
 
         try:
             picks: list[int | None] | None = (
-                [None if x.strip() == "all" else int(x) for x in args.png_layers.split(",")
-                 if x.strip()] if args.png_layers else None)
+                [
+                    None if x.strip() == "all" else int(x)
+                    for x in args.png_layers.split(",")
+                    if x.strip()
+                ]
+                if args.png_layers
+                else None
+            )
         except ValueError:
-            raise InputError(f"--png-layers: not a list of integers: {args.png_layers!r}"
-                             ) from None
+            raise InputError(f"--png-layers: not a list of integers: {args.png_layers!r}") from None
         preview = render_layers(out, Path(args.png).expanduser(), profile, picks)
     summary: dict[str, Any] = {
         "gcode": str(out),
@@ -108,14 +115,27 @@ def _handle_slice(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"{out}: {analysis.layers} layers, {analysis.lines} lines, sliced by {engine.name}"
-          f" in {result.wall_s:.2f} s")
-    print(f"  estimated {_hms(analysis.estimated_time_s)}, filament {analysis.filament_mm:.0f} mm"
-          f" ({analysis.filament_g or 0:.1f} g {material.name})")
+    print(
+        f"{out}: {analysis.layers} layers, {analysis.lines} lines, sliced by {engine.name}"
+        f" in {result.wall_s:.2f} s"
+    )
+    # An external engine writes its own estimate into the file, and that is the figure a
+    # printer's screen or Moonraker shows; say so beside ours rather than leave two numbers.
+    own = (
+        f" ({engine.name} writes {_hms(result.engine_estimate_s)} in the file)"
+        if result.engine_estimate_s is not None
+        else ""
+    )
+    print(
+        f"  estimated {_hms(analysis.estimated_time_s)}{own}, filament"
+        f" {analysis.filament_mm:.0f} mm ({analysis.filament_g or 0:.1f} g {material.name})"
+    )
     if analysis.extrude_min and analysis.extrude_max:
         lo, hi = analysis.extrude_min, analysis.extrude_max
-        print(f"  extrudes X {lo[0]:.1f}..{hi[0]:.1f}  Y {lo[1]:.1f}..{hi[1]:.1f}"
-              f"  Z {lo[2]:.2f}..{hi[2]:.2f} mm on {printer} ({profile.name})")
+        print(
+            f"  extrudes X {lo[0]:.1f}..{hi[0]:.1f}  Y {lo[1]:.1f}..{hi[1]:.1f}"
+            f"  Z {lo[2]:.2f}..{hi[2]:.2f} mm on {printer} ({profile.name})"
+        )
     if preview:
         print(f"  layers drawn to {preview}")
     return 0

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import trimesh
 
 from printforge.cli import main
+from printforge.models.printer import PrinterProfile
+from printforge.slicing.analysis import analyse_gcode
+from printforge.slicing.curaengine import find_definitions
 
 
 def test_slice_then_gcode_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -16,9 +20,27 @@ def test_slice_then_gcode_info(tmp_path: Path, capsys: pytest.CaptureFixture[str
     trimesh.creation.box((20, 20, 20)).export(model)
     out = tmp_path / "cube.gcode"
     png = tmp_path / "cube.png"
-    code = main(["--data-dir", str(tmp_path), "slice", str(model), "--out", str(out),
-                 "--layer-height", "0.25", "--perimeters", "3", "--infill", "30", "--json",
-                 "--png", str(png), "--png-layers", "0,-1,all"])
+    code = main(
+        [
+            "--data-dir",
+            str(tmp_path),
+            "slice",
+            str(model),
+            "--out",
+            str(out),
+            "--layer-height",
+            "0.25",
+            "--perimeters",
+            "3",
+            "--infill",
+            "30",
+            "--json",
+            "--png",
+            str(png),
+            "--png-layers",
+            "0,-1,all",
+        ]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["engine"] == "builtin"
@@ -34,8 +56,9 @@ def test_slice_then_gcode_info(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "layers            80" in text and "safe for virtual" in text
 
 
-def test_gcode_info_reports_unsafe_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                         ) -> None:
+def test_gcode_info_reports_unsafe_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.gcode"
     bad.write_text("G28\nM104 S300\nG1 X10 Y10 E1\n")
     assert main(["gcode-info", str(bad), "--json"]) == 1
@@ -44,11 +67,34 @@ def test_gcode_info_reports_unsafe_files(tmp_path: Path, capsys: pytest.CaptureF
     assert "line 2" in data["reason"] and "300" in data["reason"]
 
 
-def test_slice_refuses_bad_model_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                            ) -> None:
+def test_slice_refuses_bad_model_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     model = tmp_path / "big.stl"
     trimesh.creation.box((400, 20, 20)).export(model)
     assert main(["slice", str(model), "--out", str(tmp_path / "o.gcode")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("printforge: model big.stl is 400.0 x 20.0 x 20.0 mm, larger than")
     assert not (tmp_path / "o.gcode").exists()
+
+
+@pytest.mark.curaengine
+@pytest.mark.skipif(
+    shutil.which("CuraEngine") is None or find_definitions(None) is None,
+    reason="CuraEngine or the cura package's definitions not installed",
+)
+def test_slice_names_the_engines_own_estimate_written_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "cube.stl"
+    trimesh.creation.box((20, 20, 20)).export(model)
+    out = tmp_path / "cube.gcode"
+    args = ["--data-dir", str(tmp_path), "slice", str(model), "--out", str(out)]
+    assert main([*args, "--engine", "curaengine"]) == 0
+    text = capsys.readouterr().out
+    claimed = analyse_gcode(out, PrinterProfile(name="any")).slicer_estimate_s
+    assert claimed is not None
+    s = round(claimed)
+    assert (
+        f"(curaengine writes {s // 3600}h {s % 3600 // 60:02d}m {s % 60:02d}s in the file)" in text
+    )
