@@ -67,6 +67,7 @@ async def _handle_jobs(args: argparse.Namespace) -> int:
                 _show(job, history)
             return 0
         jobs = await store.list(state, args.limit)
+        counts = await store.counts()
     finally:
         await store.close()
     if args.json:
@@ -89,7 +90,12 @@ async def _handle_jobs(args: argparse.Namespace) -> int:
             job.created_at.strftime("%Y-%m-%d %H:%M:%S"),
             job.request.summary[:60],
         )
-    Console().print(table if jobs else "no jobs yet")
+    console = Console()
+    console.print(table if jobs else "no jobs yet")
+    total = counts.get(state.value, 0) if state else sum(counts.values())
+    if total > len(jobs):
+        # A store of thousands shows its newest 20: say so, or the table reads as the whole.
+        console.print(f"the newest {len(jobs)} of {total} jobs; --limit N shows more")
     return 0
 
 

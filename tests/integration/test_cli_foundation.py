@@ -93,3 +93,34 @@ def test_an_os_error_is_one_plain_line_not_an_unexpected_error(tmp_path: Path) -
     lines = result.stderr.strip().splitlines()
     assert lines[-1] == f"printforge: {taken}: File exists", result.stderr
     assert "unexpected" not in result.stderr
+
+
+def test_jobs_says_when_it_shows_only_part_of_the_store(tmp_path: Path) -> None:
+    import asyncio
+
+    from printforge.models.job import Job
+    from printforge.models.request import PrintRequest
+    from printforge.orchestrator.store import JobStore
+
+    data = tmp_path / "d"
+
+    async def fill() -> list[str]:
+        store = JobStore(data / "printforge.sqlite3")
+        await store.open()
+        ids = []
+        for n in range(30):
+            job = Job(request=PrintRequest(text=f"a {n + 5} mm cube"))
+            await store.insert(job)
+            ids.append(job.id)
+        await store.close()
+        return ids
+
+    ids = asyncio.run(fill())
+    listing = printforge("jobs", data_dir=data)
+    assert listing.returncode == 0, listing.stderr
+    assert "the newest 20 of 30 jobs" in listing.stdout
+    assert ids[-1] in listing.stdout and ids[0] not in listing.stdout
+    everything = printforge("jobs", "--limit", "50", "--json", data_dir=data)
+    assert [j["job_id"] for j in json.loads(everything.stdout)] == ids[::-1]
+    one = printforge("jobs", ids[3], data_dir=data)
+    assert one.returncode == 0 and "a 8 mm cube" in one.stdout
