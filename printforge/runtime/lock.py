@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from printforge.runtime.errors import DataDirBusy
+from printforge.runtime.errors import ConfigError, DataDirBusy
 
 __all__ = ["DataDirLock"]
 
@@ -39,8 +39,15 @@ class DataDirLock:
     def acquire(self) -> None:
         if self._fd is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            # Name the data directory and the way out, not just the errno of one path in it.
+            raise ConfigError(
+                f"cannot use the data directory {self.path.parent}: {err.strerror or err};"
+                " choose another with --data-dir or PRINTFORGE_DATA_DIR"
+            ) from err
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -13,7 +13,7 @@ import pytest
 from printforge.models.job import JobState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
-from printforge.runtime.errors import DataDirBusy
+from printforge.runtime.errors import ConfigError, DataDirBusy
 from printforge.runtime.settings import load_settings
 from tests.fakes.serve_process import REPO, ServeProcess
 
@@ -59,6 +59,15 @@ async def test_a_failed_start_releases_the_lock(tmp_path: Path) -> None:
     settings.db_path.rmdir()
     async with Orchestrator(settings_for(data)) as again:
         assert again.lock.held
+
+
+@pytest.mark.asyncio
+async def test_a_data_dir_that_cannot_be_made_is_a_config_error(tmp_path: Path) -> None:
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a folder")
+    with pytest.raises(ConfigError, match=rf"cannot use the data directory {occupied}.*--data-dir"):
+        async with Orchestrator(settings_for(occupied / "data")):
+            pass
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
