@@ -250,7 +250,10 @@ async def _handle_key_list(ctx: CallContext, p: NoParams) -> dict[str, Any]:
 
 
 async def _handle_key_revoke(ctx: CallContext, p: KeyIdParams) -> dict[str, Any]:
-    _state(ctx).keys.revoke(p.key_id)
+    state = _state(ctx)
+    state.keys.revoke(p.key_id)
+    if state.broadcaster is not None:
+        state.broadcaster.revoke(p.key_id)
     return {"revoked": p.key_id}
 
 

@@ -48,6 +48,7 @@ class WsClient:
         self.owned: set[str] = set()
         self.printers = True
         self.overflowed = False
+        self.revoked = False  # its key was revoked: no more calls, the socket is closing
 
     def own(self, job_ids: list[str]) -> None:
         self.owned.update(job_ids)
@@ -104,6 +105,7 @@ class Broadcaster:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
+        self._closing: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
         if self._task is None:
@@ -173,6 +175,21 @@ class Broadcaster:
                 sent += 1
         metrics.WEBSOCKET_EVENTS.labels("printer.status").inc(sent)
 
+    def revoke(self, key_id: str) -> int:
+        """A revoked key loses its open sockets too (closed 1008), or a leaked key stays live."""
+        closed = 0
+        for client in list(self.clients):
+            if client.principal.key_id == key_id and not client.revoked:
+                client.revoked = True
+                # Not awaited: the caller may be this very socket, whose reader is busy here.
+                task = asyncio.create_task(
+                    client.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"API key revoked")
+                )
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+                closed += 1
+        return closed
+
     async def close_all(self) -> None:
         """Shutdown: every client is told the server is going away."""
         clients = list(self.clients)
@@ -198,7 +215,10 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     try:
         async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
+            if client.revoked:
+                err = RpcError(ErrorCode.UNAUTHORIZED, "this API key was revoked")
+                reply = json.dumps({"jsonrpc": "2.0", "id": None, "error": err.to_dict()})
+            elif msg.type is WSMsgType.TEXT:
                 reply = await state.table.dispatch(ctx, msg.data)
             elif msg.type is WSMsgType.BINARY:
                 err = RpcError(ErrorCode.INVALID_REQUEST, "send JSON-RPC as text frames")

@@ -390,6 +390,33 @@ async def test_roles_and_key_lifecycle(client: TestClient, tmp_path: Path) -> No
 
 
 @pytest.mark.asyncio
+async def test_revoking_a_key_closes_its_open_websockets(client: TestClient) -> None:
+    resp = await client.post(
+        "/api/auth/keys", json={"name": "leaked", "role": "operator"}, headers=auth()
+    )
+    created = await resp.json()
+    leaked = await client.ws_connect("/ws", headers=auth(created["key"]))
+    admin = await client.ws_connect("/ws", headers=auth())
+    await call(leaked, "events.subscribe", {"jobs": "none", "printers": False})
+    assert (await call(leaked, "auth.whoami", msg_id=2))["result"]["name"] == "leaked"
+    revoked = await call(admin, "auth.revoke_key", {"key_id": created["key_id"]}, msg_id=3)
+    assert revoked["result"] == {"revoked": created["key_id"]}
+    # The open socket of a revoked (say leaked) key must not keep submitting jobs.
+    await leaked.send_str(
+        json.dumps({"jsonrpc": "2.0", "id": 4, "method": "job.submit", "params": {"request": "x"}})
+    )
+    while True:
+        msg = await leaked.receive(timeout=10)
+        if msg.type is not WSMsgType.TEXT:
+            break
+        data = json.loads(msg.data)
+        assert "result" not in data, data
+    assert leaked.close_code == WSCloseCode.POLICY_VIOLATION
+    assert (await call(admin, "job.list", msg_id=5))["result"] == {"jobs": []}
+    await admin.close()
+
+
+@pytest.mark.asyncio
 async def test_rate_limit_answers_429_with_retry_after(make_server: Factory) -> None:
     client = await make_server(server={"rate_limit_per_minute": 60, "rate_limit_burst": 3})
     statuses = [(await client.get("/api/jobs", headers=auth())).status for _ in range(3)]
