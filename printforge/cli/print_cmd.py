@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -95,6 +96,31 @@ def _handle(args: argparse.Namespace) -> Any:
 
 
 async def _print(args: argparse.Namespace, path: Path, exists: bool) -> int:
+    # SIGTERM (a service manager, `kill`) stops a print the way Ctrl-C does: the stream is
+    # cancelled, which runs the driver's safe stop, and the command exits 130. Left to its
+    # default, SIGTERM ends the process at once with the heaters on.
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        return await _print_file(args, path, exists)
+    except asyncio.CancelledError:
+        if terminated:
+            raise KeyboardInterrupt from None  # reported like Ctrl-C: "interrupted", 130
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int:
     from printforge.runtime.errors import InputError, PrintforgeError
 
     started = time.monotonic()

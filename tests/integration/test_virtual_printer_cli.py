@@ -234,3 +234,40 @@ def test_m115_tells_whether_the_board_has_an_emergency_parser(
             assert line, f"no answer to M115 (got {caps})"
             caps.append(line)
     assert f"Cap:EMERGENCY_PARSER:{reported}" in caps
+
+
+def test_sigterm_while_the_bed_heats_stops_the_print_safely(tmp_path: Path) -> None:
+    # A real-time board: M190 to 60 °C would take over two minutes, far beyond the safe stop's
+    # 30 s. SIGTERM stops `print` like Ctrl-C; the board's EMERGENCY_PARSER takes the M108 that
+    # ends the wait, so the lift and the park run at once.
+    import time
+
+    log = tmp_path / "moves.log"
+    text = "G1 X5 F6000\nM140 S60\nM190 S60\n" + "\n".join(f"G1 X{i} F600" for i in range(6, 99))
+    path = write_gcode(tmp_path, text + "\n")
+    with _board("--sim-speed", "1", "--log", str(log)) as device:
+        command = ["print", str(path), "--port", device, "--baud", "1000000", "--json"]
+        with subprocess.Popen(
+            [*CLI, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as proc:
+            try:
+                # The board writes its log twice a second: the first move means M190 is next.
+                deadline = time.monotonic() + 60
+                while not (log.is_file() and "G1 X5 F6000" in log.read_text()):
+                    assert proc.poll() is None, proc.communicate()
+                    assert time.monotonic() < deadline, "the print never started"
+                    time.sleep(0.1)
+                proc.send_signal(signal.SIGTERM)
+                _, err = proc.communicate(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        assert proc.returncode == 130, err
+        assert "printforge: interrupted" in err
+        assert "safe stop incomplete" not in err and "Traceback" not in err, err
+        deadline = time.monotonic() + 20
+        while "G1 X0.00 Y220.00 F6000" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    moves = [ln.split(" ", 1)[1] for ln in log.read_text().splitlines()]
+    assert moves[-2:] == ["G1 Z10.00 F600", "G1 X0.00 Y220.00 F6000"]  # lifted, then parked
