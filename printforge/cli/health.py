@@ -26,10 +26,14 @@ async def _handle_health(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args)
     try:
         async with Orchestrator(settings) as orch:
-            for agent in orch.agents.values():
+            for name, agent in orch.agents.items():
                 record = await agent.health()
                 if record is not None:
                     orch.health.put(record)
+                else:
+                    # Loaded and started is all an agent without its own check can show; it
+                    # is listed all the same, so the report names all four agents.
+                    orch.health.get(name)
             report = await orch.health_report()
     except DataDirBusy as err:
         url = err.holder.get("url")

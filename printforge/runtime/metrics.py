@@ -37,7 +37,7 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 30
 
 AGENT_CALLS = Counter(
     "printforge_agent_calls",
-    "Agent calls by outcome (success, failure, timeout, circuit_open, cancelled)",
+    "Agent calls by outcome (success, failure, timeout, refused, circuit_open, cancelled)",
     ["agent", "outcome"],
     registry=REGISTRY,
 )

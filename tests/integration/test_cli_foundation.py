@@ -46,7 +46,10 @@ def test_health_of_a_printer_that_cannot_connect_is_unhealthy(tmp_path: Path) ->
 def test_health_of_the_virtual_printer_is_healthy(tmp_path: Path) -> None:
     result = printforge("health", "--json", data_dir=tmp_path / "d")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["status"] == "healthy"
+    report = json.loads(result.stdout)
+    assert report["status"] == "healthy"
+    agents = {c["name"] for c in report["components"] if c["component"] == "agent"}
+    assert agents == {"research", "cad", "slicer", "printer"}
 
 
 def test_jobs_limit_must_be_positive(tmp_path: Path) -> None:
