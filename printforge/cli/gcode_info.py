@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         " G-code file, then check it against a printer's limits (exit 1 when unsafe).",
     )
     p.add_argument("gcode", help="G-code file")
-    p.add_argument("--printer", help="check against this printer (default: default_printer)")
+    p.add_argument(
+        "--printer",
+        help="check against this configured printer or printer profile (default: default_printer)",
+    )
     p.add_argument("--material", help="material for weight and temperature limits")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(handler=_handle_gcode_info)
@@ -25,15 +28,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _handle_gcode_info(args: argparse.Namespace) -> int:
     from printforge.cli import load_cli_settings
+    from printforge.cli.slice import printer_for_cli
     from printforge.runtime.errors import UnsafeGcode
     from printforge.slicing.analysis import analyse_gcode
     from printforge.slicing.gate import check_gcode
 
     settings = load_cli_settings(args)
-    printer = args.printer or settings.default_printer
-    entry = settings.printer(printer)
-    profile = settings.printer_profiles[entry.profile]
-    material = settings.material(args.material or entry.material)
+    printer, profile, material_name = printer_for_cli(settings, args.printer)
+    material = settings.material(args.material or material_name)
     path = Path(args.gcode).expanduser()
     verdict = "safe"
     reason = None
@@ -53,10 +55,16 @@ def _handle_gcode_info(args: argparse.Namespace) -> int:
         ("generator", a.generator or "unknown"),
         ("commands", f"{a.lines} ({a.moves} moves)"),
         ("layers", str(a.layers)),
-        ("estimated time", _hms(a.estimated_time_s)
-         + (f"  (file says {_hms(a.slicer_estimate_s)})" if a.slicer_estimate_s else "")),
-        ("filament", f"{a.filament_mm:.0f} mm" + (f", {a.filament_g:.1f} g {material.name}"
-                                                  if a.filament_g is not None else "")),
+        (
+            "estimated time",
+            _hms(a.estimated_time_s)
+            + (f"  (file says {_hms(a.slicer_estimate_s)})" if a.slicer_estimate_s else ""),
+        ),
+        (
+            "filament",
+            f"{a.filament_mm:.0f} mm"
+            + (f", {a.filament_g:.1f} g {material.name}" if a.filament_g is not None else ""),
+        ),
         ("max temperatures", f"hotend {a.max_hotend_temp:g} °C, bed {a.max_bed_temp:g} °C"),
         ("extruded", _box(a.extrude_min, a.extrude_max)),
         ("all moves", _box(a.move_min, a.move_max)),
@@ -76,8 +84,7 @@ def _handle_gcode_info(args: argparse.Namespace) -> int:
 def _box(lo: tuple[float, float, float] | None, hi: tuple[float, float, float] | None) -> str:
     if lo is None or hi is None:
         return "none"
-    return (f"X {lo[0]:.2f}..{hi[0]:.2f}  Y {lo[1]:.2f}..{hi[1]:.2f}"
-            f"  Z {lo[2]:.2f}..{hi[2]:.2f} mm")
+    return f"X {lo[0]:.2f}..{hi[0]:.2f}  Y {lo[1]:.2f}..{hi[1]:.2f}  Z {lo[2]:.2f}..{hi[2]:.2f} mm"
 
 
 def _hms(seconds: float) -> str:

@@ -5,9 +5,33 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from printforge.models.printer import PrinterProfile
+    from printforge.runtime.settings import Settings
+
+__all__ = ["printer_for_cli", "register"]
+
+
+def printer_for_cli(settings: Settings, name: str | None) -> tuple[str, PrinterProfile, str]:
+    """The printer's name, profile and material for `--printer NAME`.
+
+    NAME is a configured printer; failing that, a printer profile (`ender3`, `prusa-mk3s`):
+    slicing or checking a file for a machine should not need a config file first.
+    """
+    from printforge.runtime.errors import ConfigError
+
+    name = name or settings.default_printer
+    if name in settings.printers:
+        entry = settings.printer(name)
+        return name, settings.printer_profiles[entry.profile], entry.material
+    if name in settings.printer_profiles:
+        return name, settings.printer_profiles[name], settings.default_material
+    raise ConfigError(
+        f"unknown printer {name!r}: configured printers are {', '.join(sorted(settings.printers))}"
+        f"; printer profiles are {', '.join(sorted(settings.printer_profiles))}"
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,7 +44,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("model", help="STL file")
     p.add_argument("--out", metavar="FILE", required=True, help="where to write the G-code")
     p.add_argument("--engine", choices=["builtin", "prusaslicer", "curaengine", "auto"])
-    p.add_argument("--printer", help="printer name from config (default: default_printer)")
+    p.add_argument(
+        "--printer",
+        help="a configured printer or a printer profile such as ender3 (default: default_printer)",
+    )
     p.add_argument("--material", help="material name (default: the printer's)")
     p.add_argument("--layer-height", type=float, metavar="MM")
     p.add_argument("--first-layer-height", type=float, metavar="MM")
@@ -54,10 +81,8 @@ def _handle_slice(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     if not out.parent.is_dir():
         raise InputError(f"--out: directory {out.parent} does not exist")
-    printer = args.printer or settings.default_printer
-    entry = settings.printer(printer)
-    profile = settings.printer_profiles[entry.profile]
-    material = settings.material(args.material or entry.material)
+    printer, profile, material_name = printer_for_cli(settings, args.printer)
+    material = settings.material(args.material or material_name)
     try:
         overrides = SliceOverrides(
             engine=args.engine,

@@ -98,3 +98,28 @@ def test_slice_names_the_engines_own_estimate_written_in_the_file(
     assert (
         f"(curaengine writes {s // 3600}h {s % 3600 // 60:02d}m {s % 60:02d}s in the file)" in text
     )
+
+
+def test_printer_may_be_a_shipped_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "cube.stl"
+    trimesh.creation.box((20, 20, 20)).export(model)
+    out = tmp_path / "cube.gcode"
+    base = ["--data-dir", str(tmp_path)]
+    assert (
+        main([*base, "slice", str(model), "--out", str(out), "--printer", "prusa-mk3s", "--json"])
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    lo, hi = summary["bounds_min"], summary["bounds_max"]
+    # centred on the MK3S's 250 x 210 bed, not the default printer's 220 x 220
+    assert (lo[0] + hi[0]) / 2 == pytest.approx(125) and (lo[1] + hi[1]) / 2 == pytest.approx(105)
+    assert "G80 ; mesh bed leveling" in out.read_text()
+    assert main([*base, "gcode-info", str(out), "--printer", "prusa-mk3s"]) == 0
+    assert "safe for prusa-mk3s" in capsys.readouterr().out
+    assert (
+        main([*base, "slice", str(model), "--out", str(out), "--printer", "nosuch"]) == 2
+    )  # a ConfigError
+    err = capsys.readouterr().err
+    assert "configured printers are virtual" in err and "ender3" in err
