@@ -133,6 +133,8 @@ def _summary(
         "bodies": mesh.bodies,
         "research": research,
         "spec": spec.model_dump(mode="json"),
+        # The CAD agent's printability report: overhangs, thin walls, the pose it chose.
+        "printability": {k: v for k, v in mesh.report.items() if k != "files"},
     }
 
 
@@ -151,6 +153,15 @@ def _print_summary(s: dict[str, Any]) -> None:
         lines.append(f"  {s['description']}")
     for reason in r.get("fallbacks") or []:
         lines.append(f"  fallback: {reason}")
+    check = s.get("printability") or {}
+    turned = check.get("orientation") or {}
+    if turned.get("rotated"):
+        lines.append(
+            f"  turned onto its best side: overhang {turned['overhang_before_mm2']:.0f} ->"
+            f" {turned['overhang_after_mm2']:.0f} mm²"
+        )
+    for warning in check.get("warnings") or []:
+        lines.append(f"  warning: {warning}")
     if s["preview"]:
         lines.append(f"  preview {s['preview']}")
     sys.stdout.write("\n".join(lines) + "\n")

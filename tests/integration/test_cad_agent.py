@@ -121,3 +121,28 @@ async def test_import_refuses_an_open_mesh(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="hole too big to fill safely"):
         await CADAgent(Settings()).run(source, ctx)
     assert not (ctx.job_dir / "model.stl").exists()
+
+
+def test_design_cli_shows_the_printability_warnings(tmp_path: Path) -> None:
+    # A ball overhangs 13 % of its surface: the person running `design` must be told to add
+    # supports, not only that the mesh is watertight.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    base = [sys.executable, "-m", "printforge", "--data-dir", str(tmp_path / "d"), "design",
+            "a ball 20 mm diameter", "--out", str(tmp_path / "ball.stl"), "--provider", "offline"]
+    text = subprocess.run(base, capture_output=True, text=True, env=env, cwd=root,
+                          timeout=120, check=False)
+    assert text.returncode == 0, text.stderr
+    assert "warning:" in text.stdout and "overhangs more than 45" in text.stdout
+    done = subprocess.run([*base, "--json"], capture_output=True, text=True, env=env, cwd=root,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    check = json.loads(done.stdout)["printability"]
+    assert check["ok"] and check["overhang_area_mm2"] > 100
+    assert any("supports" in w for w in check["warnings"])
