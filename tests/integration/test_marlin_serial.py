@@ -582,8 +582,9 @@ async def _cancel_while_waiting(driver: MarlinDriver, path: Path, wait: str) -> 
 async def test_cancel_during_heating_ends_the_waits_with_m108(
     tmp_path: Path, served: list[VirtualPrinterServer], caplog: pytest.LogCaptureFixture
 ) -> None:
-    # At this speed the bed takes some 15 s to reach 60 °C, then the hotend 10 s more.
-    server = await _serve(sim_speed=10.0)
+    # At this speed the bed needs some 30 s to reach 60 °C; the hotend, heating meanwhile,
+    # would pass 200 °C after 12 s.
+    server = await _serve(sim_speed=5.0)
     served.append(server)
     path = write_gcode(tmp_path, cube_gcode(size=3.0, layer=0.5))
     caplog.set_level(logging.INFO, logger="printforge.hardware.marlin.driver")

@@ -279,11 +279,12 @@ async def test_a_mock_mode_job_fails_with_the_watchdogs_message(tmp_path: Path) 
 async def test_cancel_during_m109_in_mock_mode(
     tmp_path: Path, parser: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The hotend alone: M109 to 210 °C takes 105 simulated seconds, 10 s here without M108.
+    # The hotend alone: M109 to 210 °C takes 105 simulated seconds: 21 s at 5x (it would pass
+    # 200 °C after 12 s), 10.5 s at 10x, where the safe stop gives up after 5 s.
     text = "M104 S210\nM109 S210\nG28\n" + numbered_moves_gcode(200)
     path = write_gcode(tmp_path, text)
     caplog.set_level(logging.INFO, logger="printforge.hardware.marlin.driver")
-    async with _driver(sim_speed=10.0, emergency_parser=parser) as drv:
+    async with _driver(sim_speed=5.0 if parser else 10.0, emergency_parser=parser) as drv:
         task = asyncio.create_task(_drain(drv.stream(path)))
 
         def waiting() -> bool:
