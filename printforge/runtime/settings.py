@@ -6,9 +6,11 @@ bad value or an unknown key stops start-up with a message naming both.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +53,21 @@ ENV_PREFIX = "PRINTFORGE_"
 _LOADER_VARS = {"PRINTFORGE_ENV", "PRINTFORGE_CONFIG"}
 
 DEFAULT_PRINTER = "virtual"
+
+
+# The command-line layer of the load in progress (see load_settings).
+_FLAGS: ContextVar[dict[str, Any] | None] = ContextVar("printforge_flags", default=None)
+
+
+class _FlagSource(PydanticBaseSettingsSource):
+    """Command-line values, above the PRINTFORGE_* variables: `--data-dir /tmp/x` must not
+    quietly become the PRINTFORGE_DATA_DIR of the production service."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return copy.deepcopy(_FLAGS.get() or {})
 
 
 class PrinterEntry(BaseModel):
@@ -140,8 +157,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML layers arrive as init kwargs (already merged); variables win over them.
-        return (env_settings, init_settings)
+        # The TOML layers arrive as init kwargs (already merged); variables win over them, and
+        # flags typed on this command line win over variables set long ago in a service file.
+        return (_FlagSource(settings_cls), env_settings, init_settings)
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -348,17 +366,21 @@ def load_settings(
     if user_file:
         path = Path(user_file).expanduser()
         _merge(merged, _read_toml(path), str(path), provenance)
-    if overrides:
-        _merge(merged, overrides, "command line", provenance)
     merged["env"] = env_name
     _env_provenance(provenance)
+    if overrides:
+        # Recorded after the variables: a flag's value is the one that counts, and is named.
+        _merge(merged, overrides, "command line", provenance)
 
+    token = _FLAGS.set(overrides or {})
     try:
         settings = Settings(**merged)
     except ValidationError as err:
         raise ConfigError(_explain(err, provenance)) from None
     except SettingsError as err:
         raise ConfigError(_explain_env(err)) from None
+    finally:
+        _FLAGS.reset(token)
     _validate_drivers(settings, provenance)
     return settings
 

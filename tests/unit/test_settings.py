@@ -240,3 +240,22 @@ def test_model_level_and_missing_keys_name_the_variable(
         ConfigError, match=r"printers\.mk3\.port: Field required \(in environment variable"
     ):
         load_settings(base_dir=base)
+
+
+def test_command_line_flags_win_over_variables(clean_env: pytest.MonkeyPatch, base: Path) -> None:
+    # A service's PRINTFORGE_DATA_DIR must not swallow `--data-dir /tmp/try` typed by hand.
+    clean_env.setenv("PRINTFORGE_DATA_DIR", "/srv/printforge")
+    clean_env.setenv("PRINTFORGE_SIM_SPEED", "7")
+    clean_env.setenv("PRINTFORGE_SLICER__PERIMETERS", "5")
+    s = load_settings(
+        base_dir=base,
+        overrides={"data_dir": "/tmp/try", "sim_speed": 1000, "slicer": {"layer_height": 0.3}},
+    )
+    assert s.data_dir == Path("/tmp/try")
+    assert s.sim_speed == 1000
+    # Keys the flags do not name still come from the variables (a deep merge, not a swap).
+    assert s.slicer.perimeters == 5 and s.slicer.layer_height == 0.3
+    without_flags = load_settings(base_dir=base)
+    assert without_flags.data_dir == Path("/srv/printforge") and without_flags.sim_speed == 7
+    with pytest.raises(ConfigError, match=r"sim_speed: .*\(in command line\)"):
+        load_settings(base_dir=base, overrides={"sim_speed": -1})
