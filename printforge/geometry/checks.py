@@ -109,8 +109,32 @@ def _feature_checks(node: Any, nozzle: float) -> list[str]:
             for name, value in widths if 0 < value < nozzle]
 
 
+# Round parts whose wall is the gap between two diameters rather than a field of its own
+# (spacers and standoffs already keep 0.4 mm of wall round their hole when validated).
+_RING_WALLS = {
+    "tube": ("outer_diameter", "inner_diameter"),
+    "washer": ("outer_diameter", "inner_diameter"),
+}
+
+
+def _ring_wall(node: Any, nozzle: float) -> list[str]:
+    """A tube 10 mm outside and 9.8 inside has a 0.1 mm wall: the slicer prints nothing."""
+    if node.kind not in _RING_WALLS:
+        return []
+    outer_name, inner_name = _RING_WALLS[node.kind]
+    outer, inner = getattr(node, outer_name), getattr(node, inner_name)
+    wall = (outer - inner) / 2
+    if inner <= 0 or wall >= nozzle:
+        return []
+    # Rounded down, so the size suggested passes this check itself.
+    most = math.floor((outer - 2 * nozzle) * 10 + 1e-6) / 10
+    return [f"the wall between {outer_name} {outer:g} mm and {inner_name} {inner:g} mm is"
+            f" {wall:.2g} mm thick, thinner than the {nozzle} mm nozzle can print; make"
+            f" {inner_name} at most {most:g} mm or {outer_name} larger"]
+
+
 def _node_checks(node: Any, nozzle: float) -> list[str]:
-    out = _feature_checks(node, nozzle)
+    out = _feature_checks(node, nozzle) + _ring_wall(node, nozzle)
     for name in _THIN_FIELDS:
         value = getattr(node, name, None)
         if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < nozzle:

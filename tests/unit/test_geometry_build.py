@@ -244,3 +244,22 @@ def test_twisted_extrusion_keeps_its_cross_section() -> None:
         section = mesh.section(plane_origin=[0, 0, z], plane_normal=[0, 0, 1])
         planar, _ = section.to_2D()
         assert planar.area == pytest.approx(200, rel=0.006)
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"kind": "tube", "outer_diameter": 10, "inner_diameter": 9.8, "height": 20},
+        {"kind": "washer", "outer_diameter": 10, "inner_diameter": 9.5},
+        {"kind": "washer", "outer_diameter": 31.7, "inner_diameter": 31},
+    ],
+)
+def test_wall_between_two_diameters_thinner_than_the_nozzle_is_refused(
+    part: dict[str, object],
+) -> None:
+    # The slicer prints nothing of a 0.1 mm tube wall; it used to be built with only a warning.
+    problems = spec_problems(_spec(part), PROFILE)
+    assert len(problems) == 1 and "thinner than the 0.4 mm nozzle" in problems[0]
+    suggested = float(problems[0].split("at most ")[1].split(" mm")[0])
+    inner = "inner_diameter" if "inner_diameter" in part else "hole_diameter"
+    assert spec_problems(_spec({**part, inner: suggested}), PROFILE) == []
