@@ -587,7 +587,7 @@ async def test_cancel_during_heating_ends_the_waits_with_m108(
     server = await _serve(sim_speed=5.0)
     served.append(server)
     path = write_gcode(tmp_path, cube_gcode(size=3.0, layer=0.5))
-    caplog.set_level(logging.INFO, logger="printforge.hardware.marlin.driver")
+    caplog.set_level(logging.INFO, logger="printforge.hardware.marlin")
     async with _driver(server) as driver:
         assert driver.capabilities["EMERGENCY_PARSER"] is True
         await _cancel_while_waiting(driver, path, "M190 S60")
@@ -596,6 +596,8 @@ async def test_cancel_during_heating_ends_the_waits_with_m108(
     assert machine is not None and firmware is not None
     # M190, then the M109 queued behind it: each ended by its own M108.
     assert firmware.stats.waits_broken == 2
+    assert "M108 to end `M190 S60` now" in caplog.text
+    assert "M108 to end `M109 S210` now" in caplog.text
     assert "safe stop incomplete" not in caplog.text
     # Heaters off first, then the lift and the bed presented, from the printer's own log.
     # Before them, the job lines already sent (homing, the first layer's Z) still ran.
@@ -619,7 +621,7 @@ async def test_without_emergency_parser_the_stop_waits_for_the_temperature(
     server = await _serve(sim_speed=200.0, emergency_parser=False)
     served.append(server)
     path = write_gcode(tmp_path, cube_gcode(size=3.0, layer=0.5))
-    caplog.set_level(logging.INFO, logger="printforge.hardware.marlin.driver")
+    caplog.set_level(logging.INFO, logger="printforge.hardware.marlin")
     async with _driver(server) as driver:
         assert driver.capabilities["EMERGENCY_PARSER"] is False
         await _cancel_while_waiting(driver, path, "M190 S60")

@@ -283,7 +283,7 @@ async def test_cancel_during_m109_in_mock_mode(
     # 200 °C after 12 s), 10.5 s at 10x, where the safe stop gives up after 5 s.
     text = "M104 S210\nM109 S210\nG28\n" + numbered_moves_gcode(200)
     path = write_gcode(tmp_path, text)
-    caplog.set_level(logging.INFO, logger="printforge.hardware.marlin.driver")
+    caplog.set_level(logging.INFO, logger="printforge.hardware.marlin")
     async with _driver(sim_speed=5.0 if parser else 10.0, emergency_parser=parser) as drv:
         task = asyncio.create_task(_drain(drv.stream(path)))
 

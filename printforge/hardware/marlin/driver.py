@@ -19,19 +19,18 @@ from printforge.hardware.base import PrinterDriver
 from printforge.hardware.marlin import protocol as proto
 from printforge.hardware.marlin.config import MarlinConfig
 from printforge.hardware.marlin.control import (
-    BREAK_WAIT,
     SavedState,
-    break_wait_attempts,
     heaters_off_commands,
     modes_and_feed,
     park_commands,
     pause_commands,
     resume_commands,
 )
-from printforge.hardware.marlin.engine import LineEngine, is_heating_wait
+from printforge.hardware.marlin.engine import LineEngine
 from printforge.hardware.marlin.gcode_file import load_gcode, strip_command
 from printforge.hardware.marlin.link import LineProtocol, open_serial
 from printforge.hardware.marlin.thermal import ThermalTrip, ThermalWatch
+from printforge.hardware.marlin.waits import awaited, end_heating_waits, retrieve
 from printforge.models.printer import (
     MaterialProfile,
     PrinterProfile,
@@ -56,9 +55,6 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.1
 STATUS_TEMP_INTERVAL_S = 0.5
 HANDSHAKE_PROBE_S = 1.0  # a board that resets on open misses the first lines
-# A heating wait still running this long after an M108 gets another (if it may have more):
-# that M108 may have arrived just before the wait began, which forgets it.
-BREAK_RETRY_S = 1.0
 
 
 class MarlinDriver(PrinterDriver):
@@ -533,13 +529,13 @@ class MarlinDriver(PrinterDriver):
         timeout = self.cfg.safe_stop_timeout_s
         try:
             async with asyncio.timeout(timeout):
-                await self._end_heating_waits(engine)
+                await end_heating_waits(engine, self.capabilities, self.name)
                 # Queued before the position query, so the heaters go off as soon as the
                 # firmware gets to them, even if this stop gives up waiting (a heating wait
                 # nothing could end): they then still run once the wait is over.
                 futures = [engine.submit(c) for c in heaters_off_commands()]
                 for future in futures:
-                    future.add_done_callback(_retrieve)
+                    future.add_done_callback(retrieve)
                 pos = await self._query_position(engine)
                 z = pos.get("Z") if pos else None
                 futures += [engine.submit(c) for c in park_commands(self.profile, z)]
@@ -549,7 +545,7 @@ class MarlinDriver(PrinterDriver):
                 "printer %s: safe stop incomplete: timed out after %g s waiting for %s",
                 self.name,
                 timeout,
-                self._awaited(engine),
+                awaited(engine, self.capabilities),
             )
         except PrinterError as err:
             log.warning(
@@ -559,77 +555,6 @@ class MarlinDriver(PrinterDriver):
         if self._status.state is PrinterState.CANCELLING:
             self._set_status(state=PrinterState.IDLE, job_id=None)
 
-    async def _end_heating_waits(self, engine: LineEngine) -> None:
-        """Cut short the heating waits the stop commands would queue behind, where possible.
-
-        M108 goes out when a wait is the oldest unacknowledged line, i.e. the firmware runs it
-        now; an earlier M108 would be forgotten when that wait begins. Each wait still in
-        flight behind it gets its own M108 when its turn comes.
-        """
-        attempts = break_wait_attempts(self.capabilities)
-        if attempts == 0:
-            wait = engine.heating_wait_in_flight()
-            if wait is not None:
-                log.warning(
-                    "printer %s: the stop commands wait until `%s` reaches its temperature:"
-                    " the firmware reports no EMERGENCY_PARSER, so M108 cannot end the wait"
-                    " early; the heaters keep heating until then",
-                    self.name,
-                    wait[1],
-                )
-            return
-        sent: dict[int, int] = {}  # wait line -> M108s sent for it
-        last_sent = -float("inf")
-        loop = asyncio.get_running_loop()
-        while engine.failed is None and engine.heating_wait_in_flight() is not None:
-            running = engine.oldest_in_flight()
-            if running is not None and is_heating_wait(running[1]):
-                number, command = running
-                count = sent.get(number, 0)
-                if count < attempts and (count == 0 or loop.time() - last_sent >= BREAK_RETRY_S):
-                    log.info(
-                        "printer %s: %s to end `%s` now, so the stop commands run",
-                        self.name,
-                        BREAK_WAIT,
-                        command,
-                    )
-                    future = engine.send_now(BREAK_WAIT)
-                    # Its `ok` means nothing more; a failure shows in the stop commands.
-                    future.add_done_callback(_retrieve)
-                    sent[number] = count + 1
-                    last_sent = loop.time()
-                elif count >= attempts:
-                    log.warning(
-                        "printer %s: `%s` still runs after %d %s; %s, so the stop commands"
-                        " wait until it reaches its temperature",
-                        self.name,
-                        command,
-                        count,
-                        BREAK_WAIT,
-                        "the firmware did not report EMERGENCY_PARSER"
-                        if self.capabilities.get("EMERGENCY_PARSER") is None
-                        else "the firmware ignores it",
-                    )
-                    return  # the stop commands queue behind it; a timeout names it
-            engine.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(BREAK_RETRY_S):
-                    await engine.changed.wait()
-
-    def _awaited(self, engine: LineEngine) -> str:
-        """What the firmware was still busy with when the safe stop gave up."""
-        running = engine.oldest_in_flight()
-        if running is None:
-            return "the printer to answer"
-        command = running[1]
-        if not is_heating_wait(command):
-            return f"the printer to finish `{command}`"
-        if self.capabilities.get("EMERGENCY_PARSER") is False:
-            why = "the firmware has no EMERGENCY_PARSER, so M108 cannot end it"
-        else:
-            why = f"{BREAK_WAIT} did not end it"
-        return f"the heating wait `{command}` to reach its temperature ({why})"
-
     async def emergency_stop(self) -> None:
         self._emergency_stop_now("emergency stop (M112)")
 
@@ -637,8 +562,3 @@ class MarlinDriver(PrinterDriver):
         # EMERGENCY_PARSER acts on M112 as it arrives, so it goes ahead of the queue, unnumbered.
         self._write(b"M112\n")
         self._fault(reason)
-
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
