@@ -230,6 +230,13 @@ class Polygon(SpecNode):
                                       strict=True):
             area += ax * by - bx * ay
         if abs(area) / 2 < 0.01:
+            (x0, y0), *rest = self.points
+            fx, fy = max(rest, key=lambda q: (q[0] - x0) ** 2 + (q[1] - y0) ** 2)
+            spread = max(abs((fx - x0) * (qy - y0) - (qx - x0) * (fy - y0)) for qx, qy in rest)
+            if spread >= 0.02:
+                # A figure-eight: its two loops cancel out, so the points are not on one line.
+                return ["the outline crosses itself and its loops cancel out; list the corners"
+                        " in order around the outline"]
             return ["the polygon encloses no area; give at least 3 points not on one line"]
         return []
 

@@ -126,3 +126,14 @@ def test_unknown_fields_and_kinds_refused() -> None:
         _spec({"kind": "box", "size": [1, 1, 1], "colour": "red"})
     with pytest.raises(ValidationError, match="does not match any of the expected tags"):
         _spec({"kind": "dodecahedron", "size": 3})
+
+
+def test_figure_eight_polygon_is_called_self_crossing_not_flat() -> None:
+    # Its two loops cancel to zero area, but the points are far from one line: telling a model
+    # to "give 3 points not on one line" would not help it fix the order.
+    bowtie = {"kind": "polygon", "points": [[0, 0], [10, 10], [10, 0], [0, 10]]}
+    with pytest.raises(ValidationError, match="crosses itself"):
+        _spec({"kind": "linear_extrude", "height": 5, "profiles": [bowtie]})
+    line = {"kind": "polygon", "points": [[0, 0], [5, 5], [10, 10]]}
+    with pytest.raises(ValidationError, match="not on one line"):
+        _spec({"kind": "linear_extrude", "height": 5, "profiles": [line]})
