@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
     from printforge.models.printer import PrinterProfile
     from printforge.runtime.settings import Settings
 
@@ -69,6 +71,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _handle_slice(args: argparse.Namespace) -> int:
     import asyncio
 
+    from pydantic import ValidationError
+
     from printforge.cli import load_cli_settings
     from printforge.models.request import SliceOverrides
     from printforge.runtime.errors import InputError, UnsafeGcode
@@ -94,8 +98,21 @@ def _handle_slice(args: argparse.Namespace) -> int:
             supports=args.supports,
             brim_width=args.brim,
         )
-    except ValueError as err:
-        raise InputError(f"bad slicer setting: {err}") from None
+    except ValidationError as err:
+        raise InputError(_setting_error(err)) from None
+    # Checked before slicing, so a typo does not cost a whole slice.
+    try:
+        picks: list[int | None] | None = (
+            [
+                None if x.strip() == "all" else int(x)
+                for x in args.png_layers.split(",")
+                if x.strip()
+            ]
+            if args.png_layers
+            else None
+        )
+    except ValueError:
+        raise InputError(f"--png-layers: not a list of integers: {args.png_layers!r}") from None
     params = resolve_params(settings.slicer, profile, material, overrides)
     engine = pick_engine(overrides.engine, settings.slicer)
     result = asyncio.run(engine.slice(model, out, params, profile, material))
@@ -108,18 +125,13 @@ def _handle_slice(args: argparse.Namespace) -> int:
     if args.png:
         from printforge.slicing.preview import render_layers
 
-        try:
-            picks: list[int | None] | None = (
-                [
-                    None if x.strip() == "all" else int(x)
-                    for x in args.png_layers.split(",")
-                    if x.strip()
-                ]
-                if args.png_layers
-                else None
+        n = analysis.layers
+        beyond = [i for i in picks or [] if i is not None and not -n <= i < n]
+        if beyond:
+            raise InputError(
+                f"--png-layers: layer {beyond[0]} does not exist; {out.name} has {n} layers"
+                f" (0 to {n - 1}, or -1 for the top); the G-code is kept"
             )
-        except ValueError:
-            raise InputError(f"--png-layers: not a list of integers: {args.png_layers!r}") from None
         preview = render_layers(out, Path(args.png).expanduser(), profile, picks)
     summary: dict[str, Any] = {
         "gcode": str(out),
@@ -164,6 +176,32 @@ def _handle_slice(args: argparse.Namespace) -> int:
     if preview:
         print(f"  layers drawn to {preview}")
     return 0
+
+
+# The flag a user typed for each SliceOverrides field.
+_FLAGS = {
+    "layer_height": "--layer-height",
+    "first_layer_height": "--first-layer-height",
+    "perimeters": "--perimeters",
+    "infill_percent": "--infill",
+    "infill_pattern": "--pattern",
+    "brim_width": "--brim",
+    "engine": "--engine",
+    "supports": "--supports",
+}
+
+
+def _setting_error(err: ValidationError) -> str:
+    """`--infill 150: must be at most 100`, not pydantic's report on a model's field."""
+    parts = []
+    for e in err.errors():
+        field = str(e["loc"][0]) if e["loc"] else ""
+        flag = _FLAGS.get(field, field)
+        given = e.get("input")
+        given = f"{given:g}" if isinstance(given, float) else given
+        msg = str(e["msg"]).replace("Input should be", "must be").replace("Value error, ", "")
+        parts.append(f"{flag} {given}: {msg}")
+    return "; ".join(parts)
 
 
 def _hms(seconds: float) -> str:

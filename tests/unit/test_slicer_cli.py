@@ -123,3 +123,38 @@ def test_printer_may_be_a_shipped_profile(
     )  # a ConfigError
     err = capsys.readouterr().err
     assert "configured printers are virtual" in err and "ender3" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--infill", "150"], "--infill 150: must be less than or equal to 100"),
+        (["--layer-height", "0"], "--layer-height 0: must be greater than 0.02"),
+        (["--perimeters", "0"], "--perimeters 0: must be greater than or equal to 1"),
+        (["--png", "p.png", "--png-layers", "0,x"], "--png-layers: not a list of integers"),
+    ],
+    ids=["infill", "layer-height", "perimeters", "png-layers"],
+)
+def test_bad_settings_name_the_flag_before_slicing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    model = tmp_path / "cube.stl"
+    trimesh.creation.box((20, 20, 20)).export(model)
+    out = tmp_path / "cube.gcode"
+    assert main(["--data-dir", str(tmp_path), "slice", str(model), "--out", str(out), *flags]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "validation error" not in err
+    assert not out.exists()
+
+
+def test_a_layer_beyond_the_top_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "cube.stl"
+    trimesh.creation.box((20, 20, 20)).export(model)
+    out = tmp_path / "cube.gcode"
+    args = ["slice", str(model), "--out", str(out), "--png", str(tmp_path / "p.png")]
+    assert main(["--data-dir", str(tmp_path), *args, "--png-layers", "0,999"]) == 1
+    err = capsys.readouterr().err
+    assert "layer 999 does not exist; cube.gcode has 100 layers" in err
+    assert out.exists()
