@@ -19,6 +19,8 @@ MIN_EXTENT_MM = 0.1
 
 def load_mesh(path: Path) -> trimesh.Trimesh:
     """The model as one watertight mesh standing on z = 0; InputError says why it cannot be."""
+    if path.is_dir():
+        raise InputError(f"model {path} is a folder; give the STL file inside it")
     if not path.is_file():
         raise InputError(f"model file {path} does not exist")
     if path.stat().st_size == 0:

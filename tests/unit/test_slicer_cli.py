@@ -158,3 +158,11 @@ def test_a_layer_beyond_the_top_is_named(
     err = capsys.readouterr().err
     assert "layer 999 does not exist; cube.gcode has 100 layers" in err
     assert out.exists()
+
+
+def test_a_folder_is_not_called_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "parts.stl"
+    folder.mkdir()
+    assert main(["slice", str(folder), "--out", str(tmp_path / "o.gcode")]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "does not exist" not in err
