@@ -181,6 +181,8 @@ class Orchestrator:
         self._require_started()
         if request.printer is not None:
             self.printers.get(request.printer)
+        if request.print_:
+            self._refuse_if_no_printer_can_start(request.printer)
         if request.material is not None:
             self.settings.material(request.material)
         first = await self._insert(request.model_copy(update={"copies": 1}), report={})
@@ -195,6 +197,28 @@ class Orchestrator:
             first.report["copies"] = ids
             await self.store.save(first)
         return first
+
+    def never_started(self) -> dict[str, str]:
+        """Printers whose driver failed to start, with why. Nothing starts a driver again in
+        this process, so a job aimed only at these would wait for ever."""
+        down = {}
+        for name in self.printers.names():
+            record = self.health.get(name, "printer")
+            if record.last_success_at is None and record.failures:
+                down[name] = record.last_error or "did not start"
+        return down
+
+    def _refuse_if_no_printer_can_start(self, printer: str | None) -> None:
+        down = self.never_started()
+        names = [printer] if printer is not None else self.printers.names()
+        if not names or any(n not in down for n in names):
+            return
+        reasons = "; ".join(f"{n}: {down[n]}" for n in names)
+        raise InputError(
+            f"no printer to print on ({reasons}); connect it and start printforge again,"
+            " or slice without printing",
+            code="printer_unavailable",
+        )
 
     async def _insert(self, request: PrintRequest, report: dict[str, Any]) -> Job:
         job = Job(request=request, report=report)

@@ -20,7 +20,7 @@ from printforge.models.job import JobState, StageName, StageState
 from printforge.models.printer import PrinterState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
-from printforge.runtime.errors import ConnectionLost
+from printforge.runtime.errors import ConnectionLost, InputError
 from printforge.runtime.settings import Settings, load_settings
 
 CUBE = "a 20 mm calibration cube"
@@ -296,3 +296,40 @@ async def test_no_more_than_k_printers_heat_at_once(tmp_path: Path) -> None:
     for before, after in itertools.pairwise(by_start):
         # The next printer only began to heat once the one before was at temperature.
         assert started[after] > reached[before], (started, reached)
+
+
+@pytest.mark.asyncio
+async def test_a_print_on_a_printer_that_never_connected_is_refused_not_queued_for_ever(
+    tmp_path: Path,
+) -> None:
+    # Nothing restarts a driver whose start failed: a job waiting for it would wait for ever.
+    port = tmp_path / "ttyNOPE0"
+    settings = make_settings(tmp_path, printers={"mk3": {"driver": "marlin", "port": str(port)}})
+    async with Orchestrator(settings) as orch:
+        assert set(orch.never_started()) == {"mk3"}
+        with pytest.raises(InputError, match=rf"no printer to print on \(mk3: .*{port}") as err:
+            await orch.submit(PrintRequest(text=CUBE))
+        assert err.value.code == "printer_unavailable"
+        with pytest.raises(InputError, match="mk3"):
+            await orch.submit(PrintRequest(text=CUBE, printer="mk3"))
+        # Designing and slicing need no printer.
+        job = await orch.submit(PrintRequest(text=CUBE, print=False))
+        job = await orch.wait(job.id, timeout=60)
+    assert job.state is JobState.COMPLETED, job.error
+
+
+@pytest.mark.asyncio
+async def test_one_printer_down_does_not_refuse_jobs_the_others_can_print(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        printers={
+            "mk3": {"driver": "marlin", "port": str(tmp_path / "ttyNOPE0")},
+            "v1": {"driver": "virtual"},
+        },
+    )
+    async with Orchestrator(settings) as orch:
+        assert set(orch.never_started()) == {"mk3"}
+        job = await orch.submit(PrintRequest(text=CUBE))
+        job = await orch.wait(job.id, timeout=60)
+    assert job.state is JobState.COMPLETED, job.error
+    assert job.printer == "v1"
