@@ -262,7 +262,7 @@ def _analyse(
             elif code == "M83":
                 rel_e = True
             elif code in ("M104", "M109"):
-                t = _temp(words)
+                t = _temp(words, autotemp=True)
                 if t is not None and t > hot:
                     hot = t
                     hottest_hotend = Finding(line=lineno, command=raw.strip(), value=t)
@@ -404,9 +404,13 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-def _temp(words: list[tuple[str, str]]) -> float | None:
+def _temp(words: list[tuple[str, str]], autotemp: bool = False) -> float | None:
     vals = {w: float(v) for w, v in words[1:] if v}
-    return vals.get("S", vals.get("R"))
+    t = vals.get("S", vals.get("R"))
+    # Marlin's AUTOTEMP lets the hotend climb to M104/M109's B as the flow rises.
+    if autotemp and "B" in vals and (t is None or vals["B"] > t):
+        return vals["B"]
+    return t
 
 
 def _t(a: np.ndarray) -> Bounds:
