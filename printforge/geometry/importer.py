@@ -16,6 +16,7 @@ import manifold3d as mf
 import numpy as np
 import trimesh
 
+from printforge.geometry.exports import solid_bodies
 from printforge.geometry.stl_framing import stl_framing_problem
 
 __all__ = ["MAX_BYTES", "SUFFIXES", "ImportRefused", "import_mesh"]
@@ -180,5 +181,6 @@ def import_mesh(path: Path) -> tuple[trimesh.Trimesh, list[str]]:
             " inches, export it again in millimetres")
     lo, hi = mesh.bounds
     mesh.apply_translation((-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]))
-    mesh.metadata["bodies"] = len(mesh.split(only_watertight=False))
+    # A cavity's inner surface is part of its body, not a body of its own.
+    mesh.metadata["bodies"] = len(solid_bodies(mesh))
     return mesh, repairs

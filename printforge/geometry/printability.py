@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from printforge.geometry.exports import solid_bodies
 from printforge.models.printability import PrintabilityReport
 from printforge.models.printer import PrinterProfile
 
@@ -80,7 +81,8 @@ def analyse(mesh: trimesh.Trimesh, profile: PrinterProfile) -> PrintabilityRepor
             f"{over:.0f} mm² ({frac:.0%} of the surface) overhangs more than {OVERHANG_DEG:.0f}°;"
             " enable supports or turn the part"
         )
-    pieces = mesh.split(only_watertight=False) if len(mesh.faces) else []
+    # Cavities stay with the solid around them: a hollow ball is one body, not two.
+    pieces = solid_bodies(mesh) if len(mesh.faces) else []
     nozzle = profile.nozzle_diameter
     tiny = sum(1 for p in pieces if min(p.extents) < nozzle or abs(p.volume) < nozzle ** 3)
     if tiny:

@@ -49,6 +49,23 @@ def test_3mf_reloads_with_each_body(tmp_path: Path,
     np.testing.assert_allclose(merged.bounds, mesh.bounds, atol=1e-3)
 
 
+def test_3mf_keeps_a_cavity_inside_its_body(tmp_path: Path) -> None:
+    # A hollow ball beside a washer: two bodies. The ball's inner surface used to become a
+    # third, inside-out object that a slicer would fill in.
+    from printforge.geometry.printability import analyse
+    from printforge.models.printer import PrinterProfile
+
+    hollow = {"kind": "difference", "children": [{"kind": "sphere", "radius": 10},
+                                                 {"kind": "sphere", "radius": 5}]}
+    spec = _spec(hollow, {"kind": "washer", "outer_diameter": 20, "inner_diameter": 8})
+    mesh = build_mesh(spec)
+    scene = trimesh.load(write_3mf(mesh, tmp_path / "m.3mf"))
+    assert isinstance(scene, trimesh.Scene) and len(scene.geometry) == 2
+    assert all(g.volume > 0 for g in scene.geometry.values())
+    assert sum(g.volume for g in scene.geometry.values()) == pytest.approx(mesh.volume)
+    assert analyse(mesh, PrinterProfile(name="p")).bodies == 2
+
+
 def test_scad_has_the_primitives_and_placements() -> None:
     spec = _spec({"kind": "difference", "children": [
         {"kind": "box", "size": [20, 20, 10]},

@@ -136,6 +136,7 @@ def test_cavity_keeps_facing_inwards(tmp_path: Path) -> None:
     cavity.invert()
     mesh, repairs = import_mesh(_save(_shells(_cube(), cavity), tmp_path / "hollow.stl"))
     assert repairs == [] and mesh.volume == pytest.approx(7000)
+    assert mesh.metadata["bodies"] == 1  # a cube with a hole inside, not two bodies
     # The same cavity facing outwards is a solid inside a solid: turned to a cavity.
     wrong = trimesh.creation.box((10, 10, 10))
     mesh, repairs = import_mesh(_save(_shells(_cube(), wrong), tmp_path / "wrong.stl"))
