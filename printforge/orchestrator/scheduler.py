@@ -98,6 +98,12 @@ class FarmScheduler:
                     f"printer {job.request.printer} has profile {entry.profile}, but this copy's"
                     f" G-code was sliced for {profile}"
                 )
+            wanted = job.request.material
+            if wanted and job.request.print_ and entry.material.casefold() != wanted.casefold():
+                # It would wait for ever: acquire() only matches the loaded material.
+                raise InputError(
+                    f"printer {job.request.printer} has {entry.material} loaded, not {wanted}"
+                )
             return job.request.printer
         if not names:
             raise InputError("no printers are attached")

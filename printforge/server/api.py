@@ -86,6 +86,24 @@ def _statuses(state: ServerState) -> dict[str, Any]:
     return {s.id: s for s in state.orch.printers.statuses()}
 
 
+def _check_material_loaded(printers: Any, printer: str | None, material: str) -> None:
+    """Refuse now what could never print: the scheduler only hands a job to a printer with its
+    material loaded, so such a job would wait for ever beside an idle printer."""
+    names = [printer] if printer is not None else printers.names()
+    loaded = {name: printers.entry(name).material for name in names}
+    if any(m.casefold() == material.casefold() for m in loaded.values()):
+        return
+    if printer is not None:
+        raise InputError(
+            f"printer {printer} has {loaded[printer]} loaded, not {material}: leave out"
+            f' "material" or "printer", or load {material} and set it in [printers.{printer}]'
+        )
+    if names:
+        raise InputError(
+            f"no printer has {material} loaded (loaded: {', '.join(sorted(set(loaded.values())))})"
+        )
+
+
 async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
     state = _state(ctx)
     if (p.request is None) == (p.upload is None):
@@ -106,6 +124,8 @@ async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
         raise InputError(f"unknown material {p.material!r} (known: {known})")
     if p.printer is not None:
         state.orch.printers.get(p.printer)
+    if p.material is not None and p.print_:
+        _check_material_loaded(state.orch.printers, p.printer, p.material)
     if p.providers is not None:
         # Only what the server's operator configured (with its keys and budgets) can be chosen.
         known = {*state.settings.llm.provider, "offline"}

@@ -158,6 +158,17 @@ async def test_every_bad_message_gets_its_error_and_the_socket_stays_open(
             ' "params": {"request": "a cube", "printer": "ghost"}}',
             -32602,
         ),
+        (
+            # Could never print: the only printer has PLA loaded.
+            '{"jsonrpc": "2.0", "id": 7, "method": "job.submit",'
+            ' "params": {"request": "a cube", "material": "PETG"}}',
+            -32602,
+        ),
+        (
+            '{"jsonrpc": "2.0", "id": 7, "method": "job.submit",'
+            ' "params": {"request": "a cube", "material": "PETG", "printer": "virtual"}}',
+            -32602,
+        ),
         ("[]", -32600),
         ('{"jsonrpc": "2.0", "id": {"a": 1}, "method": "auth.whoami"}', -32600),
         ('{"jsonrpc": "2.0", "id": true, "method": "auth.whoami"}', -32600),

@@ -179,3 +179,44 @@ async def test_jobs_prepared_together_aim_at_different_free_printers(
     printers.release("a", printed=False)
     third = Job(request=PrintRequest(text="a 12 mm cube"))
     assert scheduler.target(third) == "a"
+
+
+@pytest.mark.asyncio
+async def test_a_material_no_printer_has_loaded_is_refused_at_submission(tmp_path: Path) -> None:
+    settings = farm_settings(
+        tmp_path,
+        {
+            "a": {"driver": "virtual", "material": "PLA"},
+            "b": {"driver": "virtual", "material": "PETG"},
+        },
+        sim_speed=5000.0,
+    )
+    client = TestClient(TestServer(create_app(settings), host="127.0.0.1", port=0))
+    await client.start_server()
+    try:
+        ws = await client.ws_connect("/ws", headers={"Authorization": f"Bearer {KEY}"})
+        await rpc(ws, 1, "events.subscribe", jobs="none", printers=False)
+        # Before: accepted, sliced, then waiting for ever beside an idle printer.
+        await ws.send_str(
+            json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 2,
+                    "method": "job.submit",
+                    "params": {"request": "a 10 mm cube", "printer": "a", "material": "PETG"},
+                }
+            )
+        )
+        refused = json.loads((await ws.receive(timeout=TIMEOUT)).data)
+        assert refused["error"]["code"] == -32602
+        assert "printer a has PLA loaded, not PETG" in refused["error"]["message"]
+        # Slicing only needs no printer; PETG without a printer goes to the one that has it.
+        await rpc(
+            ws, 3, "job.submit", request="a 10 mm cube", printer="a", material="PETG", print=False
+        )
+        job_id = (await rpc(ws, 4, "job.submit", request="a 10 mm cube", material="petg"))["job_id"]
+        done = await wait_job(ws, job_id, {"completed", "failed"}, 100)
+        assert done["state"] == "completed" and done["printer"] == "b", done
+        await ws.close()
+    finally:
+        await client.close()
