@@ -65,6 +65,9 @@ class Pipeline:
         self.health = health
         self.agents = agents
         self.guards = {name: Guard(name, settings.policy(name), health) for name in agents}
+        # The printer agent drives many printers: a breaker per printer, so one that keeps
+        # faulting is taken out of use without failing every print on the others.
+        self._printer_guards: dict[str, Guard] = {}
 
     def job_dir(self, job_id: str) -> Path:
         return self.settings.jobs_dir / job_id
@@ -189,7 +192,7 @@ class Pipeline:
 
         outcome = "failure"
         try:
-            result = await self.guards[stage.value].call(attempt, on_retry=on_retry)
+            result = await self._guard(stage, ctx.printer).call(attempt, on_retry=on_retry)
             outcome = "success"
         except asyncio.CancelledError:
             record.state = StageState.CANCELLED
@@ -219,6 +222,16 @@ class Pipeline:
         await self.store.save(job)
         self.write_report(job)
         return result
+
+    def _guard(self, stage: StageName, printer: str) -> Guard:
+        if stage is not StageName.PRINTER:
+            return self.guards[stage.value]
+        guard = self._printer_guards.get(printer)
+        if guard is None:
+            name = stage.value
+            guard = Guard(name, self.settings.policy(name), self.health, target=printer)
+            self._printer_guards[printer] = guard
+        return guard
 
     def _skip(self, job: Job, *stages: StageName) -> None:
         for stage in stages:

@@ -45,6 +45,7 @@ class Guard:
         health: HealthRegistry,
         *,
         component: str = "agent",
+        target: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -52,15 +53,21 @@ class Guard:
         self.policy = policy
         self.health = health
         self.component = component
+        # What the breaker protects when that is narrower than the agent: one printer of many
+        # (its breaker is its own; health and call metrics stay the agent's).
+        self.target = target
         self.breaker = CircuitBreaker(
-            f"{component} {name}", policy.breaker_failure_threshold, policy.breaker_reset_s
+            f"{component} {name}" + (f" on {target}" if target else ""),
+            policy.breaker_failure_threshold,
+            policy.breaker_reset_s,
         )
         self._sleep = sleep
         self._rng = rng
 
     def _publish_breaker(self) -> None:
         state = self.breaker.state
-        metrics.BREAKER_STATE.labels(f"{self.component}/{self.name}").set(_BREAKER_VALUE[state])
+        label = f"{self.component}/{self.name}" + (f"/{self.target}" if self.target else "")
+        metrics.BREAKER_STATE.labels(label).set(_BREAKER_VALUE[state])
         self.health.get(self.name, self.component).breaker = state.value
 
     async def call(

@@ -20,7 +20,7 @@ from printforge.models.job import JobState, StageName, StageState
 from printforge.models.printer import PrinterState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
-from printforge.runtime.errors import ConnectionLost, InputError
+from printforge.runtime.errors import ConnectionLost, InputError, PrinterFault
 from printforge.runtime.settings import Settings, load_settings
 
 CUBE = "a 20 mm calibration cube"
@@ -333,3 +333,46 @@ async def test_one_printer_down_does_not_refuse_jobs_the_others_can_print(tmp_pa
         job = await orch.wait(job.id, timeout=60)
     assert job.state is JobState.COMPLETED, job.error
     assert job.printer == "v1"
+
+
+class FaultyOn(Agent[Any, Any]):
+    """The real printer agent, except that one printer's firmware halts every print."""
+
+    def __init__(self, inner: Agent[Any, Any], bad: str) -> None:
+        self.inner = inner
+        self.name = inner.name  # type: ignore[misc]
+        self.bad = bad
+
+    async def run(self, inp: Any, ctx: AgentContext) -> Any:
+        if ctx.printer == self.bad:
+            raise PrinterFault(f"printer {self.bad}: thermal runaway")
+        return await self.inner.run(inp, ctx)
+
+
+@pytest.mark.asyncio
+async def test_one_faulty_printer_does_not_open_the_breaker_for_the_others(
+    tmp_path: Path,
+) -> None:
+    # One breaker for the whole printer agent let a single bad printer fail every print on a
+    # farm with "circuit open"; each printer has its own.
+    settings = make_settings(
+        tmp_path,
+        printers={"bad": {"driver": "virtual"}, "good": {"driver": "virtual"}},
+        agents={"printer": {"breaker_failure_threshold": 2, "breaker_reset_s": 600}},
+    )
+    async with Orchestrator(settings) as orch:
+        agent = FaultyOn(orch.agents["printer"], bad="bad")
+        orch.agents["printer"] = agent
+        assert orch.pipeline is not None
+        orch.pipeline.agents["printer"] = agent
+        for _ in range(2):
+            job = await orch.submit(PrintRequest(text=CUBE, printer="bad"))
+            job = await orch.wait(job.id, timeout=60)
+            assert job.state is JobState.FAILED and job.error is not None
+            assert job.error.code == "printer_fault"
+        refused = await orch.submit(PrintRequest(text=CUBE, printer="bad"))
+        refused = await orch.wait(refused.id, timeout=60)
+        assert refused.error is not None and refused.error.code == "circuit_open"
+        job = await orch.submit(PrintRequest(text=CUBE, printer="good"))
+        job = await orch.wait(job.id, timeout=60)
+    assert job.state is JobState.COMPLETED, job.error
