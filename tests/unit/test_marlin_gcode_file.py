@@ -52,8 +52,17 @@ def test_line_limit_follows_the_firmware(tmp_path: Path) -> None:
 
 def test_layers_count_new_highest_absolute_z() -> None:
     commands = [
-        "G28", "G1 Z0.2 F600", "G1 X1 E1", "G1 Z0.4", "G1 X2 E2", "G0 Z0.4",
-        "G1 Z0.6", "G91", "G1 Z10", "G90", "M84",
+        "G28",
+        "G1 Z0.2 F600",
+        "G1 X1 E1",
+        "G1 Z0.4",
+        "G1 X2 E2",
+        "G0 Z0.4",
+        "G1 Z0.6",
+        "G91",
+        "G1 Z10",
+        "G90",
+        "M84",
     ]
     layers, total = layer_index(commands)
     assert layers == [0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3]

@@ -59,40 +59,61 @@ def test_strip_comment(raw: str, expected: str) -> None:
     [
         ("ok", p.Ok()),
         ("ok N12 P15 B3", p.Ok(12, 15, 3)),
-        ("ok T:20.1 /0.0 B:19.8 /0.0 @:0 B@:0",
-         p.Ok(temperatures=p.Temperatures({"T": (20.1, 0.0), "B": (19.8, 0.0)}))),
+        (
+            "ok T:20.1 /0.0 B:19.8 /0.0 @:0 B@:0",
+            p.Ok(temperatures=p.Temperatures({"T": (20.1, 0.0), "B": (19.8, 0.0)})),
+        ),
         ("Resend: 42", p.Resend(42)),
         ("Resend:42", p.Resend(42)),
         ("rs N42", p.Resend(42)),
         ("rs 42", p.Resend(42)),
         ("busy: processing", p.Busy("processing")),
         ("busy:paused for user", p.Busy("paused for user")),
-        ("echo:Unknown command: \"G999\"", p.Echo("Unknown command: \"G999\"")),
-        ("Error:checksum mismatch, Last Line: 41",
-         p.FirmwareError("checksum mismatch, Last Line: 41", False, 41)),
-        ("Error:Line Number is not Last Line Number+1, Last Line: 9",
-         p.FirmwareError("Line Number is not Last Line Number+1, Last Line: 9", False, 9)),
-        ("Error:No Checksum with line number, Last Line: 3",
-         p.FirmwareError("No Checksum with line number, Last Line: 3", False, 3)),
-        ("Error:Printer halted. kill() called!",
-         p.FirmwareError("Printer halted. kill() called!", True)),
-        ("Error:Thermal Runaway, system stopped! Heater_ID: 0",
-         p.FirmwareError("Thermal Runaway, system stopped! Heater_ID: 0", True)),
-        ("Error:MINTEMP triggered, system stopped! Heater_ID: bed",
-         p.FirmwareError("MINTEMP triggered, system stopped! Heater_ID: bed", True)),
+        ('echo:Unknown command: "G999"', p.Echo('Unknown command: "G999"')),
+        (
+            "Error:checksum mismatch, Last Line: 41",
+            p.FirmwareError("checksum mismatch, Last Line: 41", False, 41),
+        ),
+        (
+            "Error:Line Number is not Last Line Number+1, Last Line: 9",
+            p.FirmwareError("Line Number is not Last Line Number+1, Last Line: 9", False, 9),
+        ),
+        (
+            "Error:No Checksum with line number, Last Line: 3",
+            p.FirmwareError("No Checksum with line number, Last Line: 3", False, 3),
+        ),
+        (
+            "Error:Printer halted. kill() called!",
+            p.FirmwareError("Printer halted. kill() called!", True),
+        ),
+        (
+            "Error:Thermal Runaway, system stopped! Heater_ID: 0",
+            p.FirmwareError("Thermal Runaway, system stopped! Heater_ID: 0", True),
+        ),
+        (
+            "Error:MINTEMP triggered, system stopped! Heater_ID: bed",
+            p.FirmwareError("MINTEMP triggered, system stopped! Heater_ID: bed", True),
+        ),
         ("!! Printer halted", p.FirmwareError("Printer halted", True)),
-        ("T:210.00 /210.00 B:60.00 /60.00 @:127 B@:0",
-         p.Temperatures({"T": (210.0, 210.0), "B": (60.0, 60.0)})),
-        (" T:200.0 /205.0 B:55.5 /60.0 T0:200.0 /205.0 T1:25.0 /0.0 @:0 B@:0",
-         p.Temperatures({"T": (200.0, 205.0), "B": (55.5, 60.0), "T0": (200.0, 205.0),
-                         "T1": (25.0, 0.0)})),
+        (
+            "T:210.00 /210.00 B:60.00 /60.00 @:127 B@:0",
+            p.Temperatures({"T": (210.0, 210.0), "B": (60.0, 60.0)}),
+        ),
+        (
+            " T:200.0 /205.0 B:55.5 /60.0 T0:200.0 /205.0 T1:25.0 /0.0 @:0 B@:0",
+            p.Temperatures(
+                {"T": (200.0, 205.0), "B": (55.5, 60.0), "T0": (200.0, 205.0), "T1": (25.0, 0.0)}
+            ),
+        ),
         ("//action:pause", p.Action("pause")),
         ("//action:out_of_filament T0", p.Action("out_of_filament", "T0")),
         ("//action:cancel", p.Action("cancel")),
         ("Cap:AUTOREPORT_TEMP:1", p.Capability("AUTOREPORT_TEMP", True)),
         ("Cap:EMERGENCY_PARSER:0", p.Capability("EMERGENCY_PARSER", False)),
-        ("X:10.00 Y:20.00 Z:0.30 E:5.00 Count X:800 Y:1600 Z:120",
-         p.Position({"X": 10.0, "Y": 20.0, "Z": 0.3, "E": 5.0})),
+        (
+            "X:10.00 Y:20.00 Z:0.30 E:5.00 Count X:800 Y:1600 Z:120",
+            p.Position({"X": 10.0, "Y": 20.0, "Z": 0.3, "E": 5.0}),
+        ),
         ("start", p.Start()),
         ("wait", p.Other("wait")),
     ],
@@ -115,11 +136,16 @@ def test_parse_firmware_info() -> None:
 @pytest.mark.parametrize(
     ("temps", "status"),
     [
-        (p.Temperatures({"T": (20.0, 0.0), "B": (21.0, 60.0)}),
-         {"hotend": (20.0, 0.0), "bed": (21.0, 60.0)}),
-        (p.Temperatures({"T": (20.0, 0.0), "T0": (20.0, 0.0), "T1": (30.0, 200.0),
-                         "B": (21.0, None)}),
-         {"hotend0": (20.0, 0.0), "hotend1": (30.0, 200.0), "bed": (21.0, 0.0)}),
+        (
+            p.Temperatures({"T": (20.0, 0.0), "B": (21.0, 60.0)}),
+            {"hotend": (20.0, 0.0), "bed": (21.0, 60.0)},
+        ),
+        (
+            p.Temperatures(
+                {"T": (20.0, 0.0), "T0": (20.0, 0.0), "T1": (30.0, 200.0), "B": (21.0, None)}
+            ),
+            {"hotend0": (20.0, 0.0), "hotend1": (30.0, 200.0), "bed": (21.0, 0.0)},
+        ),
     ],
 )
 def test_temperatures_as_status(
