@@ -41,12 +41,15 @@ def main() -> int:
     parser.add_argument("--family", action="append", choices=sorted(EXAMPLES))
     args = parser.parse_args()
     profile = PrinterProfile(name="bench-250", bed_x=250, bed_y=250, max_z=250)
-    cube = DesignSpec.model_validate({"name": "cube",
-                                      "parts": [{"kind": "box", "size": [20, 20, 20]}]})
+    cube = DesignSpec.model_validate(
+        {"name": "cube", "parts": [{"kind": "box", "size": [20, 20, 20]}]}
+    )
     reference = _median_s(lambda: build_mesh(cube), max(args.repeat, 5))
     print(f"reference: 20 mm cube builds in {reference * 1000:.2f} ms\n")
-    head = (f"{'family':15s} {'build ms':>9s} {'x cube':>8s} {'triangles':>10s} "
-            f"{'bodies':>6s} {'check ms':>9s} {'preview ms':>10s}  watertight")
+    head = (
+        f"{'family':15s} {'build ms':>9s} {'x cube':>8s} {'triangles':>10s} "
+        f"{'bodies':>6s} {'check ms':>9s} {'preview ms':>10s}  watertight"
+    )
     print(head)
     print("-" * len(head))
     total = 0.0
@@ -59,9 +62,11 @@ def main() -> int:
         preview = _median_s(lambda mesh=mesh: render_preview(mesh, (640, 480)), 1)
         total += built
         failures += not mesh.is_watertight
-        print(f"{kind:15s} {built * 1000:9.1f} {built / reference:8.1f} {len(mesh.faces):10d} "
-              f"{mesh.metadata['bodies']:6d} {check * 1000:9.1f} {preview * 1000:10.1f}  "
-              f"{'yes' if mesh.is_watertight else 'NO'}")
+        print(
+            f"{kind:15s} {built * 1000:9.1f} {built / reference:8.1f} {len(mesh.faces):10d} "
+            f"{mesh.metadata['bodies']:6d} {check * 1000:9.1f} {preview * 1000:10.1f}  "
+            f"{'yes' if mesh.is_watertight else 'NO'}"
+        )
     print(f"\nall families: {total * 1000:.0f} ms of building, {total / reference:.0f} x cube")
     return 1 if failures else 0
 

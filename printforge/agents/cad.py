@@ -54,8 +54,7 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
         for warning in report.warnings:
             log.info("job %s: %s", ctx.job_id, warning)
         ctx.progress(0.75, "writing STL, 3MF and preview", None)
-        files, sha, size = await asyncio.to_thread(_write, mesh, inp, ctx.job_dir, title,
-                                                   report)
+        files, sha, size = await asyncio.to_thread(_write, mesh, inp, ctx.job_dir, title, report)
         data: dict[str, Any] = report.model_dump(mode="json")
         data["files"] = sorted(p.name for p in files.values())
         ctx.report["cad"] = data
@@ -84,8 +83,9 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
             raise InputError(f"the design cannot be built: {err}") from err
         return mesh, spec.name
 
-    async def _import(self, path: Path,
-                      ctx: AgentContext) -> tuple[trimesh.Trimesh, list[str], str]:
+    async def _import(
+        self, path: Path, ctx: AgentContext
+    ) -> tuple[trimesh.Trimesh, list[str], str]:
         ctx.progress(0.05, f"reading {path.name}", None)
         try:
             mesh, repairs = await asyncio.to_thread(import_mesh, path)
@@ -117,20 +117,28 @@ def _orientation(records: list[dict[str, Any]]) -> Orientation | None:
     )
 
 
-def _report(mesh: trimesh.Trimesh, profile: PrinterProfile,
-            repairs: list[str]) -> PrintabilityReport:
+def _report(
+    mesh: trimesh.Trimesh, profile: PrinterProfile, repairs: list[str]
+) -> PrintabilityReport:
     report = analyse(mesh, profile)
     report.orientation = _orientation(mesh.metadata.get("orientation") or [])
     report.repaired = repairs
     return report
 
 
-def _write(mesh: trimesh.Trimesh, inp: DesignSpec | Path, job_dir: Path, title: str,
-           report: PrintabilityReport) -> tuple[dict[str, Path], str, int]:
+def _write(
+    mesh: trimesh.Trimesh,
+    inp: DesignSpec | Path,
+    job_dir: Path,
+    title: str,
+    report: PrintabilityReport,
+) -> tuple[dict[str, Path], str, int]:
     """Every file of the job (blocking I/O, run in a thread); the STL's sha256 and size."""
     job_dir.mkdir(parents=True, exist_ok=True)
-    files = {"stl": write_stl(mesh, job_dir / "model.stl"),
-             "3mf": write_3mf(mesh, job_dir / "model.3mf")}
+    files = {
+        "stl": write_stl(mesh, job_dir / "model.stl"),
+        "3mf": write_3mf(mesh, job_dir / "model.3mf"),
+    }
     if isinstance(inp, DesignSpec):
         files["scad"] = write_scad(inp, mesh, job_dir / "model.scad")
     x, y, z = report.size_mm

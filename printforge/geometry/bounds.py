@@ -93,8 +93,9 @@ def _transform_box(n: Any, box: Bounds) -> Bounds:
 
     m = node_matrix(n)
     lo, hi = box
-    corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
-                        for z in (lo[2], hi[2])])
+    corners = np.array(
+        [[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    )
     pts = (corners @ m.T)[:, :3]
     return pts.min(axis=0), pts.max(axis=0)
 
@@ -105,8 +106,10 @@ _BOUNDS: dict[str, Callable[[Any], Bounds]] = {
     "cylinder": _cyl,
     "cone": lambda n: _cyl_r(max(n.radius_bottom, n.radius_top), n.height, n.center),
     "sphere": lambda n: _b([-n.radius] * 3, [n.radius] * 3),
-    "torus": lambda n: _b([-(n.major_radius + n.minor_radius)] * 2 + [-n.minor_radius],
-                          [n.major_radius + n.minor_radius] * 2 + [n.minor_radius]),
+    "torus": lambda n: _b(
+        [-(n.major_radius + n.minor_radius)] * 2 + [-n.minor_radius],
+        [n.major_radius + n.minor_radius] * 2 + [n.minor_radius],
+    ),
     "polygon_prism": lambda n: _cyl_r(n.radius, n.height, n.center),
     "linear_extrude": _extrude,
     "revolve": _revolve,
@@ -191,25 +194,30 @@ FAMILY_SIZES: dict[str, Callable[[Any], list[tuple[float, float, float]]]] = {
     "l_bracket": lambda n: [(n.leg_a, n.width, n.leg_b)],
     "shelf_bracket": lambda n: [(n.leg_a, n.leg_b, n.width)],
     "wall_hook": _hook,
-    "cable_clip": lambda n: [(n.cable_diameter + 3 * n.thickness + n.tab_length,
-                              n.cable_diameter + n.thickness, n.width)],
-    "pipe_clamp": lambda n: [(n.pipe_diameter + 2 * n.thickness + 2 * n.flange_length,
-                              n.pipe_diameter + n.thickness, n.width)],
+    "cable_clip": lambda n: [
+        (n.cable_diameter + 3 * n.thickness + n.tab_length, n.cable_diameter + n.thickness, n.width)
+    ],
+    "pipe_clamp": lambda n: [
+        (
+            n.pipe_diameter + 2 * n.thickness + 2 * n.flange_length,
+            n.pipe_diameter + n.thickness,
+            n.width,
+        )
+    ],
     "phone_stand": _sizes_phone,
     "gear": lambda n: _round(n.module * (n.teeth + 2), n.thickness),
     "tube": lambda n: _round(n.outer_diameter, n.height),
     "washer": lambda n: _round(n.outer_diameter, n.thickness),
-    "spacer": lambda n: [(n.outer_diameter,
-                          n.outer_diameter * (math.sqrt(3) / 2 if n.hexagonal else 1.0),
-                          n.height)],
+    "spacer": lambda n: [
+        (n.outer_diameter, n.outer_diameter * (math.sqrt(3) / 2 if n.hexagonal else 1.0), n.height)
+    ],
     "standoffs": _sizes_standoffs,
     "plate": lambda n: [(n.size[0], n.size[1], n.thickness)],
     "vase": lambda n: _turned(2 * max(n.radii), n.height, 0 if n.twist else n.sides),
     "plant_pot": lambda n: _turned(max(n.top_diameter, n.bottom_diameter), n.height, n.sides),
     "coaster": lambda n: _round(n.diameter, n.thickness + n.rim_height),
     "knob": lambda n: _round(n.diameter, n.height),
-    "drawer_handle": lambda n: [(n.hole_spacing + n.thickness, n.clearance + n.thickness,
-                                 n.width)],
+    "drawer_handle": lambda n: [(n.hole_spacing + n.thickness, n.clearance + n.thickness, n.width)],
     "funnel": lambda n: _round(n.top_diameter, n.cone_height + n.spout_length),
     "wedge": lambda n: [(n.length, n.width, n.height)],
     "nameplate": _sizes_nameplate,
@@ -222,8 +230,9 @@ def node_bounds(node: Any) -> Bounds:
     if fn is not None:
         return fn(node)
     sizes = FAMILY_SIZES[node.kind](node)
-    return _centred(max(x for x, _, _ in sizes), max(y for _, y, _ in sizes),
-                    max(z for _, _, z in sizes))
+    return _centred(
+        max(x for x, _, _ in sizes), max(y for _, y, _ in sizes), max(z for _, _, z in sizes)
+    )
 
 
 def part_body_sizes(node: Any) -> list[tuple[float, float, float]]:

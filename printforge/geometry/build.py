@@ -84,8 +84,7 @@ def _bounds2(shape: mf.CrossSection) -> tuple[tuple[float, float], tuple[float, 
 
 
 def _copies(body: mf.Manifold, matrices: list[np.ndarray]) -> mf.Manifold:
-    return mf.Manifold.batch_boolean([body.transform(m[:3, :]) for m in matrices],
-                                     mf.OpType.Add)
+    return mf.Manifold.batch_boolean([body.transform(m[:3, :]) for m in matrices], mf.OpType.Add)
 
 
 def _translation(v: list[float] | tuple[float, ...]) -> np.ndarray:
@@ -103,8 +102,11 @@ def _grid(n: s.GridPattern) -> mf.Manifold:
     sx, sy = n.spacing
     ox = -(n.columns - 1) * sx / 2 if n.center else 0.0
     oy = -(n.rows - 1) * sy / 2 if n.center else 0.0
-    mats = [_translation((ox + i * sx, oy + j * sy, 0.0))
-            for i in range(n.columns) for j in range(n.rows)]
+    mats = [
+        _translation((ox + i * sx, oy + j * sy, 0.0))
+        for i in range(n.columns)
+        for j in range(n.rows)
+    ]
     return _copies(_merge(n.children), mats)
 
 
@@ -204,14 +206,15 @@ def build_bodies(spec: s.DesignSpec) -> list[tuple[int, Any, trimesh.Trimesh]]:
     return out
 
 
-def placements(bodies: list[trimesh.Trimesh],
-               row_limit: float | None = None) -> list[np.ndarray]:
+def placements(bodies: list[trimesh.Trimesh], row_limit: float | None = None) -> list[np.ndarray]:
     """Per body, the translation putting it side by side with the others, resting on z = 0,
     the whole set centred on the origin."""
     sizes = [tuple(b.extents) for b in bodies]
     offsets = arrange(sizes, row_limit) if row_limit else arrange(sizes)
-    return [_translation((ox - b.bounds[0][0], oy - b.bounds[0][1], -b.bounds[0][2]))
-            for b, (ox, oy) in zip(bodies, offsets, strict=True)]
+    return [
+        _translation((ox - b.bounds[0][0], oy - b.bounds[0][1], -b.bounds[0][2]))
+        for b, (ox, oy) in zip(bodies, offsets, strict=True)
+    ]
 
 
 def place(bodies: list[trimesh.Trimesh], row_limit: float | None = None) -> trimesh.Trimesh:

@@ -61,14 +61,15 @@ def spec_problems(spec: DesignSpec, profile: PrinterProfile) -> list[str]:
             out += [f"part {i + 1} ({node.kind}): {p}" for p in _node_checks(node, nozzle)]
     total = sum(solid_count(p) for p in spec.parts)
     if total > MAX_SOLIDS:
-        out.append(f"the patterns make {total} solids, more than the {MAX_SOLIDS} printforge"
-                   " builds; use fewer copies or fewer nested patterns")
+        out.append(
+            f"the patterns make {total} solids, more than the {MAX_SOLIDS} printforge"
+            " builds; use fewer copies or fewer nested patterns"
+        )
     if out:
         return out
     sizes = [sz for part in spec.parts for sz in part_body_sizes(part)]
     turns = turns_to_fit(sizes, profile.bed_x, profile.bed_y)
-    sizes = [(y, x, z) if turn else (x, y, z)
-             for (x, y, z), turn in zip(sizes, turns, strict=True)]
+    sizes = [(y, x, z) if turn else (x, y, z) for (x, y, z), turn in zip(sizes, turns, strict=True)]
     fx, fy, fz = footprint(sizes, profile.bed_x)
     if fx > profile.bed_x or fy > profile.bed_y:
         many = len(sizes) > 1
@@ -97,16 +98,20 @@ def _feature_checks(node: Any, nozzle: float) -> list[str]:
     elif node.kind in _ROUND:
         widths.append(("diameter (2 x radius)", 2 * node.radius))
     elif node.kind == "cone":
-        widths.append(("diameter (2 x radius_bottom)", 2 * max(node.radius_bottom,
-                                                                node.radius_top)))
+        widths.append(
+            ("diameter (2 x radius_bottom)", 2 * max(node.radius_bottom, node.radius_top))
+        )
     elif node.kind == "torus":
         widths.append(("tube diameter (2 x minor_radius)", 2 * node.minor_radius))
     for name in type(node).model_fields:
         if name.endswith("diameter"):
             widths.append((name, getattr(node, name)))
-    return [f"{name} {value:g} mm is narrower than the {nozzle} mm nozzle can form; use at"
-            f" least {nozzle} mm" + (" or 0 for none" if "hole" in name else "")
-            for name, value in widths if 0 < value < nozzle]
+    return [
+        f"{name} {value:g} mm is narrower than the {nozzle} mm nozzle can form; use at"
+        f" least {nozzle} mm" + (" or 0 for none" if "hole" in name else "")
+        for name, value in widths
+        if 0 < value < nozzle
+    ]
 
 
 # Round parts whose wall is the gap between two diameters rather than a field of its own
@@ -128,9 +133,11 @@ def _ring_wall(node: Any, nozzle: float) -> list[str]:
         return []
     # Rounded down, so the size suggested passes this check itself.
     most = math.floor((outer - 2 * nozzle) * 10 + 1e-6) / 10
-    return [f"the wall between {outer_name} {outer:g} mm and {inner_name} {inner:g} mm is"
-            f" {wall:.2g} mm thick, thinner than the {nozzle} mm nozzle can print; make"
-            f" {inner_name} at most {most:g} mm or {outer_name} larger"]
+    return [
+        f"the wall between {outer_name} {outer:g} mm and {inner_name} {inner:g} mm is"
+        f" {wall:.2g} mm thick, thinner than the {nozzle} mm nozzle can print; make"
+        f" {inner_name} at most {most:g} mm or {outer_name} larger"
+    ]
 
 
 def _node_checks(node: Any, nozzle: float) -> list[str]:
@@ -138,8 +145,10 @@ def _node_checks(node: Any, nozzle: float) -> list[str]:
     for name in _THIN_FIELDS:
         value = getattr(node, name, None)
         if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < nozzle:
-            out.append(f"{name} {value} mm is thinner than the {nozzle} mm nozzle can print;"
-                       f" use at least {nozzle} mm")
+            out.append(
+                f"{name} {value} mm is thinner than the {nozzle} mm nozzle can print;"
+                f" use at least {nozzle} mm"
+            )
     if node.kind in ("text", "nameplate"):
         out += _text_checks(node, nozzle)
     if node.kind == "enclosure" and node.holes:
@@ -160,9 +169,11 @@ def _standoff_gaps(node: Any, nozzle: float) -> list[str]:
         for j in range(i + 1, len(spots)):
             gap = math.dist((xa, ya), spots[j]) - od
             if gap < nozzle:
-                out.append(f"the standoffs under holes {i + 1} and {j + 1} are {max(gap, 0):.2f}"
-                           f" mm apart, less than the {nozzle} mm nozzle; move the holes at"
-                           f" least {od + nozzle:.1f} mm apart (centre to centre)")
+                out.append(
+                    f"the standoffs under holes {i + 1} and {j + 1} are {max(gap, 0):.2f}"
+                    f" mm apart, less than the {nozzle} mm nozzle; move the holes at"
+                    f" least {od + nozzle:.1f} mm apart (centre to centre)"
+                )
     return out
 
 
@@ -170,20 +181,26 @@ def _text_checks(node: Any, nozzle: float) -> list[str]:
     out = []
     missing = missing_chars(node.text)
     if missing:
-        out.append(f"the built-in font cannot draw {' '.join(missing)}; use A-Z, 0-9 and"
-                   " . , - + = : ! ? ' / ( ) # & * _")
+        out.append(
+            f"the built-in font cannot draw {' '.join(missing)}; use A-Z, 0-9 and"
+            " . , - + = : ! ? ' / ( ) # & * _"
+        )
         return out
     size = node.size if node.kind == "text" else node.text_height
     label = "size" if node.kind == "text" else "text_height"
     if size * _STROKE_PER_SIZE < nozzle:
         least = nozzle / _STROKE_PER_SIZE
-        out.append(f"{label} {size} mm draws letters with strokes thinner than the {nozzle} mm"
-                   f" nozzle; use at least {least:.1f} mm")
+        out.append(
+            f"{label} {size} mm draws letters with strokes thinner than the {nozzle} mm"
+            f" nozzle; use at least {least:.1f} mm"
+        )
     if node.kind == "nameplate" and node.size[0] > 0 and node.size[1] > 0:
         width, height = text_extent(node.text, node.text_height)
         room = node.size[0] - (node.hole_diameter + 3 if node.hole_diameter else 0) - 2
         if width > room or height > node.size[1] - 2:
-            out.append(f"the text needs {width:.0f} x {height:.0f} mm but the plate leaves"
-                       f" {room:.0f} x {node.size[1] - 2:.0f} mm; make the plate larger, the"
-                       " text_height smaller, or set size [0, 0] to fit the text")
+            out.append(
+                f"the text needs {width:.0f} x {height:.0f} mm but the plate leaves"
+                f" {room:.0f} x {node.size[1] - 2:.0f} mm; make the plate larger, the"
+                " text_height smaller, or set size [0, 0] to fit the text"
+            )
     return out

@@ -34,15 +34,20 @@ def solid_bodies(mesh: trimesh.Trimesh) -> list[trimesh.Trimesh]:
         if shell.volume >= 0:
             continue
         lo, hi = shell.bounds
-        around = [i for i, s in enumerate(solids)
-                  if (s.bounds[0] <= lo).all() and (hi <= s.bounds[1]).all()]
+        around = [
+            i
+            for i, s in enumerate(solids)
+            if (s.bounds[0] <= lo).all() and (hi <= s.bounds[1]).all()
+        ]
         if around:
             cavities[min(around, key=lambda i: solids[i].volume)].append(shell)
         else:  # not inside anything: keep it rather than lose faces
             solids.append(shell)
             cavities[len(solids) - 1] = []
-    return [trimesh.util.concatenate([s, *cavities[i]]) if cavities[i] else s
-            for i, s in enumerate(solids)]
+    return [
+        trimesh.util.concatenate([s, *cavities[i]]) if cavities[i] else s
+        for i, s in enumerate(solids)
+    ]
 
 
 def write_3mf(mesh: trimesh.Trimesh, path: Path) -> Path:

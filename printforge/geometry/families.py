@@ -38,8 +38,9 @@ def slab(x: float, y: float, height: float, radius: float = 0.0) -> mf.Manifold:
     return mf.Manifold.extrude(rounded_rect(x, y, radius), height)
 
 
-def _lip(x: float, y: float, wall: float, clearance: float, radius: float,
-         height: float) -> mf.Manifold:
+def _lip(
+    x: float, y: float, wall: float, clearance: float, radius: float, height: float
+) -> mf.Manifold:
     """The ring under a lid that slides into a box of inner size x - 2 wall."""
     lx, ly = x - 2 * wall - 2 * clearance, y - 2 * wall - 2 * clearance
     lr = max(radius - wall - clearance, 0)
@@ -47,8 +48,9 @@ def _lip(x: float, y: float, wall: float, clearance: float, radius: float,
     return slab(lx, ly, height, lr) - inner.translate((0, 0, -EPS))
 
 
-def _lid(x: float, y: float, plate: float, lip: float, wall: float, clearance: float,
-         radius: float) -> mf.Manifold:
+def _lid(
+    x: float, y: float, plate: float, lip: float, wall: float, clearance: float, radius: float
+) -> mf.Manifold:
     lid = slab(x, y, plate, radius)
     if lip > 0:
         lid = lid + _lip(x, y, wall, clearance, radius, lip).translate((0, 0, plate))
@@ -67,8 +69,9 @@ def tray(n: s.Tray) -> list[mf.Manifold]:
     x, y, z = n.size
     w = n.wall
     ix, iy = x - 2 * w, y - 2 * w
-    body = slab(x, y, z, n.corner_radius) - slab(ix, iy, z, max(n.corner_radius - w, 0)) \
-        .translate((0, 0, n.floor))
+    body = slab(x, y, z, n.corner_radius) - slab(ix, iy, z, max(n.corner_radius - w, 0)).translate(
+        (0, 0, n.floor)
+    )
     walls = []
     for count, span, along_x in ((n.compartments_x, ix, True), (n.compartments_y, iy, False)):
         cell = (span - (count - 1) * w) / count
@@ -88,8 +91,9 @@ def enclosure(n: s.Enclosure) -> list[mf.Manifold]:
     posts, pilots = [], []
     for x, y in n.hole_centres():
         posts.append(cylinder(n.standoff_height + EPS, od / 2).translate((x, y, w - EPS)))
-        pilots.append(cylinder(n.standoff_height + EPS, n.hole_diameter / 2)
-                      .translate((x, y, w + 1.0)))
+        pilots.append(
+            cylinder(n.standoff_height + EPS, n.hole_diameter / 2).translate((x, y, w + 1.0))
+        )
     box = mf.Manifold.batch_boolean([shell, *posts], mf.OpType.Add)
     ports = [mf.Manifold.cube(size, True).translate(at) for at, size in n.port_boxes()]
     box = mf.Manifold.batch_boolean([box, *pilots, *ports], mf.OpType.Subtract)
@@ -134,8 +138,9 @@ def _fillet(shape: BaseGeometry, inner: float, outer: float) -> BaseGeometry:
     return shape
 
 
-def _side_part(profile: BaseGeometry, holes: list[tuple[float, float, str]], diameter: float,
-               width: float) -> mf.Manifold:
+def _side_part(
+    profile: BaseGeometry, holes: list[tuple[float, float, str]], diameter: float, width: float
+) -> mf.Manifold:
     """A profile on the bed extruded up by `width`, with horizontal holes through it: each hole
     is (x, y, axis) with axis "x" or "y", centred in the width."""
     body = mf.Manifold.extrude(from_shapely(profile), width)
@@ -170,8 +175,7 @@ def _shelf_bracket(n: s.ShelfBracket) -> tuple[BaseGeometry, list[Hole], float]:
 def _wall_hook(n: s.WallHook) -> tuple[BaseGeometry, list[Hole], float]:
     t, r = n.thickness, n.reach
     top = max(n.back_height, t + n.tip_height)
-    shape = rect(0, 0, t, top).union(rect(0, 0, r, t)).union(
-        rect(r - t, 0, r, t + n.tip_height))
+    shape = rect(0, 0, t, top).union(rect(0, 0, r, t)).union(rect(r - t, 0, r, t + n.tip_height))
     shape = _fillet(shape, min(t, (r - 2 * t) / 2 - 0.01), t * 0.3)
     holes: list[Hole] = []
     if n.holes and n.hole_diameter:
@@ -183,8 +187,11 @@ def _wall_hook(n: s.WallHook) -> tuple[BaseGeometry, list[Hole], float]:
 def _saddle(radius: float, t: float, left: float, right: float) -> BaseGeometry:
     """An arch over a round object of `radius` resting on the wall (y = 0), with feet of the
     given lengths on each side; the object's centre is at (0, radius)."""
-    ring = Point(0, radius).buffer(radius + t, quad_segs=32).difference(
-        Point(0, radius).buffer(radius, quad_segs=32))
+    ring = (
+        Point(0, radius)
+        .buffer(radius + t, quad_segs=32)
+        .difference(Point(0, radius).buffer(radius, quad_segs=32))
+    )
     arch = ring.intersection(rect(-radius - t, radius, radius + t, 2 * radius + t))
     legs = rect(-radius - t, 0, -radius, radius).union(rect(radius, 0, radius + t, radius))
     feet = rect(-radius - t - left, 0, -radius, t).union(rect(radius, 0, radius + t + right, t))
@@ -201,8 +208,9 @@ def _cable_clip(n: s.CableClip) -> tuple[BaseGeometry, list[Hole], float]:
 def _pipe_clamp(n: s.PipeClamp) -> tuple[BaseGeometry, list[Hole], float]:
     r, t, f = n.pipe_diameter / 2, n.thickness, n.flange_length
     shape = _fillet(_saddle(r, t, f, f), 0.0, t * 0.25)
-    holes: list[Hole] = [(sx * (r + t + f / 2), t / 2, "y") for sx in (-1, 1)] \
-        if n.hole_diameter else []
+    holes: list[Hole] = (
+        [(sx * (r + t + f / 2), t / 2, "y") for sx in (-1, 1)] if n.hole_diameter else []
+    )
     return shape, holes, n.hole_diameter
 
 
@@ -225,7 +233,8 @@ def phone_stand_profile(n: s.PhoneStand) -> BaseGeometry:
 def _drawer_handle(n: s.DrawerHandle) -> tuple[BaseGeometry, list[Hole], float]:
     half, t, c = n.hole_spacing / 2, n.thickness, n.clearance
     posts = rect(-half - t / 2, 0, -half + t / 2, c + t).union(
-        rect(half - t / 2, 0, half + t / 2, c + t))
+        rect(half - t / 2, 0, half + t / 2, c + t)
+    )
     shape = _fillet(posts.union(rect(-half - t / 2, c, half + t / 2, c + t)), t / 2, t * 0.3)
     return shape, [], 0.0
 
@@ -237,8 +246,9 @@ def drawer_handle(n: s.DrawerHandle) -> list[mf.Manifold]:
         return [body]
     # Blind pilot holes up into each post from its foot (the face against the drawer).
     pilot = cylinder(n.hole_depth + 1, n.hole_diameter / 2).rotate((-90, 0, 0))
-    cuts = [pilot.translate((x, -1, n.width / 2)) for x in (-n.hole_spacing / 2,
-                                                             n.hole_spacing / 2)]
+    cuts = [
+        pilot.translate((x, -1, n.width / 2)) for x in (-n.hole_spacing / 2, n.hole_spacing / 2)
+    ]
     return [mf.Manifold.batch_boolean([body, *cuts], mf.OpType.Subtract)]
 
 

@@ -32,8 +32,9 @@ class ImportRefused(ValueError):
 def _read(path: Path) -> trimesh.Trimesh:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ImportRefused(f"{path.name}: unsupported file type {suffix or '(none)'};"
-                            " give an STL, 3MF or OBJ file")
+        raise ImportRefused(
+            f"{path.name}: unsupported file type {suffix or '(none)'}; give an STL, 3MF or OBJ file"
+        )
     if not path.is_file():
         raise ImportRefused(f"{path}: no such file")
     if path.stat().st_size > MAX_BYTES:
@@ -61,13 +62,19 @@ def _through_manifold(mesh: trimesh.Trimesh) -> trimesh.Trimesh | None:
     manifold3d accepts a mesh whose only faults are zero-area slivers and edges where two
     closed surfaces touch (it splits such pinched edges), and its output is exactly watertight.
     """
-    solid = mf.Manifold(mf.Mesh(np.asarray(mesh.vertices, dtype=np.float32),
-                                np.asarray(mesh.faces, dtype=np.uint32)))
+    solid = mf.Manifold(
+        mf.Mesh(
+            np.asarray(mesh.vertices, dtype=np.float32), np.asarray(mesh.faces, dtype=np.uint32)
+        )
+    )
     if solid.status() != mf.Error.NoError or solid.is_empty():
         return None
     out = solid.to_mesh()
-    return trimesh.Trimesh(np.asarray(out.vert_properties, dtype=np.float64)[:, :3],
-                           np.asarray(out.tri_verts, dtype=np.int64), process=False)
+    return trimesh.Trimesh(
+        np.asarray(out.vert_properties, dtype=np.float64)[:, :3],
+        np.asarray(out.tri_verts, dtype=np.int64),
+        process=False,
+    )
 
 
 def _clean(mesh: trimesh.Trimesh) -> bool:
@@ -87,9 +94,11 @@ def _repair(mesh: trimesh.Trimesh, name: str, repairs: list[str]) -> trimesh.Tri
         return mesh
     rebuilt = _through_manifold(mesh)
     if rebuilt is not None and _clean(rebuilt):
-        repairs.append(f"rebuilt the surface with manifold3d ({len(mesh.faces)} ->"
-                       f" {len(rebuilt.faces)} triangles): split edges where surfaces touch"
-                       " and dropped zero-area slivers")
+        repairs.append(
+            f"rebuilt the surface with manifold3d ({len(mesh.faces)} ->"
+            f" {len(rebuilt.faces)} triangles): split edges where surfaces touch"
+            " and dropped zero-area slivers"
+        )
         return rebuilt
     faces = len(mesh.faces)
     mesh.update_faces(mesh.nondegenerate_faces())
@@ -109,13 +118,16 @@ def _repair(mesh: trimesh.Trimesh, name: str, repairs: list[str]) -> trimesh.Tri
                 raise ImportRefused(
                     f"{name} is not a clean solid: {shared} edges join more than two triangles"
                     " (loose or overlapping faces) and the surface is open; repair it in your"
-                    " CAD program and export it again")
+                    " CAD program and export it again"
+                )
             raise ImportRefused(
                 f"{name} is not closed: {_open_edges(mesh)} edges border a hole too big to"
                 " fill safely; close the surface in your CAD program or a mesh repair tool"
-                " and export it again")
-        repairs.append(f"filled small holes ({opened} open edges, "
-                       f"{len(mesh.faces) - before} triangles added)")
+                " and export it again"
+            )
+        repairs.append(
+            f"filled small holes ({opened} open edges, {len(mesh.faces) - before} triangles added)"
+        )
     if not mesh.is_winding_consistent or mesh.volume < 0:
         trimesh.repair.fix_winding(mesh)
         trimesh.repair.fix_inversion(mesh, multibody=True)
@@ -124,7 +136,8 @@ def _repair(mesh: trimesh.Trimesh, name: str, repairs: list[str]) -> trimesh.Tri
     if rebuilt is None or not _clean(rebuilt):
         raise ImportRefused(
             f"{name} is not a clean solid: some edges join more than two triangles or the"
-            " surface crosses itself; repair it in your CAD program and export it again")
+            " surface crosses itself; repair it in your CAD program and export it again"
+        )
     return rebuilt
 
 
@@ -146,7 +159,8 @@ def _orient_shells(mesh: trimesh.Trimesh, repairs: list[str]) -> trimesh.Trimesh
         probe = shell.vertices[:: max(1, len(shell.vertices) // 32)]
         lo, hi = shell.bounds
         depth = sum(
-            1 for j, other in enumerate(shells)
+            1
+            for j, other in enumerate(shells)
             if j != i
             and bool(np.all(other.bounds[0] <= lo))
             and bool(np.all(hi <= other.bounds[1]))
@@ -157,8 +171,10 @@ def _orient_shells(mesh: trimesh.Trimesh, repairs: list[str]) -> trimesh.Trimesh
             flipped += 1
     if not flipped:
         return mesh
-    repairs.append(f"turned {flipped} of {len(shells)} shells the right way out (a solid"
-                   " faces outwards, a cavity inside another shell faces inwards)")
+    repairs.append(
+        f"turned {flipped} of {len(shells)} shells the right way out (a solid"
+        " faces outwards, a cavity inside another shell faces inwards)"
+    )
     out = trimesh.util.concatenate(shells)
     out.metadata.update(mesh.metadata)
     return out
@@ -178,7 +194,8 @@ def import_mesh(path: Path) -> tuple[trimesh.Trimesh, list[str]]:
     if float(np.max(ext)) < 1.0:
         raise ImportRefused(
             f"{path.name} is only {np.max(ext):.3g} mm across; if it was exported in metres or"
-            " inches, export it again in millimetres")
+            " inches, export it again in millimetres"
+        )
     lo, hi = mesh.bounds
     mesh.apply_translation((-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]))
     # A cavity's inner surface is part of its body, not a body of its own.

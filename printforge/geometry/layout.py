@@ -41,11 +41,7 @@ def footprint(
     )
 
 
-def turns_to_fit(sizes: Sequence[Sequence[float]], bed_x: float,
-                 bed_y: float) -> list[bool]:
+def turns_to_fit(sizes: Sequence[Sequence[float]], bed_x: float, bed_y: float) -> list[bool]:
     """Per body, whether a quarter turn about Z makes it fit a bed it does not fit as it is
     (a 240 x 200 mm part on a 250 x 210 mm bed, designed the other way round)."""
-    return [
-        (sx > bed_x or sy > bed_y) and sy <= bed_x and sx <= bed_y
-        for sx, sy, *_ in sizes
-    ]
+    return [(sx > bed_x or sy > bed_y) and sy <= bed_x and sx <= bed_y for sx, sy, *_ in sizes]

@@ -29,8 +29,7 @@ def _down(normal: np.ndarray) -> np.ndarray:
     return trimesh.geometry.align_vectors(normal, np.array([0.0, 0.0, -1.0]))
 
 
-def _stable(hull: trimesh.Trimesh, faces: np.ndarray, matrix: np.ndarray,
-            com: np.ndarray) -> bool:
+def _stable(hull: trimesh.Trimesh, faces: np.ndarray, matrix: np.ndarray, com: np.ndarray) -> bool:
     pts = trimesh.transform_points(hull.vertices[np.unique(hull.faces[faces])], matrix)
     base = MultiPoint(pts[:, :2]).convex_hull
     c = trimesh.transform_points(com[None, :], matrix)[0]
@@ -50,8 +49,9 @@ def _overhang(mesh: trimesh.Trimesh, matrix: np.ndarray) -> float:
     return overhang_area(turned)
 
 
-def best_pose(mesh: trimesh.Trimesh,
-              profile: PrinterProfile | None = None) -> tuple[np.ndarray, Orientation]:
+def best_pose(
+    mesh: trimesh.Trimesh, profile: PrinterProfile | None = None
+) -> tuple[np.ndarray, Orientation]:
     """The 4x4 rotation to apply (identity to keep the pose) and what it gains."""
     identity = np.eye(4)
     before = overhang_area(mesh)
@@ -61,8 +61,11 @@ def best_pose(mesh: trimesh.Trimesh,
     hull = mesh.convex_hull
     com = mesh.center_mass if mesh.is_watertight else mesh.centroid
     groups = [np.asarray(f) for f in hull.facets] + [
-        np.array([i]) for i in np.setdiff1d(np.arange(len(hull.faces)),
-                                            np.concatenate(hull.facets or [[]]).astype(int))]
+        np.array([i])
+        for i in np.setdiff1d(
+            np.arange(len(hull.faces)), np.concatenate(hull.facets or [[]]).astype(int)
+        )
+    ]
     areas = np.array([hull.area_faces[g].sum() for g in groups])
     best, best_area, tried = identity, before, 0
     for gi in np.argsort(-areas)[:_CANDIDATES]:
@@ -84,8 +87,9 @@ def best_pose(mesh: trimesh.Trimesh,
     return identity, record
 
 
-def orient(mesh: trimesh.Trimesh,
-           profile: PrinterProfile | None = None) -> tuple[trimesh.Trimesh, Orientation]:
+def orient(
+    mesh: trimesh.Trimesh, profile: PrinterProfile | None = None
+) -> tuple[trimesh.Trimesh, Orientation]:
     """`mesh` turned onto its best pose (a new mesh), and the record of what was done."""
     matrix, record = best_pose(mesh, profile)
     if not record.rotated:

@@ -127,9 +127,14 @@ def _background(w: int, h: int) -> np.ndarray:
     return np.broadcast_to(_BG_TOP * (1 - t) + _BG_BOTTOM * t, (h, w, 3)).copy()
 
 
-def render_preview(mesh: trimesh.Trimesh, size: tuple[int, int] = (640, 480),
-                   bed: tuple[float, float] | None = None, label: str | None = None,
-                   azimuth: float = -60.0, elevation: float | None = None) -> Image.Image:
+def render_preview(
+    mesh: trimesh.Trimesh,
+    size: tuple[int, int] = (640, 480),
+    bed: tuple[float, float] | None = None,
+    label: str | None = None,
+    azimuth: float = -60.0,
+    elevation: float | None = None,
+) -> Image.Image:
     """The mesh as an RGB image, seen from the front right and above (steeper for flat
     parts, so text and holes on top stay readable)."""
     w, h = size
@@ -155,8 +160,9 @@ def render_preview(mesh: trimesh.Trimesh, size: tuple[int, int] = (640, 480),
 
     def to_px(p: np.ndarray) -> np.ndarray:
         q = (p - centre) @ rot.T
-        return np.column_stack([(q[:, 0] - mid[0]) * scale + W / 2,
-                                H / 2 - (q[:, 1] - mid[1]) * scale, q[:, 2]])
+        return np.column_stack(
+            [(q[:, 0] - mid[0]) * scale + W / 2, H / 2 - (q[:, 1] - mid[1]) * scale, q[:, 2]]
+        )
 
     img = Image.fromarray(_background(W, H).astype(np.uint8))
     draw = ImageDraw.Draw(img)
@@ -174,8 +180,11 @@ def render_preview(mesh: trimesh.Trimesh, size: tuple[int, int] = (640, 480),
     nrm = normals[front]
     key = np.array([-0.4, 0.6, 0.7])
     fill = np.array([0.6, -0.2, 0.5])
-    light = 0.32 + 0.58 * np.clip(nrm @ (key / np.linalg.norm(key)), 0, None) \
+    light = (
+        0.32
+        + 0.58 * np.clip(nrm @ (key / np.linalg.norm(key)), 0, None)
         + 0.18 * np.clip(nrm @ (fill / np.linalg.norm(fill)), 0, None)
+    )
     colours = np.clip(_BASE[None, :] * light[:, None], 0, 255)
     owner = _rasterise(tri, W, H)
     hit = owner >= 0
@@ -183,13 +192,19 @@ def render_preview(mesh: trimesh.Trimesh, size: tuple[int, int] = (640, 480),
     pixels[_creases(owner, nrm)] *= 0.55
     out = Image.fromarray(pixels.astype(np.uint8)).resize((w, h), Image.Resampling.LANCZOS)
     if label:
-        ImageDraw.Draw(out).text((10, h - 22), label, fill=(60, 66, 76),
-                                 font=ImageFont.load_default(14))
+        ImageDraw.Draw(out).text(
+            (10, h - 22), label, fill=(60, 66, 76), font=ImageFont.load_default(14)
+        )
     return out
 
 
-def render_png(mesh: trimesh.Trimesh, path: Path, *, label: str | None = None,
-               size: tuple[int, int] = (640, 480)) -> Path:
+def render_png(
+    mesh: trimesh.Trimesh,
+    path: Path,
+    *,
+    label: str | None = None,
+    size: tuple[int, int] = (640, 480),
+) -> Path:
     """Write the preview of `mesh` to `path` (PNG) and return the path."""
     render_preview(mesh, size, label=label).save(path, format="PNG", optimize=True)
     return path

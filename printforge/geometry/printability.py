@@ -39,8 +39,7 @@ def wall_samples(mesh: trimesh.Trimesh, count: int = 240) -> np.ndarray:
     points, faces = trimesh.sample.sample_surface(mesh, count, seed=7)
     inward = -mesh.face_normals[faces]
     caster = trimesh.ray.ray_triangle.RayMeshIntersector(mesh)
-    hits, rays, _ = caster.intersects_location(points + inward * 1e-4, inward,
-                                               multiple_hits=False)
+    hits, rays, _ = caster.intersects_location(points + inward * 1e-4, inward, multiple_hits=False)
     out = np.full(len(points), np.inf)
     out[rays] = np.linalg.norm(hits - points[rays], axis=1)
     return out
@@ -50,8 +49,7 @@ def _manifold(mesh: trimesh.Trimesh) -> bool:
     """No edge joins more than two faces and neighbours agree on which side is out."""
     if not len(mesh.faces):
         return False
-    return bool(np.bincount(mesh.edges_unique_inverse).max() <= 2
-                and mesh.is_winding_consistent)
+    return bool(np.bincount(mesh.edges_unique_inverse).max() <= 2 and mesh.is_winding_consistent)
 
 
 def analyse(mesh: trimesh.Trimesh, profile: PrinterProfile) -> PrintabilityReport:
@@ -62,8 +60,9 @@ def analyse(mesh: trimesh.Trimesh, profile: PrinterProfile) -> PrintabilityRepor
     watertight = bool(mesh.is_watertight)
     manifold = _manifold(mesh)
     if not watertight:
-        problems.append("the mesh is not watertight: it has holes or open edges a slicer cannot"
-                        " fill reliably")
+        problems.append(
+            "the mesh is not watertight: it has holes or open edges a slicer cannot fill reliably"
+        )
     elif not manifold:
         problems.append("the mesh is not manifold: some edges join more than two faces")
     fits = size[0] <= profile.bed_x and size[1] <= profile.bed_y and size[2] <= profile.max_z
@@ -84,14 +83,18 @@ def analyse(mesh: trimesh.Trimesh, profile: PrinterProfile) -> PrintabilityRepor
     # Cavities stay with the solid around them: a hollow ball is one body, not two.
     pieces = solid_bodies(mesh) if len(mesh.faces) else []
     nozzle = profile.nozzle_diameter
-    tiny = sum(1 for p in pieces if min(p.extents) < nozzle or abs(p.volume) < nozzle ** 3)
+    tiny = sum(1 for p in pieces if min(p.extents) < nozzle or abs(p.volume) < nozzle**3)
     if tiny:
-        warnings.append(f"{tiny} piece(s) smaller than the {nozzle} mm nozzle will not print;"
-                        " remove them or make them larger")
+        warnings.append(
+            f"{tiny} piece(s) smaller than the {nozzle} mm nozzle will not print;"
+            " remove them or make them larger"
+        )
     min_wall = None
     if watertight and len(mesh.faces) > WALL_SAMPLE_MAX_FACES:
-        warnings.append(f"wall thickness not sampled: {len(mesh.faces)} triangles is more than"
-                        f" the {WALL_SAMPLE_MAX_FACES} checked quickly")
+        warnings.append(
+            f"wall thickness not sampled: {len(mesh.faces)} triangles is more than"
+            f" the {WALL_SAMPLE_MAX_FACES} checked quickly"
+        )
     elif watertight and len(mesh.faces):
         walls = wall_samples(mesh)
         walls = walls[np.isfinite(walls)]

@@ -89,13 +89,16 @@ def _profile(n: Any) -> list[str]:
         r = n.radius
         shift = (0.0, 0.0) if n.center else (x / 2, y / 2)
         at = _v((shift[0] + n.position[0], shift[1] + n.position[1]))
-        return [f"translate({at}) offset(r = {_f(r)})"
-                f" square({_v((x - 2 * r, y - 2 * r))}, center = true);"]
+        return [
+            f"translate({at}) offset(r = {_f(r)})"
+            f" square({_v((x - 2 * r, y - 2 * r))}, center = true);"
+        ]
     # The stroke font is printforge's own, so the outline is written out; the comment shows
     # the OpenSCAD call to use instead when another font is fine.
-    return [f'// text("{n.text}", size = {_f(n.size)}, halign = "{n.halign}",'
-            f' valign = "{n.valign}")',
-            f"translate({_v(text_offset(n))}) " + _polygon(text_shape(n.text, n.size))]
+    return [
+        f'// text("{n.text}", size = {_f(n.size)}, halign = "{n.halign}", valign = "{n.valign}")',
+        f"translate({_v(text_offset(n))}) " + _polygon(text_shape(n.text, n.size)),
+    ]
 
 
 def _profiles(n: Any) -> list[str]:
@@ -117,12 +120,13 @@ def _pattern(n: Any) -> list[str]:
         sx, sy = n.spacing
         ox = -(n.columns - 1) * sx / 2 if n.center else 0.0
         oy = -(n.rows - 1) * sy / 2 if n.center else 0.0
-        head = (f"for (i = [0 : {n.columns - 1}], j = [0 : {n.rows - 1}])"
-                f" translate([{_f(ox)} + i * {_f(sx)}, {_f(oy)} + j * {_f(sy)}, 0])")
+        head = (
+            f"for (i = [0 : {n.columns - 1}], j = [0 : {n.rows - 1}])"
+            f" translate([{_f(ox)} + i * {_f(sx)}, {_f(oy)} + j * {_f(sy)}, 0])"
+        )
     else:
         div = n.count if n.angle >= 360 else max(n.count - 1, 1)
-        head = (f"for (i = [0 : {n.count - 1}])"
-                f" rotate([0, 0, i * {_f(n.angle)} / {div}])")
+        head = f"for (i = [0 : {n.count - 1}]) rotate([0, 0, i * {_f(n.angle)} / {div}])"
     return _block(head, _children(n))
 
 
@@ -141,8 +145,10 @@ def _twist_slices(n: Any) -> int:
 
 def _extrude(n: Any) -> list[str]:
     c = str(n.center).lower()
-    head = (f"linear_extrude(height = {_f(n.height)}, center = {c}, twist = {_f(n.twist)},"
-            f" scale = {_f(n.scale_top)}, slices = {_twist_slices(n)})")
+    head = (
+        f"linear_extrude(height = {_f(n.height)}, center = {c}, twist = {_f(n.twist)},"
+        f" scale = {_f(n.scale_top)}, slices = {_twist_slices(n)})"
+    )
     return _block(head, _profiles(n))
 
 
@@ -155,16 +161,23 @@ _GENERIC: dict[str, Callable[[Any], list[str]]] = {
     "box": lambda n: [f"cube({_v(n.size)}, center = {str(n.center).lower()});"],
     "rounded_box": lambda n: [
         f"translate({_v(_rounded_box_shift(n))}) pf_slab({_f(n.size[0])}, {_f(n.size[1])},"
-        f" {_f(n.size[2])}, {_f(n.radius)});"],
-    "cylinder": lambda n: [f"cylinder(h = {_f(n.height)}, r = {_f(n.radius)},"
-                           f" center = {str(n.center).lower()});"],
-    "cone": lambda n: [f"cylinder(h = {_f(n.height)}, r1 = {_f(n.radius_bottom)},"
-                       f" r2 = {_f(n.radius_top)}, center = {str(n.center).lower()});"],
+        f" {_f(n.size[2])}, {_f(n.radius)});"
+    ],
+    "cylinder": lambda n: [
+        f"cylinder(h = {_f(n.height)}, r = {_f(n.radius)}, center = {str(n.center).lower()});"
+    ],
+    "cone": lambda n: [
+        f"cylinder(h = {_f(n.height)}, r1 = {_f(n.radius_bottom)},"
+        f" r2 = {_f(n.radius_top)}, center = {str(n.center).lower()});"
+    ],
     "sphere": lambda n: [f"sphere(r = {_f(n.radius)});"],
-    "torus": lambda n: [f"rotate_extrude() translate([{_f(n.major_radius)}, 0])"
-                        f" circle(r = {_f(n.minor_radius)});"],
-    "polygon_prism": lambda n: [f"cylinder(h = {_f(n.height)}, r = {_f(n.radius)},"
-                                f" $fn = {n.sides}, center = {str(n.center).lower()});"],
+    "torus": lambda n: [
+        f"rotate_extrude() translate([{_f(n.major_radius)}, 0]) circle(r = {_f(n.minor_radius)});"
+    ],
+    "polygon_prism": lambda n: [
+        f"cylinder(h = {_f(n.height)}, r = {_f(n.radius)},"
+        f" $fn = {n.sides}, center = {str(n.center).lower()});"
+    ],
     "linear_extrude": _extrude,
     "revolve": lambda n: _block(f"rotate_extrude(angle = {_f(n.angle)})", _profiles(n)),
     "union": lambda n: _block("union()", _children(n)),
@@ -192,8 +205,12 @@ def node(n: Any) -> list[str]:
 # part families ---------------------------------------------------------------------------------
 
 
-def _cyl(h: float, r: float, at: tuple[float, float, float] = (0, 0, 0), axis: str = "z",
-         ) -> str:
+def _cyl(
+    h: float,
+    r: float,
+    at: tuple[float, float, float] = (0, 0, 0),
+    axis: str = "z",
+) -> str:
     turn = {"z": "", "x": "rotate([0, 90, 0]) ", "y": "rotate([90, 0, 0]) "}[axis]
     centre = "true" if axis != "z" else "false"
     return f"translate({_v(at)}) {turn}cylinder(h = {_f(h)}, r = {_f(r)}, center = {centre});"
@@ -204,22 +221,26 @@ def _slab(x: float, y: float, h: float, r: float = 0.0, z: float = 0.0) -> str:
     return (f"translate([0, 0, {_f(z)}]) " + call) if z else call
 
 
-def _lid(x: float, y: float, plate: float, lip: float, w: float, c: float,
-         r: float) -> list[str]:
+def _lid(x: float, y: float, plate: float, lip: float, w: float, c: float, r: float) -> list[str]:
     out = [_slab(x, y, plate, r)]
     if lip > 0:
         lx, ly, lr = x - 2 * w - 2 * c, y - 2 * w - 2 * c, max(r - w - c, 0)
-        out += _block(f"translate([0, 0, {_f(plate)}]) difference()", [
-            _slab(lx, ly, lip, lr),
-            _slab(lx - 2 * w, ly - 2 * w, lip + 0.02, max(lr - w, 0), -0.01)])
+        out += _block(
+            f"translate([0, 0, {_f(plate)}]) difference()",
+            [
+                _slab(lx, ly, lip, lr),
+                _slab(lx - 2 * w, ly - 2 * w, lip + 0.02, max(lr - w, 0), -0.01),
+            ],
+        )
     return _block("union()", out)
 
 
 def _box_with_lid(n: s.BoxWithLid) -> list[list[str]]:
     x, y, z = n.size
     w, r = n.wall, n.corner_radius
-    box = _block("difference()", [_slab(x, y, z, r),
-                                  _slab(x - 2 * w, y - 2 * w, z, r - w, n.floor)])
+    box = _block(
+        "difference()", [_slab(x, y, z, r), _slab(x - 2 * w, y - 2 * w, z, r - w, n.floor)]
+    )
     return [box, _lid(x, y, n.lid_thickness, n.lip_height, w, n.clearance, r)]
 
 
@@ -227,8 +248,10 @@ def _tray(n: s.Tray) -> list[list[str]]:
     x, y, z = n.size
     w = n.wall
     ix, iy = x - 2 * w, y - 2 * w
-    lines = _block("difference()", [_slab(x, y, z, n.corner_radius),
-                                    _slab(ix, iy, z, n.corner_radius - w, n.floor)])
+    lines = _block(
+        "difference()",
+        [_slab(x, y, z, n.corner_radius), _slab(ix, iy, z, n.corner_radius - w, n.floor)],
+    )
     for count, span, along_x in ((n.compartments_x, ix, True), (n.compartments_y, iy, False)):
         cell = (span - (count - 1) * w) / count
         for i in range(1, count):
@@ -247,8 +270,7 @@ def _enclosure(n: s.Enclosure) -> list[list[str]]:
     shell = _block("difference()", [_slab(ox, oy, oz), _slab(ox - 2 * w, oy - 2 * w, oz, 0, w)])
     posts = [_cyl(n.standoff_height + 0.01, od / 2, (x, y, w - 0.01)) for x, y in spots]
     pilots = [_cyl(n.standoff_height + 0.01, n.hole_diameter / 2, (x, y, w + 1)) for x, y in spots]
-    ports = [f"translate({_v(at)}) cube({_v(size)}, center = true);"
-             for at, size in n.port_boxes()]
+    ports = [f"translate({_v(at)}) cube({_v(size)}, center = true);" for at, size in n.port_boxes()]
     box = _block("difference()", [*_block("union()", [*shell, *posts]), *pilots, *ports])
     return [box, _lid(ox, oy, w, n.lip_height, w, n.clearance, 0.0)]
 
@@ -260,8 +282,9 @@ def _l_bracket(n: s.LBracket) -> list[list[str]]:
         size = 0.6 * min(a, b) - t / 2
         tri = _points_polygon([(t - 0.01, t - 0.01), (t + size, t - 0.01), (t - 0.01, t + size)])
         for y1 in (t, w):
-            parts.append(f"translate([0, {_f(y1)}, 0]) rotate([90, 0, 0])"
-                         f" linear_extrude({_f(t)}) {tri}")
+            parts.append(
+                f"translate([0, {_f(y1)}, 0]) rotate([90, 0, 0]) linear_extrude({_f(t)}) {tri}"
+            )
     cuts = []
     if n.hole_diameter and n.holes_per_leg:
         r = n.hole_diameter / 2
@@ -273,8 +296,9 @@ def _l_bracket(n: s.LBracket) -> list[list[str]]:
     return [_block("difference()", [*_block("union()", parts), *cuts])]
 
 
-def _side_part(shape: BaseGeometry, width: float, holes: list[tuple[float, float, str]],
-               diameter: float) -> list[list[str]]:
+def _side_part(
+    shape: BaseGeometry, width: float, holes: list[tuple[float, float, str]], diameter: float
+) -> list[list[str]]:
     body = [f"linear_extrude({_f(width)}) " + _polygon(shape)]
     minx, miny, maxx, maxy = shape.bounds
     span = max(maxx - minx, maxy - miny) + 2
@@ -295,9 +319,15 @@ def _gear(n: s.Gear) -> list[list[str]]:
 
 
 def _ring(od: float, idia: float, h: float, fn: str = "") -> list[list[str]]:
-    return [_block("difference()", [
-        f"cylinder(h = {_f(h)}, d = {_f(od)}{fn});",
-        f"translate([0, 0, -0.01]) cylinder(h = {_f(h + 0.02)}, d = {_f(idia)});"])]
+    return [
+        _block(
+            "difference()",
+            [
+                f"cylinder(h = {_f(h)}, d = {_f(od)}{fn});",
+                f"translate([0, 0, -0.01]) cylinder(h = {_f(h + 0.02)}, d = {_f(idia)});",
+            ],
+        )
+    ]
 
 
 def _standoffs(n: s.Standoffs) -> list[list[str]]:
@@ -306,9 +336,13 @@ def _standoffs(n: s.Standoffs) -> list[list[str]]:
     spots = [(x * sx / 2, y * sy / 2) for x in (-1, 1) for y in (-1, 1)]
     if base <= 0:
         return [_ring(od, n.hole_diameter, h)[0] for _ in spots]
-    frame = _block("difference()", [
-        _slab(sx + od - 0.4, sy + od - 0.4, base, od / 2 - 0.2),
-        _slab(sx - od + 0.4, sy - od + 0.4, base + 0.02, 0, -0.01)])
+    frame = _block(
+        "difference()",
+        [
+            _slab(sx + od - 0.4, sy + od - 0.4, base, od / 2 - 0.2),
+            _slab(sx - od + 0.4, sy - od + 0.4, base + 0.02, 0, -0.01),
+        ],
+    )
     posts = [_cyl(h + base, od / 2, (x, y, 0)) for x, y in spots]
     holes = [_cyl(base + h + 2, n.hole_diameter / 2, (x, y, -1)) for x, y in spots]
     return [_block("difference()", [*_block("union()", [*frame, *posts]), *holes])]
@@ -318,37 +352,57 @@ def _plate(n: s.Plate) -> list[list[str]]:
     x, y = n.size
     body = [_slab(x, y, n.thickness, n.corner_radius)]
     if n.hole_diameter > 0:
-        body += [_cyl(n.thickness + 2, n.hole_diameter / 2, (hx, hy, -1))
-                 for hx, hy in n.hole_centres()]
+        body += [
+            _cyl(n.thickness + 2, n.hole_diameter / 2, (hx, hy, -1)) for hx, hy in n.hole_centres()
+        ]
     return [_block("difference()", body)]
 
 
 def _nameplate(n: s.Nameplate) -> list[list[str]]:
     x, y, text_x, hole_x = signs.nameplate_layout(n)
     t = n.thickness
-    letters = (f"translate([{_f(text_x)}, {_f(-n.text_height / 2)}]) "
-               + _polygon(text_shape(n.text, n.text_height)))
+    letters = f"translate([{_f(text_x)}, {_f(-n.text_height / 2)}]) " + _polygon(
+        text_shape(n.text, n.text_height)
+    )
     lines = [f'// text: "{n.text}" in printforge\'s stroke font', _slab(x, y, t, n.corner_radius)]
     if n.style == "raised":
-        body = _block("union()", [*lines, f"translate([0, 0, {_f(t - 0.01)}])"
-                                  f" linear_extrude({_f(n.text_depth + 0.01)}) {letters}"])
+        body = _block(
+            "union()",
+            [
+                *lines,
+                f"translate([0, 0, {_f(t - 0.01)}])"
+                f" linear_extrude({_f(n.text_depth + 0.01)}) {letters}",
+            ],
+        )
     else:
-        body = _block("difference()", [*lines, f"translate([0, 0, {_f(t - n.text_depth)}])"
-                                       f" linear_extrude({_f(n.text_depth + 1)}) {letters}"])
+        body = _block(
+            "difference()",
+            [
+                *lines,
+                f"translate([0, 0, {_f(t - n.text_depth)}])"
+                f" linear_extrude({_f(n.text_depth + 1)}) {letters}",
+            ],
+        )
     if n.hole_diameter:
-        body = _block("difference()", [*body, _cyl(t + n.text_depth + 2, n.hole_diameter / 2,
-                                                   (hole_x, 0, -1))])
+        body = _block(
+            "difference()",
+            [*body, _cyl(t + n.text_depth + 2, n.hole_diameter / 2, (hole_x, 0, -1))],
+        )
     return [body]
 
 
 def _cookie(n: s.CookieCutter) -> list[list[str]]:
     outline = _polygon(signs.cookie_outline(n))
-    blade = _block(f"linear_extrude({_f(n.height)}) difference()",
-                   [f"offset(r = {_f(n.blade)}) {outline}", outline])
+    blade = _block(
+        f"linear_extrude({_f(n.height)}) difference()",
+        [f"offset(r = {_f(n.blade)}) {outline}", outline],
+    )
     if n.flange_width <= 0 or n.flange_thickness <= 0:
         return [blade]
-    flange = _block(f"linear_extrude({_f(n.flange_thickness)}) difference()",
-                    [f"offset(r = {_f(n.blade + n.flange_width)}) {outline}", outline])
+    flange = _block(
+        f"linear_extrude({_f(n.flange_thickness)}) difference()",
+        [f"offset(r = {_f(n.blade + n.flange_width)}) {outline}", outline],
+    )
     return [_block("union()", blade + flange)]
 
 
@@ -359,8 +413,11 @@ def _vase(n: s.Vase) -> list[str]:
         return [body]
     # OpenSCAD cannot twist a rotate_extrude; a polygonal vase is the same as a twisted
     # extrusion of its cross-section only when its radius is constant, so say so plainly.
-    return [f"// printforge twists this vase by {_f(n.twist)} degrees from bottom to top;"
-            " OpenSCAD has no twisted rotate_extrude, so it is shown untwisted here", body]
+    return [
+        f"// printforge twists this vase by {_f(n.twist)} degrees from bottom to top;"
+        " OpenSCAD has no twisted rotate_extrude, so it is shown untwisted here",
+        body,
+    ]
 
 
 def _plant_pot(n: s.PlantPot) -> list[list[str]]:
@@ -376,8 +433,10 @@ def _coaster(n: s.Coaster) -> list[list[str]]:
     d, t, rim, rw = n.diameter, n.thickness, n.rim_height, n.rim_width
     if n.square:
         r = min(8.0, d / 4)
-        body, well = _slab(d, d, t + rim, r), _slab(d - 2 * rw, d - 2 * rw, rim + 1,
-                                                    max(r - rw, 0.5), t)
+        body, well = (
+            _slab(d, d, t + rim, r),
+            _slab(d - 2 * rw, d - 2 * rw, rim + 1, max(r - rw, 0.5), t),
+        )
     else:
         body = f"cylinder(h = {_f(t + rim)}, d = {_f(d)});"
         well = _cyl(rim + 1, d / 2 - rw, (0, 0, t))
@@ -388,16 +447,22 @@ def _knob(n: s.Knob) -> list[list[str]]:
     big, rr = n.diameter / 2, turned.knob_ridge(n)
     solid = [f"cylinder(h = {_f(n.height)}, r = {_f(big - rr)});"]
     if n.ridges:
-        solid.append(f"for (i = [0 : {n.ridges - 1}]) rotate([0, 0, i * 360 / {n.ridges}])"
-                     f" translate([{_f(big - rr)}, 0, 0]) cylinder(h = {_f(n.height)},"
-                     f" r = {_f(rr)});")
+        solid.append(
+            f"for (i = [0 : {n.ridges - 1}]) rotate([0, 0, i * 360 / {n.ridges}])"
+            f" translate([{_f(big - rr)}, 0, 0]) cylinder(h = {_f(n.height)},"
+            f" r = {_f(rr)});"
+        )
     r = n.shaft_diameter / 2
     shape = f"circle(r = {_f(r)});"
     if n.d_flat:
-        shape = (f"intersection() {{ circle(r = {_f(r)}); translate([{_f(-r)}, {_f(-r)}])"
-                 f" square([{_f(1.5 * r)}, {_f(2 * r)}]); }}")
-    hole = (f"translate([0, 0, {_f(n.height - n.shaft_depth)}])"
-            f" linear_extrude({_f(n.shaft_depth + 1)}) {shape}")
+        shape = (
+            f"intersection() {{ circle(r = {_f(r)}); translate([{_f(-r)}, {_f(-r)}])"
+            f" square([{_f(1.5 * r)}, {_f(2 * r)}]); }}"
+        )
+    hole = (
+        f"translate([0, 0, {_f(n.height - n.shaft_depth)}])"
+        f" linear_extrude({_f(n.shaft_depth + 1)}) {shape}"
+    )
     return [_block("difference()", [*_block("union()", solid), hole])]
 
 
@@ -406,14 +471,20 @@ def _drawer_handle(n: s.DrawerHandle) -> list[list[str]]:
     body = [f"linear_extrude({_f(width)}) " + _polygon(shape)]
     if n.hole_diameter > 0:
         for x in (-n.hole_spacing / 2, n.hole_spacing / 2):
-            body.append(f"translate({_v((x, -1, width / 2))}) rotate([-90, 0, 0])"
-                        f" cylinder(h = {_f(n.hole_depth + 1)}, r = {_f(n.hole_diameter / 2)});")
+            body.append(
+                f"translate({_v((x, -1, width / 2))}) rotate([-90, 0, 0])"
+                f" cylinder(h = {_f(n.hole_depth + 1)}, r = {_f(n.hole_diameter / 2)});"
+            )
     return [_block("difference()", body)]
 
 
 def _wedge(n: s.Wedge) -> list[list[str]]:
-    return [[f"translate([0, {_f(n.width)}, 0]) rotate([90, 0, 0])"
-             f" linear_extrude({_f(n.width)}) " + _points_polygon(families.wedge_points(n))]]
+    return [
+        [
+            f"translate([0, {_f(n.width)}, 0]) rotate([90, 0, 0])"
+            f" linear_extrude({_f(n.width)}) " + _points_polygon(families.wedge_points(n))
+        ]
+    ]
 
 
 _FAMILIES: dict[str, Callable[[Any], list[list[str]]]] = {
@@ -429,8 +500,9 @@ _FAMILIES: dict[str, Callable[[Any], list[list[str]]]] = {
     "gear": _gear,
     "tube": lambda n: _ring(n.outer_diameter, n.inner_diameter, n.height),
     "washer": lambda n: _ring(n.outer_diameter, n.inner_diameter, n.thickness),
-    "spacer": lambda n: _ring(n.outer_diameter, n.hole_diameter, n.height,
-                              ", $fn = 6" if n.hexagonal else ""),
+    "spacer": lambda n: _ring(
+        n.outer_diameter, n.hole_diameter, n.height, ", $fn = 6" if n.hexagonal else ""
+    ),
     "standoffs": _standoffs,
     "plate": _plate,
     "vase": lambda n: [_vase(n)],

@@ -45,8 +45,7 @@ def nameplate(n: s.Nameplate) -> list[mf.Manifold]:
         cut = mf.Manifold.extrude(letters, n.text_depth + 1).translate((0, 0, t - n.text_depth))
         body = plate - cut
     if n.hole_diameter:
-        body = body - cylinder(t + n.text_depth + 2, n.hole_diameter / 2).translate(
-            (hole_x, 0, -1))
+        body = body - cylinder(t + n.text_depth + 2, n.hole_diameter / 2).translate((hole_x, 0, -1))
     return [body]
 
 

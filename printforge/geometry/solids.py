@@ -49,8 +49,12 @@ def rounded_rect(x: float, y: float, radius: float) -> mf.CrossSection:
     n = segments(radius)
     q = n // 4
     pts: list[tuple[float, float]] = []
-    corners = ((x / 2 - radius, y / 2 - radius, 0), (-x / 2 + radius, y / 2 - radius, 1),
-               (-x / 2 + radius, -y / 2 + radius, 2), (x / 2 - radius, -y / 2 + radius, 3))
+    corners = (
+        (x / 2 - radius, y / 2 - radius, 0),
+        (-x / 2 + radius, y / 2 - radius, 1),
+        (-x / 2 + radius, -y / 2 + radius, 2),
+        (x / 2 - radius, -y / 2 + radius, 3),
+    )
     for cx, cy, quad in corners:
         for i in range(q + 1):
             a = (quad + i / q) * math.pi / 2
@@ -78,8 +82,9 @@ def twisted(body: mf.Manifold, degrees: float, height: float) -> mf.Manifold:
     def warp(points: np.ndarray) -> np.ndarray:
         a = turn * points[:, 2] / height
         x, y = points[:, 0], points[:, 1]
-        return np.column_stack([x * np.cos(a) - y * np.sin(a), x * np.sin(a) + y * np.cos(a),
-                                points[:, 2]])
+        return np.column_stack(
+            [x * np.cos(a) - y * np.sin(a), x * np.sin(a) + y * np.cos(a), points[:, 2]]
+        )
 
     return body.warp_batch(warp)
 

@@ -62,16 +62,18 @@ def standoffs(n: s.Standoffs) -> list[mf.Manifold]:
         return [post for _ in spots]
     # The frame stops 0.2 mm inside the posts' outline: surfaces that only touch make
     # slivers that break the mesh once an STL reader merges its vertices.
-    frame = slab_ring(sx + od - 0.4, sy + od - 0.4, sx - od + 0.4, sy - od + 0.4, base,
-                      od / 2 - 0.2)
+    frame = slab_ring(
+        sx + od - 0.4, sy + od - 0.4, sx - od + 0.4, sy - od + 0.4, base, od / 2 - 0.2
+    )
     posts = [cylinder(n.height + base, od / 2).translate((x, y, 0)) for x, y in spots]
     body = mf.Manifold.batch_boolean([frame, *posts], mf.OpType.Add)
     holes = [hole.translate((x, y, 0)) for x, y in spots]
     return [mf.Manifold.batch_boolean([body, *holes], mf.OpType.Subtract)]
 
 
-def slab_ring(ox: float, oy: float, ix: float, iy: float, height: float,
-              radius: float) -> mf.Manifold:
+def slab_ring(
+    ox: float, oy: float, ix: float, iy: float, height: float, radius: float
+) -> mf.Manifold:
     """A rectangular frame: outer ox x oy (corners rounded), inner ix x iy open."""
     outer = mf.Manifold.extrude(rounded_rect(ox, oy, radius), height)
     if ix <= 0 or iy <= 0:
@@ -131,8 +133,9 @@ def _polar(r: float, a: float) -> tuple[float, float]:
 
 
 def gear(n: s.Gear) -> list[mf.Manifold]:
-    outline = mf.CrossSection([gear_outline(n.module, n.teeth, n.pressure_angle)],
-                              mf.FillRule.NonZero)
+    outline = mf.CrossSection(
+        [gear_outline(n.module, n.teeth, n.pressure_angle)], mf.FillRule.NonZero
+    )
     if n.bore > 0:
         outline = outline - mf.CrossSection.circle(n.bore / 2, segments(n.bore / 2))
     return [mf.Manifold.extrude(outline, n.thickness)]
@@ -154,8 +157,9 @@ def vase_profile(n: s.Vase) -> np.ndarray:
     return np.asarray(pts, dtype=float)
 
 
-def _turn(profile: np.ndarray, radius: float, sides: int = 0, twist: float = 0.0,
-          height: float = 1.0) -> mf.Manifold:
+def _turn(
+    profile: np.ndarray, radius: float, sides: int = 0, twist: float = 0.0, height: float = 1.0
+) -> mf.Manifold:
     """A half section revolved about Z: round, or with `sides` flat faces (a corner on +X),
     turned by `twist` degrees from bottom to top."""
     cs = mf.CrossSection([profile], mf.FillRule.NonZero)
@@ -176,8 +180,16 @@ def plant_pot_profile(n: s.PlantPot) -> np.ndarray:
     taper = math.atan2(rt - rb, h)
     w = n.wall / math.cos(taper)
     slope = (rt - rb) / h
-    return np.asarray([(0.0, 0.0), (rb, 0.0), (rt, h), (rt - w, h),
-                       (rb + slope * n.floor - w, n.floor), (0.0, n.floor)])
+    return np.asarray(
+        [
+            (0.0, 0.0),
+            (rb, 0.0),
+            (rt, h),
+            (rt - w, h),
+            (rb + slope * n.floor - w, n.floor),
+            (0.0, n.floor),
+        ]
+    )
 
 
 def plant_pot(n: s.PlantPot) -> list[mf.Manifold]:
@@ -192,8 +204,7 @@ def coaster(n: s.Coaster) -> list[mf.Manifold]:
     if n.square:
         r = min(8.0, d / 4)
         body = mf.Manifold.extrude(rounded_rect(d, d, r), t + rim)
-        well = mf.Manifold.extrude(rounded_rect(d - 2 * rw, d - 2 * rw, max(r - rw, 0.5)),
-                                   rim + 1)
+        well = mf.Manifold.extrude(rounded_rect(d - 2 * rw, d - 2 * rw, max(r - rw, 0.5)), rim + 1)
     else:
         body = cylinder(t + rim, d / 2)
         well = cylinder(rim + 1, d / 2 - rw)
@@ -212,16 +223,18 @@ def knob(n: s.Knob) -> list[mf.Manifold]:
     parts = [cylinder(n.height, big - rr)]
     for i in range(n.ridges):
         a = 2 * math.pi * i / n.ridges
-        parts.append(cylinder(n.height, rr).translate(((big - rr) * math.cos(a),
-                                                       (big - rr) * math.sin(a), 0)))
+        parts.append(
+            cylinder(n.height, rr).translate(
+                ((big - rr) * math.cos(a), (big - rr) * math.sin(a), 0)
+            )
+        )
     body = mf.Manifold.batch_boolean(parts, mf.OpType.Add) if len(parts) > 1 else parts[0]
     r = n.shaft_diameter / 2
     hole = mf.CrossSection.circle(r, segments(r))
     if n.d_flat:
         # A D shaft's flat sits half a radius from the centre (6 mm shaft: 4.5 mm across).
         hole = hole ^ mf.CrossSection.square((1.5 * r, 2 * r)).translate((-r, -r))
-    cut = mf.Manifold.extrude(hole, n.shaft_depth + 1).translate(
-        (0, 0, n.height - n.shaft_depth))
+    cut = mf.Manifold.extrude(hole, n.shaft_depth + 1).translate((0, 0, n.height - n.shaft_depth))
     return [body - cut]
 
 
@@ -232,8 +245,16 @@ def funnel_profile(n: s.Funnel) -> np.ndarray:
     shift = w / math.cos(slope)
     meet = h * (big - shift - (small - w)) / (big - small)
     top = h + n.spout_length
-    return np.asarray([(big, 0.0), (small, h), (small, top), (small - w, top),
-                       (small - w, meet), (big - shift, 0.0)])
+    return np.asarray(
+        [
+            (big, 0.0),
+            (small, h),
+            (small, top),
+            (small - w, top),
+            (small - w, meet),
+            (big - shift, 0.0),
+        ]
+    )
 
 
 def funnel(n: s.Funnel) -> list[mf.Manifold]:

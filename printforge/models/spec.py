@@ -107,10 +107,30 @@ __all__ = [
 
 # The part-family kinds: nodes with named dimensions whose builders know their print pose.
 FAMILY_KINDS = (
-    "box_with_lid", "tray", "enclosure", "l_bracket", "shelf_bracket", "wall_hook",
-    "cable_clip", "pipe_clamp", "phone_stand", "gear", "tube", "washer", "spacer",
-    "standoffs", "plate", "vase", "plant_pot", "nameplate", "cookie_cutter", "coaster",
-    "knob", "drawer_handle", "funnel", "wedge",
+    "box_with_lid",
+    "tray",
+    "enclosure",
+    "l_bracket",
+    "shelf_bracket",
+    "wall_hook",
+    "cable_clip",
+    "pipe_clamp",
+    "phone_stand",
+    "gear",
+    "tube",
+    "washer",
+    "spacer",
+    "standoffs",
+    "plate",
+    "vase",
+    "plant_pot",
+    "nameplate",
+    "cookie_cutter",
+    "coaster",
+    "knob",
+    "drawer_handle",
+    "funnel",
+    "wedge",
 )
 
 
@@ -139,8 +159,10 @@ class RoundedBox(SpecNode):
     def problems(self) -> list[str]:
         out = positive(size=self.size, radius=self.radius)
         if not out and 2 * self.radius >= min(self.size[:2]):
-            out.append(f"radius {self.radius} mm is too large for a {self.size[0]} x"
-                       f" {self.size[1]} mm box; use under {min(self.size[:2]) / 2:.1f} mm")
+            out.append(
+                f"radius {self.radius} mm is too large for a {self.size[0]} x"
+                f" {self.size[1]} mm box; use under {min(self.size[:2]) / 2:.1f} mm"
+            )
         return out
 
 
@@ -167,8 +189,11 @@ class Cone(SpecNode):
 
     def problems(self) -> list[str]:
         out = positive(height=self.height)
-        if self.radius_bottom < 0 or self.radius_top < 0 or \
-                max(self.radius_bottom, self.radius_top) <= 0:
+        if (
+            self.radius_bottom < 0
+            or self.radius_top < 0
+            or max(self.radius_bottom, self.radius_top) <= 0
+        ):
             out.append("radius_bottom and radius_top must be 0 or more, and one above 0")
         return out
 
@@ -193,8 +218,10 @@ class Torus(SpecNode):
     def problems(self) -> list[str]:
         out = positive(major_radius=self.major_radius, minor_radius=self.minor_radius)
         if not out and self.minor_radius >= self.major_radius:
-            out.append(f"minor_radius {self.minor_radius} mm must be less than major_radius"
-                       f" {self.major_radius} mm")
+            out.append(
+                f"minor_radius {self.minor_radius} mm must be less than major_radius"
+                f" {self.major_radius} mm"
+            )
         return out
 
 
@@ -226,8 +253,7 @@ class Polygon(SpecNode):
         if any(len(p) != 2 for p in self.points):
             return ["every point must be [x, y]"]
         area = 0.0
-        for (ax, ay), (bx, by) in zip(self.points, self.points[1:] + self.points[:1],
-                                      strict=True):
+        for (ax, ay), (bx, by) in zip(self.points, self.points[1:] + self.points[:1], strict=True):
             area += ax * by - bx * ay
         if abs(area) / 2 < 0.01:
             (x0, y0), *rest = self.points
@@ -235,8 +261,10 @@ class Polygon(SpecNode):
             spread = max(abs((fx - x0) * (qy - y0) - (qx - x0) * (fy - y0)) for qx, qy in rest)
             if spread >= 0.02:
                 # A figure-eight: its two loops cancel out, so the points are not on one line.
-                return ["the outline crosses itself and its loops cancel out; list the corners"
-                        " in order around the outline"]
+                return [
+                    "the outline crosses itself and its loops cancel out; list the corners"
+                    " in order around the outline"
+                ]
             return ["the polygon encloses no area; give at least 3 points not on one line"]
         return []
 
@@ -276,8 +304,10 @@ class RoundedRectangle(SpecNode):
     def problems(self) -> list[str]:
         out = positive(size=self.size, radius=self.radius)
         if not out and 2 * self.radius >= min(self.size):
-            out.append(f"radius {self.radius} mm is too large for a {self.size[0]} x"
-                       f" {self.size[1]} mm rectangle")
+            out.append(
+                f"radius {self.radius} mm is too large for a {self.size[0]} x"
+                f" {self.size[1]} mm rectangle"
+            )
         return out
 
 
@@ -285,8 +315,9 @@ class Text(SpecNode):
     """Text drawn with printforge's built-in stroke font (A-Z, 0-9, basic punctuation)."""
 
     kind: Literal["text"] = "text"
-    text: str = Field(min_length=1, max_length=80, description="the text; lower case is drawn"
-                      " as capitals")
+    text: str = Field(
+        min_length=1, max_length=80, description="the text; lower case is drawn as capitals"
+    )
     size: float = Field(10.0, description="height of a capital letter, mm")
     halign: Literal["left", "center", "right"] = Field("left", description="anchor on X")
     valign: Literal["baseline", "center", "top"] = Field("baseline", description="anchor on Y")
@@ -311,8 +342,11 @@ class LinearExtrude(SpecNode):
     height: float = Field(description="extrusion height, mm")
     profiles: list[Profile] = Field(min_length=1, description="outlines to extrude (merged)")
     cutouts: list[Profile] = Field(default_factory=list, description="outlines cut away")
-    twist: float = Field(0.0, description="twist over the height in degrees, clockwise seen"
-                         " from above like OpenSCAD (spiral vases)")
+    twist: float = Field(
+        0.0,
+        description="twist over the height in degrees, clockwise seen"
+        " from above like OpenSCAD (spiral vases)",
+    )
     scale_top: float = Field(1.0, gt=0, description="size of the top relative to the bottom")
     center: bool = Field(False, description="centre vertically on z = 0")
 
@@ -334,8 +368,10 @@ class Revolve(SpecNode):
             if isinstance(p, Polygon) and min(x for x, _ in p.points) + p.position[0] < -1e-9:
                 return ["revolved polygon points must have x >= 0 (x is the radius)"]
             if isinstance(p, Circle) and p.position[0] - p.radius < -1e-9:
-                return ["a revolved circle must lie at x >= 0: set position x to at least"
-                        f" its radius {p.radius} mm"]
+                return [
+                    "a revolved circle must lie at x >= 0: set position x to at least"
+                    f" its radius {p.radius} mm"
+                ]
         return []
 
 
@@ -397,8 +433,11 @@ class Scale(SpecNode):
     children: list[Node] = Field(min_length=1, description="solids to scale (merged)")
 
     def problems(self) -> list[str]:
-        return [] if all(f > 0 for f in self.factors) else [
-            f"scale factors {self.factors} must all be above 0; use mirror to flip"]
+        return (
+            []
+            if all(f > 0 for f in self.factors)
+            else [f"scale factors {self.factors} must all be above 0; use mirror to flip"]
+        )
 
 
 class Mirror(SpecNode):
@@ -446,18 +485,66 @@ class CircularPattern(SpecNode):
 
 
 Node = Annotated[
-    Box | RoundedBox | Cylinder | Cone | Sphere | Torus | PolygonPrism
-    | LinearExtrude | Revolve
-    | Union | Difference | Intersection | Hull | Translate | Rotate | Scale | Mirror
-    | LinearPattern | GridPattern | CircularPattern
-    | BoxWithLid | Tray | Enclosure | LBracket | ShelfBracket | WallHook | CableClip
-    | PipeClamp | PhoneStand | Gear | Tube | Washer | Spacer | Standoffs | Plate | Vase
-    | PlantPot | Nameplate | CookieCutter | Coaster | Knob | DrawerHandle | Funnel | Wedge,
+    Box
+    | RoundedBox
+    | Cylinder
+    | Cone
+    | Sphere
+    | Torus
+    | PolygonPrism
+    | LinearExtrude
+    | Revolve
+    | Union
+    | Difference
+    | Intersection
+    | Hull
+    | Translate
+    | Rotate
+    | Scale
+    | Mirror
+    | LinearPattern
+    | GridPattern
+    | CircularPattern
+    | BoxWithLid
+    | Tray
+    | Enclosure
+    | LBracket
+    | ShelfBracket
+    | WallHook
+    | CableClip
+    | PipeClamp
+    | PhoneStand
+    | Gear
+    | Tube
+    | Washer
+    | Spacer
+    | Standoffs
+    | Plate
+    | Vase
+    | PlantPot
+    | Nameplate
+    | CookieCutter
+    | Coaster
+    | Knob
+    | DrawerHandle
+    | Funnel
+    | Wedge,
     Field(discriminator="kind"),
 ]
 
-for _model in (Union, Difference, Intersection, Hull, Translate, Rotate, Scale, Mirror,
-               LinearPattern, GridPattern, CircularPattern):
+for _model in (
+    Union,
+    Difference,
+    Intersection,
+    Hull,
+    Translate,
+    Rotate,
+    Scale,
+    Mirror,
+    LinearPattern,
+    GridPattern,
+    CircularPattern,
+):
     _model.model_rebuild()
 
 
@@ -487,7 +574,8 @@ class DesignSpec(BaseModel):
         transforms and into the kept (first) child of a difference, so a plate with extra
         cutouts is still a "plate"."""
         node: object = self.parts[0]
-        while (isinstance(node, Translate | Rotate | Scale | Mirror) and len(node.children) == 1
-               ) or isinstance(node, Difference):
+        while (
+            isinstance(node, Translate | Rotate | Scale | Mirror) and len(node.children) == 1
+        ) or isinstance(node, Difference):
             node = node.children[0]
         return str(node.kind)  # type: ignore[attr-defined]

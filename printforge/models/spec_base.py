@@ -13,8 +13,9 @@ def vec(n: int, what: str, default: list[float] | None = None) -> Any:
     """A fixed-length list of numbers (JSON arrays, not tuples: every schema dialect takes them)."""
     if default is None:
         return Field(min_length=n, max_length=n, description=what)
-    return Field(default_factory=lambda: list(default), min_length=n, max_length=n,
-                 description=what)
+    return Field(
+        default_factory=lambda: list(default), min_length=n, max_length=n, description=what
+    )
 
 
 def positive(**values: float | list[float]) -> list[str]:
@@ -46,13 +47,17 @@ class SpecNode(BaseModel):
 
 def wall_vs(label: str, wall: float, span: float, what: str) -> list[str]:
     if wall > 0 and 2 * wall >= span:
-        return [f"{label} {wall} mm is too thick for {what} {span} mm across: two of them must"
-                f" leave room inside; use less than {span / 2:.1f} mm"]
+        return [
+            f"{label} {wall} mm is too thick for {what} {span} mm across: two of them must"
+            f" leave room inside; use less than {span / 2:.1f} mm"
+        ]
     return []
 
 
 def hole_fits(hole: float, face: float, what: str) -> list[str]:
     if hole > 0 and hole >= face - 1.0:
-        return [f"hole_diameter {hole} mm does not fit in {what} ({face:.1f} mm): keep at least"
-                f" 0.5 mm of material each side, so use under {max(face - 1.0, 0):.1f} mm"]
+        return [
+            f"hole_diameter {hole} mm does not fit in {what} ({face:.1f} mm): keep at least"
+            f" 0.5 mm of material each side, so use under {max(face - 1.0, 0):.1f} mm"
+        ]
     return []

@@ -38,8 +38,9 @@ class Gear(SpecNode):
     """An involute spur gear. Tip diameter = module x (teeth + 2); pitch = module x teeth."""
 
     kind: Literal["gear"] = "gear"
-    module: float = Field(2.0, description="gear module in mm (tooth size); gears that mesh"
-                          " share it")
+    module: float = Field(
+        2.0, description="gear module in mm (tooth size); gears that mesh share it"
+    )
     teeth: int = Field(20, ge=6, le=200, description="number of teeth")
     thickness: float = Field(8.0, description="face width (height of the gear), mm")
     bore: float = Field(5.0, ge=0, description="centre hole diameter for the shaft, 0 for none")
@@ -51,8 +52,10 @@ class Gear(SpecNode):
             return out
         root = self.module * (self.teeth - 2.5)
         if self.bore >= root - 2:
-            out.append(f"bore {self.bore} mm leaves no rim inside the root circle"
-                       f" ({root:.1f} mm); use under {max(root - 2, 0):.1f} mm")
+            out.append(
+                f"bore {self.bore} mm leaves no rim inside the root circle"
+                f" ({root:.1f} mm); use under {max(root - 2, 0):.1f} mm"
+            )
         return out
 
 
@@ -65,11 +68,16 @@ class Tube(SpecNode):
     height: float = Field(description="length of the tube (printed height), mm")
 
     def problems(self) -> list[str]:
-        out = positive(outer_diameter=self.outer_diameter, inner_diameter=self.inner_diameter,
-                       height=self.height)
+        out = positive(
+            outer_diameter=self.outer_diameter,
+            inner_diameter=self.inner_diameter,
+            height=self.height,
+        )
         if not out and self.inner_diameter >= self.outer_diameter:
-            out.append(f"inner_diameter {self.inner_diameter} mm must be smaller than"
-                       f" outer_diameter {self.outer_diameter} mm")
+            out.append(
+                f"inner_diameter {self.inner_diameter} mm must be smaller than"
+                f" outer_diameter {self.outer_diameter} mm"
+            )
         return out
 
 
@@ -82,11 +90,16 @@ class Washer(SpecNode):
     thickness: float = Field(1.5, description="thickness, mm")
 
     def problems(self) -> list[str]:
-        out = positive(outer_diameter=self.outer_diameter, inner_diameter=self.inner_diameter,
-                       thickness=self.thickness)
+        out = positive(
+            outer_diameter=self.outer_diameter,
+            inner_diameter=self.inner_diameter,
+            thickness=self.thickness,
+        )
         if not out and self.inner_diameter >= self.outer_diameter:
-            out.append(f"inner_diameter {self.inner_diameter} mm must be smaller than"
-                       f" outer_diameter {self.outer_diameter} mm")
+            out.append(
+                f"inner_diameter {self.inner_diameter} mm must be smaller than"
+                f" outer_diameter {self.outer_diameter} mm"
+            )
         return out
 
 
@@ -100,12 +113,17 @@ class Spacer(SpecNode):
     hexagonal: bool = Field(False, description="hexagonal outside instead of round")
 
     def problems(self) -> list[str]:
-        out = positive(outer_diameter=self.outer_diameter, hole_diameter=self.hole_diameter,
-                       height=self.height)
-        if not out and self.hole_diameter >= self.outer_diameter * (0.85 if self.hexagonal
-                                                                    else 1.0) - 0.8:
-            out.append(f"hole_diameter {self.hole_diameter} mm leaves no wall in a"
-                       f" {self.outer_diameter} mm spacer")
+        out = positive(
+            outer_diameter=self.outer_diameter, hole_diameter=self.hole_diameter, height=self.height
+        )
+        if (
+            not out
+            and self.hole_diameter >= self.outer_diameter * (0.85 if self.hexagonal else 1.0) - 0.8
+        ):
+            out.append(
+                f"hole_diameter {self.hole_diameter} mm leaves no wall in a"
+                f" {self.outer_diameter} mm spacer"
+            )
         return out
 
 
@@ -121,16 +139,24 @@ class Standoffs(SpecNode):
     base_thickness: float = Field(2.0, ge=0, description="frame joining them, 0 = loose")
 
     def problems(self) -> list[str]:
-        out = positive(spacing=self.spacing, height=self.height,
-                       outer_diameter=self.outer_diameter, hole_diameter=self.hole_diameter)
+        out = positive(
+            spacing=self.spacing,
+            height=self.height,
+            outer_diameter=self.outer_diameter,
+            hole_diameter=self.hole_diameter,
+        )
         if out:
             return out
         if self.hole_diameter >= self.outer_diameter - 0.8:
-            out.append(f"hole_diameter {self.hole_diameter} mm leaves no wall in a"
-                       f" {self.outer_diameter} mm standoff")
+            out.append(
+                f"hole_diameter {self.hole_diameter} mm leaves no wall in a"
+                f" {self.outer_diameter} mm standoff"
+            )
         if min(self.spacing) <= self.outer_diameter:
-            out.append(f"spacing {self.spacing} mm makes the standoffs overlap; use more than"
-                       f" {self.outer_diameter} mm")
+            out.append(
+                f"spacing {self.spacing} mm makes the standoffs overlap; use more than"
+                f" {self.outer_diameter} mm"
+            )
         return out
 
 
@@ -155,12 +181,22 @@ class Plate(SpecNode):
         out = [(float(h[0]), float(h[1])) for h in self.holes]
         cols, rows = self.hole_columns, self.hole_rows
         if cols and rows:
-            xs = [0.0] if cols == 1 else [
-                -x / 2 + self.hole_margin + i * (x - 2 * self.hole_margin) / (cols - 1)
-                for i in range(cols)]
-            ys = [0.0] if rows == 1 else [
-                -y / 2 + self.hole_margin + j * (y - 2 * self.hole_margin) / (rows - 1)
-                for j in range(rows)]
+            xs = (
+                [0.0]
+                if cols == 1
+                else [
+                    -x / 2 + self.hole_margin + i * (x - 2 * self.hole_margin) / (cols - 1)
+                    for i in range(cols)
+                ]
+            )
+            ys = (
+                [0.0]
+                if rows == 1
+                else [
+                    -y / 2 + self.hole_margin + j * (y - 2 * self.hole_margin) / (rows - 1)
+                    for j in range(rows)
+                ]
+            )
             out += [(a, b) for a in xs for b in ys]
         return out
 
@@ -176,12 +212,14 @@ class Plate(SpecNode):
             out.append("holes are placed but hole_diameter is 0; give the hole diameter")
         for hx, hy in self.hole_centres():
             if abs(hx) + r > x / 2 - 0.5 or abs(hy) + r > y / 2 - 0.5:
-                out.append(f"a {self.hole_diameter} mm hole at [{hx:.1f}, {hy:.1f}] runs off the"
-                           f" {x} x {y} mm plate; move it inwards or increase hole_margin")
+                out.append(
+                    f"a {self.hole_diameter} mm hole at [{hx:.1f}, {hy:.1f}] runs off the"
+                    f" {x} x {y} mm plate; move it inwards or increase hole_margin"
+                )
                 break
         centres = self.hole_centres()
         for i, (ax, ay) in enumerate(centres):
-            if any(math.hypot(ax - bx, ay - by) < 2 * r for bx, by in centres[i + 1:]):
+            if any(math.hypot(ax - bx, ay - by) < 2 * r for bx, by in centres[i + 1 :]):
                 out.append("some holes overlap each other; space them further apart")
                 break
         if self.corner_radius * 2 >= min(x, y):
@@ -205,15 +243,23 @@ class Vase(SpecNode):
     kind: Literal["vase"] = "vase"
     height: float = Field(120.0, description="total height, mm")
     radii: list[float] = Field(
-        default_factory=lambda: [30.0, 40.0, 25.0, 30.0], min_length=2, max_length=12,
+        default_factory=lambda: [30.0, 40.0, 25.0, 30.0],
+        min_length=2,
+        max_length=12,
         description="outside radius (to a corner when polygonal) at evenly spaced heights"
-        " from bottom to top, mm")
+        " from bottom to top, mm",
+    )
     wall: float = Field(1.6, description="wall thickness, mm")
-    floor: float = Field(2.0, ge=0, description="bottom thickness, mm; 0 for an open sleeve"
-                         " (lamp shade)")
+    floor: float = Field(
+        2.0, ge=0, description="bottom thickness, mm; 0 for an open sleeve (lamp shade)"
+    )
     sides: int = Field(0, ge=0, le=64, description="0 = round, 3-64 = polygonal")
-    twist: float = Field(0.0, ge=-360, le=360, description="turn of the top relative to the"
-                         " bottom, degrees (for polygonal vases)")
+    twist: float = Field(
+        0.0,
+        ge=-360,
+        le=360,
+        description="turn of the top relative to the bottom, degrees (for polygonal vases)",
+    )
 
     def problems(self) -> list[str]:
         out = positive(height=self.height, radii=self.radii, wall=self.wall)
@@ -221,8 +267,9 @@ class Vase(SpecNode):
         if out:
             return out
         if self.wall >= min(self.radii):
-            out.append(f"wall {self.wall} mm is too thick for the narrowest radius"
-                       f" {min(self.radii)} mm")
+            out.append(
+                f"wall {self.wall} mm is too thick for the narrowest radius {min(self.radii)} mm"
+            )
         if self.floor >= self.height:
             out.append(f"floor {self.floor} mm must be thinner than the height {self.height} mm")
         return out
@@ -238,20 +285,27 @@ class PlantPot(SpecNode):
     wall: float = Field(2.0, description="wall thickness, mm")
     floor: float = Field(2.5, description="bottom thickness, mm")
     drain_hole_diameter: float = Field(8.0, ge=0, description="drainage hole, 0 for none")
-    sides: int = Field(0, ge=0, le=64, description="0 = round, 3-64 = polygonal (diameters to"
-                       " the corners)")
+    sides: int = Field(
+        0, ge=0, le=64, description="0 = round, 3-64 = polygonal (diameters to the corners)"
+    )
 
     def problems(self) -> list[str]:
-        out = positive(height=self.height, top_diameter=self.top_diameter,
-                       bottom_diameter=self.bottom_diameter, wall=self.wall, floor=self.floor)
+        out = positive(
+            height=self.height,
+            top_diameter=self.top_diameter,
+            bottom_diameter=self.bottom_diameter,
+            wall=self.wall,
+            floor=self.floor,
+        )
         out += _sides(self.sides)
         if out:
             return out
         out += wall_vs("wall", self.wall, min(self.top_diameter, self.bottom_diameter), "a pot")
         if self.floor >= self.height:
             out.append(f"floor {self.floor} mm must be thinner than the height {self.height} mm")
-        out += hole_fits(self.drain_hole_diameter, self.bottom_diameter - 2 * self.wall,
-                          "the pot's floor")
+        out += hole_fits(
+            self.drain_hole_diameter, self.bottom_diameter - 2 * self.wall, "the pot's floor"
+        )
         return out
 
 
@@ -260,25 +314,32 @@ class Nameplate(SpecNode):
     A size of [0, 0] fits the plate to the text."""
 
     kind: Literal["nameplate"] = "nameplate"
-    text: str = Field(min_length=1, max_length=60, description="the text (A-Z 0-9 and basic"
-                      " punctuation; lower case is drawn as capitals)")
+    text: str = Field(
+        min_length=1,
+        max_length=60,
+        description="the text (A-Z 0-9 and basic punctuation; lower case is drawn as capitals)",
+    )
     size: list[float] = vec(2, "[x, y] plate size in mm, [0, 0] to fit the text", [0.0, 0.0])
     thickness: float = Field(3.0, description="plate thickness, mm")
     text_height: float = Field(10.0, description="height of the capital letters, mm")
     text_depth: float = Field(1.0, description="how far the text stands up or is cut in, mm")
     style: Literal["raised", "engraved"] = Field("raised", description="raised or engraved text")
     corner_radius: float = Field(2.0, ge=0, description="corner rounding, mm")
-    hole_diameter: float = Field(0.0, ge=0, description="hole at the left end for a key ring or"
-                                 " nail, 0 for none")
+    hole_diameter: float = Field(
+        0.0, ge=0, description="hole at the left end for a key ring or nail, 0 for none"
+    )
 
     def problems(self) -> list[str]:
-        out = positive(thickness=self.thickness, text_height=self.text_height,
-                       text_depth=self.text_depth)
+        out = positive(
+            thickness=self.thickness, text_height=self.text_height, text_depth=self.text_depth
+        )
         if any(v < 0 for v in self.size) or (0 in self.size and any(self.size)):
             out.append(f"size {self.size} must be both above 0, or [0, 0] to fit the text")
         if not out and self.style == "engraved" and self.text_depth >= self.thickness:
-            out.append(f"text_depth {self.text_depth} mm must be less than the thickness"
-                       f" {self.thickness} mm to engrave")
+            out.append(
+                f"text_depth {self.text_depth} mm must be less than the thickness"
+                f" {self.thickness} mm to engrave"
+            )
         if not self.text.strip():
             out.append("text is empty")
         return out
@@ -290,10 +351,12 @@ class CookieCutter(SpecNode):
 
     kind: Literal["cookie_cutter"] = "cookie_cutter"
     shape: Literal["circle", "star", "heart", "polygon"] = Field(
-        "circle", description="outline shape; polygon uses `points`")
+        "circle", description="outline shape; polygon uses `points`"
+    )
     size: float = Field(60.0, description="overall width of the outline, mm")
     points: list[list[float]] = Field(
-        default_factory=list, description="[x, y] outline for shape polygon (scaled to size)")
+        default_factory=list, description="[x, y] outline for shape polygon (scaled to size)"
+    )
     height: float = Field(15.0, description="blade height including the flange, mm")
     blade: float = Field(0.8, description="blade thickness, mm")
     flange_width: float = Field(3.0, ge=0, description="flange width outside the blade, mm")
@@ -325,8 +388,7 @@ class Coaster(SpecNode):
     square: bool = Field(False, description="rounded square instead of round")
 
     def problems(self) -> list[str]:
-        out = positive(diameter=self.diameter, thickness=self.thickness,
-                       rim_width=self.rim_width)
+        out = positive(diameter=self.diameter, thickness=self.thickness, rim_width=self.rim_width)
         if not out:
             out += wall_vs("rim_width", self.rim_width, self.diameter, "a coaster")
         return out
@@ -345,16 +407,24 @@ class Knob(SpecNode):
     ridges: int = Field(18, ge=0, le=90, description="grip ridges around the side, 0 for smooth")
 
     def problems(self) -> list[str]:
-        out = positive(diameter=self.diameter, height=self.height,
-                       shaft_diameter=self.shaft_diameter, shaft_depth=self.shaft_depth)
+        out = positive(
+            diameter=self.diameter,
+            height=self.height,
+            shaft_diameter=self.shaft_diameter,
+            shaft_depth=self.shaft_depth,
+        )
         if out:
             return out
         if self.shaft_diameter >= self.diameter - 3:
-            out.append(f"shaft_diameter {self.shaft_diameter} mm leaves under 1.5 mm of wall in"
-                       f" a {self.diameter} mm knob")
+            out.append(
+                f"shaft_diameter {self.shaft_diameter} mm leaves under 1.5 mm of wall in"
+                f" a {self.diameter} mm knob"
+            )
         if self.shaft_depth >= self.height - 0.8:
-            out.append(f"shaft_depth {self.shaft_depth} mm must be less than the height"
-                       f" {self.height} mm minus 0.8 mm, or the hole comes through the top")
+            out.append(
+                f"shaft_depth {self.shaft_depth} mm must be less than the height"
+                f" {self.height} mm minus 0.8 mm, or the hole comes through the top"
+            )
         return out
 
 
@@ -371,17 +441,26 @@ class DrawerHandle(SpecNode):
     hole_depth: float = Field(12.0, description="depth of the pilot holes, mm")
 
     def problems(self) -> list[str]:
-        out = positive(hole_spacing=self.hole_spacing, clearance=self.clearance,
-                       width=self.width, thickness=self.thickness, hole_depth=self.hole_depth)
+        out = positive(
+            hole_spacing=self.hole_spacing,
+            clearance=self.clearance,
+            width=self.width,
+            thickness=self.thickness,
+            hole_depth=self.hole_depth,
+        )
         if out:
             return out
         if self.hole_spacing <= 2 * self.thickness:
-            out.append(f"hole_spacing {self.hole_spacing} mm must be more than twice the"
-                       f" thickness {self.thickness} mm")
+            out.append(
+                f"hole_spacing {self.hole_spacing} mm must be more than twice the"
+                f" thickness {self.thickness} mm"
+            )
         out += hole_fits(self.hole_diameter, min(self.width, self.thickness), "a post")
         if self.hole_depth >= self.clearance + self.thickness - 1:
-            out.append(f"hole_depth {self.hole_depth} mm would come out through the grip; use"
-                       f" under {self.clearance + self.thickness - 1:.1f} mm")
+            out.append(
+                f"hole_depth {self.hole_depth} mm would come out through the grip; use"
+                f" under {self.clearance + self.thickness - 1:.1f} mm"
+            )
         return out
 
 
@@ -396,8 +475,12 @@ class Funnel(SpecNode):
     wall: float = Field(1.6, description="wall thickness, mm")
 
     def problems(self) -> list[str]:
-        out = positive(top_diameter=self.top_diameter, spout_diameter=self.spout_diameter,
-                       cone_height=self.cone_height, wall=self.wall)
+        out = positive(
+            top_diameter=self.top_diameter,
+            spout_diameter=self.spout_diameter,
+            cone_height=self.cone_height,
+            wall=self.wall,
+        )
         if out:
             return out
         if self.spout_diameter >= self.top_diameter:

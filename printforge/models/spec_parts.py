@@ -41,12 +41,16 @@ class BoxWithLid(SpecNode):
     lip_height: float = Field(4.0, description="height of the lid's lip that goes into the box")
     clearance: float = Field(0.2, ge=0, le=2, description="gap between lip and box wall, mm")
     corner_radius: float = Field(
-        0.0, ge=0, description="outer vertical edge rounding, mm; half the shorter side gives"
-        " round ends (a round box when x = y)")
+        0.0,
+        ge=0,
+        description="outer vertical edge rounding, mm; half the shorter side gives"
+        " round ends (a round box when x = y)",
+    )
 
     def problems(self) -> list[str]:
-        out = positive(size=self.size, wall=self.wall, floor=self.floor,
-                       lid_thickness=self.lid_thickness)
+        out = positive(
+            size=self.size, wall=self.wall, floor=self.floor, lid_thickness=self.lid_thickness
+        )
         if out:
             return out
         x, y, z = self.size
@@ -54,15 +58,19 @@ class BoxWithLid(SpecNode):
         if self.floor >= z:
             out.append(f"floor {self.floor} mm must be thinner than the box height {z} mm")
         elif self.lip_height < 0 or self.lip_height >= z - self.floor:
-            out.append(f"lip_height {self.lip_height} mm must be 0 or more and less than the"
-                       f" inside depth {z - self.floor:.1f} mm")
+            out.append(
+                f"lip_height {self.lip_height} mm must be 0 or more and less than the"
+                f" inside depth {z - self.floor:.1f} mm"
+            )
         inner = min(x, y) - 4 * self.wall - 2 * self.clearance
         if not out and self.lip_height > 0 and inner <= 0:
             out.append("the box is too small for a lid lip; make it larger or set lip_height 0")
         # Exactly half the shorter side is allowed: round ends, or a round box with a lid.
         if self.corner_radius * 2 > min(x, y) + 1e-9:
-            out.append(f"corner_radius {self.corner_radius} mm is too large for the box;"
-                       f" use at most {min(x, y) / 2:.1f} mm")
+            out.append(
+                f"corner_radius {self.corner_radius} mm is too large for the box;"
+                f" use at most {min(x, y) / 2:.1f} mm"
+            )
         return out
 
 
@@ -100,7 +108,8 @@ class Port(SpecNode):
 
     kind: Literal["port"] = "port"
     side: Literal["front", "back", "left", "right"] = Field(
-        description="wall it goes through: front = -Y, back = +Y, left = -X, right = +X")
+        description="wall it goes through: front = -Y, back = +Y, left = -X, right = +X"
+    )
     position: float = Field(0.0, description="centre along the wall from its middle, mm")
     bottom: float = Field(0.0, description="bottom of the opening above the board's top, mm")
     width: float = Field(description="opening width along the wall, mm")
@@ -126,22 +135,29 @@ class Enclosure(SpecNode):
     gap: float = Field(1.0, ge=0, description="space between board edge and wall, mm")
     standoff_height: float = Field(5.0, description="board distance above the floor, mm")
     hole_diameter: float = Field(2.5, description="standoff pilot hole for the screws, mm")
-    hole_inset: float = Field(3.5, description="board mounting hole centres from board edges,"
-                              " when `holes` is not given")
+    hole_inset: float = Field(
+        3.5, description="board mounting hole centres from board edges, when `holes` is not given"
+    )
     holes: list[list[float]] | None = Field(
-        None, max_length=12,
+        None,
+        max_length=12,
         description="mounting hole centres [x, y] in mm from the board's front-left corner"
-                    " (x along board_size[0]); replaces hole_inset unless null or empty")
+        " (x along board_size[0]); replaces hole_inset unless null or empty",
+    )
     lip_height: float = Field(3.0, ge=0, description="lid lip height, mm")
     clearance: float = Field(0.2, ge=0, le=2, description="lid lip play, mm")
-    ports: list[Port] = Field(default_factory=list, max_length=12,
-                              description="openings in the side walls for connectors")
+    ports: list[Port] = Field(
+        default_factory=list, max_length=12, description="openings in the side walls for connectors"
+    )
 
     def outer(self) -> tuple[float, float, float]:
         bx, by = self.board_size
         m = 2 * (self.gap + self.wall)
-        return (bx + m, by + m,
-                self.wall + self.standoff_height + self.board_thickness + self.headroom)
+        return (
+            bx + m,
+            by + m,
+            self.wall + self.standoff_height + self.board_thickness + self.headroom,
+        )
 
     def standoff_diameter(self) -> float:
         """Outside diameter of a standoff: its pilot hole plus two perimeters of wall."""
@@ -156,21 +172,30 @@ class Enclosure(SpecNode):
         return [(sx * hx, sy * hy) for sx in (-1, 1) for sy in (-1, 1)]
 
     def problems(self) -> list[str]:
-        out = positive(board_size=self.board_size, board_thickness=self.board_thickness,
-                       headroom=self.headroom, wall=self.wall,
-                       standoff_height=self.standoff_height, hole_diameter=self.hole_diameter,
-                       hole_inset=self.hole_inset)
+        out = positive(
+            board_size=self.board_size,
+            board_thickness=self.board_thickness,
+            headroom=self.headroom,
+            wall=self.wall,
+            standoff_height=self.standoff_height,
+            hole_diameter=self.hole_diameter,
+            hole_inset=self.hole_inset,
+        )
         if out:
             return out
         if self.holes:
             return self._hole_list_problems() + self._port_problems()
         bx, by = self.board_size
         if 2 * self.hole_inset >= min(bx, by):
-            out.append(f"hole_inset {self.hole_inset} mm puts the mounting holes outside the"
-                       f" {bx} x {by} mm board; use under {min(bx, by) / 2:.1f} mm")
+            out.append(
+                f"hole_inset {self.hole_inset} mm puts the mounting holes outside the"
+                f" {bx} x {by} mm board; use under {min(bx, by) / 2:.1f} mm"
+            )
         if self.hole_diameter + 1.2 > 2 * self.hole_inset + 2 * self.gap:
-            out.append(f"hole_diameter {self.hole_diameter} mm is too big for a standoff"
-                       f" {self.hole_inset} mm from the board edge; use a larger hole_inset")
+            out.append(
+                f"hole_diameter {self.hole_diameter} mm is too big for a standoff"
+                f" {self.hole_inset} mm from the board edge; use a larger hole_inset"
+            )
         return out + self._port_problems()
 
     def _hole_list_problems(self) -> list[str]:
@@ -184,12 +209,16 @@ class Enclosure(SpecNode):
             x, y = h
             # The hole must be on the board; its standoff may reach into the gap but not the wall.
             if not (r_hole <= x <= bx - r_hole and r_hole <= y <= by - r_hole):
-                out.append(f"hole {i + 1} at [{x:g}, {y:g}] is not on the {bx:g} x {by:g} mm"
-                           " board (x from 0 to board_size[0], y from 0 to board_size[1],"
-                           " from the board's front-left corner)")
+                out.append(
+                    f"hole {i + 1} at [{x:g}, {y:g}] is not on the {bx:g} x {by:g} mm"
+                    " board (x from 0 to board_size[0], y from 0 to board_size[1],"
+                    " from the board's front-left corner)"
+                )
             elif min(x, bx - x, y, by - y) + self.gap < r_post:
-                out.append(f"hole {i + 1} at [{x:g}, {y:g}]: its {2 * r_post:.1f} mm standoff"
-                           " runs into the wall; move it in or widen the gap")
+                out.append(
+                    f"hole {i + 1} at [{x:g}, {y:g}]: its {2 * r_post:.1f} mm standoff"
+                    " runs into the wall; move it in or widen the gap"
+                )
         if out:
             return out
         spots = self.hole_centres()
@@ -197,8 +226,10 @@ class Enclosure(SpecNode):
             for j in range(i + 1, len(spots)):
                 xb, yb = spots[j]
                 if ((xa - xb) ** 2 + (ya - yb) ** 2) ** 0.5 < 2 * r_post:
-                    out.append(f"holes {i + 1} and {j + 1} are closer than one standoff"
-                               f" ({2 * r_post:.1f} mm): their standoffs would merge")
+                    out.append(
+                        f"holes {i + 1} and {j + 1} are closer than one standoff"
+                        f" ({2 * r_post:.1f} mm): their standoffs would merge"
+                    )
         return out
 
     def _port_problems(self) -> list[str]:
@@ -209,13 +240,16 @@ class Enclosure(SpecNode):
             along = ox if port.side in ("front", "back") else oy
             room = along / 2 - self.wall
             if abs(port.position) + port.width / 2 > room:
-                out.append(f"port {i + 1} ({port.side}) runs past the corner: keep"
-                           f" |position| + width/2 under {room:.1f} mm")
-            if board_top + port.bottom < self.wall or \
-                    board_top + port.bottom + port.height > oz:
-                out.append(f"port {i + 1} ({port.side}) leaves the wall: its top must stay"
-                           f" under {oz - board_top:.1f} mm above the board and its bottom"
-                           f" above the floor")
+                out.append(
+                    f"port {i + 1} ({port.side}) runs past the corner: keep"
+                    f" |position| + width/2 under {room:.1f} mm"
+                )
+            if board_top + port.bottom < self.wall or board_top + port.bottom + port.height > oz:
+                out.append(
+                    f"port {i + 1} ({port.side}) leaves the wall: its top must stay"
+                    f" under {oz - board_top:.1f} mm above the board and its bottom"
+                    f" above the floor"
+                )
         return out
 
     def port_boxes(self) -> list[tuple[tuple[float, float, float], tuple[float, float, float]]]:
@@ -252,24 +286,31 @@ class LBracket(SpecNode):
     brace: bool = Field(True, description="add triangular braces at both sides")
 
     def problems(self) -> list[str]:
-        out = positive(width=self.width, leg_a=self.leg_a, leg_b=self.leg_b,
-                       thickness=self.thickness)
+        out = positive(
+            width=self.width, leg_a=self.leg_a, leg_b=self.leg_b, thickness=self.thickness
+        )
         if out:
             return out
         t = self.thickness
         if t >= min(self.leg_a, self.leg_b):
-            out.append(f"thickness {t} mm must be less than both legs"
-                       f" ({self.leg_a} and {self.leg_b} mm)")
+            out.append(
+                f"thickness {t} mm must be less than both legs ({self.leg_a} and {self.leg_b} mm)"
+            )
             return out
         if self.holes_per_leg and self.hole_diameter:
             side = self.width - (2 * t if self.brace else 0)
-            out += hole_fits(self.hole_diameter, side, "the width between the braces"
-                              if self.brace else "the leg width")
+            out += hole_fits(
+                self.hole_diameter,
+                side,
+                "the width between the braces" if self.brace else "the leg width",
+            )
             free = min(self.leg_a, self.leg_b) - t
             pitch = free / self.holes_per_leg
             if self.hole_diameter >= pitch - 1.0:
-                out.append(f"{self.holes_per_leg} holes of {self.hole_diameter} mm do not fit"
-                           f" along a leg with {free:.1f} mm free; use fewer or smaller holes")
+                out.append(
+                    f"{self.holes_per_leg} holes of {self.hole_diameter} mm do not fit"
+                    f" along a leg with {free:.1f} mm free; use fewer or smaller holes"
+                )
         return out
 
 
@@ -286,13 +327,16 @@ class ShelfBracket(SpecNode):
     holes_per_leg: int = Field(2, ge=0, le=6, description="screw holes in each leg")
 
     def problems(self) -> list[str]:
-        out = positive(width=self.width, leg_a=self.leg_a, leg_b=self.leg_b,
-                       thickness=self.thickness)
+        out = positive(
+            width=self.width, leg_a=self.leg_a, leg_b=self.leg_b, thickness=self.thickness
+        )
         if out:
             return out
         if 3 * self.thickness >= min(self.leg_a, self.leg_b):
-            out.append(f"thickness {self.thickness} mm is too thick for legs of {self.leg_a} and"
-                       f" {self.leg_b} mm; use under {min(self.leg_a, self.leg_b) / 3:.1f} mm")
+            out.append(
+                f"thickness {self.thickness} mm is too thick for legs of {self.leg_a} and"
+                f" {self.leg_b} mm; use under {min(self.leg_a, self.leg_b) / 3:.1f} mm"
+            )
         if self.holes_per_leg and self.hole_diameter:
             out += hole_fits(self.hole_diameter, self.width, "the bracket width")
         return out
@@ -312,16 +356,23 @@ class WallHook(SpecNode):
     holes: int = Field(2, ge=0, le=4, description="screw holes in the back plate")
 
     def problems(self) -> list[str]:
-        out = positive(width=self.width, back_height=self.back_height, reach=self.reach,
-                       tip_height=self.tip_height, thickness=self.thickness)
+        out = positive(
+            width=self.width,
+            back_height=self.back_height,
+            reach=self.reach,
+            tip_height=self.tip_height,
+            thickness=self.thickness,
+        )
         if out:
             return out
         if 2 * self.thickness >= self.reach:
-            out.append(f"reach {self.reach} mm must be more than twice the thickness"
-                       f" {self.thickness} mm")
+            out.append(
+                f"reach {self.reach} mm must be more than twice the thickness {self.thickness} mm"
+            )
         if self.thickness >= self.back_height / 2:
-            out.append(f"back_height {self.back_height} mm is too short for thickness"
-                       f" {self.thickness} mm")
+            out.append(
+                f"back_height {self.back_height} mm is too short for thickness {self.thickness} mm"
+            )
         if self.holes and self.hole_diameter:
             out += hole_fits(self.hole_diameter, self.width, "the hook width")
         return out
@@ -339,8 +390,12 @@ class CableClip(SpecNode):
     tab_length: float = Field(10.0, description="length of the screw tab beside the arch, mm")
 
     def problems(self) -> list[str]:
-        out = positive(cable_diameter=self.cable_diameter, width=self.width,
-                       thickness=self.thickness, tab_length=self.tab_length)
+        out = positive(
+            cable_diameter=self.cable_diameter,
+            width=self.width,
+            thickness=self.thickness,
+            tab_length=self.tab_length,
+        )
         if out:
             return out
         out += hole_fits(self.hole_diameter, min(self.width, self.tab_length), "the tab")
@@ -359,8 +414,12 @@ class PipeClamp(SpecNode):
     hole_diameter: float = Field(4.5, ge=0, description="screw hole per flange, 0 for none")
 
     def problems(self) -> list[str]:
-        out = positive(pipe_diameter=self.pipe_diameter, width=self.width,
-                       thickness=self.thickness, flange_length=self.flange_length)
+        out = positive(
+            pipe_diameter=self.pipe_diameter,
+            width=self.width,
+            thickness=self.thickness,
+            flange_length=self.flange_length,
+        )
         if out:
             return out
         out += hole_fits(self.hole_diameter, min(self.width, self.flange_length), "a flange")
@@ -381,13 +440,20 @@ class PhoneStand(SpecNode):
     thickness: float = Field(5.0, description="material thickness, mm")
 
     def problems(self) -> list[str]:
-        out = positive(width=self.width, base_depth=self.base_depth,
-                       back_height=self.back_height, device_thickness=self.device_thickness,
-                       lip_height=self.lip_height, thickness=self.thickness)
+        out = positive(
+            width=self.width,
+            base_depth=self.base_depth,
+            back_height=self.back_height,
+            device_thickness=self.device_thickness,
+            lip_height=self.lip_height,
+            thickness=self.thickness,
+        )
         if out:
             return out
         need = 2 * self.thickness + self.device_thickness + 10
         if self.base_depth < need:
-            out.append(f"base_depth {self.base_depth} mm is too short for the slot; use at"
-                       f" least {need:.0f} mm")
+            out.append(
+                f"base_depth {self.base_depth} mm is too short for the slot; use at"
+                f" least {need:.0f} mm"
+            )
         return out

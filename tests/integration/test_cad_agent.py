@@ -60,7 +60,8 @@ async def test_cube_to_stl(tmp_path: Path) -> None:
 async def test_box_with_lid_writes_every_file(tmp_path: Path) -> None:
     ctx, _ = _ctx(tmp_path)
     art = await CADAgent(Settings()).run(
-        _spec({"kind": "box_with_lid", "size": [60, 40, 30], "corner_radius": 4}), ctx)
+        _spec({"kind": "box_with_lid", "size": [60, 40, 30], "corner_radius": 4}), ctx
+    )
     names = {p.name for p in ctx.job_dir.iterdir()}
     assert {"model.stl", "model.3mf", "model.scad", "preview.png"} <= names
     assert art.bodies == 2 and art.preview_png == ctx.job_dir / "preview.png"
@@ -115,8 +116,9 @@ async def test_import_turns_a_model_onto_its_best_side(tmp_path: Path) -> None:
 async def test_import_refuses_an_open_mesh(tmp_path: Path) -> None:
     cup = trimesh.creation.cylinder(radius=10, height=20, sections=24)
     source = tmp_path / "cup.stl"
-    trimesh.Trimesh(cup.vertices, cup.faces[cup.face_normals[:, 2] < 0.9],
-                    process=False).export(source)
+    trimesh.Trimesh(cup.vertices, cup.faces[cup.face_normals[:, 2] < 0.9], process=False).export(
+        source
+    )
     ctx, _ = _ctx(tmp_path)
     with pytest.raises(InputError, match="hole too big to fill safely"):
         await CADAgent(Settings()).run(source, ctx)
@@ -134,14 +136,33 @@ def test_design_cli_shows_the_printability_warnings(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
-    base = [sys.executable, "-m", "printforge", "--data-dir", str(tmp_path / "d"), "design",
-            "a ball 20 mm diameter", "--out", str(tmp_path / "ball.stl"), "--provider", "offline"]
-    text = subprocess.run(base, capture_output=True, text=True, env=env, cwd=root,
-                          timeout=120, check=False)
+    base = [
+        sys.executable,
+        "-m",
+        "printforge",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "design",
+        "a ball 20 mm diameter",
+        "--out",
+        str(tmp_path / "ball.stl"),
+        "--provider",
+        "offline",
+    ]
+    text = subprocess.run(
+        base, capture_output=True, text=True, env=env, cwd=root, timeout=120, check=False
+    )
     assert text.returncode == 0, text.stderr
     assert "warning:" in text.stdout and "overhangs more than 45" in text.stdout
-    done = subprocess.run([*base, "--json"], capture_output=True, text=True, env=env, cwd=root,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [*base, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     check = json.loads(done.stdout)["printability"]
     assert check["ok"] and check["overhang_area_mm2"] > 100

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.prusaslicer
 def _info(path: Path) -> list[dict[str, str]]:
     exe = shutil.which("prusa-slicer")
     assert exe is not None, "prusa-slicer is not installed (scripts/setup installs it)"
-    out = subprocess.run([exe, "--info", str(path)], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [exe, "--info", str(path)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     blocks = re.split(r"^\[.*\]$", out, flags=re.M)[1:]
     return [dict(re.findall(r"^(\w+) = *(.+)$", b, flags=re.M)) for b in blocks]
 
@@ -31,8 +32,10 @@ def test_every_family_is_manifold_for_prusaslicer(tmp_path: Path) -> None:
     for kind in EXAMPLES:
         mesh = build_mesh(example_spec(kind))
         (info,) = _info(write_stl(mesh, tmp_path / f"{kind}.stl"))
-        if info["manifold"] != "yes" or abs(float(info["volume"]) - mesh.volume) > \
-                1e-3 * mesh.volume:
+        if (
+            info["manifold"] != "yes"
+            or abs(float(info["volume"]) - mesh.volume) > 1e-3 * mesh.volume
+        ):
             wrong.append((kind, info["manifold"], info["volume"], mesh.volume))
     assert wrong == []
 

@@ -53,8 +53,11 @@ def standoff_centres(box: trimesh.Trimesh, node: object) -> list[tuple[float, fl
     return centres
 
 
-def _assert_same_points(got: list[tuple[float, float]], want: list[list[float]] | list[
-        tuple[float, float]], tol: float = 0.1) -> None:
+def _assert_same_points(
+    got: list[tuple[float, float]],
+    want: list[list[float]] | list[tuple[float, float]],
+    tol: float = 0.1,
+) -> None:
     assert len(got) == len(want), f"found {len(got)} standoffs, want {len(want)}: {got}"
     for x, y in want:
         nearest = min(np.hypot(x - gx, y - gy) for gx, gy in got)
@@ -111,16 +114,19 @@ def test_standoffs_less_than_a_nozzle_apart_are_refused_for_that_printer() -> No
 
 def test_the_scad_export_places_the_posts_at_the_holes() -> None:
     text = to_scad(_spec(holes=PI4_HOLES))
-    posts = re.findall(r"translate\(\[(-?[\d.]+), (-?[\d.]+), [\d.]+\]\) cylinder\(h = 5\.01, "
-                       r"r = 2\.5,", text)
+    posts = re.findall(
+        r"translate\(\[(-?[\d.]+), (-?[\d.]+), [\d.]+\]\) cylinder\(h = 5\.01, "
+        r"r = 2\.5,",
+        text,
+    )
     # Board centred in the box: hole (x, y) -> (x - 42.5, y - 28).
-    _assert_same_points([(float(x) + 42.5, float(y) + 28) for x, y in posts], PI4_HOLES,
-                        tol=1e-3)
+    _assert_same_points([(float(x) + 42.5, float(y) + 28) for x, y in posts], PI4_HOLES, tol=1e-3)
 
 
 def test_the_design_needs_grammar_for_one_body() -> None:
-    big = DesignSpec.model_validate({"name": "b", "parts": [
-        {"kind": "box", "size": [300, 40, 30]}]})
+    big = DesignSpec.model_validate(
+        {"name": "b", "parts": [{"kind": "box", "size": [300, 40, 30]}]}
+    )
     problems = spec_problems(big, PROFILE)
     assert any(p.startswith("the design needs 300.0 x 40.0 mm of bed") for p in problems)
 
@@ -146,8 +152,9 @@ def test_published_hole_figures() -> None:
     assert boards["Raspberry Pi Pico"].hole_spacing == (47.0, 11.4)
     uno = boards["Arduino Uno"].holes
     assert uno is not None
-    for (x, y), (px, py) in zip(uno, [(14.0, 2.5), (15.3, 50.7), (66.1, 7.6), (66.1, 35.5)],
-                                strict=True):
+    for (x, y), (px, py) in zip(
+        uno, [(14.0, 2.5), (15.3, 50.7), (66.1, 7.6), (66.1, 35.5)], strict=True
+    ):
         assert abs(x - px) < 0.1 and abs(y - py) < 0.1
     assert boards["Arduino Uno"].hole_spacing is None  # no standoffs frame for it
 

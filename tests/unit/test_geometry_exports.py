@@ -26,8 +26,7 @@ def kit() -> tuple[DesignSpec, trimesh.Trimesh]:
     return spec, build_mesh(spec)
 
 
-def test_stl_is_binary_and_reloads(tmp_path: Path,
-                                   kit: tuple[DesignSpec, trimesh.Trimesh]) -> None:
+def test_stl_is_binary_and_reloads(tmp_path: Path, kit: tuple[DesignSpec, trimesh.Trimesh]) -> None:
     _, mesh = kit
     path = write_stl(mesh, tmp_path / "m.stl")
     data = path.read_bytes()
@@ -38,8 +37,9 @@ def test_stl_is_binary_and_reloads(tmp_path: Path,
     assert again.volume == pytest.approx(mesh.volume, rel=1e-5)
 
 
-def test_3mf_reloads_with_each_body(tmp_path: Path,
-                                    kit: tuple[DesignSpec, trimesh.Trimesh]) -> None:
+def test_3mf_reloads_with_each_body(
+    tmp_path: Path, kit: tuple[DesignSpec, trimesh.Trimesh]
+) -> None:
     _, mesh = kit
     path = write_3mf(mesh, tmp_path / "m.3mf")
     scene = trimesh.load(path)
@@ -55,8 +55,10 @@ def test_3mf_keeps_a_cavity_inside_its_body(tmp_path: Path) -> None:
     from printforge.geometry.printability import analyse
     from printforge.models.printer import PrinterProfile
 
-    hollow = {"kind": "difference", "children": [{"kind": "sphere", "radius": 10},
-                                                 {"kind": "sphere", "radius": 5}]}
+    hollow = {
+        "kind": "difference",
+        "children": [{"kind": "sphere", "radius": 10}, {"kind": "sphere", "radius": 5}],
+    }
     spec = _spec(hollow, {"kind": "washer", "outer_diameter": 20, "inner_diameter": 8})
     mesh = build_mesh(spec)
     scene = trimesh.load(write_3mf(mesh, tmp_path / "m.3mf"))
@@ -67,19 +69,42 @@ def test_3mf_keeps_a_cavity_inside_its_body(tmp_path: Path) -> None:
 
 
 def test_scad_has_the_primitives_and_placements() -> None:
-    spec = _spec({"kind": "difference", "children": [
-        {"kind": "box", "size": [20, 20, 10]},
-        {"kind": "translate", "offset": [10, 10, -1], "children": [
-            {"kind": "cylinder", "height": 12, "radius": 3}]},
-        {"kind": "circular_pattern", "count": 4, "children": [
-            {"kind": "translate", "offset": [6, 0, 8], "children": [
-                {"kind": "sphere", "radius": 1}]}]}]})
+    spec = _spec(
+        {
+            "kind": "difference",
+            "children": [
+                {"kind": "box", "size": [20, 20, 10]},
+                {
+                    "kind": "translate",
+                    "offset": [10, 10, -1],
+                    "children": [{"kind": "cylinder", "height": 12, "radius": 3}],
+                },
+                {
+                    "kind": "circular_pattern",
+                    "count": 4,
+                    "children": [
+                        {
+                            "kind": "translate",
+                            "offset": [6, 0, 8],
+                            "children": [{"kind": "sphere", "radius": 1}],
+                        }
+                    ],
+                },
+            ],
+        }
+    )
     mesh = build_mesh(spec)
     text = to_scad(spec, mesh.metadata["placements"])
-    for fragment in ("difference() {", "cube([20, 20, 10], center = false);",
-                     "translate([10, 10, -1]) {", "cylinder(h = 12, r = 3, center = false);",
-                     "for (i = [0 : 3]) rotate([0, 0, i * 360 / 4])", "sphere(r = 1);",
-                     "multmatrix(", "body_1();"):
+    for fragment in (
+        "difference() {",
+        "cube([20, 20, 10], center = false);",
+        "translate([10, 10, -1]) {",
+        "cylinder(h = 12, r = 3, center = false);",
+        "for (i = [0 : 3]) rotate([0, 0, i * 360 / 4])",
+        "sphere(r = 1);",
+        "multmatrix(",
+        "body_1();",
+    ):
         assert fragment in text, fragment
     assert text.count("{") == text.count("}")
 

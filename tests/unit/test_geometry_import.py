@@ -42,8 +42,9 @@ def test_flipped_triangles_are_turned_round(tmp_path: Path) -> None:
     cube = _cube()
     faces = cube.faces.copy()
     faces[[2, 7]] = faces[[2, 7]][:, ::-1]
-    mesh, repairs = import_mesh(_save(trimesh.Trimesh(cube.vertices, faces, process=False),
-                                      tmp_path / "flip.obj"))
+    mesh, repairs = import_mesh(
+        _save(trimesh.Trimesh(cube.vertices, faces, process=False), tmp_path / "flip.obj")
+    )
     assert mesh.is_winding_consistent and mesh.volume == pytest.approx(8000, rel=1e-6)
     assert any("winding" in r for r in repairs)
 
@@ -92,8 +93,7 @@ def test_loose_fin_is_refused(tmp_path: Path) -> None:
         ("model.step", b"ISO-10303-21;", "unsupported file type .step"),
     ],
 )
-def test_unreadable_files_refused(tmp_path: Path, name: str, content: bytes,
-                                  words: str) -> None:
+def test_unreadable_files_refused(tmp_path: Path, name: str, content: bytes, words: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(ImportRefused, match=words):

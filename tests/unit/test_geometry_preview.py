@@ -22,8 +22,12 @@ def _orange(img: Image.Image) -> np.ndarray:
 
 
 def test_png_written_with_the_part_in_view(tmp_path: Path) -> None:
-    path = render_png(_mesh({"kind": "box_with_lid", "size": [60, 40, 30]}),
-                      tmp_path / "p.png", label="box", size=(320, 240))
+    path = render_png(
+        _mesh({"kind": "box_with_lid", "size": [60, 40, 30]}),
+        tmp_path / "p.png",
+        label="box",
+        size=(320, 240),
+    )
     with Image.open(path) as img:
         assert img.format == "PNG" and img.size == (320, 240)
         part = _orange(img)

@@ -14,8 +14,9 @@ PROFILE = PrinterProfile(name="p", bed_x=200, bed_y=200, max_z=200)
 
 
 def _mesh(part: dict[str, object]) -> trimesh.Trimesh:
-    return build_mesh(DesignSpec.model_validate({"name": "p", "parts": [part],
-                                                 "auto_orient": False}))
+    return build_mesh(
+        DesignSpec.model_validate({"name": "p", "parts": [part], "auto_orient": False})
+    )
 
 
 def test_a_clean_part_passes() -> None:
@@ -29,10 +30,19 @@ def test_a_clean_part_passes() -> None:
 
 def test_overhang_of_a_t_shape() -> None:
     # A 40 x 10 bar on a 10 x 10 post: the bar's underside beside the post hangs in the air.
-    mesh = _mesh({"kind": "union", "children": [
-        {"kind": "box", "size": [10, 10, 20]},
-        {"kind": "translate", "offset": [-15, 0, 20], "children": [
-            {"kind": "box", "size": [40, 10, 5]}]}]})
+    mesh = _mesh(
+        {
+            "kind": "union",
+            "children": [
+                {"kind": "box", "size": [10, 10, 20]},
+                {
+                    "kind": "translate",
+                    "offset": [-15, 0, 20],
+                    "children": [{"kind": "box", "size": [40, 10, 5]}],
+                },
+            ],
+        }
+    )
     assert overhang_area(mesh) == pytest.approx(30 * 10, rel=1e-6)
     report = analyse(mesh, PROFILE)
     assert report.ok
@@ -43,8 +53,13 @@ def test_overhang_of_a_t_shape() -> None:
 @pytest.mark.parametrize(("radius", "overhangs"), [(9.5, False), (10.5, True)])
 def test_the_45_degree_limit(radius: float, overhangs: bool) -> None:
     # An upside-down cone 10 mm tall: its side is 43.5° or 46.4° from vertical.
-    cone = _mesh({"kind": "rotate", "angles": [180, 0, 0], "children": [
-        {"kind": "cone", "height": 10, "radius_bottom": radius}]})
+    cone = _mesh(
+        {
+            "kind": "rotate",
+            "angles": [180, 0, 0],
+            "children": [{"kind": "cone", "height": 10, "radius_bottom": radius}],
+        }
+    )
     assert bool(overhang_area(cone) > 0.5 * cone.area) is overhangs
 
 
@@ -62,10 +77,19 @@ def test_open_mesh_is_a_problem() -> None:
 
 
 def test_thin_walls_and_specks_are_warned() -> None:
-    sheet = _mesh({"kind": "union", "children": [
-        {"kind": "box", "size": [40, 40, 0.25]},
-        {"kind": "translate", "offset": [60, 0, 0], "children": [
-            {"kind": "box", "size": [0.2, 0.2, 0.2]}]}]})
+    sheet = _mesh(
+        {
+            "kind": "union",
+            "children": [
+                {"kind": "box", "size": [40, 40, 0.25]},
+                {
+                    "kind": "translate",
+                    "offset": [60, 0, 0],
+                    "children": [{"kind": "box", "size": [0.2, 0.2, 0.2]}],
+                },
+            ],
+        }
+    )
     report = analyse(sheet, PROFILE)
     assert report.ok
     assert report.min_wall_mm is not None and report.min_wall_mm < 0.4

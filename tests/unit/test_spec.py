@@ -17,10 +17,34 @@ def _spec(*parts: dict[str, object]) -> DesignSpec:
 def test_schema_is_json_and_has_every_kind() -> None:
     schema = DesignSpec.model_json_schema()
     text = json.dumps(schema)
-    kinds = ("box", "rounded_box", "cylinder", "cone", "sphere", "torus", "polygon_prism",
-             "polygon", "circle", "rectangle", "rounded_rectangle", "text", "linear_extrude",
-             "revolve", "union", "difference", "intersection", "hull", "translate", "rotate",
-             "scale", "mirror", "linear_pattern", "grid_pattern", "circular_pattern", *FAMILY_KINDS)
+    kinds = (
+        "box",
+        "rounded_box",
+        "cylinder",
+        "cone",
+        "sphere",
+        "torus",
+        "polygon_prism",
+        "polygon",
+        "circle",
+        "rectangle",
+        "rounded_rectangle",
+        "text",
+        "linear_extrude",
+        "revolve",
+        "union",
+        "difference",
+        "intersection",
+        "hull",
+        "translate",
+        "rotate",
+        "scale",
+        "mirror",
+        "linear_pattern",
+        "grid_pattern",
+        "circular_pattern",
+        *FAMILY_KINDS,
+    )
     for kind in kinds:
         assert f'"const": "{kind}"' in text, kind
 
@@ -37,25 +61,41 @@ def test_every_field_is_described_for_the_model() -> None:
 
 
 def test_round_trip_and_family() -> None:
-    spec = _spec({"kind": "translate", "offset": [1, 2, 3],
-                  "children": [{"kind": "box_with_lid", "size": [50, 40, 30]}]})
+    spec = _spec(
+        {
+            "kind": "translate",
+            "offset": [1, 2, 3],
+            "children": [{"kind": "box_with_lid", "size": [50, 40, 30]}],
+        }
+    )
     again = DesignSpec.model_validate_json(spec.model_dump_json())
     assert again == spec
     assert spec.family == "box_with_lid"
     assert _spec({"kind": "gear"}).family == "gear"
-    cut = _spec({"kind": "difference", "children": [
-        {"kind": "plate", "size": [40, 40]}, {"kind": "cylinder", "height": 9, "radius": 2}]})
+    cut = _spec(
+        {
+            "kind": "difference",
+            "children": [
+                {"kind": "plate", "size": [40, 40]},
+                {"kind": "cylinder", "height": 9, "radius": 2},
+            ],
+        }
+    )
     assert cut.family == "plate"
-    assert _spec({"kind": "union", "children": [{"kind": "box", "size": [1, 1, 1]}]}).family \
-        == "union"
+    assert (
+        _spec({"kind": "union", "children": [{"kind": "box", "size": [1, 1, 1]}]}).family == "union"
+    )
 
 
 @pytest.mark.parametrize("kind", FAMILY_KINDS)
 def test_family_defaults_are_valid(kind: str) -> None:
     needs = {
-        "box_with_lid": {"size": [60, 40, 30]}, "tray": {"size": [60, 40, 20]},
-        "enclosure": {"board_size": [60, 40]}, "standoffs": {"spacing": [58, 49]},
-        "plate": {"size": [50, 50]}, "nameplate": {"text": "Hi"},
+        "box_with_lid": {"size": [60, 40, 30]},
+        "tray": {"size": [60, 40, 20]},
+        "enclosure": {"board_size": [60, 40]},
+        "standoffs": {"spacing": [58, 49]},
+        "plate": {"size": [50, 50]},
+        "nameplate": {"text": "Hi"},
         "tube": {"outer_diameter": 10, "inner_diameter": 8, "height": 10},
         "washer": {"outer_diameter": 10, "inner_diameter": 4},
     }
@@ -77,25 +117,47 @@ def test_family_defaults_are_valid(kind: str) -> None:
         ({"kind": "box_with_lid", "size": [40, 40, 20], "floor": 25}, "thinner than the box"),
         ({"kind": "box_with_lid", "size": [40, 30, 20], "corner_radius": 15.5}, "at most 15"),
         ({"kind": "tray", "size": [30, 30, 10], "compartments_x": 12}, "use fewer"),
-        ({"kind": "tube", "outer_diameter": 10, "inner_diameter": 12, "height": 5},
-         "must be smaller than outer_diameter"),
-        ({"kind": "plate", "size": [40, 40], "hole_diameter": 5, "holes": [[19, 0]]},
-         "runs off the 40.0 x 40.0 mm plate"),
-        ({"kind": "plate", "size": [40, 40], "hole_diameter": 8, "holes": [[0, 0], [4, 0]]},
-         "overlap"),
+        (
+            {"kind": "tube", "outer_diameter": 10, "inner_diameter": 12, "height": 5},
+            "must be smaller than outer_diameter",
+        ),
+        (
+            {"kind": "plate", "size": [40, 40], "hole_diameter": 5, "holes": [[19, 0]]},
+            "runs off the 40.0 x 40.0 mm plate",
+        ),
+        (
+            {"kind": "plate", "size": [40, 40], "hole_diameter": 8, "holes": [[0, 0], [4, 0]]},
+            "overlap",
+        ),
         ({"kind": "l_bracket", "width": 10, "hole_diameter": 8}, "does not fit"),
         ({"kind": "l_bracket", "leg_a": 3, "thickness": 4}, "less than both legs"),
         ({"kind": "gear", "module": 1, "teeth": 10, "bore": 9}, "leaves no rim"),
         ({"kind": "enclosure", "board_size": [6, 40], "hole_inset": 3.5}, "outside"),
-        ({"kind": "nameplate", "text": "A", "thickness": 1, "text_depth": 2,
-          "style": "engraved"}, "less than the thickness"),
+        (
+            {
+                "kind": "nameplate",
+                "text": "A",
+                "thickness": 1,
+                "text_depth": 2,
+                "style": "engraved",
+            },
+            "less than the thickness",
+        ),
         ({"kind": "cookie_cutter", "shape": "polygon"}, "at least 3 points"),
         ({"kind": "vase", "radii": [5, 6], "wall": 6}, "too thick"),
         ({"kind": "revolve", "profiles": [{"kind": "circle", "radius": 5}]}, "x >= 0"),
-        ({"kind": "scale", "factors": [1, 0, 1], "children": [{"kind": "sphere", "radius": 1}]},
-         "use mirror"),
-        ({"kind": "linear_extrude", "height": 2, "profiles": [
-            {"kind": "polygon", "points": [[0, 0], [1, 1], [2, 2]]}]}, "no area"),
+        (
+            {"kind": "scale", "factors": [1, 0, 1], "children": [{"kind": "sphere", "radius": 1}]},
+            "use mirror",
+        ),
+        (
+            {
+                "kind": "linear_extrude",
+                "height": 2,
+                "profiles": [{"kind": "polygon", "points": [[0, 0], [1, 1], [2, 2]]}],
+            },
+            "no area",
+        ),
     ],
 )
 def test_impossible_nodes_refused_with_reason(part: dict[str, object], words: str) -> None:
@@ -113,10 +175,15 @@ def test_a_tray_with_too_thick_walls_is_told_about_its_walls_only() -> None:
 
 def test_nested_errors_name_the_node() -> None:
     with pytest.raises(ValidationError) as info:
-        _spec({"kind": "difference", "children": [
-            {"kind": "box", "size": [10, 10, 10]},
-            {"kind": "cylinder", "height": 12, "radius": -1},
-        ]})
+        _spec(
+            {
+                "kind": "difference",
+                "children": [
+                    {"kind": "box", "size": [10, 10, 10]},
+                    {"kind": "cylinder", "height": 12, "radius": -1},
+                ],
+            }
+        )
     text = str(info.value)
     assert "cylinder: radius must be above 0 mm" in text
 
