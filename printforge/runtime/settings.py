@@ -173,6 +173,10 @@ class Settings(BaseSettings):
     def _names_from_keys(cls, data: Any) -> Any:
         # A profile's name is its table key (or file stem); writing it twice invites mismatch.
         if isinstance(data, dict):
+            for section in ("printers", "printer_profiles", "materials"):
+                tables = data.get(section)
+                if isinstance(tables, dict):
+                    _fold_variable_keys(tables)
             for section in ("printer_profiles", "materials"):
                 tables = data.get(section)
                 if isinstance(tables, dict):
@@ -246,6 +250,26 @@ class Settings(BaseSettings):
 # loading ---------------------------------------------------------------------------------------
 
 
+def _fold_variable_keys(tables: dict[str, Any]) -> None:
+    """pydantic-settings lower-cases what it reads from variables: PRINTFORGE_MATERIALS__PLA__...
+    arrives as `pla`. It overrides the table named `PLA`, rather than declaring a second,
+    incomplete one (a stray printer `mk3` beside `MK3` would even take jobs)."""
+    for key in [k for k in tables if k == k.lower()]:
+        same = [k for k in tables if k != key and k.casefold() == key]
+        if len(same) == 1 and isinstance(tables[key], dict) and isinstance(tables[same[0]], dict):
+            tables[same[0]] = _deep_merged(tables[same[0]], tables.pop(key))
+
+
+def _deep_merged(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
+    out = dict(low)
+    for key, value in high.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
@@ -296,7 +320,13 @@ def _env_provenance(provenance: dict[tuple[str, ...], str]) -> None:
 
 
 def _origin_of(loc: tuple[str | int, ...], provenance: dict[tuple[str, ...], str]) -> str | None:
-    keys = tuple(str(p) for p in loc)
+    # Variables arrive lower-cased (PRINTFORGE_MATERIALS__PLA__... names `PLA`): compare folded;
+    # later layers were recorded later, so they win.
+    folded: dict[tuple[str, ...], str] = {}
+    for path, origin in provenance.items():
+        folded[tuple(p.casefold() for p in path)] = origin
+    provenance = folded
+    keys = tuple(str(p).casefold() for p in loc)
     # From the key itself up to its outermost table: the first layer that set it, or that set
     # something inside it. A key only a variable created (PRINTFORGE_A__B__C makes an unknown
     # `a.b`), or a required key missing from a table a variable declared, is the variable's,

@@ -259,3 +259,23 @@ def test_command_line_flags_win_over_variables(clean_env: pytest.MonkeyPatch, ba
     assert without_flags.data_dir == Path("/srv/printforge") and without_flags.sim_speed == 7
     with pytest.raises(ConfigError, match=r"sim_speed: .*\(in command line\)"):
         load_settings(base_dir=base, overrides={"sim_speed": -1})
+
+
+def test_a_variable_overrides_a_table_whose_name_has_capitals(
+    clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path
+) -> None:
+    # Variables arrive lower-cased: PRINTFORGE_MATERIALS__PLA__* made an incomplete `pla`, and
+    # PRINTFORGE_PRINTERS__MK3__* a second printer `mk3` beside `MK3`.
+    user = tmp_path / "farm.toml"
+    user.write_text('[printers.MK3]\ndriver = "virtual"\nprofile = "small"\n')
+    clean_env.setenv("PRINTFORGE_MATERIALS__PLA__HOTEND_TEMP", "205")
+    clean_env.setenv("PRINTFORGE_PRINTERS__MK3__BED_CLEAR_REQUIRED", "true")
+    s = load_settings(user, base_dir=base)
+    assert list(s.materials) == ["PLA"]
+    assert s.materials["PLA"].hotend_temp == 205
+    assert s.materials["PLA"].bed_temp == 60
+    assert list(s.printers) == ["MK3"]
+    assert s.printers["MK3"].bed_clear_required is True
+    clean_env.setenv("PRINTFORGE_MATERIALS__PLA__HOTEND_TEMP", "hot")
+    with pytest.raises(ConfigError, match=r"materials\.PLA\.hotend_temp: .*PRINTFORGE_MATERIALS"):
+        load_settings(user, base_dir=base)
