@@ -177,6 +177,9 @@ def prusaslicer_ini(
         "bed_temperature": p.bed_temp,
         "first_layer_bed_temperature": p.first_layer_bed_temp,
         "cooling": 1 if fan > 0 else 0,
+        # Without it PrusaSlicer cools only layers faster than fan_below_layer_time (and
+        # bridges): the material's fan would be off for nearly the whole print.
+        "fan_always_on": 1 if fan > 0 else 0,
         "min_fan_speed": fan,
         "max_fan_speed": fan,
         "bridge_fan_speed": p.bridge_fan_percent,

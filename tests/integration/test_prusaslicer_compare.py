@@ -45,13 +45,15 @@ def _bracket() -> trimesh.Trimesh:
     return body
 
 
-async def _both(tmp_path: Path, mesh: trimesh.Trimesh, **overrides: object
-                ) -> tuple[GcodeAnalysis, GcodeAnalysis, float | None]:
+async def _both(
+    tmp_path: Path, mesh: trimesh.Trimesh, **overrides: object
+) -> tuple[GcodeAnalysis, GcodeAnalysis, float | None]:
     settings = load_settings()
     profile = settings.printer_profile("virtual")
     material = settings.material("PLA")
-    params = resolve_params(settings.slicer, profile, material,
-                            SliceOverrides(skirt_loops=0, **overrides))
+    params = resolve_params(
+        settings.slicer, profile, material, SliceOverrides(skirt_loops=0, **overrides)
+    )
     model = tmp_path / "m.stl"
     mesh.export(model)
     out = {}
@@ -82,8 +84,9 @@ async def test_builtin_matches_prusaslicer(tmp_path: Path, make) -> None:  # typ
 
 @pytest.mark.asyncio
 async def test_overrides_reach_prusaslicer(tmp_path: Path) -> None:
-    ours, theirs, _ = await _both(tmp_path, _cube(), layer_height=0.3, perimeters=3,
-                                  infill_percent=40)
+    ours, theirs, _ = await _both(
+        tmp_path, _cube(), layer_height=0.3, perimeters=3, infill_percent=40
+    )
     assert theirs.layers == ours.layers == 1 + 66  # 0.2 first layer, then 0.3 mm to 20 mm
     text = (tmp_path / "prusaslicer.gcode").read_text()
     assert "; perimeters = 3" in text and "; fill_density = 40%" in text
@@ -94,14 +97,21 @@ async def test_overrides_reach_prusaslicer(tmp_path: Path) -> None:
     ("make", "match"),
     [
         (lambda p: p.write_bytes(b""), "empty"),
-        (lambda p: trimesh.Trimesh(vertices=_cube().vertices, faces=_cube().faces[:-1]).export(p),
-         "not manifold"),
+        (
+            lambda p: trimesh.Trimesh(vertices=_cube().vertices, faces=_cube().faces[:-1]).export(
+                p
+            ),
+            "not manifold",
+        ),
         (lambda p: trimesh.creation.box((20, 20, 400)).export(p), "larger than"),
     ],
     ids=["empty", "open", "too-tall"],
 )
-async def test_prusaslicer_bad_models_are_input_errors(tmp_path: Path, make, match: str  # type: ignore[no-untyped-def]
-                                                       ) -> None:
+async def test_prusaslicer_bad_models_are_input_errors(
+    tmp_path: Path,
+    make,
+    match: str,  # type: ignore[no-untyped-def]
+) -> None:
     settings = load_settings()
     profile = settings.printer_profile("virtual")
     material = settings.material("PLA")
@@ -109,16 +119,23 @@ async def test_prusaslicer_bad_models_are_input_errors(tmp_path: Path, make, mat
     make(model)
     engine = make_engine("prusaslicer", settings.slicer)
     with pytest.raises(InputError, match=match):
-        await engine.slice(model, tmp_path / "o.gcode", resolve_params(settings.slicer, profile,
-                           material), profile, material)
+        await engine.slice(
+            model,
+            tmp_path / "o.gcode",
+            resolve_params(settings.slicer, profile, material),
+            profile,
+            material,
+        )
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("height", "layer"), [(20, 0.25), (20.1, 0.2), (7.33, 0.15)])
-async def test_layer_count_rule_matches_prusaslicer(tmp_path: Path, height: float, layer: float
-                                                    ) -> None:
-    ours, theirs, _ = await _both(tmp_path, trimesh.creation.box((8, 8, height)),
-                                  layer_height=layer, infill_percent=0)
+async def test_layer_count_rule_matches_prusaslicer(
+    tmp_path: Path, height: float, layer: float
+) -> None:
+    ours, theirs, _ = await _both(
+        tmp_path, trimesh.creation.box((8, 8, height)), layer_height=layer, infill_percent=0
+    )
     assert ours.layers == theirs.layers
     assert ours.extrude_max[2] == pytest.approx(theirs.extrude_max[2], abs=1e-3)
 
@@ -132,8 +149,41 @@ async def test_progress_is_reported_live_and_never_goes_back(tmp_path: Path) -> 
     _cube().export(model)
     seen: list[float] = []
     engine = make_engine("prusaslicer", settings.slicer)
-    result = await engine.slice(model, tmp_path / "o.gcode",
-                                resolve_params(settings.slicer, profile, material), profile,
-                                material, lambda f, m: seen.append(f))
+    result = await engine.slice(
+        model,
+        tmp_path / "o.gcode",
+        resolve_params(settings.slicer, profile, material),
+        profile,
+        material,
+        lambda f, m: seen.append(f),
+    )
     assert len(seen) >= 3 and seen == sorted(seen)
     assert result.process_s is not None and result.process_s <= result.wall_s
+
+
+def _fan_by_layer(text: str) -> list[int]:
+    """The fan (0-255) in force at each layer's first extrusion."""
+    fan, fans, seen = 0, [], False
+    for line in text.splitlines():
+        if line.startswith(";LAYER_CHANGE") or line.startswith(";LAYER:"):
+            seen = False
+        elif line.startswith("M106"):
+            fan = int(float(line.split("S")[1].split()[0]))
+        elif line.startswith("M107"):
+            fan = 0
+        elif line.startswith("G1 X") and " E" in line and not seen:
+            fans.append(fan)
+            seen = True
+    return fans
+
+
+@pytest.mark.asyncio
+async def test_prusaslicer_keeps_the_material_fan_on_like_builtin(tmp_path: Path) -> None:
+    # PLA asks for 100 % fan from layer 2. PrusaSlicer with `fan_always_on = 0` only cools
+    # layers faster than fan_below_layer_time (and bridges), so it printed with the fan off.
+    await _both(tmp_path, _cube())
+    for name in ("builtin", "prusaslicer"):
+        fans = _fan_by_layer((tmp_path / f"{name}.gcode").read_text())
+        assert len(fans) == 100, name
+        assert fans[0] == 0, name
+        assert set(fans[1:]) == {255}, name

@@ -13,15 +13,32 @@ from printforge.slicing.engine import pick_engine
 from printforge.slicing.params import resolve_params
 from printforge.slicing.prusaslicer import _cli_options, _failure, prusaslicer_ini
 
-PLA = MaterialProfile(name="PLA", hotend_temp=210, bed_temp=60, max_hotend_temp=235,
-                      perimeter_speed=45, infill_speed=400)
-PRINTER = PrinterProfile(name="p", bed_x=200, bed_y=180, max_z=150, max_feedrate_xy=250,
-                         start_gcode="G28\nG1 X{bed_x} Z5\n", end_gcode="G1 Z{park_z}\nM84\n")
+PLA = MaterialProfile(
+    name="PLA",
+    hotend_temp=210,
+    bed_temp=60,
+    max_hotend_temp=235,
+    perimeter_speed=45,
+    infill_speed=400,
+)
+PRINTER = PrinterProfile(
+    name="p",
+    bed_x=200,
+    bed_y=180,
+    max_z=150,
+    max_feedrate_xy=250,
+    start_gcode="G28\nG1 X{bed_x} Z5\n",
+    end_gcode="G1 Z{park_z}\nM84\n",
+)
 
 
 def test_params_merge_profiles_settings_and_overrides() -> None:
-    p = resolve_params(SlicerSettings(perimeters=3), PRINTER, PLA,
-                       SliceOverrides(layer_height=0.28, infill_percent=35))
+    p = resolve_params(
+        SlicerSettings(perimeters=3),
+        PRINTER,
+        PLA,
+        SliceOverrides(layer_height=0.28, infill_percent=35),
+    )
     assert (p.layer_height, p.perimeters, p.infill_percent) == (0.28, 3, 35)
     assert p.infill_speed == 250  # clamped to the printer's maximum feedrate
     assert p.first_layer_hotend_temp == 210  # the material has no separate first-layer temp
@@ -30,14 +47,16 @@ def test_params_merge_profiles_settings_and_overrides() -> None:
 
 def test_prusaslicer_ini_and_command_line() -> None:
     p = resolve_params(SlicerSettings(), PRINTER, PLA, SliceOverrides(infill_pattern="gyroid"))
-    ini = dict(line.split(" = ", 1) for line in prusaslicer_ini(p, PRINTER, PLA, top_z=20)
-               .splitlines()[1:])
+    ini = dict(
+        line.split(" = ", 1) for line in prusaslicer_ini(p, PRINTER, PLA, top_z=20).splitlines()[1:]
+    )
     assert ini["bed_shape"] == "0x0,200x0,200x180,0x180"
     assert ini["start_gcode"] == "G28\\nG1 X200 Z5\\n"
     assert ini["end_gcode"] == "G1 Z30\\nM84\\n"
     assert ini["use_relative_e_distances"] == "1" and ini["layer_gcode"] == "G92 E0"
     assert ini["machine_limits_usage"] == "time_estimate_only"
     assert ini["perimeter_speed"] == "45"
+    assert ini["fan_always_on"] == "1" and ini["max_fan_speed"] == ini["min_fan_speed"]
     assert "--fill-pattern=gyroid" in _cli_options(p)
     assert "--fill-density=20%" in _cli_options(p)
     centred = PRINTER.model_copy(update={"origin_center": True})
@@ -54,8 +73,9 @@ def test_prusaslicer_failures_become_clear_errors(tmp_path) -> None:  # type: ig
 
 
 def test_cura_settings_pass_derived_values() -> None:
-    p = resolve_params(SlicerSettings(), PRINTER, PLA, SliceOverrides(infill_percent=25,
-                                                                       infill_pattern="grid"))
+    p = resolve_params(
+        SlicerSettings(), PRINTER, PLA, SliceOverrides(infill_percent=25, infill_pattern="grid")
+    )
     s = cura_settings(p, PRINTER, PLA, top_z=20)
     assert s["infill_line_distance"] == "3.6"  # 0.45 mm lines at 25 %, doubled for a grid
     assert s["infill_pattern"] == "grid"
