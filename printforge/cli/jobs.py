@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register"]
@@ -64,7 +65,7 @@ async def _handle_jobs(args: argparse.Namespace) -> int:
                 json.dump(out, sys.stdout)
                 sys.stdout.write("\n")
             else:
-                _show(job, history)
+                _show(job, history, settings.jobs_dir / job.id)
             return 0
         jobs = await store.list(state, args.limit)
         counts = await store.counts()
@@ -99,7 +100,7 @@ async def _handle_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(job: Any, history: list[tuple[str | None, str, str, str | None]]) -> None:
+def _show(job: Any, history: list[tuple[str | None, str, str, str | None]], folder: Path) -> None:
     from rich.console import Console
 
     console = Console()
@@ -113,3 +114,6 @@ def _show(job: Any, history: list[tuple[str | None, str, str, str | None]]) -> N
         console.print(f"  {at}  {f or '-':>11} → {t:<11} {reason or ''}")
     if job.error:
         console.print(f"[red]error {job.error.code}: {job.error.message}")
+    if folder.is_dir():
+        # Where request.json, spec.json, model.stl, model.gcode and report.json are.
+        console.print(f"files {folder}", soft_wrap=True)

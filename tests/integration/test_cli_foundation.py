@@ -125,5 +125,7 @@ def test_jobs_says_when_it_shows_only_part_of_the_store(tmp_path: Path) -> None:
     assert ids[-1] in listing.stdout and ids[0] not in listing.stdout
     everything = printforge("jobs", "--limit", "50", "--json", data_dir=data)
     assert [j["job_id"] for j in json.loads(everything.stdout)] == ids[::-1]
+    (data / "jobs" / ids[3]).mkdir(parents=True)
     one = printforge("jobs", ids[3], data_dir=data)
     assert one.returncode == 0 and "a 8 mm cube" in one.stdout
+    assert f"files {data / 'jobs' / ids[3]}" in one.stdout
