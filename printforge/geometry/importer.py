@@ -180,10 +180,30 @@ def _orient_shells(mesh: trimesh.Trimesh, repairs: list[str]) -> trimesh.Trimesh
     return out
 
 
+def _to_millimetres(mesh: trimesh.Trimesh, name: str, repairs: list[str]) -> None:
+    """Scale a 3MF that declares another unit (Fusion 360 writes the document's: inch,
+    centimetre) to millimetres; read as millimetres it came out 25.4 or 10 times too small.
+    STL and OBJ carry no unit and are millimetres."""
+    unit = getattr(mesh, "units", None)
+    if not unit or unit.lower() in ("mm", "millimeter", "millimeters", "millimetre"):
+        return
+    try:
+        factor = float(trimesh.units.unit_conversion(unit, "millimeters"))
+    except (ValueError, KeyError) as err:
+        raise ImportRefused(
+            f"{name} declares its unit as {unit!r}, which printforge cannot convert; export"
+            " it again in millimetres"
+        ) from err
+    mesh.apply_scale(factor)
+    mesh.units = "millimeters"
+    repairs.append(f"scaled from {unit} to millimetres (x {factor:g}) as the file declares")
+
+
 def import_mesh(path: Path) -> tuple[trimesh.Trimesh, list[str]]:
     """The mesh resting on z = 0 and centred in XY, and the repairs made (readable)."""
     mesh = _read(path)
     repairs: list[str] = []
+    _to_millimetres(mesh, path.name, repairs)
     verts = len(mesh.vertices)
     mesh.merge_vertices()
     # An STL stores every triangle's corners separately; merging them is reading, not repair.

@@ -154,3 +154,34 @@ def test_overlapping_bodies_are_left_as_they_are(tmp_path: Path) -> None:
     flipped.invert()
     mesh, _ = import_mesh(_save(_shells(_cube(), flipped), tmp_path / "cancel.stl"))
     assert mesh.volume == pytest.approx(16000)
+
+
+def _3mf_with_unit(path: Path, unit: str) -> Path:
+    """A 3MF holding a 2 x 1 x 0.5 box, its <model> declaring `unit`."""
+    import io
+    import re
+    import zipfile
+
+    data = trimesh.exchange.threemf.export_3MF(trimesh.creation.box((2, 1, 0.5)))
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            body = src.read(name)
+            if name == "3D/3dmodel.model":
+                body = re.sub(rb'unit="[a-z]+"', f'unit="{unit}"'.encode(), body)
+            dst.writestr(name, body)
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def test_3mf_in_inches_is_scaled_to_millimetres(tmp_path: Path) -> None:
+    # Fusion 360 writes the document's unit; read as millimetres this part was 2 mm long.
+    mesh, repairs = import_mesh(_3mf_with_unit(tmp_path / "inch.3mf", "inch"))
+    np.testing.assert_allclose(sorted(mesh.extents), [12.7, 25.4, 50.8], atol=1e-6)
+    assert any("inch to millimetres" in r for r in repairs)
+    mesh, repairs = import_mesh(_3mf_with_unit(tmp_path / "cm.3mf", "centimeter"))
+    np.testing.assert_allclose(sorted(mesh.extents), [5, 10, 20], atol=1e-6)
+    mesh, repairs = import_mesh(_3mf_with_unit(tmp_path / "mm.3mf", "millimeter"))
+    np.testing.assert_allclose(sorted(mesh.extents), [0.5, 1, 2], atol=1e-6)
+    assert repairs == []
