@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -38,6 +40,7 @@ COMMANDS: tuple[str, ...] = (
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report it
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -91,11 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: Any = args.handler(args)
         if inspect.iscoroutine(result):
-            result = asyncio.run(result)
+            result = asyncio.run(_terminate_like_interrupt(result))
         return int(result or 0)
     except KeyboardInterrupt:
         print("printforge: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated:
+        print("printforge: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:
         # `printforge jobs --json | head`: the reader left; say nothing more to it.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -120,6 +126,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"printforge: unexpected error: {type(err).__name__}: {err}", file=sys.stderr)
         print("printforge: run again with --debug for the traceback", file=sys.stderr)
         return EXIT_ERROR
+
+
+class _Terminated(Exception):
+    """SIGTERM ended the command after it unwound like Ctrl-C."""
+
+
+async def _terminate_like_interrupt(coro: Any) -> Any:
+    """SIGTERM (systemd, docker stop, kill) unwinds the command as Ctrl-C does, so a print
+    stops its printer safely instead of the process dying with the heaters on. Commands that
+    install their own SIGTERM handler (serve, node) replace this one."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_term() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    # Not the main thread, or a platform without loop signal handlers: SIGTERM stays default.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if terminated:
+            raise _Terminated from None
+        raise
 
 
 def one_line(message: str) -> str:
