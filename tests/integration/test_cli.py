@@ -203,3 +203,40 @@ def test_ctrl_c_while_the_printer_heats_stops_at_once(tmp_path: Path) -> None:
     assert "Traceback" not in err and "never retrieved" not in err, err
     jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
     assert [j["state"] for j in jobs] == ["interrupted"]
+
+
+def test_sigterm_mid_print_stops_safely_like_ctrl_c(tmp_path: Path) -> None:
+    # systemd, docker stop and kill send SIGTERM: the print must still stop its printer safely.
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "printforge", "run", "a 20 mm cube", "--sim-speed", "20",
+         "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout or "[]")
+            if jobs and jobs[0]["state"] == "printing":
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the job never started printing")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "stopped safely first" in err and "printforge: terminated" in err
+    assert "Traceback" not in err, err
+    jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
+    assert [j["state"] for j in jobs] == ["interrupted"]
