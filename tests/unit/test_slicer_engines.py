@@ -12,6 +12,8 @@ from printforge.slicing.curaengine import cura_settings
 from printforge.slicing.engine import pick_engine
 from printforge.slicing.params import resolve_params
 from printforge.slicing.prusaslicer import _cli_options, _failure, prusaslicer_ini
+from printforge.slicing.template import render
+from printforge.slicing.writer import template_values
 
 PLA = MaterialProfile(
     name="PLA",
@@ -107,3 +109,21 @@ def test_layer_thicker_than_the_nozzle_is_refused() -> None:
         resolve_params(SlicerSettings(), PRINTER, PLA, SliceOverrides(layer_height=0.5))
     with pytest.raises(InputError, match="first layer height"):
         resolve_params(SlicerSettings(), PRINTER, PLA, SliceOverrides(first_layer_height=0.6))
+
+
+def test_prusaslicer_placeholders_in_pasted_start_gcode() -> None:
+    # Start G-code pasted from PrusaSlicer: left as `M109 S[first_layer_temperature]` it reads
+    # as M109 without a temperature, and no heat-up is added because the file "heats".
+    pasted = PRINTER.model_copy(
+        update={
+            "start_gcode": "M104 S[first_layer_temperature] ; [note] stays\n"
+            "M140 S{first_layer_bed_temperature[0]}\nG28\nM109 S[first_layer_temperature]\n"
+            "G1 Z[max_print_height]\n"
+        }
+    )
+    values = template_values(pasted, resolve_params(SlicerSettings(), pasted, PLA), 10)
+    text = render(pasted.start_gcode, values, pasted, "start_gcode")
+    assert text == "M104 S210 ; [note] stays\nM140 S60\nG28\nM109 S210\nG1 Z150\n"
+    odd = PRINTER.model_copy(update={"start_gcode": "M104 S[extruder_temperature]\n"})
+    with pytest.raises(ConfigError, match=r"'p': start_gcode uses unknown placeholder \[extrud"):
+        render(odd.start_gcode, values, odd, "start_gcode")
