@@ -89,7 +89,10 @@ def _repair(mesh: trimesh.Trimesh, name: str, repairs: list[str]) -> trimesh.Tri
     if _clean(mesh):
         return mesh
     if mesh.is_winding_consistent and mesh.is_watertight:
-        trimesh.repair.fix_inversion(mesh, multibody=True)
+        # Every face reversed (an exporter's sign error): turning all of them round keeps a
+        # cavity facing inwards, where turning each body outwards would fill it. A body that
+        # was right before is put back by _orient_shells.
+        mesh.invert()
         repairs.append("turned the inside-out surface the right way out")
         return mesh
     rebuilt = _through_manifold(mesh)
@@ -142,39 +145,39 @@ def _repair(mesh: trimesh.Trimesh, name: str, repairs: list[str]) -> trimesh.Tri
 
 
 def _orient_shells(mesh: trimesh.Trimesh, repairs: list[str]) -> trimesh.Trimesh:
-    """Each closed shell of a file with several turned to face the right way.
+    """Bodies of a file with several that face inwards, with no shell around them, turned
+    the right way out.
 
-    A shell is solid when an even number of other shells enclose it (0: a body on its own)
-    and a cavity when an odd number do, so its signed volume should be positive or negative
-    accordingly. A body exported inside out next to correct ones used to pass, because the
-    whole file's volume was still positive: the slicer would get a hole where the part is.
+    Such a shell can only be a solid exported inside out: a cavity is always inside another
+    shell. A body exported inside out next to correct ones used to pass, because the whole
+    file's volume was still positive: the slicer would get a hole where the part is. A solid
+    wholly inside another is left alone: it may be deliberate (an insert, a modifier volume)
+    and slicers merge it like overlapping bodies.
     """
     shells = mesh.split(only_watertight=False)
     if len(shells) < 2 or len(shells) > 500 or not all(s.is_watertight for s in shells):
         return mesh
     flipped = 0
     for i, shell in enumerate(shells):
-        # Enclosed means wholly inside: overlapping bodies (accepted as they are) share some
-        # space but each still has vertices outside the other.
+        if shell.volume >= 0:
+            continue
+        # Enclosed means wholly inside: overlapping bodies share some space but each still
+        # has vertices outside the other.
         probe = shell.vertices[:: max(1, len(shell.vertices) // 32)]
         lo, hi = shell.bounds
-        depth = sum(
-            1
-            for j, other in enumerate(shells)
-            if j != i
+        enclosed = any(
+            j != i
             and bool(np.all(other.bounds[0] <= lo))
             and bool(np.all(hi <= other.bounds[1]))
             and bool(np.all(other.contains(probe)))
+            for j, other in enumerate(shells)
         )
-        if (shell.volume > 0) != (depth % 2 == 0):
+        if not enclosed:
             shell.invert()
             flipped += 1
     if not flipped:
         return mesh
-    repairs.append(
-        f"turned {flipped} of {len(shells)} shells the right way out (a solid"
-        " faces outwards, a cavity inside another shell faces inwards)"
-    )
+    repairs.append(f"turned {flipped} of {len(shells)} bodies the right way out (inside out)")
     out = trimesh.util.concatenate(shells)
     out.metadata.update(mesh.metadata)
     return out

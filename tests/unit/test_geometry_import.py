@@ -128,7 +128,7 @@ def test_one_inside_out_body_among_several_is_turned_round(tmp_path: Path) -> No
     small.invert()
     mesh, repairs = import_mesh(_save(_shells(_cube(), small), tmp_path / "two.stl"))
     assert mesh.volume == pytest.approx(9000)
-    assert any("1 of 2 shells" in r for r in repairs)
+    assert any("1 of 2 bodies the right way out" in r for r in repairs)
 
 
 def test_cavity_keeps_facing_inwards(tmp_path: Path) -> None:
@@ -137,10 +137,16 @@ def test_cavity_keeps_facing_inwards(tmp_path: Path) -> None:
     mesh, repairs = import_mesh(_save(_shells(_cube(), cavity), tmp_path / "hollow.stl"))
     assert repairs == [] and mesh.volume == pytest.approx(7000)
     assert mesh.metadata["bodies"] == 1  # a cube with a hole inside, not two bodies
-    # The same cavity facing outwards is a solid inside a solid: turned to a cavity.
-    wrong = trimesh.creation.box((10, 10, 10))
-    mesh, repairs = import_mesh(_save(_shells(_cube(), wrong), tmp_path / "wrong.stl"))
+    # The whole hollow cube inside out: turned round as one, the cavity stays a cavity.
+    outer = _cube()
+    outer.invert()
+    inverted = _shells(outer, trimesh.creation.box((10, 10, 10)))
+    mesh, repairs = import_mesh(_save(inverted, tmp_path / "inverted.stl"))
     assert mesh.volume == pytest.approx(7000) and repairs
+    # A solid wholly inside another may be deliberate (an insert): left as it is.
+    inner = trimesh.creation.box((10, 10, 10))
+    mesh, repairs = import_mesh(_save(_shells(_cube(), inner), tmp_path / "nested.stl"))
+    assert repairs == [] and mesh.volume == pytest.approx(9000)
 
 
 def test_overlapping_bodies_are_left_as_they_are(tmp_path: Path) -> None:
