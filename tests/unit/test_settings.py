@@ -279,3 +279,20 @@ def test_a_variable_overrides_a_table_whose_name_has_capitals(
     clean_env.setenv("PRINTFORGE_MATERIALS__PLA__HOTEND_TEMP", "hot")
     with pytest.raises(ConfigError, match=r"materials\.PLA\.hotend_temp: .*PRINTFORGE_MATERIALS"):
         load_settings(user, base_dir=base)
+
+
+def test_the_embedded_overlays_change_what_developers_md_says(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    dev = load_settings(env="development")
+    assert dev.mock is False and dev.sim_speed == 200.0
+    staging = load_settings(env="staging")
+    assert staging.mock is True
+    assert staging.log_level == "INFO"
+    assert staging.server.host == "0.0.0.0"
+    prod = load_settings(env="production")
+    assert prod.mock is False
+    assert prod.sim_speed == 1.0
+    assert prod.server.host == "0.0.0.0" and prod.server.auth_required is True
+    assert prod.policy("cad").breaker_failure_threshold == 3
+    assert dev.policy("cad").breaker_failure_threshold == 5
