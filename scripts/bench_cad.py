@@ -40,6 +40,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--family", action="append", choices=sorted(EXAMPLES))
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     profile = PrinterProfile(name="bench-250", bed_x=250, bed_y=250, max_z=250)
     cube = DesignSpec.model_validate(
         {"name": "cube", "parts": [{"kind": "box", "size": [20, 20, 20]}]}
