@@ -352,7 +352,14 @@ def _explain(err: ValidationError, provenance: dict[tuple[str, ...], str]) -> st
         msg = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown key"
-        origin = _origin_of(loc, provenance) or _origin_of(tuple(key.split(".")), provenance)
+        # A check across a table's keys ("hotend_temp 290 exceeds max_hotend_temp 235") is
+        # reported at the table; the key it names first is the one to trace to its file.
+        first = msg.split(" ", 1)[0].rstrip(":,")
+        origin = (
+            (_origin_of((*loc, first), provenance) if loc and first.isidentifier() else None)
+            or _origin_of(loc, provenance)
+            or _origin_of(tuple(key.split(".")), provenance)
+        )
         where = f" (in {origin})" if origin else ""
         text = msg if msg.startswith(key) else f"{key}: {msg}"
         lines.append(f"{text}{where}")

@@ -296,3 +296,15 @@ def test_the_embedded_overlays_change_what_developers_md_says(
     assert prod.server.host == "0.0.0.0" and prod.server.auth_required is True
     assert prod.policy("cad").breaker_failure_threshold == 3
     assert dev.policy("cad").breaker_failure_threshold == 5
+
+
+def test_a_check_across_keys_names_the_file_of_the_key_it_names(
+    clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path
+) -> None:
+    # PLA's table starts in materials/PLA.toml; the too-hot value is the user's.
+    user = tmp_path / "hot.toml"
+    user.write_text("[materials.PLA]\nhotend_temp = 290.0\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(user, base_dir=base)
+    assert "hotend_temp 290.0 exceeds max_hotend_temp 235.0" in err.value.message
+    assert f"(in {user})" in err.value.message
