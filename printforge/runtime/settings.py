@@ -204,11 +204,31 @@ class Settings(BaseSettings):
                     f"printers.{pname}.material: unknown material {entry.material!r}"
                     f" (known: {', '.join(sorted(self.materials))})"
                 )
+            if self.materials:
+                self._material_fits(pname, entry)
         if self.default_printer not in self.printers:
             if self.default_printer != DEFAULT_PRINTER:
                 raise ValueError(f"default_printer: no printer named {self.default_printer!r}")
             self.default_printer = next(iter(self.printers))
         return self
+
+    def _material_fits(self, pname: str, entry: PrinterEntry) -> None:
+        # Found here, at start-up, rather than by the G-code gate after research, CAD and
+        # slicing: the loaded material must be printable within the printer's limits.
+        material = self.material(entry.material)
+        profile = self.printer_profiles[entry.profile]
+        checks = (
+            ("hotend", material.hotend_temp, material.first_layer_hotend_temp, "max_hotend_temp"),
+            ("bed", material.bed_temp, material.first_layer_bed_temp, "max_bed_temp"),
+        )
+        for heater, temp, first, limit_key in checks:
+            needed = max(temp, first or 0.0)
+            limit = getattr(profile, limit_key)
+            if needed > limit:
+                raise ValueError(
+                    f"printers.{pname}.material: {material.name} needs the {heater} at"
+                    f" {needed:g} °C, above profile {profile.name}'s {limit_key} {limit:g} °C"
+                )
 
     # lookups -------------------------------------------------------------------------------
     def material_key(self, name: str) -> str | None:

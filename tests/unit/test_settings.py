@@ -308,3 +308,21 @@ def test_a_check_across_keys_names_the_file_of_the_key_it_names(
         load_settings(user, base_dir=base)
     assert "hotend_temp 290.0 exceeds max_hotend_temp 235.0" in err.value.message
     assert f"(in {user})" in err.value.message
+
+
+def test_a_material_the_printer_cannot_reach_stops_start_up(
+    clean_env: pytest.MonkeyPatch, base: Path, tmp_path: Path
+) -> None:
+    # Was accepted, then refused by the G-code gate only after research, CAD and slicing.
+    user = tmp_path / "cold.toml"
+    user.write_text(
+        "[printer_profiles.cold]\nmax_hotend_temp = 200.0\n"
+        '[printers.c1]\ndriver = "virtual"\nprofile = "cold"\nmaterial = "PLA"\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_settings(user, base_dir=base)
+    assert (
+        "printers.c1.material: PLA needs the hotend at 210 °C, above profile cold's"
+        " max_hotend_temp 200 °C" in err.value.message
+    )
+    assert f"(in {user})" in err.value.message
