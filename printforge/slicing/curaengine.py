@@ -23,7 +23,7 @@ from printforge.slicing.analysis import analyse_gcode
 from printforge.slicing.engine import Progress, SlicerEngine, SliceResult
 from printforge.slicing.mesh import load_mesh, validate_model
 from printforge.slicing.motion import E_JERK, E_MAX_FEEDRATE, Z_JERK, Z_MAX_ACCEL
-from printforge.slicing.params import SliceParams
+from printforge.slicing.params import SliceParams, fit_adhesion
 from printforge.slicing.process import run_engine
 from printforge.slicing.template import heat_up, render
 from printforge.slicing.writer import template_values
@@ -75,6 +75,7 @@ class CuraEngine(SlicerEngine):
     ) -> SliceResult:
         t0 = time.perf_counter()
         size = await asyncio.to_thread(validate_model, model, profile)
+        params = fit_adhesion(params, size, profile)
         binary = shutil.which(self.settings.curaengine_path)
         definitions = await asyncio.to_thread(find_definitions, self.settings.cura_definitions_dir)
         if binary is None or definitions is None:

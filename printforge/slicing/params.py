@@ -163,3 +163,28 @@ def resolve_params(
         ),
         bridge_flow_ratio=settings.bridge_flow_ratio,
     )
+
+
+def fit_adhesion(
+    p: SliceParams, size: tuple[float, float, float], profile: PrinterProfile
+) -> SliceParams:
+    """`p` with the brim narrowed and the skirt left out where they would leave the bed.
+
+    The built-in slicer cuts them to the bed line by line; PrusaSlicer and CuraEngine draw
+    them where they fall, and the gate then refuses the whole file for a skirt.
+    """
+    w = p.first_layer_width
+    # The part is centred, so the room on each side is half the bed left over.
+    room = min(profile.bed_x - size[0], profile.bed_y - size[1]) / 2 - w / 2
+    brim = min(p.brim_width, max(0.0, room))
+    if brim < w:
+        brim = 0.0
+    loops = p.skirt_loops
+    if loops and brim + p.skirt_distance + loops * w > room:
+        loops = 0
+    if (brim, loops) == (p.brim_width, p.skirt_loops):
+        return p
+    return p.model_copy(update={"brim_width": round(brim, 3), "skirt_loops": loops})
+
+
+__all__ += ["fit_adhesion"]

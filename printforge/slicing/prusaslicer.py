@@ -16,7 +16,7 @@ from printforge.slicing.analysis import parse_duration
 from printforge.slicing.engine import Progress, SlicerEngine, SliceResult
 from printforge.slicing.mesh import bed_center, validate_model
 from printforge.slicing.motion import E_JERK, E_MAX_FEEDRATE, Z_JERK, Z_MAX_ACCEL
-from printforge.slicing.params import SliceParams
+from printforge.slicing.params import SliceParams, fit_adhesion
 from printforge.slicing.process import run_engine
 from printforge.slicing.template import render
 from printforge.slicing.writer import template_values
@@ -43,6 +43,7 @@ class PrusaSlicerEngine(SlicerEngine):
     ) -> SliceResult:
         t0 = time.perf_counter()
         size = await asyncio.to_thread(validate_model, model, profile)
+        params = fit_adhesion(params, size, profile)
         binary = shutil.which(self.settings.prusaslicer_path)
         if binary is None:
             raise InputError(f"PrusaSlicer ({self.settings.prusaslicer_path}) is not installed")

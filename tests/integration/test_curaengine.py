@@ -125,3 +125,17 @@ async def test_cura_bad_models_are_input_errors(tmp_path: Path, make, match: str
     engine = make_engine("curaengine", settings.slicer)
     with pytest.raises(InputError, match=match):
         await engine.slice(model, tmp_path / "o.gcode", params, profile, material)
+
+
+@pytest.mark.asyncio
+async def test_a_part_nearly_as_wide_as_the_bed_loses_its_skirt_not_the_job(
+    tmp_path: Path,
+) -> None:
+    # 214 mm on the 220 mm bed: Cura's skirt 3 mm out would leave the bed and the gate would
+    # refuse the file.
+    part = trimesh.creation.box((214, 20, 2))
+    settings, profile, material, params, model = _setup(tmp_path, part, skirt_loops=1)
+    engine = make_engine("curaengine", settings.slicer)
+    result = await engine.slice(model, tmp_path / "c.gcode", params, profile, material)
+    a = check_gcode(result.gcode, profile, material)
+    assert a.extrude_min is not None and a.extrude_min[0] > 2.5

@@ -187,3 +187,21 @@ async def test_prusaslicer_keeps_the_material_fan_on_like_builtin(tmp_path: Path
         assert len(fans) == 100, name
         assert fans[0] == 0, name
         assert set(fans[1:]) == {255}, name
+
+
+@pytest.mark.asyncio
+async def test_a_part_nearly_as_wide_as_the_bed_loses_its_skirt_not_the_job(
+    tmp_path: Path,
+) -> None:
+    # 214 mm on the 220 mm bed: PrusaSlicer's skirt 3 mm out would leave the bed and the gate
+    # would refuse the file; the built-in slicer already drops it.
+    settings = load_settings()
+    profile = settings.printer_profile("virtual")
+    material = settings.material("PLA")
+    params = resolve_params(settings.slicer, profile, material, SliceOverrides(skirt_loops=1))
+    model = tmp_path / "m.stl"
+    trimesh.creation.box((214, 20, 2)).export(model)
+    engine = make_engine("prusaslicer", settings.slicer)
+    result = await engine.slice(model, tmp_path / "ps.gcode", params, profile, material)
+    a = check_gcode(result.gcode, profile, material)
+    assert a.extrude_min is not None and a.extrude_min[0] > 2.5

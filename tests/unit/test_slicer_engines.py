@@ -10,7 +10,7 @@ from printforge.runtime.errors import ConfigError, InputError
 from printforge.slicing.config import SlicerSettings
 from printforge.slicing.curaengine import cura_settings
 from printforge.slicing.engine import pick_engine
-from printforge.slicing.params import resolve_params
+from printforge.slicing.params import fit_adhesion, resolve_params
 from printforge.slicing.prusaslicer import _cli_options, _failure, prusaslicer_ini
 from printforge.slicing.template import render
 from printforge.slicing.writer import template_values
@@ -127,3 +127,14 @@ def test_prusaslicer_placeholders_in_pasted_start_gcode() -> None:
     odd = PRINTER.model_copy(update={"start_gcode": "M104 S[extruder_temperature]\n"})
     with pytest.raises(ConfigError, match=r"'p': start_gcode uses unknown placeholder \[extrud"):
         render(odd.start_gcode, values, odd, "start_gcode")
+
+
+def test_skirt_and_brim_are_fitted_to_the_bed_for_external_engines() -> None:
+    p = resolve_params(SlicerSettings(skirt_loops=1, skirt_distance=3, brim_width=0), PRINTER, PLA)
+    assert fit_adhesion(p, (100, 100, 5), PRINTER) is p  # room to spare: unchanged
+    wide = fit_adhesion(p, (195, 20, 5), PRINTER)  # 2.5 mm a side on the 200 mm bed
+    assert wide.skirt_loops == 0
+    brim = p.model_copy(update={"brim_width": 8.0})
+    fitted = fit_adhesion(brim, (190, 20, 5), PRINTER)
+    assert 4 < fitted.brim_width < 5 and fitted.skirt_loops == 0
+    assert fit_adhesion(brim, (199.5, 20, 5), PRINTER).brim_width == 0
