@@ -237,11 +237,16 @@ def _analyse(
                 mf.append(profile.max_feedrate_xy)
                 ma.append(accel)
                 mline.append(lineno)
-            elif code in ("G2", "G3"):
+            elif code in ("G2", "G3", "G5"):
                 p = {w: float(v) for w, v in words[1:] if v}
                 if "F" in p:
                     feed = p["F"] / 60
-                for point in _arc(pos, p, rel_xyz, rel_e, clockwise=code == "G2"):
+                curve = (
+                    _bezier(pos, p, rel_xyz, rel_e)
+                    if code == "G5"
+                    else _arc(pos, p, rel_xyz, rel_e, clockwise=code == "G2")
+                )
+                for point in curve:
                     pos[:] = point
                     mx.append(pos[0] + off[0])
                     my.append(pos[1] + off[1])
@@ -374,6 +379,33 @@ def _arc(
             ]
         )
     out[-1][0], out[-1][1] = x1, y1
+    return out
+
+
+def _bezier(pos: list[float], p: dict[str, float], rel_xyz: bool, rel_e: bool) -> list[list[float]]:
+    """Marlin's G5 cubic Bézier in XY as short chords: I/J offset the first control point from
+    the start, P/Q the second from the end. The curve can bulge past its end point."""
+    x0, y0, z0, e0 = pos
+    x1 = x0 + p.get("X", 0.0) if rel_xyz else p.get("X", x0)
+    y1 = y0 + p.get("Y", 0.0) if rel_xyz else p.get("Y", y0)
+    z1 = z0 + p.get("Z", 0.0) if rel_xyz else p.get("Z", z0)
+    e1 = e0 + p.get("E", 0.0) if rel_e else p.get("E", e0)
+    c1 = (x0 + p.get("I", 0.0), y0 + p.get("J", 0.0))
+    c2 = (x1 + p.get("P", 0.0), y1 + p.get("Q", 0.0))
+    hull = math.dist((x0, y0), c1) + math.dist(c1, c2) + math.dist(c2, (x1, y1))
+    n = max(1, min(720, math.ceil(hull / 0.5)))
+    out = []
+    for k in range(1, n + 1):
+        t = k / n
+        a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t**2, t**3
+        out.append(
+            [
+                a * x0 + b * c1[0] + c * c2[0] + d * x1,
+                a * y0 + b * c1[1] + c * c2[1] + d * y1,
+                z0 + (z1 - z0) * t,
+                e0 + (e1 - e0) * t,
+            ]
+        )
     return out
 
 

@@ -301,3 +301,18 @@ def test_klipper_macros_and_safe_extended_commands_pass(tmp_path: Path) -> None:
     a = check_gcode(_write(tmp_path, text), profile, PLA)
     assert a.max_hotend_temp == 215
     assert a.extrude_max == pytest.approx((120.0, 100.0, 0.25))
+
+
+def test_a_bezier_leaving_the_bed_is_refused(tmp_path: Path) -> None:
+    # Marlin's G5: the end point alone (X250) or the bulge of a curve ending inside.
+    for move, match in (
+        ("G5 X250 Y75 I10 J0 P-10 Q0\n", r"line 10: moves X to 250\.000"),
+        ("G5 X190 Y75 I40 J0 P40 Q0\n", r"line 10: moves X to 206\.5\d+"),  # max at t = 0.7
+    ):
+        text = SAFE_HEAD + "G1 X150 Y75 Z1\n" + move
+        with pytest.raises(UnsafeGcode, match=match):
+            check_gcode(_write(tmp_path, text), PRINTER, PLA)
+    inside = SAFE_HEAD + "M83\nG1 X50 Y75 Z0.2\nG5 X150 Y75 I0 J40 P0 Q40 E5\n"
+    a = check_gcode(_write(tmp_path, inside), PRINTER, PLA)
+    assert a.extrude_max is not None and a.extrude_max[1] == pytest.approx(105, abs=0.05)
+    assert a.filament_mm == pytest.approx(5.0)
