@@ -49,3 +49,21 @@ def test_the_calibration_cube() -> None:
     mesh = build_mesh(spec, PROFILE)
     assert mesh.is_watertight
     assert list(mesh.extents) == pytest.approx([20.0, 20.0, 20.0], abs=0.1)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("a nameplate with the text ROOM 12", "ROOM 12"),
+        ("a door sign that says WORKSHOP 2026", "WORKSHOP 2026"),
+        ("a sign saying HEIGHT LIMIT 2.1M", "HEIGHT LIMIT 2.1M"),
+        ("a sign saying OFFICE 100 x 30 mm", "OFFICE"),
+        ("a name tag saying BOB 3 mm thick", "BOB"),
+        ("a desk sign reading DAD 120mm wide", "DAD"),
+    ],
+)
+def test_a_number_on_a_sign_is_text_unless_it_is_a_size(text: str, words: str) -> None:
+    # Door numbers and years are what signs are for; "100 x 30 mm" after the text is its size.
+    spec = parse_request(text, PROFILE)
+    assert spec.parts[0].model_dump()["text"] == words
+    assert build_mesh(spec, PROFILE).is_watertight

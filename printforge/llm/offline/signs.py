@@ -9,23 +9,40 @@ from printforge.llm.offline.reader import Draft, Reader, mm, spec_node
 
 __all__ = ["nameplate", "sign_text"]
 
-_END = r"(?=\s*(?:[,.;!]|$|\s\d|\s(?:with|and|in|on|at|for|that|which|raised|engraved|"\
-       r"embossed|debossed|letters?|text)\b))"
+# The text ends at punctuation, a connecting word, or a number that is a size ("OFFICE 100 x
+# 30 mm", "BOB 3 mm thick"); a number that is not a size is part of it ("ROOM 12").
+_SIZE_AHEAD = r"\s\d+(?:[.,]\d+)?\s*(?:mm|cm|in|inch|inches|\"|x|×|by|wide|long|tall|high)\b"
+_END = (
+    r"(?=\s*(?:[,.;!](?!\d)|$|" + _SIZE_AHEAD + r"|\s(?:with|and|in|on|at|for|that|which|"
+    r"raised|engraved|embossed|debossed|letters?|text)\b))"
+)
 # Strongest first: quotes, then "says X", then "the name X".
 _TEXT = [
     re.compile(r"[\"“”'‘’]([^\"“”'‘’]{1,60})[\"“”'‘’]"),
-    re.compile(r"\b(?:saying|says|say|reading|reads|read|spelling|spells|with the (?:text|name|"
-               r"words?)|with text|text|inscribed|inscription)\s*:?\s+"
-               rf"([^\W_][\w .!?&#+<>=:/()*@$%-]{{0,59}}?){_END}", re.IGNORECASE),
-    re.compile(r"\b(?:plate|sign|tag|label|plaque|badge)\s*[:\-–]\s*"
-               rf"([^\W_][\w .!?&#+<>=:/()*@$%-]{{0,59}}?){_END}", re.IGNORECASE),
-    re.compile(r"\b(?:tag|plate|sign|label|plaque|key ?chain|key ?ring|badge)\s+"
-               rf"([A-Z][A-Z0-9]*(?:\s+[A-Z0-9]+)*){_END}"),
-    re.compile(r"\b(?:my name|the name|name is|named|for|of)\s+"
-               rf"([A-Z][A-Za-z0-9]*(?:\s+[A-Z][A-Za-z0-9]*)*){_END}"),
+    re.compile(
+        r"\b(?:saying|says|say|reading|reads|read|spelling|spells|with the (?:text|name|"
+        r"words?)|with text|text|inscribed|inscription)\s*:?\s+"
+        rf"([^\W_][\w .!?&#+<>=:/()*@$%-]{{0,59}}?){_END}",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\b(?:plate|sign|tag|label|plaque|badge)\s*[:\-–]\s*"
+        rf"([^\W_][\w .!?&#+<>=:/()*@$%-]{{0,59}}?){_END}",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"\b(?:tag|plate|sign|label|plaque|key ?chain|key ?ring|badge)\s+"
+        rf"([A-Z][A-Z0-9]*(?:\s+[A-Z0-9]+)*){_END}"
+    ),
+    re.compile(
+        r"\b(?:my name|the name|name is|named|for|of)\s+"
+        rf"([A-Z][A-Za-z0-9]*(?:\s+[A-Z][A-Za-z0-9]*)*){_END}"
+    ),
     # "a tag for my dog Buddy": the capitalised name after who it is for.
-    re.compile(r"\b(?:for|of)\s+(?:my|our|the|a)\s+[a-z]+\s+"
-               rf"([A-Z][A-Za-z0-9]*(?:\s+[A-Z][A-Za-z0-9]*)*){_END}"),
+    re.compile(
+        r"\b(?:for|of)\s+(?:my|our|the|a)\s+[a-z]+\s+"
+        rf"([A-Z][A-Za-z0-9]*(?:\s+[A-Z][A-Za-z0-9]*)*){_END}"
+    ),
 ]
 
 
@@ -70,13 +87,27 @@ def nameplate(r: Reader) -> Draft:
         th = r.default(_fitting_letters(text, room, size[1]), "letter height (to fit)")
     if th is None:
         th = r.default(10.0, "letter height")
-    t = (r.s.triples[0][2] if r.s.triples and len(r.s.triples[0]) == 3 else None) or r.get(
-        "thickness", say="thickness") or r.default(3.0, "thickness")
-    style = "engraved" if re.search(r"engrav|debossed|cut in|carved|recessed|sunken|inset",
-                                    r.s.text) else "raised"
+    t = (
+        (r.s.triples[0][2] if r.s.triples and len(r.s.triples[0]) == 3 else None)
+        or r.get("thickness", say="thickness")
+        or r.default(3.0, "thickness")
+    )
+    style = (
+        "engraved"
+        if re.search(r"engrav|debossed|cut in|carved|recessed|sunken|inset", r.s.text)
+        else "raised"
+    )
     r.note(f"{style} text")
     depth = min(1.0, round(t / 2, 2)) if style == "engraved" else 1.0
-    node = spec_node("nameplate", text=text, size=size, thickness=t, text_height=th,
-                     text_depth=depth, style=style, hole_diameter=hole)
+    node = spec_node(
+        "nameplate",
+        text=text,
+        size=size,
+        thickness=t,
+        text_height=th,
+        text_depth=depth,
+        style=style,
+        hole_diameter=hole,
+    )
     name = "key tag" if tag else "name plate"
     return r.draft("nameplate", name, [node])
