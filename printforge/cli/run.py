@@ -363,6 +363,9 @@ def _print_summary(job: Any, job_dir: Path, out: str | None) -> None:
     }
     if job.printer and job.report.get("printer"):
         facts["lines_acked"] = job.report["printer"].get("lines_acked")
+    cad = job.report.get("cad") or {}
+    if cad.get("warnings"):
+        facts["warnings"] = list(cad["warnings"])
     pictures = [str(folder / n) for n in ("preview.png", "layers.png") if (folder / n).is_file()]
     render_summary(facts, str(folder), pictures)
 
@@ -398,6 +401,10 @@ def render_summary(facts: dict[str, Any], files: str, pictures: list[str]) -> No
             f"model   {x:.1f} × {y:.1f} × {z:.1f} mm, {mesh['triangles']} triangles,"
             f" watertight={mesh['watertight']}"
         )
+    # Printability warnings (overhangs that need supports, thin walls) are worth a look
+    # before the part is on the bed, as `printforge design` shows them.
+    for warning in facts.get("warnings") or []:
+        console.print(f"[yellow]warning {warning}")
     g = facts.get("gcode")
     if g:
         # The server's job view leaves out the filament length; show what is known.

@@ -240,3 +240,9 @@ def test_sigterm_mid_print_stops_safely_like_ctrl_c(tmp_path: Path) -> None:
     assert "Traceback" not in err, err
     jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
     assert [j["state"] for j in jobs] == ["interrupted"]
+
+
+def test_run_shows_the_printability_warnings(tmp_path: Path) -> None:
+    result = printforge("run", "a 40 mm sphere", "--no-print", data_dir=tmp_path / "d")
+    assert result.returncode == 0, result.stderr
+    assert "warning" in result.stdout and "overhangs more than 45" in result.stdout
