@@ -85,6 +85,11 @@ def _handle_slice(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     if not out.parent.is_dir():
         raise InputError(f"--out: directory {out.parent} does not exist")
+    if out.exists() and model.exists() and out.samefile(model):
+        raise InputError(
+            f"--out {out} is the model itself; slicing would replace it with G-code."
+            " Give a .gcode path"
+        )
     printer, profile, material_name = printer_for_cli(settings, args.printer)
     material = settings.material(args.material or material_name)
     try:

@@ -166,3 +166,14 @@ def test_a_folder_is_not_called_missing(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["slice", str(folder), "--out", str(tmp_path / "o.gcode")]) == 1
     err = capsys.readouterr().err
     assert "is a folder" in err and "does not exist" not in err
+
+
+def test_out_may_not_overwrite_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "part.stl"
+    trimesh.creation.box((20, 20, 20)).export(model)
+    before = model.read_bytes()
+    assert main(["slice", str(model), "--out", str(tmp_path / "." / "part.stl")]) == 1
+    assert "is the model itself" in capsys.readouterr().err
+    assert model.read_bytes() == before
