@@ -7,12 +7,14 @@ bad value or an unknown key stops start-up with a message naming both.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -450,10 +452,60 @@ def _explain_env(err: SettingsError) -> str:
     if field is None:
         return f"invalid configuration from the environment: {err}"
     var = f"{ENV_PREFIX}{field.upper()}"
+    if var.casefold() not in {v.casefold() for v in os.environ}:
+        # Not the whole table: a key under it that takes a list or a table, given a plain
+        # value (PRINTFORGE_LLM__PROVIDERS=offline); those are written in JSON.
+        nested = sorted(
+            v
+            for v, value in os.environ.items()
+            if v.casefold().startswith(f"{var}__".casefold())
+            and not _is_json(value)
+            and _takes_json(v[len(ENV_PREFIX) :].lower().split("__"))
+        )
+        if nested:
+            return (
+                f"environment variable {nested[0]} takes a list or a table, written in JSON"
+                f' (e.g. {ENV_PREFIX}LLM__PROVIDERS=\'["openai", "offline"]\')'
+            )
     return (
         f"environment variable {var} must be a JSON object for the [{field}] table;"
         f" set one key with {var}__KEY instead (e.g. {ENV_PREFIX}SLICER__ENGINE=prusaslicer)"
     )
+
+
+def _takes_json(parts: list[str]) -> bool:
+    """Whether the setting at this path is a list or a table (which variables give in JSON)."""
+    annotation: Any = Settings
+    for part in parts:
+        annotation = _unwrap_optional(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            if field is None:
+                return False
+            annotation = field.annotation
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]  # `part` names one table of the dict
+        else:
+            return False
+    annotation = _unwrap_optional(annotation)
+    return get_origin(annotation) in (list, tuple, set, dict) or (
+        isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    )
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _validate_drivers(settings: Settings, provenance: dict[tuple[str, ...], str]) -> None:

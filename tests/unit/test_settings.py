@@ -326,3 +326,17 @@ def test_a_material_the_printer_cannot_reach_stops_start_up(
         " max_hotend_temp 200 °C" in err.value.message
     )
     assert f"(in {user})" in err.value.message
+
+
+def test_a_plain_value_for_a_list_names_that_variable(
+    clean_env: pytest.MonkeyPatch, base: Path
+) -> None:
+    # Was: "PRINTFORGE_LLM must be a JSON object", about a variable nobody had set.
+    clean_env.setenv("PRINTFORGE_LLM__PROVIDERS", "offline")
+    clean_env.setenv("PRINTFORGE_LLM__MAX_TOKENS", "1024")  # a plain key beside it is fine
+    clean_env.setenv("PRINTFORGE_LLM__CACHE__BACKEND", "memory")
+    with pytest.raises(ConfigError) as err:
+        load_settings(base_dir=base)
+    assert "PRINTFORGE_LLM__PROVIDERS takes a list or a table, written in JSON" in err.value.message
+    clean_env.setenv("PRINTFORGE_LLM__PROVIDERS", '["offline"]')
+    assert load_settings(base_dir=base).llm.providers == ["offline"]
