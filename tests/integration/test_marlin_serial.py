@@ -456,11 +456,13 @@ async def test_host_catches_heating_that_never_starts(
 async def test_host_catches_over_temperature(
     tmp_path: Path, served: list[VirtualPrinterServer]
 ) -> None:
-    # The file asks for more than this machine may reach; the firmware would heat to it.
+    # The file asks for more than this machine may reach; the firmware, built with a higher
+    # MAXTEMP than the host's profile allows (it clamps only to its own limit), heats to it.
     profile = PrinterProfile(name="low", max_hotend_temp=200.0)
+    board = PrinterProfile(name="board", max_hotend_temp=275.0)
     speed = 100.0
     options = VirtualConfig(baud=1_000_000, sim_speed=speed, move_time_s=10.0)
-    server = VirtualPrinterServer(profile, options)
+    server = VirtualPrinterServer(board, options)
     await server.start()
     served.append(server)
     path = write_gcode(tmp_path, "M109 S240\nG28\n" + numbered_moves_gcode(50))

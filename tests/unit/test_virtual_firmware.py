@@ -279,3 +279,30 @@ async def test_m115_reports_the_emergency_parser() -> None:
         await board.until(lambda: "Cap:EMERGENCY_PARSER:1" in board.lines)
     finally:
         await board.fw.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("command", "report"),
+    [
+        ("M104 S999", "T:22.00 /280.00"),  # Marlin: min(S, HEATER_0_MAXTEMP - HOTEND_OVERSHOOT)
+        ("M104 S215", "T:22.00 /215.00"),
+        ("M140 S200", "B:22.00 /110.00"),  # and min(S, BED_MAXTEMP - BED_OVERSHOOT)
+        ("M104 S-5", "T:22.00 /0.00"),
+    ],
+)
+async def test_targets_are_clamped_to_the_firmware_maximum(command: str, report: str) -> None:
+    # The profile's limits stand for the firmware's highest target: a real board clamps an
+    # M104 S999 silently instead of heating to 999 °C.
+    machine = VirtualMachine(PROFILE, sim_speed=1000.0)
+    at = machine.loop.time()
+    machine.execute_at(command, None, at)
+    assert report in machine.temperature_report(at)
+
+
+@pytest.mark.asyncio
+async def test_m109_beyond_the_maximum_waits_for_the_clamped_target() -> None:
+    machine = VirtualMachine(PROFILE, sim_speed=1000.0)
+    at = machine.loop.time()
+    done, _ = machine.execute_at("M109 S999", None, at)
+    assert (done - at) * 1000.0 == pytest.approx(20 * 5.549, rel=0.01)  # 20 * ln(258)

@@ -64,10 +64,13 @@ class Heater:
         self.since = now
         self.failed = True
 
+    max_target_c: float = math.inf  # Marlin's HEATER_n_MAXTEMP - HOTEND_OVERSHOOT (bed: BED_)
+
     def set_target(self, target: float, now: float) -> None:
         self.start_c = self.actual(now)
         self.since = now
-        self.target_c = max(0.0, target)
+        # Marlin's setTargetHotend/setTargetBed clamp silently to the highest allowed target.
+        self.target_c = min(max(0.0, target), self.max_target_c)
 
     def time_to_reach(self, now: float) -> float:
         """Simulated seconds until within TEMP_WINDOW_C of the target (0 when already there)."""
@@ -131,8 +134,11 @@ class VirtualMachine:
         self.move_time_s = move_time_s
         self.loop = asyncio.get_running_loop()
         self._t0 = self.loop.time()
-        self.hotends = [Heater(HOTEND_TAU_S) for _ in range(extruders)]
-        self.bed = Heater(BED_TAU_S)
+        # The profile's limits stand for the firmware's highest target (MAXTEMP - OVERSHOOT).
+        self.hotends = [
+            Heater(HOTEND_TAU_S, max_target_c=profile.max_hotend_temp) for _ in range(extruders)
+        ]
+        self.bed = Heater(BED_TAU_S, max_target_c=profile.max_bed_temp)
         self.active_tool = 0
         self.pos = {"X": 0.0, "Y": 0.0, "Z": 0.0, "E": 0.0}
         self.feed_mm_s = 25.0
