@@ -70,7 +70,10 @@ def _driver(args: argparse.Namespace) -> Any:
             known = ", ".join(sorted(settings.printer_profiles))
             raise InputError(f"--profile: unknown printer profile {name!r} (known: {known})")
         # A one-off command: fail fast instead of waiting for the printer to come back.
-        config = MarlinConfig(port=args.port, reconnect=False, **extra)
+        try:
+            config = MarlinConfig(port=args.port, reconnect=False, **extra)
+        except ValueError as err:
+            raise InputError(_flag_problem(err)) from None
         return MarlinDriver(args.port, config, settings.printer_profiles[name])
     entry = settings.printer(args.printer)
     cls = load_driver(entry.driver)
@@ -84,9 +87,25 @@ def _driver(args: argparse.Namespace) -> Any:
     try:
         config = cls.Config.model_validate(options)
     except ValueError as err:
-        raise ConfigError(f"printers.{args.printer}: {err}") from None
+        raise ConfigError(f"printers.{args.printer}: {_flag_problem(err)}") from None
     material = settings.material(entry.material)
     return cls(args.printer, config, settings.printer_profile(args.printer), material)
+
+
+_FLAGS = {"baud": "--baud", "handshake_timeout_s": "--handshake-timeout"}
+
+
+def _flag_problem(err: ValueError) -> str:
+    """One line per bad value, naming the flag the user typed (pydantic's text names fields)."""
+    from pydantic import ValidationError
+
+    if not isinstance(err, ValidationError):
+        return str(err)
+    parts = []
+    for item in err.errors():
+        field = ".".join(str(p) for p in item["loc"])
+        parts.append(f"{_FLAGS.get(field, field)} {item.get('input')!r}: {item['msg'].lower()}")
+    return "; ".join(parts)
 
 
 def _handle(args: argparse.Namespace) -> Any:
@@ -125,6 +144,7 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
 
     started = time.monotonic()
     summary: dict[str, Any] = {"file": str(path), "ok": False}
+    program = None
     try:
         if not exists:
             raise InputError(f"G-code file not found: {path}")
@@ -133,7 +153,8 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
         # Refuse a bad file before touching the printer.
         from printforge.hardware.marlin.gcode_file import load_gcode
 
-        await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
+        program = await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
+        summary["lines_total"] = len(program)
         async with driver:
             last = await _stream(driver, path, quiet=args.json)
             firmware = getattr(driver, "firmware", None)
@@ -151,12 +172,25 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
             watchdog_probes=engine.stats.watchdog_probes if engine else 0,
         )
     except PrintforgeError as err:
+        last_line = getattr(err, "last_acked_line", None)
+        # Where to resume from: the count of acknowledged commands, and the line of the file
+        # the last of them came from (comments and blank lines make the two differ).
+        file_line = None
+        if last_line and program is not None and last_line <= len(program):
+            file_line = program.source_lines[last_line - 1]
         if not args.json:
+            if last_line is not None:
+                where = f" (file line {file_line})" if file_line is not None else ""
+                total = summary.get("lines_total", "?")
+                print(
+                    f"printforge: last acknowledged command: {last_line} of {total}{where}",
+                    file=sys.stderr,
+                )
             raise
         summary["error"] = err.to_dict()
-        last_line = getattr(err, "last_acked_line", None)
         if last_line is not None:
             summary["last_acked_line"] = last_line
+            summary["last_acked_file_line"] = file_line
         print(json.dumps(summary))
         return 1
     if args.json:

@@ -271,3 +271,41 @@ def test_sigterm_while_the_bed_heats_stops_the_print_safely(tmp_path: Path) -> N
             time.sleep(0.1)
     moves = [ln.split(" ", 1)[1] for ln in log.read_text().splitlines()]
     assert moves[-2:] == ["G1 Z10.00 F600", "G1 X0.00 Y220.00 F6000"]  # lifted, then parked
+
+
+def test_a_disconnect_says_where_to_resume_from(tmp_path: Path) -> None:
+    # Comment lines between the moves, as a slicer writes them: the count of acknowledged
+    # commands is then not the file line, and a maker resuming needs the file line.
+    body = "".join(f"; move {i}\nG1 X{i % 50 + 1} Y1 F3000\n" for i in range(200))
+    path = write_gcode(tmp_path, "G28\n" + body)
+    text_lines = path.read_text().splitlines()
+    # On a pty the fault line is the protocol's N; the job starts at N4.
+    with _board("--sim-speed", "100000", "--disconnect-at-line", "60") as device:
+        done = _run("print", str(path), "--port", device, "--baud", "1000000", "--json")
+    assert done.returncode == 1
+    summary = json.loads(done.stdout)
+    assert summary["error"]["code"] == "printer_disconnected"
+    assert summary["lines_total"] == 201
+    acked = summary["last_acked_line"]
+    assert 0 < acked < 60
+    file_line = summary["last_acked_file_line"]
+    assert file_line == 2 * acked - 1  # G28, then a comment before every move
+    assert not text_lines[file_line - 1].startswith(";")
+    with _board("--sim-speed", "100000", "--disconnect-at-line", "60") as device:
+        plain = _run("print", str(path), "--port", device, "--baud", "1000000")
+    assert plain.returncode == 1
+    assert "disconnected" in plain.stderr
+    assert f"last acknowledged command: {acked} of 201 (file line {file_line})" in plain.stderr
+    assert "Traceback" not in plain.stderr
+
+
+def test_a_bad_flag_value_is_one_clear_line(
+    tmp_path: Path, virtual_printer: tuple[str, Path]
+) -> None:
+    device, _log = virtual_printer
+    good = write_gcode(tmp_path, "G28\n")
+    done = _run("print", str(good), "--port", device, "--baud", "0")
+    assert done.returncode == 1
+    assert "--baud 0: input should be greater than 0" in done.stderr
+    assert "unexpected error" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
