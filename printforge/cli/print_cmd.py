@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +158,7 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
 
         program = await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
         summary["lines_total"] = len(program)
-        async with driver:
+        async with driver, _pause_signals(driver):
             last = await _stream(driver, path, quiet=args.json)
             firmware = getattr(driver, "firmware", None)
             engine = getattr(driver, "engine", None)
@@ -202,6 +205,72 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
             f" {summary['resends']} resends)"
         )
     return 0 if summary["ok"] else 1
+
+
+@contextlib.asynccontextmanager
+async def _pause_signals(driver: Any) -> AsyncIterator[None]:
+    """Pause and resume from the terminal, as a host's Pause button does.
+
+    Ctrl-Z (SIGTSTP) would otherwise freeze the host while the printer empties its queue and
+    sits on the part with the heaters on. Here it pauses (retract, lift, park, heaters kept)
+    and a second Ctrl-Z resumes; SIGUSR1 pauses and SIGUSR2 resumes for scripts and other
+    terminals. One request runs at a time, in the order given.
+    """
+    loop = asyncio.get_running_loop()
+    lock = asyncio.Lock()
+    tasks: set[asyncio.Task[None]] = set()
+    paused = False  # what was last asked for
+
+    from printforge.models.printer import PrinterState
+    from printforge.runtime.errors import PrintforgeError
+
+    async def apply(pause: bool) -> None:
+
+        async with lock:
+            try:
+                if pause:
+                    _say(f"pausing {driver.name}: waiting for the queued moves, then parking")
+                    await driver.pause()
+                    _say(
+                        f"paused (heaters kept on); Ctrl-Z again or `kill -USR2 {os.getpid()}`"
+                        " resumes, Ctrl-C cancels"
+                    )
+                else:
+                    _say(f"resuming {driver.name}: heating back up and returning to the part")
+                    await driver.resume()
+                    _say("resumed")
+            except PrintforgeError as err:
+                _say(f"cannot {'pause' if pause else 'resume'}: {err.message}")
+                # The next Ctrl-Z asks for the opposite of what the printer is now doing.
+                nonlocal paused
+                paused = driver.status().state is PrinterState.PAUSED
+
+    def request(pause: bool) -> None:
+        nonlocal paused
+        paused = pause
+        task = loop.create_task(apply(pause))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    handlers = {
+        signal.SIGTSTP: lambda: request(not paused),
+        signal.SIGUSR1: lambda: request(True),
+        signal.SIGUSR2: lambda: request(False),
+    }
+    for signum, handler in handlers.items():
+        loop.add_signal_handler(signum, handler)
+    try:
+        yield
+    finally:
+        for signum in handlers:
+            loop.remove_signal_handler(signum)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _say(text: str) -> None:
+    print(f"printforge: {text}", file=sys.stderr, flush=True)
 
 
 async def _stream(driver: Any, path: Path, *, quiet: bool) -> Any:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.vmarlin import cube_gcode, expected_moves, write_gcode
+from tests.fakes.vmarlin import cube_gcode, expected_moves, numbered_moves_gcode, write_gcode
 
 CLI = [sys.executable, "-m", "printforge"]
 
@@ -309,3 +312,61 @@ def test_a_bad_flag_value_is_one_clear_line(
     assert "--baud 0: input should be greater than 0" in done.stderr
     assert "unexpected error" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    # A file another process writes has no event to wait on: poll, with a generous limit.
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_ctrl_z_pauses_and_resumes_a_print(tmp_path: Path) -> None:
+    # A maker used to a host's Pause button presses Ctrl-Z: the printer parks with the heaters
+    # kept, and Ctrl-Z again puts it back; the job's moves still run once each, in order.
+    log = tmp_path / "moves.log"
+    text = numbered_moves_gcode(300)
+    path = write_gcode(tmp_path, text)
+    flags = ("--sim-speed", "1", "--move-time", "0.02", "--log", str(log))
+    with (
+        _board(*flags) as device,
+        subprocess.Popen(
+            [*CLI, "print", str(path), "--port", device, "--baud", "1000000", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc,
+    ):
+        assert proc.stderr is not None
+        lines: queue.Queue[str] = queue.Queue()
+        # A reader thread, so that a print that does not answer fails the test, not hangs it.
+        reader = threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stderr], daemon=True)
+        reader.start()
+        try:
+            _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 10)
+            proc.send_signal(signal.SIGTSTP)
+            said = [lines.get(timeout=60), lines.get(timeout=60)]
+            assert said[0].startswith("printforge: pausing"), said
+            assert said[1].startswith("printforge: paused (heaters kept on)"), said
+            # generic-220's park corner (the board appends its log every half second)
+            _wait_for(lambda: "X0.00 Y220.00" in log.read_text())
+            proc.send_signal(signal.SIGTSTP)
+            assert proc.stdout is not None
+            out = proc.stdout.read()
+            proc.wait(timeout=120)
+            reader.join(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    err = "".join(lines.queue)
+    assert proc.returncode == 0, err
+    assert "printforge: resumed" in err
+    assert json.loads(out)["ok"] is True
+    entries = [ln.split(" ", 1) for ln in log.read_text().splitlines()]
+    numbers = [int(n[1:]) for n, _ in entries]
+    assert numbers == sorted(set(numbers))
+    job = set(expected_moves(text))
+    assert [cmd for _, cmd in entries if cmd in job] == expected_moves(text)
+    extra = [cmd for _, cmd in entries if cmd not in job]
+    assert extra[:3] == ["G1 E-2.00 F2400", "G1 Z10.00 F600", "G1 X0.00 Y220.00 F6000"]
