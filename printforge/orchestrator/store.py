@@ -57,13 +57,21 @@ class JobStore:
             self._db = await aiosqlite.connect(self.path)
         except (OSError, aiosqlite.Error) as err:
             raise ConfigError(f"cannot open the job store {self.path}: {err}") from err
-        # WAL: readers never block the writer, and a kill -9 loses no committed transition.
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
-        await self._db.executescript(_SCHEMA)
-        await self._db.commit()
-        self._counts = await self.counts()
+        try:
+            # WAL: readers never block the writer, and a kill -9 loses no committed transition.
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._db.execute("PRAGMA busy_timeout=5000")
+            await self._db.executescript(_SCHEMA)
+            await self._db.commit()
+            self._counts = await self.counts()
+        except aiosqlite.Error as err:
+            # Closed here, or aiosqlite's worker thread keeps the process alive after the error.
+            await self.close()
+            raise ConfigError(
+                f"the job store {self.path} cannot be used ({err}); if it is damaged, move it"
+                " aside (printforge starts a new one) or choose another --data-dir"
+            ) from err
         self._publish_counts()
 
     def _publish_counts(self) -> None:

@@ -9,7 +9,7 @@ import pytest
 from printforge.models.job import Job, JobError, JobState, StageName, StageState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.store import JobStore
-from printforge.runtime.errors import InvalidTransition
+from printforge.runtime.errors import ConfigError, InvalidTransition
 
 
 @pytest.mark.asyncio
@@ -93,3 +93,22 @@ async def test_recover_marks_running_work_interrupted_and_requeues_unprinted(
     reasons = [r for *_, r in await store.transitions(slicing.id)]
     assert reasons[-2:] == ["recovered after restart", "re-queued after restart"]
     await store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_file_that_is_not_a_database_is_a_clear_error_and_leaves_no_thread(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    path = tmp_path / "printforge.sqlite3"
+    path.write_bytes(b"this is not sqlite " * 300)
+    before = set(threading.enumerate())
+    store = JobStore(path)
+    with pytest.raises(ConfigError, match=rf"the job store {path} cannot be used .*move it aside"):
+        await store.open()
+    # aiosqlite's connection thread was left running: the CLI printed the error, then hung.
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for t in left:
+        t.join(timeout=30)
+    assert not [t for t in left if t.is_alive()]
