@@ -148,6 +148,7 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
     started = time.monotonic()
     summary: dict[str, Any] = {"file": str(path), "ok": False}
     program = None
+    seen: list[Any] = [None]  # the latest progress, kept when the stream ends in an error
     try:
         if not exists:
             raise InputError(f"G-code file not found: {path}")
@@ -159,21 +160,22 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
         program = await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
         summary["lines_total"] = len(program)
         async with driver, _pause_signals(driver):
-            last = await _stream(driver, path, quiet=args.json)
+            last = await _stream(driver, path, quiet=args.json, seen=seen)
             firmware = getattr(driver, "firmware", None)
             engine = getattr(driver, "engine", None)
-        elapsed = time.monotonic() - started
+        _counts(summary, last, started)
         summary.update(
             ok=last is not None and last.lines_acked == last.lines_total,
-            lines_acked=last.lines_acked if last else 0,
-            lines_total=last.lines_total if last else 0,
-            bytes_acked=last.bytes_acked if last else 0,
-            resends=last.resends if last else 0,
-            elapsed_s=round(elapsed, 3),
-            lines_per_s=round((last.lines_acked if last else 0) / max(elapsed, 1e-9), 1),
             firmware=firmware.name if firmware else None,
             watchdog_probes=engine.stats.watchdog_probes if engine else 0,
         )
+    except asyncio.CancelledError:
+        # Ctrl-C or SIGTERM: the safe stop has run; a script reading --json still gets an answer.
+        if args.json:
+            _counts(summary, seen[0], started)
+            summary["error"] = {"code": "interrupted", "message": "interrupted; stopped safely"}
+            print(json.dumps(summary), flush=True)
+        raise
     except PrintforgeError as err:
         last_line = getattr(err, "last_acked_line", None)
         # Where to resume from: the count of acknowledged commands, and the line of the file
@@ -190,8 +192,11 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
                     file=sys.stderr,
                 )
             raise
+        if program is not None:
+            _counts(summary, seen[0], started)
         summary["error"] = err.to_dict()
         if last_line is not None:
+            summary["lines_acked"] = last_line  # exact, where progress is sampled
             summary["last_acked_line"] = last_line
             summary["last_acked_file_line"] = file_line
         print(json.dumps(summary))
@@ -205,6 +210,21 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
             f" {summary['resends']} resends)"
         )
     return 0 if summary["ok"] else 1
+
+
+def _counts(summary: dict[str, Any], last: Any, started: float) -> None:
+    """The progress figures of the JSON summary, the same keys whether the print ended or not."""
+    elapsed = time.monotonic() - started
+    acked = last.lines_acked if last else 0
+    summary.update(
+        lines_acked=acked,
+        bytes_acked=last.bytes_acked if last else 0,
+        resends=last.resends if last else 0,
+        elapsed_s=round(elapsed, 3),
+        lines_per_s=round(acked / max(elapsed, 1e-9), 1),
+    )
+    if last is not None:
+        summary["lines_total"] = last.lines_total
 
 
 @contextlib.asynccontextmanager
@@ -273,11 +293,11 @@ def _say(text: str) -> None:
     print(f"printforge: {text}", file=sys.stderr, flush=True)
 
 
-async def _stream(driver: Any, path: Path, *, quiet: bool) -> Any:
+async def _stream(driver: Any, path: Path, *, quiet: bool, seen: list[Any]) -> Any:
     last = None
     if quiet:
         async for progress in driver.stream(path):
-            last = progress
+            last = seen[0] = progress
         return last
     from rich.console import Console
     from rich.progress import (
@@ -299,7 +319,7 @@ async def _stream(driver: Any, path: Path, *, quiet: bool) -> Any:
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(driver.name, total=None, temps="")
         async for progress in driver.stream(path):
-            last = progress
+            last = seen[0] = progress
             temps = driver.status().temperatures
             text = " ".join(f"{k} {t.actual:.0f}/{t.target:.0f}°C" for k, t in temps.items())
             bar.update(task, completed=progress.lines_acked, total=progress.lines_total, temps=text)
