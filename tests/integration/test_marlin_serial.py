@@ -317,6 +317,17 @@ async def test_port_that_does_not_exist(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("kind", ["devnull", "file"])
+async def test_port_that_is_not_a_serial_device(tmp_path: Path, kind: str) -> None:
+    # A maker mistypes the port: /dev/null, or the G-code file itself.
+    port = os.devnull if kind == "devnull" else str(write_gcode(tmp_path, "G28\n"))
+    driver = MarlinDriver("x", MarlinConfig(port=port, reconnect=False), PROFILE)
+    with pytest.raises(InputError, match="is not a serial device") as info:
+        await driver.start()
+    assert "ioctl" not in str(info.value)
+
+
+@pytest.mark.asyncio
 async def test_port_that_is_busy(served: list[VirtualPrinterServer]) -> None:
     server = await _serve()
     served.append(server)

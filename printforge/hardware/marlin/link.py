@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +61,17 @@ async def open_serial(port: str, baud: int, protocol: LineProtocol) -> Any:
         raise ConnectionLost(f"opening serial port {port} timed out") from err
     except (serial.SerialException, OSError, ValueError) as err:
         text = str(err)
+        # pyserial wraps the OSError, so its errno only shows in the text.
+        if "Inappropriate ioctl" in text or f"[Errno {errno.ENOTTY}]" in text:
+            raise InputError(
+                f"{port} is not a serial device (a file or another kind of device);"
+                " give the printer's port, e.g. /dev/ttyUSB0 or /dev/serial/by-id/..."
+            ) from err
+        if "Permission denied" in text or f"[Errno {errno.EACCES}]" in text:
+            raise InputError(
+                f"no permission to open serial port {port}: add your user to the group that"
+                " owns it (`ls -l` shows it, often dialout or uucp), then log in again"
+            ) from err
         if "lock" in text.lower() or "busy" in text.lower():
             raise ConnectionLost(
                 f"serial port {port} is busy (another program has it open)"
