@@ -154,7 +154,8 @@ class MarlinDriver(PrinterDriver):
             raise OperationTimeout(
                 f"printer on {self.cfg.port} did not answer the handshake within "
                 f"{self.cfg.handshake_timeout_s:g} s (is it a Marlin printer, is the baud rate "
-                f"{self.cfg.baud} right?)"
+                f"{self.cfg.baud} right? A board halted by an error, such as thermal runaway,"
+                " answers nothing until it is reset or power-cycled)"
             ) from err
         except PrinterError:
             await self._close_link()
