@@ -127,7 +127,9 @@ class Pipeline:
         tmp.replace(folder / "report.json")
 
     # stages ----------------------------------------------------------------------------------
-    def _context(self, job: Job, stage: StageName, printer: str) -> AgentContext:
+    def _context(
+        self, job: Job, stage: StageName, printer: str, profile: PrinterProfile | None = None
+    ) -> AgentContext:
         last_sent = 0.0
 
         def progress(
@@ -159,7 +161,7 @@ class Pipeline:
             job_dir=self.job_dir(job.id),
             request=job.request,
             printer=printer,
-            profile=settings.printer_profiles[profile_name],
+            profile=profile or settings.printer_profiles[profile_name],
             material=settings.material(material_name),
             progress=progress,
             report=job.report,
@@ -244,8 +246,15 @@ class Pipeline:
         target: str,
         choose_printer: PrinterChooser,
         release_printer: Callable[[str, bool], None],
+        *,
+        design_profile: PrinterProfile | None = None,
+        retarget: Callable[[Job, str, tuple[float, float, float]], str] | None = None,
     ) -> Job:
-        """Drive a queued job to its end. Returns the job in its final (or interrupted) state."""
+        """Drive a queued job to its end. Returns the job in its final (or interrupted) state.
+
+        `design_profile` is the volume research and CAD check the part against (by default the
+        target's profile); `retarget` may then move the job to a printer the part fits.
+        """
         folder = self.job_dir(job.id)
         folder.mkdir(parents=True, exist_ok=True)
         request = job.request
@@ -263,7 +272,7 @@ class Pipeline:
                     self._import_gcode, job, request.gcode_path, ctx.profile, ctx.material
                 )
             else:
-                ctx = self._context(job, StageName.RESEARCH, printer)
+                ctx = self._context(job, StageName.RESEARCH, printer, design_profile)
                 design_input: Any
                 if request.text is not None:
                     spec = await self.run_stage(job, StageName.RESEARCH, request, ctx)
@@ -274,9 +283,14 @@ class Pipeline:
                     assert request.model_path is not None
                     design_input = self._import_model(request.model_path)
                 mesh: MeshArtifact = await self.run_stage(
-                    job, StageName.CAD, design_input, self._context(job, StageName.CAD, printer)
+                    job,
+                    StageName.CAD,
+                    design_input,
+                    self._context(job, StageName.CAD, printer, design_profile),
                 )
                 job.mesh = mesh
+                if retarget is not None:
+                    printer = target = retarget(job, target, mesh.size_mm)
                 gcode = await self.run_stage(
                     job, StageName.SLICER, mesh, self._context(job, StageName.SLICER, printer)
                 )

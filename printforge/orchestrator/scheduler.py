@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from printforge.hardware.base import PrinterDriver
 from printforge.models.job import Job
-from printforge.models.printer import PrinterStatus
+from printforge.models.printer import PrinterProfile, PrinterStatus
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import InputError
 from printforge.runtime.settings import Settings
@@ -124,6 +124,9 @@ class FarmScheduler:
         if not candidates:
             loaded = sorted({self.printers.entry(n).material for n in names})
             raise InputError(f"no printer has {wanted} loaded (loaded: {', '.join(loaded)})")
+        return self._prefer(candidates, job)
+
+    def _prefer(self, candidates: list[str], job: Job) -> str:
         default = self.settings.default_printer
         free = [n for n in candidates if self.printers.available(n)]
         if free:
@@ -137,6 +140,62 @@ class FarmScheduler:
         # All busy: wait for one that is at least connected, not for one that vanished.
         online = [n for n in candidates if self.printers.get(n).connected.is_set()]
         return (online or candidates)[0]
+
+    # fitting the part to a printer --------------------------------------------------------
+    def _free_choice(self, job: Job) -> bool:
+        """A job the scheduler may move: no printer named, and not a copy of sliced G-code."""
+        return not job.request.printer and not job.report.get("copy_of")
+
+    def _loaded_candidates(self, job: Job) -> list[str]:
+        wanted = job.request.material
+        return [
+            n
+            for n in self.printers.names()
+            if wanted is None or self.printers.entry(n).material.casefold() == wanted.casefold()
+        ]
+
+    def _profile(self, name: str) -> PrinterProfile:
+        return self.settings.printer_profiles[self.printers.entry(name).profile]
+
+    def _fits(self, name: str, size: tuple[float, float, float]) -> bool:
+        p = self._profile(name)
+        x, y, z = size
+        return x <= p.bed_x and y <= p.bed_y and z <= p.max_z
+
+    def design_profile(self, job: Job, target: str) -> PrinterProfile | None:
+        """The volume the part is designed against, or None for the target's own. For a job
+        that names no printer in a farm of different printers, the room of the roomiest on each
+        axis: a part too big for the first choice must not be refused while a bigger printer
+        stands in the farm (`retarget` then picks one it fits, or the slicer says none does)."""
+        if not self._free_choice(job):
+            return None
+        names = self._loaded_candidates(job)
+        profiles = {self.printers.entry(n).profile: self._profile(n) for n in names}
+        if len(profiles) < 2:
+            return None
+        room = list(profiles.values())
+        return self._profile(target).model_copy(
+            update={
+                "name": " or ".join(sorted(profiles)),
+                "bed_x": max(p.bed_x for p in room),
+                "bed_y": max(p.bed_y for p in room),
+                "max_z": max(p.max_z for p in room),
+            }
+        )
+
+    def retarget(self, job: Job, target: str, size: tuple[float, float, float]) -> str:
+        """After CAD: the target if the part fits it, else the preferred printer it fits."""
+        if not self._free_choice(job) or self._fits(target, size):
+            return target
+        fitting = [n for n in self._loaded_candidates(job) if self._fits(n, size)]
+        if not fitting:
+            return target  # the slicer refuses it, naming the volume
+        choice = self._prefer(fitting, job)
+        log.info("job %s: %.0f x %.0f x %.0f mm does not fit %s; sliced for %s", job.id,
+                 *size, target, choice)  # fmt: skip
+        self._aimed[job.id] = (choice, time.monotonic())
+        job.report["sliced_for"] = self.printers.entry(choice).profile
+        return choice
 
     def _aimed_counts(self, exclude: str) -> dict[str, int]:
         now = time.monotonic()

@@ -363,7 +363,14 @@ class Orchestrator:
             )
             self._finished(job)
             return job
-        result = await self.pipeline.run(job, target, self.scheduler.acquire, self._release_printer)
+        result = await self.pipeline.run(
+            job,
+            target,
+            self.scheduler.acquire,
+            self._release_printer,
+            design_profile=self.scheduler.design_profile(job, target),
+            retarget=self.scheduler.retarget,
+        )
         if result.state is JobState.INTERRUPTED and self._should_requeue(result):
             attempts = int(result.report.get("print_attempts", 1)) + 1
             result.report["print_attempts"] = attempts
