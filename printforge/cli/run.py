@@ -118,7 +118,23 @@ def _request_from(args: argparse.Namespace) -> Any:
         raise InputError(f"invalid request: {err}") from None
 
 
+def _check_out_dir(out: str | None) -> None:
+    """Before anything runs: finding out after a two-hour print that --out names a file
+    would leave the part printed and the command failed."""
+    if out is None:
+        return
+    from printforge.runtime.errors import InputError
+
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--out {out}: is a file; give a folder for the job's files")
+    parent = next((p for p in (path, *path.parents) if p.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK):
+        raise InputError(f"--out {out}: {parent} is not writable")
+
+
 async def _handle_run(args: argparse.Namespace) -> int:
+    _check_out_dir(args.out)
     server = args.server or os.environ.get(SERVER_ENV)
     if server:
         from printforge.cli.remote import run_remote

@@ -246,3 +246,13 @@ def test_run_shows_the_printability_warnings(tmp_path: Path) -> None:
     result = printforge("run", "a 40 mm sphere", "--no-print", data_dir=tmp_path / "d")
     assert result.returncode == 0, result.stderr
     assert "warning" in result.stdout and "overhangs more than 45" in result.stdout
+
+
+def test_an_out_path_that_is_a_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    result = printforge("run", "a 20 mm cube", "--out", str(taken), data_dir=tmp_path / "d")
+    assert result.returncode == 1
+    assert "--out" in result.stderr and "is a file" in result.stderr
+    jobs = printforge("jobs", "--json", data_dir=tmp_path / "d")
+    assert json.loads(jobs.stdout or "[]") == []
