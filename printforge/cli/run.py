@@ -118,6 +118,20 @@ def _request_from(args: argparse.Namespace) -> Any:
         raise InputError(f"invalid request: {err}") from None
 
 
+def _load_virtual_spools(settings: Any, material: str | None, printer: str | None) -> None:
+    """`run --material PETG` on a virtual printer: it has whatever spool is asked for, where
+    a real printer's loaded material must match (the farm scheduler refuses a mismatch)."""
+    if material is None:
+        return
+    wanted = settings.material(material).name  # an unknown material is refused here
+    entries = settings.printers
+    if any(e.material.casefold() == wanted.casefold() for e in entries.values()):
+        return
+    for name, entry in list(entries.items()):
+        if entry.driver == "virtual" and printer in (None, name):
+            entries[name] = entry.model_copy(update={"material": wanted})
+
+
 def _check_out_dir(out: str | None) -> None:
     """Before anything runs: finding out after a two-hour print that --out names a file
     would leave the part printed and the command failed."""
@@ -148,6 +162,7 @@ async def _handle_run(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args, sim_speed=args.sim_speed)
     # One job from the command line: an interrupted print is reported, not silently retried.
     settings.orchestrator.requeue_interrupted = False
+    _load_virtual_spools(settings, args.material, args.printer)
     request = _request_from(args)
     async with Orchestrator(settings) as orch:
         sub = orch.bus.subscribe()
@@ -278,6 +293,8 @@ class StageProgress:
 
     def apply(self, event: Any) -> None:
         """Draw one `JobEvent` of the watched job."""
+        from rich.markup import escape
+
         progress = self.progress
         stage = event.stage.value if event.stage else None
         if stage not in self.tasks:
@@ -289,17 +306,18 @@ class StageProgress:
         elif event.kind == "stage.progress":
             if event.progress is not None:
                 progress.update(tid, completed=event.progress)
-            note = _progress_note(event)
+            note = escape(_progress_note(event))
             if note:
                 progress.update(tid, note=note)
         elif event.kind == "stage.completed":
             progress.update(tid, completed=1.0, note="")
             progress.stop_task(tid)
         elif event.kind == "stage.failed":
-            progress.update(tid, note=f"[red]{event.message or 'failed'}", mark="[red]✗")
+            message = escape(event.message or "failed")
+            progress.update(tid, note=f"[red]{message}", mark="[red]✗")
             progress.stop_task(tid)
         elif event.kind == "log" and event.message:
-            progress.update(tid, note=f"[dim]{event.message}")
+            progress.update(tid, note=f"[dim]{escape(event.message)}")
 
     def sync(self, stages: dict[str, str]) -> None:
         """Catch up with stage states read afresh (events may have been missed meanwhile)."""
@@ -396,12 +414,15 @@ def render_summary(facts: dict[str, Any], files: str, pictures: list[str]) -> No
         pictures: the preview images to point at.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
     ok = facts["state"] == "completed"
     colour = "green" if ok else "red"
-    console.print(f"[bold {colour}]Job {facts['job_id']} {facts['state']}[/] — {facts['request']}")
+    console.print(
+        f"[bold {colour}]Job {facts['job_id']} {facts['state']}[/] — {escape(facts['request'])}"
+    )
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("stage")
     table.add_column("state")
@@ -420,7 +441,7 @@ def render_summary(facts: dict[str, Any], files: str, pictures: list[str]) -> No
     # Printability warnings (overhangs that need supports, thin walls) are worth a look
     # before the part is on the bed, as `printforge design` shows them.
     for warning in facts.get("warnings") or []:
-        console.print(f"[yellow]warning {warning}")
+        console.print(f"[yellow]warning {escape(warning)}")
     g = facts.get("gcode")
     if g:
         # The server's job view leaves out the filament length; show what is known.
@@ -436,4 +457,4 @@ def render_summary(facts: dict[str, Any], files: str, pictures: list[str]) -> No
         console.print(f"picture {picture}")
     error = facts.get("error")
     if error:
-        console.print(f"[red]error   {error['code']}: {error['message']}")
+        console.print(f"[red]error   {error['code']}: {escape(error['message'])}")

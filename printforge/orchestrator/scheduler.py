@@ -123,7 +123,11 @@ class FarmScheduler:
         candidates = [n for n in names if loaded_ok(n)]
         if not candidates:
             loaded = sorted({self.printers.entry(n).material for n in names})
-            raise InputError(f"no printer has {wanted} loaded (loaded: {', '.join(loaded)})")
+            raise InputError(
+                f"no printer has {wanted} loaded (loaded: {', '.join(loaded)}); load it and set"
+                f' material = "{wanted}" in a printer\'s [printers.NAME] table, or ask for one'
+                " that is loaded"
+            )
         return self._prefer(candidates, job)
 
     def _prefer(self, candidates: list[str], job: Job) -> str:

@@ -100,7 +100,9 @@ def _check_material_loaded(printers: Any, printer: str | None, material: str) ->
         )
     if names:
         raise InputError(
-            f"no printer has {material} loaded (loaded: {', '.join(sorted(set(loaded.values())))})"
+            f"no printer has {material} loaded (loaded: {', '.join(sorted(set(loaded.values())))});"
+            f' load it and set material = "{material}" in a printer\'s [printers.NAME] table,'
+            ' or leave out "material"'
         )
 
 

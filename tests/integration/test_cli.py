@@ -256,3 +256,16 @@ def test_an_out_path_that_is_a_file_is_refused_before_anything_runs(tmp_path: Pa
     assert "--out" in result.stderr and "is a file" in result.stderr
     jobs = printforge("jobs", "--json", data_dir=tmp_path / "d")
     assert json.loads(jobs.stdout or "[]") == []
+
+
+def test_the_built_in_virtual_printer_has_whatever_material_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    result = printforge(
+        "run", "a 10 mm cube", "--material", "PETG", "--json", data_dir=tmp_path / "d"
+    )
+    assert result.returncode == 0, result.stderr
+    job = json.loads(result.stdout)
+    assert job["state"] == "completed"
+    gcode = Path(job["artifacts"]["gcode"]).read_text()
+    assert "M104 S235" in gcode or "M109 S235" in gcode  # PETG's first-layer temperature

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from printforge.cli.run import StageProgress
@@ -72,3 +73,24 @@ def test_a_completed_and_a_skipped_stage() -> None:
     lines = last_frame(buffer)
     assert [line[:2] for line in lines] == ["✓ ", "✓ ", "✓ ", "– "], lines
     assert lines[3].endswith("skipped")
+
+
+def test_the_summary_prints_brackets_in_messages_as_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from printforge.cli.run import render_summary
+
+    render_summary(
+        {
+            "job_id": "j",
+            "state": "failed",
+            "request": "a [test] cube",
+            "stages": [],
+            "error": {"code": "invalid_input", "message": "set material in [printers.NAME]"},
+        },
+        "/tmp/j",
+        [],
+    )
+    out = capsys.readouterr().out
+    assert "a [test] cube" in out
+    assert "set material in [printers.NAME]" in out
