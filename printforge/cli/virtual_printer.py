@@ -113,12 +113,49 @@ def _config(args: argparse.Namespace) -> Any:
             seed=args.seed,
         )
     except ValueError as err:
-        raise InputError(f"bad virtual printer option: {err}") from None
+        raise InputError(f"bad virtual printer option: {_option_problem(err)}") from None
+
+
+# VirtualConfig fields whose flag is not simply the field's name with dashes.
+_FLAGS = {
+    "latency_s": "--latency",
+    "busy_interval_s": "--busy-interval",
+    "move_time_s": "--move-time",
+}
+
+
+def _option_problem(err: ValueError) -> str:
+    """Pydantic's report as the flags the user typed: `--noise-rate 2.0: input should be ...`."""
+    from pydantic import ValidationError
+
+    if not isinstance(err, ValidationError):
+        return str(err)
+    parts = []
+    for item in err.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        if not item["loc"]:  # a check across options names them itself
+            parts.append(message)
+            continue
+        field = str(item["loc"][0])
+        flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
+        parts.append(f"{flag} {item.get('input')!r}: {message[:1].lower()}{message[1:]}")
+    return "; ".join(parts)
 
 
 def _handle(args: argparse.Namespace) -> Any:
+    from printforge.runtime.errors import InputError
+
     link = Path(args.link).expanduser() if args.link else None
     log_path = Path(args.log).expanduser() if args.log else None
+    # Checked before the board starts: a bad path found later left the board serving on.
+    for flag, path in (("--link", link), ("--log", log_path)):
+        if path is not None and not path.parent.is_dir():
+            raise InputError(f"{flag} {path}: the folder {path.parent} does not exist")
+    if log_path is not None:
+        try:
+            log_path.open("a", encoding="ascii").close()
+        except OSError as err:
+            raise InputError(f"--log {log_path}: cannot write to it ({err.strerror})") from None
     return _serve(args, link, log_path)
 
 
@@ -159,9 +196,11 @@ async def _serve(args: argparse.Namespace, link: Path | None, log_path: Path | N
             if log_path is not None and written < len(server.moves):
                 written = await asyncio.to_thread(_append_moves, log_path, server.moves, written)
     finally:
-        if log_path is not None:
-            await asyncio.to_thread(_append_moves, log_path, server.moves, written)
-        await server.stop()
+        try:
+            if log_path is not None:
+                await asyncio.to_thread(_append_moves, log_path, server.moves, written)
+        finally:
+            await server.stop()  # even when the log cannot be written, the pty must close
     return 0
 
 

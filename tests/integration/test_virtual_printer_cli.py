@@ -382,3 +382,22 @@ def test_ctrl_z_pauses_and_resumes_a_print(tmp_path: Path) -> None:
     assert [cmd for _, cmd in entries if cmd in job] == expected_moves(text)
     extra = [cmd for _, cmd in entries if cmd not in job]
     assert extra[:3] == ["G1 E-2.00 F2400", "G1 Z10.00 F600", "G1 X0.00 Y220.00 F6000"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--log", "{tmp}/no/such/dir/moves.log"], "--log {tmp}/no/such/dir/moves.log: the folder"),
+        (["--link", "{tmp}/no/such/dir/tty"], "--link {tmp}/no/such/dir/tty: the folder"),
+        (["--noise-rate", "2"], "--noise-rate 2.0: input should be less than 1"),
+    ],
+)
+def test_virtual_printer_bad_option_is_one_clear_line(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    # A --log in a missing folder used to leave the board serving after the error, for ever.
+    done = _run("virtual-printer", *(f.format(tmp=tmp_path) for f in flags))
+    assert done.returncode == 1
+    assert message.format(tmp=tmp_path) in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""  # no device path: nothing was served
