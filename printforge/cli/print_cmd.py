@@ -234,7 +234,7 @@ async def _pause_signals(driver: Any) -> AsyncIterator[None]:
     Ctrl-Z (SIGTSTP) would otherwise freeze the host while the printer empties its queue and
     sits on the part with the heaters on. Here it pauses (retract, lift, park, heaters kept)
     and a second Ctrl-Z resumes; SIGUSR1 pauses and SIGUSR2 resumes for scripts and other
-    terminals. One request runs at a time, in the order given.
+    terminals. One request runs at a time, in the order given. Ctrl-\\ is the emergency stop.
     """
     loop = asyncio.get_running_loop()
     lock = asyncio.Lock()
@@ -272,10 +272,19 @@ async def _pause_signals(driver: Any) -> AsyncIterator[None]:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    def emergency() -> None:
+        # Ctrl-\ (SIGQUIT) ended the host at once, with the heaters on; here it is the
+        # emergency stop button: M112 ahead of the queue, the print ends failed.
+        _say(f"emergency stop: M112 sent to {driver.name}; reset the printer before the next print")
+        task = loop.create_task(driver.emergency_stop())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
     handlers = {
         signal.SIGTSTP: lambda: request(not paused),
         signal.SIGUSR1: lambda: request(True),
         signal.SIGUSR2: lambda: request(False),
+        signal.SIGQUIT: emergency,
     }
     for signum, handler in handlers.items():
         loop.add_signal_handler(signum, handler)

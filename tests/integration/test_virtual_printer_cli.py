@@ -401,3 +401,32 @@ def test_virtual_printer_bad_option_is_one_clear_line(
     assert message.format(tmp=tmp_path) in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert done.stdout == ""  # no device path: nothing was served
+
+
+def test_ctrl_backslash_is_the_emergency_stop(tmp_path: Path) -> None:
+    # Ctrl-\ used to kill the host at once with the heaters on; it is now M112 ahead of the queue.
+    log = tmp_path / "moves.log"
+    path = write_gcode(tmp_path, numbered_moves_gcode(300))
+    flags = ("--sim-speed", "1", "--move-time", "0.02", "--log", str(log))
+    with (
+        _board(*flags) as device,
+        subprocess.Popen(
+            [*CLI, "print", str(path), "--port", device, "--baud", "1000000", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc,
+    ):
+        try:
+            _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 10)
+            proc.send_signal(signal.SIGQUIT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 1, err
+    assert "emergency stop: M112 sent" in err
+    summary = json.loads(out)
+    assert summary["error"]["code"] == "printer_fault"
+    assert "emergency stop (M112)" in summary["error"]["message"]
+    assert 0 < summary["lines_acked"] < summary["lines_total"] == 302
