@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "print",
         help="stream a G-code file to a Marlin printer on a serial port",
         description="Send a G-code file to a Marlin-compatible printer, as fast as the wire"
-        " allows, and wait until every line is acknowledged.",
+        " allows, and wait until every line is acknowledged. While it prints, Ctrl-Z pauses"
+        " (park, heaters kept) and Ctrl-Z again resumes, Ctrl-C cancels with a safe stop and"
+        " Ctrl-\\ is the emergency stop (M112).",
     )
     p.add_argument("file", help="G-code file")
     target = p.add_mutually_exclusive_group(required=True)
