@@ -108,8 +108,13 @@ class Printers:
 
     async def __aenter__(self) -> list[str]:
         self.child = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--serve", json.dumps(self.configs),
-            "--logdir", self.tmp.name, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            __file__,
+            "--serve",
+            json.dumps(self.configs),
+            "--logdir",
+            self.tmp.name,
+            stdout=asyncio.subprocess.PIPE,
         )
         assert self.child.stdout is not None
         return list(json.loads(await self.child.stdout.readline()))
@@ -139,8 +144,13 @@ async def link_case(
     ceiling = ceiling_lines_per_s(text, baud)
     row: dict[str, Any] = {"baud": baud, "noise": noise, "latency_ms": latency * 1000}
     for strategy in ("send_ahead", "ping_pong"):
-        config = {"baud": baud, "sim_speed": 1e6, "noise_rate": noise, "latency_s": latency,
-                  "seed": seed}
+        config = {
+            "baud": baud,
+            "sim_speed": 1e6,
+            "noise_rate": noise,
+            "latency_s": latency,
+            "seed": seed,
+        }
         # Best of REPEATS for both strategies alike: the machine is shared, and a run that
         # lost the CPU to somebody else measures them, not the protocol.
         rate, extra, ok = 0.0, {"resends": 0}, True
@@ -181,15 +191,14 @@ async def planner_case(text: str, path: Path, baud: int, move_s: float) -> dict[
     return row
 
 
-async def many_case(
-    text: str, path: Path, baud: int, count: int, noise: float
-) -> dict[str, Any]:
+async def many_case(text: str, path: Path, baud: int, count: int, noise: float) -> dict[str, Any]:
     rates: list[float] = []
     solo = 0.0
     all_ok = True
     for n in (1, count):
-        configs = [{"baud": baud, "sim_speed": 1e6, "noise_rate": noise, "seed": i}
-                   for i in range(n)]
+        configs = [
+            {"baud": baud, "sim_speed": 1e6, "noise_rate": noise, "seed": i} for i in range(n)
+        ]
         printers = Printers(configs)
         try:
             async with printers as ports:
@@ -267,22 +276,36 @@ def main() -> int:
         print(json.dumps(result, indent=2))
         return 0
     print("Link-bound (share of the wire's ceiling):\n")
-    print(table(result["link"], [
-        ("baud", "baud"), ("noise", "noise"), ("latency_ms", "latency ms each way"),
-        ("send_ahead", "send-ahead"), ("ping_pong", "ping-pong"),
-        ("send_ahead_lines_per_s", "send-ahead lines/s"), ("ceiling_lines_per_s", "ceiling"),
-        ("send_ahead_resends", "resends"), ("send_ahead_exactly_once", "exactly once"),
-    ]))
+    print(
+        table(
+            result["link"],
+            [
+                ("baud", "baud"),
+                ("noise", "noise"),
+                ("latency_ms", "latency ms each way"),
+                ("send_ahead", "send-ahead"),
+                ("ping_pong", "ping-pong"),
+                ("send_ahead_lines_per_s", "send-ahead lines/s"),
+                ("ceiling_lines_per_s", "ceiling"),
+                ("send_ahead_resends", "resends"),
+                ("send_ahead_exactly_once", "exactly once"),
+            ],
+        )
+    )
     planner = result["planner"]
-    print(f"\nPlanner-bound (4 ms per move): planner busy share send-ahead "
-          f"{planner['send_ahead_planner_busy_share']} (idle {planner['send_ahead_planner_idle_s']}"
-          f" s), ping-pong {planner['ping_pong_planner_busy_share']} "
-          f"(idle {planner['ping_pong_planner_idle_s']} s); exactly once: "
-          f"{planner['send_ahead_exactly_once'] and planner['ping_pong_exactly_once']}")
+    print(
+        f"\nPlanner-bound (4 ms per move): planner busy share send-ahead "
+        f"{planner['send_ahead_planner_busy_share']} (idle {planner['send_ahead_planner_idle_s']}"
+        f" s), ping-pong {planner['ping_pong_planner_busy_share']} "
+        f"(idle {planner['ping_pong_planner_idle_s']} s); exactly once: "
+        f"{planner['send_ahead_exactly_once'] and planner['ping_pong_exactly_once']}"
+    )
     many = result["many"]
-    print(f"\n{many['printers']} printers on one event loop: each at least "
-          f"{many['min_share_of_solo']} of the solo rate ({many['solo_lines_per_s']} lines/s), "
-          f"mean {many['mean_share_of_solo']}; exactly once: {many['exactly_once']}")
+    print(
+        f"\n{many['printers']} printers on one event loop: each at least "
+        f"{many['min_share_of_solo']} of the solo rate ({many['solo_lines_per_s']} lines/s), "
+        f"mean {many['mean_share_of_solo']}; exactly once: {many['exactly_once']}"
+    )
     return 0
 
 
