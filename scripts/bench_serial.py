@@ -267,7 +267,12 @@ def main() -> int:
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--logdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    REPEATS = max(1, args.repeats)
+    # A case needs moves to time and at least one run; --lines 0 ended in a ZeroDivisionError.
+    if args.lines < 1:
+        parser.error("--lines must be at least 1")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    REPEATS = args.repeats
     if args.serve:
         serve(json.loads(args.serve), Path(args.logdir))
         return 0
