@@ -48,13 +48,22 @@ from printforge.runtime.errors import (
     PrinterFault,
 )
 
-__all__ = ["MarlinDriver"]
+__all__ = ["MarlinDriver", "reconnect_wait"]
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.1
 STATUS_TEMP_INTERVAL_S = 0.5
 HANDSHAKE_PROBE_S = 1.0  # a board that resets on open misses the first lines
+
+
+def reconnect_wait(delay: float, cap: float, jitter: float) -> float:
+    """Seconds before the next reconnect attempt: `delay` with ±50 % jitter, never above `cap`.
+
+    The jitter keeps a farm's boards from all retrying at once after a hub comes back; the cap
+    is `reconnect_max_s`, which the jitter used to exceed by half.
+    """
+    return min(cap, delay * (0.5 + jitter))
 
 
 class MarlinDriver(PrinterDriver):
@@ -347,7 +356,7 @@ class MarlinDriver(PrinterDriver):
     async def _reconnect(self) -> None:
         delay = 0.5
         while not self._stopping:
-            await asyncio.sleep(delay * (0.5 + random.random()))
+            await asyncio.sleep(reconnect_wait(delay, self.cfg.reconnect_max_s, random.random()))
             try:
                 await self._connect()
             except (PrinterError, ConnectionLost, OperationTimeout, InputError) as err:
