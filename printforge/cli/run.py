@@ -162,6 +162,8 @@ async def _handle_run(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args, sim_speed=args.sim_speed)
     # One job from the command line: an interrupted print is reported, not silently retried.
     settings.orchestrator.requeue_interrupted = False
+    # ...and a printer that is not there is said at once, not waited for.
+    settings.orchestrator.wait_for_offline_printers = False
     _load_virtual_spools(settings, args.material, args.printer)
     request = _request_from(args)
     async with Orchestrator(settings) as orch:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ STREAMING_STATES = frozenset({PrinterState.PRINTING, PrinterState.PAUSED, Printe
 BEDS_FILE = "beds.json"
 # Virtual printers are already simulated; bus printers are simulated (or not) on their own host.
 _NEVER_MOCKED = frozenset({"virtual", "bus"})
+_RETRY_FIRST_S = 2.0
 
 
 class PrinterManager:
@@ -50,6 +52,7 @@ class PrinterManager:
         # Replaced on every change, so each waiter sees exactly the changes after it started.
         self._changed = asyncio.Event()
         self._started = False
+        self._retries: dict[str, asyncio.Task[None]] = {}
 
     # construction --------------------------------------------------------------------------
     def build(self, name: str, entry: PrinterEntry) -> PrinterDriver:
@@ -88,6 +91,8 @@ class PrinterManager:
         if not self._started:
             return
         self._started = False
+        for task in list(self._retries.values()):
+            task.cancel()
         errors: list[str] = []
         for name in reversed(list(self._drivers)):
             try:
@@ -111,13 +116,45 @@ class PrinterManager:
         try:
             await driver.start()
         except Exception as err:
-            log.warning("printer %s did not start: %s", name, err)
+            log.warning("printer %s did not start: %s; trying again in the background", name, err)
             self.health.record_failure(name, f"start failed: {err}", component="printer")
+            self._retry_start(name)
         else:
             self.health.record_success(name, 0.0, component="printer")
         self._on_status(driver.status())
 
+    def _retry_start(self, name: str) -> None:
+        """A printer switched on (or plugged in) after printforge started is picked up."""
+        if name not in self._retries:
+            task = asyncio.create_task(self._keep_starting(name), name=f"printer-start-{name}")
+            self._retries[name] = task
+
+    async def _keep_starting(self, name: str) -> None:
+        delay = min(_RETRY_FIRST_S, self.settings.orchestrator.printer_retry_max_s)
+        try:
+            while True:
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                driver = self._drivers.get(name)
+                if driver is None:
+                    return
+                try:
+                    await driver.start()
+                except Exception as err:
+                    log.debug("printer %s still not started: %s", name, err)
+                    self.health.record_failure(name, f"start failed: {err}", component="printer")
+                    delay = min(delay * 2, self.settings.orchestrator.printer_retry_max_s)
+                    continue
+                log.info("printer %s started", name)
+                self.health.record_success(name, 0.0, component="printer")
+                self._on_status(driver.status())
+                return
+        finally:
+            self._retries.pop(name, None)
+
     async def remove(self, name: str) -> None:
+        retry = self._retries.pop(name, None)
+        if retry is not None:
+            retry.cancel()
         driver = self._drivers.pop(name, None)
         if driver is None:
             return

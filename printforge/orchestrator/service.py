@@ -199,8 +199,8 @@ class Orchestrator:
         return first
 
     def never_started(self) -> dict[str, str]:
-        """Printers whose driver failed to start, with why. Nothing starts a driver again in
-        this process, so a job aimed only at these would wait for ever."""
+        """Printers whose driver has not started yet, with why (they are retried in the
+        background, so a server waits for them; a command-line job is refused instead)."""
         down = {}
         for name in self.printers.names():
             record = self.health.get(name, "printer")
@@ -209,14 +209,16 @@ class Orchestrator:
         return down
 
     def _refuse_if_no_printer_can_start(self, printer: str | None) -> None:
+        if self.settings.orchestrator.wait_for_offline_printers:
+            return
         down = self.never_started()
         names = [printer] if printer is not None else self.printers.names()
         if not names or any(n not in down for n in names):
             return
         reasons = "; ".join(f"{n}: {down[n]}" for n in names)
         raise InputError(
-            f"no printer to print on ({reasons}); connect it and start printforge again,"
-            " or slice without printing",
+            f"no printer to print on ({reasons}); connect it and run again, or slice without"
+            " printing (--no-print)",
             code="printer_unavailable",
         )
 

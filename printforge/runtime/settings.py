@@ -109,6 +109,14 @@ class OrchestratorSettings(BaseModel):
         True, description="a print interrupted by a vanished printer goes back to the queue"
     )
     max_print_attempts: int = Field(2, ge=1, le=10)
+    wait_for_offline_printers: bool = Field(
+        True,
+        description="accept a print whose printers have not connected yet and wait for them"
+        " (a server); false refuses it at once (one command-line job)",
+    )
+    printer_retry_max_s: float = Field(
+        60.0, gt=0, le=3600, description="longest wait between attempts to start a printer"
+    )
     shutdown_grace_s: float = Field(
         45.0,
         gt=0,

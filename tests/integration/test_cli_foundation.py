@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from printforge.cli import one_line
 
 
@@ -94,8 +96,24 @@ def test_an_os_error_is_one_plain_line_not_an_unexpected_error(tmp_path: Path) -
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert lines[-1] == f"printforge: {taken}: File exists", result.stderr
+    # Checked before the job runs (not after the print), in one plain line.
+    assert lines == [f"printforge: --out {taken}: is a file; give a folder for the job's files"]
     assert "unexpected" not in result.stderr
+
+
+def test_an_os_error_from_any_command_is_one_plain_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import printforge.cli.jobs as jobs_cmd
+    from printforge.cli import main
+
+    def full_disk(args: object) -> int:
+        raise OSError(28, "No space left on device", "/var/lib/printforge/jobs")
+
+    monkeypatch.setattr(jobs_cmd, "_handle_jobs", full_disk)
+    assert main(["jobs"]) == 1
+    err = capsys.readouterr().err
+    assert err == "printforge: /var/lib/printforge/jobs: No space left on device\n"
 
 
 def test_jobs_says_when_it_shows_only_part_of_the_store(tmp_path: Path) -> None:

@@ -302,9 +302,13 @@ async def test_no_more_than_k_printers_heat_at_once(tmp_path: Path) -> None:
 async def test_a_print_on_a_printer_that_never_connected_is_refused_not_queued_for_ever(
     tmp_path: Path,
 ) -> None:
-    # Nothing restarts a driver whose start failed: a job waiting for it would wait for ever.
+    # One command-line job (wait_for_offline_printers off) is told at once; a server waits.
     port = tmp_path / "ttyNOPE0"
-    settings = make_settings(tmp_path, printers={"mk3": {"driver": "marlin", "port": str(port)}})
+    settings = make_settings(
+        tmp_path,
+        printers={"mk3": {"driver": "marlin", "port": str(port)}},
+        orchestrator={"wait_for_offline_printers": False},
+    )
     async with Orchestrator(settings) as orch:
         assert set(orch.never_started()) == {"mk3"}
         with pytest.raises(InputError, match=rf"no printer to print on \(mk3: .*{port}") as err:
@@ -316,6 +320,36 @@ async def test_a_print_on_a_printer_that_never_connected_is_refused_not_queued_f
         job = await orch.submit(PrintRequest(text=CUBE, print=False))
         job = await orch.wait(job.id, timeout=60)
     assert job.state is JobState.COMPLETED, job.error
+
+
+@pytest.mark.asyncio
+async def test_a_printer_switched_on_after_start_is_picked_up_and_prints(tmp_path: Path) -> None:
+    import sys
+
+    port = tmp_path / "ttyLATE0"
+    settings = make_settings(
+        tmp_path,
+        printers={"mk3": {"driver": "marlin", "port": str(port)}},
+        orchestrator={"printer_retry_max_s": 0.5},
+    )
+    async with Orchestrator(settings) as orch:
+        assert set(orch.never_started()) == {"mk3"}
+        # Accepted and queued: the printer is tried again in the background.
+        job = await orch.submit(PrintRequest(text="a 10 mm cube"))
+        board = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "printforge", "virtual-printer", "--link", str(port),
+            "--sim-speed", "2000", "--data-dir", str(tmp_path / "vp"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            job = await orch.wait(job.id, timeout=120)
+        finally:
+            board.terminate()
+            await asyncio.wait_for(board.wait(), 30)
+        assert orch.never_started() == {}
+    assert job.state is JobState.COMPLETED, job.error
+    assert job.printer == "mk3"
 
 
 @pytest.mark.asyncio
