@@ -175,7 +175,9 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
         # Ctrl-C or SIGTERM: the safe stop has run; a script reading --json still gets an answer.
         if args.json:
             _counts(summary, seen[0], started)
-            summary["error"] = {"code": "interrupted", "message": "interrupted; stopped safely"}
+            # Not "stopped safely": a safe stop can time out, and its warning says so.
+            message = "interrupted by Ctrl-C or SIGTERM"
+            summary["error"] = {"code": "interrupted", "message": message}
             print(json.dumps(summary), flush=True)
         raise
     except PrintforgeError as err:
