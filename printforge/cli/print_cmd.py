@@ -42,6 +42,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="ping_pong waits for each ok (slow, for comparison)",
     )
     p.add_argument("--profile", help="printer profile for --port (default: generic-220)")
+    p.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="send the file even if the safety gate refuses it (off the bed, too hot, changes"
+        " stored settings); you answer for what it does",
+    )
     p.add_argument("--handshake-timeout", type=float, metavar="S", default=None)
     p.add_argument(
         "--no-thermal-watchdog",
@@ -95,6 +101,21 @@ def _driver(args: argparse.Namespace) -> Any:
         raise ConfigError(f"printers.{args.printer}: {_flag_problem(err)}") from None
     material = settings.material(entry.material)
     return cls(args.printer, config, settings.printer_profile(args.printer), material)
+
+
+def _gate(path: Path, driver: Any) -> None:
+    """The same safety gate every job passes, before the port is opened: a file that would
+    leave this printer's volume, overheat it or rewrite its stored settings is refused."""
+    from printforge.runtime.errors import UnsafeGcode
+    from printforge.slicing.gate import check_gcode
+
+    try:
+        check_gcode(path, driver.profile, getattr(driver, "material", None))
+    except UnsafeGcode as err:
+        raise UnsafeGcode(
+            f"{err.message}. Not sent. If the file is right for this printer, give its profile"
+            f" (--profile, now {driver.profile.name}) or --printer; --no-gate sends it anyway"
+        ) from None
 
 
 _FLAGS = {"baud": "--baud", "handshake_timeout_s": "--handshake-timeout"}
@@ -161,6 +182,8 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
 
         program = await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
         summary["lines_total"] = len(program)
+        if not args.no_gate:
+            await asyncio.to_thread(_gate, path, driver)
         async with driver, _pause_signals(driver):
             last = await _stream(driver, path, quiet=args.json, seen=seen)
             firmware = getattr(driver, "firmware", None)

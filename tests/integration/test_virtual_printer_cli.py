@@ -430,3 +430,28 @@ def test_ctrl_backslash_is_the_emergency_stop(tmp_path: Path) -> None:
     assert summary["error"]["code"] == "printer_fault"
     assert "emergency stop (M112)" in summary["error"]["message"]
     assert 0 < summary["lines_acked"] < summary["lines_total"] == 302
+
+
+def test_print_refuses_a_file_the_gate_refuses_before_touching_the_printer(
+    tmp_path: Path, virtual_printer: tuple[str, Path]
+) -> None:
+    device, log = virtual_printer
+    unsafe = write_gcode(tmp_path, "G28\nM104 S300\nM500\nG1 X 300 Y10 F3000\n")
+    done = _run("print", str(unsafe), "--port", device, "--baud", "1000000")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for words in ("M104 S300", "M500", "moves X to 300", "Not sent", "--no-gate"):
+        assert words in lines[0]
+    moved = log.read_text() if log.exists() else ""
+    assert "X300" not in moved.replace(" ", "")
+    # A file meant for a bigger bed goes once its profile is given; --no-gate is the override.
+    wide = write_gcode(tmp_path, "G28\nG1 X240 Y10 F3000\n", name="wide.gcode")
+    refused = _run("print", str(wide), "--port", device, "--baud", "1000000")
+    assert refused.returncode == 1 and "generic-220" in refused.stderr
+    sent = _run(
+        "print", str(wide), "--port", device, "--baud", "1000000", "--profile", "prusa-mk3s"
+    )
+    assert sent.returncode == 0, sent.stderr
+    forced = _run("print", str(unsafe), "--port", device, "--baud", "1000000", "--no-gate")
+    assert forced.returncode == 0, forced.stderr
