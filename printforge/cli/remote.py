@@ -307,6 +307,7 @@ def summary_from_view(view: dict[str, Any], base: URL) -> dict[str, Any]:
             for name in _SUMMARY_ARTIFACTS
         },
         "error": view.get("error"),
+        "last_acked_line": view.get("last_acked_line"),
     }
 
 

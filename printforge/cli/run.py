@@ -92,6 +92,8 @@ def job_summary(job: Any) -> dict[str, Any]:
             "layers": str(job.gcode.preview_png) if job.gcode and job.gcode.preview_png else None,
         },
         "error": job.error.model_dump() if job.error else None,
+        # Where an interrupted print stopped: the job's commands the printer acknowledged.
+        "last_acked_line": job.last_acked_line,
     }
 
 

@@ -122,6 +122,7 @@ def job_view(
         "copies": job.report.get("copies"),
         "copy_of": job.report.get("copy_of"),
         "error": job.error.model_dump() if job.error else None,
+        "last_acked_line": job.last_acked_line,
         "artifacts": artifacts,
         "sha256": hashes,
     }

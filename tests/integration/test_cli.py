@@ -269,3 +269,36 @@ def test_the_built_in_virtual_printer_has_whatever_material_is_asked_for(
     assert job["state"] == "completed"
     gcode = Path(job["artifacts"]["gcode"]).read_text()
     assert "M104 S235" in gcode or "M109 S235" in gcode  # PETG's first-layer temperature
+
+
+def test_an_interrupted_print_says_where_it_stopped_in_json(tmp_path: Path) -> None:
+    import time
+
+    link = tmp_path / "ttyVM0"
+    board = subprocess.Popen(
+        [sys.executable, "-m", "printforge", "virtual-printer", "--link", str(link),
+         "--sim-speed", "2000", "--disconnect-at-line", "200", "--data-dir", str(tmp_path / "vp")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not link.exists():
+            assert time.monotonic() < deadline and board.poll() is None, board.communicate()
+            time.sleep(0.1)
+        config = tmp_path / "vm.toml"
+        config.write_text(f'[printers.vm]\ndriver = "marlin"\nport = "{link}"\nreconnect = false\n')
+        result = printforge(
+            "--config", str(config), "run", "a 20 mm cube", "--json", data_dir=tmp_path / "d"
+        )
+    finally:
+        board.terminate()
+        board.communicate(timeout=30)
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "interrupted", result.stderr
+    assert isinstance(summary["last_acked_line"], int) and summary["last_acked_line"] > 0
+    shown = json.loads(
+        printforge("jobs", summary["job_id"], "--json", data_dir=tmp_path / "d").stdout
+    )
+    assert shown["last_acked_line"] == summary["last_acked_line"]
