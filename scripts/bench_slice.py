@@ -62,15 +62,21 @@ print(json.dumps({
 def run_engine(engine: str, model: Path, out: Path) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, engine, str(model), str(out)],
-                          capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, engine, str(model), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     total = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{engine} failed on {model.name}:\n{proc.stderr[-2000:]}")
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     data["process_total_s"] = total
-    data["peak_rss_mb"] = (data["self_rss_kb"] if engine == "builtin"
-                           else data["child_rss_kb"]) / 1024
+    data["peak_rss_mb"] = (
+        data["self_rss_kb"] if engine == "builtin" else data["child_rss_kb"]
+    ) / 1024
     return data
 
 
@@ -82,9 +88,13 @@ def analyse(path: Path) -> dict[str, object]:
     settings = load_settings()
     t0 = time.perf_counter()
     a = analyse_gcode(path, settings.printer_profile(settings.default_printer))
-    return {"layers": a.layers, "estimate_s": a.estimated_time_s,
-            "filament_mm": a.filament_mm, "size_mb": a.size_bytes / 1e6,
-            "gate_s": time.perf_counter() - t0}
+    return {
+        "layers": a.layers,
+        "estimate_s": a.estimated_time_s,
+        "filament_mm": a.filament_mm,
+        "size_mb": a.size_bytes / 1e6,
+        "gate_s": time.perf_counter() - t0,
+    }
 
 
 def available() -> list[str]:
@@ -93,8 +103,11 @@ def available() -> list[str]:
     from printforge.slicing.engine import make_engine
 
     settings = load_settings()
-    return [n for n in ("builtin", "prusaslicer", "curaengine")
-            if make_engine(n, settings.slicer).available()]
+    return [
+        n
+        for n in ("builtin", "prusaslicer", "curaengine")
+        if make_engine(n, settings.slicer).available()
+    ]
 
 
 def main() -> int:
@@ -132,38 +145,70 @@ def main() -> int:
         ref_est = ref["engine_estimate_s"] or ref["estimate_s"]
         ref_fil = ref["engine_filament_mm"] or ref["filament_mm"]
         for engine, r in results.items():
-            report.append({
-                "model": name, "engine": engine,
-                "wall_s": round(r["wall_s"], 3),
-                "wall_ratio": round(r["wall_s"] / ref["wall_s"], 3),
-                "with_startup_ratio": round((r["wall_s"] + (r["startup_s"] if engine == "builtin"
-                                                            else 0)) / ref["wall_s"], 3),
-                "peak_rss_mb": round(r["peak_rss_mb"], 1),
-                "rss_ratio": round(r["peak_rss_mb"] / ref["peak_rss_mb"], 3),
-                "gcode_mb": round(r["size_mb"], 2),
-                "layers": r["layers"], "ref_layers": ref["layers"],
-                "estimate_s": r["estimate_s"] if engine == "builtin" else
-                (r["engine_estimate_s"] or r["estimate_s"]),
-                "estimate_ratio": round((r["estimate_s"] if engine == "builtin" else
-                                         (r["engine_estimate_s"] or r["estimate_s"])) / ref_est, 3),
-                "filament_mm": r["filament_mm"],
-                "filament_ratio": round(r["filament_mm"] / ref_fil, 3),
-                "startup_s": round(r["startup_s"], 2),
-                "gate_s": round(r["gate_s"], 3),
-            })
+            report.append(
+                {
+                    "model": name,
+                    "engine": engine,
+                    "wall_s": round(r["wall_s"], 3),
+                    "wall_ratio": round(r["wall_s"] / ref["wall_s"], 3),
+                    "with_startup_ratio": round(
+                        (r["wall_s"] + (r["startup_s"] if engine == "builtin" else 0))
+                        / ref["wall_s"],
+                        3,
+                    ),
+                    "peak_rss_mb": round(r["peak_rss_mb"], 1),
+                    "rss_ratio": round(r["peak_rss_mb"] / ref["peak_rss_mb"], 3),
+                    "gcode_mb": round(r["size_mb"], 2),
+                    "layers": r["layers"],
+                    "ref_layers": ref["layers"],
+                    "estimate_s": r["estimate_s"]
+                    if engine == "builtin"
+                    else (r["engine_estimate_s"] or r["estimate_s"]),
+                    "estimate_ratio": round(
+                        (
+                            r["estimate_s"]
+                            if engine == "builtin"
+                            else (r["engine_estimate_s"] or r["estimate_s"])
+                        )
+                        / ref_est,
+                        3,
+                    ),
+                    "filament_mm": r["filament_mm"],
+                    "filament_ratio": round(r["filament_mm"] / ref_fil, 3),
+                    "startup_s": round(r["startup_s"], 2),
+                    "gate_s": round(r["gate_s"], 3),
+                }
+            )
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    cols = ["model", "engine", "wall_s", "wall_ratio", "with_startup_ratio", "peak_rss_mb",
-            "rss_ratio", "gcode_mb", "gate_s", "layers", "ref_layers", "estimate_ratio",
-            "filament_ratio"]
+    cols = [
+        "model",
+        "engine",
+        "wall_s",
+        "wall_ratio",
+        "with_startup_ratio",
+        "peak_rss_mb",
+        "rss_ratio",
+        "gcode_mb",
+        "gate_s",
+        "layers",
+        "ref_layers",
+        "estimate_ratio",
+        "filament_ratio",
+    ]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for row in report:
         print("| " + " | ".join(str(row[c]) for c in cols) + " |")
-    print("\nratios are to PrusaSlicer in this run (wall, peak memory, its own estimate and"
-          " filament figures); cpu count", os.cpu_count(), "load",
-          ", ".join(f"{x:.2f}" for x in os.getloadavg()), file=sys.stderr)
+    print(
+        "\nratios are to PrusaSlicer in this run (wall, peak memory, its own estimate and"
+        " filament figures); cpu count",
+        os.cpu_count(),
+        "load",
+        ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 # One semaphore per event loop (normally one per process): slicers are CPU-bound and a small
 # machine gains nothing from running more of them at once. Keyed by loop because an asyncio
 # semaphore may only ever be awaited from one loop.
-_SEMAPHORES: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]
-] = weakref.WeakKeyDictionary()
+_SEMAPHORES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _semaphore(size: int) -> asyncio.Semaphore:
@@ -60,8 +60,7 @@ class SlicerAgent(Agent[MeshArtifact, GcodeArtifact]):
         ctx.progress(0.0, f"waiting for a slicer slot ({engine.name})", None)
         async with _semaphore(cfg.max_concurrent):
             ctx.progress(0.05, f"slicing with {engine.name}", None)
-            result = await engine.slice(inp.path, out, params, ctx.profile, ctx.material,
-                                        progress)
+            result = await engine.slice(inp.path, out, params, ctx.profile, ctx.material, progress)
             ctx.progress(0.85, "checking the G-code", None)
             analysis = await asyncio.to_thread(check_gcode, out, ctx.profile, ctx.material)
             ctx.progress(0.95, "drawing layers", None)
@@ -83,8 +82,9 @@ class SlicerAgent(Agent[MeshArtifact, GcodeArtifact]):
             "settings": params.model_dump(),
         }
         ctx.report["slicer"] = report
-        ctx.progress(1.0, f"{analysis.layers} layers, {analysis.estimated_time_s / 60:.0f} min",
-                     None)
+        ctx.progress(
+            1.0, f"{analysis.layers} layers, {analysis.estimated_time_s / 60:.0f} min", None
+        )
         log.info("sliced %s with %s: %d layers", inp.path.name, engine.name, analysis.layers)
         return artifact
 

@@ -21,20 +21,33 @@ __all__ = ["BuiltinEngine", "slice_file"]
 class BuiltinEngine(SlicerEngine):
     name = "builtin"
 
-    async def slice(self, model: Path, out: Path, params: SliceParams, profile: PrinterProfile,
-                    material: MaterialProfile, progress: Progress | None = None) -> SliceResult:
+    async def slice(
+        self,
+        model: Path,
+        out: Path,
+        params: SliceParams,
+        profile: PrinterProfile,
+        material: MaterialProfile,
+        progress: Progress | None = None,
+    ) -> SliceResult:
         return await asyncio.to_thread(slice_file, model, out, params, profile, progress)
 
 
-def slice_file(model: Path, out: Path, params: SliceParams, profile: PrinterProfile,
-               progress: Progress | None = None) -> SliceResult:
+def slice_file(
+    model: Path,
+    out: Path,
+    params: SliceParams,
+    profile: PrinterProfile,
+    progress: Progress | None = None,
+) -> SliceResult:
     """Blocking: slice `model` centred on the bed into `out`."""
     t0 = time.perf_counter()
     report = progress or (lambda fraction, message: None)
     mesh = load_mesh(model)
     lo, hi = mesh.bounds
-    check_fits((float(hi[0] - lo[0]), float(hi[1] - lo[1]), float(hi[2] - lo[2])), profile,
-               model.name)
+    check_fits(
+        (float(hi[0] - lo[0]), float(hi[1] - lo[1]), float(hi[2] - lo[2])), profile, model.name
+    )
     place_on_bed(mesh, profile)
     height = float(mesh.bounds[1][2])
     if height < params.first_layer_height / 2:

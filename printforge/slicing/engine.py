@@ -44,8 +44,15 @@ class SlicerEngine(ABC):
         return True
 
     @abstractmethod
-    async def slice(self, model: Path, out: Path, params: SliceParams, profile: PrinterProfile,
-                    material: MaterialProfile, progress: Progress | None = None) -> SliceResult:
+    async def slice(
+        self,
+        model: Path,
+        out: Path,
+        params: SliceParams,
+        profile: PrinterProfile,
+        material: MaterialProfile,
+        progress: Progress | None = None,
+    ) -> SliceResult:
         """Slice `model`, centred on the bed, into `out`; InputError for a model it refuses."""
 
 

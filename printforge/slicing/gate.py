@@ -15,17 +15,21 @@ __all__ = ["TOLERANCE_MM", "GcodeAnalysis", "check_gcode", "volume_limits"]
 TOLERANCE_MM = 0.05
 
 
-def volume_limits(profile: PrinterProfile) -> tuple[tuple[float, float, float],
-                                                    tuple[float, float, float]]:
+def volume_limits(
+    profile: PrinterProfile,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """The machine volume in its own coordinates: from the origin, or centred on it."""
     if profile.origin_center:
-        return ((-profile.bed_x / 2, -profile.bed_y / 2, 0.0),
-                (profile.bed_x / 2, profile.bed_y / 2, profile.max_z))
+        return (
+            (-profile.bed_x / 2, -profile.bed_y / 2, 0.0),
+            (profile.bed_x / 2, profile.bed_y / 2, profile.max_z),
+        )
     return (0.0, 0.0, 0.0), (profile.bed_x, profile.bed_y, profile.max_z)
 
 
-def check_gcode(path: Path, profile: PrinterProfile, material: MaterialProfile | None = None
-                ) -> GcodeAnalysis:
+def check_gcode(
+    path: Path, profile: PrinterProfile, material: MaterialProfile | None = None
+) -> GcodeAnalysis:
     """The file's figures, or UnsafeGcode naming every limit the file breaks (the first line
     that breaks each), so one fix-and-retry round sees them all."""
     analysis = analyse_gcode(path, profile, material.density_g_cm3 if material else None)

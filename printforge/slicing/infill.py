@@ -43,19 +43,25 @@ def fill_lines(
     edge = (region.buffer(LINK_TOLERANCE_MM), region.boundary if hug_boundary else None)
     shapely.prepare(edge[0])
     if pattern == "gyroid":
-        return _link(_order(_clip(region, _gyroid(region.bounds, spacing, z)), start), edge,
-                     spacing)
-    out = _link(_order(_clip(region, _parallel(region.bounds, spacing, angle_deg)), start),
-                edge, spacing)
+        return _link(
+            _order(_clip(region, _gyroid(region.bounds, spacing, z)), start), edge, spacing
+        )
+    out = _link(
+        _order(_clip(region, _parallel(region.bounds, spacing, angle_deg)), start), edge, spacing
+    )
     if pattern == "grid":
         after = out[-1][-1] if out else start
-        out += _link(_order(_clip(region, _parallel(region.bounds, spacing, angle_deg + 90)),
-                            after), edge, spacing)
+        out += _link(
+            _order(_clip(region, _parallel(region.bounds, spacing, angle_deg + 90)), after),
+            edge,
+            spacing,
+        )
     return out
 
 
-def _link(lines: list[np.ndarray], edge: tuple[shapely.Geometry, shapely.Geometry | None],
-          spacing: float) -> list[np.ndarray]:
+def _link(
+    lines: list[np.ndarray], edge: tuple[shapely.Geometry, shapely.Geometry | None], spacing: float
+) -> list[np.ndarray]:
     """Join consecutive lines whose connecting stretch stays inside the region (it runs along
     the boundary, like a zigzag), so the nozzle keeps extruding instead of travelling and
     retracting between every pair of lines."""

@@ -40,8 +40,9 @@ def estimate_time(
     ok = length > 0
     safe_len = np.where(ok, length, 1.0)
     u = d / safe_len[:, None]  # per-mm axis components
-    vmax_axis = np.array([profile.max_feedrate_xy, profile.max_feedrate_xy,
-                          profile.max_feedrate_z, E_MAX_FEEDRATE])
+    vmax_axis = np.array(
+        [profile.max_feedrate_xy, profile.max_feedrate_xy, profile.max_feedrate_z, E_MAX_FEEDRATE]
+    )
     jerk_axis = np.array([profile.max_jerk, profile.max_jerk, Z_JERK, E_JERK])
     au = np.abs(u)
     with np.errstate(divide="ignore"):
@@ -74,7 +75,7 @@ def estimate_time(
     caps = np.concatenate([entry_cap, [exit_end]])  # n + 1 boundaries
     fwd = np.minimum.accumulate(caps - s) + s
     # Backward: w_i <= w_{i+1} + 2 a L_i, from the end.
-    bwd = (np.minimum.accumulate((caps + s)[::-1]) )[::-1] - s
+    bwd = (np.minimum.accumulate((caps + s)[::-1]))[::-1] - s
     w = np.maximum(np.minimum(np.minimum(fwd, bwd), caps), 0.0)
     w0, w1 = w[:-1], w[1:]
     vc2 = np.minimum(v**2, (two_al + w0 + w1) / 2)

@@ -12,8 +12,12 @@ from printforge.runtime.errors import OperationTimeout
 __all__ = ["run_engine"]
 
 
-async def run_engine(cmd: list[str], timeout: float, env: dict[str, str] | None = None,
-                     on_line: Callable[[str], None] | None = None) -> tuple[str, str, int]:
+async def run_engine(
+    cmd: list[str],
+    timeout: float,
+    env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> tuple[str, str, int]:
     """(stdout, stderr, exit code) of `cmd`; OperationTimeout after `timeout` seconds.
 
     Args:

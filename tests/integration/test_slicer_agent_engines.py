@@ -16,14 +16,25 @@ from printforge.runtime.settings import load_settings
 from printforge.slicing.curaengine import find_definitions
 
 ENGINES = [
-    pytest.param("prusaslicer", marks=[
-        pytest.mark.prusaslicer,
-        pytest.mark.skipif(shutil.which("prusa-slicer") is None,
-                           reason="prusa-slicer not installed")]),
-    pytest.param("curaengine", marks=[
-        pytest.mark.curaengine,
-        pytest.mark.skipif(shutil.which("CuraEngine") is None or find_definitions(None) is None,
-                           reason="CuraEngine or the cura definitions not installed")]),
+    pytest.param(
+        "prusaslicer",
+        marks=[
+            pytest.mark.prusaslicer,
+            pytest.mark.skipif(
+                shutil.which("prusa-slicer") is None, reason="prusa-slicer not installed"
+            ),
+        ],
+    ),
+    pytest.param(
+        "curaengine",
+        marks=[
+            pytest.mark.curaengine,
+            pytest.mark.skipif(
+                shutil.which("CuraEngine") is None or find_definitions(None) is None,
+                reason="CuraEngine or the cura definitions not installed",
+            ),
+        ],
+    ),
 ]
 
 
@@ -34,13 +45,21 @@ async def test_agent_with_real_engine(tmp_path: Path, engine: str) -> None:
     part = trimesh.creation.cylinder(radius=8, height=10, sections=64)
     stl = tmp_path / "part.stl"
     part.export(stl)
-    mesh = MeshArtifact(path=stl, sha256=file_sha256(stl), size_bytes=stl.stat().st_size,
-                        triangles=len(part.faces), watertight=True,
-                        volume_mm3=float(part.volume), size_mm=tuple(part.extents))
+    mesh = MeshArtifact(
+        path=stl,
+        sha256=file_sha256(stl),
+        size_bytes=stl.stat().st_size,
+        triangles=len(part.faces),
+        watertight=True,
+        volume_mm3=float(part.volume),
+        size_mm=tuple(part.extents),
+    )
     ctx = AgentContext(
-        job_id="j", job_dir=tmp_path / "job",
+        job_id="j",
+        job_dir=tmp_path / "job",
         request=PrintRequest(text="a puck", slice=SliceOverrides(engine=engine, perimeters=3)),
-        printer="virtual", profile=settings.printer_profile("virtual"),
+        printer="virtual",
+        profile=settings.printer_profile("virtual"),
         material=settings.material("PLA"),
     )
     art = await SlicerAgent(settings).run(mesh, ctx)

@@ -27,15 +27,27 @@ def settings(tmp_path: Path) -> Settings:
     return load_settings(overrides={"data_dir": str(tmp_path)})
 
 
-def ctx_for(settings: Settings, tmp_path: Path, request: PrintRequest,
-            profile: PrinterProfile) -> AgentContext:
-    return AgentContext(job_id="j", job_dir=tmp_path, request=request, printer="p",
-                        profile=profile, material=settings.material("PLA"))
+def ctx_for(
+    settings: Settings, tmp_path: Path, request: PrintRequest, profile: PrinterProfile
+) -> AgentContext:
+    return AgentContext(
+        job_id="j",
+        job_dir=tmp_path,
+        request=request,
+        printer="p",
+        profile=profile,
+        material=settings.material("PLA"),
+    )
 
 
 def _request(text: str, printer: PrinterProfile | None) -> LLMRequest:
-    return LLMRequest(system="s", messages=[LLMMessage(role="user", content=text)],
-                      json_schema={"type": "object"}, text=text, printer=printer)
+    return LLMRequest(
+        system="s",
+        messages=[LLMMessage(role="user", content=text)],
+        json_schema={"type": "object"},
+        text=text,
+        printer=printer,
+    )
 
 
 @pytest.mark.asyncio
@@ -56,8 +68,7 @@ async def test_oversize_refusal_says_what_was_understood_and_why(
 
 
 @pytest.mark.asyncio
-async def test_the_same_words_build_on_a_bigger_printer(settings: Settings,
-                                                        tmp_path: Path) -> None:
+async def test_the_same_words_build_on_a_bigger_printer(settings: Settings, tmp_path: Path) -> None:
     request = PrintRequest(text=BOX)
     agent = ResearchAgent(settings)
     spec = await agent.run(request, ctx_for(settings, tmp_path, request, BIG))
@@ -89,8 +100,7 @@ def test_the_cache_key_follows_the_printer_bed() -> None:
     # Only what the checks read counts: a renamed printer with the same bed shares answers.
     renamed = PrinterProfile(name="other", bed_x=400, bed_y=400, max_z=400)
     assert cache_key("offline", "rules-v1", _request(BOX, renamed)) == big
-    finer = PrinterProfile(name="big-400", bed_x=400, bed_y=400, max_z=400,
-                           nozzle_diameter=0.25)
+    finer = PrinterProfile(name="big-400", bed_x=400, bed_y=400, max_z=400, nozzle_diameter=0.25)
     assert cache_key("offline", "rules-v1", _request(BOX, finer)) != big
 
 
@@ -108,6 +118,7 @@ async def test_the_research_agent_sends_the_printer(settings: Settings, tmp_path
     router = LLMRouter(settings.llm, providers={"offline": Recorder()})
     request = PrintRequest(text="a 20 mm calibration cube", providers=["offline"])
     await ResearchAgent(settings, router=router).run(
-        request, ctx_for(settings, tmp_path, request, SMALL))
+        request, ctx_for(settings, tmp_path, request, SMALL)
+    )
     await router.close()
     assert seen and seen[0].printer == SMALL

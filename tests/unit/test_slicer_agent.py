@@ -19,9 +19,15 @@ from printforge.runtime.settings import Settings, load_settings
 def _mesh(tmp_path: Path, mesh: trimesh.Trimesh) -> MeshArtifact:
     path = tmp_path / "model.stl"
     mesh.export(path)
-    return MeshArtifact(path=path, sha256=file_sha256(path), size_bytes=path.stat().st_size,
-                        triangles=len(mesh.faces), watertight=mesh.is_watertight,
-                        volume_mm3=float(mesh.volume), size_mm=tuple(mesh.extents))
+    return MeshArtifact(
+        path=path,
+        sha256=file_sha256(path),
+        size_bytes=path.stat().st_size,
+        triangles=len(mesh.faces),
+        watertight=mesh.is_watertight,
+        volume_mm3=float(mesh.volume),
+        size_mm=tuple(mesh.extents),
+    )
 
 
 def _ctx(settings: Settings, tmp_path: Path, calls: list[Any], **slice_: Any) -> AgentContext:
@@ -41,8 +47,7 @@ async def test_agent_slices_checks_and_draws(tmp_path: Path) -> None:
     settings = load_settings()
     calls: list[Any] = []
     ctx = _ctx(settings, tmp_path, calls, perimeters=3, infill_percent=15)
-    art = await SlicerAgent(settings).run(_mesh(tmp_path, trimesh.creation.box((20, 20, 20))),
-                                          ctx)
+    art = await SlicerAgent(settings).run(_mesh(tmp_path, trimesh.creation.box((20, 20, 20))), ctx)
     assert art.path == ctx.job_dir / "model.gcode"
     assert art.verify()
     assert art.engine == "builtin"
@@ -79,8 +84,11 @@ async def test_unknown_engine_and_missing_binary(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not installed"):
         await SlicerAgent(settings).run(mesh, _ctx(settings, tmp_path, [], engine="prusaslicer"))
     # auto falls back to the built-in slicer when nothing preferred is installed
-    settings = load_settings(overrides={"slicer": {"preferred_engines": ["prusaslicer"],
-                                                   "prusaslicer_path": "no-such-slicer"}})
+    settings = load_settings(
+        overrides={
+            "slicer": {"preferred_engines": ["prusaslicer"], "prusaslicer_path": "no-such-slicer"}
+        }
+    )
     art = await SlicerAgent(settings).run(mesh, _ctx(settings, tmp_path, [], engine="auto"))
     assert art.engine == "builtin"
 
@@ -104,10 +112,15 @@ async def test_concurrent_jobs_take_turns_for_the_slicer(tmp_path: Path) -> None
     finished = [n for n, m in events if m == "drawing layers"]
     first = started[0]
     # The second job starts slicing only after the first has finished with the slicer.
-    order = [(n, m) for n, m in events if m and (m.startswith("slicing with")
-                                                  or m == "drawing layers")]
-    assert order == [(first, order[0][1]), (first, "drawing layers"),
-                     (order[2][0], order[2][1]), (order[2][0], "drawing layers")]
+    order = [
+        (n, m) for n, m in events if m and (m.startswith("slicing with") or m == "drawing layers")
+    ]
+    assert order == [
+        (first, order[0][1]),
+        (first, "drawing layers"),
+        (order[2][0], order[2][1]),
+        (order[2][0], "drawing layers"),
+    ]
     assert set(started) == set(finished) == {"a", "b"}
 
 
@@ -118,8 +131,9 @@ async def test_health_names_installed_engines() -> None:
     ok = await SlicerAgent(load_settings()).health()
     assert ok is not None and ok.state == HealthState.HEALTHY
     assert ok.detail["installed"]["builtin"] is True  # type: ignore[index]
-    missing = load_settings(overrides={"slicer": {"engine": "curaengine",
-                                                  "curaengine_path": "no-such-cura"}})
+    missing = load_settings(
+        overrides={"slicer": {"engine": "curaengine", "curaengine_path": "no-such-cura"}}
+    )
     bad = await SlicerAgent(missing).health()
     assert bad is not None and bad.state == HealthState.UNHEALTHY
     assert "'curaengine' is not installed" in (bad.last_error or "")

@@ -20,8 +20,13 @@ from printforge.slicing.params import resolve_params
 from printforge.slicing.preview import extrusion_segments
 
 PLA = MaterialProfile(
-    name="PLA", hotend_temp=210, first_layer_hotend_temp=215, bed_temp=60,
-    first_layer_bed_temp=65, max_hotend_temp=235, fan_from_layer=2,
+    name="PLA",
+    hotend_temp=210,
+    first_layer_hotend_temp=215,
+    bed_temp=60,
+    first_layer_bed_temp=65,
+    max_hotend_temp=235,
+    fan_from_layer=2,
 )
 GENERIC = PrinterProfile(name="generic-220")
 
@@ -32,8 +37,9 @@ def _stl(tmp_path: Path, mesh: trimesh.Trimesh, name: str = "part.stl") -> Path:
     return path
 
 
-def _slice(tmp_path: Path, mesh: trimesh.Trimesh, profile: PrinterProfile = GENERIC,
-           **overrides: object) -> tuple[Path, str]:
+def _slice(
+    tmp_path: Path, mesh: trimesh.Trimesh, profile: PrinterProfile = GENERIC, **overrides: object
+) -> tuple[Path, str]:
     params = resolve_params(SlicerSettings(), profile, PLA, SliceOverrides(**overrides))
     out = tmp_path / "out.gcode"
     slice_file(_stl(tmp_path, mesh), out, params, profile)
@@ -83,8 +89,13 @@ def test_top_and_bottom_skins_are_solid(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("pattern", ["rectilinear", "grid", "gyroid"])
 def test_infill_patterns_fill_the_inside(tmp_path: Path, pattern: str) -> None:
-    out, text = _slice(tmp_path, trimesh.creation.box((20, 20, 6)), infill_pattern=pattern,
-                       infill_percent=20, skirt_loops=0)
+    out, text = _slice(
+        tmp_path,
+        trimesh.creation.box((20, 20, 6)),
+        infill_pattern=pattern,
+        infill_percent=20,
+        skirt_loops=0,
+    )
     a = check_gcode(out, GENERIC, PLA)
     block = re.split(r";LAYER:\d+\n", text)[12]
     assert ";TYPE:infill" in block
@@ -104,26 +115,35 @@ def test_two_islands_travel_with_retraction_and_hop(tmp_path: Path) -> None:
     out, text = _slice(tmp_path, trimesh.util.concatenate([a, b]), skirt_loops=0)
     assert "G1 E-0.80000 F2100" in text  # PLA: 0.8 mm at 35 mm/s
     # z-hop: a travel at layer z + 0.2 between retract and unretract
-    assert re.search(r"G1 E-0\.8\d* F2100\nG1 Z0\.400 F\d+\nG0 X[\d.]+ Y[\d.]+ F9000\n"
-                     r"G1 Z0\.200", text)
+    assert re.search(
+        r"G1 E-0\.8\d* F2100\nG1 Z0\.400 F\d+\nG0 X[\d.]+ Y[\d.]+ F9000\n"
+        r"G1 Z0\.200",
+        text,
+    )
     assert check_gcode(out, GENERIC, PLA).layers == 20
 
 
 def test_heat_fan_and_temperature_changes(tmp_path: Path) -> None:
     _, text = _slice(tmp_path, trimesh.creation.box((10, 10, 2)))
     head = text[: text.index("G28")]
-    assert head.index("M140 S65") < head.index("M104 S215") < head.index("M190 S65") \
+    assert (
+        head.index("M140 S65")
+        < head.index("M104 S215")
+        < head.index("M190 S65")
         < head.index("M109 S215")
-    layer1 = text[text.index(";LAYER:1\n"):text.index(";LAYER:2\n")]
+    )
+    layer1 = text[text.index(";LAYER:1\n") : text.index(";LAYER:2\n")]
     assert "M104 S210" in layer1 and "M140 S60" in layer1 and "M106 S255" in layer1
     assert "M106" not in text[: text.index(";LAYER:1\n")]
 
 
 def test_start_gcode_that_heats_is_not_preceded_by_heating(tmp_path: Path) -> None:
-    profile = GENERIC.model_copy(update={
-        "start_gcode": "M190 S{first_layer_bed_temp}\nM109 S{hotend_temp}\nG28\n",
-        "end_gcode": "G1 Z{park_z}\nG1 X0 Y{bed_y}\nM84\n",
-    })
+    profile = GENERIC.model_copy(
+        update={
+            "start_gcode": "M190 S{first_layer_bed_temp}\nM109 S{hotend_temp}\nG28\n",
+            "end_gcode": "G1 Z{park_z}\nG1 X0 Y{bed_y}\nM84\n",
+        }
+    )
     _, text = _slice(tmp_path, trimesh.creation.box((10, 10, 2)), profile)
     assert "M140" not in text[: text.index("M190")]
     assert "M190 S65\nM109 S210\nG28" in text
@@ -153,8 +173,7 @@ def test_supports_under_an_overhang_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_brim_surrounds_the_first_layer(tmp_path: Path) -> None:
-    out, text = _slice(tmp_path, trimesh.creation.box((10, 10, 2)), brim_width=4,
-                       skirt_loops=0)
+    out, text = _slice(tmp_path, trimesh.creation.box((10, 10, 2)), brim_width=4, skirt_loops=0)
     assert ";TYPE:brim" in text
     a = check_gcode(out, GENERIC, PLA)
     assert a.extrude_min[0] == pytest.approx(105 - 4, abs=0.5)
@@ -164,9 +183,13 @@ def test_brim_surrounds_the_first_layer(tmp_path: Path) -> None:
     ("make", "match"),
     [
         (lambda p: p.write_bytes(b""), "empty"),
-        (lambda p: trimesh.Trimesh(
-            vertices=trimesh.creation.box((10, 10, 10)).vertices,
-            faces=trimesh.creation.box((10, 10, 10)).faces[:-1]).export(p), "not manifold"),
+        (
+            lambda p: trimesh.Trimesh(
+                vertices=trimesh.creation.box((10, 10, 10)).vertices,
+                faces=trimesh.creation.box((10, 10, 10)).faces[:-1],
+            ).export(p),
+            "not manifold",
+        ),
         (lambda p: trimesh.creation.box((300, 20, 20)).export(p), "larger than"),
         (lambda p: p.write_text("solid x\nendsolid x\n"), "empty|cannot be read"),
     ],

@@ -15,18 +15,26 @@ def _all_round(r: Reader, size: tuple[float, float, float]) -> Node:
     """Every edge rounded: the hull of a sphere in each corner."""
     x, y, z = size
     rad = r.get("corner_radius", "radius", say="edge radius") or r.default(
-        round(min(3.0, min(size) / 5), 2), "edge radius")
+        round(min(3.0, min(size) / 5), 2), "edge radius"
+    )
     if not 0 < 2 * rad < min(size):
         raise r.missing(f"an edge radius under {min(size) / 2:g} mm")
-    return {"kind": "hull", "children": [
-        tr([a, b, c], {"kind": "sphere", "radius": rad})
-        for a in (rad, x - rad) for b in (rad, y - rad) for c in (rad, z - rad)]}
+    return {
+        "kind": "hull",
+        "children": [
+            tr([a, b, c], {"kind": "sphere", "radius": rad})
+            for a in (rad, x - rad)
+            for b in (rad, y - rad)
+            for c in (rad, z - rad)
+        ],
+    }
 
 
 def _solid(r: Reader, size: tuple[float, float, float]) -> tuple[str, Node]:
     x, y, z = size
-    if re.search(r"\b(all (?:the )?edges|rounded edges|round(?:ed)? all over|soft edges)\b",
-                 r.s.text) and not re.search(r"\bhole\b", r.s.text):
+    if re.search(
+        r"\b(all (?:the )?edges|rounded edges|round(?:ed)? all over|soft edges)\b", r.s.text
+    ) and not re.search(r"\bhole\b", r.s.text):
         r.note("every edge rounded")
         return "hull", _all_round(r, size)
     corner = corner_of(r, x, y)
@@ -48,15 +56,22 @@ def _solid(r: Reader, size: tuple[float, float, float]) -> tuple[str, Node]:
 def _not_hollow(r: Reader) -> None:
     if re.search(r"\bhollow\b", r.s.text) or r.s.all("wall"):
         # A closed hollow box cannot be printed without trapping its support; say what can.
-        raise r.missing("an open shape: a closed hollow block cannot be printed; ask for 'an"
-                        " open box 20 x 20 x 20 mm' or 'a box with lid'")
+        raise r.missing(
+            "an open shape: a closed hollow block cannot be printed; ask for 'an"
+            " open box 20 x 20 x 20 mm' or 'a box with lid'"
+        )
 
 
 def cube(r: Reader) -> Draft:
     _not_hollow(r)
     size = size3(r)
-    if size is None and len(r.s.quantities) == 1 and not r.s.triples and r.s.quantities[
-            0].label in (None, "height", "width", "length", "depth", "side", "thickness"):
+    if (
+        size is None
+        and len(r.s.quantities) == 1
+        and not r.s.triples
+        and r.s.quantities[0].label
+        in (None, "height", "width", "length", "depth", "side", "thickness")
+    ):
         # "a cube, height: 30 mm": a cube's one size is its side, whatever it is called.
         side = r.s.quantities[0].mm
         r.note(f"side {mm(side)}")
@@ -84,16 +99,19 @@ def block(r: Reader) -> Draft:
 def square_tube(r: Reader) -> Draft:
     """A square tube: a box with a square box cut through it along Z."""
     side = r.get("width", "side", "outer_diameter", "diameter", say="outside") or r.take_free(
-        "outside")
+        "outside"
+    )
     wall = r.get("wall", "thickness", say="wall")
     inner = r.get("inner_diameter", say="inside")
     if side is not None and wall is None and inner is not None:
         wall = (side - inner) / 2
     h = r.get("height", "length", say="length") or r.take_free("length")
     if side is None or wall is None or h is None:
-        raise r.missing(*(["its outside width"] if side is None else []),
-                        *(["its wall thickness"] if wall is None else []),
-                        *(["its length"] if h is None else []))
+        raise r.missing(
+            *(["its outside width"] if side is None else []),
+            *(["its wall thickness"] if wall is None else []),
+            *(["its length"] if h is None else []),
+        )
     if not 0 < 2 * wall < side:
         raise r.missing(f"a wall under {side / 2:g} mm, so the tube stays hollow")
     cut = tr([wall, wall, -EPS], box(side - 2 * wall, side - 2 * wall, h + 2 * EPS))
@@ -109,11 +127,12 @@ def capsule(r: Reader) -> Draft:
     if length is None and r.free():
         length = r.take_free("length")
     if d is None or length is None:
-        raise r.missing(*(["its diameter"] if d is None else []),
-                        *(["its overall length"] if length is None else []))
+        raise r.missing(
+            *(["its diameter"] if d is None else []),
+            *(["its overall length"] if length is None else []),
+        )
     if length < d:
         raise r.missing(f"a length of at least its diameter {d:g} mm")
     rad = d / 2
-    ends = [tr([0, 0, z], {"kind": "sphere", "radius": round(rad, 3)})
-            for z in (rad, length - rad)]
+    ends = [tr([0, 0, z], {"kind": "sphere", "radius": round(rad, 3)}) for z in (rad, length - rad)]
     return r.draft("hull", "capsule", [{"kind": "hull", "children": ends}])

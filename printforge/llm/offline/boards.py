@@ -65,41 +65,67 @@ def _pi(name: str) -> Board:
 _UNO_HOLES = _mil((550, 100), (600, 2000), (2600, 300), (2600, 1400))
 # Arduino Mega 2560 R3 (4.0 x 2.1 in): the Uno's four (shields fit both) plus (3550, 2000) and
 # (3800, 100) mil at the far end.
-_MEGA_HOLES = _mil((550, 100), (600, 2000), (2600, 300), (2600, 1400), (3550, 2000),
-                   (3800, 100))
+_MEGA_HOLES = _mil((550, 100), (600, 2000), (2600, 300), (2600, 1400), (3550, 2000), (3800, 100))
 _UNKNOWN = "its hole positions are not in printforge's table: check before screwing"
 
 # Ordered: the most specific name first ("pi zero" before "pi", "arduino nano" before "arduino").
 BOARDS: list[tuple[str, Board]] = [
     # Raspberry Pi Zero / Zero W / Zero 2 W drawing: 65 x 30 mm, holes 3.5 mm from every edge.
-    (r"(?:raspberry\s*)?pi\s*zero(?:\s*2)?(?:\s*w)?|pizero\w*",
-     Board("Raspberry Pi Zero", (65.0, 30.0), 12.0, _rect((65.0, 30.0), 3.5, 3.5), 3.5, 2.5)),
+    (
+        r"(?:raspberry\s*)?pi\s*zero(?:\s*2)?(?:\s*w)?|pizero\w*",
+        Board("Raspberry Pi Zero", (65.0, 30.0), 12.0, _rect((65.0, 30.0), 3.5, 3.5), 3.5, 2.5),
+    ),
     # Raspberry Pi Pico datasheet: 51 x 21 mm, 2.1 mm holes 47.0 x 11.4 mm apart, i.e. 2.0 mm
     # from the short (USB) edges and 4.8 mm from the long edges; M2 screws.
-    (r"(?:raspberry\s*)?pi\s*pico",
-     Board("Raspberry Pi Pico", (51.0, 21.0), 8.0, _rect((51.0, 21.0), 2.0, 4.8), 2.0, 1.8)),
+    (
+        r"(?:raspberry\s*)?pi\s*pico",
+        Board("Raspberry Pi Pico", (51.0, 21.0), 8.0, _rect((51.0, 21.0), 2.0, 4.8), 2.0, 1.8),
+    ),
     (r"raspberry\s*pi\s*5|\brpi\s*5|\bpi\s*5\b", _pi("Raspberry Pi 5")),
     (r"raspberry\s*pi\s*4|\brpi\s*4|\bpi\s*4\b", _pi("Raspberry Pi 4")),
     (r"raspberry\s*pi\s*3|\brpi\s*3|\bpi\s*3\b", _pi("Raspberry Pi 3")),
     (r"raspberry\s*pi|\brpi\b|\bpi\b", _pi("Raspberry Pi")),
-    (r"arduino\s*nano|\bnano\b",
-     Board("Arduino Nano", (45.0, 18.0), 10.0, None, 1.6, 1.6, _UNKNOWN)),
-    (r"arduino\s*mega|\bmega\s*2560\b",
-     Board("Arduino Mega", (101.6, 53.3), 18.0, _MEGA_HOLES, 3.5, 2.8)),
-    (r"arduino(?:\s*uno)?|\buno\b",
-     Board("Arduino Uno", (68.6, 53.3), 18.0, _UNO_HOLES, 3.5, 2.8)),
+    (
+        r"arduino\s*nano|\bnano\b",
+        Board("Arduino Nano", (45.0, 18.0), 10.0, None, 1.6, 1.6, _UNKNOWN),
+    ),
+    (
+        r"arduino\s*mega|\bmega\s*2560\b",
+        Board("Arduino Mega", (101.6, 53.3), 18.0, _MEGA_HOLES, 3.5, 2.8),
+    ),
+    (r"arduino(?:\s*uno)?|\buno\b", Board("Arduino Uno", (68.6, 53.3), 18.0, _UNO_HOLES, 3.5, 2.8)),
     # ESP32-DevKitC V4 (Espressif): 54.4 x 27.9 mm with headers along both long edges and no
     # mounting holes, so corner standoffs are only a rest for it.
-    (r"esp32(?:[\s-]*(?:devkit\w*|dev\s*kit\w*|wroom\w*))*",
-     Board("ESP32 DevKitC", (54.4, 27.9), 10.0, None, 2.5, 2.0,
-           "it has no mounting holes: the standoffs only carry its corners")),
+    (
+        r"esp32(?:[\s-]*(?:devkit\w*|dev\s*kit\w*|wroom\w*))*",
+        Board(
+            "ESP32 DevKitC",
+            (54.4, 27.9),
+            10.0,
+            None,
+            2.5,
+            2.0,
+            "it has no mounting holes: the standoffs only carry its corners",
+        ),
+    ),
     # NodeMCU v3 (LoLin) as commonly measured: 58 x 31 mm, 3 mm holes 52 x 25 mm apart.
     # Clones differ by a millimetre or two.
-    (r"esp8266|nodemcu",
-     Board("ESP8266 NodeMCU", (58.0, 31.0), 10.0, _rect((58.0, 31.0), 3.0, 3.0), 3.0, 2.5)),
-    (r"wemos\s*d1\s*mini|d1\s*mini",
-     Board("Wemos D1 mini", (34.2, 25.6), 10.0, None, 2.5, 2.0,
-           "it has no mounting holes: the standoffs only carry its corners")),
+    (
+        r"esp8266|nodemcu",
+        Board("ESP8266 NodeMCU", (58.0, 31.0), 10.0, _rect((58.0, 31.0), 3.0, 3.0), 3.0, 2.5),
+    ),
+    (
+        r"wemos\s*d1\s*mini|d1\s*mini",
+        Board(
+            "Wemos D1 mini",
+            (34.2, 25.6),
+            10.0,
+            None,
+            2.5,
+            2.0,
+            "it has no mounting holes: the standoffs only carry its corners",
+        ),
+    ),
 ]
 
 

@@ -69,8 +69,15 @@ def box_with_lid(r: Reader) -> Draft:
     if r.s.counts.get("compartment") or r.s.counts.get("divider") or r.s.grids:
         r.assumed.append("no compartments (a box with lid has none; ask for a tray)")
     floor = r.get("floor", say="floor") or wall
-    node = spec_node("box_with_lid", size=[x, y, z], wall=wall, floor=floor, lid_thickness=wall,
-                 lip_height=min(4.0, round((z - wall) / 2, 2)), corner_radius=corner)
+    node = spec_node(
+        "box_with_lid",
+        size=[x, y, z],
+        wall=wall,
+        floor=floor,
+        lid_thickness=wall,
+        lip_height=min(4.0, round((z - wall) / 2, 2)),
+        corner_radius=corner,
+    )
     return r.draft("box_with_lid", "box with lid", [node])
 
 
@@ -83,20 +90,30 @@ def _round_box_with_lid(r: Reader) -> Draft:
     if h is None and r.free():
         h = r.take_free("height")
     if d is None or h is None:
-        raise r.missing(*(["the box's diameter"] if d is None else []),
-                        *(["its height"] if h is None else []))
+        raise r.missing(
+            *(["the box's diameter"] if d is None else []), *(["its height"] if h is None else [])
+        )
     wall = wall_of(r)
-    node = spec_node("box_with_lid", size=[d, d, h], wall=wall, floor=wall, lid_thickness=wall,
-                     lip_height=min(4.0, round((h - wall) / 2, 2)), corner_radius=d / 2)
+    node = spec_node(
+        "box_with_lid",
+        size=[d, d, h],
+        wall=wall,
+        floor=wall,
+        lid_thickness=wall,
+        lip_height=min(4.0, round((h - wall) / 2, 2)),
+        corner_radius=d / 2,
+    )
     r.note("round")
     return r.draft("box_with_lid", "round box with lid", [node])
 
 
 def tray(r: Reader) -> Draft:
     round_with_diameter = bool(re.search(r"\b(round|circular|cylindrical)\b", r.s.text)) and (
-        r.s.first("diameter", "outer_diameter", "radius") is not None)
+        r.s.first("diameter", "outer_diameter", "radius") is not None
+    )
     polygonal = bool(re.search(r"\b(pentagon|hexagon|heptagon|octagon)", r.s.text)) or (
-        5 <= r.s.counts.get("side", 0) <= 64)  # "an 8 sided box"
+        5 <= r.s.counts.get("side", 0) <= 64
+    )  # "an 8 sided box"
     if not r.s.triples and (round_with_diameter or polygonal):
         # "a round tray 150 mm diameter, 20 mm high", "a hexagonal box 50 mm": an open round
         # or polygonal vessel is a pot's shape, without a drain hole.
@@ -121,14 +138,23 @@ def tray(r: Reader) -> Draft:
         r.note(f"{nx} x {ny} compartments" if ny > 1 else f"{nx} compartments")
     corner = corner_of(r, size[0], size[1])
     floor = r.get("floor", say="floor") or wall
-    node = spec_node("tray", size=list(size), wall=wall, floor=floor, corner_radius=corner,
-                 compartments_x=nx, compartments_y=ny)
+    node = spec_node(
+        "tray",
+        size=list(size),
+        wall=wall,
+        floor=floor,
+        corner_radius=corner,
+        compartments_x=nx,
+        compartments_y=ny,
+    )
     return r.draft("tray", "tray" if nx * ny == 1 else "organiser tray", [node])
 
 
 # Openings only an enclosure has (a box with lid has no ports).
-_OPENING_WORDS = (r"\b(?:usb|hdmi|ports?|jacks?|sockets?|ethernet|rj45|cable|switch|openings?|"
-                  r"cut-?outs?|vents?|sd)\b")
+_OPENING_WORDS = (
+    r"\b(?:usb|hdmi|ports?|jacks?|sockets?|ethernet|rj45|cable|switch|openings?|"
+    r"cut-?outs?|vents?|sd)\b"
+)
 
 
 def enclosure(r: Reader) -> Draft:
@@ -146,10 +172,18 @@ def enclosure(r: Reader) -> Draft:
             r.note(f"standoffs under its {len(holes)} mounting holes")
         else:
             r.assumed.append(f"standoffs {mm(inset)} in from each corner ({board.caveat})")
-    elif r.s.triples and not re.search(r"\b(board|pcb|circuit|perfboard|protoboard|"
-                                       r"stripboard)\b", r.s.text) and (re.search(
-                                           r"\blid\b", r.s.text) or (len(r.s.triples[0]) == 3
-                                           and not re.search(_OPENING_WORDS, r.s.text))):
+    elif (
+        r.s.triples
+        and not re.search(
+            r"\b(board|pcb|circuit|perfboard|protoboard|"
+            r"stripboard)\b",
+            r.s.text,
+        )
+        and (
+            re.search(r"\blid\b", r.s.text)
+            or (len(r.s.triples[0]) == 3 and not re.search(_OPENING_WORDS, r.s.text))
+        )
+    ):
         # "a project box 120 x 80 x 50 (with lid)" gives the box, not a board inside it: with
         # no board named, three sizes are the outside of a box that closes with a lid.
         r.understood[0] = "a box with lid"
@@ -167,34 +201,55 @@ def enclosure(r: Reader) -> Draft:
         # "a 100 x 80 board with mounting holes 90 x 70 apart": a rectangle centred on it.
         hx, hy = r.s.triples[1]
         if hx < bx and hy < by:
-            holes = [[round((bx + i * hx) / 2, 3), round((by + j * hy) / 2, 3)]
-                     for j in (-1, 1) for i in (-1, 1)]
+            holes = [
+                [round((bx + i * hx) / 2, 3), round((by + j * hy) / 2, 3)]
+                for j in (-1, 1)
+                for i in (-1, 1)
+            ]
             r.note(f"mounting holes {mm(hx)} x {mm(hy)} apart")
     if r.s.screw is not None:
         # "M3 standoffs": posts the screw cuts its own thread into.
         hole = pilot_hole(r.s.screw)
         r.note(f"standoffs for {r.s.screw_name} ({mm(hole)} pilot holes)")
-    posts = r.of_thing({"standoff", "standoffs", "posts", "post", "pillars"},
-                       {"height", "length"}, say="standoff height")
+    posts = r.of_thing(
+        {"standoff", "standoffs", "posts", "post", "pillars"},
+        {"height", "length"},
+        say="standoff height",
+    )
     wall = wall_of(r)
     gap = r.get("clearance", say="gap around the board") or r.default(1.0, "gap around the board")
-    headroom = r.get("height", say="headroom") or r.default(headroom_default,
-                                                            "headroom above the board")
+    headroom = r.get("height", say="headroom") or r.default(
+        headroom_default, "headroom above the board"
+    )
     ports = read_ports(r, headroom)
     fields: dict[str, Any] = {"holes": holes} if holes is not None else {"hole_inset": inset}
     if posts is not None:
         fields["standoff_height"] = posts
-    node = spec_node("enclosure", board_size=[bx, by], headroom=headroom, wall=wall,
-                     gap=gap, hole_diameter=hole, ports=ports, **fields)
+    node = spec_node(
+        "enclosure",
+        board_size=[bx, by],
+        headroom=headroom,
+        wall=wall,
+        gap=gap,
+        hole_diameter=hole,
+        ports=ports,
+        **fields,
+    )
     return r.draft("enclosure", f"{board.name} case" if board else "enclosure", [node])
 
 
 def tube(r: Reader) -> Draft:
     if re.search(r"\b(square|rectangular|box[- ]section)\b", r.s.text):
         return square_tube(r)
-    over = None if r.s.first("inner_diameter", "hole") else r.followed_by(
-        {"tube", "tubes", "pipe", "pipes", "rod", "shaft", "dowel", "bar", "hose", "tubing"},
-        say="fits over a", after={"for", "over", "onto", "fit", "fits", "on"})
+    over = (
+        None
+        if r.s.first("inner_diameter", "hole")
+        else r.followed_by(
+            {"tube", "tubes", "pipe", "pipes", "rod", "shaft", "dowel", "bar", "hose", "tubing"},
+            say="fits over a",
+            after={"for", "over", "onto", "fit", "fits", "on"},
+        )
+    )
     if over is not None:
         # "a sleeve for a 22 mm tube": it slides over the tube, with 0.4 mm of play.
         inner = round(over + 0.4, 2)
@@ -227,8 +282,11 @@ def washer(r: Reader) -> Draft:
     if (three := ring_triple(r)) is not None:
         return r.draft("washer", "washer", [ring_node("washer", *three)])
     od, inner = tube_dims(r, "washer")
-    t = r.get("thickness", "height", say="thickness") or r.take_free("thickness") or r.default(
-        1.5, "thickness")
+    t = (
+        r.get("thickness", "height", say="thickness")
+        or r.take_free("thickness")
+        or r.default(1.5, "thickness")
+    )
     return r.draft("washer", "washer", [ring_node("washer", od, inner, t)])
 
 
@@ -243,8 +301,12 @@ def spacer(r: Reader) -> Draft:
             raise r.missing("the hole size (e.g. 'for M3' or 'a 3.4 mm hole')")
     else:
         h = r.get("height", "length", "thickness", say="length")
-        if h is None and r.s.screw is not None and len(r.free()) == 1 and not r.s.all(
-                "diameter", "outer_diameter", "radius", "width"):
+        if (
+            h is None
+            and r.s.screw is not None
+            and len(r.free()) == 1
+            and not r.s.all("diameter", "outer_diameter", "radius", "width")
+        ):
             # "a 12 mm standoff for M2.5": with the screw named, the one length is the length.
             h = r.take_free("length")
         try:
@@ -256,8 +318,9 @@ def spacer(r: Reader) -> Draft:
     h = h or r.get("height", "length", "thickness", say="length") or r.take_free("length")
     if h is None:
         raise r.missing("the spacer's length")
-    node = spec_node("spacer", outer_diameter=od, hole_diameter=inner, height=h,
-                     hexagonal=hexagonal)
+    node = spec_node(
+        "spacer", outer_diameter=od, hole_diameter=inner, height=h, hexagonal=hexagonal
+    )
     return r.draft("spacer", "hex spacer" if hexagonal else "spacer", [node])
 
 
@@ -267,8 +330,10 @@ def standoffs(r: Reader) -> Draft:
     hole_default = 2.5
     if board is not None:
         if board.hole_spacing is None:
-            raise r.missing(f"the hole spacing: the {board.name}'s mounting holes are not a"
-                            " rectangle; give it as e.g. '58 x 49 mm apart'")
+            raise r.missing(
+                f"the hole spacing: the {board.name}'s mounting holes are not a"
+                " rectangle; give it as e.g. '58 x 49 mm apart'"
+            )
         spacing = board.hole_spacing
         hole_default = board.hole_diameter
         r.note(f"the {board.name} hole pattern {mm(spacing[0])} x {mm(spacing[1])}")
@@ -277,36 +342,58 @@ def standoffs(r: Reader) -> Draft:
         r.note(f"holes {mm(spacing[0])} x {mm(spacing[1])} apart")
     if spacing is None:
         raise r.missing("the hole pattern (e.g. 'for a Raspberry Pi' or '58 x 49 mm apart')")
-    h = r.get("height", "length", say="height") or r.take_free("height") or r.default(
-        6.0, "height")
+    h = r.get("height", "length", say="height") or r.take_free("height") or r.default(6.0, "height")
     hole = r.hole() or r.default(hole_default, "screw hole")
     od = r.get("outer_diameter", "diameter", say="outer diameter") or r.default(
-        round(max(min(6.0, min(spacing) - 1), hole + 3.0), 1), "outer diameter")
+        round(max(min(6.0, min(spacing) - 1), hole + 3.0), 1), "outer diameter"
+    )
     loose = bool(re.search(r"\b(loose|separate|without (?:a )?(?:base|frame))\b", r.s.text))
-    node = spec_node("standoffs", spacing=list(spacing), height=h, outer_diameter=od,
-                     hole_diameter=hole, base_thickness=0.0 if loose else 2.0)
+    node = spec_node(
+        "standoffs",
+        spacing=list(spacing),
+        height=h,
+        outer_diameter=od,
+        hole_diameter=hole,
+        base_thickness=0.0 if loose else 2.0,
+    )
     return r.draft("standoffs", "standoffs", [node])
 
 
 # NEMA stepper motor faces: side, screw hole spacing, screw, and the centring boss's diameter
 # (NEMA ICS 16 frame sizes as motor makers draw them), mm.
-_NEMA = {8: (20.3, 16.0, 2.0, 15.0), 11: (28.2, 23.0, 2.5, 22.0), 14: (35.2, 26.0, 3.0, 22.0),
-         17: (42.3, 31.0, 3.0, 22.0), 23: (56.4, 47.14, 5.0, 38.1), 34: (86.0, 69.6, 6.0, 73.0)}
+_NEMA = {
+    8: (20.3, 16.0, 2.0, 15.0),
+    11: (28.2, 23.0, 2.5, 22.0),
+    14: (35.2, 26.0, 3.0, 22.0),
+    17: (42.3, 31.0, 3.0, 22.0),
+    23: (56.4, 47.14, 5.0, 38.1),
+    34: (86.0, 69.6, 6.0, 73.0),
+}
 
 
 def _motor_plate(r: Reader, frame: int) -> Draft:
     """A plate a NEMA stepper bolts to: its four screw holes and a hole for the boss."""
     face, pitch, screw, boss = _NEMA[frame]
-    r.note(f"for a NEMA {frame} motor ({mm(pitch)} hole spacing, M{screw:g} screws,"
-           f" {mm(boss)} boss)")
+    r.note(
+        f"for a NEMA {frame} motor ({mm(pitch)} hole spacing, M{screw:g} screws, {mm(boss)} boss)"
+    )
     t3 = r.s.triples[0] if r.s.triples else None
     x, y = (t3[0], t3[1]) if t3 else (face, face)
-    t = (t3[2] if t3 and len(t3) == 3 else None) or r.get("thickness", say="thickness") or (
-        r.default(4.0, "thickness"))
+    t = (
+        (t3[2] if t3 and len(t3) == 3 else None)
+        or r.get("thickness", say="thickness")
+        or (r.default(4.0, "thickness"))
+    )
     d = clearance_hole(screw)
     holes = [[i * pitch / 2, j * pitch / 2] for i in (-1, 1) for j in (-1, 1)]
-    node = spec_node("plate", size=[x, y], thickness=t, hole_diameter=d, holes=holes,
-                     corner_radius=corner_of(r, x, y))
+    node = spec_node(
+        "plate",
+        size=[x, y],
+        thickness=t,
+        hole_diameter=d,
+        holes=holes,
+        corner_radius=corner_of(r, x, y),
+    )
     boss_hole = tr([0, 0, -EPS], cyl(t + 2 * EPS, (boss + 1.0) / 2))
     return r.draft("plate", f"NEMA {frame} motor plate", [diff(node, boss_hole)])
 
@@ -336,8 +423,9 @@ def plate(r: Reader) -> Draft:
     corner = corner_of(r, x, y)
     n = r.s.counts.get("hole") or r.s.counts.get("screw")
     d = r.hole()
-    if re.search(r"\b(?:each|every|all(?: four| 4| the)?|the four|the 4|four|4)\s+corners?\b",
-                 r.s.text):
+    if re.search(
+        r"\b(?:each|every|all(?: four| 4| the)?|the four|the 4|four|4)\s+corners?\b", r.s.text
+    ):
         n = n or 4  # "a 10 mm hole in each corner" is four holes
         if d is None:
             d = r.take_free("hole diameter")
@@ -380,8 +468,15 @@ def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, A
         return {"hole_columns": 2, "hole_rows": 2, "hole_margin": margin}
     if "circle" in text or "round" in text:
         radius = (r.get("diameter", say="bolt circle") or min(x, y) * 0.6) / 2
-        return {"holes": [[round(radius * math.cos(2 * math.pi * k / n), 3),
-                           round(radius * math.sin(2 * math.pi * k / n), 3)] for k in range(n)]}
+        return {
+            "holes": [
+                [
+                    round(radius * math.cos(2 * math.pi * k / n), 3),
+                    round(radius * math.sin(2 * math.pi * k / n), 3),
+                ]
+                for k in range(n)
+            ]
+        }
     if n % 2 == 0 and n >= 6 and "row" not in text and "line" not in text:
         margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
         r.note(f"{n // 2} x 2 holes")
@@ -393,13 +488,18 @@ def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, A
 
 
 def gear(r: Reader) -> Draft:
-    other = re.search(r"\b(bevel|worm|rack|herringbone|planetary|mitre|miter|helical|internal|"
-                      r"ring)\s+gears?\b|\bgear\s+(rack)\b", r.s.text)
+    other = re.search(
+        r"\b(bevel|worm|rack|herringbone|planetary|mitre|miter|helical|internal|"
+        r"ring)\s+gears?\b|\bgear\s+(rack)\b",
+        r.s.text,
+    )
     if other is not None:
         # Only straight-cut spur gears are a family; a spur gear in their place would not mesh.
         kind = other.group(1) or other.group(2)
-        raise r.missing(f"a spur gear: {kind} gears are not something the offline parser"
-                        " makes (try an LLM provider)")
+        raise r.missing(
+            f"a spur gear: {kind} gears are not something the offline parser"
+            " makes (try an LLM provider)"
+        )
     n = r.s.counts.get("tooth")
     module = r.get("module", say="module")
     metres = next((q for q in r.s.quantities if q.unit == "m" and q.mm <= 10_000), None)
@@ -408,8 +508,12 @@ def gear(r: Reader) -> Draft:
         module = metres.mm / 1000
         r.s.tokens.remove(metres)
         r.note(f"module {module:g}")
-    if module is None and r.s.screw is not None and r.s.screw <= 10 and not re.search(
-            r"\b(screws?|bolts?|nuts?|set ?screw|grub)\b", r.s.text):
+    if (
+        module is None
+        and r.s.screw is not None
+        and r.s.screw <= 10
+        and not re.search(r"\b(screws?|bolts?|nuts?|set ?screw|grub)\b", r.s.text)
+    ):
         # On a gear with no screw named, "m1" / "M1.5" is the module (as gear tables write it).
         module = r.s.screw
         r.note(f"module {module:g}")
@@ -423,25 +527,39 @@ def gear(r: Reader) -> Draft:
         module = round(d / (n + 2), 3) if d is not None else r.default(1.5, "module")
     t = r.get("thickness", "height", "width", say="thickness") or r.default(6.0, "thickness")
     bore = r.get("inner_diameter", "hole", "shaft", say="bore")
-    if bore is None and re.search(r"\b(no|without (?:a )?)\s*(bore|hole|shaft hole|centre hole|"
-                                  r"center hole)", r.s.text):
+    if bore is None and re.search(
+        r"\b(no|without (?:a )?)\s*(bore|hole|shaft hole|centre hole|"
+        r"center hole)",
+        r.s.text,
+    ):
         bore = 0.0
         r.note("no bore")
     if bore is None:
         bore = r.default(min(5.0, round(module * n / 4, 1)), "bore")
     node = spec_node("gear", module=module, teeth=n, thickness=t, bore=bore)
-    pair = re.search(r"\b(\d+)\s*(?:teeth\s*)?(?:and|&|\+|/|,)\s*(\d+)\s*(?:teeth|tooth)\b",
-                     r.s.text)
+    pair = re.search(
+        r"\b(\d+)\s*(?:teeth\s*)?(?:and|&|\+|/|,)\s*(\d+)\s*(?:teeth|tooth)\b", r.s.text
+    )
     if pair is not None and int(pair.group(1)) != n and 6 <= int(pair.group(1)) <= 200:
         # "two gears, 20 and 40 teeth": a meshing pair of the same module, side by side.
         other = int(pair.group(1))
         # The first count was read as a bare number; it is a count of teeth, not a length.
-        r.s.tokens[:] = [t for t in r.s.tokens if not (
-            isinstance(t, Quantity) and t.unit is None and t.mm == other)]
-        r.note(f"and a {other}-tooth gear to mesh with it ({mm(module * (n + other) / 2)}"
-               " between their centres)")
-        mate = spec_node("gear", module=module, teeth=other, thickness=t,
-                         bore=min(bore, round(module * other / 4, 1)) if bore else 0.0)
+        r.s.tokens[:] = [
+            t
+            for t in r.s.tokens
+            if not (isinstance(t, Quantity) and t.unit is None and t.mm == other)
+        ]
+        r.note(
+            f"and a {other}-tooth gear to mesh with it ({mm(module * (n + other) / 2)}"
+            " between their centres)"
+        )
+        mate = spec_node(
+            "gear",
+            module=module,
+            teeth=other,
+            thickness=t,
+            bore=min(bore, round(module * other / 4, 1)) if bore else 0.0,
+        )
         draft = r.draft("gear", f"{other} and {n} tooth gears", [mate, node])
         draft.counted = True
         return draft
@@ -450,85 +568,145 @@ def gear(r: Reader) -> Draft:
 
 Family = Callable[[Reader], Draft]
 
-_BOARD_WORDS = (r"raspberry|arduino|esp32|esp8266|nodemcu|\bpcb\b|\bboard\b|\bpi\b|"
-                r"\bpi\s*\d|pizero|\bpico\b|wemos|\brpi\b|perfboard|protoboard|"
-                r"stripboard|circuit")
+_BOARD_WORDS = (
+    r"raspberry|arduino|esp32|esp8266|nodemcu|\bpcb\b|\bboard\b|\bpi\b|"
+    r"\bpi\s*\d|pizero|\bpico\b|wemos|\brpi\b|perfboard|protoboard|"
+    r"stripboard|circuit"
+)
 
 # Ordered: the first family whose pattern matches wins, so specific names come first.
 FAMILIES: list[tuple[str, str, Family]] = [
-    ("cookie cutter", r"cookie[- ]?cutter|biscuit cutter|fondant cutter|dough cutter|\bcutters?\b",
-     cookie_cutter),
-    ("name plate", r"name ?plate|name ?tag|door sign|desk sign|\bsign\b|text plate|key ?tag|"
-     r"\blabel\b|key ?chain|key ?ring|key ?fob|\btag\b|\bplaque\b|name ?badge|\bbookmarks?\b",
-     nameplate),
-    ("stand", r"(?:phone|tablet|ipad)\s+(?:stand|holder|dock)|\bstand\b.*\b(?:phone|tablet|"
-     r"ipad)", stand),
-    ("enclosure", r"enclosure|\bcase\b|housing|project box|"
-     rf"(?:\bbox|container|shell|cover)\b.*(?:{_BOARD_WORDS})|"
-     rf"(?:{_BOARD_WORDS})\w*(?:\s+[\w-]+){{0,2}}?\s+(?:box|container|shell|cover)\b",
-     enclosure),
+    (
+        "cookie cutter",
+        r"cookie[- ]?cutter|biscuit cutter|fondant cutter|dough cutter|\bcutters?\b",
+        cookie_cutter,
+    ),
+    (
+        "name plate",
+        r"name ?plate|name ?tag|door sign|desk sign|\bsign\b|text plate|key ?tag|"
+        r"\blabel\b|key ?chain|key ?ring|key ?fob|\btag\b|\bplaque\b|name ?badge|\bbookmarks?\b",
+        nameplate,
+    ),
+    (
+        "stand",
+        r"(?:phone|tablet|ipad)\s+(?:stand|holder|dock)|\bstand\b.*\b(?:phone|tablet|"
+        r"ipad)",
+        stand,
+    ),
+    (
+        "enclosure",
+        r"enclosure|\bcase\b|housing|project box|"
+        rf"(?:\bbox|container|shell|cover)\b.*(?:{_BOARD_WORDS})|"
+        rf"(?:{_BOARD_WORDS})\w*(?:\s+[\w-]+){{0,2}}?\s+(?:box|container|shell|cover)\b",
+        enclosure,
+    ),
     # "a box with 2 mm walls and a lid": the lid may come after other features, but "a box
     # without a lid" / "no lid" stays an open box.
-    ("box with lid", r"box with (?:a )?lid|lidded|\blid\s+(?:box|container|bin)\b|"
-     r"box and (?:a )?lid|with (?:a )?lid|"
-     r"\b(?:box|container|bin)\b(?!.*\b(?:without|no) (?:a |the )?lid\b).*\blid\b|"
-     r"hinged box|\btrinket box|\bjewel(?:le)?ry box|\bgift box",
-     box_with_lid),
+    (
+        "box with lid",
+        r"box with (?:a )?lid|lidded|\blid\s+(?:box|container|bin)\b|"
+        r"box and (?:a )?lid|with (?:a )?lid|"
+        r"\b(?:box|container|bin)\b(?!.*\b(?:without|no) (?:a |the )?lid\b).*\blid\b|"
+        r"hinged box|\btrinket box|\bjewel(?:le)?ry box|\bgift box",
+        box_with_lid,
+    ),
     ("calibration cube", r"calibration cube|test cube", cube),
     ("gear", r"\bgears?\b|\bcog(?:wheel)?s?\b|spur|pinion|sprocket", gear),
     ("washer", r"\bwashers?\b|\bshims? washer", washer),
-    ("standoffs", r"\bstand-?offs\b.*\b(?:for|apart|pattern|\d+\s*x)|stand-?off (?:set|frame)|"
-     r"mounting posts", standoffs),
+    (
+        "standoffs",
+        r"\bstand-?offs\b.*\b(?:for|apart|pattern|\d+\s*x)|stand-?off (?:set|frame)|"
+        r"mounting posts",
+        standoffs,
+    ),
     # "a spacer plate", "a spacer block": there "spacer" says what the plate is for.
-    ("spacer", r"\bspacers?\b(?!\s+(?:plates?|blocks?|bars?|boards?))|standoffs?|stand-offs?|"
-     r"bushings?", spacer),
+    (
+        "spacer",
+        r"\bspacers?\b(?!\s+(?:plates?|blocks?|bars?|boards?))|standoffs?|stand-offs?|"
+        r"bushings?",
+        spacer,
+    ),
     ("knob", r"\bknobs?\b|\bdial\b|control cap|pot(?:entiometer)? cap", knob),
-    ("drawer handle", r"drawer (?:handle|pull)|cabinet (?:handle|pull)|cupboard (?:handle|pull)|"
-     # "a cup with a handle": there the handle is a feature of another part.
-     r"door (?:handle|pull)|bar (?:handle|pull)|\bpull handle|"
-     r"(?<!with a )(?<!with )(?<!and a )\bhandle\b|\bpulls?\b",
-     drawer_handle),
+    (
+        "drawer handle",
+        r"drawer (?:handle|pull)|cabinet (?:handle|pull)|cupboard (?:handle|pull)|"
+        # "a cup with a handle": there the handle is a feature of another part.
+        r"door (?:handle|pull)|bar (?:handle|pull)|\bpull handle|"
+        r"(?<!with a )(?<!with )(?<!and a )\bhandle\b|\bpulls?\b",
+        drawer_handle,
+    ),
     ("hex nut", r"\bhex(?:agon(?:al)?)? (?:nut|prism|bar|block)|\bnut\b", prism),
     # "a bracket to hold a 25 mm pipe to the wall" holds the pipe: a pipe clamp.
-    ("clamp", r"\b(?:brackets?|mounts?)\b.*\b(?:pipes?|tubes?|tubing|rods?|dowels?|poles?|"
-     r"conduits?)\b", clamp),
+    (
+        "clamp",
+        r"\b(?:brackets?|mounts?)\b.*\b(?:pipes?|tubes?|tubing|rods?|dowels?|poles?|"
+        r"conduits?)\b",
+        clamp,
+    ),
     ("bracket", r"\bbrackets?\b|angle bracket|corner brace", bracket),
-    ("clamp", r"(?:pipe|rod|tube|dowel|pole|broom|mop) (?:hanger|holder|strap|support|mount)|"
-     r"conduit|\bu[- ]?clamp|\bp[- ]?clip", clamp),
+    (
+        "clamp",
+        r"(?:pipe|rod|tube|dowel|pole|broom|mop) (?:hanger|holder|strap|support|mount)|"
+        r"conduit|\bu[- ]?clamp|\bp[- ]?clip",
+        clamp,
+    ),
     ("hook", r"\bhooks?\b|\bhanger\b", hook),
     ("clamp", r"\bclamps?\b|shaft collar|pipe collar|saddle", clamp),
     ("clip", r"\bclips?\b", clip),
-    ("stand", r"\bstands?\b|(?:phone|tablet|ipad) (?:holder|dock)|holder for (?:my |a )?"
-     r"(?:phone|tablet|ipad)", stand),
+    (
+        "stand",
+        r"\bstands?\b|(?:phone|tablet|ipad) (?:holder|dock)|holder for (?:my |a )?"
+        r"(?:phone|tablet|ipad)",
+        stand,
+    ),
     ("coaster", r"\bcoasters?\b", coaster),
     ("funnel", r"\bfunnels?\b", funnel),
     ("wedge", r"\bwedges?\b|door ?stops?|door ?stopper|\bshims?\b|\bramps?\b", wedge),
     ("vase", r"\bvases?\b|lamp ?shade", vase),
-    ("pot", r"\bpots?\b|planter|flower ?pot|pencil cup|pen holder|pencil holder|"
-     r"\bsucculent|\bcups?\b|\bmugs?\b|\bbowls?\b|\bdish\b", pot),
+    (
+        "pot",
+        r"\bpots?\b|planter|flower ?pot|pencil cup|pen holder|pencil holder|"
+        r"\bsucculent|\bcups?\b|\bmugs?\b|\bbowls?\b|\bdish\b",
+        pot,
+    ),
     ("adapter", r"\b(?:reducers?|adapters?|adaptors?)\b", adapter),
     # "an end cap for a 25 mm tube", "a lid for a 75 mm jar": a cup that slides over it.
     ("cap", r"\b(?:end\s*)?caps?\b|\blids?\s+(?:for|to fit)\b", cap),
     ("tube", r"\btubes?\b|\bpipes?\b|\bsleeves?\b|\brings?\b|\bstraws?\b", tube),
     ("plate", r"\bplates?\b|\bpanels?\b|mounting plate|\bsheet\b", plate),
     ("cube", r"\bcubes?\b", cube),
-    ("box", r"\bbox(?:es)?\b|\btray\b|container|\bbins?\b|organi[sz]er|"
-     r"\bdrawers?\b(?!\s+(?:handles?|pulls?|knobs?|slides?|runners?))", tray),
+    (
+        "box",
+        r"\bbox(?:es)?\b|\btray\b|container|\bbins?\b|organi[sz]er|"
+        r"\bdrawers?\b(?!\s+(?:handles?|pulls?|knobs?|slides?|runners?))",
+        tray,
+    ),
     ("capsule", r"\bcapsules?\b|\bpills?\b|\blozenge", capsule),
     ("sphere", r"\bspheres?\b|\bballs?\b|\bdomes?\b|hemisphere|\bbeads?\b", sphere),
     ("torus", r"\btorus\b|\bdo(?:ugh)?nuts?\b", torus),
     ("star", r"\bstars?\b", flat_star),
     ("cone", r"\bcones?\b", cone),
-    ("cylinder", r"cylinder|\brod\b|\bdowel\b|\bpeg\b|\bdis[ck]\b|\bpuck\b|\bpost\b|\bpin\b",
-     cylinder),
+    (
+        "cylinder",
+        r"cylinder|\brod\b|\bdowel\b|\bpeg\b|\bdis[ck]\b|\bpuck\b|\bpost\b|\bpin\b",
+        cylinder,
+    ),
     # A hex key or hex bit is a tool, not a hexagonal part.
-    ("prism", r"\bhexagon(?:al)?\b|\bhex\b(?!\s+(?:keys?|wrench(?:es)?|bits?|drivers?))|"
-     r"\b(?:octagon|pentagon|heptagon)(?:al)?\b|\btriang(?:le|ular)\b|\bprisms?\b", prism),
+    (
+        "prism",
+        r"\bhexagon(?:al)?\b|\bhex\b(?!\s+(?:keys?|wrench(?:es)?|bits?|drivers?))|"
+        r"\b(?:octagon|pentagon|heptagon)(?:al)?\b|\btriang(?:le|ular)\b|\bprisms?\b",
+        prism,
+    ),
     ("block", r"\bblock\b|cuboid|\bbrick\b|rectangular prism|\bslab\b", block),
     # Last: a part named by no family but called round ("a round base 80 mm across, 5 mm
     # thick", "a circular foot") is a disc or a cylinder of the sizes given.
-    ("round part", r"\b(?:round|circular|cylindrical)\b|\b(?:a|an|the|some|table|chair|furniture|"
-     r"rubber|replacement|levell?ing|shelf|cabinet|sofa|couch|bed)\s+(?:foot|feet)\b"
-     r"(?!\s*(?:long|tall|wide|high|deep|thick))|\b(?:hole\s+)?plugs?\b|\bstoppers?\b|"
-     r"\bbumpers?\b", cylinder),
+    (
+        "round part",
+        r"\b(?:round|circular|cylindrical)\b|\b(?:a|an|the|some|table|chair|furniture|"
+        r"rubber|replacement|levell?ing|shelf|cabinet|sofa|couch|bed)\s+(?:foot|feet)\b"
+        r"(?!\s*(?:long|tall|wide|high|deep|thick))|\b(?:hole\s+)?plugs?\b|\bstoppers?\b|"
+        r"\bbumpers?\b",
+        cylinder,
+    ),
 ]

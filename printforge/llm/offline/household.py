@@ -10,7 +10,6 @@ from printforge.llm.offline.reader import Draft, Reader, mm, pilot_hole, spec_no
 __all__ = ["coaster", "drawer_handle", "funnel", "knob", "wedge"]
 
 
-
 def coaster(r: Reader) -> Draft:
     square = bool(re.search(r"\bsquare\b", r.s.text))
     d = r.diameter() or r.get("side", "length", say="side")
@@ -26,8 +25,14 @@ def coaster(r: Reader) -> Draft:
     rim = 0.0 if flat else (r.get("rim", say="rim height") or r.default(2.0, "rim height"))
     if flat:
         r.note("no rim")
-    node = spec_node("coaster", diameter=d, thickness=t, rim_height=rim,
-                     rim_width=min(2.5, round(d / 8, 2)), square=square)
+    node = spec_node(
+        "coaster",
+        diameter=d,
+        thickness=t,
+        rim_height=rim,
+        rim_width=min(2.5, round(d / 8, 2)),
+        square=square,
+    )
     return r.draft("coaster", "square coaster" if square else "coaster", [node])
 
 
@@ -56,18 +61,30 @@ def knob(r: Reader) -> Draft:
         d = r.default(max(30.0, round((shaft or 6.0) * 2 + 6, 1)), "diameter")
     shaft = shaft if shaft is not None else r.default(6.0, "shaft")
     h = r.get("height", "length", "thickness", say="height") or r.default(
-        round(max(15.0, min(25.0, d * 0.6)), 1), "height")
+        round(max(15.0, min(25.0, d * 0.6)), 1), "height"
+    )
     depth = r.get("depth", say="shaft depth") or r.default(
-        round(min(12.0, h - 4.0), 1), "shaft depth")
-    round_shaft = re.search(r"\b(round|plain|smooth|no d|without (?:a )?flat)\b.{0,8}shaft"
-                            r"|round hole", r.s.text)
+        round(min(12.0, h - 4.0), 1), "shaft depth"
+    )
+    round_shaft = re.search(
+        r"\b(round|plain|smooth|no d|without (?:a )?flat)\b.{0,8}shaft"
+        r"|round hole",
+        r.s.text,
+    )
     d_flat = not round_shaft
     r.note("D-shaped shaft hole" if d_flat else "round shaft hole")
     smooth = re.search(r"\bsmooth\b(?!.{0,8}shaft)|\bno (?:ridges|grip|knurl)", r.s.text)
     m = re.search(r"(\d+)\s*(?:ridges|grooves|flutes|grips)", r.s.text)
     ridges = 0 if smooth else int(m.group(1)) if m else 18
-    node = spec_node("knob", diameter=d, height=h, shaft_diameter=shaft, shaft_depth=depth,
-                     d_flat=d_flat, ridges=ridges)
+    node = spec_node(
+        "knob",
+        diameter=d,
+        height=h,
+        shaft_diameter=shaft,
+        shaft_depth=depth,
+        d_flat=d_flat,
+        ridges=ridges,
+    )
     return r.draft("knob", "knob", [node])
 
 
@@ -78,15 +95,22 @@ def drawer_handle(r: Reader) -> Draft:
     if spacing is None:
         spacing = r.default(96.0, "hole spacing (the common 96 mm cabinet standard)")
     clearance = r.get("clearance", "reach", "depth", "opening", say="finger room") or r.default(
-        25.0, "finger room")
+        25.0, "finger room"
+    )
     width = r.get("width", say="width") or r.default(12.0, "width")
     t = r.get("thickness", say="thickness") or r.default(8.0, "thickness")
     screw = r.s.screw or 4.0
     pilot = pilot_hole(screw)
     r.note(f"{mm(pilot)} pilot holes for {r.s.screw_name or 'M4'} screws")
-    node = spec_node("drawer_handle", hole_spacing=spacing, clearance=clearance, width=width,
-                     thickness=t, hole_diameter=pilot,
-                     hole_depth=round(min(12.0, clearance + t - 2), 1))
+    node = spec_node(
+        "drawer_handle",
+        hole_spacing=spacing,
+        clearance=clearance,
+        width=width,
+        thickness=t,
+        hole_diameter=pilot,
+        hole_depth=round(min(12.0, clearance + t - 2), 1),
+    )
     return r.draft("drawer_handle", "drawer handle", [node])
 
 
@@ -107,8 +131,14 @@ def funnel(r: Reader) -> Draft:
     spout_len = r.get("length", say="spout length") or r.default(25.0, "spout length")
     # A fine spout needs a thinner wall to leave a bore (two 0.4 mm lines at least).
     wall = r.get("wall", say="wall") or r.default(round(min(1.6, max(0.8, spout / 4)), 2), "wall")
-    node = spec_node("funnel", top_diameter=top, spout_diameter=spout, cone_height=cone_h,
-                     spout_length=spout_len, wall=wall)
+    node = spec_node(
+        "funnel",
+        top_diameter=top,
+        spout_diameter=spout,
+        cone_height=cone_h,
+        spout_length=spout_len,
+        wall=wall,
+    )
     return r.draft("funnel", "funnel", [node])
 
 

@@ -26,7 +26,8 @@ def bracket(r: Reader) -> Draft:
         leg_a, leg_b = t3
         r.note(f"legs {mm(leg_a)} and {mm(leg_b)}")
         width = r.get("width", say="width") or r.default(
-            25.0 if shelf else round(max(16.0, min(leg_a, leg_b) / 2), 1), "width")
+            25.0 if shelf else round(max(16.0, min(leg_a, leg_b) / 2), 1), "width"
+        )
     else:
         leg_a = r.get("length", "side", "depth", say="leg length") or r.take_free("leg length")
         if leg_a is None and profile is not None:
@@ -39,10 +40,10 @@ def bracket(r: Reader) -> Draft:
         if width is None and profile is not None:
             width = r.default(profile, "width (the profile's)")
         if width is None:
-            width = r.default(25.0 if shelf else round(max(16.0, min(leg_a, leg_b) / 2), 1),
-                              "width")
-    t = r.get("thickness", "wall", say="thickness") or r.default(5.0 if shelf else 4.0,
-                                                                 "thickness")
+            width = r.default(
+                25.0 if shelf else round(max(16.0, min(leg_a, leg_b) / 2), 1), "width"
+            )
+    t = r.get("thickness", "wall", say="thickness") or r.default(5.0 if shelf else 4.0, "thickness")
     d = r.hole()
     if d is None and profile is not None:
         # The screw that takes a T-nut in the profile's slot.
@@ -55,17 +56,47 @@ def bracket(r: Reader) -> Draft:
     else:
         per_leg = max(1, holes // 2) if holes else (2 if shelf else 1)
     if shelf:
-        node = spec_node("shelf_bracket", width=width, leg_a=leg_a, leg_b=leg_b, thickness=t,
-                     hole_diameter=d, holes_per_leg=per_leg)
+        node = spec_node(
+            "shelf_bracket",
+            width=width,
+            leg_a=leg_a,
+            leg_b=leg_b,
+            thickness=t,
+            hole_diameter=d,
+            holes_per_leg=per_leg,
+        )
         return r.draft("shelf_bracket", "shelf bracket", [node])
-    node = spec_node("l_bracket", width=width, leg_a=leg_a, leg_b=leg_b, thickness=t,
-                 hole_diameter=d, holes_per_leg=per_leg,
-                 brace=not re.search(r"\b(no|without)\s+(braces?|gussets?)", r.s.text))
+    node = spec_node(
+        "l_bracket",
+        width=width,
+        leg_a=leg_a,
+        leg_b=leg_b,
+        thickness=t,
+        hole_diameter=d,
+        holes_per_leg=per_leg,
+        brace=not re.search(r"\b(no|without)\s+(braces?|gussets?)", r.s.text),
+    )
     return r.draft("l_bracket", "L bracket", [node])
 
 
-_HANG_ON = {"rail", "rod", "bar", "pipe", "tube", "pole", "handlebar", "railing", "shelf",
-            "door", "board", "panel", "desk", "table", "edge", "cabinet"}
+_HANG_ON = {
+    "rail",
+    "rod",
+    "bar",
+    "pipe",
+    "tube",
+    "pole",
+    "handlebar",
+    "railing",
+    "shelf",
+    "door",
+    "board",
+    "panel",
+    "desk",
+    "table",
+    "edge",
+    "cabinet",
+}
 
 
 def hook(r: Reader) -> Draft:
@@ -91,13 +122,23 @@ def hook(r: Reader) -> Draft:
     width = r.get("width", say="width") or r.default(15.0, "width")
     d = r.hole() or r.default(4.0, "screw holes")
     n = r.s.counts.get("hole", 2)
-    if re.search(r"\b(?:no|without)\s+(?:screws?\s+|screw\s+)?holes?\b|adhesive|stick[- ]on|"
-                 r"\bcommand\b|\btape\b|\bover\s+(?:the|a)\s+(?:door|cabinet|drawer)", r.s.text):
+    if re.search(
+        r"\b(?:no|without)\s+(?:screws?\s+|screw\s+)?holes?\b|adhesive|stick[- ]on|"
+        r"\bcommand\b|\btape\b|\bover\s+(?:the|a)\s+(?:door|cabinet|drawer)",
+        r.s.text,
+    ):
         n = 0  # stuck on or hung over: a plain back
         r.note("no screw holes")
-    node = spec_node("wall_hook", width=width, back_height=height, reach=reach,
-                     tip_height=tip or round(max(2 * t, reach * 0.4), 1), thickness=t,
-                     hole_diameter=d, holes=min(n, 4))
+    node = spec_node(
+        "wall_hook",
+        width=width,
+        back_height=height,
+        reach=reach,
+        tip_height=tip or round(max(2 * t, reach * 0.4), 1),
+        thickness=t,
+        hole_diameter=d,
+        holes=min(n, 4),
+    )
     return r.draft("wall_hook", "wall hook", [node])
 
 
@@ -123,8 +164,14 @@ def clamp(r: Reader) -> Draft:
     t = r.get("thickness", "wall", say="thickness") or r.default(3.0, "thickness")
     width = r.get("width", "length", say="width") or r.default(15.0, "width")
     hole = r.hole() or r.default(4.5, "screw holes")
-    node = spec_node("pipe_clamp", pipe_diameter=d, width=width, thickness=t, hole_diameter=hole,
-                 flange_length=round(max(12.0, hole * 2.6), 1))
+    node = spec_node(
+        "pipe_clamp",
+        pipe_diameter=d,
+        width=width,
+        thickness=t,
+        hole_diameter=hole,
+        flange_length=round(max(12.0, hole * 2.6), 1),
+    )
     return r.draft("pipe_clamp", f"clamp for {mm(d)}", [node])
 
 
@@ -132,22 +179,26 @@ def clamp(r: Reader) -> Draft:
 _NOT_IN_A_SLOT = re.compile(
     r"\b(headphones?|headsets?|plants?|monitors?|laptops?|spools?|filament|helmets?|guitars?|"
     r"bikes?|bicycles?|microphones?|mics?|speakers?|soldering|cakes?|watch(?:es)?|controllers?|"
-    r"glasses|figures?|models?|tv|television|printer)\b")
+    r"glasses|figures?|models?|tv|television|printer)\b"
+)
 
 
 def stand(r: Reader) -> Draft:
     other = _NOT_IN_A_SLOT.search(r.s.text)
     if other is not None:
-        raise r.missing(f"something it can hold: the offline parser's stand holds a flat device"
-                        f" (phone, tablet, e-reader) in a slot, not a {other.group(1)}; try an"
-                        " LLM provider")
+        raise r.missing(
+            f"something it can hold: the offline parser's stand holds a flat device"
+            f" (phone, tablet, e-reader) in a slot, not a {other.group(1)}; try an"
+            " LLM provider"
+        )
     tablet = bool(re.search(r"tablet|ipad", r.s.text))
     width = r.get("width", say="width") or r.default(140.0 if tablet else 70.0, "width")
     device = r.get("thickness", "opening", say="device thickness") or r.default(
         12.0, "slot for a device up to"
     )
-    height = r.get("height", say="back height") or r.default(120.0 if tablet else 90.0,
-                                                             "back height")
+    height = r.get("height", say="back height") or r.default(
+        120.0 if tablet else 90.0, "back height"
+    )
     m = re.search(r"(\d+(?:\.\d+)?)\s*(?:degrees?|°|deg\b)", r.s.text)
     if m:
         angle = float(m.group(1))
@@ -157,6 +208,12 @@ def stand(r: Reader) -> Draft:
     else:
         angle = 65.0
         r.assumed.append("angle 65 degrees")
-    node = spec_node("phone_stand", width=width, back_height=height, angle=angle,
-                 device_thickness=device, base_depth=round(max(90.0, height * 0.8), 1))
+    node = spec_node(
+        "phone_stand",
+        width=width,
+        back_height=height,
+        angle=angle,
+        device_thickness=device,
+        base_depth=round(max(90.0, height * 0.8), 1),
+    )
     return r.draft("phone_stand", "tablet stand" if tablet else "phone stand", [node])

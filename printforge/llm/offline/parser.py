@@ -23,33 +23,73 @@ __all__ = ["KNOWN_PARTS", "parse_request", "understand"]
 KNOWN_PARTS = ", ".join(dict.fromkeys(label for label, _, _ in FAMILIES))
 # Things people ask for that these rules cannot build, with the reason.
 _UNSUPPORTED = [
-    (r"\bfigurine|statue|bust\b|\bface\b|\bdragon|\bcat\b|\bdog\b|\bbenchy\b",
-     "organic sculpted shapes"),
-    (r"\blego\b|\bduplo\b|technic", "LEGO-compatible bricks (studs and tubes to a 0.1 mm"
-     " fit)"),
-    (r"\b(?:phone|iphone|galaxy|pixel|airpods?)\s+(?:\w+\s+)?(?:case|cover|bumper)\b|"
-     r"\b(?:case|cover|bumper)\s+for\s+(?:my\s+|an?\s+|the\s+)?(?:iphone|phone|galaxy|pixel|"
-     r"airpods?)", "phone cases (they follow the phone's exact 3-D outline)"),
+    (
+        r"\bfigurine|statue|bust\b|\bface\b|\bdragon|\bcat\b|\bdog\b|\bbenchy\b",
+        "organic sculpted shapes",
+    ),
+    (r"\blego\b|\bduplo\b|technic", "LEGO-compatible bricks (studs and tubes to a 0.1 mm fit)"),
+    (
+        r"\b(?:phone|iphone|galaxy|pixel|airpods?)\s+(?:\w+\s+)?(?:case|cover|bumper)\b|"
+        r"\b(?:case|cover|bumper)\s+for\s+(?:my\s+|an?\s+|the\s+)?(?:iphone|phone|galaxy|pixel|"
+        r"airpods?)",
+        "phone cases (they follow the phone's exact 3-D outline)",
+    ),
 ]
 # Outlines the families draw; "shaped like a dog" asks for one they do not.
-_SHAPES = {"circle", "round", "circular", "square", "star", "heart", "hexagon", "hexagonal",
-           "octagon", "octagonal", "triangle", "triangular", "rectangle", "rectangular", "l",
-           "u", "d", "cube", "box", "ring", "disc", "disk", "cylinder", "cone", "dome", "ball",
-           "sphere", "wedge", "pentagon", "pentagonal", "oddly", "weird", "odd", "same"}
+_SHAPES = {
+    "circle",
+    "round",
+    "circular",
+    "square",
+    "star",
+    "heart",
+    "hexagon",
+    "hexagonal",
+    "octagon",
+    "octagonal",
+    "triangle",
+    "triangular",
+    "rectangle",
+    "rectangular",
+    "l",
+    "u",
+    "d",
+    "cube",
+    "box",
+    "ring",
+    "disc",
+    "disk",
+    "cylinder",
+    "cone",
+    "dome",
+    "ball",
+    "sphere",
+    "wedge",
+    "pentagon",
+    "pentagonal",
+    "oddly",
+    "weird",
+    "odd",
+    "same",
+}
 
 
 def _unbuildable(lowered: str) -> str | None:
     """What in the request no family can make, said as a reason; None when nothing is."""
     for m in re.finditer(r"\bthread(?:ed|s)?\b", lowered):
         # "a knob for an M8 threaded rod" fits a thread; "a threaded cap" has one.
-        if not re.search(r"\b(?:for|on|onto|fits?)\b(?:\s+\S+){0,3}\s*$", lowered[:m.start()]):
-            return ("threads (a threaded cap, bolt or rod: the offline parser makes no"
-                    " threads; a plain hole or rod is 'a rod 8 mm diameter, 100 mm long')")
-    shape = re.search(r"(?:in the shape of|shaped like)\s+(?:an?\s+|the\s+)?([a-z]+)",
-                      lowered) or re.search(r"\b([a-z]+)[- ]shaped\b", lowered)
+        if not re.search(r"\b(?:for|on|onto|fits?)\b(?:\s+\S+){0,3}\s*$", lowered[: m.start()]):
+            return (
+                "threads (a threaded cap, bolt or rod: the offline parser makes no"
+                " threads; a plain hole or rod is 'a rod 8 mm diameter, 100 mm long')"
+            )
+    shape = re.search(
+        r"(?:in the shape of|shaped like)\s+(?:an?\s+|the\s+)?([a-z]+)", lowered
+    ) or re.search(r"\b([a-z]+)[- ]shaped\b", lowered)
     if shape is not None and (word := shape.group(1)) not in _SHAPES:
-        return (f"a part shaped like a {word} (outlines here: round, square, star, heart and"
-                " polygons)")
+        return (
+            f"a part shaped like a {word} (outlines here: round, square, star, heart and polygons)"
+        )
     return None
 
 
@@ -65,13 +105,17 @@ def understand(text: str) -> Draft:
     for pattern, what in _UNSUPPORTED[1:]:
         # Named things whose shape the families only look like: refuse rather than guess.
         if re.search(pattern, lowered):
-            raise InputError(f"cannot design {_quote(text)!r}: understood nothing it can build;"
-                             f" {what} are not something the offline parser can make. Try an"
-                             " LLM provider (--provider openai,anthropic,offline)")
+            raise InputError(
+                f"cannot design {_quote(text)!r}: understood nothing it can build;"
+                f" {what} are not something the offline parser can make. Try an"
+                " LLM provider (--provider openai,anthropic,offline)"
+            )
     if (what := _unbuildable(lowered)) is not None:
-        raise InputError(f"cannot design {_quote(text)!r}: understood nothing it can build;"
-                         f" it asks for {what}. Try an LLM provider (--provider"
-                         " openai,anthropic,offline)")
+        raise InputError(
+            f"cannot design {_quote(text)!r}: understood nothing it can build;"
+            f" it asks for {what}. Try an LLM provider (--provider"
+            " openai,anthropic,offline)"
+        )
     for label, pattern, build in FAMILIES:
         m = re.search(pattern, lowered)
         if m is None:
@@ -84,12 +128,16 @@ def understand(text: str) -> Draft:
                 f" {', '.join(s.negatives)} is a negative size: every length must be above"
                 " 0 mm (write sizes without a minus sign)"
             )
-        if re.search(r"\d\s*(?:x|by)\s*[\d.]+\s*\w*\s*(?:x|by)\s*[\d.]+\s*\w*\s*(?:x|by)\s*\d",
-                     lowered):
-            raise InputError(f"cannot design {_quote(text)!r}: understood a {label}; but a size"
-                             " has at most three numbers (length x width x height)")
+        if re.search(
+            r"\d\s*(?:x|by)\s*[\d.]+\s*\w*\s*(?:x|by)\s*[\d.]+\s*\w*\s*(?:x|by)\s*\d", lowered
+        ):
+            raise InputError(
+                f"cannot design {_quote(text)!r}: understood a {label}; but a size"
+                " has at most three numbers (length x width x height)"
+            )
         zeros = [q.text.strip() for q in s.quantities if q.mm == 0] + [
-            " x ".join(f"{v:g}" for v in t) for t in s.triples if 0 in t]
+            " x ".join(f"{v:g}" for v in t) for t in s.triples if 0 in t
+        ]
         if zeros:
             raise InputError(
                 f"cannot design {_quote(text)!r}: understood a {label}; but"
@@ -155,10 +203,14 @@ def parse_request(text: str, profile: PrinterProfile | None = None) -> DesignSpe
 
         problems = spec_problems(spec, profile)
         if problems:
-            machine = (f"{profile.name!r} ({profile.bed_x:g} x {profile.bed_y:g} x"
-                       f" {profile.max_z:g} mm, {profile.nozzle_diameter:g} mm nozzle)")
-            raise InputError(f"cannot design {_quote(text)!r}: understood {description}. It"
-                             f" cannot be printed on {machine}: " + "; ".join(problems))
+            machine = (
+                f"{profile.name!r} ({profile.bed_x:g} x {profile.bed_y:g} x"
+                f" {profile.max_z:g} mm, {profile.nozzle_diameter:g} mm nozzle)"
+            )
+            raise InputError(
+                f"cannot design {_quote(text)!r}: understood {description}. It"
+                f" cannot be printed on {machine}: " + "; ".join(problems)
+            )
     return spec
 
 
@@ -169,6 +221,7 @@ def _readable(error: dict[str, object]) -> str:
     if msg.startswith("Value error, "):
         return msg.removeprefix("Value error, ")
     loc = [str(x) for x in error.get("loc", ()) if isinstance(x, str)]  # type: ignore[attr-defined]
-    field = next((x for x in reversed(loc) if (x not in {"parts"} and "_" in x) or x.isalpha()),
-                 None)
+    field = next(
+        (x for x in reversed(loc) if (x not in {"parts"} and "_" in x) or x.isalpha()), None
+    )
     return f"{field}: {msg.lower()}" if field else msg

@@ -30,32 +30,43 @@ def read_ports(r: Reader, headroom: float) -> list[dict[str, Any]]:
     side by side, centred; the spec refuses a row longer than its wall, saying by how much."""
     text = r.s.text
     # Only the part after the board is described: "with a USB port on the left".
-    hits = [m for m in _CONNECTOR.finditer(text)
-            if re.search(r"\b(ports?|jacks?|sockets?|holes?|openings?|slots?|connectors?|cut"
-                         r"[- ]?outs?|for|with|and)\b", text[max(0, m.start() - 30):m.end() + 12])]
+    hits = [
+        m
+        for m in _CONNECTOR.finditer(text)
+        if re.search(
+            r"\b(ports?|jacks?|sockets?|holes?|openings?|slots?|connectors?|cut"
+            r"[- ]?outs?|for|with|and)\b",
+            text[max(0, m.start() - 30) : m.end() + 12],
+        )
+    ]
     # "the usb-c power port" is one opening: a name right after another one qualifies it.
-    hits = [m for i, m in enumerate(hits)
-            if i == 0 or text[hits[i - 1].end():m.start()].strip(" -") != ""]
+    hits = [
+        m
+        for i, m in enumerate(hits)
+        if i == 0 or text[hits[i - 1].end() : m.start()].strip(" -") != ""
+    ]
     sides: list[str | None] = []
     for i, m in enumerate(hits):
         end = hits[i + 1].start() if i + 1 < len(hits) else len(text)
-        side_m = _SIDE.search(text[m.end():end])
+        side_m = _SIDE.search(text[m.end() : end])
         sides.append(_SIDES[side_m.group(1)] if side_m else None)
     # "a USB-B port and a barrel jack on the left": both are on the left.
     for i in range(len(hits) - 2, -1, -1):
-        joined = re.fullmatch(r"[\s\w-]*?\band\b[\s\w-]*", text[hits[i].end():hits[i + 1].start()])
+        joined = re.fullmatch(
+            r"[\s\w-]*?\band\b[\s\w-]*", text[hits[i].end() : hits[i + 1].start()]
+        )
         if sides[i] is None and joined:
             sides[i] = sides[i + 1]
     wanted: list[tuple[str, tuple[float, float], str, int]] = []
     for m, side in zip(hits, sides, strict=True):
         name, size = _kind(m.group(0))
         if side is None:
-            before = _SIDE.search(text[max(0, m.start() - 25):m.start()])
+            before = _SIDE.search(text[max(0, m.start() - 25) : m.start()])
             side = _SIDES[before.group(1)] if before else None
         if side is None:
             side = "front"
             r.assumed.append(f"the {name} opening on the front")
-        count_m = _WORD_COUNT.search(text[max(0, m.start() - 12):m.start()])
+        count_m = _WORD_COUNT.search(text[max(0, m.start() - 12) : m.start()])
         count = int(count_m.group(1)) if count_m else 1
         wanted.append((name, size, side, count))
     ports: list[dict[str, Any]] = []
@@ -68,8 +79,16 @@ def read_ports(r: Reader, headroom: float) -> list[dict[str, Any]]:
         x = -total / 2
         for name, (w, h) in row:
             height = min(h, round(headroom - 0.5, 1))
-            ports.append({"kind": "port", "side": side, "position": round(x + w / 2, 2),
-                          "bottom": 0.0, "width": w, "height": height})
+            ports.append(
+                {
+                    "kind": "port",
+                    "side": side,
+                    "position": round(x + w / 2, 2),
+                    "bottom": 0.0,
+                    "width": w,
+                    "height": height,
+                }
+            )
             r.note(f"a {name} opening {mm(w)} x {mm(height)} on the {side}")
             x += w + gap
     return ports

@@ -14,71 +14,190 @@ from printforge.llm.offline.spelling import correct_spelling
 __all__ = ["Quantity", "Scan", "number_words_to_digits", "scan"]
 
 _UNITS = {
-    "mm": 1.0, "millimeter": 1.0, "millimeters": 1.0, "millimetre": 1.0, "millimetres": 1.0,
-    "cm": 10.0, "centimeter": 10.0, "centimeters": 10.0, "centimetre": 10.0, "centimetres": 10.0,
-    "in": 25.4, "inch": 25.4, "inches": 25.4, '"': 25.4, "″": 25.4,
-    "ft": 304.8, "foot": 304.8, "feet": 304.8,
-    "m": 1000.0, "meter": 1000.0, "meters": 1000.0, "metre": 1000.0, "metres": 1000.0,
+    "mm": 1.0,
+    "millimeter": 1.0,
+    "millimeters": 1.0,
+    "millimetre": 1.0,
+    "millimetres": 1.0,
+    "cm": 10.0,
+    "centimeter": 10.0,
+    "centimeters": 10.0,
+    "centimetre": 10.0,
+    "centimetres": 10.0,
+    "in": 25.4,
+    "inch": 25.4,
+    "inches": 25.4,
+    '"': 25.4,
+    "″": 25.4,
+    "ft": 304.8,
+    "foot": 304.8,
+    "feet": 304.8,
+    "m": 1000.0,
+    "meter": 1000.0,
+    "meters": 1000.0,
+    "metre": 1000.0,
+    "metres": 1000.0,
 }
 _ONES = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19, "dozen": 12,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "dozen": 12,
 }
 _TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
 }
 _FRACTION_WORDS = {"half": 0.5, "quarter": 0.25, "third": 1 / 3, "eighth": 0.125}
 
 # Which words around a length say what it is. Checked after the length first ("20 mm tall"),
 # then before it ("height of 20 mm"); multi-word phrases before single words.
 _LABELS: list[tuple[str, str]] = [
-    ("across flats", "across_flats"), ("across the flats", "across_flats"), ("af", "across_flats"),
-    ("across corners", "across_corners"), ("across the corners", "across_corners"),
-    ("corner to corner", "across_corners"), ("across points", "across_corners"),
-    ("inner diameter", "inner_diameter"), ("inside diameter", "inner_diameter"),
-    ("internal diameter", "inner_diameter"), ("id", "inner_diameter"), ("bore", "inner_diameter"),
-    ("outer", "outer_diameter"), ("inner", "inner_diameter"), ("outside", "outer_diameter"),
+    ("across flats", "across_flats"),
+    ("across the flats", "across_flats"),
+    ("af", "across_flats"),
+    ("across corners", "across_corners"),
+    ("across the corners", "across_corners"),
+    ("corner to corner", "across_corners"),
+    ("across points", "across_corners"),
+    ("inner diameter", "inner_diameter"),
+    ("inside diameter", "inner_diameter"),
+    ("internal diameter", "inner_diameter"),
+    ("id", "inner_diameter"),
+    ("bore", "inner_diameter"),
+    ("outer", "outer_diameter"),
+    ("inner", "inner_diameter"),
+    ("outside", "outer_diameter"),
     ("inside", "inner_diameter"),
-    ("outer diameter", "outer_diameter"), ("outside diameter", "outer_diameter"),
-    ("external diameter", "outer_diameter"), ("od", "outer_diameter"),
-    ("wall thickness", "wall"), ("walls", "wall"), ("wall", "wall"), ("thick walls", "wall"),
+    ("outer diameter", "outer_diameter"),
+    ("outside diameter", "outer_diameter"),
+    ("external diameter", "outer_diameter"),
+    ("od", "outer_diameter"),
+    ("wall thickness", "wall"),
+    ("walls", "wall"),
+    ("wall", "wall"),
+    ("thick walls", "wall"),
     # "a 2 mm floor", "a 3 mm bottom" of a box; "bottom diameter" is a diameter.
-    ("bottom diameter", "diameter"), ("base diameter", "diameter"),
-    ("floor thickness", "floor"), ("floor", "floor"), ("bottom thickness", "floor"),
-    ("thick floor", "floor"), ("thick bottom", "floor"), ("bottom", "floor"),
-    ("inner radius", "inner_radius"), ("inside radius", "inner_radius"),
-    ("outer radius", "radius"), ("radius", "radius"), ("radii", "radius"),
-    ("diameter", "diameter"), ("dia", "diameter"), ("across", "diameter"), ("round", "diameter"),
-    ("hole spacing", "spacing"), ("hole centers", "spacing"), ("hole centres", "spacing"),
-    ("center to center", "spacing"), ("centre to centre", "spacing"), ("centers", "spacing"),
-    ("c c", "spacing"), ("cc", "spacing"),
-    ("plant", "plant"), ("d shaft", "shaft"), ("shaft", "shaft"), ("spout", "spout"),
-    ("rim", "rim"), ("tip", "tip"),
+    ("bottom diameter", "diameter"),
+    ("base diameter", "diameter"),
+    ("floor thickness", "floor"),
+    ("floor", "floor"),
+    ("bottom thickness", "floor"),
+    ("thick floor", "floor"),
+    ("thick bottom", "floor"),
+    ("bottom", "floor"),
+    ("inner radius", "inner_radius"),
+    ("inside radius", "inner_radius"),
+    ("outer radius", "radius"),
+    ("radius", "radius"),
+    ("radii", "radius"),
+    ("diameter", "diameter"),
+    ("dia", "diameter"),
+    ("across", "diameter"),
+    ("round", "diameter"),
+    ("hole spacing", "spacing"),
+    ("hole centers", "spacing"),
+    ("hole centres", "spacing"),
+    ("center to center", "spacing"),
+    ("centre to centre", "spacing"),
+    ("centers", "spacing"),
+    ("c c", "spacing"),
+    ("cc", "spacing"),
+    ("plant", "plant"),
+    ("d shaft", "shaft"),
+    ("shaft", "shaft"),
+    ("spout", "spout"),
+    ("rim", "rim"),
+    ("tip", "tip"),
     ("thin end", "tip"),
-    ("drain hole", "hole"), ("drainage hole", "hole"), ("drain", "hole"),
-    ("holes", "hole"), ("hole", "hole"), ("bolt", "hole"), ("bolts", "hole"),
-    ("screw", "hole"), ("screws", "hole"),
-    ("apart", "spacing"), ("spacing", "spacing"), ("spaced", "spacing"), ("pitch", "spacing"),
-    ("on center", "spacing"), ("on centers", "spacing"), ("centres", "spacing"),
-    ("thick", "thickness"), ("thickness", "thickness"),
-    ("tall", "height"), ("high", "height"), ("height", "height"),
-    ("long", "length"), ("length", "length"), ("wide", "width"), ("width", "width"),
-    ("deep", "depth"), ("depth", "depth"), ("side", "side"), ("sides", "side"),
-    ("edge", "side"), ("edges", "side"), ("cube", "side"),
-    ("module", "module"), ("mod", "module"), ("face width", "thickness"),
-    ("opening", "opening"), ("gap", "opening"), ("grip", "opening"), ("slot", "opening"),
-    ("clearance", "clearance"), ("reach", "reach"),
+    ("drain hole", "hole"),
+    ("drainage hole", "hole"),
+    ("drain", "hole"),
+    ("holes", "hole"),
+    ("hole", "hole"),
+    ("bolt", "hole"),
+    ("bolts", "hole"),
+    ("screw", "hole"),
+    ("screws", "hole"),
+    ("apart", "spacing"),
+    ("spacing", "spacing"),
+    ("spaced", "spacing"),
+    ("pitch", "spacing"),
+    ("on center", "spacing"),
+    ("on centers", "spacing"),
+    ("centres", "spacing"),
+    ("thick", "thickness"),
+    ("thickness", "thickness"),
+    ("tall", "height"),
+    ("high", "height"),
+    ("height", "height"),
+    ("long", "length"),
+    ("length", "length"),
+    ("wide", "width"),
+    ("width", "width"),
+    ("deep", "depth"),
+    ("depth", "depth"),
+    ("side", "side"),
+    ("sides", "side"),
+    ("edge", "side"),
+    ("edges", "side"),
+    ("cube", "side"),
+    ("module", "module"),
+    ("mod", "module"),
+    ("face width", "thickness"),
+    ("opening", "opening"),
+    ("gap", "opening"),
+    ("grip", "opening"),
+    ("slot", "opening"),
+    ("clearance", "clearance"),
+    ("reach", "reach"),
     # "25 mm of headroom" above an enclosure's board is the height the enclosure reads.
-    ("of headroom", "height"), ("headroom", "height"), ("head room", "height"), ("hook", "reach"),
-    ("text", "text_height"), ("letters", "text_height"), ("font", "text_height"),
-    ("rounded corners", "corner_radius"), ("corner radius", "corner_radius"),
-    ("corners", "corner_radius"), ("fillet", "corner_radius"),
+    ("of headroom", "height"),
+    ("headroom", "height"),
+    ("head room", "height"),
+    ("hook", "reach"),
+    ("text", "text_height"),
+    ("letters", "text_height"),
+    ("font", "text_height"),
+    ("rounded corners", "corner_radius"),
+    ("corner radius", "corner_radius"),
+    ("corners", "corner_radius"),
+    ("fillet", "corner_radius"),
 ]
-_SHORT = {"r": "radius", "h": "height", "d": "diameter", "l": "length", "w": "width",
-          "t": "thickness", "m": "module", "od": "od", "id": "id"}
+_SHORT = {
+    "r": "radius",
+    "h": "height",
+    "d": "diameter",
+    "l": "length",
+    "w": "width",
+    "t": "thickness",
+    "m": "module",
+    "od": "od",
+    "id": "id",
+}
 _BEFORE_ONLY: set[str] = set()
 _STOP = {",", ";", "and", "with", "plus", "but", "."}
 
@@ -148,8 +267,11 @@ def _word_number(words: list[str]) -> tuple[float | None, int]:
         elif w == "thousand" and seen:
             total += (current or 1) * 1000
             current = 0
-        elif w == "and" and seen and used + 1 < len(words) and (
-            words[used + 1] in _ONES or words[used + 1] in _TENS
+        elif (
+            w == "and"
+            and seen
+            and used + 1 < len(words)
+            and (words[used + 1] in _ONES or words[used + 1] in _TENS)
         ):
             pass
         else:
@@ -193,8 +315,11 @@ def number_words_to_digits(text: str) -> str:
                 elif rest[:2] == ["and", "half"]:
                     value += 0.5
                     end = idx[used + 1] + 1
-                elif (rest[:1] and rest[0].removesuffix("s") in ("quarter", "eighth")
-                      and ((rest[1:2] and rest[1] in _UNITS) or rest[1:3] == ["of", "an"])):
+                elif (
+                    rest[:1]
+                    and rest[0].removesuffix("s") in ("quarter", "eighth")
+                    and ((rest[1:2] and rest[1] in _UNITS) or rest[1:3] == ["of", "an"])
+                ):
                     # "three quarter inch", "five eighths of an inch"; "three quarters" alone
                     # may be coins, so only with the unit.
                     value *= _FRACTION_WORDS[rest[0].removesuffix("s")]
@@ -215,8 +340,11 @@ def number_words_to_digits(text: str) -> str:
                 out.append(f"{_FRACTION_WORDS[seq[1]]:g} ")
                 i = idx[1] + 1
                 continue
-            if seq[:2] in (["a", "foot"], ["a", "meter"], ["a", "metre"]) and seq[2:3] and seq[
-                    2] in ("long", "tall", "wide", "high", "deep", "across", "square"):
+            if (
+                seq[:2] in (["a", "foot"], ["a", "meter"], ["a", "metre"])
+                and seq[2:3]
+                and seq[2] in ("long", "tall", "wide", "high", "deep", "across", "square")
+            ):
                 out.append("1 ")  # "a foot long"; "a foot for my shelf" is a part
                 i = idx[0] + 1
                 continue
@@ -239,42 +367,71 @@ _TRIPLE = re.compile(
 # Deep-groove ball bearings makers name by number: bore, outer diameter, width in mm (the
 # ISO 15 dimension series every maker's catalogue lists). 608 is the skateboard bearing.
 _BEARINGS = {
-    "603": (3, 9, 5), "604": (4, 12, 4), "605": (5, 14, 5), "606": (6, 17, 6),
-    "607": (7, 19, 6), "608": (8, 22, 7), "609": (9, 24, 7), "623": (3, 10, 4),
-    "624": (4, 13, 5), "625": (5, 16, 5), "626": (6, 19, 6), "627": (7, 22, 7),
-    "628": (8, 24, 8), "629": (9, 26, 8), "688": (8, 16, 5), "6000": (10, 26, 8),
-    "6001": (12, 28, 8), "6002": (15, 32, 9), "6003": (17, 35, 10), "6200": (10, 30, 9),
-    "6004": (20, 42, 12), "6005": (25, 47, 12), "6201": (12, 32, 10), "6202": (15, 35, 11),
-    "6203": (17, 40, 12), "6204": (20, 47, 14), "6205": (25, 52, 15), "6800": (10, 19, 5),
-    "6801": (12, 21, 5), "mr105": (5, 10, 4), "mr85": (5, 8, 2.5), "mr63": (3, 6, 2.5),
+    "603": (3, 9, 5),
+    "604": (4, 12, 4),
+    "605": (5, 14, 5),
+    "606": (6, 17, 6),
+    "607": (7, 19, 6),
+    "608": (8, 22, 7),
+    "609": (9, 24, 7),
+    "623": (3, 10, 4),
+    "624": (4, 13, 5),
+    "625": (5, 16, 5),
+    "626": (6, 19, 6),
+    "627": (7, 22, 7),
+    "628": (8, 24, 8),
+    "629": (9, 26, 8),
+    "688": (8, 16, 5),
+    "6000": (10, 26, 8),
+    "6001": (12, 28, 8),
+    "6002": (15, 32, 9),
+    "6003": (17, 35, 10),
+    "6200": (10, 30, 9),
+    "6004": (20, 42, 12),
+    "6005": (25, 47, 12),
+    "6201": (12, 32, 10),
+    "6202": (15, 35, 11),
+    "6203": (17, 40, 12),
+    "6204": (20, 47, 14),
+    "6205": (25, 52, 15),
+    "6800": (10, 19, 5),
+    "6801": (12, 21, 5),
+    "mr105": (5, 10, 4),
+    "mr85": (5, 8, 2.5),
+    "mr63": (3, 6, 2.5),
 }
 _BEARING = re.compile(
     r"\b((mr\d{2,3}|6\d{2,3})(?:[- ]?(?:zz|2rs|rs|2z|z))?)\s+(?:ball\s+)?bearings?\b"
-    r"|\bskate(?:board)?\s+bearings?\b")
+    r"|\bskate(?:board)?\s+bearings?\b"
+)
 # "2020", "3030", "2040" V-slot: the section of an aluminium profile, 20 x 20 mm and so on.
 _EXTRUSION = re.compile(
     r"\b([234]0)([2-8]0)\b(?=(?:\s+[a-z-]+){0,2}?\s+(?:extrusions?|profiles?|v-?slots?|"
     r"t-?slots?|alu(?:minium|minum)?|rails?)\b)|\b(?:v-?slot|t-?slot|extrusion|profile)\s+"
-    r"([234]0)([2-8]0)\b")
+    r"([234]0)([2-8]0)\b"
+)
 # Cylindrical cells named by diameter and length in the name (18650: 18 x 65.0 mm).
-_CELL = re.compile(r"\b(10440|14500|16340|18350|18500|18650|21700|26650|32700|lr44|cr2032|"
-                   r"cr2025|cr2016)(?=\s*(?:li-?ion\s+)?(?:batter(?:y|ies)|cells?|s)?\b)")
+_CELL = re.compile(
+    r"\b(10440|14500|16340|18350|18500|18650|21700|26650|32700|lr44|cr2032|"
+    r"cr2025|cr2016)(?=\s*(?:li-?ion\s+)?(?:batter(?:y|ies)|cells?|s)?\b)"
+)
 _SCREW = re.compile(r"\bm(\d+(?:\.\d+)?)\b")
 # Unified (inch) screws: numbered gauges and fractional sizes, optionally with threads per inch.
 _NUMBERED = {"#2": 2.18, "#4": 2.84, "#6": 3.51, "#8": 4.17, "#10": 4.83, "#12": 5.49}
-_IMPERIAL_SCREW = re.compile(
-    r"(#\d+)(?:\s*-\s*(\d+))?(?!\d)|(\d+/\d+)-(\d+)(?![\d/])")
+_IMPERIAL_SCREW = re.compile(r"(#\d+)(?:\s*-\s*(\d+))?(?!\d)|(\d+/\d+)-(\d+)(?![\d/])")
 # A minus sign before a number that is not a range ("10-20") or a fraction ("1-1/2").
 _NEGATIVE = re.compile(r"(?:^|(?<=[\s(:=,x\-−–]))[-−–]\s*(\d+(?:\.\d+)?|\.\d+)")
 _GRID = re.compile(
     r"(?<![\w.])(\d+)\s*(?:x|by)\s*(\d+)(?![\d.])\s*(?:-\s*)?(?:grid|array|pattern|matrix)?\s*"
     r"(?:of\s+)?(?:(?!(?:with|and|in|on|mm|cm|inch|inches|ft)\b)(?:m\d+(?:\.\d+)?|\d+(?:\.\d+)?\s*"
     r'(?:mm|cm|inch|in|")?|[a-z]+)\s+)?(holes?|compartments?|cells?|slots?|sections?|bins?'
-    r"|pockets?|dividers?)\b")
+    r"|pockets?|dividers?)\b"
+)
 # "two 5 mm holes": a count, then the size of each.
 _COUNT_OF_SIZED = re.compile(
     rf"(?<![\w.])(\d+)\s+(?=(?:{_NUM})\s*(?:mm|cm|inch|in|\"|m)?\s*(?:diameter\s+|dia\s+)?"
-    r"(?:holes?|screws?|slots?|magnets?|pegs?)\b)")
+    r"(?:holes?|screws?|slots?|magnets?|pegs?)\b)"
+)
 _COUNTED = re.compile(
     r"(?<![\w.])(\d+)\s*(?:-\s*)?(?:x\s+)?(?:(?!(?:mm|cm|in|inch|inches|ft|m|with|and|a|an|the|on|at|of|for)\b)"
     r"[a-z][a-z0-9.]*\s+){0,2}?"
@@ -291,14 +448,32 @@ _COPIES = re.compile(
     r"^(?:(?:please|can|could|would|you|i|we|need|want|would like|'d like|like|make|print|"
     r"create|design|get|give|me|us|some|a set of|set of)\s+)*"
     r"(\d+)\s+(?:x\s+)?(?:identical\s+|copies of\s+|(?:an?\s+)?(?!(?:mm|cm|in|inch|inches|"
-    r"ft|x|by)\b)[a-z0-9.\-/\"]+\s+){0,3}?([a-z]+s)\b")
+    r"ft|x|by)\b)[a-z0-9.\-/\"]+\s+){0,3}?([a-z]+s)\b"
+)
 _MORE_COPIES = re.compile(
     r"\b([a-z]+)\s*x\s*(\d{1,2})\s*[.!]?\s*$|(?:\bqty|\bquantity)\s*:?\s*(\d{1,2})\b"
     r"|(?<![\w.])(\d{1,2})\s*(?:pcs|off)\b|\b(?:set|pack|batch|lot)\s+of\s+(\d{1,2})\b"
-    r"|(?<![\w.])(\d{1,2})\s+of\s+(?:them|these|those|each)\b")
-_NOT_COPIES = {"teeth", "holes", "sides", "points", "ridges", "compartments", "slots", "mm",
-               "inches", "degrees", "screws", "legs", "letters", "cms", "sections", "cells",
-               "pockets"}
+    r"|(?<![\w.])(\d{1,2})\s+of\s+(?:them|these|those|each)\b"
+)
+_NOT_COPIES = {
+    "teeth",
+    "holes",
+    "sides",
+    "points",
+    "ridges",
+    "compartments",
+    "slots",
+    "mm",
+    "inches",
+    "degrees",
+    "screws",
+    "legs",
+    "letters",
+    "cms",
+    "sections",
+    "cells",
+    "pockets",
+}
 
 
 def _to_float(raw: str) -> float:
@@ -317,9 +492,11 @@ _SEP = r"\s*(?:x|by|\*)\s*"
 # "W 80 x D 60 x H 40 mm" and "80W x 60D x 40H": sizes labelled by axis, in any order.
 _AXIS_BEFORE = re.compile(
     rf"\b([lwdh])\s*[:=]?\s*{_N}{_U}{_SEP}([lwdh])\s*[:=]?\s*{_N}{_U}"
-    rf"(?:{_SEP}([lwdh])\s*[:=]?\s*{_N}{_U})?")
+    rf"(?:{_SEP}([lwdh])\s*[:=]?\s*{_N}{_U})?"
+)
 _AXIS_AFTER = re.compile(
-    rf"(?<![\w.]){_N}\s*([lwdh]){_U}{_SEP}{_N}\s*([lwdh]){_U}(?:{_SEP}{_N}\s*([lwdh]){_U})?\b")
+    rf"(?<![\w.]){_N}\s*([lwdh]){_U}{_SEP}{_N}\s*([lwdh]){_U}(?:{_SEP}{_N}\s*([lwdh]){_U})?\b"
+)
 _AXIS_ORDER = {"l": 0, "w": 1, "d": 2, "h": 3}
 
 
@@ -349,16 +526,25 @@ def _normalise(text: str) -> str:
     t = re.sub(rf"ø\s*{_N}{_U}{_SEP}{_N}{_U}", r" \1 \2 diameter, \3 \4 ", t)
     t = t.replace("ø", " diameter ")
     # "legs of 2 and 3 inches", "between 20 and 30 mm": one unit for both numbers.
-    t = re.sub(rf"(?<![\w.]){_N}\s+(and|or|to)\s+{_N}\s*(mm|cm|inch(?:es)?|in\b|ft\b)",
-               r"\1 \4 \2 \3 \4", t)
+    t = re.sub(
+        rf"(?<![\w.]){_N}\s+(and|or|to)\s+{_N}\s*(mm|cm|inch(?:es)?|in\b|ft\b)",
+        r"\1 \4 \2 \3 \4",
+        t,
+    )
     # "between 10 and 15 cm tall": the middle of the range.
-    t = re.sub(rf"\bbetween\s+{_N}\s*(mm|cm|inch(?:es)?|in\b|ft\b)\s+and\s+{_N}\s*\2",
-               lambda m: f"{(float(m.group(1)) + float(m.group(3))) / 2:g} {m.group(2)}", t)
+    t = re.sub(
+        rf"\bbetween\s+{_N}\s*(mm|cm|inch(?:es)?|in\b|ft\b)\s+and\s+{_N}\s*\2",
+        lambda m: f"{(float(m.group(1)) + float(m.group(3))) / 2:g} {m.group(2)}",
+        t,
+    )
     # "a 3-inch vase", "a 10-mm hole": a hyphenated size is still a size.
     t = re.sub(r"(\d)\s*-\s*(mm|cm|inch|inches|in|ft|foot|feet)\b", r"\1 \2", t)
     # "r10 h30", "d20": short labels glued to the number ("d1 mini" is a board).
-    t = re.sub(r"\b([rhdwt])(\d+(?:\.\d+)?)\b(?!\s*mini)", lambda m: _SHORT[m.group(1)] + " "
-               + m.group(2), t)
+    t = re.sub(
+        r"\b([rhdwt])(\d+(?:\.\d+)?)\b(?!\s*mini)",
+        lambda m: _SHORT[m.group(1)] + " " + m.group(2),
+        t,
+    )
     t = re.sub(r"(\d)\s*(?:''|”|“)", r'\1"', t)
     t = re.sub(r"(\d)x(\d)", r"\1 x \2", t)
     t = re.sub(r"(?<![\w.])(\d{1,2})x\s+(?=[a-z])", r"\1 x ", t)  # "4x M3 spacers"
@@ -377,10 +563,14 @@ def _normalise(text: str) -> str:
 
 
 # The label phrases compiled once: a phrase right after a length, and one right before it.
-_AFTER = [(re.compile(rf"{re.escape(p)}\b"), label, len(p.split())) for p, label in _LABELS
-          if label not in _BEFORE_ONLY]
-_BEFORE = [(re.compile(rf"\b{re.escape(p)}\s*(?:of|is|=|:|at|about)?\s*$"), label)
-           for p, label in _LABELS]
+_AFTER = [
+    (re.compile(rf"{re.escape(p)}\b"), label, len(p.split()))
+    for p, label in _LABELS
+    if label not in _BEFORE_ONLY
+]
+_BEFORE = [
+    (re.compile(rf"\b{re.escape(p)}\s*(?:of|is|=|:|at|about)?\s*$"), label) for p, label in _LABELS
+]
 
 
 def _label_for(before: list[str], after: list[str], before_first: bool = False) -> str | None:
@@ -396,7 +586,8 @@ def _label_for(before: list[str], after: list[str], before_first: bool = False) 
             if label == "thickness" and re.search(r"\bwalls?\s*$", before_text):
                 return "wall"
             if label in ("height", "thickness") and re.search(
-                    r"\b(letters?|text|font|characters?|lettering)\s*$", before_text):
+                r"\b(letters?|text|font|characters?|lettering)\s*$", before_text
+            ):
                 return "text_height"  # "letters 30 mm high"
             if label == "hole" and re.search(r"\b(in|with|has)\s*$", before_text) is None:
                 return "hole"
@@ -436,7 +627,7 @@ def scan(text: str) -> Scan:
         out.screw = _NUMBERED.get(size) or round(_to_float(size) * 25.4, 2)
         out.screw_name = f"{size}{'-' + tpi if tpi else ''}"
         # The size is the screw's name, not a length of the part.
-        t = t[:imperial.start()] + " " * (imperial.end() - imperial.start()) + t[imperial.end():]
+        t = t[: imperial.start()] + " " * (imperial.end() - imperial.start()) + t[imperial.end() :]
     bearing = _BEARING.search(t)
     if bearing is not None:
         name = bearing.group(2) or "608"
@@ -456,13 +647,17 @@ def scan(text: str) -> Scan:
     nema = re.search(r"\bnema\s*-?\s*(8|11|14|17|23|34)\b", t)
     if nema is not None:
         out.nema = int(nema.group(1))
-        t = t[:nema.start(1)] + " " * (nema.end(1) - nema.start(1)) + t[nema.end(1):]
+        t = t[: nema.start(1)] + " " * (nema.end(1) - nema.start(1)) + t[nema.end(1) :]
     # Character displays are named by their grid ("a 16x2 LCD"): not a size.
-    t = re.sub(r"\b(?:16\s*x\s*2|20\s*x\s*4|1602|2004|128\s*x\s*64)(?=\s*(?:character\s+)?"
-               r"(?:lcd|oled|display|screen))", lambda m: " " * len(m.group(0)), t)
+    t = re.sub(
+        r"\b(?:16\s*x\s*2|20\s*x\s*4|1602|2004|128\s*x\s*64)(?=\s*(?:character\s+)?"
+        r"(?:lcd|oled|display|screen))",
+        lambda m: " " * len(m.group(0)),
+        t,
+    )
     for cell in _CELL.finditer(t):
         out.cells.append(cell.group(1))
-        t = t[:cell.start()] + " " * (cell.end() - cell.start()) + t[cell.end():]
+        t = t[: cell.start()] + " " * (cell.end() - cell.start()) + t[cell.end() :]
     out.negatives = [m.group(0).replace(" ", "") for m in _NEGATIVE.finditer(t)]
     taken: list[tuple[int, int]] = []
     copies = _COPIES.match(t)
@@ -482,7 +677,7 @@ def scan(text: str) -> Scan:
         out.counts.setdefault(noun, cols * rows)
         taken.append((m.start(1), m.end(2)))
     for m in _COUNT_OF_SIZED.finditer(t):
-        rest = t[m.end():]
+        rest = t[m.end() :]
         noun = _singular(re.search(r"holes?|screws?|slots?|magnets?|pegs?", rest).group(0))  # type: ignore[union-attr]
         out.counts.setdefault("hole" if noun == "screw" else noun, int(m.group(1)))
         taken.append(m.span(1))
@@ -496,8 +691,7 @@ def scan(text: str) -> Scan:
     for m in _TRIPLE.finditer(t):
         if any(a <= m.start() < b for a, b in taken):
             continue
-        if re.match(r"\s*(?:compartments|grid|cells|holes?\b(?!\s*pattern)|array)",
-                    t[m.end():]):
+        if re.match(r"\s*(?:compartments|grid|cells|holes?\b(?!\s*pattern)|array)", t[m.end() :]):
             continue  # "2 x 3 compartments" is a count, not a size
         nums = [m.group(i) for i in (1, 3, 5)]
         units = [m.group(i) for i in (2, 4, 6)]
@@ -553,8 +747,12 @@ def scan(text: str) -> Scan:
                 before = before[owned[prev] :] if len(before) > owned[prev] else []
             # "module 3 thickness 15 bore 8": every label comes before its number, so the
             # word between two numbers belongs to the second one.
-            shared = bool(after) and nxt < len(pieces) and isinstance(pieces[nxt], Quantity) and (
-                prev < 0 or not isinstance(pieces[prev], Quantity) or not owned.get(prev))
+            shared = (
+                bool(after)
+                and nxt < len(pieces)
+                and isinstance(pieces[nxt], Quantity)
+                and (prev < 0 or not isinstance(pieces[prev], Quantity) or not owned.get(prev))
+            )
             piece.label = _label_for(before, after, before_first=shared)
             owned[i] = (
                 _phrase_words(after)

@@ -85,20 +85,30 @@ class Reader:
                 return q.mm
         return None
 
-    def followed_by(self, nouns: set[str], say: str,
-                    after: set[str] | None = None) -> float | None:
+    def followed_by(self, nouns: set[str], say: str, after: set[str] | None = None) -> float | None:
         """A length written just before one of `nouns` ("a 20 mm rail"), not yet used; with
         `after`, only when one of those words comes just before it ("for a 22 mm tube")."""
         tokens = self.s.tokens
         for i, tok in enumerate(tokens[:-1]):
             nxt = tokens[i + 1]
             if after is not None and not any(
-                    isinstance(t, str) and t in after for t in tokens[max(0, i - 2) : i]):
+                isinstance(t, str) and t in after for t in tokens[max(0, i - 2) : i]
+            ):
                 continue
-            if isinstance(tok, Quantity) and id(tok) not in self._used and (
-                    (isinstance(nxt, str) and nxt in nouns) or (isinstance(nxt, str)
-                    and nxt in ("diameter", "thick", "wide") and i + 2 < len(tokens)
-                    and isinstance(tokens[i + 2], str) and tokens[i + 2] in nouns)):
+            if (
+                isinstance(tok, Quantity)
+                and id(tok) not in self._used
+                and (
+                    (isinstance(nxt, str) and nxt in nouns)
+                    or (
+                        isinstance(nxt, str)
+                        and nxt in ("diameter", "thick", "wide")
+                        and i + 2 < len(tokens)
+                        and isinstance(tokens[i + 2], str)
+                        and tokens[i + 2] in nouns
+                    )
+                )
+            ):
                 self._used.add(id(tok))
                 self.understood.append(f"{say} {mm(tok.mm)}")
                 return tok.mm
@@ -214,16 +224,24 @@ def spec_node(kind: str, **fields: Any) -> Node:
 
 
 def ring_node(kind: str, od: float, inner: float, h: float, **extra: Any) -> Node:
-    return spec_node(kind, outer_diameter=od, inner_diameter=inner, **extra, **(
-        {"height": h} if kind == "tube" else {"thickness": h}))
+    return spec_node(
+        kind,
+        outer_diameter=od,
+        inner_diameter=inner,
+        **extra,
+        **({"height": h} if kind == "tube" else {"thickness": h}),
+    )
 
 
 def ring_triple(r: Reader) -> tuple[float, float, float] | None:
     """'a tube 40 x 36 x 150' with no labels: outside, inside and length, as ring sizes are
     written; None when there is no such triple."""
     t = next((t for t in r.s.triples if len(t) == 3), None)
-    if t is None or not t[1] < t[0] or r.s.all("outer_diameter", "inner_diameter", "diameter",
-                                               "wall", "hole"):
+    if (
+        t is None
+        or not t[1] < t[0]
+        or r.s.all("outer_diameter", "inner_diameter", "diameter", "wall", "hole")
+    ):
         return None
     r.note(f"outside {mm(t[0])}, inside {mm(t[1])}, {mm(t[2])}")
     return t[0], t[1], t[2]
@@ -235,21 +253,26 @@ _RIDES_ON = {"pipe", "pipes", "tube", "tubes", "rod", "rods", "axle", "dowel", "
 def tube_dims(r: Reader, what: str) -> tuple[float, float]:
     if re.search(r"\breduc", r.s.text):
         # "a bushing to reduce a 22 mm hole to 8 mm": the hole it fills, and the new one.
-        sizes = [q for q in r.s.quantities if q.label in (None, "hole", "inner_diameter",
-                                                          "diameter", "shaft")]
+        sizes = [
+            q
+            for q in r.s.quantities
+            if q.label in (None, "hole", "inner_diameter", "diameter", "shaft")
+        ]
         if len(sizes) >= 2:
             for q in sizes[:2]:
                 r.s.tokens.remove(q)
             od, inner = max(sizes[0].mm, sizes[1].mm), min(sizes[0].mm, sizes[1].mm)
             r.note(f"fills a {mm(od)} hole, leaves {mm(inner)}")
             return od, inner
-    on = r.followed_by(_RIDES_ON, say="slides onto a", after={"on", "onto", "over", "for", "fit",
-                                                              "fits"})
+    on = r.followed_by(
+        _RIDES_ON, say="slides onto a", after={"on", "onto", "over", "for", "fit", "fits"}
+    )
     if on is not None and what in ("spacer", "washer"):
         # "a spacer ring to go on a 30 mm pipe": it slides on with 0.4 mm of play.
         inner = round(on + 0.4, 2)
         od = r.get("outer_diameter", "diameter", say="outer diameter") or r.default(
-            round(inner + 6.0, 1), "outer diameter")
+            round(inner + 6.0, 1), "outer diameter"
+        )
         return od, inner
     od = r.get("outer_diameter", "diameter", say="outer diameter")
     if od is None and (rad := r.get("radius", say="outer radius")) is not None:
@@ -301,8 +324,9 @@ def round_size(r: Reader, default_ratio: float | None = None) -> tuple[float, fl
     if d is None and h is not None and default_ratio is not None:
         d = r.default(round(h * default_ratio, 1), "diameter")
     if d is None or h is None:
-        raise r.missing(*(["a diameter"] if d is None else []),
-                        *(["a height"] if h is None else []))
+        raise r.missing(
+            *(["a diameter"] if d is None else []), *(["a height"] if h is None else [])
+        )
     return d, h
 
 
@@ -323,4 +347,3 @@ def corner_of(r: Reader, x: float, y: float) -> float:
 def wall_of(r: Reader, default: float = 2.0) -> float:
     w = r.get("wall", say="wall")
     return w if w is not None else r.default(default, "wall")
-

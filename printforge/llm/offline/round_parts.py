@@ -33,8 +33,17 @@ __all__ = [
 ]
 
 
-_POLYGON_WORDS = {"triangular": 3, "triangle": 3, "square": 4, "pentagon": 5, "hexagon": 6,
-                  "heptagon": 7, "octagon": 8, "decagon": 10, "dodecagon": 12}
+_POLYGON_WORDS = {
+    "triangular": 3,
+    "triangle": 3,
+    "square": 4,
+    "pentagon": 5,
+    "hexagon": 6,
+    "heptagon": 7,
+    "octagon": 8,
+    "decagon": 10,
+    "dodecagon": 12,
+}
 
 
 def polygon_sides(r: Reader) -> int:
@@ -51,8 +60,13 @@ def polygon_sides(r: Reader) -> int:
 
 
 def vase(r: Reader) -> Draft:
-    shade = bool(re.search(r"lamp ?shade|\bshade\b|sleeve|open (?:bottom|ended)|"
-                           r"(?:no|without (?:a )?)(?:bottom|floor|base)", r.s.text))
+    shade = bool(
+        re.search(
+            r"lamp ?shade|\bshade\b|sleeve|open (?:bottom|ended)|"
+            r"(?:no|without (?:a )?)(?:bottom|floor|base)",
+            r.s.text,
+        )
+    )
     pair = next((t for t in r.s.triples if len(t) == 2), None)
     if pair is not None and not r.s.all("diameter", "radius", "width", "height", "depth"):
         # "a tall vase 200 x 60 mm": a vase is taller than it is wide.
@@ -87,8 +101,9 @@ def vase(r: Reader) -> Draft:
     floor = 0.0 if shade else (r.get("floor", say="floor") or max(2.0, wall))
     if shade:
         r.note("open at the bottom")
-    node = spec_node("vase", height=h, radii=radii, wall=wall, floor=floor, sides=sides,
-                     twist=twist)
+    node = spec_node(
+        "vase", height=h, radii=radii, wall=wall, floor=floor, sides=sides, twist=twist
+    )
     return r.draft("vase", "lamp shade" if shade else "vase", [node])
 
 
@@ -101,8 +116,12 @@ def pot(r: Reader, open_box: bool = False) -> Draft:
         # A pot "for a 12 cm plant" takes its nursery pot: that plus the walls and some soil.
         d = r.default(round(plant + 10, 1), "top diameter (the plant's pot plus 5 mm around)")
     pair = next((t for t in r.s.triples if len(t) == 2), None)
-    if d is None and pair is not None and not r.s.all("diameter", "radius", "outer_diameter") and (
-            not re.search(r"\b(dish|bowl|tray)\b", r.s.text)):  # a dish 100 x 70 is oblong
+    if (
+        d is None
+        and pair is not None
+        and not r.s.all("diameter", "radius", "outer_diameter")
+        and (not re.search(r"\b(dish|bowl|tray)\b", r.s.text))
+    ):  # a dish 100 x 70 is oblong
         d, h = pair  # "a pot 60 x 50 mm": diameter x height, as drawings write round parts
         r.note(f"diameter {mm(d)}, height {mm(h)}")
     elif d is None and (d := r.diameter()) is None and len(r.free()) >= 2:
@@ -110,31 +129,50 @@ def pot(r: Reader, open_box: bool = False) -> Draft:
     else:
         d = d if d is not None else r.take_free("top diameter")
         if d is None:
-            raise r.missing("the pot's size (e.g. 'a 10 cm plant pot' or '90 mm wide, 80 mm"
-                            " tall')")
-        h = r.get("height", "depth", say="height") or r.take_free("height") or r.default(
-            round(d * 0.85, 1), "height")
+            raise r.missing("the pot's size (e.g. 'a 10 cm plant pot' or '90 mm wide, 80 mm tall')")
+        h = (
+            r.get("height", "depth", say="height")
+            or r.take_free("height")
+            or r.default(round(d * 0.85, 1), "height")
+        )
     wall = wall_of(r, 2.0)
     sides = polygon_sides(r)
-    no_drain = re.search(r"\b(no|without)\s+(a\s+)?(drain|drainage|hole)|pen|brush|cup|"
-                         r"utensil|\bmug\b|\bbowl\b|\bdish\b", r.s.text) or open_box
+    no_drain = (
+        re.search(
+            r"\b(no|without)\s+(a\s+)?(drain|drainage|hole)|pen|brush|cup|"
+            r"utensil|\bmug\b|\bbowl\b|\bdish\b",
+            r.s.text,
+        )
+        or open_box
+    )
     drain = 0.0 if no_drain else (r.hole() or r.default(min(8.0, round(d / 6, 1)), "drain hole"))
     # A tray or box stands straight; a pot or cup tapers.
     bottom = r.default(round(d * (1.0 if open_box else 0.75), 1), "bottom diameter")
     floor = r.get("floor", say="floor") or 2.5
-    node = spec_node("plant_pot", height=h, top_diameter=d, bottom_diameter=bottom, wall=wall,
-                     floor=floor, drain_hole_diameter=drain, sides=sides)
+    node = spec_node(
+        "plant_pot",
+        height=h,
+        top_diameter=d,
+        bottom_diameter=bottom,
+        wall=wall,
+        floor=floor,
+        drain_hole_diameter=drain,
+        sides=sides,
+    )
     cup = re.search(r"pen|brush|cup|utensil|\bmug\b|\bbowl\b|\bdish\b", r.s.text)
     if re.search(r"\bhandle\b", r.s.text):
         r.assumed.append("no handle (pots and cups are made without one)")
-    return r.draft("plant_pot", "round tray" if open_box else "cup" if cup else "plant pot",
-                   [node])
+    return r.draft("plant_pot", "round tray" if open_box else "cup" if cup else "plant pot", [node])
 
 
 def cookie_cutter(r: Reader) -> Draft:
     shape = "circle"
-    for word, name in (("star", "star"), ("heart", "heart"), ("square", "polygon"),
-                       ("hexagon", "polygon")):
+    for word, name in (
+        ("star", "star"),
+        ("heart", "heart"),
+        ("square", "polygon"),
+        ("hexagon", "polygon"),
+    ):
         if re.search(rf"\b{word}", r.s.text):
             shape = name
             r.note(f"{word} outline")
@@ -142,15 +180,20 @@ def cookie_cutter(r: Reader) -> Draft:
     else:
         if re.search(r"\b(animal|gingerbread|tree|letter|dinosaur|bunny)\b", r.s.text):
             raise r.missing("an outline it knows: round, star, heart, square or hexagon")
-    size = r.get("diameter", "side", "width", say="size") or r.take_free("size") or r.default(
-        60.0, "size")
+    size = (
+        r.get("diameter", "side", "width", say="size")
+        or r.take_free("size")
+        or r.default(60.0, "size")
+    )
     h = r.get("height", say="height") or r.default(15.0, "height")
     points: list[list[float]] = []
     if "square" in r.s.text:
         points = [[0, 0], [1, 0], [1, 1], [0, 1]]
     elif "hexagon" in r.s.text:
-        points = [[round(math.cos(math.pi * k / 3), 4), round(math.sin(math.pi * k / 3), 4)]
-                  for k in range(6)]
+        points = [
+            [round(math.cos(math.pi * k / 3), 4), round(math.sin(math.pi * k / 3), 4)]
+            for k in range(6)
+        ]
     node = spec_node("cookie_cutter", shape=shape, size=size, height=h, points=points)
     return r.draft("cookie_cutter", f"{shape if not points else 'polygon'} cookie cutter", [node])
 
@@ -165,18 +208,27 @@ def cylinder(r: Reader) -> Draft:
     if h is None and d is not None and re.search(r"\bplugs?\b|\bstoppers?\b", r.s.text):
         h = r.default(round(max(5.0, d * 0.6), 1), "length")  # a plug's grip: most of its width
     if d is None or h is None:
-        raise r.missing(*(["a diameter or radius"] if d is None else []),
-                        *(["a height or length"] if h is None else []))
+        raise r.missing(
+            *(["a diameter or radius"] if d is None else []),
+            *(["a height or length"] if h is None else []),
+        )
     n = r.s.counts.get("hole", 0)
     if n >= 2 and h <= d / 4:
         # "a round plate 100 mm across with 4 holes": the holes on a circle at 70 % of it.
         hole = r.hole() or r.default(3.4, "hole diameter")
-        ring = r.get("diameter", say="bolt circle") or r.default(round(d * 0.7, 1),
-                                                                 "bolt circle")
+        ring = r.get("diameter", say="bolt circle") or r.default(round(d * 0.7, 1), "bolt circle")
         r.note(f"{n} holes of {mm(hole)} on a {mm(ring)} circle")
-        cuts = [tr([round(ring / 2 * math.cos(2 * math.pi * k / n), 3),
-                    round(ring / 2 * math.sin(2 * math.pi * k / n), 3), -EPS],
-                   cyl(h + 2 * EPS, hole / 2)) for k in range(n)]
+        cuts = [
+            tr(
+                [
+                    round(ring / 2 * math.cos(2 * math.pi * k / n), 3),
+                    round(ring / 2 * math.sin(2 * math.pi * k / n), 3),
+                    -EPS,
+                ],
+                cyl(h + 2 * EPS, hole / 2),
+            )
+            for k in range(n)
+        ]
         return r.draft("cylinder", "round plate with holes", [diff(cyl(h, d / 2), *cuts)])
     hole = r.hole()
     if hole and h <= d / 4:
@@ -189,8 +241,10 @@ def cylinder(r: Reader) -> Draft:
 
 def sphere(r: Reader) -> Draft:
     if re.search(r"\bhollow\b", r.s.text):
-        raise r.missing("an open shape: a closed hollow ball traps its inside; ask for a dome"
-                        " ('a dome 50 mm across') or a bowl")
+        raise r.missing(
+            "an open shape: a closed hollow ball traps its inside; ask for a dome"
+            " ('a dome 50 mm across') or a bowl"
+        )
     d = r.diameter() or r.take_free("diameter")
     if d is None:
         raise r.missing("the sphere's diameter or radius")
@@ -216,33 +270,63 @@ def flat_star(r: Reader) -> Draft:
     w = r.get("diameter", "width", "outer_diameter", say="width") or r.take_free("width")
     if w is None:
         raise r.missing("its width from tip to tip (e.g. 'a star 60 mm wide, 4 mm thick')")
-    t = r.get("thickness", "height", say="thickness") or r.take_free("thickness") or r.default(
-        3.0, "thickness")
+    t = (
+        r.get("thickness", "height", say="thickness")
+        or r.take_free("thickness")
+        or r.default(3.0, "thickness")
+    )
     # Tips on a unit circle, inner corners at 45 % (a classic five-point star), then scaled
     # so that the star is exactly `w` wide from side to side (its tips are not all level).
-    unit = [((1.0 if k % 2 == 0 else 0.45) * math.cos(math.pi / 2 + math.pi * k / n),
-             (1.0 if k % 2 == 0 else 0.45) * math.sin(math.pi / 2 + math.pi * k / n))
-            for k in range(2 * n)]
+    unit = [
+        (
+            (1.0 if k % 2 == 0 else 0.45) * math.cos(math.pi / 2 + math.pi * k / n),
+            (1.0 if k % 2 == 0 else 0.45) * math.sin(math.pi / 2 + math.pi * k / n),
+        )
+        for k in range(2 * n)
+    ]
     scale = w / (max(x for x, _ in unit) - min(x for x, _ in unit))
     pts = [[round(x * scale, 3), round(y * scale, 3)] for x, y in unit]
     r.note(f"{n} points")
-    node: Node = {"kind": "linear_extrude", "height": t,
-                  "profiles": [{"kind": "polygon", "points": pts}]}
+    node: Node = {
+        "kind": "linear_extrude",
+        "height": t,
+        "profiles": [{"kind": "polygon", "points": pts}],
+    }
     return r.draft("linear_extrude", "star", [node])
 
 
-_CAPPED = {"tube", "tubes", "pipe", "pipes", "jar", "bottle", "can", "rod", "dowel", "leg", "legs",
-           "post", "pole", "tubing", "hose", "bar", "profile", "extrusion"}
+_CAPPED = {
+    "tube",
+    "tubes",
+    "pipe",
+    "pipes",
+    "jar",
+    "bottle",
+    "can",
+    "rod",
+    "dowel",
+    "leg",
+    "legs",
+    "post",
+    "pole",
+    "tubing",
+    "hose",
+    "bar",
+    "profile",
+    "extrusion",
+}
 
 
 def cap(r: Reader) -> Draft:
     """An end cap or push-on lid: a cup whose inside slides over the thing it covers (0.4 mm
     of play), printed open side up. Round, or square for square tube."""
-    over = r.followed_by(_CAPPED, say="fits over a",
-                         after={"for", "over", "on", "onto", "fit", "fits", "of"})
+    over = r.followed_by(
+        _CAPPED, say="fits over a", after={"for", "over", "on", "onto", "fit", "fits", "of"}
+    )
     pair = next((t for t in r.s.triples if len(t) == 2), None)
     square = bool(re.search(r"\b(square|rectangular|box[- ]section)\b", r.s.text)) or (
-        pair is not None and over is None)
+        pair is not None and over is None
+    )
     if over is None and not square:
         over = r.get("inner_diameter", "diameter", say="fits over") or r.take_free("fits over")
     if over is None and not (square and (pair or r.free())):
@@ -257,16 +341,26 @@ def cap(r: Reader) -> Draft:
         node = spec_node("tray", size=size, wall=wall, floor=floor)
         return r.draft("tray", "square end cap", [node])
     d = round(over + 0.4 + 2 * wall, 2)  # type: ignore[operator]
-    node = spec_node("plant_pot", height=round(depth + floor, 2), top_diameter=d,
-                     bottom_diameter=d, wall=wall, floor=floor, drain_hole_diameter=0.0)
+    node = spec_node(
+        "plant_pot",
+        height=round(depth + floor, 2),
+        top_diameter=d,
+        bottom_diameter=d,
+        wall=wall,
+        floor=floor,
+        drain_hole_diameter=0.0,
+    )
     return r.draft("plant_pot", "end cap", [node])
 
 
 def adapter(r: Reader) -> Draft:
     """A hose or pipe adapter (reducer): two sleeves of different bores joined by a taper,
     turned about Z. The two sizes are the bores, which slide over pipes of those sizes."""
-    sizes = [q for q in r.s.quantities if q.label in (None, "diameter", "inner_diameter",
-                                                      "outer_diameter", "shaft", "hole")]
+    sizes = [
+        q
+        for q in r.s.quantities
+        if q.label in (None, "diameter", "inner_diameter", "outer_diameter", "shaft", "hole")
+    ]
     if len(sizes) < 2:
         raise r.missing("the two sizes it joins (e.g. 'a hose adapter from 32 mm to 25 mm')")
     a, b = sizes[0].mm, sizes[1].mm
@@ -276,27 +370,42 @@ def adapter(r: Reader) -> Draft:
             r.s.tokens.remove(q)
         od, inner = max(a, b), min(a, b)
         r.note(f"a sleeve {mm(od)} outside for a {mm(inner)} shaft")
-        h = r.get("length", "height", say="length") or r.take_free("length") or r.default(
-            10.0, "length")
+        h = (
+            r.get("length", "height", say="length")
+            or r.take_free("length")
+            or r.default(10.0, "length")
+        )
         return r.draft("tube", "shaft adapter", [ring_node("tube", od, inner, h)])
     r.note(f"from {mm(a)} to {mm(b)} (the bores: it slides over pipes of those sizes)")
     wall = r.get("wall", say="wall") or r.default(2.0, "wall")
-    ends = r.get("length", say="each end") or r.default(round(max(15.0, max(a, b) * 0.8), 1),
-                                                         "each end's length")
+    ends = r.get("length", say="each end") or r.default(
+        round(max(15.0, max(a, b) * 0.8), 1), "each end's length"
+    )
     taper = round(max(8.0, abs(a - b) * 1.2), 1)
     ra, rb = a / 2, b / 2
     h1, h2 = ends, ends + taper
-    pts = [[ra, 0.0], [ra + wall, 0.0], [ra + wall, h1], [rb + wall, h2], [rb + wall, h2 + ends],
-           [rb, h2 + ends], [rb, h2], [ra, h1]]
-    node: Node = {"kind": "revolve", "profiles": [
-        {"kind": "polygon", "points": [[round(x, 3), round(y, 3)] for x, y in pts]}]}
+    pts = [
+        [ra, 0.0],
+        [ra + wall, 0.0],
+        [ra + wall, h1],
+        [rb + wall, h2],
+        [rb + wall, h2 + ends],
+        [rb, h2 + ends],
+        [rb, h2],
+        [ra, h1],
+    ]
+    node: Node = {
+        "kind": "revolve",
+        "profiles": [{"kind": "polygon", "points": [[round(x, 3), round(y, 3)] for x, y in pts]}],
+    }
     return r.draft("revolve", "adapter", [node])
 
 
 def torus(r: Reader) -> Draft:
     """A ring of round section (a doughnut) lying flat: outside diameter and how thick."""
     d = r.get("outer_diameter", "diameter", "width", say="outside diameter") or r.take_free(
-        "outside diameter")
+        "outside diameter"
+    )
     if d is None:
         raise r.missing("its outside diameter (e.g. 'a torus 60 mm across, 15 mm thick')")
     t = r.get("thickness", "height", say="thickness") or r.take_free("thickness")
@@ -307,16 +416,24 @@ def torus(r: Reader) -> Draft:
         t = r.default(round(d / 3, 1), "thickness")
     if not 0 < t < d / 2:
         raise r.missing(f"a thickness under half its outside diameter ({mm(d / 2)})")
-    node: Node = {"kind": "torus", "major_radius": round((d - t) / 2, 3),
-                  "minor_radius": round(t / 2, 3)}
+    node: Node = {
+        "kind": "torus",
+        "major_radius": round((d - t) / 2, 3),
+        "minor_radius": round(t / 2, 3),
+    }
     return r.draft("torus", "torus", [node])
 
 
 def cone(r: Reader) -> Draft:
     d, h = round_size(r)
     top = r.get("inner_diameter", say="top diameter") or 0.0
-    node: Node = {"kind": "cone", "height": h, "radius_bottom": round(d / 2, 3),
-                  "radius_top": round(top / 2, 3), "center": False}
+    node: Node = {
+        "kind": "cone",
+        "height": h,
+        "radius_bottom": round(d / 2, 3),
+        "radius_top": round(top / 2, 3),
+        "center": False,
+    }
     return r.draft("cone", "cone", [node])
 
 
@@ -334,16 +451,23 @@ def prism(r: Reader) -> Draft:
         h = r.take_free("height")
     no_size = af is None and ac is None and side is None
     if no_size or h is None:
-        raise r.missing(*(["its size across the flats"] if no_size else []),
-                        *(["its height"] if h is None else []))
+        raise r.missing(
+            *(["its size across the flats"] if no_size else []),
+            *(["its height"] if h is None else []),
+        )
     if ac is not None:
         radius = ac / 2
     elif side is not None:
         radius = side / (2 * math.sin(math.pi / n))
     else:
         radius = af / (2 * math.cos(math.pi / n))  # type: ignore[operator]
-    node: Node = {"kind": "polygon_prism", "sides": n, "radius": round(radius, 3),
-                  "height": h, "center": False}
+    node: Node = {
+        "kind": "polygon_prism",
+        "sides": n,
+        "radius": round(radius, 3),
+        "height": h,
+        "center": False,
+    }
     hole = r.hole()
     part = diff(node, cyl(h + 2 * EPS, hole / 2, -EPS)) if hole else node
     name = "hex nut" if hole and n == 6 else "hexagonal prism" if n == 6 else f"{n}-sided prism"
