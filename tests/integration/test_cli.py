@@ -120,24 +120,14 @@ def test_global_options_also_work_after_the_command(tmp_path: Path) -> None:
     assert report["report"]["slicer"]["settings"]["perimeters"] == 3
 
 
-def test_ctrl_c_mid_print_stops_safely_and_records_the_job(tmp_path: Path) -> None:
-    import signal
+def interrupt_mid_print(data: Path, sig: int, sim_speed: str) -> tuple[int, str, list[str]]:
+    """Run one job, send `sig` once it prints; its exit code, stderr and the jobs' states."""
     import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
-    data = tmp_path / "data"
+    command = [sys.executable, "-m", "printforge", "run", "a 20 mm cube", "--sim-speed"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "printforge",
-            "run",
-            "a 20 mm cube",
-            "--sim-speed",
-            "20",
-            "--data-dir",
-            str(data),
-        ],
+        [*command, sim_speed, "--data-dir", str(data)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -153,16 +143,23 @@ def test_ctrl_c_mid_print_stops_safely_and_records_the_job(tmp_path: Path) -> No
             time.sleep(0.2)
         else:
             raise AssertionError("the job never started printing")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130
+    jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
+    return proc.returncode, err, [j["state"] for j in jobs]
+
+
+def test_ctrl_c_mid_print_stops_safely_and_records_the_job(tmp_path: Path) -> None:
+    import signal
+
+    code, err, states = interrupt_mid_print(tmp_path / "data", signal.SIGINT, "20")
+    assert code == 130
     assert "stopping job" in err and "stopped safely first" in err
     assert "Traceback" not in err and "never retrieved" not in err, err
-    jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
-    assert [j["state"] for j in jobs] == ["interrupted"]
+    assert states == ["interrupted"]
 
 
 def test_ctrl_c_while_the_printer_heats_stops_at_once(tmp_path: Path) -> None:
@@ -170,76 +167,24 @@ def test_ctrl_c_while_the_printer_heats_stops_at_once(tmp_path: Path) -> None:
     # lines wait for it (M190, then M109). The virtual board has EMERGENCY_PARSER, so the
     # safe stop ends the wait with M108 instead of queueing behind it until its timeout.
     import signal
-    import time
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
-    data = tmp_path / "data"
-    command = [sys.executable, "-m", "printforge", "run", "a 20 mm cube", "--sim-speed", "5"]
-    proc = subprocess.Popen(
-        [*command, "--data-dir", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout or "[]")
-            if jobs and jobs[0]["state"] == "printing":
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the job never started printing")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, err, states = interrupt_mid_print(tmp_path / "data", signal.SIGINT, "5")
+    assert code == 130, err
     assert "stopped safely first" in err
     assert "safe stop incomplete" not in err, err
     assert "Traceback" not in err and "never retrieved" not in err, err
-    jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
-    assert [j["state"] for j in jobs] == ["interrupted"]
+    assert states == ["interrupted"]
 
 
 def test_sigterm_mid_print_stops_safely_like_ctrl_c(tmp_path: Path) -> None:
     # systemd, docker stop and kill send SIGTERM: the print must still stop its printer safely.
     import signal
-    import time
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
-    data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "printforge", "run", "a 20 mm cube", "--sim-speed", "20",
-         "--data-dir", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout or "[]")
-            if jobs and jobs[0]["state"] == "printing":
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the job never started printing")
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, err
+    code, err, states = interrupt_mid_print(tmp_path / "data", signal.SIGTERM, "20")
+    assert code == 143, err
     assert "stopped safely first" in err and "printforge: terminated" in err
     assert "Traceback" not in err, err
-    jobs = json.loads(printforge("jobs", "--json", data_dir=data).stdout)
-    assert [j["state"] for j in jobs] == ["interrupted"]
+    assert states == ["interrupted"]
 
 
 def test_run_shows_the_printability_warnings(tmp_path: Path) -> None:
