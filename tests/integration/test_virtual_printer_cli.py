@@ -22,36 +22,30 @@ from tests.fakes.vmarlin import cube_gcode, expected_moves, numbered_moves_gcode
 CLI = [sys.executable, "-m", "printforge"]
 
 
-@pytest.fixture
-def virtual_printer(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    log = tmp_path / "moves.log"
+@contextlib.contextmanager
+def _board(*flags: str, clean_exit: bool = False) -> Iterator[str]:
+    """A `virtual-printer` process; yields its device. With `clean_exit`, SIGTERM must end it
+    with status 0."""
     with subprocess.Popen(
-        [
-            *CLI,
-            "virtual-printer",
-            "--baud",
-            "1000000",
-            "--sim-speed",
-            "100000",
-            "--noise-rate",
-            "0.02",
-            "--seed",
-            "5",
-            "--log",
-            str(log),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+        [*CLI, "virtual-printer", "--baud", "1000000", *flags], stdout=subprocess.PIPE, text=True
     ) as proc:
         try:
             assert proc.stdout is not None
-            device = proc.stdout.readline().strip()
-            assert device.startswith("/dev/")
-            yield device, log
+            yield proc.stdout.readline().strip()
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=20)
-    assert proc.returncode == 0
+    if clean_exit:
+        assert proc.returncode == 0
+
+
+@pytest.fixture
+def virtual_printer(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    log = tmp_path / "moves.log"
+    flags = ("--sim-speed", "100000", "--noise-rate", "0.02", "--seed", "5", "--log", str(log))
+    with _board(*flags, clean_exit=True) as device:
+        assert device.startswith("/dev/")
+        yield device, log
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -101,32 +95,10 @@ def test_the_log_holds_every_move_once_in_order(tmp_path: Path) -> None:
     log = tmp_path / "moves.log"
     text = cube_gcode(size=2.0, layer=0.5)
     path = write_gcode(tmp_path, text)
-    with subprocess.Popen(
-        [
-            *CLI,
-            "virtual-printer",
-            "--baud",
-            "1000000",
-            "--sim-speed",
-            "100000",
-            "--noise-rate",
-            "0.02",
-            "--seed",
-            "9",
-            "--log",
-            str(log),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            device = proc.stdout.readline().strip()
-            done = _run("print", str(path), "--port", device, "--baud", "1000000", "--json")
-            assert done.returncode == 0, done.stderr
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
+    flags = ("--sim-speed", "100000", "--noise-rate", "0.02", "--seed", "9", "--log", str(log))
+    with _board(*flags) as device:
+        done = _run("print", str(path), "--port", device, "--baud", "1000000", "--json")
+        assert done.returncode == 0, done.stderr
     entries = [ln.split(" ", 1) for ln in log.read_text().splitlines()]
     numbers = [int(n[1:]) for n, _ in entries]
     assert numbers == sorted(set(numbers))
@@ -176,20 +148,6 @@ def test_a_dead_heater_is_caught_by_the_host_through_the_cli(tmp_path: Path) -> 
     assert "emergency stop (M112) sent" in error
     assert refused.returncode == 2  # a configuration error
     assert "printers.bench.thermal.bed_heat_s: unknown key" in refused.stderr
-
-
-@contextlib.contextmanager
-def _board(*flags: str) -> Iterator[str]:
-    """A `virtual-printer` process; yields its device."""
-    with subprocess.Popen(
-        [*CLI, "virtual-printer", "--baud", "1000000", *flags], stdout=subprocess.PIPE, text=True
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            yield proc.stdout.readline().strip()
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
 
 
 @pytest.mark.parametrize("switch", [[], ["--no-thermal-watchdog"]], ids=["on", "off"])
