@@ -335,10 +335,16 @@ class MarlinReference(GcodeSuite):
         self._next_busy = self._now + interval
 
     def _block(self, done: Callable[[], bool], deadline: float | None = None) -> None:
-        """A handler's wait: ``while (!done) idle();`` with an optional end time."""
-        while True:
+        """A handler's wait: ``while (!done) idle();`` with an optional end time. The test comes
+        first, as in Marlin: a move the planner has room for never calls idle(), so no line is
+        read into the ring between its execution and its ok."""
+
+        def over() -> bool:
+            return done() or (deadline is not None and time.monotonic() >= deadline)
+
+        while not over():
             self._idle()
-            if done() or (deadline is not None and self._now >= deadline):
+            if over():
                 return
             nap = 0.02 if deadline is None else min(0.02, max(0.001, deadline - self._now))
             self._cond.wait(nap)
