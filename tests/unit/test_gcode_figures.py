@@ -1,0 +1,69 @@
+"""Figures pinned on main before the G-code reader moved to `printforge/gcode/`.
+
+`gcode_info_main.json` is `printforge gcode-info --json` of each file in tests/data/gcode on
+two printers, recorded on main; `stream_main.json` is what the Marlin driver streams (commands,
+bytes, source lines) and what the preview draws. Every door must keep these figures; where one
+was wrong the test says so and pins the corrected value next to the old one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from printforge.cli import main
+from printforge.hardware.marlin.gcode_file import load_gcode
+from printforge.runtime.errors import InputError
+from printforge.slicing.preview import extrusion_segments
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "gcode"
+INFO = json.loads((DATA / "gcode_info_main.json").read_text())
+STREAM = json.loads((DATA / "stream_main.json").read_text())
+
+
+def _unpack(name: str, folder: Path) -> Path:
+    raw = (DATA / name).read_bytes()
+    path = folder / name.removesuffix(".gz")
+    path.write_bytes(gzip.decompress(raw) if name.endswith(".gz") else raw)
+    return path
+
+
+@pytest.mark.parametrize("key", sorted(INFO))
+def test_gcode_info_json_is_unchanged(
+    key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, printer = key.split("@")
+    path = _unpack(name, tmp_path)
+    args = ["--data-dir", str(tmp_path), "gcode-info", str(path), "--printer", printer, "--json"]
+    code = main(args)
+    got = json.loads(capsys.readouterr().out)
+    got.pop("path")
+    got["exit"] = code
+    assert got == INFO[key]
+
+
+@pytest.mark.parametrize("name", sorted(STREAM))
+def test_streamed_commands_and_preview_are_unchanged(name: str, tmp_path: Path) -> None:
+    want = STREAM[name]
+    path = _unpack(name, tmp_path)
+    if "error" in want:
+        with pytest.raises(InputError) as refused:
+            load_gcode(path)
+        assert str(refused.value).replace(str(path), "FILE") == want["error"]
+        return
+    program = load_gcode(path)
+    assert len(program.commands) == want["commands"]
+    assert program.total_bytes == want["total_bytes"]
+    digest = hashlib.sha256("\n".join(program.commands).encode()).hexdigest()
+    assert digest == want["commands_sha256"]
+    assert sum(program.source_lines) == want["source_lines_sum"]
+    segs = extrusion_segments(path.read_text())
+    assert [*[round(z, 3) for z in segs][:3], len(segs)] == want["preview_layers"]
+    assert sum(len(s) for s in segs.values()) == want["preview_segments"]
+    total = round(float(sum(np.sum(s) for s in segs.values())), 1)
+    assert total == want["preview_sum"]
