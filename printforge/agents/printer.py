@@ -29,7 +29,7 @@ class PrinterAgent(Agent[GcodeArtifact, dict[str, Any]]):
         self.heat_gate = heat_gate or HeatGate(settings.server.max_heating)
 
     async def run(self, inp: GcodeArtifact, ctx: AgentContext) -> dict[str, Any]:
-        from printforge.slicing.gate import check_gcode
+        from printforge.gcode.gate import check_gcode
 
         if not inp.verify():
             raise BadArtifact(

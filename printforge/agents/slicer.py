@@ -8,12 +8,12 @@ import weakref
 from typing import Any
 
 from printforge.agents.base import Agent, AgentContext
+from printforge.gcode.analysis import gcode_artifact
+from printforge.gcode.gate import check_gcode
 from printforge.models.artifact import GcodeArtifact, MeshArtifact
 from printforge.runtime.health import HealthRecord, HealthState
 from printforge.runtime.settings import Settings
-from printforge.slicing.analysis import gcode_artifact
 from printforge.slicing.engine import pick_engine
-from printforge.slicing.gate import check_gcode
 from printforge.slicing.params import resolve_params
 
 __all__ = ["SlicerAgent"]

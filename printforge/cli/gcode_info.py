@@ -29,21 +29,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _handle_gcode_info(args: argparse.Namespace) -> int:
     from printforge.cli import load_cli_settings
     from printforge.cli.slice import printer_for_cli
-    from printforge.runtime.errors import UnsafeGcode
-    from printforge.slicing.analysis import analyse_gcode
-    from printforge.slicing.gate import check_gcode
+    from printforge.gcode.gate import inspect_gcode, join_problems
+    from printforge.runtime.errors import BadArtifact
 
     settings = load_cli_settings(args)
     printer, profile, material_name = printer_for_cli(settings, args.printer)
     material = settings.material(args.material or material_name)
     path = Path(args.gcode).expanduser()
-    verdict = "safe"
-    reason = None
-    try:
-        analysis = check_gcode(path, profile, material)
-    except UnsafeGcode as err:
-        verdict, reason = "unsafe", err.message
-        analysis = analyse_gcode(path, profile, material.density_g_cm3)
+    # The gate's own verdict, from the same reading as the figures (one pass over the file).
+    analysis, problems = inspect_gcode(path, profile, material)
+    if analysis.lines == 0:
+        raise BadArtifact(f"{path.name} contains no G-code commands")
+    verdict = "unsafe" if problems else "safe"
+    reason = join_problems(problems, path.name) if problems else None
     if args.json:
         data = analysis.model_dump(mode="json", exclude={"layer_heights", "farthest"})
         data.update(verdict=verdict, reason=reason, printer=printer)

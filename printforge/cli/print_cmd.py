@@ -106,8 +106,8 @@ def _driver(args: argparse.Namespace) -> Any:
 def _gate(path: Path, driver: Any) -> None:
     """The same safety gate every job passes, before the port is opened: a file that would
     leave this printer's volume, overheat it or rewrite its stored settings is refused."""
+    from printforge.gcode.gate import check_gcode
     from printforge.runtime.errors import UnsafeGcode
-    from printforge.slicing.gate import check_gcode
 
     try:
         check_gcode(path, driver.profile, getattr(driver, "material", None))

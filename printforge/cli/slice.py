@@ -74,10 +74,10 @@ def _handle_slice(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from printforge.cli import load_cli_settings
+    from printforge.gcode.gate import check_gcode
     from printforge.models.request import SliceOverrides
     from printforge.runtime.errors import InputError, UnsafeGcode
     from printforge.slicing.engine import pick_engine
-    from printforge.slicing.gate import check_gcode
     from printforge.slicing.params import resolve_params
 
     settings = load_cli_settings(args)

@@ -393,7 +393,7 @@ class Pipeline:
         self, job: Job, source: Path, profile: PrinterProfile, material: MaterialProfile
     ) -> GcodeArtifact:
         """A user's own G-code enters at the printer stage; the printer agent gates it."""
-        from printforge.slicing.analysis import analyse_gcode, gcode_artifact
+        from printforge.gcode.analysis import analyse_gcode, gcode_artifact
 
         if not source.is_file():
             raise InputError(f"G-code file {source} does not exist")

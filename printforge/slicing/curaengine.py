@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from printforge.gcode.analysis import analyse_gcode
+from printforge.gcode.timing import E_JERK, E_MAX_FEEDRATE, Z_JERK, Z_MAX_ACCEL
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import BadArtifact, ConfigError
-from printforge.slicing.analysis import analyse_gcode
 from printforge.slicing.engine import Progress, SlicerEngine, SliceResult
 from printforge.slicing.mesh import load_mesh, validate_model
-from printforge.slicing.motion import E_JERK, E_MAX_FEEDRATE, Z_JERK, Z_MAX_ACCEL
 from printforge.slicing.params import SliceParams, fit_adhesion
 from printforge.slicing.process import run_engine
 from printforge.slicing.template import heat_up, render

@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from printforge.gcode.layers import HEIGHT_DECIMALS, is_extruding
+from printforge.gcode.reader import Reader
+from printforge.gcode.source import read_gcode_text, split_lines
+from printforge.gcode.syntax import parse_line
 from printforge.models.printer import PrinterProfile
-from printforge.slicing.analysis import read_gcode_text
 
 __all__ = ["extrusion_segments", "render_layers"]
 
@@ -30,58 +33,28 @@ def extrusion_segments(text: str) -> dict[float, np.ndarray]:
 
 def _segments(text: str) -> dict[float, tuple[np.ndarray, np.ndarray]]:
     """Per layer z, the extruding segments and which of them are bridges: the built-in
-    slicer's `;TYPE:bridge` and PrusaSlicer's `;TYPE:Bridge infill` feature comments."""
-    rel_xyz = rel_e = False
-    x = y = z = e = 0.0
+    slicer's `;TYPE:bridge` and PrusaSlicer's `;TYPE:Bridge infill` feature comments.
+
+    The moves are the reader's (offsets, relative moves and arcs as chords); a segment is
+    extruding by the layer model's rule, and keyed by its end height as layers are."""
+    reader = Reader(PrinterProfile(name="preview"))
+    prev = reader.state.machine()
     bridge = False
     segs: dict[float, list[tuple[float, float, float, float]]] = {}
     kinds: dict[float, list[bool]] = {}
-    for raw in text.splitlines():
-        if not raw:
+    for number, raw in enumerate(split_lines(text), 1):
+        if raw.startswith(";TYPE:"):
+            bridge = "bridge" in raw.lower()
             continue
-        if raw[0] == ";":
-            if raw.startswith(";TYPE:"):
-                bridge = "bridge" in raw.lower()
+        line = parse_line(raw, number)
+        if line is None:
             continue
-        line = raw.split(";", 1)[0].upper().split()
-        if not line:
-            continue
-        cmd = line[0]
-        if cmd in ("G0", "G1"):
-            nx, ny, nz, ne = x, y, z, e
-            for w in line[1:]:
-                k, v = w[0], w[1:]
-                try:
-                    val = float(v)
-                except ValueError:
-                    continue
-                if k == "X":
-                    nx = x + val if rel_xyz else val
-                elif k == "Y":
-                    ny = y + val if rel_xyz else val
-                elif k == "Z":
-                    nz = z + val if rel_xyz else val
-                elif k == "E":
-                    ne = e + val if rel_e else val
-            if ne > e and (nx != x or ny != y):
-                key = round(nz, 3)
-                segs.setdefault(key, []).append((x, y, nx, ny))
+        for point in reader.step(line).points:
+            if is_extruding(prev, point):
+                key = round(point[2], HEIGHT_DECIMALS)
+                segs.setdefault(key, []).append((prev[0], prev[1], point[0], point[1]))
                 kinds.setdefault(key, []).append(bridge)
-            x, y, z, e = nx, ny, nz, ne
-        elif cmd == "G90":
-            rel_xyz = rel_e = False
-        elif cmd == "G91":
-            rel_xyz = rel_e = True
-        elif cmd == "M82":
-            rel_e = False
-        elif cmd == "M83":
-            rel_e = True
-        elif cmd == "G92":
-            for w in line[1:]:
-                if w[0] == "E":
-                    e = float(w[1:] or 0)
-            if len(line) == 1:
-                e = 0.0
+            prev = point
     return {k: (np.asarray(v), np.asarray(kinds[k], dtype=bool)) for k, v in sorted(segs.items())}
 
 

@@ -10,12 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from printforge.gcode.analysis import parse_duration
+from printforge.gcode.timing import E_JERK, E_MAX_FEEDRATE, Z_JERK, Z_MAX_ACCEL
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import BadArtifact, InputError
-from printforge.slicing.analysis import parse_duration
 from printforge.slicing.engine import Progress, SlicerEngine, SliceResult
 from printforge.slicing.mesh import bed_center, validate_model
-from printforge.slicing.motion import E_JERK, E_MAX_FEEDRATE, Z_JERK, Z_MAX_ACCEL
 from printforge.slicing.params import SliceParams, fit_adhesion
 from printforge.slicing.process import run_engine
 from printforge.slicing.template import render

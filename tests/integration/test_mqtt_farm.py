@@ -157,7 +157,7 @@ async def test_repeated_command_id_has_no_effect(
     settings = bus_settings(mosquitto_broker.url)
     async with farm_with(settings, [virtual()], tmp_path) as (node, farm, (remote,)):
         endpoint = node.endpoints[0]
-        cmd = SendCommand(line="G1 X5 F3000")
+        cmd = SendCommand(line="M104 S200")  # no move: a move before a home is refused
         first = await farm.request(remote.printer_id, cmd)
         again = await farm.request(remote.printer_id, cmd)
         assert first.ok and again.ok
@@ -245,6 +245,9 @@ async def test_a_manual_line_passes_the_safety_gate(
         driver = node.endpoints[0].driver
         with pytest.raises(UnsafeGcode, match="999"):
             await remote.send("M104 S999")
+        with pytest.raises(UnsafeGcode, match="home first"):
+            await remote.send("G1 X10 F3000")  # nobody knows where the head is yet
+        await remote.send("G28")
         with pytest.raises(UnsafeGcode, match="outside"):
             await remote.send("G1 X900 F3000")
         with pytest.raises(InputError, match="one G-code line"):
@@ -357,7 +360,7 @@ async def test_delayed_replies_are_waited_for_and_not_duplicated(
         farm,
         (remote,),
     ):
-        reply = await farm.request(remote.printer_id, SendCommand(line="G1 X3"))
+        reply = await farm.request(remote.printer_id, SendCommand(line="M104 S200"))
         assert reply.ok
         assert node.endpoints[0].commands_handled == 1
         assert node.endpoints[0].duplicates >= 2

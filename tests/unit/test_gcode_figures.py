@@ -2,8 +2,13 @@
 
 `gcode_info_main.json` is `printforge gcode-info --json` of each file in tests/data/gcode on
 two printers, recorded on main; `stream_main.json` is what the Marlin driver streams (commands,
-bytes, source lines) and what the preview draws. Every door must keep these figures; where one
-was wrong the test says so and pins the corrected value next to the old one.
+bytes, source lines) and what the preview draws. Every door must keep these figures.
+
+One figure was wrong on main and is pinned corrected: features.gcode line 14,
+`G1X20Y10E1.5F1200`, was read as Y100 with no E (`10E1` taken for an exponent), where Marlin's
+value_float stops at the E and Klipper splits before it: Y10 E1.5. So that file's extruded box
+starts at X 10 (not 20), no move reaches Y 100 (the top is 90), and its time is 16.5 s, not
+24.2 s.
 """
 
 from __future__ import annotations

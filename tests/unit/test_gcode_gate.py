@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from printforge.gcode.analysis import analyse_gcode, parse_duration
+from printforge.gcode.gate import check_gcode
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import BadArtifact, InputError, UnsafeGcode
-from printforge.slicing.analysis import analyse_gcode, parse_duration
-from printforge.slicing.gate import check_gcode
 
 PRINTER = PrinterProfile(
     name="box",

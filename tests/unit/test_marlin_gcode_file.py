@@ -50,7 +50,9 @@ def test_line_limit_follows_the_firmware(tmp_path: Path) -> None:
         load_gcode(path, max_line_bytes=64)
 
 
-def test_layers_count_new_highest_absolute_z() -> None:
+def test_layers_are_the_heights_the_file_extrudes_at() -> None:
+    # The one layer model (gcode.layers): a command is in the layer of the last extrusion
+    # before it; a lift that prints nothing (Z0.6, the end's G91 Z10) is no layer.
     commands = [
         "G28",
         "G1 Z0.2 F600",
@@ -65,5 +67,16 @@ def test_layers_count_new_highest_absolute_z() -> None:
         "M84",
     ]
     layers, total = layer_index(commands)
-    assert layers == [0, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3]
+    assert layers == [0, 0, 1, 1, 2, 2, 2, 2, 2, 2, 2]
+    assert total == 2
+
+
+def test_a_z_hop_is_not_a_layer() -> None:
+    # Counting each new highest Z (what the driver's progress did before) takes every 0.2 mm
+    # hop over a layer for a layer, and then no longer sees the next layer, lower than the hop.
+    commands = ["G28", "M83", "G1 Z0.2 F600"]
+    for z in (0.2, 0.4, 0.6):
+        commands += [f"G1 Z{z:.1f}", "G1 X10 E1", f"G1 Z{z + 0.2:.1f}", "G1 X20 Y20"]
+    layers, total = layer_index(commands)
     assert total == 3
+    assert layers[-1] == 3 and layers[4] == 1  # the hop after layer 1 is still layer 1

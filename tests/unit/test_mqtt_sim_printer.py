@@ -7,14 +7,24 @@ from pathlib import Path
 
 import pytest
 
+from printforge.gcode.analysis import analyse_text
 from printforge.hardware.mqtt.sim.printer import SimPrinter, SimPrinterConfig, move_durations
 from printforge.models.printer import PrinterProfile, PrinterState
 from printforge.runtime.errors import InvalidTransition, PrinterFault
 
+PROFILE = PrinterProfile(name="sim")
 
-def test_move_durations_follow_length_and_feed() -> None:
-    lines = ["G90", "G1 X30 Y40 F600", "G1 X30 Y0", "; comment", "G28", "G0 X0 F6000", "G10"]
-    assert move_durations(lines) == pytest.approx([0, 5.0, 4.0, 0, 0, 0.3, 0])
+
+def test_move_durations_are_the_estimators() -> None:
+    # The one print-time estimator, split by line: at 10 mm/s the 50 mm and 40 mm moves take
+    # their length over the feed (acceleration to 10 mm/s costs almost nothing), G28 travels
+    # home from (30, 0), the G0 is then no move at all, and the whole is what gcode-info says.
+    lines = ["G90", "G1 X30 Y40 F600", "G1 X30 Y0", "; comment", "G28", "G0 X0 F6000", "G4 P500"]
+    durations = move_durations(lines, PROFILE)
+    assert durations[:4] == pytest.approx([0, 5.0, 4.0, 0], abs=0.01)
+    assert durations[4] > 0 and durations[5] == 0 and durations[6] == 0.5
+    whole = analyse_text("\n".join(lines), Path("x.gcode"), PROFILE, size_bytes=0)
+    assert sum(durations) == pytest.approx(whole.estimated_time_s, abs=0.01)
 
 
 @pytest.mark.asyncio

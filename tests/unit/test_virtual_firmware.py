@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
+from printforge.gcode.timing import trapezoid_time
 from printforge.hardware.marlin.protocol import frame
 from printforge.hardware.virtual.config import VirtualConfig
 from printforge.hardware.virtual.firmware import VirtualMarlin
-from printforge.hardware.virtual.machine import Heater, VirtualMachine, move_duration
+from printforge.hardware.virtual.machine import Heater, VirtualMachine
 from printforge.models.printer import PrinterProfile
 
 PROFILE = PrinterProfile(name="test")
@@ -144,16 +145,21 @@ def test_heater_first_order() -> None:
     assert heater.actual(1e6) == pytest.approx(22.0)
 
 
-@pytest.mark.parametrize(
-    ("distance", "feed", "seconds"),
-    [
-        (100.0, 50.0, 100 / 50 - (2500 - 64) / 1000 / 50 + 2 * (50 - 8) / 1000),  # trapezoid
-        (0.1, 50.0, 2 * ((64 + 1000 * 0.1) ** 0.5 - 8) / 1000),  # never reaches feed speed
-        (0.0, 50.0, 0.0),
-    ],
-)
-def test_move_duration(distance: float, feed: float, seconds: float) -> None:
-    assert move_duration(distance, feed, 1000.0, 8.0) == pytest.approx(seconds)
+@pytest.mark.asyncio
+async def test_a_move_takes_the_estimators_time() -> None:
+    # One G1 from rest: the trapezoid of the one print-time estimator, entering and leaving at
+    # the jerk-limited safe speed. A second move in the same direction makes the junction
+    # full speed, so the first block ends sooner while it is still running.
+    machine = VirtualMachine(PROFILE, sim_speed=1.0)
+    at = machine.loop.time()
+    machine.execute_at("G1 X100 F3000", 1, at)
+    safe = min(50.0, PROFILE.max_jerk)
+    alone = trapezoid_time(100.0, 50.0, PROFILE.max_acceleration, safe**2, safe**2)
+    assert machine.planner.last_finish - at == pytest.approx(alone)
+    machine.execute_at("G1 X200", 2, at)
+    first = trapezoid_time(100.0, 50.0, PROFILE.max_acceleration, safe**2, 50.0**2)
+    assert machine.planner.finish[0] - at == pytest.approx(first)
+    assert first < alone
 
 
 @pytest.mark.asyncio

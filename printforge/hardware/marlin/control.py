@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from printforge.gcode.syntax import parse_line
 from printforge.models.printer import PrinterProfile
 
 __all__ = [
@@ -26,22 +26,26 @@ __all__ = [
 BREAK_WAIT = "M108"
 RETRACT_MM = 2.0
 PARK_LIFT_MM = 10.0
-_FEED = re.compile(r"F(\d+\.?\d*)")
 
 
 def modes_and_feed(done: Sequence[str]) -> tuple[bool, bool, float]:
-    """G90/G91, M82/M83 and the feed rate in force after the commands `done` (G90, M82, 3000)."""
+    """G90/G91, M82/M83 and the feed rate in force after the commands `done` (G90, M82, 3000).
+
+    Read backwards with the one G-code reader's line syntax, stopping at the last of each, so
+    pausing a long job does not re-read it from the start on the event loop."""
     absolute = absolute_e = None
     feed = None
     for command in reversed(done):
-        code = command.split(None, 1)[0].upper()
+        line = parse_line(command)
+        if line is None or line.error is not None:
+            continue
+        code = line.code
         if absolute is None and code in ("G90", "G91"):
             absolute = code == "G90"
         if absolute_e is None and code in ("M82", "M83", "G90", "G91"):
             absolute_e = code in ("M82", "G90")
-        if feed is None and code in ("G0", "G1"):
-            match = _FEED.search(command.upper())
-            feed = float(match.group(1)) if match else None
+        if feed is None and code in ("G0", "G1", "G2", "G3", "G5"):
+            feed = line.words.get("F")
         if absolute is not None and absolute_e is not None and feed is not None:
             break
     return absolute is not False, absolute_e is not False, feed or 3000.0

@@ -1,19 +1,26 @@
 """Reading a G-code file into the commands a printer is sent: comments and blank lines go.
 
 The commands are kept exactly as written otherwise (no re-formatting of moves), and each one is
-checked against the firmware's line limit once the line number and checksum are added.
+checked against the firmware's line limit once the line number and checksum are added. Lines
+are split where firmware splits them (`gcode.source.split_lines`) and the layer of each command
+comes from the one layer model (`gcode.layers`), read by the one G-code reader.
 """
 
 from __future__ import annotations
 
-import re
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from printforge.hardware.marlin.protocol import strip_comment
+from printforge.gcode.layers import is_extruding, layer_numbers
+from printforge.gcode.reader import Reader
+from printforge.gcode.source import split_lines
+from printforge.gcode.syntax import parse_line, strip_comment
+from printforge.models.printer import PrinterProfile
 from printforge.runtime.errors import InputError
 
-__all__ = ["GcodeProgram", "load_gcode", "strip_command"]
+__all__ = ["GcodeProgram", "layer_index", "load_gcode", "strip_command"]
 
 # `N<n> ` and `*<xor>` around a command; the checksum is at most three digits.
 _FRAME_OVERHEAD = len("N ") + len("*255") + 1
@@ -57,7 +64,7 @@ def load_gcode(path: Path, max_line_bytes: int = 96) -> GcodeProgram:
     commands: list[str] = []
     sources: list[int] = []
     total = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(split_lines(text), start=1):
         cmd = strip_command(raw)
         if not cmd:
             continue
@@ -80,30 +87,20 @@ def load_gcode(path: Path, max_line_bytes: int = 96) -> GcodeProgram:
     return GcodeProgram(commands, sources, total, layers, layers_total)
 
 
-_Z = re.compile(r"\bZ\s*([-+]?\d*\.?\d+)", re.IGNORECASE)
-
-
-def layer_index(commands: list[str]) -> tuple[list[int], int]:
-    """Number the layers by the absolute Z of moves: each new highest Z starts one.
-
-    Moves in relative mode (a lift in the end G-code) do not count.
+def layer_index(commands: Iterable[str]) -> tuple[list[int], int]:
+    """The layer of each command and the layer count, by the one layer model: a layer is a
+    height the file extrudes at, and a command is in the layer of the last extrusion before it.
     """
-    out: list[int] = []
-    layer = 0
-    top = float("-inf")
-    absolute = True
+    reader = Reader(PrinterProfile(name="stream"))
+    prev = reader.state.machine()
+    current = math.nan
+    heights: list[float] = []
     for cmd in commands:
-        code = cmd[:4].upper()
-        if code.startswith("G90"):
-            absolute = True
-        elif code.startswith("G91"):
-            absolute = False
-        elif absolute and code[:2] in ("G0", "G1") and code[2:3] in (" ", ""):
-            match = _Z.search(cmd)
-            if match is not None:
-                z = float(match.group(1))
-                if z > top + 1e-6:
-                    top = z
-                    layer += 1
-        out.append(layer)
-    return out, layer
+        line = parse_line(cmd)
+        if line is not None:
+            for point in reader.step(line).points:
+                if is_extruding(prev, point):
+                    current = point[2]
+                prev = point
+        heights.append(current)
+    return layer_numbers(heights)

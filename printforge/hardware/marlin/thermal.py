@@ -24,10 +24,10 @@ state machine. A tripped watch stays tripped and says nothing more.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from printforge.gcode.syntax import parse_line
 from printforge.hardware.marlin.config import ThermalConfig
 from printforge.hardware.marlin.protocol import Temperatures
 
@@ -41,7 +41,6 @@ WATCH_EXTRA_C = 4.0
 # TEMP_WINDOW, 1 °C in the stock Configuration.h.
 REACHED_WINDOW_C = 1.0
 _TARGET_CODES = frozenset({"M104", "M109", "M140", "M190"})
-_WORD = re.compile(r"([STR])\s*([-+]?(?:\d+\.?\d*|\.\d+))")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,16 +172,16 @@ class ThermalWatch:
     # feeding -------------------------------------------------------------------------------
     def on_command(self, command: str, now: float) -> None:
         """A command the printer has taken: targets (M104/M109/M140/M190) and tool changes."""
-        text = command.strip().upper()
-        code = text.split(None, 1)[0] if text else ""
+        line = parse_line(command)
+        if line is None:
+            return
+        code = line.code
         if code[:1] == "T" and code[1:].isdigit():
             self.active_tool = int(code[1:])
             return
         if code not in _TARGET_CODES:
             return
-        words: dict[str, float] = {}
-        for letter, value in _WORD.findall(text[len(code) :]):
-            words.setdefault(letter, float(value))
+        words = {k: v for k, v in line.words.items() if v is not None}
         target = words.get("S", words.get("R"))
         if target is None:
             return  # M104 without S/R (or AUTOTEMP's F/B) leaves the target alone

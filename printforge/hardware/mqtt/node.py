@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from printforge.gcode.gate import SessionGate, check_gcode
 from printforge.hardware.base import PrinterDriver
 from printforge.hardware.mqtt.client import BusClient, decode, note_malformed
 from printforge.hardware.mqtt.config import BusSettings
@@ -38,7 +39,13 @@ from printforge.hardware.mqtt.messages import (
 )
 from printforge.hardware.mqtt.spool import Spool
 from printforge.hardware.mqtt.topics import Topics, valid_printer_id
-from printforge.models.printer import PrinterState, PrinterStatus, PrintProgress
+from printforge.models.printer import (
+    MaterialProfile,
+    PrinterProfile,
+    PrinterState,
+    PrinterStatus,
+    PrintProgress,
+)
 from printforge.runtime.errors import (
     BadArtifact,
     ConfigError,
@@ -47,6 +54,7 @@ from printforge.runtime.errors import (
     PrinterDisconnected,
     PrinterFault,
     PrintforgeError,
+    UnsafeGcode,
 )
 from printforge.runtime.health import HealthRegistry
 
@@ -94,6 +102,9 @@ class PrinterEndpoint:
         self.boot = boot
         self.faults = faults or EndpointFaults()
         self._profile = ProfileSummary.of(driver.profile)  # profiles are frozen: build it once
+        # What the lines sent by hand have taught the gate about this printer (modes, homed
+        # axes, offsets), until a reconnect, a job or a stop makes it unknown again.
+        self._session = SessionGate(driver.profile)
         self._seq = 0
         self._seen: OrderedDict[str, Reply | None] = OrderedDict()
         self._queue: asyncio.Queue[Command] = asyncio.Queue()
@@ -206,6 +217,8 @@ class PrinterEndpoint:
         )
 
     def _on_driver_status(self, status: PrinterStatus) -> None:
+        if status.state in _UNSEEN_STATES:
+            self._session.forget()  # a reconnect or a halt: the head may be anywhere now
         key = tuple(getattr(status, k) for k in URGENT)
         if key != self._published:
             self._urgent.set()
@@ -322,10 +335,15 @@ class PrinterEndpoint:
         if isinstance(cmd, StartCommand):
             return await self._start_job(cmd)
         if isinstance(cmd, SendCommand):
-            # Anyone who may write to the cmd topic could otherwise set 999 °C or move past the
-            # bed: a line gets the same safety gate as every file a job prints.
-            await asyncio.to_thread(_gate_line, cmd.line, driver)
-            await driver.send(cmd.line)
+            # Whoever may write to the cmd topic could otherwise set 999 °C or walk the head off
+            # the bed a line at a time: each line is judged by where the lines before it left
+            # this printer (relative moves, G92 offsets), by the same gate as every job.
+            self._session.check(cmd.line, driver.material)
+            try:
+                await driver.send(cmd.line)
+            except (Exception, asyncio.CancelledError):
+                self._session.forget()  # it may or may not have run
+                raise
             return {}
         op = cmd.op
         if cmd.job_id is not None and cmd.job_id != self._job_id and op != "ping":
@@ -337,6 +355,7 @@ class PrinterEndpoint:
         elif op == "resume":
             await driver.resume()
         elif op == "cancel":
+            self._session.forget()  # a safe stop parks the head
             if self._job_task is not None and not self._job_task.done():
                 self._job_cancel_reason = "cancelled"
                 self._job_task.cancel()
@@ -345,6 +364,7 @@ class PrinterEndpoint:
             else:
                 await driver.cancel()
         elif op == "emergency_stop":
+            self._session.forget()
             await driver.emergency_stop()
             if self._job_task is not None and not self._job_task.done():
                 self._job_cancel_reason = "failed"
@@ -366,6 +386,9 @@ class PrinterEndpoint:
             if not cmd.url:
                 raise InputError(f"no uploaded file with sha256 {cmd.sha256[:12]}… and no url")
             await self.spool.fetch(cmd.url, cmd.sha256)
+        # The node answers for its printers whoever sent the job: the file is gated against this
+        # printer's profile and loaded material before a byte of it is streamed.
+        await _gate_file(self.spool.path_of(cmd.sha256), cmd.sha256, self.driver)
         path = self.spool.acquire(cmd.sha256)
         self._job_id = cmd.job_id
         self._progress = None
@@ -377,6 +400,7 @@ class PrinterEndpoint:
         return {"job_id": cmd.job_id, "seq": self._seq + 1}
 
     async def _run_job(self, job_id: str, path: Path, sha256: str) -> None:
+        self._session.forget()  # a job moves the head and sets modes the session did not see
         outcome: JobOutcome = "completed"
         message: str | None = None
         dropped = False
@@ -401,6 +425,7 @@ class PrinterEndpoint:
             log.exception("%s: job %s crashed", self.printer_id, job_id)
             outcome, message = "failed", f"{type(err).__name__}: {err}"
         finally:
+            self._session.forget()
             self._last_job = LastJob(job_id=job_id, outcome=outcome, message=message)
             self._job_id = None
             self._event(f"job.{outcome}", job_id=job_id, message=message)
@@ -409,16 +434,38 @@ class PrinterEndpoint:
                 await asyncio.shield(self.spool.release(sha256))
 
 
-def _gate_line(line: str, driver: PrinterDriver) -> None:
-    """UnsafeGcode when one manual line breaks the printer's or its material's limits."""
-    from printforge.slicing.gate import check_gcode
+# States after which nobody knows where the head is: the printer was away or halted.
+_UNSEEN_STATES = frozenset({PrinterState.OFFLINE, PrinterState.CONNECTING, PrinterState.FAULTED})
+# Verdicts by (file sha256, printer profile, material): a node whose printers print the same
+# file gates it once. The verdict depends on nothing else, and a file is stored under the
+# sha256 the spool verified, so a remembered verdict is the verdict.
+_VERDICTS: OrderedDict[tuple[str, str, str], PrintforgeError | None] = OrderedDict()
+_VERDICTS_KEPT = 256
 
-    with tempfile.TemporaryDirectory(prefix="printforge-send-") as folder:
-        path = Path(folder) / "send.gcode"
-        path.write_text(line + "\n")
-        # BadArtifact: a comment or blank line, nothing to check; the driver ignores it too.
-        with contextlib.suppress(BadArtifact):
-            check_gcode(path, driver.profile, driver.material)
+
+async def _gate_file(path: Path, sha256: str, driver: PrinterDriver) -> None:
+    """UnsafeGcode (or BadArtifact) when the file may not run on this printer."""
+    material: MaterialProfile | None = driver.material
+    key = (sha256, driver.profile.model_dump_json(), material.model_dump_json() if material else "")
+    if key in _VERDICTS:
+        _VERDICTS.move_to_end(key)
+    else:
+        _VERDICTS[key] = await asyncio.to_thread(_verdict, path, driver.profile, material)
+        while len(_VERDICTS) > _VERDICTS_KEPT:
+            _VERDICTS.popitem(last=False)
+    refusal = _VERDICTS[key]
+    if refusal is not None:
+        raise type(refusal)(refusal.message)
+
+
+def _verdict(
+    path: Path, profile: PrinterProfile, material: MaterialProfile | None
+) -> PrintforgeError | None:
+    try:
+        check_gcode(path, profile, material)
+    except (UnsafeGcode, BadArtifact) as err:
+        return err
+    return None
 
 
 def _why_malformed(raw: object) -> str:

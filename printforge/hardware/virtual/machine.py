@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from printforge.gcode.reader import Reader
+from printforge.gcode.syntax import Line, parse_line
+from printforge.gcode.timing import OnlinePlanner
 from printforge.models.printer import PrinterProfile
 
-__all__ = ["ExecutedMove", "Heater", "MachineHalted", "VirtualMachine", "move_duration"]
-
-_WORD = re.compile(r"([A-Z])\s*([-+]?(?:\d+\.?\d*|\.\d+))")
+__all__ = ["ExecutedMove", "Heater", "MachineHalted", "VirtualMachine", "words"]
 
 # First-order heater time constants (s) and ambient, chosen so that heating a hotend to 210 °C
 # takes about two minutes and a bed to 60 °C about two and a half, like a stock bed-slinger.
@@ -85,27 +85,10 @@ class Heater:
 
 def words(command: str) -> dict[str, float]:
     """The numeric parameters of a command (`G1 X10 F600` -> {"X": 10.0, "F": 600.0})."""
-    out: dict[str, float] = {}
-    for letter, value in _WORD.findall(command.upper()[1:]):
-        out.setdefault(letter, float(value))
-    return out
-
-
-def move_duration(distance: float, feed_mm_s: float, accel: float, jerk: float) -> float:
-    """Seconds for one move with a trapezoidal profile that enters and leaves at the jerk speed.
-
-    Entering at the jerk speed rather than at rest is what lets finely segmented curves flow, as
-    in Marlin's junction handling; a full look-ahead planner is not worth modelling here.
-    """
-    if distance <= 0 or feed_mm_s <= 0:
-        return 0.0
-    v0 = min(jerk, feed_mm_s)
-    ramp = (feed_mm_s**2 - v0**2) / accel  # distance to accelerate and decelerate
-    if distance >= ramp:
-        return (distance - ramp) / feed_mm_s + 2 * (feed_mm_s - v0) / accel
-    # Triangle profile: peak speed vp where (vp^2 - v0^2) / accel == distance.
-    vp = math.sqrt(v0**2 + accel * distance)
-    return 2 * (vp - v0) / accel
+    line = parse_line(command)
+    if line is None:
+        return {}
+    return {k: v for k, v in line.words.items() if v is not None}
 
 
 @dataclass
@@ -140,10 +123,10 @@ class VirtualMachine:
         ]
         self.bed = Heater(BED_TAU_S, max_target_c=profile.max_bed_temp)
         self.active_tool = 0
-        self.pos = {"X": 0.0, "Y": 0.0, "Z": 0.0, "E": 0.0}
-        self.feed_mm_s = 25.0
-        self.absolute = True
-        self.absolute_e = True
+        # The firmware's own view of the G-code: modes, offsets, position. The board boots
+        # at the origin, absolute, in millimetres, as `MachineState.power_on` says.
+        self.reader = Reader(profile)
+        self.timing = OnlinePlanner(profile)
         self.fan = 0
         self.planner = _Planner(profile.planner_blocks)
         self.moves: list[ExecutedMove] = []  # the executed-move log the tests read
@@ -228,6 +211,11 @@ class VirtualMachine:
         parts.append("@:0 B@:0")
         return " ".join(parts)
 
+    @property
+    def pos(self) -> dict[str, float]:
+        """The logical position as M114 reports it (G92 offsets applied)."""
+        return dict(zip("XYZE", self.reader.state.pos, strict=True))
+
     def position_report(self) -> str:
         p = self.pos
         return f"X:{p['X']:.2f} Y:{p['Y']:.2f} Z:{p['Z']:.2f} E:{p['E']:.2f} Count X:0 Y:0 Z:0"
@@ -273,34 +261,25 @@ class VirtualMachine:
         self.commands += 1
         cmd = command.strip()
         self.history.append(ExecutedMove(line, cmd))
-        code = cmd.split(None, 1)[0].upper() if cmd else ""
-        w = words(cmd) if code[:1] in ("G", "M", "T") else {}
+        parsed = parse_line(cmd)
+        code = parsed.code if parsed is not None else ""
+        w = {k: v for k, v in parsed.words.items() if v is not None} if parsed is not None else {}
         sim_at = (at - self._t0) * self.sim_speed
-        if code in ("G0", "G1"):
-            return self._move(cmd, w, line, at), []
+        if parsed is not None and code in _MOVES:
+            return self._move(parsed, line, at), []
         if code == "G4":
+            self.timing.reset()  # the planner empties before a dwell
             dwell = w.get("S", 0.0) + w.get("P", 0.0) / 1000.0
             return self.drained_at(at) + dwell / self.sim_speed, []
-        if code == "G28":
-            axes = [a for a in "XYZ" if a in cmd.upper()[3:]] or ["X", "Y", "Z"]
-            for axis in axes:
-                self.pos[axis] = 0.0
-            return self.drained_at(at) + HOMING_S / self.sim_speed, []
+        if parsed is not None and code in _STATE:
+            self.reader.step(parsed)
+            if code == "G28":
+                self.timing.reset()
+                return self.drained_at(at) + HOMING_S / self.sim_speed, []
+            return at, []
         replies: list[str] = []
         done = at
-        if code == "G90":
-            self.absolute = self.absolute_e = True
-        elif code == "G91":
-            self.absolute = self.absolute_e = False
-        elif code == "M82":
-            self.absolute_e = True
-        elif code == "M83":
-            self.absolute_e = False
-        elif code == "G92":
-            for axis in "XYZE":
-                if axis in w:
-                    self.pos[axis] = w[axis]
-        elif code in ("M104", "M109"):
+        if code in ("M104", "M109"):
             heater = self._heater(w)
             if "S" in w or "R" in w:
                 heater.set_target(w.get("S", w.get("R", 0.0)), sim_at)
@@ -329,30 +308,42 @@ class VirtualMachine:
                 self.active_tool = index
         elif code == "M112":
             raise self.halt("Printer halted. kill() called!")
-        elif code and code[0] not in "GMT":
+        elif parsed is not None and (parsed.extended or code[:1] not in ("G", "M", "T")):
+            # Marlin reads the command word and skips what it does not know after it, so only
+            # a line without one (or a Klipper command) is unknown; `M112 is fun` is M112.
             replies.append(f'echo:Unknown command: "{cmd}"')
         return done, replies
 
-    def _move(self, cmd: str, w: dict[str, float], line: int | None, at: float) -> float:
-        if "F" in w and w["F"] > 0:
-            self.feed_mm_s = w["F"] / 60.0
-        delta = {}
-        for axis in "XYZE":
-            if axis not in w:
-                continue
-            absolute = self.absolute_e if axis == "E" else self.absolute
-            target = w[axis] if absolute else self.pos[axis] + w[axis]
-            delta[axis] = target - self.pos[axis]
-            self.pos[axis] = target
-        xyz = math.sqrt(sum(delta.get(a, 0.0) ** 2 for a in "XYZ"))
-        distance = xyz if xyz > 0 else abs(delta.get("E", 0.0))
-        prof = self.profile
-        z_only = bool(delta.get("Z")) and not (delta.get("X") or delta.get("Y"))
-        cap = prof.max_feedrate_z if z_only else prof.max_feedrate_xy
-        feed = min(self.feed_mm_s, cap)
+    def _move(self, parsed: Line, line: int | None, at: float) -> float:
+        start = self.reader.state.machine()
+        step = self.reader.step(parsed)
+        seconds = 0.0
+        for point in step.points:
+            d = (point[0] - start[0], point[1] - start[1], point[2] - start[2], point[3] - start[3])
+            start = point
+            move_s, saved = self.timing.add(d, step.feed, step.accel)
+            seconds += move_s
+            self._shorten_last_block(saved)
         if self.move_time_s is not None:
             seconds = self.move_time_s
-        else:
-            seconds = move_duration(distance, feed, prof.max_acceleration, prof.max_jerk)
-        self.moves.append(ExecutedMove(line, cmd))
+        if parsed.code in ("G0", "G1"):
+            self.moves.append(ExecutedMove(line, parsed.command))
         return self._queue_block_at(seconds, at)
+
+    def _shorten_last_block(self, saved_s: float) -> None:
+        """The planner found a faster junction after the last block: it ends sooner, if it is
+        still running (a finished one did stop: the planner had run dry)."""
+        fin = self.planner.finish
+        if saved_s <= 0 or not fin or self.move_time_s is not None:
+            return
+        now = self.loop.time()
+        if fin[-1] > now:
+            fin[-1] = max(now, fin[-1] - saved_s / self.sim_speed)
+            self.planner.last_finish = fin[-1]
+
+
+# Commands that move, and those whose only effect is on the reader's modal state.
+_MOVES = frozenset({"G0", "G1", "G2", "G3", "G5"})
+_STATE = frozenset(
+    {"G17", "G18", "G19", "G20", "G21", "G28", "G90", "G91", "G92", "M82", "M83", "M204"}
+)

@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 import ssl
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from printforge.gcode.analysis import analyse_text
+from printforge.gcode.source import decode_gcode, split_lines
+from printforge.gcode.syntax import parse_line
 from printforge.hardware.mqtt.bambu_protocol import BambuTopics
 from printforge.hardware.mqtt.client import BusClient, decode
 from printforge.hardware.mqtt.config import BusSettings
@@ -56,12 +58,11 @@ def plan_print(data: bytes, sim_speed: float) -> PrintPlan:
     """The file's estimated time divided by the speed-up; raises BadArtifact for a file that is
     not G-code text. Runs the same analysis the safety gate uses, so a mock farm's prints take
     as long, relative to each other, as they would on the machine."""
-    from printforge.slicing.analysis import analyse_gcode
-
-    with tempfile.TemporaryDirectory(prefix="bambu-sim-") as tmp:
-        path = Path(tmp) / "plate.gcode"
-        path.write_bytes(data)
-        found = analyse_gcode(path, PrinterProfile(name="bambu-sim", bed_x=256, bed_y=256))
+    name = Path("plate.gcode")
+    text = decode_gcode(data, name.name)
+    found = analyse_text(
+        text, name, PrinterProfile(name="bambu-sim", bed_x=256, bed_y=256), size_bytes=len(data)
+    )
     return PrintPlan(
         seconds=max(MIN_PRINT_S, found.estimated_time_s / sim_speed),
         layers=max(1, found.layers),
@@ -210,9 +211,9 @@ class BambuSimulator(BusSimulator):
     def _execute(self, command: str, param: Any) -> tuple[str, str]:
         state = self.state["gcode_state"]
         if command == "gcode_line":
-            lines = str(param or "").splitlines()
+            lines = split_lines(str(param or ""))
             self.gcode_lines.extend(lines)
-            if any(line.strip().upper().startswith("M112") for line in lines):
+            if any((p := parse_line(line)) is not None and p.code == "M112" for line in lines):
                 if self._print_task is not None:
                     self._print_task.cancel()
                 self._set(gcode_state="FAILED", print_error=FAILURE_CODE + 1)

@@ -3,22 +3,25 @@
 The virtual printer (`hardware/virtual`) models the serial wire and Marlin byte by byte, which
 is what serial tests need and costs about 2 ms of CPU per printer-second; a farm of 500 of them
 would measure the simulation, not the bus. This one reads the G-code once, works out how long
-each move takes from its length and feed rate, and advances through the file on a timer.
+each move takes with the one print-time estimator, and advances through the file on a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 from pydantic import Field
 
+from printforge.gcode.reader import Reader
+from printforge.gcode.source import split_lines
+from printforge.gcode.syntax import parse_line
+from printforge.gcode.timing import estimate_time
 from printforge.hardware.base import DriverConfig, PrinterDriver
 from printforge.models.printer import (
     MaterialProfile,
@@ -31,7 +34,6 @@ from printforge.runtime.errors import InvalidTransition, PrinterDisconnected, Pr
 
 __all__ = ["SimPrinter", "SimPrinterConfig", "move_durations"]
 
-_WORD = re.compile(r"([XYZEF])(-?\d+\.?\d*)")
 PROGRESS_INTERVAL_S = 0.5
 AMBIENT_C = 22.0
 
@@ -40,22 +42,29 @@ class SimPrinterConfig(DriverConfig):
     sim_speed: float = Field(1.0, gt=0, description="times faster than real time")
 
 
-def move_durations(lines: list[str]) -> list[float]:
-    """Seconds each line takes: a G0/G1 its length over its feed rate, anything else zero."""
-    pos = {"X": 0.0, "Y": 0.0, "Z": 0.0}
-    feed = 1500.0  # mm/min until the file sets one
-    out = []
-    for raw in lines:
-        line = raw.split(";", 1)[0].strip().upper()
-        if not line.startswith(("G0", "G1")) or line[2:3].isdigit():
-            out.append(0.0)
+def move_durations(lines: list[str], profile: PrinterProfile | None = None) -> list[float]:
+    """Seconds each line takes, by the one print-time estimator (acceleration and junctions,
+    the figure `gcode-info` gives); dwells count, anything else takes no time."""
+    profile = profile or PrinterProfile(name="sim")
+    reader = Reader(profile)
+    points = [(*reader.state.machine(), reader.state.feed, reader.state.accel)]
+    owner = [-1]  # the line index of each point
+    dwell = [0.0] * len(lines)
+    for index, raw in enumerate(lines):
+        line = parse_line(raw, index + 1)
+        if line is None:
             continue
-        words = {k: float(v) for k, v in _WORD.findall(line)}
-        feed = words.get("F", feed)
-        dist = math.sqrt(sum((words[a] - pos[a]) ** 2 for a in pos if a in words))
-        for a in pos:
-            pos[a] = words.get(a, pos[a])
-        out.append(dist / (feed / 60.0) if feed > 0 else 0.0)
+        step = reader.step(line)
+        dwell[index] = step.dwell_s
+        for point in step.points:
+            points.append((*point, step.feed, step.accel))
+            owner.append(index)
+    out = dwell
+    if len(points) > 1:
+        a = np.asarray(points)
+        times = estimate_time(np.diff(a[:, :4], axis=0), a[1:, 4], a[1:, 5], profile)
+        for index, seconds in zip(owner[1:], times.tolist(), strict=True):
+            out[index] += seconds
     return out
 
 
@@ -110,8 +119,8 @@ class SimPrinter(PrinterDriver):
         if self._streaming:
             raise InvalidTransition(f"printer {self.name} is already printing")
         text = await asyncio.to_thread(path.read_text)
-        lines = text.splitlines()
-        durations = move_durations(lines)
+        lines = split_lines(text)
+        durations = await asyncio.to_thread(move_durations, lines, self.profile)
         sizes = [len(line.encode()) + 1 for line in lines]
         progress = PrintProgress(lines_total=len(lines), bytes_total=sum(sizes))
         heat = self.material.hotend_temp if self.material else 210.0

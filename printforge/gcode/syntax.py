@@ -1,0 +1,237 @@
+"""One G-code line as firmware reads it: pure functions, no machine state.
+
+Marlin, Prusa firmware, Klipper and RepRapFirmware agree on most of a line. Where they differ
+in a way that changes what the machine does, the reading here is the one every firmware shares,
+or the line is refused with the reason (`Line.error`):
+
+- `;` starts a comment. A `(` starts one only in Marlin builds with PAREN_COMMENTS (and in
+  RepRapFirmware); elsewhere the words inside are read, so a parenthesis outside a message is
+  refused rather than guessed.
+- `N<n>` and `*<checksum>` frame a line a host sends; the command between them is read whatever
+  the checksum (Klipper ignores both, Marlin refuses a bad one: reading it is the cautious side).
+- A word is a letter and a number, with or without blanks between them (`X 250` is X250, as
+  Marlin, Prusa and Klipper read it) and between words (`G1X10Y5`).
+- `E` inside a number starts a new word, never an exponent: Marlin's value_float stops at `E`
+  and Klipper splits before every letter, so `X1E5` is X1 E5.
+- A letter given twice (`G1 X10 X500`) is refused: Marlin's two parsers disagree on which
+  one counts.
+- Klipper's extended commands are `NAME KEY=VALUE ...`; a word without `=` is malformed there.
+- RepRapFirmware's quoted strings (`M98 P"macro.g"`) and colon lists (`M92 E400:420`, the first
+  value counts here) are read; its meta commands (`if`, `while`, `var` …) and `{expressions}`
+  are refused, since what they do depends on values only the firmware knows.
+- Prose is not G-code: `M112 is fun` has words of several letters and no number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+__all__ = [
+    "META_COMMANDS",
+    "STRING_COMMANDS",
+    "Line",
+    "checksum",
+    "parse_line",
+    "strip_comment",
+]
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)"
+_CLASSIC = re.compile(r"([GMTD]) *(\d+)(?:\.(\d+))?")
+_EXTENDED = re.compile(r"[A-Z_][A-Z0-9_]+")
+_WORD = re.compile(rf' *([A-Z]) *("(?:[^"]|"")*"|{_NUM}(?::{_NUM})*)?')
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+_PRUSA_TOOL = re.compile(r"T[?XC]")
+
+# Commands whose argument is free text (a message, a file name): not read as words.
+STRING_COMMANDS = frozenset(
+    {"M0", "M1", "M16", "M23", "M28", "M30", "M32", "M33", "M117", "M118", "M928", "M862"}
+)
+# RepRapFirmware 3 meta commands: conditionals, loops and variables.
+META_COMMANDS = frozenset(
+    {"IF", "ELIF", "ELSE", "WHILE", "BREAK", "CONTINUE", "ABORT", "VAR", "GLOBAL", "SET", "ECHO"}
+)
+AXIS_FLAGS = frozenset("XYZE")
+_NO_ARGS: dict[str, str] = {}  # shared by moves, which never have args; never written to
+
+
+@dataclass(slots=True)
+class Line:
+    """One command line.
+
+    `code` is the command word in upper case (`G1`, `M104`, `T0`, `G29.1`,
+    `SET_HEATER_TEMPERATURE`). Classic commands carry `words` (letter -> number, None for a
+    bare letter such as G28's `X`); extended ones carry `args` (KEY -> value, keys upper case).
+    RepRapFirmware's quoted strings are in `args` under their letter. `text` is the free-text
+    argument of a message or file command. `error` says why the line is not G-code.
+    """
+
+    number: int
+    raw: str
+    command: str
+    code: str
+    words: dict[str, float | None] = field(default_factory=dict)
+    args: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+    extended: bool = False
+    error: str | None = None
+    line_number: int | None = None  # a host's N<n>, when the line carries one
+
+
+def checksum(data: bytes) -> int:
+    """XOR of every byte, as firmware computes it over everything before `*`."""
+    value = 0
+    for byte in data:
+        value ^= byte
+    return value
+
+
+def strip_comment(raw: str) -> str:
+    """A line without its `;` comment and surrounding whitespace ('' when nothing is left)."""
+    cut = raw.find(";")
+    return (raw if cut < 0 else raw[:cut]).strip()
+
+
+def parse_line(raw: str, number: int = 1) -> Line | None:
+    """The command on one line, or None for a blank or comment-only line."""
+    if not raw or raw[0] == ";":
+        return None
+    cut = raw.find(";")
+    body = (raw[:cut] if cut >= 0 else raw).strip()
+    if not body:
+        return None
+    upper = body.upper()
+    head = upper[:3]
+    if (head == "G1 " or head == "G0 ") and upper.isascii():
+        # The hot path (nearly every line of a sliced file): split and float, after ruling out
+        # what float() reads and firmware does not (`X1E5`, `INF`, `NAN`, `1_0`).
+        rest = upper[3:]
+        if not ("E" in (" " + rest).replace(" E", "") or "N" in rest or "_" in rest):
+            parts = rest.split()
+            try:
+                words: dict[str, float | None] = {p[0]: float(p[1:]) for p in parts}
+            except ValueError:
+                pass  # `X 250` (a blank after the letter) or junk: the full reading decides
+            else:
+                if len(words) == len(parts):
+                    return Line(number, raw, body, head[:2], words, _NO_ARGS)
+    line_number = None
+    if upper[0] == "N" and upper[1:2].isdigit():
+        end = 1
+        while end < len(upper) and upper[end].isdigit():
+            end += 1
+        line_number = int(upper[1:end])
+        body, upper = body[end:].lstrip(), upper[end:].lstrip()
+    star = upper.rfind("*")
+    if star >= 0 and upper[star + 1 :].strip().isdigit():
+        body, upper = body[:star].rstrip(), upper[:star].rstrip()
+    if not upper:
+        return None
+    line = Line(number, raw, body, "", line_number=line_number)
+    classic = _CLASSIC.match(upper)
+    if classic is not None and _ends_word(upper, classic.end()):
+        letter, code, sub = classic.groups()
+        line.code = f"{letter}{int(code)}" + (f".{sub}" if sub is not None else "")
+        _read_words(line, upper, body, classic.end())
+        return line
+    if _PRUSA_TOOL.match(upper) and _ends_word(upper, 2):
+        line.code = upper[:2]  # Prusa's MMU: T? (ask), Tx and Tc (load to the nozzle)
+        return line
+    extended = _EXTENDED.match(upper)
+    if extended is not None and _ends_word(upper, extended.end()):
+        line.code = extended.group()
+        line.extended = True
+        _read_args(line, body[extended.end() :])
+        return line
+    line.error = "it does not start with a command (G, M or T and a number, or a Klipper NAME)"
+    return line
+
+
+def _ends_word(upper: str, end: int) -> bool:
+    # The command word ends at a blank, at the next word's letter (`G1X10`), or at the end.
+    return end == len(upper) or upper[end] == " " or upper[end] == "\t" or upper[end].isalpha()
+
+
+def _read_words(line: Line, upper: str, body: str, start: int) -> None:
+    rest = upper[start:].replace("\t", " ")
+    base = line.code.split(".")[0]
+    if base in STRING_COMMANDS:
+        line.text = body[start:].strip()
+        return
+    if "{" in rest:
+        line.error = "it holds an {expression}, which only the firmware can evaluate"
+        return
+    if "(" in rest:
+        line.error = (
+            "it holds a parenthesis: a comment in RepRapFirmware and some Marlin builds,"
+            " words to read in others"
+        )
+        return
+    for token in _QUOTED.sub("", rest).split():
+        if token.isalpha() and len(token) > 1 and not set(token) <= AXIS_FLAGS:
+            line.error = f"`{token.lower()}` is not a G-code word"
+            return
+    pos = 0
+    words = line.words
+    while pos < len(rest):
+        match = _WORD.match(rest, pos)
+        if match is None or match.end() == pos:
+            if rest[pos:].strip():
+                line.error = f"`{rest[pos:].strip()[:20].lower()}` is not a G-code word"
+            return
+        pos = match.end()
+        letter, value = match.groups()
+        if letter in words or letter in line.args:
+            line.error = f"gives {letter} twice (firmware differ on which one counts)"
+            return
+        if value is None:
+            words[letter] = None
+        elif value[0] == '"':
+            line.args[letter] = value[1:-1].replace('""', '"')
+        else:
+            words[letter] = float(value.split(":", 1)[0])
+
+
+def _read_args(line: Line, rest: str) -> None:
+    """Klipper's `KEY=VALUE` parameters (quotes allowed); `#` starts a comment there."""
+    if line.code in META_COMMANDS:
+        line.error = (
+            f"RepRapFirmware meta command `{line.code.lower()}`: what it does depends on values"
+            " only the firmware knows"
+        )
+        return
+    hash_at = rest.find("#")
+    if hash_at >= 0:
+        rest = rest[:hash_at]
+    if "{" in rest:
+        line.error = "it holds an {expression}, which only the firmware can evaluate"
+        return
+    for token in _split_quoted(rest):
+        key, eq, value = token.partition("=")
+        if not eq or not key:
+            line.error = f"`{token[:20]}` is not a KEY=VALUE parameter"
+            return
+        line.args[key.upper()] = value.strip("'\"")
+
+
+def _split_quoted(text: str) -> list[str]:
+    out: list[str] = []
+    current = ""
+    quote = ""
+    for ch in text:
+        if quote:
+            current += ch
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+            current += ch
+        elif ch.isspace():
+            if current:
+                out.append(current)
+            current = ""
+        else:
+            current += ch
+    if current:
+        out.append(current)
+    return out
