@@ -316,3 +316,113 @@ def test_a_bezier_leaving_the_bed_is_refused(tmp_path: Path) -> None:
     a = check_gcode(_write(tmp_path, inside), PRINTER, PLA)
     assert a.extrude_max is not None and a.extrude_max[1] == pytest.approx(105, abs=0.05)
     assert a.filament_mm == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("M112\n", r"line 9: `M112` halts the machine \(emergency stop\)"),
+        ("M999\n", r"restarts the firmware after a halt"),
+        ("M410\n", r"quickstop"),
+        ("M81\n", r"power supply off"),
+        ("D1\n", r"Marlin debug command"),
+        ("M32 /other.gco\n", r"starts a print from a file the gate never saw"),
+        ("M24\n", r"printer's storage"),
+        ('M98 P"lift.g"\n', r"runs a macro file"),
+        ("M110 N0\n", r"line numbers the host counts on"),
+        ("M143 H1 S400\n", r"maximum temperature"),
+        ("M570 H1 P10\n", r"heater fault detection"),
+        ("FIRMWARE_RESTART\n", r"restarts Klipper's firmware"),
+        ("SDCARD_PRINT_FILE FILENAME=x.gcode\n", r"file the gate never saw"),
+        ("SAVE_VARIABLE VARIABLE=a VALUE=1\n", r"saved variables"),
+    ],
+)
+def test_halting_and_firmware_state_commands_are_refused_in_a_job(
+    tmp_path: Path, body: str, match: str
+) -> None:
+    with pytest.raises(UnsafeGcode, match=match + r".*allowed_config_commands"):
+        check_gcode(_write(tmp_path, SAFE_HEAD + body), PRINTER, PLA)
+
+
+def test_a_profile_may_allow_a_halting_command(tmp_path: Path) -> None:
+    profile = PRINTER.model_copy(update={"allowed_config_commands": ["M112", "M81"]})
+    a = check_gcode(_write(tmp_path, SAFE_HEAD + "M112\nM81\n"), profile, PLA)
+    assert [f.code for f in a.config_commands] == ["M112", "M81"]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("M112 is fun\n", r"t.gcode is not G-code: line 1 `M112 is fun`"),
+        ("G28\nG1 X10\nThis file moves the head.\n", r"not G-code: line 3"),
+        ("# Title\n\nSome prose here.\nMore prose.\n", r"line 1 .*\(and 2 more such lines\)"),
+        ("G28\nG1 X10 X300\n", r"line 2 `G1 X10 X300`: gives X twice"),
+        ("G28\nif move.axes[0].homed\n", r"meta command `if`"),
+    ],
+)
+def test_what_is_not_gcode_is_refused(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(UnsafeGcode, match=match):
+        check_gcode(_write(tmp_path, text), PRINTER, PLA)
+
+
+def test_the_readme_is_not_gcode() -> None:
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    with pytest.raises(UnsafeGcode, match=r"README.md is not G-code: line 1"):
+        check_gcode(readme, PRINTER, PLA)
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (b"G28\nG1 X1\n\x00\x01", 3),
+        (b"G28\nG1 X10\x1cG1 X500\n", 2),  # a line break to Python, none to firmware
+        (b"G28\r\nG1 X1\x0cG1 X2\r\n", 2),
+        (b"\x89PNG\r\n\x1a\n", 2),
+    ],
+)
+def test_binary_bytes_name_their_line(tmp_path: Path, data: bytes, line: int) -> None:
+    path = tmp_path / "b.gcode"
+    path.write_bytes(data)
+    with pytest.raises(BadArtifact, match=rf"not G-code: line {line} holds binary data"):
+        check_gcode(path, PRINTER)
+
+
+def test_latin1_comments_are_text(tmp_path: Path) -> None:
+    path = tmp_path / "l.gcode"
+    path.write_bytes("; 210 \u00b0C\nG28\nG1 X10\n".encode("latin-1"))
+    assert check_gcode(path, PRINTER, PLA).lines == 2
+
+
+def test_a_relative_move_after_probing_is_refused(tmp_path: Path) -> None:
+    # Only the firmware knows where G29 leaves the head; an absolute move makes it known.
+    with pytest.raises(UnsafeGcode, match=r"line 11: `G1 Z5` moves Z from a position nobody"):
+        check_gcode(_write(tmp_path, SAFE_HEAD + "G29\nG91\nG1 Z5\n"), PRINTER, PLA)
+    check_gcode(_write(tmp_path, SAFE_HEAD + "G29\nG1 Z5\nG91\nG1 Z5\nG90\n"), PRINTER, PLA)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("G10 P0 S215 R300\n", r"`G10 P0 S215 R300` sets the hotend to 300"),  # RepRapFirmware
+        ("M303 E0 S300 C8\n", r"hotend to 300"),
+        ("M303 E-1 S130 C8\n", r"bed to 130"),
+        ("M104 I2\n", r"stored preheat preset"),
+    ],
+)
+def test_other_ways_to_set_a_temperature(tmp_path: Path, body: str, match: str) -> None:
+    with pytest.raises(UnsafeGcode, match=match):
+        check_gcode(_write(tmp_path, SAFE_HEAD + body), PRINTER, PLA)
+
+
+def test_an_e_inside_a_number_is_a_new_word(tmp_path: Path) -> None:
+    # Marlin stops a number at E and Klipper splits before it: Y10E1.5 is Y10 E1.5, never Y100.
+    a = check_gcode(_write(tmp_path, "G28\nG1 X10 Y10 Z0.3\nG1X20Y10E1.5\n"), PRINTER, PLA)
+    assert a.extrude_max == (20.0, 10.0, 0.3)
+    assert a.filament_mm == pytest.approx(1.5)
+
+
+def test_inches_are_converted_in_the_figures_and_still_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "G28\nG20\nG1 X2 Y1 Z0.01\nG21\n")
+    assert analyse_gcode(path, PRINTER).move_max == (50.8, 25.4, 0.254)
+    with pytest.raises(UnsafeGcode, match=r"line 2: `G20` switches to inches.*Klipper"):
+        check_gcode(path, PRINTER, PLA)
