@@ -42,7 +42,7 @@ class Finding(BaseModel):
     line: int
     command: str
     value: float | None = None
-    code: str | None = Field(None, description="the command word, e.g. M500")
+    code: str | None = Field(default=None, description="the command word, e.g. M500")
 
 
 class GcodeAnalysis(BaseModel):
@@ -73,7 +73,9 @@ class GcodeAnalysis(BaseModel):
         default_factory=dict, description="the line reaching each axis's min and max"
     )
     generator: str | None = None
-    slicer_estimate_s: float | None = Field(None, description="what the file's comments claim")
+    slicer_estimate_s: float | None = Field(
+        default=None, description="what the file's comments claim"
+    )
     slicer_filament_mm: float | None = None
     # For the gate only (never in a dump): what the file does that nobody can judge.
     not_gcode: list[Finding] = Field(default_factory=list, exclude=True)

@@ -171,16 +171,18 @@ def file_problems(analysis: GcodeAnalysis, limits: Limits, name: str) -> list[st
             f"{name} line {f.line}: `{f.command}` sets a temperature from {f.code}, which the"
             " gate cannot know"
         )
-    for heater, f in (("hotend", analysis.hottest_hotend), ("bed", analysis.hottest_bed)):
-        why = limits.too_hot(heater, f.value) if f is not None and f.value is not None else None
-        if why is not None and f is not None:
-            problems.append(f"{name} line {f.line}: `{f.command}` {why}")
+    for heater, hottest in (("hotend", analysis.hottest_hotend), ("bed", analysis.hottest_bed)):
+        if hottest is not None and hottest.value is not None:
+            why = limits.too_hot(heater, hottest.value)
+            if why is not None:
+                problems.append(f"{name} line {hottest.line}: `{hottest.command}` {why}")
     for k, axis in enumerate("XYZ"):
         for end in ("min", "max"):
-            f = analysis.farthest.get(f"{axis}{end}")
-            why = limits.outside(k, f.value) if f is not None and f.value is not None else None
-            if why is not None and f is not None:
-                problems.append(f"{name} line {f.line}: {why}")
+            far = analysis.farthest.get(f"{axis}{end}")
+            if far is not None and far.value is not None:
+                why = limits.outside(k, far.value)
+                if why is not None:
+                    problems.append(f"{name} line {far.line}: {why}")
     return problems
 
 

@@ -34,7 +34,8 @@ def is_extruding(prev: Sequence[float], point: Sequence[float]) -> bool:
 
 def extruding(d: np.ndarray) -> np.ndarray:
     """Which moves extrude, from their (n, 4) X Y Z E deltas: E grows along an XY move."""
-    return (d[:, 3] > 0) & ((d[:, 0] != 0) | (d[:, 1] != 0))
+    pushing: np.ndarray = (d[:, 3] > 0) & ((d[:, 0] != 0) | (d[:, 1] != 0))
+    return pushing
 
 
 def layers_of(extrusion_z: np.ndarray) -> np.ndarray:

@@ -37,9 +37,9 @@ __all__ = [
 ]
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)"
-_CLASSIC = re.compile(r"([GMTD]) *(\d+)(?:\.(\d+))?")
-_EXTENDED = re.compile(r"[A-Z_][A-Z0-9_]+")
-_WORD = re.compile(rf' *([A-Z]) *("(?:[^"]|"")*"|{_NUM}(?::{_NUM})*)?')
+_CLASSIC = re.compile(r"([GMTD]) *(\d+)(?:\.(\d+))?", re.ASCII)
+_EXTENDED = re.compile(r"[A-Z_][A-Z0-9_]+", re.ASCII)
+_WORD = re.compile(rf' *([A-Z]) *("(?:[^"]|"")*"|{_NUM}(?::{_NUM})*)?', re.ASCII)
 _QUOTED = re.compile(r'"(?:[^"]|"")*"')
 _PRUSA_TOOL = re.compile(r"T[?XC]")
 
@@ -158,6 +158,9 @@ def _read_words(line: Line, upper: str, body: str, start: int) -> None:
     if base in STRING_COMMANDS:
         line.text = body[start:].strip()
         return
+    if not rest.isascii():
+        line.error = "it holds characters that are not G-code outside a message"
+        return
     if "{" in rest:
         line.error = "it holds an {expression}, which only the firmware can evaluate"
         return
@@ -187,7 +190,8 @@ def _read_words(line: Line, upper: str, body: str, start: int) -> None:
         if value is None:
             words[letter] = None
         elif value[0] == '"':
-            line.args[letter] = value[1:-1].replace('""', '"')
+            quoted = body[start + match.start(2) + 1 : start + match.end(2) - 1]  # case kept
+            line.args[letter] = quoted.replace('""', '"')
         else:
             words[letter] = float(value.split(":", 1)[0])
 

@@ -112,8 +112,12 @@ class OnlinePlanner:
 
     def __init__(self, profile: PrinterProfile) -> None:
         self.profile = profile
-        self._vmax = (profile.max_feedrate_xy, profile.max_feedrate_xy, profile.max_feedrate_z)
-        self._vmax += (E_MAX_FEEDRATE,)
+        self._vmax = (
+            profile.max_feedrate_xy,
+            profile.max_feedrate_xy,
+            profile.max_feedrate_z,
+            E_MAX_FEEDRATE,
+        )
         self._jerk = (profile.max_jerk, profile.max_jerk, Z_JERK, E_JERK)
         self._prev: tuple[tuple[float, ...], float, float, float, float, float, float] | None = None
 
