@@ -83,7 +83,7 @@ def run_engine(engine: str, model: Path, out: Path) -> dict[str, object]:
 def analyse(path: Path) -> dict[str, object]:
     sys.path.insert(0, str(ROOT))
     from printforge.runtime.settings import load_settings
-    from printforge.slicing.analysis import analyse_gcode
+    from printforge.gcode.analysis import analyse_gcode
 
     settings = load_settings()
     t0 = time.perf_counter()
