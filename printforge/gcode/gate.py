@@ -143,39 +143,67 @@ def join_problems(problems: list[str], name: str) -> str:
 
 def file_problems(analysis: GcodeAnalysis, limits: Limits, name: str) -> list[str]:
     """What the gate refuses in an analysed file, in a fixed order, one entry per rule."""
-    problems: list[str] = []
-    if analysis.not_gcode:
-        f = analysis.not_gcode[0]
-        more = analysis.not_gcode_lines - 1
-        problems.append(
-            f"{name} is not G-code: line {f.line} `{f.command}`: {f.code}"
-            + (f" (and {more} more such line{'s' if more > 1 else ''})" if more else "")
-        )
-    if analysis.unknown_moves:
-        f = analysis.unknown_moves[0]
-        problems.append(
-            f"{name} line {f.line}: `{f.command}` moves {_axes(f.code)} from a position nobody"
-            " can know (after a probing command, or a G92 on an axis never homed); home it (G28)"
-            " or move it to an absolute position first"
-        )
-    if analysis.units_inch is not None:
-        f = analysis.units_inch
-        problems.append(f"{name} line {f.line}: `{f.command}` {INCHES}")
+    return [
+        *_not_gcode(analysis, name),
+        *_unknown_moves(analysis, name),
+        *_inches(analysis, name),
+        *_protected(analysis, limits, name),
+        *_temperatures(analysis, limits, name),
+        *_volume(analysis, limits, name),
+    ]
+
+
+def _not_gcode(analysis: GcodeAnalysis, name: str) -> list[str]:
+    if not analysis.not_gcode:
+        return []
+    f = analysis.not_gcode[0]
+    more = analysis.not_gcode_lines - 1
+    also = f" (and {more} more such line{'s' if more > 1 else ''})" if more else ""
+    return [f"{name} is not G-code: line {f.line} `{f.command}`: {f.code}{also}"]
+
+
+def _unknown_moves(analysis: GcodeAnalysis, name: str) -> list[str]:
+    if not analysis.unknown_moves:
+        return []
+    f = analysis.unknown_moves[0]
+    return [
+        f"{name} line {f.line}: `{f.command}` moves {_axes(f.code)} from a position nobody can"
+        " know (after a probing command, or a G92 on an axis never homed); home it (G28) or"
+        " move it to an absolute position first"
+    ]
+
+
+def _inches(analysis: GcodeAnalysis, name: str) -> list[str]:
+    f = analysis.units_inch
+    return [f"{name} line {f.line}: `{f.command}` {INCHES}"] if f is not None else []
+
+
+def _protected(analysis: GcodeAnalysis, limits: Limits, name: str) -> list[str]:
+    problems = []
     for f in analysis.config_commands:
         code = f.code or f.command.split()[0].upper()
         why = limits.forbidden(code, describe(code))
         if why is not None:
             problems.append(f"{name} line {f.line}: `{f.command}` {why}")
-    for f in analysis.unknown_temps[:1]:
-        problems.append(
-            f"{name} line {f.line}: `{f.command}` sets a temperature from {f.code}, which the"
-            " gate cannot know"
-        )
+    return problems
+
+
+def _temperatures(analysis: GcodeAnalysis, limits: Limits, name: str) -> list[str]:
+    problems = [
+        f"{name} line {f.line}: `{f.command}` sets a temperature from {f.code}, which the gate"
+        " cannot know"
+        for f in analysis.unknown_temps[:1]
+    ]
     for heater, hottest in (("hotend", analysis.hottest_hotend), ("bed", analysis.hottest_bed)):
         if hottest is not None and hottest.value is not None:
             why = limits.too_hot(heater, hottest.value)
             if why is not None:
                 problems.append(f"{name} line {hottest.line}: `{hottest.command}` {why}")
+    return problems
+
+
+def _volume(analysis: GcodeAnalysis, limits: Limits, name: str) -> list[str]:
+    problems = []
     for k, axis in enumerate("XYZ"):
         for end in ("min", "max"):
             far = analysis.farthest.get(f"{axis}{end}")
@@ -250,22 +278,7 @@ def _line_problems(line: Line, step: Step, limits: Limits, reading: str | None) 
     cmd = f"`{line.raw.strip()}`"
     if line.error is not None:
         return [f"not G-code: {cmd}: {line.error}"]
-    problems: list[str] = []
-    protected = protected_reason(line)
-    if protected is not None and protected[0] not in HALTING:
-        why = limits.forbidden(*protected)
-        if why is not None:
-            problems.append(f"{cmd} {why}")
-    if line.code == "G20":
-        problems.append(f"{cmd} {INCHES}")
-    target = heater_target(line)
-    if target is not None:
-        if target.value is None:
-            problems.append(f"{cmd} sets a temperature from {target.why}, which is unknown here")
-        else:
-            why = limits.too_hot(target.heater, target.value)
-            if why is not None:
-                problems.append(f"{cmd} {why}")
+    problems = [f"{cmd} {why}" for why in _command_problems(line, limits)]
     if step.unknown:
         problems.append(
             f"{cmd} moves {_axes(step.unknown)}, whose position on printer"
@@ -285,4 +298,24 @@ def _line_problems(line: Line, step: Step, limits: Limits, reading: str | None) 
                         " or G91 first"
                     )
                 problems.append(f"{cmd} {why}")
+    return problems
+
+
+def _command_problems(line: Line, limits: Limits) -> list[str]:
+    """What a line breaks whatever the position: protected commands, inches, temperatures."""
+    problems = []
+    protected = protected_reason(line)
+    if protected is not None and protected[0] not in HALTING:
+        why = limits.forbidden(*protected)
+        if why is not None:
+            problems.append(why)
+    if line.code == "G20":
+        problems.append(INCHES)
+    target = heater_target(line)
+    if target is not None and target.value is None:
+        problems.append(f"sets a temperature from {target.why}, which is unknown here")
+    elif target is not None and target.value is not None:
+        why = limits.too_hot(target.heater, target.value)
+        if why is not None:
+            problems.append(why)
     return problems

@@ -283,14 +283,17 @@ class Reader:
 
     def _g92(self, line: Line) -> Step:
         st = self.state
-        given = {w: self._value(line, w) for w in AXES if line.words.get(w) is not None}
+        given: dict[str, float] = {}
+        for w in AXES:
+            value = self._value(line, w)
+            if value is not None:  # `G92 E` without a value does nothing in Marlin
+                given[w] = value
         bare = not line.words
         if bare:
             # Klipper zeroes every axis on a bare G92, Marlin does nothing: the offsets that
             # follow are known to neither reading, so the axes count as unknown until homed.
             given = dict.fromkeys(AXES, 0.0)
         for axis, value in given.items():
-            assert value is not None
             k = AXES.index(axis)
             machine = st.pos[k] + st.off[k]
             st.pos[k] = value

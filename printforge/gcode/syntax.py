@@ -101,20 +101,38 @@ def parse_line(raw: str, number: int = 1) -> Line | None:
     if not body:
         return None
     upper = body.upper()
+    fast = _plain_move(upper)
+    if fast is not None:
+        return Line(number, raw, body, upper[:2], fast, _NO_ARGS)
+    body, upper, line_number = _unframe(body, upper)
+    if not upper:
+        return None
+    line = Line(number, raw, body, "", line_number=line_number)
+    _read_command(line, upper, body)
+    return line
+
+
+def _plain_move(upper: str) -> dict[str, float | None] | None:
+    """The words of a plain `G0`/`G1` with blank-separated numeric words, or None.
+
+    The hot path (nearly every line of a sliced file): split and float, after ruling out what
+    float() reads and firmware does not (`X1E5`, `INF`, `NAN`, `1_0`, non-ASCII digits)."""
     head = upper[:3]
-    if (head == "G1 " or head == "G0 ") and upper.isascii():
-        # The hot path (nearly every line of a sliced file): split and float, after ruling out
-        # what float() reads and firmware does not (`X1E5`, `INF`, `NAN`, `1_0`).
-        rest = upper[3:]
-        if not ("E" in (" " + rest).replace(" E", "") or "N" in rest or "_" in rest):
-            parts = rest.split()
-            try:
-                words: dict[str, float | None] = {p[0]: float(p[1:]) for p in parts}
-            except ValueError:
-                pass  # `X 250` (a blank after the letter) or junk: the full reading decides
-            else:
-                if len(words) == len(parts):
-                    return Line(number, raw, body, head[:2], words, _NO_ARGS)
+    if not (head == "G1 " or head == "G0 ") or not upper.isascii():
+        return None
+    rest = upper[3:]
+    if "E" in (" " + rest).replace(" E", "") or "N" in rest or "_" in rest:
+        return None
+    parts = rest.split()
+    try:
+        words: dict[str, float | None] = {p[0]: float(p[1:]) for p in parts}
+    except ValueError:
+        return None  # `X 250` (a blank after the letter) or junk: the full reading decides
+    return words if len(words) == len(parts) else None
+
+
+def _unframe(body: str, upper: str) -> tuple[str, str, int | None]:
+    """The command without a host's `N<n>` before it and `*<checksum>` after it."""
     line_number = None
     if upper[0] == "N" and upper[1:2].isdigit():
         end = 1
@@ -125,26 +143,23 @@ def parse_line(raw: str, number: int = 1) -> Line | None:
     star = upper.rfind("*")
     if star >= 0 and upper[star + 1 :].strip().isdigit():
         body, upper = body[:star].rstrip(), upper[:star].rstrip()
-    if not upper:
-        return None
-    line = Line(number, raw, body, "", line_number=line_number)
+    return body, upper, line_number
+
+
+def _read_command(line: Line, upper: str, body: str) -> None:
     classic = _CLASSIC.match(upper)
     if classic is not None and _ends_word(upper, classic.end()):
         letter, code, sub = classic.groups()
         line.code = f"{letter}{int(code)}" + (f".{sub}" if sub is not None else "")
         _read_words(line, upper, body, classic.end())
-        return line
-    if _PRUSA_TOOL.match(upper) and _ends_word(upper, 2):
+    elif _PRUSA_TOOL.match(upper) and _ends_word(upper, 2):
         line.code = upper[:2]  # Prusa's MMU: T? (ask), Tx and Tc (load to the nozzle)
-        return line
-    extended = _EXTENDED.match(upper)
-    if extended is not None and _ends_word(upper, extended.end()):
+    elif (extended := _EXTENDED.match(upper)) is not None and _ends_word(upper, extended.end()):
         line.code = extended.group()
         line.extended = True
         _read_args(line, body[extended.end() :])
-        return line
-    line.error = "it does not start with a command (G, M or T and a number, or a Klipper NAME)"
-    return line
+    else:
+        line.error = "it does not start with a command (G, M or T and a number, or a Klipper NAME)"
 
 
 def _ends_word(upper: str, end: int) -> bool:
@@ -154,28 +169,13 @@ def _ends_word(upper: str, end: int) -> bool:
 
 def _read_words(line: Line, upper: str, body: str, start: int) -> None:
     rest = upper[start:].replace("\t", " ")
-    base = line.code.split(".")[0]
-    if base in STRING_COMMANDS:
+    if line.code.split(".")[0] in STRING_COMMANDS:
         line.text = body[start:].strip()
         return
-    if not rest.isascii():
-        line.error = "it holds characters that are not G-code outside a message"
+    line.error = _not_words(rest)
+    if line.error is not None:
         return
-    if "{" in rest:
-        line.error = "it holds an {expression}, which only the firmware can evaluate"
-        return
-    if "(" in rest:
-        line.error = (
-            "it holds a parenthesis: a comment in RepRapFirmware and some Marlin builds,"
-            " words to read in others"
-        )
-        return
-    for token in _QUOTED.sub("", rest).split():
-        if token.isalpha() and len(token) > 1 and not set(token) <= AXIS_FLAGS:
-            line.error = f"`{token.lower()}` is not a G-code word"
-            return
     pos = 0
-    words = line.words
     while pos < len(rest):
         match = _WORD.match(rest, pos)
         if match is None or match.end() == pos:
@@ -184,16 +184,33 @@ def _read_words(line: Line, upper: str, body: str, start: int) -> None:
             return
         pos = match.end()
         letter, value = match.groups()
-        if letter in words or letter in line.args:
+        if letter in line.words or letter in line.args:
             line.error = f"gives {letter} twice (firmware differ on which one counts)"
             return
         if value is None:
-            words[letter] = None
+            line.words[letter] = None
         elif value[0] == '"':
             quoted = body[start + match.start(2) + 1 : start + match.end(2) - 1]  # case kept
             line.args[letter] = quoted.replace('""', '"')
         else:
-            words[letter] = float(value.split(":", 1)[0])
+            line.words[letter] = float(value.split(":", 1)[0])
+
+
+def _not_words(rest: str) -> str | None:
+    """Why the words after a command cannot be read the same way by every firmware, if so."""
+    if not rest.isascii():
+        return "it holds characters that are not G-code outside a message"
+    if "{" in rest:
+        return "it holds an {expression}, which only the firmware can evaluate"
+    if "(" in rest:
+        return (
+            "it holds a parenthesis: a comment in RepRapFirmware and some Marlin builds,"
+            " words to read in others"
+        )
+    for token in _QUOTED.sub("", rest).split():
+        if token.isalpha() and len(token) > 1 and not set(token) <= AXIS_FLAGS:
+            return f"`{token.lower()}` is not a G-code word"
+    return None
 
 
 def _read_args(line: Line, rest: str) -> None:
