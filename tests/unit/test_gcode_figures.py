@@ -6,9 +6,11 @@ bytes, source lines) and what the preview draws. Every door must keep these figu
 
 One figure was wrong on main and is pinned corrected: features.gcode line 14,
 `G1X20Y10E1.5F1200`, was read as Y100 with no E (`10E1` taken for an exponent), where Marlin's
-value_float stops at the E and Klipper splits before it: Y10 E1.5. So that file's extruded box
-starts at X 10 (not 20), no move reaches Y 100 (the top is 90), and its time is 16.5 s, not
-24.2 s.
+value_float stops at the E and Klipper splits before it: Y10 E1.5. So that file's extrusion
+starts at Y 0 (main said 10: the move from X10 Y0 was not an extrusion), its highest extruded Y
+is the G2 arc's 94.14 (main said 100), and its time is 27.2 s, not 33.4 s. The two hand-written
+files were recreated after the first copies were lost (ignored by .gitignore); their figures were
+recorded with main's code (bc19dc6) and differ from this branch's only by that line.
 """
 
 from __future__ import annotations
