@@ -1,0 +1,1 @@
+"""Slice-quality measurement: read G-code, rasterise every layer against the model's sections."""
