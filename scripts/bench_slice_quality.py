@@ -44,6 +44,7 @@ from slice_quality.metrics import (
 )
 from slice_quality.models import BUILT, SHARED, build, find_shared_models, load_model
 from slice_quality.render import render_layer
+from slice_quality.selfcheck import run_selfcheck
 from slice_quality.settings import Matched, load_matched, prusaslicer_ini
 
 REPO = Path(__file__).resolve().parent.parent
@@ -214,7 +215,18 @@ def main() -> int:
     ap.add_argument("--px", type=float, default=0.05, help="pixel size, mm (default 0.05)")
     ap.add_argument("--repeat", type=int, default=1, help="slice each N times; best time counts")
     ap.add_argument("--models-dir", type=Path, help="where 3DBenchy.stl and XYZ-Cube.stl are")
+    ap.add_argument(
+        "--self-check",
+        action="store_true",
+        help="check the measuring on a hand-written G-code file with known answers, then exit",
+    )
     args = ap.parse_args()
+
+    if args.self_check:
+        print("self-check: a hand-written file with a known gap, dry move, double line, pinhole")
+        failures = run_selfcheck(args.px)
+        print("self-check", "FAILED" if failures else "passed")
+        return 1 if failures else 0
 
     if not Path(TIME).exists():
         print(f"{TIME} is missing: install Debian's `time` package (scripts/setup does)")

@@ -189,6 +189,8 @@ def read_gcode(path: str | Path) -> Toolpaths:
                     de = v if (e_rel_mode or rel_xyz) else v - pos["E"]
                     target["E"] = pos["E"] + de
                 moved_xy = target["X"] != pos["X"] or target["Y"] != pos["Y"]
+                if cmd in ("G2", "G3") and ("I" in words or "J" in words):
+                    moved_xy = True  # a full circle ends where it starts
                 if de > 0 and moved_xy:
                     if not extruding_prev:
                         path_id += 1
