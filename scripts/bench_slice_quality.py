@@ -18,6 +18,8 @@ PrusaSlicer's in the same run.
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
 import math
 import os
 import re
@@ -156,6 +158,17 @@ def extrusion_offset(paths: Toolpaths, mesh) -> tuple[float, float]:  # type: ig
     )
 
 
+def write_csv(res: ModelResult, path: Path) -> None:
+    """Every layer's figures for both engines, one row per engine and layer."""
+    cols = [f.name for f in dataclasses.fields(LayerResult)]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["engine", *cols])
+        for eng, layers in res.layers.items():
+            for r in layers:
+                w.writerow([eng, *(round(getattr(r, c), 4) for c in cols)])
+
+
 def weighted(layers: list[LayerResult], attr: str) -> float:
     area = sum(r.section_mm2 for r in layers)
     if area == 0:
@@ -215,6 +228,7 @@ def main() -> int:
     ap.add_argument("--px", type=float, default=0.05, help="pixel size, mm (default 0.05)")
     ap.add_argument("--repeat", type=int, default=1, help="slice each N times; best time counts")
     ap.add_argument("--models-dir", type=Path, help="where 3DBenchy.stl and XYZ-Cube.stl are")
+    ap.add_argument("--draw-z", default="", help="with --out, also draw these layers (z, mm)")
     ap.add_argument(
         "--self-check",
         action="store_true",
@@ -247,6 +261,7 @@ def main() -> int:
     if args.quick:
         names = [n for n in names if n not in SHARED]
     shared_dir = args.models_dir or find_shared_models(REPO)
+    draw_z = [float(z) for z in args.draw_z.split(",") if z.strip()]
     notes: list[str] = []
 
     work = args.out or Path(tempfile.mkdtemp(prefix="slicebench-"))
@@ -284,6 +299,7 @@ def main() -> int:
             lr: LayerRaster,
             pending: dict[float, dict[str, LayerRaster]] = pending,
             worst_pick: dict = worst_pick,  # type: ignore[type-arg]
+            name: str = name,
         ) -> None:
             # Hold each layer until both engines have drawn it; keep the one where the built-in
             # slicer covers least compared with PrusaSlicer (then doubles most).
@@ -294,6 +310,8 @@ def main() -> int:
             if len(got) < len(ENGINES):
                 return
             del pending[lr.result.z]
+            if any(abs(lr.result.z - z) < 1e-3 for z in draw_z):
+                render_layer(ctx, got, args.out / f"{name}.z{lr.result.z:.2f}.png", name)
             b, p = got["builtin"].result, got["prusaslicer"].result
             if b.section_mm2 < MIN_TARGET_AREA:
                 return
@@ -306,6 +324,8 @@ def main() -> int:
         for e, p in paths.items():
             res.offset[e] = extrusion_offset(p, placed)
         results.append(res)
+        if args.out is not None:
+            write_csv(res, args.out / f"{name}.layers.csv")
         if args.out is not None and "best" in worst_pick:
             _score, ctx, got = worst_pick["best"]
             render_layer(ctx, got, args.out / f"{name}.worst-layer.png", name)

@@ -15,12 +15,13 @@ the model's cross-section at the layer's mid-height. The rules, in the units of 
   h·(1 − π/4) ≈ 0.043 mm and are not doubled.
   Two passes are two different paths, or the same path when the two covering points are more than
   `pass_gap` mm apart along it (the joint between consecutive segments is one pass).
-- **wall void**: an uncovered connected region (8-connected pixels) of the section lying wholly
-  in the walls, where the walls are the band within 2 line widths of the boundary plus every part
-  of the section thinner than `thin_wall_widths` line widths (too thin to hold sparse infill).
-  A region that reaches beyond the walls is a sparse-infill cell, not a void. Only walls at least
-  2 line widths thick count (thickness at a point: twice the largest distance to the boundary
-  within 2 line widths of it).
+- **wall void**: an uncovered connected region (8-connected pixels) of the section that lies
+  wholly within 2 line widths of the boundary (the perimeters' band), or lies in a part of the
+  section thinner on average than `thin_wall_widths` line widths (5 × 0.45 = 2.25 mm: no room for
+  sparse infill between two perimeters a side; issue 13's hollow walls are 1.3–2.2 mm). Other
+  uncovered regions are sparse-infill cells. Only voids in walls at least 2 line widths thick
+  count. Thickness at a point is twice the largest distance to the boundary within 2 line widths
+  of it, averaged over the region (so the thicker corners of a thin wall do not decide).
 - **overhang perimeter**: chunks of path whose midpoint is inside the section within
   0.75·line_width of its boundary (the outermost loop), with more than half of the stroke's pixels
   outside the layer below's section.
@@ -65,7 +66,7 @@ class MeasureSettings:
     px: float = 0.05  # pixel size, mm
     core_tol: float = 0.025  # mm each side; see the module's docstring
     pass_gap_widths: float = 2.0  # × line_width
-    thin_wall_widths: float = 6.0  # × line_width: thinner parts of a section are all wall
+    thin_wall_widths: float = 5.0  # × line_width: thinner parts of a section are all wall
     pinhole_min_mm2: float = 0.015
     chunk_len: float = 0.5  # mm
     margin: float = 1.0  # mm of window around a layer's sections
@@ -279,20 +280,20 @@ def measure_layer(
     covered = int((strokes.covered & sec).sum())
     doubled = int((strokes.doubled & sec).sum())
 
-    # Wall voids: uncovered regions that never reach the interior, in walls >= 2 lines thick.
+    # Wall voids: uncovered regions wholly in the perimeter band, or in a part too thin for
+    # sparse infill; only walls at least two lines thick count.
+    lw = ms.line_width
     unc = sec & ~strokes.covered
     labels, n = ndimage.label(unc, structure=_EIGHT)
-    interior = np.zeros(n + 1, dtype=bool)
-    lw = ms.line_width
-    wall_region = (ctx.dist_in <= 2 * lw) | (ctx.thickness <= ms.thin_wall_widths * lw)
-    interior[labels[unc & ~wall_region]] = True
-    interior[0] = True
-    cand = ~interior[labels]
-    lab = labels[cand]
-    size = np.bincount(lab, minlength=n + 1) * pa
-    thick = np.zeros(n + 1, dtype=np.float32)
-    np.maximum.at(thick, lab, ctx.thickness[cand])
-    wall = (size > 0) & (thick >= 2 * ms.line_width)
+    lab = labels[unc]
+    npx = np.bincount(lab, minlength=n + 1)
+    size = npx * pa
+    with np.errstate(invalid="ignore", divide="ignore"):
+        thick = np.bincount(lab, weights=ctx.thickness[unc], minlength=n + 1) / npx
+    deep = np.zeros(n + 1, dtype=bool)
+    deep[labels[unc & (ctx.dist_in > 2 * lw)]] = True
+    wall = (npx > 0) & (~deep | (thick <= ms.thin_wall_widths * lw)) & (thick >= 2 * lw)
+    wall[0] = False
     largest = float(size[wall].max()) if wall.any() else 0.0
     over = int((size[wall] > 0.05).sum())
     void_mask = wall[labels] & unc
