@@ -57,18 +57,32 @@ class Toolpaths:
     fan_changes: list[tuple[float, float]] = field(default_factory=list)
     temperatures: list[tuple[str, float]] = field(default_factory=list)  # (M104/M109 …, S) in order
     retractions: list[float] = field(default_factory=list)  # lengths of negative-E moves
+    _length: np.ndarray | None = field(default=None, repr=False)
+    _by_z: dict[float, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def length(self) -> np.ndarray:
-        return np.hypot(self.x1 - self.x0, self.y1 - self.y0)
+        if self._length is None:
+            self._length = np.hypot(self.x1 - self.x0, self.y1 - self.y0)
+        return self._length
+
+    def _index(self) -> dict[float, np.ndarray]:
+        # Built once: asking for each layer's segments would otherwise scan the file per layer.
+        if self._by_z is None:
+            zr = np.round(self.z, _Z_DECIMALS)
+            order = np.argsort(zr, kind="stable")
+            zs, starts = np.unique(zr[order], return_index=True)
+            parts = np.split(order, starts[1:])
+            self._by_z = {float(z): np.sort(p) for z, p in zip(zs, parts, strict=True)}
+        return self._by_z
 
     def layer_zs(self) -> np.ndarray:
         """Distinct heights at which the file extrudes, ascending."""
-        return np.unique(np.round(self.z, _Z_DECIMALS))
+        return np.array(sorted(self._index()))
 
     def at_z(self, z: float) -> np.ndarray:
-        """Indices of the segments extruded at height `z`."""
-        return np.flatnonzero(np.abs(np.round(self.z, _Z_DECIMALS) - z) < 0.5 * 10**-_Z_DECIMALS)
+        """Indices of the segments extruded at height `z`, in print order."""
+        return self._index().get(round(float(z), _Z_DECIMALS), np.zeros(0, dtype=np.int64))
 
 
 def _arc_points(

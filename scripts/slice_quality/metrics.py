@@ -21,7 +21,10 @@ the model's cross-section at the layer's mid-height. The rules, in the units of 
   sparse infill between two perimeters a side; issue 13's hollow walls are 1.3–2.2 mm). Other
   uncovered regions are sparse-infill cells. Only voids in walls at least 2 line widths thick
   count. Thickness at a point is twice the largest distance to the boundary within 2 line widths
-  of it, averaged over the region (so the thicker corners of a thin wall do not decide).
+  of it, averaged over the region (so the thicker corners of a thin wall do not decide). A sliver
+  along the outer surface that never reaches a quarter line width (0.11 mm) inside is the rounded
+  edge of a strand, a dimensional error rather than a void (a round-cornered loop's corners, an
+  overhanging outer loop drawn as a round strand), and is not counted.
 - **overhang perimeter**: chunks of path whose midpoint is inside the section within
   0.75·line_width of its boundary (the outermost loop), with more than half of the stroke's pixels
   outside the layer below's section.
@@ -44,7 +47,15 @@ import trimesh
 from scipy import ndimage
 
 from .gcode import Toolpaths
-from .raster import Chunks, Grid, StrokeRaster, chunk_segments, fill_even_odd, rasterise
+from .raster import (
+    Chunks,
+    Grid,
+    StrokeRaster,
+    chunk_segments,
+    fill_even_odd,
+    prefix_rows,
+    rasterise,
+)
 
 __all__ = [
     "LayerContext",
@@ -145,6 +156,7 @@ class LayerContext:
     dist_in: np.ndarray  # mm to the section's boundary, inside it
     thickness: np.ndarray  # local wall thickness, mm
     first: bool
+    below_prefix: np.ndarray  # per-row prefix sums of `below` (see raster.prefix_rows)
 
 
 @dataclass
@@ -198,7 +210,9 @@ def make_context(
     dist_in = (ndimage.distance_transform_edt(section) * ms.px).astype(np.float32)
     reach = max(1, round(2 * ms.line_width / ms.px))
     thickness = 2 * ndimage.maximum_filter(dist_in, size=2 * reach + 1)
-    return LayerContext(grid, section, below, above, dist_in, thickness, mid_below is None)
+    return LayerContext(
+        grid, section, below, above, dist_in, thickness, mid_below is None, prefix_rows(below)
+    )
 
 
 def _layer_chunks(
@@ -273,7 +287,9 @@ def measure_layer(
     else:
         air = ~_near(printed_below, grid, mx, my, ms.line_width / 2)
         width = np.where(air, round_w, flat_w)
-    strokes = rasterise(grid, chunks, width / 2, ms.core_tol, ms.pass_gap, support=ctx.below)
+    strokes = rasterise(
+        grid, chunks, width / 2, ms.core_tol, ms.pass_gap, support_prefix=ctx.below_prefix
+    )
     sec = ctx.section
     n_sec = int(sec.sum())
     pa = grid.pixel_area
@@ -292,7 +308,9 @@ def measure_layer(
         thick = np.bincount(lab, weights=ctx.thickness[unc], minlength=n + 1) / npx
     deep = np.zeros(n + 1, dtype=bool)
     deep[labels[unc & (ctx.dist_in > 2 * lw)]] = True
-    wall = (npx > 0) & (~deep | (thick <= ms.thin_wall_widths * lw)) & (thick >= 2 * lw)
+    reaches_in = np.zeros(n + 1, dtype=bool)
+    reaches_in[labels[unc & (ctx.dist_in > lw / 4)]] = True
+    wall = reaches_in & (~deep | (thick <= ms.thin_wall_widths * lw)) & (thick >= 2 * lw)
     wall[0] = False
     largest = float(size[wall].max()) if wall.any() else 0.0
     over = int((size[wall] > 0.05).sum())

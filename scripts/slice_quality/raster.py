@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Chunks", "Grid", "StrokeRaster", "chunk_segments", "fill_even_odd", "rasterise"]
+__all__ = [
+    "Chunks",
+    "Grid",
+    "StrokeRaster",
+    "chunk_segments",
+    "fill_even_odd",
+    "prefix_rows",
+    "rasterise",
+]
 
 
 @dataclass(frozen=True)
@@ -90,10 +98,7 @@ def fill_even_odd(grid: Grid, segments: np.ndarray) -> np.ndarray:
     ra, xa, xb = rows[0::2], x[0::2], x[1::2]
     ja = np.clip(np.ceil((xa - grid.x0) / grid.px - 0.5).astype(np.int64), 0, grid.nx)
     jb = np.clip(np.ceil((xb - grid.x0) / grid.px - 0.5).astype(np.int64), 0, grid.nx)
-    diff = np.zeros((grid.ny, grid.nx + 1), dtype=np.int32)
-    np.add.at(diff, (ra, ja), 1)
-    np.add.at(diff, (ra, jb), -1)
-    return np.cumsum(diff[:, : grid.nx], axis=1) > 0
+    return _paint(grid, ra, ja, jb)
 
 
 @dataclass
@@ -215,11 +220,20 @@ def _spans(grid: Grid, chunks: Chunks, radius: np.ndarray) -> _Spans:
     return _Spans(row[keep], j0[keep], j1[keep], c[keep])
 
 
+def prefix_rows(mask: np.ndarray) -> np.ndarray:
+    """Per-row prefix sums of a mask, one column wider: pixels j0..j1-1 of row i hold
+    out[i, j1] - out[i, j0] of its set pixels."""
+    out = np.zeros((mask.shape[0], mask.shape[1] + 1), dtype=np.int32)
+    np.cumsum(mask, axis=1, dtype=np.int32, out=out[:, 1:])
+    return out
+
+
 def _paint(grid: Grid, row: np.ndarray, j0: np.ndarray, j1: np.ndarray) -> np.ndarray:
-    diff = np.zeros((grid.ny, grid.nx + 1), dtype=np.int32)
-    np.add.at(diff, (row, j0), 1)
-    np.add.at(diff, (row, j1), -1)
-    return np.cumsum(diff[:, : grid.nx], axis=1) > 0
+    """Pixels inside at least one run [j0, j1) of its row."""
+    w = grid.nx + 1
+    size = grid.ny * w
+    diff = np.bincount(row * w + j0, minlength=size) - np.bincount(row * w + j1, minlength=size)
+    return np.cumsum(diff.reshape(grid.ny, w)[:, : grid.nx], axis=1, dtype=np.int32) > 0
 
 
 def rasterise(
@@ -229,6 +243,7 @@ def rasterise(
     core_tol: float,
     pass_gap: float,
     support: np.ndarray | None = None,
+    support_prefix: np.ndarray | None = None,
 ) -> StrokeRaster:
     """Draw strokes (round-capped, `radius` per chunk) and find the pixels laid twice.
 
@@ -244,9 +259,8 @@ def rasterise(
     full = _spans(grid, chunks, radius)
     covered = _paint(grid, full.row, full.j0, full.j1)
     chunk_pixels = np.bincount(full.chunk, weights=full.j1 - full.j0, minlength=n_chunks)
-    if support is not None:
-        cs = np.zeros((grid.ny, grid.nx + 1), dtype=np.int64)
-        np.cumsum(support, axis=1, out=cs[:, 1:])
+    if support is not None or support_prefix is not None:
+        cs = support_prefix if support_prefix is not None else prefix_rows(support)
         on = cs[full.row, full.j1] - cs[full.row, full.j0]
         chunk_on = np.bincount(full.chunk, weights=on, minlength=n_chunks)
     else:
