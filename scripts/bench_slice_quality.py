@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import math
 import os
 import re
@@ -79,9 +80,9 @@ def run_timed(cmd: list[str], env: dict[str, str] | None, log: Path) -> tuple[fl
         proc = subprocess.run(
             [TIME, "-v", "-o", str(tfile), *cmd], stdout=out, stderr=subprocess.STDOUT, env=env
         )
-    text = tfile.read_text()
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}); see {log}")
+    text = tfile.read_text()
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     if wall is None or rss is None:
@@ -93,7 +94,7 @@ def run_timed(cmd: list[str], env: dict[str, str] | None, log: Path) -> tuple[fl
 
 
 def slice_model(
-    stl: Path, work: Path, name: str, m: Matched, ini: Path, repeat: int
+    stl: Path, work: Path, name: str, m: Matched, ini: Path, repeat: int, reuse: bool = False
 ) -> dict[str, Run]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
@@ -125,12 +126,17 @@ def slice_model(
             str(stl),
         ],
     }
+    timing = work / f"{name}.timing.json"
     best: dict[str, tuple[float, float]] = {}
-    for _ in range(repeat):
-        for eng in ENGINES:  # alternate, so a burst of load hits both
-            wall, rss = run_timed(cmds[eng], env, work / f"{name}.{eng}.log")
-            old = best.get(eng)
-            best[eng] = (min(wall, old[0]), min(rss, old[1])) if old else (wall, rss)
+    if reuse:
+        best = {e: tuple(v) for e, v in json.loads(timing.read_text()).items()}  # type: ignore[misc]
+    else:
+        for _ in range(repeat):
+            for eng in ENGINES:  # alternate, so a burst of load hits both
+                wall, rss = run_timed(cmds[eng], env, work / f"{name}.{eng}.log")
+                old = best.get(eng)
+                best[eng] = (min(wall, old[0]), min(rss, old[1])) if old else (wall, rss)
+        timing.write_text(json.dumps(best))
     return {e: Run(best[e][0], best[e][1], work / f"{name}.{e}.gcode") for e in ENGINES}
 
 
@@ -228,6 +234,11 @@ def main() -> int:
     ap.add_argument("--px", type=float, default=0.05, help="pixel size, mm (default 0.05)")
     ap.add_argument("--repeat", type=int, default=1, help="slice each N times; best time counts")
     ap.add_argument("--models-dir", type=Path, help="where 3DBenchy.stl and XYZ-Cube.stl are")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --out, measure the G-code and timings an earlier run left there again",
+    )
     ap.add_argument("--draw-z", default="", help="with --out, also draw these layers (z, mm)")
     ap.add_argument(
         "--self-check",
@@ -285,7 +296,14 @@ def main() -> int:
     for name, mesh in meshes.items():
         stl = work / f"{name}.stl"
         mesh.export(stl)
-        runs = slice_model(stl, work, name, m, ini, args.repeat)
+        reuse = (
+            args.reuse
+            and all((work / f"{name}.{e}.gcode").exists() for e in ENGINES)
+            and (work / f"{name}.timing.json").exists()
+        )
+        if args.reuse and not reuse:
+            notes.append(f"{name}: sliced afresh (nothing to reuse in {work})")
+        runs = slice_model(stl, work, name, m, ini, args.repeat, reuse)
         paths = {e: read_gcode(r.gcode) for e, r in runs.items()}
         placed = place(mesh, m)
         stack = SectionStack(placed)

@@ -24,7 +24,9 @@ the model's cross-section at the layer's mid-height. The rules, in the units of 
   of it, averaged over the region (so the thicker corners of a thin wall do not decide). A sliver
   along the outer surface that never reaches a quarter line width (0.11 mm) inside is the rounded
   edge of a strand, a dimensional error rather than a void (a round-cornered loop's corners, an
-  overhanging outer loop drawn as a round strand), and is not counted.
+  overhanging outer loop drawn as a round strand), and is not counted. Only the part of the
+  section over the layer below's section counts: strands in air (a bridge's, an overhang's) are
+  round and leave gaps between them in every slicer; the overhang metric looks at those.
 - **overhang perimeter**: chunks of path whose midpoint is inside the section within
   0.75·line_width of its boundary (the outermost loop), with more than half of the stroke's pixels
   outside the layer below's section.
@@ -297,9 +299,10 @@ def measure_layer(
     doubled = int((strokes.doubled & sec).sum())
 
     # Wall voids: uncovered regions wholly in the perimeter band, or in a part too thin for
-    # sparse infill; only walls at least two lines thick count.
+    # sparse infill; only walls at least two lines thick count, and only where the layer below
+    # holds them up (gaps between strands in air are the overhang metric's business).
     lw = ms.line_width
-    unc = sec & ~strokes.covered
+    unc = sec & ctx.below & ~strokes.covered
     labels, n = ndimage.label(unc, structure=_EIGHT)
     lab = labels[unc]
     npx = np.bincount(lab, minlength=n + 1)
