@@ -303,7 +303,12 @@ def main() -> int:
         )
         if args.reuse and not reuse:
             notes.append(f"{name}: sliced afresh (nothing to reuse in {work})")
-        runs = slice_model(stl, work, name, m, ini, args.repeat, reuse)
+        try:
+            runs = slice_model(stl, work, name, m, ini, args.repeat, reuse)
+        except RuntimeError as err:
+            # A slicer that fails on a part is a finding, not a reason to lose the others.
+            notes.append(f"{name}: not measured: {err}")
+            continue
         paths = {e: read_gcode(r.gcode) for e, r in runs.items()}
         placed = place(mesh, m)
         stack = SectionStack(placed)
