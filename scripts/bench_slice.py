@@ -82,8 +82,8 @@ def run_engine(engine: str, model: Path, out: Path) -> dict[str, object]:
 
 def analyse(path: Path) -> dict[str, object]:
     sys.path.insert(0, str(ROOT))
-    from printforge.runtime.settings import load_settings
     from printforge.gcode.analysis import analyse_gcode
+    from printforge.runtime.settings import load_settings
 
     settings = load_settings()
     t0 = time.perf_counter()
