@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "virtual_printer",
     "providers",
     "node",
+    "farm",
     "serve",
 )
 

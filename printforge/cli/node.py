@@ -64,6 +64,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--password-env", metavar="VAR", help="read the broker password from this variable"
     )
     p.add_argument("--tls-ca", metavar="FILE", help="CA that signed the broker's certificate")
+    p.add_argument(
+        "--farm-key-env",
+        metavar="VAR",
+        help="read the farm key (signs every farm message) from this variable; default"
+        " PRINTFORGE_BUS__FARM_KEY",
+    )
+    p.add_argument(
+        "--artifact-origin",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="an http(s) origin a started file may be fetched from (repeatable); default none",
+    )
+    p.add_argument(
+        "--topic-layout",
+        choices=("flat", "node"),
+        help="node: publish under {prefix}/nodes/{node}/…, for a broker ACL per node",
+    )
     p.add_argument("--status-interval", type=float, metavar="S", help="heartbeat period")
     p.add_argument(
         "--sim-speed",
@@ -94,6 +112,8 @@ def _bus_overrides(args: argparse.Namespace) -> dict[str, object]:
         ("username", args.username),
         ("tls_ca", args.tls_ca),
         ("status_interval_s", args.status_interval),
+        ("artifact_origins", args.artifact_origin),
+        ("topic_layout", args.topic_layout),
     ):
         if value is not None:
             bus[key] = value
@@ -102,6 +122,11 @@ def _bus_overrides(args: argparse.Namespace) -> dict[str, object]:
         if password is None:
             raise InputError(f"--password-env {args.password_env}: the variable is not set")
         bus["password"] = password
+    if args.farm_key_env:
+        key = os.environ.get(args.farm_key_env)
+        if key is None:
+            raise InputError(f"--farm-key-env {args.farm_key_env}: the variable is not set")
+        bus["farm_key"] = key
     return bus
 
 

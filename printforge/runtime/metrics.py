@@ -16,6 +16,7 @@ __all__ = [
     "LLM_LATENCY",
     "LLM_TOKENS",
     "MQTT_MALFORMED",
+    "MQTT_UNAUTHENTICATED",
     "PRINTER_PROGRESS",
     "PRINTER_RESENDS",
     "PRINTER_TEMPERATURE",
@@ -120,6 +121,13 @@ WEBSOCKET_CLIENTS = Gauge(
 MQTT_MALFORMED = Counter(
     "printforge_mqtt_malformed_messages",
     "MQTT messages that could not be parsed, by topic kind",
+    ["kind"],
+    registry=REGISTRY,
+)
+MQTT_UNAUTHENTICATED = Counter(
+    "printforge_mqtt_unauthenticated_messages",
+    "Farm messages dropped or refused for a missing, bad, stale or replayed signature, by topic"
+    " kind",
     ["kind"],
     registry=REGISTRY,
 )

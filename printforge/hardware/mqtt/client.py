@@ -22,6 +22,7 @@ from aiomqtt.exceptions import MqttConnectError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from printforge.hardware.mqtt.config import BrokerAddress, BusSettings
+from printforge.hardware.mqtt.signing import Signer
 from printforge.runtime import metrics
 from printforge.runtime.errors import AuthError, ConfigError, OperationTimeout
 from printforge.runtime.health import HealthRegistry
@@ -120,6 +121,8 @@ class BusClient:
         on_message: called for every message as (topic, payload, retained); must not block.
         subscriptions: topic filters and their QoS, subscribed on every (re)connection.
         will: published by the broker if this connection dies without saying goodbye.
+        signer: signs every payload this connection publishes (and its will), at the moment
+            it goes out: a publish that waited out a broker outage still carries a fresh time.
     """
 
     def __init__(
@@ -136,8 +139,10 @@ class BusClient:
         username: str | None = None,
         password: str | None = None,
         tls: ssl.SSLContext | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.settings = settings
+        self.signer = signer
         self.address = address or settings.address()
         self.client_id = client_id
         self.name = name
@@ -220,13 +225,22 @@ class BusClient:
 
     # supervisor --------------------------------------------------------------------------------
     def _new_client(self) -> aiomqtt.Client:
+        will = self._will
+        if will is not None and self.signer is not None and will.payload:
+            # Signed per session: the will is as old as the connection when the broker sends it.
+            will = aiomqtt.Will(
+                topic=will.topic,
+                payload=self.signer.sign(will.topic, will.payload),  # type: ignore[arg-type]
+                qos=will.qos,
+                retain=will.retain,
+            )
         client = aiomqtt.Client(
             self.address.host,
             self.address.port,
             identifier=self.client_id,
             username=self._username,
             password=self._password,
-            will=self._will,
+            will=will,
             keepalive=self.settings.keepalive_s,
             tls_context=self._tls,
             # Our context checks the host name unless told not to; paho must not check again
@@ -340,6 +354,8 @@ class BusClient:
         lost = self._session_lost
         if lost.is_set():
             return False
+        if self.signer is not None and payload:
+            payload = self.signer.sign(topic, payload)
         if qos == 0:
             try:
                 await client.publish(topic, payload, qos=0, retain=retain, timeout=10.0)

@@ -190,6 +190,12 @@ class StartCommand(_Command):
     sha256: str = Field(pattern=SHA256_HEX)
     url: str | None = None
     size: int | None = Field(None, ge=0)
+    origin: str | None = Field(
+        None,
+        max_length=300,
+        description="the sender's own http(s) origin; a node fetches `url` from it only when"
+        " the command is signed with the farm key",
+    )
 
 
 class ControlCommand(_Command):

@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import tempfile
+import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
@@ -21,7 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 from printforge.gcode.gate import SessionGate, check_gcode
 from printforge.hardware.base import PrinterDriver
 from printforge.hardware.mqtt.client import BusClient, decode, note_malformed
-from printforge.hardware.mqtt.config import BusSettings
+from printforge.hardware.mqtt.config import BusSettings, Origin, origin_text, parse_origin
 from printforge.hardware.mqtt.messages import (
     COMMAND,
     Command,
@@ -37,6 +38,7 @@ from printforge.hardware.mqtt.messages import (
     StatusMessage,
     UploadCommand,
 )
+from printforge.hardware.mqtt.signing import Complaints, Signer, Verdict, Verifier, signing_pair
 from printforge.hardware.mqtt.spool import Spool
 from printforge.hardware.mqtt.topics import Topics, valid_printer_id
 from printforge.models.printer import (
@@ -46,6 +48,7 @@ from printforge.models.printer import (
     PrinterStatus,
     PrintProgress,
 )
+from printforge.runtime import metrics
 from printforge.runtime.errors import (
     BadArtifact,
     ConfigError,
@@ -63,6 +66,9 @@ __all__ = ["BusNode", "EndpointFaults", "PrinterEndpoint"]
 log = logging.getLogger(__name__)
 
 SEEN_COMMANDS = 4096  # command ids remembered per printer for de-duplication
+# Refused commands answered per printer and second (burst, rate): a flood of forged commands
+# is counted, not answered message for message.
+REFUSAL_BURST, REFUSAL_RATE = 20.0, 10.0
 URGENT = ("state", "job_id", "message")
 
 
@@ -90,6 +96,9 @@ class PrinterEndpoint:
         boot: str,
         health: HealthRegistry | None = None,
         faults: EndpointFaults | None = None,
+        signer: Signer | None = None,
+        verifier: Verifier | None = None,
+        complaints: Complaints | None = None,
     ) -> None:
         self.driver = driver
         self.settings = settings
@@ -97,7 +106,24 @@ class PrinterEndpoint:
         self.printer_id = printer_id or f"{node_id}.{driver.name}"
         if not valid_printer_id(self.printer_id):
             raise ConfigError(f"printer id {self.printer_id!r} cannot be an MQTT topic level")
-        self.topics = Topics(settings.topic_prefix)
+        scoped = settings.topic_layout == "node"
+        if scoped and not self.printer_id.startswith(f"{node_id}."):
+            raise ConfigError(
+                f"printer id {self.printer_id!r} must start with {node_id}. in the node layout"
+            )
+        self.topics = Topics(settings.topic_prefix, node=node_id if scoped else None)
+        if signer is None and verifier is None and settings.farm_key is not None:
+            signer, verifier = signing_pair(
+                settings.farm_key_text(), window_s=settings.signature_window_s
+            )
+        self._verifier = verifier
+        self._complaints = complaints or Complaints(log)
+        self._trusted: frozenset[Origin] = frozenset(
+            parse_origin(o) for o in settings.artifact_origins
+        )
+        self._refusal_tokens = REFUSAL_BURST
+        self._refusal_at = time.monotonic()
+        self.refused = 0
         self.spool = spool
         self.boot = boot
         self.faults = faults or EndpointFaults()
@@ -131,6 +157,7 @@ class PrinterEndpoint:
             ),
             health=health,
             name=f"bus:{self.printer_id}",
+            signer=signer,
         )
         self.client.on_connect(self._publish_status)
 
@@ -263,6 +290,13 @@ class PrinterEndpoint:
 
     # commands --------------------------------------------------------------------------------
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if self._verifier is not None:
+            # Before anything is parsed or acted on: with a farm key, only a command signed with
+            # it, for this printer's topic, fresh and not seen before, goes any further.
+            verdict = self._verifier.check(topic, payload)
+            if not verdict.ok:
+                self._unauthorized(topic, payload, verdict)
+                return
         cmd = decode(COMMAND, payload, kind="command", topic=topic)
         if cmd is None:
             self._reject_malformed(payload)
@@ -281,10 +315,85 @@ class PrinterEndpoint:
         self._seen[cmd.id] = None
         while len(self._seen) > SEEN_COMMANDS:
             self._seen.popitem(last=False)
+        if isinstance(cmd, StartCommand) and cmd.url is not None:
+            why = self._untrusted_url(cmd)
+            if why is not None:
+                # Refused here, before the command is queued: no request is ever made.
+                error = ErrorBody(code="untrusted_origin", message=why)
+                reply = Reply(id=cmd.id, ok=False, error=error)
+                self._seen[cmd.id] = reply
+                self._event("command.rejected", job_id=cmd.job_id, message=f"start: {why}")
+                self._spawn(self._send_reply(reply), "reply")
+                return
         if isinstance(cmd, ControlCommand) and cmd.op in ("emergency_stop", "ping"):
             self._spawn(self._run_command(cmd), "urgent")  # never queued behind an upload
         else:
             self._queue.put_nowait(cmd)
+
+    def _untrusted_url(self, cmd: StartCommand) -> str | None:
+        """Why the node must not fetch `cmd.url`, or None when its origin is trusted."""
+        try:
+            origin = parse_origin(cmd.url or "")
+        except ValueError as err:
+            return f"url refused: {err}"
+        if origin in self._trusted:
+            return None
+        if self._verifier is not None and cmd.origin:
+            # The sender's own origin, as it announced it in a command signed with the farm key.
+            try:
+                if parse_origin(cmd.origin) == origin:
+                    return None
+            except ValueError:
+                pass
+        return (
+            f"url refused: {origin_text(origin)} is not an origin this node fetches from"
+            " ([bus] artifact_origins; an orchestrator's own origin counts only in a command"
+            " signed with the farm key)"
+        )
+
+    def _unauthorized(self, topic: str, payload: bytes, verdict: Verdict) -> None:
+        """Refuse a command whose signature does not hold: never run, answered `unauthorized`."""
+        metrics.MQTT_UNAUTHENTICATED.labels("command").inc()
+        cmd_id, op = _id_and_op(payload)
+        if verdict.replayed and cmd_id is not None and cmd_id in self._seen:
+            # An authentic copy of a command already here (a QoS 1 redelivery, or a replay):
+            # what a duplicate gets, the same reply and nothing done again.
+            self.duplicates += 1
+            reply = self._seen[cmd_id]
+            if reply is not None:
+                self._spawn(self._send_reply(reply), "reply")
+            return
+        self.refused += 1
+        self._complaints.note(
+            "%s: refused %s on %s: %s", self.printer_id, op or "a command", topic, verdict.reason
+        )
+        if cmd_id is None or not self._may_answer_refusal():
+            return
+        # Not remembered under its id: an unsigned copy of a real command's id must not make
+        # the real one look answered. The nonce tells a requester it is about its own message.
+        reply = Reply(
+            id=cmd_id,
+            ok=False,
+            error=ErrorBody(code="unauthorized", message=f"{op or 'command'}: {verdict.reason}"),
+            result={"nonce": verdict.nonce} if verdict.nonce else {},
+        )
+        self._event(
+            "command.rejected",
+            message=f"{op or 'command'}: unauthorized: {verdict.reason}",
+            data={"code": "unauthorized", "command_id": cmd_id},
+        )
+        self._spawn(self._send_reply(reply), "reply")
+
+    def _may_answer_refusal(self) -> bool:
+        now = time.monotonic()
+        self._refusal_tokens = min(
+            REFUSAL_BURST, self._refusal_tokens + (now - self._refusal_at) * REFUSAL_RATE
+        )
+        self._refusal_at = now
+        if self._refusal_tokens < 1:
+            return False
+        self._refusal_tokens -= 1
+        return True
 
     def _reject_malformed(self, payload: bytes) -> None:
         try:
@@ -468,6 +577,20 @@ def _verdict(
     return None
 
 
+def _id_and_op(payload: bytes) -> tuple[str | None, str | None]:
+    """The id and op a refused command claims, for the answer (never trusted for anything else)."""
+    try:
+        raw = json.loads(payload)
+    except ValueError:
+        return None, None
+    if not isinstance(raw, dict):
+        return None, None
+    cmd_id, op = raw.get("id"), raw.get("op")
+    good_id = cmd_id if isinstance(cmd_id, str) and 0 < len(cmd_id) <= 128 else None
+    good_op = op if isinstance(op, str) and op.isidentifier() and len(op) <= 32 else None
+    return good_id, good_op
+
+
 def _why_malformed(raw: object) -> str:
     """The first thing wrong with a command, in words a requester can act on."""
     try:
@@ -499,6 +622,11 @@ class BusNode:
             f"printforge-spool-{self.node_id}"
         )
         self.spool = Spool(folder)
+        # One verifier for the node: nonces are remembered once, whichever printer they reach.
+        signer, verifier = signing_pair(
+            settings.farm_key_text(), window_s=settings.signature_window_s
+        )
+        complaints = Complaints(log)
         self.endpoints = [
             PrinterEndpoint(
                 d,
@@ -508,12 +636,32 @@ class BusNode:
                 boot=self.boot,
                 health=health,
                 faults=faults,
+                signer=signer,
+                verifier=verifier,
+                complaints=complaints,
             )
             for d in drivers
         ]
         ids = [e.printer_id for e in self.endpoints]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"two printers share a bus id: {sorted(ids)}")
+        self.open_warning_given = False
+        if self.endpoints and settings.username is None and settings.farm_key is None:
+            self.endpoints[0].client.on_connect(self._warn_if_open)
+
+    async def _warn_if_open(self) -> None:
+        """Once: a broker that let us in without credentials, and no farm key, is an open door."""
+        if self.open_warning_given:
+            return
+        self.open_warning_given = True
+        log.warning(
+            "broker %s:%s let node %s in without credentials and no [bus] farm_key is set:"
+            " anyone who can reach the broker can drive its printers (set PRINTFORGE_BUS__FARM_KEY"
+            " on every node and orchestrator, and broker credentials: see docs/farm.md)",
+            self.endpoints[0].client.address.host,
+            self.endpoints[0].client.address.port,
+            self.node_id,
+        )
 
     async def start(self, *, wait_s: float | None = None) -> None:
         await asyncio.gather(*(e.start() for e in self.endpoints))

@@ -35,6 +35,7 @@ from printforge.models.printer import (
     PrintProgress,
 )
 from printforge.runtime.errors import (
+    AuthError,
     BadArtifact,
     ConfigError,
     ConnectionLost,
@@ -63,7 +64,11 @@ _ERRORS: dict[str, type[PrintforgeError]] = {
     "invalid_transition": InvalidTransition,
     "connection_lost": ConnectionLost,
     "unsafe_gcode": UnsafeGcode,
+    "unauthorized": AuthError,
+    "untrusted_origin": InputError,
 }
+# Codes the node chose more precisely than the exception type's own: kept as they came.
+_KEEP_CODE = frozenset({"unauthorized", "untrusted_origin"})
 
 
 def error_from_reply(reply: Reply, what: str) -> PrintforgeError:
@@ -74,7 +79,7 @@ def error_from_reply(reply: Reply, what: str) -> PrintforgeError:
     cls = _ERRORS.get(code)
     if cls is None:
         return PrinterError(message, code=code)
-    return cls(message)
+    return cls(message, code=code) if code in _KEEP_CODE else cls(message)
 
 
 class RemoteConfig(DriverConfig):

@@ -143,7 +143,8 @@ class Spool:
             timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(url) as resp,
+                # No redirects: the node checked this URL's origin, not where it might point.
+                session.get(url, allow_redirects=False) as resp,
             ):
                 if resp.status != 200:
                     raise ConnectionLost(f"G-code url answered HTTP {resp.status}")
