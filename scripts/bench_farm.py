@@ -11,8 +11,12 @@ dispatching small jobs to them while it measures:
 - CPU of every process involved (nodes, this one, the broker if it is ours), in % of one core;
 - resident memory of those processes, per printer.
 
-Ends with one line:
-printers=N p50_command_ms=… p99_command_ms=… p99_status_ms=… cpu_pct=… rss_mib_per_printer=…
+The farm runs twice in one invocation, on the same broker: without a farm key and with one
+(every command, status, event and reply signed and verified, HMAC-SHA256), so the cost of
+signing is read from two figures taken under the same conditions (`--signing` picks one).
+Ends with one line per run:
+signing=off printers=N p50_command_ms=… p99_command_ms=… p99_status_ms=… cpu_pct=… …
+signing=on printers=N …
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import asyncio
 import os
 import random
 import resource
+import secrets
 import statistics
 import subprocess
 import sys
@@ -88,7 +93,9 @@ def job_gcode(folder: Path, moves: int) -> Path:
     return path
 
 
-def start_nodes(args: argparse.Namespace, url: str, prefix: str) -> list[subprocess.Popen[str]]:
+def start_nodes(
+    args: argparse.Namespace, url: str, prefix: str, farm_key: str | None
+) -> list[subprocess.Popen[str]]:
     share = [
         args.printers // args.nodes + (1 if i < args.printers % args.nodes else 0)
         for i in range(args.nodes)
@@ -121,7 +128,11 @@ def start_nodes(args: argparse.Namespace, url: str, prefix: str) -> list[subproc
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 text=True,
-                env={**os.environ, "PRINTFORGE_LOG_LEVEL": "ERROR"},
+                env={
+                    **os.environ,
+                    "PRINTFORGE_LOG_LEVEL": "ERROR",
+                    **({"PRINTFORGE_BUS__FARM_KEY": farm_key} if farm_key else {}),
+                },
             )
         )
     return procs
@@ -141,9 +152,13 @@ class Measure:
 
 
 async def drive(
-    args: argparse.Namespace, url: str, nodes: list[subprocess.Popen[str]], broker_pid: int | None
+    args: argparse.Namespace,
+    url: str,
+    nodes: list[subprocess.Popen[str]],
+    broker_pid: int | None,
+    prefix: str,
+    farm_key: str | None,
 ) -> str:
-    prefix = args.prefix
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
             overrides={
@@ -155,6 +170,7 @@ async def drive(
                     "command_timeout_s": 60.0,
                     "command_retry_s": 10.0,
                     "stale_after_s": 30.0,
+                    "farm_key": farm_key,
                 },
             }
         )
@@ -266,7 +282,7 @@ async def drive(
         file=sys.stderr,
     )
     return (
-        f"printers={n}"
+        f"signing={'on' if farm_key else 'off'} printers={n}"
         f" p50_command_ms={statistics.median(measure.command_ms):.1f}"
         f" p99_command_ms={percentile(measure.command_ms, 99):.1f}"
         f" p99_status_ms={percentile(measure.status_ms, 99):.1f}"
@@ -307,7 +323,13 @@ def main() -> int:
         " of the light simulated ones",
     )
     p.add_argument("--status-interval", type=float, default=1.0)
-    p.add_argument("--prefix", default=f"bench{uuid.uuid4().hex[:8]}/v1")
+    p.add_argument("--prefix", default=f"bench{uuid.uuid4().hex[:8]}")
+    p.add_argument(
+        "--signing",
+        choices=("both", "off", "on"),
+        default="both",
+        help="run without a farm key, with one (signed messages), or both in turn (default)",
+    )
     args = p.parse_args()
     if os.environ.get("BENCH_VERBOSE"):
         import gc
@@ -324,24 +346,41 @@ def main() -> int:
         broker = LocalMosquitto(Path(folder.name))
         broker.start()
         url = broker.url
-    nodes = start_nodes(args, url, args.prefix)
+    modes = {"both": (False, True), "off": (False,), "on": (True,)}[args.signing]
+    lines = []
     try:
-        line = asyncio.run(drive(args, url, nodes, broker.pid if broker else None))
-    finally:
-        for proc in nodes:
-            proc.terminate()
-        for proc in nodes:
+        for signed in modes:
+            # A fresh key and topic prefix per run: the runs share nothing but the broker.
+            farm_key = secrets.token_urlsafe(32) if signed else None
+            prefix = f"{args.prefix}-{'signed' if signed else 'plain'}/v1"
+            nodes = start_nodes(args, url, prefix, farm_key)
             try:
-                proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+                line = asyncio.run(
+                    drive(args, url, nodes, broker.pid if broker else None, prefix, farm_key)
+                )
+            finally:
+                stop_nodes(nodes)
+            print(line, file=sys.stderr, flush=True)
+            lines.append(line)
+    finally:
         if broker is not None:
             broker.stop()
         if folder is not None:
             folder.cleanup()
-    print(line, flush=True)
+    for line in lines:
+        print(line, flush=True)
     return 0
+
+
+def stop_nodes(nodes: list[subprocess.Popen[str]]) -> None:
+    for proc in nodes:
+        proc.terminate()
+    for proc in nodes:
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
 
 
 if __name__ == "__main__":

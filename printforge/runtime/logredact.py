@@ -17,7 +17,7 @@ _URL_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*:)[^\s/@]+
 # Authorization: Bearer abc / "authorization": "Bearer abc" / X-API-Key: abc / api_key=abc
 _HEADER_TOKEN = re.compile(
     r"(?i)((?:authorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic)\s+)"
-    r"|(?:(?:x-api-key|api[_-]?key|access[_-]?code|token|password)['\"]?\s*[:=]\s*['\"]?))"
+    r"|(?:(?:x-api-key|api[_-]?key|access[_-]?code|farm[_-]?key|token|password)['\"]?\s*[:=]\s*['\"]?))"
     r"([^\s'\",;&]{4,})"
 )
 

@@ -246,3 +246,11 @@ def test_a_status_still_parses_with_its_signature() -> None:
     signed = signer.sign(topic, msg.model_dump_json())
     assert StatusMessage.model_validate_json(signed) == msg
     assert verifier.check(topic, signed).ok
+
+
+def test_a_farm_key_quoted_by_some_library_is_taken_out_of_the_log_line() -> None:
+    from printforge.runtime.logredact import redact
+
+    key = "Zx9" * 12
+    for line in (f"env PRINTFORGE_BUS__FARM_KEY={key}", f"{{'farm_key': '{key}'}}"):
+        assert key not in redact(line)
