@@ -55,6 +55,19 @@ def _canonical(topic: bytes, ts: bytes, nonce: bytes, body: bytes) -> bytes:
     )
 
 
+class _Mac:
+    """HMAC-SHA256 with one key, keyed once: each message then copies the keyed state, which
+    skips the per-call digest lookup and key schedule (several times faster with OpenSSL 3)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def hex(self, topic: bytes, ts: bytes, nonce: bytes, body: bytes) -> bytes:
+        h = self._keyed.copy()
+        h.update(_canonical(topic, ts, nonce, body))
+        return h.hexdigest().encode()
+
+
 class Signer:
     """Signs outgoing payloads; optionally remembers the nonces it issued (for a while)."""
 
@@ -67,7 +80,7 @@ class Signer:
     ) -> None:
         if len(key) < 32:
             raise ValueError("a farm key has at least 32 characters")
-        self._key = key
+        self._mac = _Mac(key)
         self._clock = clock
         self._remember_s = remember_s
         self._issued: dict[bytes, float] = {}
@@ -80,9 +93,7 @@ class Signer:
         now = self._clock()
         ts = str(int(now * 1000)).encode()
         nonce = secrets.token_hex(16).encode()
-        mac = hmac.new(
-            self._key, _canonical(topic.encode(), ts, nonce, body), hashlib.sha256
-        ).hexdigest()
+        mac = self._mac.hex(topic.encode(), ts, nonce, body)
         if self._remember_s:
             self._issued[nonce] = now
             heapq.heappush(self._issued_order, (now, nonce))
@@ -92,7 +103,7 @@ class Signer:
                 self._issued.pop(old, None)
         return b"".join(
             (body[:-1], b',"sig":{"v":1,"ts":', ts, b',"nonce":"', nonce, b'","mac":"')
-        ) + (mac.encode() + b'"}}')
+        ) + (mac + b'"}}')
 
     def issued(self, nonce: str | None) -> bool:
         """Whether this signer put `nonce` on a message recently (within `remember_s`)."""
@@ -125,7 +136,7 @@ class Verifier:
         max_nonces: int = 200_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._key = key
+        self._mac = _Mac(key)
         self.window_s = window_s
         self._max = max_nonces
         self._clock = clock
@@ -149,10 +160,8 @@ class Verifier:
             return Verdict(False, "malformed signature")
         ts_text, nonce, mac = m.group(1), m.group(2), m.group(3)
         body = payload[:at] + b"}"
-        want = hmac.new(
-            self._key, _canonical(topic.encode(), ts_text, nonce, body), hashlib.sha256
-        ).hexdigest()
-        if not hmac.compare_digest(want.encode(), mac):
+        want = self._mac.hex(topic.encode(), ts_text, nonce, body)
+        if not hmac.compare_digest(want, mac):
             return Verdict(False, "bad signature")
         return Verdict(True, nonce=nonce.decode(), authentic=True, ts=int(ts_text) / 1000)
 
