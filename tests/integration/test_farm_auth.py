@@ -483,6 +483,12 @@ class Listener:
             writer.close()
 
 
+def fresh_gcode() -> bytes:
+    """A file no spool has yet (a node keeps files by sha256, across runs in a temp folder):
+    a fetch that must happen is not skipped for a copy already there."""
+    return (numbered_moves_gcode(50) + f"; {uuid.uuid4().hex}\n").encode()
+
+
 def start_cmd(cmd_id: str, url: str, body: bytes, origin: str | None = None) -> str:
     return StartCommand(
         id=cmd_id, job_id=cmd_id, sha256=hashlib.sha256(body).hexdigest(), url=url, origin=origin
@@ -494,7 +500,7 @@ async def test_a_node_fetches_nothing_from_an_origin_it_was_not_told_to_trust(
     mosquitto_broker: Mosquitto,  # noqa: F811
 ) -> None:
     url, prefix = mosquitto_broker.url, prefix_()
-    body = numbered_moves_gcode(50).encode()
+    body = fresh_gcode()
     async with (
         Listener(body) as listener,
         running_node(url, prefix, "nf", "--virtual", "1"),
@@ -524,7 +530,7 @@ async def test_a_trusted_origin_is_fetched_but_not_followed_elsewhere(
     mosquitto_broker: Mosquitto,  # noqa: F811
 ) -> None:
     url, prefix = mosquitto_broker.url, prefix_()
-    body = numbered_moves_gcode(50).encode()
+    body = fresh_gcode()
     async with (
         Listener(body) as elsewhere,
         Listener(body, redirect_to=f"{elsewhere.origin}/part.gcode") as redirector,
@@ -548,7 +554,7 @@ async def test_the_orchestrators_own_origin_is_trusted_when_it_signs_the_start(
     mosquitto_broker: Mosquitto,  # noqa: F811
 ) -> None:
     url, prefix = mosquitto_broker.url, prefix_()
-    body = numbered_moves_gcode(50).encode()
+    body = fresh_gcode()
     env = {"PRINTFORGE_BUS__FARM_KEY": KEY}
     async with Listener(body) as server, Listener(body) as other:
         farm = FarmClient(farm_settings(url, prefix, farm_key=KEY, announce_origin=server.origin))
