@@ -50,7 +50,7 @@ pytestmark = pytest.mark.mqtt
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "farm-key-for-tests-" + "k" * 24
-OPEN_WARNING = "anyone who can reach the broker can drive its printers"
+OPEN_WARNING = "anyone on the broker can drive its printers"
 
 
 # processes -----------------------------------------------------------------------------------

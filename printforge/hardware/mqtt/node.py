@@ -656,7 +656,7 @@ class BusNode:
         self.open_warning_given = True
         log.warning(
             "broker %s:%s let node %s in without credentials and no [bus] farm_key is set:"
-            " anyone who can reach the broker can drive its printers (set PRINTFORGE_BUS__FARM_KEY"
+            " anyone on the broker can drive its printers (set PRINTFORGE_BUS__FARM_KEY"
             " on every node and orchestrator, and broker credentials: see docs/farm.md)",
             self.endpoints[0].client.address.host,
             self.endpoints[0].client.address.port,
