@@ -33,7 +33,7 @@ from printforge.hardware.mqtt.messages import (
     StartCommand,
     StatusMessage,
 )
-from printforge.hardware.mqtt.node import BusNode
+from printforge.hardware.mqtt.node import BusNode, EndpointFaults
 from printforge.hardware.mqtt.remote import RemotePrinterDriver
 from printforge.hardware.mqtt.signing import Signer, Verifier
 from printforge.hardware.mqtt.topics import Topics
@@ -580,3 +580,58 @@ async def test_the_orchestrators_own_origin_is_trusted_when_it_signs_the_start(
                 assert server.requests == ["GET /part.gcode HTTP/1.1"]
         finally:
             await farm.stop()
+
+
+@pytest.mark.asyncio
+async def test_an_unsigned_copy_of_a_command_id_neither_blocks_nor_answers_the_real_one(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    url, prefix = mosquitto_broker.url, prefix_()
+    settings = farm_settings(url, prefix, node_id="cp", farm_key=KEY)
+    config = VirtualConfig.model_validate({"sim_speed": 5000.0})
+    driver = VirtualDriver("p1", config, PrinterProfile(name="generic-220"))
+    await driver.start()
+    # Slow replies: a forger who sees a command has time to answer in the printer's place.
+    node = BusNode(
+        settings, [driver], spool_dir=tmp_path / "spool", faults=EndpointFaults(reply_delay_s=1.0)
+    )
+    await node.start(wait_s=10)
+    farm = FarmClient(settings)
+    await farm.start(wait_s=10)
+    pid = node.endpoints[0].printer_id
+    try:
+        async with raw_client(url, prefix, pid) as raw:
+            # An unsigned command under an id the orchestrator will use: refused, and the id is
+            # not taken, so the real command under it still runs.
+            early = await raw.send(
+                SendCommand(id="same-id", line="G28").model_dump_json(), "same-id"
+            )
+            assert early.error is not None and early.error.code == "unauthorized"
+            reply = await farm.request(pid, SendCommand(id="same-id", line="G1 X5 F3000"))
+            assert reply.ok, reply.error
+
+            # An unsigned copy made on seeing the real command: its prompt `unauthorized`
+            # names no nonce of ours, so the orchestrator waits for the real answer.
+            copies: asyncio.Queue[bytes] = asyncio.Queue()
+            spy = BusClient(
+                BusSettings(broker=url, topic_prefix=prefix),
+                client_id=f"spy-{uuid.uuid4().hex[:6]}",
+                on_message=lambda t, p, r: copies.put_nowait(p),
+                subscriptions=[(raw.topics.cmd(pid), 1)],
+            )
+            await spy.start(wait_s=10)
+            try:
+                request = asyncio.create_task(farm.request(pid, ControlCommand(op="ping")))
+                seen = json.loads(await asyncio.wait_for(copies.get(), 10))
+                seen.pop("sig")
+                unsigned = await raw.send(json.dumps(seen), seen["id"])
+                assert unsigned.error is not None and unsigned.error.code == "unauthorized"
+                answer = await asyncio.wait_for(request, 15)
+                assert answer.ok and answer.result["state"] == "idle"
+            finally:
+                await spy.stop()
+    finally:
+        await farm.stop()
+        await node.stop()
+        await driver.stop()
