@@ -163,7 +163,10 @@ class FarmClient:
         )
 
     def _on_reply(self, topic: str, payload: bytes) -> None:
-        if not self._authentic(topic, payload, "reply"):
+        # The MAC, not the time: a reply counts only for a pending command with its id (a
+        # fresh random one per command), so a replayed reply can only repeat the answer it
+        # already was; and an orchestrator running behind must not drop its own answers.
+        if not self._authentic(topic, payload, "reply", fresh=False):
             return
         reply = decode(Reply, payload, kind="reply", topic=topic)
         if reply is None:
