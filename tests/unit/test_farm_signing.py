@@ -254,3 +254,25 @@ def test_a_farm_key_quoted_by_some_library_is_taken_out_of_the_log_line() -> Non
     key = "Zx9" * 12
     for line in (f"env PRINTFORGE_BUS__FARM_KEY={key}", f"{{'farm_key': '{key}'}}"):
         assert key not in redact(line)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "orchestrator", "why"),
+    [
+        (["host/A"], "orch", "cannot be a node id"),
+        (["host+"], "orch", "cannot be a node id"),
+        (["a.b"], "orch", "cannot be a node id"),
+        (["u:p"], "orch", "cannot be a node id"),
+        (["orch"], "orch", "also a node id"),
+        (["hostA", "hostA"], "orch", "given twice"),
+    ],
+)
+def test_broker_config_refuses_names_an_acl_cannot_hold(
+    tmp_path: Path, nodes: list[str], orchestrator: str, why: str
+) -> None:
+    from printforge.cli.farm import write_broker_config
+    from printforge.runtime.errors import InputError
+
+    with pytest.raises(InputError, match=why):
+        write_broker_config(tmp_path / "out", nodes, orchestrator=orchestrator)
+    assert not (tmp_path / "out").exists()  # nothing half-written
