@@ -267,9 +267,7 @@ async def test_a_replayed_command_is_refused_even_once_its_id_is_forgotten(
         async with raw_client(url, prefix, endpoint.printer_id) as raw:
             topic = raw.topics.cmd(endpoint.printer_id)
             signer = Signer(KEY.encode())
-            captured = signer.sign(
-                topic, SendCommand(id="move", line="G1 X10 F3000").model_dump_json()
-            )
+            captured = signer.sign(topic, SendCommand(id="move", line="G28").model_dump_json())
             assert (await raw.send(captured, "move")).ok
             assert endpoint.commands_handled == 1
             for i in range(6):
@@ -608,7 +606,7 @@ async def test_an_unsigned_copy_of_a_command_id_neither_blocks_nor_answers_the_r
                 SendCommand(id="same-id", line="G28").model_dump_json(), "same-id"
             )
             assert early.error is not None and early.error.code == "unauthorized"
-            reply = await farm.request(pid, SendCommand(id="same-id", line="G1 X5 F3000"))
+            reply = await farm.request(pid, SendCommand(id="same-id", line="G28 X"))
             assert reply.ok, reply.error
 
             # An unsigned copy made on seeing the real command: its prompt `unauthorized`
