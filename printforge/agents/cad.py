@@ -20,6 +20,7 @@ from printforge.geometry.importer import ImportRefused, import_mesh
 from printforge.geometry.orient import orient
 from printforge.geometry.preview import render_png
 from printforge.geometry.printability import analyse
+from printforge.geometry.verify import check_mesh
 from printforge.models.artifact import MeshArtifact, file_sha256
 from printforge.models.printability import Orientation, PrintabilityReport
 from printforge.models.printer import PrinterProfile
@@ -81,6 +82,23 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
             mesh = await asyncio.to_thread(build_mesh, spec, ctx.profile)
         except (ValueError, RuntimeError) as err:  # empty results, manifold3d refusals
             raise InputError(f"the design cannot be built: {err}") from err
+        if spec.requirements:
+            # What research says it built is measured: a part that does not measure up is
+            # refused with the reason, never delivered as if it were what was asked.
+            ctx.progress(0.4, "measuring the part against the request", None)
+            misses = await asyncio.to_thread(check_mesh, spec, mesh)
+            ctx.report["requirements_check"] = {
+                "measured": sum(
+                    1
+                    for r in spec.requirements
+                    if r.status == "built" and r.role in ("size", "hole", "wall")
+                ),
+                "failed": misses,
+            }
+            if misses:
+                raise InputError(
+                    "the built part does not match the request: " + "; ".join(misses[:5])
+                )
         return mesh, spec.name
 
     async def _import(

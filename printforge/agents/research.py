@@ -7,6 +7,7 @@ spec and the CAD pre-build checks, and feeds failures back to the same provider 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -19,11 +20,11 @@ from printforge.llm.router import LLMRouter
 from printforge.models.printer import PrinterProfile
 from printforge.models.request import PrintRequest
 from printforge.models.spec import DesignSpec
-from printforge.runtime.errors import InputError, PrintforgeError
+from printforge.runtime.errors import InputError, NeedsInput, PrintforgeError
 from printforge.runtime.health import HealthRecord, HealthRegistry, HealthState
 from printforge.runtime.settings import Settings
 
-__all__ = ["FEEDBACK_KEY", "ResearchAgent", "spec_validator"]
+__all__ = ["FEEDBACK_KEY", "ResearchAgent", "question_for", "spec_validator"]
 
 # A stage that fails a design (the CAD printability check) may put its problems here and run
 # research again; the model then sees them with the request.
@@ -42,17 +43,47 @@ def _pydantic_problems(err: ValidationError) -> list[str]:
 
 
 def spec_validator(profile: PrinterProfile) -> Any:
-    """Schema validation, then the CAD agent's pre-build checks for `profile`."""
+    """Schema validation, the CAD agent's pre-build checks for `profile`, and the requirement
+    list's own consistency (every built requirement names a field that exists)."""
     from printforge.geometry import spec_problems
+    from printforge.geometry.verify import requirement_problems
 
     def validate(data: dict[str, Any]) -> list[str]:
         try:
             spec = DesignSpec.model_validate(data)
         except ValidationError as err:
             return _pydantic_problems(err)
-        return spec_problems(spec, profile)
+        return spec_problems(spec, profile) + requirement_problems(spec)
 
     return validate
+
+
+def question_for(text: str, spec: DesignSpec) -> str:
+    """One question for a design with not_built requirements: what cannot be built, and
+    what would be built instead."""
+    missing = [r for r in spec.requirements if r.status == "not_built"]
+    listed = "; ".join(f"{r.text} ({r.note})" if r.note else r.text for r in missing[:6])
+    if len(missing) > 6:
+        listed += f"; and {len(missing) - 6} more"
+    instead = spec.name + (f": {spec.description}" if spec.description else "")
+    if len(instead) > 300:
+        instead = instead[:297] + "..."
+    return (
+        f"{text!r} asks for what this design cannot do: {listed}. It would build {instead}."
+        " Build that anyway (--accept-partial), or change the request?"
+    )
+
+
+def _mesh_problems(spec: DesignSpec, profile: PrinterProfile) -> list[str]:
+    """The design built and measured against its own requirement list (blocking)."""
+    from printforge.geometry import build_mesh
+    from printforge.geometry.verify import check_mesh
+
+    try:
+        mesh = build_mesh(spec, profile)
+    except (ValueError, RuntimeError) as err:
+        return [f"the design cannot be built: {err}"]
+    return check_mesh(spec, mesh)
 
 
 class ResearchAgent(Agent[PrintRequest, DesignSpec]):
@@ -146,7 +177,7 @@ class ResearchAgent(Agent[PrintRequest, DesignSpec]):
             spec, problems, rounds = await self._repair(base, response, validate, report, ctx)
             if spec is not None:
                 log.info("research answered by %s/%s", report["provider"], report["model"])
-                return spec
+                return self._accounted(inp, spec, ctx)
             last_problems = problems
             report["fallbacks"].append(
                 f"{provider}: no valid design after {rounds} round(s): " + "; ".join(problems[:3])
@@ -156,6 +187,23 @@ class ResearchAgent(Agent[PrintRequest, DesignSpec]):
             f"no provider produced a printable design for {inp.text!r}: "
             + "; ".join(last_problems[:5])
         )
+
+    def _accounted(self, inp: PrintRequest, spec: DesignSpec, ctx: AgentContext) -> DesignSpec:
+        """Record the requirement list in the job report; a design that leaves some of them
+        unbuilt stops here with a question unless the request accepts a partial design."""
+        listed = [r.model_dump(mode="json") for r in spec.requirements]
+        ctx.report["requirements"] = listed
+        missing = [r for r in spec.requirements if r.status == "not_built"]
+        if missing and not inp.accept_partial:
+            question = question_for(inp.text or "", spec)
+            ctx.report["question"] = question
+            raise NeedsInput(question, requirements=listed)
+        if missing:
+            left = "; ".join(r.text for r in missing)
+            spec = spec.model_copy(
+                update={"description": f"{spec.description or spec.name}. Left out: {left}"[:2000]}
+            )
+        return spec
 
     async def _repair(
         self,
@@ -177,11 +225,19 @@ class ResearchAgent(Agent[PrintRequest, DesignSpec]):
             report["cost_usd"] = round(report["cost_usd"] + response.cost_usd, 6)
             report["cached"] = response.cached
             ctx.progress(None, f"research: {response.provider} answered (round {rounds})", None)
+            kind = self.router.provider_settings(response.provider).kind
             if response.ok:
                 assert response.data is not None
-                return DesignSpec.model_validate(response.data), [], rounds
-            problems = [response.parse_error] if response.parse_error else response.problems
-            kind = self.router.provider_settings(response.provider).kind
+                spec = DesignSpec.model_validate(response.data)
+                if kind == "offline":
+                    return spec, [], rounds
+                # A model's design is held to its own requirement list: what it says it built
+                # is measured on the mesh, and what does not measure up goes back to it.
+                problems = await asyncio.to_thread(_mesh_problems, spec, ctx.profile)
+                if not problems:
+                    return spec, [], rounds
+            else:
+                problems = [response.parse_error] if response.parse_error else response.problems
             if kind == "offline" or rounds > self.settings.llm.repair_rounds:
                 return None, problems, rounds
             # Same provider, its larger model, with the failed answer and what is wrong with it.

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["register", "requirement_lines"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--printer", help="check printability for this printer (default from config)")
     p.add_argument("--spec-out", metavar="FILE", help="also write the design spec as JSON")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument(
+        "--accept-partial",
+        action="store_true",
+        help="build even when part of the request cannot be built (it is listed as left out);"
+        " without it such a request stops with a question",
+    )
     p.set_defaults(handler=_handle_design)
 
 
@@ -40,7 +46,7 @@ def _providers(raw: str | None) -> list[str] | None:
 def _handle_design(args: argparse.Namespace) -> int:
     from printforge.cli import load_cli_settings
     from printforge.models.request import PrintRequest
-    from printforge.runtime.errors import InputError
+    from printforge.runtime.errors import InputError, NeedsInput
 
     settings = load_cli_settings(args)
     out = Path(args.out).expanduser()
@@ -56,11 +62,15 @@ def _handle_design(args: argparse.Namespace) -> int:
             printer=printer,
             providers=_providers(args.provider),
             llm_model=args.llm_model,
+            accept_partial=args.accept_partial,
         )
     except ValueError as err:
         raise InputError(f"bad request: {err}") from None
     with tempfile.TemporaryDirectory(prefix="printforge-design-") as tmp:
-        spec, mesh, report = asyncio.run(_design(settings, request, printer, Path(tmp)))
+        try:
+            spec, mesh, report = asyncio.run(_design(settings, request, printer, Path(tmp)))
+        except NeedsInput as err:
+            return _ask(err, args.json)
         shutil.copyfile(mesh.path, out)
         preview = None
         if mesh.preview_png is not None and mesh.preview_png.is_file():
@@ -69,11 +79,38 @@ def _handle_design(args: argparse.Namespace) -> int:
         if args.spec_out:
             Path(args.spec_out).expanduser().write_text(spec.model_dump_json(indent=2))
     summary = _summary(spec, mesh, out, preview, report.get("research", {}))
+    summary["requirements"] = report.get("requirements", [])
     if args.json:
         print(json.dumps(summary))
     else:
         _print_summary(summary)
     return 0
+
+
+def _ask(err: Any, as_json: bool) -> int:
+    """The request needs an answer before anything is built: say the one question (exit 1)."""
+    if as_json:
+        print(
+            json.dumps(
+                {"needs_input": True, "question": err.question, "requirements": err.requirements}
+            )
+        )
+    else:
+        print(f"printforge: {err.question}", file=sys.stderr)
+        for line in requirement_lines(err.requirements):
+            print(line, file=sys.stderr)
+    return 1
+
+
+def requirement_lines(requirements: list[dict[str, Any]]) -> list[str]:
+    """One line per requirement: status, the request's words, and what became of them."""
+    marks = {"built": "built", "assumed": "assumed", "not_built": "NOT BUILT"}
+    out = []
+    for r in requirements:
+        where = f" -> {r['spec_path']}" if r.get("spec_path") else ""
+        note = f": {r['note']}" if r.get("note") else ""
+        out.append(f"  {marks.get(r['status'], r['status']):<9} {r['text']}{where}{note}")
+    return out
 
 
 async def _design(settings: Any, request: Any, printer: str, tmp: Path) -> tuple[Any, Any, Any]:
@@ -151,6 +188,9 @@ def _print_summary(s: dict[str, Any]) -> None:
     ]
     if s["description"]:
         lines.append(f"  {s['description']}")
+    if s.get("requirements"):
+        lines.append("  requirements:")
+        lines += ["  " + line for line in requirement_lines(s["requirements"])]
     for reason in r.get("fallbacks") or []:
         lines.append(f"  fallback: {reason}")
     check = s.get("printability") or {}

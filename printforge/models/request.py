@@ -39,6 +39,11 @@ class PrintRequest(BaseModel):
     priority: int = Field(0, ge=-100, le=100)
     providers: list[str] | None = Field(None, description="LLM provider order for research")
     llm_model: str | None = None
+    accept_partial: bool = Field(
+        False,
+        description="build even when research finds requirements it cannot realise (they are"
+        " listed as not_built); otherwise the job stops with a question",
+    )
     slice: SliceOverrides = Field(default_factory=SliceOverrides)
     print_: bool = Field(True, alias="print", description="stop after slicing when false")
 

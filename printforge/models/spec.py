@@ -12,7 +12,7 @@ class they all share.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +49,7 @@ from printforge.models.spec_parts import (
 
 __all__ = [
     "FAMILY_KINDS",
+    "ROLES",
     "Box",
     "BoxWithLid",
     "CableClip",
@@ -83,6 +84,7 @@ __all__ = [
     "Port",
     "Profile",
     "Rectangle",
+    "Requirement",
     "Revolve",
     "Rotate",
     "RoundedBox",
@@ -548,6 +550,50 @@ for _model in (
     _model.model_rebuild()
 
 
+RoleName = Literal[
+    "size",
+    "hole",
+    "wall",
+    "dimension",
+    "fit",
+    "clearance",
+    "count",
+    "angle",
+    "text",
+    "feature",
+    "context",
+]
+ROLES: tuple[str, ...] = get_args(RoleName)
+
+
+class Requirement(BaseModel):
+    """One thing the request asks for and what the design did with it. Every number, count,
+    text, named feature, fit and clearance in the request gets one, so nothing vanishes."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    text: str = Field(description="the request's own words for it, e.g. '4 mm thick'")
+    role: RoleName = Field(
+        description="size: an outside extent of the part; hole: a hole or bore diameter;"
+        " wall: a wall thickness; dimension: another length; fit: the size of what it fits;"
+        " clearance, count, angle, text (to put on the part), feature (a named feature),"
+        " context (words that do not change the shape)"
+    )
+    status: Literal["built", "assumed", "not_built"] = Field(
+        description="built: the design realises it; assumed: a default chosen for what the"
+        " request left open; not_built: the design cannot do it"
+    )
+    value: float | None = Field(
+        None, description="the length in mm (or count, or angle) it asks for; null for words"
+    )
+    spec_path: str | None = Field(
+        None, description="where the spec realises it, e.g. 'parts[0].size[2]'; null if none"
+    )
+    note: str | None = Field(
+        None, description="the value used; for not_built, why and what is built instead"
+    )
+
+
 class DesignSpec(BaseModel):
     """A printable design: one or more parts, each printed as its own body on the bed.
     Prefer one part-family node (box_with_lid, gear, l_bracket...) when one fits the request;
@@ -561,6 +607,11 @@ class DesignSpec(BaseModel):
         min_length=1,
         max_length=32,
         description="the bodies to print; each is laid out next to the others on the bed",
+    )
+    requirements: list[Requirement] = Field(
+        default_factory=list,
+        max_length=80,
+        description="every requirement found in the request and its status",
     )
     auto_orient: bool = Field(
         True,

@@ -11,6 +11,7 @@ __all__ = [
     "ConnectionLost",
     "InputError",
     "InvalidTransition",
+    "NeedsInput",
     "OperationTimeout",
     "PermanentError",
     "PrinterDisconnected",
@@ -98,6 +99,18 @@ class InputError(PermanentError):
     """The user's input cannot be used; retrying will not help. The message is shown as is."""
 
     code = "invalid_input"
+
+
+class NeedsInput(InputError):
+    """The request asks for something the design cannot do: the person is asked one question
+    (what cannot be built, what would be built instead) rather than given another part."""
+
+    code = "needs_input"
+
+    def __init__(self, question: str, *, requirements: list[dict[str, object]] | None = None):
+        super().__init__(question)
+        self.question = question
+        self.requirements = requirements or []
 
 
 class AuthError(PermanentError):

@@ -36,6 +36,7 @@ def _solid(r: Reader, size: tuple[float, float, float]) -> tuple[str, Node]:
         r"\b(all (?:the )?edges|rounded edges|round(?:ed)? all over|soft edges)\b", r.s.text
     ) and not re.search(r"\bhole\b", r.s.text):
         r.note("every edge rounded")
+        r.claim("rounded corners")
         return "hull", _all_round(r, size)
     corner = corner_of(r, x, y)
     if corner:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["BOARDS", "CONNECTORS", "Board", "find_board", "find_connector"]
+__all__ = ["BOARDS", "CONNECTORS", "Board", "board_name_span", "find_board", "find_connector"]
 
 Holes = tuple[tuple[float, float], ...]
 
@@ -72,7 +72,7 @@ _UNKNOWN = "its hole positions are not in printforge's table: check before screw
 BOARDS: list[tuple[str, Board]] = [
     # Raspberry Pi Zero / Zero W / Zero 2 W drawing: 65 x 30 mm, holes 3.5 mm from every edge.
     (
-        r"(?:raspberry\s*)?pi\s*zero(?:\s*2)?(?:\s*w)?|pizero\w*",
+        r"(?:raspberry\s*)?pi\s*zero(?:\s*2)?(?:\s*w)?|pizero\w*(?:\s*2\b)?(?:\s*w\b)?",
         Board("Raspberry Pi Zero", (65.0, 30.0), 12.0, _rect((65.0, 30.0), 3.5, 3.5), 3.5, 2.5),
     ),
     # Raspberry Pi Pico datasheet: 51 x 21 mm, 2.1 mm holes 47.0 x 11.4 mm apart, i.e. 2.0 mm
@@ -90,7 +90,7 @@ BOARDS: list[tuple[str, Board]] = [
         Board("Arduino Nano", (45.0, 18.0), 10.0, None, 1.6, 1.6, _UNKNOWN),
     ),
     (
-        r"arduino\s*mega|\bmega\s*2560\b",
+        r"arduino\s*mega(?:\s*2560\b)?|\bmega\s*2560\b",
         Board("Arduino Mega", (101.6, 53.3), 18.0, _MEGA_HOLES, 3.5, 2.8),
     ),
     (r"arduino(?:\s*uno)?|\buno\b", Board("Arduino Uno", (68.6, 53.3), 18.0, _UNO_HOLES, 3.5, 2.8)),
@@ -133,6 +133,15 @@ def find_board(text: str) -> Board | None:
     for pattern, board in BOARDS:
         if re.search(pattern, text):
             return board
+    return None
+
+
+def board_name_span(text: str) -> tuple[int, int] | None:
+    """Where the board is named in `text` ("pi 4", "mega 2560"): its numbers are a name."""
+    for pattern, _ in BOARDS:
+        m = re.search(pattern, text)
+        if m is not None:
+            return m.span()
     return None
 
 

@@ -67,7 +67,7 @@ def box_with_lid(r: Reader) -> Draft:
         r.note("the size is the inside; walls added outside")
     corner = corner_of(r, x, y)
     if r.s.counts.get("compartment") or r.s.counts.get("divider") or r.s.grids:
-        r.assumed.append("no compartments (a box with lid has none; ask for a tray)")
+        r.assume("no compartments (a box with lid has none; ask for a tray)")
     floor = r.get("floor", say="floor") or wall
     node = spec_node(
         "box_with_lid",
@@ -171,7 +171,7 @@ def enclosure(r: Reader) -> Draft:
             holes = [[x, y] for x, y in board.holes]
             r.note(f"standoffs under its {len(holes)} mounting holes")
         else:
-            r.assumed.append(f"standoffs {mm(inset)} in from each corner ({board.caveat})")
+            r.assume(f"standoffs {mm(inset)} in from each corner ({board.caveat})")
     elif (
         r.s.triples
         and not re.search(

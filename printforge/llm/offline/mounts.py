@@ -207,7 +207,7 @@ def stand(r: Reader) -> Draft:
             raise r.missing("an angle between 40 and 85 degrees")
     else:
         angle = 65.0
-        r.assumed.append("angle 65 degrees")
+        r.assume("angle 65 degrees")
     node = spec_node(
         "phone_stand",
         width=width,

@@ -11,11 +11,12 @@ import re
 
 from pydantic import ValidationError
 
+from printforge.llm.offline.account import account
 from printforge.llm.offline.families import FAMILIES
 from printforge.llm.offline.quantities import scan
 from printforge.llm.offline.reader import Draft, Missing, Reader, mm
 from printforge.models.printer import PrinterProfile
-from printforge.models.spec import DesignSpec
+from printforge.models.spec import DesignSpec, Requirement
 from printforge.runtime.errors import InputError
 
 __all__ = ["KNOWN_PARTS", "parse_request", "understand"]
@@ -144,6 +145,7 @@ def understand(text: str) -> Draft:
                 f" {', '.join(zeros)}: a size of 0 makes nothing; every length must be above"
                 " 0 mm"
             )
+        s.reset_reads()
         try:
             draft = build(reader)
         except Missing as missing:
@@ -160,6 +162,8 @@ def understand(text: str) -> Draft:
             draft.assumed.append("numbers without a unit are millimetres")
         if s.assumed_inch:
             draft.assumed.append("fractions without a unit are inches")
+        draft.scan = s
+        draft.named = m.group(0)
         return draft
     seen = [f"{mm(q.mm)}" for q in s.quantities] + [
         "x".join(f"{v:g}" for v in t) + " mm" for t in s.triples
@@ -198,6 +202,10 @@ def parse_request(text: str, profile: PrinterProfile | None = None) -> DesignSpe
         raise InputError(
             f"cannot design {_quote(text)!r}: understood {description}; but {reasons}"
         ) from None
+    if draft.scan is not None:
+        spec.requirements = [
+            Requirement.model_validate(x) for x in account(draft.scan, draft, spec, draft.named)
+        ]
     if profile is not None:
         from printforge.geometry import spec_problems  # the geometry stack loads on demand
 

@@ -29,6 +29,7 @@ def read_ports(r: Reader, headroom: float) -> list[dict[str, Any]]:
     """Port dicts for an enclosure; every opening is noted in `r`. Openings on one wall sit
     side by side, centred; the spec refuses a row longer than its wall, saying by how much."""
     text = r.s.text
+    r.s.counts.get("port")  # counted ports ("two USB ports") are read below, per connector
     # Only the part after the board is described: "with a USB port on the left".
     hits = [
         m
@@ -65,7 +66,7 @@ def read_ports(r: Reader, headroom: float) -> list[dict[str, Any]]:
             side = _SIDES[before.group(1)] if before else None
         if side is None:
             side = "front"
-            r.assumed.append(f"the {name} opening on the front")
+            r.assume(f"the {name} opening on the front")
         count_m = _WORD_COUNT.search(text[max(0, m.start() - 12) : m.start()])
         count = int(count_m.group(1)) if count_m else 1
         wanted.append((name, size, side, count))

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
+from printforge.llm.offline.boards import board_name_span
+from printforge.llm.offline.quotes import find_quotes, mask_quotes
 from printforge.llm.offline.spelling import correct_spelling
 
 __all__ = ["Quantity", "Scan", "number_words_to_digits", "scan"]
@@ -117,6 +120,7 @@ _LABELS: list[tuple[str, str]] = [
     ("diameter", "diameter"),
     ("dia", "diameter"),
     ("across", "diameter"),
+    ("round shaft", "shaft"),
     ("round", "diameter"),
     ("hole spacing", "spacing"),
     ("hole centers", "spacing"),
@@ -214,13 +218,60 @@ class Quantity:
         return f"Q({self.mm:g} mm {self.label or '?'})"
 
 
+class Tracked(dict[str, Any]):
+    """A table that remembers which keys a family read: a count it looked at was used, one it
+    never looked at is reported as not built."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+    def items(self) -> Any:
+        self.read.update(self.keys())
+        return super().items()
+
+    def values(self) -> Any:
+        self.read.update(self.keys())
+        return super().values()
+
+
+class TrackedList(list[Any]):
+    """A list that remembers whether a family looked inside it (a size like 20x30x10)."""
+
+    read = False
+
+    def __iter__(self) -> Any:
+        self.read = True
+        return super().__iter__()
+
+    def __getitem__(self, index: Any) -> Any:
+        self.read = True
+        return super().__getitem__(index)
+
+
+# Facts of the request whose reading by a family counts as using them.
+_TRACKED_FACTS = frozenset({"screw", "bearing", "extrusion", "nema", "cells"})
+
+
 @dataclass
 class Scan:
     text: str
     raw: str = ""
     tokens: list[str | Quantity] = field(default_factory=list)
-    triples: list[tuple[float, ...]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
+    triples: list[tuple[float, ...]] = field(default_factory=TrackedList)
+    counts: dict[str, int] = field(default_factory=Tracked)
     screw: float | None = None  # the screw's diameter in mm: M3, #8, 1/4-20
     screw_name: str = ""
     quoted: list[str] = field(default_factory=list)
@@ -229,7 +280,7 @@ class Scan:
     # Sizes written with a minus sign ("-20 x 10"): never silently read as positive.
     negatives: list[str] = field(default_factory=list)
     # "a 2x4 grid of holes", "3 x 2 compartments": (columns, rows) per counted noun.
-    grids: dict[str, tuple[int, int]] = field(default_factory=dict)
+    grids: dict[str, tuple[int, int]] = field(default_factory=Tracked)
     copies: int = 1  # "4 spacers", "a set of 6 coasters"
     # A ball bearing named by its series number ("a 608 bearing"): (name, bore, outer, width).
     bearing: tuple[str, float, float, float] | None = None
@@ -239,6 +290,24 @@ class Scan:
     nema: int | None = None
     # Battery cells named by size ("18650"): names, never lengths.
     cells: list[str] = field(default_factory=list)
+    # Every length as scanned, before a family takes any out of `tokens`.
+    scanned: list[Quantity] = field(default_factory=list)
+    # Which of the tracked facts (_TRACKED_FACTS) a family read.
+    facts_read: set[str] = field(default_factory=set)
+    # Angles in degrees with where they were written ("60 degrees", "20 to 70 degrees").
+    angles: list[tuple[float, str]] = field(default_factory=list)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _TRACKED_FACTS:
+            object.__getattribute__(self, "facts_read").add(name)
+        return object.__getattribute__(self, name)
+
+    def reset_reads(self) -> None:
+        """Forget what the parser itself looked at; from here on reads are the family's."""
+        self.counts.read.clear()  # type: ignore[attr-defined]
+        self.grids.read.clear()  # type: ignore[attr-defined]
+        self.triples.read = False  # type: ignore[attr-defined]
+        self.facts_read.clear()
 
     @property
     def quantities(self) -> list[Quantity]:
@@ -613,8 +682,10 @@ def _label_before(before_text: str) -> str | None:
 
 def scan(text: str) -> Scan:
     """Every length in `text` in mm, labelled; triples like 20x30x10; counts; Mx screws."""
-    quoted = re.findall(r"[\"“']([^\"”']{1,60})[\"”']", text)
-    t = _normalise(text)
+    spans = find_quotes(text)
+    quoted = [content for _, _, content in spans]
+    # Text in quotes goes on the part: its numbers are no sizes ("LAB 3" is not 3 inches).
+    t = _normalise(mask_quotes(text, spans))
     out = Scan(text=t, raw=text, quoted=quoted)
     for m in _SCREW.finditer(t):
         out.screw = float(m.group(1))
@@ -648,6 +719,12 @@ def scan(text: str) -> Scan:
     if nema is not None:
         out.nema = int(nema.group(1))
         t = t[: nema.start(1)] + " " * (nema.end(1) - nema.start(1)) + t[nema.end(1) :]
+    board = board_name_span(t)
+    if board is not None:
+        # "a raspberry pi 4 case": the 4 names the board, it is no 4 mm length.
+        a, b = board
+        # Glue the numbers to the name ("pi4"): still the board's name, no longer a length.
+        t = t[:a] + re.sub(r"\s+(?=\d)", "", t[a:b]) + t[b:]
     # Character displays are named by their grid ("a 16x2 LCD"): not a size.
     t = re.sub(
         r"\b(?:16\s*x\s*2|20\s*x\s*4|1602|2004|128\s*x\s*64)(?=\s*(?:character\s+)?"
@@ -732,6 +809,11 @@ def scan(text: str) -> Scan:
         pos = m.end()
     pieces += _words(t[pos:])
     out.tokens = pieces
+    out.scanned = [p for p in pieces if isinstance(p, Quantity)]
+    out.angles = [
+        (float(m.group(1)), m.group(0))
+        for m in re.finditer(r"(\d+(?:\.\d+)?)\s*(?:degrees?|deg\b|°)", t)
+    ]
     # For a length labelled by the words after it, how many of them its label used.
     owned: dict[int, int] = {}
     for i, piece in enumerate(pieces):

@@ -59,6 +59,11 @@ class Draft:
     # The family already made one part per thing counted ("two gears, 20 and 40 teeth"), so
     # the request's count is not applied again.
     counted: bool = False
+    # The reader that made it: which lengths, counts and features it used, and its defaults.
+    reader: Reader | None = None
+    # The scanned request and the words that named the family (set by the parser).
+    scan: Scan | None = None
+    named: str = ""
 
 
 class Missing(Exception):
@@ -76,13 +81,37 @@ class Reader:
         self.understood = [what if not re.match(r"a [aeiou]", what) else "an" + what[1:]]
         self.assumed: list[str] = []
         self._used: set[int] = set()
+        # What each used length was taken as ("outer diameter"), by the Quantity's id.
+        self.said: dict[int, str] = {}
+        # Defaults chosen for what the request left open: (what, value in mm or None).
+        self.defaults: list[tuple[str, float | None]] = []
+        # Named features (see offline/account.py) the family realised or handled.
+        self.claimed: set[str] = set()
+        # Features the family knows it cannot do, with why: they become not_built.
+        self.refused: dict[str, str] = {}
+
+    def use(self, q: Quantity, say: str) -> float:
+        """Mark `q` as used (taken as `say`) and return its length."""
+        self._used.add(id(q))
+        self.said[id(q)] = say
+        self.understood.append(f"{say} {mm(q.mm)}")
+        return q.mm
+
+    def used(self, q: Quantity) -> bool:
+        return id(q) in self._used
+
+    def claim(self, *features: str) -> None:
+        """The design realises these named features (or their absence, when negated)."""
+        self.claimed.update(features)
+
+    def cannot(self, feature: str, why: str) -> None:
+        """The design cannot realise this named feature: it becomes a not_built requirement."""
+        self.refused[feature] = why
 
     def get(self, *labels: str, say: str | None = None) -> float | None:
         for q in self.s.quantities:
             if q.label in labels and id(q) not in self._used:
-                self._used.add(id(q))
-                self.understood.append(f"{say or labels[0].replace('_', ' ')} {mm(q.mm)}")
-                return q.mm
+                return self.use(q, say or labels[0].replace("_", " "))
         return None
 
     def followed_by(self, nouns: set[str], say: str, after: set[str] | None = None) -> float | None:
@@ -109,9 +138,7 @@ class Reader:
                     )
                 )
             ):
-                self._used.add(id(tok))
-                self.understood.append(f"{say} {mm(tok.mm)}")
-                return tok.mm
+                return self.use(tok, say)
         return None
 
     def of_thing(self, nouns: set[str], labels: set[str], say: str) -> float | None:
@@ -123,9 +150,7 @@ class Reader:
                 continue
             before = [t for t in tokens[max(0, i - 3) : i] if isinstance(t, str)]
             if any(t in nouns for t in before):
-                self._used.add(id(tok))
-                self.understood.append(f"{say} {mm(tok.mm)}")
-                return tok.mm
+                return self.use(tok, say)
         return None
 
     def free(self) -> list[Quantity]:
@@ -136,13 +161,17 @@ class Reader:
         free = self.free()
         if not free:
             return None
-        self._used.add(id(free[0]))
-        self.understood.append(f"{say} {mm(free[0].mm)}")
-        return free[0].mm
+        return self.use(free[0], say)
 
     def default(self, value: float, say: str) -> float:
         self.assumed.append(f"{say} {mm(value)}")
+        self.defaults.append((say, value))
         return value
+
+    def assume(self, text: str) -> None:
+        """A choice that is not one length ("a belly-and-neck profile"), listed as assumed."""
+        self.assumed.append(text)
+        self.defaults.append((text, None))
 
     def note(self, text: str) -> None:
         self.understood.append(text)
@@ -151,7 +180,7 @@ class Reader:
         return Missing(list(what), self.understood)
 
     def draft(self, family: str, name: str, parts: list[Node]) -> Draft:
-        return Draft(family, name, parts, self.understood, self.assumed)
+        return Draft(family, name, parts, self.understood, self.assumed, reader=self)
 
     def diameter(self) -> float | None:
         """A diameter, from a radius when that is what was given."""
@@ -338,8 +367,10 @@ def corner_of(r: Reader, x: float, y: float) -> float:
     if c is None and rounded:
         c = r.get("radius", say="corner radius")  # "rounded corners, r5"
     if c is not None:
+        r.claim("rounded corners")
         return c
     if rounded:
+        r.claim("rounded corners")
         return r.default(round(min(5.0, min(x, y) / 5), 1), "corner radius")
     return 0.0
 

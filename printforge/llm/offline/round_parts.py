@@ -88,16 +88,16 @@ def vase(r: Reader) -> Draft:
             r.note(f"twist {twist:g} degrees")
         else:
             twist = 90.0
-            r.assumed.append("twist 90 degrees")
+            r.assume("twist 90 degrees")
         if not sides:
             sides = 6
-            r.assumed.append("6 sides (a twist shows on a polygon)")
+            r.assume("6 sides (a twist shows on a polygon)")
     if re.search(r"straight|cylindrical|simple|prism", r.s.text) or (sides and twist):
         radii = [rad, rad]
     else:
         # A classic belly-and-neck profile whose widest point is the diameter asked for.
         radii = [round(rad * f, 2) for f in (0.75, 1.0, 0.7, 0.8)]
-        r.assumed.append("a belly-and-neck profile")
+        r.assume("a belly-and-neck profile")
     floor = 0.0 if shade else (r.get("floor", say="floor") or max(2.0, wall))
     if shade:
         r.note("open at the bottom")
@@ -146,6 +146,8 @@ def pot(r: Reader, open_box: bool = False) -> Draft:
         or open_box
     )
     drain = 0.0 if no_drain else (r.hole() or r.default(min(8.0, round(d / 6, 1)), "drain hole"))
+    if drain:
+        r.claim("drain holes")
     # A tray or box stands straight; a pot or cup tapers.
     bottom = r.default(round(d * (1.0 if open_box else 0.75), 1), "bottom diameter")
     floor = r.get("floor", say="floor") or 2.5
@@ -161,7 +163,7 @@ def pot(r: Reader, open_box: bool = False) -> Draft:
     )
     cup = re.search(r"pen|brush|cup|utensil|\bmug\b|\bbowl\b|\bdish\b", r.s.text)
     if re.search(r"\bhandle\b", r.s.text):
-        r.assumed.append("no handle (pots and cups are made without one)")
+        r.assume("no handle (pots and cups are made without one)")
     return r.draft("plant_pot", "round tray" if open_box else "cup" if cup else "plant pot", [node])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+from printforge.llm.offline.quotes import find_quotes
 from printforge.llm.offline.reader import Draft, Reader, mm, spec_node
 
 __all__ = ["nameplate", "sign_text"]
@@ -47,7 +48,10 @@ _TEXT = [
 
 
 def sign_text(raw: str) -> str | None:
-    for pattern in _TEXT:
+    quotes = find_quotes(raw)
+    if quotes:
+        return " ".join(content.strip() for _, _, content in quotes)
+    for pattern in _TEXT[1:]:
         m = pattern.search(raw)
         if m and m.group(1).strip():
             return m.group(1).strip()

@@ -1,0 +1,745 @@
+"""The requirement list of an offline design: every number, count, text and named feature in
+the request, marked built (with the spec field that realises it), assumed (a default, with its
+value) or not_built (with why). Nothing in a request vanishes: a number no family used and a
+feature no family made are `not_built`, which stops the job with a question instead of giving a
+part that is not what was asked.
+
+The family functions report what they used through their `Reader` (`use`, `default`, `claim`,
+`cannot`); this module turns that, and what they did not touch, into `Requirement`s.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from printforge.llm.offline.quantities import Quantity, Scan
+from printforge.llm.offline.reader import Draft, Reader, mm
+
+__all__ = ["FEATURES", "Feature", "account", "find_features"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    pattern: str
+    what: str  # what people mean, for the note of a not_built requirement
+
+
+# Named features that change a part's shape. A request naming one gets a requirement; the
+# family must claim it (it made it) or it is not built. Order: longer phrases first, since a
+# span taken by one is not read again by the next.
+FEATURES: list[Feature] = [
+    Feature(
+        "countersink", r"\bcounter[- ]?sunk\b|\bcounter[- ]?sinks?\b|\bcsk\b", "countersunk holes"
+    ),
+    Feature("counterbore", r"\bcounter[- ]?bored?s?\b|\bcounter[- ]?bores\b", "counterbored holes"),
+    Feature(
+        "hex pocket",
+        r"\bhex(?:agon(?:al)?)?\s+(?:pocket|recess|trap|socket|cut-?out|hole)s?\b|"
+        r"\bnut\s+(?:trap|pocket|recess|catch)s?\b|\b(?:pocket|recess|trap)s?\s+for\s+"
+        r"(?:an?\s+|the\s+)?(?:m\d+(?:\.\d+)?\s+)?(?:hex\s+)?(?:nuts?|bolt\s+heads?)\b|"
+        r"\bcaptive\s+nuts?\b",
+        "a hexagonal pocket for a nut or bolt head",
+    ),
+    Feature(
+        "sliding lid",
+        r"\bslid(?:e|ing)[- ]?(?:in\s+|on\s+)?lids?\b|\blids?\s+that\s+slides?\b|"
+        r"\bslide[- ]top\b",
+        "a lid that slides in grooves",
+    ),
+    Feature("hinge", r"\bhinge[sd]?\b|\bliving hinge\b", "a hinge"),
+    Feature("magnet", r"\bmagnet(?:s|ic)?\b", "pockets for magnets"),
+    Feature(
+        "snap fit",
+        r"\bsnap[- ]?(?:fit|on|lock|shut|closed)\b|\blatch(?:es|ing)?\b|\bclasp\b",
+        "a snap fit or latch",
+    ),
+    Feature("vent", r"\bvent(?:s|ed|ing|ilat\w*)?\b|\bair ?flow\b", "vent openings"),
+    Feature("pegboard", r"\bpeg-?boards?\b|\bskadis\b", "pegs for a pegboard"),
+    Feature(
+        "no floor",
+        r"\b(?:no|without(?:\s+an?)?)\s+(?:top\s+(?:or|and|nor)\s+)?(?:bottom|floor|base)\b|"
+        r"\bopen[- ](?:bottom(?:ed)?|ended)\b|\bopen (?:at )?both ends\b|\bbottomless\b",
+        "no bottom",
+    ),
+    Feature(
+        "no top",
+        r"\b(?:no|without(?:\s+an?)?)\s+top\b|\bopen[- ]top(?:ped)?\b",
+        "an open top",
+    ),
+    Feature("chamfer", r"\bchamfer(?:ed|s)?\b|\bbevell?ed edges?\b", "chamfered edges"),
+    Feature("keyhole", r"\bkey-?hole(?:s|\s+slots?)?\b", "keyhole slots"),
+    Feature("zip tie", r"\b(?:zip|cable)[- ]?ties?\b", "zip-tie slots"),
+    Feature("pips", r"\bpips\b|\bdots\b", "pips"),
+    Feature("studs", r"\bstuds\b", "studs"),
+    Feature("stackable", r"\bstack(?:able|ing|s)\b|\bnest(?:ing|able)\b", "stacking features"),
+    Feature("spring", r"\bsprings?\b|\bspring-?loaded\b", "a spring"),
+    Feature("handle", r"\bhandles?\b", "a handle"),
+    Feature("feet", r"\brubber feet\b|\b(?:with|has|add)\s+(?:\w+\s+)?(?:feet|legs)\b", "feet"),
+    Feature("label", r"\blabel (?:slot|holder|area)s?\b", "a label holder"),
+    Feature(
+        "drain holes",
+        r"\bdrain(?:age)?\s*holes?\b|\bdrains?\b|\bdrainage\b",
+        "drain holes",
+    ),
+    Feature(
+        "wall mount",
+        r"\bwall[- ]?mount(?:ed|able|ing)?\b|\b(?:on|to|onto|against)\s+(?:the|a|my)\s+wall\b|"
+        r"\bscrew(?:s|ed)?\s+(?:it\s+)?(?:to|on(?:to)?)\b|\bscrew[- ]?(?:mount|on|down)\b",
+        "screw holes to mount it",
+    ),
+    Feature(
+        "rounded corners",
+        r"\b(?:rounded|round|radiused|filleted)\s+(?:corners|edges)\b",
+        "rounded corners",
+    ),
+    Feature("lid", r"\blids?\b", "a lid"),
+    Feature("flange", r"\bflanged?\b|\bflanges\b", "a flange"),
+    Feature("text on sides", r"\bletters?\b.*\bsides?\b|\bsides?\b.*\bletters?\b", "letters"),
+]
+
+
+_NEGATION = re.compile(r"\b(?:no|without|not|w/o|minus)\s+(?:an?\s+|any\s+|the\s+)?$")
+
+
+def find_features(text: str) -> list[tuple[Feature, str, bool]]:
+    """(feature, the words that named it, negated) for each named feature, in FEATURES order;
+    "no flange" is the flange feature, negated."""
+    found: list[tuple[Feature, str, bool]] = []
+    taken: list[tuple[int, int]] = []
+    for f in FEATURES:
+        for m in re.finditer(f.pattern, text):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            neg = _NEGATION.search(text[max(0, m.start() - 16) : m.start()])
+            start = m.start() - (len(neg.group(0)) if neg else 0)
+            found.append((f, text[start : m.end()], neg is not None))
+            taken.append((start, m.end()))
+            break
+    return found
+
+
+# What each part family realises without being asked: a named feature it always has.
+INHERENT: dict[str, set[str]] = {
+    "box_with_lid": {"lid"},
+    "enclosure": {"lid", "vent"},
+    "wall_hook": {"wall mount"},
+    "cable_clip": {"wall mount"},
+    "pipe_clamp": {"wall mount"},
+    "shelf_bracket": {"wall mount"},
+    "l_bracket": {"wall mount"},
+    "drawer_handle": {"handle"},
+    "tray": {"no top"},
+    "plant_pot": {"no top"},
+    "tube": {"no floor", "no top"},
+    "pegboard_hook": {"pegboard"},
+    "sliding_box": {"sliding lid", "lid"},
+    "pin_hinge": {"hinge"},
+    "grommet": {"flange"},
+}
+
+# Words that carry no requirement of their own: grammar, politeness, and the words the
+# scanner and the families read as labels or units anyway.
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "of",
+        "for",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "without",
+        "from",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "up",
+        "down",
+        "out",
+        "off",
+        "as",
+        "is",
+        "are",
+        "be",
+        "been",
+        "being",
+        "was",
+        "were",
+        "it",
+        "its",
+        "it's",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "i",
+        "i'd",
+        "i'm",
+        "im",
+        "me",
+        "my",
+        "mine",
+        "we",
+        "our",
+        "us",
+        "you",
+        "your",
+        "u",
+        "ur",
+        "he",
+        "she",
+        "his",
+        "her",
+        "they",
+        "them",
+        "their",
+        "can",
+        "could",
+        "would",
+        "will",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "do",
+        "does",
+        "did",
+        "done",
+        "doing",
+        "have",
+        "has",
+        "had",
+        "please",
+        "pls",
+        "plz",
+        "thanks",
+        "thank",
+        "thx",
+        "hi",
+        "hey",
+        "hello",
+        "ok",
+        "okay",
+        "yes",
+        "no",
+        "not",
+        "just",
+        "only",
+        "also",
+        "too",
+        "very",
+        "really",
+        "quite",
+        "so",
+        "such",
+        "some",
+        "any",
+        "all",
+        "each",
+        "every",
+        "both",
+        "either",
+        "neither",
+        "one",
+        "ones",
+        "another",
+        "other",
+        "make",
+        "made",
+        "making",
+        "print",
+        "printed",
+        "printing",
+        "design",
+        "create",
+        "build",
+        "need",
+        "needs",
+        "want",
+        "wants",
+        "like",
+        "would",
+        "like",
+        "get",
+        "got",
+        "give",
+        "gimme",
+        "looking",
+        "look",
+        "find",
+        "something",
+        "thing",
+        "things",
+        "stuff",
+        "bit",
+        "little",
+        "small",
+        "big",
+        "large",
+        "tiny",
+        "huge",
+        "simple",
+        "basic",
+        "nice",
+        "good",
+        "cool",
+        "fancy",
+        "sturdy",
+        "strong",
+        "standard",
+        "about",
+        "around",
+        "roughly",
+        "approx",
+        "approximately",
+        "approximate",
+        "ish",
+        "maybe",
+        "perhaps",
+        "exactly",
+        "mm",
+        "cm",
+        "m",
+        "in",
+        "inch",
+        "inches",
+        "ft",
+        "foot",
+        "feet",
+        "millimeter",
+        "millimeters",
+        "millimetre",
+        "millimetres",
+        "centimeter",
+        "centimeters",
+        "meter",
+        "meters",
+        "metre",
+        "metres",
+        "x",
+        "by",
+        "deg",
+        "degree",
+        "degrees",
+        "wide",
+        "width",
+        "long",
+        "length",
+        "tall",
+        "high",
+        "height",
+        "deep",
+        "depth",
+        "thick",
+        "thickness",
+        "diameter",
+        "dia",
+        "radius",
+        "across",
+        "size",
+        "sized",
+        "sizes",
+        "outer",
+        "inner",
+        "outside",
+        "inside",
+        "od",
+        "id",
+        "wall",
+        "walls",
+        "floor",
+        "bottom",
+        "top",
+        "side",
+        "sides",
+        "each",
+        "per",
+        "apart",
+        "spacing",
+        "spaced",
+        "between",
+        "centre",
+        "center",
+        "centers",
+        "centres",
+        "middle",
+        "hole",
+        "holes",
+        "through",
+        "thru",
+        "all",
+        "way",
+        "how",
+        "what",
+        "which",
+        "who",
+        "where",
+        "when",
+        "if",
+        "then",
+        "than",
+        "new",
+        "replacement",
+        "spare",
+        "custom",
+        "quick",
+        "generic",
+        "general",
+        "total",
+        "overall",
+    ]
+)
+
+
+def _leaves(node: Any, path: str) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("kind", "requirements"):
+                continue
+            out += _leaves(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _leaves(v, f"{path}[{i}]")
+    elif isinstance(node, int | float) and not isinstance(node, bool):
+        out.append((path, float(node)))
+    return out
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 0.006 + 1e-4 * abs(b)
+
+
+def _path_for(
+    leaves: list[tuple[str, float]], value: float, hint: str, avoid: set[str] | None = None
+) -> tuple[str | None, str]:
+    """The spec field that holds `value` (or its half, a radius); `hint` words prefer a field,
+    and a field in `avoid` (already given to another requirement) comes last."""
+    words = {w for w in re.findall(r"[a-z]+", hint) if len(w) > 2}
+    taken = avoid or set()
+
+    def score(path: str) -> int:
+        field = re.findall(r"[a-z]+", path.rsplit(".", 1)[-1])
+        return (path in taken) * 10 - len(words & set(field))
+
+    exact = sorted((p for p, v in leaves if _close(v, value)), key=score)
+    if exact:
+        return exact[0], ""
+    half = sorted((p for p, v in leaves if _close(v, value / 2)), key=score)
+    if half:
+        return half[0], " (as a radius)"
+    return None, ""
+
+
+_HOLE_WORDS = re.compile(r"\b(hole|bore|inner|inside|drain|pilot|opening)\b")
+_FIT_WORDS = re.compile(
+    r"\b(shaft|fits?|over|for|slides|hangs|pipe|cable|door|rail|plant|board|headroom|"
+    r"screw|bolt|rod|tube|clip|device|key|bit|fan)\b"
+)
+_SIZE_WORDS = re.compile(
+    r"\b(size|side|length|width|height|thickness|diameter|outer|outside|mouth|depth|leg|"
+    r"reach|footprint|plate|across|legs|tall|long|wide)\b"
+)
+
+
+_HOLE_FIELDS = {"inner_diameter", "hole_diameter", "bore", "drain_hole_diameter"}
+
+
+def _role(said: str, value: float, extents: list[float], path: str | None = None) -> str:
+    field = re.sub(r"\[\d+\]", "", path.rsplit(".", 1)[-1]) if path else ""
+    if field == "wall" or (not field and re.search(r"\bwall\b", said)):
+        return "wall"
+    if re.search(r"clearance|gap|play", said) or field == "clearance":
+        return "clearance"
+    if field in _HOLE_FIELDS or (
+        not field
+        and _HOLE_WORDS.search(said)
+        and not re.search(r"spacing|apart|circle|inset", said)
+    ):
+        return "hole"
+    if re.search(r"spacing|apart|circle|inset|module", said + " " + field):
+        return "dimension"
+    sizeish = _SIZE_WORDS.search(said) or re.search(
+        r"size|height|thickness|diameter|length|width|leg|reach|radius", field
+    )
+    if sizeish and any(_close(e, value) or abs(e - value) < 0.02 for e in extents):
+        return "size"
+    if _FIT_WORDS.search(said):
+        return "fit"
+    return "dimension"
+
+
+def _extents(spec: Any) -> list[float]:
+    from printforge.geometry.bounds import part_body_sizes  # geometry loads on demand
+
+    out: list[float] = []
+    for part in spec.parts:
+        try:
+            for size in part_body_sizes(part):
+                out += [round(float(v), 4) for v in size]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return out
+
+
+def _words_read(spans: list[str]) -> set[str]:
+    read: set[str] = set()
+    for chunk in spans:
+        read.update(re.findall(r"[a-z]+", chunk.lower()))
+    return read
+
+
+def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict[str, Any]]:
+    """The requirement list (as dicts for `Requirement`) of `spec`, made by `draft` from `scan`.
+
+    `family_words` is what named the part family in the request ("box with lid").
+    """
+    r: Reader | None = draft.reader
+    parts = [p.model_dump(mode="json") for p in spec.parts]
+    leaves = [leaf for i, p in enumerate(parts) for leaf in _leaves(p, f"parts[{i}]")]
+    extents = _extents(spec)
+    out: list[dict[str, Any]] = []
+    read_spans: list[str] = [family_words]
+
+    def add(
+        text: str,
+        role: str,
+        status: str,
+        value: float | None = None,
+        path: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        out.append(
+            {
+                "text": text.strip(),
+                "role": role,
+                "status": status,
+                "value": None if value is None else round(value, 3),
+                "spec_path": path,
+                "note": note,
+            }
+        )
+
+    # Lengths: each one written in the request.
+    gone = {id(q) for q in scan.scanned} - {id(q) for q in scan.quantities}
+    for q in scan.scanned:
+        words = _label_words(scan, q)
+        read_spans.append(q.text + " " + words)
+        used = r is not None and r.used(q)
+        if used or id(q) in gone:
+            said = r.said.get(id(q)) if r is not None else None
+            path, how = _path_for(leaves, q.mm, said or q.label or "")
+            if said is None:
+                # Taken out by the family itself (a reducer's two sizes): say where it went.
+                field = path.rsplit(".", 1)[-1] if path else (q.label or "length")
+                said = re.sub(r"\[\d+\]", "", field).replace("_", " ")
+            role = _role(said, q.mm, extents, path)
+            add(
+                _phrase(q, words),
+                role,
+                "built",
+                q.mm,
+                path,
+                f"{said} {mm(q.mm)}{how}"
+                if path
+                else f"{said} {mm(q.mm)} (used to work out the design)",
+            )
+        else:
+            add(
+                _phrase(q, words),
+                "dimension",
+                "not_built",
+                q.mm,
+                None,
+                f"{mm(q.mm)} was not used by the {draft.name} design"
+                + (f" (read as {q.label.replace('_', ' ')})" if q.label else ""),
+            )
+    # Sizes written as 20 x 30 x 10.
+    for t in scan.triples:
+        text = " x ".join(f"{v:g}" for v in t) + " mm"
+        read_spans.append(text)
+        if scan.triples.read:  # type: ignore[attr-defined]
+            given: set[str] = set()
+            paths = []
+            for v in t:
+                p = _path_for(leaves, v, "size", given)[0]
+                paths.append(p)
+                given.add(p or "")
+            for v, p in zip(t, paths, strict=True):
+                role = "size" if any(_close(e, v) for e in extents) else "dimension"
+                add(f"{v:g} mm of {text}", role, "built", v, p, mm(v))
+        else:
+            add(text, "size", "not_built", None, None, f"the size {text} was not used")
+    # Counts: "4 holes", "24 teeth", "2 x 3 compartments".
+    for noun, n in dict.items(scan.counts):
+        read_spans.append(f"{n} {noun}")
+        if noun in scan.counts.read:  # type: ignore[attr-defined]
+            path = next((p for p, v in leaves if v == n and not p.endswith("]")), None)
+            add(
+                f"{n} {noun}{'s' if n != 1 and not noun.endswith('s') else ''}",
+                "count",
+                "built",
+                n,
+                path,
+                f"{n} {noun}",
+            )
+        else:
+            add(
+                f"{n} {noun}s",
+                "count",
+                "not_built",
+                n,
+                None,
+                f"the {draft.name} design has no place for {n} {noun}s",
+            )
+    # Angles.
+    for value, words in scan.angles:
+        read_spans.append(words)
+        path = next((p for p, v in leaves if _close(v, value)), None)
+        if path is not None:
+            add(words, "angle", "built", value, path, f"{value:g} degrees")
+        elif r is not None and "angle" in r.claimed:
+            add(words, "angle", "built", value, None, f"{value:g} degrees")
+        else:
+            add(words, "angle", "not_built", value, None, f"the {draft.name} design has no angle")
+    # Screws, bearings and named profiles: what the part fits.
+    if scan.screw_name:
+        read_spans.append(scan.screw_name)
+        if "screw" in scan.facts_read:
+            add(scan.screw_name, "fit", "built", None, None, f"sized for {scan.screw_name} screws")
+        else:
+            add(
+                scan.screw_name,
+                "fit",
+                "not_built",
+                None,
+                None,
+                f"the {draft.name} design has no screw holes for it",
+            )
+    # Text to put on the part; quoted words no part carries are not built.
+    texts = [(path, v) for path, v in _texts(parts)]
+    for path, v in texts:
+        read_spans.append(v)
+        add(v, "text", "built", None, path, "text on the part")
+    for quoted in scan.quoted:
+        if not any(quoted.strip().upper() in v.upper() for _, v in texts):
+            read_spans.append(quoted)
+            add(
+                quoted,
+                "text",
+                "not_built",
+                None,
+                None,
+                f"the {draft.name} design carries no text",
+            )
+    # Named features.
+    claimed = (r.claimed if r is not None else set()) | INHERENT.get(draft.family, set())
+    refused = r.refused if r is not None else {}
+    for feature, words, negated in find_features(scan.text):
+        read_spans.append(words)
+        if negated:
+            if feature.name in claimed:
+                add(
+                    words,
+                    "feature",
+                    "not_built",
+                    None,
+                    None,
+                    f"the {draft.name} design has {feature.what}",
+                )
+            else:
+                add(words, "feature", "built", None, None, f"no {feature.what}")
+        elif feature.name in refused:
+            add(words, "feature", "not_built", None, None, refused[feature.name])
+        elif feature.name in claimed:
+            add(words, "feature", "built", None, None, feature.what)
+        else:
+            add(
+                words,
+                "feature",
+                "not_built",
+                None,
+                None,
+                f"the {draft.name} design has no {feature.what}",
+            )
+    for name, why in refused.items():
+        if not any(x["text"] and x["note"] == why for x in out):
+            add(name, "feature", "not_built", None, None, why)
+    # Defaults chosen for what the request left open.
+    for what, value in r.defaults if r is not None else []:
+        if value is None:
+            add(what, "dimension", "assumed", None, None, what)
+            continue
+        path, how = _path_for(leaves, value, what)
+        add(
+            what,
+            _role(what, value, extents, path),
+            "assumed",
+            value,
+            path,
+            f"{what} {mm(value)}{how}",
+        )
+    # Everything else the request says: listed, so that nothing vanishes.
+    read = _words_read(read_spans) | _STOP
+    rest = [
+        w
+        for w in dict.fromkeys(re.findall(r"[a-z][a-z']*", scan.text))
+        if w not in read and len(w) > 1 and w.rstrip("s") not in read and not w.isdigit()
+    ]
+    if rest:
+        add(
+            ", ".join(rest),
+            "context",
+            "assumed",
+            None,
+            None,
+            "words not read as a size, count, text or feature: they do not change the part",
+        )
+    return out
+
+
+def _texts(node: Any, path: str = "parts") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "text" and isinstance(v, str):
+                out.append((f"{path}.text", v))
+            else:
+                out += _texts(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _texts(v, f"{path}[{i}]")
+    return out
+
+
+def _label_words(scan: Scan, q: Quantity) -> str:
+    """The words right after a length that name it ("thick", "outer diameter")."""
+    toks = scan.tokens
+    try:
+        i = next(k for k, t in enumerate(toks) if t is q)
+    except StopIteration:
+        return ""
+    after = []
+    for t in toks[i + 1 : i + 3]:
+        if not isinstance(t, str) or t in {",", ";", "."}:
+            break
+        after.append(t)
+    return " ".join(after)
+
+
+def _phrase(q: Quantity, words: str) -> str:
+    return f"{q.text.strip()} {words}".strip()
