@@ -253,7 +253,7 @@ def test_defaults_are_written_into_the_description() -> None:
         ("one hundred and twenty", "120"),
         ("one and a half inch", "1.5 inch"),
         ("half an inch", "0.5 inch"),
-        ("a dozen holes", "a 12 holes"),
+        ("a dozen holes", "12 holes"),
         ("three quarters", "3 quarters"),
         ("three quarter inch", "0.75 inch"),
         ("five eighths of an inch", "0.625 inch"),

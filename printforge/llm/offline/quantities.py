@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from text_to_num import alpha2digit
+
 from printforge.llm.offline.boards import board_name_span
 from printforge.llm.offline.quotes import find_quotes, mask_quotes
 from printforge.llm.offline.spelling import correct_spelling
@@ -41,40 +43,6 @@ _UNITS = {
     "metre": 1000.0,
     "metres": 1000.0,
 }
-_ONES = {
-    "zero": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-    "dozen": 12,
-}
-_TENS = {
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "seventy": 70,
-    "eighty": 80,
-    "ninety": 90,
-}
-_FRACTION_WORDS = {"half": 0.5, "quarter": 0.25, "third": 1 / 3, "eighth": 0.125}
 
 # Which words around a length say what it is. Checked after the length first ("20 mm tall"),
 # then before it ("height of 20 mm"); multi-word phrases before single words.
@@ -159,6 +127,7 @@ _LABELS: list[tuple[str, str]] = [
     ("high", "height"),
     ("height", "height"),
     ("long", "length"),
+    ("legs", "length"),
     ("length", "length"),
     ("wide", "width"),
     ("width", "width"),
@@ -323,107 +292,74 @@ class Scan:
         return [q for q in self.quantities if q.label is None]
 
 
-def _word_number(words: list[str]) -> tuple[float | None, int]:
-    """A number spelled in words at the start of `words`: (value, words used)."""
-    total, current, used, seen = 0.0, 0.0, 0, False
-    for w in words:
-        if w in _ONES:
-            current += _ONES[w]
-        elif w in _TENS:
-            current += _TENS[w]
-        elif w == "hundred" and seen:
-            current = (current or 1) * 100
-        elif w == "thousand" and seen:
-            total += (current or 1) * 1000
-            current = 0
-        elif (
-            w == "and"
-            and seen
-            and used + 1 < len(words)
-            and (words[used + 1] in _ONES or words[used + 1] in _TENS)
-        ):
-            pass
-        else:
-            break
-        seen = True
-        used += 1
-    if not seen:
-        return None, 0
-    return total + current, used
+# "a couple", "a pair", "a dozen": counts said as words (text2num reads cardinals only).
+_GROUP_WORDS = [
+    (re.compile(r"\bhalf\s+a\s+dozen\b"), "6"),
+    (re.compile(r"\b(?:a|one)\s+dozen(?:\s+of)?\b"), "12"),
+    (re.compile(r"\ba\s+couple(?:\s+of)?\b"), "2"),
+    (re.compile(r"\ba\s+pair\s+of\b"), "2"),
+]
+_ORDINAL = re.compile(
+    r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|"
+    r"twelfth|\w+teenth|\w+ieth)s?\b"
+)
+_UNIT_WORD = r"(?:inch(?:es)?|in\b|\"|cm|mm|centimet(?:er|re)s?|millimet(?:er|re)s?|foot|feet|ft\b)"
+_FRACTION_NAMES = {"half": 0.5, "halves": 0.5, "quarter": 0.25, "third": 1 / 3, "eighth": 0.125}
+# "five eighths of an inch", "three quarter inch": a count of fractions, only with a unit
+# ("three quarters" alone may be coins).
+_COUNTED_FRACTION = re.compile(
+    rf"\b([a-z]+(?:[ -][a-z]+)?|\d+)\s+(quarter|eighth|third|sixteenth)s?\s+(?:of\s+an?\s+)?"
+    rf"(?={_UNIT_WORD})"
+)
+
+
+def _cardinals(text: str) -> str:
+    """Spelled cardinal numbers to digits with text2num (hyphens, hundreds, "point five"),
+    leaving ordinals alone ("the second hole" is not "the 2nd hole")."""
+    out, pos = [], 0
+    for m in _ORDINAL.finditer(text):
+        out.append(alpha2digit(text[pos : m.start()], "en", threshold=0) if m.start() > pos else "")
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(alpha2digit(text[pos:], "en", threshold=0) if pos < len(text) else "")
+    return "".join(out)
 
 
 def number_words_to_digits(text: str) -> str:
-    """'twenty five' -> '25', 'one and a half' -> '1.5', 'half an inch' -> '0.5 inch'."""
-    words = re.findall(r"[a-z]+|[^a-z]+", text)
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        w = words[i]
-        if w.isalpha():
-            run = [x for x in words[i:] if x.strip()]
-            # Collect the words of the run, skipping the spaces between them.
-            seq: list[str] = []
-            idx: list[int] = []
-            j = i
-            while j < len(words) and len(seq) < 8:
-                if words[j].isalpha():
-                    seq.append(words[j])
-                    idx.append(j)
-                elif words[j].strip() and words[j].strip() != "-":
-                    break
-                j += 1
-            del run
-            value, used = _word_number(seq)
-            if value is not None:
-                end = idx[used - 1] + 1
-                rest = seq[used:]
-                # "one and a half", "two and three quarters"
-                if rest[:3] in (["and", "a", "half"], ["and", "a", "quarter"]):
-                    value += _FRACTION_WORDS[rest[2]]
-                    end = idx[used + 2] + 1
-                elif rest[:2] == ["and", "half"]:
-                    value += 0.5
-                    end = idx[used + 1] + 1
-                elif (
-                    rest[:1]
-                    and rest[0].removesuffix("s") in ("quarter", "eighth")
-                    and ((rest[1:2] and rest[1] in _UNITS) or rest[1:3] == ["of", "an"])
-                ):
-                    # "three quarter inch", "five eighths of an inch"; "three quarters" alone
-                    # may be coins, so only with the unit.
-                    value *= _FRACTION_WORDS[rest[0].removesuffix("s")]
-                    end = idx[used + 2] + 1 if rest[1] == "of" else idx[used] + 1
-                out.append(f"{value:g}")
-                i = end
-                continue
-            # "half an inch" is a length; "half a sphere" is a shape.
-            if seq[:2] in (["half", "an"], ["half", "a"]) and seq[2:3] and seq[2] in _UNITS:
-                out.append("0.5")
-                i = idx[1] + 1
-                continue
-            if len(seq) > 1 and seq[0] in ("half", "quarter") and seq[1] in _UNITS:
-                out.append(f"{_FRACTION_WORDS[seq[0]]:g}")  # "half inch spacer"
-                i = idx[0] + 1
-                continue
-            if seq[:3] in (["a", "quarter", "inch"], ["a", "half", "inch"]):
-                out.append(f"{_FRACTION_WORDS[seq[1]]:g} ")
-                i = idx[1] + 1
-                continue
-            if (
-                seq[:2] in (["a", "foot"], ["a", "meter"], ["a", "metre"])
-                and seq[2:3]
-                and seq[2] in ("long", "tall", "wide", "high", "deep", "across", "square")
-            ):
-                out.append("1 ")  # "a foot long"; "a foot for my shelf" is a part
-                i = idx[0] + 1
-                continue
-            if seq[:2] in (["an", "inch"], ["a", "centimeter"], ["a", "centimetre"]):
-                out.append("1 ")
-                i = idx[0] + 1
-                continue
-        out.append(w)
-        i += 1
-    return "".join(out)
+    """'twenty five' -> '25', 'one and a half' -> '1.5', 'half an inch' -> '0.5 inch',
+    'a couple of' -> '2'."""
+    t = text
+    for pattern, digits in _GROUP_WORDS:
+        t = pattern.sub(digits, t)
+
+    def counted_fraction(m: re.Match[str]) -> str:
+        n = _cardinals(m.group(1)).strip()
+        if not re.fullmatch(r"\d+(?:\.\d+)?", n):
+            return m.group(0)
+        part = {"quarter": 0.25, "eighth": 0.125, "third": 1 / 3, "sixteenth": 0.0625}
+        return f"{float(n) * part[m.group(2)]:g} "
+
+    t = _COUNTED_FRACTION.sub(counted_fraction, t)
+    t = _cardinals(t)
+    # "1 and a half", "2 and a quarter": what text2num leaves of a mixed number.
+    t = re.sub(
+        r"(\d+(?:\.\d+)?)\s+and\s+(?:a\s+)?(half|quarter)\b",
+        lambda m: f"{float(m.group(1)) + _FRACTION_NAMES[m.group(2)]:g}",
+        t,
+    )
+    # "half an inch", "half inch", "a quarter inch": a length; "half a sphere" is a shape.
+    t = re.sub(
+        rf"\b(?:an?\s+)?(half|quarter)\s+(?:an?\s+)?(?={_UNIT_WORD})",
+        lambda m: f"{_FRACTION_NAMES[m.group(1)]:g} ",
+        t,
+    )
+    # "a foot long", "an inch": one of the unit; "a foot for my shelf" is a part.
+    t = re.sub(
+        r"\ba\s+(?=(?:foot|meter|metre)\s+(?:long|tall|wide|high|deep|across|square)\b)",
+        "1 ",
+        t,
+    )
+    return re.sub(r"\b(?:an\s+(?=inch\b)|a\s+(?=centimet(?:er|re)\b))", "1 ", t)
 
 
 _NUM = r"(?:\d+(?:\.\d+)?(?:[ -]\d+/\d+)?|\d+/\d+|\.\d+)"
@@ -500,6 +436,17 @@ _GRID = re.compile(
 _COUNT_OF_SIZED = re.compile(
     rf"(?<![\w.])(\d+)\s+(?=(?:{_NUM})\s*(?:mm|cm|inch|in|\"|m)?\s*(?:diameter\s+|dia\s+)?"
     r"(?:holes?|screws?|slots?|magnets?|pegs?)\b)"
+)
+# "two 50 mm legs", "3 10mm rods": a count, then the size of each (any plural noun).
+_COUNT_OF_SIZED_ANY = re.compile(
+    rf"(?<![\w.])(\d+)\s+(?={_NUM}\s*(?:mm|cm|inch(?:es)?|in|\"|m)?\s*(?:[a-z]+\s+)?"
+    r"([a-z]{3,}s)\b)"
+)
+# "4 rows of 6": a grid counted in words.
+_ROWS_OF = re.compile(r"(?<![\w.])(\d+)\s+rows?\s+of\s+(\d+)(?![\w.])")
+# What a bare number before a word is not: the word names the length, not a thing counted.
+_LENGTH_WORDS = frozenset(
+    {"x", "by", "and", "or", "to", "with", "for", "on", "in", "at", "of", "from", "mm", "cm"}
 )
 _COUNTED = re.compile(
     r"(?<![\w.])(\d+)\s*(?:-\s*)?(?:x\s+)?(?:(?!(?:mm|cm|in|inch|inches|ft|m|with|and|a|an|the|on|at|of|for)\b)"
@@ -758,6 +705,16 @@ def scan(text: str) -> Scan:
         noun = _singular(re.search(r"holes?|screws?|slots?|magnets?|pegs?", rest).group(0))  # type: ignore[union-attr]
         out.counts.setdefault("hole" if noun == "screw" else noun, int(m.group(1)))
         taken.append(m.span(1))
+    for m in _COUNT_OF_SIZED_ANY.finditer(t):
+        if any(a <= m.start() < b for a, b in taken) or m.group(2) in _UNITS:
+            continue
+        out.counts.setdefault(_singular(m.group(2)), int(m.group(1)))
+        taken.append(m.span(1))
+    for m in _ROWS_OF.finditer(t):
+        rows, cols = int(m.group(1)), int(m.group(2))
+        out.grids.setdefault("row", (cols, rows))
+        out.counts.setdefault("row", rows)
+        taken.append((m.start(1), m.end(2)))
     sizes = [m.span() for m in _TRIPLE.finditer(t)]
     for m in _COUNTED.finditer(t):
         if any(a <= m.start() < b for a, b in taken + sizes):
@@ -795,6 +752,11 @@ def scan(text: str) -> Scan:
         if m.group(2) is None and _COUNTED.match(t, m.start()):
             continue
         if m.group(2) is None and re.match(r"\s*(?:%|degrees?|°|x\b|by\b|-?tooth)", follows):
+            continue
+        if m.group(2) is None and (counted := _count_before_word(t, m)) is not None:
+            # "1 end", "one M4 hole", "24 wires": a bare whole number before a thing is how
+            # many of it, not a length in millimetres.
+            out.counts.setdefault(*counted)
             continue
         pieces += _words(t[pos : m.start()])
         unit = m.group(2)
@@ -842,6 +804,38 @@ def scan(text: str) -> Scan:
                 else 0
             )
     return out
+
+
+def _label_start_words() -> frozenset[str]:
+    return frozenset(p.split()[0] for p, _ in _LABELS) | frozenset(_SHORT)
+
+
+_LABEL_STARTS = _label_start_words()
+
+
+def _count_before_word(t: str, m: re.Match[str]) -> tuple[str, int] | None:
+    """(noun, n) when the bare number of `m` counts the word after it."""
+    raw = m.group(1)
+    if not re.fullmatch(r"\d+", raw):
+        return None
+    n = int(raw)
+    nxt = re.match(r"\s+([a-z][a-z0-9-]*)", t[m.end() :])
+    if nxt is None:
+        return None
+    word = nxt.group(1)
+    if re.fullmatch(r"m\d+(?:\.\d+)?", word):
+        return "screw", n  # "one M4 hole": one screw's hole
+    if (
+        word in _LENGTH_WORDS
+        or word in _UNITS
+        or word in _LABEL_STARTS
+        or word.rstrip("s") in _LABEL_STARTS
+        or len(word) < 3
+    ):
+        return None
+    if n == 1 or (word.endswith("s") and n <= 500):
+        return _singular(word), n
+    return None
 
 
 # Other words for a tray's compartments: "4 sections", "a 3 x 3 grid of cells".
