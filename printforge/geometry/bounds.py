@@ -225,6 +225,26 @@ FAMILY_SIZES: dict[str, Callable[[Any], list[tuple[float, float, float]]]] = {
 }
 
 
+def _expanded_sizes(n: Any) -> list[tuple[float, float, float]]:
+    from printforge.geometry.expand import expand
+
+    return [_size(node_bounds(tree)) for tree in expand(n)]
+
+
+for _kind in (
+    "pegboard_hook",
+    "fan_plate",
+    "fan_duct",
+    "pin_hinge",
+    "tool_holder",
+    "sliding_box",
+    "grommet",
+    "bag_clip",
+    "cable_comb",
+):
+    FAMILY_SIZES[_kind] = _expanded_sizes
+
+
 def node_bounds(node: Any) -> Bounds:
     fn = _BOUNDS.get(node.kind)
     if fn is not None:

@@ -56,6 +56,15 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "drawer_handle": {"kind": "drawer_handle", "hole_spacing": 96, "clearance": 25},
     "funnel": {"kind": "funnel", "top_diameter": 80, "spout_diameter": 12},
     "wedge": {"kind": "wedge", "length": 120, "width": 40, "height": 25},
+    "pegboard_hook": {"kind": "pegboard_hook", "board": "skadis", "reach": 40},
+    "fan_plate": {"kind": "fan_plate", "fan": 120, "second_fan": 80},
+    "fan_duct": {"kind": "fan_duct", "fan_in": 120, "fan_out": 80, "length": 50},
+    "pin_hinge": {"kind": "pin_hinge", "length": 40, "leaf_width": 20, "thickness": 2},
+    "tool_holder": {"kind": "tool_holder", "holes": [2, 2.5, 3, 4, 5, 6], "hex": True},
+    "sliding_box": {"kind": "sliding_box", "size": [80, 50, 30]},
+    "grommet": {"kind": "grommet", "panel_hole": 25, "panel_thickness": 3, "bore": 12},
+    "bag_clip": {"kind": "bag_clip", "length": 100},
+    "cable_comb": {"kind": "cable_comb", "cable_diameter": 3, "columns": 6, "rows": 4},
 }
 
 

@@ -310,6 +310,28 @@ FAMILIES: dict[str, Callable[[Any], list[mf.Manifold]]] = {
 }
 
 
+def _expanded(node: Any) -> list[mf.Manifold]:
+    """A family written as generic nodes (geometry/expand.py): built by the generic builder."""
+    from printforge.geometry.build import solid
+    from printforge.geometry.expand import expand
+
+    return [solid(tree) for tree in expand(node)]
+
+
+for _kind in (
+    "pegboard_hook",
+    "fan_plate",
+    "fan_duct",
+    "pin_hinge",
+    "tool_holder",
+    "sliding_box",
+    "grommet",
+    "bag_clip",
+    "cable_comb",
+):
+    FAMILIES[_kind] = _expanded
+
+
 def _centred(body: mf.Manifold) -> mf.Manifold:
     lo_x, lo_y, lo_z, hi_x, hi_y, _ = body.bounding_box()
     return body.translate((-(lo_x + hi_x) / 2, -(lo_y + hi_y) / 2, -lo_z))

@@ -31,6 +31,9 @@ _HEADER = """\
 $fa = 2; $fs = 0.4;
 
 // A block centred in XY standing on z = 0, vertical edges rounded by r.
+// A slot: `l` long between the centres of its round ends of radius r.
+module pf_obround(l, r) {{ hull() for (sx = [-1, 1]) translate([sx * l / 2, 0]) circle(r = r); }}
+
 module pf_slab(x, y, h, r = 0) {{
     // The hull of four corner circles: still right when r is half a side (round ends).
     if (r > 0) linear_extrude(h) hull() for (sx = [-1, 1], sy = [-1, 1])
@@ -348,13 +351,51 @@ def _standoffs(n: s.Standoffs) -> list[list[str]]:
     return [_block("difference()", [*_block("union()", [*frame, *posts]), *holes])]
 
 
+def _plate_hole(n: s.Plate) -> list[str]:
+    """One hole of a plate at the origin, as plate_hole_cutter builds it."""
+    t, r = n.thickness, n.hole_diameter / 2
+    if n.slot_length > 0:
+        hole = [
+            f"translate([0, 0, -1]) linear_extrude({_f(t + 2)})"
+            f" pf_obround({_f(n.slot_length)}, {_f(r)});"
+        ]
+    else:
+        hole = [_cyl(t + 2, r, (0, 0, -1))]
+    d, depth = n.head()
+    if not d:
+        return hole
+    if n.hole_style == "countersunk":
+        head = [
+            f"translate([0, 0, {_f(t - depth)}]) cylinder(h = {_f(depth + 0.01)}, r1 = {_f(r)},"
+            f" r2 = {_f(d / 2)});",
+            _cyl(1.0, d / 2, (0, 0, t)),
+        ]
+    elif n.hole_style == "counterbored":
+        head = [_cyl(depth + 1.0, d / 2, (0, 0, t - depth))]
+    else:
+        head = [
+            f"translate([0, 0, {_f(t - depth)}]) cylinder(h = {_f(depth + 1.0)},"
+            f" r = {_f(d / math.sqrt(3))}, $fn = 6);"
+        ]
+    if n.slot_length > 0 and n.hole_style != "hex_pocket":
+        half = _f(n.slot_length / 2)
+        head = _block(
+            "hull()",
+            [
+                *_block(f"translate([-{half}, 0, 0])", head),
+                *_block(f"translate([{half}, 0, 0])", head),
+            ],
+        )
+    return hole + head
+
+
 def _plate(n: s.Plate) -> list[list[str]]:
     x, y = n.size
     body = [_slab(x, y, n.thickness, n.corner_radius)]
     if n.hole_diameter > 0:
-        body += [
-            _cyl(n.thickness + 2, n.hole_diameter / 2, (hx, hy, -1)) for hx, hy in n.hole_centres()
-        ]
+        one = _plate_hole(n)
+        for hx, hy in n.hole_centres():
+            body += _block(f"translate([{_f(hx)}, {_f(hy)}, 0])", one)
     return [_block("difference()", body)]
 
 
@@ -515,6 +556,26 @@ _FAMILIES: dict[str, Callable[[Any], list[list[str]]]] = {
     "funnel": lambda n: [[f"rotate_extrude() {_points_polygon(turned.funnel_profile(n))}"]],
     "wedge": _wedge,
 }
+
+
+def _expanded(n: Any) -> list[list[str]]:
+    from printforge.geometry.expand import expand
+
+    return [node(tree) for tree in expand(n)]
+
+
+for _kind in (
+    "pegboard_hook",
+    "fan_plate",
+    "fan_duct",
+    "pin_hinge",
+    "tool_holder",
+    "sliding_box",
+    "grommet",
+    "bag_clip",
+    "cable_comb",
+):
+    _FAMILIES[_kind] = _expanded
 
 
 def family_bodies(n: Any) -> list[list[str]]:

@@ -82,13 +82,40 @@ def slab_ring(
     return outer - inner.translate((0, 0, -EPS))
 
 
+def plate_hole_cutter(n: s.Plate) -> mf.Manifold:
+    """One hole of a plate, centred on the origin: round or a slot, with its head recess."""
+    t, r = n.thickness, n.hole_diameter / 2
+    if n.slot_length > 0:
+        shape = rounded_rect(n.slot_length + 2 * r, 2 * r, r - 1e-3)
+        hole = mf.Manifold.extrude(shape, t + 2).translate((0, 0, -1))
+    else:
+        hole = cylinder(t + 2, r).translate((0, 0, -1))
+    d, depth = n.head()
+    if not d:
+        return hole
+    if n.hole_style == "countersunk":
+        head = cylinder(depth + EPS, r, d / 2).translate((0, 0, t - depth))
+        head = head + cylinder(1.0, d / 2).translate((0, 0, t))
+    elif n.hole_style == "counterbored":
+        head = cylinder(depth + 1.0, d / 2).translate((0, 0, t - depth))
+    else:
+        rad = d / math.sqrt(3)
+        head = mf.Manifold.cylinder(depth + 1.0, rad, rad, 6).translate((0, 0, t - depth))
+    if n.slot_length > 0 and n.hole_style != "hex_pocket":
+        # A slotted head: the recess swept along the slot.
+        head = mf.Manifold.batch_hull(
+            [head.translate((-n.slot_length / 2, 0, 0)), head.translate((n.slot_length / 2, 0, 0))]
+        )
+    return hole + head
+
+
 def plate(n: s.Plate) -> list[mf.Manifold]:
     x, y = n.size
     body = mf.Manifold.extrude(rounded_rect(x, y, n.corner_radius), n.thickness)
     centres = n.hole_centres()
     if not centres or n.hole_diameter <= 0:
         return [body]
-    hole = cylinder(n.thickness + 2, n.hole_diameter / 2).translate((0, 0, -1))
+    hole = plate_hole_cutter(n)
     cuts = [hole.translate((hx, hy, 0)) for hx, hy in centres]
     return [mf.Manifold.batch_boolean([body, *cuts], mf.OpType.Subtract)]
 

@@ -40,9 +40,53 @@ def _tighten(node: Any, names: bool = False) -> Any:
     return node
 
 
+def _hoist_unions(schema: dict[str, Any]) -> dict[str, Any]:
+    """Write each union that is repeated (the node union under every boolean, transform and
+    pattern; the profile union) once under $defs and point at it: pydantic inlines it at every
+    use, which made the node union alone most of the schema's size (and tokens)."""
+    seen: dict[str, int] = {}
+
+    def count(node: Any) -> None:
+        if isinstance(node, dict):
+            if set(node) == {"anyOf"} and len(node["anyOf"]) > 3:
+                key = json.dumps(node, sort_keys=True)
+                seen[key] = seen.get(key, 0) + 1
+            for v in node.values():
+                count(v)
+        elif isinstance(node, list):
+            for v in node:
+                count(v)
+
+    count(schema)
+    repeated = sorted((k for k, n in seen.items() if n > 1), key=len, reverse=True)
+    names = {k: ("Node" if i == 0 else f"Union{i}") for i, k in enumerate(repeated)}
+    for key in repeated:
+        kinds = [r.get("$ref", "").rsplit("/", 1)[-1] for r in json.loads(key)["anyOf"]]
+        if "Circle" in kinds and "Box" not in kinds:
+            names[key] = "Profile"
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"anyOf"}:
+                key = json.dumps(node, sort_keys=True)
+                if key in names:
+                    return {"$ref": f"#/$defs/{names[key]}"}
+            return {k: swap(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [swap(v) for v in node]
+        return node
+
+    out = swap(schema)
+    defs = out.setdefault("$defs", {})
+    for key, name in names.items():
+        defs[name] = json.loads(key)
+    return out
+
+
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """A schema every provider accepts: all keys required, no extra keys, anyOf unions."""
-    return _tighten(model.model_json_schema(mode="validation"))  # type: ignore[no-any-return]
+    """A schema every provider accepts: all keys required, no extra keys, anyOf unions, each
+    repeated union written once."""
+    return _hoist_unions(_tighten(model.model_json_schema(mode="validation")))
 
 
 def parse_answer(text: str, *, truncated: bool = False) -> tuple[dict[str, Any] | None, str | None]:

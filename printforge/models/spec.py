@@ -17,6 +17,17 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from printforge.models.spec_base import SpecNode, positive, vec
+from printforge.models.spec_extra import (
+    BagClip,
+    CableComb,
+    FanDuct,
+    FanPlate,
+    Grommet,
+    PegboardHook,
+    PinHinge,
+    SlidingBox,
+    ToolHolder,
+)
 from printforge.models.spec_items import (
     Coaster,
     CookieCutter,
@@ -50,9 +61,11 @@ from printforge.models.spec_parts import (
 __all__ = [
     "FAMILY_KINDS",
     "ROLES",
+    "BagClip",
     "Box",
     "BoxWithLid",
     "CableClip",
+    "CableComb",
     "Circle",
     "CircularPattern",
     "Coaster",
@@ -63,9 +76,12 @@ __all__ = [
     "Difference",
     "DrawerHandle",
     "Enclosure",
+    "FanDuct",
+    "FanPlate",
     "Funnel",
     "Gear",
     "GridPattern",
+    "Grommet",
     "Hull",
     "Intersection",
     "Knob",
@@ -75,7 +91,9 @@ __all__ = [
     "Mirror",
     "Nameplate",
     "Node",
+    "PegboardHook",
     "PhoneStand",
+    "PinHinge",
     "PipeClamp",
     "PlantPot",
     "Plate",
@@ -91,11 +109,13 @@ __all__ = [
     "RoundedRectangle",
     "Scale",
     "ShelfBracket",
+    "SlidingBox",
     "Spacer",
     "SpecNode",
     "Sphere",
     "Standoffs",
     "Text",
+    "ToolHolder",
     "Torus",
     "Translate",
     "Tray",
@@ -133,6 +153,15 @@ FAMILY_KINDS = (
     "drawer_handle",
     "funnel",
     "wedge",
+    "pegboard_hook",
+    "fan_plate",
+    "fan_duct",
+    "pin_hinge",
+    "tool_holder",
+    "sliding_box",
+    "grommet",
+    "bag_clip",
+    "cable_comb",
 )
 
 
@@ -530,7 +559,16 @@ Node = Annotated[
     | Knob
     | DrawerHandle
     | Funnel
-    | Wedge,
+    | Wedge
+    | PegboardHook
+    | FanPlate
+    | FanDuct
+    | PinHinge
+    | ToolHolder
+    | SlidingBox
+    | Grommet
+    | BagClip
+    | CableComb,
     Field(discriminator="kind"),
 ]
 

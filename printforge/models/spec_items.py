@@ -175,6 +175,30 @@ class Plate(SpecNode):
         default_factory=list,
         description="extra [x, y] hole centres measured from the plate centre, mm",
     )
+    hole_style: Literal["plain", "countersunk", "counterbored", "hex_pocket"] = Field(
+        "plain",
+        description="every hole's top: plain, countersunk (90°), counterbored, or a"
+        " hexagonal pocket for a nut or bolt head",
+    )
+    head_diameter: float = Field(
+        0.0,
+        ge=0,
+        description="countersink/counterbore diameter, or the hex pocket's size"
+        " across flats, mm; 0 = twice the hole",
+    )
+    head_depth: float = Field(0.0, ge=0, description="counterbore or pocket depth, mm; 0 = auto")
+    slot_length: float = Field(
+        0.0, ge=0, description="every hole becomes a slot this long along x, mm; 0 = round"
+    )
+
+    def head(self) -> tuple[float, float]:
+        """(diameter or across flats, depth) of each hole's head recess; (0, 0) for plain."""
+        if self.hole_style == "plain" or self.hole_diameter <= 0:
+            return 0.0, 0.0
+        d = self.head_diameter or round(self.hole_diameter * 2, 2)
+        if self.hole_style == "countersunk":
+            return d, (d - self.hole_diameter) / 2  # a 90 degree cone
+        return d, self.head_depth or round(min(self.thickness / 2, d * 0.6), 2)
 
     def hole_centres(self) -> list[tuple[float, float]]:
         x, y = self.size
@@ -224,6 +248,14 @@ class Plate(SpecNode):
                 break
         if self.corner_radius * 2 >= min(x, y):
             out.append(f"corner_radius {self.corner_radius} mm is too large for the plate")
+        d, depth = self.head()
+        if d and d <= self.hole_diameter:
+            out.append(f"head_diameter {d} mm must be larger than the hole {self.hole_diameter} mm")
+        elif depth >= self.thickness:
+            out.append(
+                f"the {self.hole_style} recess ({depth:.1f} mm deep) must be shallower than the"
+                f" plate ({self.thickness} mm)"
+            )
         return out
 
 

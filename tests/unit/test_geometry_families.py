@@ -135,6 +135,25 @@ CASES: list[tuple[str, dict[str, object], list[tuple[float, float, float]]]] = [
         [(80, 80, 70)],
     ),
     ("wedge", {"length": 120, "width": 40, "height": 25, "tip": 1}, [(120, 40, 25)]),
+    # Pegboard hooks: pegs through the board and a catch behind it (x from the catch to the
+    # arm's tip), the back plate carries both pegs.
+    ("pegboard_hook", {"board": "pegboard", "reach": 40}, [(51.35, 37.8, 10)]),
+    ("pegboard_hook", {"board": "skadis", "reach": 40}, [(50, 56, 10)]),
+    ("fan_plate", {"fan": 120, "second_fan": 80}, [(120, 120, 3)]),
+    ("fan_plate", {"fan": 40, "grill": True, "thickness": 2}, [(40, 40, 2)]),
+    ("fan_duct", {"fan_in": 80, "fan_out": 120, "length": 50}, [(120, 120, 50)]),
+    # Two interlocked leaves in one body, printed flat.
+    ("pin_hinge", {"length": 40, "leaf_width": 20, "thickness": 2}, [(40, 40, 6)]),
+    (
+        "tool_holder",
+        {"holes": [2, 2.5, 3, 4, 5, 6], "hex": True, "clearance": 0.4, "spacing": 4},
+        [(54.9, 16.4, 25)],
+    ),
+    ("tool_holder", {"holes": [8] * 6, "clearance": 0, "wall_mount": True}, [(78, 22, 65)]),
+    ("sliding_box", {"size": [80, 50, 30]}, [(80, 50, 30), (78.7, 47.4, 2)]),
+    ("grommet", {"panel_hole": 25, "panel_thickness": 3, "bore": 12}, [(35, 35, 7)]),
+    ("bag_clip", {"length": 100}, [(100, 12, 12)]),
+    ("cable_comb", {"cable_diameter": 3, "columns": 6, "rows": 4}, [(39, 28, 4)]),
 ]
 
 

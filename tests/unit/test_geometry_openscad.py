@@ -12,6 +12,7 @@ import pytest
 import trimesh
 
 from printforge.geometry import build_mesh
+from printforge.geometry.examples import EXAMPLES
 from printforge.geometry.exports import write_scad
 from printforge.models.spec import DesignSpec
 
@@ -30,6 +31,46 @@ CASES = {
             "twist": 90,
             "scale_top": 0.5,
             "profiles": [{"kind": "rectangle", "size": [20, 10], "center": True}],
+        }
+    ],
+    # The families written as generic nodes (geometry/expand.py), each from its example.
+    **{
+        kind: [EXAMPLES[kind]]
+        for kind in (
+            "pegboard_hook",
+            "fan_plate",
+            "fan_duct",
+            "pin_hinge",
+            "tool_holder",
+            "sliding_box",
+            "grommet",
+            "bag_clip",
+            "cable_comb",
+        )
+    },
+    "plate_countersunk_slots": [
+        {
+            "kind": "plate",
+            "size": [80, 40],
+            "thickness": 5,
+            "hole_diameter": 4.5,
+            "hole_columns": 2,
+            "hole_rows": 1,
+            "hole_margin": 12,
+            "hole_style": "countersunk",
+            "slot_length": 8,
+        }
+    ],
+    "plate_hex_pocket": [
+        {
+            "kind": "plate",
+            "size": [30, 30],
+            "thickness": 6,
+            "hole_diameter": 3.4,
+            "holes": [[0, 0]],
+            "hole_style": "hex_pocket",
+            "head_diameter": 5.7,
+            "head_depth": 3,
         }
     ],
     # A free-form part the builder turns onto its best pose before writing it out.

@@ -98,6 +98,12 @@ def test_family_defaults_are_valid(kind: str) -> None:
         "nameplate": {"text": "Hi"},
         "tube": {"outer_diameter": 10, "inner_diameter": 8, "height": 10},
         "washer": {"outer_diameter": 10, "inner_diameter": 4},
+        "fan_plate": {"fan": 80},
+        "fan_duct": {"fan_in": 80, "fan_out": 60},
+        "tool_holder": {"holes": [3, 4, 5]},
+        "sliding_box": {"size": [80, 50, 30]},
+        "grommet": {"panel_hole": 25, "bore": 12},
+        "cable_comb": {"cable_diameter": 3, "columns": 6},
     }
     _spec({"kind": kind, **needs.get(kind, {})})
 
