@@ -66,7 +66,8 @@ def _heart() -> BaseGeometry:
 
 
 def cookie_outline(n: s.CookieCutter) -> BaseGeometry:
-    """The cutting outline, `size` mm wide, centred on the origin."""
+    """The cutting outline, centred on the origin, scaled so that the whole cutter (blade and
+    flange around the outline) is `size` mm across its larger side."""
     if n.shape == "circle":
         shape: BaseGeometry = Point(0, 0).buffer(1.0, quad_segs=32)
     elif n.shape == "star":
@@ -76,7 +77,7 @@ def cookie_outline(n: s.CookieCutter) -> BaseGeometry:
     else:
         shape = Polygon(n.points).buffer(0)
     minx, miny, maxx, maxy = shape.bounds
-    k = n.size / (maxx - minx)
+    k = n.outline_size() / max(maxx - minx, maxy - miny)
     shape = affinity.scale(shape, k, k, origin=(0, 0))
     minx, miny, maxx, maxy = shape.bounds
     return affinity.translate(shape, -(minx + maxx) / 2, -(miny + maxy) / 2)

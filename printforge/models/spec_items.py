@@ -385,7 +385,9 @@ class CookieCutter(SpecNode):
     shape: Literal["circle", "star", "heart", "polygon"] = Field(
         "circle", description="outline shape; polygon uses `points`"
     )
-    size: float = Field(60.0, description="overall width of the outline, mm")
+    size: float = Field(
+        60.0, description="overall size of the cutter (larger side, flange included), mm"
+    )
     points: list[list[float]] = Field(
         default_factory=list, description="[x, y] outline for shape polygon (scaled to size)"
     )
@@ -406,7 +408,17 @@ class CookieCutter(SpecNode):
             out.append("flange_thickness must be less than the height")
         if 4 * self.blade >= self.size:
             out.append(f"blade {self.blade} mm is too thick for a {self.size} mm cutter")
+        elif self.outline_size() < 5.0:
+            out.append(
+                f"size {self.size} mm leaves no outline inside the blade and flange; use over"
+                f" {self.size - self.outline_size() + 5.0:g} mm"
+            )
         return out
+
+    def outline_size(self) -> float:
+        """The cutting outline's larger side: the cutter's size less blade and flange."""
+        flange = self.flange_width if self.flange_thickness > 0 else 0.0
+        return self.size - 2 * (self.blade + flange)
 
 
 class Coaster(SpecNode):

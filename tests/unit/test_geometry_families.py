@@ -117,8 +117,9 @@ CASES: list[tuple[str, dict[str, object], list[tuple[float, float, float]]]] = [
     ),
     (
         "cookie_cutter",
+        # size is the whole cutter: the outline is 60 - 2 x (0.8 + 3) = 52.4 mm across.
         {"shape": "circle", "size": 60, "blade": 0.8, "flange_width": 3, "height": 15},
-        [(67.6, 67.6, 15)],
+        [(60, 60, 15)],
     ),
     ("coaster", {"diameter": 95, "thickness": 3, "rim_height": 2}, [(95, 95, 5)]),
     ("coaster", {"diameter": 90, "thickness": 3, "rim_height": 2, "square": True}, [(90, 90, 5)]),

@@ -295,7 +295,12 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
     ("star cookie cutter 5 cm", "cookie_cutter", {"shape": "star", "size": 50}),
     ("a 90mm heart cookie cutter 20mm deep", "cookie_cutter", {"shape": "heart", "size": 90}),
     ("a round coaster 4 inch", "coaster", {"diameter": 101.6}),
-    ("coaster with a rim, 100mm diameter, 4mm thick", "coaster", {"diameter": 100, "thickness": 4}),
+    # Round nine: "4 mm thick" is the whole coaster, rim included (a 2.4 mm base, 1.6 mm rim).
+    (
+        "coaster with a rim, 100mm diameter, 4mm thick",
+        "coaster",
+        {"diameter": 100, "thickness": 2.4, "rim_height": 1.6},
+    ),
     ('a knob for a 1/4" shaft', "knob", {"shaft_diameter": 6.35}),
     ("a guitar pot knob 6mm", "knob", {"shaft_diameter": 6}),
     (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from printforge.llm.offline.reader import Draft, Node, Reader, corner_of, mm, size3
+from printforge.llm.offline.reader import Draft, Node, Reader, corner_of, hole_recess, mm, size3
 from printforge.llm.offline.shapes import EPS, box, cyl, diff, tr
 
 __all__ = ["block", "capsule", "cube", "square_tube"]
@@ -47,10 +47,36 @@ def _solid(r: Reader, size: tuple[float, float, float]) -> tuple[str, Node]:
     hole = r.hole() if re.search(r"\bhole\b", r.s.text) else None
     if hole is None and re.search(r"\b(a|one|centre|center)\s+(?:\w+\s+)?hole\b", r.s.text):
         hole = r.take_free("hole diameter")
+    if hole and hole >= min(x, y) - 1.0:
+        raise r.missing(
+            f"a hole smaller than the part: a {mm(hole)} hole leaves nothing of a"
+            f" {mm(min(x, y))} side (keep it under {mm(min(x, y) - 1.0)})"
+        )
     if hole:
         r.note("a hole straight through the middle (along Z)")
         cutter = tr([x / 2, y / 2, -EPS], cyl(z + 2 * EPS, hole / 2))
-        return kind, diff(node, cutter)
+        cuts = [cutter]
+        style, head, depth = hole_recess(r, hole)
+        if style == "countersunk":
+            depth = (head - hole) / 2
+            cone: Node = {
+                "kind": "cone",
+                "height": round(depth + EPS, 4),
+                "radius_bottom": round(hole / 2, 4),
+                "radius_top": round(head / 2, 4),
+            }
+            cuts.append(tr([x / 2, y / 2, z - depth], cone))
+        elif style == "counterbored":
+            cuts.append(tr([x / 2, y / 2, z - depth], cyl(depth + 1.0, head / 2)))
+        elif style == "hex_pocket":
+            prism: Node = {
+                "kind": "polygon_prism",
+                "sides": 6,
+                "radius": round(head / 3**0.5, 4),
+                "height": round(depth + 1.0, 4),
+            }
+            cuts.append(tr([x / 2, y / 2, z - depth], prism))
+        return kind, diff(node, *cuts)
     return kind, node
 
 
@@ -64,6 +90,10 @@ def _not_hollow(r: Reader) -> None:
 
 
 def cube(r: Reader) -> Draft:
+    from printforge.llm.offline.extras import cube_has_letters, xyz_cube
+
+    if cube_has_letters(r):
+        return xyz_cube(r)
     _not_hollow(r)
     size = size3(r)
     if (

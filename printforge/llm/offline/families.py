@@ -13,7 +13,30 @@ from typing import Any
 
 from printforge.llm.offline.blocks import block, capsule, cube, square_tube
 from printforge.llm.offline.boards import find_board
+from printforge.llm.offline.extras import (
+    battery_cover,
+    brick,
+    dice,
+    headphone_stand,
+    pawn,
+    pulley,
+    soap_dish,
+    switch_plate,
+)
 from printforge.llm.offline.household import coaster, drawer_handle, funnel, knob, wedge
+from printforge.llm.offline.makers import (
+    bag_clip,
+    bridge_test,
+    cable_comb,
+    fan_part,
+    grommet,
+    hinge,
+    overhang_test,
+    pegboard_hook,
+    sliding_box,
+    temp_tower,
+    tool_holder,
+)
 from printforge.llm.offline.mounts import bracket, clamp, clip, hook, stand
 from printforge.llm.offline.ports import read_ports
 from printforge.llm.offline.quantities import Quantity
@@ -23,6 +46,7 @@ from printforge.llm.offline.reader import (
     Reader,
     clearance_hole,
     corner_of,
+    hole_recess,
     mm,
     pilot_hole,
     ring_node,
@@ -261,6 +285,11 @@ def tube(r: Reader) -> Draft:
         return r.draft("tube", "sleeve", [ring_node("tube", od, inner, h)])
     if (three := ring_triple(r)) is not None:
         return r.draft("tube", "tube", [ring_node("tube", *three)])
+    if re.search(r"\b(?:finger\s+)?rings?\b", r.s.text) and r.s.first("width", "height"):
+        # A ring worn on a finger: its inside, its band (the wall) and how wide the band is.
+        h = r.get("width", "height", say="band width")
+        od, inner = tube_dims(r, "ring")
+        return r.draft("tube", "ring", [ring_node("tube", od, inner, h)])  # type: ignore[arg-type]
     try:
         od, inner = tube_dims(r, "tube")
     except Missing as missing:
@@ -441,6 +470,11 @@ def plate(r: Reader) -> Draft:
         r.note(f"{n} hole{'s' if n > 1 else ''} of {mm(d)}")
         fields["hole_diameter"] = d
         fields.update(_hole_layout(r, x, y, n, d))
+        style, head, depth = hole_recess(r, d)
+        if style != "plain":
+            fields.update(hole_style=style, head_diameter=head, head_depth=depth)
+        if re.search(r"\bslott?ed\b|\bslots?\b", r.s.text):
+            fields["slot_length"] = r.default(round(max(6.0, 2 * d), 1), "slot length")
     return r.draft("plate", "plate with holes" if n else "plate", [spec_node("plate", **fields)])
 
 
@@ -576,6 +610,68 @@ _BOARD_WORDS = (
 
 # Ordered: the first family whose pattern matches wins, so specific names come first.
 FAMILIES: list[tuple[str, str, Family]] = [
+    ("temperature tower", r"\btemp(?:erature)?\.?\s*towers?\b", temp_tower),
+    ("bridging test", r"\bbridg(?:e|ing)\s*(?:test|calibration)", bridge_test),
+    ("overhang test", r"\boverhangs?\s*(?:test|calibration)", overhang_test),
+    (
+        "fan part",
+        r"\bfans?\b.*\b(?:shroud|duct|adapt[eo]r|plate|gril+e?s?|guard|cover|mount|cowl)\b|"
+        r"\b(?:shroud|duct|adapt[eo]r|gril+e?s?|guard|cowl)\b.*\bfans?\b",
+        fan_part,
+    ),
+    ("pegboard hook", r"\bpeg-?boards?\b|\bskadis\b", pegboard_hook),
+    (
+        "tool holder",
+        r"(?:\b(?:hex|allen)\s*(?:keys?|wrench(?:es)?)|\bdrill\s*bits?|\bscrew\s*drivers?|"
+        r"\btooth\s*brush(?:es)?|\b(?:tool|bit)s?)\b.*\b(?:holders?|racks?|organi[sz]ers?|"
+        r"stands?|blocks?|storage|caddy|station)\b|\b(?:holders?|racks?|organi[sz]ers?|"
+        r"stands?|blocks?|storage|caddy)\s+for\s+(?:my\s+|the\s+)?(?:\w+\s+)?(?:hex|allen|"
+        r"drill|screw\s*drivers?|tooth\s*brush|bits?)\b",
+        tool_holder,
+    ),
+    (
+        "sliding-lid box",
+        r"\bslid(?:e|ing)[- ]?(?:in\s+|on\s+)?(?:top|lid)|\blids?\s+that\s+slides?",
+        sliding_box,
+    ),
+    ("grommet", r"\bgrommets?\b", grommet),
+    (
+        "bag clip",
+        r"\b(?:bag|chip|bread|snack|food|freezer)s?\s+(?:bag\s+)?clips?\b|\bclips?\s+for\s+"
+        r"(?:\w+\s+)?bags?\b",
+        bag_clip,
+    ),
+    (
+        "battery cover",
+        r"\bbattery\s+(?:cover|door|lid|hatch|compartment\s+(?:cover|door|lid))",
+        battery_cover,
+    ),
+    (
+        "switch plate",
+        r"\b(?:light\s+|toggle\s+|rocker\s+|decora\s+)?switch\s+(?:plate|cover|face ?plate)\b|"
+        r"\bwall\s*plate\b|\b(?:toggle|decora)\s+(?:plate|cover)\b",
+        switch_plate,
+    ),
+    ("soap dish", r"\bsoap\s+(?:dish|holder|tray|saver|rest)", soap_dish),
+    (
+        "headphone stand",
+        r"\b(?:headphones?|headsets?|earphones?)\s+(?:stand|holder|rest|cradle)\b|"
+        r"\b(?:stand|holder|rest)\s+for\s+(?:my\s+)?(?:headphones?|headsets?)",
+        headphone_stand,
+    ),
+    ("die", r"\bdice\b|\bd6\b|\b(?:a|one|small|\d+\s*mm)\s+die\b", dice),
+    ("chess pawn", r"\bpawns?\b", pawn),
+    ("GT2 pulley", r"\bgt2\b|\btiming\s+(?:belt\s+)?pulley", pulley),
+    (
+        "LEGO-compatible brick",
+        r"\blego\b|\bstuds?\b.*\b(?:brick|plate)s?\b|\b(?:brick|plate)s?\b.*\bstuds\b",
+        brick,
+    ),
+    (
+        "cable comb",
+        r"\b(?:cable|wire|cord)s?\s+combs?\b|\bcombs?\s+for\s+(?:\d+\s+)?(?:cables|wires)",
+        cable_comb,
+    ),
     (
         "cookie cutter",
         r"cookie[- ]?cutter|biscuit cutter|fondant cutter|dough cutter|\bcutters?\b",
@@ -610,7 +706,8 @@ FAMILIES: list[tuple[str, str, Family]] = [
         r"hinged box|\btrinket box|\bjewel(?:le)?ry box|\bgift box",
         box_with_lid,
     ),
-    ("calibration cube", r"calibration cube|test cube", cube),
+    ("calibration cube", r"calibration cube|test cube|\bxyz\s+(?:calibration\s+)?cube", cube),
+    ("hinge", r"\bhinges?\b", hinge),
     ("gear", r"\bgears?\b|\bcog(?:wheel)?s?\b|spur|pinion|sprocket", gear),
     ("washer", r"\bwashers?\b|\bshims? washer", washer),
     (

@@ -20,9 +20,18 @@ def coaster(r: Reader) -> Draft:
     if d is None:
         d = r.take_free("size")
     d = d if d is not None else r.default(95.0 if not square else 100.0, "size")
-    t = r.get("thickness", "height", say="thickness") or r.default(3.0, "thickness")
+    total = r.get("thickness", "height", say="thickness")
     flat = re.search(r"\b(no|without)\s+(a\s+)?(rim|lip|edge)|\bflat\b", r.s.text)
-    rim = 0.0 if flat else (r.get("rim", say="rim height") or r.default(2.0, "rim height"))
+    rim = 0.0 if flat else r.get("rim", say="rim height")
+    if rim is None:
+        # "4 mm thick" is the coaster as it lies on the table, rim included.
+        rim = r.default(2.0 if total is None else round(min(2.0, total * 0.4), 1), "rim height")
+    if total is not None and total - rim >= 1.0:
+        t = round(total - rim, 2)
+        if rim:
+            r.note(f"base {mm(t)} + rim {mm(rim)} = {mm(total)} overall")
+    else:
+        t = total if total is not None else r.default(3.0, "thickness")
     if flat:
         r.note("no rim")
     node = spec_node(

@@ -18,6 +18,7 @@ def bracket(r: Reader) -> Draft:
     profile = r.s.extrusion
     if profile is not None:
         r.note(f"for {profile:g} mm aluminium profile")
+    r.s.counts.get("leg")  # "two 50 mm legs": both legs take the one length
     t3 = r.s.triples[0] if r.s.triples else None
     if t3 is not None and len(t3) == 3:
         leg_a, leg_b, width = t3

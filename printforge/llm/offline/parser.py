@@ -28,7 +28,7 @@ _UNSUPPORTED = [
         r"\bfigurine|statue|bust\b|\bface\b|\bdragon|\bcat\b|\bdog\b|\bbenchy\b",
         "organic sculpted shapes",
     ),
-    (r"\blego\b|\bduplo\b|technic", "LEGO-compatible bricks (studs and tubes to a 0.1 mm fit)"),
+    (r"\bduplo\b|technic", "DUPLO and Technic parts (pins, axles and tubes to a 0.1 mm fit)"),
     (
         r"\b(?:phone|iphone|galaxy|pixel|airpods?)\s+(?:\w+\s+)?(?:case|cover|bumper)\b|"
         r"\b(?:case|cover|bumper)\s+for\s+(?:my\s+|an?\s+|the\s+)?(?:iphone|phone|galaxy|pixel|"
@@ -117,8 +117,17 @@ def understand(text: str) -> Draft:
             f" it asks for {what}. Try an LLM provider (--provider"
             " openai,anthropic,offline)"
         )
+    # A feature's words name no part: "a block with a hex pocket for an M3 nut" is a block.
+    naming = re.sub(
+        r"\b(?:pocket|recess|trap)s?\s+for\s+(?:an?\s+|the\s+)?(?:m\d+(?:\.\d+)?\s+)?"
+        r"(?:hex\s+)?(?:nuts?|bolt\s+heads?)\b|\bnut\s+(?:trap|pocket|recess)s?\b|"
+        r"\bhex(?:agon(?:al)?)?\s+(?:pocket|recess|trap|socket|cut-?out)s?(?:\s+for\s+(?:an?\s+"
+        r"|the\s+)?(?:m\d+(?:\.\d+)?\s+)?(?:hex\s+)?(?:nuts?|bolt\s+heads?))?\b",
+        lambda m: "x" * len(m.group(0)),
+        lowered,
+    )
     for label, pattern, build in FAMILIES:
-        m = re.search(pattern, lowered)
+        m = re.search(pattern, naming)
         if m is None:
             continue
         reader = Reader(s, f"a {label}")
@@ -195,7 +204,12 @@ def parse_request(text: str, profile: PrinterProfile | None = None) -> DesignSpe
         description += ". Assumed: " + ", ".join(draft.assumed)
     try:
         spec = DesignSpec.model_validate(
-            {"name": draft.name, "description": description[:2000], "parts": draft.parts}
+            {
+                "name": draft.name,
+                "description": description[:2000],
+                "parts": draft.parts,
+                "auto_orient": draft.orient,
+            }
         )
     except ValidationError as err:
         reasons = "; ".join(dict.fromkeys(_readable(dict(e)) for e in err.errors()))

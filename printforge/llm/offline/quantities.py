@@ -147,6 +147,12 @@ _LABELS: list[tuple[str, str]] = [
     ("slot", "opening"),
     ("clearance", "clearance"),
     ("reach", "reach"),
+    # "20 mm of room above the board": the free height above what it holds.
+    ("of room", "height"),
+    ("of space", "height"),
+    ("room above", "height"),
+    ("space above", "height"),
+    ("clearance above", "height"),
     # "25 mm of headroom" above an enclosure's board is the height the enclosure reads.
     ("of headroom", "height"),
     ("headroom", "height"),
@@ -363,7 +369,15 @@ def number_words_to_digits(text: str) -> str:
 
 
 _NUM = r"(?:\d+(?:\.\d+)?(?:[ -]\d+/\d+)?|\d+/\d+|\.\d+)"
-_UNIT_RE = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
+# "in" is inches only where it is a unit: "220-250 in 5 degree steps", "1 to 10 mm in 1 mm
+# steps", "4 pens in a row" use it as a preposition.
+_IN_WORD = (
+    r"in(?!\s+(?:\d|\.\d|(?:a|an|the|my|your|each|every|one|two|steps?|increments?|total|place|"
+    r"line|rows?|between|order|it|them|half|of)\b))"
+)
+_UNIT_RE = "|".join(
+    _IN_WORD if u == "in" else re.escape(u) for u in sorted(_UNITS, key=len, reverse=True)
+)
 _QTY = re.compile(rf"(?<![\w.])({_NUM})\s*({_UNIT_RE})?(?![\w/])")
 _TRIPLE = re.compile(
     rf"(?<![\w.])({_NUM})\s*({_UNIT_RE})?\s*(?:x|by|\*)\s*({_NUM})\s*({_UNIT_RE})?"
@@ -597,7 +611,9 @@ def _label_for(before: list[str], after: list[str], before_first: bool = False) 
     for pattern, label, _ in _AFTER:
         if pattern.match(after_text):
             # "2 mm thick walls": the noun after "thick" decides.
-            if label == "thickness" and re.match(r"thick\s+walls?\b", after_text):
+            if label == "thickness" and re.match(
+                r"thick\s+(?:walls?|band|rim|shell)\b", after_text
+            ):
                 return "wall"
             if label == "thickness" and re.search(r"\bwalls?\s*$", before_text):
                 return "wall"
@@ -843,6 +859,8 @@ _SAME_AS = {"section": "compartment", "cell": "compartment", "pocket": "compartm
 
 
 def _singular(noun: str) -> str:
+    if noun.endswith("ves") and noun not in ("grooves", "sleeves", "valves", "curves"):
+        noun = noun[:-3] + "f"  # leaves, shelves
     noun = noun.rstrip("s") if noun not in ("teeth",) else "tooth"
     noun = "tooth" if noun == "teeth" else noun
     return _SAME_AS.get(noun, noun)

@@ -16,6 +16,7 @@ __all__ = [
     "Reader",
     "clearance_hole",
     "corner_of",
+    "hole_recess",
     "mm",
     "pilot_hole",
     "ring_node",
@@ -35,6 +36,55 @@ _CLEARANCE = {2: 2.4, 2.5: 2.9, 3: 3.4, 4: 4.5, 5: 5.5, 6: 6.6, 8: 9.0, 10: 11.0
 _WASHER_OD = {2: 5.0, 2.5: 6.0, 3: 7.0, 4: 9.0, 5: 10.0, 6: 12.0, 8: 16.0, 10: 20.0, 12: 24.0}
 # Tap drills for screws that cut their own thread into a printed post (ISO coarse: d - pitch).
 _PILOT = {2: 1.6, 2.5: 2.05, 3: 2.5, 4: 3.3, 5: 4.2, 6: 5.0, 8: 6.8}
+
+
+# ISO 4032 hex nuts and ISO 4017 hex bolt heads: width across flats, nut and head height, mm.
+_NUT_AF = {2: 4.0, 2.5: 5.0, 3: 5.5, 4: 7.0, 5: 8.0, 6: 10.0, 8: 13.0, 10: 16.0, 12: 18.0}
+_NUT_H = {2: 1.6, 2.5: 2.0, 3: 2.4, 4: 3.2, 5: 4.0, 6: 5.0, 8: 6.5, 10: 8.0, 12: 10.0}
+_HEAD_H = {2: 1.4, 2.5: 1.7, 3: 2.0, 4: 2.8, 5: 3.5, 6: 4.0, 8: 5.3, 10: 6.4, 12: 7.5}
+# ISO 10642 countersunk heads and ISO 4762 socket heads: head diameter, mm.
+_CSK_HEAD = {2: 4.0, 2.5: 5.0, 3: 6.0, 4: 8.0, 5: 10.0, 6: 12.0, 8: 16.0, 10: 20.0, 12: 24.0}
+_SOCKET_HEAD = {2: 3.8, 2.5: 4.5, 3: 5.5, 4: 7.0, 5: 8.5, 6: 10.0, 8: 13.0, 10: 16.0, 12: 18.0}
+
+_RECESS = {
+    "countersink": r"\bcounter[- ]?sunk\b|\bcounter[- ]?sinks?\b|\bcsk\b",
+    "counterbore": r"\bcounter[- ]?bored?s?\b|\bcounter[- ]?bores\b",
+    "hex pocket": r"\bhex(?:agon(?:al)?)?\s+(?:pocket|recess|trap|socket|cut-?out|hole)s?\b|"
+    r"\bnut\s+(?:trap|pocket|recess|catch)s?\b|\b(?:pocket|recess|trap)s?\s+for\s+"
+    r"(?:an?\s+|the\s+)?(?:m\d+(?:\.\d+)?\s+)?(?:hex\s+)?(?:nuts?|bolt\s+heads?)\b|"
+    r"\bcaptive\s+nuts?\b",
+}
+
+
+def hole_recess(r: Reader, hole: float) -> tuple[str, float, float]:
+    """The head recess the request asks for on its holes: (spec hole_style, diameter or across
+    flats, depth), from the screw's standard sizes when one is named; ("plain", 0, 0) if none.
+    Claims the feature it reads."""
+    text = r.s.text
+    screw = r.s.screw
+    for feature, pattern in _RECESS.items():
+        if not re.search(pattern, text):
+            continue
+        r.claim(feature)
+        if feature == "countersink":
+            d = _CSK_HEAD.get(screw or 0) or round(hole * 2, 2)
+            r.note(f"countersunk {mm(d)} at the surface")
+            return "countersunk", d, 0.0
+        if feature == "counterbore":
+            d = (_SOCKET_HEAD.get(screw or 0) or hole * 1.8) + 1.0
+            depth = round((screw or hole) + 0.5, 2)
+            r.note(f"counterbored {mm(d)}, {mm(depth)} deep")
+            return "counterbored", round(d, 2), depth
+        bolt = bool(re.search(r"bolt\s+heads?|head", text))
+        af = (_NUT_AF.get(screw or 0) or round(hole * 1.7, 2)) + 0.2
+        depth = (_HEAD_H if bolt else _NUT_H).get(screw or 0) or round(hole * 0.8, 2)
+        depth = round(depth + 0.3, 2)
+        r.note(
+            f"a hex pocket {mm(af)} across flats, {mm(depth)} deep,"
+            f" for the {'bolt head' if bolt else 'nut'}"
+        )
+        return "hex_pocket", round(af, 2), depth
+    return "plain", 0.0, 0.0
 
 
 def pilot_hole(screw_mm: float) -> float:
@@ -64,6 +114,8 @@ class Draft:
     # The scanned request and the words that named the family (set by the parser).
     scan: Scan | None = None
     named: str = ""
+    # False for parts drawn in their print pose from generic nodes (a die sits on a face).
+    orient: bool = True
 
 
 class Missing(Exception):

@@ -378,8 +378,29 @@ def adapter(r: Reader) -> Draft:
             or r.default(10.0, "length")
         )
         return r.draft("tube", "shaft adapter", [ring_node("tube", od, inner, h)])
-    r.note(f"from {mm(a)} to {mm(b)} (the bores: it slides over pipes of those sizes)")
+    r.s.counts.get("end")  # "on one end ... the other end": the two ends read below
     wall = r.get("wall", say="wall") or r.default(2.0, "wall")
+    # Each end either slides over what it joins (the size is its bore, the default) or goes
+    # inside it ("fits inside a 2.5 in hose": the size is its outside).
+    ends = []
+    for q in sizes[:2]:
+        before = r.s.text[: q.start][-45:]
+        inside = re.search(
+            r"\b(?:fits?|goes|slides?|push(?:es)?|plugs?)\s+(?:in|into|inside)\b(?!.*\bover\b)"
+            r"|\binside\s+(?:of\s+)?(?:an?\s+|the\s+)?$|\binto\s+(?:an?\s+|the\s+)?$",
+            before,
+        )
+        r.use(q, "end (its outside)" if inside else "end (its bore)")
+        ends.append((q.mm, bool(inside)))
+    (a, a_in), (b, b_in) = ends
+    if a_in:
+        a -= 2 * wall
+    if b_in:
+        b -= 2 * wall
+    r.note(
+        f"one end {'goes inside' if a_in else 'slides over'} {mm(ends[0][0])}, the other"
+        f" {'goes inside' if b_in else 'slides over'} {mm(ends[1][0])}"
+    )
     ends = r.get("length", say="each end") or r.default(
         round(max(15.0, max(a, b) * 0.8), 1), "each end's length"
     )

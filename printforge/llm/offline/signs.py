@@ -36,7 +36,7 @@ _TEXT = [
         rf"([A-Z][A-Z0-9]*(?:\s+[A-Z0-9]+)*){_END}"
     ),
     re.compile(
-        r"\b(?:my name|the name|name is|named|for|of)\s+"
+        r"\b(?:my name|the name|name is|named|called|name|for|of)\s+"
         rf"([A-Z][A-Za-z0-9]*(?:\s+[A-Z][A-Za-z0-9]*)*){_END}"
     ),
     # "a tag for my dog Buddy": the capitalised name after who it is for.
