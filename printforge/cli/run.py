@@ -50,6 +50,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--infill", type=float, help="infill density in percent")
     p.add_argument("--perimeters", type=int, help="number of perimeters")
     p.add_argument("--no-print", action="store_true", help="stop after slicing")
+    p.add_argument(
+        "--accept-partial",
+        action="store_true",
+        help="build even when part of the request cannot be built (listed as left out);"
+        " without it such a request stops with a question",
+    )
     remote = p.add_argument_group("on a server (`printforge serve`) instead of in this process")
     remote.add_argument(
         "--server",
@@ -94,6 +100,9 @@ def job_summary(job: Any) -> dict[str, Any]:
         "error": job.error.model_dump() if job.error else None,
         # Where an interrupted print stopped: the job's commands the printer acknowledged.
         "last_acked_line": job.last_acked_line,
+        # What research found in the request and did with it; the question when it stopped.
+        "requirements": job.report.get("requirements", []),
+        "question": job.report.get("question"),
     }
 
 
@@ -115,6 +124,7 @@ def _request_from(args: argparse.Namespace) -> Any:
                 perimeters=args.perimeters,
             ),
             print=not args.no_print,
+            accept_partial=args.accept_partial,
         )
     except ValueError as err:
         raise InputError(f"invalid request: {err}") from None
@@ -154,6 +164,13 @@ async def _handle_run(args: argparse.Namespace) -> int:
     server = args.server or os.environ.get(SERVER_ENV)
     if server:
         from printforge.cli.remote import run_remote
+
+        if args.accept_partial:
+            # The server has no way to take it yet; silently dropping it would build nothing
+            # different from asking, so say so.
+            from printforge.runtime.errors import InputError
+
+            raise InputError("--accept-partial is not supported with --server yet")
 
         return await run_remote(args, server)
 
@@ -404,6 +421,8 @@ def _print_summary(job: Any, job_dir: Path, out: str | None) -> None:
     cad = job.report.get("cad") or {}
     if cad.get("warnings"):
         facts["warnings"] = list(cad["warnings"])
+    if job.report.get("requirements"):
+        facts["requirements"] = job.report["requirements"]
     pictures = [str(folder / n) for n in ("preview.png", "layers.png") if (folder / n).is_file()]
     render_summary(facts, str(folder), pictures)
 
@@ -456,6 +475,12 @@ def render_summary(facts: dict[str, Any], files: str, pictures: list[str]) -> No
         )
     if "lines_acked" in facts:
         console.print(f"printer {facts['printer']}: {facts['lines_acked']} lines")
+    if facts.get("requirements"):
+        from printforge.cli.design import requirement_lines
+
+        console.print("requirements")
+        for line in requirement_lines(facts["requirements"]):
+            console.print(escape(line))
     console.print(f"files   {files}")
     for picture in pictures:
         console.print(f"picture {picture}")

@@ -179,13 +179,16 @@ def _fan_duct(n: s.FanDuct) -> list[dict[str, Any]]:
     low, high = (n.fan_in, n.fan_out) if n.fan_in >= n.fan_out else (n.fan_out, n.fan_in)
     ft, length, w = n.flange_thickness, n.length, n.wall
     r1, r2 = _opening(low) / 2, _opening(high) / 2
+    # The duct's ends stop 0.2 mm inside the flanges: faces that only touch the flanges' own
+    # faces leave slivers that break the mesh once an STL reader merges its vertices.
+    z0, z1 = 0.2, length - 0.2
     profile = [
-        [r1, 0.0],
-        [r1 + w, 0.0],
+        [r1, z0],
+        [r1 + w, z0],
         [r1 + w, ft],
         [r2 + w, length - ft],
-        [r2 + w, length],
-        [r2, length],
+        [r2 + w, z1],
+        [r2, z1],
         [r2, length - ft],
         [r1, ft],
     ]

@@ -32,6 +32,15 @@ the design's name, a one-sentence description, and its parts as a tree of nodes,
   0.01 mm longer on both sides so no skin is left.
 - Keep walls at least 1 mm thick, the part within 200 x 200 x 200 mm, and every size positive.
 - When the request leaves a size open, choose a sensible value and say so in `description`.
+- List every requirement of the request in `requirements`, so that nothing in it vanishes:
+  each number with its role, each named feature, text to put on the part, counts, fits and
+  clearances, and the words that do not change the shape (role `context`). Mark each `built`
+  (with the `spec_path` of the field that realises it, e.g. `parts[0].size[2]`), `assumed` (a
+  default you chose, with its value) or `not_built` (with why in `note`, and what you built
+  instead). Never build something else silently: if a part of the request cannot be built,
+  mark it `not_built`; the person is then asked before anything is made.
+- `size` means an outside extent of the part and `hole` a hole or bore diameter, `wall` a wall
+  thickness: these are measured on the built part, so give them only where they are true.
 """
 
 

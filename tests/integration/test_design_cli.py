@@ -221,3 +221,47 @@ async def test_debug_logs_never_show_a_password_in_a_base_url(tmp_path: Path) ->
     assert code == 0, stderr
     assert "HTTP Request: POST http://me:***@" in stderr  # the library did log the URL
     assert "PROXYPASS99" not in stdout + stderr
+
+
+@pytest.mark.asyncio
+async def test_what_cannot_be_built_is_asked_not_built(tmp_path: Path) -> None:
+    # A plate's holes can be countersunk; magnet pockets are not something it makes.
+    text = "a 60 x 40 x 4 mm plate with 2 countersunk M3 holes and a magnet pocket"
+    out = tmp_path / "plate.stl"
+    code, stdout, stderr = await printforge(
+        "design", text, "--out", str(out), data_dir=tmp_path / "d"
+    )
+    assert code == 1 and not out.exists()
+    question = stderr.splitlines()[0]
+    assert question.startswith("printforge: ") and "magnet" in question
+    assert "It would build plate with holes" in question and "--accept-partial" in question
+    assert "NOT BUILT" in stderr and "countersunk" in stderr
+    code, stdout, _ = await printforge(
+        "design", text, "--out", str(out), "--json", data_dir=tmp_path / "d"
+    )
+    asked = json.loads(stdout)
+    assert code == 1 and asked["needs_input"] is True and "magnet" in asked["question"]
+    statuses = {r["text"]: r["status"] for r in asked["requirements"]}
+    assert statuses["magnet"] == "not_built" and statuses["countersunk"] == "built"
+    # Accepted as it is: built, saying what was left out, the requirements in the JSON.
+    code, stdout, stderr = await printforge(
+        "design", text, "--out", str(out), "--json", "--accept-partial", data_dir=tmp_path / "d"
+    )
+    assert code == 0, stderr
+    done = json.loads(stdout)
+    assert "Left out: magnet" in done["description"]
+    assert {r["status"] for r in done["requirements"]} >= {"built", "not_built"}
+    assert done["spec"]["parts"][0]["hole_style"] == "countersunk"
+    assert trimesh.load(out).is_watertight
+
+
+@pytest.mark.asyncio
+async def test_requirements_are_shown(tmp_path: Path) -> None:
+    out = tmp_path / "w.stl"
+    code, stdout, stderr = await printforge(
+        "design", "a washer 20 mm OD, 8 mm hole", "--out", str(out), data_dir=tmp_path / "d"
+    )
+    assert code == 0, stderr
+    assert "requirements:" in stdout
+    assert "built     20 mm od -> parts[0].outer_diameter" in stdout
+    assert "assumed   thickness -> parts[0].thickness: thickness 1.5 mm" in stdout

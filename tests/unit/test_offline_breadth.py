@@ -449,7 +449,13 @@ ROUND_HOUSEHOLD: list[Row] = [
         {"rim_height": 0, "diameter": 101.6, "thickness": 4},
         (101.6, 101.6, 4),
     ),
-    ("a coaster 100 mm diameter 5 mm thick", "coaster", {"diameter": 100, "thickness": 5}, None),
+    # "5 mm thick" is the whole coaster: a 3 mm base and a 2 mm rim (round nine).
+    (
+        "a coaster 100 mm diameter 5 mm thick",
+        "coaster",
+        {"diameter": 100, "thickness": 3, "rim_height": 2},
+        None,
+    ),
     ("a knob for a 6 mm shaft", "knob", {"shaft_diameter": 6}, None),
     (
         "a 40 mm knob for a 1/4 inch D shaft",
@@ -674,7 +680,7 @@ REFUSALS = [
     ("standoffs for an arduino uno", ["Arduino Uno", "not a rectangle", "apart"]),
     ("a box", ["outer size"]),
     ("a 20 x 20 x 20 mm hollow cube", ["understood a cube", "open box"]),
-    ("a lego brick 2x4", ["LEGO"]),
+    ("a duplo brick 2x4", ["DUPLO"]),
     ("a phone stand at 30 degrees", ["between 40 and 85"]),
     ("a raspberry pi case with 5 HDMI ports on the left", ["port", "past the corner"]),
 ]

@@ -131,7 +131,12 @@ FIELDS = [
     ),
     ("a 30 mm sphere", "sphere", {"radius": 15.0}),
     ("cylinder 2 inches tall and 1 inch wide", "cylinder", {"radius": 12.7, "height": 50.8}),
-    ("coaster 100 mm diameter 5 mm thick", "coaster", {"diameter": 100.0, "thickness": 5.0}),
+    # The thickness is the whole coaster, rim included.
+    (
+        "coaster 100 mm diameter 5 mm thick",
+        "coaster",
+        {"diameter": 100.0, "thickness": 3.0, "rim_height": 2.0},
+    ),
     ("gear 30 teeth 1.5 module 8 mm bore", "gear", {"teeth": 30, "module": 1.5, "bore": 8.0}),
     ("pi zero case", "enclosure", {"board_size": [65.0, 30.0], "hole_inset": 3.5}),
     (

@@ -401,6 +401,12 @@ _STOP = frozenset(
         "general",
         "total",
         "overall",
+        "corner",
+        "corners",
+        "end",
+        "ends",
+        "piece",
+        "pieces",
     ]
 )
 

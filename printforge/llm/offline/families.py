@@ -648,8 +648,8 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ),
     (
         "switch plate",
-        r"\b(?:light\s+|toggle\s+|rocker\s+|decora\s+)?switch\s+(?:plate|cover|face ?plate)\b|"
-        r"\bwall\s*plate\b|\b(?:toggle|decora)\s+(?:plate|cover)\b",
+        r"\b(?:light\s+|toggle\s+|rocker\s+|decora\s+)?switch\s+(?:wall\s*)?(?:plate|cover|"
+        r"face ?plate)\b|\b(?:toggle|decora)\s+(?:wall\s*)?(?:plate|cover)\b",
         switch_plate,
     ),
     ("soap dish", r"\bsoap\s+(?:dish|holder|tray|saver|rest)", soap_dish),
