@@ -98,6 +98,26 @@ FEATURES: list[Feature] = [
     Feature("lid", r"\blids?\b", "a lid"),
     Feature("flange", r"\bflanged?\b|\bflanges\b", "a flange"),
     Feature("text on sides", r"\bletters?\b.*\bsides?\b|\bsides?\b.*\bletters?\b", "letters"),
+    Feature("brace", r"\bgussets?\b|\bbraces?\b|\bbraced\b|\bstruts?\b", "a brace"),
+    Feature("twist", r"\btwist(?:ed|s)?\b|\bspiral\b|\bswirl(?:ed)?\b", "a twist"),
+    Feature(
+        "text style",
+        r"\bengraved\b|\bembossed\b|\bdebossed\b|\braised\s+(?:text|letters)\b",
+        "raised or engraved text",
+    ),
+    Feature("lip", r"\blips?\b|\bledges?\b", "a lip"),
+    Feature("grip", r"\bknurl(?:ed|ing)?\b|\bgrip\s+(?:ridges|texture)\b", "a knurled grip"),
+    Feature(
+        "pattern",
+        r"\bhoneycomb\b|\bhex(?:agon)?\s+pattern\b|\blattice\b|\bperforated\b|"
+        r"\bvoronoi\b|\bmesh\s+pattern\b",
+        "a cut pattern",
+    ),
+    Feature("window", r"\bwindows?\b|\bviewing\s+(?:hole|slot)\b", "a window"),
+    Feature("logo", r"\blogos?\b|\bemblem\b|\bpicture\b|\bimage\b", "a logo or picture"),
+    Feature("dovetail", r"\bdove-?tails?\b", "a dovetail"),
+    Feature("groove", r"\bgrooves?\b|\bchannels?\s+for\b|\bnotch(?:es)?\b", "a groove or notch"),
+    Feature("mounting tabs", r"\b(?:mounting|screw)\s+(?:tabs|ears|lugs)\b", "mounting tabs"),
 ]
 
 
@@ -123,13 +143,18 @@ def find_features(text: str) -> list[tuple[Feature, str, bool]]:
 
 # What each part family realises without being asked: a named feature it always has.
 INHERENT: dict[str, set[str]] = {
-    "box_with_lid": {"lid"},
+    "box_with_lid": {"lid", "lip"},
+    "l_bracket": {"wall mount", "brace"},
+    "shelf_bracket": {"wall mount", "brace"},
+    "coaster": {"lip"},
+    "phone_stand": {"lip"},
+    "knob": {"grip", "groove"},
+    "nameplate": {"text style"},
+    "fan_plate": {"pattern"},
     "enclosure": {"lid", "vent"},
     "wall_hook": {"wall mount"},
     "cable_clip": {"wall mount"},
     "pipe_clamp": {"wall mount"},
-    "shelf_bracket": {"wall mount"},
-    "l_bracket": {"wall mount"},
     "drawer_handle": {"handle"},
     "tray": {"no top"},
     "plant_pot": {"no top"},
@@ -680,7 +705,7 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
                 "not_built",
                 None,
                 None,
-                f"the {draft.name} design has no {feature.what}",
+                f"the {draft.name} design cannot make {feature.what}",
             )
     for name, why in refused.items():
         if not any(x["text"] and x["note"] == why for x in out):

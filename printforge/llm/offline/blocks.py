@@ -56,6 +56,7 @@ def _solid(r: Reader, size: tuple[float, float, float]) -> tuple[str, Node]:
         r.note("a hole straight through the middle (along Z)")
         cutter = tr([x / 2, y / 2, -EPS], cyl(z + 2 * EPS, hole / 2))
         cuts = [cutter]
+        r.thickness_hint = z
         style, head, depth = hole_recess(r, hole)
         if style == "countersunk":
             depth = (head - hole) / 2

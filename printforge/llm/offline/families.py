@@ -470,6 +470,7 @@ def plate(r: Reader) -> Draft:
         r.note(f"{n} hole{'s' if n > 1 else ''} of {mm(d)}")
         fields["hole_diameter"] = d
         fields.update(_hole_layout(r, x, y, n, d))
+        r.thickness_hint = t
         style, head, depth = hole_recess(r, d)
         if style != "plain":
             fields.update(hole_style=style, head_diameter=head, head_depth=depth)

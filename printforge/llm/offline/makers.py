@@ -63,10 +63,24 @@ def value_range(r: Reader) -> tuple[float, float, float | None, list[Quantity]] 
 
 
 def pegboard_hook(r: Reader) -> Draft:
+    other = re.search(
+        r"\b(shel(?:f|ves)|bins?|cups?|boxe?s?|trays?|baskets?|pockets?|holders?|racks?|"
+        r"mounts?|organi[sz]ers?)\b",
+        r.s.text,
+    )
+    if other is not None and not re.search(r"\bhooks?\b", r.s.text):
+        # The family is a hook; a pegboard shelf or bin built as one would be something else.
+        r.cannot(
+            "pegboard " + other.group(1),
+            f"a pegboard {other.group(1)} is not made here, only pegboard hooks (a hook would"
+            " be built)",
+        )
     skadis = bool(re.search(r"skadis|ikea", r.s.text))
     board = "skadis" if skadis else "pegboard"
     r.note("for IKEA Skadis (5 x 15 mm slots)" if skadis else "for 1/4 in pegboard (1 in grid)")
     r.claim("pegboard")
+    # "a 1/4 inch pegboard": the board's hole size names the board, it is no length here.
+    r.followed_by({"pegboard", "peg", "pegboards"}, say="pegboard holes")
     big = bool(re.search(r"headphones?|headsets?|coats?|bags?|cables?|cords?|hoses?", r.s.text))
     reach = r.get("reach", "length", "depth", say="reach") or r.take_free("reach")
     reach = reach or r.default(60.0 if big else 40.0, "reach")

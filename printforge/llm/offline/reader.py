@@ -73,12 +73,21 @@ def hole_recess(r: Reader, hole: float) -> tuple[str, float, float]:
         if feature == "counterbore":
             d = (_SOCKET_HEAD.get(screw or 0) or hole * 1.8) + 1.0
             depth = round((screw or hole) + 0.5, 2)
+            thick = r.thickness_hint
+            if thick and depth > thick - 1.2:
+                # The head sits partly proud rather than the recess going through.
+                depth = round(max(0.6, thick - 1.2), 2)
+                r.assume(f"a counterbore {mm(depth)} deep (the head stands proud of the part)")
             r.note(f"counterbored {mm(d)}, {mm(depth)} deep")
             return "counterbored", round(d, 2), depth
         bolt = bool(re.search(r"bolt\s+heads?|head", text))
+        thick = r.thickness_hint
         af = (_NUT_AF.get(screw or 0) or round(hole * 1.7, 2)) + 0.2
         depth = (_HEAD_H if bolt else _NUT_H).get(screw or 0) or round(hole * 0.8, 2)
         depth = round(depth + 0.3, 2)
+        if thick and depth > thick - 1.0:
+            depth = round(max(0.6, thick - 1.0), 2)
+            r.assume(f"a hex pocket {mm(depth)} deep (as deep as the part allows)")
         r.note(
             f"a hex pocket {mm(af)} across flats, {mm(depth)} deep,"
             f" for the {'bolt head' if bolt else 'nut'}"
@@ -141,6 +150,8 @@ class Reader:
         self.claimed: set[str] = set()
         # Features the family knows it cannot do, with why: they become not_built.
         self.refused: dict[str, str] = {}
+        # The part's thickness where the family knows it before cutting recesses into it.
+        self.thickness_hint: float | None = None
 
     def use(self, q: Quantity, say: str) -> float:
         """Mark `q` as used (taken as `say`) and return its length."""

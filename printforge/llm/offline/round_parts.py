@@ -92,6 +92,7 @@ def vase(r: Reader) -> Draft:
         if not sides:
             sides = 6
             r.assume("6 sides (a twist shows on a polygon)")
+        r.claim("twist")
     if re.search(r"straight|cylindrical|simple|prism", r.s.text) or (sides and twist):
         radii = [rad, rad]
     else:
