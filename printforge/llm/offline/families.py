@@ -29,11 +29,13 @@ from printforge.llm.offline.makers import (
     bridge_test,
     cable_comb,
     fan_part,
+    first_layer_test,
     grommet,
     hinge,
     overhang_test,
     pegboard_hook,
     sliding_box,
+    stringing_test,
     temp_tower,
     tool_holder,
 )
@@ -614,6 +616,17 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("temperature tower", r"\btemp(?:erature)?\.?\s*towers?\b", temp_tower),
     ("bridging test", r"\bbridg(?:e|ing)\s*(?:test|calibration)", bridge_test),
     ("overhang test", r"\boverhangs?\s*(?:test|calibration)", overhang_test),
+    (
+        "stringing test",
+        r"\b(?:stringing|retraction|string)\s*(?:test|tower|calibration)",
+        stringing_test,
+    ),
+    (
+        "first layer test",
+        r"\bfirst[- ]layer\s*(?:test|calibration|squares?)|"
+        r"\bbed[- ]level(?:l)?ing\s+(?:test|print|squares?)",
+        first_layer_test,
+    ),
     (
         "fan part",
         r"\bfans?\b.*\b(?:shroud|duct|adapt[eo]r|plate|gril+e?s?|guard|cover|mount|cowl)\b|"

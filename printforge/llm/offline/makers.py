@@ -12,18 +12,20 @@ from typing import Any
 
 from printforge.llm.offline.quantities import Quantity
 from printforge.llm.offline.reader import Draft, Node, Reader, mm, spec_node
-from printforge.llm.offline.shapes import EPS, box, diff, tr
+from printforge.llm.offline.shapes import EPS, box, cyl, diff, tr
 
 __all__ = [
     "bag_clip",
     "bridge_test",
     "cable_comb",
     "fan_part",
+    "first_layer_test",
     "grommet",
     "hinge",
     "overhang_test",
     "pegboard_hook",
     "sliding_box",
+    "stringing_test",
     "temp_tower",
     "tool_holder",
     "value_range",
@@ -489,4 +491,33 @@ def overhang_test(r: Reader) -> Draft:
     r.note(f"overhangs at {', '.join(f'{a:g}' for a in angles)} degrees, each labelled")
     draft = r.draft("union", "overhang test", [{"kind": "union", "children": parts}])
     draft.orient = False  # the overhangs are the test: never turned away
+    return draft
+
+
+def stringing_test(r: Reader) -> Draft:
+    """Two thin towers on a base: the travel between them shows stringing (retraction)."""
+    h = r.get("height", say="height") or r.take_free("height") or r.default(30.0, "height")
+    gap = r.get("spacing", "length", say="gap") or r.default(30.0, "gap between the towers")
+    d = 5.0
+    base = tr([-(gap + 2 * d) / 2 - 3, -d / 2 - 3, 0], box(gap + 2 * d + 6, d + 6, 1.0))
+    towers = [tr([sx * (gap / 2 + d / 2), 0, 1.0 - EPS], cyl(h, d / 2)) for sx in (-1, 1)]
+    r.note(f"two {mm(d)} towers {mm(gap)} apart, {mm(h)} tall")
+    draft = r.draft("union", "stringing test", [{"kind": "union", "children": [base, *towers]}])
+    draft.orient = False
+    return draft
+
+
+def first_layer_test(r: Reader) -> Draft:
+    """Squares one or two layers thick over the bed: how the first layer goes down."""
+    side = r.get("side", "width", "length", say="square") or r.take_free("square")
+    side = side or r.default(30.0, "square side")
+    t = r.get("thickness", "height", say="thickness") or r.default(0.3, "thickness")
+    spread = r.default(round(side * 2.5, 1), "spread (centre and four corners)")
+    squares = [
+        tr([sx * spread / 2 - side / 2, sy * spread / 2 - side / 2, 0], box(side, side, t))
+        for sx, sy in ((0, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
+    ]
+    r.note(f"five {mm(side)} squares, {mm(t)} thick, one in the middle and one near each corner")
+    draft = r.draft("union", "first layer test", [{"kind": "union", "children": squares}])
+    draft.orient = False
     return draft

@@ -688,6 +688,16 @@ def scan(text: str) -> Scan:
         a, b = board
         # Glue the numbers to the name ("pi4"): still the board's name, no longer a length.
         t = t[:a] + re.sub(r"\s+(?=\d)", "", t[a:b]) + t[b:]
+    # Products named with a number ("my iPhone 13", "an Ender 3", "Prusa MK4", "Pixel 7",
+    # "version 2"): the number is part of the name, no length. Glued on, the name stays
+    # visible (in the requirement list's context) and is read as no size.
+    t = re.sub(
+        r"\b(iphone|ipad|galaxy|pixel|note|ender|prusa|mk|voron|bambu|creality|cr|kobra|neptune|"
+        r"sovol|anycubic|elegoo|photon|mars|ps|playstation|xbox|series|gen|generation|version|"
+        r"model|rev|revision|v|type|mark)\s*-?\s*(\d+(?:\.\d+)?)(?![\d.]|\s*(?:mm|cm|in\b|inch|\"|x\b))",
+        lambda m: m.group(1) + m.group(2).replace(".", "p"),
+        t,
+    )
     # Character displays are named by their grid ("a 16x2 LCD"): not a size.
     t = re.sub(
         r"\b(?:16\s*x\s*2|20\s*x\s*4|1602|2004|128\s*x\s*64)(?=\s*(?:character\s+)?"
