@@ -308,6 +308,9 @@ def summary_from_view(view: dict[str, Any], base: URL) -> dict[str, Any]:
         },
         "error": view.get("error"),
         "last_acked_line": view.get("last_acked_line"),
+        # The local shape has them; the server's job view does not carry them yet.
+        "requirements": view.get("requirements", []),
+        "question": view.get("question"),
     }
 
 
