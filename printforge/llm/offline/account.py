@@ -87,8 +87,15 @@ FEATURES: list[Feature] = [
     Feature(
         "wall mount",
         r"\bwall[- ]?mount(?:ed|able|ing)?\b|\b(?:on|to|onto|against)\s+(?:the|a|my)\s+wall\b|"
-        r"\bscrew(?:s|ed)?\s+(?:it\s+)?(?:to|on(?:to)?)\b|\bscrew[- ]?(?:mount|on|down)\b",
+        r"\bscrew(?:s|ed)?\s+(?:it\s+)?(?:to|on(?:to)?|under|into)\b|"
+        r"\bscrew[- ]?(?:mount|on|down)\b|"
+        r"\bunder\s+(?:a|the|my)\s+(?:desk|table|shelf|cabinet|counter)\b",
         "screw holes to mount it",
+    ),
+    Feature(
+        "screw holes",
+        r"\b(?:screw|mounting|mount|fixing|bolt)\s+holes?\b|\bholes?\s+(?:to|for)\s+(?:screw|mount)",
+        "screw holes",
     ),
     Feature(
         "rounded corners",
@@ -121,6 +128,7 @@ FEATURES: list[Feature] = [
 ]
 
 
+_FOR_WHAT = re.compile(r"\bfor\s+(?:an?\s+|the\s+|my\s+|your\s+|our\s+)?(?:[a-z]+\s+)?$")
 _NEGATION = re.compile(r"\b(?:no|without|not|w/o|minus)\s+(?:an?\s+|any\s+|the\s+)?$")
 
 
@@ -133,6 +141,10 @@ def find_features(text: str) -> list[tuple[Feature, str, bool]]:
         for m in re.finditer(f.pattern, text):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
+            if _FOR_WHAT.search(text[max(0, m.start() - 30) : m.start()]):
+                # "a hinge for a box lid", "holes for magnets": what the part is for, not a
+                # feature of it (its words are context).
+                continue
             neg = _NEGATION.search(text[max(0, m.start() - 16) : m.start()])
             start = m.start() - (len(neg.group(0)) if neg else 0)
             found.append((f, text[start : m.end()], neg is not None))
@@ -144,18 +156,22 @@ def find_features(text: str) -> list[tuple[Feature, str, bool]]:
 # What each part family realises without being asked: a named feature it always has.
 INHERENT: dict[str, set[str]] = {
     "box_with_lid": {"lid", "lip"},
-    "l_bracket": {"wall mount", "brace"},
-    "shelf_bracket": {"wall mount", "brace"},
+    "l_bracket": {"wall mount", "brace", "screw holes"},
+    "shelf_bracket": {"wall mount", "brace", "screw holes"},
     "coaster": {"lip"},
     "phone_stand": {"lip"},
     "knob": {"grip", "groove"},
     "nameplate": {"text style"},
-    "fan_plate": {"pattern"},
-    "enclosure": {"lid", "vent"},
-    "wall_hook": {"wall mount"},
-    "cable_clip": {"wall mount"},
-    "pipe_clamp": {"wall mount"},
-    "drawer_handle": {"handle"},
+    "fan_plate": {"pattern", "screw holes"},
+    "fan_duct": {"screw holes"},
+    "enclosure": {"lid", "vent", "screw holes"},
+    "wall_hook": {"wall mount", "screw holes"},
+    "cable_clip": {"wall mount", "screw holes"},
+    "pipe_clamp": {"wall mount", "screw holes"},
+    "drawer_handle": {"handle", "screw holes"},
+    "plate": {"screw holes"},
+    "standoffs": {"screw holes"},
+    "spacer": {"screw holes"},
     "tray": {"no top"},
     "plant_pot": {"no top"},
     "tube": {"no floor", "no top"},
@@ -599,11 +615,12 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
                 f"{mm(q.mm)} was not used by the {draft.name} design"
                 + (f" (read as {q.label.replace('_', ' ')})" if q.label else ""),
             )
-    # Sizes written as 20 x 30 x 10.
-    for t in scan.triples:
+    # Sizes written as 20 x 30 x 10 (whether a family looked at them, read before looking).
+    triples_read = bool(scan.triples.read)  # type: ignore[attr-defined]
+    for t in list.__iter__(scan.triples):
         text = " x ".join(f"{v:g}" for v in t) + " mm"
         read_spans.append(text)
-        if scan.triples.read:  # type: ignore[attr-defined]
+        if triples_read:
             given: set[str] = set()
             paths = []
             for v in t:

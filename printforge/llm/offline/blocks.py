@@ -44,7 +44,10 @@ def _solid(r: Reader, size: tuple[float, float, float]) -> tuple[str, Node]:
         kind = "rounded_box"
     else:
         node, kind = box(x, y, z), "box"
-    hole = r.hole() if re.search(r"\bhole\b", r.s.text) else None
+    recess = re.search(r"counter|\bcsk\b|\btrap\b|\bpocket\b|\brecess\b", r.s.text)
+    # A nut trap or countersink for a named screw implies the screw's hole through.
+    wants_hole = re.search(r"\bhole\b", r.s.text) or (recess and r.s.screw is not None)
+    hole = r.hole() if wants_hole else None
     if hole is None and re.search(r"\b(a|one|centre|center)\s+(?:\w+\s+)?hole\b", r.s.text):
         hole = r.take_free("hole diameter")
     if hole and hole >= min(x, y) - 1.0:

@@ -67,6 +67,13 @@ _PIPS = {
 
 
 def dice(r: Reader) -> Draft:
+    other = re.search(r"\bd(4|8|10|12|20|100)\b", r.s.raw.lower())
+    if other is not None:
+        # "d20" was read as a 20 mm diameter; it names a 20-sided die, which is not made.
+        for q in r.s.quantities:
+            if abs(q.mm - float(other.group(1))) < 1e-6 and q.label == "diameter":
+                r.use(q, f"a d{other.group(1)}")
+        r.cannot(f"d{other.group(1)}", f"a d{other.group(1)} is not made here, only six-sided dice")
     side = r.get("side", "size", "width", "length", "height", say="side") or r.take_free("side")
     side = side or r.default(16.0, "side")
     r.claim("pips")
@@ -181,6 +188,7 @@ def switch_plate(r: Reader) -> Draft:
     x, y = _PLATE[0] + (gangs - 1) * 46.0, _PLATE[1]
     t, skirt = 2.5, 6.0
     r.assume(f"the US standard plate {mm(x)} x {mm(y)} ({kind} opening)")
+    r.claim("screw holes")
     shell = diff(
         tr([-x / 2, -y / 2, 0], box(x, y, skirt)),
         tr([-x / 2 + 2.0, -y / 2 + 2.0, t], box(x - 4.0, y - 4.0, skirt)),

@@ -154,6 +154,13 @@ def tray(r: Reader) -> Draft:
     )
     grid = next((g for k, g in r.s.grids.items() if k != "hole"), None)
     rows = re.search(r"(\d+)\s+rows?\s+of\s+(\d+)", r.s.text)
+    in_rows = re.search(
+        r"(\d+)\s+(?:compartments?|sections?|cells?|pockets?)\s+in\s+(\d+)\s+rows?", r.s.text
+    )
+    r.s.counts.get("row")
+    if in_rows and int(in_rows.group(1)) % int(in_rows.group(2)) == 0:
+        # "6 compartments in 2 rows": 3 across, 2 deep.
+        grid = (int(in_rows.group(1)) // int(in_rows.group(2)), int(in_rows.group(2)))
     named = re.search(r"\b(\d+)\s*x\s*(\d+)\s+grid\b", r.s.text)
     if grid is None and named:
         grid = (int(named.group(1)), int(named.group(2)))  # "a 4x4 grid tray"
@@ -290,6 +297,10 @@ def tube(r: Reader) -> Draft:
     if re.search(r"\b(?:finger\s+)?rings?\b", r.s.text) and r.s.first("width", "height"):
         # A ring worn on a finger: its inside, its band (the wall) and how wide the band is.
         h = r.get("width", "height", say="band width")
+        if not r.s.all("wall", "outer_diameter"):
+            for q in r.s.quantities:
+                if q.label == "thickness" and not r.used(q):
+                    q.label = "wall"  # a ring's thickness is its band's
         od, inner = tube_dims(r, "ring")
         return r.draft("tube", "ring", [ring_node("tube", od, inner, h)])  # type: ignore[arg-type]
     try:
@@ -638,7 +649,7 @@ FAMILIES: list[tuple[str, str, Family]] = [
         "tool holder",
         r"(?:\b(?:hex|allen)\s*(?:keys?|wrench(?:es)?)|\bdrill\s*bits?|\bscrew\s*drivers?|"
         r"\btooth\s*brush(?:es)?|\b(?:tool|bit)s?)\b.*\b(?:holders?|racks?|organi[sz]ers?|"
-        r"stands?|blocks?|storage|caddy|station)\b|\b(?:holders?|racks?|organi[sz]ers?|"
+        r"stands?|blocks?|storage|caddy|station|index)\b|\bdrill\s+index\b|\b(?:holders?|racks?|organi[sz]ers?|"
         r"stands?|blocks?|storage|caddy)\s+for\s+(?:my\s+|the\s+)?(?:\w+\s+)?(?:hex|allen|"
         r"drill|screw\s*drivers?|tooth\s*brush|bits?)\b",
         tool_holder,
@@ -703,6 +714,8 @@ FAMILIES: list[tuple[str, str, Family]] = [
         r"ipad)",
         stand,
     ),
+    # "a hinge for a box lid" is a hinge; "a box with a hinged lid" a box (which asks).
+    ("hinge", r"^(?:(?!\b(?:box|case|container|chest|enclosure)\b).)*\bhinges?\b", hinge),
     (
         "enclosure",
         r"enclosure|\bcase\b|housing|project box|"

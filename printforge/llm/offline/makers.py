@@ -42,6 +42,23 @@ def value_range(r: Reader) -> tuple[float, float, float | None, list[Quantity]] 
     """A range with an optional step: "220-250 in 5 degree steps", "1mm to 10mm in 1mm steps",
     "20 to 70 degrees every 10 degrees": (first, last, step, the quantities it was written
     with, which the caller marks used)."""
+    qs = [q for q in r.s.quantities if not r.used(q)]
+    text = r.s.text
+    for i, qa in enumerate(qs[:-1]):
+        qb = qs[i + 1]
+        between = text[qa.start + len(qa.text) : qb.start]
+        if re.fullmatch(r"\s*(?:-|–|to|through|thru)\s*", between):
+            # "1/16 to 1/4 inch in 1/16 steps": the lengths as scanned, fractions and units
+            # included; a step is a length said after "in", "every", "by" or "steps of".
+            after = qs[i + 2] if i + 2 < len(qs) else None
+            step_q = None
+            if after is not None and re.search(
+                r"(?:\bin|\bevery|\bby|\bat|steps? of|increments? of)\s*$",
+                text[qb.start + len(qb.text) : after.start],
+            ):
+                step_q = after
+            used = [qa, qb] + ([step_q] if step_q is not None else [])
+            return qa.mm, qb.mm, step_q.mm if step_q is not None else None, used
     num = r"(\d+(?:\.\d+)?)"
     unit = r"\s*(?:mm|°c?|c\b|degrees?|deg\b)?"
     m = re.search(rf"{num}{unit}\s*(?:-|–|to|through|thru)\s*{num}{unit}", r.s.text)
@@ -157,11 +174,22 @@ def fan_part(r: Reader) -> Draft:
 def hinge(r: Reader) -> Draft:
     r.claim("hinge")
     r.s.counts.get("leaf")  # "two leaves": a hinge has two
-    length = r.get("length", say="length") or r.take_free("length") or r.default(40.0, "length")
-    leaf = r.get("width", say="leaf width") or r.take_free("leaf width")
+    pair = next((t for t in r.s.triples if len(t) == 2), None)
+    length = r.get("length", say="length")
+    leaf = None
+    if pair is not None and length is None:
+        # "a hinge 30 x 30 mm": along the pin, then both leaves together.
+        length, leaf = pair[0], round(pair[1] / 2, 2)
+        r.note(f"{mm(pair[0])} along the pin, {mm(pair[1])} across both leaves")
+    length = length or r.take_free("length") or r.default(40.0, "length")
+    leaf = leaf or r.get("width", say="leaf width") or r.take_free("leaf width")
     leaf = leaf or r.default(round(max(15.0, length / 2), 1), "leaf width")
     t = r.get("thickness", say="leaf thickness") or r.default(2.0, "leaf thickness")
     hole = r.hole() or 0.0
+    if not hole and re.search(r"\bholes?\b", r.s.text):
+        hole = r.default(3.4, "screw holes (M3)")
+    if hole:
+        r.claim("screw holes")
     knuckles = max(3, min(15, int(length // 8) | 1))
     r.assume(f"{knuckles} knuckles with 0.4 mm of clearance (prints assembled)")
     node = spec_node(
@@ -187,7 +215,26 @@ def tool_holder(r: Reader) -> Draft:
     drills = bool(re.search(r"\bdrill", text))
     drivers = bool(re.search(r"screw ?drivers?", text))
     brushes = bool(re.search(r"tooth ?brush", text))
-    n = r.s.counts.get("hole") or r.s.counts.get("bit") or r.s.counts.get("slot")
+    n = next(
+        (
+            r.s.counts.get(noun)
+            for noun in (
+                "hole",
+                "bit",
+                "slot",
+                "screwdriver",
+                "key",
+                "toothbrush",
+                "brush",
+                "tool",
+                "pen",
+                "pencil",
+                "marker",
+            )
+            if r.s.counts.get(noun)
+        ),
+        None,
+    )
     rng = value_range(r)
     sizes: list[float] = []
     given_as_holes = bool(re.search(r"\bholes?\b", text))
@@ -232,9 +279,9 @@ def tool_holder(r: Reader) -> Draft:
     clearance = 0.0 if given_as_holes and rng is None else 0.3 if hexes else 0.4
     if clearance:
         r.assume(f"holes {clearance:g} mm larger than each tool")
-    wall = bool(re.search(r"wall|rack|mount", text))
+    wall = bool(re.search(r"wall|rack|mount|screw holes", text))
     if wall:
-        r.claim("wall mount")
+        r.claim("wall mount", "screw holes")
     deep = max(sizes)
     height = r.get("height", say="height") or r.default(
         round(max(15.0, min(40.0, deep * 2.5 if not brushes else 25.0)), 1), "height"
@@ -412,6 +459,11 @@ def temp_tower(r: Reader) -> Draft:
 
 def bridge_test(r: Reader) -> Draft:
     spans = [r.use(q, "bridge span") for q in r.s.quantities if not r.used(q) and q.mm >= 2]
+    n = r.s.counts.get("bridge")
+    if n and len(spans) == 1 and 2 <= n <= 12:
+        # "5 bridges up to 60 mm": evenly spread up to the longest.
+        longest = spans[0]
+        spans = [round(longest * (i + 1) / n, 1) for i in range(n)]
     if not spans:
         spans = [r.default(v, f"{v:g} mm span") for v in (10.0, 20.0, 30.0, 40.0, 50.0)]
     if max(spans) > 150:

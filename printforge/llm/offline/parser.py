@@ -120,7 +120,7 @@ def understand(text: str) -> Draft:
     # A feature's words name no part: "a block with a hex pocket for an M3 nut" is a block.
     naming = re.sub(
         r"\b(?:pocket|recess|trap)s?\s+for\s+(?:an?\s+|the\s+)?(?:m\d+(?:\.\d+)?\s+)?"
-        r"(?:hex\s+)?(?:nuts?|bolt\s+heads?)\b|\bnut\s+(?:trap|pocket|recess)s?(?:\s+for\s+"
+        r"(?:hex\s+)?(?:nuts?|bolt\s+heads?)\b|\b(?:hex\s+)?nut\s+(?:trap|pocket|recess)s?(?:\s+for\s+"
         r"(?:an?\s+|the\s+)?(?:m\d+(?:\.\d+)?\s+)?(?:hex\s+)?nuts?)?\b|"
         r"\bhex(?:agon(?:al)?)?\s+(?:pocket|recess|trap|socket|cut-?out)s?(?:\s+for\s+(?:an?\s+"
         r"|the\s+)?(?:m\d+(?:\.\d+)?\s+)?(?:hex\s+)?(?:nuts?|bolt\s+heads?))?\b",
