@@ -557,7 +557,7 @@ def _normalise(text: str) -> str:
     t = t.replace("ø", " diameter ")
     # "legs of 2 and 3 inches", "between 20 and 30 mm": one unit for both numbers.
     t = re.sub(
-        rf"(?<![\w.]){_N}\s+(and|or|to)\s+{_N}\s*(mm|cm|inch(?:es)?|in\b|ft\b)",
+        rf"(?<![\w.]){_N}\s+(and|or|to)\s+{_N}\s*(mm|cm|inch(?:es)?|in\b(?!\s+(?:\d|a\b|an\b|the\b|each\b|every\b|steps?\b))|ft\b)",
         r"\1 \4 \2 \3 \4",
         t,
     )
@@ -845,10 +845,24 @@ def _count_before_word(t: str, m: re.Match[str]) -> tuple[str, int] | None:
     if not re.fullmatch(r"\d+", raw):
         return None
     n = int(raw)
-    nxt = re.match(r"\s+([a-z][a-z0-9-]*)", t[m.end() :])
+    nxt = re.match(r"\s+([a-z][a-z0-9-]*)(?:\s+([a-z][a-z-]*))?", t[m.end() :])
     if nxt is None:
         return None
     word = nxt.group(1)
+    second = nxt.group(2) or ""
+    if (
+        n > 1
+        and not word.endswith("s")
+        and second.endswith("s")
+        and len(second) > 3
+        and word not in _UNITS
+        and word not in _LENGTH_WORDS
+        and word not in _LABEL_STARTS
+        and second not in _LABEL_STARTS
+        and second.rstrip("s") not in _LABEL_STARTS
+        and second not in _UNITS
+    ):
+        return _singular(second), n  # "80 hex keys", "6 round holes"
     if re.fullmatch(r"m\d+(?:\.\d+)?", word):
         return "screw", n  # "one M4 hole": one screw's hole
     if (
