@@ -25,6 +25,9 @@ class Feature:
     name: str
     pattern: str
     what: str  # what people mean, for the note of a not_built requirement
+    # Named after "for" ("a hinge for a box lid") it is what the part is for, not part of
+    # it; False where "for my car vent" still says how the part must be made.
+    for_is_context: bool = True
 
 
 # Named features that change a part's shape. A request naming one gets a requirement; the
@@ -92,6 +95,14 @@ FEATURES: list[Feature] = [
         r"\bunder\s+(?:a|the|my)\s+(?:desk|table|shelf|cabinet|counter)\b",
         "screw holes to mount it",
     ),
+    Feature("saucer", r"\bsaucers?\b|\bdrip\s+(?:tray|plate|dish)s?\b", "a saucer under it"),
+    Feature(
+        "vehicle mount",
+        r"\b(?:car|air)\s+vents?\b|\bdash(?:board)?\b|\bwindshield\b|\bhandle ?bars?\b|"
+        r"\b(?:bike|bicycle|motorcycle|stroller)\s+mount\b",
+        "a mount for a vehicle (vent clip, dashboard or handlebar clamp)",
+        for_is_context=False,
+    ),
     Feature(
         "screw holes",
         r"\b(?:screw|mounting|mount|fixing|bolt)\s+holes?\b|\bholes?\s+(?:to|for)\s+(?:screw|mount)",
@@ -141,7 +152,7 @@ def find_features(text: str) -> list[tuple[Feature, str, bool]]:
         for m in re.finditer(f.pattern, text):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
-            if _FOR_WHAT.search(text[max(0, m.start() - 30) : m.start()]):
+            if f.for_is_context and _FOR_WHAT.search(text[max(0, m.start() - 30) : m.start()]):
                 # "a hinge for a box lid", "holes for magnets": what the part is for, not a
                 # feature of it (its words are context).
                 continue

@@ -56,6 +56,8 @@ def bracket(r: Reader) -> Draft:
         per_leg = holes
     else:
         per_leg = max(1, holes // 2) if holes else (2 if shelf else 1)
+    if any(abs(v - 90.0) < 1e-6 for v, _ in r.s.angles):
+        r.claim("angle")  # an L bracket is a right angle
     if shelf:
         node = spec_node(
             "shelf_bracket",
@@ -115,7 +117,11 @@ def hook(r: Reader) -> Draft:
     height = r.get("height", "length", say="height")
     if reach is None and height is None:
         # A hook has a natural size; say so rather than refuse.
-        big = bool(re.search(r"\b(coat|towel|bag|large|big|heavy)\b", r.s.text))
+        big = bool(
+            re.search(
+                r"\b(coat|towel|bag|large|big|heavy|bikes?|bicycles?|ladders?|hoses?)\b", r.s.text
+            )
+        )
         small = bool(re.search(r"\b(small|key|tiny|little)\b", r.s.text))
         reach = r.default(40.0 if big else 20.0 if small else 30.0, "reach")
     reach = reach or r.default(round(height * 0.6, 1), "reach")  # type: ignore[operator]
@@ -144,6 +150,13 @@ def hook(r: Reader) -> Draft:
 
 
 def clip(r: Reader) -> Draft:
+    spool = re.search(r"\b(filament|spool)\b", r.s.text)
+    if spool is not None:
+        # A filament clip holds the loose end on the spool's rim: not a cable clip.
+        r.cannot(
+            "filament clip",
+            "a clip for a spool's rim is not made here (a screw-on cable clip would be built)",
+        )
     d = r.get("inner_diameter", "diameter", "opening", say="for a diameter") or r.take_free(
         "for a diameter"
     )
