@@ -561,6 +561,12 @@ def _normalise(text: str) -> str:
         r"\1 \4 \2 \3 \4",
         t,
     )
+    # "200 to 230 by 10": a range and its step, not a 230 x 10 size.
+    t = re.sub(
+        rf"(?<![\w.]){_N}(\s*(?:mm|cm|°c?)?\s*(?:to|-|–)\s*){_N}(\s*(?:mm|cm|°c?)?)\s+by\s+{_N}",
+        r"\1\2\3\4 in steps of \5",
+        t,
+    )
     # "between 10 and 15 cm tall": the middle of the range.
     t = re.sub(
         rf"\bbetween\s+{_N}\s*(mm|cm|inch(?:es)?|in\b|ft\b)\s+and\s+{_N}\s*\2",
