@@ -1615,6 +1615,7 @@ ROWS: list[tuple[str, str, dict[str, Any]]] = [
     ("a hex key holder", "tool_holder", {"hex": True}),
     ("a 40mm fan grill", "fan_plate", {"fan": 40, "grill": True}),
     ("a temperature tower", "union", {}),
+    ("a cover for a 40mm hole in my desk", "revolve", {}),
 ]
 
 REFUSALS: list[tuple[str, list[str]]] = [
@@ -1737,7 +1738,6 @@ REFUSALS: list[tuple[str, list[str]]] = [
     ("a case for a 16x2 lcd", ["board's size or name"]),
     ("a case for a 2.4 inch tft display", ["board's size or name"]),
     # Round eight, ninth batch.
-    ("a cover for a 40mm hole in my desk", ["understood only the sizes 40 mm"]),
     ("a pulley 30mm", ["understood only the sizes 30 mm"]),
 ]
 

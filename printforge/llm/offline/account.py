@@ -519,6 +519,8 @@ _HOLE_FIELDS = {"inner_diameter", "hole_diameter", "bore", "drain_hole_diameter"
 
 def _role(said: str, value: float, extents: list[float], path: str | None = None) -> str:
     field = re.sub(r"\[\d+\]", "", path.rsplit(".", 1)[-1]) if path else ""
+    if re.match(r"(?:fits|covers|slides|hangs|goes|for)\b", said):
+        return "fit"  # the size of what it fits, not of the part
     if field == "wall" or (not field and re.search(r"\bwall\b", said)):
         return "wall"
     if re.search(r"clearance|gap|play", said) or field == "clearance":

@@ -18,6 +18,7 @@ __all__ = [
     "cube_has_letters",
     "dice",
     "headphone_stand",
+    "hole_cover",
     "pawn",
     "pulley",
     "soap_dish",
@@ -324,3 +325,41 @@ def xyz_cube(r: Reader) -> Draft:
 
 def cube_has_letters(r: Reader) -> bool:
     return bool(re.search(r"\bx\s*,?\s*y\s*(?:,|and)?\s*z\b|\bxyz\b", r.s.text))
+
+
+def hole_cover(r: Reader) -> Draft:
+    """A cap that closes a round hole in a panel or desk: a flange over the hole and a plug
+    that pushes in, with a lip that catches behind a thin panel."""
+    hole = (
+        r.followed_by({"hole", "holes", "opening", "grommet"}, say="covers a hole of")
+        or r.get("hole", "diameter", say="covers a hole of")
+        or r.take_free("covers a hole of")
+    )
+    if hole is None:
+        raise r.missing("the size of the hole it covers (e.g. 'a cover for a 35 mm hole')")
+    panel = r.followed_by(
+        {"panel", "desk", "board", "sheet", "wall", "table", "top"}, say="fits a panel of"
+    )
+    depth = r.get("thickness", "depth", say="plug depth")
+    if depth is None and panel is not None:
+        depth = r.default(round(panel + 4.0, 1), "plug depth (through the panel and 4 mm on)")
+    depth = depth or r.default(8.0, "plug depth")
+    flange = r.default(round(hole + 10.0, 1), "flange diameter")
+    plug = hole / 2 - 0.2  # a push fit with 0.2 mm of play
+    pts = [
+        [0.0, 0.0],
+        [flange / 2, 0.0],
+        [flange / 2, 2.0],
+        [plug, 2.0],
+        [plug, 2.0 + depth - 1.0],
+        [plug - 0.8, 2.0 + depth],
+        [max(plug - 2.0, 0.5), 2.0 + depth],
+        [max(plug - 2.0, 0.5), 2.6],
+        [0.0, 2.6],
+    ]
+    node = {
+        "kind": "revolve",
+        "profiles": [{"kind": "polygon", "points": [[round(x, 3), round(y, 3)] for x, y in pts]}],
+    }
+    r.note(f"a {mm(flange)} flange over a {mm(hole)} hole, a hollow plug {mm(depth)} deep")
+    return _posed(r.draft("revolve", "hole cover", [node]))

@@ -18,6 +18,7 @@ from printforge.llm.offline.extras import (
     brick,
     dice,
     headphone_stand,
+    hole_cover,
     pawn,
     pulley,
     soap_dish,
@@ -678,6 +679,12 @@ FAMILIES: list[tuple[str, str, Family]] = [
         switch_plate,
     ),
     ("soap dish", r"\bsoap\s+(?:dish|holder|tray|saver|rest)", soap_dish),
+    (
+        "hole cover",
+        r"\bhole\s+(?:cover|cap|plug)s?\b|\bblanking\s+(?:plug|cap)s?\b|"
+        r"\b(?:cover|cap|plug)s?\s+for\s+(?:an?\s+|the\s+)?(?:\S+\s+){0,2}holes?\b",
+        hole_cover,
+    ),
     (
         "headphone stand",
         r"\b(?:headphones?|headsets?|earphones?)\s+(?:stand|holder|rest|cradle)\b|"
