@@ -79,6 +79,11 @@ def _mesh_problems(spec: DesignSpec, profile: PrinterProfile) -> list[str]:
     from printforge.geometry import build_mesh
     from printforge.geometry.verify import check_mesh
 
+    if not any(
+        r.status == "built" and r.role in ("size", "hole", "wall") and r.value
+        for r in spec.requirements
+    ):
+        return []  # nothing that can be measured: no need to build it twice
     try:
         mesh = build_mesh(spec, profile)
     except (ValueError, RuntimeError) as err:
