@@ -114,6 +114,9 @@ class _Measure:
                 normal = np.zeros(3)
                 normal[axis] = 1.0
                 heights = np.linspace(0.02 * span, 0.98 * span, count)
+                if span > 1.0:
+                    # Thin floors and lids (a pot's drain hole) lie near the ends.
+                    heights = np.union1d(heights, [0.3, span - 0.3])
                 try:
                     paths = body.section_multiplane(
                         plane_origin=lo, plane_normal=normal, heights=heights
