@@ -681,8 +681,9 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("soap dish", r"\bsoap\s+(?:dish|holder|tray|saver|rest)", soap_dish),
     (
         "hole cover",
-        r"\bhole\s+(?:cover|cap|plug)s?\b|\bblanking\s+(?:plug|cap)s?\b|"
-        r"\b(?:cover|cap|plug)s?\s+for\s+(?:an?\s+|the\s+)?(?:\S+\s+){0,2}holes?\b",
+        # A "hole plug" stays a plain plug (a cylinder), as earlier rounds built it.
+        r"\bhole\s+(?:cover|cap)s?\b|\bblanking\s+(?:plug|cap)s?\b|"
+        r"\b(?:cover|cap)s?\s+for\s+(?:an?\s+|the\s+)?(?:\S+\s+){0,2}holes?\b",
         hole_cover,
     ),
     (
