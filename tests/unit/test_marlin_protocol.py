@@ -67,8 +67,9 @@ def test_strip_comment(raw: str, expected: str) -> None:
         ("Resend:42", p.Resend(42)),
         ("rs N42", p.Resend(42)),
         ("rs 42", p.Resend(42)),
-        ("busy: processing", p.Busy("processing")),
-        ("busy:paused for user", p.Busy("paused for user")),
+        ("echo:busy: processing", p.Busy("processing")),  # as Marlin prints it
+        ("echo:busy: paused for user", p.Busy("paused for user")),
+        ("busy: processing", p.Busy("processing")),  # without echo: (older builds)
         ('echo:Unknown command: "G999"', p.Echo('Unknown command: "G999"')),
         (
             "Error:checksum mismatch, Last Line: 41",
@@ -87,8 +88,8 @@ def test_strip_comment(raw: str, expected: str) -> None:
             p.FirmwareError("Printer halted. kill() called!", True),
         ),
         (
-            "Error:Thermal Runaway, system stopped! Heater_ID: 0",
-            p.FirmwareError("Thermal Runaway, system stopped! Heater_ID: 0", True),
+            "Error:Thermal Runaway, system stopped! Heater_ID: E0",
+            p.FirmwareError("Thermal Runaway, system stopped! Heater_ID: E0", True),
         ),
         (
             "Error:MINTEMP triggered, system stopped! Heater_ID: bed",
@@ -96,8 +97,18 @@ def test_strip_comment(raw: str, expected: str) -> None:
         ),
         ("!! Printer halted", p.FirmwareError("Printer halted", True)),
         (
+            "Printer stopped due to errors. Fix the error and use M999 to restart.",
+            p.FirmwareError(
+                "Printer stopped due to errors. Fix the error and use M999 to restart.", True
+            ),
+        ),
+        (
             "T:210.00 /210.00 B:60.00 /60.00 @:127 B@:0",
             p.Temperatures({"T": (210.0, 210.0), "B": (60.0, 60.0)}),
+        ),
+        (
+            " T:185.43 /210.00 B:60.00 /60.00 @:127 B@:0 W:?",
+            p.Temperatures({"T": (185.43, 210.0), "B": (60.0, 60.0)}, wait="?"),
         ),
         (
             " T:200.0 /205.0 B:55.5 /60.0 T0:200.0 /205.0 T1:25.0 /0.0 @:0 B@:0",
@@ -106,6 +117,11 @@ def test_strip_comment(raw: str, expected: str) -> None:
             ),
         ),
         ("//action:pause", p.Action("pause")),
+        ("//action:pause filament_runout 0", p.Action("pause", "filament_runout 0")),
+        ("//action:paused", p.ActionNotice("paused")),
+        ("//action:paused filament_runout 0", p.ActionNotice("paused", "filament_runout 0")),
+        ("//action:resumed", p.ActionNotice("resumed")),
+        ("// action:out_of_filament T0", p.Action("out_of_filament", "T0")),  # Repetier
         ("//action:out_of_filament T0", p.Action("out_of_filament", "T0")),
         ("//action:cancel", p.Action("cancel")),
         ("Cap:AUTOREPORT_TEMP:1", p.Capability("AUTOREPORT_TEMP", True)),

@@ -1,7 +1,12 @@
 """Marlin's serial protocol as pure functions: framing a line, reading what the printer says.
 
-Sources: Marlin `GCodeQueue::get_serial_commands` (numbering, checksum, resend), `M115`
-(capabilities), `print_heater_states` (temperature lines), `host_actions.cpp` (`//action:`).
+Sources (Marlin bugfix-2.1.x): `gcode/queue.cpp` (`get_serial_commands`: numbering, checksum,
+resend; `ok_to_send`: the `ok` and its ADVANCED_OK fields), `gcode/gcode.cpp`
+(`host_keepalive`: `echo:busy: …`), `gcode/host/M115.cpp` (capabilities),
+`module/temperature.cpp` (`print_heater_states`, `_temp_error`), `feature/host_actions.cpp`
+and `feature/pause.cpp` (`//action:`), `MarlinCore.cpp` (`kill`, `stop`).
+tests/conformance/marlin_lines.py holds every line as Marlin prints it, with its class; the
+parser is checked against that whole table.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ import re
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ACTION_NOTICES",
     "Action",
+    "ActionNotice",
     "Busy",
     "Capability",
     "Echo",
@@ -71,12 +78,26 @@ def strip_comment(raw: str) -> str:
 # What the printer says ------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Ok:
-    """`ok`, optionally with ADVANCED_OK figures and a trailing temperature report."""
+    """`ok`: one command has run (a move: it entered the planner). Marlin sends it after the
+    command, never on arrival (`GcodeSuite::process_parsed_command` -> `ok_to_send`).
+
+    ADVANCED_OK adds `N<line> P<planner free> B<slots free>` (`ok_to_send`): N is the `N` word
+    of the command being acknowledged (absent for an unnumbered one), P is
+    `planner.moves_free()`, B is `BUFSIZE - length` counted while the acknowledged command
+    still sits in the ring. M105 prints its own `ok T:…` (temperatures, never the fields), and
+    the `ok` that follows `Resend:` is plain too (`flush_and_request_resend`).
+    """
 
     line: int | None = None
     planner_free: int | None = None
     buffer_free: int | None = None
     temperatures: Temperatures | None = None
+
+    @property
+    def advanced(self) -> bool:
+        """ADVANCED_OK's form (`ok [N<n>] P<p> B<b>`): how a board shows it has the option (M115
+        has no `Cap:` line for it)."""
+        return self.planner_free is not None and self.buffer_free is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +107,16 @@ class Resend:
 
 @dataclass(frozen=True, slots=True)
 class Busy:
+    """`echo:busy: processing|paused for user|paused for input`, every `M113` interval (2 s)
+    while a command runs long (`GcodeSuite::host_keepalive`): the board is alive and inside a
+    command; not an `ok`."""
+
     reason: str
+
+    @property
+    def waits_for_user(self) -> bool:
+        """M0/M1 or M600 waiting for the printer's button (or M108)."""
+        return self.reason.startswith("paused")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +135,15 @@ class FirmwareError:
 
 @dataclass(frozen=True, slots=True)
 class Temperatures:
-    """Heater name ("T", "T0", "T1", "B", "C"...) -> (actual, target)."""
+    """Heater name ("T", "T0", "T1", "B", "C"...) -> (actual, target).
+
+    `wait` is the `W:` field (`?` or the residency seconds left) that only the lines M109 and
+    M190 print while they wait (`Temperature::wait_for_hotend/bed`): such a line says a heating
+    wait is running.
+    """
 
     values: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+    wait: str | None = None
 
     def as_status(self) -> dict[str, tuple[float, float]]:
         """Status keys: "hotend" (or "hotend0"...), "bed", "chamber"."""
@@ -140,7 +176,23 @@ class Capability:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """`//action:NAME ARGS` — the firmware asks the host to pause, resume, cancel..."""
+    """`//action:NAME ARGS`: the firmware asks the host to act (pause, resume, cancel, start,
+    a prompt...), `feature/host_actions.cpp`."""
+
+    name: str
+    args: str = ""
+
+
+# What Marlin prints when it pauses or resumes *by itself* (pause.cpp: M600, M125, a runout
+# script): `//action:paused` and `//action:resumed`. They ask nothing of the host.
+ACTION_NOTICES = frozenset({"paused", "resumed"})
+
+
+@dataclass(frozen=True, slots=True)
+class ActionNotice:
+    """`//action:paused` / `//action:resumed`: the firmware is pausing (parking, waiting for
+    filament) or has resumed on its own. A host must not park or restore: its commands would
+    queue behind the firmware's own."""
 
     name: str
     args: str = ""
@@ -173,12 +225,18 @@ Message = (
     | FirmwareInfo
     | Capability
     | Action
+    | ActionNotice
     | Position
     | Start
     | Other
 )
 
 _TEMP = re.compile(r"\b([TBC]\d*|P|L):\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(-?\d+(?:\.\d+)?))?")
+_WAIT = re.compile(r"\bW:(\?|-?\d+)")
+_BUSY = re.compile(r"^(?:echo:)?busy:\s*(.*)$", re.IGNORECASE)
+_ACTION = re.compile(r"^//\s*action:\s*(\S*)\s*(.*)$", re.IGNORECASE)
+# MarlinCore.cpp stop(), and queue.cpp for a move arriving while stopped (without "Error:").
+_STOPPED = "printer stopped due to errors"
 _OK_FIELD = re.compile(r"\b([NPB])(\d+)")
 _RESEND = re.compile(r"^(?:Resend|rs)\s*:?\s*N?(\d+)", re.IGNORECASE)
 _LAST_LINE = re.compile(r"Last Line:\s*(\d+)", re.IGNORECASE)
@@ -192,7 +250,10 @@ def parse_temperatures(text: str) -> Temperatures | None:
         if name in ("P", "L"):
             continue  # probe and "L" readings are not heaters
         values.setdefault(name, (float(actual), float(target) if target else None))
-    return Temperatures(values) if values else None
+    if not values:
+        return None
+    wait = _WAIT.search(text)
+    return Temperatures(values, wait.group(1) if wait else None)
 
 
 def _parse_firmware_info(text: str) -> FirmwareInfo:
@@ -215,16 +276,21 @@ def parse_line(raw: str) -> Message:
     match = _RESEND.match(text)
     if match:
         return Resend(int(match.group(1)))
-    if low.startswith("busy:"):
-        return Busy(text[5:].strip())
+    busy = _BUSY.match(text)
+    if busy:
+        # Marlin prints it with SERIAL_ECHO_MSG, so `echo:` comes first; bare `busy:` is older.
+        return Busy(busy.group(1).strip())
+    if low.startswith(_STOPPED):
+        return FirmwareError(text, True)
     if low.startswith(("error:", "!!")):
         body = text.split(":", 1)[1].strip() if ":" in text else text[2:].strip()
         last = _LAST_LINE.search(body)
         fatal = any(word in body.lower() for word in _FATAL)
         return FirmwareError(body, fatal, int(last.group(1)) if last else None)
-    if low.startswith("//action:"):
-        name, _, args = text[len("//action:") :].strip().partition(" ")
-        return Action(name.lower(), args.strip())
+    action = _ACTION.match(text)
+    if action:
+        name, args = action.group(1).lower(), action.group(2).strip()
+        return ActionNotice(name, args) if name in ACTION_NOTICES else Action(name, args)
     if text.startswith("Cap:"):
         name, _, flag = text[4:].rpartition(":")
         return Capability(name.strip().upper(), flag.strip() == "1")
