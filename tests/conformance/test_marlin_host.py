@@ -7,9 +7,15 @@ board's own logs: every line of the file executed exactly once and in order, no 
 asked for, no line sent twice, no command the file does not hold (besides the handshake and
 temperature polling), and no success reported before the board had run the last line.
 
-These are the defects of issue 19 (items 1, 2 and 8); they fail on today's code, so they are
-marked ``xfail(strict=True)`` with the failure each one shows. Whoever fixes the driver removes
-the mark, and a fix that makes one pass without removing it fails the suite (XPASS).
+These are the defects of issue 19 (items 1, 2 and 8). Each failed on the driver before the fix,
+where it was marked ``xfail(strict=True)`` with the failure it showed:
+(a) ``echo:busy: processing`` did not restart the lost-ok watchdog, so ``ok_timeout_s`` into
+the G28 the host sent ``N4 G28`` again and Marlin, with N5-N7 queued, answered
+``Resend: 8``; (b) ``ok N P B`` was read as "the last line received", so the handshake never
+completed; (c) during M600 the host sent ``N9 M600`` again and, on ``//action:paused``, parked
+itself (``N12 M400`` ran after the file's lines), and the CLI exited 0 while the board was
+still inside M600; (d) during M0 the host sent ``N6 M0`` again, and with the older duplicate
+rule took Marlin's ``Resend:`` for acknowledgements and exited before the lines after M0 ran.
 """
 
 from __future__ import annotations
@@ -174,13 +180,6 @@ def assert_conforms(run: PrintRun, gcode: str) -> None:
 LONG_G28 = "G28\nG90\n" + "".join(f"G1 X{10 + i} Y10 F3000\n" for i in range(10))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 19 #1: 'echo:busy: processing' does not restart the host's lost-ok watchdog: "
-    "ok_timeout_s into the G28 the host sends 'N4 G28' again; Marlin, with N5-N7 already queued "
-    "behind it, answers 'Error:Line Number is not Last Line Number+1, Last Line: 7' and "
-    "'Resend: 8' (seen with both variants)",
-)
 @pytest.mark.parametrize("drop_duplicates", VARIANTS)
 def test_long_g28_with_keepalives_needs_no_resend(tmp_path: Path, drop_duplicates: bool) -> None:
     run = run_print(
@@ -199,13 +198,6 @@ def test_long_g28_with_keepalives_needs_no_resend(tmp_path: Path, drop_duplicate
 MOVES_200 = numbered_moves_gcode(198)  # G90, G92 and 198 moves: a 200-line file
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 19 #2: the host reads 'ok N<n> P<p> B<b>' as the last line received, while "
-    "Marlin's N is the acknowledged command's own number and B counts it still queued: the "
-    "handshake never completes ('did not answer the handshake within 5 s'), M110 N0 sent again "
-    "and again",
-)
 def test_advanced_ok_board_prints_every_line_once(tmp_path: Path) -> None:
     run = run_print(
         tmp_path, MOVES_200, advanced_ok=True, move_time_s=0.004, keepalive_interval_s=KEEPALIVE_S
@@ -219,13 +211,6 @@ def test_advanced_ok_board_prints_every_line_once(tmp_path: Path) -> None:
 M600_JOB = "G28\nG90\nM83\nG1 X10 Y10 F3000\nG1 X20 E1\nM600\nG1 X30 E1\nG1 X40 E1\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 19 #8 and #1: during the filament wait the host sends 'N9 M600' again "
-    "(Marlin, with N10-N11 queued: 'Resend: 12'); on '//action:paused' it starts its own pause "
-    "and sends 'N12 M400', which the board runs after the file's lines; the CLI exits 0 while "
-    "the board is still inside M600",
-)
 def test_m600_pause_notice_is_not_a_pause_request(tmp_path: Path) -> None:
     run = run_print(
         tmp_path,
@@ -246,13 +231,6 @@ def test_m600_pause_notice_is_not_a_pause_request(tmp_path: Path) -> None:
 M0_JOB = "G28\nG1 X10 Y10 F3000\nM0 Remove the part\nG1 X30\nG1 X40\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 19 #1: 'echo:busy: paused for user' does not restart the lost-ok watchdog: "
-    "during the M0 wait the host sends 'N6 M0' again, twice; bugfix-2.1.x drops the copies "
-    "silently, older 2.1.x answers them with Resend: and the CLI then exits 0 before the board "
-    "has run the lines after M0",
-)
 @pytest.mark.parametrize("drop_duplicates", VARIANTS)
 def test_m0_paused_for_user_keeps_the_host_waiting(tmp_path: Path, drop_duplicates: bool) -> None:
     run = run_print(
@@ -265,6 +243,42 @@ def test_m0_paused_for_user_keeps_the_host_waiting(tmp_path: Path, drop_duplicat
     )
     assert "echo:busy: paused for user" in run.sent
     assert_conforms(run, M0_JOB)
+
+
+# ---- (e) the lost-ok watchdog, with both duplicate rules -------------------------------------
+
+MOVES_40 = numbered_moves_gcode(38)
+
+
+@pytest.mark.parametrize("drop_duplicates", VARIANTS)
+def test_lost_oks_are_recovered_without_sending_a_line_twice(
+    tmp_path: Path, drop_duplicates: bool
+) -> None:
+    """Every 9th `ok` is lost on the way back. The host must notice (the last line's `ok` is
+    lost too, so only its watchdog can) and must not find out by sending a line again: current
+    Marlin drops such a copy without a word, older builds answer with a `Resend:` that says
+    how far Marlin has read, not how far it has run."""
+    run = run_print(tmp_path, MOVES_40, drop_ok_every=9, drop_duplicate_lines=drop_duplicates)
+    assert len(run.executed) >= 40 and run.result is not None
+    assert run.result["watchdog_probes"] >= 1  # the last `ok` was lost: silence, a probe
+    assert_conforms(run, MOVES_40)
+
+
+@pytest.mark.parametrize("drop_duplicates", VARIANTS)
+def test_a_silent_long_command_is_waited_for(tmp_path: Path, drop_duplicates: bool) -> None:
+    """A build without keepalives (M113 S0, or no HOST_KEEPALIVE_FEATURE): the G28 is silent
+    for three watchdog periods. The probes queue behind it and are answered in order; nothing
+    is acknowledged early and nothing is sent twice."""
+    run = run_print(
+        tmp_path,
+        LONG_G28,
+        command_time_s={"G28": 3 * OK_TIMEOUT_S},
+        keepalive_interval_s=0,
+        drop_duplicate_lines=drop_duplicates,
+    )
+    assert not any(line.startswith("echo:busy") for line in run.sent)
+    assert run.result is not None and run.result["watchdog_probes"] >= 1
+    assert_conforms(run, LONG_G28)
 
 
 # ---- control: a host that follows Marlin passes every check above -----------------------------

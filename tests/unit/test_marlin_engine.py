@@ -7,16 +7,28 @@ import asyncio
 import pytest
 
 from printforge.hardware.marlin.engine import LineEngine, is_heating_wait
-from printforge.hardware.marlin.protocol import Ok, frame
+from printforge.hardware.marlin.protocol import Ok, Temperatures, frame
 from printforge.runtime.errors import PrinterDisconnected
 
 
 class Wire:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
+        self.written = asyncio.Event()
 
     def __call__(self, data: bytes) -> None:
         self.writes.append(data)
+        self.written.set()
+
+    async def next_write(self) -> bytes:
+        """Wait for the engine's next write (the watchdog's, in these tests)."""
+        self.written.clear()
+        count = len(self.writes)
+        async with asyncio.timeout(10):
+            while len(self.writes) == count:
+                await self.written.wait()
+                self.written.clear()
+        return self.writes[-1]
 
     def numbers(self) -> list[int]:
         out = []
@@ -89,31 +101,152 @@ async def test_resend_rewinds_once_and_swallows_stale_oks() -> None:
 
 
 @pytest.mark.asyncio
-async def test_advanced_ok_tells_how_far_the_firmware_got() -> None:
+async def test_advanced_ok_acknowledges_the_line_it_names() -> None:
+    """Marlin's `ok N<n>` names the command it acknowledges (queue.cpp `ok_to_send`), and B
+    still counts that command in the ring."""
     engine, _wire = _engine(slots=4)
     engine.start_job(JOB)
-    # The firmware received line 6, three of its four slots are taken: lines 1-3 are done.
-    engine.on_ok(Ok(line=6, planner_free=10, buffer_free=1))
-    assert engine.job_acked == 3
-    assert engine.advanced
-    # A lost ok costs nothing: the next one carries the truth.
-    engine.on_ok(Ok(line=8, planner_free=10, buffer_free=2))
-    assert engine.job_acked == 6
+    engine.on_ok(Ok(line=1, planner_free=14, buffer_free=0))  # 1 ran; 2, 3, 4 are queued
+    assert engine.job_acked == 1
+    assert engine.advanced and engine.planner_free == 14
+    # Two `ok`s lost on the way back cost nothing: the next one names line 4.
+    engine.on_ok(Ok(line=4, planner_free=11, buffer_free=0))
+    assert engine.job_acked == 4
+    # A plain `ok` on such a board only ever follows `Resend:`: it acknowledges nothing.
+    engine.on_ok(Ok())
+    assert engine.job_acked == 4
 
 
 @pytest.mark.asyncio
-async def test_watchdog_probes_for_a_lost_ok() -> None:
+async def test_advanced_ok_at_the_handshake_gives_the_firmware_bufsize() -> None:
+    engine, wire = _engine(slots=4, rx_bytes=128)
+    engine.reset(0)
+    engine.submit("M110 N0")
+    # BUFSIZE 8: with the M110 alone in the ring, B = 8 - 1.
+    engine.on_ok(Ok(line=0, planner_free=15, buffer_free=7))
+    assert (engine.slots, engine.planner_blocks) == (8, 16)
+    wire.clear()
+    engine.start_job(JOB)
+    assert len(wire.numbers()) >= 8  # eight slots, then the ring
+
+
+@pytest.mark.asyncio
+async def test_slots_the_firmware_took_itself_are_left_alone() -> None:
+    """B says three of four slots are still taken after line 1 leaves, but only line 2 of ours
+    can be there: the firmware queued two commands of its own (a runout script's M600)."""
+    engine, wire = _engine(slots=4, rx_bytes=40)
+    engine.submit("G28")
+    engine.submit("G1 X1")
+    engine.on_ok(Ok(line=1, planner_free=15, buffer_free=0))
+    wire.clear()
+    engine.start_job(JOB)
+    # Two slots for us (line 2 holds one), then 39 bytes of ring: one more 37-byte line.
+    assert len(wire.numbers()) == 1 + 1
+
+
+@pytest.mark.asyncio
+async def test_the_ok_after_resend_acknowledges_nothing_whatever_its_form() -> None:
+    engine, _wire = _engine(slots=4)
+    engine.start_job(JOB)
+    engine.on_ok(Ok(line=1, planner_free=15, buffer_free=0))
+    engine.on_line_error(3)
+    engine.on_resend(3)
+    # Some 2.0.x builds printed the running command's fields here (2.1.x: a plain `ok`).
+    engine.on_ok(Ok(line=2, planner_free=15, buffer_free=1))
+    assert engine.job_acked == 1
+    engine.on_ok(Ok(line=2, planner_free=15, buffer_free=1))  # line 2's own `ok`
+    assert engine.job_acked == 2
+
+
+@pytest.mark.asyncio
+async def test_m105_answer_acknowledges_up_to_the_m105_and_absorbs_a_stray_ok() -> None:
+    engine, _wire = _engine(slots=4)
+    engine.submit("G1 X1")
+    engine.submit("M105")
+    engine.submit("G1 X2")
+    # A plain `ok` lost: M105's `ok T:` still says lines 1 and 2 ran, and not line 3.
+    engine.on_ok(Ok(temperatures=Temperatures({"T": (20.0, 0.0)})))
+    assert engine.acked == 2
+    # A stray `ok` (not ours) takes line 3's place ...
+    engine.submit("M105")
+    engine.on_ok(Ok())
+    assert engine.acked == 3
+    engine.on_ok(Ok())  # ... line 3's own `ok` then acknowledges the M105 early ...
+    assert engine.acked == 4
+    engine.on_ok(Ok(temperatures=Temperatures({"T": (20.0, 0.0)})))  # ... and its answer
+    assert engine.acked == 4  # is absorbed: no M105 in flight, nothing more acknowledged
+    engine.submit("G1 X3")
+    engine.on_ok(Ok())
+    assert engine.acked == 5 and engine.in_flight == 0
+
+
+@pytest.mark.asyncio
+async def test_watchdog_probes_with_a_fresh_m105_never_the_same_line() -> None:
+    """Current Marlin drops a copy of a line it has (N = last_N or last_N - 1) without an
+    answer, so the watchdog never sends a line again: it sends a new numbered M105."""
     engine, wire = _engine(ok_timeout_s=0.05, ping_pong=True)
     engine.start_job(JOB)
     assert wire.numbers() == [1]
-    await asyncio.sleep(0.12)
-    assert engine.stats.watchdog_probes >= 1
-    assert wire.numbers()[:2] == [1, 1]  # the oldest line again
-    # The firmware already had it: it asks for line 2, so line 1's ok was lost.
+    # Line 2 was already numbered, held back by the window: it goes first, so that the
+    # numbers on the wire stay gapless, then the probe.
+    assert await wire.next_write() == frame(2, JOB[1]) + frame(3, "M105")
+    assert wire.numbers() == [1, 2, 3] and engine.stats.watchdog_probes == 1
+    # The `ok`s of lines 1 and 2 had been lost: the probe's `ok T:` acknowledges all three.
+    engine.on_ok(Ok(temperatures=Temperatures({"T": (20.0, 0.0)})))
+    assert engine.job_acked == 2 and engine.acked == 3
+    assert wire.numbers()[-1] == 4  # and the job goes on
+
+
+@pytest.mark.asyncio
+async def test_a_resend_after_a_probe_acknowledges_nothing() -> None:
+    """Line 2 was lost: the probe (line 3) leaves a gap and Marlin asks for line 2. That says
+    line 1 was read, not that it ran: line 1 stays in flight until its own `ok`."""
+    engine, wire = _engine(ok_timeout_s=0.05, slots=4)
+    engine.start_job(JOB[:2])
+    assert await wire.next_write() == frame(3, "M105")
+    assert wire.numbers() == [1, 2, 3]
+    wire.clear()
+    engine.on_line_error(2)
     engine.on_resend(2)
-    engine.on_ok(Ok())
-    assert engine.job_acked == 1
-    assert 2 in wire.numbers()
+    engine.on_ok(Ok())  # the error report's
+    assert engine.acked == 0
+    assert wire.numbers() == [2, 3]
+    for _ in range(3):
+        engine.on_ok(Ok())
+    assert engine.acked == 3 and engine.job_done
+
+
+@pytest.mark.asyncio
+async def test_the_handshake_m110_is_sent_again() -> None:
+    engine, wire = _engine(ok_timeout_s=0.05)
+    engine.reset(0)
+    engine.submit("M110 N0")
+    await wire.next_write()
+    assert wire.writes[:2] == [frame(0, "M110 N0")] * 2
+
+
+@pytest.mark.asyncio
+async def test_no_more_than_two_probes_wait_behind_a_silent_command() -> None:
+    engine, wire = _engine(ok_timeout_s=60)
+    engine.submit("G28")
+    for _ in range(5):
+        engine._on_watchdog()  # the timer firing, five silent periods in a row
+    assert wire.numbers() == [1, 2, 3] and engine.stats.watchdog_probes == 2
+    engine.on_ok(Ok())  # G28 is done; the probes are answered in order
+    engine.on_ok(Ok(temperatures=Temperatures({"T": (20.0, 0.0)})))
+    engine.on_ok(Ok(temperatures=Temperatures({"T": (20.0, 0.0)})))
+    assert engine.in_flight == 0
+
+
+@pytest.mark.asyncio
+async def test_keepalives_restart_the_watchdog() -> None:
+    engine, _wire = _engine(ok_timeout_s=60)
+    engine.submit("G28")
+    armed = engine._watchdog
+    assert armed is not None
+    engine.on_busy()
+    assert engine._watchdog is not armed and armed.cancelled()  # a fresh period starts
+    assert engine.stats.keepalives == 1
 
 
 @pytest.mark.asyncio

@@ -97,6 +97,11 @@ class MarlinDriver(PrinterDriver):
         self._cancel_reason: str | None = None
         self.last_error: str | None = None
         self.thermal: ThermalWatch | None = None  # the host's watchdog, one per connection
+        # The reason of the latest keepalive (`processing`, `paused for user`) until the next
+        # `ok`: what the firmware is busy with, shown in the status message.
+        self.busy_reason: str | None = None
+        # The state to go back to when a pause the firmware did itself (M600) ends.
+        self._firmware_paused_from: PrinterState | None = None
 
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -142,6 +147,8 @@ class MarlinDriver(PrinterDriver):
 
     async def _connect(self) -> None:
         self._set_status(state=PrinterState.CONNECTING, message=None)
+        self.busy_reason = None
+        self._firmware_paused_from = None
         self.thermal = None  # a board that came back may have reset: the handshake starts anew
         await self._open()
         profile = self.profile
@@ -259,13 +266,18 @@ class MarlinDriver(PrinterDriver):
                 engine.on_ok(msg)
             if self.firmware is not None:
                 self._caps_done.set()
+            if self.busy_reason is not None:
+                self._on_busy(None)  # an `ok`: the long command is over
         elif isinstance(msg, proto.Resend):
             if engine is not None:
                 engine.on_resend(msg.line)
         elif isinstance(msg, proto.Busy):
             if engine is not None:
                 engine.on_busy()
+            self._on_busy(msg.reason)
         elif isinstance(msg, proto.Temperatures):
+            if msg.wait is not None and engine is not None:
+                engine.on_busy()  # only a running M109/M190 prints `W:`: a sign of life
             self._on_temperatures(msg)
         elif isinstance(msg, proto.Position):
             self._position = msg.axes
@@ -282,6 +294,8 @@ class MarlinDriver(PrinterDriver):
                 engine.on_line_error(msg.last_line + 1)
         elif isinstance(msg, proto.Action):
             self._on_action(msg)
+        elif isinstance(msg, proto.ActionNotice):
+            self._on_notice(msg)
         elif isinstance(msg, proto.Start):
             if engine is not None and engine.in_flight and self.connected.is_set():
                 # The board reset under us: whatever it had queued is gone. Closing the port
@@ -310,14 +324,53 @@ class MarlinDriver(PrinterDriver):
             self._last_temp_status = now
             self._set_status(temperatures=merged)
 
+    def _on_busy(self, reason: str | None) -> None:
+        """Show what the firmware is busy with (`busy: paused for user`), until its next `ok`."""
+        if reason == self.busy_reason:
+            return
+        shown = f"busy: {self.busy_reason}" if self.busy_reason else None
+        self.busy_reason = reason
+        state = self._status.state
+        if state is PrinterState.FAULTED or self._firmware_paused_from is not None:
+            return  # the fault's cause, or "paused by firmware", says more
+        if reason is not None and state is not PrinterState.PAUSED:
+            self._set_status(message=f"busy: {reason}")
+        elif reason is None and self._status.message == shown:
+            self._set_status(message=None)
+
     def _on_action(self, action: proto.Action) -> None:
+        """`//action:` requests: the printer's own buttons ask the host to act."""
         log.info("printer %s asks the host to %s %s", self.name, action.name, action.args)
-        if action.name in ("pause", "paused", "out_of_filament") and self._streaming:
+        # Marlin's runout prints `//action:pause filament_runout 0` when the host must pause
+        # (no parking runout script); `out_of_filament` is Repetier-Firmware's form.
+        if action.name in ("pause", "out_of_filament") and self._streaming:
             self._spawn(self._pause_quietly(), "action-pause")
-        elif action.name in ("resume", "resumed") and self._saved is not None:
+        elif action.name == "resume" and self._saved is not None:
             self._spawn(self.resume(), "action-resume")
         elif action.name == "cancel" and self._streaming:
             self._spawn(self.cancel(), "action-cancel")
+        elif action.name == "poweroff":
+            # ACTION_ON_KILL, after `Error:Printer halted. kill() called!`.
+            self._fault("the firmware halted and asks for a power-off (//action:poweroff)")
+        # `filament_runout T0` comes just before `pause filament_runout 0` (one pause, not
+        # two); prompts, notifications, start and shutdown are the user's business.
+
+    def _on_notice(self, notice: proto.ActionNotice) -> None:
+        """`//action:paused|resumed`: the firmware pauses by itself (M600, M125, a runout
+        script, feature/pause.cpp) and resumes by itself. The host must not park or restore
+        (its commands would queue behind the firmware's own): it shows the pause and keeps
+        waiting; the keepalives (`busy: paused for user`) keep its watchdog quiet meanwhile."""
+        log.info("printer %s: the firmware %s %s", self.name, notice.name, notice.args)
+        state = self._status.state
+        if notice.name == "paused":
+            if state in (PrinterState.PRINTING, PrinterState.IDLE, PrinterState.HEATING):
+                self._firmware_paused_from = state
+                why = f" ({notice.args})" if notice.args else ""
+                self._set_status(state=PrinterState.PAUSED, message=f"paused by firmware{why}")
+        elif notice.name == "resumed" and self._firmware_paused_from is not None:
+            back, self._firmware_paused_from = self._firmware_paused_from, None
+            if state is PrinterState.PAUSED:
+                self._set_status(state=back, message=None)
 
     async def _pause_quietly(self) -> None:
         with contextlib.suppress(InvalidTransition):
@@ -445,6 +498,7 @@ class MarlinDriver(PrinterDriver):
             engine.drop_job()
             self._streaming = False
             self._saved = None
+            self._firmware_paused_from = None
 
     def _progress(self, prev: PrintProgress, engine: LineEngine, elapsed: float) -> PrintProgress:
         total = prev.bytes_total
@@ -474,6 +528,11 @@ class MarlinDriver(PrinterDriver):
         engine = self._require_engine()
         if not self._streaming or engine.job_hold:
             raise InvalidTransition(f"printer {self.name} is not printing")
+        if self._firmware_paused_from is not None:
+            raise InvalidTransition(
+                f"printer {self.name} is already paused by its firmware (a filament change or"
+                " a pause of its own); it resumes by itself when its button is pressed"
+            )
         engine.job_hold = True
         await self._drain(engine, self.cfg.safe_stop_timeout_s)
         pos = await self._query_position(engine) or {}

@@ -2,32 +2,73 @@
 
 The engine is driven by callbacks (messages in, `write` out), so one event loop serves many
 printers with no polling. Every line is numbered and checksummed, which makes the firmware
-itself refuse duplicates and gaps; the engine only has to keep the wire full and recover fast.
+itself refuse gaps; the engine only has to keep the wire full and recover fast.
 
-Window. Marlin holds `BUFSIZE` parsed commands (the oldest unacknowledged lines) plus an RX
-ring; bytes that reach a full ring are lost. So while fewer lines than slots are unacknowledged
-anything may be sent, otherwise the bytes of the lines beyond the slots must fit the ring.
+What an `ok` means (Marlin `GcodeSuite::process_parsed_command` -> `GCodeQueue::ok_to_send`):
+one command has *run* (a move: it entered the planner; G28, M400, M109: the wait is over), and
+they come in the order the commands were sent. So counting `ok`s acknowledges lines in order,
+and a line is done only when its own `ok` (or a later one) has come: nothing else (a `Resend:`,
+a keepalive, silence) says a line has run.
+
+Window. Marlin holds `BUFSIZE` parsed commands (the oldest unacknowledged lines, the running
+one included) plus an RX ring; bytes that reach a full ring are lost. So while fewer lines than
+slots are unacknowledged anything may be sent, otherwise the bytes of the lines beyond the
+slots must fit the ring.
 
 Resend. On a bad line Marlin answers `Error`, `Resend: N`, `ok`, and every line already on its
 way behind the bad one is refused again with the same `Resend: N` (or silently drained). The
-engine rewinds once to N, swallows the `ok` of each error, ignores as many repeated requests as
-lines were in flight ("ghosts", whose bytes stay counted until they are accounted for), and
-falls back to one line at a time while the resend rate is high.
+engine rewinds once to N, swallows the `ok` that follows each `Resend:` (it acknowledges no
+command), ignores as many repeated requests as lines were in flight ("ghosts", whose bytes stay
+counted until they are accounted for), and falls back to one line at a time while the resend
+rate is high.
 
-ADVANCED_OK (`ok N<last received> P<planner free> B<slots free>`) tells exactly how far the
-firmware got: the lines up to N - (slots - B) are done, so a lost `ok` costs nothing.
+ADVANCED_OK (`ok N<n> P<p> B<b>`, queue.cpp `ok_to_send`): N is the `N` of the command being
+acknowledged, so every line up to n is done and a lost `ok` costs nothing; B is
+`BUFSIZE - length` counted while that command still holds its slot. The engine notices the
+option from the form of the first `ok` (M115 reports no `Cap:` for it), acknowledges by N, and
+stops counting plain `ok`s: on such a board they only follow `Resend:`. B gives the firmware's
+real `BUFSIZE` at the handshake (one line in flight: B + 1) and, later, any slots taken by
+commands the host did not send (a runout script's `M600`), which the window then leaves alone.
+P (planner moves free) is kept for the status; the planner's back-pressure already shows in
+when the `ok`s come.
+
+M105's own `ok T:…` (it prints its own `ok`, never with ADVANCED_OK fields) acknowledges the
+oldest unacknowledged M105 and everything before it, and nothing if no M105 is in flight: a
+stray `ok` counted earlier (a handshake `M110` answered twice) is absorbed there instead of
+shifting every later acknowledgement by one.
+
+Watchdog. Keepalives (`echo:busy: …`, every 2 s during a long command) and the `W:` lines of a
+heating wait restart it. After `ok_timeout_s` of silence with lines in flight, something was
+lost: an `ok`, or a line. The engine does *not* send the oldest line again: since Marlin PR
+#24972 (2022) a line numbered `last_N` or `last_N - 1` is dropped without any answer, older
+builds answer it with `Error` and `Resend: last_N + 1`, which says how far the firmware has
+*read*, not how far it has *run*. Instead it sends a probe, a fresh numbered `M105` past the
+window. Marlin takes it only in sequence and answers it only after every command before it has
+run, so:
+- a lost `ok`: the probe runs, its `ok T:` acknowledges everything up to it;
+- a lost line: the probe is out of sequence, Marlin asks `Resend:` for the lost line (a gap,
+  which every Marlin answers the same way) and the usual rewind follows;
+- a lost probe: the next probe leaves a gap, and the same `Resend:` recovers both;
+- a command that is merely slow without keepalives (`M113 S0`, a build without
+  HOST_KEEPALIVE_FEATURE): the probe waits its turn behind it and is answered in order.
+At most `MAX_PROBES` probes are in flight, so a board that stays silent for a long time does
+not collect them. The handshake's `M110` is the exception: a board that resets when the port
+opens misses it, and a numbered `M110` skips Marlin's sequence check, so it is simply sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from printforge.hardware.marlin.protocol import Ok, frame
 
-__all__ = ["HEATING_WAITS", "EngineStats", "LineEngine", "is_heating_wait"]
+__all__ = ["HEATING_WAITS", "PROBE_COMMAND", "EngineStats", "LineEngine", "is_heating_wait"]
+
+log = logging.getLogger(__name__)
 
 HISTORY_LINES = 256  # acknowledged lines kept for late resend requests
 # Commands that sit in a wait loop Marlin leaves early on M108 (`wait_for_heatup`).
@@ -35,11 +76,19 @@ HEATING_WAITS = frozenset({"M109", "M190", "M191", "M303"})
 FALLBACK_WINDOW = 200  # lines over which the resend rate is measured
 FALLBACK_RATE = 0.05  # above this share of rewinds, stream one line at a time ...
 FALLBACK_LINES = 400  # ... for this many lines, then try sending ahead again
+PROBE_COMMAND = "M105"  # the watchdog's probe: answered in order, with an `ok` of its own form
+MAX_PROBES = 2  # probes in flight at once; a second one recovers a lost first one
 
 
 def is_heating_wait(command: str) -> bool:
     """Whether `command` blocks the firmware until a heater is at temperature."""
     return command[:4].upper() in HEATING_WAITS and not command[4:5].isdigit()
+
+
+def _is_code(command: str, code: str) -> bool:
+    """`command` is `code` (`M105`, not `M1050`)."""
+    n = len(code)
+    return command[:n].upper() == code and not command[n : n + 1].isdigit()
 
 
 @dataclass(slots=True)
@@ -62,6 +111,7 @@ class EngineStats:
     rewinds: int = 0
     duplicate_resends: int = 0
     watchdog_probes: int = 0
+    keepalives: int = 0
     fallbacks: int = 0
     resend_marks: deque[int] = field(default_factory=deque)
 
@@ -91,7 +141,10 @@ class LineEngine:
         self.min_rtt: float | None = None
         self.loop = asyncio.get_running_loop()
         self.stats = EngineStats()
-        self.advanced = False
+        self.advanced = False  # the board answers with ADVANCED_OK's `ok N P B`
+        self.planner_free: int | None = None  # ADVANCED_OK's P of the latest `ok`
+        self.planner_blocks: int | None = None  # learned at the handshake: P + 1 when idle
+        self._foreign_slots = 0  # slots B says are taken by commands the host did not send
         self.lines: dict[int, _Line] = {}
         self.acked = 0  # every line up to this number is done
         self.tx = 1  # the next line number to transmit
@@ -106,7 +159,7 @@ class LineEngine:
         self._rewind_to: int | None = None
         self._ghosts: deque[int] = deque()
         self._dup_budget = 0
-        self._probing = False
+        self._probes: set[int] = set()  # line numbers of the watchdog's probes in flight
         self._hold_for_resend = False
         self._fallback_until = 0
         self._watchdog: asyncio.TimerHandle | None = None
@@ -124,6 +177,8 @@ class LineEngine:
         self._ghosts.clear()
         self._rewind_to = None
         self._swallow = 0
+        self._probes.clear()
+        self._foreign_slots = 0
 
     def submit(self, command: str) -> asyncio.Future[None]:
         """Queue a command ahead of the job's lines; the future completes with its `ok`."""
@@ -161,7 +216,12 @@ class LineEngine:
         if self.failed is not None:
             future.set_exception(self.failed)
             return future
-        line = _Line(self.next_n, frame(self.next_n, command), future=future, command=command)
+        self._send_now(
+            _Line(self.next_n, frame(self.next_n, command), future=future, command=command)
+        )
+        return future
+
+    def _send_now(self, line: _Line) -> None:
         self.lines[line.number] = line
         self.next_n += 1
         out = bytearray()
@@ -175,7 +235,6 @@ class LineEngine:
         self.stats.bytes_sent += len(out)
         self._write(bytes(out))
         self._arm_watchdog()
-        return future
 
     def oldest_in_flight(self) -> tuple[int, str] | None:
         """Number and command of the oldest unacknowledged line: what the firmware is busy with.
@@ -234,10 +293,11 @@ class LineEngine:
             return in_flight == 0  # free slots parse stale bytes as they come
         if in_flight and not self._rtt_allows(size):
             return False
-        if in_flight < self.slots:
+        slots = max(1, self.slots - self._foreign_slots)
+        if in_flight < slots:
             return True  # free slots: the firmware parses bytes as they arrive
         queued = sum(self._ghosts)
-        for number in range(self.acked + 1 + self.slots, self.tx):
+        for number in range(self.acked + 1 + slots, self.tx):
             queued += len(self.lines[number].data)
         return queued + size <= self.ring_cap
 
@@ -309,20 +369,65 @@ class LineEngine:
     def on_ok(self, ok: Ok) -> None:
         self._arm_watchdog(restart=True)
         self._hold_for_resend = False  # an error report without `Resend:` must not stall us
-        if ok.line is not None and ok.buffer_free is not None:
-            self.advanced = True
-            if self._swallow > 0:
-                self._swallow -= 1  # the error report's `ok`; its figures are still true
-            # Lines still in the slots are the newest received; everything older is done.
-            done_upto = ok.line - (self.slots - ok.buffer_free)
-            self._ack_through(min(done_upto, self.tx - 1))
+        if ok.temperatures is not None:
+            # M105's own `ok T:…`: never the error report's `ok`, never with N.
+            self._on_m105_ok()
         elif self._swallow > 0:
-            self._swallow -= 1  # the `ok` that closes an error report acknowledges nothing
+            # The `ok` right after `Resend:` answers the refused line and acknowledges no
+            # command. 2.1.x prints it plain; some 2.0.x builds printed the running command's
+            # ADVANCED_OK fields there, which must not acknowledge it either.
+            self._swallow -= 1
+        elif ok.advanced:
+            self._on_advanced_ok(ok)
+        elif self.advanced:
+            pass  # on an ADVANCED_OK board a plain `ok` only follows `Resend:` (or is stray)
         elif self.acked < self.tx - 1:
             self._ack_through(self.acked + 1)
         self.pump()
 
+    def _on_m105_ok(self) -> None:
+        for number in range(self.acked + 1, self.tx):
+            line = self.lines.get(number)
+            if line is not None and _is_code(line.command, "M105"):
+                self._ack_through(number)
+                return
+        # No M105 in flight: an `ok` counted earlier was not ours and took its place. Nothing
+        # more to acknowledge, and the count is right again from here on.
+
+    def _on_advanced_ok(self, ok: Ok) -> None:
+        assert ok.planner_free is not None and ok.buffer_free is not None
+        self.advanced = True
+        self.planner_free = ok.planner_free
+        if ok.line is None:
+            return  # an unnumbered command's `ok` (the host sends none it counts)
+        if ok.line == self.acked + 1 and self.in_flight == 1 and self.stats.lines_sent <= 2:
+            # The handshake's first line, alone in the ring: B = BUFSIZE - 1, and the planner
+            # is empty (P = BLOCK_BUFFER_SIZE - 1). The firmware's own figures beat a profile.
+            if ok.buffer_free + 1 != self.slots:
+                log.info(
+                    "the firmware has %d command slots (BUFSIZE), not %d",
+                    ok.buffer_free + 1,
+                    self.slots,
+                )
+            self.slots = ok.buffer_free + 1
+            self.planner_blocks = ok.planner_free + 1
+        if ok.line > self.acked:
+            if ok.line >= self.tx:
+                log.warning(
+                    "ok N%d acknowledges a line not sent since the last rewind (next: %d)",
+                    ok.line,
+                    self.tx,
+                )
+            self._ack_through(min(ok.line, self.tx - 1))
+        # Commands left in the ring once the acknowledged one leaves, less the lines sent after
+        # it (some may still be on the wire): what remains is the firmware's own, at least.
+        occupied = self.slots - ok.buffer_free - 1
+        self._foreign_slots = max(0, occupied - max(0, self.tx - 1 - ok.line))
+
     def on_busy(self) -> None:
+        """A keepalive (`echo:busy: …`) or a heating wait's report: the firmware is alive and
+        inside a command, so silence is no sign of a lost `ok`."""
+        self.stats.keepalives += 1
         self._arm_watchdog(restart=True)
 
     def on_line_error(self, number: int) -> None:
@@ -339,10 +444,8 @@ class LineEngine:
         self.stats.resends += 1
         if self.resend_sends_ok:
             self._swallow += 1
-        if self._probing:
-            # Our probe re-sent a line the firmware already had: its `ok` was lost.
-            self._probing = False
-            self._ack_through(min(number - 1, self.tx - 1))
+        # `Resend: N` says the firmware has *read* every line before N, not that it has run
+        # them: their own `ok`s (or a probe's) acknowledge them.
         if self._rewind_to == number and self._dup_budget > 0:
             # A line that was already on the wire behind the bad one, refused in turn.
             self._dup_budget -= 1
@@ -358,7 +461,10 @@ class LineEngine:
             self.fail(PrinterFault(f"printer asked to resend line {number}, no longer held"))
             return
         if number <= self.acked:
-            self.acked = number - 1  # acknowledged too early (a lost `ok`); send again
+            # Acknowledged by an `ok` that was not this line's (one the count took for it):
+            # the firmware never ran it, so it goes again.
+            log.warning("printer asked again for line %d, counted as done", number)
+            self.acked = number - 1
         self.stats.rewinds += 1
         self.stats.resend_marks.append(self.stats.lines_sent)
         self._ghosts = deque(len(self.lines[n].data) for n in range(number, self.tx))
@@ -399,6 +505,7 @@ class LineEngine:
                 self.job_bytes_acked += line.size
             if line.future is not None and not line.future.done():
                 line.future.set_result(None)
+        self._probes = {n for n in self._probes if n > self.acked}
         if self._rewind_to is not None and self.acked >= self._rewind_to:
             self._rewind_to = None
             self._ghosts.clear()
@@ -426,15 +533,37 @@ class LineEngine:
             self._watchdog = None
 
     def _on_watchdog(self) -> None:
-        """Silence with lines in flight: an `ok` or a line was lost. Re-send the oldest.
+        """Silence with lines in flight: an `ok` or a line was lost. Ask with a probe.
 
-        The firmware either runs it (the line was lost) or refuses it with `Resend: N`
-        (the `ok` was lost), which tells how far it really got.
+        See the module's docstring for why this is a fresh numbered `M105` and not the oldest
+        line again.
         """
         self._watchdog = None
         if self.failed is not None or self.in_flight == 0:
             return
+        oldest = self.lines.get(self.acked + 1)
+        if oldest is not None and _is_code(oldest.command, "M110"):
+            # The handshake: a board that resets when the port opens lost it. A numbered M110
+            # skips the sequence check, so a copy is taken, never dropped as a duplicate.
+            self.stats.watchdog_probes += 1
+            self._write(oldest.data)
+            self._arm_watchdog()
+            return
+        if len(self._probes) >= MAX_PROBES:
+            log.info("no answer to %d probes; waiting on", len(self._probes))
+            self._arm_watchdog()
+            return
         self.stats.watchdog_probes += 1
-        self._probing = True
-        self._write(self.lines[self.acked + 1].data)
-        self._arm_watchdog()
+        future: asyncio.Future[None] = self.loop.create_future()
+        future.add_done_callback(_retrieve)
+        probe = _Line(
+            self.next_n, frame(self.next_n, PROBE_COMMAND), future=future, command=PROBE_COMMAND
+        )
+        self._probes.add(probe.number)
+        self._send_now(probe)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Nobody awaits a probe: a failure must not be logged as never retrieved."""
+    if not future.cancelled():
+        future.exception()
