@@ -630,6 +630,17 @@ _FATAL: tuple[MarlinLine, ...] = (
         "printed just before Error:Printer halted after an M112",
         r"echo:M112 Shutdown",
     ),
+    MarlinLine(
+        "echo:THERMAL RUNAWAY",
+        LineClass.ECHO,
+        "MarlinCore.cpp",
+        "kill (echo of the LCD message that module/temperature.cpp _temp_error -> loud_kill "
+        "passes: MSG_ERR_THERMAL_RUNAWAY, MSG_ERR_HEATING_FAILED, MSG_ERR_MAXTEMP... in "
+        "lcd/language/language_en.h)",
+        "printed between a thermal Error: line and Error:Printer halted",
+        r"echo:(?:THERMAL RUNAWAY|Heating Failed|TEMP MALFUNCTION|Cooling Failed|"
+        r"Err: MAXTEMP|Err: MINTEMP|Err: REDUNDANT TEMP)",
+    ),
     *(
         MarlinLine(
             f"Error:{what}, system stopped! Heater_ID: {heater}",
@@ -718,6 +729,23 @@ _ECHO: tuple[MarlinLine, ...] = (
         "a filament change gave up because the nozzle is below EXTRUDE_MINTEMP",
         r"echo:Hotend too cold",
         config="ADVANCED_PAUSE_FEATURE, PREVENT_COLD_EXTRUSION",
+    ),
+    MarlinLine(
+        "echo:T5 Invalid extruder",
+        LineClass.ECHO,
+        "module/tool_change.cpp",
+        "invalid_extruder_error (from tool_change)",
+        "a T<n> beyond EXTRUDERS: the tool stays as it was; an ok follows",
+        r"echo:T\d+ Invalid extruder",
+    ),
+    MarlinLine(
+        "echo:M104 Invalid extruder 5",
+        LineClass.ECHO,
+        "gcode/gcode.cpp",
+        "GcodeSuite::get_target_extruder_from_command",
+        "a T parameter beyond EXTRUDERS (M104, M109, M106...): the command does nothing; an "
+        "ok follows",
+        r"echo:M\d+ Invalid extruder \d+",
     ),
     MarlinLine(
         "echo: cold extrusion prevented",

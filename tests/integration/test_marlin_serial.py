@@ -127,7 +127,10 @@ async def test_handshake_reads_capabilities(served: list[VirtualPrinterServer]) 
     async with _driver(server) as driver:
         assert driver.firmware is not None and "Marlin" in driver.firmware.name
         assert driver.capabilities["AUTOREPORT_TEMP"] is True
-        assert driver.capabilities["ADVANCED_OK"] is True
+        # Marlin's M115 has no Cap: line for ADVANCED_OK; the host sees it in the `ok`s.
+        assert "ADVANCED_OK" not in driver.capabilities
+        assert driver.engine is not None and driver.engine.advanced
+        assert driver.engine.slots == 4 and driver.engine.planner_blocks == 16
         await driver.send("M104 T1 S150 ; comment goes")
         await driver.send("M105")
         for _ in range(50):

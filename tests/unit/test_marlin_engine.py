@@ -250,6 +250,24 @@ async def test_keepalives_restart_the_watchdog() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_line_whose_n_was_corrupted_runs_unknown_and_its_ok_is_not_ours() -> None:
+    """`N2 G1 …` arrived as `O2 G1 …`: 2.1.x queued it unnumbered, unchecked; line 3 then
+    left a gap (Resend: 2), and the garbage ran as an unknown command, with an `ok`."""
+    engine, _wire = _engine(slots=4)
+    engine.start_job(JOB)
+    engine.on_ok(Ok())  # line 1
+    engine.on_line_error(2)
+    engine.on_resend(2)
+    engine.on_ok(Ok())  # the error report's
+    engine.on_unknown_command(f"O2 {JOB[1]}")
+    engine.on_ok(Ok())  # the garbage's
+    assert engine.acked == 1 and engine.stats.stray_oks == 1
+    engine.on_unknown_command("G999")  # a real unknown command of the file gets its ok
+    engine.on_ok(Ok())  # line 2, sent again
+    assert engine.acked == 2
+
+
+@pytest.mark.asyncio
 async def test_fallback_to_ping_pong_when_resends_climb() -> None:
     engine, _wire = _engine()
     engine.start_job(JOB * 10)

@@ -46,10 +46,89 @@ async def test_numbered_lines_run_and_get_ok() -> None:
     try:
         board.fw.feed(frame(0, "M110 N0") + frame(1, "G1 X5 F600") + frame(2, "M105"))
         await board.until(lambda: any(ln.startswith("ok T:") for ln in board.lines))
-        assert board.lines[:2] == ["start", "echo:Marlin 2.1.2.4 (printforge virtual)"]
-        assert board.lines[2].startswith("ok N0 P16 B")
-        assert board.lines[3].startswith("ok N1 P15 B")
+        # MarlinCore.cpp setup()'s banner, then one `ok` per command as it runs.
+        assert board.lines == [
+            "start",
+            "Marlin 2.1.2.4",
+            "echo: Last Updated: 2024-05-19 | Author: (printforge virtual)",
+            "echo: Free Memory: 4096  PlannerBufferBytes: 704",
+            "ok N0 P15 B3",  # P: BLOCK_BUFFER_SIZE - 1 moves free on an empty planner
+            "ok N1 P14 B3",  # the move is in the planner
+            "ok T:22.00 /0.00 B:22.00 /0.00 @:0 B@:0",  # M105's own: never the fields
+        ]
         assert [(m.line, m.command) for m in board.machine.moves] == [(1, "G1 X5 F600")]
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_advanced_ok_names_the_acknowledged_line_and_counts_it_in_b() -> None:
+    """queue.cpp `ok_to_send`: N is the executed command's own number; B = BUFSIZE - length
+    while it is still in the ring. The lines behind a dwell are read meanwhile."""
+    board = Board(advanced_ok=True, sim_speed=1.0)
+    board.fw.start()
+    try:
+        board.fw.feed(frame(1, "G4 P300") + frame(2, "G1 X1") + frame(3, "G1 X2"))
+        await board.until(lambda: sum(ln.startswith("ok") for ln in board.lines) == 3)
+        assert [ln for ln in board.lines if ln.startswith("ok")] == [
+            "ok N1 P15 B1",  # the dwell's: lines 2 and 3 were already queued behind it
+            "ok N2 P14 B2",
+            "ok N3 P13 B3",
+        ]
+        board.fw.feed(b"G1 X3\n")
+        await board.until(lambda: board.lines[-1].startswith("ok P"))
+        assert board.lines[-1] == "ok P12 B3"  # an unnumbered command: no N
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("drop", [True, False], ids=["bugfix-2.1.x", "before-PR-24972"])
+async def test_a_copy_of_the_last_line_is_dropped_without_an_answer(drop: bool) -> None:
+    board = Board(drop_duplicate_lines=drop)
+    board.fw.start()
+    try:
+        board.fw.feed(frame(1, "G1 X1") + frame(2, "G1 X2"))
+        await board.until(lambda: board.lines.count("ok") == 2)
+        board.fw.feed(frame(2, "G1 X2") + frame(1, "G1 X1") + frame(3, "G1 X3"))
+        await board.until(lambda: len(board.machine.moves) == 3)
+        await board.until(lambda: board.lines[-1] == "ok")
+        assert [m.line for m in board.machine.moves] == [1, 2, 3]
+        answers = [ln for ln in board.lines if ln.startswith(("ok", "Resend", "Error"))]
+        if drop:
+            # Marlin since 2022: "a request-for-resend line was already in transit so we got
+            # two - oops!": N = last_N or last_N - 1 is ignored, with no answer at all.
+            assert answers == ["ok", "ok", "ok"]
+            assert board.fw.stats.duplicates_dropped == 2
+        else:
+            error = "Error:Line Number is not Last Line Number+1, Last Line: 2"
+            assert answers == ["ok", "ok", error, "Resend: 3", "ok", error, "Resend: 3", "ok", "ok"]
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_numbered_m110_sets_the_line_again_when_it_runs() -> None:
+    board = Board()
+    board.fw.start()
+    try:
+        board.fw.feed(frame(7, "M110 N41") + frame(42, "G1 X1") + b"M110\n")
+        await board.until(lambda: "Line: 42" in board.lines)
+        assert board.lines[-4:] == ["ok", "ok", "Line: 42", "ok"]
+        assert [m.line for m in board.machine.moves] == [42]
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_an_unnumbered_line_runs_unchecked() -> None:
+    # 2.1.x queues a line without N as it is, checksum or not (1.x refused it).
+    board = Board()
+    board.fw.start()
+    try:
+        board.fw.feed(b"G1 X5*12\n")
+        await board.until(lambda: "ok" in board.lines)
+        assert [m.command for m in board.machine.moves] == ["G1 X5"]
     finally:
         await board.fw.stop()
 
@@ -60,7 +139,6 @@ async def test_numbered_lines_run_and_get_ok() -> None:
     [
         (b"N1 G1 X5*0\n", "Error:checksum mismatch, Last Line: 0"),
         (b"N1 G1 X5\n", "Error:No Checksum with line number, Last Line: 0"),
-        (b"G1 X5*12\n", "Error:No Line Number with checksum, Last Line: 0"),
         (frame(2, "G1 X5"), "Error:Line Number is not Last Line Number+1, Last Line: 0"),
     ],
 )
@@ -104,8 +182,13 @@ async def test_m112_acts_on_arrival() -> None:
     board.fw.start()
     try:
         board.fw.feed(b"".join(frame(n, f"G1 X{n}") for n in range(1, 20)) + b"M112\n")
-        await board.until(lambda: board.machine.halted is not None)
-        assert "Error:Printer halted. kill() called!" in board.lines
+        await board.until(lambda: "//action:poweroff" in board.lines)
+        assert board.machine.halted is not None
+        assert board.lines[-3:] == [
+            "echo:M112 Shutdown",
+            "Error:Printer halted. kill() called!",
+            "//action:poweroff",
+        ]
     finally:
         await board.fw.stop()
 
@@ -118,9 +201,15 @@ async def test_thermal_runaway_and_busy() -> None:
         # M400 waits for the 0.2 s move: a long command, so the firmware says it is busy.
         commands = ["G1 X1", "M400", "G1 X3", "G1 X4", "G1 X5"]
         board.fw.feed(b"".join(frame(n, c) for n, c in enumerate(commands, start=1)))
-        await board.until(lambda: board.fw.halted, timeout=10)
-        assert any(ln.startswith("busy: processing") for ln in board.lines)
-        assert "Error:Thermal Runaway, system stopped! Heater_ID: 0" in board.lines
+        await board.until(lambda: "//action:poweroff" in board.lines, timeout=10)
+        assert "echo:busy: processing" in board.lines
+        # Temperature::_temp_error, then loud_kill -> kill().
+        assert board.lines[-4:] == [
+            "Error:Thermal Runaway, system stopped! Heater_ID: E0",
+            "echo:THERMAL RUNAWAY",
+            "Error:Printer halted. kill() called!",
+            "//action:poweroff",
+        ]
         assert [m.line for m in board.machine.moves] == [1, 3]
     finally:
         await board.fw.stop()
@@ -134,7 +223,7 @@ async def test_heating_waits_in_simulated_time() -> None:
     # From 22 °C to within 1 °C of 210 °C with a 20 s time constant: 20 * ln(188) s.
     assert (done - at) * 1000.0 == pytest.approx(20 * 5.236, rel=0.01)
     report = machine.temperature_report(done)
-    assert report.startswith("T:209.") and "/210.00" in report
+    assert report.startswith(" T:209.") and "/210.00" in report
 
 
 def test_heater_first_order() -> None:
@@ -312,3 +401,76 @@ async def test_m109_beyond_the_maximum_waits_for_the_clamped_target() -> None:
     at = machine.loop.time()
     done, _ = machine.execute_at("M109 S999", None, at)
     assert (done - at) * 1000.0 == pytest.approx(20 * 5.549, rel=0.01)  # 20 * ln(258)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["M108", "button", "user_wait_s"])
+async def test_m600_pauses_by_itself_and_says_so(how: str) -> None:
+    """feature/pause.cpp: `//action:paused`, park, wait for the user (`busy: paused for user`),
+    load, `//action:resumed`, then M600's `ok`; the lines behind it wait."""
+    board = Board(
+        sim_speed=20.0,
+        busy_interval_s=0.01,
+        user_wait_s=4.0 if how == "user_wait_s" else None,
+    )
+    board.fw.start()
+    try:
+        board.fw.feed(frame(1, "G1 X1") + frame(2, "M600") + frame(3, "G1 X3"))
+        await board.until(lambda: "echo:busy: paused for user" in board.lines)
+        assert board.lines.count("ok") == 1 and [m.line for m in board.machine.moves] == [1]
+        if how == "M108":
+            board.fw.feed(b"M108\n")
+        elif how == "button":
+            board.fw.press_button()
+        await board.until(lambda: [m.line for m in board.machine.moves] == [1, 3])
+        await board.until(lambda: board.lines.count("ok") >= 3)
+        said = [ln for ln in board.lines[4:] if not ln.startswith("echo:busy")]
+        assert said[:5] == [
+            "ok",
+            "//action:paused",
+            "echo:Insert filament and send M108",
+            "//action:resumed",
+            "ok",
+        ]
+        assert "echo:busy: processing" in board.lines  # parking and loading: in the handler
+        assert board.fw.stats.user_waits == 1
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_m0_waits_for_the_user_with_its_message() -> None:
+    board = Board(sim_speed=1.0, busy_interval_s=0.01, user_wait_s=None)
+    board.fw.start()
+    try:
+        board.fw.feed(frame(1, "M0 Remove the part") + frame(2, "G1 X2"))
+        await board.until(lambda: "echo:busy: paused for user" in board.lines)
+        assert "echo:Remove the part" in board.lines and board.machine.moves == []
+        board.fw.feed(frame(3, "M108"))  # the emergency parser ends the wait
+        await board.until(lambda: [m.line for m in board.machine.moves] == [2])
+        assert board.fw.stats.waits_broken == 0  # a wait for the user, not for a heater
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_m0_without_the_emergency_parser_is_not_built() -> None:
+    # HAS_RESUME_CONTINUE needs EMERGENCY_PARSER or an LCD: without, M0 is unknown.
+    board = Board(emergency_parser=False)
+    board.fw.start()
+    try:
+        board.fw.feed(frame(1, "M0"))
+        await board.until(lambda: "ok" in board.lines)
+        assert 'echo:Unknown command: "M0"' in board.lines
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
+async def test_several_hotends_report_as_marlin_prints_them() -> None:
+    machine = VirtualMachine(PROFILE, sim_speed=1000.0, extruders=2)
+    at = machine.loop.time()
+    machine.execute_at("M104 T1 S200", None, at)
+    assert machine.temperature_report(at) == (
+        " T:22.00 /0.00 B:22.00 /0.00 T0:22.00 /0.00 T1:22.00 /200.00 @:0 B@:0 @0:0 @1:127"
+    )

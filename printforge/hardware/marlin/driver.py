@@ -296,6 +296,10 @@ class MarlinDriver(PrinterDriver):
             self._on_action(msg)
         elif isinstance(msg, proto.ActionNotice):
             self._on_notice(msg)
+        elif isinstance(msg, proto.Echo) and msg.text.startswith('Unknown command: "'):
+            log.debug("printer %s: %s", self.name, text)
+            if engine is not None:
+                engine.on_unknown_command(msg.text[len('Unknown command: "') : -1])
         elif isinstance(msg, proto.Start):
             if engine is not None and engine.in_flight and self.connected.is_set():
                 # The board reset under us: whatever it had queued is gone. Closing the port

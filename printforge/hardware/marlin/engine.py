@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ FALLBACK_RATE = 0.05  # above this share of rewinds, stream one line at a time .
 FALLBACK_LINES = 400  # ... for this many lines, then try sending ahead again
 PROBE_COMMAND = "M105"  # the watchdog's probe: answered in order, with an `ok` of its own form
 MAX_PROBES = 2  # probes in flight at once; a second one recovers a lost first one
+# A line of ours whose leading N a bit flip turned into another character: `O12 G1 X5`.
+_CORRUPTED_N = re.compile(r"^[^N\d\s](\d+) (.+)$")
 
 
 def is_heating_wait(command: str) -> bool:
@@ -112,6 +115,7 @@ class EngineStats:
     duplicate_resends: int = 0
     watchdog_probes: int = 0
     keepalives: int = 0
+    stray_oks: int = 0  # `ok`s of our lines run unnumbered after their N was corrupted
     fallbacks: int = 0
     resend_marks: deque[int] = field(default_factory=deque)
 
@@ -423,6 +427,20 @@ class LineEngine:
         # it (some may still be on the wire): what remains is the firmware's own, at least.
         occupied = self.slots - ok.buffer_free - 1
         self._foreign_slots = max(0, occupied - max(0, self.tx - 1 - ok.line))
+
+    def on_unknown_command(self, text: str) -> None:
+        """`echo:Unknown command: "<text>"`. When `text` is one of our numbered lines whose
+        leading `N` was corrupted on the wire (`O12 G1 X5`), Marlin took it for an unnumbered
+        line, which 2.1.x queues unchecked: it runs as an unknown command and its `ok`
+        follows, acknowledging none of ours (the real line 12 is asked for with `Resend:`).
+        With ADVANCED_OK that `ok` carries no N and acknowledges nothing anyway."""
+        match = _CORRUPTED_N.match(text)
+        if match is None or self.advanced:
+            return
+        line = self.lines.get(int(match.group(1)))
+        if line is not None and line.command == match.group(2):
+            self.stats.stray_oks += 1
+            self._swallow += 1
 
     def on_busy(self) -> None:
         """A keepalive (`echo:busy: …`) or a heating wait's report: the firmware is alive and

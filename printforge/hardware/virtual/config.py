@@ -49,7 +49,21 @@ class VirtualConfig(DriverConfig):
         None, gt=0, description="a disconnected board is back this much later (None: never)"
     )
     busy_interval_s: float | None = Field(
-        2.0, gt=0, description="`busy: processing` this often during a long command (M113)"
+        2.0,
+        gt=0,
+        description="`echo:busy: processing` this often during a long command (M113)",
+    )
+    drop_duplicate_lines: bool = Field(
+        True,
+        description="drop a copy of line last_N or last_N - 1 without an answer, as Marlin"
+        " does since 2022 (PR #24972); false: answer it with Error and Resend, as before",
+    )
+    user_wait_s: float | None = Field(
+        5.0,
+        gt=0,
+        description="simulated seconds after which the virtual user presses the printer's"
+        " button in a wait for the user (M0/M1, M600's filament change); None: only M108"
+        " (or press_button()) ends such a wait",
     )
     move_time_s: float | None = Field(
         None, gt=0, description="fixed simulated time per move instead of the kinematic one"

@@ -72,6 +72,12 @@ class Heater:
         # Marlin's setTargetHotend/setTargetBed clamp silently to the highest allowed target.
         self.target_c = min(max(0.0, target), self.max_target_c)
 
+    def power(self, now: float) -> int:
+        """`getHeaterPower` as soft PWM 0..127: full while heating, half to hold the target."""
+        if self.target_c <= 0:
+            return 0
+        return 127 if self.actual(now) < self.target_c - TEMP_WINDOW_C else 64
+
     def time_to_reach(self, now: float) -> float:
         """Simulated seconds until within TEMP_WINDOW_C of the target (0 when already there)."""
         goal = self.target_c if self.target_c > 0 else AMBIENT_C
@@ -199,17 +205,22 @@ class VirtualMachine:
         return out
 
     def temperature_report(self, at: float | None = None) -> str:
-        """Marlin's M105 answer: `T:210.00 /210.00 B:60.00 /60.00 @:0 B@:0`."""
+        """Marlin's `print_heater_states` (module/temperature.cpp), leading space included:
+        ` T:210.00 /210.00 B:60.00 /60.00 @:127 B@:0`; with several hotends T is the active
+        one, then every hotend as Tn, then the powers `@:`, `B@:`, `@n:`."""
         now = self.now() if at is None else (at - self._t0) * self.sim_speed
         tool = self.hotends[self.active_tool]
-        parts = [f"T:{tool.actual(now):.2f} /{tool.target_c:.2f}"]
-        parts.append(f"B:{self.bed.actual(now):.2f} /{self.bed.target_c:.2f}")
-        if len(self.hotends) > 1:
+        multi = len(self.hotends) > 1
+        parts = [f" T:{tool.actual(now):.2f} /{tool.target_c:.2f}"]
+        parts.append(f" B:{self.bed.actual(now):.2f} /{self.bed.target_c:.2f}")
+        if multi:
             parts += [
-                f"T{i}:{h.actual(now):.2f} /{h.target_c:.2f}" for i, h in enumerate(self.hotends)
+                f" T{i}:{h.actual(now):.2f} /{h.target_c:.2f}" for i, h in enumerate(self.hotends)
             ]
-        parts.append("@:0 B@:0")
-        return " ".join(parts)
+        parts.append(f" @:{tool.power(now)} B@:{self.bed.power(now)}")
+        if multi:
+            parts += [f" @{i}:{h.power(now)}" for i, h in enumerate(self.hotends)]
+        return "".join(parts)
 
     @property
     def pos(self) -> dict[str, float]:
@@ -228,7 +239,7 @@ class VirtualMachine:
     def _heater(self, w: dict[str, float]) -> Heater:
         index = int(w.get("T", self.active_tool))
         if not 0 <= index < len(self.hotends):
-            raise ValueError(f"invalid extruder {index}")
+            raise ValueError(f"Invalid extruder {index}")
         return self.hotends[index]
 
     # execution -----------------------------------------------------------------------------
