@@ -26,7 +26,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="run moves and heaters N times faster than real time",
     )
-    p.add_argument("--advanced-ok", action="store_true", help="answer ok N<line> P<..> B<..>")
+    p.add_argument(
+        "--advanced-ok",
+        action="store_true",
+        help="ADVANCED_OK: answer ok N<acknowledged line> P<planner free> B<slots free>",
+    )
     p.add_argument(
         "--no-emergency-parser",
         action="store_true",
@@ -70,7 +74,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=float,
         default=2.0,
         metavar="S",
-        help="busy: processing every S seconds during long commands (0: never)",
+        help="echo:busy: processing every S seconds during long commands (0: never)",
+    )
+    p.add_argument(
+        "--user-wait",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="the virtual user presses the printer's button S simulated seconds into a wait"
+        " for the user (M0/M1, M600's filament change); 0: only M108 ends such a wait",
+    )
+    p.add_argument(
+        "--answer-duplicates",
+        action="store_true",
+        help="answer a copy of the last line with Error and Resend, as Marlin did before"
+        " 2022 (PR #24972); by default it is dropped without an answer",
     )
     p.add_argument(
         "--move-time",
@@ -109,6 +127,8 @@ def _config(args: argparse.Namespace) -> Any:
             heater_fails_at_line=args.heater_fails_at_line,
             failing_heater=args.failing_heater,
             busy_interval_s=args.busy_interval or None,
+            user_wait_s=args.user_wait or None,
+            drop_duplicate_lines=not args.answer_duplicates,
             move_time_s=args.move_time,
             seed=args.seed,
         )
@@ -120,6 +140,8 @@ def _config(args: argparse.Namespace) -> Any:
 _FLAGS = {
     "latency_s": "--latency",
     "busy_interval_s": "--busy-interval",
+    "user_wait_s": "--user-wait",
+    "drop_duplicate_lines": "--answer-duplicates",
     "move_time_s": "--move-time",
 }
 

@@ -21,3 +21,32 @@ def test_reconnect_wait_is_jittered_and_capped(
     delay: float, jitter: float, expected: float
 ) -> None:
     assert reconnect_wait(delay, 30.0, jitter) == pytest.approx(expected)
+
+
+def test_a_failed_serial_write_is_one_line_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A board pulled off the bus fails a write with EIO: serial_asyncio_fast reports it to
+    the loop's exception handler (a traceback on `asyncio`), and the driver already reports
+    the disconnect itself through `connection_lost`."""
+    import asyncio
+    import logging
+
+    from printforge.hardware.marlin.link import LineProtocol
+
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = LineProtocol(lambda _text: None, lambda _protocol, _exc: None)
+        with caplog.at_level(logging.DEBUG):
+            loop.call_exception_handler(
+                {
+                    "message": "Fatal write error on serial transport",
+                    "exception": OSError(5, "Input/output error"),
+                    "protocol": protocol,
+                }
+            )
+            loop.call_exception_handler({"message": "something else broke"})
+    finally:
+        loop.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["something else broke"]

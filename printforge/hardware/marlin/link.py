@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,25 @@ from printforge.runtime.errors import ConnectionLost, InputError
 __all__ = ["LineProtocol", "open_serial"]
 
 OPEN_TIMEOUT_S = 5.0
+
+
+class _QuietSerialErrors(logging.Filter):
+    """serial_asyncio_fast reports a failed read or write (a board pulled off the bus, EIO) to
+    the loop's exception handler, which logs a traceback on the `asyncio` logger. For our
+    ports the same error reaches `LineProtocol.connection_lost`, and the driver reports the
+    disconnect in one line; the traceback only frightened users (and failed a CLI test)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        ours = message.startswith("Fatal") and "serial transport" in message
+        if ours and LineProtocol.__qualname__ in message:
+            log.debug("%s", message.splitlines()[0], exc_info=record.exc_info)
+            return False
+        return True
+
+
+log = logging.getLogger(__name__)
+logging.getLogger("asyncio").addFilter(_QuietSerialErrors())
 
 
 class LineProtocol(asyncio.Protocol):
