@@ -10,9 +10,13 @@ Every run is checked against the virtual printer's own log: each move exactly on
     python scripts/bench_serial.py [--lines 1500] [--quick] [--json]
 
 Cases: 115200 and 250000 baud, 0 % and 1 % line noise, with and without 1 ms latency each way;
-a planner-bound case (4 ms per move, 16-block planner) whose measure is the time the planner
-stood empty; and 10 printers streaming at once on one event loop (printers in a second process),
-each compared with its solo rate.
+an ADVANCED_OK board (`ok N<line> P<planner> B<slots>`, read as Marlin means it), clean and
+with 2 % of its `ok`s lost, against the same wire ceiling; a long G28 (4 s, longer than the
+host's lost-ok watchdog) with Marlin's `echo:busy: processing` keepalives, which must cost no
+resend and no probe on a clean line, and the same G28 on a board without keepalives, where the
+watchdog's probes must still cost no resend; a planner-bound case (4 ms per move, 16-block
+planner) whose measure is the time the planner stood empty; and 10 printers streaming at once
+on one event loop (printers in a second process), each compared with its solo rate.
 """
 
 from __future__ import annotations
@@ -63,9 +67,9 @@ def ceiling_lines_per_s(text: str, baud: int) -> float:
 
 
 async def stream_once(
-    path: Path, port: str, baud: int, strategy: str
-) -> tuple[float, dict[str, int]]:
-    config = MarlinConfig(port=port, baud=baud, strategy=strategy, reconnect=False)
+    path: Path, port: str, baud: int, strategy: str, **options: Any
+) -> tuple[float, dict[str, Any]]:
+    config = MarlinConfig(port=port, baud=baud, strategy=strategy, reconnect=False, **options)
     async with MarlinDriver("bench", config, PROFILE) as driver:
         started = time.monotonic()
         last = None
@@ -73,8 +77,17 @@ async def stream_once(
             last = progress
         elapsed = time.monotonic() - started
         assert last is not None and last.lines_acked == last.lines_total
-        stats = driver.engine.stats if driver.engine else None
-    extra = {"resends": last.resends, "rewinds": stats.rewinds if stats else 0}
+        engine = driver.engine
+        assert engine is not None
+        stats = engine.stats
+        extra = {
+            "resends": last.resends,
+            "rewinds": stats.rewinds,
+            "watchdog_probes": stats.watchdog_probes,
+            "keepalives": stats.keepalives,
+            "advanced": engine.advanced,
+            "elapsed_s": elapsed,
+        }
     return last.lines_total / elapsed, extra
 
 
@@ -172,6 +185,71 @@ async def link_case(
     return row
 
 
+async def advanced_case(
+    text: str, path: Path, baud: int, drop_ok: float, seed: int
+) -> dict[str, Any]:
+    """An ADVANCED_OK board: the host acknowledges by the N of each `ok` and leaves the slots
+    B reports taken alone; a lost `ok` then costs nothing. Measured against the same ceiling
+    as the plain board, and with plain send-ahead in the same run as the reference."""
+    ceiling = ceiling_lines_per_s(text, baud)
+    row: dict[str, Any] = {"baud": baud, "drop_ok": drop_ok}
+    for name, advanced in (("advanced_ok", True), ("plain_ok", False)):
+        config = {
+            "baud": baud,
+            "sim_speed": 1e6,
+            "advanced_ok": advanced,
+            "drop_ok_rate": drop_ok,
+            "seed": seed,
+        }
+        rate, extra, ok = 0.0, {}, True
+        for _ in range(REPEATS):
+            printers = Printers([config])
+            try:
+                async with printers as (port,):
+                    got, got_extra = await stream_once(path, port, baud, "send_ahead")
+                ok &= printers.exactly_once(0, text)
+            finally:
+                printers.close()
+            if got > rate:
+                rate, extra = got, got_extra
+        assert extra["advanced"] is advanced
+        row[name] = round(rate / ceiling, 3)
+        row[f"{name}_lines_per_s"] = round(rate, 1)
+        row[f"{name}_resends"] = extra["resends"]
+        row[f"{name}_probes"] = extra["watchdog_probes"]
+        row[f"{name}_exactly_once"] = ok
+    row["ceiling_lines_per_s"] = round(ceiling, 1)
+    return row
+
+
+async def keepalive_case(moves: int, baud: int) -> dict[str, Any]:
+    """A G28 that takes 4 s (the virtual machine's homing) behind a host whose lost-ok
+    watchdog waits 1 s: with Marlin's `echo:busy: processing` every 0.3 s the watchdog must
+    never fire; without keepalives its probes (a fresh numbered M105, answered in order) must
+    not cost a resend either. Real time: the homing is what is being waited for."""
+    text = "G28\n" + curve_gcode(moves)
+    row: dict[str, Any] = {"baud": baud, "homing_s": 4.0, "ok_timeout_s": 1.0}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "homing.gcode"
+        path.write_text(text)
+        for name, interval in (("keepalive", 0.3), ("silent", None)):
+            config = {"baud": baud, "sim_speed": 1.0, "busy_interval_s": interval}
+            printers = Printers([config])
+            try:
+                async with printers as (port,):
+                    _rate, extra = await stream_once(
+                        path, port, baud, "send_ahead", ok_timeout_s=1.0
+                    )
+                row[f"{name}_exactly_once"] = printers.exactly_once(0, text)
+            finally:
+                printers.close()
+            row[f"{name}_resends"] = extra["resends"]
+            row[f"{name}_probes"] = extra["watchdog_probes"]
+            row[f"{name}_keepalives"] = extra["keepalives"]
+            row[f"{name}_elapsed_s"] = round(extra["elapsed_s"], 2)
+    return row
+
+
 async def planner_case(text: str, path: Path, baud: int, move_s: float) -> dict[str, Any]:
     row: dict[str, Any] = {"baud": baud, "move_ms": move_s * 1000}
     moves = len([c for c in text.splitlines() if c.startswith("G1")])
@@ -246,6 +324,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     link_rows.append(row)
                     if not args.json:
                         print(json.dumps(row), file=sys.stderr)
+        advanced_rows = []
+        for drop_ok in (0.0, 0.02):
+            row = await advanced_case(text, path, 115200, drop_ok, seed=9)
+            advanced_rows.append(row)
+            if not args.json:
+                print(json.dumps(row), file=sys.stderr)
+        keepalive = await keepalive_case(min(args.lines, 300), 115200)
+        if not args.json:
+            print(json.dumps(keepalive), file=sys.stderr)
         planner_text = curve_gcode(min(args.lines, 600))
         planner_path = Path(tmp) / "planner.gcode"
         planner_path.write_text(planner_text)
@@ -254,7 +341,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         many_path = Path(tmp) / "many.gcode"
         many_path.write_text(many_text)
         many = await many_case(many_text, many_path, 115200, 10, 0.0)
-    return {"link": link_rows, "planner": planner, "many": many}
+    return {
+        "link": link_rows,
+        "advanced_ok": advanced_rows,
+        "keepalive": keepalive,
+        "planner": planner,
+        "many": many,
+    }
 
 
 def main() -> int:
@@ -296,6 +389,31 @@ def main() -> int:
                 ("send_ahead_exactly_once", "exactly once"),
             ],
         )
+    )
+    print("\nADVANCED_OK board, 115200 baud, send-ahead (share of the same wire's ceiling):\n")
+    print(
+        table(
+            result["advanced_ok"],
+            [
+                ("drop_ok", "oks lost"),
+                ("advanced_ok", "ADVANCED_OK"),
+                ("plain_ok", "plain ok"),
+                ("advanced_ok_lines_per_s", "ADVANCED_OK lines/s"),
+                ("ceiling_lines_per_s", "ceiling"),
+                ("advanced_ok_resends", "resends"),
+                ("advanced_ok_probes", "probes"),
+                ("plain_ok_probes", "plain ok probes"),
+                ("advanced_ok_exactly_once", "exactly once"),
+            ],
+        )
+    )
+    keep = result["keepalive"]
+    print(
+        f"\nLong G28 ({keep['homing_s']} s, host watchdog {keep['ok_timeout_s']} s): with"
+        f" keepalives {keep['keepalive_keepalives']} busy lines, {keep['keepalive_resends']}"
+        f" resends, {keep['keepalive_probes']} probes, exactly once"
+        f" {keep['keepalive_exactly_once']}; without keepalives {keep['silent_probes']} probes,"
+        f" {keep['silent_resends']} resends, exactly once {keep['silent_exactly_once']}"
     )
     planner = result["planner"]
     print(

@@ -164,6 +164,32 @@ async def test_busy_keeps_long_moves_alive(
 
 
 @pytest.mark.asyncio
+async def test_m600_on_the_virtual_board_is_the_firmwares_own_pause(
+    tmp_path: Path, served: list[VirtualPrinterServer]
+) -> None:
+    # A filament change that lasts three times the host's lost-ok watchdog: the board says
+    # `echo:busy: …` every 0.1 s, announces `//action:paused` and `//action:resumed`, and the
+    # host neither re-sends nor probes nor parks.
+    server = await _serve(sim_speed=10.0, busy_interval_s=0.1, user_wait_s=5.0)
+    served.append(server)
+    text = "G28\nG90\nG1 X10 Y10 F3000\nM600\n" + numbered_moves_gcode(20)
+    path = write_gcode(tmp_path, text)
+    async with _driver(server, ok_timeout_s=0.3) as driver:
+        states: list[PrinterState] = []
+        messages: list[str | None] = []
+        driver.add_listener(lambda s: (states.append(s.state), messages.append(s.message)))
+        events = await _stream_all(driver, path)
+        assert driver.engine is not None and driver.engine.stats.watchdog_probes == 0
+        assert driver.engine.stats.keepalives >= 3
+    assert events[-1].resends == 0
+    assert PrinterState.PAUSED in states and "paused by firmware" in messages
+    assert server.machine is not None
+    ran = [c.command for c in server.machine.history]
+    assert "M400" not in ran and "M600" not in ran  # M600 is the board's own, no host park
+    assert_moves_once_in_order(server.moves, text)
+
+
+@pytest.mark.asyncio
 async def test_disconnect_interrupts_then_reconnects(
     tmp_path: Path, served: list[VirtualPrinterServer]
 ) -> None:

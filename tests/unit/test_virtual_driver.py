@@ -247,6 +247,39 @@ async def test_host_action_commands_pause_and_resume(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
+async def test_poweroff_faults_the_printer() -> None:
+    async with _driver() as drv:
+        drv._on_line("//action:poweroff")  # ACTION_ON_KILL, after kill()
+        assert drv.status().state is PrinterState.FAULTED
+        assert "poweroff" in (drv.status().message or "")
+
+
+@pytest.mark.asyncio
+async def test_m600_in_mock_mode_is_the_firmwares_own_pause(tmp_path: Path) -> None:
+    """The virtual board pauses itself for a filament change, as Marlin's M600 does; the host
+    shows it and waits, and parks nothing of its own."""
+    job = "G28\nG90\nG1 X10 Y10 F3000\nM600\nG1 X20 Y10\nG1 X30 Y10\n"
+    path = write_gcode(tmp_path, job)
+    async with _driver(sim_speed=50.0, user_wait_s=5.0) as drv:
+        seen: list[tuple[PrinterState, str | None]] = []
+        drv.add_listener(lambda s: seen.append((s.state, s.message)))
+        events = [p async for p in drv.stream(path)]
+        assert drv.engine is not None
+        assert drv.engine.stats.watchdog_probes == 0 and events[-1].resends == 0
+        assert drv.board is not None and drv.board.stats.user_waits == 1
+        assert drv.machine is not None
+        ran = [c.command for c in drv.machine.history]
+        assert drv.status().state is PrinterState.IDLE
+    assert (PrinterState.PAUSED, "paused by firmware") in seen
+    assert (PrinterState.PRINTING, None) in seen[
+        seen.index((PrinterState.PAUSED, "paused by firmware")) :
+    ]
+    assert (PrinterState.PAUSED, "busy: paused for user") not in seen  # the pause says more
+    # The board ran the file's lines and nothing of the host's: no M400, no park.
+    assert ran == [line for line in job.splitlines() if line != "M600"]
+
+
+@pytest.mark.asyncio
 async def test_a_mock_mode_job_fails_with_the_watchdogs_message(tmp_path: Path) -> None:
     # The whole pipeline (offline research, CAD, built-in slicer) onto a virtual printer whose
     # hotend dies mid-print: the job fails with the host's verdict, the printer is faulted.
