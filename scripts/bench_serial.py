@@ -193,7 +193,12 @@ async def advanced_case(
     as the plain board, and with plain send-ahead in the same run as the reference."""
     ceiling = ceiling_lines_per_s(text, baud)
     row: dict[str, Any] = {"baud": baud, "drop_ok": drop_ok}
-    for name, advanced in (("advanced_ok", True), ("plain_ok", False)):
+    # With `ok`s lost, a plain board stalls ok_timeout_s (10 s) each time they close the
+    # window: that reference would only measure the timeout, so it runs on a clean line only.
+    boards = (
+        (("advanced_ok", True), ("plain_ok", False)) if not drop_ok else (("advanced_ok", True),)
+    )
+    for name, advanced in boards:
         config = {
             "baud": baud,
             "sim_speed": 1e6,
@@ -233,7 +238,13 @@ async def keepalive_case(moves: int, baud: int) -> dict[str, Any]:
         path = Path(tmp) / "homing.gcode"
         path.write_text(text)
         for name, interval in (("keepalive", 0.3), ("silent", None)):
-            config = {"baud": baud, "sim_speed": 1.0, "busy_interval_s": interval}
+            # Real time for the homing; the moves after it take 1 ms each, so the run is short.
+            config = {
+                "baud": baud,
+                "sim_speed": 1.0,
+                "busy_interval_s": interval,
+                "move_time_s": 0.001,
+            }
             printers = Printers([config])
             try:
                 async with printers as (port,):
@@ -330,7 +341,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             advanced_rows.append(row)
             if not args.json:
                 print(json.dumps(row), file=sys.stderr)
-        keepalive = await keepalive_case(min(args.lines, 300), 115200)
+        keepalive = await keepalive_case(min(args.lines, 200), 115200)
         if not args.json:
             print(json.dumps(keepalive), file=sys.stderr)
         planner_text = curve_gcode(min(args.lines, 600))
@@ -402,7 +413,6 @@ def main() -> int:
                 ("ceiling_lines_per_s", "ceiling"),
                 ("advanced_ok_resends", "resends"),
                 ("advanced_ok_probes", "probes"),
-                ("plain_ok_probes", "plain ok probes"),
                 ("advanced_ok_exactly_once", "exactly once"),
             ],
         )

@@ -187,14 +187,14 @@ async def test_watchdog_probes_with_a_fresh_m105_never_the_same_line() -> None:
     engine, wire = _engine(ok_timeout_s=0.05, ping_pong=True)
     engine.start_job(JOB)
     assert wire.numbers() == [1]
-    # Line 2 was already numbered, held back by the window: it goes first, so that the
-    # numbers on the wire stay gapless, then the probe.
-    assert await wire.next_write() == frame(2, JOB[1]) + frame(3, "M105")
-    assert wire.numbers() == [1, 2, 3] and engine.stats.watchdog_probes == 1
-    # The `ok`s of lines 1 and 2 had been lost: the probe's `ok T:` acknowledges all three.
+    # The job's next line has no number yet (the window holds it back), so the probe is
+    # line 2 and goes alone: nothing held is pushed past the window with it.
+    assert await wire.next_write() == frame(2, "M105")
+    assert wire.numbers() == [1, 2] and engine.stats.watchdog_probes == 1
+    # Line 1's `ok` had been lost: the probe's `ok T:` acknowledges both.
     engine.on_ok(Ok(temperatures=Temperatures({"T": (20.0, 0.0)})))
-    assert engine.job_acked == 2 and engine.acked == 3
-    assert wire.numbers()[-1] == 4  # and the job goes on
+    assert engine.job_acked == 1 and engine.acked == 2
+    assert wire.numbers()[-1] == 3  # and the job goes on
 
 
 @pytest.mark.asyncio
@@ -223,6 +223,25 @@ async def test_the_handshake_m110_is_sent_again() -> None:
     engine.submit("M110 N0")
     await wire.next_write()
     assert wire.writes[:2] == [frame(0, "M110 N0")] * 2
+
+
+@pytest.mark.asyncio
+async def test_a_probe_waits_a_period_more_when_the_ring_is_full() -> None:
+    """A command running long without keepalives, the RX ring full behind it (as the window
+    counts it): the first silent period sends nothing that would be dropped; the second
+    sends the probe all the same, as an `ok` may as well have been lost."""
+    engine, wire = _engine(ok_timeout_s=60, slots=4, rx_bytes=120)
+    engine.submit("G28")
+    engine.start_job(JOB)
+    sent = wire.numbers()
+    assert engine._rx_room() < len(frame(sent[-1] + 1, "M105"))
+    engine._on_watchdog()
+    assert wire.numbers() == sent and engine.stats.watchdog_probes == 0
+    engine._on_watchdog()
+    assert wire.writes[-1] == frame(sent[-1] + 1, "M105")
+    engine.on_busy()  # a sign of life starts the count again
+    engine._on_watchdog()
+    assert engine.stats.watchdog_probes == 1
 
 
 @pytest.mark.asyncio

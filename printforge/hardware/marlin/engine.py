@@ -164,6 +164,8 @@ class LineEngine:
         self._ghosts: deque[int] = deque()
         self._dup_budget = 0
         self._probes: set[int] = set()  # line numbers of the watchdog's probes in flight
+        self._silent_periods = 0  # watchdog periods in a row without a sign of life
+        self._peeked: tuple[tuple[int, str], bytes] | None = None
         self._hold_for_resend = False
         self._fallback_until = 0
         self._watchdog: asyncio.TimerHandle | None = None
@@ -213,8 +215,8 @@ class LineEngine:
         the window, which a blocking wait keeps full. It is numbered all the same because the
         firmware also queues it (as a no-op) and answers `ok`: an unnumbered line would add an
         `ok` the count cannot place, or none if a full RX ring dropped it. Numbered, a dropped
-        copy is simply asked for again with `Resend:`. Lines already numbered but held back by
-        the window go out first, so the numbering on the wire stays gapless.
+        copy is simply asked for again with `Resend:`. Lines already numbered and waiting to go
+        again after a rewind go out first, so the numbering on the wire stays gapless.
         """
         future: asyncio.Future[None] = self.loop.create_future()
         if self.failed is not None:
@@ -305,6 +307,16 @@ class LineEngine:
             queued += len(self.lines[number].data)
         return queued + size <= self.ring_cap
 
+    def _rx_room(self) -> int:
+        """Bytes the firmware's RX ring still has room for, as the window counts it."""
+        slots = max(1, self.slots - self._foreign_slots)
+        if self.in_flight < slots:
+            return self.ring_cap
+        queued = sum(self._ghosts)
+        for number in range(self.acked + 1 + slots, self.tx):
+            queued += len(self.lines[number].data)
+        return self.ring_cap - queued
+
     def _rtt_allows(self, size: int) -> bool:
         """Keep three lines plus two turnarounds' worth of bytes in flight, not more.
 
@@ -321,22 +333,41 @@ class LineEngine:
             total += len(self.lines[number].data)
         return total <= budget
 
-    def _next_new(self) -> _Line | None:
+    def _peek_new(self) -> bytes | None:
+        """The next new line, framed with the next number, without taking it yet.
+
+        A line gets its number only when it goes out: a line numbered and then held back by
+        the window would have to go first when something is written past the window (M108, a
+        probe), pushing its bytes into an RX ring the window said was full.
+        """
+        if self._control:
+            command = self._control[0][0]
+        elif self._job is not None and not self.job_hold and self._job_pos < len(self._job):
+            command = self._job[self._job_pos]
+        else:
+            return None
+        key = (self.next_n, command)
+        if self._peeked is None or self._peeked[0] != key:
+            self._peeked = (key, frame(self.next_n, command))
+        return self._peeked[1]
+
+    def _next_new(self, data: bytes) -> _Line:
+        """Take the line `_peek_new` framed as `data`."""
         if self._control:
             command, future = self._control.popleft()
-            line = _Line(self.next_n, frame(self.next_n, command), future=future, command=command)
-        elif self._job is not None and not self.job_hold and self._job_pos < len(self._job):
+            line = _Line(self.next_n, data, future=future, command=command)
+        else:
+            assert self._job is not None
             command = self._job[self._job_pos]
             line = _Line(
                 self.next_n,
-                frame(self.next_n, command),
+                data,
                 job_index=self._job_pos,
                 size=len(command.encode()) + 1,
                 command=command,
             )
             self._job_pos += 1
-        else:
-            return None
+        self._peeked = None
         self.lines[line.number] = line
         self.next_n += 1
         return line
@@ -348,13 +379,14 @@ class LineEngine:
         out = bytearray()
         while True:
             if self.tx < self.next_n:
-                line = self.lines[self.tx]
-            else:
-                line = self._next_new() if self._has_new() else None
-                if line is None:
+                line = self.lines[self.tx]  # sent before, going again after a rewind
+                if not self._window_allows(len(line.data)):
                     break
-            if not self._window_allows(len(line.data)):
-                break  # an assigned line waits at `tx` until the window opens
+            else:
+                data = self._peek_new()
+                if data is None or not self._window_allows(len(data)):
+                    break
+                line = self._next_new(data)
             out += line.data
             line.sent_at = self.loop.time()
             self.tx += 1
@@ -363,11 +395,6 @@ class LineEngine:
             self.stats.bytes_sent += len(out)
             self._write(bytes(out))
             self._arm_watchdog()
-
-    def _has_new(self) -> bool:
-        if self._control:
-            return True
-        return self._job is not None and not self.job_hold and self._job_pos < len(self._job)
 
     # receiving ---------------------------------------------------------------------------
     def on_ok(self, ok: Ok) -> None:
@@ -542,6 +569,8 @@ class LineEngine:
             return
         if self._watchdog is not None and not restart:
             return
+        if restart:
+            self._silent_periods = 0
         self._cancel_watchdog()
         self._watchdog = self.loop.call_later(self.ok_timeout_s, self._on_watchdog)
 
@@ -567,16 +596,23 @@ class LineEngine:
             self._write(oldest.data)
             self._arm_watchdog()
             return
+        self._silent_periods += 1
+        data = frame(self.next_n, PROBE_COMMAND)
         if len(self._probes) >= MAX_PROBES:
             log.info("no answer to %d probes; waiting on", len(self._probes))
+            self._arm_watchdog()
+            return
+        if self._rx_room() < len(data) and self._silent_periods < 2:
+            # The window counts the RX ring full: a command may simply run long without
+            # keepalives, and the probe's bytes would be dropped. One more silent period
+            # first; after that a lost `ok` is likelier (and a dropped probe only costs a
+            # `Resend:`).
             self._arm_watchdog()
             return
         self.stats.watchdog_probes += 1
         future: asyncio.Future[None] = self.loop.create_future()
         future.add_done_callback(_retrieve)
-        probe = _Line(
-            self.next_n, frame(self.next_n, PROBE_COMMAND), future=future, command=PROBE_COMMAND
-        )
+        probe = _Line(self.next_n, data, future=future, command=PROBE_COMMAND)
         self._probes.add(probe.number)
         self._send_now(probe)
 
