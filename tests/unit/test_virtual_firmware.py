@@ -121,6 +121,23 @@ async def test_a_numbered_m110_sets_the_line_again_when_it_runs() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("first", [b"n", b"O"])
+async def test_a_line_whose_n_was_corrupted_runs_as_an_unknown_command(first: bytes) -> None:
+    # Queued unchecked (no `N` first), then GCodeParser::parse of a stock build (no
+    # GCODE_CASE_INSENSITIVE) finds no G, M or T: an unknown command with its `ok`, no move.
+    board = Board()
+    board.fw.start()
+    try:
+        board.fw.feed(first + frame(1, "G1 X5")[1:])
+        await board.until(lambda: "ok" in board.lines)
+        text = (first + b"1 G1 X5").decode()
+        assert board.lines[-2:] == [f'echo:Unknown command: "{text}"', "ok"]
+        assert board.machine.moves == []
+    finally:
+        await board.fw.stop()
+
+
+@pytest.mark.asyncio
 async def test_an_unnumbered_line_runs_unchecked() -> None:
     # 2.1.x queues a line without N as it is, checksum or not (1.x refused it).
     board = Board()

@@ -481,7 +481,13 @@ class VirtualMarlin:
         code = command.split(None, 1)[0].upper()
         self._user_wait = None
         try:
-            if code == "M110":
+            if command[:1].upper() not in ("G", "M", "T"):
+                # GCodeParser::parse skips only an upper-case `N<digits>` (no
+                # GCODE_CASE_INSENSITIVE in the stock build), then wants G, M or T: a line of
+                # ours whose `N` a bit flip changed (`n12 G1 X5`, `O12 G1 X5`), queued
+                # unchecked as an unnumbered line, runs as an unknown command, not as a move.
+                done, self._replies = self.vt, [f'echo:Unknown command: "{command}"']
+            elif code == "M110":
                 # Run, a numbered M110 sets last_N once more (queue.set_current_line_number).
                 word = _M110_N.search(command)
                 if word:
