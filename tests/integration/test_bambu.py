@@ -14,6 +14,8 @@ import pytest
 import pytest_asyncio
 
 from printforge.hardware.mqtt.bambu import BambuConfig, BambuDriver
+from printforge.hardware.mqtt.bambu_project import read_plate
+from printforge.hardware.mqtt.bambu_protocol import CANCELLED
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.sim.bambu import BambuFaults, BambuSimulator
 from printforge.models.printer import PrinterProfile, PrinterState
@@ -56,6 +58,7 @@ async def bambu(
         ftps_context=await asyncio.to_thread(server_context, tls_broker),
         print_s=options.pop("print_s", 1.0),
         report_interval_s=0.05,
+        idle_report_s=0.25,
         faults=BambuFaults(**options),
     )
     await sim.start()
@@ -97,7 +100,8 @@ async def test_upload_start_and_finish_over_tls(
     assert driver.status().temperatures["hotend"].actual == pytest.approx(24.0, abs=5)
     gcode = write_gcode(tmp_path, numbered_moves_gcode(300))
     progress = [p async for p in driver.stream(gcode, job_id="b1")]
-    assert sim.files["b1.gcode"] == gcode.read_bytes()
+    # Started as Bambu Studio starts a print: the G-code as plate 1 of a .gcode.3mf project.
+    assert read_plate(sim.files["b1.gcode.3mf"], "Metadata/plate_1.gcode") == gcode.read_bytes()
     assert progress[-1].fraction == 1.0
     assert [p.bytes_acked for p in progress] == sorted(p.bytes_acked for p in progress)
     assert driver.status().state is PrinterState.IDLE
@@ -136,7 +140,9 @@ async def test_pause_resume_stop_and_gcode_line(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert sim.commands[-1] == "stop"
-    assert sim.state["gcode_state"] == "IDLE"
+    # As a printer reports a cancel: FAILED with 0x0300400C, the code going back to 0 later.
+    assert sim.state["gcode_state"] == "FAILED"
+    assert sim.state["print_error"] == CANCELLED
 
 
 @pytest.mark.asyncio
@@ -232,6 +238,7 @@ async def plain_pair(broker: Mosquitto, **sim_options: float) -> tuple[BambuSimu
         PLAIN_CODE,
         ftps_context=None,
         report_interval_s=0.05,
+        idle_report_s=0.25,
         **sim_options,  # type: ignore[arg-type]
     )
     await sim.start()
@@ -266,7 +273,9 @@ async def test_simulator_on_a_shared_plain_broker_with_plain_ftp(
         await ready(driver)
         gcode = write_gcode(tmp_path, numbered_moves_gcode(100))
         progress = [p async for p in driver.stream(gcode, job_id="plain")]
-        assert sim.files["plain.gcode"] == gcode.read_bytes()
+        assert read_plate(sim.files["plain.gcode.3mf"], "Metadata/plate_1.gcode") == (
+            gcode.read_bytes()
+        )
         assert progress[-1].fraction == 1.0
     finally:
         await driver.stop()
