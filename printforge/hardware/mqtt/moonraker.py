@@ -208,15 +208,19 @@ class MoonrakerDriver(MqttPrinterDriver):
         self._tree_known = False
 
     def _klippy_notified(self, method: str) -> None:
-        """A notify_klippy_* from the websocket: act on a disconnect at once, then look."""
+        """A notify_klippy_* from the websocket: act on a disconnect at once, then look.
+
+        Moonraker says ready only after Klippy (re)connected, and a connection that ended was
+        announced by a disconnect, which threw the old tree away; so a ready needs no more
+        than a look at server.info. Its server.info may already have said ready: Moonraker
+        registers Klippy's remote methods before it notifies (klippy_connection.py).
+        """
         if method == "notify_klippy_disconnected" and self.server is not None:
             self.server = self.server.model_copy(
                 update={"klippy_connected": False, "klippy_state": "disconnected"}
             )
             self._forget_klippy()
             self._apply()
-        elif method == "notify_klippy_ready":
-            self._tree_known = False  # re-read in full: the old tree is from before
         self._refresh_wanted.set()
 
     async def _follow_websocket(self) -> None:
