@@ -178,22 +178,39 @@ async def test_klippy_absent_the_printer_is_not_ready_and_nothing_is_sent_to_pri
 
 @pytest.mark.asyncio
 async def test_another_clients_replies_on_the_shared_topic_are_not_taken_for_ours(
-    fresh_moonraker: MoonrakerProcess,
+    moonraker: MoonrakerProcess,
     mosquitto_broker: Mosquitto,  # noqa: F811
+    klippy: FakeKlippy,
     started: Callable[[MoonrakerDriver], Any],
 ) -> None:
-    # Moonraker answers every MQTT client on the one response topic. A second client numbering
-    # its server.info requests 1, 2, 3… must not answer our pause, which real Moonraker refuses
-    # with 503 while Klippy is away.
-    driver: MoonrakerDriver = await started(driver_for(fresh_moonraker, mosquitto_broker))
-    await until(driver, lambda s: s.state is not PrinterState.CONNECTING)
-    request = f"{fresh_moonraker.instance}/moonraker/api/request"
+    # Moonraker answers every MQTT client on the one response topic. While our pause waits on
+    # Klippy, a second client numbering its server.info requests 1, 2, 3… gets its answers
+    # there; then Klippy goes away and Moonraker answers our pause with 503. The pause must
+    # fail with that 503, not "succeed" with someone's server.info.
+    await klippy.start()
+    driver: MoonrakerDriver = await started(driver_for(moonraker, mosquitto_broker))
+    await until(driver, lambda s: s.state is PrinterState.IDLE)
+    klippy.hold("pause_resume/pause")
+    pause = asyncio.create_task(driver.pause())
+    request = f"{moonraker.instance}/moonraker/api/request"
+    response = f"{moonraker.instance}/moonraker/api/response"
     async with aiomqtt.Client("127.0.0.1", mosquitto_broker.port) as other:
-        for n in range(1, 301):
+        await other.subscribe(response, qos=1)
+        for n in range(1, 101):
             frame = {"jsonrpc": "2.0", "method": "server.info", "id": n}
             await other.publish(request, json.dumps(frame), qos=1)
-        with pytest.raises(PrinterError, match="Klippy Host not connected") as caught:
-            await driver.pause()
+        answered: set[int] = set()
+        async with asyncio.timeout(15):
+            async for message in other.messages:
+                reply = json.loads(message.payload)  # type: ignore[arg-type]
+                if isinstance(reply.get("id"), int) and "result" in reply:
+                    answered.add(reply["id"])
+                if len(answered) == 100:
+                    break
+    assert not pause.done()  # every one of those went by; none was ours
+    await klippy.stop()  # Moonraker fails what Klippy still owed it (klippy_connection.py)
+    with pytest.raises(PrinterError, match="Klippy Disconnected") as caught:
+        await asyncio.wait_for(pause, 10)
     assert caught.value.code == "moonraker_503"
 
 
