@@ -162,6 +162,9 @@ class BambuDriver(MqttPrinterDriver):
         self._tree: dict[str, Any] = {}
         self._last_report = 0.0
         self._last_pushall: float | None = None  # monotonic time of the last one we sent
+        # A report we could not read: its fields are missing from the tree until the printer
+        # resends them, which a P1 does only when they change again.
+        self._pushall_due = False
         self.pushalls = 0
         self._ctx: ssl.SSLContext | None = None
         # print_error codes seen since our print started: a FAILED whose code already went
@@ -207,6 +210,7 @@ class BambuDriver(MqttPrinterDriver):
 
     async def _push_all(self) -> None:
         self._last_pushall = time.monotonic()
+        self._pushall_due = False
         self.pushalls += 1
         await self._publish("pushing", "pushall")
 
@@ -224,13 +228,17 @@ class BambuDriver(MqttPrinterDriver):
                 self._mark_offline(f"no report for {silent:.0f}s")
                 if self._pushall_allowed():
                     await self._push_all()
-            elif not self._tree and self._pushall_allowed():
-                await self._push_all()  # a reconnection inside the limit left us without one
+            elif (self._pushall_due or not self._tree) and self._pushall_allowed():
+                # A report lost, or a reconnection inside the limit that left us without one.
+                await self._push_all()
 
     # inbound ---------------------------------------------------------------------------------
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         report = decode(Report, payload, kind="bambu", topic=topic)
-        if report is None or report.print is None:
+        if report is None:
+            self._pushall_due = True  # counted and logged by decode
+            return
+        if report.print is None:
             return
         section = report.print
         self._last_report = time.monotonic()

@@ -87,6 +87,13 @@ PRINT_METHODS = frozenset(
 class MoonrakerFaults(SimFaults):
     """Faults of a simulated Moonraker: replies are JSON-RPC, a failure shuts Klipper down."""
 
+    objects_query_fails: int = Field(
+        0,
+        ge=0,
+        description="the first N printer.objects.query answer 503, as when Klippy drops between"
+        " server.info and the query",
+    )
+
 
 class _Request(BaseModel):
     jsonrpc: str = "2.0"
@@ -391,6 +398,9 @@ class MoonrakerSimulator(BusSimulator):
         if method == "printer.objects.list":
             return {"objects": sorted(self.tree)}
         if method in ("printer.objects.query", "printer.objects.subscribe"):
+            if self.faults.objects_query_fails > 0:
+                self.faults.objects_query_fails -= 1
+                raise _RpcFailure(503, "Klippy Host not connected")
             wanted = params.get("objects")
             if not isinstance(wanted, dict):
                 raise _RpcFailure(400, "Invalid argument")
