@@ -374,6 +374,7 @@ class BambuDriver(MqttPrinterDriver):
             plate = 1
             project = await asyncio.to_thread(build_project, data, title=job_id, plate=plate)
             size = len(data)  # progress is a share of the G-code, as the printer reports it
+        md5 = await asyncio.to_thread(file_md5, project)  # tens of MB: not on the loop
         name = f"{job_id}.gcode.3mf"
         await self.upload(project, name)
         # The fields Bambu Studio and the other clients send (OpenBambuAPI mqtt.md
@@ -384,7 +385,7 @@ class BambuDriver(MqttPrinterDriver):
             param=plate_path(plate),
             url=f"ftp:///{name}",
             file=name,
-            md5=file_md5(project),
+            md5=md5,
             subtask_name=job_id,
             project_id="0",
             profile_id="0",

@@ -266,7 +266,11 @@ class BambuSimulator(BusSimulator):
         self.requests.append(dict(body))
         if self.faults.response_delay_s:
             await asyncio.sleep(self.faults.response_delay_s)
-        result, reason = self._execute(command, body)
+        job: _Job | _Refused | None = None
+        if command in ("gcode_file", "project_file"):
+            # Unzipping and hashing a project of tens of MB: not on the loop.
+            job = await asyncio.to_thread(self._job_for, command, body)
+        result, reason = self._execute(command, body, job)
         # The echo repeats the command's fields (OpenBambuAPI: "All parameters from the
         # original command"), with its result.
         echo = {**body, "command": command, "result": result, "reason": reason}
@@ -286,7 +290,9 @@ class BambuSimulator(BusSimulator):
             self.topics.report, json.dumps({"info": answer}), qos=0
         )
 
-    def _execute(self, command: str, body: dict[str, Any]) -> tuple[str, str]:
+    def _execute(
+        self, command: str, body: dict[str, Any], job: _Job | _Refused | None
+    ) -> tuple[str, str]:
         state = self.state["gcode_state"]
         param = body.get("param")
         if command == "gcode_line":
@@ -300,10 +306,8 @@ class BambuSimulator(BusSimulator):
         if command in ("gcode_file", "project_file"):
             if state in ("PREPARE", "RUNNING", "PAUSE"):
                 return "failed", "printer busy"
-            try:
-                job = self._job_for(command, body)
-            except _Refused as err:
-                return "failed", str(err)
+            if not isinstance(job, _Job):
+                return "failed", str(job)
             self._job = job
             self._begin_print(job.file)
             return "success", ""
@@ -326,8 +330,14 @@ class BambuSimulator(BusSimulator):
             return "success", ""
         return "failed", f"unsupported command {command}"
 
-    def _job_for(self, command: str, body: dict[str, Any]) -> _Job:
-        """The file and G-code a start command names; _Refused says why not."""
+    def _job_for(self, command: str, body: dict[str, Any]) -> _Job | _Refused:
+        """The file and G-code a start command names, or why the printer refuses it."""
+        try:
+            return self._find_job(command, body)
+        except _Refused as err:
+            return err
+
+    def _find_job(self, command: str, body: dict[str, Any]) -> _Job:
         if command == "gcode_file":
             name = storage_name(str(body.get("param") or ""))
             if name not in self.files:
