@@ -222,6 +222,7 @@ async def test_klippy_ready_printing_shutdown_through_real_moonraker(
     started: Callable[[MoonrakerDriver], Any],
     tmp_path: Path,
 ) -> None:
+    klippy.bytes_per_s = 2_000.0  # a print of minutes: it ends by the shutdown, not by itself
     await klippy.start(ready=False)  # Klippy connects but is still starting up
     driver: MoonrakerDriver = await started(driver_for(moonraker, mosquitto_broker))
     status = await until(driver, lambda s: "starting up" in (s.message or ""))
@@ -268,6 +269,7 @@ async def test_klippy_going_away_is_seen_though_mqtt_says_nothing(
     tmp_path: Path,
     websocket: bool,
 ) -> None:
+    klippy.bytes_per_s = 2_000.0  # a print of minutes: it ends by Klippy's going, not by itself
     await klippy.start()
     driver: MoonrakerDriver = await started(
         driver_for(moonraker, mosquitto_broker, websocket=websocket, klippy_check_s=0.5)

@@ -152,7 +152,12 @@ class MoonrakerDriver(MqttPrinterDriver):
                     await self._refresh_wanted.wait()
             if self._refresh_wanted.is_set() or not self._settled():
                 self._refresh_wanted.clear()
-                await self._refresh()
+                try:
+                    await self._refresh()
+                except Exception:
+                    # Whatever one look breaks, the next one is due: the printer's readiness
+                    # must not freeze on a bug.
+                    log.exception("moonraker %s: looking at klippy failed", self.name)
 
     def _settled(self) -> bool:
         """Nothing to ask: a websocket follows Klippy and the last look found it ready."""
