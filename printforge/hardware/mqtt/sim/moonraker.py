@@ -235,8 +235,10 @@ class MoonrakerSimulator(BusSimulator):
 
     def shutdown_klippy(self, message: str) -> None:
         """Klippy shuts down (M112, an MCU error): webhooks says so, a print ends in error."""
-        if self._print_task is not None and not self._print_task.done():
-            self._print_task.cancel()
+        task = self._print_task
+        if task is not None and not task.done():
+            if task is not asyncio.current_task():  # the print failing ends by itself
+                task.cancel()
             self._set("print_stats", state="error", message=message)
         self._set("webhooks", state="shutdown", state_message=message + RESTART_HINT)
         self._notify("notify_klippy_shutdown")
