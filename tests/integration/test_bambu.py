@@ -4,16 +4,20 @@ code, partial reports, command echoes and an implicit-FTPS upload (certificate m
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from printforge.hardware.mqtt.bambu import BambuConfig, BambuDriver
+from printforge.hardware.mqtt.bambu_project import build_project, file_md5, read_plate
+from printforge.hardware.mqtt.bambu_protocol import CANCELLED
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.sim.bambu import BambuFaults, BambuSimulator
 from printforge.models.printer import PrinterProfile, PrinterState
@@ -45,6 +49,9 @@ async def bambu(
     options = dict(getattr(request, "param", {}))  # simulator faults, by indirect parametrize
     verify = options.pop("verify", True)
     code = options.pop("access_code", BAMBU_ACCESS_CODE)
+    # A lost (garbled) report is made good with a pushall; the default 5 minutes is the real
+    # printers' limit, tested in test_pushall_is_not_repeated_within_its_interval.
+    pushall_s = options.pop("pushall_min_interval_s", 0.5)
     assert tls_broker.tls is not None
     serial = f"01S00C{uuid.uuid4().hex[:8].upper()}"
     sim = BambuSimulator(
@@ -56,6 +63,7 @@ async def bambu(
         ftps_context=await asyncio.to_thread(server_context, tls_broker),
         print_s=options.pop("print_s", 1.0),
         report_interval_s=0.05,
+        idle_report_s=0.25,
         faults=BambuFaults(**options),
     )
     await sim.start()
@@ -71,6 +79,7 @@ async def bambu(
             verify_hostname=verify,
             offline_grace_s=0.3,
             stale_after_s=1.5,
+            pushall_min_interval_s=pushall_s,
             request_timeout_s=3.0,
         ),
         PrinterProfile(name="generic-220"),
@@ -97,7 +106,8 @@ async def test_upload_start_and_finish_over_tls(
     assert driver.status().temperatures["hotend"].actual == pytest.approx(24.0, abs=5)
     gcode = write_gcode(tmp_path, numbered_moves_gcode(300))
     progress = [p async for p in driver.stream(gcode, job_id="b1")]
-    assert sim.files["b1.gcode"] == gcode.read_bytes()
+    # Started as Bambu Studio starts a print: the G-code as plate 1 of a .gcode.3mf project.
+    assert read_plate(sim.files["b1.gcode.3mf"], "Metadata/plate_1.gcode") == gcode.read_bytes()
     assert progress[-1].fraction == 1.0
     assert [p.bytes_acked for p in progress] == sorted(p.bytes_acked for p in progress)
     assert driver.status().state is PrinterState.IDLE
@@ -136,7 +146,9 @@ async def test_pause_resume_stop_and_gcode_line(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert sim.commands[-1] == "stop"
-    assert sim.state["gcode_state"] == "IDLE"
+    # As a printer reports a cancel: FAILED with 0x0300400C, the code going back to 0 later.
+    assert sim.state["gcode_state"] == "FAILED"
+    assert sim.state["print_error"] == CANCELLED
 
 
 @pytest.mark.asyncio
@@ -232,6 +244,7 @@ async def plain_pair(broker: Mosquitto, **sim_options: float) -> tuple[BambuSimu
         PLAIN_CODE,
         ftps_context=None,
         report_interval_s=0.05,
+        idle_report_s=0.25,
         **sim_options,  # type: ignore[arg-type]
     )
     await sim.start()
@@ -266,7 +279,9 @@ async def test_simulator_on_a_shared_plain_broker_with_plain_ftp(
         await ready(driver)
         gcode = write_gcode(tmp_path, numbered_moves_gcode(100))
         progress = [p async for p in driver.stream(gcode, job_id="plain")]
-        assert sim.files["plain.gcode"] == gcode.read_bytes()
+        assert read_plate(sim.files["plain.gcode.3mf"], "Metadata/plate_1.gcode") == (
+            gcode.read_bytes()
+        )
         assert progress[-1].fraction == 1.0
     finally:
         await driver.stop()
@@ -332,3 +347,153 @@ async def test_a_file_that_is_not_gcode_fails_on_the_simulator(
         await driver.stop()
         await sim.stop()
     assert sim.state["gcode_state"] == "FAILED"
+
+
+# issue 19 items 5, 6 and 7 --------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bambu", [{"print_s": 30.0}], indirect=True)
+async def test_a_stop_on_the_printer_is_a_cancel_and_the_next_job_runs(
+    bambu: tuple[BambuSimulator, BambuDriver], tmp_path: Path
+) -> None:
+    sim, driver = bambu
+    await ready(driver)
+    first = asyncio.Event()
+
+    async def run() -> None:
+        async for _ in driver.stream(write_gcode(tmp_path, numbered_moves_gcode(50)), job_id="c1"):
+            first.set()
+
+    job = asyncio.create_task(run())
+    try:
+        await asyncio.wait_for(first.wait(), 10)
+        # The stop button in someone's app: a stop from another client, numbered "0".
+        frame = {"print": {"sequence_id": "0", "command": "stop", "param": ""}}
+        await sim.client.publish(sim.topics.request, json.dumps(frame), qos=1)
+        with pytest.raises(PrinterError) as caught:
+            await asyncio.wait_for(job, 10)
+    finally:
+        job.cancel()
+    assert not isinstance(caught.value, PrinterFault) and caught.value.code == "cancelled"
+    # The printer reported it as printers do: FAILED with 0x0300400C …
+    assert (sim.state["gcode_state"], sim.state["print_error"]) == ("FAILED", CANCELLED)
+    assert driver.status().state is PrinterState.IDLE  # … which is no fault
+    sim.print_s = 0.5
+    progress = [p async for p in driver.stream(write_gcode(tmp_path, "G28\n"), job_id="c2")]
+    assert progress[-1].fraction == 1.0 and sim.state["gcode_state"] == "FINISH"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bambu", [{"pushall_min_interval_s": 300.0}], indirect=True)
+async def test_pushall_is_not_repeated_within_its_interval(
+    bambu: tuple[BambuSimulator, BambuDriver],
+) -> None:
+    # OpenBambuAPI: not more than one pushall every 5 minutes on a P1P. One on the first
+    # connection; a reconnection right after relies on the incremental reports.
+    sim, driver = bambu
+    await ready(driver)
+    await driver.send("M117 first")  # its echo comes after the pushall: the sim has seen it
+    assert sim.pushalls == 1
+    client = driver._client
+    assert client is not None
+    client.sever(0.0)
+    async with asyncio.timeout(10):
+        while client.connections < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    await driver.send("M117 after the reconnection")
+    assert sim.pushalls == 1 and driver.pushalls == 1
+    assert driver.status().state is PrinterState.IDLE
+
+
+def project_driver(sim: BambuSimulator, broker: Mosquitto, **options: Any) -> BambuDriver:
+    return BambuDriver(
+        "x1p",
+        BambuConfig(
+            host="127.0.0.1",
+            serial=sim.serial,
+            access_code=PLAIN_CODE,
+            broker=broker.url,
+            ftp_port=sim.ftp_port,
+            ftp_tls=False,
+            request_timeout_s=5.0,
+            **options,
+        ),
+        PrinterProfile(name="generic-220"),
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_3mf_project_starts_through_project_file_with_the_clients_fields(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sim, plain = await plain_pair(mosquitto_broker, print_s=0.5)
+    await plain.stop()
+    driver = project_driver(
+        sim, mosquitto_broker, plate=2, use_ams=True, ams_mapping=[0], timelapse=True
+    )
+    await driver.start()
+    try:
+        await ready(driver)
+        gcode = numbered_moves_gcode(80).encode()
+        project = tmp_path / "part.gcode.3mf"
+        project.write_bytes(build_project(gcode, title="part", plate=2))
+        progress = [p async for p in driver.stream(project, job_id="p3")]
+        assert progress[-1].fraction == 1.0
+    finally:
+        await driver.stop()
+        await sim.stop()
+    assert sim.files["p3.gcode.3mf"] == project.read_bytes()
+    request = next(r for r in sim.requests if r["command"] == "project_file")
+    assert request["param"] == "Metadata/plate_2.gcode"  # the plate, not the file
+    assert request["url"] == "ftp:///p3.gcode.3mf"  # the file
+    assert request["md5"] == file_md5(project.read_bytes())
+    assert (request["use_ams"], request["ams_mapping"]) == (True, [0])
+    assert (request["bed_leveling"], request["timelapse"]) == (True, True)
+    assert request["subtask_name"] == "p3"
+    assert (sim.state["gcode_file"], sim.state["subtask_name"]) == ("p3.gcode.3mf", "p3")
+
+
+@pytest.mark.asyncio
+async def test_gcode_file_is_still_there_to_choose(
+    mosquitto_broker: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sim, plain = await plain_pair(mosquitto_broker, print_s=0.5)
+    await plain.stop()
+    driver = project_driver(sim, mosquitto_broker, print_as="gcode")
+    await driver.start()
+    try:
+        await ready(driver)
+        gcode = write_gcode(tmp_path, numbered_moves_gcode(40))
+        progress = [p async for p in driver.stream(gcode, job_id="g1")]
+        assert progress[-1].fraction == 1.0
+    finally:
+        await driver.stop()
+        await sim.stop()
+    assert sim.files["g1.gcode"] == gcode.read_bytes()
+    assert [r["param"] for r in sim.requests if r["command"] == "gcode_file"] == [
+        "/sdcard/g1.gcode"
+    ]
+
+
+@pytest.mark.asyncio
+async def test_the_simulator_refuses_a_project_as_a_printer_does(
+    bambu: tuple[BambuSimulator, BambuDriver],
+) -> None:
+    sim, driver = bambu
+    await ready(driver)
+    sim.files["x.gcode.3mf"] = build_project(b"G28\n", title="x")
+    for fields, reason in (
+        ({"param": "Metadata/plate_1.gcode", "url": "ftp:///gone.3mf"}, "not found"),
+        ({"param": "x.gcode.3mf", "url": "ftp:///x.gcode.3mf"}, "is no plate"),
+        (
+            {"param": "Metadata/plate_1.gcode", "url": "file:///sdcard/x.gcode.3mf", "md5": "0"},
+            "md5",
+        ),
+    ):
+        with pytest.raises(PrinterError, match=reason) as caught:
+            await driver._command("project_file", **fields)
+        assert caught.value.code == "bambu_refused"
+    assert sim.state["gcode_state"] == "IDLE"

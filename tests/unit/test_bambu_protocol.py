@@ -10,7 +10,9 @@ from pydantic import ValidationError
 
 from printforge.hardware.mqtt.bambu import BambuConfig
 from printforge.hardware.mqtt.bambu_protocol import (
+    CANCELLED,
     BambuState,
+    echo_of,
     error_code,
     merge_report,
     non_numeric,
@@ -28,7 +30,9 @@ from printforge.models.printer import PrinterState
         ("RUNNING", PrinterState.PRINTING),
         ("PAUSE", PrinterState.PAUSED),
         ("FINISH", PrinterState.IDLE),
-        ("FAILED", PrinterState.FAULTED),
+        # A resting state (pybambu treats IDLE, FAILED and FINISH alike); an error makes it a
+        # fault, see test_a_cancel_is_no_fault.
+        ("FAILED", PrinterState.IDLE),
         ("something", PrinterState.IDLE),
     ],
 )
@@ -115,3 +119,97 @@ def test_layers_are_read_into_the_progress() -> None:
     assert progress is not None and (progress.layer, progress.layers_total) == (12, 30)
     idle = BambuState.of({"gcode_state": "IDLE", "layer_num": 0, "total_layer_num": 0})
     assert (idle.layer, idle.layers_total) == (None, None)
+
+
+# pybambu (ha-bambulab custom_components/bambu_lab/pybambu/models.py, print_update): the fields it
+# documents from a printer's report, in the example it keeps in its source.
+PYBAMBU_IDLE_REPORT = {
+    "gcode_start_time": "1681479206",
+    "gcode_state": "IDLE",
+    "mc_print_stage": "1",
+    "mc_percent": 100,
+    "mc_remaining_time": 0,
+    "wifi_signal": "-53dBm",
+    "print_type": "idle",
+    "ipcam": {"ipcam_dev": "1", "ipcam_record": "enable", "timelapse": "disable"},
+    "layer_num": 0,
+    "total_layer_num": 0,
+}
+
+
+def test_pybambus_documented_report_reads_as_an_idle_printer() -> None:
+    b = BambuState.of(PYBAMBU_IDLE_REPORT)
+    assert b.state is PrinterState.IDLE and b.percent == 100 and b.remaining_min == 0
+    assert (b.layer, b.layers_total) == (None, None)  # 0 of 0: no plan, not "layer 0"
+
+
+@pytest.mark.parametrize(
+    ("report", "file", "subtask"),
+    [
+        # X1, a LAN print of a 3MF (pybambu's table): the plate path and the subtask.
+        (
+            {"gcode_file": "/data/Metadata/plate_1.gcode", "subtask_name": "Clamshell Parts Box"},
+            "/data/Metadata/plate_1.gcode",
+            "Clamshell Parts Box",
+        ),
+        # P1, Bambu Studio's LAN print: the file, and its name as the subtask.
+        ({"gcode_file": "36mm.gcode.3mf", "subtask_name": "36mm"}, "36mm.gcode.3mf", "36mm"),
+        ({"gcode_file": "", "subtask_name": ""}, None, None),
+    ],
+)
+def test_a_print_is_named_by_file_and_subtask(
+    report: dict[str, Any], file: str | None, subtask: str | None
+) -> None:
+    b = BambuState.of({"gcode_state": "RUNNING", **report})
+    assert (b.gcode_file, b.subtask_name) == (file, subtask)
+
+
+def test_a_cancel_is_no_fault() -> None:
+    # A cancel ends FAILED with print_error 50348044 (0x0300400C), which goes back to 0 a few
+    # seconds later (pybambu: "event_print_canceled"); FAILED is then at rest, like FINISH.
+    assert CANCELLED == 50348044
+    cancelled = BambuState.of({"gcode_state": "FAILED", "print_error": 50348044})
+    assert cancelled.state is PrinterState.IDLE and cancelled.cancelled
+    assert "cancelled" in (cancelled.message or "")
+    assert BambuState.of({"gcode_state": "FAILED", "print_error": 0}).state is PrinterState.IDLE
+    # Still printing while the cancel code is already out: printing, not faulted.
+    running = BambuState.of({"gcode_state": "RUNNING", "print_error": 50348044})
+    assert running.state is PrinterState.PRINTING
+    # A real failure is a fault while its code stands.
+    failed = BambuState.of({"gcode_state": "FAILED", "print_error": 0x0300_4000})
+    assert failed.state is PrinterState.FAULTED and failed.message == "HMS 0300_4000"
+
+
+@pytest.mark.parametrize(
+    ("section", "echo"),
+    [
+        ({"command": "pause", "sequence_id": "7", "result": "success"}, ("7", "pause")),
+        (
+            {"command": "project_file", "sequence_id": "10000000", "result": "failed"},
+            ("10000000", "project_file"),
+        ),
+        # The printer's own reports carry its sequence id too: never an answer.
+        ({"command": "push_status", "sequence_id": "2021", "msg": 1}, None),
+        ({"command": "stop", "result": "success"}, None),  # a client that sent no id
+        ({"gcode_state": "IDLE"}, None),
+    ],
+)
+def test_echoes_are_told_from_reports(
+    section: dict[str, Any], echo: tuple[str, str] | None
+) -> None:
+    assert echo_of(section) == echo
+
+
+def test_sequence_ids_start_at_a_random_base_per_driver() -> None:
+    from printforge.hardware.mqtt.bambu import BambuDriver
+    from printforge.models.printer import PrinterProfile
+
+    def driver() -> BambuDriver:
+        cfg = BambuConfig(host="127.0.0.1", serial="s", access_code="12345678")
+        return BambuDriver("x1", cfg, PrinterProfile(name="generic-220"))
+
+    a, b = driver(), driver()
+    ids_a = [a._next_id() for _ in range(20)]
+    assert all(i.isdigit() and int(i) < 2**31 for i in ids_a)  # numbers, as the printers use
+    assert not set(ids_a) & {b._next_id() for _ in range(20)}
+    assert not set(ids_a) & {"0", "1", "2", "10000000"}  # other clients' ids

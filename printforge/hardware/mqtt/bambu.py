@@ -2,7 +2,16 @@
 
 The printer is its own broker (port 8883, user `bblp`, password the LAN access code); commands
 go to `device/{serial}/request`, reports come on `device/{serial}/report`. A file is uploaded
-over implicit FTPS (port 990) and started with `print.gcode_file`.
+over implicit FTPS (port 990) and started the way Bambu Studio starts one: a plate-sliced
+`.gcode.3mf` project with `print.project_file` (`print_as = "project"`, the default; plain
+G-code is wrapped into a one-plate project), or a bare G-code file with `print.gcode_file`.
+
+The printer echoes every client's commands on the report topic, and other clients number theirs
+too ("0", "10000000", a counter): our sequence ids start at a random base per driver, and an
+echo is our answer only when its sequence id and its command both match. A full report
+(`pushing.pushall`) is asked for on the first connection and then at most every
+`pushall_min_interval_s` (OpenBambuAPI mqtt.md: not more often than every 5 minutes on a P1P,
+whose hardware lags under it); otherwise the printer's incremental reports keep the state.
 
 A simulator (`sim/bambu.py`) is no broker of its own: it reports through a shared one, named by
 `broker`, and may serve plain FTP (`ftp_tls = false`) when there is no certificate to serve.
@@ -12,18 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import ftplib
+import secrets
 import ssl
 import time
 import uuid
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from printforge.hardware.mqtt.bambu_project import build_project, file_md5, plate_path
 from printforge.hardware.mqtt.bambu_protocol import (
+    CANCELLED,
+    PUSH_STATUS,
     BambuState,
     BambuTopics,
     Report,
+    echo_of,
     error_code,
     merge_report,
     non_numeric,
@@ -48,6 +62,9 @@ __all__ = ["BambuConfig", "BambuDriver"]
 
 USER = "bblp"
 START_TIMEOUT_S = 60.0
+# Far from the small counters and the fixed "0" / "10000000" other clients use, and below
+# 2**31 in case a firmware reads sequence ids as int32.
+_SEQUENCE_BASES = range(100_000_000, 1_000_000_000, 1_000_000)
 
 
 class BambuConfig(MqttDriverConfig):
@@ -64,7 +81,15 @@ class BambuConfig(MqttDriverConfig):
     verify_hostname: bool = Field(
         False, description="printers present their serial, not their address, as the name"
     )
-    stale_after_s: float = Field(30.0, gt=0, description="silent this long: offline")
+    stale_after_s: float = Field(
+        60.0, gt=0, description="silent this long: offline (pybambu's watchdog waits 60 s too)"
+    )
+    pushall_min_interval_s: float = Field(
+        300.0,
+        ge=0,
+        description="at most one full report (pushing.pushall) this often; OpenBambuAPI warns a"
+        " P1P lags when asked more often than every 5 minutes",
+    )
     broker: str | None = Field(
         None,
         description="mqtt:// or mqtts:// URL of a shared broker the printer reports through"
@@ -73,6 +98,21 @@ class BambuConfig(MqttDriverConfig):
     ftp_tls: bool = Field(
         True, description="implicit FTPS; false only for a simulator serving plain FTP"
     )
+    print_as: Literal["project", "gcode"] = Field(
+        "project",
+        description="project: upload a .gcode.3mf and start it with project_file, as Bambu"
+        " Studio does; gcode: upload the G-code and start it with gcode_file",
+    )
+    plate: int = Field(1, ge=1, description="the plate of a .3mf project to print")
+    use_ams: bool = Field(False, description="project_file use_ams: feed from the AMS")
+    ams_mapping: list[int] = Field(
+        default_factory=list, description="project_file ams_mapping (with use_ams)"
+    )
+    bed_leveling: bool = Field(True, description="project_file bed_leveling")
+    timelapse: bool = Field(False, description="project_file timelapse")
+    flow_cali: bool = Field(False, description="project_file flow_cali")
+    vibration_cali: bool = Field(False, description="project_file vibration_cali")
+    layer_inspect: bool = Field(False, description="project_file layer_inspect")
 
     @field_validator("broker")
     @classmethod
@@ -121,7 +161,16 @@ class BambuDriver(MqttPrinterDriver):
         self.topics = BambuTopics(config.serial)
         self._tree: dict[str, Any] = {}
         self._last_report = 0.0
+        self._last_pushall: float | None = None  # monotonic time of the last one we sent
+        # A report we could not read: its fields are missing from the tree until the printer
+        # resends them, which a P1 does only when they change again.
+        self._pushall_due = False
+        self.pushalls = 0
         self._ctx: ssl.SSLContext | None = None
+        # print_error codes seen since our print started: a FAILED whose code already went
+        # back to 0 is still told apart from a failure.
+        self._job_errors: set[int] = set()
+        self._sequence_base = secrets.choice(_SEQUENCE_BASES) + secrets.randbelow(1_000_000)
         self.bambu: BambuState | None = None
 
     # lifecycle -----------------------------------------------------------------------------------
@@ -144,17 +193,30 @@ class BambuDriver(MqttPrinterDriver):
             password=self.cfg.access_code.get_secret_value(),
             tls=self._ctx if address.tls else None,
         )
-        self._client.on_connect(self._push_all)
+        self._client.on_connect(self._on_connect)
         self._set_status(state=PrinterState.CONNECTING)
         self._spawn(self._watchdog())
         await self._client.start()
 
+    async def _on_connect(self) -> None:
+        # Partial reports assume we know the rest: a full one on the first connection, and on
+        # later ones when the rate limit allows (the watchdog sends a deferred one).
+        if self._pushall_allowed():
+            await self._push_all()
+
+    def _pushall_allowed(self) -> bool:
+        last = self._last_pushall
+        return last is None or time.monotonic() - last >= self.cfg.pushall_min_interval_s
+
     async def _push_all(self) -> None:
-        # A full report after every (re)connection: partial reports assume we know the rest.
+        self._last_pushall = time.monotonic()
+        self._pushall_due = False
+        self.pushalls += 1
         await self._publish("pushing", "pushall")
 
     async def _watchdog(self) -> None:
-        """Ask for a report when the printer goes quiet; call it offline when it stays quiet."""
+        """Call the printer offline when it stays quiet; never ask it for reports more often
+        than the rate limit lets us."""
         while True:
             await asyncio.sleep(min(5.0, self.cfg.stale_after_s / 3))
             client = self._client
@@ -164,46 +226,72 @@ class BambuDriver(MqttPrinterDriver):
             silent = time.monotonic() - self._last_report
             if silent > self.cfg.stale_after_s:
                 self._mark_offline(f"no report for {silent:.0f}s")
-            if silent > self.cfg.stale_after_s / 3:
-                await self._publish("pushing", "pushall")
+                if self._pushall_allowed():
+                    await self._push_all()
+            elif (self._pushall_due or not self._tree) and self._pushall_allowed():
+                # A report lost, or a reconnection inside the limit that left us without one.
+                await self._push_all()
 
     # inbound ---------------------------------------------------------------------------------
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         report = decode(Report, payload, kind="bambu", topic=topic)
-        if report is None or report.print is None:
+        if report is None:
+            self._pushall_due = True  # counted and logged by decode
+            return
+        if report.print is None:
             return
         section = report.print
-        seq = section.get("sequence_id")
-        if "result" in section and isinstance(seq, str):
-            self._answer(seq, section)
-        bad = non_numeric(section)
-        if bad:
-            # Valid JSON with a wrong type: kept in the tree it would break every later report.
-            note_malformed("bambu", topic, f"not numbers: {', '.join(bad)}")
-        skip = _EPHEMERAL.union(bad)
-        merge_report(self._tree, {k: v for k, v in section.items() if k not in skip})
         self._last_report = time.monotonic()
-        self.bambu = b = BambuState.of(self._tree)
+        echo = echo_of(section)
+        if echo is not None:
+            # Any client's command echo: an answer if it is ours, never printer state (it
+            # repeats the command's own fields: url, subtask_name, param…).
+            self._answer(echo[0], section)
+        elif section.get("command", PUSH_STATUS) == PUSH_STATUS:
+            bad = non_numeric(section)
+            if bad:
+                # Valid JSON with a wrong type: kept in the tree it would break every later
+                # report.
+                note_malformed("bambu", topic, f"not numbers: {', '.join(bad)}")
+            skip = _EPHEMERAL.union(bad)
+            merge_report(self._tree, {k: v for k, v in section.items() if k not in skip})
+            self.bambu = BambuState.of(self._tree)
+            code = BambuState.of({"print_error": section.get("print_error")}).error
+            if code:
+                self._job_errors.add(code)  # as reported now, not left from an earlier print
+        b = self.bambu
         self.connected.set()
-        self._set_status(state=b.state, temperatures=b.temperatures, message=b.message)
+        if b is None:
+            # Alive, but nothing known yet (only echoes so far).
+            self._set_status(state=PrinterState.CONNECTING, message="waiting for a full report")
+        else:
+            self._set_status(state=b.state, temperatures=b.temperatures, message=b.message)
         self._changed.set()
 
     # requests --------------------------------------------------------------------------------
+    @staticmethod
+    def _new_id_prefix() -> str:
+        return ""  # sequence ids are numbers from a random base (see _next_id)
+
+    def _next_id(self) -> str:
+        return str(self._sequence_base + next(self._ids))
+
     async def _publish(self, section: str, command: str, **fields: Any) -> str:
         if self._client is None:
             raise PrinterDisconnected(f"printer {self.name} is not started")
-        seq = str(next(self._ids))
+        seq = self._next_id()
         await self._client.publish(
-            self.topics.request, request(section, command, int(seq), **fields), qos=1
+            self.topics.request, request(section, command, seq, **fields), qos=1
         )
         return seq
 
     async def _command(self, command: str, **fields: Any) -> None:
-        """A `print` command, waiting for the printer's echo with its result."""
+        """A `print` command, waiting for the printer's echo of it with its result."""
         ack: dict[str, Any] = await self._ask(
             self.topics.request,
             lambda seq: request("print", command, seq, **fields),
             f"bambu {self.name} did not confirm {command} in {self.cfg.request_timeout_s:g}s",
+            fits=lambda section: section.get("command") == command,
         )
         if str(ack.get("result", "")).lower() != "success":
             raise PrinterError(
@@ -215,25 +303,25 @@ class BambuDriver(MqttPrinterDriver):
         await self._command("gcode_line", param=line.rstrip("\n") + "\n")
 
     async def pause(self) -> None:
-        await self._command("pause")
+        await self._command("pause", param="")
 
     async def resume(self) -> None:
-        await self._command("resume")
+        await self._command("resume", param="")
 
     async def cancel(self) -> None:
-        await self._command("stop")
+        await self._command("stop", param="")
 
     async def emergency_stop(self) -> None:
         # LAN mode has no dedicated kill; M112 through gcode_line is the firmware's own.
         await self._command("gcode_line", param="M112\n")
 
     # printing --------------------------------------------------------------------------------
-    async def upload(self, path: Path, remote_name: str) -> None:
+    async def upload(self, source: Path | bytes, remote_name: str) -> None:
         assert self._ctx is not None or not self.cfg.ftp_tls, "upload before start()"
         try:
             await asyncio.to_thread(
                 upload_file,
-                path,
+                source,
                 remote_name,
                 host=self.cfg.host,
                 port=self.cfg.ftp_port,
@@ -253,34 +341,95 @@ class BambuDriver(MqttPrinterDriver):
         if b is None or not self.connected.is_set():
             raise PrinterDisconnected(f"bambu {self.name} is offline")
         if b.state is not PrinterState.IDLE:
-            raise InvalidTransition(f"printer {self.name} is {b.state.value}, not idle")
-        name = f"{job_id}.gcode"
-        size = (await asyncio.to_thread(path.stat)).st_size
-        await self.upload(path, name)
+            raise InvalidTransition(
+                f"printer {self.name} is {b.state.value}, not idle"
+                + (f": {b.message}" if b.message else "")
+            )
         self._set_status(progress=None)  # the last print's, until this one reports
-        await self._command("gcode_file", param=f"/sdcard/{name}")
+        self._job_errors = set()
+        if self.cfg.print_as == "gcode" and not _is_project(path):
+            name = f"{job_id}.gcode"
+            size = (await asyncio.to_thread(path.stat)).st_size
+            await self.upload(path, name)
+            await self._command("gcode_file", param=f"/sdcard/{name}")
+            also: tuple[str, ...] = ()
+        else:
+            name, size = await self._upload_project(path, job_id)
+            also = (job_id,)
         return RemotePrint(
             job_id=job_id,
             file=name,
+            also=also,
             lost=f"bambu {self.name} went away during {job_id}",
             never_started=f"bambu {self.name} never started {name}",
             size=size,
         )
 
+    async def _upload_project(self, path: Path, job_id: str) -> tuple[str, int]:
+        """Upload `path` as a project (wrapping plain G-code into one) and start its plate."""
+        data = await asyncio.to_thread(path.read_bytes)
+        if _is_project(path):
+            project, size, plate = data, len(data), self.cfg.plate
+        else:
+            plate = 1
+            project = await asyncio.to_thread(build_project, data, title=job_id, plate=plate)
+            size = len(data)  # progress is a share of the G-code, as the printer reports it
+        md5 = await asyncio.to_thread(file_md5, project)  # tens of MB: not on the loop
+        name = f"{job_id}.gcode.3mf"
+        await self.upload(project, name)
+        # The fields Bambu Studio and the other clients send (OpenBambuAPI mqtt.md
+        # print.project_file; pybambu PRINT_PROJECT_FILE_TEMPLATE; bambulabs-api
+        # start_print_3mf); the file is named in url, the plate's G-code in param.
+        await self._command(
+            "project_file",
+            param=plate_path(plate),
+            url=f"ftp:///{name}",
+            file=name,
+            md5=md5,
+            subtask_name=job_id,
+            project_id="0",
+            profile_id="0",
+            task_id="0",
+            subtask_id="0",
+            bed_type="auto",
+            bed_leveling=self.cfg.bed_leveling,
+            timelapse=self.cfg.timelapse,
+            flow_cali=self.cfg.flow_cali,
+            vibration_cali=self.cfg.vibration_cali,
+            layer_inspect=self.cfg.layer_inspect,
+            use_ams=self.cfg.use_ams,
+            ams_mapping=self.cfg.ams_mapping if self.cfg.use_ams else [],
+        )
+        return name, size
+
     def _print_seen(self, job: RemotePrint) -> bool | None:
         b = self.bambu
         if b is None:
             return None
-        # The file stays named after it ended: only a live state says our print is under way.
-        named = bool(b.gcode_file and b.gcode_file.rsplit("/", 1)[-1] == job.file)
+        # A P1 names a project print by its file, an X1 by `/data/Metadata/plate_1.gcode` and
+        # the subtask (pybambu models.py); the name stays after the print ended, so only a
+        # live state says our print is under way.
+        file = b.gcode_file.rsplit("/", 1)[-1] if b.gcode_file else None
+        named = file == job.file or (b.subtask_name is not None and b.subtask_name in job.also)
         return named and b.gcode_state not in ("IDLE", "FINISH", "FAILED")
 
     def _print_progress(self, job: RemotePrint) -> tuple[PrintProgress | None, bool]:
         b = self.bambu
         assert b is not None  # _print_seen said there is a report
-        if b.gcode_state == "FAILED" or b.error:
-            code = error_code(b.error) if b.error else "unknown"
-            raise PrinterFault(f"bambu {self.name}: print failed (HMS {code})")
+        failure = next((e for e in self._job_errors if e != CANCELLED), None)
+        if failure is not None and (b.gcode_state == "FAILED" or b.error):
+            raise PrinterFault(f"bambu {self.name}: print failed (HMS {error_code(failure)})")
+        if b.gcode_state == "FAILED":
+            if CANCELLED in self._job_errors:
+                raise PrinterError(
+                    f"bambu {self.name}: the print was cancelled on the printer",
+                    code="cancelled",
+                )
+            raise PrinterError(
+                f"bambu {self.name}: the print ended FAILED with no error code left to read"
+                " (a cancel, or a failure whose code was cleared)",
+                code="print_failed",
+            )
         progress = b.progress(job.size, time.monotonic() - job.started)
         if progress is not None:
             # Reports carry a percentage, not the job's size: only a print in progress can put
@@ -297,6 +446,10 @@ class BambuDriver(MqttPrinterDriver):
     def _progressed(self, progress: PrintProgress, last: PrintProgress | None) -> bool:
         # Elapsed time makes every computed progress new; only bytes printed count as news.
         return progress.bytes_acked != (last.bytes_acked if last else -1)
+
+
+def _is_project(path: Path) -> bool:
+    return path.name.lower().endswith(".3mf")
 
 
 # Per-message fields, not printer state: keep them out of the merged tree.

@@ -1,11 +1,19 @@
 """What the MQTT printer drivers (Moonraker, Bambu) share, apart from their protocols.
 
 Both own background tasks behind one bus client, both number their requests and match the
-printer's replies by that number, both keep a status tree fed by reports and wake waiters
+printer's replies by that number and by what they answer, both keep a status tree fed by reports
+and wake waiters
 through `_changed`, and both run a print the same way once it is started on the printer: follow
 the reports until it ends, let it survive a short absence of the printer, and cancel it on the
 printer when the stream is cancelled. Subclasses keep only the protocol: how to connect, how to
 start a print, and what a report says about it.
+
+Replies travel on topics every client of the printer shares (Moonraker answers all its MQTT
+clients on one `{instance}/moonraker/api/response`; a Bambu printer echoes every client's
+command on `device/{serial}/report`), and other clients number their requests too (1, 2, 3…,
+"0", "10000000"). So request ids carry a random part per driver instance, and a reply is taken
+only when it also fits the request (`_ask`'s `fits`): an id that matches but answers something
+else is another client's.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ class RemotePrint:
     file: str  # the name the printer's reports carry for it
     lost: str  # why the stream fails once the printer stays away past the grace
     never_started: str  # why it fails when the printer never shows the file printing
+    also: tuple[str, ...] = ()  # other names a report may carry for it (a Bambu subtask)
     size: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -75,8 +84,12 @@ class MqttPrinterDriver(PrinterDriver):
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
-        # Keyed by the id as the printer echoes it back, a string in every protocol's frames.
-        self._replies: dict[str, asyncio.Future[Any]] = {}
+        # A per-instance random prefix: ids from another client (or another driver for the same
+        # printer, or this one before a restart) cannot collide with ours.
+        self._id_prefix = self._new_id_prefix()
+        # Keyed by the id as the printer echoes it back, a string in every protocol's frames;
+        # each with the test a reply must pass to be the answer to that request.
+        self._replies: dict[str, tuple[asyncio.Future[Any], Callable[[Any], bool]]] = {}
 
     # lifecycle -----------------------------------------------------------------------------------
     async def stop(self) -> None:
@@ -110,31 +123,62 @@ class MqttPrinterDriver(PrinterDriver):
         return self.connected.is_set()
 
     # requests ------------------------------------------------------------------------------------
-    async def _ask(self, topic: str, frame: Callable[[int], bytes], timeout_message: str) -> Any:
+    @staticmethod
+    def _new_id_prefix() -> str:
+        """The random part of this instance's request ids (protocols override its form)."""
+        return f"pf-{uuid.uuid4().hex[:12]}-"
+
+    def _next_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids)}"
+
+    async def _ask(
+        self,
+        topic: str,
+        frame: Callable[[str], bytes],
+        timeout_message: str,
+        fits: Callable[[Any], bool] = lambda _reply: True,
+    ) -> Any:
         """Publish the request `frame(id)` builds and wait for the reply `_answer` gets for it.
 
-        Raises OperationTimeout with `timeout_message` after `request_timeout_s`.
+        Only a reply with our id that `fits` the request is taken. Raises OperationTimeout
+        with `timeout_message` after `request_timeout_s`.
         """
         if self._client is None:
             raise PrinterDisconnected(f"printer {self.name} is not started")
-        request_id = next(self._ids)
-        key = str(request_id)
+        key = self._next_id()
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._replies[key] = fut
+        self._replies[key] = (fut, fits)
         try:
             async with asyncio.timeout(self.cfg.request_timeout_s):
-                await self._client.publish(topic, frame(request_id), qos=1)
+                await self._client.publish(topic, frame(key), qos=1)
                 return await fut
         except TimeoutError:
             raise OperationTimeout(timeout_message) from None
         finally:
             self._replies.pop(key, None)
 
-    def _answer(self, request_id: str, reply: Any) -> None:
-        """Hand a reply to the request waiting for it; late or unknown replies are dropped."""
-        fut = self._replies.get(request_id)
-        if fut is not None and not fut.done():
-            fut.set_result(reply)
+    def _answer(self, request_id: str, reply: Any) -> bool:
+        """Hand a reply to the request waiting for it; True when it was ours.
+
+        Late or unknown replies are dropped, and so is one with our id that does not fit
+        the request: it answers another client's request that happened to use the same id.
+        """
+        pending = self._replies.get(request_id)
+        if pending is None:
+            return False
+        fut, fits = pending
+        if fut.done():
+            return False
+        if not fits(reply):
+            log.warning(
+                "%s %s: a reply with our id %s does not answer our request; ignored",
+                self.kind,
+                self.name,
+                request_id,
+            )
+            return False
+        fut.set_result(reply)
+        return True
 
     # protocol ------------------------------------------------------------------------------------
     @abstractmethod

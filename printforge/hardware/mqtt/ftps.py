@@ -9,6 +9,7 @@ only a simulator with no certificate to serve speaks.
 from __future__ import annotations
 
 import ftplib
+import io
 import socket
 import ssl
 from pathlib import Path
@@ -43,7 +44,7 @@ class _ImplicitFTPS(ftplib.FTP_TLS):
 
 
 def upload_file(
-    path: Path,
+    source: Path | bytes,
     remote_name: str,
     *,
     host: str,
@@ -53,7 +54,10 @@ def upload_file(
     context: ssl.SSLContext | None,
     timeout_s: float = 60.0,
 ) -> None:
-    """Blocking: run it in a thread. Raises ftplib/ssl/OS errors for the caller to translate."""
+    """Store `source` (a file, or bytes made in memory) as `remote_name`.
+
+    Blocking: run it in a thread. Raises ftplib/ssl/OS errors for the caller to translate.
+    """
     ftp: ftplib.FTP
     if context is None:
         ftp = ftplib.FTP(timeout=timeout_s)
@@ -64,7 +68,7 @@ def upload_file(
         ftp.login(user, password)
         if isinstance(ftp, _ImplicitFTPS):
             ftp.prot_p()
-        with path.open("rb") as f:
+        with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as f:
             ftp.storbinary(f"STOR {remote_name}", f, blocksize=64 * 1024)
         ftp.quit()
     finally:

@@ -4,6 +4,14 @@ Moonraker's `[mqtt]` component answers JSON-RPC 2.0 on `{instance}/moonraker/api
 `…/response`, publishes `{"eventtime", "status"}` updates (changed fields only) on
 `{instance}/klipper/status`, and `{"server": "online"|"offline"}` (retained, the offline one as
 its will) on `{instance}/moonraker/status` (moonraker/components/mqtt.py; docs/web_api.md).
+
+Moonraker runs without Klippy (the Klipper host) too: `server.info` then says
+`klippy_connected: false, klippy_state: "disconnected"` (or `startup`, `error`, `shutdown`;
+moonraker/server.py `_handle_info_request`, components/klippy_connection.py). The online status
+is published on every broker connection whether Klippy is there or not, and nothing at all is
+published on MQTT when Klippy drops: only websocket clients get `notify_klippy_disconnected`
+(components/websockets.py `notify_clients`). So the object tree says nothing about whether
+Klippy is there; `server.info` and those notifications do.
 """
 
 from __future__ import annotations
@@ -16,15 +24,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from printforge.models.printer import PrinterState, PrintProgress, Temperature
 
 __all__ = [
+    "KLIPPY_NOTIFICATIONS",
     "STATUS_OBJECTS",
     "KlipperState",
     "MoonrakerTopics",
     "RpcError",
     "RpcResponse",
+    "ServerInfo",
     "ServerStatus",
     "StatusUpdate",
     "drop_mistyped",
     "merge_status",
+    "reply_fits",
     "rpc_request",
 ]
 
@@ -73,6 +84,27 @@ class RpcResponse(BaseModel):
     error: RpcError | None = None
 
 
+class ServerInfo(BaseModel):
+    """The parts of Moonraker's `server.info` result that say whether Klippy is there."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    klippy_connected: bool
+    klippy_state: str  # disconnected | startup | ready | error | shutdown
+    warnings: list[str] = Field(default_factory=list)
+    moonraker_version: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.klippy_connected and self.klippy_state == "ready"
+
+
+# Sent by Moonraker to websocket clients only (server.py registers them as notifications).
+KLIPPY_NOTIFICATIONS = frozenset(
+    {"notify_klippy_ready", "notify_klippy_shutdown", "notify_klippy_disconnected"}
+)
+
+
 class ServerStatus(BaseModel):
     """`{instance}/moonraker/status`: `{"server": "online"}`, or its `offline` will."""
 
@@ -88,11 +120,46 @@ class StatusUpdate(BaseModel):
     status: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-def rpc_request(method: str, params: dict[str, Any] | None, request_id: int) -> bytes:
+def rpc_request(method: str, params: dict[str, Any] | None, request_id: str | int) -> bytes:
     frame: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": request_id}
     if params is not None:
         frame["params"] = params
     return json.dumps(frame).encode()
+
+
+def _dict_with(*keys: str) -> Any:
+    return lambda result: isinstance(result, dict) and all(k in result for k in keys)
+
+
+# What a successful result of each method looks like (moonraker/server.py, klippy_apis.py; a
+# Klippy request whose result is empty comes back as "ok", klippy_connection.py).
+_RESULT_SHAPES: dict[str, Any] = {
+    "server.info": _dict_with("klippy_connected", "klippy_state"),
+    "printer.info": _dict_with("state"),
+    "printer.objects.query": lambda r: isinstance(r, dict) and isinstance(r.get("status"), dict),
+    "printer.objects.list": lambda r: isinstance(r, dict) and isinstance(r.get("objects"), list),
+}
+_OK_METHODS = frozenset(
+    {
+        "printer.gcode.script",
+        "printer.print.start",
+        "printer.print.pause",
+        "printer.print.resume",
+        "printer.print.cancel",
+        "printer.emergency_stop",
+    }
+)
+
+
+def reply_fits(method: str, reply: RpcResponse) -> bool:
+    """Whether `reply` can be the answer to a `method` request: an error always can; a result
+    must have the shape that method returns (a `server.info` result is no answer to a pause)."""
+    if reply.error is not None:
+        return True
+    if method in _OK_METHODS:
+        return reply.result == "ok"
+    shape = _RESULT_SHAPES.get(method)
+    return shape is None or bool(shape(reply.result))
 
 
 # The fields KlipperState reads, and the type each must have (null always means absent).
@@ -162,16 +229,22 @@ class KlipperState(BaseModel):
                 temps[key] = Temperature(
                     actual=float(heater["temperature"]), target=float(heater.get("target") or 0)
                 )
-        klippy = webhooks.get("state", "ready")
+        # No default: a tree without Klippy's own state (nothing queried yet, or Klippy gone)
+        # says nothing about whether the printer is ready.
+        klippy = webhooks.get("state")
         print_state = stats.get("state")
         message = stats.get("message") or None
         if klippy in ("shutdown", "error"):
             state = PrinterState.FAULTED
             message = webhooks.get("state_message") or message or f"klippy {klippy}"
-        elif klippy == "startup":
-            state = PrinterState.CONNECTING
-        else:
+        elif klippy == "ready":
             state = _PRINT_STATES.get(print_state or "standby", PrinterState.IDLE)
+        else:
+            state = PrinterState.CONNECTING
+            if klippy == "startup":
+                message = "klippy is starting up"
+            else:
+                message = "klippy's state is unknown (no webhooks.state in the object tree)"
         progress = None
         size = sd.get("file_size")
         if size:

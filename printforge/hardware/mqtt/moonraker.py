@@ -2,30 +2,44 @@
 
 Commands are JSON-RPC 2.0 over MQTT; the G-code file goes over HTTP (`POST
 /server/files/upload`, root `gcodes`) and is started with `printer.print.start`.
+
+Moonraker is not Klipper: it runs, answers and says `{"server": "online"}` while the Klipper
+host (Klippy) is absent, starting up, shut down or gone. Whether the printer can print is
+therefore read from `server.info` (`klippy_connected`, `klippy_state`) after every connection,
+and followed through Moonraker's `notify_klippy_ready|shutdown|disconnected`, which Moonraker
+sends to websocket clients only (moonraker/server.py, components/websockets.py): the driver
+keeps a websocket open for them, and asks `server.info` every `klippy_check_s` while it has
+none. Until Klippy is ready and its objects are read, the printer is not ready, with the reason
+in its status message; when Klippy drops, the object tree it left is thrown away.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 
 from printforge.hardware.mqtt.client import BusClient, decode, note_malformed
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.device import MqttDriverConfig, MqttPrinterDriver, RemotePrint
 from printforge.hardware.mqtt.klipper import (
+    KLIPPY_NOTIFICATIONS,
     STATUS_OBJECTS,
     KlipperState,
     MoonrakerTopics,
     RpcResponse,
+    ServerInfo,
     ServerStatus,
     StatusUpdate,
     drop_mistyped,
     merge_status,
+    reply_fits,
     rpc_request,
 )
 from printforge.models.printer import MaterialProfile, PrinterProfile, PrinterState, PrintProgress
@@ -44,6 +58,7 @@ __all__ = ["MoonrakerConfig", "MoonrakerDriver"]
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0  # from print.start until Klipper reports our file printing
+CLIENT_NAME = "printforge"
 
 
 class MoonrakerConfig(MqttDriverConfig):
@@ -58,6 +73,13 @@ class MoonrakerConfig(MqttDriverConfig):
     tls_insecure: bool = False
     api_key: SecretStr | None = Field(None, description="X-Api-Key for the HTTP upload")
     upload_folder: str = Field("printforge", description="folder under gcodes/ for our files")
+    websocket: bool = Field(
+        True,
+        description="follow Moonraker's notify_klippy_* on its websocket (MQTT carries none)",
+    )
+    klippy_check_s: float = Field(
+        5.0, gt=0, description="ask server.info this often while no websocket is following Klippy"
+    )
 
 
 class MoonrakerDriver(MqttPrinterDriver):
@@ -77,6 +99,14 @@ class MoonrakerDriver(MqttPrinterDriver):
         self.topics = MoonrakerTopics(config.instance)
         self._tree: dict[str, dict[str, Any]] = {}
         self._online = False
+        # What server.info last said about Klippy; None until it has answered.
+        self.server: ServerInfo | None = None
+        # Why Klippy's objects could not be read, when they could not.
+        self._problem: str | None = None
+        self._tree_known = False  # a full objects query has succeeded since Klippy came
+        self._refreshing = asyncio.Lock()
+        self._refresh_wanted = asyncio.Event()
+        self._ws_live = False
         self.klipper: KlipperState | None = None
 
     # lifecycle -----------------------------------------------------------------------------------
@@ -102,33 +132,190 @@ class MoonrakerDriver(MqttPrinterDriver):
             name=f"moonraker:{self.name}",
         )
         # The query needs the message loop running: it cannot run inside the hook itself.
-        self._client.on_connect(self._spawn_refresh)
-        self._set_status(state=PrinterState.CONNECTING)
+        self._client.on_connect(self._want_refresh_hook)
+        self._set_status(state=PrinterState.CONNECTING, message="waiting for moonraker")
+        self._spawn(self._refresher())
+        if self.cfg.websocket:
+            self._spawn(self._follow_websocket())
         await self._client.start()
 
-    async def _spawn_refresh(self) -> None:
-        self._spawn(self._refresh())
+    async def _want_refresh_hook(self) -> None:
+        self._refresh_wanted.set()
+
+    # Klippy's state --------------------------------------------------------------------------
+    async def _refresher(self) -> None:
+        """Run a refresh whenever one is wanted, and every `klippy_check_s` while nothing else
+        (a live websocket) would tell us that Klippy went away or came back."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.cfg.klippy_check_s):
+                    await self._refresh_wanted.wait()
+            if self._refresh_wanted.is_set() or not self._settled():
+                self._refresh_wanted.clear()
+                try:
+                    await self._refresh()
+                except Exception:
+                    # Whatever one look breaks, the next one is due: the printer's readiness
+                    # must not freeze on a bug.
+                    log.exception("moonraker %s: looking at klippy failed", self.name)
+
+    def _settled(self) -> bool:
+        """Nothing to ask: a websocket follows Klippy and the last look found it ready."""
+        s = self.server
+        return (
+            self._ws_live and s is not None and s.ready and self._tree_known and not self._problem
+        )
 
     async def _refresh(self) -> None:
+        """Ask `server.info`; once Klippy is there, read its objects in full."""
+        if self._client is None or not self._client.connected.is_set():
+            return
+        async with self._refreshing:
+            try:
+                info = ServerInfo.model_validate(await self._rpc("server.info"))
+            except (OperationTimeout, PrinterError, ConnectionLost, ValidationError) as err:
+                self._problem = f"moonraker's server.info failed: {_reason(err)}"
+                self._apply()
+                return
+            was = self.server
+            self.server = info
+            if not info.klippy_connected or info.klippy_state in ("disconnected", "startup"):
+                # Moonraker throws its own cache away when Klippy goes (klippy_connection.py
+                # `_on_connection_closed`); so do we, or "printing" would outlive Klippy.
+                self._forget_klippy()
+                self._problem = None
+                self._apply()
+                return
+            if was is None or not was.klippy_connected or not self._tree_known or self._problem:
+                await self._query_objects()
+            self._apply()
+
+    async def _query_objects(self) -> None:
         try:
             result = await self._rpc("printer.objects.query", {"objects": STATUS_OBJECTS})
         except (OperationTimeout, PrinterError, ConnectionLost) as err:
-            log.warning("moonraker %s: status query failed: %s", self.name, err)
+            self._forget_klippy()
+            self._problem = f"klippy's status could not be read: {_reason(err)}"
+            log.warning("moonraker %s: %s", self.name, self._problem)
             return
-        if isinstance(result, dict) and isinstance(result.get("status"), dict):
-            bad = drop_mistyped(result["status"])
-            if bad:
-                note_malformed("moonraker", self.topics.response, f"wrong types: {bad}")
-            merge_status(self._tree, result["status"])
-            self._online = True
+        status = result["status"]
+        bad = drop_mistyped(status)
+        if bad:
+            note_malformed("moonraker", self.topics.response, f"wrong types: {bad}")
+        # The tree holds only what arrived since Klippy came (it is emptied when Klippy goes),
+        # so the full answer folds over it.
+        merge_status(self._tree, status)
+        self._tree_known = True
+        self._problem = None
+
+    def _forget_klippy(self) -> None:
+        self._tree = {}
+        self._tree_known = False
+
+    def _klippy_notified(self, method: str) -> None:
+        """A notify_klippy_* from the websocket: act on a disconnect at once, then look.
+
+        Moonraker says ready only after Klippy (re)connected, and a connection that ended was
+        announced by a disconnect, which threw the old tree away; so a ready needs no more
+        than a look at server.info. Its server.info may already have said ready: Moonraker
+        registers Klippy's remote methods before it notifies (klippy_connection.py).
+        """
+        if method == "notify_klippy_disconnected" and self.server is not None:
+            self.server = self.server.model_copy(
+                update={"klippy_connected": False, "klippy_state": "disconnected"}
+            )
+            self._forget_klippy()
             self._apply()
+        self._refresh_wanted.set()
+
+    async def _follow_websocket(self) -> None:
+        """Keep Moonraker's websocket open for the notify_klippy_* notifications."""
+        import aiohttp
+
+        url = self.cfg.http_url.rstrip("/").replace("http", "ws", 1) + "/websocket"
+        headers = {}
+        if self.cfg.api_key is not None:
+            headers["X-Api-Key"] = self.cfg.api_key.get_secret_value()
+        delay = 0.5
+        said: str | None = None
+        while True:
+            try:
+                async with (
+                    aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(connect=10.0)) as session,
+                    session.ws_connect(
+                        url,
+                        headers=headers,
+                        heartbeat=20.0,
+                        timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                    ) as ws,
+                ):
+                    await self._identify(ws)
+                    delay, said = 0.5, None
+                    self._ws_live = True
+                    self._refresh_wanted.set()  # whatever happened while we were not listening
+                    async for msg in ws:
+                        if msg.type is not aiohttp.WSMsgType.TEXT:
+                            break
+                        method = _notification(msg.data)
+                        if method in KLIPPY_NOTIFICATIONS:
+                            self._klippy_notified(method)
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError, PrinterError) as err:
+                why = _reason(err)
+                if why != said:
+                    # Once per cause: a Moonraker without a reachable websocket is polled.
+                    log.info(
+                        "moonraker %s: no websocket for klippy notifications (%s); asking"
+                        " server.info every %gs instead",
+                        self.name,
+                        why,
+                        self.cfg.klippy_check_s,
+                    )
+                    said = why
+            finally:
+                self._ws_live = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    async def _identify(self, ws: Any) -> None:
+        """`server.connection.identify`: only an identified (authorised) websocket client gets
+        notifications (websockets.py `notify_clients` skips those that need auth)."""
+        params: dict[str, Any] = {
+            "client_name": CLIENT_NAME,
+            "version": "1",
+            "type": "other",
+            "url": "https://printforge.invalid/",
+        }
+        if self.cfg.api_key is not None:
+            params["api_key"] = self.cfg.api_key.get_secret_value()
+        request_id = self._next_id()
+        await ws.send_str(rpc_request("server.connection.identify", params, request_id).decode())
+        async with asyncio.timeout(self.cfg.request_timeout_s):
+            async for msg in ws:
+                try:
+                    frame = json.loads(msg.data)
+                except (TypeError, ValueError):
+                    continue
+                if not isinstance(frame, dict):
+                    continue
+                if frame.get("method") in KLIPPY_NOTIFICATIONS:
+                    self._klippy_notified(frame["method"])
+                elif frame.get("id") == request_id:
+                    if frame.get("error"):
+                        error = frame["error"]
+                        text = error.get("message") if isinstance(error, dict) else str(error)
+                        raise PrinterError(f"identify refused: {text}")
+                    return
+        raise PrinterError("the websocket closed before identify was answered")
 
     # inbound ---------------------------------------------------------------------------------
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         if topic == self.topics.response:
             resp = decode(RpcResponse, payload, kind="moonraker", topic=topic)
-            if resp is not None and isinstance(resp.id, int):
-                self._answer(str(resp.id), resp)
+            if resp is not None and isinstance(resp.id, str):
+                # Every client's replies come here; ids not ours are other clients'.
+                self._answer(resp.id, resp)
         elif topic == self.topics.klipper_status:
             update = decode(StatusUpdate, payload, kind="moonraker", topic=topic)
             if update is not None:
@@ -136,6 +323,10 @@ class MoonrakerDriver(MqttPrinterDriver):
                 if bad:
                     note_malformed("moonraker", topic, f"wrong types: {', '.join(bad)}")
                 merge_status(self._tree, update.status)
+                if not self._tree_known:
+                    # Moonraker publishes Klippy's objects only while Klippy is there: it is
+                    # back (or was never lost); read it in full before trusting fragments.
+                    self._refresh_wanted.set()
                 self._apply()
         elif topic == self.topics.moonraker_status:
             server = decode(ServerStatus, payload, kind="moonraker", topic=topic)
@@ -146,20 +337,47 @@ class MoonrakerDriver(MqttPrinterDriver):
             online = server.server == "online"
             if online != self._online:
                 self._online = online
-                if online and self._client is not None:
-                    self._spawn(self._refresh())
+                if online:
+                    self._refresh_wanted.set()
+                else:
+                    self.server = None
+                    self._forget_klippy()
             self._apply()
 
     def _apply(self) -> None:
+        """Compose the status from Moonraker's availability, Klippy's state and its objects."""
         if not self._online:
             self._mark_offline("moonraker offline")
             return
-        self.klipper = k = KlipperState.of(self._tree)
-        self.connected.set()
-        self._set_status(
-            state=k.state, temperatures=k.temperatures, progress=k.progress, message=k.message
-        )
+        s = self.server
+        self.klipper = None
+        if s is None:
+            self._not_ready(PrinterState.CONNECTING, self._problem or "waiting for server.info")
+        elif not s.klippy_connected or s.klippy_state == "disconnected":
+            self._not_ready(
+                PrinterState.OFFLINE,
+                f"klippy (the klipper host) is not connected to moonraker ({s.klippy_state})",
+            )
+        elif s.klippy_state == "startup":
+            self._not_ready(PrinterState.CONNECTING, "klippy is starting up")
+        elif self._problem or not self._tree_known:
+            self._not_ready(PrinterState.CONNECTING, self._problem or "reading klippy's status")
+        else:
+            self.klipper = k = KlipperState.of(self._tree)
+            if k.state is PrinterState.CONNECTING:
+                self._not_ready(k.state, k.message or "klippy is not ready")
+                return
+            self.connected.set()
+            self._set_status(
+                state=k.state, temperatures=k.temperatures, progress=k.progress, message=k.message
+            )
         self._changed.set()
+
+    def _not_ready(self, state: PrinterState, why: str) -> None:
+        if self._status.message != why:
+            log.info("moonraker %s: not ready: %s", self.name, why)
+        self.connected.clear()
+        self._set_status(state=state, message=why)
 
     # requests --------------------------------------------------------------------------------
     async def _rpc(self, method: str, params: dict[str, Any] | None = None) -> Any:
@@ -168,6 +386,7 @@ class MoonrakerDriver(MqttPrinterDriver):
             lambda request_id: rpc_request(method, params, request_id),
             f"moonraker {self.cfg.instance} did not answer {method} within"
             f" {self.cfg.request_timeout_s:g}s",
+            fits=lambda reply: reply_fits(method, reply),
         )
         if resp.error is not None:
             raise PrinterError(
@@ -221,22 +440,33 @@ class MoonrakerDriver(MqttPrinterDriver):
         return str(item.get("path") or f"{self.cfg.upload_folder}/{filename}")
 
     def _reachable(self) -> bool:
-        # Moonraker's retained server status, not our broker connection: Moonraker may be gone
-        # while the broker still answers us.
-        return self._online
+        # Moonraker's retained server status and Klippy behind it, not our broker connection:
+        # either may be gone while the broker still answers us.
+        s = self.server
+        return self._online and s is not None and s.klippy_connected
 
     async def _start_print(self, path: Path, job_id: str) -> RemotePrint:
         if not self._online:
             raise PrinterDisconnected(f"moonraker {self.cfg.instance} is offline")
-        k = self.klipper
-        if k is not None and k.state is not PrinterState.IDLE:
-            raise InvalidTransition(f"printer {self.name} is {k.state.value}, not idle")
+        # Ask now rather than trust the last look: without a websocket a Klippy that dropped
+        # a moment ago is not known yet, and nothing may reach the printer then.
+        await self._refresh()
+        s = self.server
+        if s is None or not s.klippy_connected:
+            raise PrinterDisconnected(
+                f"printer {self.name}: {self._status.message or 'klippy is not connected'}"
+            )
+        if not self.connected.is_set() or self._status.state is not PrinterState.IDLE:
+            raise InvalidTransition(
+                f"printer {self.name} is {self._status.state.value}, not idle"
+                + (f": {self._status.message}" if self._status.message else "")
+            )
         remote_name = await self.upload(path, f"{job_id}.gcode")
         await self._rpc("printer.print.start", {"filename": remote_name})
         return RemotePrint(
             job_id=job_id,
             file=remote_name,
-            lost=f"moonraker {self.cfg.instance} went offline during job {job_id}",
+            lost=f"moonraker {self.cfg.instance} or its klippy went away during job {job_id}",
             never_started=f"{self.name}: klipper never started {remote_name}",
         )
 
@@ -256,3 +486,18 @@ class MoonrakerDriver(MqttPrinterDriver):
                 f"{self.name}: the print was cancelled on the printer", code="cancelled"
             )
         return k.progress, False
+
+
+def _reason(err: BaseException) -> str:
+    text = getattr(err, "message", None) or str(err)
+    return text or type(err).__name__
+
+
+def _notification(data: Any) -> str | None:
+    """The method of a JSON-RPC notification frame, or None."""
+    try:
+        frame = json.loads(data)
+    except (TypeError, ValueError):
+        return None
+    method = frame.get("method") if isinstance(frame, dict) else None
+    return method if isinstance(method, str) else None

@@ -101,7 +101,7 @@ class FtpsServer:
                 elif verb == "STOR":
                     await reply("150 opening data connection")
                     r, w = await asyncio.wait_for(data_conn.get(), 30)
-                    body = await r.read()
+                    body = await _read_to_end(r)
                     w.close()
                     with contextlib.suppress(Exception):
                         await w.wait_closed()
@@ -119,3 +119,22 @@ class FtpsServer:
                 await writer.wait_closed()
             if task is not None:
                 self._sessions.discard(task)
+
+
+async def _read_to_end(reader: asyncio.StreamReader) -> bytes:
+    """Everything the client sends on a data connection.
+
+    Clients end an upload by closing the socket, some without TLS's close_notify first
+    (bambulabs-api and pybambu skip `unwrap()`: a printer's server would otherwise keep them
+    waiting); the printers take that as the end of the file, and so does this server.
+    """
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = await reader.read(64 * 1024)
+        except (ssl.SSLError, ConnectionResetError, asyncio.IncompleteReadError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
