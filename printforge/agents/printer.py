@@ -11,6 +11,7 @@ from printforge.models.artifact import GcodeArtifact
 from printforge.orchestrator.printers import PrinterManager
 from printforge.orchestrator.scheduler import HeatGate
 from printforge.runtime.errors import BadArtifact
+from printforge.runtime.logsetup import bind_log_context
 from printforge.runtime.settings import Settings
 
 __all__ = ["PrinterAgent"]
@@ -35,6 +36,7 @@ class PrinterAgent(Agent[GcodeArtifact, dict[str, Any]]):
             raise BadArtifact(
                 f"G-code {inp.path} is missing or changed since it was made (sha256 mismatch)"
             )
+        bind_log_context(job_id=ctx.job_id, printer=ctx.printer)
         driver = self.printers.get(ctx.printer)
         # Whatever produced the file, nothing reaches a printer without passing the gate.
         analysis = await asyncio.to_thread(check_gcode, inp.path, driver.profile, ctx.material)

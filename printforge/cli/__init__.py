@@ -53,6 +53,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="one more TOML config layer")
     parser.add_argument("--data-dir", metavar="DIR", help="where jobs and the job store live")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), help="log lines as text or JSON (see [logging])"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -76,6 +79,10 @@ _GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--config",), {"metavar": "FILE", "help": "one more TOML config layer"}),
     (("--data-dir",), {"metavar": "DIR", "help": "where jobs and the job store live"}),
     (("--debug",), {"action": "store_true", "help": "show tracebacks and debug logs"}),
+    (
+        ("--log-format",),
+        {"choices": ("text", "json"), "help": "log lines as text or JSON (see [logging])"},
+    ),
 )
 
 
@@ -85,13 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    from printforge.runtime.logredact import install as redact_logs
+    from printforge.runtime.logsetup import configure_logging
 
-    redact_logs()
+    # Until a command loads its settings (which may choose another format), the flag or the
+    # variable decides, so even a configuration error is reported in the chosen format.
+    configure_logging(_early_log_format(args), logging.DEBUG if args.debug else logging.WARNING)
     try:
         result: Any = args.handler(args)
         if inspect.iscoroutine(result):
@@ -127,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"printforge: unexpected error: {type(err).__name__}: {err}", file=sys.stderr)
         print("printforge: run again with --debug for the traceback", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _early_log_format(args: argparse.Namespace) -> str:
+    chosen = getattr(args, "log_format", None) or os.environ.get("PRINTFORGE_LOGGING__FORMAT")
+    return chosen if chosen in ("text", "json") else "text"
 
 
 class _Terminated(Exception):
@@ -171,13 +181,16 @@ def one_line(message: str) -> str:
 
 def load_cli_settings(args: argparse.Namespace, **overrides: Any):  # type: ignore[no-untyped-def]
     """Settings for a command: the global --config and --data-dir, plus command overrides."""
+    from printforge.runtime.logsetup import configure_logging
     from printforge.runtime.settings import load_settings
 
     extra = {k: v for k, v in overrides.items() if v is not None}
     if getattr(args, "data_dir", None):
         extra["data_dir"] = args.data_dir
+    if getattr(args, "log_format", None):
+        extra["logging"] = {"format": args.log_format}
     settings = load_settings(args.config, overrides=extra or None)
-    logging.getLogger().setLevel(logging.DEBUG if args.debug else settings.log_level)
+    configure_logging(settings.logging.format, logging.DEBUG if args.debug else settings.log_level)
     return settings
 
 

@@ -16,6 +16,7 @@ from printforge.models.printer import PrinterState, PrinterStatus
 from printforge.runtime import metrics
 from printforge.runtime.errors import ConfigError, InputError
 from printforge.runtime.health import HealthRegistry, HealthState
+from printforge.runtime.logsetup import log_context
 from printforge.runtime.settings import PrinterEntry, Settings
 
 __all__ = ["PrinterManager"]
@@ -113,14 +114,18 @@ class PrinterManager:
             material=driver.material.name if driver.material else self.settings.default_material,
         )
         self._unsubscribe[name] = driver.add_listener(self._on_status)
-        try:
-            await driver.start()
-        except Exception as err:
-            log.warning("printer %s did not start: %s; trying again in the background", name, err)
-            self.health.record_failure(name, f"start failed: {err}", component="printer")
-            self._retry_start(name)
-        else:
-            self.health.record_success(name, 0.0, component="printer")
+        # Tasks the driver (or the retry below) creates copy this context: their lines name it.
+        with log_context(printer=name):
+            try:
+                await driver.start()
+            except Exception as err:
+                log.warning(
+                    "printer %s did not start: %s; trying again in the background", name, err
+                )
+                self.health.record_failure(name, f"start failed: {err}", component="printer")
+                self._retry_start(name)
+            else:
+                self.health.record_success(name, 0.0, component="printer")
         self._on_status(driver.status())
 
     def _retry_start(self, name: str) -> None:

@@ -30,6 +30,7 @@ from printforge.orchestrator.store import JobStore
 from printforge.runtime.errors import InputError
 from printforge.runtime.health import HealthRegistry, HealthState
 from printforge.runtime.lock import DataDirLock
+from printforge.runtime.logsetup import bind_log_context
 from printforge.runtime.settings import Settings
 
 __all__ = ["Orchestrator"]
@@ -341,6 +342,7 @@ class Orchestrator:
         task.add_done_callback(done)
 
     async def _run_job(self, job: Job) -> Job:
+        bind_log_context(job_id=job.id)  # this task's own context: every line names the job
         try:
             return await self._run_job_inner(job)
         except asyncio.CancelledError:

@@ -36,6 +36,7 @@ from printforge.hardware.mqtt.config import BusSettings
 from printforge.llm.config import LLMSettings
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import ConfigError
+from printforge.runtime.logsetup import LoggingSettings
 from printforge.runtime.paths import config_dir, default_data_dir
 from printforge.runtime.policy import CallPolicy, PolicyOverride
 from printforge.server.config import ServerSettings
@@ -157,6 +158,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ServeProcess", "free_port"]
+__all__ = ["ServeProcess", "free_port", "wait_for"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,6 +23,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll until `predicate` returns something true; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 class ServeProcess:
@@ -30,12 +45,16 @@ class ServeProcess:
         port: int | None = None,
         sim_speed: float = 2000.0,
         config: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.api_key = api_key
         self.port = port or free_port()
         self.sim_speed = sim_speed
         self.config = config
+        self.extra_args = extra_args
+        self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir / "serve.log"
 
@@ -43,8 +62,25 @@ class ServeProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def api(self, method: str, path: str, body: Any = None, *, base: str | None = None) -> Any:
+        """One REST call with the server's key; the JSON answer (HTTP errors raise)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            (base or self.url) + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
     def start(self, timeout: float = 30.0) -> ServeProcess:
-        env = {**os.environ, "PRINTFORGE_API_KEY": self.api_key, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "PRINTFORGE_API_KEY": self.api_key,
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         cmd = [
             sys.executable,
@@ -63,6 +99,7 @@ class ServeProcess:
         ]
         if self.config is not None:
             cmd += ["--config", str(self.config)]
+        cmd += self.extra_args
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log.open("a")
         self.proc = subprocess.Popen(

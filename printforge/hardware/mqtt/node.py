@@ -60,6 +60,7 @@ from printforge.runtime.errors import (
     UnsafeGcode,
 )
 from printforge.runtime.health import HealthRegistry
+from printforge.runtime.logsetup import bind_log_context, log_context
 
 __all__ = ["BusNode", "EndpointFaults", "PrinterEndpoint"]
 
@@ -197,7 +198,9 @@ class PrinterEndpoint:
             self._unlisten = None
 
     def _spawn(self, coro: object, name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=f"{self.printer_id}-{name}")  # type: ignore[arg-type]
+        # A task copies the context it is created in: every line it logs names the printer.
+        with log_context(printer=self.printer_id):
+            task = asyncio.create_task(coro, name=f"{self.printer_id}-{name}")  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -509,6 +512,7 @@ class PrinterEndpoint:
         return {"job_id": cmd.job_id, "seq": self._seq + 1}
 
     async def _run_job(self, job_id: str, path: Path, sha256: str) -> None:
+        bind_log_context(job_id=job_id)
         self._session.forget()  # a job moves the head and sets modes the session did not see
         outcome: JobOutcome = "completed"
         message: str | None = None
