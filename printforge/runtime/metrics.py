@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 __all__ = [
     "AGENT_ATTEMPTS",
     "AGENT_CALLS",
     "AGENT_LATENCY",
     "BREAKER_STATE",
+    "DATA_DIR_FREE",
+    "DATA_DIR_SIZE",
     "JOBS_BY_STATE",
+    "JOBS_WAITING_FOR_PRINTER",
     "JOB_TRANSITIONS",
     "LLM_CALLS",
     "LLM_COST",
@@ -19,6 +32,7 @@ __all__ = [
     "MQTT_UNAUTHENTICATED",
     "PRINTER_PROGRESS",
     "PRINTER_RESENDS",
+    "PRINTER_STATE",
     "PRINTER_TEMPERATURE",
     "QUEUE_DEPTH",
     "REGISTRY",
@@ -27,6 +41,8 @@ __all__ = [
     "WEBSOCKET_CLIENTS",
     "WEBSOCKET_EVENTS",
     "WEBSOCKET_EVENT_LAG",
+    "observe_data_dir",
+    "observe_printer_states",
     "render",
 ]
 
@@ -151,6 +167,52 @@ WEBSOCKET_EVENT_LAG = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=REGISTRY,
 )
+
+
+# Host series (set when /metrics is scraped). The process's CPU seconds, resident and virtual
+# memory, open file descriptors and start time come from prometheus-client's process collector
+# (process_cpu_seconds_total, process_resident_memory_bytes, ...), which reads /proc: on Linux
+# only, where printforge's hosts run.
+ProcessCollector(registry=REGISTRY)
+DATA_DIR_FREE = Gauge(
+    "printforge_data_dir_free_bytes",
+    "Bytes free (to this user) on the filesystem holding the data directory",
+    registry=REGISTRY,
+)
+DATA_DIR_SIZE = Gauge(
+    "printforge_data_dir_size_bytes",
+    "Size in bytes of the filesystem holding the data directory",
+    registry=REGISTRY,
+)
+PRINTER_STATE = Gauge(
+    "printforge_printer_state",
+    "1 for the state each printer is in (offline, connecting, idle, heating, printing, paused,"
+    " finished, cancelling, faulted), 0 for the others",
+    ["printer", "state"],
+    registry=REGISTRY,
+)
+JOBS_WAITING_FOR_PRINTER = Gauge(
+    "printforge_jobs_waiting_for_printer",
+    "Jobs with their G-code ready, waiting for a free printer of their profile and material",
+    registry=REGISTRY,
+)
+
+
+def observe_data_dir(data_dir: Path) -> None:
+    from printforge.runtime.system import data_dir_usage
+
+    usage = data_dir_usage(data_dir)
+    DATA_DIR_FREE.set(usage["free_bytes"])
+    DATA_DIR_SIZE.set(usage["total_bytes"])
+
+
+def observe_printer_states(states: Iterable[tuple[str, str]], all_states: Iterable[str]) -> None:
+    """Every printer's state as a one-hot gauge; printers that are gone disappear."""
+    PRINTER_STATE.clear()
+    names = list(all_states)
+    for printer, current in states:
+        for state in names:
+            PRINTER_STATE.labels(printer, state).set(1 if state == current else 0)
 
 
 def render() -> bytes:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from printforge.models.job import JobState
 from printforge.models.request import PrintRequest, SliceOverrides
 from printforge.runtime.errors import InputError
+from printforge.runtime.system import data_dir_usage, process_usage
 from printforge.server.auth import Role
 from printforge.server.rpc import CallContext, Endpoint, HandlerTable, NoParams
 from printforge.server.state import STATE_KEY, ServerState
@@ -229,6 +230,10 @@ async def _handle_health(ctx: CallContext, p: NoParams) -> dict[str, Any]:
     report["server"] = {
         "websocket_clients": len(state.broadcaster.clients) if state.broadcaster else 0,
         "ready": state.ready,
+    }
+    report["system"] = {
+        "data_dir": data_dir_usage(state.settings.data_dir),
+        "process": process_usage(),
     }
     return report
 
