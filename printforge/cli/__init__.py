@@ -36,6 +36,8 @@ COMMANDS: tuple[str, ...] = (
     "node",
     "farm",
     "serve",
+    "store",
+    "service",
 )
 
 EXIT_ERROR = 1
@@ -68,10 +70,16 @@ def _build_parser() -> argparse.ArgumentParser:
     # People write `printforge run ... --data-dir D` as often as `printforge --data-dir D run`:
     # every command accepts the global options too (SUPPRESS keeps an absent one from
     # overwriting the value given before the command).
-    for command in sub.choices.values():
+    # Commands with their own subcommands (`store backup`) accept them at every level.
+    commands = list(sub.choices.values())
+    while commands:
+        command = commands.pop()
         for flags, options in _GLOBAL_OPTIONS:
             if not any(flag in command._option_string_actions for flag in flags):
                 command.add_argument(*flags, default=argparse.SUPPRESS, **options)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                commands.extend(action.choices.values())
     return parser
 
 
