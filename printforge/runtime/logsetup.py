@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -133,7 +133,17 @@ class JsonFormatter(logging.Formatter):
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handler this module installed, so reconfiguring replaces it."""
+    """The handler this module installs (so reconfiguring replaces it). It writes to whatever
+    `sys.stderr` is when a line is written, as logging's own last-resort handler does: a
+    redirect made later (a test's capture, a daemon's) is followed, and never a closed one."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # StreamHandler.__init__ assigns it; the property always answers sys.stderr
 
 
 def configure_logging(log_format: str = "text", level: int | str = logging.WARNING) -> None:
@@ -143,8 +153,7 @@ def configure_logging(log_format: str = "text", level: int | str = logging.WARNI
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _Handler)]:
         root.removeHandler(handler)
-    # sys.stderr at call time (not import time), so a test's or a service's redirect counts.
-    handler = _Handler(sys.stderr)
+    handler = _Handler()
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
     # Context first, so the redaction filter and the formatter see the finished record.
