@@ -440,12 +440,14 @@ def _restore_locked(
 
     aside = data_dir / f"before-restore-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     moved = False
+    touched: list[Path] = [data_dir / "printforge.lock", *backend.live_files()]
 
     def move_aside(path: Path) -> None:
         nonlocal moved
         target = aside / path.relative_to(data_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
+        touched.append(target)
         moved = True
 
     for path in backend.live_files():
@@ -453,12 +455,14 @@ def _restore_locked(
     source_dir = str(manifest.get("data_dir") or "")
     relocate = (source_dir, str(data_dir)) if source_dir and source_dir != str(data_dir) else None
     jobs = backend.put_back(copy, relocate)
+    touched.extend(backend.live_files())
     for name, staged, mode in states:
         live = data_dir / name
         if live.exists():
             move_aside(live)
         os.chmod(staged, mode)
         os.replace(staged, live)
+        touched.append(live)
 
     report = RestoreReport(
         data_dir=data_dir,
@@ -484,6 +488,7 @@ def _restore_locked(
                 staged.unlink(missing_ok=True)  # reported below as missing or differing
             else:
                 os.replace(staged, path)
+                touched.append(path)
                 report.unpacked += 1
         if not path.is_file():
             report.missing.append(str(rel))
@@ -492,7 +497,27 @@ def _restore_locked(
         else:
             report.ok.append(str(rel))
     report.moved_aside = aside if moved else None
+    _give_to_owner(data_dir, touched)
     return report
+
+
+def _give_to_owner(data_dir: Path, paths: list[Path]) -> None:
+    """Run as root (sudo) on a data directory that belongs to the service's user: what the
+    restore wrote goes to that user too, or the service could not open its own store."""
+    if os.geteuid() != 0:
+        return
+    owner = data_dir.stat()
+    if owner.st_uid == 0:
+        return
+    done: set[Path] = set()
+    for path in paths:
+        # The file and every folder between it and the data directory (jobs/<id>/, the aside).
+        for item in (path, *path.parents):
+            if item == data_dir or not item.is_relative_to(data_dir):
+                break
+            if item not in done and item.exists():
+                os.chown(item, owner.st_uid, owner.st_gid, follow_symlinks=False)
+                done.add(item)
 
 
 def _same(path: Path, sha256: str) -> bool:

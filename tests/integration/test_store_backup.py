@@ -234,3 +234,24 @@ def test_not_a_backup_and_a_newer_format_are_refused_in_one_line(tmp_path: Path)
     )
     assert missing.returncode == 1 and "no job store at" in missing.stderr
     assert not out.exists()
+
+
+def test_a_restore_run_by_root_leaves_the_files_to_the_service_user(tmp_path: Path) -> None:
+    """`sudo printforge store restore` into the service's data directory: what it writes
+    belongs to the directory's owner, or the service could not open its own store after."""
+    live = tmp_path / "live"
+    printforge("run", "a 10 mm cube", "--data-dir", str(live), "--json")
+    (live / "api_keys.json").write_text("{}")
+    archive = tmp_path / "b.tar.gz"
+    create_backup(live, SqliteBackend(live / "printforge.sqlite3"), archive, with_artifacts=True)
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "printforge.sqlite3").write_bytes(b"an older store")  # will be moved aside
+    service_user = 65534 if os.geteuid() == 0 else os.geteuid()  # nobody, when we may chown
+    os.chown(target, service_user, service_user)
+    restore_backup(archive, target, SqliteBackend(target / "printforge.sqlite3"))
+    owners = {(p.relative_to(target).as_posix(), p.stat().st_uid) for p in target.rglob("*")}
+    assert {path for path, uid in owners if uid != service_user} == set()
+    assert {"printforge.sqlite3", "printforge.lock", "api_keys.json"} <= {p for p, _ in owners}
+    assert any(path.startswith("jobs/") and path.endswith("model.gcode") for path, _ in owners)
+    assert any(path.startswith("before-restore-") for path, _ in owners)
