@@ -59,7 +59,7 @@ def _handle_missing(args: argparse.Namespace) -> int:
 def store_backend(settings: Any) -> Any:
     """The backend for the configured job store (SQLite today; a PostgreSQL `[store] url`
     would pick a pg_dump backend here)."""
-    from printforge.orchestrator.backup import SqliteBackend
+    from printforge.orchestrator.storecopy import SqliteBackend
 
     return SqliteBackend(settings.db_path)
 

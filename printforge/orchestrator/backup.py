@@ -2,7 +2,8 @@
 
 A backup is one gzip'd tar archive (mode 0600: it holds the key store's hashes):
 
-- `manifest.json`: what is in it and where it came from (below);
+- `manifest.json`, the last member: what is in it and where it came from (below), with the
+  sha256 of every file exactly as it was packed (each is read once);
 - `store/…`: a consistent copy of the job store, made by the store's own online backup (for
   SQLite, `sqlite3.Connection.backup`: one read transaction over every page, so a server
   writing meanwhile neither blocks nor tears the copy);
@@ -15,31 +16,27 @@ The manifest lists every file of every job folder that the store copy knows, and
 with its sha256, so a restore can say which artifacts are missing or differ even when the
 files travel separately (rsync of `jobs/`, or not at all).
 
-The store is reached through `StoreBackend`, one small interface (make a consistent copy and
-list its jobs; put a copy in place), so a PostgreSQL store can add a `pg_dump` backend
-(`pg_dump --snapshot` of an exported snapshot, listing its jobs in that same snapshot) without
-touching the rest.
+The store is reached through `StoreBackend` (orchestrator/storecopy.py), one small interface,
+so a PostgreSQL store can add a `pg_dump` backend without touching the rest.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
-import shutil
 import socket
-import sqlite3
 import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Protocol
+from typing import Any
 
 from printforge import __version__
+from printforge.orchestrator.storecopy import SqliteBackend, StoreBackend
 from printforge.runtime.errors import ConfigError, DataDirBusy, InputError
 from printforge.runtime.lock import DataDirLock
 
@@ -50,123 +47,13 @@ __all__ = [
     "SqliteBackend",
     "StoreBackend",
     "create_backup",
+    "read_manifest",
     "restore_backup",
 ]
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    state: str
-    data: str  # the job as the store keeps it (JSON)
-
-
-class StoreBackend(Protocol):
-    """How one kind of job store is copied out and put back."""
-
-    kind: ClassVar[str]
-    member: ClassVar[str]  # the copy's name in the archive
-
-    def snapshot(self, dest: Path) -> list[JobRecord]:
-        """Write a consistent copy of the live store to `dest`; the jobs in that copy."""
-        ...
-
-    def describe(self, copy: Path) -> dict[str, Any]:
-        """What the manifest says about a copy (schema version, ...)."""
-        ...
-
-    def put_back(self, copy: Path, relocate: tuple[str, str] | None) -> list[JobRecord]:
-        """Replace the store with `copy` (paths under relocate[0] moved to relocate[1])."""
-        ...
-
-    def live_files(self) -> list[Path]:
-        """The files that make up the store now (moved aside before a restore)."""
-        ...
-
-
-class SqliteBackend:
-    kind: ClassVar[str] = "sqlite"
-    member: ClassVar[str] = "store/printforge.sqlite3"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def snapshot(self, dest: Path) -> list[JobRecord]:
-        if not self.path.is_file():
-            raise InputError(f"no job store at {self.path}: nothing to back up")
-        src = sqlite3.connect(self.path, timeout=30)
-        try:
-            dst = sqlite3.connect(dest)
-            try:
-                # pages=-1 (the default): every page in one step, under one read transaction.
-                src.backup(dst)
-            finally:
-                dst.close()
-        except sqlite3.Error as err:
-            raise ConfigError(f"cannot copy the job store {self.path}: {err}") from err
-        finally:
-            src.close()
-        return _sqlite_jobs(dest)
-
-    def describe(self, copy: Path) -> dict[str, Any]:
-        with contextlib.closing(sqlite3.connect(copy)) as db:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        return {"schema_version": version}
-
-    def put_back(self, copy: Path, relocate: tuple[str, str] | None) -> list[JobRecord]:
-        tmp = self.path.with_name(f".{self.path.name}.restoring")
-        shutil.copyfile(copy, tmp)
-        try:
-            with contextlib.closing(sqlite3.connect(tmp)) as db:
-                if relocate is not None:
-                    rows = db.execute("SELECT id, data FROM jobs").fetchall()
-                    for job_id, data in rows:
-                        moved = json.dumps(
-                            _relocated(json.loads(data), *relocate), separators=(",", ":")
-                        )
-                        db.execute("UPDATE jobs SET data = ? WHERE id = ?", (moved, job_id))
-                    db.commit()
-                check = db.execute("PRAGMA integrity_check").fetchone()[0]
-            if check != "ok":
-                raise ConfigError(f"the job store in the backup is damaged: {check}")
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return _sqlite_jobs(self.path)
-
-    def live_files(self) -> list[Path]:
-        # The WAL and its index belong to the old database: left beside the new one, SQLite
-        # would replay the old store's last transactions into it.
-        names = (self.path.name, f"{self.path.name}-wal", f"{self.path.name}-shm")
-        return [p for p in (self.path.with_name(n) for n in names) if p.exists()]
-
-
-def _sqlite_jobs(path: Path) -> list[JobRecord]:
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        check = db.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise ConfigError(f"the copy of the job store is damaged: {check}")
-        rows = db.execute("SELECT id, state, data FROM jobs ORDER BY created_at, rowid").fetchall()
-    return [JobRecord(str(i), str(s), str(d)) for i, s, d in rows]
-
-
-def _relocated(value: Any, old: str, new: str) -> Any:
-    """Every string path under `old` moved under `new` (artifact records are absolute)."""
-    if isinstance(value, str):
-        if value == old or value.startswith(old + "/"):
-            return new + value[len(old) :]
-        return value
-    if isinstance(value, list):
-        return [_relocated(v, old, new) for v in value]
-    if isinstance(value, dict):
-        return {k: _relocated(v, old, new) for k, v in value.items()}
-    return value
 
 
 def _sha256(path: Path) -> tuple[str, int]:
@@ -220,7 +107,7 @@ def create_backup(
     with tempfile.TemporaryDirectory(prefix="printforge-backup-") as scratch:
         store_copy = Path(scratch) / "store"
         # The store first: every artifact its records name exists by then (artifacts are
-        # written before the record that points at them), so the manifest below finds them.
+        # written before the record that points at them), so the listing below finds them.
         jobs = backend.snapshot(store_copy)
         store_sha, store_bytes = _sha256(store_copy)
         manifest: dict[str, Any] = {
@@ -240,51 +127,39 @@ def create_backup(
             "state_files": [],
             "artifacts": [],
         }
-        state: list[tuple[str, bytes]] = []
-        for path in sorted(data_dir.glob("*.json")):
-            if path.is_file():
-                data = path.read_bytes()
-                state.append((path.name, data))
-                manifest["state_files"].append(
-                    {
-                        "name": path.name,
-                        "member": f"state/{path.name}",
-                        "sha256": hashlib.sha256(data).hexdigest(),
-                        "bytes": len(data),
-                        "mode": path.stat().st_mode & 0o777,
-                    }
-                )
-        artifacts = _artifact_entries(data_dir, [j.id for j in jobs])
-        for entry in artifacts:
-            entry["packed"] = with_artifacts
-        manifest["artifacts"] = artifacts
         tmp = out.with_name(f".{out.name}.partial")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-                _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
-                tar.add(store_copy, arcname=manifest["store"]["member"], recursive=False)
-                for name, data in state:
-                    _add_bytes(tar, f"state/{name}", data)
-                if with_artifacts:
-                    for entry in artifacts:
-                        # Hashed a moment ago; a file replaced since then is caught by the
-                        # restore's check against the manifest, never packed silently.
-                        with contextlib.suppress(FileNotFoundError):
-                            tar.add(
-                                data_dir / entry["path"],
-                                arcname=f"artifacts/{entry['path']}",
-                                recursive=False,
+                tar.add(store_copy, arcname=backend.member, recursive=False)
+                for path in sorted(data_dir.glob("*.json")):
+                    if path.is_file():
+                        entry = _pack(tar, path, f"state/{path.name}")
+                        if entry is not None:
+                            manifest["state_files"].append(
+                                {"name": path.name, **entry, "mode": path.stat().st_mode & 0o777}
                             )
+                for rel, job_id in _artifact_paths(data_dir, [j.id for j in jobs]):
+                    path = data_dir / rel
+                    entry = (
+                        _pack(tar, path, f"artifacts/{rel}") if with_artifacts else _listed(path)
+                    )
+                    if entry is not None:  # None: a temporary file that went away meanwhile
+                        manifest["artifacts"].append(
+                            {"path": rel, "job_id": job_id, "packed": with_artifacts, **entry}
+                        )
+                # Last, so that every sha256 in it is that of the bytes packed above, read once.
+                _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
                 raw.flush()
                 os.fsync(raw.fileno())
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
+    artifacts = manifest["artifacts"]
     return BackupReport(
         out=out,
         jobs=len(jobs),
-        state_files=[name for name, _ in state],
+        state_files=[e["name"] for e in manifest["state_files"]],
         artifacts=len(artifacts),
         artifact_bytes=sum(int(e["bytes"]) for e in artifacts),
         packed=with_artifacts,
@@ -292,25 +167,61 @@ def create_backup(
     )
 
 
-def _artifact_entries(data_dir: Path, job_ids: list[str]) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
+def _artifact_paths(data_dir: Path, job_ids: list[str]) -> list[tuple[str, str | None]]:
+    """Every file of the given jobs' folders, and every upload (job None), relative paths."""
     sources = [(job_id, data_dir / "jobs" / job_id) for job_id in job_ids]
     sources.append((None, data_dir / "uploads"))
-    for job_id, folder in sources:
-        for path in _files_under(folder):
-            try:
-                sha, size = _sha256(path)
-            except FileNotFoundError:  # a temporary file that went away while listed
-                continue
-            entries.append(
-                {
-                    "path": path.relative_to(data_dir).as_posix(),
-                    "job_id": job_id,
-                    "sha256": sha,
-                    "bytes": size,
-                }
-            )
-    return entries
+    return [
+        (path.relative_to(data_dir).as_posix(), job_id)
+        for job_id, folder in sources
+        for path in _files_under(folder)
+    ]
+
+
+def _listed(path: Path) -> dict[str, Any] | None:
+    try:
+        sha, size = _sha256(path)
+    except FileNotFoundError:
+        return None
+    return {"sha256": sha, "bytes": size}
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads exactly `size` bytes of a file for tarfile while hashing them."""
+
+    def __init__(self, f: io.BufferedReader, size: int) -> None:
+        self._f, self._left, self.hash = f, size, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._left if n < 0 else min(n, self._left)
+        data = self._f.read(n)
+        self._left -= len(data)
+        self.hash.update(data)
+        return data
+
+
+def _pack(tar: tarfile.TarFile, path: Path, member: str) -> dict[str, Any] | None:
+    """Add one file, hashing the very bytes added: a file replaced meanwhile (its writers swap
+    in a new file) is read whole from the one inode opened, never mixed."""
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        st = os.fstat(f.fileno())
+        info = tarfile.TarInfo(member)
+        info.size, info.mtime, info.mode = st.st_size, int(st.st_mtime), st.st_mode & 0o777
+        reader = _HashingReader(f, st.st_size)
+        try:
+            tar.addfile(info, reader)
+        except OSError as err:  # tarfile's "unexpected end of data": truncated in place
+            raise ConfigError(
+                f"{path} changed while it was backed up; run the backup again"
+            ) from err
+    return {"member": member, "sha256": reader.hash.hexdigest(), "bytes": st.st_size}
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -355,9 +266,12 @@ class RestoreReport:
 def read_manifest(archive: Path) -> dict[str, Any]:
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            # The manifest is the first member: read it without scanning the whole archive.
-            first = tar.next()
-            member = tar.extractfile(first) if first and first.name == MANIFEST else None
+            # The last member (written after everything it describes), found in one pass.
+            found = None
+            for info in tar:
+                if info.name == MANIFEST:
+                    found = info
+            member = tar.extractfile(found) if found is not None else None
             if member is None:
                 raise KeyError(MANIFEST)
             manifest: dict[str, Any] = json.loads(member.read())
