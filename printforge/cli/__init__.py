@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "gcode_info",
     "print_cmd",
     "virtual_printer",
+    "virtual_camera",
     "providers",
     "node",
     "farm",

@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--mock", action="store_true", help="virtual printers and simulators")
     p.add_argument("--sim-speed", type=float, metavar="N", help="virtual printer speed-up")
     p.add_argument(
+        "--virtual-cameras",
+        action="store_true",
+        help="a virtual camera for every virtual printer (its URL becomes the printer's camera)",
+    )
+    p.add_argument(
         "--create-key",
         metavar="NAME:ROLE",
         help="add an API key (role viewer, operator or admin), print it once and exit",
@@ -50,6 +55,8 @@ async def _handle_serve(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {"sim_speed": args.sim_speed}
     if args.mock:
         overrides["mock"] = True
+    if args.virtual_cameras:
+        overrides["virtual_cameras"] = True
     server: dict[str, object] = {}
     if args.host:
         server["host"] = args.host

@@ -10,6 +10,7 @@ import os
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from printforge.hardware.base import PrinterDriver, load_driver
 from printforge.models.printer import PrinterState, PrinterStatus
@@ -54,6 +55,7 @@ class PrinterManager:
         self._changed = asyncio.Event()
         self._started = False
         self._retries: dict[str, asyncio.Task[None]] = {}
+        self._cameras: Any = None  # hardware.camera.rig.VirtualCameraRig, once one is needed
 
     # construction --------------------------------------------------------------------------
     def build(self, name: str, entry: PrinterEntry) -> PrinterDriver:
@@ -126,7 +128,26 @@ class PrinterManager:
                 self._retry_start(name)
             else:
                 self.health.record_success(name, 0.0, component="printer")
+            await self._attach_camera(driver)
         self._on_status(driver.status())
+
+    async def _attach_camera(self, driver: PrinterDriver) -> None:
+        """A virtual printer's camera is a virtual camera (issue 17): started here, and its
+        URLs and pose become the printer's `camera` config, as a real camera's would be."""
+        entry = self._entries[driver.name]
+        if entry.camera is None and not self.settings.virtual_cameras:
+            return
+        if self._cameras is None:
+            from printforge.hardware.camera.rig import VirtualCameraRig
+
+            jobs = self.settings.jobs_dir
+            self._cameras = VirtualCameraRig(
+                lambda job: p if (p := jobs / job / "model.stl").is_file() else None,
+                every_virtual=self.settings.virtual_cameras,
+                truth_dir=self.settings.data_dir / "cameras",
+            )
+        camera = await self._cameras.attach(driver, entry.camera)
+        self._entries[driver.name] = entry.model_copy(update={"camera": camera})
 
     def _retry_start(self, name: str) -> None:
         """A printer switched on (or plugged in) after printforge started is picked up."""
@@ -170,6 +191,8 @@ class PrinterManager:
         self._bed_in_use.discard(name)
         unsubscribe = self._unsubscribe.pop(name, None)
         try:
+            if self._cameras is not None:
+                await self._cameras.detach(name)
             await driver.stop()
         finally:
             if unsubscribe:

@@ -32,6 +32,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from printforge.hardware.camera.config import CameraConfig
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.llm.config import LLMSettings
 from printforge.models.printer import MaterialProfile, PrinterProfile
@@ -85,6 +86,7 @@ class PrinterEntry(BaseModel):
     bed_clear_required: bool = Field(
         False, description="after a print, wait for a person to confirm the bed is clear"
     )
+    camera: CameraConfig | None = Field(None, description="[printers.NAME.camera]")
 
     @property
     def driver_options(self) -> dict[str, Any]:
@@ -146,6 +148,11 @@ class Settings(BaseSettings):
     default_material: str = "PLA"
     sim_speed: float = Field(
         200.0, gt=0, description="virtual printers run this many times faster than real time"
+    )
+    virtual_cameras: bool = Field(
+        False,
+        description="every virtual printer gets a virtual camera (mock mode), not only those"
+        " with a [printers.NAME.camera] table",
     )
 
     runtime: CallPolicy = Field(default_factory=CallPolicy)

@@ -60,7 +60,8 @@ class VirtualCameraOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    port: int = Field(0, ge=0, le=65535, description="HTTP port on 127.0.0.1 (0: a free one)")
+    host: str = Field("127.0.0.1", description="address the camera's HTTP server listens on")
+    port: int = Field(0, ge=0, le=65535, description="its port (0: a free one)")
     seed: int = Field(0, description="seeds random events, nuisances and sensor noise")
     color: Annotated[str, StringConstraints(pattern=_COLOR)] = Field(
         "#d9541a", description="filament colour, #rrggbb"

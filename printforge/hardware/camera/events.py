@@ -8,11 +8,15 @@ same prints with the same events looking the same.
 
 The log is JSON lines, appended as things happen; `read_ground_truth` pairs them up again:
 
-    {"v": 1, "phase": "print_start", "camera", "print", "job_id", "layers_total", "seed", "time"}
-    {"v": 1, "phase": "start", "camera", "print", "job_id", "id", "kind", "category", "source",
-     "planned_layer", "layer", "z_mm", "frame", "time", "params"}
+    {"v": 1, "phase": "print_start", "camera", "run", "print", "job_id", "layers_total",
+     "seed", "time"}
+    {"v": 1, "phase": "start", "camera", "run", "print", "job_id", "id", "kind", "category",
+     "source", "planned_layer", "layer", "z_mm", "frame", "time", "params"}
     {"v": 1, "phase": "end", ... the same keys ..., "frames_shown", "reason"}
-    {"v": 1, "phase": "print_end", "camera", "print", "job_id", "layer", "reason", "time"}
+    {"v": 1, "phase": "print_end", "camera", "run", "print", "job_id", "layer", "reason", "time"}
+
+`run` tells apart two lives of a camera of the same name appending to the same file (prints
+are numbered from 1 in each).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import colorsys
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,9 +175,17 @@ class GroundTruthLog:
     def __init__(self, path: Path, camera: str) -> None:
         self.path = path
         self.camera = camera
+        self.run = uuid.uuid4().hex[:12]
 
     def write(self, phase: str, **fields: Any) -> None:
-        line = {"v": VERSION, "phase": phase, "camera": self.camera, **fields, "time": _now()}
+        line = {
+            "v": VERSION,
+            "phase": phase,
+            "camera": self.camera,
+            "run": self.run,
+            **fields,
+            "time": _now(),
+        }
         try:
             with self.path.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(line, separators=(",", ":")) + "\n")
@@ -186,6 +199,7 @@ class GroundTruthEvent:
     """An injected event as the log tells it, start and end paired."""
 
     camera: str
+    run: str
     print: int
     job_id: str | None
     id: int
@@ -207,8 +221,8 @@ def read_ground_truth(path: Path) -> tuple[list[dict[str, Any]], list[GroundTrut
     A torn last line (the writer was killed mid-line) is skipped; any other bad line is a
     ValueError naming its line number.
     """
-    prints: dict[tuple[str, int], dict[str, Any]] = {}
-    events: dict[tuple[str, int, int], GroundTruthEvent] = {}
+    prints: dict[tuple[str, str, int], dict[str, Any]] = {}
+    events: dict[tuple[str, str, int, int], GroundTruthEvent] = {}
     lines = path.read_text(encoding="utf-8").splitlines()
     for number, text in enumerate(lines, 1):
         if not text.strip():
@@ -220,7 +234,7 @@ def read_ground_truth(path: Path) -> tuple[list[dict[str, Any]], list[GroundTrut
                 break
             raise ValueError(f"{path.name}:{number}: not JSON") from None
         phase = row.get("phase")
-        key = (row.get("camera", ""), int(row.get("print", 0)))
+        key = (str(row.get("camera", "")), str(row.get("run", "")), int(row.get("print", 0)))
         if phase == "print_start":
             prints[key] = {**row, "end_layer": None, "end_reason": None}
         elif phase == "print_end" and key in prints:
@@ -229,7 +243,8 @@ def read_ground_truth(path: Path) -> tuple[list[dict[str, Any]], list[GroundTrut
         elif phase == "start":
             events[(*key, int(row["id"]))] = GroundTruthEvent(
                 camera=key[0],
-                print=key[1],
+                run=key[1],
+                print=key[2],
                 job_id=row.get("job_id"),
                 id=int(row["id"]),
                 kind=row["kind"],

@@ -116,6 +116,12 @@ class RenderPool:
         assert isinstance(out, PartInfo)
         return out
 
+    def shutdown(self) -> None:
+        """Stop without an event loop (a test's module fixture): waits for a frame in hand."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
     async def stop(self) -> None:
         executor, self._executor = self._executor, None
         if executor is None:
