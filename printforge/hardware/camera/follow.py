@@ -70,11 +70,12 @@ class ManualSource:
 class DriverSource:
     """Follows a printer driver in this process.
 
-    With a virtual printer, the head is where its simulated machine is and the height is the
-    highest Z at which it was seen extruding (E grew since the last look); a Z-hop seen at the
-    wrong moment can put it one hop too high until the next layer. Other drivers only report a
-    layer: the height is then the mesh's height times the share of layers done, and the head is
-    drawn just above it.
+    With a virtual printer, the head is where its simulated machine is, and the height is the
+    highest Z at which it was seen extruding: E grew since the last look, twice running at the
+    same Z (one look can land on a Z-hop between two extrusions, which would put the part a
+    hop too high). So the height can lag the nozzle by a layer; when the print ends, the lowest
+    Z seen extruding since the last confirmed one counts (hops and the final lift only add). Other drivers only report a layer: the height is then
+    the mesh's height times the share of layers done, and the head is drawn just above it.
 
     Args:
         mesh_for_job: the STL a job printed, if there is one (printforge keeps `model.stl` in
@@ -96,6 +97,8 @@ class DriverSource:
         self._layer = 0
         self._layers_total: int | None = None
         self._last_e: float | None = None
+        self._candidate: float | None = None  # a Z seen extruding once, not yet twice
+        self._unconfirmed: list[float] = []  # such Zs since the last confirmed one
 
     def view(self) -> PrintView:
         status = self.driver.status()
@@ -105,6 +108,8 @@ class DriverSource:
         working = status.state in _WORKING and status.job_id is not None
         if working:
             self._follow(status, head)
+        else:
+            self._after(status)
         return PrintView(
             job=self._job,
             mesh=self._mesh,
@@ -122,6 +127,25 @@ class DriverSource:
         self._layer = 0
         self._layers_total = None
         self._last_e = None
+        self._candidate = None
+        self._unconfirmed = []
+
+    def _after(self, status: PrinterStatus) -> None:
+        """The print is over (or not begun): its last progress report may have come with the
+        state change, and nothing more will confirm the last layer's height."""
+        progress = status.progress
+        if (
+            self._job is not None
+            and progress is not None
+            and progress.layer is not None
+            and progress.layers_total == self._layers_total
+        ):
+            self._layer = max(self._layer, progress.layer)
+        if self._unconfirmed:
+            # Z-hops and the final lift only ever add: the lowest is the last layer.
+            self._height = max(self._height, min(self._unconfirmed))
+            self._unconfirmed = []
+            self._candidate = None
 
     def _head(self) -> tuple[float, float, float, float] | None:
         machine = getattr(self.driver, "machine", None)
@@ -142,7 +166,12 @@ class DriverSource:
         if head is not None:
             z, e = head[2], head[3]
             if self._last_e is not None and e > self._last_e + 1e-6 and z > 0:
-                self._height = max(self._height, z)
+                if self._candidate is not None and abs(z - self._candidate) < 1e-6:
+                    self._height = max(self._height, z)
+                    self._unconfirmed = []
+                else:
+                    self._unconfirmed.append(z)
+                self._candidate = z
             self._last_e = e
         elif self._layers_total and self._mesh is not None and self.mesh_height is not None:
             top = self.mesh_height(self._mesh)
