@@ -8,7 +8,16 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["SKIN_TONES", "blob_lumps", "hand_ellipsoids", "spaghetti_strands"]
+__all__ = [
+    "SKIN_TONES",
+    "blob_lumps",
+    "hand_ellipsoids",
+    "hanging_strand",
+    "joined",
+    "lying_strand",
+    "pile",
+    "spaghetti_strands",
+]
 
 F64 = NDArray[np.float64]
 
@@ -53,6 +62,42 @@ def _strand(
     return out
 
 
+def pile(i: int) -> float:
+    """How high the tangle stands under strand `i`: strands land on strands."""
+    return float(0.8 * np.sqrt(i))
+
+
+def lying_strand(
+    seed: int,
+    i: int,
+    center: tuple[float, float],
+    half: tuple[float, float],
+    part_top: float,
+) -> F64:
+    """Strand `i` of the tangle on and around a part (its footprint an ellipse of semi-axes
+    `half` at `center`) that stopped holding at `part_top`. Depends on nothing else, so a
+    tangle grows by adding strands, never by redrawing the ones already there."""
+    cx, cy = center
+    hx, hy = max(half[0], 2.0), max(half[1], 2.0)
+    rng = np.random.default_rng((seed, i))
+    angle = rng.uniform(0, 2 * np.pi)
+    reach = rng.uniform(0.0, 1.1)
+    start = np.array(
+        [
+            cx + hx * reach * np.cos(angle),
+            cy + hy * reach * np.sin(angle),
+            part_top + rng.uniform(1.0, 8.0),
+        ]
+    )
+    extra = pile(i) * rng.uniform(0.3, 1.0)
+
+    def floor_at(x: float, y: float) -> float:
+        inside = ((x - cx) / hx) ** 2 + ((y - cy) / hy) ** 2 <= 1.0
+        return (part_top if inside else 0.0) + extra
+
+    return _strand(rng, start, floor_at, rng.uniform(20.0, 60.0))
+
+
 def spaghetti_strands(
     seed: int,
     count: int,
@@ -61,40 +106,15 @@ def spaghetti_strands(
     part_top: float,
     nozzle: tuple[float, float, float] | None,
 ) -> F64:
-    """Filament that no longer sticks: `count` strands tangled on and around the part (its
-    footprint an ellipse of semi-axes `half` at `center`, failed at height `part_top`), and
+    """Filament that no longer sticks: `count` strands tangled on and around the part, and
     one hanging from the nozzle down to the tangle. NaN rows separate strands."""
-    cx, cy = center
-    hx, hy = max(half[0], 2.0), max(half[1], 2.0)
-
-    def pile(i: int) -> float:
-        return 0.8 * np.sqrt(i)  # the tangle grows thicker as strands land on strands
-
-    strands: list[F64] = []
-    for i in range(count):
-        rng = np.random.default_rng((seed, i))
-        angle = rng.uniform(0, 2 * np.pi)
-        reach = rng.uniform(0.0, 1.1)
-        start = np.array(
-            [
-                cx + hx * reach * np.cos(angle),
-                cy + hy * reach * np.sin(angle),
-                part_top + rng.uniform(1.0, 8.0),
-            ]
-        )
-        extra = pile(i) * rng.uniform(0.3, 1.0)
-
-        def floor_at(x: float, y: float, extra: float = extra) -> float:
-            inside = ((x - cx) / hx) ** 2 + ((y - cy) / hy) ** 2 <= 1.0
-            return (part_top if inside else 0.0) + extra
-
-        strands.append(_strand(rng, start, floor_at, rng.uniform(20.0, 60.0)))
+    strands = [lying_strand(seed, i, center, half, part_top) for i in range(count)]
     if nozzle is not None and count:
-        strands.append(_hanging(seed, nozzle, center, half, part_top + pile(count)))
-    return _joined(strands)
+        strands.append(hanging_strand(seed, nozzle, center, half, part_top + pile(count)))
+    return joined(strands)
 
 
-def _hanging(
+def hanging_strand(
     seed: int,
     nozzle: tuple[float, float, float],
     center: tuple[float, float],
@@ -125,7 +145,7 @@ def _hanging(
     return np.stack([x, y, z], axis=1)
 
 
-def _joined(strands: list[F64]) -> F64:
+def joined(strands: list[F64]) -> F64:
     parts: list[F64] = []
     for strand in strands:
         if len(strand):

@@ -74,8 +74,9 @@ class DriverSource:
     highest Z at which it was seen extruding: E grew since the last look, twice running at the
     same Z (one look can land on a Z-hop between two extrusions, which would put the part a
     hop too high). So the height can lag the nozzle by a layer; when the print ends, the lowest
-    Z seen extruding since the last confirmed one counts (hops and the final lift only add). Other drivers only report a layer: the height is then
-    the mesh's height times the share of layers done, and the head is drawn just above it.
+    Z seen extruding since the last confirmed one counts (hops and the final lift only add).
+    Other drivers only report a layer: the height is then the mesh's height times the share of
+    layers done, and the head is drawn parked above it.
 
     Args:
         mesh_for_job: the STL a job printed, if there is one (printforge keeps `model.stl` in

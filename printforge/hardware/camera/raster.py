@@ -66,16 +66,6 @@ class View:
         down = np.cross(forward, right)
         return cls(width, height, focal_px, pos, np.stack([right, down, forward]))
 
-    def moved(self, rotation: F64, offset: F64) -> View:
-        """The same camera knocked by a small rotation (camera frame) and offset (world, mm)."""
-        return View(
-            self.width,
-            self.height,
-            self.focal_px,
-            self.position + offset,
-            rotation @ self.rotation,
-        )
-
     def rays(self) -> F32:
         """Per pixel, the world direction whose forward component is 1 (so t is depth)."""
         if self._rays is None:
@@ -219,12 +209,14 @@ def ellipsoid_fragments(
 ) -> Fragments:
     """Ellipsoids (centre, 3x3 matrix whose columns are the semi-axes) hit by pixel rays.
 
-    Each is drawn over its projected bounding square; the hit is exact (a ray against the unit
-    sphere in the ellipsoid's own frame), shaded by Lambert with the given light direction.
+    Each is drawn over the box its projected bounding box covers; the hit is exact (a ray
+    against the unit sphere in the ellipsoid's own frame), shaded by Lambert. A ray's direction
+    in that frame is linear in the pixel's column and row, so the quadratic is built from one
+    row vector and one column vector per axis, not from a ray per pixel.
     """
     out: list[Fragments] = []
-    rays_all = view.rays()
     signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], np.float64)
+    f = view.focal_px
     for k in range(center.shape[0]):
         c, a = center[k], axes[k]
         inv = np.linalg.inv(a)
@@ -238,26 +230,28 @@ def ellipsoid_fragments(
         j0, j1 = max(int(v.min()), 0), min(int(v.max()) + 1, view.height)
         if i0 >= i1 or j0 >= j1:
             continue
-        jj, ii = np.mgrid[j0:j1, i0:i1]
-        pix = (jj * view.width + ii).ravel().astype(np.int64)
-        d = rays_all[pix].astype(np.float64)
-        o = inv @ (view.position - c)
-        dl = d @ inv.T
-        qa = np.einsum("ij,ij->i", dl, dl)
-        qb = 2 * dl @ o
+        m = (inv @ view.rotation.T).astype(np.float32)  # camera-frame ray -> ellipsoid frame
+        o = (inv @ (view.position - c)).astype(np.float32)
+        x = ((np.arange(i0, i1, dtype=np.float32) + 0.5 - view.width / 2) / f)[None, :]
+        y = ((np.arange(j0, j1, dtype=np.float32) + 0.5 - view.height / 2) / f)[:, None]
+        dl = [x * m[r, 0] + y * m[r, 1] + m[r, 2] for r in range(3)]
+        qa = dl[0] * dl[0] + dl[1] * dl[1] + dl[2] * dl[2]
+        qb = 2 * (dl[0] * o[0] + dl[1] * o[1] + dl[2] * o[2])
         qc = float(o @ o) - 1
         disc = qb * qb - 4 * qa * qc
-        hit = disc > 0
-        if not hit.any():
+        jj, ii = np.nonzero(disc > 0)
+        if jj.size == 0:
             continue
-        t = (-qb[hit] - np.sqrt(disc[hit])) / (2 * qa[hit])
+        qa_h, qb_h, disc_h = qa[jj, ii], qb[jj, ii], disc[jj, ii]
+        t = (-qb_h - np.sqrt(disc_h)) / (2 * qa_h)
         front = t > NEAR_MM
-        pix, t, d = pix[hit][front], t[front], d[hit][front]
-        p_local = o + dl[hit][front] * t[:, None]
-        normal = p_local @ inv  # the unit sphere's normal carried back through the inverse
+        jj, ii, t = jj[front], ii[front], t[front]
+        p_local = o[None] + np.stack([d[jj, ii] for d in dl], axis=1) * t[:, None]
+        normal = p_local @ inv.astype(np.float32)  # the sphere's normal, carried back
         normal /= np.linalg.norm(normal, axis=1, keepdims=True)
-        shade = ambient + (1 - ambient) * np.clip(normal @ light, 0, 1)
+        shade = ambient + (1 - ambient) * np.clip(normal @ light.astype(np.float32), 0, 1)
         colour = np.asarray(rgb[k], np.float32)[None] * shade[:, None].astype(np.float32)
+        pix = (jj + j0).astype(np.int64) * view.width + (ii + i0)
         out.append(Fragments(pix, t.astype(np.float32), colour))
     return concat(out)
 
@@ -268,7 +262,7 @@ def tube_fragments(
     """A polyline of thin filament (points in mm, NaN rows break it) as overlapping discs.
 
     Strands are a pixel or two wide at the camera's distance, so each sample is a small disc
-    facing the camera, spaced finer than a pixel; shading follows the tube's normal towards
+    facing the camera, a pixel apart; shading follows the tube's normal towards
     the light, which keeps the coil-and-curve look of fallen filament.
     """
     pts = np.asarray(points, dtype=np.float64)
@@ -283,7 +277,8 @@ def tube_fragments(
         return Fragments.empty()
     ua, va = view.project(ca)
     ub, vb = view.project(cb)
-    steps = np.maximum(np.ceil(np.hypot(ub - ua, vb - va) * 2), 1).astype(np.int64)
+    # A sample per pixel of length; each is a disc at least half a pixel wide, so they join.
+    steps = np.maximum(np.ceil(np.hypot(ub - ua, vb - va)), 1).astype(np.int64)
     seg, k = _expand(steps)
     f = (k / steps[seg])[:, None]
     cam = ca[seg] + (cb[seg] - ca[seg]) * f
@@ -292,26 +287,34 @@ def tube_fragments(
     # The tube's normal facing the light is the light with its along-tube part removed.
     lit = light[None] - tangent * (tangent @ light)[:, None]
     shade = ambient + (1 - ambient) * np.clip(np.linalg.norm(lit, axis=1), 0, 1) ** 2
-    u = cam[:, 0] * view.focal_px / cam[:, 2] + view.width / 2
-    v = cam[:, 1] * view.focal_px / cam[:, 2] + view.height / 2
-    r_px = np.maximum(radius_mm * view.focal_px / cam[:, 2], 0.5)
+    depth = cam[:, 2].astype(np.float32)
+    u = (cam[:, 0] * view.focal_px / cam[:, 2] + view.width / 2).astype(np.float32)
+    v = (cam[:, 1] * view.focal_px / cam[:, 2] + view.height / 2).astype(np.float32)
+    r_px = np.maximum(radius_mm * view.focal_px / depth, 0.5)
+    shade = shade.astype(np.float32)
     reach = int(np.ceil(r_px.max()))
-    pix_parts, depth_parts, shade_parts = [], [], []
-    for dj in range(-reach, reach + 1):
-        for di in range(-reach, reach + 1):
-            i = np.floor(u).astype(np.int64) + di
-            j = np.floor(v).astype(np.int64) + dj
-            dist = np.hypot(i + 0.5 - u, j + 0.5 - v)
-            inside = (dist <= r_px) & (i >= 0) & (i < view.width) & (j >= 0) & (j < view.height)
-            pix_parts.append((j * view.width + i)[inside])
-            depth_parts.append(cam[inside, 2])
-            # Rounder look: the rim of the tube is darker than its middle.
-            rim = 1 - 0.35 * (dist[inside] / r_px[inside]) ** 2
-            shade_parts.append(shade[inside] * rim)
-    pix = np.concatenate(pix_parts)
-    shade_all = np.concatenate(shade_parts).astype(np.float32)
+    offsets = np.array(
+        [
+            (di, dj)
+            for dj in range(-reach, reach + 1)
+            for di in range(-reach, reach + 1)
+            if di * di + dj * dj <= (reach + 0.5) ** 2
+        ],
+        np.int64,
+    )
+    # Every sample against every offset at once: (samples, offsets).
+    i = np.floor(u).astype(np.int64)[:, None] + offsets[None, :, 0]
+    j = np.floor(v).astype(np.int64)[:, None] + offsets[None, :, 1]
+    dist2 = (i + 0.5 - u[:, None]) ** 2 + (j + 0.5 - v[:, None]) ** 2
+    r2 = (r_px * r_px)[:, None]
+    inside = (dist2 <= r2) & (i >= 0) & (i < view.width) & (j >= 0) & (j < view.height)
+    row, _ = np.nonzero(inside)
+    pix = (j * view.width + i)[inside]
+    # Rounder look: the rim of the tube is darker than its middle.
+    rim = 1 - 0.35 * dist2[inside] / r2[row, 0]
+    shade_all = (shade[row] * rim).astype(np.float32)
     colour = np.asarray(rgb, np.float32)[None] * shade_all[:, None]
-    return Fragments(pix, np.concatenate(depth_parts).astype(np.float32), colour)
+    return Fragments(pix, depth[row], colour)
 
 
 def concat(parts: list[Fragments]) -> Fragments:

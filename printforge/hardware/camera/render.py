@@ -19,7 +19,14 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from printforge.hardware.camera.effects import blob_lumps, hand_ellipsoids, spaghetti_strands
+from printforge.hardware.camera.effects import (
+    blob_lumps,
+    hand_ellipsoids,
+    hanging_strand,
+    joined,
+    lying_strand,
+    pile,
+)
 from printforge.hardware.camera.frame import FrameSpec, Motion, Piece, Pose
 from printforge.hardware.camera.raster import (
     Fragments,
@@ -45,7 +52,6 @@ _FRAME_GREY = np.array([0.10, 0.10, 0.11], np.float32)
 _FLOOR = np.array([0.16, 0.15, 0.14], np.float32)
 _WALL = np.array([0.55, 0.56, 0.58], np.float32)
 _PARTS: OrderedDict[tuple[str, int, int, float, float], PartMesh] = OrderedDict()
-_STRANDS: OrderedDict[tuple[object, ...], F64] = OrderedDict()
 
 
 def part_for(path: str, center: tuple[float, float]) -> PartMesh:
@@ -75,6 +81,28 @@ class _Optics:
     focal_pinhole: float
     taps: list[NDArray[np.int64]]  # the four pinhole pixels each output pixel blends
     weights: list[F32]  # their bilinear weights, the vignetting folded in
+    ray_x: F32  # each output pixel's undistorted direction: x/z
+    ray_y: F32  # and y/z
+    fall: F32  # vignetting per output pixel
+
+
+def _taps(
+    map_x: NDArray[np.floating], map_y: NDArray[np.floating], fall: F32, width: int, height: int
+) -> tuple[list[NDArray[np.int64]], list[F32]]:
+    """Bilinear sampling of the pinhole picture at (map_x, map_y) for every output pixel."""
+    x0 = np.clip(np.floor(map_x), 0, width - 2).astype(np.int64)
+    y0 = np.clip(np.floor(map_y), 0, height - 2).astype(np.int64)
+    fx = np.clip(map_x - x0, 0, 1).astype(np.float32)
+    fy = np.clip(map_y - y0, 0, 1).astype(np.float32)
+    top_left = y0 * width + x0
+    taps = [top_left, top_left + 1, top_left + width, top_left + width + 1]
+    weights = [
+        ((1 - fx) * (1 - fy) * fall)[:, None],
+        (fx * (1 - fy) * fall)[:, None],
+        ((1 - fx) * fy * fall)[:, None],
+        (fx * fy * fall)[:, None],
+    ]
+    return taps, weights
 
 
 @lru_cache(maxsize=8)
@@ -94,22 +122,33 @@ def _optics(width: int, height: int, fov_deg: float, k1: float, vignette: float)
     uu, vv = np.meshgrid(u, v)
     r2 = uu**2 + vv**2
     scale = 1 + k1 * r2
-    map_x = uu * scale * focal_p + width / 2 - 0.5
-    map_y = vv * scale * focal_p + height / 2 - 0.5
-    x0 = np.clip(np.floor(map_x), 0, width - 2).astype(np.int64)
-    y0 = np.clip(np.floor(map_y), 0, height - 2).astype(np.int64)
-    fx = np.clip(map_x - x0, 0, 1)
-    fy = np.clip(map_y - y0, 0, 1)
-    fall = 1 - vignette * (r2 / corner_r2) ** 1.5
-    top_left = (y0 * width + x0).ravel()
-    taps = [top_left, top_left + 1, top_left + width, top_left + width + 1]
-    weights = [
-        ((1 - fx) * (1 - fy) * fall).ravel(),
-        (fx * (1 - fy) * fall).ravel(),
-        ((1 - fx) * fy * fall).ravel(),
-        (fx * fy * fall).ravel(),
-    ]
-    return _Optics(focal_p, taps, [w.astype(np.float32)[:, None] for w in weights])
+    ray_x = (uu * scale).ravel().astype(np.float32)
+    ray_y = (vv * scale).ravel().astype(np.float32)
+    fall = (1 - vignette * (r2 / corner_r2) ** 1.5).ravel().astype(np.float32)
+    map_x = ray_x * focal_p + width / 2 - 0.5
+    map_y = ray_y * focal_p + height / 2 - 0.5
+    taps, weights = _taps(map_x, map_y, fall, width, height)
+    return _Optics(focal_p, taps, weights, ray_x, ray_y, fall)
+
+
+def _shaken(optics: _Optics, spec: FrameSpec) -> tuple[list[NDArray[np.int64]], list[F32]]:
+    """Sampling for a camera knocked by a small rotation: each output pixel's ray turned back
+    into the steady camera's frame. A turn of the camera moves the picture as a whole, exactly
+    (a homography), so a shaken frame costs a resampling rather than a second render; the
+    millimetre of sideways play that goes with it moves nothing visibly at this distance."""
+    rng = np.random.default_rng((spec.seed, spec.frame, 3))
+    ax, ay, az = rng.normal(0, math.radians(0.6) * spec.shake, 3)
+    t = _rotation_xyz(ax, ay, az).T
+    x, y = optics.ray_x, optics.ray_y
+    # Three dot products spelt out: a (N, 2) @ (2, 3) matmul is far slower in numpy.
+    dz = x * np.float32(t[2, 0]) + y * np.float32(t[2, 1]) + np.float32(t[2, 2])
+    scale = np.float32(optics.focal_pinhole) / dz
+    dx = (x * np.float32(t[0, 0]) + y * np.float32(t[0, 1]) + np.float32(t[0, 2])) * scale
+    dy = (x * np.float32(t[1, 0]) + y * np.float32(t[1, 1]) + np.float32(t[1, 2])) * scale
+    pose = spec.pose
+    map_x = dx + np.float32(pose.width / 2 - 0.5)
+    map_y = dy + np.float32(pose.height / 2 - 0.5)
+    return _taps(map_x, map_y, optics.fall, pose.width, pose.height)
 
 
 @lru_cache(maxsize=1)
@@ -125,15 +164,8 @@ _GAMMA = (255.0 * np.linspace(0, 1, 4096) ** (1 / 1.15)).astype(np.float32)
 
 
 def _stage(spec: FrameSpec) -> tuple[View, F32, F32]:
-    """The view and the background (depth, colour) behind everything; a steady camera's are
-    kept between frames, a shaken one's made anew."""
-    if spec.shake > 0:
-        view = _steady_view(spec.pose, spec.lens.k1, spec.lens.vignette)
-        rng = np.random.default_rng((spec.seed, spec.frame, 3))
-        ax, ay, az = rng.normal(0, math.radians(0.6) * spec.shake, 3)
-        view = view.moved(_rotation_xyz(ax, ay, az), rng.normal(0, 1.0 * spec.shake, 3))
-        depth, rgb = _background(view, spec.bed)
-        return view, depth, rgb
+    """The view and the background (depth, colour) behind everything, kept between frames
+    (a shaken camera is the steady one, resampled: see `_shaken`)."""
     view, depth, rgb = _steady_stage(spec.pose, spec.lens.k1, spec.lens.vignette, spec.bed)
     return view, depth.copy(), rgb.copy()
 
@@ -275,6 +307,15 @@ def _head_fragments(view: View, at: tuple[float, float, float]) -> Fragments:
     return Fragments(cover.pixel[keep], depth[keep], rgb[keep])
 
 
+@lru_cache(maxsize=1024)
+def _lying(
+    seed: int, i: int, center: tuple[float, float], half: tuple[float, float], top: float
+) -> F64:
+    strand = lying_strand(seed, i, center, half, top)
+    strand.setflags(write=False)
+    return strand
+
+
 def _strands(spec: FrameSpec, part: PartMesh | None) -> F64:
     sp = spec.spaghetti
     if sp is None or sp.strands <= 0:
@@ -287,20 +328,13 @@ def _strands(spec: FrameSpec, part: PartMesh | None) -> F64:
         bx, by, _ = spec.bed
         ox, oy = _bed_origin(spec)
         center, half = (ox + bx / 2, oy + by / 2), (10.0, 10.0)
-    # Strands already lying still are cached; only the one hanging from the nozzle moves.
-    key = (sp.seed, sp.strands, round(sp.part_top, 3), center, half)
-    lying = _STRANDS.get(key)
-    if lying is None:
-        lying = spaghetti_strands(sp.seed, sp.strands, center, half, sp.part_top, None)
-        _STRANDS[key] = lying
-        while len(_STRANDS) > 16:
-            _STRANDS.popitem(last=False)
-    if spec.head is None:
-        return lying
-    hanging = spaghetti_strands(sp.seed, 1, center, half, sp.part_top, spec.head)
-    # spaghetti_strands(…, 1, …) draws one lying strand and the hanging one: keep the latter.
-    breaks = np.nonzero(np.isnan(hanging[:, 0]))[0]
-    return np.concatenate([lying, hanging[breaks[0] + 1 :]]) if breaks.size else lying
+    # Strands lying still are kept between frames (a few more each layer); only the one
+    # hanging from the nozzle is drawn anew.
+    top = round(sp.part_top, 3)
+    strands = [_lying(sp.seed, i, center, half, top) for i in range(sp.strands)]
+    if spec.head is not None:
+        strands.append(hanging_strand(sp.seed, spec.head, center, half, top + pile(sp.strands)))
+    return joined(strands)
 
 
 def render_rgb(spec: FrameSpec) -> NDArray[np.uint8]:
@@ -352,9 +386,10 @@ def render_rgb(spec: FrameSpec) -> NDArray[np.uint8]:
 def _sensor(image: F32, spec: FrameSpec) -> NDArray[np.uint8]:
     pose, lens = spec.pose, spec.lens
     optics = _optics(pose.width, pose.height, pose.fov_deg, lens.k1, lens.vignette)
-    warped = np.take(image, optics.taps[0], axis=0)
-    warped *= optics.weights[0]
-    for tap, weight in zip(optics.taps[1:], optics.weights[1:], strict=True):
+    taps, weights = _shaken(optics, spec) if spec.shake > 0 else (optics.taps, optics.weights)
+    warped = np.take(image, taps[0], axis=0)
+    warped *= weights[0]
+    for tap, weight in zip(taps[1:], weights[1:], strict=True):
         warped += np.take(image, tap, axis=0) * weight
     steps = (np.clip(warped, 0, 1) * 4095).astype(np.int16)
     levels = np.take(_GAMMA, steps)
