@@ -186,7 +186,7 @@ def hand_ellipsoids(
     flat /= max(float(np.linalg.norm(flat)), 1e-9)
     side = np.array([flat[1], -flat[0], 0.0]) * (1 if rng.random() < 0.5 else -1)
     # A little way in front of the look-at point and well to one side, above the bed.
-    frac = rng.uniform(0.55, 0.75)
+    frac = rng.uniform(0.75, 0.95)
     jitter = np.random.default_rng((seed, frame)).normal(0, 3.0, 3)
     anchor = cam + view * frac + side * rng.uniform(45, 75) + jitter
     anchor[2] = rng.uniform(25.0, 45.0) + jitter[2]
@@ -202,16 +202,22 @@ def hand_ellipsoids(
         centres.append(anchor + basis @ np.asarray(at))
         axes.append(basis @ np.diag(semi))
 
-    add((0.0, 0.0, 0.0), (48.0, 41.0, 14.0))  # palm
+    def finger(
+        at: tuple[float, float, float], semi: tuple[float, float, float], droop: float
+    ) -> None:
+        # One long ellipsoid per finger, tipped down by `droop`: smooth, tapering at the tip.
+        c, s = np.cos(droop), np.sin(droop)
+        tilt = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        centres.append(anchor + basis @ np.asarray(at))
+        axes.append(basis @ tilt @ np.diag(semi))
+
+    add((0.0, 0.0, 0.0), (46.0, 40.0, 13.0))  # palm
     add((-150.0, 0.0, 5.0), (115.0, 33.0, 28.0))  # forearm, out of the picture's side
-    curl = rng.uniform(0.0, 0.25)
-    for offset, scale in ((-28.0, 0.88), (-9.5, 1.0), (9.5, 0.96), (28.0, 0.78)):
-        x, z = 40.0, 0.0
-        for length, radius in ((26.0, 8.5), (18.0, 7.8), (14.0, 7.0)):
-            length *= scale
-            # Segments overlap by most of a radius, so a finger is one smooth sausage.
-            add((x + length / 2, offset, z), (length / 2 + radius * 0.8, radius, radius * 0.85))
-            x += length
-            z -= length * curl
-    add((5.0, 42.0, -4.0), (26.0, 10.0, 9.0))  # thumb
+    droop = rng.uniform(0.05, 0.35)
+    for offset, length in ((-27.0, 62.0), (-9.0, 72.0), (9.0, 68.0), (27.0, 54.0)):
+        half = length / 2
+        finger(
+            (40.0 + half * np.cos(droop), offset, -half * np.sin(droop)), (half, 8.0, 7.0), droop
+        )
+    finger((20.0, 46.0, -5.0), (30.0, 9.5, 8.5), 0.2)  # thumb
     return np.asarray(centres), np.asarray(axes), tone
