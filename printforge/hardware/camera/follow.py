@@ -70,11 +70,12 @@ class ManualSource:
 class DriverSource:
     """Follows a printer driver in this process.
 
-    With a virtual printer, the head is where its simulated machine is, and the height is the
-    highest Z at which it was seen extruding: E grew since the last look, twice running at the
-    same Z (one look can land on a Z-hop between two extrusions, which would put the part a
-    hop too high). So the height can lag the nozzle by a layer; when the print ends, the lowest
-    Z seen extruding since the last confirmed one counts (hops and the final lift only add).
+    With a virtual printer, the head is where its simulated machine is. The height comes from
+    the Zs at which it was seen extruding (E grew since the last look), but one look can land
+    on a Z-hop between two extrusions, which would put the part a hop too high. So a Z counts
+    once a later look saw extrusion at the same Z or higher; and whenever the printer stops
+    extruding (paused, finished, cancelled), the lowest Z not yet counted does, since hops
+    and lifts only ever add. The height can lag the nozzle by a layer while printing.
     Other drivers only report a layer: the height is then the mesh's height times the share of
     layers done, and the head is drawn parked above it.
 
@@ -98,19 +99,19 @@ class DriverSource:
         self._layer = 0
         self._layers_total: int | None = None
         self._last_e: float | None = None
-        self._candidate: float | None = None  # a Z seen extruding once, not yet twice
-        self._unconfirmed: list[float] = []  # such Zs since the last confirmed one
+        self._unconfirmed: list[float] = []  # Zs seen extruding, not yet counted
 
     def view(self) -> PrintView:
         status = self.driver.status()
         if status.job_id is not None and status.job_id != self._job:
             self._new_job(status.job_id)
         head = self._head()
-        working = status.state in _WORKING and status.job_id is not None
-        if working:
+        if status.job_id is not None and status.state in _WORKING:
             self._follow(status, head)
         else:
             self._after(status)
+        if status.state is not PrinterState.PRINTING:
+            self._settle()
         return PrintView(
             job=self._job,
             mesh=self._mesh,
@@ -128,12 +129,11 @@ class DriverSource:
         self._layer = 0
         self._layers_total = None
         self._last_e = None
-        self._candidate = None
         self._unconfirmed = []
 
     def _after(self, status: PrinterStatus) -> None:
         """The print is over (or not begun): its last progress report may have come with the
-        state change, and nothing more will confirm the last layer's height."""
+        state change."""
         progress = status.progress
         if (
             self._job is not None
@@ -142,11 +142,13 @@ class DriverSource:
             and progress.layers_total == self._layers_total
         ):
             self._layer = max(self._layer, progress.layer)
+
+    def _settle(self) -> None:
+        """Nothing is being extruded now: hops, parking and the final lift only ever add, so
+        the lowest Z not yet counted is the last layer laid."""
         if self._unconfirmed:
-            # Z-hops and the final lift only ever add: the lowest is the last layer.
             self._height = max(self._height, min(self._unconfirmed))
             self._unconfirmed = []
-            self._candidate = None
 
     def _head(self) -> tuple[float, float, float, float] | None:
         machine = getattr(self.driver, "machine", None)
@@ -167,12 +169,12 @@ class DriverSource:
         if head is not None:
             z, e = head[2], head[3]
             if self._last_e is not None and e > self._last_e + 1e-6 and z > 0:
-                if self._candidate is not None and abs(z - self._candidate) < 1e-6:
-                    self._height = max(self._height, z)
-                    self._unconfirmed = []
-                else:
-                    self._unconfirmed.append(z)
-                self._candidate = z
+                # Every earlier Z at or below this one was laid (or a hop no higher than a
+                # layer laid since): it counts. Higher ones wait.
+                counted = [u for u in self._unconfirmed if u <= z + 1e-6]
+                if counted:
+                    self._height = max(self._height, *counted)
+                self._unconfirmed = [u for u in self._unconfirmed if u > z + 1e-6] + [z]
             self._last_e = e
         elif self._layers_total and self._mesh is not None and self.mesh_height is not None:
             top = self.mesh_height(self._mesh)
