@@ -64,8 +64,18 @@ def pixels(jpeg: bytes) -> NDArray[np.int16]:
 
 
 def changed(a: NDArray[np.int16], b: NDArray[np.int16], levels: int = 40) -> NDArray[np.bool_]:
-    """Pixels that differ by more than sensor noise and JPEG blocking could make them."""
-    out: NDArray[np.bool_] = np.abs(a - b).max(axis=2) > levels
+    """Pixels that differ by more than sensor noise and JPEG blocking could make them, and
+    that have two such neighbours: frames with different noise (different frame numbers)
+    differ by a lone pixel now and then, while anything drawn is a line or an area."""
+    raw = np.abs(a - b).max(axis=2) > levels
+    padded = np.pad(raw, 1)
+    neighbours = sum(
+        padded[1 + dy : padded.shape[0] - 1 + dy, 1 + dx : padded.shape[1] - 1 + dx].astype(int)
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if dy or dx
+    )
+    out: NDArray[np.bool_] = raw & (neighbours >= 2)
     return out
 
 
