@@ -216,8 +216,11 @@ async def _follow_printer(args: argparse.Namespace, mesh: Path, options: Any) ->
         settings.orchestrator.requeue_interrupted = False
         settings.orchestrator.wait_for_offline_printers = False
         async with Orchestrator(settings) as orch:
-            url = orch.printers.entry(args.printer).camera.snapshot_url.removesuffix("/snapshot")
-            _announce(url)
+            camera_config = orch.printers.entry(args.printer).camera
+            if camera_config is None or camera_config.snapshot_url is None:
+                # The printer manager gives every virtual printer with a camera table one.
+                raise InputError(f"--printer {args.printer}: no virtual camera was started")
+            _announce(camera_config.snapshot_url.removesuffix("/snapshot"))
             stopper = asyncio.create_task(_until_stopped())
             try:
                 for number in range(1, args.prints + 1):

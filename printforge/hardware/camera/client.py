@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
@@ -115,7 +115,7 @@ class CameraClient:
                 return frame
         raise ConnectionLost(f"camera {shown_url(self._stream())} ended its stream")
 
-    async def frames(self) -> AsyncIterator[bytes]:
+    async def frames(self) -> AsyncGenerator[bytes, None]:
         """Frames of the MJPEG stream as they come; each must arrive within the timeout."""
         url = self._stream()
         try:
