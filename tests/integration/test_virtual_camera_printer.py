@@ -195,6 +195,28 @@ async def test_virtual_camera_command_serves_until_interrupted(tmp_path: Path) -
     assert {e.kind for e in events} >= {"spaghetti", "hand"}
 
 
+@pytest.mark.asyncio
+async def test_virtual_camera_command_follows_the_builtin_virtual_printer(tmp_path: Path) -> None:
+    stl = box_stl(tmp_path, (14.0, 10.0, 3.0))
+    proc = _start(
+        ["virtual-camera", "--mesh", str(stl), "--printer", "virtual", "--port", "0",
+         "--sim-speed", "3000", "--seed", "1"],
+        tmp_path,
+    )  # fmt: skip
+    try:
+        url = await asyncio.to_thread(_url_line, proc)
+        assert proc.stdout is not None
+        line = await asyncio.to_thread(proc.stdout.readline)
+        assert line.startswith("print 1 of 1: printed"), line
+        async with CameraClient(f"{url}/snapshot", timeout_s=FIRST_FRAME_S) as client:
+            frame = pixels(await client.snapshot())
+        assert _orange(frame) > 100  # the part it printed, on the bed
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.to_thread(proc.communicate, timeout=60)
+    assert proc.returncode == 0, err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
