@@ -186,6 +186,13 @@ async def test_virtual_camera_command_serves_until_interrupted(tmp_path: Path) -
             client.timeout_s = FIRST_FRAME_S
             assert pixels(await client.snapshot()).shape == (480, 640, 3)
             assert pixels(await client.next_frame()).shape == (480, 640, 3)
+            # The failure is scheduled for layer 10: on a busy machine the first frames can come
+            # before it, so keep watching frames (each one waits on the camera) until the log
+            # records it, as a person watching the stream would.
+            for _ in range(2000):
+                if truth.exists() and '"spaghetti"' in truth.read_text():
+                    break
+                await client.next_frame()
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.to_thread(proc.communicate, timeout=60)
