@@ -9,13 +9,10 @@ plays the attacker. Every wait has a deadline and every teardown kills what it s
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import queue
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -137,7 +134,9 @@ class BusClient:
         except queue.Empty:
             raise AssertionError(f"no SUBACK for {topic}") from None
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None:
+    def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
+    ) -> None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         info.wait_for_publish(timeout=10.0)
 
@@ -316,7 +315,9 @@ class Server:
         ]
         env = child_env({"PRINTFORGE_API_KEY": self.admin_key, **self.env})
         with self.log.open("a") as out:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
 
         def up() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
@@ -402,17 +403,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 __all__ = [
     "ADMIN_KEY",
     "PREFIX",
+    "REPO",
+    "START_TIMEOUT_S",
     "BusClient",
     "Mosquitto",
     "NodeProcess",
     "Server",
     "command",
     "free_port",
-    "getpass",
     "loads",
     "run_cli",
-    "shutil",
-    "socket",
     "stop_process",
     "wait_idle",
     "wait_until",

@@ -16,7 +16,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -38,7 +37,9 @@ SAFE_HEAD = "G28\nG90\nM83\nM104 S200\nM140 S60\nM109 S200\nM190 S60\nG1 X10 Y10
 
 
 @pytest.fixture(scope="module")
-def open_node(open_broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+def open_node(
+    open_broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NodeProcess]:
     """A node without a farm key: only its own gate stands between the bus and the printer."""
     node = NodeProcess(
         open_broker.url, tmp_path_factory.mktemp("node-open"), node_id="secopen", virtual=3
@@ -190,7 +191,9 @@ def test_start_by_url_to_an_untrusted_origin_makes_no_request(
 
 
 @pytest.fixture(scope="module")
-def keyed_node(open_broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+def keyed_node(
+    open_broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NodeProcess]:
     node = NodeProcess(
         open_broker.url,
         tmp_path_factory.mktemp("node-keyed"),
@@ -209,7 +212,8 @@ def sign(topic: str, message: dict, key: str = FARM_KEY) -> bytes:
     nonce = secrets.token_hex(16)
     topic_bytes = topic.encode()
     signed = (
-        f"printforge-bus-sig/1\n{len(topic_bytes)}:{topic}\n{ts}\n{nonce}\n".encode() + body.encode()
+        f"printforge-bus-sig/1\n{len(topic_bytes)}:{topic}\n{ts}\n{nonce}\n".encode()
+        + body.encode()
     )
     mac = hmac.new(key.encode(), signed, hashlib.sha256).hexdigest()
     sig = json.dumps({"v": 1, "ts": int(ts), "nonce": nonce, "mac": mac}, separators=(",", ":"))
@@ -242,9 +246,11 @@ def test_unsigned_commands_are_refused_when_a_farm_key_is_set(
             assert reply["ok"] is False, (cmd, reply)
             assert reply["error"]["code"] == "unauthorized", (cmd, reply)
             bus.wait_message(
-                lambda t, p, cid=cmd["id"]: t.endswith("/events")
-                and loads(p).get("kind") == "command.rejected"
-                and (loads(p).get("data") or {}).get("command_id") == cid,
+                lambda t, p, cid=cmd["id"]: (
+                    t.endswith("/events")
+                    and loads(p).get("kind") == "command.rejected"
+                    and (loads(p).get("data") or {}).get("command_id") == cid
+                ),
                 20.0,
                 f"command.rejected for {cmd['op']}",
             )
@@ -259,4 +265,3 @@ def test_unsigned_commands_are_refused_when_a_farm_key_is_set(
         assert reply["ok"] is False and reply["error"]["code"] == "unauthorized", reply
     finally:
         bus.close()
-
