@@ -60,7 +60,6 @@ def _wrong_key() -> str:
     return f"pf_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: concurrent wrong keys are all checked")
 def test_concurrent_wrong_keys_are_throttled_like_sequential_ones(guess_server: Server) -> None:
     guesses = 50
     started = time.monotonic()
