@@ -50,15 +50,19 @@ def open_node(
 
 @pytest.fixture
 def attacker(open_broker: Mosquitto, open_node: NodeProcess) -> Iterator[BusClient]:
-    """An anonymous client, subscribed to the replies, with the node's printers idle."""
+    """An anonymous client of the open broker, subscribed to every printer's replies."""
     bus = BusClient(open_broker.port)
     assert bus.connect() == 0
     bus.subscribe(f"{PREFIX}/printers/+/reply")
-    for n in (1, 2, 3):
-        pid = open_node.printer(n)
-        wait_idle(bus, open_node, pid, f"{PREFIX}/printers/{pid}/status")
     yield bus
     bus.close()
+
+
+def _ready(bus: BusClient, node: NodeProcess, n: int) -> str:
+    """Printer n of the node, idle (each test waits only for its own printer)."""
+    pid = node.printer(n)
+    wait_idle(bus, node, pid, f"{PREFIX}/printers/{pid}/status")
+    return pid
 
 
 def _upload(bus: BusClient, printer_id: str, text: str) -> str:
@@ -89,7 +93,7 @@ def _upload(bus: BusClient, printer_id: str, text: str) -> str:
 def test_node_refuses_to_start_an_uploaded_unsafe_file(
     attacker: BusClient, open_node: NodeProcess, unsafe: str
 ) -> None:
-    pid = open_node.printer(1)
+    pid = _ready(attacker, open_node, 1)
     text = SAFE_HEAD + "G1 X20 Y20 E1 F1500\n" + unsafe + "\nG1 X30 Y30 E1\nM104 S0\nM140 S0\n"
     sha = _upload(attacker, pid, text)
     reply = command(attacker, pid, {"op": "start", "job_id": uuid.uuid4().hex[:12], "sha256": sha})
@@ -104,7 +108,7 @@ def _send(bus: BusClient, printer_id: str, line: str) -> dict:
 def test_send_g91_relative_moves_cannot_walk_off_the_bed(
     attacker: BusClient, open_node: NodeProcess
 ) -> None:
-    pid = open_node.printer(2)
+    pid = _ready(attacker, open_node, 2)
     # Moves before homing are refused outright, so home first: the range check is the target.
     assert _send(attacker, pid, "G28")["ok"] is True
     assert _send(attacker, pid, "G90")["ok"] is True
@@ -119,7 +123,7 @@ def test_send_g91_relative_moves_cannot_walk_off_the_bed(
 def test_send_g92_offset_cannot_hide_a_move_off_the_bed(
     attacker: BusClient, open_node: NodeProcess
 ) -> None:
-    pid = open_node.printer(3)
+    pid = _ready(attacker, open_node, 3)
     assert _send(attacker, pid, "G28")["ok"] is True
     assert _send(attacker, pid, "G90")["ok"] is True
     _send(attacker, pid, "G92 X-500")  # allowed or not, the next move must not reach 700 mm
@@ -162,7 +166,7 @@ def test_start_by_url_to_an_untrusted_origin_makes_no_request(
 ) -> None:
     listener = _Listener()
     try:
-        pid = open_node.printer(1)
+        pid = _ready(attacker, open_node, 1)
         for url, origin in (
             (f"http://127.0.0.1:{listener.port}/admin", None),
             # an announced origin proves nothing without a farm key
