@@ -177,13 +177,14 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
             raise InputError(f"G-code file not found: {path}")
         driver = _driver(args)
         summary["printer"] = driver.name
-        # Refuse a bad file before touching the printer.
+        # Refuse a bad file before touching the printer. The gate goes first: a file that is
+        # not G-code at all (a README, prose) is refused as such, not for its first long line.
         from printforge.hardware.marlin.gcode_file import load_gcode
 
-        program = await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
-        summary["lines_total"] = len(program)
         if not args.no_gate:
             await asyncio.to_thread(_gate, path, driver)
+        program = await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
+        summary["lines_total"] = len(program)
         async with driver, _pause_signals(driver):
             last = await _stream(driver, path, quiet=args.json, seen=seen)
             firmware = getattr(driver, "firmware", None)

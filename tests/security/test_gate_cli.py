@@ -14,9 +14,6 @@ pytestmark = pytest.mark.security
 README = "readme"
 # Today `print` refuses README.md for its line 3's length (a serial limit) before the gate can
 # say what the file is; the contract is "not G-code: line N".
-PRINT_README_XFAIL = pytest.mark.xfail(
-    strict=True, reason="issue 11: print refuses README by line length, not 'not G-code'"
-)
 
 
 @pytest.fixture(params=[README, "m112-prose"])
@@ -36,9 +33,7 @@ def test_gcode_info_says_not_gcode(not_gcode: Path, tmp_path: Path) -> None:
     assert "gate safe" not in out, out
 
 
-@pytest.mark.parametrize(
-    "not_gcode", [pytest.param(README, marks=PRINT_README_XFAIL), "m112-prose"], indirect=True
-)
+@pytest.mark.parametrize("not_gcode", [README, "m112-prose"], indirect=True)
 def test_print_refuses_what_is_not_gcode(not_gcode: Path, tmp_path: Path) -> None:
     done = run_cli(
         "print", str(not_gcode), "--printer", "virtual", "--data-dir", str(tmp_path / "data")
