@@ -26,7 +26,7 @@ from printforge.models.printability import Orientation, PrintabilityReport
 from printforge.models.printer import PrinterProfile
 from printforge.models.spec import DesignSpec
 from printforge.runtime.errors import InputError
-from printforge.runtime.settings import Settings
+from printforge.settings import Settings
 
 __all__ = ["CADAgent"]
 

@@ -22,7 +22,7 @@ from printforge.models.request import PrintRequest
 from printforge.models.spec import DesignSpec
 from printforge.runtime.errors import InputError, NeedsInput, PrintforgeError
 from printforge.runtime.health import HealthRecord, HealthRegistry, HealthState
-from printforge.runtime.settings import Settings
+from printforge.settings import Settings
 
 __all__ = ["FEEDBACK_KEY", "ResearchAgent", "question_for", "spec_validator"]
 

@@ -12,7 +12,7 @@ from printforge.gcode.analysis import gcode_artifact
 from printforge.gcode.gate import check_gcode
 from printforge.models.artifact import GcodeArtifact, MeshArtifact
 from printforge.runtime.health import HealthRecord, HealthState
-from printforge.runtime.settings import Settings
+from printforge.settings import Settings
 from printforge.slicing.engine import pick_engine
 from printforge.slicing.params import resolve_params
 

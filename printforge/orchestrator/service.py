@@ -31,7 +31,7 @@ from printforge.runtime.errors import InputError
 from printforge.runtime.health import HealthRegistry, HealthState
 from printforge.runtime.lock import DataDirLock
 from printforge.runtime.logsetup import bind_log_context
-from printforge.runtime.settings import Settings
+from printforge.settings import Settings
 
 __all__ = ["Orchestrator"]
 

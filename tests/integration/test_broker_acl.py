@@ -29,7 +29,7 @@ from printforge.hardware.mqtt.topics import Topics
 from printforge.models.printer import PrinterState
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import AuthError
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from tests.fakes.broker import Mosquitto
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 

@@ -42,7 +42,7 @@ from printforge.hardware.virtual.driver import VirtualDriver
 from printforge.models.printer import PrinterProfile, PrinterState
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import AuthError, OperationTimeout
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 

@@ -15,9 +15,9 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from printforge.runtime.settings import load_settings
 from printforge.server.app import create_app
 from printforge.server.state import STATE_KEY
+from printforge.settings import load_settings
 from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
 
 KEY = "components-admin-key-0123456789"

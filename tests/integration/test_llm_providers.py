@@ -20,7 +20,7 @@ from printforge.llm.router import LLMRouter
 from printforge.models.request import PrintRequest
 from printforge.runtime import metrics
 from printforge.runtime.errors import BudgetExceeded, InputError
-from printforge.runtime.settings import Settings, load_settings
+from printforge.settings import Settings, load_settings
 from tests.fakes.llm_server import FakeLLM, Step
 
 SECRET = "sk-test-DO-NOT-LEAK-4242"

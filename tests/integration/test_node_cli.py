@@ -23,7 +23,7 @@ from printforge.hardware.mqtt.remote import RemotePrinterDriver
 from printforge.models.printer import PrinterState
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import PrinterDisconnected
-from printforge.runtime.settings import Settings, load_settings
+from printforge.settings import Settings, load_settings
 from tests.fakes.broker import (  # noqa: F401
     Mosquitto,
     make_tls_files,

@@ -22,7 +22,7 @@ from printforge.hardware.mqtt.discovery import BusDiscovery
 from printforge.hardware.mqtt.remote import RemotePrinterDriver
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import UnsafeGcode
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
 
 pytestmark = pytest.mark.mqtt

@@ -16,7 +16,7 @@ from printforge.models.job import JobState
 from printforge.models.printer import PrinterState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 from tests.integration.test_node_cli import node_process, ready_line, stop
