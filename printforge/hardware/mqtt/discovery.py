@@ -115,6 +115,12 @@ class BusDiscovery:
                     log.info("printer %s left the farm", printer_id)
             except Exception:
                 log.exception("discovery could not %s printer %s", op, printer_id)
+            finally:
+                self._ops.task_done()
+
+    async def settled(self) -> None:
+        """Return once every status seen so far has been applied to the manager."""
+        await self._ops.join()
 
     async def _add(self, printer_id: str, msg: StatusMessage) -> None:
         if printer_id in self.manager.names():
