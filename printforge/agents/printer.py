@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
@@ -12,6 +11,7 @@ from printforge.hardware.base import PrinterDriver
 from printforge.models.artifact import GcodeArtifact
 from printforge.runtime.errors import BadArtifact
 from printforge.runtime.logsetup import bind_log_context
+from printforge.runtime.workers import run_cpu
 from printforge.settings import Settings
 
 __all__ = ["HeatingSlots", "PrinterAgent", "Printers"]
@@ -50,7 +50,7 @@ class PrinterAgent(Agent[GcodeArtifact, dict[str, Any]]):
         bind_log_context(job_id=ctx.job_id, printer=ctx.printer)
         driver = self.printers.get(ctx.printer)
         # Whatever produced the file, nothing reaches a printer without passing the gate.
-        analysis = await asyncio.to_thread(check_gcode, inp.path, driver.profile, ctx.material)
+        analysis = await run_cpu(check_gcode, inp.path, driver.profile, ctx.material)
         ctx.report["gate"] = {
             "passed": True,
             "printer": ctx.printer,

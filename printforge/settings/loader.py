@@ -46,6 +46,7 @@ from printforge.slicing.config import SlicerSettings
 __all__ = [
     "ENVIRONMENTS",
     "OrchestratorSettings",
+    "RuntimeSettings",
     "Settings",
     "load_settings",
 ]
@@ -71,6 +72,18 @@ class _FlagSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return copy.deepcopy(_FLAGS.get() or {})
+
+
+class RuntimeSettings(CallPolicy):
+    """`[runtime]`: the call policy every agent runs under, and the CPU worker processes."""
+
+    workers: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="processes for CPU-bound work (CAD, built-in slicer, G-code analysis);"
+        " 0: threads in the server's own process",
+    )
 
 
 class AgentsSettings(BaseModel):
@@ -135,7 +148,7 @@ class Settings(BaseSettings):
         " with a [printers.NAME.camera] table",
     )
 
-    runtime: CallPolicy = Field(default_factory=CallPolicy)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
     agents: AgentsSettings = Field(default_factory=AgentsSettings)
     printers: dict[str, PrinterEntry] = Field(default_factory=dict)
