@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import tempfile
@@ -141,6 +142,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="[runtime] workers")
     parser.add_argument("--request", default="a phone stand for a 10 mm thick phone")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--keep-log", type=Path, help="copy the server's log here at the end")
     args = parser.parse_args()
     if not args.model.is_file():
         raise SystemExit(f"{args.model}: no such model (give --model PATH)")
@@ -154,6 +156,8 @@ def main() -> None:
             asyncio.run(run(args, server))
         finally:
             server.stop()
+            if args.keep_log:
+                shutil.copyfile(server.log, args.keep_log)
 
 
 if __name__ == "__main__":

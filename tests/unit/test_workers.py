@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
+import trimesh
 
 from printforge.runtime import workers
 from printforge.runtime.errors import InputError
@@ -60,3 +61,22 @@ async def test_without_a_pool_the_work_runs_in_a_thread() -> None:
     pid = await workers.run_cpu(pid_after_reports, 2, progress=lambda f, m: seen.append(f))
     assert pid == os.getpid()
     assert seen == [0.5, 1.0]
+
+
+def mesh_facts(mesh: trimesh.Trimesh) -> tuple[int, float, object]:
+    return len(mesh.faces), round(float(mesh.volume), 3), mesh.metadata.get("bodies")
+
+
+def a_box() -> trimesh.Trimesh:
+    box = trimesh.creation.box((10, 20, 30))
+    box.metadata["bodies"] = 1
+    return box
+
+
+@pytest.mark.asyncio
+async def test_meshes_cross_both_ways_without_their_caches(pool: workers.WorkerPool) -> None:
+    box = a_box()
+    assert box.is_watertight  # fills caches that must not be shipped
+    assert await workers.run_cpu(mesh_facts, box) == (12, 6000.0, 1)
+    back = await workers.run_cpu(a_box)
+    assert (len(back.faces), back.metadata["bodies"]) == (12, 1)
