@@ -36,7 +36,7 @@ from printforge.gcode.syntax import parse_line  # noqa: E402
 from printforge.gcode.timing import OnlinePlanner  # noqa: E402
 from printforge.models.printer import PrinterProfile  # noqa: E402
 from printforge.models.request import SliceOverrides  # noqa: E402
-from printforge.runtime.settings import load_settings  # noqa: E402
+from printforge.settings import load_settings  # noqa: E402
 from printforge.slicing.engine import make_engine  # noqa: E402
 from printforge.slicing.params import resolve_params  # noqa: E402
 

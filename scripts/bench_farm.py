@@ -44,7 +44,7 @@ from printforge.hardware.mqtt.remote import RemotePrinterDriver  # noqa: E402
 from printforge.hardware.mqtt.sim.mosquitto import LocalMosquitto  # noqa: E402
 from printforge.orchestrator.printers import PrinterManager  # noqa: E402
 from printforge.runtime.errors import PrintforgeError  # noqa: E402
-from printforge.runtime.settings import load_settings  # noqa: E402
+from printforge.settings import load_settings  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -35,7 +35,7 @@ import asyncio, json, resource, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
 from printforge.models.request import SliceOverrides
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from printforge.slicing.engine import make_engine
 from printforge.slicing.params import resolve_params
 startup = time.perf_counter() - t0
@@ -83,7 +83,7 @@ def run_engine(engine: str, model: Path, out: Path) -> dict[str, object]:
 def analyse(path: Path) -> dict[str, object]:
     sys.path.insert(0, str(ROOT))
     from printforge.gcode.analysis import analyse_gcode
-    from printforge.runtime.settings import load_settings
+    from printforge.settings import load_settings
 
     settings = load_settings()
     t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def analyse(path: Path) -> dict[str, object]:
 
 def available() -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from printforge.runtime.settings import load_settings
+    from printforge.settings import load_settings
     from printforge.slicing.engine import make_engine
 
     settings = load_settings()

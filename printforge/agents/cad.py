@@ -6,7 +6,6 @@ runs the blocking work in a thread, writes the job's files and reports progress.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ from printforge.models.printability import Orientation, PrintabilityReport
 from printforge.models.printer import PrinterProfile
 from printforge.models.spec import DesignSpec
 from printforge.runtime.errors import InputError
-from printforge.runtime.settings import Settings
+from printforge.runtime.workers import run_cpu
+from printforge.settings import Settings
 
 __all__ = ["CADAgent"]
 
@@ -49,13 +49,13 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
         else:
             mesh, repairs, title = await self._import(Path(inp), ctx)
         ctx.progress(0.55, "checking printability", None)
-        report = await asyncio.to_thread(_report, mesh, ctx.profile, repairs)
+        report = await run_cpu(_report, mesh, ctx.profile, repairs)
         if not report.ok:
             raise InputError("the model cannot be printed: " + "; ".join(report.problems))
         for warning in report.warnings:
             log.info("job %s: %s", ctx.job_id, warning)
         ctx.progress(0.75, "writing STL, 3MF and preview", None)
-        files, sha, size = await asyncio.to_thread(_write, mesh, inp, ctx.job_dir, title, report)
+        files, sha, size = await run_cpu(_write, mesh, inp, ctx.job_dir, title, report)
         data: dict[str, Any] = report.model_dump(mode="json")
         data["files"] = sorted(p.name for p in files.values())
         ctx.report["cad"] = data
@@ -79,14 +79,14 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
             raise InputError("the design cannot be printed: " + "; ".join(problems))
         ctx.progress(0.05, f"building {spec.family}", None)
         try:
-            mesh = await asyncio.to_thread(build_mesh, spec, ctx.profile)
+            mesh = await run_cpu(build_mesh, spec, ctx.profile)
         except (ValueError, RuntimeError) as err:  # empty results, manifold3d refusals
             raise InputError(f"the design cannot be built: {err}") from err
         if spec.requirements:
             # What research says it built is measured: a part that does not measure up is
             # refused with the reason, never delivered as if it were what was asked.
             ctx.progress(0.4, "measuring the part against the request", None)
-            misses = await asyncio.to_thread(check_mesh, spec, mesh)
+            misses = await run_cpu(check_mesh, spec, mesh)
             ctx.report["requirements_check"] = {
                 "measured": sum(
                     1
@@ -106,13 +106,13 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
     ) -> tuple[trimesh.Trimesh, list[str], str]:
         ctx.progress(0.05, f"reading {path.name}", None)
         try:
-            mesh, repairs = await asyncio.to_thread(import_mesh, path)
+            mesh, repairs = await run_cpu(import_mesh, path)
         except ImportRefused as err:
             raise InputError(str(err)) from err
         if repairs:
             ctx.progress(0.3, "repaired: " + "; ".join(repairs), None)
         ctx.progress(0.35, "choosing the print orientation", None)
-        turned, record = await asyncio.to_thread(orient, mesh, ctx.profile)
+        turned, record = await run_cpu(orient, mesh, ctx.profile)
         if record.rotated:
             lo, hi = turned.bounds
             turned.apply_translation((-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]))

@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from printforge.agents.base import Agent, AgentContext
+from printforge.hardware.base import PrinterDriver
 from printforge.models.artifact import GcodeArtifact
-from printforge.orchestrator.printers import PrinterManager
-from printforge.orchestrator.scheduler import HeatGate
 from printforge.runtime.errors import BadArtifact
 from printforge.runtime.logsetup import bind_log_context
-from printforge.runtime.settings import Settings
+from printforge.runtime.workers import run_cpu
+from printforge.settings import Settings
 
-__all__ = ["PrinterAgent"]
+__all__ = ["HeatingSlots", "PrinterAgent", "Printers"]
 
 log = logging.getLogger(__name__)
+
+
+class Printers(Protocol):
+    """The printers the agent streams to (the orchestrator's PrinterManager), by name."""
+
+    def get(self, name: str) -> PrinterDriver: ...
+
+
+class HeatingSlots(Protocol):
+    """How many printers may heat at once (the orchestrator's HeatGate): streaming starts
+    inside a slot, and the slot frees once the heaters reach their targets."""
+
+    def heating_slot(self, driver: PrinterDriver) -> AbstractAsyncContextManager[None]: ...
 
 
 class PrinterAgent(Agent[GcodeArtifact, dict[str, Any]]):
     name = "printer"
 
-    def __init__(
-        self, settings: Settings, printers: PrinterManager, heat_gate: HeatGate | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, printers: Printers, heat_gate: HeatingSlots) -> None:
         self.settings = settings
         self.printers = printers
-        self.heat_gate = heat_gate or HeatGate(settings.server.max_heating)
+        self.heat_gate = heat_gate
 
     async def run(self, inp: GcodeArtifact, ctx: AgentContext) -> dict[str, Any]:
         from printforge.gcode.gate import check_gcode
@@ -39,7 +50,7 @@ class PrinterAgent(Agent[GcodeArtifact, dict[str, Any]]):
         bind_log_context(job_id=ctx.job_id, printer=ctx.printer)
         driver = self.printers.get(ctx.printer)
         # Whatever produced the file, nothing reaches a printer without passing the gate.
-        analysis = await asyncio.to_thread(check_gcode, inp.path, driver.profile, ctx.material)
+        analysis = await run_cpu(check_gcode, inp.path, driver.profile, ctx.material)
         ctx.report["gate"] = {
             "passed": True,
             "printer": ctx.printer,

@@ -7,7 +7,6 @@ spec and the CAD pre-build checks, and feeds failures back to the same provider 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -22,7 +21,8 @@ from printforge.models.request import PrintRequest
 from printforge.models.spec import DesignSpec
 from printforge.runtime.errors import InputError, NeedsInput, PrintforgeError
 from printforge.runtime.health import HealthRecord, HealthRegistry, HealthState
-from printforge.runtime.settings import Settings
+from printforge.runtime.workers import run_cpu
+from printforge.settings import Settings
 
 __all__ = ["FEEDBACK_KEY", "ResearchAgent", "question_for", "spec_validator"]
 
@@ -238,7 +238,7 @@ class ResearchAgent(Agent[PrintRequest, DesignSpec]):
                     return spec, [], rounds
                 # A model's design is held to its own requirement list: what it says it built
                 # is measured on the mesh, and what does not measure up goes back to it.
-                problems = await asyncio.to_thread(_mesh_problems, spec, ctx.profile)
+                problems = await run_cpu(_mesh_problems, spec, ctx.profile)
                 if not problems:
                     return spec, [], rounds
             else:

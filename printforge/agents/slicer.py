@@ -12,7 +12,8 @@ from printforge.gcode.analysis import gcode_artifact
 from printforge.gcode.gate import check_gcode
 from printforge.models.artifact import GcodeArtifact, MeshArtifact
 from printforge.runtime.health import HealthRecord, HealthState
-from printforge.runtime.settings import Settings
+from printforge.runtime.workers import run_cpu
+from printforge.settings import Settings
 from printforge.slicing.engine import pick_engine
 from printforge.slicing.params import resolve_params
 
@@ -62,9 +63,9 @@ class SlicerAgent(Agent[MeshArtifact, GcodeArtifact]):
             ctx.progress(0.05, f"slicing with {engine.name}", None)
             result = await engine.slice(inp.path, out, params, ctx.profile, ctx.material, progress)
             ctx.progress(0.85, "checking the G-code", None)
-            analysis = await asyncio.to_thread(check_gcode, out, ctx.profile, ctx.material)
+            analysis = await run_cpu(check_gcode, out, ctx.profile, ctx.material)
             ctx.progress(0.95, "drawing layers", None)
-            preview = await asyncio.to_thread(render_layers, out, png, ctx.profile)
+            preview = await run_cpu(render_layers, out, png, ctx.profile)
         artifact = await asyncio.to_thread(gcode_artifact, out, analysis, engine.name, preview)
         report: dict[str, Any] = {
             "engine": engine.name,

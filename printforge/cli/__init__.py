@@ -191,7 +191,7 @@ def one_line(message: str) -> str:
 def load_cli_settings(args: argparse.Namespace, **overrides: Any):  # type: ignore[no-untyped-def]
     """Settings for a command: the global --config and --data-dir, plus command overrides."""
     from printforge.runtime.logsetup import configure_logging
-    from printforge.runtime.settings import load_settings
+    from printforge.settings import load_settings
 
     extra = {k: v for k, v in overrides.items() if v is not None}
     if getattr(args, "data_dir", None):

@@ -136,7 +136,7 @@ async def _moonraker_sims(
     """Klipper simulators on the same broker, each driven through the real Moonraker driver."""
     from printforge.hardware.mqtt.moonraker import MoonrakerConfig, MoonrakerDriver
     from printforge.hardware.mqtt.sim.moonraker import MoonrakerSimulator
-    from printforge.runtime.settings import PrinterEntry
+    from printforge.settings import PrinterEntry
 
     node_id = settings.bus.resolved_node_id()
     profile = settings.printer_profile(settings.default_printer)
@@ -168,7 +168,7 @@ async def _bambu_sims(count: int, settings: Any, manager: Any, sims: list[tuple[
     from printforge.hardware.mqtt.bambu import USER, BambuConfig, BambuDriver
     from printforge.hardware.mqtt.sim.bambu import BambuSimulator
     from printforge.runtime.errors import AuthError, ConfigError
-    from printforge.runtime.settings import PrinterEntry
+    from printforge.settings import PrinterEntry
 
     bus = settings.bus
     node_id = bus.resolved_node_id()
@@ -241,7 +241,7 @@ async def _handle_node(args: argparse.Namespace) -> int:
     from printforge.hardware.mqtt.node import BusNode, EndpointFaults
     from printforge.orchestrator.printers import PrinterManager
     from printforge.runtime.errors import InputError
-    from printforge.runtime.settings import PrinterEntry
+    from printforge.settings import PrinterEntry
 
     if args.node_config:
         args.config = args.node_config

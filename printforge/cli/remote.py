@@ -37,7 +37,7 @@ from printforge.runtime.errors import (
 )
 
 if TYPE_CHECKING:
-    from printforge.cli.run import StageProgress
+    from printforge.cli.progress import StageProgress
 
 __all__ = [
     "RemoteConnection",
@@ -434,7 +434,7 @@ class RemoteRun:
 
 async def run_remote(args: argparse.Namespace, server: str) -> int:
     """`printforge run --server`: exit 0 only when the job completed, as in local mode."""
-    from printforge.cli.run import StageProgress, render_summary
+    from printforge.cli.progress import StageProgress, render_summary
     from printforge.server.views import ARTIFACT_FILES
 
     base = server_url(server)

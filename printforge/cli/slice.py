@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from printforge.models.printer import PrinterProfile
-    from printforge.runtime.settings import Settings
+    from printforge.settings import Settings
 
 __all__ = ["printer_for_cli", "register"]
 

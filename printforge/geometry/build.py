@@ -176,7 +176,7 @@ def solid(node: Any) -> mf.Manifold:
     fn = _SOLIDS.get(node.kind)
     if fn is not None:
         return fn(node)
-    bodies = families.bodies(node)
+    bodies = families.bodies(node, solid)
     return bodies[0] if len(bodies) == 1 else mf.Manifold.batch_boolean(bodies, mf.OpType.Add)
 
 
@@ -188,7 +188,7 @@ def part_bodies(node: Any) -> list[mf.Manifold]:
         return [b.transform(m) for b in part_bodies(node.children[0])]
     if node.kind in _SOLIDS:
         return [solid(node)]
-    return families.bodies(node)
+    return families.bodies(node, solid)
 
 
 def build_bodies(spec: s.DesignSpec) -> list[tuple[int, Any, trimesh.Trimesh]]:

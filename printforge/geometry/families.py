@@ -19,14 +19,17 @@ from shapely.geometry import box as rect
 from shapely.geometry.base import BaseGeometry
 
 from printforge.geometry import signs, turned
+from printforge.geometry.expand import expand
 from printforge.geometry.profiles import from_shapely
 from printforge.geometry.solids import EPS, cylinder, rounded_rect
 from printforge.models import spec as s
 
 __all__ = [
+    "EXPANDED",
     "FAMILIES",
     "bodies",
     "phone_stand_profile",
+    "raw_bodies",
     "side_profile",
     "slab",
     "wedge_points",
@@ -310,26 +313,37 @@ FAMILIES: dict[str, Callable[[Any], list[mf.Manifold]]] = {
 }
 
 
-def _expanded(node: Any) -> list[mf.Manifold]:
-    """A family written as generic nodes (geometry/expand.py): built by the generic builder."""
-    from printforge.geometry.build import solid
-    from printforge.geometry.expand import expand
+# Families written as generic nodes (geometry/expand.py): the generic builder builds them.
+EXPANDED: frozenset[str] = frozenset(
+    {
+        "pegboard_hook",
+        "fan_plate",
+        "fan_duct",
+        "pin_hinge",
+        "tool_holder",
+        "sliding_box",
+        "grommet",
+        "bag_clip",
+        "cable_comb",
+    }
+)
 
-    return [solid(tree) for tree in expand(node)]
 
+def raw_bodies(node: Any, solid: Callable[[Any], mf.Manifold]) -> list[mf.Manifold]:
+    """A family's bodies where its builder puts them.
 
-for _kind in (
-    "pegboard_hook",
-    "fan_plate",
-    "fan_duct",
-    "pin_hinge",
-    "tool_holder",
-    "sliding_box",
-    "grommet",
-    "bag_clip",
-    "cable_comb",
-):
-    FAMILIES[_kind] = _expanded
+    Args:
+        solid: the generic node builder (`geometry.build.solid`), for the families in
+            EXPANDED. It is passed in rather than imported because the generic builder
+            dispatches to this module: importing it back would make an import cycle.
+    """
+    if node.kind in EXPANDED:
+        return [solid(tree) for tree in expand(node)]
+    try:
+        fn = FAMILIES[node.kind]
+    except KeyError:
+        raise ValueError(f"no builder for node kind {node.kind!r}") from None
+    return fn(node)
 
 
 def _centred(body: mf.Manifold) -> mf.Manifold:
@@ -337,11 +351,7 @@ def _centred(body: mf.Manifold) -> mf.Manifold:
     return body.translate((-(lo_x + hi_x) / 2, -(lo_y + hi_y) / 2, -lo_z))
 
 
-def bodies(node: Any) -> list[mf.Manifold]:
+def bodies(node: Any, solid: Callable[[Any], mf.Manifold]) -> list[mf.Manifold]:
     """A family's bodies, each centred on the origin in XY and standing on z = 0, so that a
-    family used inside a boolean tree sits where its bounds say."""
-    try:
-        fn = FAMILIES[node.kind]
-    except KeyError:
-        raise ValueError(f"no builder for node kind {node.kind!r}") from None
-    return [_centred(b) for b in fn(node)]
+    family used inside a boolean tree sits where its bounds say (`solid`: see raw_bodies)."""
+    return [_centred(b) for b in raw_bodies(node, solid)]

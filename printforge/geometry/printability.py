@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from printforge.geometry.exports import solid_bodies
+from printforge.geometry.shells import solid_bodies
 from printforge.models.printability import PrintabilityReport
 from printforge.models.printer import PrinterProfile
 

@@ -564,23 +564,15 @@ def _expanded(n: Any) -> list[list[str]]:
     return [node(tree) for tree in expand(n)]
 
 
-for _kind in (
-    "pegboard_hook",
-    "fan_plate",
-    "fan_duct",
-    "pin_hinge",
-    "tool_holder",
-    "sliding_box",
-    "grommet",
-    "bag_clip",
-    "cable_comb",
-):
+for _kind in families.EXPANDED:
     _FAMILIES[_kind] = _expanded
 
 
 def family_bodies(n: Any) -> list[list[str]]:
     """Statements per body of a family, centred the way families.bodies() centres them."""
-    raw = families.FAMILIES[n.kind](n)
+    from printforge.geometry.build import solid
+
+    raw = families.raw_bodies(n, solid)
     out = []
     for body, lines in zip(raw, _FAMILIES[n.kind](n), strict=True):
         lo_x, lo_y, lo_z, hi_x, hi_y, _ = mf.Manifold.bounding_box(body)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from printforge.runtime.bucket import TokenBucket as _Bucket
 from printforge.runtime.errors import BudgetExceeded
 
 __all__ = ["Reservation", "SpendLedger", "TokenBucket", "price_of", "usd"]
@@ -24,42 +25,18 @@ __all__ = ["Reservation", "SpendLedger", "TokenBucket", "price_of", "usd"]
 log = logging.getLogger(__name__)
 
 
-class TokenBucket:
-    """`rate_per_minute` units refill continuously up to one minute's worth."""
+class TokenBucket(_Bucket):
+    """`rate_per_minute` units refill continuously up to one minute's worth; a request for more
+    than a minute's worth counts as one minute's worth (it could never be granted otherwise)."""
 
     def __init__(self, rate_per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = rate_per_minute
-        self.rate_s = rate_per_minute / 60.0
-        self._clock = clock
-        self._level = rate_per_minute
-        self._at = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._level = min(self.capacity, self._level + (now - self._at) * self.rate_s)
-        self._at = now
+        super().__init__(rate_per_minute, rate_per_minute / 60.0, clock)
 
     def wait_for(self, amount: float) -> float:
-        """Seconds until `amount` units are available (0 when they are now)."""
-        self._refill()
-        amount = min(amount, self.capacity)
-        if self._level >= amount:
-            return 0.0
-        return (amount - self._level) / self.rate_s
+        return super().wait_for(min(amount, self.capacity))
 
     def take(self, amount: float) -> None:
-        self._refill()
-        self._level -= min(amount, self.capacity)
-
-    def give_back(self, amount: float) -> None:
-        """Return an over-estimate once the real token count is known."""
-        self._refill()
-        self._level = min(self.capacity, self._level + amount)
-
-    @property
-    def available(self) -> float:
-        self._refill()
-        return self._level
+        super().take(min(amount, self.capacity))
 
 
 def usd(amount: float) -> str:

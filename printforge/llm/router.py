@@ -34,8 +34,7 @@ from printforge.runtime.errors import (
     RateLimited,
 )
 from printforge.runtime.health import HealthRegistry
-from printforge.runtime.policy import CallPolicy
-from printforge.runtime.retry import backoff_delay, is_transient, retry_after_of
+from printforge.runtime.retry import Backoff, is_transient, retry_after_of
 
 __all__ = ["LLMRouter", "ProviderSlot", "Validator"]
 
@@ -108,11 +107,8 @@ class LLMRouter:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
-        self._policy = CallPolicy(
-            max_attempts=settings.max_attempts,
-            backoff_initial_s=settings.backoff_initial_s,
-            backoff_max_s=settings.backoff_max_s,
-            jitter=settings.jitter,
+        self._backoff = Backoff(
+            settings.backoff_initial_s, settings.backoff_max_s, jitter=settings.jitter
         )
 
     # -- providers ---------------------------------------------------------------------------
@@ -359,7 +355,7 @@ class LLMRouter:
         retry_after = retry_after_of(err)
         if retry_after is not None and retry_after > self.settings.max_retry_after_s:
             return None  # another provider now beats waiting this long
-        delay = backoff_delay(attempt, self._policy, rng=self._rng)
+        delay = self._backoff.delay(attempt, self._rng)
         # The server's Retry-After is a floor, not a hint (bounded above by max_retry_after_s).
         return max(delay, retry_after) if retry_after is not None else delay
 

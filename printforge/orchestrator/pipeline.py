@@ -39,7 +39,7 @@ from printforge.runtime.errors import (
 )
 from printforge.runtime.guard import Guard
 from printforge.runtime.health import HealthRegistry
-from printforge.runtime.settings import Settings
+from printforge.settings import Settings
 
 __all__ = ["Pipeline", "PrinterChooser"]
 

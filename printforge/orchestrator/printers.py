@@ -18,7 +18,7 @@ from printforge.runtime import metrics
 from printforge.runtime.errors import ConfigError, InputError
 from printforge.runtime.health import HealthRegistry, HealthState
 from printforge.runtime.logsetup import log_context
-from printforge.runtime.settings import PrinterEntry, Settings
+from printforge.settings import PrinterEntry, Settings
 
 __all__ = ["PrinterManager"]
 

@@ -23,7 +23,7 @@ from printforge.models.job import Job
 from printforge.models.printer import PrinterProfile, PrinterStatus
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import InputError
-from printforge.runtime.settings import Settings
+from printforge.settings import Settings
 
 __all__ = ["FarmScheduler", "HeatGate"]
 

@@ -27,11 +27,12 @@ from printforge.orchestrator.pipeline import Pipeline
 from printforge.orchestrator.printers import PrinterManager
 from printforge.orchestrator.scheduler import FarmScheduler
 from printforge.orchestrator.store import JobStore
+from printforge.runtime import workers
 from printforge.runtime.errors import InputError
 from printforge.runtime.health import HealthRegistry, HealthState
 from printforge.runtime.lock import DataDirLock
 from printforge.runtime.logsetup import bind_log_context
-from printforge.runtime.settings import Settings
+from printforge.settings import Settings
 
 __all__ = ["Orchestrator"]
 
@@ -55,6 +56,7 @@ class Orchestrator:
         agents: dict[str, Agent[Any, Any]] | None = None,
     ) -> None:
         self.settings = settings
+        self._workers: workers.WorkerPool | None = None
         self.health = HealthRegistry()
         self.bus = EventBus()
         self.store = JobStore(settings.db_path)
@@ -105,6 +107,10 @@ class Orchestrator:
 
     async def _start(self) -> None:
         self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.runtime.workers > 0 and workers.installed() is None:
+            # CAD builds and slicing leave the loop the printers stream on (runtime/workers.py).
+            self._workers = workers.WorkerPool(self.settings.runtime.workers)
+            workers.install(self._workers)
         await self.store.open()
         recovered = await self.store.recover()
         if recovered:
@@ -170,6 +176,11 @@ class Orchestrator:
             self._unsubscribe_printers()
         await self.store.close()
         self.bus.close()
+        if self._workers is not None:
+            if workers.installed() is self._workers:
+                workers.install(None)
+            self._workers.close()
+            self._workers = None
         if errors:
             log.warning("orchestrator stopped with errors: %s", "; ".join(errors))
 

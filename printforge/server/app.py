@@ -20,7 +20,7 @@ from printforge.server.ws import Broadcaster, handle_ws
 
 if TYPE_CHECKING:
     from printforge.orchestrator.service import Orchestrator
-    from printforge.runtime.settings import Settings
+    from printforge.settings import Settings
 
 __all__ = ["BOOTSTRAP_KEY_FILE", "create_app"]
 

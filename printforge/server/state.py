@@ -14,8 +14,8 @@ from printforge.server.rpc import HandlerTable
 
 if TYPE_CHECKING:
     from printforge.orchestrator.service import Orchestrator
-    from printforge.runtime.settings import Settings
-    from printforge.server.ws import Broadcaster
+    from printforge.server.broadcast import Broadcaster
+    from printforge.settings import Settings
 
 __all__ = ["PRINCIPAL_KEY", "STATE_KEY", "ServerState"]
 

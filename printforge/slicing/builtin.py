@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import InputError
+from printforge.runtime.workers import run_cpu
 from printforge.slicing.engine import Progress, SlicerEngine, SliceResult
 from printforge.slicing.mesh import check_fits, load_mesh, place_on_bed
 from printforge.slicing.params import SliceParams
@@ -30,7 +30,7 @@ class BuiltinEngine(SlicerEngine):
         material: MaterialProfile,
         progress: Progress | None = None,
     ) -> SliceResult:
-        return await asyncio.to_thread(slice_file, model, out, params, profile, progress)
+        return await run_cpu(slice_file, model, out, params, profile, progress=progress)
 
 
 def slice_file(

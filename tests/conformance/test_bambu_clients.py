@@ -32,7 +32,7 @@ from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.sim.bambu import BambuSimulator
 from printforge.models.printer import PrinterProfile, PrinterState
 from printforge.runtime.errors import PrinterError, PrinterFault
-from tests.fakes.broker import BAMBU_ACCESS_CODE, Mosquitto, tls_broker  # noqa: F401
+from tests.fakes.broker import BAMBU_ACCESS_CODE, Mosquitto
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = [
@@ -99,7 +99,7 @@ class Client:
 
 @pytest_asyncio.fixture
 async def rig(
-    tls_broker: Mosquitto,  # noqa: F811
+    tls_broker: Mosquitto,
 ) -> AsyncIterator[tuple[BambuSimulator, Client]]:
     assert tls_broker.tls is not None and tls_broker.tls_port is not None
     serial = f"01P00A{uuid.uuid4().hex[:8].upper()}"
@@ -209,7 +209,7 @@ async def test_pause_resume_and_a_stop_reported_as_the_printer_does(
 @pytest_asyncio.fixture
 async def driver(
     rig: tuple[BambuSimulator, Client],
-    tls_broker: Mosquitto,  # noqa: F811
+    tls_broker: Mosquitto,
 ) -> AsyncIterator[BambuDriver]:
     sim, _client = rig
     assert tls_broker.tls is not None
@@ -271,7 +271,7 @@ async def test_a_cancel_from_another_client_is_a_cancel_and_the_next_job_runs(
 async def test_another_clients_commands_on_the_shared_report_topic_are_not_ours(
     rig: tuple[BambuSimulator, Client],
     driver: BambuDriver,
-    tls_broker: Mosquitto,  # noqa: F811
+    tls_broker: Mosquitto,
 ) -> None:
     sim, client = rig
     assert tls_broker.tls is not None

@@ -25,7 +25,7 @@ from printforge.models.printer import PrinterProfile, PrinterState, PrinterStatu
 from printforge.runtime.errors import PrinterDisconnected, PrinterError, PrinterFault
 from tests.conformance.fake_klippy import FakeKlippy
 from tests.conformance.moonraker_host import MoonrakerProcess, moonraker_binary
-from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from tests.fakes.broker import Mosquitto
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = [pytest.mark.conformance, pytest.mark.mqtt]
@@ -45,7 +45,7 @@ def _moonraker(folder: Path, broker: Mosquitto) -> Iterator[MoonrakerProcess]:
 @pytest.fixture(scope="module")
 def fresh_moonraker(
     tmp_path_factory: pytest.TempPathFactory,
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> Iterator[MoonrakerProcess]:
     """A Moonraker that no Klippy ever connects to (no test gives it one)."""
     yield from _moonraker(tmp_path_factory.mktemp("moonraker-alone"), mosquitto_broker)
@@ -54,7 +54,7 @@ def fresh_moonraker(
 @pytest.fixture(scope="module")
 def moonraker(
     tmp_path_factory: pytest.TempPathFactory,
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> Iterator[MoonrakerProcess]:
     """One Moonraker for the tests that bring their own fake Klippy (each removes it after)."""
     yield from _moonraker(tmp_path_factory.mktemp("moonraker"), mosquitto_broker)
@@ -145,7 +145,7 @@ class RawClient:
 @pytest.mark.asyncio
 async def test_klippy_absent_the_printer_is_not_ready_and_nothing_is_sent_to_print(
     fresh_moonraker: MoonrakerProcess,
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     started: Callable[[MoonrakerDriver], Any],
     tmp_path: Path,
 ) -> None:
@@ -179,7 +179,7 @@ async def test_klippy_absent_the_printer_is_not_ready_and_nothing_is_sent_to_pri
 @pytest.mark.asyncio
 async def test_another_clients_replies_on_the_shared_topic_are_not_taken_for_ours(
     moonraker: MoonrakerProcess,
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     klippy: FakeKlippy,
     started: Callable[[MoonrakerDriver], Any],
 ) -> None:
@@ -217,7 +217,7 @@ async def test_another_clients_replies_on_the_shared_topic_are_not_taken_for_our
 @pytest.mark.asyncio
 async def test_klippy_ready_printing_shutdown_through_real_moonraker(
     moonraker: MoonrakerProcess,
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     klippy: FakeKlippy,
     started: Callable[[MoonrakerDriver], Any],
     tmp_path: Path,
@@ -263,7 +263,7 @@ async def test_klippy_ready_printing_shutdown_through_real_moonraker(
 @pytest.mark.asyncio
 async def test_klippy_going_away_is_seen_though_mqtt_says_nothing(
     moonraker: MoonrakerProcess,
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     klippy: FakeKlippy,
     started: Callable[[MoonrakerDriver], Any],
     tmp_path: Path,
@@ -311,7 +311,7 @@ async def test_klippy_going_away_is_seen_though_mqtt_says_nothing(
 @pytest.mark.asyncio
 async def test_a_reply_with_our_id_that_answers_another_method_is_not_taken(
     moonraker: MoonrakerProcess,
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     klippy: FakeKlippy,
     started: Callable[[MoonrakerDriver], Any],
 ) -> None:

@@ -8,8 +8,8 @@ stopped, killed and restarted on the same ports to test reconnection.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import ipaddress
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,11 @@ import pytest
 from printforge.hardware.mqtt.sim.mosquitto import LocalMosquitto, TlsFiles, free_port
 
 __all__ = [
+    "ConfiguredMosquitto",
     "Mosquitto",
     "TlsFiles",
     "free_port",
     "make_tls_files",
-    "mosquitto_broker",
-    "private_broker",
-    "tls_broker",
 ]
 
 BAMBU_ACCESS_CODE = "12345678"
@@ -118,31 +116,29 @@ class Mosquitto(LocalMosquitto):
             pytest.fail(f"{err}: scripts/setup installs it")
 
 
-@pytest.fixture(scope="session")
-def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    """One plain broker for the whole session; tests use their own topic prefixes."""
-    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
-    broker.start()
-    yield broker
-    broker.stop()
+class ConfiguredMosquitto(Mosquitto):
+    """A test broker whose security settings are the generated snippet, as an operator's."""
 
+    def __init__(self, folder: Path, snippet: Path, *, allow_anonymous: bool = False) -> None:
+        super().__init__(folder)
+        self.snippet = snippet
+        self.allow_anonymous = allow_anonymous
 
-@pytest.fixture(scope="session")
-def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    """A broker with a TLS listener (certificate made now) and the Bambu LAN user."""
-    folder = tmp_path_factory.mktemp("mosquitto-tls")
-    broker = Mosquitto(
-        folder, tls=make_tls_files(folder / "tls"), users={"bblp": BAMBU_ACCESS_CODE}
-    )
-    broker.start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def private_broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A broker of one's own, for tests that kill or restart it."""
-    broker = Mosquitto(tmp_path / "mosquitto")
-    broker.start()
-    yield broker
-    broker.stop()
+    def _write_config(self) -> Path:
+        lines = [
+            f"user {getpass.getuser()}",
+            "persistence false",
+            "log_type error",
+            "log_type warning",
+            f"log_dest file {self.log_path}",
+        ]
+        for line in self.snippet.read_text().splitlines():
+            if line.startswith("allow_anonymous") and self.allow_anonymous:
+                # The ACL alone must keep an anonymous client out of the farm's topics.
+                line = "allow_anonymous true"
+            if line and not line.startswith("#"):
+                lines.append(line)
+        lines.append(f"listener {self.port} 127.0.0.1")
+        conf = self.folder / "mosquitto.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        return conf

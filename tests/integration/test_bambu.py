@@ -23,12 +23,7 @@ from printforge.hardware.mqtt.sim.bambu import BambuFaults, BambuSimulator
 from printforge.models.printer import PrinterProfile, PrinterState
 from printforge.runtime import metrics
 from printforge.runtime.errors import AuthError, PrinterDisconnected, PrinterError, PrinterFault
-from tests.fakes.broker import (  # noqa: F401
-    BAMBU_ACCESS_CODE,
-    Mosquitto,
-    mosquitto_broker,
-    tls_broker,
-)
+from tests.fakes.broker import BAMBU_ACCESS_CODE, Mosquitto
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = pytest.mark.mqtt
@@ -44,7 +39,7 @@ def server_context(broker: Mosquitto) -> ssl.SSLContext:
 @pytest_asyncio.fixture
 async def bambu(
     request: pytest.FixtureRequest,
-    tls_broker: Mosquitto,  # noqa: F811
+    tls_broker: Mosquitto,
 ) -> AsyncIterator[tuple[BambuSimulator, BambuDriver]]:
     options = dict(getattr(request, "param", {}))  # simulator faults, by indirect parametrize
     verify = options.pop("verify", True)
@@ -267,7 +262,7 @@ async def plain_pair(broker: Mosquitto, **sim_options: float) -> tuple[BambuSimu
 
 @pytest.mark.asyncio
 async def test_simulator_on_a_shared_plain_broker_with_plain_ftp(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -303,7 +298,7 @@ def layered_gcode(layers: int, *, nozzle: int = 235, bed: int = 70) -> str:
 
 @pytest.mark.asyncio
 async def test_with_a_speed_up_the_simulator_plays_the_file_it_was_given(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     # A mock farm's Bambu prints take the file's own time / N, its layers and temperatures.
@@ -332,7 +327,7 @@ async def test_with_a_speed_up_the_simulator_plays_the_file_it_was_given(
 
 @pytest.mark.asyncio
 async def test_a_file_that_is_not_gcode_fails_on_the_simulator(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     sim, driver = await plain_pair(mosquitto_broker, sim_speed=1000.0)
@@ -425,7 +420,7 @@ def project_driver(sim: BambuSimulator, broker: Mosquitto, **options: Any) -> Ba
 
 @pytest.mark.asyncio
 async def test_a_3mf_project_starts_through_project_file_with_the_clients_fields(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     sim, plain = await plain_pair(mosquitto_broker, print_s=0.5)
@@ -457,7 +452,7 @@ async def test_a_3mf_project_starts_through_project_file_with_the_clients_fields
 
 @pytest.mark.asyncio
 async def test_gcode_file_is_still_there_to_choose(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     sim, plain = await plain_pair(mosquitto_broker, print_s=0.5)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import os
 import stat
 import subprocess
@@ -29,42 +28,14 @@ from printforge.hardware.mqtt.topics import Topics
 from printforge.models.printer import PrinterState
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import AuthError
-from printforge.runtime.settings import load_settings
-from tests.fakes.broker import Mosquitto
+from printforge.settings import load_settings
+from tests.fakes.broker import ConfiguredMosquitto, Mosquitto
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = pytest.mark.mqtt
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "farmacl/v1"
-
-
-class ConfiguredMosquitto(Mosquitto):
-    """A test broker whose security settings are the generated snippet, as an operator's."""
-
-    def __init__(self, folder: Path, snippet: Path, *, allow_anonymous: bool = False) -> None:
-        super().__init__(folder)
-        self.snippet = snippet
-        self.allow_anonymous = allow_anonymous
-
-    def _write_config(self) -> Path:
-        lines = [
-            f"user {getpass.getuser()}",
-            "persistence false",
-            "log_type error",
-            "log_type warning",
-            f"log_dest file {self.log_path}",
-        ]
-        for line in self.snippet.read_text().splitlines():
-            if line.startswith("allow_anonymous") and self.allow_anonymous:
-                # The ACL alone must keep an anonymous client out of the farm's topics.
-                line = "allow_anonymous true"
-            if line and not line.startswith("#"):
-                lines.append(line)
-        lines.append(f"listener {self.port} 127.0.0.1")
-        conf = self.folder / "mosquitto.conf"
-        conf.write_text("\n".join(lines) + "\n")
-        return conf
 
 
 def read_env(path: Path) -> dict[str, str]:

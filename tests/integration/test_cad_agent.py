@@ -18,7 +18,7 @@ from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.models.request import PrintRequest
 from printforge.models.spec import DesignSpec
 from printforge.runtime.errors import InputError
-from printforge.runtime.settings import Settings
+from printforge.settings import Settings
 
 
 def _ctx(tmp_path: Path, bed: float = 220.0) -> tuple[AgentContext, list[Any]]:

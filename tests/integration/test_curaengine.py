@@ -12,7 +12,7 @@ import trimesh
 
 from printforge.models.request import SliceOverrides
 from printforge.runtime.errors import InputError
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from printforge.slicing.curaengine import find_definitions
 from printforge.slicing.engine import make_engine
 from printforge.slicing.gate import check_gcode

@@ -14,7 +14,7 @@ from printforge.models.job import JobState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
 from printforge.runtime.errors import ConfigError, DataDirBusy
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from tests.fakes.serve_process import REPO, ServeProcess
 
 KEY = "lock-admin-key-0123456789"

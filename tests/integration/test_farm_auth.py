@@ -42,8 +42,8 @@ from printforge.hardware.virtual.driver import VirtualDriver
 from printforge.models.printer import PrinterProfile, PrinterState
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import AuthError, OperationTimeout
-from printforge.runtime.settings import load_settings
-from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from printforge.settings import load_settings
+from tests.fakes.broker import Mosquitto
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = pytest.mark.mqtt
@@ -197,7 +197,7 @@ def farm_settings(url: str, prefix: str, **kw: object) -> BusSettings:
 
 @pytest.mark.asyncio
 async def test_a_node_with_a_farm_key_refuses_unsigned_and_forged_commands(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> None:
     url, prefix = mosquitto_broker.url, prefix_()
     pid = "sec.virtual-1"
@@ -245,7 +245,7 @@ async def test_a_node_with_a_farm_key_refuses_unsigned_and_forged_commands(
 
 @pytest.mark.asyncio
 async def test_a_replayed_command_is_refused_even_once_its_id_is_forgotten(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -286,7 +286,7 @@ async def test_a_replayed_command_is_refused_even_once_its_id_is_forgotten(
 
 @pytest.mark.asyncio
 async def test_the_orchestrator_ignores_a_forged_printer_and_prints_on_a_signed_one(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -383,7 +383,7 @@ async def test_the_orchestrator_ignores_a_forged_printer_and_prints_on_a_signed_
 
 @pytest.mark.asyncio
 async def test_a_signed_farm_is_still_read_by_an_orchestrator_without_the_key(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> None:
     # Receivers ignore unknown keys: a keyless orchestrator still sees the signed printer; its
     # commands are refused at once, saying why, instead of timing out.
@@ -412,7 +412,7 @@ async def test_a_signed_farm_is_still_read_by_an_orchestrator_without_the_key(
 
 @pytest.mark.asyncio
 async def test_an_open_node_warns_once_and_a_keyed_node_not_at_all(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> None:
     url = mosquitto_broker.url
     open_node = node_process(url, prefix_(), "open", "--virtual", "2")
@@ -495,7 +495,7 @@ def start_cmd(cmd_id: str, url: str, body: bytes, origin: str | None = None) -> 
 
 @pytest.mark.asyncio
 async def test_a_node_fetches_nothing_from_an_origin_it_was_not_told_to_trust(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> None:
     url, prefix = mosquitto_broker.url, prefix_()
     body = fresh_gcode()
@@ -525,7 +525,7 @@ async def test_a_node_fetches_nothing_from_an_origin_it_was_not_told_to_trust(
 
 @pytest.mark.asyncio
 async def test_a_trusted_origin_is_fetched_but_not_followed_elsewhere(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> None:
     url, prefix = mosquitto_broker.url, prefix_()
     body = fresh_gcode()
@@ -549,7 +549,7 @@ async def test_a_trusted_origin_is_fetched_but_not_followed_elsewhere(
 
 @pytest.mark.asyncio
 async def test_the_orchestrators_own_origin_is_trusted_when_it_signs_the_start(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> None:
     url, prefix = mosquitto_broker.url, prefix_()
     body = fresh_gcode()
@@ -582,7 +582,7 @@ async def test_the_orchestrators_own_origin_is_trusted_when_it_signs_the_start(
 
 @pytest.mark.asyncio
 async def test_an_unsigned_copy_of_a_command_id_neither_blocks_nor_answers_the_real_one(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     url, prefix = mosquitto_broker.url, prefix_()

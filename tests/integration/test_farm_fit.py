@@ -11,7 +11,7 @@ import pytest
 from printforge.models.job import JobState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 
 # generic-220 is 220 x 220 x 250 mm; prusa-mk3s is 250 x 210 x 210 mm.
 WIDE = "a 240 x 100 x 20 mm box"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.broker import ConfiguredMosquitto
 from tests.fakes.serve_process import REPO, free_port, wait_for
-from tests.integration.test_broker_acl import ConfiguredMosquitto
 
 pytestmark = pytest.mark.mqtt
 

@@ -15,10 +15,10 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from printforge.runtime.settings import load_settings
 from printforge.server.app import create_app
 from printforge.server.state import STATE_KEY
-from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from printforge.settings import load_settings
+from tests.fakes.broker import Mosquitto
 
 KEY = "components-admin-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -35,7 +35,7 @@ def closed_port() -> int:
 @pytest_asyncio.fixture
 async def client(
     tmp_path: Path,
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> AsyncIterator[TestClient]:
     settings = load_settings(
         overrides={

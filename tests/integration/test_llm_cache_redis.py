@@ -26,7 +26,7 @@ from printforge.llm.config import CacheSettings, LLMSettings, ProviderSettings
 from printforge.llm.router import LLMRouter
 from printforge.runtime.errors import ConfigError
 from printforge.runtime.health import HealthRecord, HealthState
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 
 redis = pytest.importorskip("redis", reason="the redis extra is not installed")
 

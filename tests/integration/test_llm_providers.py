@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from printforge.agents.base import AgentContext
 from printforge.agents.research import ResearchAgent
 from printforge.llm.base import LLMMessage, LLMRequest, ProviderUnavailable
 from printforge.llm.offline import parse_request
@@ -20,10 +19,10 @@ from printforge.llm.router import LLMRouter
 from printforge.models.request import PrintRequest
 from printforge.runtime import metrics
 from printforge.runtime.errors import BudgetExceeded, InputError
-from printforge.runtime.settings import Settings, load_settings
+from printforge.settings import Settings
 from tests.fakes.llm_server import FakeLLM, Step
+from tests.fakes.llm_settings import SECRET, context, settings_for
 
-SECRET = "sk-test-DO-NOT-LEAK-4242"
 CUBE = parse_request("a 20 mm calibration cube").model_dump(mode="json")
 # A small schema OpenAI's strict mode accepts (the fake server refuses any other).
 NAME_SCHEMA = {
@@ -32,53 +31,6 @@ NAME_SCHEMA = {
     "required": ["name"],
     "additionalProperties": False,
 }
-
-
-def settings_for(fake: FakeLLM, tmp: Path, order: list[str], **llm: Any) -> Settings:
-    providers = {
-        "openai": {
-            "kind": "openai",
-            "model": "gpt-4o-mini",
-            "escalation_model": "gpt-4o",
-            "base_url": fake.openai_base_url,
-            "api_key": SECRET,
-            "timeout_s": 2.0,
-        },
-        "anthropic": {
-            "kind": "anthropic",
-            "model": "claude-haiku-4-5",
-            "escalation_model": "claude-sonnet-4-6",
-            "base_url": fake.anthropic_base_url,
-            "api_key": SECRET,
-            "timeout_s": 2.0,
-        },
-        "local": {"kind": "openai_compatible", "base_url": fake.local_base_url, "model": "llama"},
-        "dead": {"kind": "openai_compatible", "base_url": "http://127.0.0.1:9/v1", "timeout_s": 1},
-    }
-    for name, extra in llm.pop("provider", {}).items():
-        providers[name].update(extra)
-    overrides = {
-        "data_dir": str(tmp),
-        "llm": {
-            "providers": order,
-            "provider": providers,
-            "backoff_initial_s": 0.01,
-            "backoff_max_s": 0.05,
-            **llm,
-        },
-    }
-    return load_settings(overrides=overrides)
-
-
-def context(settings: Settings, tmp: Path, text: str) -> AgentContext:
-    return AgentContext(
-        job_id="job1",
-        job_dir=tmp,
-        request=PrintRequest(text=text),
-        printer="virtual",
-        profile=settings.printer_profile("virtual"),
-        material=settings.material("PLA"),
-    )
 
 
 async def research(

@@ -14,7 +14,7 @@ from printforge.agents.research import ResearchAgent
 from printforge.models.request import PrintRequest
 from printforge.runtime.errors import NeedsInput
 from tests.fakes.llm_server import FakeLLM, Step
-from tests.integration.test_llm_providers import context, settings_for
+from tests.fakes.llm_settings import context, settings_for
 
 
 def cube_answer(side: float, requirements: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from printforge.hardware.mqtt.sim.moonraker import MoonrakerFaults, MoonrakerSim
 from printforge.models.printer import PrinterProfile, PrinterState, PrinterStatus
 from printforge.runtime import metrics
 from printforge.runtime.errors import PrinterDisconnected, PrinterFault
-from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from tests.fakes.broker import Mosquitto
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = pytest.mark.mqtt
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.mqtt
 @pytest_asyncio.fixture
 async def klipper(
     request: pytest.FixtureRequest,
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> AsyncIterator[tuple[MoonrakerSimulator, MoonrakerDriver]]:
     options = dict(getattr(request, "param", {}))  # simulator faults, by indirect parametrize
     instance = f"klipper-{uuid.uuid4().hex[:8]}"
@@ -248,7 +248,7 @@ async def raw_call(
 
 @pytest_asyncio.fixture
 async def pair(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> AsyncIterator[Callable[..., Any]]:
     """`await pair(klippy=..., faults=..., **driver_options)` -> a started (sim, driver)."""
     made: list[tuple[MoonrakerSimulator, MoonrakerDriver]] = []
@@ -339,7 +339,7 @@ async def test_a_failed_status_query_leaves_the_printer_not_ready(pair: Callable
 @pytest.mark.asyncio
 async def test_the_simulator_answers_as_moonraker_does(
     pair: Callable[..., Any],
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> None:
     # moonraker/server.py _handle_info_request; Klippy's endpoints only once Klippy connected
     # (-32601 before, 503 after it left); Moonraker's own printer.print.* 503 without Klippy.
@@ -361,7 +361,7 @@ async def test_the_simulator_answers_as_moonraker_does(
 @pytest.mark.asyncio
 async def test_two_drivers_of_one_moonraker_do_not_take_each_others_replies(
     pair: Callable[..., Any],
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> None:
     # Two orchestrators watching the same printer: their requests go out at once and their
     # replies come on the one response topic; numbered 1, 2, 3… each, they used to collide.

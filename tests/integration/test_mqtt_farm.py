@@ -37,7 +37,7 @@ from printforge.runtime.errors import (
     PrinterDisconnected,
     UnsafeGcode,
 )
-from tests.fakes.broker import Mosquitto, mosquitto_broker, private_broker  # noqa: F401
+from tests.fakes.broker import Mosquitto
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = pytest.mark.mqtt
@@ -106,7 +106,7 @@ async def until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-unt
 
 @pytest.mark.asyncio
 async def test_status_is_retained_with_profile_summary(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -127,7 +127,7 @@ async def test_status_is_retained_with_profile_summary(
 
 @pytest.mark.asyncio
 async def test_remote_print_completes_with_progress(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -151,7 +151,7 @@ async def test_remote_print_completes_with_progress(
 
 @pytest.mark.asyncio
 async def test_repeated_command_id_has_no_effect(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -168,7 +168,7 @@ async def test_repeated_command_id_has_no_effect(
 
 @pytest.mark.asyncio
 async def test_malformed_messages_are_counted_and_harmless(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -200,7 +200,7 @@ async def test_malformed_messages_are_counted_and_harmless(
 
 @pytest.mark.asyncio
 async def test_a_command_without_an_id_is_malformed_and_never_executed(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     # Without an id a command cannot be de-duplicated: a resend would run it twice.
@@ -219,7 +219,7 @@ async def test_a_command_without_an_id_is_malformed_and_never_executed(
 
 @pytest.mark.asyncio
 async def test_a_bad_command_reply_says_what_is_wrong(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -236,7 +236,7 @@ async def test_a_bad_command_reply_says_what_is_wrong(
 
 @pytest.mark.asyncio
 async def test_a_manual_line_passes_the_safety_gate(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     # `send` reached the firmware unchecked: anyone allowed on the cmd topic could set 999 °C.
@@ -258,7 +258,7 @@ async def test_a_manual_line_passes_the_safety_gate(
 
 @pytest.mark.asyncio
 async def test_upload_with_wrong_sha256_never_prints(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -286,7 +286,7 @@ async def test_upload_with_wrong_sha256_never_prints(
 
 @pytest.mark.asyncio
 async def test_cancelling_the_stream_cancels_the_remote_print(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -323,7 +323,7 @@ async def test_cancelling_the_stream_cancels_the_remote_print(
 
 @pytest.mark.asyncio
 async def test_pause_and_resume_over_the_bus(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -349,7 +349,7 @@ async def test_pause_and_resume_over_the_bus(
 
 @pytest.mark.asyncio
 async def test_delayed_replies_are_waited_for_and_not_duplicated(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     # Replies slower than the resend interval: the command is resent, executed once.
@@ -368,7 +368,7 @@ async def test_delayed_replies_are_waited_for_and_not_duplicated(
 
 @pytest.mark.asyncio
 async def test_node_dropping_off_the_bus_shows_offline_by_last_will(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -383,7 +383,7 @@ async def test_node_dropping_off_the_bus_shows_offline_by_last_will(
 
 @pytest.mark.asyncio
 async def test_dropping_off_mid_print_briefly_keeps_the_job(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url, offline_grace_s=5.0)
@@ -401,7 +401,7 @@ async def test_dropping_off_mid_print_briefly_keeps_the_job(
 
 @pytest.mark.asyncio
 async def test_dropping_off_for_longer_than_the_grace_interrupts(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url, offline_grace_s=0.3)
@@ -418,7 +418,7 @@ async def test_dropping_off_for_longer_than_the_grace_interrupts(
 
 @pytest.mark.asyncio
 async def test_broker_restart_mid_print_loses_nothing(
-    private_broker: Mosquitto,  # noqa: F811
+    private_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(private_broker.url, stale_after_s=5.0, offline_grace_s=5.0)
@@ -483,7 +483,7 @@ async def test_tls_and_credentials(tmp_path: Path) -> None:
 
 @pytest.mark.asyncio
 async def test_remote_driver_with_its_own_connection(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)
@@ -507,7 +507,7 @@ async def test_remote_driver_with_its_own_connection(
 
 @pytest.mark.asyncio
 async def test_status_message_is_json_with_documented_keys(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     settings = bus_settings(mosquitto_broker.url)

@@ -23,49 +23,14 @@ from printforge.hardware.mqtt.remote import RemotePrinterDriver
 from printforge.models.printer import PrinterState
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import PrinterDisconnected
-from printforge.runtime.settings import Settings, load_settings
-from tests.fakes.broker import (  # noqa: F401
-    Mosquitto,
-    make_tls_files,
-    mosquitto_broker,
-    tls_broker,
-)
+from printforge.settings import Settings, load_settings
+from tests.fakes.broker import Mosquitto, make_tls_files
+from tests.fakes.node import node_process, ready_line, stop
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 
 pytestmark = pytest.mark.mqtt
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def node_process(url: str, prefix: str, node_id: str, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "printforge",
-            "node",
-            "--broker",
-            url,
-            "--topic-prefix",
-            prefix,
-            "--node-id",
-            node_id,
-            "--status-interval",
-            "0.2",
-            *extra,
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PRINTFORGE_ENV": "development"},
-    )
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.communicate(timeout=10)  # also closes the pipes
 
 
 def finish(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> tuple[str, str]:
@@ -76,15 +41,6 @@ def finish(proc: subprocess.Popen[str], timeout_s: float = 60.0) -> tuple[str, s
         proc.kill()
         _out, err = proc.communicate(timeout=10)
         raise AssertionError(f"the node did not exit within {timeout_s:g}s: {err}") from None
-
-
-async def ready_line(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
-    if not line:
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(f"node exited: {err}")
-    return line
 
 
 def settings_for(url: str, prefix: str, tmp: Path) -> Settings:
@@ -105,7 +61,7 @@ def settings_for(url: str, prefix: str, tmp: Path) -> Settings:
 
 @pytest_asyncio.fixture
 async def discovery(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> AsyncIterator[tuple[BusDiscovery, str]]:
     prefix = f"n{uuid.uuid4().hex[:10]}/v1"
@@ -128,7 +84,7 @@ async def wait_for(predicate, timeout: float = 15.0) -> None:  # type: ignore[no
 @pytest.mark.asyncio
 async def test_node_printers_are_discovered_and_print(
     discovery: tuple[BusDiscovery, str],
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     disc, prefix = discovery
@@ -164,7 +120,7 @@ async def test_node_printers_are_discovered_and_print(
 @pytest.mark.asyncio
 async def test_kill_9_node_mid_print_interrupts_the_job(
     discovery: tuple[BusDiscovery, str],
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     disc, prefix = discovery
@@ -196,7 +152,7 @@ async def test_kill_9_node_mid_print_interrupts_the_job(
 @pytest.mark.asyncio
 async def test_mock_farm_of_moonraker_simulators_prints_over_the_bus(
     discovery: tuple[BusDiscovery, str],
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     # orchestrator -> farm bus -> node -> Moonraker driver -> JSON-RPC/HTTP -> Klipper simulator
@@ -217,7 +173,7 @@ async def test_mock_farm_of_moonraker_simulators_prints_over_the_bus(
 
 @pytest.mark.asyncio
 async def test_a_hand_configured_bus_printer_is_not_discovered_twice(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     prefix = f"n{uuid.uuid4().hex[:10]}/v1"
@@ -240,7 +196,10 @@ async def test_a_hand_configured_bus_printer_is_not_discovered_twice(
         await ready_line(proc)
         await wait_for(lambda: "eps.virtual-2" in manager.names())
         await wait_for(lambda: manager.available("far"))
-        await asyncio.sleep(0.5)  # every retained status has arrived by now
+        # Both printers' statuses have reached discovery; once it has applied them, the one
+        # configured by hand (far) must still be the only way to eps.virtual-1.
+        await wait_for(lambda: {"eps.virtual-1", "eps.virtual-2"} <= disc.farm.statuses.keys())
+        await asyncio.wait_for(disc.settled(), 15)
         assert "eps.virtual-1" not in manager.names()
         assert "eps.virtual-1" in disc.farm.statuses
     finally:
@@ -252,7 +211,7 @@ async def test_a_hand_configured_bus_printer_is_not_discovered_twice(
 @pytest.mark.asyncio
 async def test_mock_farm_of_bambu_simulators_prints_and_stops_cleanly(
     discovery: tuple[BusDiscovery, str],
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     # orchestrator -> farm bus -> node -> Bambu driver -> report/request topics + FTP -> simulator
@@ -299,7 +258,7 @@ async def test_mock_farm_of_bambu_simulators_prints_and_stops_cleanly(
     ],
 )
 def test_a_bad_simulator_count_is_refused_with_the_reason(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     flags: list[str],
     message: str,
 ) -> None:
@@ -312,7 +271,7 @@ def test_a_bad_simulator_count_is_refused_with_the_reason(
 
 
 def test_bambu_simulators_on_a_broker_that_checks_bblp_fail_clearly(
-    tls_broker: Mosquitto,  # noqa: F811
+    tls_broker: Mosquitto,
 ) -> None:
     # The plain listener of the TLS broker knows bblp with another password: the per-run
     # access code is refused, and the node says why instead of waiting forever.
@@ -324,7 +283,7 @@ def test_bambu_simulators_on_a_broker_that_checks_bblp_fail_clearly(
 
 
 def test_a_node_whose_password_the_broker_refuses_stops_saying_so(
-    tls_broker: Mosquitto,  # noqa: F811
+    tls_broker: Mosquitto,
 ) -> None:
     # Retrying a rejected password forever would look alive while no printer reaches the farm.
     proc = subprocess.Popen(
@@ -363,7 +322,7 @@ def test_a_node_whose_password_the_broker_refuses_stops_saying_so(
 @pytest.mark.asyncio
 async def test_one_node_runs_a_mock_farm_of_every_protocol(
     discovery: tuple[BusDiscovery, str],
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
 ) -> None:
     disc, prefix = discovery
     proc = node_process(

@@ -22,8 +22,8 @@ from printforge.hardware.mqtt.discovery import BusDiscovery
 from printforge.hardware.mqtt.remote import RemotePrinterDriver
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import UnsafeGcode
-from printforge.runtime.settings import load_settings
-from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from printforge.settings import load_settings
+from tests.fakes.broker import Mosquitto
 
 pytestmark = pytest.mark.mqtt
 
@@ -75,7 +75,7 @@ def _node_process(url: str, prefix: str) -> subprocess.Popen[str]:
 
 @pytest_asyncio.fixture
 async def node(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> AsyncIterator[tuple[BusDiscovery, RemotePrinterDriver]]:
     """A node process with one virtual printer (generic-220, PLA), seen through discovery."""

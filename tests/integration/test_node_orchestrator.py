@@ -16,10 +16,10 @@ from printforge.models.job import JobState
 from printforge.models.printer import PrinterState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
-from printforge.runtime.settings import load_settings
-from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from printforge.settings import load_settings
+from tests.fakes.broker import Mosquitto
+from tests.fakes.node import node_process, ready_line, stop
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
-from tests.integration.test_node_cli import node_process, ready_line, stop
 
 pytestmark = pytest.mark.mqtt
 
@@ -32,7 +32,7 @@ async def until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-un
 
 @pytest.mark.asyncio
 async def test_killed_node_requeues_the_job_and_it_finishes_later(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     prefix = f"o{uuid.uuid4().hex[:10]}/v1"
@@ -96,7 +96,7 @@ async def test_killed_node_requeues_the_job_and_it_finishes_later(
 
 @pytest.mark.asyncio
 async def test_orchestrator_dispatches_to_a_bambu_simulator_of_a_mock_farm(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> None:
     # What `printforge serve` with [bus] broker set does, against `printforge node --sim-bambu`.

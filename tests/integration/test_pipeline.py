@@ -21,7 +21,7 @@ from printforge.models.printer import PrinterState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
 from printforge.runtime.errors import ConnectionLost, InputError, PrinterFault
-from printforge.runtime.settings import Settings, load_settings
+from printforge.settings import Settings, load_settings
 
 CUBE = "a 20 mm calibration cube"
 

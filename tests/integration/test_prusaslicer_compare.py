@@ -11,7 +11,7 @@ import trimesh
 
 from printforge.models.request import SliceOverrides
 from printforge.runtime.errors import InputError
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from printforge.slicing.analysis import GcodeAnalysis
 from printforge.slicing.engine import make_engine
 from printforge.slicing.gate import check_gcode

@@ -30,10 +30,10 @@ from printforge.runtime.errors import (
     PrintforgeError,
     RateLimited,
 )
-from printforge.runtime.settings import load_settings
 from printforge.server.app import create_app
 from printforge.server.auth import KeyStore, Role
 from printforge.server.rpc import Forbidden, error_for
+from printforge.settings import load_settings
 
 ADMIN_KEY = "test-admin-key-0123456789"
 Factory = Callable[..., Awaitable[TestClient]]

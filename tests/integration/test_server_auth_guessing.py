@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from printforge.runtime.settings import load_settings
 from printforge.server.app import create_app
 from printforge.server.limits import RateLimiter
+from printforge.settings import load_settings
 
 KEY = "guessing-admin-key-0123456789"
 

@@ -21,8 +21,8 @@ from printforge.models.request import PrintRequest
 from printforge.orchestrator.printers import PrinterManager
 from printforge.orchestrator.scheduler import FarmScheduler
 from printforge.runtime.errors import InputError
-from printforge.runtime.settings import Settings, load_settings
 from printforge.server.app import create_app
+from printforge.settings import Settings, load_settings
 
 KEY = "farm-admin-key-0123456789"
 TIMEOUT = 60.0  # generous: a loaded 2-core CI machine

@@ -12,7 +12,7 @@ from printforge.agents.base import AgentContext
 from printforge.agents.slicer import SlicerAgent
 from printforge.models.artifact import MeshArtifact, file_sha256
 from printforge.models.request import PrintRequest, SliceOverrides
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from printforge.slicing.curaengine import find_definitions
 
 ENGINES = [

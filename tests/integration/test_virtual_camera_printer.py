@@ -24,7 +24,7 @@ from printforge.hardware.virtual.config import VirtualConfig
 from printforge.hardware.virtual.driver import VirtualDriver
 from printforge.models.printer import MaterialProfile, PrinterStatus
 from printforge.models.request import PrintRequest, SliceOverrides
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from printforge.slicing.builtin import slice_file
 from printforge.slicing.config import SlicerSettings
 from printforge.slicing.params import resolve_params

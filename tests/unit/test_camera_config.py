@@ -15,7 +15,7 @@ from printforge.hardware.camera.config import (
     parse_event_spec,
 )
 from printforge.runtime.errors import ConfigError
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 
 
 def test_a_real_camera_needs_a_url() -> None:

@@ -17,7 +17,7 @@ from printforge.hardware.mqtt.signing import Signer, Verifier
 from printforge.hardware.mqtt.topics import Topics
 from printforge.models.printer import PrinterState
 from printforge.runtime.errors import ConfigError
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 
 KEY = b"k" * 40
 TOPIC = "printforge/v1/printers/h1.p1/cmd"

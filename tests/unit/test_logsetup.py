@@ -17,7 +17,7 @@ from printforge.runtime.logsetup import (
     current_log_context,
     log_context,
 )
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 
 FARM_KEY = "farmkey-0123456789-abcdefghij-KLMNOPQRST"
 API_KEY = "pf_ab12cd34_SECRETSECRETSECRET"

@@ -707,7 +707,7 @@ async def test_the_research_agent_refuses_before_any_mesh(tmp_path: Any) -> None
     from printforge.agents.base import AgentContext
     from printforge.agents.research import ResearchAgent
     from printforge.models.request import PrintRequest
-    from printforge.runtime.settings import load_settings
+    from printforge.settings import load_settings
 
     settings = load_settings(overrides={"data_dir": str(tmp_path)})
     agent = ResearchAgent(settings)

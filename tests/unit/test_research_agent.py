@@ -16,7 +16,7 @@ from printforge.llm.router import LLMRouter
 from printforge.models.request import PrintRequest
 from printforge.runtime.errors import InputError
 from printforge.runtime.health import HealthRecord
-from printforge.runtime.settings import Settings, load_settings
+from printforge.settings import Settings, load_settings
 
 CUBE = parse_request("a 20 mm calibration cube").model_dump(mode="json")
 

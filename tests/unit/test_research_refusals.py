@@ -15,7 +15,7 @@ from printforge.llm.offline.provider import OfflineProvider
 from printforge.models.printer import PrinterProfile
 from printforge.models.request import PrintRequest
 from printforge.runtime.errors import InputError
-from printforge.runtime.settings import Settings, load_settings
+from printforge.settings import Settings, load_settings
 
 BOX = "a box 300 x 40 x 30 mm with 2 mm walls"
 BIG = PrinterProfile(name="big-400", bed_x=400, bed_y=400, max_z=400)

@@ -26,7 +26,7 @@ from shapely.geometry import Polygon
 from printforge.geometry import build_mesh
 from printforge.llm.offline import parse_request
 from printforge.runtime.errors import InputError
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 
 ROWS = [
     json.loads(line)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from printforge.runtime.errors import ConfigError
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from printforge.agents.slicer import SlicerAgent
 from printforge.models.artifact import MeshArtifact, file_sha256
 from printforge.models.request import PrintRequest, SliceOverrides
 from printforge.runtime.errors import ConfigError, InputError
-from printforge.runtime.settings import Settings, load_settings
+from printforge.settings import Settings, load_settings
 
 
 def _mesh(tmp_path: Path, mesh: trimesh.Trimesh) -> MeshArtifact:

@@ -17,7 +17,7 @@ from shapely.geometry import box
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.models.request import SliceOverrides
 from printforge.runtime.errors import ConfigError
-from printforge.runtime.settings import load_settings
+from printforge.settings import load_settings
 from printforge.slicing.bridges import bridge_angle
 from printforge.slicing.builtin import slice_file
 from printforge.slicing.config import SlicerSettings

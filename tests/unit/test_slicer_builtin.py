@@ -206,7 +206,7 @@ def test_bad_models_are_refused_clearly(tmp_path: Path, make, match: str) -> Non
 
 @pytest.mark.parametrize("printer", ["generic-220", "ender3", "prusa-mk3s"])
 def test_every_shipped_profile_gives_gcode_the_gate_passes(tmp_path: Path, printer: str) -> None:
-    from printforge.runtime.settings import load_settings
+    from printforge.settings import load_settings
 
     settings = load_settings()
     profile = settings.printer_profiles[printer]
@@ -233,7 +233,7 @@ def test_min_layer_time_slows_small_layers(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("printer", ["generic-220", "ender3", "prusa-mk3s"])
 def test_a_part_as_tall_as_the_machine_stays_inside(tmp_path: Path, printer: str) -> None:
-    from printforge.runtime.settings import load_settings
+    from printforge.settings import load_settings
 
     settings = load_settings()
     profile = settings.printer_profiles[printer]

@@ -286,7 +286,7 @@ async def test_a_mock_mode_job_fails_with_the_watchdogs_message(tmp_path: Path) 
     from printforge.models.job import JobState
     from printforge.models.request import PrintRequest
     from printforge.orchestrator.service import Orchestrator
-    from printforge.runtime.settings import load_settings
+    from printforge.settings import load_settings
 
     printer = {"driver": "virtual", "move_time_s": 5.0, "heater_fails_at_line": 400}
     settings = load_settings(

@@ -491,3 +491,27 @@ async def test_several_hotends_report_as_marlin_prints_them() -> None:
     assert machine.temperature_report(at) == (
         " T:22.00 /0.00 B:22.00 /0.00 T0:22.00 /0.00 T1:22.00 /200.00 @:0 B@:0 @0:0 @1:127"
     )
+
+
+@pytest.mark.asyncio
+async def test_stop_ends_the_board_when_host_bytes_arrive_in_the_same_turn() -> None:
+    """On a loaded machine the host's last bytes (after its M112 for an over-temperature
+    fault) could wake the firmware's wait in the same loop turn as `stop()` cancelled it.
+    Python 3.11's `asyncio.wait_for` then returned the wait's result and dropped the
+    cancellation: the halted board waited on forever, and so did the teardown of the
+    `served` fixture in tests/integration/test_marlin_serial.py."""
+    board = Board(sim_speed=1.0)
+    board.fw.start()
+    run = board.fw._tasks[0]
+    try:
+        # Auto-report: the firmware waits for host bytes under a finite timeout.
+        board.fw.feed(b"M155 S1\n")
+        await board.until(lambda: "ok" in board.lines)
+        board.fw.feed(b"M105\n")  # wakes the wait ...
+        stopping = asyncio.ensure_future(board.fw.stop())  # ... in the turn stop() cancels
+        done, _ = await asyncio.wait([stopping, run], timeout=10)
+        assert run in done, "the firmware's task ran on after stop() cancelled it"
+        assert stopping in done
+    finally:
+        board.fw.gone = True  # ends a task that survived, so a failure leaves nothing behind
+        board.fw._data.set()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from printforge.hardware.mqtt.signing import Signer
 from printforge.runtime import metrics
 from printforge.runtime.errors import AuthError, ConfigError, OperationTimeout
 from printforge.runtime.health import HealthRegistry
+from printforge.runtime.retry import Backoff
 
 __all__ = ["BusClient", "MessageHandler", "decode", "note_malformed", "tls_context"]
 
@@ -256,7 +256,11 @@ class BusClient:
         return client
 
     async def _supervise(self) -> None:
-        delay = self.settings.reconnect_initial_s
+        # Jitter: a farm of nodes losing one broker must not reconnect in lockstep.
+        backoff = Backoff(
+            self.settings.reconnect_initial_s, self.settings.reconnect_max_s, jitter=0.5
+        )
+        failures = 0
         was_up = False
         while not self._stopping:
             self._client = client = self._new_client()
@@ -268,7 +272,7 @@ class BusClient:
                     self.connections += 1
                     self.auth_failed = False
                     self.last_error = None
-                    delay = self.settings.reconnect_initial_s
+                    failures = 0
                     self.connected.set()
                     if not was_up:
                         log.info("%s: connected to %s:%s", self.name, *self._hostport())
@@ -293,9 +297,8 @@ class BusClient:
             if self._stopping:
                 break
             hold, self._hold_off_s = self._hold_off_s, 0.0
-            # Full jitter: a farm of nodes losing one broker must not reconnect in lockstep.
-            await asyncio.sleep(max(hold, delay * random.uniform(0.5, 1.0)))
-            delay = min(delay * 2, self.settings.reconnect_max_s)
+            failures += 1
+            await asyncio.sleep(max(hold, backoff.delay(failures)))
 
     def _hostport(self) -> tuple[str, int]:
         return self.address.host, self.address.port

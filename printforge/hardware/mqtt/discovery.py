@@ -5,18 +5,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from printforge.hardware.base import PrinterDriver
+from printforge.hardware.entry import PrinterEntry
+from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.farm import FarmClient
 from printforge.hardware.mqtt.messages import StatusMessage
 from printforge.hardware.mqtt.remote import RemoteConfig, RemotePrinterDriver
 from printforge.models.printer import MaterialProfile, PrinterProfile
-from printforge.runtime.settings import PrinterEntry, Settings
+from printforge.runtime.health import HealthRegistry
 
-if TYPE_CHECKING:
-    from printforge.orchestrator.printers import PrinterManager
+__all__ = ["BusDiscovery", "DiscoverySettings", "PrinterRegistry"]
 
-__all__ = ["BusDiscovery"]
+
+class DiscoverySettings(Protocol):
+    """What discovery reads of the settings tree (`printforge.settings.Settings` has it all);
+    a protocol, because the tree is composed on a floor above the hardware."""
+
+    bus: BusSettings
+    default_material: str
+    printer_profiles: dict[str, PrinterProfile]
+    materials: dict[str, MaterialProfile]
+
+    def material_key(self, name: str) -> str | None: ...
+
+    def material(self, name: str) -> MaterialProfile: ...
+
+
+class PrinterRegistry(Protocol):
+    """The printers of this process that discovery keeps in step with the bus (the
+    orchestrator's PrinterManager), seen from the hardware floor."""
+
+    health: HealthRegistry
+
+    async def add(self, driver: PrinterDriver, entry: PrinterEntry | None = None) -> None: ...
+
+    async def remove(self, name: str) -> None: ...
+
+    def names(self) -> list[str]: ...
+
+    def get(self, name: str) -> PrinterDriver: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +60,7 @@ class BusDiscovery:
     was decommissioned) removes it.
     """
 
-    def __init__(self, settings: Settings, manager: PrinterManager) -> None:
+    def __init__(self, settings: DiscoverySettings, manager: PrinterRegistry) -> None:
         self.settings = settings
         self.manager = manager
         self.farm = FarmClient(settings.bus, health=manager.health)
@@ -85,6 +115,12 @@ class BusDiscovery:
                     log.info("printer %s left the farm", printer_id)
             except Exception:
                 log.exception("discovery could not %s printer %s", op, printer_id)
+            finally:
+                self._ops.task_done()
+
+    async def settled(self) -> None:
+        """Return once every status seen so far has been applied to the manager."""
+        await self._ops.join()
 
     async def _add(self, printer_id: str, msg: StatusMessage) -> None:
         if printer_id in self.manager.names():

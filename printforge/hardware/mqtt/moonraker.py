@@ -52,6 +52,7 @@ from printforge.runtime.errors import (
     PrinterError,
     PrinterFault,
 )
+from printforge.runtime.retry import Backoff
 
 __all__ = ["MoonrakerConfig", "MoonrakerDriver"]
 
@@ -236,7 +237,8 @@ class MoonrakerDriver(MqttPrinterDriver):
         headers = {}
         if self.cfg.api_key is not None:
             headers["X-Api-Key"] = self.cfg.api_key.get_secret_value()
-        delay = 0.5
+        backoff = Backoff(0.5, 30.0)
+        failures = 0
         said: str | None = None
         while True:
             try:
@@ -250,7 +252,7 @@ class MoonrakerDriver(MqttPrinterDriver):
                     ) as ws,
                 ):
                     await self._identify(ws)
-                    delay, said = 0.5, None
+                    failures, said = 0, None
                     self._ws_live = True
                     self._refresh_wanted.set()  # whatever happened while we were not listening
                     async for msg in ws:
@@ -275,8 +277,8 @@ class MoonrakerDriver(MqttPrinterDriver):
                     said = why
             finally:
                 self._ws_live = False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            failures += 1
+            await asyncio.sleep(backoff.delay(failures))
 
     async def _identify(self, ws: Any) -> None:
         """`server.connection.identify`: only an identified (authorised) websocket client gets

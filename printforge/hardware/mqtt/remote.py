@@ -334,7 +334,10 @@ class RemotePrinterDriver(PrinterDriver):
             if offline_since is not None:
                 wait = max(0.0, offline_since + grace - time.monotonic())
             try:
-                msg = await asyncio.wait_for(queue.get(), timeout=wait)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can return a message that
+                # arrives in the turn the job is cancelled, and the cancellation is lost.
+                async with asyncio.timeout(wait):
+                    msg = await queue.get()
             except TimeoutError:
                 if offline_since is not None:
                     raise PrinterDisconnected(
@@ -345,9 +348,8 @@ class RemotePrinterDriver(PrinterDriver):
                     # Our own broker link is down, not the printer: wait for it, then the
                     # retained status tells where the job stands.
                     try:
-                        await asyncio.wait_for(
-                            farm.client.connected.wait(), farm.settings.disconnect_grace_s
-                        )
+                        async with asyncio.timeout(farm.settings.disconnect_grace_s):
+                            await farm.client.connected.wait()
                     except TimeoutError:
                         raise PrinterDisconnected(
                             f"broker unreachable for {farm.settings.disconnect_grace_s:g}s",

@@ -58,6 +58,8 @@ FIRMWARE_NAME = f"Marlin {VERSION}-printforge-virtual (May 19 2024 12:00:00)"
 MAX_CMD_SIZE = 96
 WAIT_REPORT_S = 1.0  # M109/M190 print the temperatures this often while they wait
 _BREAKABLE = frozenset({"M109", "M190"})  # the waits of this board that watch wait_for_heatup
+# How long stop() waits for its cancelled tasks: they end at once unless one is stuck.
+STOP_TIMEOUT_S = 5.0
 _INF = float("inf")
 # M600 (feature/pause.cpp), in simulated seconds: retract and park before the wait for the
 # user, then load, purge and return after it.
@@ -248,16 +250,19 @@ class VirtualMarlin:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                log.exception("virtual marlin task failed")
-        self._tasks = []
+        if not tasks:
+            return
+        # asyncio.wait, not `await task` under `except CancelledError`: that would also swallow
+        # a cancellation of the caller. Bounded, so that a stuck task cannot hang a teardown.
+        _done, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+        for task in tasks:
+            if task in stuck:
+                log.error("virtual marlin task %s did not end when cancelled", task.get_name())
+            elif not task.cancelled() and task.exception() is not None:
+                log.error("virtual marlin task failed", exc_info=task.exception())
 
     def feed(self, data: bytes) -> None:
         """Host bytes read from the transport now."""
@@ -344,8 +349,12 @@ class VirtualMarlin:
             if t > horizon:
                 self._data.clear()
                 timeout = None if t == _INF else t - horizon
+                # Not asyncio.wait_for: on Python 3.11 it returns the wait's result when host
+                # bytes wake it in the same loop turn as stop() cancels this task, and the
+                # task ran on past stop(), waiting forever once the board had halted.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._data.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._data.wait()
                 continue
             self.vt = max(self.vt, t)
             self._handle(kind)
