@@ -108,6 +108,10 @@ class _Writer:
             bridge = role == "bridge"
             self._fan(out, bridge_fan if bridge else layer_fan)
             self._travel(out, float(pts[0, 0]), float(pts[0, 1]), path.travel_inside)
+            # Whatever the travel did (none at all when this path starts where the last one
+            # ended, as a layer's first loop often does after the layer change retracted),
+            # the filament is primed before the first extruding move.
+            self._unretract(out)
             e_mm = p.bridge_e_per_mm if bridge else e_layer
             speed = p.first_layer_speed if layer.index == 0 else self.speeds[role]
             f = speed * (1.0 if bridge else scale) * 60
@@ -169,9 +173,10 @@ class _Writer:
         else:
             out.append(f"G0 X{x:.3f} Y{y:.3f} F{ft:.0f}\n")
         self.f = ft
-        self._unretract(out)
         self.x, self.y = x, y
 
+    # `retracted` is the one record of the filament's state: `_retract` and `_unretract` are
+    # its only writers, travel only ever retracts, and every path primes before extruding.
     def _retract(self, out: list[str]) -> None:
         p = self.p
         if not self.retracted and p.retract_length > 0:
