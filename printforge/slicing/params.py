@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from printforge.models.printer import MaterialProfile, PrinterProfile
@@ -83,6 +84,11 @@ class SliceParams(BaseModel):
     def e_per_mm(self, width: float, height: float) -> float:
         """Filament length per mm of a line `width` wide and `height` high."""
         area = (width - height) * height + math.pi * (height / 2) ** 2
+        return area / self.filament_area
+
+    def e_per_mm_array(self, widths: np.ndarray, height: float) -> np.ndarray:
+        """`e_per_mm` for many widths at once (variable-width lines)."""
+        area = (widths - height) * height + math.pi * (height / 2) ** 2
         return area / self.filament_area
 
 

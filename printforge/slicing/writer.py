@@ -116,7 +116,12 @@ class _Writer:
             speed = p.first_layer_speed if layer.index == 0 else self.speeds[role]
             f = speed * (1.0 if bridge else scale) * 60
             seg = np.hypot(*np.diff(pts, axis=0).T)
-            e = seg * e_mm
+            if path.widths is None:
+                e = seg * e_mm
+            else:
+                # Variable width (gap fill): each segment's flow from its own width.
+                w = (path.widths[1:] + path.widths[:-1]) / 2
+                e = seg * p.e_per_mm_array(w, layer.height)
             xs = pts[1:, 0].tolist()
             ys = pts[1:, 1].tolist()
             es = e.tolist()

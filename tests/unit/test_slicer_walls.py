@@ -8,7 +8,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+import shapely
 import trimesh
 
 from printforge.models.printer import MaterialProfile, PrinterProfile
@@ -139,3 +141,61 @@ def test_letters_of_thin_strokes_are_never_printed_dry(tmp_path: Path) -> None:
     strokes += [_box(6, 0.8, 3, (2 + 7.5 * k, 2, 1)) for k in range(4)]
     text = _slice(tmp_path, trimesh.boolean.union([plate, *strokes]), _params())
     assert sum(s.dry for s in _walk(text)) == 0.0
+
+
+# --- 2./3. thin walls: filled once --------------------------------------------------------
+
+
+def _width(stroke: Stroke, h: float) -> float:
+    """The flow model's width of a stroke from its filament (PrusaSlicer's, and ours)."""
+    area = stroke.e * FILAMENT_AREA / stroke.length
+    return (area - math.pi * h * h / 4) / h + h
+
+
+def _layer_cover(strokes: list[Stroke], z: float, h: float) -> tuple[shapely.Geometry, float]:
+    """What a layer's strokes cover at their own widths, and the area laid twice: inside the
+    cores (the strokes narrowed by 0.025 mm a side, so neighbours at the flow model's spacing,
+    which overlap by 0.043 mm, do not count) of two strokes."""
+    mine = [s for s in strokes if abs(s.z - z) < 1e-6 and s.length > 1e-6]
+    lines = shapely.linestrings([[s.a, s.b] for s in mine])
+    widths = np.array([_width(s, h) for s in mine])
+    # Round ends: the plastic at a corner of a loop covers the corner's inside; 5 µm more for
+    # the file's 3-decimal coordinates, so an outer loop touching the surface leaves no sliver.
+    cover = shapely.union_all(shapely.buffer(lines, widths / 2 + 0.005))
+    cores = shapely.buffer(lines, widths / 2 - 0.025, cap_style="flat")
+    # Consecutive segments of one line meet at joints; those wedges are not laid twice.
+    twice = float(np.sum(shapely.area(cores))) - shapely.union_all(cores).area
+    return cover, twice
+
+
+@pytest.mark.parametrize("wall", [1.2, 1.6, 2.0])
+def test_a_thin_wall_is_covered_once_with_no_slot(tmp_path: Path, wall: float) -> None:
+    # 2 mm: two loops a side leave a 0.33 mm strip in the middle, narrower than a line, which
+    # stayed empty (a slot all round, two unbonded shells). 1.2 mm: the strip left by the
+    # second loop was zigzagged at full width over both perimeters. 1.6 mm: the second loop's
+    # two sides were 0.34 mm apart, one over the other.
+    text = _slice(tmp_path, _open_box(wall), _params(skirt_loops=0))
+    strokes = _walk(text)
+    section = shapely.difference(
+        shapely.box(95, 100, 125, 120), shapely.box(95 + wall, 100 + wall, 125 - wall, 120 - wall)
+    )
+    for z in (2.0, 3.0):
+        cover, twice = _layer_cover(strokes, z, 0.2)
+        voids = shapely.get_parts(shapely.difference(section, cover))
+        largest = max((v.area for v in voids), default=0.0)
+        assert largest <= 0.05, f"z {z}: a {largest:.3f} mm² void in the wall"
+        assert cover.intersection(section).area / section.area > 0.99
+        assert twice / section.area < 0.025, f"z {z}: {100 * twice / section.area:.1f} % twice"
+
+
+def test_gap_fill_lines_take_their_flow_from_their_own_width(tmp_path: Path) -> None:
+    # A wedge from 0.2 to 0.45 mm thick, too thin for a loop: one line along its middle,
+    # widening with it (a zigzag at one width, before).
+    wedge = trimesh.creation.extrude_polygon(
+        shapely.Polygon([(0, 0), (20, 0), (20, 0.45), (0, 0.2)]), 2.0
+    )
+    text = _slice(tmp_path, wedge, _params(skirt_loops=0))
+    strokes = [s for s in _walk(text) if s.role == "gap" and abs(s.z - 1.0) < 1e-6]
+    assert strokes
+    widths = np.array([_width(s, 0.2) for s in strokes])
+    assert widths.max() - widths.min() > 0.15
