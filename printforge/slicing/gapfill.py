@@ -18,13 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPolygon
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 __all__ = ["GapLine", "centre_lines"]
 
 # Boundary points are this far apart (mm) at most: chords then span the strip rather than run
 # along it, and bends keep their shape.
-DENSIFY_MM = 0.25
+DENSIFY_MM = 0.4
 # A branch this short (in strip widths at its junction) is a corner's spur, not a strip.
 SPUR_WIDTHS = 1.5
 
@@ -38,34 +39,44 @@ class GapLine:
 
 
 def centre_lines(
-    area: MultiPolygon, extra: float, min_width: float, max_width: float
-) -> list[GapLine]:
-    """Lines along the middle of `area`'s strips, `extra` wider than the strip.
+    areas: np.ndarray, extra: np.ndarray, min_width: np.ndarray, max_width: np.ndarray
+) -> list[list[GapLine]]:
+    """Lines along the middle of each area's strips, `extra` wider than the strip.
+
+    All areas (one per layer) go through the triangulation and the numpy passes together: per
+    area, the calls' overhead cost more than the work.
 
     Args:
-        area: thin strips to fill.
-        extra: added to the strip's local width: h(1 − π/4) between two lines' bands, so the
-            line overlaps its neighbours as neighbouring lines do; 0 against the part's surface.
-        min_width: parts of a line narrower than this are left out (too little flow to lay).
-        max_width: the widest line the nozzle may lay; wider strips get lines this wide.
+        areas: thin strips to fill, one geometry per layer.
+        extra: per area, added to the strip's local width: h(1 − π/4) between two lines'
+            bands, so the line overlaps its neighbours as neighbouring lines do; 0 against the
+            part's surface.
+        min_width: per area, parts of a line narrower than this are left out (too little flow).
+        max_width: per area, the widest line the nozzle may lay; wider strips get lines this
+            wide.
     """
-    out: list[GapLine] = []
-    for poly in shapely.get_parts(area):
-        if poly.is_empty or poly.area < 1e-6:
-            continue
-        out += _axis(poly, extra, min_width, max_width)
-    return out
-
-
-def _axis(poly: shapely.Polygon, extra: float, min_width: float, max_width: float) -> list[GapLine]:
-    dense = shapely.segmentize(poly, DENSIFY_MM)
-    tris = shapely.get_parts(shapely.constrained_delaunay_triangles(dense))
+    out: list[list[GapLine]] = [[] for _ in range(len(areas))]
+    polys, owner = shapely.get_parts(np.asarray(areas, dtype=object), return_index=True)
+    keep = shapely.area(polys) > 1e-6
+    polys, owner = polys[keep], owner[keep]
+    if len(polys) == 0:
+        return out
+    dense = shapely.segmentize(polys, DENSIFY_MM)
+    tris, part = shapely.get_parts(shapely.constrained_delaunay_triangles(dense), return_index=True)
     if len(tris) == 0:
-        return []
+        return out
     corners = shapely.get_coordinates(tris).reshape(-1, 4, 2)[:, :3]
     t = len(corners)
-    # Vertices by exact coordinate: the triangulation reuses the input points unchanged.
-    _, vid = np.unique(corners.reshape(-1, 2), axis=0, return_inverse=True)
+    # Vertices by exact coordinate within one part (the triangulation reuses its input points
+    # unchanged; two parts, or two layers, may share a point without sharing a vertex).
+    flat = corners.reshape(-1, 2)
+    owner3 = np.repeat(part, 3)
+    order = np.lexsort((flat[:, 1], flat[:, 0], owner3))
+    fs, os_ = flat[order], owner3[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (fs[1:, 0] != fs[:-1, 0]) | (fs[1:, 1] != fs[:-1, 1]) | (os_[1:] != os_[:-1])
+    vid = np.empty(len(order), dtype=np.int64)
+    vid[order] = np.cumsum(new) - 1
     vid = vid.reshape(t, 3)
     a = vid[:, [0, 1, 2]]
     b = vid[:, [1, 2, 0]]
@@ -79,106 +90,120 @@ def _axis(poly: shapely.Polygon, extra: float, min_width: float, max_width: floa
     chords = np.flatnonzero(counts == 2)
     node_of_edge[chords] = np.arange(len(chords))
     pts = np.zeros((len(chords), 2))
-    pts[node_of_edge[edge_of[chord]]] = mids_all[chord]
+    node_part = np.zeros(len(chords), dtype=np.int64)
+    tri_nodes = node_of_edge[edge_of]
+    pts[tri_nodes[chord]] = mids_all[chord]
+    node_part[tri_nodes[chord]] = np.repeat(part, 3).reshape(t, 3)[chord]
     n_chords = chord.sum(axis=1)
-    links: list[tuple[int, int]] = []
     sleeve = np.flatnonzero(n_chords == 2)
-    if len(sleeve):
-        ends = node_of_edge[edge_of[sleeve]][chord[sleeve]].reshape(-1, 2)
-        links += list(map(tuple, ends.tolist()))
+    links = tri_nodes[sleeve][chord[sleeve]].reshape(-1, 2)
+    # A junction gets a node of its own at its centroid, linked to its three chords.
     junction = np.flatnonzero(n_chords == 3)
-    extra_pts = []
-    for k, tri in enumerate(junction.tolist()):
-        centre = len(pts) + k
-        extra_pts.append(corners[tri].mean(axis=0))
-        links += [(centre, int(node_of_edge[e])) for e in edge_of[tri]]
-    if extra_pts:
-        pts = np.vstack([pts, np.array(extra_pts)])
-    if not links:
-        return []
-    widths = 2 * shapely.distance(shapely.points(pts), poly.boundary) + extra
-    chains = _chains(len(pts), links)
-    chains = _prune_spurs(chains, pts, widths)
-    out: list[GapLine] = []
-    for chain in chains:
-        idx = np.asarray(chain)
-        w = widths[idx]
-        # Split where the strip is too thin to lay anything.
-        ok = w >= min_width
-        for run in _runs(ok):
-            if len(run) < 2:
-                continue
-            sel = idx[run]
-            line = GapLine(pts[sel].copy(), np.minimum(widths[sel], max_width))
-            if float(np.sum(np.hypot(*np.diff(line.points, axis=0).T))) > min_width:
-                out.append(line)
+    centres = len(pts) + np.arange(len(junction))
+    if len(junction):
+        pts = np.vstack([pts, corners[junction].mean(axis=1)])
+        node_part = np.concatenate([node_part, part[junction]])
+    boundary = shapely.boundary(polys)
+    widths = 2 * shapely.distance(shapely.points(pts), boundary[node_part])
+    layer = owner[node_part]
+    widths += np.asarray(extra, dtype=float)[layer]
+    lo = np.asarray(min_width, dtype=float)[layer]
+    hi = np.asarray(max_width, dtype=float)[layer]
+    chains = _chains(len(chords), links, centres, tri_nodes[junction], pts, widths)
+    if not chains:
+        return out
+    # All chains end to end, then cut where a chain ends or the strip is too thin to lay
+    # anything; what is left longer than its minimum width is a line.
+    sizes = np.array([len(c) for c in chains])
+    idx = np.fromiter((n for c in chains for n in c), dtype=np.int64, count=int(sizes.sum()))
+    chain_of = np.repeat(np.arange(len(chains)), sizes)
+    ok = widths[idx] >= lo[idx]
+    joined = ok[1:] & ok[:-1] & (chain_of[1:] == chain_of[:-1])
+    seg = np.where(joined, np.hypot(*np.diff(pts[idx], axis=0).T), 0.0)
+    starts = np.flatnonzero(np.r_[True, ~joined])
+    ends = np.r_[starts[1:], len(idx)]
+    cum = np.r_[0.0, np.cumsum(seg)]
+    length = cum[ends - 1] - cum[starts]
+    keep = (ends - starts >= 2) & (length > lo[idx[starts]])
+    for a, b in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
+        sel = idx[a:b]
+        line = GapLine(pts[sel], np.minimum(widths[sel], hi[sel]))
+        out[int(layer[sel[0]])].append(line)
     return out
 
 
-def _chains(n: int, links: list[tuple[int, int]]) -> list[list[int]]:
-    """Walk the graph into polylines between nodes that are not plain links (ends, junctions);
-    closed loops come out closed (first point repeated)."""
-    adj: list[list[int]] = [[] for _ in range(n)]
-    for u, v in links:
-        adj[u].append(v)
-        adj[v].append(u)
-    used: set[tuple[int, int]] = set()
-    chains: list[list[int]] = []
+def _chains(
+    n: int,
+    links: np.ndarray,
+    centres: np.ndarray,
+    spokes: np.ndarray,
+    pts: np.ndarray,
+    widths: np.ndarray,
+) -> list[list[int]]:
+    """Node chains from chord to chord, with junction centres at their ends.
 
-    def walk(start: int, nxt: int) -> list[int]:
-        chain = [start]
-        prev, cur = start, nxt
-        used.add((min(prev, cur), max(prev, cur)))
-        while True:
-            chain.append(cur)
-            if len(adj[cur]) != 2:
-                return chain
-            step = adj[cur][0] if adj[cur][1] == prev else adj[cur][1]
-            key = (min(cur, step), max(cur, step))
-            if key in used:
-                return chain
-            used.add(key)
-            prev, cur = cur, step
-
-    for u in range(n):
-        if len(adj[u]) != 2:
-            for v in adj[u]:
-                if (min(u, v), max(u, v)) not in used:
-                    chains.append(walk(u, v))
-    for u in range(n):  # what is left is closed loops
-        for v in adj[u]:
-            if (min(u, v), max(u, v)) not in used:
-                chains.append(walk(u, v))
+    A chord lies in two triangles and each links it to at most one other node, so without the
+    junctions the graph has degree two at most: disjoint paths and loops. They are walked all
+    at once, one numpy step per node of the longest, rather than node by node in Python.
+    Closed loops come out closed (first node repeated). Short branches from a junction to a
+    free end (the triangulation's answer to a corner, not a strip) are left out.
+    """
+    nb = np.full((n, 2), -1, dtype=np.int64)
+    if len(links):
+        src = np.concatenate([links[:, 0], links[:, 1]])
+        dst = np.concatenate([links[:, 1], links[:, 0]])
+        order = np.argsort(src, kind="stable")
+        src, dst = src[order], dst[order]
+        first = np.ones(len(src), dtype=bool)
+        first[1:] = src[1:] != src[:-1]
+        nb[src, np.where(first, 0, 1)] = dst
+    deg = (nb >= 0).sum(axis=1)
+    graph = coo_matrix((np.ones(len(links)), (links[:, 0], links[:, 1])), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    # Each path starts at an end; a loop anywhere.
+    key = np.lexsort((np.arange(n), deg >= 2, comp))
+    starts = key[np.r_[True, comp[key][1:] != comp[key][:-1]]]
+    rank = np.full(n, -1, dtype=np.int64)
+    cur, prev = starts.copy(), np.full(len(starts), -1, dtype=np.int64)
+    closed = np.zeros(n, dtype=bool)  # by component
+    alive = np.arange(len(starts))
+    step = 0
+    while len(alive):
+        c = cur[alive]
+        rank[c] = step
+        a = nb[c]
+        nxt = np.where(a[:, 0] != prev[alive], a[:, 0], a[:, 1])
+        back = (nxt >= 0) & (rank[np.maximum(nxt, 0)] >= 0)
+        closed[comp[c[back & (nxt == starts[alive])]]] = True
+        go = (nxt >= 0) & ~back
+        prev[alive] = c
+        cur[alive] = nxt
+        alive = alive[go]
+        step += 1
+    order = np.lexsort((rank, comp))
+    cuts = np.flatnonzero(np.diff(comp[order])) + 1
+    spoke_at: dict[int, list[int]] = {}
+    for centre, chords in zip(centres.tolist(), spokes.tolist(), strict=True):
+        for ch in chords:
+            spoke_at.setdefault(ch, []).append(centre)
+    seg = np.hypot(*np.diff(pts[order], axis=0).T)
+    bounds = np.r_[0, cuts, len(order)]
+    # Along-chain length of each path (segments that cross from one path to the next left out).
+    cum = np.r_[0.0, np.cumsum(seg)]
+    lengths = cum[bounds[1:] - 1] - cum[bounds[:-1]]
+    chains = []
+    flat = order.tolist()
+    for k, (a, b) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)):
+        chain = flat[a:b]
+        if closed[comp[chain[0]]] and len(chain) > 2:
+            chains.append([*chain, chain[0]])
+            continue
+        head = spoke_at.get(chain[0], [])
+        tail = spoke_at.get(chain[-1], [])
+        if len(chain) == 1:  # a chord between two junctions, or a junction's stub
+            head, tail = head[:1], head[1:2]
+        # A branch from a junction to a free end: a spur when shorter than the strip is wide.
+        if bool(head) != bool(tail) and lengths[k] < SPUR_WIDTHS * widths[(head or tail)[0]]:
+            continue
+        chains.append(head[:1] + chain + tail[:1])
     return chains
-
-
-def _prune_spurs(chains: list[list[int]], pts: np.ndarray, widths: np.ndarray) -> list[list[int]]:
-    """Drop short branches from a junction to a free end: the triangulation's answer to a
-    corner, not a strip of their own."""
-    degree: dict[int, int] = {}
-    for c in chains:
-        if c[0] != c[-1]:
-            for end in (c[0], c[-1]):
-                degree[end] = degree.get(end, 0) + 1
-    kept = []
-    for c in chains:
-        a, b = c[0], c[-1]
-        spur = a != b and (
-            (degree[a] == 1 and degree[b] >= 3) or (degree[b] == 1 and degree[a] >= 3)
-        )
-        if spur:
-            junction = a if degree[a] >= 3 else b
-            length = float(np.sum(np.hypot(*np.diff(pts[c], axis=0).T)))
-            if length < SPUR_WIDTHS * widths[junction]:
-                continue
-        kept.append(c)
-    return kept
-
-
-def _runs(ok: np.ndarray) -> list[np.ndarray]:
-    """Index runs where `ok` holds."""
-    idx = np.flatnonzero(ok)
-    if len(idx) == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(idx) > 1) + 1
-    return np.split(idx, breaks)

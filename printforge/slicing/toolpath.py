@@ -298,18 +298,14 @@ def _gap_lines(
 ) -> list[list[GapLine]]:
     """Each layer's gap-fill centre-lines: strips between perimeters or inside them, and walls
     too thin for a loop."""
-    out: list[list[GapLine]] = []
-    for i in range(len(between)):
-        lines: list[GapLine] = []
-        top = 2 * float(widths[i])
-        if not between[i].is_empty:
-            # Between the bands of two lines: overlap them as neighbouring lines overlap.
-            extra = float(thick[i]) * (1 - math.pi / 4)
-            lines += centre_lines(between[i], extra, GAP_MIN_WIDTH_MM, top)
-        if not thin[i].is_empty:
-            lines += centre_lines(thin[i], 0.0, GAP_MIN_WIDTH_MM, top)
-        out.append(lines)
-    return out
+    n = len(between)
+    # Between the bands of two lines the line overlaps them as neighbouring lines overlap; a
+    # thin wall's line is as wide as the wall.
+    extra = np.concatenate([thick * (1 - math.pi / 4), np.zeros(n)])
+    lo = np.full(2 * n, GAP_MIN_WIDTH_MM)
+    hi = np.concatenate([2 * widths, 2 * widths])
+    lines = centre_lines(np.concatenate([between, thin]), extra, lo, hi)
+    return [lines[i] + lines[n + i] for i in range(n)]
 
 
 def _order_gap_lines(lines: list[GapLine], start: np.ndarray) -> list[Path]:
