@@ -58,6 +58,7 @@ class SliceParams(BaseModel):
     z_hop: float
     density_g_cm3: float
     min_layer_time: float
+    min_print_speed: float
     bridge_speed: float
     bridge_fan_percent: int
     bridge_flow_ratio: float
@@ -160,6 +161,7 @@ def resolve_params(
         z_hop=material.z_hop,
         density_g_cm3=material.density_g_cm3,
         min_layer_time=settings.min_layer_time,
+        min_print_speed=settings.min_print_speed,
         bridge_speed=speed(settings.bridge_speed),
         # A material that warps (ABS) keeps its cooling low even on bridges.
         bridge_fan_percent=(

@@ -5,6 +5,7 @@ twice, and the minimum layer time kept by a floor speed and a wait aside."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,3 +200,36 @@ def test_gap_fill_lines_take_their_flow_from_their_own_width(tmp_path: Path) -> 
     assert strokes
     widths = np.array([_width(s, 0.2) for s in strokes])
     assert widths.max() - widths.min() > 0.15
+
+
+# --- 4. minimum layer time: a floor speed, then a wait aside ---------------------------------
+
+
+def test_a_tiny_layer_slows_to_the_floor_then_waits_lifted_beside_the_part(
+    tmp_path: Path,
+) -> None:
+    # A 3 x 3 mm pin: a layer takes ~2 s at full speed, far under 12 s. Slowing it 5x (the old
+    # limit) left lines at 4 mm/s and the layer still short; now no line goes under the floor,
+    # and the rest is waited out with the nozzle off the part.
+    settings = SlicerSettings(min_layer_time=12, min_print_speed=15)
+    text = _slice(tmp_path, _box(3, 3, 3), _params(settings, skirt_loops=0))
+    strokes = _walk(text)
+    later = [s for s in strokes if s.z > 0.3]
+    assert min(s.feed for s in later) >= 15 * 60
+    blocks = re.split(r";LAYER:\d+\n", text)[2:]
+    for block in blocks[:-1]:
+        waits = re.findall(r"^G4 P(\d+)", block, re.M)
+        assert len(waits) == 1 and int(waits[0]) > 1000
+        # Before the wait: retracted, lifted 2 mm and moved 10 mm clear of the 3 mm pin.
+        before = block[: block.index("G4 ")].splitlines()
+        assert before[-3].startswith("G1 E-")
+        z = float(re.search(r";Z:(\S+)", block).group(1))
+        assert before[-2] == f"G1 Z{z + 2:.3f} F720"
+        x = float(re.match(r"G0 X(\S+)", before[-1]).group(1))
+        assert x > 110 + 1.5 + 9
+    # Each layer lasts the minimum: its lines' time plus the wait.
+    for block in blocks[:-1]:
+        moves = _walk(block)
+        t = sum(s.length / (s.feed / 60) for s in moves)
+        wait = int(re.search(r"^G4 P(\d+)", block, re.M).group(1)) / 1000
+        assert t + wait == pytest.approx(12, abs=0.05)
