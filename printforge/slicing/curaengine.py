@@ -173,7 +173,7 @@ def _stand_on_bed(model: Path, out: Path) -> None:
     mesh = load_mesh(model)
     lo, hi = mesh.bounds
     mesh.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
-    mesh.export(out)
+    mesh.export_stl(out)
 
 
 def cura_settings(

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 __all__ = ["GapLine", "centre_lines"]
 
@@ -158,8 +156,7 @@ def _chains(
         first[1:] = src[1:] != src[:-1]
         nb[src, np.where(first, 0, 1)] = dst
     deg = (nb >= 0).sum(axis=1)
-    graph = coo_matrix((np.ones(len(links)), (links[:, 0], links[:, 1])), shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
+    comp = _components(n, links)
     # Each path starts at an end; a loop anywhere.
     key = np.lexsort((np.arange(n), deg >= 2, comp))
     starts = key[np.r_[True, comp[key][1:] != comp[key][:-1]]]
@@ -207,3 +204,26 @@ def _chains(
             continue
         chains.append(head[:1] + chain + tail[:1])
     return chains
+
+
+def _components(n: int, links: np.ndarray) -> np.ndarray:
+    """A label per node, shared by the nodes a path of links joins: each node's label is
+    hooked to its neighbours' smaller ones and pointers are jumped until nothing changes.
+    (scipy's connected_components would do; importing scipy.sparse cost 25 MB.)"""
+    label = np.arange(n)
+    if len(links) == 0:
+        return label
+    u, v = links[:, 0], links[:, 1]
+    while True:
+        lu, lv = label[u], label[v]
+        low = np.minimum(lu, lv)
+        before = label.copy()
+        np.minimum.at(label, lu, low)
+        np.minimum.at(label, lv, low)
+        while True:
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+        if np.array_equal(label, before):
+            return label
