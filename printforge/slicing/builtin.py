@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import time
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def slice_file(
         for chunk in write_gcode(layers, params, profile, header):
             f.write(chunk)
     tmp.replace(out)
+    del mesh, regions, layers
+    _release_heap()
     report(1.0, "sliced")
     return SliceResult(
         engine="builtin",
@@ -73,6 +76,23 @@ def slice_file(
         wall_s=round(time.perf_counter() - t0, 3),
         settings=params.model_dump(),
     )
+
+
+def _release_heap() -> None:
+    """Give the memory the slice freed back to the system.
+
+    Slicing allocates millions of small blocks (GEOS geometries, Python objects) that glibc
+    keeps in its heap after they are freed: on 3DBenchy ~120 MB the process no longer uses but
+    still holds while the caller goes on to the gate's analysis of the file, whose own peak
+    came on top. Elsewhere than glibc there is no such call, and nothing to do.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
 
 
 def _bed_box(profile: PrinterProfile) -> tuple[float, float, float, float]:

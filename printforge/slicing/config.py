@@ -47,6 +47,11 @@ class SlicerSettings(BaseModel):
     min_layer_time: float = Field(
         0.0, ge=0, description="slow a layer down to last at least this long, s (0 = off)"
     )
+    min_print_speed: float = Field(
+        10.0,
+        gt=0,
+        description="min_layer_time slows no line below this, mm/s; the rest is waited out aside",
+    )
     # Bridges (solid areas with nothing under them) print slower, with more cooling and a round
     # strand: in free air the extrudate is a cylinder of the nozzle's diameter, whatever the
     # line width. PrusaSlicer's defaults: bridge_flow_ratio 1 (that cylinder), fan 100 %.

@@ -173,7 +173,7 @@ def _stand_on_bed(model: Path, out: Path) -> None:
     mesh = load_mesh(model)
     lo, hi = mesh.bounds
     mesh.apply_translation([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
-    mesh.export(out)
+    mesh.export_stl(out)
 
 
 def cura_settings(
@@ -278,6 +278,8 @@ def cura_settings(
         ),
         "cool_fan_full_layer": p.fan_from_layer,
         "cool_min_layer_time": p.min_layer_time,
+        "cool_min_speed": p.min_print_speed,
+        "cool_lift_head": "true",
         "adhesion_type": "brim" if p.brim_width > 0 else ("skirt" if p.skirt_loops else "none"),
         "skirt_line_count": p.skirt_loops,
         "skirt_gap": p.skirt_distance,

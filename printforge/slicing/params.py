@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from printforge.models.printer import MaterialProfile, PrinterProfile
@@ -57,6 +58,7 @@ class SliceParams(BaseModel):
     z_hop: float
     density_g_cm3: float
     min_layer_time: float
+    min_print_speed: float
     bridge_speed: float
     bridge_fan_percent: int
     bridge_flow_ratio: float
@@ -83,6 +85,11 @@ class SliceParams(BaseModel):
     def e_per_mm(self, width: float, height: float) -> float:
         """Filament length per mm of a line `width` wide and `height` high."""
         area = (width - height) * height + math.pi * (height / 2) ** 2
+        return area / self.filament_area
+
+    def e_per_mm_array(self, widths: np.ndarray, height: float) -> np.ndarray:
+        """`e_per_mm` for many widths at once (variable-width lines)."""
+        area = (widths - height) * height + math.pi * (height / 2) ** 2
         return area / self.filament_area
 
 
@@ -154,6 +161,7 @@ def resolve_params(
         z_hop=material.z_hop,
         density_g_cm3=material.density_g_cm3,
         min_layer_time=settings.min_layer_time,
+        min_print_speed=settings.min_print_speed,
         bridge_speed=speed(settings.bridge_speed),
         # A material that warps (ABS) keeps its cooling low even on bridges.
         bridge_fan_percent=(

@@ -187,6 +187,7 @@ def prusaslicer_ini(
         "disable_fan_first_layers": max(0, p.fan_from_layer - 1),
         "fan_below_layer_time": 0,
         "slowdown_below_layer_time": p.min_layer_time,
+        "min_print_speed": p.min_print_speed,
         "extrusion_width": w,
         "perimeter_extrusion_width": w,
         "external_perimeter_extrusion_width": w,

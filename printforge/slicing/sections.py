@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-import trimesh
 from shapely.geometry import MultiPolygon, Polygon
+
+from printforge.slicing.mesh import Mesh
 
 __all__ = ["slice_mesh"]
 
@@ -20,7 +21,7 @@ __all__ = ["slice_mesh"]
 SIMPLIFY_MM = 0.0125
 
 
-def slice_mesh(mesh: trimesh.Trimesh, heights: np.ndarray) -> list[MultiPolygon]:
+def slice_mesh(mesh: Mesh, heights: np.ndarray) -> list[MultiPolygon]:
     """The solid cross-section at each height, holes included (even-odd by loop orientation)."""
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64)

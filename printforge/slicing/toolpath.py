@@ -11,6 +11,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.polygon import orient
 
 from printforge.slicing.bridges import Bridge, find_bridges
+from printforge.slicing.gapfill import GapLine, centre_lines
 from printforge.slicing.infill import fill_lines
 from printforge.slicing.params import SliceParams
 
@@ -22,6 +23,10 @@ SKIN_MARGIN_MM = 1.0
 NARROW_SPARSE_SPACINGS = 4.0
 # Gaps between perimeters narrower than this are left alone, as the flow would be too small.
 GAP_MIN_WIDTH_MM = 0.2
+# Infill areas narrower than this many line spacings get one gap-fill line along their middle
+# (as wide as the area) rather than solid lines, which need a spacing of room to exist at all
+# and cross a narrow strip as short diagonals.
+NARROW_FILL_SPACINGS = 2.0
 THIN_WALL_MIN_AREA_MM2 = 0.5
 
 _FILLS = ("bridge", "solid", "infill")
@@ -45,6 +50,8 @@ class Path:
     points: np.ndarray  # (n, 2); a closed loop repeats its first point at the end
     # The travel here stays inside the infill area, crossing no wall: no retraction needed.
     travel_inside: bool = False
+    # Line width at each point (gap fill follows its strip); None: the layer's width.
+    widths: np.ndarray | None = None
 
 
 @dataclass(slots=True)
@@ -104,7 +111,12 @@ def _plan(
     loops_by_k = []
     for k in range(per):
         dist = -(widths / 2 + k * spacings)
-        loops_by_k.append(shapely.buffer(regions_arr, dist, join_style="mitre", mitre_limit=3.0))
+        loops = shapely.buffer(regions_arr, dist, join_style="mitre", mitre_limit=3.0)
+        if k > 0:
+            # An inner loop around a strip thinner than a spacing would lay its two sides over
+            # each other; such strips are left to gap fill, which lays them once.
+            loops = _opening(loops, spacings / 2)
+        loops_by_k.append(loops)
     inner = shapely.buffer(
         regions_arr,
         -(widths / 2 + (per - 1) * spacings + spacings / 2),
@@ -113,10 +125,9 @@ def _plan(
     )
 
     solid = _solid_areas(regions_arr, inner, params, spacings)
-    gaps = shapely.union(
-        _gaps(regions_arr, loops_by_k, widths, spacings),
-        _thin_walls(regions_arr, loops_by_k[0], widths),
-    )
+    narrow = _narrow(inner, spacings)
+    between = shapely.union(_gaps(regions_arr, loops_by_k, widths, spacings), narrow)
+    gap_lines = _gap_lines(between, _thin_walls(regions_arr, loops_by_k[0], widths), thick, widths)
     # Sparse lines reach a little past `inner` into the perimeters; travel that far is still
     # inside the walls.
     travel_area = shapely.buffer(inner, 0.75 * spacings, join_style="mitre")
@@ -124,6 +135,11 @@ def _plan(
     bridges = find_bridges(regions_arr, inner, solid, widths)
     bridged = [k for k in range(n) if bridges[k]]
     sparse = shapely.difference(inner, solid)
+    has_narrow = ~shapely.is_empty(narrow)
+    if has_narrow.any():
+        solid = solid.copy()
+        solid[has_narrow] = shapely.difference(solid[has_narrow], narrow[has_narrow])
+        sparse[has_narrow] = shapely.difference(sparse[has_narrow], narrow[has_narrow])
     if bridged:
         taken_by = np.array(
             [shapely.union_all([b.area for b in bridges[k]]) for k in bridged], dtype=object
@@ -172,7 +188,7 @@ def _plan(
                 sparse[i],
                 pos,
                 alone,
-                gaps[i],
+                gap_lines[i],
                 bridges[i],
             )
             _mark_inside_travel(paths, travel_area[i])
@@ -195,7 +211,7 @@ def _island_paths(
     sparse: shapely.Geometry,
     pos: np.ndarray,
     alone: bool = False,
-    gap: shapely.Geometry | None = None,
+    gap: list[GapLine] | None = None,
     bridges: list[Bridge] | None = None,
 ) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
@@ -207,16 +223,10 @@ def _island_paths(
         for ring, _ in loops[k]:
             if shapely.contains_xy(island, ring[0, 0], ring[0, 1]):
                 paths.append(Path(role, ring))
-    if gap is not None and not gap.is_empty:
-        mine_gap = _multi(gap if alone else shapely.intersection(gap, island))
-        if not mine_gap.is_empty:
-            start = paths[-1].points[-1] if paths else pos
-            paths += [
-                Path("gap", ln)
-                for ln in fill_lines(
-                    mine_gap, s, "rectilinear", angle, z, start, hug_boundary=False
-                )
-            ]
+    if gap:
+        mine = gap if alone else [g for g in gap if shapely.contains_xy(island, *g.points[0])]
+        start = paths[-1].points[-1] if paths else pos
+        paths += _order_gap_lines(mine, start)
     if paths:
         pos = paths[-1].points[-1]
     # Bridges right after the walls they anchor on, each in its own direction, every layer the
@@ -259,6 +269,61 @@ def _island_paths(
             pattern = params.infill_pattern
             dist = s / density * (2 if pattern == "grid" else 1)
             paths += [Path("infill", ln) for ln in fill_lines(area, dist, pattern, angle, z, pos)]
+    return paths
+
+
+def _opening(geoms: np.ndarray, r: np.ndarray | float) -> np.ndarray:
+    """`geoms` without the parts narrower than 2r."""
+    shrunk = shapely.buffer(geoms, -r, join_style="mitre", mitre_limit=3.0)
+    return shapely.buffer(shrunk, r, join_style="mitre", mitre_limit=3.0)
+
+
+def _narrow(inner: np.ndarray, spacings: np.ndarray) -> np.ndarray:
+    """Parts of the infill area narrower than NARROW_FILL_SPACINGS spacings (a 2 mm wall's
+    core between its perimeters): solid lines need a spacing of room and would leave them
+    empty or cross them as short diagonals, so they get gap fill."""
+    opened = _opening(inner, NARROW_FILL_SPACINGS * spacings / 2)
+    out = np.empty(len(inner), dtype=object)
+    out[:] = [Polygon()] * len(inner)
+    todo = shapely.area(inner) - shapely.area(opened) > GAP_MIN_WIDTH_MM**2
+    if todo.any():
+        rest = shapely.difference(inner[todo], opened[todo])
+        # The corners a mitred opening does not restore are slivers, not strips.
+        out[todo] = _opening(rest, GAP_MIN_WIDTH_MM / 4)
+    return out
+
+
+def _gap_lines(
+    between: np.ndarray, thin: np.ndarray, thick: np.ndarray, widths: np.ndarray
+) -> list[list[GapLine]]:
+    """Each layer's gap-fill centre-lines: strips between perimeters or inside them, and walls
+    too thin for a loop."""
+    n = len(between)
+    # Between the bands of two lines the line overlaps them as neighbouring lines overlap; a
+    # thin wall's line is as wide as the wall.
+    extra = np.concatenate([thick * (1 - math.pi / 4), np.zeros(n)])
+    lo = np.full(2 * n, GAP_MIN_WIDTH_MM)
+    hi = np.concatenate([2 * widths, 2 * widths])
+    lines = centre_lines(np.concatenate([between, thin]), extra, lo, hi)
+    return [lines[i] + lines[n + i] for i in range(n)]
+
+
+def _order_gap_lines(lines: list[GapLine], start: np.ndarray) -> list[Path]:
+    """Nearest end first, each line turned to start there, to keep travel short."""
+    paths: list[Path] = []
+    todo = list(lines)
+    pos = np.asarray(start, dtype=float)
+    while todo:
+        d0 = [float(np.hypot(*(g.points[0] - pos))) for g in todo]
+        d1 = [float(np.hypot(*(g.points[-1] - pos))) for g in todo]
+        j0, j1 = int(np.argmin(d0)), int(np.argmin(d1))
+        if d0[j0] <= d1[j1]:
+            g = todo.pop(j0)
+            paths.append(Path("gap", g.points, widths=g.widths))
+        else:
+            g = todo.pop(j1)
+            paths.append(Path("gap", g.points[::-1], widths=g.widths[::-1]))
+        pos = paths[-1].points[-1]
     return paths
 
 

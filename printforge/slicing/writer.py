@@ -20,6 +20,10 @@ __all__ = ["template_values", "write_gcode"]
 
 # Travel below this needs no move at all.
 _TINY = 1e-3
+# A layer shorter than min_layer_time even at the floor speed is waited out with the nozzle
+# this far above the layer and this far beside the part, so it neither melts nor oozes onto it.
+WAIT_LIFT_MM = 2.0
+WAIT_ASIDE_MM = 10.0
 
 
 def template_values(profile: PrinterProfile, params: SliceParams, top_z: float) -> dict[str, float]:
@@ -51,16 +55,18 @@ def write_gcode(
     out = [header, heat_up(start, params.first_layer_bed_temp, params.first_layer_hotend_temp)]
     out += [start, "G21\nG90\nM83\nG92 E0\nM107\n"]
     yield "".join(out)
-    w = _Writer(params, profile.max_z)
+    w = _Writer(params, profile)
     for layer in layers:
         yield w.layer(layer)
     yield w.finish() + end
 
 
 class _Writer:
-    def __init__(self, p: SliceParams, max_z: float) -> None:
+    def __init__(self, p: SliceParams, profile: PrinterProfile) -> None:
         self.p = p
-        self.max_z = max_z
+        self.max_z = profile.max_z
+        x0, y0 = (-profile.bed_x / 2, -profile.bed_y / 2) if profile.origin_center else (0, 0)
+        self.bed = (x0, y0, x0 + profile.bed_x, y0 + profile.bed_y)
         self.x = math.nan
         self.y = math.nan
         self.z = math.nan
@@ -94,7 +100,8 @@ class _Writer:
         self.z = layer.z
         out.append(f"G1 Z{layer.z:.3f} F{p.travel_speed_z * 60:.0f}\n")
         e_layer = p.e_per_mm(layer.width, layer.height)
-        scale = self._slowdown(layer) if p.min_layer_time > 0 else 1.0
+        scale, wait = self._slowdown(layer) if p.min_layer_time > 0 else (1.0, 0.0)
+        floor = p.min_print_speed
         bridge_fan = round(255 * p.bridge_fan_percent / 100)
         role = ""
         for path in layer.paths:
@@ -108,11 +115,23 @@ class _Writer:
             bridge = role == "bridge"
             self._fan(out, bridge_fan if bridge else layer_fan)
             self._travel(out, float(pts[0, 0]), float(pts[0, 1]), path.travel_inside)
+            # Whatever the travel did (none at all when this path starts where the last one
+            # ended, as a layer's first loop often does after the layer change retracted),
+            # the filament is primed before the first extruding move.
+            self._unretract(out)
             e_mm = p.bridge_e_per_mm if bridge else e_layer
-            speed = p.first_layer_speed if layer.index == 0 else self.speeds[role]
-            f = speed * (1.0 if bridge else scale) * 60
+            speed = self._speed(layer, role)
+            if not bridge and scale < 1.0:
+                # Slowed for layer time, but never below the floor (nor sped up to it).
+                speed = max(min(speed, floor), speed * scale)
+            f = speed * 60
             seg = np.hypot(*np.diff(pts, axis=0).T)
-            e = seg * e_mm
+            if path.widths is None:
+                e = seg * e_mm
+            else:
+                # Variable width (gap fill): each segment's flow from its own width.
+                w = (path.widths[1:] + path.widths[:-1]) / 2
+                e = seg * p.e_per_mm_array(w, layer.height)
             xs = pts[1:, 0].tolist()
             ys = pts[1:, 1].tolist()
             es = e.tolist()
@@ -127,23 +146,67 @@ class _Writer:
             )
             self.x, self.y = xs[-1], ys[-1]
             self.f = f
+        if wait > 0 and layer.paths:
+            self._wait_aside(out, layer, wait)
         return "".join(out)
 
-    def _slowdown(self, layer: Layer) -> float:
-        total = fixed = 0.0
+    def _speed(self, layer: Layer, role: str) -> float:
+        return self.p.first_layer_speed if layer.index == 0 else self.speeds[role]
+
+    def _slowdown(self, layer: Layer) -> tuple[float, float]:
+        """(speed factor, seconds still to wait) that make the layer last min_layer_time.
+
+        Every line slows by the same factor, but none below `min_print_speed`: a line
+        crawling at a few mm/s sits on hot plastic and blobs. Bridges keep their speed (a
+        slower strand over air sags more). Time the floor cannot make up is waited out aside.
+        """
+        target = self.p.min_layer_time
+        floor = self.p.min_print_speed
+        fixed = 0.0
+        lengths: dict[float, float] = {}
         for path in layer.paths:
             length = float(np.sum(np.hypot(*np.diff(path.points, axis=0).T)))
-            t = length / self.speeds[path.role]
-            total += t
+            speed = self._speed(layer, path.role)
             if path.role == "bridge":
-                fixed += t
-        if total <= 0 or total >= self.p.min_layer_time:
-            return 1.0
-        # Bridges keep their speed, so the rest stretches to fill the remaining time.
-        rest = total - fixed
-        if rest <= 0:
-            return 1.0
-        return max(rest / max(self.p.min_layer_time - fixed, rest), 0.2)
+                fixed += length / speed
+            else:
+                lengths[speed] = lengths.get(speed, 0.0) + length
+
+        def duration(k: float) -> float:
+            return fixed + sum(n / max(min(v, floor), v * k) for v, n in lengths.items())
+
+        if not lengths or duration(1.0) >= target:
+            return 1.0, 0.0
+        slowest = duration(0.0)
+        if slowest <= target:
+            return 0.0, target - slowest
+        lo, hi = 0.0, 1.0  # duration falls as k rises
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if duration(mid) > target else (lo, mid)
+        return hi, 0.0
+
+    def _wait_aside(self, out: list[str], layer: Layer, seconds: float) -> None:
+        """Lift off the layer, move beside the part and dwell: the layer below cools while
+        the nozzle neither presses on it nor oozes onto it."""
+        p = self.p
+        self._retract(out)
+        lift = min(self.z + WAIT_LIFT_MM, self.max_z)
+        if lift > self.z:
+            out.append(f"G1 Z{lift:.3f} F{p.travel_speed_z * 60:.0f}\n")
+        pts = np.vstack([path.points for path in layer.paths])
+        (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+        bx0, by0, bx1, by1 = self.bed
+        y = float(min(max((y0 + y1) / 2, by0), by1))
+        x = math.nan
+        if x1 + WAIT_ASIDE_MM <= bx1:
+            x = float(x1 + WAIT_ASIDE_MM)
+        elif x0 - WAIT_ASIDE_MM >= bx0:
+            x = float(x0 - WAIT_ASIDE_MM)
+        if not math.isnan(x):
+            out.append(f"G0 X{x:.3f} Y{y:.3f} F{p.travel_speed * 60:.0f}\n")
+            self.x, self.y = x, y
+        out.append(f"G4 P{round(seconds * 1000)}\n")
 
     def _fan(self, out: list[str], value: int) -> None:
         """Set the fan (0-255) if it is not already there."""
@@ -169,9 +232,10 @@ class _Writer:
         else:
             out.append(f"G0 X{x:.3f} Y{y:.3f} F{ft:.0f}\n")
         self.f = ft
-        self._unretract(out)
         self.x, self.y = x, y
 
+    # `retracted` is the one record of the filament's state: `_retract` and `_unretract` are
+    # its only writers, travel only ever retracts, and every path primes before extruding.
     def _retract(self, out: list[str]) -> None:
         p = self.p
         if not self.retracted and p.retract_length > 0:

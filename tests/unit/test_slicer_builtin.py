@@ -271,9 +271,18 @@ def test_a_fin_thinner_than_a_line_is_still_printed(tmp_path: Path) -> None:
     a = check_gcode(out, GENERIC, PLA)
     assert a.layers == 30 and a.extrude_max[2] == pytest.approx(6.0)
     block = re.split(r";LAYER:\d+\n", text)[21]
-    # One continuous zigzag along the fin: a single travel, then extrusion only.
-    assert block.count("G0 ") == 1
-    assert block.count(" E") > 40
+    # One line along the fin's middle: at most one travel (none when the layer below ended
+    # where this one starts), then extrusion only, as wide as the fin.
+    assert block.count("G0 ") <= 1
+    moves = re.findall(r"^G1 X(\S+) Y(\S+) E(\S+)", block, re.M)
+    assert len(moves) > 40
+    xy = np.array([[float(x), float(y)] for x, y, _ in moves])
+    assert np.ptp(xy[:, 1]) < 0.01 and np.ptp(xy[:, 0]) > 15
+    length = float(np.sum(np.hypot(*np.diff(xy, axis=0).T)))
+    e = sum(float(de) for _, _, de in moves[1:])
+    h = 0.2
+    width = (e / length * np.pi * (1.75 / 2) ** 2 - np.pi * h * h / 4) / h + h
+    assert width == pytest.approx(0.35, abs=0.01)
 
 
 def test_start_gcode_heating_only_the_bed_still_gets_the_hotend_heated(tmp_path: Path) -> None:
