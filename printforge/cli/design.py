@@ -65,7 +65,9 @@ def _handle_design(args: argparse.Namespace) -> int:
             accept_partial=args.accept_partial,
         )
     except ValueError as err:
-        raise InputError(f"bad request: {err}") from None
+        from printforge.cli.errors import validation_message
+
+        raise InputError(f"invalid request: {validation_message(err)}") from None
     with tempfile.TemporaryDirectory(prefix="printforge-design-") as tmp:
         try:
             spec, mesh, report = asyncio.run(_design(settings, request, printer, Path(tmp)))
@@ -92,7 +94,13 @@ def _ask(err: Any, as_json: bool) -> int:
     if as_json:
         print(
             json.dumps(
-                {"needs_input": True, "question": err.question, "requirements": err.requirements}
+                {
+                    "needs_input": True,
+                    "question": err.question,
+                    "requirements": err.requirements,
+                    # The CLI's error contract: every failure carries {"code", "message"}.
+                    "error": err.to_dict(),
+                }
             )
         )
     else:

@@ -127,7 +127,9 @@ def _request_from(args: argparse.Namespace) -> Any:
             accept_partial=args.accept_partial,
         )
     except ValueError as err:
-        raise InputError(f"invalid request: {err}") from None
+        from printforge.cli.errors import validation_message
+
+        raise InputError(f"invalid request: {validation_message(err)}") from None
 
 
 def _load_virtual_spools(settings: Any, material: str | None, printer: str | None) -> None:

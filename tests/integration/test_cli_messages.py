@@ -1,0 +1,182 @@
+"""Every message a person or a script reads from `printforge` (issue 18): the error contract.
+
+Through the real entry point (`main()` with captured output) or as a real process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+from pathlib import Path
+
+import aiohttp
+import pytest
+import trimesh
+from pydantic import ValidationError
+
+from printforge.cli import main
+
+
+def run_main(capsys: pytest.CaptureFixture[str], data: Path, *args: str) -> tuple[int, str, str]:
+    code = main(["--data-dir", str(data), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def only_error(stdout: str) -> dict[str, str]:
+    """The contract: one JSON object on stdout, `{"error": {"code", "message"}}`."""
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 1, stdout
+    obj = json.loads(lines[0])
+    assert set(obj["error"]) == {"code", "message"}, obj
+    return obj["error"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("design", "the smell of rain", "--out", "rain.stl", "--json"),
+        ("gcode-info", "missing.gcode", "--json"),
+        ("run", "", "--json"),
+        ("slice", "missing.stl", "--out", "x.gcode", "--json"),
+    ],
+)
+def test_json_failures_are_one_object_on_stdout(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_main(capsys, tmp_path / "d", *args)
+    assert code == 1
+    error = only_error(out)
+    assert error["code"] in {"invalid_input", "needs_input", "bad_artifact"}
+    assert error["message"]
+    assert "Traceback" not in err
+
+
+def test_a_usage_error_under_json_is_an_object_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["jobs", "--limit", "0", "--json"])
+    assert exited.value.code == 2
+    error = only_error(capsys.readouterr().out)
+    assert error["code"] == "usage" and "--limit" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", "the request is empty"),
+        ("   ", "the request is empty"),
+        ("a cube " * 300, "the request is longer than 2,000 characters"),
+    ],
+)
+@pytest.mark.parametrize("command", ["design", "run"])
+def test_request_text_is_refused_in_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, text: str, words: str
+) -> None:
+    extra = ["--out", str(tmp_path / "x.stl")] if command == "design" else []
+    code, out, err = run_main(capsys, tmp_path / "d", command, text, *extra)
+    assert code == 1 and out == ""
+    line = err.strip()
+    assert len(line.splitlines()) == 1
+    assert line.startswith(f"printforge: {words}")
+    for library_words in ("validation error", "PrintRequest", "type=", "bad request"):
+        assert library_words not in line
+    assert not (tmp_path / "d" / "jobs").exists() or not any((tmp_path / "d" / "jobs").iterdir())
+
+
+def test_run_refuses_an_unknown_engine_before_any_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_main(
+        capsys, tmp_path / "d", "run", "a 20 mm cube", "--engine", "foo", "--json"
+    )
+    assert code == 1
+    error = only_error(out)
+    assert error["code"] == "invalid_input" and "'foo'" in error["message"]
+    # Refused at once: no job was made and no research ran.
+    jobs = tmp_path / "d" / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir())
+
+
+@pytest.mark.parametrize("command", ["run", "slice", "gcode-info"])
+def test_an_unknown_material_exits_1_like_other_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    args = {
+        "run": ("run", "a 20 mm cube", "--no-print"),
+        "slice": ("slice", "m.stl", "--out", str(tmp_path / "m.gcode")),
+        "gcode-info": ("gcode-info", "m.gcode"),
+    }[command]
+    code, _, err = run_main(capsys, tmp_path / "d", *args, "--material", "FOO")
+    assert code == 1
+    assert err.strip() == "printforge: --material FOO: unknown material (known: ABS, PETG, PLA)"
+
+
+def test_a_folder_given_as_out_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "cube.stl"
+    trimesh.creation.box((10, 10, 10)).export(model)
+    folder = tmp_path / "somedir"
+    folder.mkdir()
+    code, _, err = run_main(capsys, tmp_path / "d", "slice", str(model), "--out", str(folder))
+    assert code == 1
+    assert ".part" not in err
+    assert f"--out {folder} is a folder; give a file name" in err
+    code, _, err = run_main(capsys, tmp_path / "d", "design", "a 10 mm cube", "--out", str(folder))
+    assert code == 1 and "is a folder" in err
+
+
+def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for line in ("0    done", "1    refused or failed", "2    usage", "130  interrupted"):
+        assert line in out
+    assert '{"error": {"code": "...", "message": "..."}}' in out
+
+
+def test_library_errors_are_sentences(tmp_path: Path) -> None:
+    """The boundary translates what libraries raise, with real errors from each library."""
+    from printforge.cli.errors import translate
+    from printforge.models.request import SliceOverrides
+
+    not_a_db = tmp_path / "store.sqlite3"
+    not_a_db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(sqlite3.Error) as caught_sqlite:
+        sqlite3.connect(not_a_db).execute("select * from jobs")
+    with pytest.raises(ValidationError) as caught_pydantic:
+        SliceOverrides(infill_percent=150)
+
+    async def refused() -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # bound, never listening: the connection is refused
+            async with aiohttp.ClientSession() as session:
+                await session.get(f"http://127.0.0.1:{port}/api/info")
+
+    with pytest.raises(aiohttp.ClientError) as caught_aiohttp:
+        asyncio.run(refused())
+    with pytest.raises(OSError) as caught_os:
+        (tmp_path / "no" / "such").read_text()
+
+    store = translate(caught_sqlite.value)
+    assert store.code == "store_error" and "printforge store restore" in store.message
+    params = translate(caught_pydantic.value)
+    assert params.code == "invalid_input"
+    assert params.message == "infill_percent: must be less than or equal to 100"
+    client = translate(caught_aiohttp.value)
+    assert client.code == "connection_lost"
+    assert "cannot connect to the server at 127.0.0.1:" in client.message
+    assert "printforge serve" in client.message
+    os_error = translate(caught_os.value)
+    assert os_error.message == f"{tmp_path / 'no' / 'such'}: No such file or directory"
+    bug = translate(KeyError("x"))
+    assert bug.code == "internal_error" and "--debug" in bug.message
