@@ -180,3 +180,43 @@ def test_library_errors_are_sentences(tmp_path: Path) -> None:
     assert os_error.message == f"{tmp_path / 'no' / 'such'}: No such file or directory"
     bug = translate(KeyError("x"))
     assert bug.code == "internal_error" and "--debug" in bug.message
+
+
+def test_gcode_info_shows_the_part_and_the_skirt_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A 10 mm spacer: its extruded box with the skirt is 16.4 mm wide.
+    model = tmp_path / "spacer.stl"
+    trimesh.creation.annulus(r_min=2, r_max=5, height=5).export(model)
+    gcode = tmp_path / "spacer.gcode"
+    code, _, err = run_main(capsys, tmp_path / "d", "slice", str(model), "--out", str(gcode))
+    assert code == 0, err
+    code, out, _ = run_main(capsys, tmp_path / "d", "gcode-info", str(gcode))
+    assert code == 0
+    rows = dict(line.split(None, 1) for line in out.splitlines() if line.startswith("part"))
+    rows.update(
+        (k, v) for k, v in (line.split("  ", 1) for line in out.splitlines()) if k == "skirt/brim"
+    )
+    part = [float(v) for v in rows["part"].split(" mm")[0].split(" x ")]
+    skirt = [float(v) for v in rows["skirt/brim"].strip().split(" mm")[0].split(" x ")]
+    # The nozzle's path of the outer wall: the part less one line width, within a line.
+    assert 9.4 < part[0] <= 10.0 and 9.4 < part[1] <= 10.0 and part[2] == pytest.approx(5.0)
+    assert skirt[0] > 14 and skirt[2] == pytest.approx(0.2)
+    code, out, _ = run_main(capsys, tmp_path / "d", "gcode-info", str(gcode), "--json")
+    figures = json.loads(out)
+    width = figures["part_max"][0] - figures["part_min"][0]
+    assert width == pytest.approx(part[0], abs=0.01)
+    assert figures["extrude_max"][0] - figures["extrude_min"][0] > 14  # skirt included
+
+
+def test_health_prints_words_not_python_reprs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_main(capsys, tmp_path / "d", "health")
+    assert code == 0
+    assert "printforge is healthy" in out
+    for repr_text in ("{", "}", "None", "True", "False", "'"):
+        assert repr_text not in out, out
+    assert "installed builtin" in out and ": empty" in out
+    code, out, _ = run_main(capsys, tmp_path / "d", "health", "--json")
+    assert code == 0 and json.loads(out)["status"] == "healthy"
