@@ -15,6 +15,7 @@ import trimesh
 
 from printforge.agents.base import Agent, AgentContext
 from printforge.geometry import build_mesh, spec_problems
+from printforge.geometry.checks import font_substitutions
 from printforge.geometry.exports import write_3mf, write_scad, write_stl
 from printforge.geometry.importer import ImportRefused, import_mesh
 from printforge.geometry.orient import orient
@@ -57,6 +58,9 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
         ctx.progress(0.75, "writing STL, 3MF and preview", None)
         files, sha, size = await asyncio.to_thread(_write, mesh, inp, ctx.job_dir, title, report)
         data: dict[str, Any] = report.model_dump(mode="json")
+        if isinstance(inp, DesignSpec):
+            # A letter the font draws as another ("JOSÉ" built as "JOSE") is said, not hidden.
+            data["warnings"] = [*font_substitutions(inp), *data.get("warnings", [])]
         data["files"] = sorted(p.name for p in files.values())
         ctx.report["cad"] = data
         ctx.progress(1.0, f"{report.triangles} triangles, {report.bodies} bodies", None)

@@ -15,7 +15,7 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["STROKE_UNITS", "missing_chars", "text_extent", "text_shape"]
+__all__ = ["STROKE_UNITS", "drawn_as", "missing_chars", "text_extent", "text_shape"]
 
 STROKE_UNITS = 0.9  # stroke width in grid units: bold enough for a 0.4 mm nozzle at 6 mm letters
 _CAP = 6.0
@@ -88,6 +88,22 @@ def _normal(ch: str) -> str:
 def missing_chars(text: str) -> list[str]:
     """Characters the font cannot draw (blanks are fine)."""
     return sorted({c for c in text if not c.isspace() and _normal(c) not in _GLYPHS})
+
+
+def drawn_as(text: str) -> list[tuple[str, str]]:
+    """Characters drawn as another one, in order of first use: ("É", "E") for "JOSÉ".
+
+    Lower case drawn as capitals is the font's design and is not listed; a dropped accent or
+    a letter folded into another is, so that it can be said rather than silently built.
+    """
+    out: dict[str, str] = {}
+    for ch in text:
+        if ch.isspace() or ch in out:
+            continue
+        drawn = _normal(ch)
+        if drawn in _GLYPHS and drawn != ch.upper():
+            out[ch] = drawn
+    return list(out.items())
 
 
 @lru_cache(maxsize=128)
