@@ -79,8 +79,9 @@ class ServeProcess:
 
     def start(self, timeout: float = 30.0) -> ServeProcess:
         env = {
-            **os.environ,
-            "PRINTFORGE_API_KEY": self.api_key,
+            **{k: v for k, v in os.environ.items() if k != "PRINTFORGE_API_KEY"},
+            # api_key "": no key configured, as on a fresh machine (the server makes admin.key).
+            **({"PRINTFORGE_API_KEY": self.api_key} if self.api_key else {}),
             "PYTHONUNBUFFERED": "1",
             **self.env,
         }
