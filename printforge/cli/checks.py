@@ -37,10 +37,29 @@ def check_args(args: argparse.Namespace) -> None:
         problem = request_text_problem(request)
         if problem is not None:
             raise InputError(problem)
+    font = getattr(args, "font", None)
+    if isinstance(font, str):
+        _check_font(args, font, getattr(args, "server", None))
     for dest, kind in (getattr(args, OUT_KIND, None) or {}).items():
         value = getattr(args, dest, None)
         if isinstance(value, str):
             _check_output("--" + dest.replace("_", "-"), value, kind)
+
+
+def _check_font(args: argparse.Namespace, font: str, server: str | None) -> None:
+    if server:
+        raise InputError("--font is not supported with --server yet (the server cannot read it)")
+    path = Path(font).expanduser()
+    if not path.is_file():
+        raise InputError(f"--font {font}: no such file")
+    from printforge.geometry.outline_font import FontError, load_font
+
+    try:
+        load_font(path.resolve())
+    except FontError as err:
+        raise InputError(f"--font: {err}") from None
+    # The job keeps the font's whole path: its request.json must mean the same file later.
+    args.font = str(path.resolve())
 
 
 def _check_output(flag: str, value: str, kind: str) -> None:

@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--model", dest="llm_model", help="LLM model name (wins over config)")
     p.add_argument("--printer", help="check printability for this printer (default from config)")
     p.add_argument("--spec-out", metavar="FILE", help="also write the design spec as JSON")
+    p.add_argument("--font", metavar="FILE", help="draw text with this TrueType/OpenType font")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument(
         "--accept-partial",
@@ -63,6 +64,7 @@ def _handle_design(args: argparse.Namespace) -> int:
             providers=_providers(args.provider),
             llm_model=args.llm_model,
             accept_partial=args.accept_partial,
+            font=args.font,
         )
     except ValueError as err:
         from printforge.cli.errors import validation_message

@@ -9,7 +9,13 @@ from typing import Any
 from shapely.geometry import Polygon as ShapelyPolygon
 
 from printforge.geometry.bounds import part_body_sizes
-from printforge.geometry.font import STROKE_UNITS, drawn_as, missing_chars, text_extent
+from printforge.geometry.font import (
+    STROKE_UNITS,
+    drawn_as,
+    font_in_use,
+    missing_chars,
+    text_extent,
+)
 from printforge.geometry.layout import footprint, turns_to_fit
 from printforge.models.printer import PrinterProfile
 from printforge.models.spec import DesignSpec
@@ -195,9 +201,12 @@ def _text_checks(node: Any, nozzle: float) -> list[str]:
     out = []
     missing = missing_chars(node.text)
     if missing:
+        font = font_in_use()
         out.append(
-            f"the built-in font cannot draw {' '.join(missing)}; use A-Z, 0-9 and"
-            " . , - + = : ! ? ' / ( ) # & * _"
+            f"the font {font.path.name} has no {' '.join(missing)}; give a font that has them"
+            if font is not None
+            else f"the built-in font cannot draw {' '.join(missing)}; use A-Z, 0-9 and"
+            " . , - + = : ! ? ' / ( ) # & * _, or --font FILE (a TrueType or OpenType font)"
         )
         return out
     size = node.size if node.kind == "text" else node.text_height

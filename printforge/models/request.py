@@ -63,6 +63,9 @@ class PrintRequest(BaseModel):
         description="build even when research finds requirements it cannot realise (they are"
         " listed as not_built); otherwise the job stops with a question",
     )
+    font: Path | None = Field(
+        None, description="a TrueType or OpenType font file that draws the part's text"
+    )
     slice: SliceOverrides = Field(default_factory=SliceOverrides)
     print_: bool = Field(True, alias="print", description="stop after slicing when false")
 

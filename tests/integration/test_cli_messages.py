@@ -220,3 +220,43 @@ def test_health_prints_words_not_python_reprs(
     assert "installed builtin" in out and ": empty" in out
     code, out, _ = run_main(capsys, tmp_path / "d", "health", "--json")
     assert code == 0 and json.loads(out)["status"] == "healthy"
+
+
+def test_a_letter_the_font_lacks_is_said_and_a_font_file_draws_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.test_outline_font import make_font
+
+    request = 'a name tag saying "JOSÉ"'
+    code, out, err = run_main(
+        capsys, tmp_path / "d", "design", request, "--out", str(tmp_path / "a.stl"), "--json"
+    )
+    assert code == 0, err
+    warnings = json.loads(out)["printability"]["warnings"]
+    assert any(
+        w.startswith("É is not in the built-in font; built as E") and "--font FILE" in w
+        for w in warnings
+    ), warnings
+    code, out, err = run_main(
+        capsys, tmp_path / "d", "design", request, "--out", str(tmp_path / "a.stl")
+    )
+    assert "warning: É is not in the built-in font; built as E" in out
+
+    font = make_font(tmp_path / "test.ttf")
+    code, out, err = run_main(
+        capsys, tmp_path / "d", "design", request, "--out", str(tmp_path / "b.stl"),
+        "--font", str(font), "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert not any("É" in w for w in json.loads(out)["printability"]["warnings"])
+    assert (tmp_path / "a.stl").read_bytes() != (tmp_path / "b.stl").read_bytes()
+
+    bogus = tmp_path / "notes.ttf"
+    bogus.write_text("not a font")
+    code, out, _ = run_main(
+        capsys, tmp_path / "d", "design", request, "--out", str(tmp_path / "c.stl"),
+        "--font", str(bogus), "--json",
+    )  # fmt: skip
+    assert code == 1
+    assert "is not a TrueType or OpenType font" in only_error(out)["message"]
+    assert not (tmp_path / "c.stl").exists()
