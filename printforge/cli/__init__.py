@@ -144,17 +144,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # variable decides, so even a configuration error is reported in the chosen format.
     configure_logging(_early_log_format(args), logging.DEBUG if args.debug else logging.WARNING)
     as_json = bool(getattr(args, "json", False))
+    stdout = _Watched(sys.stdout)
     try:
-        check_args(args)
-        result: Any = args.handler(args)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(_terminate_like_interrupt(result))
+        with contextlib.redirect_stdout(stdout) if as_json else contextlib.nullcontext():
+            check_args(args)
+            result: Any = args.handler(args)
+            if inspect.iscoroutine(result):
+                result = asyncio.run(_terminate_like_interrupt(result))
         return int(result or 0)
     except KeyboardInterrupt:
-        emit("interrupted", "interrupted", as_json=as_json)
+        emit("interrupted", "interrupted", as_json=as_json and not stdout.written)
         return EXIT_INTERRUPTED
     except _Terminated:
-        emit("terminated", "terminated", as_json=as_json)
+        emit("terminated", "terminated", as_json=as_json and not stdout.written)
         return EXIT_TERMINATED
     except BrokenPipeError:
         # `printforge jobs --json | head`: the reader left; say nothing more to it.
@@ -165,8 +167,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         error = translate(err)
-        emit(error.code, error.message, as_json=as_json)
+        # A command that already answered with its own object (a print's summary with its
+        # error) is not followed by a second one: the line goes to stderr then.
+        emit(error.code, error.message, as_json=as_json and not stdout.written)
         return exit_code(error)
+
+
+class _Watched:
+    """stdout, noting whether the command wrote to it: under --json, one object in all."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.written = False
+
+    def write(self, text: str) -> int:
+        if text:
+            self.written = True
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _early_log_format(args: argparse.Namespace) -> str:

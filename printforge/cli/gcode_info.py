@@ -45,6 +45,9 @@ def _handle_gcode_info(args: argparse.Namespace) -> int:
     if args.json:
         data = analysis.model_dump(mode="json", exclude={"layer_heights", "farthest"})
         data.update(verdict=verdict, reason=reason, printer=printer)
+        if reason is not None:
+            # The CLI's error contract: a refusal carries {"code", "message"}.
+            data["error"] = {"code": "unsafe_gcode", "message": reason}
         print(json.dumps(data))
         return 0 if reason is None else 1
     a = analysis

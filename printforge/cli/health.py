@@ -47,6 +47,14 @@ async def _handle_health(args: argparse.Namespace) -> int:
         ) from None
     _unreachable_printers_are_unhealthy(report)
     if args.json:
+        if report["status"] == "unhealthy":
+            # The CLI's error contract: a failure carries {"code", "message"}.
+            sick = [
+                f"{c['component']} {c['name']}: {c.get('last_error') or c['state']}"
+                for c in report["components"]
+                if c["state"] == "unhealthy"
+            ]
+            report["error"] = {"code": "unhealthy", "message": "; ".join(sick) or "unhealthy"}
         json.dump(report, sys.stdout, default=str)
         sys.stdout.write("\n")
     else:

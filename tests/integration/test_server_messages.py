@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 from collections.abc import Iterator
@@ -47,3 +48,21 @@ def test_a_browser_leaving_mid_handshake_is_not_an_error(server: ServeProcess) -
             break
     assert "ConnectionResetError" not in seen and " ERROR " not in seen, seen[-3000:]
     assert "DEBUG printforge.server.http: client 127.0.0.1 left during GET /ws" in seen
+
+
+def test_an_unexpected_error_is_one_error_line_and_a_debug_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from printforge.server.rpc import error_for
+
+    caplog.set_level(logging.DEBUG, logger="printforge.server.rpc")
+    try:
+        {}["missing"]  # a real KeyError with a real traceback
+    except KeyError as err:
+        wire = error_for(err)
+    assert wire.message == "internal error" and wire.data == {"error": "KeyError"}
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "KeyError" in errors[0].getMessage()
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
+    assert len(debug) == 1
