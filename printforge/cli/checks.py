@@ -23,9 +23,10 @@ __all__ = ["OUTPUT_FLAGS", "OUT_KIND", "check_args", "check_with_settings"]
 OUTPUT_FLAGS = ("--out", "--spec-out", "--png")
 OUT_KIND = "_outputs"
 
-# Commands whose --printer names a configured printer or a printer profile (`node` and
-# `virtual-camera` use the word for other things).
+# Commands whose --printer names a configured printer (`node` and `virtual-camera` use the word
+# for other things), and those that take a printer profile (`ender3`) as well.
 _PRINTER_COMMANDS = frozenset({"run", "design", "slice", "gcode-info", "print"})
+_PROFILE_COMMANDS = frozenset({"slice", "gcode-info"})
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -86,14 +87,15 @@ def check_with_settings(args: argparse.Namespace, settings: Any) -> None:
     command = getattr(args, "command", None)
     printer = getattr(args, "printer", None)
     if isinstance(printer, str) and command in _PRINTER_COMMANDS:
+        profiles_too = command in _PROFILE_COMMANDS
         known = printer in settings.printers or (
-            command != "run" and printer in settings.printer_profiles
+            profiles_too and printer in settings.printer_profiles
         )
         if not known:
             profiles = (
-                ""
-                if command == "run"
-                else f"; printer profiles are {', '.join(sorted(settings.printer_profiles))}"
+                f"; printer profiles are {', '.join(sorted(settings.printer_profiles))}"
+                if profiles_too
+                else ""
             )
             raise InputError(
                 f"--printer {printer}: unknown printer; configured printers are"

@@ -260,3 +260,27 @@ def test_a_letter_the_font_lacks_is_said_and_a_font_file_draws_it(
     assert code == 1
     assert "is not a TrueType or OpenType font" in only_error(out)["message"]
     assert not (tmp_path / "c.stl").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "profiles"),
+    [
+        (("run", "a 20 mm cube", "--no-print"), False),
+        (("design", "a 20 mm cube", "--out", "c.stl"), False),
+        (("slice", "m.stl", "--out", "m.gcode"), True),
+    ],
+)
+def test_an_unknown_printer_is_bad_input_said_before_any_work(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    profiles: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_main(capsys, tmp_path / "d", *args, "--printer", "nosuch", "--json")
+    assert code == 1
+    message = only_error(out)["message"]
+    assert message.startswith("--printer nosuch: unknown printer; configured printers are virtual")
+    assert ("printer profiles are" in message) is profiles
+    assert not (tmp_path / "d" / "jobs").exists() or not any((tmp_path / "d" / "jobs").iterdir())
