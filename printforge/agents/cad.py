@@ -14,9 +14,12 @@ import trimesh
 
 from printforge.agents.base import Agent, AgentContext
 from printforge.geometry import build_mesh, spec_problems
+from printforge.geometry.checks import font_substitutions
 from printforge.geometry.exports import write_3mf, write_scad, write_stl
+from printforge.geometry.font import use_font
 from printforge.geometry.importer import ImportRefused, import_mesh
 from printforge.geometry.orient import orient
+from printforge.geometry.outline_font import FontError
 from printforge.geometry.preview import render_png
 from printforge.geometry.printability import analyse
 from printforge.geometry.verify import check_mesh
@@ -43,6 +46,16 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
         self.settings = settings
 
     async def run(self, inp: DesignSpec | Path, ctx: AgentContext) -> MeshArtifact:
+        # The request's font (`--font FILE`) draws every text of the part, the checks and the
+        # OpenSCAD export included; the threads below inherit it.
+        font = getattr(ctx.request, "font", None)
+        try:
+            with use_font(Path(font) if font else None):
+                return await self._run(inp, ctx)
+        except FontError as err:
+            raise InputError(f"--font: {err}") from err
+
+    async def _run(self, inp: DesignSpec | Path, ctx: AgentContext) -> MeshArtifact:
         if isinstance(inp, DesignSpec):
             mesh, title = await self._design(inp, ctx)
             repairs: list[str] = []
@@ -57,6 +70,9 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
         ctx.progress(0.75, "writing STL, 3MF and preview", None)
         files, sha, size = await run_cpu(_write, mesh, inp, ctx.job_dir, title, report)
         data: dict[str, Any] = report.model_dump(mode="json")
+        if isinstance(inp, DesignSpec):
+            # A letter the font draws as another ("JOSÉ" built as "JOSE") is said, not hidden.
+            data["warnings"] = [*font_substitutions(inp), *data.get("warnings", [])]
         data["files"] = sorted(p.name for p in files.values())
         ctx.report["cad"] = data
         ctx.progress(1.0, f"{report.triangles} triangles, {report.bodies} bodies", None)

@@ -1,6 +1,8 @@
 """The `printforge` command. Each subcommand lives in its own module with a `register()`.
 
-Errors print one line and exit non-zero; `--debug` shows the traceback too.
+This dispatcher is the one place that checks flags before a command runs (`cli/checks.py`) and
+reports how it ended (`cli/errors.py`): one line on stderr, or with `--json` one object on
+stdout, and the same exit codes for every command. `--debug` shows the traceback too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from printforge import __version__
-from printforge.runtime.errors import ConfigError, InputError, PrintforgeError
+from printforge.cli.checks import OUT_KIND, OUTPUT_FLAGS, check_args, check_with_settings
+from printforge.cli.errors import (
+    EXIT_CODES_HELP,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    emit,
+    exit_code,
+    one_line,
+    translate,
+)
+from printforge.runtime.errors import InputError
 
 __all__ = ["COMMANDS", "main", "one_line"]
 
@@ -41,16 +55,25 @@ COMMANDS: tuple[str, ...] = (
     "service",
 )
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report it
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error under `--json` is the contract's JSON object."""
+
+    json_errors = False
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        if _Parser.json_errors:
+            emit("usage", f"{self.prog}: {message}", as_json=True)
+            self.exit(EXIT_USAGE)
+        return super().error(message)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="printforge",
         description="From a sentence to a printed part.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"printforge {__version__}")
     parser.add_argument("--config", metavar="FILE", help="one more TOML config layer")
@@ -78,6 +101,14 @@ def _build_parser() -> argparse.ArgumentParser:
         for flags, options in _GLOBAL_OPTIONS:
             if not any(flag in command._option_string_actions for flag in flags):
                 command.add_argument(*flags, default=argparse.SUPPRESS, **options)
+        # checks.py tells a folder given for a file (and the reverse) by each output's metavar.
+        outputs = {
+            action.dest: str(action.metavar or "FILE")
+            for flag in OUTPUT_FLAGS
+            if (action := command._option_string_actions.get(flag)) is not None
+        }
+        if outputs:
+            command.set_defaults(**{OUT_KIND: outputs})
         for action in command._actions:
             if isinstance(action, argparse._SubParsersAction):
                 commands.extend(action.choices.values())
@@ -96,51 +127,66 @@ _GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Known before parsing, so that even a usage error answers a script in JSON.
+    _Parser.json_errors = "--json" in argv
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
+    from printforge.runtime.lock import name_command
     from printforge.runtime.logsetup import configure_logging
 
+    # The data-dir lock names its holder by the command, whatever options came before it.
+    name_command(f"printforge {args.command}")
     # Until a command loads its settings (which may choose another format), the flag or the
     # variable decides, so even a configuration error is reported in the chosen format.
     configure_logging(_early_log_format(args), logging.DEBUG if args.debug else logging.WARNING)
+    as_json = bool(getattr(args, "json", False))
+    stdout = _Watched(sys.stdout)
     try:
-        result: Any = args.handler(args)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(_terminate_like_interrupt(result))
+        with contextlib.redirect_stdout(stdout) if as_json else contextlib.nullcontext():
+            check_args(args)
+            result: Any = args.handler(args)
+            if inspect.iscoroutine(result):
+                result = asyncio.run(_terminate_like_interrupt(result))
         return int(result or 0)
     except KeyboardInterrupt:
-        print("printforge: interrupted", file=sys.stderr)
+        emit("interrupted", "interrupted", as_json=as_json and not stdout.written)
         return EXIT_INTERRUPTED
     except _Terminated:
-        print("printforge: terminated", file=sys.stderr)
+        emit("terminated", "terminated", as_json=as_json and not stdout.written)
         return EXIT_TERMINATED
     except BrokenPipeError:
         # `printforge jobs --json | head`: the reader left; say nothing more to it.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_ERROR
-    except PrintforgeError as err:
-        if args.debug:
-            raise
-        print(f"printforge: {one_line(err.message)}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(err, ConfigError) else EXIT_ERROR
-    except OSError as err:
-        # The machine said no (a path that is a file, a full disk, no permission): that is
-        # the operator's to fix, not a bug, so say what and where without "unexpected".
-        if args.debug:
-            raise
-        where = f"{err.filename}: " if err.filename else ""
-        print(f"printforge: {where}{err.strerror or err}", file=sys.stderr)
-        return EXIT_ERROR
     except Exception as err:
         if args.debug:
             raise
-        print(f"printforge: unexpected error: {type(err).__name__}: {err}", file=sys.stderr)
-        print("printforge: run again with --debug for the traceback", file=sys.stderr)
-        return EXIT_ERROR
+        error = translate(err)
+        # A command that already answered with its own object (a print's summary with its
+        # error) is not followed by a second one: the line goes to stderr then.
+        emit(error.code, error.message, as_json=as_json and not stdout.written)
+        return exit_code(error)
+
+
+class _Watched:
+    """stdout, noting whether the command wrote to it: under --json, one object in all."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.written = False
+
+    def write(self, text: str) -> int:
+        if text:
+            self.written = True
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _early_log_format(args: argparse.Namespace) -> str:
@@ -177,17 +223,6 @@ async def _terminate_like_interrupt(coro: Any) -> Any:
         raise
 
 
-def one_line(message: str) -> str:
-    """An error is one line (the contract): a message that wraps an upstream one, such as
-    pydantic's several-line report with its help link, is folded into one."""
-    parts = [
-        line.strip()
-        for line in message.splitlines()
-        if line.strip() and not line.strip().startswith("For further information visit")
-    ]
-    return "; ".join(parts)
-
-
 def load_cli_settings(args: argparse.Namespace, **overrides: Any):  # type: ignore[no-untyped-def]
     """Settings for a command: the global --config and --data-dir, plus command overrides."""
     from printforge.runtime.logsetup import configure_logging
@@ -200,6 +235,7 @@ def load_cli_settings(args: argparse.Namespace, **overrides: Any):  # type: igno
         extra["logging"] = {"format": args.log_format}
     settings = load_settings(args.config, overrides=extra or None)
     configure_logging(settings.logging.format, logging.DEBUG if args.debug else settings.log_level)
+    check_with_settings(args, settings)
     return settings
 
 

@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--model", dest="llm_model", help="LLM model name (wins over config)")
     p.add_argument("--printer", help="check printability for this printer (default from config)")
     p.add_argument("--spec-out", metavar="FILE", help="also write the design spec as JSON")
+    p.add_argument("--font", metavar="FILE", help="draw text with this TrueType/OpenType font")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument(
         "--accept-partial",
@@ -63,9 +64,12 @@ def _handle_design(args: argparse.Namespace) -> int:
             providers=_providers(args.provider),
             llm_model=args.llm_model,
             accept_partial=args.accept_partial,
+            font=args.font,
         )
     except ValueError as err:
-        raise InputError(f"bad request: {err}") from None
+        from printforge.cli.errors import validation_message
+
+        raise InputError(f"invalid request: {validation_message(err)}") from None
     with tempfile.TemporaryDirectory(prefix="printforge-design-") as tmp:
         try:
             spec, mesh, report = asyncio.run(_design(settings, request, printer, Path(tmp)))
@@ -92,7 +96,13 @@ def _ask(err: Any, as_json: bool) -> int:
     if as_json:
         print(
             json.dumps(
-                {"needs_input": True, "question": err.question, "requirements": err.requirements}
+                {
+                    "needs_input": True,
+                    "question": err.question,
+                    "requirements": err.requirements,
+                    # The CLI's error contract: every failure carries {"code", "message"}.
+                    "error": err.to_dict(),
+                }
             )
         )
     else:

@@ -45,6 +45,9 @@ def _handle_gcode_info(args: argparse.Namespace) -> int:
     if args.json:
         data = analysis.model_dump(mode="json", exclude={"layer_heights", "farthest"})
         data.update(verdict=verdict, reason=reason, printer=printer)
+        if reason is not None:
+            # The CLI's error contract: a refusal carries {"code", "message"}.
+            data["error"] = {"code": "unsafe_gcode", "message": reason}
         print(json.dumps(data))
         return 0 if reason is None else 1
     a = analysis
@@ -64,6 +67,12 @@ def _handle_gcode_info(args: argparse.Namespace) -> int:
             + (f", {a.filament_g:.1f} g {material.name}" if a.filament_g is not None else ""),
         ),
         ("max temperatures", f"hotend {a.max_hotend_temp:g} °C, bed {a.max_bed_temp:g} °C"),
+        ("part", _box(a.part_min, a.part_max, sized=True)),
+        *(
+            [("skirt/brim", _box(a.adhesion_min, a.adhesion_max, sized=True))]
+            if a.adhesion_min is not None
+            else []
+        ),
         ("extruded", _box(a.extrude_min, a.extrude_max)),
         ("all moves", _box(a.move_min, a.move_max)),
     ]
@@ -79,10 +88,20 @@ def _handle_gcode_info(args: argparse.Namespace) -> int:
     return 1
 
 
-def _box(lo: tuple[float, float, float] | None, hi: tuple[float, float, float] | None) -> str:
+def _box(
+    lo: tuple[float, float, float] | None,
+    hi: tuple[float, float, float] | None,
+    *,
+    sized: bool = False,
+) -> str:
     if lo is None or hi is None:
         return "none"
-    return f"X {lo[0]:.2f}..{hi[0]:.2f}  Y {lo[1]:.2f}..{hi[1]:.2f}  Z {lo[2]:.2f}..{hi[2]:.2f} mm"
+    where = f"X {lo[0]:.2f}..{hi[0]:.2f}  Y {lo[1]:.2f}..{hi[1]:.2f}  Z {lo[2]:.2f}..{hi[2]:.2f} mm"
+    if not sized:
+        return where
+    # The size first: that is what a person compares with what they asked for. It is the
+    # nozzle's path (an outer wall's line is half inside it), and the height is from the bed.
+    return f"{hi[0] - lo[0]:.2f} x {hi[1] - lo[1]:.2f} x {hi[2]:.2f} mm nozzle path  ({where})"
 
 
 def _hms(seconds: float) -> str:

@@ -47,6 +47,14 @@ async def _handle_health(args: argparse.Namespace) -> int:
         ) from None
     _unreachable_printers_are_unhealthy(report)
     if args.json:
+        if report["status"] == "unhealthy":
+            # The CLI's error contract: a failure carries {"code", "message"}.
+            sick = [
+                f"{c['component']} {c['name']}: {c.get('last_error') or c['state']}"
+                for c in report["components"]
+                if c["state"] == "unhealthy"
+            ]
+            report["error"] = {"code": "unhealthy", "message": "; ".join(sick) or "unhealthy"}
         json.dump(report, sys.stdout, default=str)
         sys.stdout.write("\n")
     else:
@@ -61,18 +69,34 @@ async def _handle_health(args: argparse.Namespace) -> int:
         for col in ("component", "name", "state", "detail"):
             table.add_column(col)
         for c in report["components"]:
-            detail = c.get("last_error") or ", ".join(
-                f"{k}={v}" for k, v in (c.get("detail") or {}).items()
-            )
+            detail = c.get("last_error") or _detail_text(c.get("detail") or {})
             state = c["state"]
             table.add_row(
                 c["component"], c["name"], f"[{colours.get(state, 'white')}]{state}[/]", detail
             )
         console.print(table)
         jobs = report["store"]["jobs"]
-        busy = {k: v for k, v in jobs.items() if v}
-        console.print(f"job store {report['store']['path']}: {busy or 'empty'}")
+        counts = ", ".join(f"{n} {state}" for state, n in jobs.items() if n) or "empty"
+        console.print(f"job store {report['store']['path']}: {counts}")
     return 0 if report["status"] != "unhealthy" else 1
+
+
+def _detail_text(detail: dict[str, Any]) -> str:
+    """`engine builtin; installed builtin, prusaslicer`: words, never a Python dict's repr."""
+    parts = []
+    for key, value in detail.items():
+        if value is None or value == {} or value == []:
+            continue  # "job_id=None" says nothing a person needs
+        if isinstance(value, dict):
+            if all(isinstance(v, bool) for v in value.values()):
+                # {"builtin": True, "curaengine": False}: the ones that are there.
+                value = ", ".join(k for k, v in value.items() if v) or "none"
+            else:
+                value = ", ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        parts.append(f"{key.replace('_', ' ')} {value}")
+    return "; ".join(parts)
 
 
 # A printer in one of these states after start-up cannot take a job.

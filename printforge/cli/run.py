@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--infill", type=float, help="infill density in percent")
     p.add_argument("--perimeters", type=int, help="number of perimeters")
     p.add_argument("--no-print", action="store_true", help="stop after slicing")
+    p.add_argument("--font", metavar="FILE", help="draw text with this TrueType/OpenType font")
     p.add_argument(
         "--accept-partial",
         action="store_true",
@@ -120,9 +121,12 @@ def _request_from(args: argparse.Namespace) -> Any:
             ),
             print=not args.no_print,
             accept_partial=args.accept_partial,
+            font=args.font,
         )
     except ValueError as err:
-        raise InputError(f"invalid request: {err}") from None
+        from printforge.cli.errors import validation_message
+
+        raise InputError(f"invalid request: {validation_message(err)}") from None
 
 
 def _load_virtual_spools(settings: Any, material: str | None, printer: str | None) -> None:

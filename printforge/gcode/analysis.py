@@ -56,6 +56,13 @@ class GcodeAnalysis(BaseModel):
     layer_heights: list[float] = Field(default_factory=list, description="distinct extrusion z")
     extrude_min: Bounds | None = None
     extrude_max: Bounds | None = None
+    # The part alone, and the skirt/brim around it, told apart by the slicers' `;TYPE:`
+    # comments: a 10 mm spacer's extruded box is 16 mm wide with its skirt. Without such
+    # comments the part's box is the extruded box.
+    part_min: Bounds | None = None
+    part_max: Bounds | None = None
+    adhesion_min: Bounds | None = Field(default=None, description="skirt and brim")
+    adhesion_max: Bounds | None = None
     move_min: Bounds | None = None
     move_max: Bounds | None = None
     filament_mm: float
@@ -105,14 +112,18 @@ def analyse_text(
     notes = _Notes()
     route = _Path(reader)
     step, see, follow = reader.step, notes.see, route.follow
+    # Line numbers where a skirt/brim feature starts or ends, in order.
+    toggles: list[int] = []
     for number, raw in enumerate(split_lines(text), 1):
+        if raw.startswith(";TYPE:") and _is_adhesion(raw) != (len(toggles) % 2 == 1):
+            toggles.append(number)
         line = parse_line(raw, number)
         if line is not None:
             done = step(line)
             see(done)
             follow(done)
     size = path.stat().st_size if size_bytes is None else size_bytes
-    analysis = _figures(route, notes, path, size, profile, density_g_cm3)
+    analysis = _figures(route, notes, path, size, profile, density_g_cm3, toggles)
     _read_slicer_comments(text, analysis)
     return analysis
 
@@ -227,6 +238,7 @@ def _figures(
     size: int,
     profile: PrinterProfile,
     density: float | None,
+    toggles: list[int],
 ) -> GcodeAnalysis:
     a = route.arrays()
     xs = a[:, 0]
@@ -259,12 +271,16 @@ def _figures(
         area = math.pi * (profile.filament_diameter / 2) ** 2
         analysis.filament_g = round(filament * area * density / 1000, 4)
     if len(xs) > 1:
-        _bounds(analysis, a[:, :3], a[:, 6].astype(int), pushing)
+        _bounds(analysis, a[:, :3], a[:, 6].astype(int), pushing, toggles)
     return analysis
 
 
 def _bounds(
-    analysis: GcodeAnalysis, allp: np.ndarray, lines: np.ndarray, pushing: np.ndarray
+    analysis: GcodeAnalysis,
+    allp: np.ndarray,
+    lines: np.ndarray,
+    pushing: np.ndarray,
+    toggles: list[int],
 ) -> None:
     """Box of every point reached and of the extruded ones, the farthest line per axis, and
     the layers."""
@@ -286,6 +302,23 @@ def _bounds(
         heights = layers_of(allp[1:][pushing][:, 2])
         analysis.layers = len(heights)
         analysis.layer_heights = heights.tolist() if len(heights) <= 20000 else []
+        # A move belongs to the feature its line is in: an odd count of toggles before it.
+        adhesion = np.searchsorted(np.asarray(toggles), lines[1:], side="right") % 2 == 1
+        for mask, low, high in (
+            (pushing & ~adhesion, "part_min", "part_max"),
+            (pushing & adhesion, "adhesion_min", "adhesion_max"),
+        ):
+            if mask.any():
+                box = np.vstack([allp[:-1][mask], allp[1:][mask]])
+                setattr(analysis, low, _t(box.min(axis=0)))
+                setattr(analysis, high, _t(box.max(axis=0)))
+
+
+def _is_adhesion(type_comment: str) -> bool:
+    """`;TYPE:skirt`, `;TYPE:brim` (built-in), `;TYPE:Skirt/Brim` (PrusaSlicer), `;TYPE:SKIRT`
+    (CuraEngine, for its brim too)."""
+    kind = type_comment.lower()
+    return "skirt" in kind or "brim" in kind
 
 
 def _t(a: np.ndarray) -> Bounds:

@@ -9,12 +9,18 @@ from typing import Any
 from shapely.geometry import Polygon as ShapelyPolygon
 
 from printforge.geometry.bounds import part_body_sizes
-from printforge.geometry.font import STROKE_UNITS, missing_chars, text_extent
+from printforge.geometry.font import (
+    STROKE_UNITS,
+    drawn_as,
+    font_in_use,
+    missing_chars,
+    text_extent,
+)
 from printforge.geometry.layout import footprint, turns_to_fit
 from printforge.models.printer import PrinterProfile
 from printforge.models.spec import DesignSpec
 
-__all__ = ["MAX_SOLIDS", "solid_count", "spec_problems", "walk"]
+__all__ = ["MAX_SOLIDS", "font_substitutions", "solid_count", "spec_problems", "walk"]
 
 # Wall-like thicknesses: each must be at least one extrusion wide.
 _THIN_FIELDS = ("wall", "thickness", "floor", "lid_thickness", "blade", "base_thickness")
@@ -44,6 +50,20 @@ def walk(node: Any) -> Iterator[Any]:
     for name in ("children", "profiles", "cutouts"):
         for child in getattr(node, name, None) or []:
             yield from walk(child)
+
+
+def font_substitutions(spec: DesignSpec) -> list[str]:
+    """What the built-in font draws differently from the spec's text, one sentence each."""
+    out = []
+    for node in (n for part in spec.parts for n in walk(part)):
+        text = getattr(node, "text", None)
+        if isinstance(text, str):
+            for ch, drawn in drawn_as(text):
+                out.append(
+                    f"{ch} is not in the built-in font; built as {drawn} in {text!r}"
+                    " — use --font FILE for a TrueType or OpenType font that has it"
+                )
+    return out
 
 
 def spec_problems(spec: DesignSpec, profile: PrinterProfile) -> list[str]:
@@ -181,9 +201,12 @@ def _text_checks(node: Any, nozzle: float) -> list[str]:
     out = []
     missing = missing_chars(node.text)
     if missing:
+        font = font_in_use()
         out.append(
-            f"the built-in font cannot draw {' '.join(missing)}; use A-Z, 0-9 and"
-            " . , - + = : ! ? ' / ( ) # & * _"
+            f"the font {font.path.name} has no {' '.join(missing)}; give a font that has them"
+            if font is not None
+            else f"the built-in font cannot draw {' '.join(missing)}; use A-Z, 0-9 and"
+            " . , - + = : ! ? ' / ( ) # & * _, or --font FILE (a TrueType or OpenType font)"
         )
         return out
     size = node.size if node.kind == "text" else node.text_height

@@ -1,21 +1,68 @@
 """printforge's own stroke font: each glyph is a few centre lines, thickened with shapely.
 
-Why not a TrueType font: reading outlines needs fontTools (not a dependency) and which fonts a
-machine has varies, while a nameplate must look the same everywhere. Thick round-capped strokes
-also print better than thin serifs at nameplate sizes. Glyphs sit on a grid 4 units wide and
-6 units tall (baseline y = 0); lower case is drawn as capitals, accents are dropped.
+Why a font of our own: which fonts a machine has varies, while a nameplate must look the same
+everywhere. A TrueType or OpenType file can be chosen instead (`--font FILE`, see
+`outline_font.py`): `use_font` makes every text function below draw with it. Thick
+round-capped strokes also print better than thin serifs at nameplate sizes. Glyphs sit on a
+grid 4 units wide and 6 units tall (baseline y = 0); lower case is drawn as capitals, accents
+are dropped (and said: `drawn_as`).
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["STROKE_UNITS", "missing_chars", "text_extent", "text_shape"]
+if TYPE_CHECKING:
+    from printforge.geometry.outline_font import OutlineFont
+
+__all__ = [
+    "STROKE_UNITS",
+    "drawn_as",
+    "font_in_use",
+    "missing_chars",
+    "text_extent",
+    "text_shape",
+    "use_font",
+]
+
+# The font file of the job being built. Text is drawn deep inside the part builders (name
+# plates, signs, stencils, profiles, the OpenSCAD export); a context variable reaches them all,
+# and threads started with asyncio.to_thread inherit it, without a font argument on every one.
+_FONT: ContextVar[Path | None] = ContextVar("printforge_font", default=None)
+
+
+@contextmanager
+def use_font(path: Path | None) -> Iterator[None]:
+    """Draw text with the font at `path` (None: the built-in stroke font) inside the block."""
+    if path is not None:
+        from printforge.geometry.outline_font import load_font
+
+        load_font(path)  # a file that is not a font is refused here, before anything is built
+    token = _FONT.set(path)
+    try:
+        yield
+    finally:
+        _FONT.reset(token)
+
+
+def font_in_use() -> OutlineFont | None:
+    path = _FONT.get()
+    if path is None:
+        return None
+    from printforge.geometry.outline_font import load_font
+
+    return load_font(path)
+
 
 STROKE_UNITS = 0.9  # stroke width in grid units: bold enough for a 0.4 mm nozzle at 6 mm letters
 _CAP = 6.0
@@ -87,7 +134,28 @@ def _normal(ch: str) -> str:
 
 def missing_chars(text: str) -> list[str]:
     """Characters the font cannot draw (blanks are fine)."""
+    font = font_in_use()
+    if font is not None:
+        return font.missing(text)
     return sorted({c for c in text if not c.isspace() and _normal(c) not in _GLYPHS})
+
+
+def drawn_as(text: str) -> list[tuple[str, str]]:
+    """Characters drawn as another one, in order of first use: ("É", "E") for "JOSÉ".
+
+    Lower case drawn as capitals is the font's design and is not listed; a dropped accent or
+    a letter folded into another is, so that it can be said rather than silently built.
+    """
+    if font_in_use() is not None:
+        return []  # a font file draws what it has; what it lacks is refused as missing
+    out: dict[str, str] = {}
+    for ch in text:
+        if ch.isspace() or ch in out:
+            continue
+        drawn = _normal(ch)
+        if drawn in _GLYPHS and drawn != ch.upper():
+            out[ch] = drawn
+    return list(out.items())
 
 
 @lru_cache(maxsize=128)
@@ -119,6 +187,9 @@ def _layout(text: str) -> tuple[list[list[tuple[float, float]]], float]:
 
 def text_extent(text: str, size: float) -> tuple[float, float]:
     """Width and cap height in mm of `text` at cap height `size`, without drawing it."""
+    font = font_in_use()
+    if font is not None:
+        return font.extent(text, size)
     _, advance = _layout(text)
     unit = size / (_CAP + STROKE_UNITS)
     return (advance + STROKE_UNITS) * unit, size
@@ -127,6 +198,9 @@ def text_extent(text: str, size: float) -> tuple[float, float]:
 def text_shape(text: str, size: float) -> BaseGeometry:
     """The filled outline of `text`, capital height `size` mm, the left end of the baseline at
     the origin (the stroke's round caps included in both)."""
+    font = font_in_use()
+    if font is not None:
+        return font.shape(text, size)
     lines, _ = _layout(text)
     if not lines:
         return Polygon()

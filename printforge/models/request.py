@@ -4,9 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["PrintRequest", "SliceOverrides"]
+__all__ = ["REQUEST_MAX_CHARS", "PrintRequest", "SliceOverrides", "request_text_problem"]
+
+# A request is a sentence or a paragraph; past this it is a pasted file or a prompt injection.
+REQUEST_MAX_CHARS = 2000
+
+
+def request_text_problem(text: str) -> str | None:
+    """What is wrong with a request's text, in words a person reads; None when it is usable.
+
+    The CLI asks this before any stage runs, and the model's validator says the same, so the
+    API and the CLI refuse a request with one sentence.
+    """
+    if not text.strip():
+        return 'the request is empty; describe the part, e.g. "a 20 mm calibration cube"'
+    if len(text) > REQUEST_MAX_CHARS:
+        return (
+            f"the request is longer than {REQUEST_MAX_CHARS:,} characters ({len(text):,});"
+            " describe the part in a sentence or two"
+        )
+    return None
 
 
 class SliceOverrides(BaseModel):
@@ -30,7 +49,7 @@ class SliceOverrides(BaseModel):
 class PrintRequest(BaseModel):
     """One job's input. Exactly one of `text`, `model_path` or `gcode_path` is set."""
 
-    text: str | None = Field(None, min_length=1, max_length=4000)
+    text: str | None = None
     model_path: Path | None = Field(None, description="STL/3MF/OBJ entering at the CAD stage")
     gcode_path: Path | None = Field(None, description="G-code entering at the printer stage")
     printer: str | None = None
@@ -44,10 +63,21 @@ class PrintRequest(BaseModel):
         description="build even when research finds requirements it cannot realise (they are"
         " listed as not_built); otherwise the job stops with a question",
     )
+    font: Path | None = Field(
+        None, description="a TrueType or OpenType font file that draws the part's text"
+    )
     slice: SliceOverrides = Field(default_factory=SliceOverrides)
     print_: bool = Field(True, alias="print", description="stop after slicing when false")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("text")
+    @classmethod
+    def _usable_text(cls, text: str | None) -> str | None:
+        problem = None if text is None else request_text_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
+        return text
 
     @model_validator(mode="after")
     def _one_source(self) -> PrintRequest:
@@ -57,8 +87,6 @@ class PrintRequest(BaseModel):
                 "a request needs exactly one of text, model_path or gcode_path"
                 f" (got {', '.join(given) or 'none'})"
             )
-        if self.text is not None and not self.text.strip():
-            raise ValueError("the request text is empty")
         return self
 
     @property

@@ -21,9 +21,19 @@ from typing import Any
 
 from printforge.runtime.errors import ConfigError, DataDirBusy
 
-__all__ = ["DataDirLock"]
+__all__ = ["DataDirLock", "name_command"]
 
 LOCK_NAME = "printforge.lock"
+
+# What the holder calls itself in the lock file, e.g. "printforge serve"; the CLI sets it from
+# the parsed command, since argv alone (`printforge --data-dir D serve`) does not say which.
+_command_name: str | None = None
+
+
+def name_command(name: str) -> None:
+    """Say which command this process is, for the refusal another process reads."""
+    global _command_name
+    _command_name = name
 
 
 class DataDirLock:
@@ -98,6 +108,8 @@ def _read(fd: int) -> dict[str, Any]:
 
 
 def _command() -> str:
+    if _command_name is not None:
+        return _command_name
     argv = [Path(sys.argv[0]).name, *sys.argv[1:2]] if sys.argv and sys.argv[0] else []
     if argv and argv[0] in {"__main__.py", "-m"}:
         argv[0] = "printforge"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from printforge.models.job import JobState
-from printforge.models.request import PrintRequest, SliceOverrides
+from printforge.models.request import PrintRequest, SliceOverrides, request_text_problem
 from printforge.runtime.errors import InputError
 from printforge.runtime.system import data_dir_usage, process_usage
 from printforge.server.auth import Role
@@ -26,7 +26,7 @@ class SubmitParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    request: str | None = Field(None, min_length=1, max_length=4000)
+    request: str | None = None
     upload: str | None = Field(None, description="<sha256>.<stl|3mf|obj|gcode> from /api/uploads")
     printer: str | None = Field(None, max_length=200)
     material: str | None = Field(None, max_length=100)
@@ -38,6 +38,15 @@ class SubmitParams(BaseModel):
         None, max_length=10, description="LLM provider order for research, from [llm.provider]"
     )
     model: str | None = Field(None, max_length=200, description="LLM model of the first provider")
+
+    @field_validator("request")
+    @classmethod
+    def _usable_request(cls, text: str | None) -> str | None:
+        # The same sentence as the command line's ("the request is empty"), not pydantic's.
+        problem = None if text is None else request_text_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
+        return text
 
 
 class JobIdParams(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
 import logging
 import os
 from pathlib import Path
@@ -73,8 +75,28 @@ async def _on_cleanup(app: web.Application) -> None:
         await state.orch.stop()
 
 
-async def _handle_index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(DASHBOARD_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+async def _handle_index(request: web.Request) -> web.Response:
+    page = await asyncio.to_thread((DASHBOARD_DIR / "index.html").read_text, "utf-8")
+    hint = html.escape(_key_hint(request.app[STATE_KEY].settings))
+    return web.Response(
+        text=page.replace("<!--login-hint-->", hint),
+        content_type="text/html",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+def _key_hint(settings: Settings) -> str:
+    """Where the sign-in box's key comes from: without it a first user has only a WARNING line
+    in the server's log to go by. A path, never the key."""
+    if settings.api_key is not None:
+        return "The admin key is the one this server was started with (PRINTFORGE_API_KEY)."
+    path = settings.data_dir / BOOTSTRAP_KEY_FILE
+    if path.is_file():
+        return (
+            f"No key was configured, so the server made the first admin key: it is in {path}"
+            " on the server (readable by its owner only)."
+        )
+    return "Ask the server's operator for a key (`printforge serve --create-key NAME:ROLE`)."
 
 
 async def _handle_openapi(request: web.Request) -> web.Response:

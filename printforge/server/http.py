@@ -76,6 +76,11 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             if k.lower() not in ("content-type", "content-length")
         }
         return web.json_response(body, status=exc.status, headers=headers)
+    except ConnectionResetError:
+        # The client left (a browser closing a tab mid-handshake, a reload): nothing is wrong
+        # here and nobody is left to answer; not an ERROR with a traceback in the log.
+        log.debug("client %s left during %s %s", request.remote, request.method, request.path)
+        return web.Response(status=499, reason="Client Closed Request")
     except Exception as err:
         return error_response(error_for(err))
 

@@ -147,7 +147,9 @@ def error_for(err: BaseException) -> RpcError:
         else:
             code = ErrorCode.CONFLICT
         return RpcError(code, err.message, data)
-    log.error("unexpected error in a handler", exc_info=err)
+    # One line at ERROR for the operator; the traceback at DEBUG, for whoever debugs it.
+    log.error("unexpected error in a handler: %s (traceback at DEBUG)", type(err).__name__)
+    log.debug("unexpected error in a handler", exc_info=err)
     return RpcError(ErrorCode.INTERNAL_ERROR, "internal error", {"error": type(err).__name__})
 
 

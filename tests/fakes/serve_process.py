@@ -46,6 +46,7 @@ class ServeProcess:
         sim_speed: float = 2000.0,
         config: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        global_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
@@ -54,6 +55,8 @@ class ServeProcess:
         self.sim_speed = sim_speed
         self.config = config
         self.extra_args = extra_args
+        # Options before the command (`printforge --data-dir D serve`), as people type them.
+        self.global_args = global_args
         self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir / "serve.log"
@@ -76,8 +79,9 @@ class ServeProcess:
 
     def start(self, timeout: float = 30.0) -> ServeProcess:
         env = {
-            **os.environ,
-            "PRINTFORGE_API_KEY": self.api_key,
+            **{k: v for k, v in os.environ.items() if k != "PRINTFORGE_API_KEY"},
+            # api_key "": no key configured, as on a fresh machine (the server makes admin.key).
+            **({"PRINTFORGE_API_KEY": self.api_key} if self.api_key else {}),
             "PYTHONUNBUFFERED": "1",
             **self.env,
         }
@@ -86,6 +90,7 @@ class ServeProcess:
             sys.executable,
             "-m",
             "printforge",
+            *self.global_args,
             "serve",
             "--host",
             "127.0.0.1",

@@ -97,7 +97,7 @@ def test_an_os_error_is_one_plain_line_not_an_unexpected_error(tmp_path: Path) -
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     # Checked before the job runs (not after the print), in one plain line.
-    assert lines == [f"printforge: --out {taken}: is a file; give a folder for the job's files"]
+    assert lines == [f"printforge: --out {taken} is a file; give a folder for the files"]
     assert "unexpected" not in result.stderr
 
 

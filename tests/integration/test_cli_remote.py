@@ -142,10 +142,11 @@ def test_wrong_key_is_refused_without_showing_a_key(server: ServeProcess) -> Non
     wrong = "pf_nosuch_this-key-is-wrong-0123"
     result = printforge("a 20 mm cube", "--server", server.url, "--json", key=wrong)
     assert result.returncode == 1
-    assert result.stdout == ""
-    assert f"refused the API key from ${KEY_ENV}" in result.stderr
-    assert "401" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    # --json: the refusal is the one object on stdout (issue 18's error contract).
+    said = json.loads(result.stdout)["error"]["message"]
+    assert f"refused the API key from ${KEY_ENV}" in said
+    assert "401" in said
+    assert result.stderr == ""
     for secret in (wrong, KEY, "nosuch"):
         assert secret not in result.stdout + result.stderr
 
@@ -193,9 +194,13 @@ def test_a_refused_submission_surfaces_the_servers_message(
 ) -> None:
     result = printforge("a 20 mm cube", "--server", server.url, "--json", *flags)
     assert result.returncode == 1
-    assert result.stdout == ""
-    assert result.stderr.startswith(message)
-    assert len(result.stderr.strip().splitlines()) == 1
+    # --json: one object on stdout; without it, the same message is one line on stderr.
+    assert json.loads(result.stdout)["error"]["message"].startswith(
+        message.removeprefix("printforge: ")
+    )
+    plain = printforge("a 20 mm cube", "--server", server.url, *flags)
+    assert plain.returncode == 1 and plain.stderr.startswith(message)
+    assert len(plain.stderr.strip().splitlines()) == 1
 
 
 def test_flags_the_server_cannot_take_are_refused_not_dropped(server: ServeProcess) -> None:

@@ -3,6 +3,7 @@ so it can never "recover" (interrupt and re-run) jobs a live server is printing.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -84,16 +85,21 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_run_beside_a_server_points_at_the_server(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    server = ServeProcess(data, KEY).start()
+    # Options before the command, as people type them: the lock still names `printforge serve`.
+    server = ServeProcess(data, KEY, global_args=("--data-dir", str(data))).start()
     try:
-        ran = run_cli("run", "a 20 mm calibration cube", "--data-dir", str(data), "--json")
+        ran = run_cli("run", "a 20 mm calibration cube", "--data-dir", str(data))
         assert ran.returncode == 1
         assert "Traceback" not in ran.stderr
-        message = ran.stderr.strip()
+        message = ran.stderr.strip().removeprefix("printforge: ")
         assert len(message.splitlines()) == 1, message
-        assert "in use by" in message
+        assert "in use by `printforge serve`" in message
         assert f"--server {server.url}" in message
         assert ran.stdout == ""
+        # --json: the refusal is the one object a script reads on stdout.
+        scripted = run_cli("run", "a 20 mm calibration cube", "--data-dir", str(data), "--json")
+        assert scripted.returncode == 1
+        assert json.loads(scripted.stdout)["error"] == {"code": "data_dir_busy", "message": message}
 
         health = run_cli("health", "--data-dir", str(data))
         assert health.returncode == 1

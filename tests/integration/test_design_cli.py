@@ -193,13 +193,16 @@ async def test_model_and_provider_are_honoured_exactly(tmp_path: Path) -> None:
 
         # A model with no price is not run for free: refused, saying which row to add.
         code, stdout, stderr = await design("--provider", "openai", "--model", "gpt-9-preview")
-        assert code == 1 and stdout == "" and len(fake.received) == 1
-        assert "no price for model 'gpt-9-preview'" in stderr and "[llm.prices]" in stderr
+        assert code == 1 and len(fake.received) == 1
+        # --json: the refusal is the one object on stdout (issue 18's error contract).
+        said = json.loads(stdout)["error"]["message"]
+        assert "no price for model 'gpt-9-preview'" in said and "[llm.prices]" in said
 
         # The default order is the offline parser, which has no models: refused, not dropped.
         code, stdout, stderr = await design("--model", "gpt-4o")
-        assert code == 1 and "'gpt-4o' applies to the first provider" in stderr
-        assert "--provider openai,offline" in stderr
+        said = json.loads(stdout)["error"]["message"]
+        assert code == 1 and "'gpt-4o' applies to the first provider" in said
+        assert "--provider openai,offline" in said
     assert SECRET not in stdout + stderr
 
 

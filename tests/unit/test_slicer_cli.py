@@ -119,8 +119,8 @@ def test_printer_may_be_a_shipped_profile(
     assert main([*base, "gcode-info", str(out), "--printer", "prusa-mk3s"]) == 0
     assert "safe for prusa-mk3s" in capsys.readouterr().out
     assert (
-        main([*base, "slice", str(model), "--out", str(out), "--printer", "nosuch"]) == 2
-    )  # a ConfigError
+        main([*base, "slice", str(model), "--out", str(out), "--printer", "nosuch"]) == 1
+    )  # bad input, like an unknown --material (issue 18)
     err = capsys.readouterr().err
     assert "configured printers are virtual" in err and "ender3" in err
 

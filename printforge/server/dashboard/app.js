@@ -380,10 +380,14 @@ function renderDetail() {
       <div>${esc(s.state)}${s.duration_s != null ? ` · ${s.duration_s.toFixed(1)} s` : ""}${live != null ? ` · ${Math.round(live * 100)}%` : ""}</div></div>`;
   }).join("");
   const a = j.artifacts || {};
+  // A picture opens full size in a new tab: the layers are a wide strip of several layers
+  // side by side, which no thumbnail can show legibly.
+  const full = (url, alt) =>
+    `<a href="${esc(withToken(url))}" target="_blank" rel="noopener" title="open full size"><img alt="${alt}" src="${esc(withToken(url))}"></a>`;
   const model = a.preview
-    ? `<img alt="model preview" src="${esc(withToken(a.preview))}">`
+    ? full(a.preview, "model preview")
     : a.stl ? `<canvas width="360" height="360" data-stl="${esc(a.stl)}"></canvas>` : '<span class="muted">no model yet</span>';
-  const layers = a.layers ? `<img alt="layer preview" src="${esc(withToken(a.layers))}">` : '<span class="muted">not sliced yet</span>';
+  const layers = a.layers ? full(a.layers, "layer preview") : '<span class="muted">not sliced yet</span>';
   const g = j.gcode, m = j.mesh;
   const canCancel = !TERMINAL.has(j.state) && state.info && state.info.role !== "viewer";
   $("#detail").innerHTML = `
@@ -392,7 +396,7 @@ function renderDetail() {
     <div class="stages">${stages}</div>
     <div class="previews">
       <div class="preview" data-testid="model-preview">${model}<span class="cap">model</span></div>
-      <div class="preview" data-testid="layer-preview">${layers}<span class="cap">layers</span></div>
+      <div class="preview wide" data-testid="layer-preview">${layers}<span class="cap">layers · click for full size</span></div>
     </div>
     <dl class="kv">
       <dt>printer</dt><dd>${esc(j.printer || j.requested_printer || "any")}</dd>
