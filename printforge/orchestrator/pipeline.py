@@ -30,6 +30,7 @@ from printforge.models.job import (
 )
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.orchestrator.bus import EventBus
+from printforge.orchestrator.printers import PrinterManager
 from printforge.orchestrator.store import JobStore
 from printforge.runtime import metrics
 from printforge.runtime.errors import (
@@ -58,8 +59,12 @@ class Pipeline:
         bus: EventBus,
         health: HealthRegistry,
         agents: dict[str, Agent[Any, Any]],
+        printers: PrinterManager | None = None,
     ) -> None:
         self.settings = settings
+        # The attached printers are the truth about a printer: one found on the farm bus is in
+        # no config file, and a person may have loaded another material since start-up.
+        self.printers = printers
         self.store = store
         self.bus = bus
         self.health = health
@@ -150,22 +155,28 @@ class Pipeline:
                 data=data,
             )
 
-        settings = self.settings
-        entry = settings.printer(printer) if printer in settings.printers else None
-        material_name = job.request.material or (
-            entry.material if entry else settings.default_material
-        )
-        profile_name = entry.profile if entry else "generic-220"
+        own_profile, loaded = self._printer_facts(printer)
         return AgentContext(
             job_id=job.id,
             job_dir=self.job_dir(job.id),
             request=job.request,
             printer=printer,
-            profile=profile or settings.printer_profiles[profile_name],
-            material=settings.material(material_name),
+            profile=profile or own_profile,
+            material=self.settings.material(job.request.material or loaded),
             progress=progress,
             report=job.report,
         )
+
+    def _printer_facts(self, printer: str) -> tuple[PrinterProfile, str]:
+        """The printer's profile and loaded material: from the attached printer when there is
+        one (it carries its own profile), else from the config, else the generic defaults."""
+        settings = self.settings
+        if self.printers is not None and printer in self.printers.names():
+            return self.printers.profile(printer), self.printers.entry(printer).material
+        if printer in settings.printers:
+            entry = settings.printer(printer)
+            return settings.printer_profiles[entry.profile], entry.material
+        return settings.printer_profiles["generic-220"], settings.default_material
 
     async def run_stage(self, job: Job, stage: StageName, inp: Any, ctx: AgentContext) -> Any:
         if job.state is not STATE_OF_STAGE[stage]:

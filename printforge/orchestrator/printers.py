@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from printforge.hardware.base import PrinterDriver, load_driver
-from printforge.models.printer import PrinterState, PrinterStatus
+from printforge.models.printer import PrinterProfile, PrinterState, PrinterStatus
 from printforge.runtime import metrics
 from printforge.runtime.errors import ConfigError, InputError
 from printforge.runtime.health import HealthRegistry, HealthState
@@ -213,6 +213,10 @@ class PrinterManager:
     def entry(self, name: str) -> PrinterEntry:
         self.get(name)
         return self._entries[name]
+
+    def profile(self, name: str) -> PrinterProfile:
+        """The profile the printer itself carries (a bus printer's comes from its node)."""
+        return self.get(name).profile
 
     def statuses(self) -> list[PrinterStatus]:
         return [self._public_status(d) for d in self._drivers.values()]

@@ -159,7 +159,7 @@ class FarmScheduler:
         ]
 
     def _profile(self, name: str) -> PrinterProfile:
-        return self.settings.printer_profiles[self.printers.entry(name).profile]
+        return self.printers.profile(name)
 
     def _fits(self, name: str, size: tuple[float, float, float]) -> bool:
         p = self._profile(name)

@@ -127,7 +127,9 @@ class Orchestrator:
             agent = self._agent_overrides.get(name) or _build_agent(name, self.settings, self)
             await agent.start()
             self.agents[name] = agent
-        self.pipeline = Pipeline(self.settings, self.store, self.bus, self.health, self.agents)
+        self.pipeline = Pipeline(
+            self.settings, self.store, self.bus, self.health, self.agents, self.printers
+        )
         for job in await self.store.queued():
             self._enqueue(job)
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")

@@ -152,15 +152,6 @@ def farm(tmp_path: Path) -> Iterator[dict[str, object]]:
         broker.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="on main, Pipeline._context slices for a printer found on the bus with the"
-    " generic-220 profile (it looks the printer up in the config only), so the job for the"
-    " 250 x 210 mm MK3S ends with a move to Y 220 and hostA's gate refuses it (unsafe_gcode);"
-    " the house branch's scheduler setup() takes the profile from the printer manager. Remove"
-    " this marker once that is merged: the test then passes",
-)
 def test_a_two_host_farm_as_the_guide_sets_it_up(farm: dict[str, object]) -> None:
     from tests.fakes.serve_process import ServeProcess
 
