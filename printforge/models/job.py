@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from printforge.models.artifact import GcodeArtifact, MeshArtifact, SpecArtifact
 from printforge.models.request import PrintRequest
@@ -15,6 +15,8 @@ from printforge.runtime.errors import InvalidTransition
 
 __all__ = [
     "ACTIVE",
+    "CONTROL_KEYS",
+    "SPANS",
     "STAGE_OF_STATE",
     "STATE_OF_STAGE",
     "TERMINAL",
@@ -22,6 +24,7 @@ __all__ = [
     "Job",
     "JobError",
     "JobState",
+    "Span",
     "StageName",
     "StageRecord",
     "StageState",
@@ -66,6 +69,41 @@ class StageState(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class Span(NamedTuple):
+    """The stages a door asks the pipeline for: from `entry` to `exit`, both included."""
+
+    entry: StageName
+    exit: StageName
+
+    @classmethod
+    def of(cls, request: PrintRequest) -> Span:
+        """The span a request describes by itself: it enters where its input belongs (words at
+        research, a model at CAD, G-code at the printer) and stops after slicing unless printed."""
+        if request.text is not None:
+            entry = StageName.RESEARCH
+        elif request.model_path is not None:
+            entry = StageName.CAD
+        else:
+            entry = StageName.PRINTER
+        return cls(entry, StageName.PRINTER if request.print_ else StageName.SLICER)
+
+    def stages(self) -> list[StageName]:
+        order = list(StageName)
+        return order[order.index(self.entry) : order.index(self.exit) + 1]
+
+    def __str__(self) -> str:
+        return f"{self.entry.value}->{self.exit.value}"
+
+
+# What each command asks for: `design` words to a mesh, `slice` a model file to G-code, `print`
+# a G-code file to a printer, `run` (and the server) words to a printed part.
+SPANS: dict[str, Span] = {
+    "design": Span(StageName.RESEARCH, StageName.CAD),
+    "slice": Span(StageName.SLICER, StageName.SLICER),
+    "print": Span(StageName.PRINTER, StageName.PRINTER),
+    "run": Span(StageName.RESEARCH, StageName.PRINTER),
+}
+
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 ACTIVE = frozenset({JobState.RESEARCHING, JobState.DESIGNING, JobState.SLICING, JobState.PRINTING})
 
@@ -93,6 +131,10 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
 }
+
+
+# The report keys that held control state before it became typed fields of `Job`.
+CONTROL_KEYS = ("copy_of", "copy_number", "copies", "sliced_for", "print_attempts", "cancel_reason")
 
 
 class JobError(BaseModel):
@@ -125,7 +167,28 @@ class Job(BaseModel):
     gcode: GcodeArtifact | None = None
     error: JobError | None = None
     last_acked_line: int | None = None
+    # Control state: what decides how the job runs, typed and persisted with it (never read
+    # from the report below, which is what the agents found, for people to read).
+    copy_of: str | None = Field(None, description="the job whose G-code this copy prints")
+    copy_number: int | None = Field(None, ge=2, description="which copy (the original is 1)")
+    copies: list[str] | None = Field(None, description="an original's jobs, itself first")
+    sliced_for: str | None = Field(None, description="printer profile the G-code is for")
+    print_attempts: int = Field(1, ge=1, description="prints begun, counting re-queues")
+    cancel_reason: Literal["user"] | None = None
     report: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_control_state(cls, data: Any) -> Any:
+        """Jobs stored before these were fields kept them in `report`: lifted out on load."""
+        if isinstance(data, dict) and isinstance(data.get("report"), dict):
+            report = data["report"]
+            moved = {k: report[k] for k in CONTROL_KEYS if k in report}
+            if moved:
+                data = {**data, "report": {k: v for k, v in report.items() if k not in moved}}
+                for key, value in moved.items():
+                    data.setdefault(key, value)
+        return data
 
     @property
     def terminal(self) -> bool:

@@ -13,6 +13,7 @@ import logging
 import shutil
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from printforge.models.job import (
     Job,
     JobError,
     JobState,
+    Span,
     StageName,
     StageState,
 )
@@ -35,6 +37,7 @@ from printforge.orchestrator.store import JobStore
 from printforge.runtime import metrics
 from printforge.runtime.errors import (
     InputError,
+    NeedsInput,
     PrinterDisconnected,
     PrintforgeError,
 )
@@ -48,6 +51,19 @@ log = logging.getLogger(__name__)
 
 # (job, target printer) -> the printer that will print it, reserved.
 PrinterChooser = Callable[[Job, str], Awaitable[str]]
+
+
+async def _as_targeted(job: Job, printer: str) -> str:
+    """A door with one printer of its own (`print`): the target prints it, no waiting."""
+    return printer
+
+
+@dataclass
+class _Made:
+    gcode: GcodeArtifact | None
+    printer: str  # the printer it was designed and sliced for
+
+
 _PROGRESS_INTERVAL_S = 0.1
 
 
@@ -124,6 +140,10 @@ class Pipeline:
             },
             "error": job.error.model_dump() if job.error else None,
             "last_acked_line": job.last_acked_line,
+            "copy_of": job.copy_of,
+            "copies": job.copies,
+            "sliced_for": job.sliced_for,
+            "print_attempts": job.print_attempts,
             "report": job.report,
             "updated_at": datetime.now(UTC).isoformat(),
         }
@@ -254,70 +274,53 @@ class Pipeline:
     async def run(
         self,
         job: Job,
-        target: str,
-        choose_printer: PrinterChooser,
-        release_printer: Callable[[str, bool], None],
+        span: Span | None = None,
         *,
+        target: str | None = None,
+        choose_printer: PrinterChooser | None = None,
+        release_printer: Callable[[str, bool], None] | None = None,
         design_profile: PrinterProfile | None = None,
         retarget: Callable[[Job, str, tuple[float, float, float]], str] | None = None,
     ) -> Job:
-        """Drive a queued job to its end. Returns the job in its final (or interrupted) state.
+        """Drive a job through `span` (by default the one its request describes) to its end.
 
-        `design_profile` is the volume research and CAD check the part against (by default the
-        target's profile); `retarget` may then move the job to a printer the part fits.
+        This is the one place stages are chained, for every door: the server, `run`, `design`,
+        `slice` and `print`. Returns the job in its final (or interrupted) state.
+
+        Args:
+            span: the entry and exit stage; stages outside it are skipped.
+            target: the printer the job is designed and sliced for (default: the request's,
+                else the default printer).
+            choose_printer: waits for and reserves the printer that prints it (default: the
+                target, as it is).
+            release_printer: frees that printer again, saying whether a print began.
+            design_profile: the volume research and CAD check the part against (by default
+                the target's profile); `retarget` may then move the job to a printer the part
+                fits.
         """
+        span = span or Span.of(job.request)
+        printer = target or job.request.printer or self.settings.default_printer
         folder = self.job_dir(job.id)
         folder.mkdir(parents=True, exist_ok=True)
-        request = job.request
-        printer = target
         reserved: str | None = None
         printed = False
+        self._skip(job, *(s for s in StageName if s not in span.stages()))
         try:
-            gcode: GcodeArtifact | None = job.gcode if job.report.get("copy_of") else None
-            if gcode is not None:
-                self._skip(job, StageName.RESEARCH, StageName.CAD, StageName.SLICER)
-            elif request.gcode_path is not None:
-                self._skip(job, StageName.RESEARCH, StageName.CAD, StageName.SLICER)
-                ctx = self._context(job, StageName.SLICER, printer)
-                gcode = await asyncio.to_thread(
-                    self._import_gcode, job, request.gcode_path, ctx.profile, ctx.material
-                )
-            else:
-                ctx = self._context(job, StageName.RESEARCH, printer, design_profile)
-                design_input: Any
-                if request.text is not None:
-                    spec = await self.run_stage(job, StageName.RESEARCH, request, ctx)
-                    job.spec = self._write_spec(job, spec)
-                    design_input = spec
-                else:
-                    self._skip(job, StageName.RESEARCH)
-                    assert request.model_path is not None
-                    design_input = self._import_model(request.model_path)
-                mesh: MeshArtifact = await self.run_stage(
-                    job,
-                    StageName.CAD,
-                    design_input,
-                    self._context(job, StageName.CAD, printer, design_profile),
-                )
-                job.mesh = mesh
-                if retarget is not None:
-                    printer = target = retarget(job, target, mesh.size_mm)
-                gcode = await self.run_stage(
-                    job, StageName.SLICER, mesh, self._context(job, StageName.SLICER, printer)
-                )
-            job.gcode = gcode
-            await self.store.save(job)
-            if not request.print_:
-                self._skip(job, StageName.PRINTER)
-                await self.move(job, JobState.COMPLETED, reason="stopped before printing")
+            made = await self._prepare(job, span, printer, design_profile, retarget)
+            printer = made.printer
+            if span.exit is not StageName.PRINTER:
+                await self.store.save(job)
+                await self.move(job, JobState.COMPLETED, reason=f"stopped after {span.exit}")
                 return job
-
+            assert made.gcode is not None
+            job.gcode = made.gcode
+            await self.store.save(job)
             if job.state is JobState.QUEUED or job.state is JobState.SLICING:
                 self._emit(job, "log", StageName.PRINTER, message="waiting for a printer")
-            reserved = await choose_printer(job, target)
+            reserved = await (choose_printer or _as_targeted)(job, printer)
             job.printer = reserved
             await self.run_stage(
-                job, StageName.PRINTER, gcode, self._context(job, StageName.PRINTER, reserved)
+                job, StageName.PRINTER, made.gcode, self._context(job, StageName.PRINTER, reserved)
             )
             printed = True
             await self.move(job, JobState.COMPLETED, reason=f"printed on {reserved}")
@@ -358,13 +361,94 @@ class Pipeline:
                 )
             return job
         finally:
-            if reserved is not None:
+            if reserved is not None and release_printer is not None:
                 release_printer(reserved, printed)
             self.write_report(job)
 
+    async def _prepare(
+        self,
+        job: Job,
+        span: Span,
+        printer: str,
+        design_profile: PrinterProfile | None,
+        retarget: Callable[[Job, str, tuple[float, float, float]], str] | None,
+    ) -> _Made:
+        """The stages before the printer: whatever of research, CAD and slicing the span holds,
+        from the input its entry stage takes. Returns the G-code (if the span reaches it) and
+        the printer it was sliced for."""
+        request = job.request
+        if span.entry is StageName.PRINTER:
+            if job.copy_of is not None and job.gcode is not None:
+                return _Made(job.gcode, printer)  # a copy prints its original's G-code
+            if request.gcode_path is None:
+                raise InputError("the print stage needs a G-code file")
+            ctx = self._context(job, StageName.SLICER, printer)
+            gcode = await asyncio.to_thread(
+                self._import_gcode, job, request.gcode_path, ctx.profile, ctx.material
+            )
+            return _Made(gcode, printer)
+        mesh: MeshArtifact
+        if span.entry is StageName.SLICER:
+            if request.model_path is None:
+                raise InputError("the slicer stage needs a model file")
+            mesh = await asyncio.to_thread(self._mesh_from_file, job, request.model_path)
+        else:
+            mesh = await self._design(job, span, printer, design_profile)
+            job.mesh = mesh
+            if span.exit is StageName.CAD:
+                return _Made(None, printer)
+            if retarget is not None:
+                printer = retarget(job, printer, mesh.size_mm)
+        gcode = await self.run_stage(
+            job, StageName.SLICER, mesh, self._context(job, StageName.SLICER, printer)
+        )
+        job.gcode = gcode
+        return _Made(gcode, printer)
+
+    async def _design(
+        self, job: Job, span: Span, printer: str, design_profile: PrinterProfile | None
+    ) -> MeshArtifact:
+        """Research then CAD, with the repair loop: a design the CAD checks refuse goes back to
+        the model with the reason, up to `llm.repair_rounds` times (the offline parser would
+        only repeat itself, and a question for the person is not a design fault)."""
+        from printforge.agents.research import FEEDBACK_KEY
+
+        cad_ctx = self._context(job, StageName.CAD, printer, design_profile)
+        if span.entry is StageName.CAD:
+            if job.request.model_path is None:
+                raise InputError("the CAD stage needs a model file or a design")
+            model = self._import_model(job.request.model_path)
+            mesh: MeshArtifact = await self.run_stage(job, StageName.CAD, model, cad_ctx)
+            return mesh
+        ctx = self._context(job, StageName.RESEARCH, printer, design_profile)
+        redesigns = 0
+        while True:
+            spec = await self.run_stage(job, StageName.RESEARCH, job.request, ctx)
+            job.spec = self._write_spec(job, spec)
+            try:
+                mesh = await self.run_stage(job, StageName.CAD, spec, cad_ctx)
+            except InputError as err:
+                provider = (job.report.get("research") or {}).get("provider")
+                if (
+                    isinstance(err, NeedsInput)
+                    or provider == "offline"
+                    or redesigns >= self.settings.llm.repair_rounds
+                ):
+                    raise
+                redesigns += 1
+                job.report.setdefault(FEEDBACK_KEY, []).append(err.message)
+                self._emit(
+                    job,
+                    "log",
+                    StageName.CAD,
+                    message=f"redesign {redesigns}: {err.message}",
+                )
+                continue
+            return mesh
+
     async def on_cancelled(self, job: Job) -> None:
         """Persist what a cancellation means, shielded: the caller's task is already cancelled."""
-        reason = job.report.get("cancel_reason")
+        reason = job.cancel_reason
 
         async def persist() -> None:
             if job.terminal:
@@ -399,6 +483,27 @@ class Pipeline:
         if not path.is_file():
             raise InputError(f"model file {path} does not exist")
         return path
+
+    def _mesh_from_file(self, job: Job, source: Path) -> MeshArtifact:
+        """A user's model entering at the slicer, as it is (no CAD checks, no turning)."""
+        import trimesh
+
+        if not source.is_file():
+            raise InputError(f"model file {source} does not exist")
+        try:
+            mesh = trimesh.load(source, force="mesh")
+        except Exception as err:
+            raise InputError(f"cannot read the model {source}: {err}") from err
+        return MeshArtifact(
+            path=source,
+            sha256=file_sha256(source),
+            size_bytes=source.stat().st_size,
+            triangles=len(mesh.faces),
+            watertight=bool(mesh.is_watertight),
+            volume_mm3=float(abs(mesh.volume)) if mesh.is_watertight else 0.0,
+            size_mm=tuple(float(v) for v in mesh.extents),
+            bodies=1,
+        )
 
     def _import_gcode(
         self, job: Job, source: Path, profile: PrinterProfile, material: MaterialProfile

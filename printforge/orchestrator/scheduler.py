@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -85,7 +84,7 @@ class FarmScheduler:
         self._aimed[job.id] = (name, time.monotonic())
         # Recorded in the job (saved with it) so that its copies, which print this G-code
         # without slicing again, go only to printers of the same profile.
-        job.report["sliced_for"] = self.printers.entry(name).profile
+        job.sliced_for = self.printers.entry(name).profile
         return name
 
     def _choose_target(self, job: Job) -> str:
@@ -148,7 +147,7 @@ class FarmScheduler:
     # fitting the part to a printer --------------------------------------------------------
     def _free_choice(self, job: Job) -> bool:
         """A job the scheduler may move: no printer named, and not a copy of sliced G-code."""
-        return not job.request.printer and not job.report.get("copy_of")
+        return not job.request.printer and job.copy_of is None
 
     def _loaded_candidates(self, job: Job) -> list[str]:
         wanted = job.request.material
@@ -198,7 +197,7 @@ class FarmScheduler:
         log.info("job %s: %.0f x %.0f x %.0f mm does not fit %s; sliced for %s", job.id,
                  *size, target, choice)  # fmt: skip
         self._aimed[job.id] = (choice, time.monotonic())
-        job.report["sliced_for"] = self.printers.entry(choice).profile
+        job.sliced_for = self.printers.entry(choice).profile
         return choice
 
     def _aimed_counts(self, exclude: str) -> dict[str, int]:
@@ -213,20 +212,10 @@ class FarmScheduler:
         return counts
 
     def _profile_of_original(self, job: Job) -> str | None:
-        """For a copy: the printer profile its original's G-code was sliced for."""
-        original = job.report.get("copy_of")
-        if not original:
-            return None
-        profile = job.report.get("sliced_for")  # a re-queued copy already knows
-        if profile is None:
-            # The original's report is written before its G-code is saved, so a copy (which
-            # starts once that G-code exists) always finds it, across restarts too.
-            report = self.settings.jobs_dir / str(original) / "report.json"
-            try:
-                profile = json.loads(report.read_text()).get("report", {}).get("sliced_for")
-            except (OSError, ValueError) as err:
-                log.warning("cannot read %s: %s", report, err)
-        return str(profile) if profile else None
+        """For a copy: the printer profile its original's G-code was sliced for. The
+        orchestrator copies it from the original in the store before the copy is targeted
+        (and a re-queued copy keeps it)."""
+        return job.sliced_for if job.copy_of is not None else None
 
     # waiting for a printer -------------------------------------------------------------------
     async def acquire(self, job: Job, target: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Self
 
 from printforge.agents.base import Agent, load_agent
 from printforge.models.event import JobEvent, PrinterStatusEvent
-from printforge.models.job import TERMINAL, Job, JobState
+from printforge.models.job import SPANS, TERMINAL, Job, JobState, Span
 from printforge.models.printer import PrinterStatus
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.bus import EventBus
@@ -199,16 +199,19 @@ class Orchestrator:
             self._refuse_if_no_printer_can_start(request.printer)
         if request.material is not None:
             self.settings.material(request.material)
-        first = await self._insert(request.model_copy(update={"copies": 1}), report={})
+        first = await self._insert(Job(request=request.model_copy(update={"copies": 1})))
         if request.copies > 1:
             ids = [first.id]
             for n in range(2, request.copies + 1):
                 copy = await self._insert(
-                    request.model_copy(update={"copies": 1}),
-                    report={"copy_of": first.id, "copy_number": n},
+                    Job(
+                        request=request.model_copy(update={"copies": 1}),
+                        copy_of=first.id,
+                        copy_number=n,
+                    )
                 )
                 ids.append(copy.id)
-            first.report["copies"] = ids
+            first.copies = ids
             await self.store.save(first)
         return first
 
@@ -236,8 +239,8 @@ class Orchestrator:
             code="printer_unavailable",
         )
 
-    async def _insert(self, request: PrintRequest, report: dict[str, Any]) -> Job:
-        job = Job(request=request, report=report)
+    async def _insert(self, job: Job) -> Job:
+        request = job.request
         folder = self.job_dir(job.id)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "request.json").write_text(
@@ -270,7 +273,7 @@ class Orchestrator:
         if task is not None and not task.done():
             live = self._live.get(job_id)
             if live is not None:
-                live.report["cancel_reason"] = "user"
+                live.cancel_reason = "user"
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait({task})
@@ -365,7 +368,7 @@ class Orchestrator:
     async def _run_job_inner(self, job: Job) -> Job:
         assert self.pipeline is not None
         try:
-            if job.report.get("copy_of"):
+            if job.copy_of is not None:
                 try:
                     await self._wait_for_original(job)
                 except asyncio.CancelledError:
@@ -380,17 +383,19 @@ class Orchestrator:
             )
             self._finished(job)
             return job
+        # A copy prints its original's G-code: only the printer stage is left to it.
+        span = SPANS["print"] if job.copy_of is not None else Span.of(job.request)
         result = await self.pipeline.run(
             job,
-            target,
-            self.scheduler.acquire,
-            self._release_printer,
+            span,
+            target=target,
+            choose_printer=self.scheduler.acquire,
+            release_printer=self._release_printer,
             design_profile=self.scheduler.design_profile(job, target),
             retarget=self.scheduler.retarget,
         )
         if result.state is JobState.INTERRUPTED and self._should_requeue(result):
-            attempts = int(result.report.get("print_attempts", 1)) + 1
-            result.report["print_attempts"] = attempts
+            result.print_attempts += 1
             await self.pipeline.move(result, JobState.QUEUED, reason="re-queued after printer loss")
             self._enqueue(result)
         else:
@@ -399,15 +404,15 @@ class Orchestrator:
 
     def _should_requeue(self, job: Job) -> bool:
         cfg = self.settings.orchestrator
-        attempts = int(job.report.get("print_attempts", 1))
-        return cfg.requeue_interrupted and attempts < cfg.max_print_attempts
+        return cfg.requeue_interrupted and job.print_attempts < cfg.max_print_attempts
 
     def _release_printer(self, name: str, printed: bool) -> None:
         self.printers.release(name, printed=printed)
 
     async def _wait_for_original(self, job: Job) -> None:
         """A copy prints the original's G-code; it waits until that exists."""
-        original_id = str(job.report["copy_of"])
+        assert job.copy_of is not None
+        original_id = job.copy_of
         # Subscribe before reading the store, so no event between the two is missed.
         sub = self.bus.subscribe(maxsize=100)
         try:
@@ -418,6 +423,8 @@ class Orchestrator:
                     await asyncio.to_thread(shutil.copyfile, original.gcode.path, dest)
                     job.gcode = original.gcode.model_copy(update={"path": dest})
                     job.spec, job.mesh = original.spec, original.mesh
+                    # Asked of the store: the copy goes only to printers of this profile.
+                    job.sliced_for = original.sliced_for
                     return
                 ended = original.state in TERMINAL or original.state is JobState.INTERRUPTED
                 if ended and original.gcode is None:

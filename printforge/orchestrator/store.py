@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from printforge.models.job import ACTIVE, Job, JobError, JobState, StageState
+from printforge.models.job import ACTIVE, CONTROL_KEYS, Job, JobError, JobState, StageState
 from printforge.runtime import metrics
 from printforge.runtime.errors import ConfigError
 
@@ -42,6 +43,27 @@ CREATE INDEX IF NOT EXISTS transitions_job ON transitions(job_id, seq);
 Transition = tuple[str | None, str, str, str | None]
 
 
+async def _typed_control_state(db: aiosqlite.Connection) -> None:
+    """Step 1: a job's control state (copy_of, sliced_for, print_attempts, ...) moves from its
+    report dict into typed fields; `Job` lifts the old keys as it loads, so each row is loaded
+    and written back once."""
+    like = " OR ".join("data LIKE ?" for _ in CONTROL_KEYS)
+    async with db.execute(
+        f"SELECT id, data FROM jobs WHERE {like}",
+        [f'%"{key}"%' for key in CONTROL_KEYS],
+    ) as cur:
+        rows = await cur.fetchall()
+    for job_id, data in rows:
+        job = Job.model_validate_json(data)
+        await db.execute("UPDATE jobs SET data = ? WHERE id = ?", (job.model_dump_json(), job_id))
+
+
+# Numbered schema and data steps after the first schema; never renumber a released one.
+_MIGRATIONS: tuple[tuple[int, Callable[[aiosqlite.Connection], Awaitable[None]]], ...] = (
+    (1, _typed_control_state),
+)
+
+
 class JobStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -63,6 +85,7 @@ class JobStore:
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._db.execute("PRAGMA busy_timeout=5000")
             await self._db.executescript(_SCHEMA)
+            await self._run_migrations()
             await self._db.commit()
             self._counts = await self.counts()
         except aiosqlite.Error as err:
@@ -73,6 +96,18 @@ class JobStore:
                 " aside (printforge starts a new one) or choose another --data-dir"
             ) from err
         self._publish_counts()
+
+    async def _run_migrations(self) -> None:
+        """The numbered steps a store older than this code has not had, in order, each with the
+        `user_version` it brings the store to (so each runs once)."""
+        async with self.db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        for number, step in _MIGRATIONS:
+            if number > version:
+                await step(self.db)
+                # PRAGMA takes no parameters; `number` is a constant of this module.
+                await self.db.execute(f"PRAGMA user_version = {int(number)}")
 
     def _publish_counts(self) -> None:
         for state, n in self._counts.items():

@@ -162,7 +162,7 @@ async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
     except ValueError as err:
         raise InputError(f"invalid request: {err}") from None
     job = await state.orch.submit(request)
-    ids = job.report.get("copies") or [job.id]
+    ids = job.copies or [job.id]
     if ctx.client is not None:
         ctx.client.own(ids)
     return {"job_id": job.id, "job_ids": ids, "state": job.state.value}

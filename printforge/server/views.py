@@ -119,8 +119,8 @@ def job_view(
         },
         # Which provider and model answered, its tokens, cost and repair rounds: no secrets.
         "research": job.report.get("research"),
-        "copies": job.report.get("copies"),
-        "copy_of": job.report.get("copy_of"),
+        "copies": job.copies,
+        "copy_of": job.copy_of,
         "error": job.error.model_dump() if job.error else None,
         "last_acked_line": job.last_acked_line,
         "artifacts": artifacts,

@@ -40,11 +40,11 @@ async def test_a_part_too_wide_for_the_default_printer_prints_on_one_it_fits(
         cube = await orch.wait((await orch.submit(PrintRequest(text="a 20 mm cube"))).id)
     assert wide.state is JobState.COMPLETED, wide.error
     assert wide.printer == "big"
-    assert wide.report["sliced_for"] == "prusa-mk3s"
+    assert wide.sliced_for == "prusa-mk3s"
     assert wide.mesh is not None and wide.mesh.size_mm[0] == pytest.approx(240, abs=0.1)
     # A part that fits the default printer still goes there.
     assert cube.state is JobState.COMPLETED and cube.printer == "small"
-    assert cube.report["sliced_for"] == "generic-220"
+    assert cube.sliced_for == "generic-220"
 
 
 @pytest.mark.asyncio

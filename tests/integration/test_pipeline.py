@@ -233,7 +233,7 @@ async def test_bed_clear_and_priority_decide_the_next_print(tmp_path: Path) -> N
 async def test_copies_print_the_same_gcode(tmp_path: Path) -> None:
     async with Orchestrator(make_settings(tmp_path)) as orch:
         first = await orch.submit(PrintRequest(text="a 10 mm cube", copies=2))
-        ids = first.report["copies"]
+        ids = first.copies
         jobs = [await orch.wait(i, timeout=60) for i in ids]
     assert [j.state for j in jobs] == [JobState.COMPLETED] * 2
     assert jobs[1].stage(StageName.SLICER).state is StageState.SKIPPED
@@ -257,7 +257,7 @@ async def test_unsafe_gcode_is_refused_before_the_printer(tmp_path: Path) -> Non
 async def test_cancelling_a_copy_that_waits_for_its_original(tmp_path: Path) -> None:
     async with Orchestrator(make_settings(tmp_path, sim_speed=5.0)) as orch:
         first = await orch.submit(PrintRequest(text=CUBE, copies=2))
-        copy_id = first.report["copies"][1]
+        copy_id = first.copies[1]
         copy = await orch.cancel(copy_id)
         assert copy.state is JobState.CANCELLED
         original = await orch.cancel(first.id)

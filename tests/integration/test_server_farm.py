@@ -61,13 +61,6 @@ async def two_profiles(tmp_path: Path) -> AsyncIterator[tuple[Settings, PrinterM
         await printers.stop()
 
 
-def write_original(settings: Settings, job: Job) -> None:
-    """What the pipeline leaves on disk for a sliced job: its report.json."""
-    folder = settings.jobs_dir / job.id
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps({"job_id": job.id, "report": job.report}))
-
-
 @pytest.mark.asyncio
 async def test_a_copy_targets_the_profile_its_original_was_sliced_for(
     two_profiles: tuple[Settings, PrinterManager],
@@ -76,20 +69,23 @@ async def test_a_copy_targets_the_profile_its_original_was_sliced_for(
     scheduler = FarmScheduler(settings, printers)
     original = Job(request=PrintRequest(text="a 20 mm cube"))
     assert scheduler.target(original) == "a"
-    assert original.report["sliced_for"] == "generic-220"
-    write_original(settings, original)
+    assert original.sliced_for == "generic-220"
     # The original now prints on a; b (another profile, same material) is the only free one.
     printers.reserve("a", original.id)
-    copy = Job(request=PrintRequest(text="a 20 mm cube"), report={"copy_of": original.id})
+    # The orchestrator gives a copy its original's profile from the store (typed state, not
+    # the original's report.json); a re-queued copy keeps it.
+    copy = Job(
+        request=PrintRequest(text="a 20 mm cube"),
+        copy_of=original.id,
+        sliced_for=original.sliced_for,
+    )
     assert scheduler.target(copy) == "a", "the copy would print G-code sliced for another bed"
-    # Re-queued later (say after a printer loss), it still knows without the original's file.
-    (settings.jobs_dir / original.id / "report.json").unlink()
-    assert scheduler.target(copy) == "a"
     # A copy pinned to a printer of another profile is refused in words, not printed wrongly.
     pinned = Job(
-        request=PrintRequest(text="a 20 mm cube", printer="b"), report={"copy_of": original.id}
+        request=PrintRequest(text="a 20 mm cube", printer="b"),
+        copy_of=original.id,
+        sliced_for="generic-220",
     )
-    pinned.report["sliced_for"] = "generic-220"
     with pytest.raises(InputError, match="sliced for generic-220"):
         scheduler.target(pinned)
 
