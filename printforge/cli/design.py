@@ -7,7 +7,6 @@ import asyncio
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -70,20 +69,11 @@ def _handle_design(args: argparse.Namespace) -> int:
         from printforge.cli.errors import validation_message
 
         raise InputError(f"invalid request: {validation_message(err)}") from None
-    with tempfile.TemporaryDirectory(prefix="printforge-design-") as tmp:
-        try:
-            spec, mesh, report = asyncio.run(_design(settings, request, printer, Path(tmp)))
-        except NeedsInput as err:
-            return _ask(err, args.json)
-        shutil.copyfile(mesh.path, out)
-        preview = None
-        if mesh.preview_png is not None and mesh.preview_png.is_file():
-            preview = out.with_suffix(".png")
-            shutil.copyfile(mesh.preview_png, preview)
-        if args.spec_out:
-            Path(args.spec_out).expanduser().write_text(spec.model_dump_json(indent=2))
-    summary = _summary(spec, mesh, out, preview, report.get("research", {}))
-    summary["requirements"] = report.get("requirements", [])
+    try:
+        spec_out = Path(args.spec_out).expanduser() if args.spec_out else None
+        summary = asyncio.run(_design(settings, request, printer, out, spec_out))
+    except NeedsInput as err:
+        return _ask(err, args.json)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -123,45 +113,32 @@ def requirement_lines(requirements: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-async def _design(settings: Any, request: Any, printer: str, tmp: Path) -> tuple[Any, Any, Any]:
-    """Research then CAD in a throw-away job folder; returns (spec, mesh, report)."""
-    from printforge.agents.base import AgentContext
-    from printforge.agents.cad import CADAgent
-    from printforge.agents.research import FEEDBACK_KEY, ResearchAgent
-    from printforge.models.job import new_job_id
-    from printforge.runtime.errors import InputError
+async def _design(
+    settings: Any, request: Any, printer: str, out: Path, spec_out: Path | None
+) -> dict[str, Any]:
+    """The pipeline's design span (research, CAD and their repair loop) for one request; the
+    mesh, its picture and the spec are copied out before the job's scratch folder goes."""
+    from printforge.models.job import SPANS, JobState
+    from printforge.models.spec import DesignSpec
+    from printforge.orchestrator.local import LocalPipeline, job_error
 
-    job_id = new_job_id()
-    job_dir = tmp / job_id
-    await asyncio.to_thread(job_dir.mkdir)
-    ctx = AgentContext(
-        job_id=job_id,
-        job_dir=job_dir,
-        request=request,
-        printer=printer,
-        profile=settings.printer_profile(printer),
-        material=settings.material(settings.printer(printer).material),
-    )
-    research = ResearchAgent(settings)
-    cad = CADAgent(settings)
-    redesigns = 0
-    try:
-        while True:
-            spec = await research.run(request, ctx)
-            try:
-                mesh = await cad.run(spec, ctx)
-            except InputError as err:
-                # The built mesh failed a printability check. A model can try again with the
-                # reason; the offline parser would only repeat itself.
-                provider = ctx.report["research"]["provider"]
-                if redesigns >= settings.llm.repair_rounds or provider == "offline":
-                    raise
-                redesigns += 1
-                ctx.report.setdefault(FEEDBACK_KEY, []).append(err.message)
-                continue
-            return spec, mesh, ctx.report
-    finally:
-        await research.stop()
+    async with LocalPipeline(settings, SPANS["design"]) as local:
+        job = await local.run(await local.submit(request), target=printer)
+        if job.state is not JobState.COMPLETED or job.mesh is None or job.spec is None:
+            raise job_error(job)
+        mesh = job.mesh
+        spec = DesignSpec.model_validate_json(await asyncio.to_thread(job.spec.path.read_text))
+        await asyncio.to_thread(shutil.copyfile, mesh.path, out)
+        preview = None
+        if mesh.preview_png is not None and mesh.preview_png.is_file():
+            preview = out.with_suffix(".png")
+            await asyncio.to_thread(shutil.copyfile, mesh.preview_png, preview)
+        if spec_out:
+            text = spec.model_dump_json(indent=2)
+            await asyncio.to_thread(spec_out.write_text, text)
+    summary = _summary(spec, mesh, out, preview, job.report.get("research", {}))
+    summary["requirements"] = job.report.get("requirements", [])
+    return summary
 
 
 def _summary(

@@ -304,13 +304,22 @@ class Pipeline:
         folder.mkdir(parents=True, exist_ok=True)
         reserved: str | None = None
         printed = False
-        self._skip(job, *(s for s in StageName if s not in span.stages()))
+        order = list(StageName)
+        # Stages before the entry are skipped now; those after the exit once it is reached (a
+        # job that fails earlier shows them pending: never reached, not decided against).
+        self._skip(job, *order[: order.index(span.entry)])
         try:
             made = await self._prepare(job, span, printer, design_profile, retarget)
             printer = made.printer
             if span.exit is not StageName.PRINTER:
+                self._skip(job, *order[order.index(span.exit) + 1 :])
                 await self.store.save(job)
-                await self.move(job, JobState.COMPLETED, reason=f"stopped after {span.exit}")
+                reason = (
+                    "stopped before printing"
+                    if span.exit is StageName.SLICER
+                    else f"stopped after {span.exit.value}"
+                )
+                await self.move(job, JobState.COMPLETED, reason=reason)
                 return job
             assert made.gcode is not None
             job.gcode = made.gcode
