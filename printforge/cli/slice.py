@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from printforge.models.printer import PrinterProfile
+    from printforge.models.request import PrintRequest
+    from printforge.models.view import JobView
     from printforge.settings import Settings
 
 __all__ = ["printer_for_cli", "register"]
@@ -74,11 +76,8 @@ def _handle_slice(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from printforge.cli import load_cli_settings
-    from printforge.gcode.gate import check_gcode
-    from printforge.models.request import SliceOverrides
-    from printforge.runtime.errors import InputError, UnsafeGcode
-    from printforge.slicing.engine import pick_engine
-    from printforge.slicing.params import resolve_params
+    from printforge.models.request import PrintRequest, SliceOverrides
+    from printforge.runtime.errors import InputError
 
     settings = load_cli_settings(args)
     model = Path(args.model).expanduser()
@@ -118,62 +117,47 @@ def _handle_slice(args: argparse.Namespace) -> int:
         )
     except ValueError:
         raise InputError(f"--png-layers: not a list of integers: {args.png_layers!r}") from None
-    params = resolve_params(settings.slicer, profile, material, overrides)
-    engine = pick_engine(overrides.engine, settings.slicer)
-    result = asyncio.run(engine.slice(model, out, params, profile, material))
-    try:
-        analysis = check_gcode(out, profile, material)
-    except UnsafeGcode:
-        out.rename(out.with_name(out.name + ".unsafe"))
-        raise
-    preview = None
-    if args.png:
-        from printforge.slicing.preview import render_layers
-
-        n = analysis.layers
-        beyond = [i for i in picks or [] if i is not None and not -n <= i < n]
-        if beyond:
-            raise InputError(
-                f"--png-layers: layer {beyond[0]} does not exist; {out.name} has {n} layers"
-                f" (0 to {n - 1}, or -1 for the top); the G-code is kept"
-            )
-        preview = render_layers(out, Path(args.png).expanduser(), profile, picks)
+    request = PrintRequest(model_path=model, material=args.material, slice=overrides, print=False)
+    png = Path(args.png).expanduser() if args.png else None
+    view, preview = asyncio.run(_slice(settings, request, printer, profile, out, png, picks))
+    figures = view.slicer
     summary: dict[str, Any] = {
         "gcode": str(out),
-        "engine": engine.name,
+        "engine": figures["engine"],
         "printer": printer,
         "material": material.name,
-        "wall_s": result.wall_s,
-        "layers": analysis.layers,
-        "lines": analysis.lines,
-        "estimated_time_s": analysis.estimated_time_s,
-        "engine_estimate_s": result.engine_estimate_s,
-        "filament_mm": analysis.filament_mm,
-        "filament_g": analysis.filament_g,
-        "bounds_min": analysis.extrude_min,
-        "bounds_max": analysis.extrude_max,
+        "wall_s": figures["wall_s"],
+        "layers": figures["layers"],
+        "lines": figures["lines"],
+        "estimated_time_s": figures["estimated_time_s"],
+        "engine_estimate_s": figures["engine_estimate_s"],
+        "filament_mm": figures["filament_mm"],
+        "filament_g": figures["filament_g"],
+        "bounds_min": figures["bounds_min"],
+        "bounds_max": figures["bounds_max"],
         "preview_png": str(preview) if preview else None,
     }
     if args.json:
         print(json.dumps(summary))
         return 0
+    engine = summary["engine"]
     print(
-        f"{out}: {analysis.layers} layers, {analysis.lines} lines, sliced by {engine.name}"
-        f" in {result.wall_s:.2f} s"
+        f"{out}: {summary['layers']} layers, {summary['lines']} lines, sliced by {engine}"
+        f" in {summary['wall_s']:.2f} s"
     )
     # An external engine writes its own estimate into the file, and that is the figure a
     # printer's screen or Moonraker shows; say so beside ours rather than leave two numbers.
     own = (
-        f" ({engine.name} writes {_hms(result.engine_estimate_s)} in the file)"
-        if result.engine_estimate_s is not None
+        f" ({engine} writes {_hms(summary['engine_estimate_s'])} in the file)"
+        if summary["engine_estimate_s"] is not None
         else ""
     )
     print(
-        f"  estimated {_hms(analysis.estimated_time_s)}{own}, filament"
-        f" {analysis.filament_mm:.0f} mm ({analysis.filament_g or 0:.1f} g {material.name})"
+        f"  estimated {_hms(summary['estimated_time_s'])}{own}, filament"
+        f" {summary['filament_mm']:.0f} mm ({summary['filament_g'] or 0:.1f} g {material.name})"
     )
-    if analysis.extrude_min and analysis.extrude_max:
-        lo, hi = analysis.extrude_min, analysis.extrude_max
+    lo, hi = summary["bounds_min"], summary["bounds_max"]
+    if lo and hi:
         print(
             f"  extrudes X {lo[0]:.1f}..{hi[0]:.1f}  Y {lo[1]:.1f}..{hi[1]:.1f}"
             f"  Z {lo[2]:.2f}..{hi[2]:.2f} mm on {printer} ({profile.name})"
@@ -181,6 +165,54 @@ def _handle_slice(args: argparse.Namespace) -> int:
     if preview:
         print(f"  layers drawn to {preview}")
     return 0
+
+
+async def _slice(
+    settings: Settings,
+    request: PrintRequest,
+    printer: str,
+    profile: PrinterProfile,
+    out: Path,
+    png: Path | None,
+    picks: list[int | None] | None,
+) -> tuple[JobView, Path | None]:
+    """The pipeline's slice span for one model; the G-code (and pictures) are copied out of
+    the job's scratch folder. A file the gate refuses is kept beside --out as `.unsafe`."""
+    import asyncio
+    import shutil
+
+    from printforge.models.job import SPANS, JobState
+    from printforge.models.view import JobView
+    from printforge.orchestrator.local import LocalPipeline, job_error
+    from printforge.runtime.errors import InputError
+
+    async with LocalPipeline(settings, SPANS["slice"]) as local:
+        job = await local.run(await local.submit(request), target=printer)
+        made = local.job_dir(job) / "model.gcode"
+        if job.state is not JobState.COMPLETED or job.gcode is None:
+            error = job_error(job)
+            if error.code == "unsafe_gcode" and made.is_file():
+                unsafe = out.with_name(out.name + ".unsafe")
+                await asyncio.to_thread(shutil.copyfile, made, unsafe)
+            raise error
+        await asyncio.to_thread(shutil.copyfile, job.gcode.path, out)
+        view = JobView.of(job)
+        if png is None:
+            return view, None
+        n = int(view.slicer["layers"])
+        beyond = [i for i in picks or [] if i is not None and not -n <= i < n]
+        if beyond:
+            raise InputError(
+                f"--png-layers: layer {beyond[0]} does not exist; {out.name} has {n} layers"
+                f" (0 to {n - 1}, or -1 for the top); the G-code is kept"
+            )
+        if picks is None and job.gcode.preview_png is not None:
+            # The slicer agent drew the default layers already.
+            await asyncio.to_thread(shutil.copyfile, job.gcode.preview_png, png)
+            return view, png
+        from printforge.slicing.preview import render_layers
+
+        return view, await asyncio.to_thread(render_layers, out, png, profile, picks)
 
 
 # The flag a user typed for each SliceOverrides field.

@@ -196,7 +196,9 @@ class Pipeline:
         if printer in settings.printers:
             entry = settings.printer(printer)
             return settings.printer_profiles[entry.profile], entry.material
-        return settings.printer_profiles["generic-220"], settings.default_material
+        # `slice --printer ender3`: a profile stands for a printer of that kind.
+        profile = settings.printer_profiles.get(printer) or settings.printer_profiles["generic-220"]
+        return profile, settings.default_material
 
     async def run_stage(self, job: Job, stage: StageName, inp: Any, ctx: AgentContext) -> Any:
         if job.state is not STATE_OF_STAGE[stage]:
@@ -494,23 +496,22 @@ class Pipeline:
         return path
 
     def _mesh_from_file(self, job: Job, source: Path) -> MeshArtifact:
-        """A user's model entering at the slicer, as it is (no CAD checks, no turning)."""
-        import trimesh
+        """A user's model entering at the slicer as it is (no CAD checks, no turning); a model
+        no slicer could print is refused here, with the reason."""
+        from printforge.slicing.mesh import load_mesh
 
-        if not source.is_file():
-            raise InputError(f"model file {source} does not exist")
-        try:
-            mesh = trimesh.load(source, force="mesh")
-        except Exception as err:
-            raise InputError(f"cannot read the model {source}: {err}") from err
+        mesh = load_mesh(source)
+        suffix = source.suffix.lower().lstrip(".")
+        x, y, z = (float(v) for v in mesh.extents)
         return MeshArtifact(
             path=source,
             sha256=file_sha256(source),
             size_bytes=source.stat().st_size,
+            format=suffix if suffix in ("stl", "3mf", "obj") else "stl",  # type: ignore[arg-type]
             triangles=len(mesh.faces),
             watertight=bool(mesh.is_watertight),
-            volume_mm3=float(abs(mesh.volume)) if mesh.is_watertight else 0.0,
-            size_mm=tuple(float(v) for v in mesh.extents),
+            volume_mm3=float(mesh.volume),
+            size_mm=(x, y, z),
             bodies=1,
         )
 
