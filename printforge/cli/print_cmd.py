@@ -58,14 +58,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_handle)
 
 
-def _driver(args: argparse.Namespace) -> Any:
-    from printforge.cli import load_cli_settings
+def _driver(args: argparse.Namespace, settings: Any) -> Any:
     from printforge.hardware.base import load_driver
     from printforge.hardware.marlin.config import MarlinConfig
     from printforge.hardware.marlin.driver import MarlinDriver
     from printforge.runtime.errors import ConfigError, InputError
 
-    settings = load_cli_settings(args)
     extra: dict[str, Any] = {}
     if args.baud is not None:
         extra["baud"] = args.baud
@@ -166,6 +164,7 @@ async def _print(args: argparse.Namespace, path: Path, exists: bool) -> int:
 
 
 async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int:
+    from printforge.cli import load_cli_settings
     from printforge.runtime.errors import InputError, PrintforgeError
 
     started = time.monotonic()
@@ -175,10 +174,13 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
     try:
         if not exists:
             raise InputError(f"G-code file not found: {path}")
-        driver = _driver(args)
+        settings = load_cli_settings(args)
+        driver = _driver(args, settings)
         summary["printer"] = driver.name
-        # Refuse a bad file before touching the printer. The gate goes first: a file that is
-        # not G-code at all (a README, prose) is refused as such, not for its first long line.
+        # Refuse a bad file before touching the printer (opening a Marlin board's port resets
+        # it; the printer agent gates the file again, as every job's). The gate goes first: a
+        # file that is not G-code at all (a README, prose) is refused as such, not for its
+        # first long line.
         from printforge.hardware.marlin.gcode_file import load_gcode
 
         if not args.no_gate:
@@ -186,14 +188,22 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
         program = await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
         summary["lines_total"] = len(program)
         async with driver, _pause_signals(driver):
-            last = await _stream(driver, path, quiet=args.json, seen=seen)
-            firmware = getattr(driver, "firmware", None)
-            engine = getattr(driver, "engine", None)
-        _counts(summary, last, started)
+            view = await _through_pipeline(args, settings, driver, path, seen)
+        if not view.ok:
+            raise _job_error(view)
+        printed = view.printed
+        _counts(summary, seen[0], started)
         summary.update(
-            ok=last is not None and last.lines_acked == last.lines_total,
-            firmware=firmware.name if firmware else None,
-            watchdog_probes=engine.stats.watchdog_probes if engine else 0,
+            lines_acked=printed.get("lines_acked", 0),
+            bytes_acked=printed.get("bytes_acked", 0),
+            resends=printed.get("resends", 0),
+            lines_total=printed.get("lines_total", summary.get("lines_total")),
+        )
+        summary["lines_per_s"] = round(summary["lines_acked"] / max(summary["elapsed_s"], 1e-9), 1)
+        summary.update(
+            ok=summary["lines_acked"] == summary["lines_total"],
+            firmware=printed.get("firmware"),
+            watchdog_probes=printed.get("watchdog_probes", 0),
         )
     except asyncio.CancelledError:
         # Ctrl-C or SIGTERM: the safe stop has run; a script reading --json still gets an answer.
@@ -238,6 +248,47 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
             f" {summary['resends']} resends)"
         )
     return 0 if summary["ok"] else 1
+
+
+def _job_error(view: Any) -> Any:
+    """The error the print ended with, as the exception the command reports."""
+    from printforge.runtime.errors import PrinterDisconnected, PrintforgeError
+
+    error = view.error
+    if error is None:
+        return PrintforgeError(f"the print ended {view.state}")
+    if error.code == PrinterDisconnected.code:
+        return PrinterDisconnected(error.message, last_acked_line=view.last_acked_line)
+    return PrintforgeError(error.message, code=error.code)
+
+
+async def _through_pipeline(
+    args: argparse.Namespace, settings: Any, driver: Any, path: Path, seen: list[Any]
+) -> Any:
+    """The pipeline's print span for this file on this printer: the printer agent gates and
+    streams it, as it does every job's; its progress events draw the bar."""
+    from printforge.models.job import SPANS
+    from printforge.models.request import PrintRequest
+    from printforge.models.view import JobView
+    from printforge.orchestrator.local import LocalPipeline
+
+    options = {"gate": not args.no_gate, "material_from": "printer"}
+    async with LocalPipeline(
+        settings, SPANS["print"], driver=driver, printer_agent=options
+    ) as local:
+        sub = local.bus.subscribe()
+        job = await local.submit(PrintRequest(gcode_path=path))
+        runner = asyncio.create_task(local.run(job, target=driver.name), name="print")
+        try:
+            await _follow(sub, job.id, runner, driver, quiet=args.json, seen=seen)
+            job = await runner
+        finally:
+            sub.close()
+            if not runner.done():
+                runner.cancel()  # Ctrl-C: the stream's cancellation runs the safe stop
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+        return JobView.of(job)
 
 
 def _counts(summary: dict[str, Any], last: Any, started: float) -> None:
@@ -330,12 +381,36 @@ def _say(text: str) -> None:
     print(f"printforge: {text}", file=sys.stderr, flush=True)
 
 
-async def _stream(driver: Any, path: Path, *, quiet: bool, seen: list[Any]) -> Any:
-    last = None
+async def _follow(
+    sub: Any, job_id: str, runner: asyncio.Task[Any], driver: Any, *, quiet: bool, seen: list[Any]
+) -> None:
+    """Until the job's task ends: keep its latest progress and, unless quiet, draw it."""
+    from printforge.models.event import JobEvent
+    from printforge.models.printer import PrintProgress
+
+    def on_event(event: Any) -> bool:
+        if not isinstance(event, JobEvent) or event.job_id != job_id:
+            return False
+        data = event.data or {}
+        if event.kind == "stage.progress" and "lines_total" in data:
+            seen[0] = PrintProgress(
+                lines_acked=data.get("lines_acked") or 0,
+                lines_total=data.get("lines_total") or 0,
+                bytes_acked=data.get("bytes_acked") or 0,
+                resends=data.get("resends") or 0,
+            )
+            return True
+        return False
+
+    async def events() -> None:
+        async for event in sub:
+            if on_event(event):
+                draw(seen[0])
+
+    draw: Any = lambda progress: None  # noqa: E731 - replaced by the bar below
     if quiet:
-        async for progress in driver.stream(path):
-            last = seen[0] = progress
-        return last
+        await _until_done(events(), runner)
+        return
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -355,9 +430,21 @@ async def _stream(driver: Any, path: Path, *, quiet: bool, seen: list[Any]) -> A
     )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(driver.name, total=None, temps="")
-        async for progress in driver.stream(path):
-            last = seen[0] = progress
+
+        def draw(progress: Any) -> None:
             temps = driver.status().temperatures
             text = " ".join(f"{k} {t.actual:.0f}/{t.target:.0f}°C" for k, t in temps.items())
             bar.update(task, completed=progress.lines_acked, total=progress.lines_total, temps=text)
-    return last
+
+        await _until_done(events(), runner)
+
+
+async def _until_done(follow: Any, runner: asyncio.Task[Any]) -> None:
+    """Follow events until the runner ends (the bus does not close by itself)."""
+    watcher = asyncio.create_task(follow)
+    try:
+        await asyncio.wait({watcher, runner}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

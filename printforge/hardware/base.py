@@ -22,7 +22,7 @@ from printforge.models.printer import (
 )
 from printforge.runtime.errors import ConfigError
 
-__all__ = ["DRIVERS", "DriverConfig", "PrinterDriver", "StatusListener", "load_driver"]
+__all__ = ["DRIVERS", "DriverConfig", "LinkFacts", "PrinterDriver", "StatusListener", "load_driver"]
 
 StatusListener = Callable[[PrinterStatus], None]
 
@@ -31,6 +31,13 @@ class DriverConfig(BaseModel):
     """Base of each driver's own config section; unknown keys fail at start-up."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class LinkFacts(BaseModel):
+    """What a print's summary says about the printer beyond its progress."""
+
+    firmware: str | None = None
+    watchdog_probes: int = 0
 
 
 class PrinterDriver(ABC):
@@ -111,6 +118,11 @@ class PrinterDriver(ABC):
             self._set_status(state=PrinterState.IDLE, job_id=None, progress=None)
 
     # status --------------------------------------------------------------------------------
+    def link_facts(self) -> LinkFacts:
+        """What the driver learnt of the machine and its link (the firmware, the host's lost-ok
+        probes), for a print's summary; drivers that learn nothing say nothing."""
+        return LinkFacts()
+
     def status(self) -> PrinterStatus:
         return self._status
 

@@ -23,6 +23,7 @@ from printforge.models.request import PrintRequest
 from printforge.orchestrator.bus import EventBus
 from printforge.orchestrator.pipeline import Pipeline
 from printforge.orchestrator.printers import PrinterManager
+from printforge.orchestrator.scheduler import HeatGate
 from printforge.orchestrator.store import JobStore
 from printforge.runtime.errors import (
     ConfigError,
@@ -33,7 +34,7 @@ from printforge.runtime.errors import (
     UnsafeGcode,
 )
 from printforge.runtime.health import HealthRegistry
-from printforge.runtime.settings import Settings
+from printforge.settings import Settings
 
 __all__ = ["LocalPipeline", "job_error"]
 
@@ -72,8 +73,14 @@ class LocalPipeline:
         *,
         driver: PrinterDriver | None = None,
         agents: dict[str, Agent[Any, Any]] | None = None,
+        printer_agent: dict[str, Any] | None = None,
     ) -> None:
+        """Args:
+        driver: the printer a `print` job streams to, started by the caller.
+        printer_agent: options of the printer agent (`gate`, `material_from`).
+        """
         self._given = settings
+        self._printer_agent = printer_agent or {}
         self.span = span
         self._driver = driver
         self._overrides = agents or {}
@@ -123,7 +130,8 @@ class LocalPipeline:
     def _build(self, name: str) -> Agent[Any, Any]:
         cls = load_agent(name)
         if name == "printer":
-            return cls(self.settings, self.printers)  # type: ignore[call-arg]
+            slots = HeatGate(self.settings.server.max_heating)
+            return cls(self.settings, self.printers, slots, **self._printer_agent)  # type: ignore[call-arg]
         if name == "research":
             return cls(self.settings, health=self.health)  # type: ignore[call-arg]
         return cls(self.settings)  # type: ignore[call-arg]

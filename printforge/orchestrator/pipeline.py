@@ -58,6 +58,49 @@ async def _as_targeted(job: Job, printer: str) -> str:
     return printer
 
 
+class _Throttle:
+    """Stage progress for the bus, at most one update per interval: a printer streaming 600
+    lines/s must not flood the websocket. The latest update held back is sent when the interval
+    ends, so a stream that pauses (a bed heating for minutes after a burst of lines) shows
+    where it really is, not the last update that happened to get through."""
+
+    def __init__(self, send: Callable[[float | None, str | None, dict[str, Any] | None], None]):
+        self._send = send
+        self._last = 0.0
+        self._held: tuple[float | None, str | None, dict[str, Any] | None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __call__(
+        self, fraction: float | None, message: str | None, data: dict[str, Any] | None
+    ) -> None:
+        now = time.monotonic()
+        wait = _PROGRESS_INTERVAL_S - (now - self._last)
+        if fraction is not None and fraction < 1.0 and wait > 0:
+            self._held = (fraction, message, data)
+            if self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(wait, self._flush)
+            return
+        self._cancel()
+        self._last = now
+        self._send(fraction, message, data)
+
+    def _flush(self) -> None:
+        self._timer = None
+        held, self._held = self._held, None
+        if held is not None:
+            self._last = time.monotonic()
+            self._send(*held)
+
+    def _cancel(self) -> None:
+        self._held = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        self._cancel()
+
+
 @dataclass
 class _Made:
     gcode: GcodeArtifact | None
@@ -89,6 +132,7 @@ class Pipeline:
         # The printer agent drives many printers: a breaker per printer, so one that keeps
         # faulting is taken out of use without failing every print on the others.
         self._printer_guards: dict[str, Guard] = {}
+        self._throttles: dict[tuple[str, StageName], _Throttle] = {}
 
     def job_dir(self, job_id: str) -> Path:
         return self.settings.jobs_dir / job_id
@@ -155,18 +199,8 @@ class Pipeline:
     def _context(
         self, job: Job, stage: StageName, printer: str, profile: PrinterProfile | None = None
     ) -> AgentContext:
-        last_sent = 0.0
-
-        def progress(
-            fraction: float | None, message: str | None, data: dict[str, Any] | None
-        ) -> None:
-            nonlocal last_sent
-            now = time.monotonic()
-            # Throttled: a printer streaming 600 lines/s must not flood the websocket.
-            if fraction is not None and fraction < 1.0 and now - last_sent < _PROGRESS_INTERVAL_S:
-                return
-            last_sent = now
-            self._emit(
+        throttle = _Throttle(
+            lambda fraction, message, data: self._emit(
                 job,
                 "stage.progress",
                 stage,
@@ -174,7 +208,8 @@ class Pipeline:
                 message=message,
                 data=data,
             )
-
+        )
+        self._throttles[job.id, stage] = throttle
         own_profile, loaded = self._printer_facts(printer)
         return AgentContext(
             job_id=job.id,
@@ -183,7 +218,7 @@ class Pipeline:
             printer=printer,
             profile=profile or own_profile,
             material=self.settings.material(job.request.material or loaded),
-            progress=progress,
+            progress=throttle,
             report=job.report,
         )
 
@@ -248,6 +283,9 @@ class Pipeline:
             self._emit(job, "stage.failed", stage, message=record.error.message)
             raise
         finally:
+            # A progress held back by the throttle must not arrive after the stage's end.
+            if (throttle := self._throttles.pop((job.id, stage), None)) is not None:
+                throttle.close()
             elapsed = time.perf_counter() - started
             record.finished_at = datetime.now(UTC)
             record.duration_s = round(elapsed, 3)

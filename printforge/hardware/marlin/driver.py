@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from printforge.hardware.base import PrinterDriver
+from printforge.hardware.base import LinkFacts, PrinterDriver
 from printforge.hardware.marlin import protocol as proto
 from printforge.hardware.marlin.config import MarlinConfig
 from printforge.hardware.marlin.control import (
@@ -127,6 +127,12 @@ class MarlinDriver(PrinterDriver):
         self.connected.clear()
         if self._status.state is not PrinterState.FAULTED:
             self._set_status(state=PrinterState.OFFLINE)
+
+    def link_facts(self) -> LinkFacts:
+        return LinkFacts(
+            firmware=self.firmware.name if self.firmware else None,
+            watchdog_probes=self.engine.stats.watchdog_probes if self.engine else 0,
+        )
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=f"{self.name}-{name}")
