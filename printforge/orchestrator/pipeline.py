@@ -38,6 +38,7 @@ from printforge.runtime import metrics
 from printforge.runtime.errors import (
     InputError,
     NeedsInput,
+    PrintCancelled,
     PrinterDisconnected,
     PrintforgeError,
 )
@@ -272,6 +273,11 @@ class Pipeline:
             record.state = StageState.INTERRUPTED
             record.error = JobError(code=err.code, message=err.message)
             raise
+        except PrintCancelled as err:
+            record.state = StageState.CANCELLED
+            record.error = JobError(code=err.code, message=err.message)
+            outcome = "cancelled"
+            raise
         except PrintforgeError as err:
             record.state = StageState.FAILED
             record.error = JobError(code=err.code, message=err.message)
@@ -385,6 +391,15 @@ class Pipeline:
                 JobState.INTERRUPTED,
                 error=JobError(code=err.code, message=err.message),
                 reason="printer disconnected",
+            )
+            return job
+        except PrintCancelled as err:
+            printed = True  # stopped part-way: something may be on the bed
+            await self.move(
+                job,
+                JobState.CANCELLED,
+                error=JobError(code=err.code, message=err.message),
+                reason="cancelled at the printer",
             )
             return job
         except PrintforgeError as err:

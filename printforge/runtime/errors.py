@@ -14,6 +14,7 @@ __all__ = [
     "NeedsInput",
     "OperationTimeout",
     "PermanentError",
+    "PrintCancelled",
     "PrinterDisconnected",
     "PrinterError",
     "PrinterFault",
@@ -141,6 +142,13 @@ class PrinterDisconnected(PrinterError, TransientError):
     def __init__(self, message: str, *, last_acked_line: int | None = None) -> None:
         super().__init__(message)
         self.last_acked_line = last_acked_line
+
+
+class PrintCancelled(PrinterError, PermanentError):
+    """The print was stopped at the printer (its screen, its own client), not by printforge:
+    a cancel, recorded as cancelled, never as a failure or a fault."""
+
+    code = "cancelled"
 
 
 class PrinterFault(PrinterError, PermanentError):

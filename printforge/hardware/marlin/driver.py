@@ -43,6 +43,7 @@ from printforge.runtime.errors import (
     InputError,
     InvalidTransition,
     OperationTimeout,
+    PrintCancelled,
     PrinterDisconnected,
     PrinterError,
     PrinterFault,
@@ -481,7 +482,7 @@ class MarlinDriver(PrinterDriver):
                 if engine.failed is not None:
                     raise engine.failed
                 if self._cancel_reason is not None:
-                    raise PrinterError(f"printer {self.name}: {self._cancel_reason}")
+                    raise PrintCancelled(f"printer {self.name}: {self._cancel_reason}")
                 done = engine.job_done
                 now = time.monotonic()
                 moved = engine.job_acked != progress.lines_acked

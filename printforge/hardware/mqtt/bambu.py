@@ -53,6 +53,7 @@ from printforge.runtime.errors import (
     ConfigError,
     ConnectionLost,
     InvalidTransition,
+    PrintCancelled,
     PrinterDisconnected,
     PrinterError,
     PrinterFault,
@@ -421,10 +422,7 @@ class BambuDriver(MqttPrinterDriver):
             raise PrinterFault(f"bambu {self.name}: print failed (HMS {error_code(failure)})")
         if b.gcode_state == "FAILED":
             if CANCELLED in self._job_errors:
-                raise PrinterError(
-                    f"bambu {self.name}: the print was cancelled on the printer",
-                    code="cancelled",
-                )
+                raise PrintCancelled(f"bambu {self.name}: the print was cancelled on the printer")
             raise PrinterError(
                 f"bambu {self.name}: the print ended FAILED with no error code left to read"
                 " (a cancel, or a failure whose code was cleared)",
@@ -438,9 +436,7 @@ class BambuDriver(MqttPrinterDriver):
         if b.gcode_state == "FINISH":
             return progress, True
         if b.gcode_state == "IDLE":
-            raise PrinterError(
-                f"bambu {self.name}: the print was stopped on the printer", code="cancelled"
-            )
+            raise PrintCancelled(f"bambu {self.name}: the print was stopped on the printer")
         return progress, False
 
     def _progressed(self, progress: PrintProgress, last: PrintProgress | None) -> bool:

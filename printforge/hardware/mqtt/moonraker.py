@@ -48,6 +48,7 @@ from printforge.runtime.errors import (
     ConnectionLost,
     InvalidTransition,
     OperationTimeout,
+    PrintCancelled,
     PrinterDisconnected,
     PrinterError,
     PrinterFault,
@@ -484,9 +485,7 @@ class MoonrakerDriver(MqttPrinterDriver):
         if k.print_state == "complete":
             return k.progress, True
         if k.print_state in ("cancelled", "standby"):
-            raise PrinterError(
-                f"{self.name}: the print was cancelled on the printer", code="cancelled"
-            )
+            raise PrintCancelled(f"{self.name}: the print was cancelled on the printer")
         return k.progress, False
 
 

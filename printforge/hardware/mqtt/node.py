@@ -54,6 +54,7 @@ from printforge.runtime.errors import (
     ConfigError,
     InputError,
     InvalidTransition,
+    PrintCancelled,
     PrinterDisconnected,
     PrinterFault,
     PrintforgeError,
@@ -532,6 +533,9 @@ class PrinterEndpoint:
             outcome, message = "interrupted", err.message
         except PrinterFault as err:
             outcome, message = "failed", err.message
+        except PrintCancelled as err:
+            # Stopped at the printer itself (its screen, //action:cancel): a cancel.
+            outcome, message = "cancelled", err.message
         except PrintforgeError as err:
             outcome, message = "failed", err.message
         except Exception as err:

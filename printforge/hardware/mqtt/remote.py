@@ -41,6 +41,7 @@ from printforge.runtime.errors import (
     ConnectionLost,
     InputError,
     InvalidTransition,
+    PrintCancelled,
     PrinterDisconnected,
     PrinterError,
     PrinterFault,
@@ -315,7 +316,7 @@ class RemotePrinterDriver(PrinterDriver):
             raise PrinterFault(text)
         if outcome == "interrupted":
             raise PrinterDisconnected(text, last_acked_line=last.lines_acked if last else None)
-        raise PrinterError(text, code="cancelled")
+        raise PrintCancelled(text)
 
     async def _job_statuses(
         self, queue: asyncio.Queue[StatusMessage | None], job_id: str
