@@ -77,28 +77,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def job_summary(job: Any) -> dict[str, Any]:
     """The `--json` shape: a contract scripts rely on; extend it, never rename keys."""
+    from printforge.models.view import JobView
+
+    view = JobView.of(job)
     return {
-        "job_id": job.id,
-        "state": job.state.value,
-        "request": job.request.summary,
-        "printer": job.printer,
+        "job_id": view.job_id,
+        "state": view.state,
+        "request": view.request,
+        "printer": view.printer,
         "stages": [
-            {"name": s.name.value, "state": s.state.value, "duration_s": s.duration_s}
-            for s in job.stages
+            {"name": s.name, "state": s.state, "duration_s": s.duration_s} for s in view.stages
         ],
-        "artifacts": {
-            "spec": str(job.spec.path) if job.spec else None,
-            "stl": str(job.mesh.path) if job.mesh else None,
-            "gcode": str(job.gcode.path) if job.gcode else None,
-            "preview": str(job.mesh.preview_png) if job.mesh and job.mesh.preview_png else None,
-            "layers": str(job.gcode.preview_png) if job.gcode and job.gcode.preview_png else None,
-        },
-        "error": job.error.model_dump() if job.error else None,
+        "artifacts": view.artifacts,
+        "error": view.error.model_dump() if view.error else None,
         # Where an interrupted print stopped: the job's commands the printer acknowledged.
-        "last_acked_line": job.last_acked_line,
+        "last_acked_line": view.last_acked_line,
         # What research found in the request and did with it; the question when it stopped.
-        "requirements": job.report.get("requirements", []),
-        "question": job.report.get("question"),
+        "requirements": view.requirements,
+        "question": view.question,
     }
 
 
@@ -251,14 +247,16 @@ def _copy_artifacts(job_dir: Path, out: Path) -> None:
 
 
 def _print_summary(job: Any, job_dir: Path, out: str | None) -> None:
+    from printforge.models.view import JobView
+
+    view = JobView.of(job)
     folder = Path(out) if out else job_dir
     facts: dict[str, Any] = {
-        "job_id": job.id,
-        "state": job.state.value,
-        "request": job.request.summary,
+        "job_id": view.job_id,
+        "state": view.state,
+        "request": view.request,
         "stages": [
-            {"name": s.name.value, "state": s.state.value, "duration_s": s.duration_s}
-            for s in job.stages
+            {"name": s.name, "state": s.state, "duration_s": s.duration_s} for s in view.stages
         ],
         "mesh": None
         if job.mesh is None
@@ -276,15 +274,14 @@ def _print_summary(job: Any, job_dir: Path, out: str | None) -> None:
             "estimated_time_s": job.gcode.estimated_time_s,
             "engine": job.gcode.engine,
         },
-        "printer": job.printer,
-        "error": job.error.model_dump() if job.error else None,
+        "printer": view.printer,
+        "error": view.error.model_dump() if view.error else None,
     }
-    if job.printer and job.report.get("printer"):
-        facts["lines_acked"] = job.report["printer"].get("lines_acked")
-    cad = job.report.get("cad") or {}
-    if cad.get("warnings"):
-        facts["warnings"] = list(cad["warnings"])
-    if job.report.get("requirements"):
-        facts["requirements"] = job.report["requirements"]
+    if view.printer and view.printed:
+        facts["lines_acked"] = view.printed.get("lines_acked")
+    if view.cad.get("warnings"):
+        facts["warnings"] = list(view.cad["warnings"])
+    if view.requirements:
+        facts["requirements"] = view.requirements
     pictures = [str(folder / n) for n in ("preview.png", "layers.png") if (folder / n).is_file()]
     render_summary(facts, str(folder), pictures)
