@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from pathlib import Path
 from typing import Any
 
 from printforge.agents.base import Agent, AgentContext
@@ -36,15 +37,18 @@ def _semaphore(size: int) -> asyncio.Semaphore:
     return per_size[size]
 
 
-class SlicerAgent(Agent[MeshArtifact, GcodeArtifact]):
+class SlicerAgent(Agent[MeshArtifact | Path, GcodeArtifact]):
+    """A mesh CAD made, or a user's model file as it is (`printforge slice`)."""
+
     name = "slicer"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    async def run(self, inp: MeshArtifact, ctx: AgentContext) -> GcodeArtifact:
+    async def run(self, inp: MeshArtifact | Path, ctx: AgentContext) -> GcodeArtifact:
         from printforge.slicing.preview import render_layers
 
+        model = inp if isinstance(inp, Path) else inp.path
         cfg = self.settings.slicer
         overrides = ctx.request.slice
         params = resolve_params(cfg, ctx.profile, ctx.material, overrides)
@@ -61,7 +65,7 @@ class SlicerAgent(Agent[MeshArtifact, GcodeArtifact]):
         ctx.progress(0.0, f"waiting for a slicer slot ({engine.name})", None)
         async with _semaphore(cfg.max_concurrent):
             ctx.progress(0.05, f"slicing with {engine.name}", None)
-            result = await engine.slice(inp.path, out, params, ctx.profile, ctx.material, progress)
+            result = await engine.slice(model, out, params, ctx.profile, ctx.material, progress)
             ctx.progress(0.85, "checking the G-code", None)
             analysis = await run_cpu(check_gcode, out, ctx.profile, ctx.material)
             ctx.progress(0.95, "drawing layers", None)
@@ -86,7 +90,7 @@ class SlicerAgent(Agent[MeshArtifact, GcodeArtifact]):
         ctx.progress(
             1.0, f"{analysis.layers} layers, {analysis.estimated_time_s / 60:.0f} min", None
         )
-        log.info("sliced %s with %s: %d layers", inp.path.name, engine.name, analysis.layers)
+        log.info("sliced %s with %s: %d layers", model.name, engine.name, analysis.layers)
         return artifact
 
     async def health(self) -> HealthRecord | None:

@@ -133,7 +133,6 @@ class Pipeline:
         # The printer agent drives many printers: a breaker per printer, so one that keeps
         # faulting is taken out of use without failing every print on the others.
         self._printer_guards: dict[str, Guard] = {}
-        self._throttles: dict[tuple[str, StageName], _Throttle] = {}
 
     def job_dir(self, job_id: str) -> Path:
         return self.settings.jobs_dir / job_id
@@ -210,7 +209,6 @@ class Pipeline:
                 data=data,
             )
         )
-        self._throttles[job.id, stage] = throttle
         own_profile, loaded = self._printer_facts(printer)
         return AgentContext(
             job_id=job.id,
@@ -290,8 +288,8 @@ class Pipeline:
             raise
         finally:
             # A progress held back by the throttle must not arrive after the stage's end.
-            if (throttle := self._throttles.pop((job.id, stage), None)) is not None:
-                throttle.close()
+            if isinstance(ctx.progress, _Throttle):
+                ctx.progress.close()
             elapsed = time.perf_counter() - started
             record.finished_at = datetime.now(UTC)
             record.duration_s = round(elapsed, 3)
@@ -451,18 +449,20 @@ class Pipeline:
                 self._import_gcode, job, request.gcode_path, ctx.profile, ctx.material
             )
             return _Made(gcode, printer)
-        mesh: MeshArtifact
+        mesh: MeshArtifact | Path
         if span.entry is StageName.SLICER:
+            # A user's model enters the slicer as it is (no CAD checks, no turning); the
+            # engine reads it once and refuses, with the reason, one no slicer could print.
             if request.model_path is None:
                 raise InputError("the slicer stage needs a model file")
-            mesh = await asyncio.to_thread(self._mesh_from_file, job, request.model_path)
+            mesh = request.model_path
         else:
-            mesh = await self._design(job, span, printer, design_profile)
-            job.mesh = mesh
+            designed = await self._design(job, span, printer, design_profile)
+            job.mesh = mesh = designed
             if span.exit is StageName.CAD:
                 return _Made(None, printer)
             if retarget is not None:
-                printer = retarget(job, printer, mesh.size_mm)
+                printer = retarget(job, printer, designed.size_mm)
         gcode = await self.run_stage(
             job, StageName.SLICER, mesh, self._context(job, StageName.SLICER, printer)
         )
@@ -547,26 +547,6 @@ class Pipeline:
         if not path.is_file():
             raise InputError(f"model file {path} does not exist")
         return path
-
-    def _mesh_from_file(self, job: Job, source: Path) -> MeshArtifact:
-        """A user's model entering at the slicer as it is (no CAD checks, no turning); a model
-        no slicer could print is refused here, with the reason."""
-        from printforge.slicing.mesh import load_mesh
-
-        mesh = load_mesh(source)
-        suffix = source.suffix.lower().lstrip(".")
-        x, y, z = (float(v) for v in mesh.extents)
-        return MeshArtifact(
-            path=source,
-            sha256=file_sha256(source),
-            size_bytes=source.stat().st_size,
-            format=suffix if suffix in ("stl", "3mf", "obj") else "stl",  # type: ignore[arg-type]
-            triangles=len(mesh.faces),
-            watertight=bool(mesh.is_watertight),
-            volume_mm3=float(mesh.volume),
-            size_mm=(x, y, z),
-            bodies=1,
-        )
 
     def _import_gcode(
         self, job: Job, source: Path, profile: PrinterProfile, material: MaterialProfile
