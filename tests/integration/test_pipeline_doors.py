@@ -18,7 +18,7 @@ from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
 from printforge.orchestrator.store import _SCHEMA, JobStore
 from printforge.runtime.errors import PrintCancelled
-from printforge.runtime.settings import Settings, load_settings
+from printforge.settings import Settings, load_settings
 from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
 from tests.fakes.llm_server import FakeLLM, Step
 from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
