@@ -34,6 +34,7 @@ from printforge.runtime.errors import (
     BadArtifact,
     InputError,
     InvalidTransition,
+    PrintCancelled,
     PrinterDisconnected,
     UnsafeGcode,
 )
@@ -530,3 +531,31 @@ async def test_status_message_is_json_with_documented_keys(
             await spy.stop()
     cmd = ControlCommand(op="pause")
     assert json.loads(cmd.model_dump_json())["op"] == "pause"
+
+
+@pytest.mark.asyncio
+async def test_a_print_cancelled_at_the_printer_is_cancelled_not_failed(
+    mosquitto_broker: Mosquitto,
+    tmp_path: Path,
+) -> None:
+    """Stop pressed on the printer's own screen (Marlin's `//action:cancel` runs the driver's
+    cancel): the node reports the job cancelled, and the farm's driver raises PrintCancelled."""
+    settings = bus_settings(mosquitto_broker.url)
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(2000))
+    local = virtual(move_time_s=0.01, sim_speed=1.0)
+    async with farm_with(settings, [local], tmp_path) as (_node, farm, (remote,)):
+        started = asyncio.Event()
+
+        async def consume() -> None:
+            async for _ in remote.stream(gcode, job_id="job-x"):
+                started.set()
+
+        task = asyncio.create_task(consume())
+        async with asyncio.timeout(10):
+            await started.wait()
+        await local.cancel()
+        with pytest.raises(PrintCancelled):
+            async with asyncio.timeout(30):
+                await task
+        last = farm.statuses["h1.p1"].last_job
+        assert last is not None and last.outcome == "cancelled", last

@@ -17,13 +17,9 @@ from printforge.models.job import Job, JobState, StageName, StageState
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.service import Orchestrator
 from printforge.orchestrator.store import _SCHEMA, JobStore
-from printforge.runtime.errors import PrintCancelled
 from printforge.settings import Settings, load_settings
-from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
 from tests.fakes.llm_server import FakeLLM, Step
-from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
-from tests.integration.test_llm_providers import settings_for
-from tests.integration.test_mqtt_farm import bus_settings, farm_with, virtual
+from tests.fakes.llm_settings import settings_for
 
 CUBE = "a 20 mm calibration cube"
 
@@ -141,35 +137,6 @@ async def test_a_store_from_before_typed_state_is_migrated(tmp_path: Path) -> No
     stored = json.loads(raw)
     assert stored["copy_of"] == "abc" and stored["report"] == {"gate": {"passed": True}}
     assert version >= 1
-
-
-@pytest.mark.mqtt
-@pytest.mark.asyncio
-async def test_a_print_cancelled_at_the_printer_is_cancelled_not_failed(
-    mosquitto_broker: Mosquitto,  # noqa: F811
-    tmp_path: Path,
-) -> None:
-    """Stop pressed on the printer's own screen (Marlin's `//action:cancel` runs the driver's
-    cancel): the node reports the job cancelled, and the farm's driver raises PrintCancelled."""
-    settings = bus_settings(mosquitto_broker.url)
-    gcode = write_gcode(tmp_path, numbered_moves_gcode(2000))
-    local = virtual(move_time_s=0.01, sim_speed=1.0)
-    async with farm_with(settings, [local], tmp_path) as (_node, farm, (remote,)):
-        started = asyncio.Event()
-
-        async def consume() -> None:
-            async for _ in remote.stream(gcode, job_id="job-x"):
-                started.set()
-
-        task = asyncio.create_task(consume())
-        async with asyncio.timeout(10):
-            await started.wait()
-        await local.cancel()
-        with pytest.raises(PrintCancelled):
-            async with asyncio.timeout(30):
-                await task
-        last = farm.statuses["h1.p1"].last_job
-        assert last is not None and last.outcome == "cancelled", last
 
 
 @pytest.mark.asyncio
