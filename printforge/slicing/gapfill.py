@@ -110,6 +110,10 @@ def centre_lines(
     chains = _chains(len(chords), links, centres, tri_nodes[junction], pts, widths)
     if not chains:
         return out
+    chains, pts, widths, node_part = _through_junctions(chains, len(chords), pts, widths, node_part)
+    layer = owner[node_part]
+    lo = np.asarray(min_width, dtype=float)[layer]
+    hi = np.asarray(max_width, dtype=float)[layer]
     # All chains end to end, then cut where a chain ends or the strip is too thin to lay
     # anything; what is left longer than its minimum width is a line.
     sizes = np.array([len(c) for c in chains])
@@ -227,3 +231,103 @@ def _components(n: int, links: np.ndarray) -> np.ndarray:
             label = jumped
         if np.array_equal(label, before):
             return label
+
+
+def _through_junctions(
+    chains: list[list[int]],
+    first_centre: int,
+    pts: np.ndarray,
+    widths: np.ndarray,
+    part: np.ndarray,
+) -> tuple[list[list[int]], np.ndarray, np.ndarray, np.ndarray]:
+    """Join the branches meeting at each junction into lines that run through it.
+
+    Three lines ending at one point each cover it with their full width (a round blob laid
+    three times at every T of a letter). The two branches that continue each other best
+    become one line; a third stops where it meets that line's edge. Two branches (a corner
+    whose spur was dropped) become one line round the corner.
+    """
+    live: dict[int, list[int]] = dict(enumerate(chains))
+    ends: dict[int, list[int]] = {}  # junction -> chains ending there
+    for k, c in live.items():
+        for node in {c[0], c[-1]}:
+            if node >= first_centre:
+                ends.setdefault(node, []).append(k)
+    extra_pts: list[np.ndarray] = []
+    extra_w: list[float] = []
+    extra_part: list[int] = []
+    next_id = len(pts)
+    new_key = len(chains)
+
+    base = len(pts)
+
+    def at(n: int) -> np.ndarray:
+        """A node's point, new end points (not yet in `pts`) included."""
+        return pts[n] if n < base else extra_pts[n - base]
+
+    def toward(c: list[int], j: int) -> list[int]:
+        """`c` oriented to end at junction `j`."""
+        return c if c[-1] == j else c[::-1]
+
+    for j in list(ends):
+        branches = ends[j]
+        branches = [
+            k for k in dict.fromkeys(branches) if k in live and j in (live[k][0], live[k][-1])
+        ]
+        if len(branches) < 2:
+            continue
+        into = [toward(live[k], j) for k in branches]
+        # Direction of each branch leaving the junction.
+        dirs = []
+        for c in into:
+            # Measured a few nodes out: the junction's point itself is off the middle.
+            d = at(c[max(0, len(c) - 4)]) - at(c[-2] if len(c) > 2 else j)
+            n = float(np.hypot(*d))
+            dirs.append(d / n if n > 0 else d)
+        best, pair = 2.0, (0, 1)
+        for a in range(len(into)):
+            for b in range(a + 1, len(into)):
+                cos = float(np.dot(dirs[a], dirs[b]))  # -1: straight through
+                if cos < best:
+                    best, pair = cos, (a, b)
+        a, b = pair
+        if branches[a] == branches[b]:
+            continue  # a loop through its own junction
+        joined = into[a] + toward(live[branches[b]], j)[::-1][1:]
+        # The junction's own point lies off the middle (a triangle's centroid) and measures
+        # the junction, not the line: the line runs straight between its neighbours, at
+        # their width.
+        near = [c[-2] for c in (into[a], into[b]) if len(c) > 1 and c[-2] < base]
+        if len(near) == 2 and best < -0.9:  # straight through (not round a corner)
+            pts[j] = pts[near].mean(axis=0)
+            widths[j] = float(np.mean(widths[near]))
+        for k in (branches[a], branches[b]):
+            del live[k]
+        live[new_key] = joined
+        for end in (joined[0], joined[-1]):
+            if end >= first_centre and end != j:
+                ends.setdefault(end, []).append(new_key)
+        new_key += 1
+        for c_idx, k in enumerate(branches):
+            if c_idx in pair or k not in live:
+                continue
+            # A side branch ends at the through line's edge, less the lines' usual overlap.
+            c = toward(live[k], j)
+            reach = max(0.0, widths[j] / 2 - 0.05)
+            keep = [n for n in c[:-1] if np.hypot(*(at(n) - pts[j])) > reach]
+            if not keep:
+                del live[k]
+                continue
+            # From the branch's last kept point on along its own middle, to the through
+            # line's edge.
+            last = at(keep[-1])
+            extra_pts.append(last - dirs[c_idx] * (float(np.hypot(*(last - pts[j]))) - reach))
+            extra_w.append(float(widths[keep[-1]]) if keep[-1] < base else extra_w[keep[-1] - base])
+            extra_part.append(int(part[j]))
+            live[k] = [*keep, next_id]
+            next_id += 1
+    if extra_pts:
+        pts = np.vstack([pts, np.array(extra_pts)])
+        widths = np.concatenate([widths, np.array(extra_w)])
+        part = np.concatenate([part, np.array(extra_part, dtype=part.dtype)])
+    return list(live.values()), pts, widths, part

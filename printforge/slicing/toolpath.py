@@ -27,7 +27,7 @@ GAP_MIN_WIDTH_MM = 0.2
 # (as wide as the area) rather than solid lines, which need a spacing of room to exist at all
 # and cross a narrow strip as short diagonals.
 NARROW_FILL_SPACINGS = 2.0
-THIN_WALL_MIN_AREA_MM2 = 0.5
+THIN_WALL_MIN_AREA_MM2 = 0.05
 
 _FILLS = ("bridge", "solid", "infill")
 ROLES = (
@@ -112,10 +112,10 @@ def _plan(
     for k in range(per):
         dist = -(widths / 2 + k * spacings)
         loops = shapely.buffer(regions_arr, dist, join_style="mitre", mitre_limit=3.0)
-        if k > 0:
-            # An inner loop around a strip thinner than a spacing would lay its two sides over
-            # each other; such strips are left to gap fill, which lays them once.
-            loops = _opening(loops, spacings / 2)
+        # A loop around a strip thinner than a spacing would lay its two sides over each
+        # other (an 0.8 mm stroke's outer loop: 0.1 mm of overlap); such strips are left to
+        # gap fill, which lays them once, as wide as they are.
+        loops = _opening(loops, spacings / 2)
         loops_by_k.append(loops)
     inner = shapely.buffer(
         regions_arr,

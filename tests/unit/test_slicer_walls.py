@@ -233,3 +233,20 @@ def test_a_tiny_layer_slows_to_the_floor_then_waits_lifted_beside_the_part(
         t = sum(s.length / (s.feed / 60) for s in moves)
         wait = int(re.search(r"^G4 P(\d+)", block, re.M).group(1)) / 1000
         assert t + wait == pytest.approx(12, abs=0.05)
+
+
+def test_lines_meeting_at_a_junction_are_laid_once(tmp_path: Path) -> None:
+    # Letters of 0.8 mm strokes: each is one line along its middle (a loop's two sides 0.35 mm
+    # apart overlapped by 0.1 mm), and at a T the stem stops at the bar's edge instead of three
+    # line ends covering the crossing each (a blob laid three times).
+    plate = _box(30, 12, 1)
+    bar = _box(20, 0.8, 2, (5, 9, 1))
+    stem = _box(0.8, 8, 2, (14.6, 1.5, 1))
+    text = _slice(tmp_path, trimesh.boolean.union([plate, bar, stem]), _params(skirt_loops=0))
+    strokes = _walk(text)
+    section = shapely.union(
+        shapely.box(100, 113, 120, 113.8), shapely.box(109.6, 105.5, 110.4, 113.8)
+    )
+    cover, twice = _layer_cover(strokes, 2.0, 0.2)
+    assert cover.intersection(section).area / section.area > 0.99
+    assert twice / section.area < 0.02, f"{100 * twice / section.area:.1f} % twice"
