@@ -7,8 +7,9 @@ runs the blocking work in a thread, writes the job's files and reports progress.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trimesh
 
@@ -35,6 +36,8 @@ __all__ = ["CADAgent"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
     """Builds the spec with manifold3d (or imports a mesh), checks it, writes model.stl,
@@ -46,18 +49,21 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
         self.settings = settings
 
     async def run(self, inp: DesignSpec | Path, ctx: AgentContext) -> MeshArtifact:
-        # The request's font (`--font FILE`) draws every text of the part, the checks and the
-        # OpenSCAD export included; the threads below inherit it.
+        # The request's font (`--font FILE`) draws every text of the part: the checks here,
+        # and the build and the OpenSCAD export in a worker (`_in_font` carries it there).
         font = getattr(ctx.request, "font", None)
+        font_path = Path(font) if font else None
         try:
-            with use_font(Path(font) if font else None):
-                return await self._run(inp, ctx)
+            with use_font(font_path):
+                return await self._run(inp, ctx, font_path)
         except FontError as err:
             raise InputError(f"--font: {err}") from err
 
-    async def _run(self, inp: DesignSpec | Path, ctx: AgentContext) -> MeshArtifact:
+    async def _run(
+        self, inp: DesignSpec | Path, ctx: AgentContext, font: Path | None
+    ) -> MeshArtifact:
         if isinstance(inp, DesignSpec):
-            mesh, title = await self._design(inp, ctx)
+            mesh, title = await self._design(inp, ctx, font)
             repairs: list[str] = []
         else:
             mesh, repairs, title = await self._import(Path(inp), ctx)
@@ -68,7 +74,9 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
         for warning in report.warnings:
             log.info("job %s: %s", ctx.job_id, warning)
         ctx.progress(0.75, "writing STL, 3MF and preview", None)
-        files, sha, size = await run_cpu(_write, mesh, inp, ctx.job_dir, title, report)
+        files, sha, size = await run_cpu(
+            _in_font, font, _write, mesh, inp, ctx.job_dir, title, report
+        )
         data: dict[str, Any] = report.model_dump(mode="json")
         if isinstance(inp, DesignSpec):
             # A letter the font draws as another ("JOSÉ" built as "JOSE") is said, not hidden.
@@ -89,13 +97,15 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
             report=data,
         )
 
-    async def _design(self, spec: DesignSpec, ctx: AgentContext) -> tuple[trimesh.Trimesh, str]:
+    async def _design(
+        self, spec: DesignSpec, ctx: AgentContext, font: Path | None
+    ) -> tuple[trimesh.Trimesh, str]:
         problems = spec_problems(spec, ctx.profile)
         if problems:
             raise InputError("the design cannot be printed: " + "; ".join(problems))
         ctx.progress(0.05, f"building {spec.family}", None)
         try:
-            mesh = await run_cpu(build_mesh, spec, ctx.profile)
+            mesh = await run_cpu(_in_font, font, build_mesh, spec, ctx.profile)
         except (ValueError, RuntimeError) as err:  # empty results, manifold3d refusals
             raise InputError(f"the design cannot be built: {err}") from err
         if spec.requirements:
@@ -135,6 +145,13 @@ class CADAgent(Agent[DesignSpec | Path, MeshArtifact]):
         turned.metadata["orientation"] = [record.model_dump(mode="json")]
         turned.metadata["bodies"] = mesh.metadata.get("bodies", 1)
         return turned, repairs, path.stem
+
+
+def _in_font(font: Path | None, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` drawing text with `font`: a context variable does not cross into a worker
+    process, so the font's path does, and is put in place there."""
+    with use_font(font):
+        return fn(*args)
 
 
 def _orientation(records: list[dict[str, Any]]) -> Orientation | None:

@@ -80,8 +80,11 @@ def test_bad_config_names_the_key_and_file(tmp_path: Path) -> None:
 
 def test_unknown_printer_is_a_clear_error(tmp_path: Path) -> None:
     result = printforge("run", "a 20 mm cube", "--printer", "nope", data_dir=tmp_path / "d")
-    assert result.returncode != 0
-    assert "no printer named 'nope'" in result.stderr
+    # Bad input said before any work (issue 18), exit 1 like any other.
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "printforge: --printer nope: unknown printer; configured printers are virtual"
+    )
     assert "Traceback" not in result.stderr
 
 

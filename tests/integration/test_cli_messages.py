@@ -284,3 +284,25 @@ def test_an_unknown_printer_is_bad_input_said_before_any_work(
     assert message.startswith("--printer nosuch: unknown printer; configured printers are virtual")
     assert ("printer profiles are" in message) is profiles
     assert not (tmp_path / "d" / "jobs").exists() or not any((tmp_path / "d" / "jobs").iterdir())
+
+
+def test_run_draws_with_the_font_in_its_worker_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `run` builds in the orchestrator's worker processes, where the font must reach too.
+    from tests.unit.test_outline_font import make_font
+
+    font = make_font(tmp_path / "test.ttf")
+    request = 'a name tag saying "JOSÉ"'
+    meshes = []
+    for extra in ((), ("--font", str(font))):
+        code, out, err = run_main(
+            capsys, tmp_path / "d", "run", request, "--no-print", "--json", *extra
+        )
+        assert code == 0, err
+        summary = json.loads(out)
+        meshes.append(Path(summary["artifacts"]["stl"]).read_bytes())
+        job = json.loads((Path(summary["artifacts"]["stl"]).parent / "report.json").read_text())
+        said = [w for w in job["report"]["cad"]["warnings"] if w.startswith("É is not in")]
+        assert len(said) == (0 if extra else 1)
+    assert meshes[0] != meshes[1]

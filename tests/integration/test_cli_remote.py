@@ -162,9 +162,12 @@ def test_unreachable_server_is_one_clear_line() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = printforge("a 20 mm cube", "--server", url, "--json")
     assert result.returncode == 1
-    assert result.stderr.strip() == f"printforge: cannot reach the printforge server at {url}:" + (
-        " connection refused"
-    )
+    said = f"cannot reach the printforge server at {url}: connection refused"
+    # --json: the one object on stdout (issue 18); without it, one line on stderr.
+    assert json.loads(result.stdout) == {"error": {"code": "connection_lost", "message": said}}
+    assert result.stderr == ""
+    plain = printforge("a 20 mm cube", "--server", url)
+    assert plain.returncode == 1 and plain.stderr.strip() == f"printforge: {said}"
 
 
 def test_nonsense_request_fails_with_the_servers_reason(server: ServeProcess) -> None:
@@ -262,7 +265,7 @@ def test_ctrl_c_stops_watching_but_leaves_the_job_running(slow_server: ServeProc
             proc.kill()
             proc.communicate()
     assert proc.returncode == 130
-    assert out == ""
+    assert json.loads(out) == {"error": {"code": "interrupted", "message": "interrupted"}}
     assert f"job {job_id} keeps running on {slow_server.url}" in err
     assert f"POST {slow_server.url}/api/jobs/{job_id}/cancel" in err
     assert KEY not in err
@@ -287,9 +290,11 @@ def test_server_gone_for_good_gives_up_naming_the_job(slow_server: ServeProcess)
             proc.kill()
             proc.communicate()
     assert proc.returncode == 1
-    assert out == ""
-    last = err.strip().splitlines()[-1]
-    assert last.startswith(f"printforge: lost the connection to {slow_server.url}")
+    # --json: the failure is the one object on stdout (issue 18).
+    error = json.loads(out)["error"]
+    assert error["code"] == "connection_lost"
+    last = error["message"]
+    assert last.startswith(f"lost the connection to {slow_server.url}")
     assert "within 3 s" in last
     assert f"job {job_id} may still be running there" in last
     assert "Traceback" not in err
