@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import importlib
 import itertools
 import json
 import logging
@@ -37,6 +38,29 @@ from printforge.settings import Settings
 __all__ = ["Orchestrator"]
 
 log = logging.getLogger(__name__)
+
+
+# What the stages import on first use: imported at start, in a thread, so that the first job
+# does not stall the loop the printers stream on (hundreds of ms on a loaded machine).
+_PRELOAD = (
+    "printforge.gcode.analysis",
+    "printforge.gcode.gate",
+    "printforge.geometry",
+    "printforge.geometry.bounds",
+    "printforge.geometry.font",
+    "printforge.geometry.verify",
+    "printforge.llm.offline",
+    "printforge.llm.offline.extras",
+    "printforge.llm.offline.reader",
+    "printforge.slicing.builtin",
+    "printforge.slicing.engine",
+    "printforge.slicing.preview",
+)
+
+
+def _preload() -> None:
+    for name in _PRELOAD:
+        importlib.import_module(name)
 
 
 def _build_agent(name: str, settings: Settings, orch: Orchestrator) -> Agent[Any, Any]:
@@ -107,6 +131,7 @@ class Orchestrator:
 
     async def _start(self) -> None:
         self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_preload)
         if self.settings.runtime.workers > 0 and workers.installed() is None:
             # CAD builds and slicing leave the loop the printers stream on (runtime/workers.py).
             self._workers = workers.WorkerPool(self.settings.runtime.workers)
