@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from printforge.cli import main
 code = main(["slice", sys.argv[1], "--out", sys.argv[2]])
-heavy = sorted({m.split(".")[0] for m in sys.modules} & {"trimesh", "scipy", "networkx", "PIL"})
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"trimesh", "scipy", "networkx"})
 print("heavy:", ",".join(heavy))
 sys.exit(code)
 """
