@@ -14,6 +14,7 @@ its pool for the process (`install`), and `run_cpu` uses whatever is installed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing as mp
@@ -141,7 +142,10 @@ class WorkerPool:
         all_reported = loop.create_future()
 
         def delivered() -> None:  # on the reader thread
-            loop.call_soon_threadsafe(lambda: all_reported.done() or all_reported.set_result(None))
+            with contextlib.suppress(RuntimeError):  # the loop closed while the task ran
+                loop.call_soon_threadsafe(
+                    lambda: all_reported.done() or all_reported.set_result(None)
+                )
 
         self._callbacks[task] = (progress, delivered)
         try:
