@@ -44,6 +44,7 @@ from printforge.runtime.errors import (
 )
 from printforge.runtime.guard import Guard
 from printforge.runtime.health import HealthRegistry
+from printforge.runtime.paths import PRIVATE_DIR_MODE
 from printforge.settings import Settings
 
 __all__ = ["Pipeline", "PrinterChooser"]
@@ -170,7 +171,7 @@ class Pipeline:
 
     def write_report(self, job: Job) -> None:
         folder = self.job_dir(job.id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         report = {
             "job_id": job.id,
             "state": job.state.value,
@@ -345,7 +346,7 @@ class Pipeline:
         span = span or Span.of(job.request)
         printer = target or job.request.printer or self.settings.default_printer
         folder = self.job_dir(job.id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         reserved: str | None = None
         printed = False
         order = list(StageName)

@@ -14,10 +14,11 @@ from typing import Any
 from aiohttp import web
 
 from printforge.runtime.errors import AuthError, InputError
+from printforge.runtime.paths import private_dir
 from printforge.server.auth import Principal, Role
 from printforge.server.rpc import CallContext, Endpoint, ErrorCode, RpcError, error_for
 from printforge.server.state import PRINCIPAL_KEY, STATE_KEY, ServerState
-from printforge.server.views import ARTIFACT_FILES, artifact_path, media_type
+from printforge.server.views import ARTIFACT_FILES, artifact_file, media_type, servable
 
 __all__ = ["PUBLIC_PATHS", "add_routes", "error_response", "middlewares"]
 
@@ -183,13 +184,22 @@ async def _handle_artifact(request: web.Request) -> web.StreamResponse:
             f"unknown artifact {name!r} (one of {', '.join(ARTIFACT_FILES)})", code="not_found"
         )
     job = await state.orch.get(request.match_info["job_id"])
-    root = state.settings.data_dir.resolve()
-    path = artifact_path(job, state.orch.job_dir(job.id), name).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise InputError(f"job {job.id} has no {name} (yet)", code="not_found")
+    missing = InputError(f"job {job.id} has no {name} (yet)", code="not_found")
+    path = artifact_file(job, state.orch.job_dir(job.id).parent, name)
+    if path is None:
+        raise missing
+    # Checked again on the open file: a symlink swapped in after the check is not followed.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        raise missing from None
+    f = os.fdopen(fd, "rb")
+    if not servable(os.fstat(fd)):
+        f.close()
+        raise missing
     filename = f"{job.id}-{ARTIFACT_FILES[name]}"
-    return web.FileResponse(
-        path,
+    return web.Response(
+        body=f,
         headers={
             "Content-Type": media_type(name),
             "Content-Disposition": f'inline; filename="{filename}"',
@@ -236,14 +246,13 @@ async def _handle_upload(request: web.Request) -> web.StreamResponse:
         raise InputError(
             f"cannot tell the file type of {filename!r}: give ?filename=NAME.stl|.3mf|.obj|.gcode"
         )
-    folder = state.uploads_dir
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(state.uploads_dir)
     tmp = folder / f".upload-{secrets.token_hex(8)}"
     digest = hashlib.sha256()
     size = 0
     head = b""
     try:
-        with tmp.open("wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             while True:
                 chunk = await (
                     reader.read_chunk() if hasattr(reader, "read_chunk") else reader.readany()
