@@ -151,6 +151,23 @@ class KeyStore:
         self._verified = {k: p for k, p in self._verified.items() if p.key_id != key_id}
         self._save()
 
+    def cached(self, key: str) -> Principal | None:
+        """The principal of a key verified before (a dictionary lookup, no PBKDF2)."""
+        return self._verified.get(hashlib.sha256(key.encode()).hexdigest())
+
+    def guess_scope(self, key: str) -> str | None:
+        """The id of the generated key that `key` claims to be, if that id exists.
+
+        Guesses at a generated key are throttled per key id: its 192-bit secret cannot be
+        enumerated, so the limit there only bounds PBKDF2 work, and it never locks out the
+        other keys used from the guesser's address. Anything else (the bootstrap key may be a
+        weak, human-chosen one) is throttled per address.
+        """
+        parts = key.split("_", 2)
+        if len(parts) == 3 and parts[0] == "pf" and parts[1] in self._records:
+            return parts[1]
+        return None
+
     async def verify(self, key: str) -> Principal:
         """The principal for `key`, or AuthError. PBKDF2 runs off the event loop."""
         digest = hashlib.sha256(key.encode()).hexdigest()

@@ -5,7 +5,6 @@ the low-disk guard, who may cancel a job, and keys created beside a running serv
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -157,6 +156,72 @@ def test_serve_keeps_its_data_dir_private(tmp_path: Path) -> None:
     loose = {
         path: oct(mode)
         for path, mode in modes.items()
-        if mode & 0o077 or not (mode in (0o600, 0o700))
+        if mode & 0o077 or mode not in (0o600, 0o700)
     }
     assert not loose, loose
+
+
+# 2. guess limiting -------------------------------------------------------------------------------
+
+
+async def _whoami(client: TestClient, key: str, xff: str | None = None) -> int:
+    headers = auth(key)
+    if xff is not None:
+        headers["X-Forwarded-For"] = xff
+    resp = await client.get("/api/auth/whoami", headers=headers)
+    await resp.release()
+    return resp.status
+
+
+@pytest.mark.asyncio
+async def test_concurrent_guesses_are_throttled_like_sequential_ones(make_server: Factory) -> None:
+    client = await make_server()
+    statuses = await asyncio.gather(
+        *(_whoami(client, f"wrong-guess-{n:04d}-padding") for n in range(49))
+    )
+    checked = statuses.count(401)
+    # The burst of the guess bucket (10), however the guesses are timed.
+    assert checked <= 10, statuses
+    assert statuses.count(429) == 49 - checked
+
+
+@pytest.mark.asyncio
+async def test_guessing_locks_out_neither_generated_keys_nor_other_addresses(
+    make_server: Factory,
+) -> None:
+    client = await make_server()
+    resp = await client.post(
+        "/api/auth/keys", json={"name": "op", "role": "operator"}, headers=auth()
+    )
+    operator = (await resp.json())["key"]
+    key_id = operator.split("_", 2)[1]
+    statuses = [await _whoami(client, f"wrong-guess-{n:04d}-padding") for n in range(40)]
+    assert statuses[0] == 401 and statuses[-1] == 429, statuses
+    # Another user's generated key, never used before, from the same address: let in.
+    assert await _whoami(client, operator) == 200
+    # Guesses at that key's secret are throttled per key id, concurrent or not.
+    guesses = await asyncio.gather(
+        *(_whoami(client, f"pf_{key_id}_wrong{n:04d}secretsecretsecret") for n in range(30))
+    )
+    assert guesses.count(401) <= 10 and guesses.count(429) >= 20, guesses
+    # ...and the key holder, already verified, keeps working.
+    assert await _whoami(client, operator) == 200
+
+
+@pytest.mark.asyncio
+async def test_forwarded_for_counts_only_from_trusted_proxies(make_server: Factory) -> None:
+    behind = await make_server(server={"trusted_proxies": ["127.0.0.1/32"]})
+    for n in range(40):
+        await _whoami(behind, f"wrong-guess-{n:04d}-padding", xff="203.0.113.7")
+    assert await _whoami(behind, "wrong-guess-last-padding", xff="203.0.113.7") == 429
+    # Another client behind the same proxy is not throttled for the first one's guesses, nor
+    # one who writes the throttled address further left in the header.
+    assert await _whoami(behind, "wrong-guess-other-padding", xff="198.51.100.2") == 401
+    assert await _whoami(behind, "wrong-guess-x-padding", xff="203.0.113.7, 198.51.100.3") == 401
+    assert await _whoami(behind, ADMIN_KEY, xff="198.51.100.2") == 200
+
+    direct = await make_server()
+    for n in range(40):
+        await _whoami(direct, f"wrong-guess-{n:04d}-padding", xff="203.0.113.7")
+    # Not from a trusted proxy: the header is the client's own claim and is ignored.
+    assert await _whoami(direct, "wrong-guess-other-padding", xff="198.51.100.2") == 429
