@@ -119,6 +119,7 @@ def create_app(settings: Settings, orch: Orchestrator | None = None) -> web.Appl
     limiter = RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst)
     table.limiter = limiter
     table.max_batch = cfg.max_batch
+    table.max_depth = cfg.max_json_depth
     state = ServerState(
         settings=settings,
         orch=orch,

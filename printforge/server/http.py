@@ -17,7 +17,15 @@ from aiohttp import web
 from printforge.runtime.errors import AuthError, InputError
 from printforge.runtime.paths import private_dir
 from printforge.server.auth import Principal, Role
-from printforge.server.rpc import CallContext, Endpoint, ErrorCode, RpcError, error_for
+from printforge.server.rpc import (
+    CallContext,
+    Endpoint,
+    ErrorCode,
+    RpcError,
+    error_for,
+    error_reply,
+    parse_message,
+)
 from printforge.server.state import PRINCIPAL_KEY, STATE_KEY, ServerState
 from printforge.server.views import ARTIFACT_FILES, artifact_file, media_type, servable
 
@@ -196,10 +204,7 @@ def _rest_handler(endpoint: Endpoint) -> Handler:
         state = request.app[STATE_KEY]
         params: dict[str, Any] = {k: v for k, v in request.query.items() if k != "token"}
         if request.method == "POST" and request.can_read_body:
-            try:
-                body = await request.json(loads=json.loads)
-            except ValueError as err:
-                raise RpcError(ErrorCode.PARSE_ERROR, f"parse error: {err}") from None
+            body = parse_message(await _read_body(request), state.table.max_depth)
             if not isinstance(body, dict):
                 raise RpcError(ErrorCode.INVALID_PARAMS, "the body must be a JSON object")
             params.update(body)
@@ -216,10 +221,39 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=str)
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """A JSON body, refused (413, -32600) past `max_request_bytes` before more is read."""
+    state = request.app[STATE_KEY]
+    principal: Principal = request[PRINCIPAL_KEY]
+    # A flooding key is refused before its body costs anything (the calls inside take tokens).
+    state.limiter.ensure(principal.key_id)
+    limit = state.settings.server.max_request_bytes
+    too_big = RpcError(
+        ErrorCode.INVALID_REQUEST,
+        f"the body is over {limit} bytes (server.max_request_bytes); send files through"
+        " POST /api/uploads",
+        http_status=413,
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise too_big
+    try:
+        # The app's client_max_size is the same limit, for bodies without a Content-Length.
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_big from None
+
+
 async def _handle_rpc(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     ctx = CallContext(app=request.app, principal=request[PRINCIPAL_KEY], transport="http")
-    reply = await state.table.dispatch(ctx, await request.read())
+    try:
+        message = parse_message(await _read_body(request), state.table.max_depth)
+    except RpcError as err:
+        # A message that is not a request at all: its HTTP status says so too (400, 413).
+        return web.Response(
+            text=error_reply(err), status=err.http_status, content_type="application/json"
+        )
+    reply = await state.table.dispatch_message(ctx, message)
     if reply is None:
         return web.Response(status=204)
     return web.Response(text=reply, content_type="application/json")

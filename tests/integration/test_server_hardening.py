@@ -5,6 +5,8 @@ the low-disk guard, who may cancel a job, and keys created beside a running serv
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -225,3 +227,78 @@ async def test_forwarded_for_counts_only_from_trusted_proxies(make_server: Facto
         await _whoami(direct, f"wrong-guess-{n:04d}-padding", xff="203.0.113.7")
     # Not from a trusted proxy: the header is the client's own claim and is ignored.
     assert await _whoami(direct, "wrong-guess-other-padding", xff="198.51.100.2") == 429
+
+
+# 3. body size and nesting ------------------------------------------------------------------------
+
+
+def _deep(depth: int) -> str:
+    return (
+        '{"jsonrpc": "2.0", "id": 7, "method": "auth.whoami", "params": {"x": '
+        + ("[" * depth + "]" * depth)
+        + "}}"
+    )
+
+
+@pytest.mark.asyncio
+async def test_json_bodies_over_the_limit_are_refused_with_413(make_server: Factory) -> None:
+    client = await make_server()
+    pad = "x" * (2 * 1024 * 1024)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "auth.whoami", "pad": pad})
+    resp = await client.post("/api/rpc", data=io.BytesIO(body.encode()), headers=auth())
+    answer = await resp.json()
+    assert resp.status == 413, answer
+    assert answer["jsonrpc"] == "2.0" and answer["error"]["code"] == -32600
+    assert "max_request_bytes" in answer["error"]["message"]
+    resp = await client.post(
+        "/api/jobs",
+        data=io.BytesIO(json.dumps({"request": "a cube", "pad": pad}).encode()),
+        headers=auth(),
+    )
+    assert resp.status == 413 and (await resp.json())["error"]["code"] == -32600
+    # Uploads keep their own, larger limit.
+    resp = await client.post(
+        "/api/uploads",
+        params={"filename": "big.gcode"},
+        data=io.BytesIO(b"G1 X1 Y1\n" * 250_000),
+        headers=auth(),
+    )
+    assert resp.status == 201, await resp.text()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("depth", [40, 1000, 5000])
+async def test_deep_json_is_a_json_rpc_error_over_http_and_websocket(
+    make_server: Factory, depth: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_server()
+    resp = await client.post("/api/rpc", data=_deep(depth), headers=auth())
+    answer = await resp.json()
+    assert resp.status == 400, answer
+    assert answer["error"]["code"] == -32600 and "nested deeper" in answer["error"]["message"]
+    resp = await client.post(
+        "/api/jobs", data='{"request": ' + "[" * depth + "]" * depth + "}", headers=auth()
+    )
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == -32600
+
+    ws = await client.ws_connect("/ws", headers=auth())
+    await ws.send_str(
+        json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "events.subscribe",
+                "params": {"jobs": "none", "printers": False},
+            }
+        )
+    )
+    await ws.receive(timeout=10)
+    await ws.send_str(_deep(depth))
+    answer = json.loads((await ws.receive(timeout=10)).data)
+    assert answer["error"]["code"] == -32600, answer
+    # The socket is still open and answers.
+    await ws.send_str('{"jsonrpc": "2.0", "id": 2, "method": "auth.whoami"}')
+    answer = json.loads((await ws.receive(timeout=10)).data)
+    assert answer["result"]["role"] == "admin"
+    await ws.close()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.records
