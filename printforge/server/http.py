@@ -14,8 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from printforge.runtime.errors import AuthError, InputError
+from printforge.runtime.errors import AuthError, InputError, InsufficientStorage
 from printforge.runtime.paths import private_dir
+from printforge.runtime.system import disk_full
+from printforge.server.api import check_disk
 from printforge.server.auth import Principal, Role
 from printforge.server.rpc import (
     CallContext,
@@ -313,6 +315,7 @@ async def _handle_upload(request: web.Request) -> web.StreamResponse:
     if not principal.role.allows(Role.OPERATOR):
         raise RpcError(ErrorCode.FORBIDDEN, "uploading needs the operator role")
     state.limiter.check(principal.key_id)
+    check_disk(state)
     filename = request.query.get("filename", "")
     reader: Any = request.content
     if request.content_type.startswith("multipart/"):
@@ -354,6 +357,12 @@ async def _handle_upload(request: web.Request) -> web.StreamResponse:
         _check_upload(head, size, suffix)
         name = f"{digest.hexdigest()}{suffix}"
         os.replace(tmp, folder / name)
+    except OSError as err:
+        if disk_full(err):
+            raise InsufficientStorage(
+                "no space left on the disk of the data directory for this upload"
+            ) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     body = {

@@ -8,8 +8,10 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -302,3 +304,96 @@ async def test_deep_json_is_a_json_rpc_error_over_http_and_websocket(
     assert answer["result"]["role"] == "admin"
     await ws.close()
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.records
+
+
+# 4. low disk -------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_below_min_free_bytes_submits_are_refused_and_not_ready(
+    make_server: Factory,
+) -> None:
+    # A floor above any disk's free space stands in for a full disk.
+    client = await make_server(server={"min_free_bytes": 2**62})
+    resp = await client.get("/health/ready")
+    body = await resp.json()
+    assert resp.status == 503 and body["disk"]["ok"] is False, body
+    resp = await client.post("/api/jobs", json={"request": "a 20 mm cube"}, headers=auth())
+    answer = await resp.json()
+    assert resp.status == 503, answer
+    assert answer["error"]["data"]["error"] == "insufficient_storage"
+    assert "min_free_bytes" in answer["error"]["message"]
+    resp = await client.post(
+        "/api/uploads", params={"filename": "a.gcode"}, data=b"G28\n", headers=auth()
+    )
+    assert resp.status == 503
+    assert (await (await client.get("/api/jobs", headers=auth())).json())["jobs"] == []
+
+    fine = await make_server(server={"min_free_bytes": 0})
+    assert (await fine.get("/health/ready")).status == 200
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs (root only), unmounted with bounded timeouts."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount)],
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        # Lazy: a file still open in a leftover thread must not make teardown fail or hang.
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=20, check=False)
+
+
+def _fill(disk: Path, leave: int) -> None:
+    """Take all of `disk`'s space but `leave` bytes."""
+    filler = disk / "filler"
+    with filler.open("wb") as f:
+        block = b"\0" * 65536
+        try:
+            while True:
+                f.write(block)
+                f.flush()
+        except OSError:
+            pass
+    with filler.open("r+b") as f:
+        f.truncate(max(0, filler.stat().st_size - leave))
+
+
+@pytest.mark.asyncio
+async def test_a_job_that_fills_the_disk_fails_with_insufficient_storage(
+    make_server: Factory, small_disk: Path
+) -> None:
+    client = await make_server(data_dir=small_disk / "data", server={"min_free_bytes": 0})
+    gcode = b"G28\n" + b"G1 X10 Y10 Z0.3 E0.1 F1200\nG1 X20 Y20 E0.2\n" * 25_000
+    resp = await client.post(
+        "/api/uploads", params={"filename": "big.gcode"}, data=io.BytesIO(gcode), headers=auth()
+    )
+    assert resp.status == 201, await resp.text()
+    upload = (await resp.json())["upload"]
+    # Room for the submit (request.json, the store's rows) but not for the job's copy of the
+    # G-code.
+    _fill(small_disk, 256 * 1024)
+    resp = await client.post("/api/jobs", json={"upload": upload, "print": False}, headers=auth())
+    assert resp.status == 202, await resp.text()
+    job = await wait_job(client, (await resp.json())["job_id"])
+    assert job["state"] == "failed", job
+    assert job["error"]["code"] == "insufficient_storage", job["error"]
+    assert "no space left" in job["error"]["message"]
+
+    # With no space at all, a submit is refused with the same error, not a 500.
+    _fill(small_disk, 0)
+    resp = await client.post("/api/jobs", json={"request": "a 20 mm cube"}, headers=auth())
+    answer = await resp.json()
+    assert resp.status == 503, answer
+    assert answer["error"]["data"]["error"] == "insufficient_storage"
