@@ -12,7 +12,7 @@ from printforge.models.request import PrintRequest, SliceOverrides, request_text
 from printforge.runtime.errors import InputError, InsufficientStorage
 from printforge.runtime.system import data_dir_usage, disk_full, process_usage
 from printforge.server.auth import Role
-from printforge.server.rpc import CallContext, Endpoint, HandlerTable, NoParams
+from printforge.server.rpc import CallContext, Endpoint, Forbidden, HandlerTable, NoParams
 from printforge.server.state import STATE_KEY, ServerState
 from printforge.server.views import job_view, printer_view
 
@@ -200,8 +200,22 @@ async def _handle_list(ctx: CallContext, p: ListParams) -> dict[str, Any]:
     return {"jobs": [job_view(j, state.orch.job_dir(j.id), statuses) for j in jobs]}
 
 
+async def _check_may_cancel(ctx: CallContext, job_id: str) -> None:
+    """An operator cancels its own jobs; an admin any (a job recorded without a submitter
+    is an admin's to cancel)."""
+    if ctx.principal.role.allows(Role.ADMIN):
+        return
+    state = _state(ctx)
+    await state.orch.get(job_id)  # an unknown id is not_found, not forbidden
+    if await state.orch.store.submitted_by(job_id) != ctx.principal.key_id:
+        raise Forbidden(
+            f"job {job_id} was submitted by another key: only that key or an admin may cancel it"
+        )
+
+
 async def _handle_cancel(ctx: CallContext, p: JobIdParams) -> dict[str, Any]:
     state = _state(ctx)
+    await _check_may_cancel(ctx, p.job_id)
     job = await state.orch.cancel(p.job_id)
     return job_view(job, state.orch.job_dir(job.id), _statuses(state))
 
@@ -228,6 +242,7 @@ async def _printer_action(ctx: CallContext, p: PrinterParams, action: str) -> di
         # Cancelling the job (not just the stream) keeps the store truthful about why it ended.
         job_id = state.orch.printers.reserved_by(p.printer) or driver.status().job_id
         if job_id:
+            await _check_may_cancel(ctx, job_id)
             await state.orch.cancel(job_id)
         else:
             await driver.cancel()

@@ -397,3 +397,48 @@ async def test_a_job_that_fills_the_disk_fails_with_insufficient_storage(
     answer = await resp.json()
     assert resp.status == 503, answer
     assert answer["error"]["data"]["error"] == "insufficient_storage"
+
+
+# 5. who may cancel -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_an_operator_cancels_only_its_own_jobs_an_admin_any(make_server: Factory) -> None:
+    client = await make_server()
+    keys = {}
+    for name in ("alice", "bob"):
+        resp = await client.post(
+            "/api/auth/keys", json={"name": name, "role": "operator"}, headers=auth()
+        )
+        keys[name] = (await resp.json())["key"]
+    jobs = {}
+    for name in ("alice", "bob"):
+        resp = await client.post(
+            "/api/jobs", json={"request": "a 20 mm cube", "copies": 2}, headers=auth(keys[name])
+        )
+        assert resp.status == 202, await resp.text()
+        jobs[name] = (await resp.json())["job_ids"]
+
+    for job_id in jobs["alice"]:
+        resp = await client.post(f"/api/jobs/{job_id}/cancel", headers=auth(keys["bob"]))
+        answer = await resp.json()
+        assert resp.status == 403, answer
+        assert "another key" in answer["error"]["message"]
+    # The same over JSON-RPC.
+    resp = await client.post(
+        "/api/rpc",
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "job.cancel",
+            "params": {"job_id": jobs["alice"][0]},
+        },
+        headers=auth(keys["bob"]),
+    )
+    assert (await resp.json())["error"]["code"] == -32003
+    resp = await client.post(f"/api/jobs/{jobs['alice'][0]}/cancel", headers=auth(keys["alice"]))
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(f"/api/jobs/{jobs['bob'][1]}/cancel", headers=auth())
+    assert resp.status == 200, await resp.text()
+    resp = await client.post("/api/jobs/nosuchjob/cancel", headers=auth(keys["bob"]))
+    assert resp.status == 404
