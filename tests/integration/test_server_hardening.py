@@ -11,6 +11,9 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from printforge.runtime.settings import load_settings
 from printforge.server.app import create_app
-from tests.fakes.serve_process import ServeProcess, wait_for
+from tests.fakes.serve_process import REPO, ServeProcess, wait_for
 
 ADMIN_KEY = "hardening-admin-key-0123456789"
 Factory = Callable[..., Awaitable[TestClient]]
@@ -134,8 +137,6 @@ def test_serve_keeps_its_data_dir_private(tmp_path: Path) -> None:
     server = ServeProcess(data, ADMIN_KEY).start()
     try:
         # An upload, and a job that writes its files.
-        import urllib.request
-
         req = urllib.request.Request(
             server.url + "/api/uploads?filename=part.gcode",
             data=b"G28\nG1 X10 Y10 F3000\n",
@@ -442,3 +443,67 @@ async def test_an_operator_cancels_only_its_own_jobs_an_admin_any(make_server: F
     assert resp.status == 200, await resp.text()
     resp = await client.post("/api/jobs/nosuchjob/cancel", headers=auth(keys["bob"]))
     assert resp.status == 404
+
+
+# 6. keys created beside a running server ---------------------------------------------------------
+
+
+def _create_key_cli(data: Path, spec: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFORGE_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "printforge",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--create-key",
+            spec,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _status(url: str, key: str) -> int:
+    req = urllib.request.Request(
+        url + "/api/auth/whoami", headers={"Authorization": f"Bearer {key}"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_a_key_created_beside_a_running_server_works_and_is_never_lost(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ServeProcess(data, ADMIN_KEY).start()
+    try:
+        cli_key = _create_key_cli(data, "ci:operator")
+        assert _status(server.url, cli_key) == 200
+        # The server writes the key store next (a key created through its API): the key the
+        # command line added is still there, and still accepted.
+        made = server.api("POST", "/api/auth/keys", {"name": "dash", "role": "viewer"})
+        assert _status(server.url, made["key"]) == 200
+        listed = {k["name"] for k in server.api("GET", "/api/auth/keys")["keys"]}
+        assert {"ci", "dash"} <= listed
+        assert _status(server.url, cli_key) == 200
+        # And the other way round: a revoke through the API is seen by the next CLI write.
+        server.api("POST", f"/api/auth/keys/{made['key_id']}/revoke", {})
+        second = _create_key_cli(data, "ci2:viewer")
+        assert _status(server.url, second) == 200
+        assert _status(server.url, made["key"]) == 401
+        assert _status(server.url, cli_key) == 200
+    finally:
+        server.stop()
+    names = {k["name"] for k in json.loads((data / "api_keys.json").read_text())["keys"]}
+    assert names == {"PRINTFORGE_API_KEY", "ci", "ci2"}
