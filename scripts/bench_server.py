@@ -8,14 +8,16 @@ J print jobs of that G-code over JSON-RPC and wait for their jobs' events. Every
 
   accepted jobs/s      job.submit replies per second during the submission burst
   event latency        p50/p99 from a job event's creation in the server to its arrival here
-  server memory        RSS and peak RSS of the server process
+  server memory        RSS and peak RSS of the server process; with --batches N, the RSS
+                       after each batch as a ratio to the first (the plateau): a per-job
+                       leak makes it grow batch after batch (target: within 10 %)
   reference            p50 round trip of `auth.whoami` on the idle server, measured first in
                        the same run; latencies are also printed as a ratio to it and to the
                        100 ms target
 
 Usage:
     python scripts/bench_server.py [--clients 200] [--printers 50] [--jobs-per-client 2]
-                                   [--sim-speed 100] [--timeout 300]
+                                   [--sim-speed 100] [--timeout 300] [--batches 1]
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tests.fakes.serve_process import ServeProcess
 
 KEY = "bench-admin-key-0123456789"
 TARGET_P99_S = 0.100
+TARGET_RSS_GROWTH = 0.10  # RSS after the last batch within 10 % of the first batch's
 TERMINAL = {"completed", "failed", "cancelled", "interrupted"}
 
 
@@ -150,72 +153,99 @@ async def _prepare_gcode(session: aiohttp.ClientSession, url: str) -> str:
         return str((await resp.json())["upload"])
 
 
+async def _batch(
+    args: argparse.Namespace,
+    session: aiohttp.ClientSession,
+    url: str,
+    upload: str,
+    server: ServeProcess,
+) -> dict[str, Any]:
+    """One round: connect the clients, submit every job, wait for all of them, disconnect."""
+    clients: list[Client] = []
+    readers = []
+    for n in range(args.clients):
+        ws = await session.ws_connect(
+            f"{url}/ws", headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0
+        )
+        client = Client(ws, watch_all=bool(args.watch_every) and n % args.watch_every == 0)
+        clients.append(client)
+        readers.append(asyncio.create_task(client.read_loop()))
+    await asyncio.gather(
+        *(
+            c.call(
+                "events.subscribe",
+                {"jobs": "all" if c.watch_all else "own", "printers": c.watch_all},
+            )
+            for c in clients
+        )
+    )
+    for c in clients:
+        c.latencies.clear()
+        c.expected = args.jobs_per_client
+
+    async def submit_all(c: Client) -> None:
+        for _ in range(args.jobs_per_client):
+            result = await c.call("job.submit", {"upload": upload})
+            c.mine.update(result["job_ids"])
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(submit_all(c) for c in clients))
+    submit_s = time.perf_counter() - t0
+    peak_rss = 0
+    try:
+        async with asyncio.timeout(args.timeout):
+            waiter = asyncio.gather(*(c.all_done.wait() for c in clients))
+            while not waiter.done():
+                peak_rss = max(peak_rss, _rss_kib(server.proc.pid)[0])  # type: ignore[union-attr]
+                await asyncio.wait({waiter}, timeout=1.0)
+        finished = True
+    except TimeoutError:
+        finished = False
+    run_s = time.perf_counter() - t0
+    for c in clients:
+        await c.ws.close()
+    await asyncio.gather(*readers, return_exceptions=True)
+    return {
+        "clients": clients,
+        "submit_s": submit_s,
+        "run_s": run_s,
+        "finished": finished,
+        "peak_rss": peak_rss,
+    }
+
+
 async def run(args: argparse.Namespace, server: ServeProcess) -> dict[str, Any]:
     url = server.url
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30)
     conn = aiohttp.TCPConnector(limit=0)
+    batches = []
+    rss_after: list[float] = []
     async with aiohttp.ClientSession(timeout=timeout, connector=conn) as session:
         reference = await _reference_rtt(session, url)
         upload = await _prepare_gcode(session, url)
-        clients: list[Client] = []
-        readers = []
-        for n in range(args.clients):
-            ws = await session.ws_connect(
-                f"{url}/ws", headers={"Authorization": f"Bearer {KEY}"}, max_msg_size=0
-            )
-            client = Client(ws, watch_all=bool(args.watch_every) and n % args.watch_every == 0)
-            clients.append(client)
-            readers.append(asyncio.create_task(client.read_loop()))
-        await asyncio.gather(
-            *(
-                c.call(
-                    "events.subscribe",
-                    {"jobs": "all" if c.watch_all else "own", "printers": c.watch_all},
-                )
-                for c in clients
-            )
-        )
-        for c in clients:
-            c.latencies.clear()
-            c.expected = args.jobs_per_client
-
-        async def submit_all(c: Client) -> None:
-            for _ in range(args.jobs_per_client):
-                result = await c.call("job.submit", {"upload": upload})
-                c.mine.update(result["job_ids"])
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(submit_all(c) for c in clients))
-        submit_s = time.perf_counter() - t0
-        accepted = args.clients * args.jobs_per_client
-        peak_rss = 0
-        try:
-            async with asyncio.timeout(args.timeout):
-                waiter = asyncio.gather(*(c.all_done.wait() for c in clients))
-                while not waiter.done():
-                    peak_rss = max(peak_rss, _rss_kib(server.proc.pid)[0])  # type: ignore[union-attr]
-                    await asyncio.wait({waiter}, timeout=1.0)
-            finished = True
-        except TimeoutError:
-            finished = False
-        run_s = time.perf_counter() - t0
+        for _ in range(args.batches):
+            batches.append(await _batch(args, session, url, upload, server))
+            # After the batch, with every job finished and every client gone: what is still
+            # held. The first batch's figure is the plateau the others are compared with.
+            rss_after.append(_rss_kib(server.proc.pid)[0] / 1024)  # type: ignore[union-attr]
         rss, hwm = _rss_kib(server.proc.pid)  # type: ignore[union-attr]
-        for c in clients:
-            await c.ws.close()
-        await asyncio.gather(*readers, return_exceptions=True)
+    clients = [c for b in batches for c in b["clients"]]
     own = [lat for c in clients if not c.watch_all for lat in c.latencies]
     watchers = [lat for c in clients if c.watch_all for lat in c.latencies]
     every = own + watchers
     done = sum(len(c.done) for c in clients)
+    accepted = args.clients * args.jobs_per_client * args.batches
+    submit_s = sum(b["submit_s"] for b in batches)
     return {
         "clients": args.clients,
         "printers": args.printers,
+        "batches": args.batches,
         "jobs": accepted,
         "jobs_finished": done,
-        "all_finished": finished,
+        "all_finished": all(b["finished"] for b in batches),
         "submit_s": submit_s,
         "accepted_per_s": accepted / submit_s,
-        "run_s": run_s,
+        "run_s": sum(b["run_s"] for b in batches),
         "events": len(every),
         "p50_ms": _pct(every, 0.50) * 1000,
         "p99_ms": _pct(every, 0.99) * 1000,
@@ -224,7 +254,9 @@ async def run(args: argparse.Namespace, server: ServeProcess) -> dict[str, Any]:
         "max_ms": max(every) * 1000 if every else float("nan"),
         "reference_rtt_ms": reference * 1000,
         "rss_mib": rss / 1024,
-        "peak_rss_mib": max(hwm, peak_rss) / 1024,
+        "peak_rss_mib": max(hwm, *(b["peak_rss"] for b in batches)) / 1024,
+        "rss_after_batch_mib": rss_after,
+        "rss_ratio_to_first": [r / rss_after[0] for r in rss_after],
     }
 
 
@@ -234,7 +266,14 @@ def main() -> int:
     parser.add_argument("--printers", type=int, default=50)
     parser.add_argument("--jobs-per-client", type=int, default=2)
     parser.add_argument("--sim-speed", type=float, default=100.0)
-    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--timeout", type=float, default=300.0, help="per batch")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=1,
+        help="rounds of --clients x --jobs-per-client on one server; RSS after each is printed"
+        " as a ratio to the first (a leak shows as a ratio growing with the rounds)",
+    )
     parser.add_argument(
         "--watch-every", type=int, default=10, help="every Nth client watches everything; 0 none"
     )
@@ -278,7 +317,16 @@ def main() -> int:
     )
     print(f"  reference: idle RTT    {r['reference_rtt_ms']:8.3f} ms (auth.whoami, one client)")
     print(f"  server memory          {r['rss_mib']:8.1f} MiB RSS, peak {r['peak_rss_mib']:.1f} MiB")
-    return 0 if r["all_finished"] and r["p99_ms"] < TARGET_P99_S * 1000 else 1
+    per_job = args.clients * args.jobs_per_client
+    for n, (mib, ratio) in enumerate(
+        zip(r["rss_after_batch_mib"], r["rss_ratio_to_first"], strict=True), start=1
+    ):
+        print(
+            f"    RSS after batch {n}     {mib:8.1f} MiB   ({ratio:.3f} x the first plateau,"
+            f" {n * per_job} jobs)"
+        )
+    leak_ok = r["rss_ratio_to_first"][-1] <= 1.0 + TARGET_RSS_GROWTH
+    return 0 if r["all_finished"] and r["p99_ms"] < TARGET_P99_S * 1000 and leak_ok else 1
 
 
 if __name__ == "__main__":

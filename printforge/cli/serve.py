@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 
@@ -65,6 +66,9 @@ async def _handle_serve(args: argparse.Namespace) -> int:
     if server:
         overrides["server"] = server
     settings = load_cli_settings(args, **overrides)
+    # Everything the server writes (store, key store, job folders, uploads, reports) is for
+    # its own account only; the data directory is 0700 as well (runtime.paths.private_dir).
+    os.umask(0o077)
 
     if args.create_key:
         name, _, role = args.create_key.partition(":")

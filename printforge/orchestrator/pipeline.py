@@ -44,6 +44,8 @@ from printforge.runtime.errors import (
 )
 from printforge.runtime.guard import Guard
 from printforge.runtime.health import HealthRegistry
+from printforge.runtime.paths import PRIVATE_DIR_MODE
+from printforge.runtime.system import disk_full
 from printforge.settings import Settings
 
 __all__ = ["Pipeline", "PrinterChooser"]
@@ -111,6 +113,10 @@ class _Made:
 _PROGRESS_INTERVAL_S = 0.1
 
 
+# What a job hit by a full disk keeps: small, and what explains the job afterwards.
+_KEPT_ON_DISK_FULL = frozenset({"request.json", "spec.json", "report.json"})
+
+
 class Pipeline:
     def __init__(
         self,
@@ -170,7 +176,7 @@ class Pipeline:
 
     def write_report(self, job: Job) -> None:
         folder = self.job_dir(job.id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         report = {
             "job_id": job.id,
             "state": job.state.value,
@@ -345,7 +351,7 @@ class Pipeline:
         span = span or Span.of(job.request)
         printer = target or job.request.printer or self.settings.default_printer
         folder = self.job_dir(job.id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         reserved: str | None = None
         printed = False
         order = list(StageName)
@@ -401,12 +407,17 @@ class Pipeline:
             )
             return job
         except PrintforgeError as err:
-            if not job.terminal:
+            if disk_full(err):
+                await self._fail_for_disk(job, err)
+            elif not job.terminal:
                 await self.move(
                     job, JobState.FAILED, error=JobError(code=err.code, message=err.message)
                 )
             return job
         except Exception as err:
+            if disk_full(err):
+                await self._fail_for_disk(job, err)
+                return job
             # The job records the error; the traceback is for whoever runs with --debug.
             log.error(
                 "job %s failed unexpectedly: %s: %s",
@@ -425,7 +436,38 @@ class Pipeline:
         finally:
             if reserved is not None and release_printer is not None:
                 release_printer(reserved, printed)
-            self.write_report(job)
+            try:
+                self.write_report(job)
+            except OSError as err:
+                if not disk_full(err):
+                    raise
+                log.warning("job %s: no space left for its report.json", job.id)
+
+    async def _fail_for_disk(self, job: Job, err: BaseException) -> None:
+        """A full disk fails the job with a message saying so, not an internal error.
+
+        The job's unfinished outputs are removed first: they are what filled the disk, and
+        without the space they held the store could not record the failure either, so the job
+        stayed in slicing or designing until a restart.
+        """
+        folder = self.job_dir(job.id)
+        for path in folder.iterdir() if folder.is_dir() else []:
+            if path.name not in _KEPT_ON_DISK_FULL and path.is_file():
+                path.unlink(missing_ok=True)
+        for stage in job.stages:
+            if stage.state is StageState.RUNNING:
+                stage.state = StageState.FAILED
+        error = JobError(
+            code="insufficient_storage",
+            message=f"no space left on the disk of {self.settings.data_dir}"
+            f" ({type(err).__name__}: {err}); free some space and submit the job again",
+        )
+        for stage in job.stages:
+            if stage.state is StageState.FAILED and stage.error is not None:
+                stage.error = error
+        log.error("job %s failed: %s", job.id, error.message)
+        if not job.terminal:
+            await self.move(job, JobState.FAILED, error=error, reason="disk full")
 
     async def _prepare(
         self,

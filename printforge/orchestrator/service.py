@@ -33,6 +33,7 @@ from printforge.runtime.errors import InputError
 from printforge.runtime.health import HealthRegistry, HealthState
 from printforge.runtime.lock import DataDirLock
 from printforge.runtime.logsetup import bind_log_context
+from printforge.runtime.paths import PRIVATE_DIR_MODE, private_dir
 from printforge.settings import Settings
 
 __all__ = ["Orchestrator"]
@@ -130,7 +131,7 @@ class Orchestrator:
             raise
 
     async def _start(self) -> None:
-        self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.jobs_dir)
         await asyncio.to_thread(_preload)
         if self.settings.runtime.workers > 0 and workers.installed() is None:
             # CAD builds and slicing leave the loop the printers stream on (runtime/workers.py).
@@ -215,8 +216,12 @@ class Orchestrator:
     def job_dir(self, job_id: str) -> Path:
         return self.settings.jobs_dir / job_id
 
-    async def submit(self, request: PrintRequest) -> Job:
-        """Persist a new job as queued (and its copies) and let the dispatcher pick it up."""
+    async def submit(self, request: PrintRequest, submitted_by: str | None = None) -> Job:
+        """Persist a new job as queued (and its copies) and let the dispatcher pick it up.
+
+        Args:
+            submitted_by: the API key id of the caller, recorded with each copy.
+        """
         self._require_started()
         if request.printer is not None:
             self.printers.get(request.printer)
@@ -224,7 +229,9 @@ class Orchestrator:
             self._refuse_if_no_printer_can_start(request.printer)
         if request.material is not None:
             self.settings.material(request.material)
-        first = await self._insert(Job(request=request.model_copy(update={"copies": 1})))
+        first = await self._insert(
+            Job(request=request.model_copy(update={"copies": 1})), submitted_by=submitted_by
+        )
         if request.copies > 1:
             ids = [first.id]
             for n in range(2, request.copies + 1):
@@ -233,7 +240,8 @@ class Orchestrator:
                         request=request.model_copy(update={"copies": 1}),
                         copy_of=first.id,
                         copy_number=n,
-                    )
+                    ),
+                    submitted_by=submitted_by,
                 )
                 ids.append(copy.id)
             first.copies = ids
@@ -264,14 +272,14 @@ class Orchestrator:
             code="printer_unavailable",
         )
 
-    async def _insert(self, job: Job) -> Job:
+    async def _insert(self, job: Job, submitted_by: str | None = None) -> Job:
         request = job.request
         folder = self.job_dir(job.id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
         (folder / "request.json").write_text(
             json.dumps(request.model_dump(mode="json", by_alias=True), indent=2)
         )
-        await self.store.insert(job)
+        await self.store.insert(job, submitted_by)
         assert self.pipeline is not None
         self.pipeline._emit(job, "state", message="queued")
         self._enqueue(job)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,9 +59,19 @@ async def _typed_control_state(db: aiosqlite.Connection) -> None:
         await db.execute("UPDATE jobs SET data = ? WHERE id = ?", (job.model_dump_json(), job_id))
 
 
+async def _submitted_by(db: aiosqlite.Connection) -> None:
+    """Step 2: the API key id that submitted a job (NULL: submitted before it was recorded, or
+    by a command without a key); it decides who may cancel the job."""
+    async with db.execute("PRAGMA table_info(jobs)") as cur:
+        columns = {row[1] for row in await cur.fetchall()}
+    if "submitted_by" not in columns:
+        await db.execute("ALTER TABLE jobs ADD COLUMN submitted_by TEXT")
+
+
 # Numbered schema and data steps after the first schema; never renumber a released one.
 _MIGRATIONS: tuple[tuple[int, Callable[[aiosqlite.Connection], Awaitable[None]]], ...] = (
     (1, _typed_control_state),
+    (2, _submitted_by),
 )
 
 
@@ -76,6 +87,11 @@ class JobStore:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+            # database's own mode, so the jobs' requests never become readable by others.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            if self.path.stat().st_mode & 0o077:
+                self.path.chmod(0o600)
             self._db = await aiosqlite.connect(self.path)
         except (OSError, aiosqlite.Error) as err:
             raise ConfigError(f"cannot open the job store {self.path}: {err}") from err
@@ -131,11 +147,11 @@ class JobStore:
             raise RuntimeError("job store is not open")
         return self._db
 
-    async def insert(self, job: Job) -> None:
+    async def insert(self, job: Job, submitted_by: str | None = None) -> None:
         async with self._lock:
             await self.db.execute(
-                "INSERT INTO jobs (id, state, priority, created_at, updated_at, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, state, priority, created_at, updated_at, data, submitted_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.state.value,
@@ -143,6 +159,7 @@ class JobStore:
                     job.created_at.isoformat(),
                     job.updated_at.isoformat(),
                     job.model_dump_json(),
+                    submitted_by,
                 ),
             )
             await self.db.execute(
@@ -191,6 +208,12 @@ class JobStore:
         async with self.db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)) as cur:
             row = await cur.fetchone()
         return Job.model_validate_json(row[0]) if row else None
+
+    async def submitted_by(self, job_id: str) -> str | None:
+        """The API key id that submitted the job, if it was recorded."""
+        async with self.db.execute("SELECT submitted_by FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row and row[0] is not None else None
 
     async def list(
         self, state: JobState | None = None, limit: int = 100, *, oldest_first: bool = False

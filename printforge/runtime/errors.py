@@ -10,6 +10,7 @@ __all__ = [
     "ConfigError",
     "ConnectionLost",
     "InputError",
+    "InsufficientStorage",
     "InvalidTransition",
     "NeedsInput",
     "OperationTimeout",
@@ -78,6 +79,12 @@ class RateLimited(TransientError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InsufficientStorage(TransientError):
+    """The data directory's disk is (nearly) full: worth trying again once space is freed."""
+
+    code = "insufficient_storage"
 
 
 class CircuitOpen(TransientError):

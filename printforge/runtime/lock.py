@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from printforge.runtime.errors import ConfigError, DataDirBusy
+from printforge.runtime.paths import private_dir
 
 __all__ = ["DataDirLock", "name_command"]
 
@@ -50,8 +51,8 @@ class DataDirLock:
         if self._fd is not None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as err:
             # Name the data directory and the way out, not just the errno of one path in it.
             raise ConfigError(

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["data_dir_usage", "process_usage"]
+__all__ = ["data_dir_usage", "disk_full", "process_usage"]
 
 _lock = threading.Lock()
 _last_sample: tuple[float, float] | None = None  # (wall time, cpu seconds)
@@ -52,6 +52,25 @@ def data_dir_usage(data_dir: Path) -> dict[str, Any]:
         "total_bytes": usage.total,
         "free_ratio": round(usage.free / usage.total, 4) if usage.total else None,
     }
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether `err` (from a file write or from SQLite), or an error it was raised from, means
+    the disk or quota is full."""
+    import errno
+    import sqlite3
+
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        full = getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        if isinstance(cause, sqlite3.Error) and full:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _cpu_seconds() -> float:

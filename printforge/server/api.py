@@ -9,14 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from printforge.models.job import JobState
 from printforge.models.request import PrintRequest, SliceOverrides, request_text_problem
-from printforge.runtime.errors import InputError
-from printforge.runtime.system import data_dir_usage, process_usage
+from printforge.runtime.errors import InputError, InsufficientStorage
+from printforge.runtime.system import data_dir_usage, disk_full, process_usage
 from printforge.server.auth import Role
-from printforge.server.rpc import CallContext, Endpoint, HandlerTable, NoParams
+from printforge.server.rpc import CallContext, Endpoint, Forbidden, HandlerTable, NoParams
 from printforge.server.state import STATE_KEY, ServerState
 from printforge.server.views import job_view, printer_view
 
-__all__ = ["UPLOAD_NAME", "build_table"]
+__all__ = ["UPLOAD_NAME", "build_table", "check_disk"]
 
 UPLOAD_NAME = re.compile(r"^[0-9a-f]{64}\.(stl|3mf|obj|gcode)$")
 
@@ -116,8 +116,20 @@ def _check_material_loaded(printers: Any, printer: str | None, material: str) ->
         )
 
 
+def check_disk(state: ServerState) -> None:
+    """Refuse work that needs disk while the data directory's disk is below the floor."""
+    floor = state.settings.server.min_free_bytes
+    free = data_dir_usage(state.settings.data_dir)["free_bytes"]
+    if free < floor:
+        raise InsufficientStorage(
+            f"only {free // 2**20} MiB free on the disk of the data directory, below"
+            f" server.min_free_bytes ({floor // 2**20} MiB): free some space and try again"
+        )
+
+
 async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
     state = _state(ctx)
+    check_disk(state)
     if (p.request is None) == (p.upload is None):
         raise InputError('give exactly one of "request" (a sentence) or "upload"')
     source: dict[str, Any] = {"text": p.request}
@@ -161,7 +173,14 @@ async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
         )
     except ValueError as err:
         raise InputError(f"invalid request: {err}") from None
-    job = await state.orch.submit(request)
+    try:
+        job = await state.orch.submit(request, submitted_by=ctx.principal.key_id)
+    except Exception as err:
+        if disk_full(err):
+            raise InsufficientStorage(
+                "no space left on the disk of the data directory: free some space and try again"
+            ) from err
+        raise
     ids = job.copies or [job.id]
     if ctx.client is not None:
         ctx.client.own(ids)
@@ -181,8 +200,22 @@ async def _handle_list(ctx: CallContext, p: ListParams) -> dict[str, Any]:
     return {"jobs": [job_view(j, state.orch.job_dir(j.id), statuses) for j in jobs]}
 
 
+async def _check_may_cancel(ctx: CallContext, job_id: str) -> None:
+    """An operator cancels its own jobs; an admin any (a job recorded without a submitter
+    is an admin's to cancel)."""
+    if ctx.principal.role.allows(Role.ADMIN):
+        return
+    state = _state(ctx)
+    await state.orch.get(job_id)  # an unknown id is not_found, not forbidden
+    if await state.orch.store.submitted_by(job_id) != ctx.principal.key_id:
+        raise Forbidden(
+            f"job {job_id} was submitted by another key: only that key or an admin may cancel it"
+        )
+
+
 async def _handle_cancel(ctx: CallContext, p: JobIdParams) -> dict[str, Any]:
     state = _state(ctx)
+    await _check_may_cancel(ctx, p.job_id)
     job = await state.orch.cancel(p.job_id)
     return job_view(job, state.orch.job_dir(job.id), _statuses(state))
 
@@ -209,6 +242,7 @@ async def _printer_action(ctx: CallContext, p: PrinterParams, action: str) -> di
         # Cancelling the job (not just the stream) keeps the store truthful about why it ended.
         job_id = state.orch.printers.reserved_by(p.printer) or driver.status().job_id
         if job_id:
+            await _check_may_cancel(ctx, job_id)
             await state.orch.cancel(job_id)
         else:
             await driver.cancel()

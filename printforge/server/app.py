@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from printforge.runtime.paths import private_dir
 from printforge.server.api import build_table
 from printforge.server.auth import KeyStore, Role
 from printforge.server.health import add_health_routes
@@ -51,7 +52,7 @@ def _bootstrap_keys(state: ServerState) -> None:
 
 async def _on_startup(app: web.Application) -> None:
     state = app[STATE_KEY]
-    state.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state.settings.data_dir)
     _bootstrap_keys(state)
     if state.own_orchestrator:
         await state.orch.start()
@@ -118,6 +119,7 @@ def create_app(settings: Settings, orch: Orchestrator | None = None) -> web.Appl
     limiter = RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst)
     table.limiter = limiter
     table.max_batch = cfg.max_batch
+    table.max_depth = cfg.max_json_depth
     state = ServerState(
         settings=settings,
         orch=orch,

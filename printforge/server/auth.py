@@ -10,12 +10,16 @@ sends the key with every request. Keys are never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
 import logging
 import os
 import secrets
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
@@ -81,32 +85,73 @@ def _derive(secret: str, salt: str, iterations: int) -> str:
 
 
 class KeyStore:
-    """Keys in `<data_dir>/api_keys.json` (mode 0600), written atomically."""
+    """Keys in `<data_dir>/api_keys.json` (mode 0600), written atomically.
+
+    More than one process writes it: `printforge serve --create-key` beside a running server.
+    Every change is a read-modify-write under an exclusive lock (`api_keys.lock`), so neither
+    writer drops the other's keys, and a reader notices the file changed (its inode, size and
+    mtime) and reloads it, so a running server accepts a key created beside it at once.
+    """
+
+    _RECHECK_S = 1.0  # a verified key re-checks the file at most this often
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._records: dict[str, ApiKeyRecord] = {}
         self._verified: dict[str, Principal] = {}
         self._lock = asyncio.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = 0.0
 
     def load(self) -> None:
-        if not self.path.exists():
+        self._stamp = self._file_stamp()
+        self._checked = time.monotonic()
+        if self._stamp is None:
             self._records = {}
             return
         try:
             raw = json.loads(self.path.read_text())
-            self._records = {r["id"]: ApiKeyRecord.model_validate(r) for r in raw["keys"]}
+            records = {r["id"]: ApiKeyRecord.model_validate(r) for r in raw["keys"]}
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise AuthError(f"the API key store {self.path} cannot be read: {err}") from err
+        # A key revoked (or rotated) by another writer must not stay valid from the cache.
+        kept = {k for k, r in records.items() if self._records.get(k) == r}
+        self._verified = {d: p for d, p in self._verified.items() if p.key_id in kept}
+        self._records = records
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def refresh(self) -> None:
+        """Reload if another process changed the file since it was last read or written."""
+        self._checked = time.monotonic()
+        if self._file_stamp() != self._stamp:
+            self.load()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time across processes, working on the file's latest contents."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name("api_keys.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self.load()
+            yield
+        finally:
+            os.close(fd)
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         data = {"keys": [r.model_dump(mode="json") for r in self._records.values()]}
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
         os.replace(tmp, self.path)
+        self._stamp = self._file_stamp()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -126,8 +171,12 @@ class KeyStore:
         while key_id in self._records:
             key_id = secrets.token_hex(4)
         secret = secrets.token_urlsafe(24)
-        self._records[key_id] = self._make_record(key_id, name, role, secret)
-        self._save()
+        record = self._make_record(key_id, name, role, secret)
+        with self._writing():
+            while key_id in self._records:  # the file may hold ids this process had not seen
+                key_id = secrets.token_hex(4)
+            self._records[key_id] = record.model_copy(update={"id": key_id})
+            self._save()
         return f"pf_{key_id}_{secret}"
 
     def bootstrap(self, key: str) -> None:
@@ -139,17 +188,39 @@ class KeyStore:
             _derive(key, current.salt, current.iterations), current.hash
         ):
             return
-        self._records[_BOOTSTRAP_ID] = self._make_record(
-            _BOOTSTRAP_ID, "PRINTFORGE_API_KEY", Role.ADMIN, key
-        )
-        self._verified.clear()
-        self._save()
+        record = self._make_record(_BOOTSTRAP_ID, "PRINTFORGE_API_KEY", Role.ADMIN, key)
+        with self._writing():
+            self._records[_BOOTSTRAP_ID] = record
+            self._verified.clear()
+            self._save()
 
     def revoke(self, key_id: str) -> None:
-        if self._records.pop(key_id, None) is None:
-            raise InputError(f"no API key with id {key_id!r}", code="not_found")
-        self._verified = {k: p for k, p in self._verified.items() if p.key_id != key_id}
-        self._save()
+        with self._writing():
+            if self._records.pop(key_id, None) is None:
+                raise InputError(f"no API key with id {key_id!r}", code="not_found")
+            self._verified = {k: p for k, p in self._verified.items() if p.key_id != key_id}
+            self._save()
+
+    def cached(self, key: str) -> Principal | None:
+        """The principal of a key verified before (a dictionary lookup, no PBKDF2)."""
+        if time.monotonic() - self._checked >= self._RECHECK_S:
+            self.refresh()
+        return self._verified.get(hashlib.sha256(key.encode()).hexdigest())
+
+    def guess_scope(self, key: str) -> str | None:
+        """The id of the generated key that `key` claims to be, if that id exists.
+
+        Guesses at a generated key are throttled per key id: its 192-bit secret cannot be
+        enumerated, so the limit there only bounds PBKDF2 work, and it never locks out the
+        other keys used from the guesser's address. Anything else (the bootstrap key may be a
+        weak, human-chosen one) is throttled per address.
+        """
+        parts = key.split("_", 2)
+        if len(parts) == 3 and parts[0] == "pf" and parts[1] not in self._records:
+            self.refresh()  # perhaps created by another process a moment ago
+        if len(parts) == 3 and parts[0] == "pf" and parts[1] in self._records:
+            return parts[1]
+        return None
 
     async def verify(self, key: str) -> Principal:
         """The principal for `key`, or AuthError. PBKDF2 runs off the event loop."""
@@ -157,6 +228,7 @@ class KeyStore:
         known = self._verified.get(digest)
         if known is not None:
             return known
+        self.refresh()
         record = self._candidate(key)
         if record is not None:
             secret = key.split("_", 2)[2] if record.id != _BOOTSTRAP_ID else key

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from printforge.models.printer import PrinterState
 from printforge.runtime import metrics
+from printforge.runtime.system import data_dir_usage
 from printforge.server.components import component_health, find_component
 from printforge.server.rpc import CallContext
 from printforge.server.state import PRINCIPAL_KEY, STATE_KEY
@@ -22,8 +23,15 @@ async def _handle_live(request: web.Request) -> web.Response:
 async def _handle_ready(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     report = await state.orch.health_report()
-    ok = state.ready and bool(report["store"]["ok"])
-    body = {"status": "ready" if ok else "not_ready", "store": report["store"]["ok"]}
+    free = data_dir_usage(state.settings.data_dir)["free_bytes"]
+    # Below the floor submits are refused: a balancer should send work elsewhere meanwhile.
+    disk_ok = free >= state.settings.server.min_free_bytes
+    ok = state.ready and bool(report["store"]["ok"]) and disk_ok
+    body = {
+        "status": "ready" if ok else "not_ready",
+        "store": report["store"]["ok"],
+        "disk": {"ok": disk_ok, "free_bytes": free},
+    }
     return web.json_response(body, status=200 if ok else 503)
 
 

@@ -4,6 +4,7 @@ artifact downloads and `POST /api/rpc`."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -13,11 +14,22 @@ from typing import Any
 
 from aiohttp import web
 
-from printforge.runtime.errors import AuthError, InputError
+from printforge.runtime.errors import AuthError, InputError, InsufficientStorage
+from printforge.runtime.paths import private_dir
+from printforge.runtime.system import disk_full
+from printforge.server.api import check_disk
 from printforge.server.auth import Principal, Role
-from printforge.server.rpc import CallContext, Endpoint, ErrorCode, RpcError, error_for
+from printforge.server.rpc import (
+    CallContext,
+    Endpoint,
+    ErrorCode,
+    RpcError,
+    error_for,
+    error_reply,
+    parse_message,
+)
 from printforge.server.state import PRINCIPAL_KEY, STATE_KEY, ServerState
-from printforge.server.views import ARTIFACT_FILES, artifact_path, media_type
+from printforge.server.views import ARTIFACT_FILES, artifact_file, media_type, servable
 
 __all__ = ["PUBLIC_PATHS", "add_routes", "error_response", "middlewares"]
 
@@ -107,6 +119,39 @@ async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+def client_address(request: web.Request, trusted: list[str]) -> str:
+    """The caller's address: X-Forwarded-For is believed only from `trusted` proxies.
+
+    Behind the nginx of deploy/nginx every request comes from 127.0.0.1, so without this all
+    clients would share one guess budget. Walked from the right, the first address that is
+    not a trusted proxy is the client (addresses further left were written by the client).
+    """
+    peer = request.remote or "unknown"
+    if not trusted or not _in_networks(peer, trusted):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _in_networks(hop, trusted):
+            return hop if _is_address(hop) else peer
+    return peer
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_networks(address: str, networks: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE_KEY]
@@ -116,22 +161,37 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if _is_public(request, state):
         return await handler(request)
     key = _presented_key(request)
-    peer = request.remote or "unknown"
     try:
         if key is None:
             raise AuthError("an API key is required: Authorization: Bearer KEY, or ?token=KEY")
-        # An address that has used up its wrong guesses is refused before its key is even
-        # checked: otherwise a right guess would still answer 200, and guessing is not slowed.
-        state.auth_failures.ensure(f"ip:{peer}")
-        try:
-            request[PRINCIPAL_KEY] = await state.keys.verify(key)
-        except AuthError:
-            # Guessing keys costs the guesser: wrong keys drain a per-address bucket.
-            state.auth_failures.check(f"ip:{peer}")
-            raise
+        request[PRINCIPAL_KEY] = await _authenticate(request, state, key)
     except Exception as err:
         return error_response(error_for(err))
     return await handler(request)
+
+
+async def _authenticate(request: web.Request, state: ServerState, key: str) -> Principal:
+    """Check `key`, paying for the attempt before it is checked.
+
+    The token is taken before the (slow, off-loop) PBKDF2 check, not after it failed: taken
+    afterwards, fifty guesses sent at once all passed the "any tokens left?" test before the
+    first one failed, so concurrent guessing was not slowed at all. A success gives it back.
+    """
+    key_id = state.keys.guess_scope(key)
+    if key_id is None:
+        bucket = "ip:" + client_address(request, state.settings.server.trusted_proxies)
+        # A weak bootstrap key is guessable: an address out of guesses is refused even for a
+        # key verified before, so a guesser cannot tell a hit from a miss.
+        state.auth_failures.ensure(bucket)
+    else:
+        bucket = f"key:{key_id}"
+    known = state.keys.cached(key)
+    if known is not None:
+        return known
+    state.auth_failures.check(bucket)
+    principal = await state.keys.verify(key)
+    state.auth_failures.refund(bucket)
+    return principal
 
 
 def middlewares() -> list[Any]:
@@ -146,10 +206,7 @@ def _rest_handler(endpoint: Endpoint) -> Handler:
         state = request.app[STATE_KEY]
         params: dict[str, Any] = {k: v for k, v in request.query.items() if k != "token"}
         if request.method == "POST" and request.can_read_body:
-            try:
-                body = await request.json(loads=json.loads)
-            except ValueError as err:
-                raise RpcError(ErrorCode.PARSE_ERROR, f"parse error: {err}") from None
+            body = parse_message(await _read_body(request), state.table.max_depth)
             if not isinstance(body, dict):
                 raise RpcError(ErrorCode.INVALID_PARAMS, "the body must be a JSON object")
             params.update(body)
@@ -166,10 +223,39 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=str)
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """A JSON body, refused (413, -32600) past `max_request_bytes` before more is read."""
+    state = request.app[STATE_KEY]
+    principal: Principal = request[PRINCIPAL_KEY]
+    # A flooding key is refused before its body costs anything (the calls inside take tokens).
+    state.limiter.ensure(principal.key_id)
+    limit = state.settings.server.max_request_bytes
+    too_big = RpcError(
+        ErrorCode.INVALID_REQUEST,
+        f"the body is over {limit} bytes (server.max_request_bytes); send files through"
+        " POST /api/uploads",
+        http_status=413,
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise too_big
+    try:
+        # The app's client_max_size is the same limit, for bodies without a Content-Length.
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_big from None
+
+
 async def _handle_rpc(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     ctx = CallContext(app=request.app, principal=request[PRINCIPAL_KEY], transport="http")
-    reply = await state.table.dispatch(ctx, await request.read())
+    try:
+        message = parse_message(await _read_body(request), state.table.max_depth)
+    except RpcError as err:
+        # A message that is not a request at all: its HTTP status says so too (400, 413).
+        return web.Response(
+            text=error_reply(err), status=err.http_status, content_type="application/json"
+        )
+    reply = await state.table.dispatch_message(ctx, message)
     if reply is None:
         return web.Response(status=204)
     return web.Response(text=reply, content_type="application/json")
@@ -183,13 +269,22 @@ async def _handle_artifact(request: web.Request) -> web.StreamResponse:
             f"unknown artifact {name!r} (one of {', '.join(ARTIFACT_FILES)})", code="not_found"
         )
     job = await state.orch.get(request.match_info["job_id"])
-    root = state.settings.data_dir.resolve()
-    path = artifact_path(job, state.orch.job_dir(job.id), name).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise InputError(f"job {job.id} has no {name} (yet)", code="not_found")
+    missing = InputError(f"job {job.id} has no {name} (yet)", code="not_found")
+    path = artifact_file(job, state.orch.job_dir(job.id).parent, name)
+    if path is None:
+        raise missing
+    # Checked again on the open file: a symlink swapped in after the check is not followed.
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        raise missing from None
+    f = os.fdopen(fd, "rb")
+    if not servable(os.fstat(fd)):
+        f.close()
+        raise missing
     filename = f"{job.id}-{ARTIFACT_FILES[name]}"
-    return web.FileResponse(
-        path,
+    return web.Response(
+        body=f,
         headers={
             "Content-Type": media_type(name),
             "Content-Disposition": f'inline; filename="{filename}"',
@@ -220,6 +315,7 @@ async def _handle_upload(request: web.Request) -> web.StreamResponse:
     if not principal.role.allows(Role.OPERATOR):
         raise RpcError(ErrorCode.FORBIDDEN, "uploading needs the operator role")
     state.limiter.check(principal.key_id)
+    check_disk(state)
     filename = request.query.get("filename", "")
     reader: Any = request.content
     if request.content_type.startswith("multipart/"):
@@ -236,14 +332,13 @@ async def _handle_upload(request: web.Request) -> web.StreamResponse:
         raise InputError(
             f"cannot tell the file type of {filename!r}: give ?filename=NAME.stl|.3mf|.obj|.gcode"
         )
-    folder = state.uploads_dir
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(state.uploads_dir)
     tmp = folder / f".upload-{secrets.token_hex(8)}"
     digest = hashlib.sha256()
     size = 0
     head = b""
     try:
-        with tmp.open("wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             while True:
                 chunk = await (
                     reader.read_chunk() if hasattr(reader, "read_chunk") else reader.readany()
@@ -251,9 +346,9 @@ async def _handle_upload(request: web.Request) -> web.StreamResponse:
                 if not chunk:
                     break
                 size += len(chunk)
-                if size > state.settings.server.max_request_bytes:
+                if size > state.settings.server.max_upload_bytes:
                     raise web.HTTPRequestEntityTooLarge(
-                        max_size=state.settings.server.max_request_bytes, actual_size=size
+                        max_size=state.settings.server.max_upload_bytes, actual_size=size
                     )
                 if len(head) < 4096:
                     head += chunk[: 4096 - len(head)]
@@ -262,6 +357,12 @@ async def _handle_upload(request: web.Request) -> web.StreamResponse:
         _check_upload(head, size, suffix)
         name = f"{digest.hexdigest()}{suffix}"
         os.replace(tmp, folder / name)
+    except OSError as err:
+        if disk_full(err):
+            raise InsufficientStorage(
+                "no space left on the disk of the data directory for this upload"
+            ) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     body = {

@@ -37,3 +37,9 @@ class RateLimiter:
             raise RateLimited(
                 f"rate limit exceeded; retry in {retry_after:g} s", retry_after=retry_after
             )
+
+    def refund(self, key: str, cost: float = 1.0) -> None:
+        """Give back tokens taken for an attempt that turned out legitimate."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.give_back(cost)

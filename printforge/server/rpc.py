@@ -41,6 +41,7 @@ __all__ = [
     "NoParams",
     "RpcError",
     "error_for",
+    "error_reply",
     "parse_message",
 ]
 
@@ -86,15 +87,23 @@ class Forbidden(AuthError):
 class RpcError(Exception):
     """An error already in wire form: JSON-RPC code, message, optional data and HTTP status."""
 
-    def __init__(self, code: ErrorCode, message: str, data: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        data: dict[str, Any] | None = None,
+        *,
+        http_status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.data = data or {}
+        self._http_status = http_status  # e.g. 413 for a body over the limit, still -32600
 
     @property
     def http_status(self) -> int:
-        return _HTTP_STATUS[self.code]
+        return self._http_status or _HTTP_STATUS[self.code]
 
     @property
     def retry_after(self) -> float | None:
@@ -189,6 +198,9 @@ class HandlerTable:
     # A 1 MiB frame of `[1,1,…]` is half a million invalid requests, whose error replies
     # (74 MB) held the event loop for seconds: batches longer than this are refused whole.
     max_batch: int = 100
+    # JSON nested 1,000 deep (2 KB) overflowed the decoder's recursion and came out as an
+    # HTTP 500 inside the websocket; no method takes anything near this deep.
+    max_depth: int = 32
 
     def register(self, endpoint: Endpoint) -> None:
         if endpoint.method in self.endpoints:
@@ -229,9 +241,13 @@ class HandlerTable:
     async def dispatch(self, ctx: CallContext, raw: str | bytes) -> str | None:
         """One JSON-RPC message or batch; returns the reply text (None for notifications)."""
         try:
-            message = parse_message(raw)
+            message = parse_message(raw, self.max_depth)
         except RpcError as err:
-            return _dumps({"jsonrpc": "2.0", "id": None, "error": err.to_dict()})
+            return error_reply(err)
+        return await self.dispatch_message(ctx, message)
+
+    async def dispatch_message(self, ctx: CallContext, message: Any) -> str | None:
+        """One decoded JSON-RPC message or batch (see `dispatch`)."""
         if isinstance(message, list):
             if not message:
                 err = RpcError(ErrorCode.INVALID_REQUEST, "empty batch")
@@ -279,11 +295,41 @@ class HandlerTable:
         return {"jsonrpc": "2.0", "id": msg_id, "result": result}
 
 
-def parse_message(raw: str | bytes) -> Any:
+def parse_message(raw: str | bytes, max_depth: int = 32) -> Any:
+    """Decode one JSON message; malformed → -32700, nested deeper than `max_depth` → -32600."""
+    too_deep = RpcError(
+        ErrorCode.INVALID_REQUEST,
+        f"JSON nested deeper than {max_depth} levels (server.max_json_depth)",
+    )
     try:
-        return json.loads(raw)
+        message = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise RpcError(ErrorCode.PARSE_ERROR, f"parse error: {err}") from None
+    except RecursionError:
+        raise too_deep from None
+    if _deeper_than(message, max_depth):
+        raise too_deep
+    return message
+
+
+def _deeper_than(obj: Any, limit: int) -> bool:
+    """Without recursion, so that checking depth cannot itself overflow the stack."""
+    if not isinstance(obj, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
+def error_reply(err: RpcError) -> str:
+    """A JSON-RPC error answer to a message that could not be read as a request."""
+    return _dumps({"jsonrpc": "2.0", "id": None, "error": err.to_dict()})
 
 
 def _dumps(obj: Any) -> str:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from printforge.models.job import Job, JobState
 from printforge.models.printer import PrinterStatus
 
-__all__ = ["ARTIFACT_FILES", "artifact_path", "job_view", "printer_view"]
+__all__ = [
+    "ARTIFACT_FILES",
+    "artifact_file",
+    "artifact_path",
+    "job_view",
+    "printer_view",
+    "servable",
+]
 
 # Artifact name in URLs -> the file the pipeline writes in the job's folder.
 ARTIFACT_FILES = {
@@ -47,6 +56,34 @@ def artifact_path(job: Job, job_dir: Path, name: str) -> Path:
     return recorded or job_dir / ARTIFACT_FILES[name]
 
 
+def servable(st: os.stat_result) -> bool:
+    """A file the pipeline wrote itself: regular, and not a second name (hard link) of a file
+    elsewhere, such as the key store."""
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
+
+
+def artifact_file(job: Job, jobs_dir: Path, name: str) -> Path | None:
+    """Artifact `name` of `job` if it may be served, else None.
+
+    It must lie in a job's folder under `jobs_dir` (a copy serves its original's G-code), with
+    no symlink anywhere on the way: a link planted in a job folder once served `api_keys.json`.
+    """
+    path = artifact_path(job, jobs_dir / job.id, name)
+    try:
+        rel = path.relative_to(jobs_dir)
+    except ValueError:
+        return None
+    if len(rel.parts) < 2 or ".." in rel.parts:
+        return None
+    if os.path.realpath(path) != os.path.join(os.path.realpath(jobs_dir), *rel.parts):
+        return None
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return path if servable(st) else None
+
+
 def media_type(name: str) -> str:
     return _MEDIA[name]
 
@@ -58,7 +95,7 @@ def job_view(
     artifacts = {
         name: f"/api/jobs/{job.id}/artifacts/{name}"
         for name in ARTIFACT_FILES
-        if artifact_path(job, job_dir, name).is_file()
+        if artifact_file(job, job_dir.parent, name) is not None
     }
     hashes = {
         name: art.sha256

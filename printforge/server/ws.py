@@ -14,7 +14,7 @@ from aiohttp import WSMsgType, web
 from printforge.runtime import metrics
 from printforge.server.auth import Principal
 from printforge.server.broadcast import Broadcaster, WsClient
-from printforge.server.rpc import CallContext, ErrorCode, RpcError
+from printforge.server.rpc import CallContext, ErrorCode, RpcError, error_for, error_reply
 from printforge.server.state import PRINCIPAL_KEY, STATE_KEY
 
 __all__ = ["Broadcaster", "WsClient", "handle_ws"]
@@ -42,7 +42,12 @@ async def handle_ws(request: web.Request) -> web.StreamResponse:
                 err = RpcError(ErrorCode.UNAUTHORIZED, "this API key was revoked")
                 reply = json.dumps({"jsonrpc": "2.0", "id": None, "error": err.to_dict()})
             elif msg.type is WSMsgType.TEXT:
-                reply = await state.table.dispatch(ctx, msg.data)
+                try:
+                    reply = await state.table.dispatch(ctx, msg.data)
+                except Exception as err:
+                    # Never an HTTP 500 written into an open websocket: one error answer, and
+                    # the socket stays usable.
+                    reply = error_reply(error_for(err))
             elif msg.type is WSMsgType.BINARY:
                 err = RpcError(ErrorCode.INVALID_REQUEST, "send JSON-RPC as text frames")
                 reply = json.dumps({"jsonrpc": "2.0", "id": None, "error": err.to_dict()})

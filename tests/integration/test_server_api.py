@@ -512,7 +512,7 @@ async def test_bad_uploads_are_refused(client: TestClient) -> None:
 
 @pytest.mark.asyncio
 async def test_request_size_limit(make_server: Factory) -> None:
-    client = await make_server(server={"max_request_bytes": 2048})
+    client = await make_server(server={"max_upload_bytes": 2048})
     resp = await client.post(
         "/api/uploads", params={"filename": "big.gcode"}, data=b"G1 X1\n" * 1000, headers=auth()
     )

@@ -24,6 +24,10 @@ __all__ = ["VirtualDriver"]
 
 log = logging.getLogger(__name__)
 
+# Executed moves kept in `moves` (between this many and twice as many, newest): enough for any
+# test's print, and a mock farm that runs for weeks does not keep every move it ever made.
+MOVES_KEPT = 20_000
+
 
 class _MemoryTransport:
     """Stands in for the serial transport: host bytes go straight to the virtual board."""
@@ -84,7 +88,7 @@ class VirtualDriver(MarlinDriver):
         self.config = config
         self.vcfg = config
         self.speed = speed
-        self.moves: list[ExecutedMove] = []  # every board's executed moves, in order
+        self.moves: list[ExecutedMove] = []  # every board's executed moves, in order (bounded)
         self.machine: VirtualMachine | None = None
         self.board: VirtualMarlin | None = None  # `firmware` is what M115 reported
         self._boots = 0
@@ -111,6 +115,7 @@ class VirtualDriver(MarlinDriver):
             move_time_s=cfg.move_time_s,
         )
         machine.moves = self.moves
+        machine.moves_limit = MOVES_KEPT
         protocol = LineProtocol(self._on_line, self._on_connection_lost)
         transport = _MemoryTransport(protocol)
         firmware = VirtualMarlin(
