@@ -13,6 +13,7 @@ from shapely.geometry.polygon import orient
 from printforge.slicing.bridges import Bridge, find_bridges
 from printforge.slicing.gapfill import GapLine, centre_lines
 from printforge.slicing.infill import fill_lines
+from printforge.slicing.objects import PlateObject, match_islands
 from printforge.slicing.params import SliceParams
 
 __all__ = ["Layer", "Path", "layer_heights", "plan_layers"]
@@ -52,6 +53,9 @@ class Path:
     travel_inside: bool = False
     # Line width at each point (gap fill follows its strip); None: the layer's width.
     widths: np.ndarray | None = None
+    # The plate object (`objects.PlateObject.index`) the path belongs to; -1: none (skirt,
+    # brim, support), printed outside every object's label.
+    obj: int = -1
 
 
 @dataclass(slots=True)
@@ -85,12 +89,14 @@ def plan_layers(
     thick: np.ndarray,
     params: SliceParams,
     bed: tuple[float, float, float, float] | None = None,
+    objects: list[PlateObject] | None = None,
 ) -> list[Layer]:
-    """Ordered toolpaths per layer. `regions[i]` is the part's cut at layer i's mid-height."""
+    """Ordered toolpaths per layer. `regions[i]` is the part's cut at layer i's mid-height.
+    With `objects`, each island's paths carry the index of the object it belongs to."""
     # GEOS reports degenerate slivers while offsetting through numpy's error state; they
     # simply come out empty.
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _plan(regions, tops, thick, params, bed)
+        return _plan(regions, tops, thick, params, bed, objects)
 
 
 def _plan(
@@ -99,6 +105,7 @@ def _plan(
     thick: np.ndarray,
     params: SliceParams,
     bed: tuple[float, float, float, float] | None,
+    objects: list[PlateObject] | None = None,
 ) -> list[Layer]:
     n = len(regions)
     widths = np.full(n, params.extrusion_width)
@@ -171,11 +178,13 @@ def _plan(
         loops = [_rings(loops_by_k[k][i]) for k in range(per)]
         angle = params.infill_angle if i % 2 == 0 else -params.infill_angle
         islands = list(_multi(regions[i]).geoms)
+        owners = match_islands(objects, islands) if objects else [-1] * len(islands)
         alone = len(islands) == 1
         while islands:
             # Nearest island next, so the nozzle does not criss-cross the layer.
             j = int(np.argmin([island.exterior.distance(Point(pos)) for island in islands]))
             island = islands.pop(j)
+            owner = owners.pop(j)
             paths = _island_paths(
                 island,
                 loops,
@@ -192,6 +201,8 @@ def _plan(
                 bridges[i],
             )
             _mark_inside_travel(paths, travel_area[i])
+            for path in paths:
+                path.obj = owner
             if paths:
                 layer.paths += paths
                 pos = paths[-1].points[-1]
