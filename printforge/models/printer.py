@@ -75,6 +75,9 @@ class MaterialProfile(BaseModel):
     bridge_fan_percent: int | None = Field(
         None, ge=0, le=100, description="fan while bridging; unset: [slicer] bridge_fan_percent"
     )
+    overhang_speed: float | None = Field(
+        None, gt=0, description="mm/s for perimeters over air; unset: [slicer] overhang_speed"
+    )
     retract_length: float = Field(0.8, ge=0)
     retract_speed: float = Field(35.0, gt=0)
     z_hop: float = Field(0.2, ge=0)

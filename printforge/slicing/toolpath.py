@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.polygon import orient
+from shapely.ops import substring
 
 from printforge.slicing.bridges import Bridge, find_bridges
 from printforge.slicing.gapfill import GapLine, centre_lines
@@ -37,6 +39,7 @@ ROLES = (
     "support",
     "perimeter",
     "external",
+    "overhang",
     "gap",
     "bridge",
     "solid",
@@ -176,6 +179,13 @@ def _plan(
             if layer.paths:
                 pos = layer.paths[-1].points[-1]
         loops = [_rings(loops_by_k[k][i]) for k in range(per)]
+        # What holds this layer's walls up: the layer below grown by half a line width. A
+        # perimeter outside it has more than half its width over air (PrusaSlicer's rule).
+        below = None
+        if i > 0:
+            below = regions[i - 1].buffer(float(widths[i]) / 2, join_style="mitre")
+            if shapely.covered_by(loops_by_k[0][i], below):
+                below = None  # every loop lies inside the outer one: no overhang this layer
         angle = params.infill_angle if i % 2 == 0 else -params.infill_angle
         islands = list(_multi(regions[i]).geoms)
         owners = match_islands(objects, islands) if objects else [-1] * len(islands)
@@ -199,6 +209,7 @@ def _plan(
                 alone,
                 gap_lines[i],
                 bridges[i],
+                below,
             )
             _mark_inside_travel(paths, travel_area[i])
             for path in paths:
@@ -224,6 +235,7 @@ def _island_paths(
     alone: bool = False,
     gap: list[GapLine] | None = None,
     bridges: list[Bridge] | None = None,
+    below: shapely.Geometry | None = None,
 ) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
     # nozzle finishes one island before travelling to the next.
@@ -233,7 +245,10 @@ def _island_paths(
         role = "external" if k == 0 else "perimeter"
         for ring, _ in loops[k]:
             if shapely.contains_xy(island, ring[0, 0], ring[0, 1]):
-                paths.append(Path(role, ring))
+                if below is None:
+                    paths.append(Path(role, ring))
+                else:
+                    paths += _split_overhang(ring, role, below, params.extrusion_width)
     if gap:
         mine = gap if alone else [g for g in gap if shapely.contains_xy(island, *g.points[0])]
         start = paths[-1].points[-1] if paths else pos
@@ -281,6 +296,31 @@ def _island_paths(
             dist = s / density * (2 if pattern == "grid" else 1)
             paths += [Path("infill", ln) for ln in fill_lines(area, dist, pattern, angle, z, pos)]
     return paths
+
+
+def _split_overhang(ring: np.ndarray, role: str, below: shapely.Geometry, w: float) -> list[Path]:
+    """A perimeter loop as runs in order along it: over `below` in `role`, over air as
+    "overhang" (slower, fan up). A run over air shorter than a line width stays in `role`:
+    a blip of speed and fan changes nothing but the finish."""
+    line = shapely.linestrings(ring)
+    if shapely.covered_by(line, below):
+        return [Path(role, ring)]
+    edge = shapely.intersection(line, shapely.boundary(below))
+    cuts = shapely.line_locate_point(line, shapely.get_parts(shapely.extract_unique_points(edge)))
+    total = line.length
+    stops = np.unique(np.concatenate([[0.0, total], np.clip(cuts, 0.0, total)]))
+    stops = stops[np.concatenate([[True], np.diff(stops) > 1e-6])]
+    runs: list[tuple[str, np.ndarray]] = []
+    for a, b in itertools.pairwise(stops):
+        mid = shapely.line_interpolate_point(line, (a + b) / 2)
+        air = b - a >= w and not shapely.covered_by(mid, below)
+        kind = "overhang" if air else role
+        piece = np.asarray(substring(line, a, b).coords)
+        if runs and runs[-1][0] == kind:
+            runs[-1] = (kind, np.vstack([runs[-1][1], piece[1:]]))
+        else:
+            runs.append((kind, piece))
+    return [Path(kind, pts) for kind, pts in runs if len(pts) >= 2]
 
 
 def _opening(geoms: np.ndarray, r: np.ndarray | float) -> np.ndarray:

@@ -87,6 +87,7 @@ class _Writer:
         self.fan = 0  # M107 in the preamble
         self.speeds = {
             "bridge": p.bridge_speed,
+            "overhang": p.overhang_speed,
             "external": p.external_perimeter_speed,
             "perimeter": p.perimeter_speed,
             "infill": p.infill_speed,
@@ -125,9 +126,11 @@ class _Writer:
                 out.append(f";TYPE:{role}\n")
             # Bridges: a round strand at their own speed and fan, never slowed for layer time
             # (a slower strand over air sags more). The fan changes before the travel so it has
-            # spun up by the first strand.
+            # spun up by the first strand. Overhang perimeters keep their line's flow but
+            # share the bridges' fan and their exemption from the layer-time slowdown.
             bridge = role == "bridge"
-            self._fan(out, bridge_fan if bridge else layer_fan)
+            air = bridge or role == "overhang"
+            self._fan(out, bridge_fan if air else layer_fan)
             self._travel(out, float(pts[0, 0]), float(pts[0, 1]), path.travel_inside)
             # Whatever the travel did (none at all when this path starts where the last one
             # ended, as a layer's first loop often does after the layer change retracted),
@@ -135,7 +138,7 @@ class _Writer:
             self._unretract(out)
             e_mm = p.bridge_e_per_mm if bridge else e_layer
             speed = self._speed(layer, role)
-            if not bridge and scale < 1.0:
+            if not air and scale < 1.0:
                 # Slowed for layer time, but never below the floor (nor sped up to it).
                 speed = max(min(speed, floor), speed * scale)
             f = speed * 60
@@ -194,7 +197,7 @@ class _Writer:
         for path in layer.paths:
             length = float(np.sum(np.hypot(*np.diff(path.points, axis=0).T)))
             speed = self._speed(layer, path.role)
-            if path.role == "bridge":
+            if path.role in ("bridge", "overhang"):
                 fixed += length / speed
             else:
                 lengths[speed] = lengths.get(speed, 0.0) + length
