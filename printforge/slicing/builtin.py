@@ -51,7 +51,6 @@ def slice_file(
         (float(hi[0] - lo[0]), float(hi[1] - lo[1]), float(hi[2] - lo[2])), profile, model.name
     )
     place_on_bed(mesh, profile)
-    objects = find_objects(mesh, model.stem)
     height = float(mesh.bounds[1][2])
     if height < params.first_layer_height / 2:
         raise InputError(f"model {model.name} is {height:.3f} mm tall, too thin for one layer")
@@ -60,6 +59,7 @@ def slice_file(
     regions = slice_mesh(mesh, tops - thick / 2)
     if all(r.is_empty for r in regions):
         raise InputError(f"model {model.name} has no printable cross-section")
+    objects = find_objects(regions, model.stem)
     report(0.3, f"planning {len(tops)} layers")
     layers = plan_layers(regions, tops, thick, params, _bed_box(profile), objects)
     report(0.7, "writing G-code")

@@ -1,6 +1,6 @@
 """The objects of a plate and how G-code labels them, so a farm can cancel one mid-print.
 
-A body of the mesh that touches no other is an object: cancelling it leaves the others whole.
+A body of the model that touches no other is an object: cancelling it leaves the others whole.
 Bodies whose footprints overlap (a peg standing inside a ring, a part on a raft) are one object,
 since the firmware skips an object's moves whatever lies above or below them.
 
@@ -19,9 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPoint, Polygon
-
-from printforge.slicing.mesh import Mesh
+from shapely.geometry import Polygon
 
 __all__ = ["PlateObject", "end_label", "find_objects", "label_preamble", "start_label"]
 
@@ -37,50 +35,53 @@ class PlateObject:
     outline: Polygon
 
 
-def find_objects(mesh: Mesh, stem: str) -> list[PlateObject]:
-    """The plate's objects (see the module docstring), in the order of their outline's
-    left-front corner, named `<stem>_<n>` (one object: `<stem>`)."""
-    labels = _components(mesh)
-    xy = mesh.vertices[:, :2]
-    hulls: list[Polygon] = []
-    for label in np.unique(labels):
-        hulls.append(MultiPoint(xy[labels == label]).convex_hull.buffer(0))
-    # Merge bodies whose footprints overlap, until none do.
+def find_objects(regions: list[shapely.Geometry], stem: str) -> list[PlateObject]:
+    """The plate's objects (see the module docstring) from every layer's cross-section, in
+    the order of their outline's front-left corner, named `<stem>_<n>` (one object: `<stem>`).
+
+    A body is connected, so its islands' convex hulls, layer after layer, form one chain of
+    overlapping hulls; two bodies whose footprints are apart never share one. Working on the
+    sections costs milliseconds where a walk over the mesh's faces took 1.4 s on 3DBenchy.
+    """
+    hulls = shapely.convex_hull(shapely.get_parts(np.array(regions, dtype=object)))
+    hulls = hulls[~shapely.is_empty(hulls)]
+    if len(hulls) == 0:
+        return []
+    tree = shapely.STRtree(hulls)
+    a, b = tree.query(hulls, predicate="intersects")
+    root = list(range(len(hulls)))
+
+    def find(k: int) -> int:
+        while root[k] != k:
+            root[k] = root[root[k]]
+            k = root[k]
+        return k
+
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            root[max(ri, rj)] = min(ri, rj)
+    groups: dict[int, list[int]] = {}
+    for k in range(len(hulls)):
+        groups.setdefault(find(k), []).append(k)
+    outlines = [shapely.union_all(hulls[g]).convex_hull for g in groups.values()]
+    # Objects whose outlines overlap (one body's hull reaching over another's) are one.
     merged = True
     while merged:
         merged = False
-        for a in range(len(hulls)):
-            for b in range(a + 1, len(hulls)):
-                if hulls[a].intersects(hulls[b]):
-                    hulls[a] = shapely.union(hulls[a], hulls.pop(b)).convex_hull
+        for i in range(len(outlines)):
+            for j in range(i + 1, len(outlines)):
+                if outlines[i].intersects(outlines[j]):
+                    outlines[i] = shapely.union(outlines[i], outlines.pop(j)).convex_hull
                     merged = True
                     break
             if merged:
                 break
-    hulls.sort(key=lambda h: (round(h.bounds[1], 3), round(h.bounds[0], 3)))
+    outlines.sort(key=lambda h: (round(h.bounds[1], 3), round(h.bounds[0], 3)))
     base = _UNSAFE.sub("_", stem).strip("_") or "object"
-    if len(hulls) == 1:
-        return [PlateObject(0, base, hulls[0])]
-    return [PlateObject(k, f"{base}_{k + 1}", h) for k, h in enumerate(hulls)]
-
-
-def _components(mesh: Mesh) -> np.ndarray:
-    """A label per vertex: vertices joined by faces share one (the smallest index among them).
-
-    Label propagation over the faces with pointer jumping, all in numpy: a few dozen passes
-    even on 3DBenchy, where a Python union-find would walk 225,000 faces one at a time.
-    """
-    faces = mesh.faces
-    labels = np.arange(len(mesh.vertices))
-    while True:
-        low = labels[faces].min(axis=1)
-        new = labels.copy()
-        for k in range(3):
-            np.minimum.at(new, faces[:, k], low)
-        new = new[new]  # jump: a vertex takes its label's label
-        if np.array_equal(new, labels):
-            return labels
-        labels = new
+    if len(outlines) == 1:
+        return [PlateObject(0, base, outlines[0])]
+    return [PlateObject(k, f"{base}_{k + 1}", h) for k, h in enumerate(outlines)]
 
 
 def match_islands(objects: list[PlateObject], islands: list[Polygon]) -> list[int]:
