@@ -19,6 +19,7 @@ or the line is refused with the reason (`Line.error`):
 - RepRapFirmware's quoted strings (`M98 P"macro.g"`) and colon lists (`M92 E400:420`, the first
   value counts here) are read; its meta commands (`if`, `while`, `var` …) and `{expressions}`
   are refused, since what they do depends on values only the firmware knows.
+- `M486 A<name>` (an object's name for cancelling it) is free text, like a message.
 - Prose is not G-code: `M112 is fun` has words of several letters and no number.
 """
 
@@ -171,6 +172,11 @@ def _read_words(line: Line, upper: str, body: str, start: int) -> None:
     rest = upper[start:].replace("\t", " ")
     if line.code.split(".")[0] in STRING_COMMANDS:
         line.text = body[start:].strip()
+        return
+    if line.code == "M486" and rest.lstrip().startswith("A"):
+        # M486 A<name> names the current object: free text to the end of the line, as Marlin
+        # and Prusa firmware read it (`M486 Apart_1`, not the words A, P, A ...).
+        line.text = body[start:].strip()[1:].strip()
         return
     line.error = _not_words(rest)
     if line.error is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +36,11 @@ class PrinterProfile(BaseModel):
     max_feedrate_z: float = Field(12.0, gt=0, description="mm/s")
     max_acceleration: float = Field(1500.0, gt=0, description="mm/s^2")
     max_jerk: float = Field(10.0, ge=0, description="mm/s, junction speed change")
+    firmware: Literal["marlin", "prusa", "klipper"] = Field(
+        "marlin",
+        description="the firmware that reads the G-code: chooses how objects are labelled"
+        " (M486 for Marlin and Prusa, EXCLUDE_OBJECT for Klipper)",
+    )
     start_gcode: str = "G28 ; home all axes\nG92 E0\n"
     end_gcode: str = "M104 S0\nM140 S0\nM107\nG91\nG1 Z10 F600\nG90\nM84\n"
     # Marlin's defaults (Configuration_adv.h): a 128-byte RX ring and BUFSIZE 4 command slots.
@@ -68,6 +74,9 @@ class MaterialProfile(BaseModel):
     fan_from_layer: int = Field(2, ge=1)
     bridge_fan_percent: int | None = Field(
         None, ge=0, le=100, description="fan while bridging; unset: [slicer] bridge_fan_percent"
+    )
+    overhang_speed: float | None = Field(
+        None, gt=0, description="mm/s for perimeters over air; unset: [slicer] overhang_speed"
     )
     retract_length: float = Field(0.8, ge=0)
     retract_speed: float = Field(35.0, gt=0)

@@ -11,6 +11,7 @@ from printforge.runtime.errors import InputError
 from printforge.runtime.workers import run_cpu
 from printforge.slicing.engine import Progress, SlicerEngine, SliceResult
 from printforge.slicing.mesh import check_fits, load_mesh, place_on_bed
+from printforge.slicing.objects import find_objects
 from printforge.slicing.params import SliceParams
 from printforge.slicing.sections import slice_mesh
 from printforge.slicing.toolpath import Layer, layer_heights, plan_layers
@@ -58,13 +59,14 @@ def slice_file(
     regions = slice_mesh(mesh, tops - thick / 2)
     if all(r.is_empty for r in regions):
         raise InputError(f"model {model.name} has no printable cross-section")
+    objects = find_objects(regions, model.stem)
     report(0.3, f"planning {len(tops)} layers")
-    layers = plan_layers(regions, tops, thick, params, _bed_box(profile))
+    layers = plan_layers(regions, tops, thick, params, _bed_box(profile), objects)
     report(0.7, "writing G-code")
-    header = _header(params, profile, len(layers))
+    header = _header(params, profile, len(layers)) + f"; objects = {len(objects)}\n"
     tmp = out.with_name(out.name + ".part")
     with tmp.open("w", encoding="ascii", newline="\n") as f:
-        for chunk in write_gcode(layers, params, profile, header):
+        for chunk in write_gcode(layers, params, profile, header, objects):
             f.write(chunk)
     tmp.replace(out)
     del mesh, regions, layers

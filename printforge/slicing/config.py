@@ -60,4 +60,9 @@ class SlicerSettings(BaseModel):
     bridge_flow_ratio: float = Field(
         1.0, ge=0.5, le=2.0, description="x the volume of a round strand of nozzle diameter"
     )
+    # Perimeters with more than half their width over air (the edge of a bridge, a steep
+    # overhang) print slower and with the bridge fan, as PrusaSlicer's overhang perimeters do.
+    overhang_speed: float = Field(
+        25.0, gt=0, le=500, description="mm/s for perimeters over air; a material may set its own"
+    )
     slice_timeout_s: float = Field(600.0, gt=0, description="external engines are killed after")

@@ -62,6 +62,7 @@ class SliceParams(BaseModel):
     bridge_speed: float
     bridge_fan_percent: int
     bridge_flow_ratio: float
+    overhang_speed: float = 25.0
 
     @property
     def filament_area(self) -> float:
@@ -170,6 +171,10 @@ def resolve_params(
             else material.bridge_fan_percent
         ),
         bridge_flow_ratio=settings.bridge_flow_ratio,
+        # A material that sags or curls easily (PETG, TPU) may ask for slower overhangs.
+        overhang_speed=speed(
+            settings.overhang_speed if material.overhang_speed is None else material.overhang_speed
+        ),
     )
 
 

@@ -166,6 +166,10 @@ def prusaslicer_ini(
     a = profile.max_acceleration
     settings: dict[str, object] = {
         "gcode_flavor": "marlin2",
+        # `; printing object` comments around each object's moves: what OctoPrint's Cancel
+        # Objects plugin and Moonraker's object processing read. PrusaSlicer 2.5 has no M486
+        # or EXCLUDE_OBJECT output of its own.
+        "gcode_label_objects": 1,
         "bed_shape": shape,
         "max_print_height": profile.max_z,
         "nozzle_diameter": p.nozzle_diameter,

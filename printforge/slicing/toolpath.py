@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -9,10 +10,12 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.polygon import orient
+from shapely.ops import substring
 
 from printforge.slicing.bridges import Bridge, find_bridges
 from printforge.slicing.gapfill import GapLine, centre_lines
 from printforge.slicing.infill import fill_lines
+from printforge.slicing.objects import PlateObject, match_islands
 from printforge.slicing.params import SliceParams
 
 __all__ = ["Layer", "Path", "layer_heights", "plan_layers"]
@@ -36,6 +39,7 @@ ROLES = (
     "support",
     "perimeter",
     "external",
+    "overhang",
     "gap",
     "bridge",
     "solid",
@@ -52,6 +56,9 @@ class Path:
     travel_inside: bool = False
     # Line width at each point (gap fill follows its strip); None: the layer's width.
     widths: np.ndarray | None = None
+    # The plate object (`objects.PlateObject.index`) the path belongs to; -1: none (skirt,
+    # brim, support), printed outside every object's label.
+    obj: int = -1
 
 
 @dataclass(slots=True)
@@ -85,12 +92,14 @@ def plan_layers(
     thick: np.ndarray,
     params: SliceParams,
     bed: tuple[float, float, float, float] | None = None,
+    objects: list[PlateObject] | None = None,
 ) -> list[Layer]:
-    """Ordered toolpaths per layer. `regions[i]` is the part's cut at layer i's mid-height."""
+    """Ordered toolpaths per layer. `regions[i]` is the part's cut at layer i's mid-height.
+    With `objects`, each island's paths carry the index of the object it belongs to."""
     # GEOS reports degenerate slivers while offsetting through numpy's error state; they
     # simply come out empty.
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _plan(regions, tops, thick, params, bed)
+        return _plan(regions, tops, thick, params, bed, objects)
 
 
 def _plan(
@@ -99,6 +108,7 @@ def _plan(
     thick: np.ndarray,
     params: SliceParams,
     bed: tuple[float, float, float, float] | None,
+    objects: list[PlateObject] | None = None,
 ) -> list[Layer]:
     n = len(regions)
     widths = np.full(n, params.extrusion_width)
@@ -169,13 +179,22 @@ def _plan(
             if layer.paths:
                 pos = layer.paths[-1].points[-1]
         loops = [_rings(loops_by_k[k][i]) for k in range(per)]
+        # What holds this layer's walls up: the layer below grown by half a line width. A
+        # perimeter outside it has more than half its width over air (PrusaSlicer's rule).
+        below = None
+        if i > 0:
+            below = regions[i - 1].buffer(float(widths[i]) / 2, join_style="mitre")
+            if shapely.covered_by(loops_by_k[0][i], below):
+                below = None  # every loop lies inside the outer one: no overhang this layer
         angle = params.infill_angle if i % 2 == 0 else -params.infill_angle
         islands = list(_multi(regions[i]).geoms)
+        owners = match_islands(objects, islands) if objects else [-1] * len(islands)
         alone = len(islands) == 1
         while islands:
             # Nearest island next, so the nozzle does not criss-cross the layer.
             j = int(np.argmin([island.exterior.distance(Point(pos)) for island in islands]))
             island = islands.pop(j)
+            owner = owners.pop(j)
             paths = _island_paths(
                 island,
                 loops,
@@ -190,8 +209,11 @@ def _plan(
                 alone,
                 gap_lines[i],
                 bridges[i],
+                below,
             )
             _mark_inside_travel(paths, travel_area[i])
+            for path in paths:
+                path.obj = owner
             if paths:
                 layer.paths += paths
                 pos = paths[-1].points[-1]
@@ -213,6 +235,7 @@ def _island_paths(
     alone: bool = False,
     gap: list[GapLine] | None = None,
     bridges: list[Bridge] | None = None,
+    below: shapely.Geometry | None = None,
 ) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
     # nozzle finishes one island before travelling to the next.
@@ -222,7 +245,10 @@ def _island_paths(
         role = "external" if k == 0 else "perimeter"
         for ring, _ in loops[k]:
             if shapely.contains_xy(island, ring[0, 0], ring[0, 1]):
-                paths.append(Path(role, ring))
+                if below is None:
+                    paths.append(Path(role, ring))
+                else:
+                    paths += _split_overhang(ring, role, below, params.extrusion_width)
     if gap:
         mine = gap if alone else [g for g in gap if shapely.contains_xy(island, *g.points[0])]
         start = paths[-1].points[-1] if paths else pos
@@ -270,6 +296,31 @@ def _island_paths(
             dist = s / density * (2 if pattern == "grid" else 1)
             paths += [Path("infill", ln) for ln in fill_lines(area, dist, pattern, angle, z, pos)]
     return paths
+
+
+def _split_overhang(ring: np.ndarray, role: str, below: shapely.Geometry, w: float) -> list[Path]:
+    """A perimeter loop as runs in order along it: over `below` in `role`, over air as
+    "overhang" (slower, fan up). A run over air shorter than a line width stays in `role`:
+    a blip of speed and fan changes nothing but the finish."""
+    line = shapely.linestrings(ring)
+    if shapely.covered_by(line, below):
+        return [Path(role, ring)]
+    edge = shapely.intersection(line, shapely.boundary(below))
+    cuts = shapely.line_locate_point(line, shapely.get_parts(shapely.extract_unique_points(edge)))
+    total = line.length
+    stops = np.unique(np.concatenate([[0.0, total], np.clip(cuts, 0.0, total)]))
+    stops = stops[np.concatenate([[True], np.diff(stops) > 1e-6])]
+    runs: list[tuple[str, np.ndarray]] = []
+    for a, b in itertools.pairwise(stops):
+        mid = shapely.line_interpolate_point(line, (a + b) / 2)
+        air = b - a >= w and not shapely.covered_by(mid, below)
+        kind = "overhang" if air else role
+        piece = np.asarray(substring(line, a, b).coords)
+        if runs and runs[-1][0] == kind:
+            runs[-1] = (kind, np.vstack([runs[-1][1], piece[1:]]))
+        else:
+            runs.append((kind, piece))
+    return [Path(kind, pts) for kind, pts in runs if len(pts) >= 2]
 
 
 def _opening(geoms: np.ndarray, r: np.ndarray | float) -> np.ndarray:

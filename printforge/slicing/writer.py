@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from printforge.models.printer import PrinterProfile
+from printforge.slicing.objects import PlateObject, end_label, label_preamble, start_label
 from printforge.slicing.params import SliceParams
 from printforge.slicing.template import heat_up, render
 from printforge.slicing.toolpath import Layer
@@ -45,25 +46,36 @@ def template_values(profile: PrinterProfile, params: SliceParams, top_z: float) 
 
 
 def write_gcode(
-    layers: list[Layer], params: SliceParams, profile: PrinterProfile, header: str = ""
+    layers: list[Layer],
+    params: SliceParams,
+    profile: PrinterProfile,
+    header: str = "",
+    objects: list[PlateObject] | None = None,
 ) -> Iterator[str]:
-    """The file's text in chunks (one per layer plus start and end)."""
+    """The file's text in chunks (one per layer plus start and end). With `objects`, each
+    object's paths are labelled for the profile's firmware (see `objects`)."""
     top_z = layers[-1].z if layers else 0.0
     values = template_values(profile, params, top_z)
     start = render(profile.start_gcode, values, profile, "start_gcode")
     end = render(profile.end_gcode, values, profile, "end_gcode")
     out = [header, heat_up(start, params.first_layer_bed_temp, params.first_layer_hotend_temp)]
     out += [start, "G21\nG90\nM83\nG92 E0\nM107\n"]
+    out.append(label_preamble(objects or [], profile.firmware))
     yield "".join(out)
-    w = _Writer(params, profile)
+    w = _Writer(params, profile, objects)
     for layer in layers:
         yield w.layer(layer)
     yield w.finish() + end
 
 
 class _Writer:
-    def __init__(self, p: SliceParams, profile: PrinterProfile) -> None:
+    def __init__(
+        self, p: SliceParams, profile: PrinterProfile, objects: list[PlateObject] | None = None
+    ) -> None:
         self.p = p
+        self.firmware = profile.firmware
+        self.objects = objects or []
+        self.obj = -1  # the object whose label is open
         self.max_z = profile.max_z
         x0, y0 = (-profile.bed_x / 2, -profile.bed_y / 2) if profile.origin_center else (0, 0)
         self.bed = (x0, y0, x0 + profile.bed_x, y0 + profile.bed_y)
@@ -75,6 +87,7 @@ class _Writer:
         self.fan = 0  # M107 in the preamble
         self.speeds = {
             "bridge": p.bridge_speed,
+            "overhang": p.overhang_speed,
             "external": p.external_perimeter_speed,
             "perimeter": p.perimeter_speed,
             "infill": p.infill_speed,
@@ -106,14 +119,18 @@ class _Writer:
         role = ""
         for path in layer.paths:
             pts = path.points
+            # Before the fan and the travel: a cancelled object's travel to it is skipped too.
+            self._label(out, path.obj)
             if path.role != role:
                 role = path.role
                 out.append(f";TYPE:{role}\n")
             # Bridges: a round strand at their own speed and fan, never slowed for layer time
             # (a slower strand over air sags more). The fan changes before the travel so it has
-            # spun up by the first strand.
+            # spun up by the first strand. Overhang perimeters keep their line's flow but
+            # share the bridges' fan and their exemption from the layer-time slowdown.
             bridge = role == "bridge"
-            self._fan(out, bridge_fan if bridge else layer_fan)
+            air = bridge or role == "overhang"
+            self._fan(out, bridge_fan if air else layer_fan)
             self._travel(out, float(pts[0, 0]), float(pts[0, 1]), path.travel_inside)
             # Whatever the travel did (none at all when this path starts where the last one
             # ended, as a layer's first loop often does after the layer change retracted),
@@ -121,7 +138,7 @@ class _Writer:
             self._unretract(out)
             e_mm = p.bridge_e_per_mm if bridge else e_layer
             speed = self._speed(layer, role)
-            if not bridge and scale < 1.0:
+            if not air and scale < 1.0:
                 # Slowed for layer time, but never below the floor (nor sped up to it).
                 speed = max(min(speed, floor), speed * scale)
             f = speed * 60
@@ -146,9 +163,22 @@ class _Writer:
             )
             self.x, self.y = xs[-1], ys[-1]
             self.f = f
+        # Every object's part of a layer is closed within it: the layer change and the wait
+        # belong to no object.
+        self._label(out, -1)
         if wait > 0 and layer.paths:
             self._wait_aside(out, layer, wait)
         return "".join(out)
+
+    def _label(self, out: list[str], obj: int) -> None:
+        """Close the open object's label and open `obj`'s (-1: none), if they differ."""
+        if obj == self.obj or not self.objects:
+            return
+        if self.obj >= 0:
+            out.append(end_label(self.objects[self.obj], self.firmware))
+        if obj >= 0:
+            out.append(start_label(self.objects[obj], self.firmware))
+        self.obj = obj
 
     def _speed(self, layer: Layer, role: str) -> float:
         return self.p.first_layer_speed if layer.index == 0 else self.speeds[role]
@@ -167,7 +197,7 @@ class _Writer:
         for path in layer.paths:
             length = float(np.sum(np.hypot(*np.diff(path.points, axis=0).T)))
             speed = self._speed(layer, path.role)
-            if path.role == "bridge":
+            if path.role in ("bridge", "overhang"):
                 fixed += length / speed
             else:
                 lengths[speed] = lengths.get(speed, 0.0) + length

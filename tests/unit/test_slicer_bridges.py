@@ -144,9 +144,11 @@ def test_tunnel_roof_bridges_across_the_gap_at_bridge_speed_fan_and_flow(
         assert m.e / m.length == pytest.approx(params.bridge_e_per_mm, rel=1e-3)
     # A bridge strand is a round one of nozzle diameter: more filament per mm than a line.
     assert params.bridge_e_per_mm > params.e_per_mm(params.extrusion_width, 0.2)
-    # Back to the layer's own fan for everything that is not bridge.
-    others = [m for m in layers[25] if m.role != "bridge"]
+    # Back to the layer's own fan for everything that is not over air: the roof's walls along
+    # the open faces hang free and print as overhang perimeters, with the bridge fan.
+    others = [m for m in layers[25] if m.role not in ("bridge", "overhang")]
     assert others and {m.fan for m in others} == {128}
+    assert {m.fan for m in layers[25] if m.role == "overhang"} == {255}
     assert check_gcode(out, GENERIC, PLA).layers == 50
 
 
