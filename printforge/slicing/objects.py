@@ -24,6 +24,7 @@ from shapely.geometry import Polygon
 __all__ = ["PlateObject", "end_label", "find_objects", "label_preamble", "start_label"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+MAX_NAME = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,9 @@ def find_objects(regions: list[shapely.Geometry], stem: str) -> list[PlateObject
             if merged:
                 break
     outlines.sort(key=lambda h: (round(h.bounds[1], 3), round(h.bounds[0], 3)))
-    base = _UNSAFE.sub("_", stem).strip("_") or "object"
+    # Short enough that `M486 A<name>_<n>` fits a serial line numbered and checksummed
+    # (`max_line_bytes`, 96 by default) whatever the file was called.
+    base = _UNSAFE.sub("_", stem).strip("_")[:MAX_NAME] or "object"
     if len(outlines) == 1:
         return [PlateObject(0, base, outlines[0])]
     return [PlateObject(k, f"{base}_{k + 1}", h) for k, h in enumerate(outlines)]

@@ -104,6 +104,13 @@ def test_one_body_is_one_object_named_after_the_model(tmp_path: Path) -> None:
     assert "M486 T1\nM486 S0\nM486 ABenchy_copy\n" in text
 
 
+def test_a_long_file_name_still_fits_a_serial_line(tmp_path: Path) -> None:
+    path = tmp_path / f"{'very long model name ' * 8}.stl"
+    trimesh.creation.box((10, 10, 1)).export(path)
+    names = re.findall(r"^M486 A.*$", _slice(tmp_path, path, MARLIN), re.M)
+    assert names == ["M486 Avery_long_model_name_very_long_model_nam"]
+
+
 def test_a_peg_inside_a_ring_is_one_object(tmp_path: Path) -> None:
     ring = trimesh.creation.annulus(r_min=8, r_max=10, height=2)
     peg = trimesh.creation.cylinder(radius=3, height=2)
