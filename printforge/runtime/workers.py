@@ -18,7 +18,6 @@ import contextlib
 import itertools
 import logging
 import multiprocessing as mp
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,9 +29,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Progress = Callable[[float, str], None]
-
-# How much lower than the server's the workers' CPU priority is (nice(2) increment).
-WORKER_NICENESS = 10
 
 # How long a finished task's last progress reports may take to arrive (they are already sent).
 REPORTS_TIMEOUT_S = 5.0
@@ -66,9 +62,6 @@ def _init_worker(reports: Any) -> None:
     global _reports  # one queue per worker process, set once at its start
     _reports = reports
     _register_reducers()
-    # Slices and builds are background work: on a busy machine the kernel runs the server's
-    # loop (and the printers streaming on it) first.
-    os.nice(WORKER_NICENESS)
 
 
 def _call(fn: Callable[..., T], args: tuple[Any, ...], task: int | None) -> T:
