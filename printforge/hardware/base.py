@@ -20,7 +20,7 @@ from printforge.models.printer import (
     PrinterStatus,
     PrintProgress,
 )
-from printforge.runtime.errors import ConfigError
+from printforge.runtime.errors import ConfigError, PrinterError
 
 __all__ = ["DRIVERS", "DriverConfig", "LinkFacts", "PrinterDriver", "StatusListener", "load_driver"]
 
@@ -111,6 +111,22 @@ class PrinterDriver(ABC):
 
     @abstractmethod
     async def emergency_stop(self) -> None: ...
+
+    # objects of a plate ----------------------------------------------------------------------
+    def objects(self) -> list[dict[str, Any]]:
+        """The labelled objects of the print running now: `[{id, name, cancelled}]`."""
+        return []
+
+    async def cancel_object(self, ref: str | int) -> dict[str, Any]:
+        """Stop printing one object of the plate (by id or name); the others print on.
+
+        Drivers whose printers cannot leave out one object raise `unsupported`.
+        """
+        raise PrinterError(
+            f"printer {self.name}: cancelling one object is not supported by the"
+            f" {self.kind} driver",
+            code="unsupported",
+        )
 
     async def confirm_bed_clear(self) -> None:
         """A person removed the last print: a finished printer becomes idle again."""

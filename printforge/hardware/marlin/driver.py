@@ -29,6 +29,7 @@ from printforge.hardware.marlin.control import (
 from printforge.hardware.marlin.engine import LineEngine
 from printforge.hardware.marlin.gcode_file import load_gcode, strip_command
 from printforge.hardware.marlin.link import LineProtocol, open_serial
+from printforge.hardware.marlin.objects import ObjectLabels, after_skip_commands, read_labels
 from printforge.hardware.marlin.thermal import ThermalTrip, ThermalWatch
 from printforge.hardware.marlin.waits import awaited, end_heating_waits, retrieve
 from printforge.models.printer import (
@@ -91,6 +92,8 @@ class MarlinDriver(PrinterDriver):
         self._streaming = False
         self._job: list[str] = []
         self._layers: list[int] = []
+        self._labels = ObjectLabels()
+        self._cancelled_objects: set[int] = set()
         self._saved: SavedState | None = None
         self._position: dict[str, float] | None = None
         self._caps_done = asyncio.Event()
@@ -464,6 +467,9 @@ class MarlinDriver(PrinterDriver):
         if self._status.state is PrinterState.FAULTED:
             raise PrinterFault(f"printer {self.name} is faulted: {self._status.message}")
         program = await asyncio.to_thread(load_gcode, path, self.profile.max_line_bytes)
+        labels = await asyncio.to_thread(read_labels, program.commands)
+        self._labels = labels
+        self._cancelled_objects = set()
         self._streaming = True
         self._cancel_reason = None
         self._job = program.commands
@@ -475,6 +481,7 @@ class MarlinDriver(PrinterDriver):
         )
         self._layers = program.layers
         self._set_status(state=PrinterState.PRINTING, job_id=job_id, progress=progress)
+        engine.job_skip = self._skip_cancelled if labels else None
         engine.start_job(program.commands)
         last_emit = 0.0
         try:
@@ -507,6 +514,7 @@ class MarlinDriver(PrinterDriver):
             raise
         finally:
             engine.drop_job()
+            engine.job_skip = None
             self._streaming = False
             self._saved = None
             self._firmware_paused_from = None
@@ -527,6 +535,36 @@ class MarlinDriver(PrinterDriver):
                 "layer": layer,
             }
         )
+
+    # objects -------------------------------------------------------------------------------
+    def objects(self) -> list[dict[str, Any]]:
+        """The labelled objects of the print streaming now: `[{id, name, cancelled}]`."""
+        return [
+            {"id": o.id, "name": o.name, "cancelled": o.id in self._cancelled_objects}
+            for o in self._labels.objects
+        ]
+
+    async def cancel_object(self, ref: str | int) -> dict[str, Any]:
+        """Leave out the rest of one object's lines (by id or name); the others print on."""
+        if not self._streaming:
+            raise InvalidTransition(f"printer {self.name} is not printing")
+        if not self._labels:
+            raise InputError(
+                f"printer {self.name}: this print has no object labels (M486); slice it with"
+                " the built-in slicer or turn on object labels in the slicer"
+            )
+        info = self._labels.resolve(ref)
+        self._cancelled_objects.add(info.id)
+        log.info("printer %s: object %d (%s) cancelled", self.name, info.id, info.name)
+        return {"id": info.id, "name": info.name, "cancelled": True}
+
+    def _skip_cancelled(self, index: int) -> tuple[int, list[str]] | None:
+        if not self._cancelled_objects:
+            return None
+        seg = self._labels.segment_at(index)
+        if seg is None or seg.object_id not in self._cancelled_objects:
+            return None
+        return seg.stop, after_skip_commands(seg)
 
     # control -------------------------------------------------------------------------------
     async def _drain(self, engine: LineEngine, timeout: float) -> None:

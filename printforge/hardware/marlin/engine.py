@@ -173,6 +173,10 @@ class LineEngine:
         self.changed = asyncio.Event()  # set on every acknowledgement or failure
         # Told each command the firmware has done, in order (the thermal watch reads targets).
         self.on_done: Callable[[str], None] | None = None
+        # Asked before each new job line: where the job goes on from and what to send first
+        # (a cancelled object's lines are left out). None: nothing is skipped.
+        self.job_skip: Callable[[int], tuple[int, list[str]] | None] | None = None
+        self.job_skipped = 0  # job lines left out, counted as done
 
     # feeding ------------------------------------------------------------------------------
     def reset(self, next_number: int) -> None:
@@ -201,6 +205,7 @@ class LineEngine:
         self._job_pos = 0
         self.job_acked = 0
         self.job_bytes_acked = 0
+        self.job_skipped = 0
         self.job_hold = False
         self.pump()
 
@@ -340,6 +345,8 @@ class LineEngine:
         the window would have to go first when something is written past the window (M108, a
         probe), pushing its bytes into an RX ring the window said was full.
         """
+        if not self._control and self.job_skip is not None:
+            self._skip_job_lines()
         if self._control:
             command = self._control[0][0]
         elif self._job is not None and not self.job_hold and self._job_pos < len(self._job):
@@ -350,6 +357,28 @@ class LineEngine:
         if self._peeked is None or self._peeked[0] != key:
             self._peeked = (key, frame(self.next_n, command))
         return self._peeked[1]
+
+    def _skip_job_lines(self) -> None:
+        """Leave out the job lines `job_skip` says to, counting them as done, and queue the
+        commands that keep the machine where the file believes it is."""
+        job = self._job
+        if job is None or self.job_hold or self._job_pos >= len(job) or self.job_skip is None:
+            return
+        verdict = self.job_skip(self._job_pos)
+        if verdict is None:
+            return
+        resume_at, commands = verdict
+        resume_at = min(resume_at, len(job))
+        for index in range(self._job_pos, resume_at):
+            self.job_acked += 1
+            self.job_bytes_acked += len(job[index].encode()) + 1
+        self.job_skipped += resume_at - self._job_pos
+        self._job_pos = resume_at
+        for command in commands:
+            future: asyncio.Future[None] = self.loop.create_future()
+            future.add_done_callback(_retrieve)
+            self._control.append((command, future))
+        self.changed.set()
 
     def _next_new(self, data: bytes) -> _Line:
         """Take the line `_peek_new` framed as `data`."""
