@@ -316,6 +316,16 @@ class BambuDriver(MqttPrinterDriver):
         # LAN mode has no dedicated kill; M112 through gcode_line is the firmware's own.
         await self._command("gcode_line", param="M112\n")
 
+    async def cancel_object(self, ref: str | int) -> dict[str, Any]:
+        # Bambu Studio skips objects with a `skip_objects` print command whose ids come from
+        # the project 3MF's plate metadata (its own slicer's object ids); the plain G-code this
+        # host sends carries none, and the command is not in the documented LAN protocol.
+        raise PrinterError(
+            f"printer {self.name}: cancelling one object is not supported on Bambu printers"
+            " (their LAN protocol has no command for it on a plain G-code print)",
+            code="unsupported",
+        )
+
     # printing --------------------------------------------------------------------------------
     async def upload(self, source: Path | bytes, remote_name: str) -> None:
         assert self._ctx is not None or not self.cfg.ftp_tls, "upload before start()"

@@ -23,6 +23,7 @@ from printforge.models.printer import (
 
 __all__ = [
     "COMMAND",
+    "CancelObjectCommand",
     "Command",
     "ControlCommand",
     "ErrorBody",
@@ -209,8 +210,18 @@ class SendCommand(_Command):
     line: str = Field(min_length=1, max_length=256, pattern=r"^[^\r\n]+$")
 
 
+class CancelObjectCommand(_Command):
+    """Leave out one object of the running print (the node's driver decides how, or refuses
+    with `unsupported`)."""
+
+    op: Literal["cancel_object"] = "cancel_object"
+    object: str | int = Field(description="the object's name or index")
+    job_id: str | None = Field(None, description="when set, act only if this job is running")
+
+
 Command = Annotated[
-    UploadCommand | StartCommand | ControlCommand | SendCommand, Field(discriminator="op")
+    UploadCommand | StartCommand | ControlCommand | SendCommand | CancelObjectCommand,
+    Field(discriminator="op"),
 ]
 COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 

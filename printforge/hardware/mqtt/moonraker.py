@@ -46,6 +46,7 @@ from printforge.models.printer import MaterialProfile, PrinterProfile, PrinterSt
 from printforge.runtime.errors import (
     AuthError,
     ConnectionLost,
+    InputError,
     InvalidTransition,
     OperationTimeout,
     PrintCancelled,
@@ -409,6 +410,36 @@ class MoonrakerDriver(MqttPrinterDriver):
     async def cancel(self) -> None:
         await self._rpc("printer.print.cancel")
 
+    # objects of a plate ------------------------------------------------------------------------
+    def objects(self) -> list[dict[str, Any]]:
+        """Klipper's `exclude_object` as last read: `[{id, name, cancelled}]`."""
+        return _klipper_objects(self._tree.get("exclude_object", {}))
+
+    async def cancel_object(self, ref: str | int) -> dict[str, Any]:
+        """`EXCLUDE_OBJECT NAME=<name>` (Klipper's [exclude_object]); `ref` is the name or the
+        index in the order the file defines the objects."""
+        if self._status.state not in (PrinterState.PRINTING, PrinterState.PAUSED):
+            raise InvalidTransition(f"printer {self.name} is not printing")
+        # Read afresh: the object list is the running file's, and the MQTT status need not
+        # carry exclude_object at all (Moonraker's [mqtt] status_objects).
+        result = await self._rpc("printer.objects.query", {"objects": {"exclude_object": None}})
+        status = result.get("status", {}) if isinstance(result, dict) else {}
+        merge_status(self._tree, {"exclude_object": status.get("exclude_object") or {}})
+        objects = self.objects()
+        if not objects:
+            raise InputError(
+                f"printer {self.name}: Klipper knows no objects of this print (the file needs"
+                " EXCLUDE_OBJECT_DEFINE labels, and printer.cfg an [exclude_object] section)"
+            )
+        chosen = _pick(objects, ref)
+        if chosen is None:
+            known = ", ".join(f"{o['id']}:{o['name']}" for o in objects)
+            raise InputError(f"no object {ref!r} in this print (objects: {known})")
+        await self._rpc("printer.gcode.script", {"script": f"EXCLUDE_OBJECT NAME={chosen['name']}"})
+        excluded = set(self._tree["exclude_object"].get("excluded_objects") or [])
+        self._tree["exclude_object"]["excluded_objects"] = sorted(excluded | {chosen["name"]})
+        return {**chosen, "cancelled": True}
+
     async def emergency_stop(self) -> None:
         await self._rpc("printer.emergency_stop")
 
@@ -487,6 +518,28 @@ class MoonrakerDriver(MqttPrinterDriver):
         if k.print_state in ("cancelled", "standby"):
             raise PrintCancelled(f"{self.name}: the print was cancelled on the printer")
         return k.progress, False
+
+
+def _klipper_objects(state: dict[str, Any]) -> list[dict[str, Any]]:
+    names = [
+        o["name"]
+        for o in state.get("objects") or []
+        if isinstance(o, dict) and isinstance(o.get("name"), str)
+    ]
+    excluded = {n for n in state.get("excluded_objects") or [] if isinstance(n, str)}
+    return [{"id": i, "name": n, "cancelled": n in excluded} for i, n in enumerate(names)]
+
+
+def _pick(objects: list[dict[str, Any]], ref: str | int) -> dict[str, Any] | None:
+    """By index (an int or digits) or by name; Klipper keeps names upper-cased."""
+    if isinstance(ref, int) or ref.isdigit():
+        index = int(ref)
+        if 0 <= index < len(objects):
+            return objects[index]
+    for obj in objects:
+        if isinstance(ref, str) and obj["name"] == ref.upper():
+            return obj
+    return None
 
 
 def _reason(err: BaseException) -> str:

@@ -25,6 +25,7 @@ from printforge.hardware.mqtt.client import BusClient, decode, note_malformed
 from printforge.hardware.mqtt.config import BusSettings, Origin, origin_text, parse_origin
 from printforge.hardware.mqtt.messages import (
     COMMAND,
+    CancelObjectCommand,
     Command,
     ControlCommand,
     ErrorBody,
@@ -458,6 +459,10 @@ class PrinterEndpoint:
                 self._session.forget()  # it may or may not have run
                 raise
             return {}
+        if isinstance(cmd, CancelObjectCommand):
+            if cmd.job_id is not None and cmd.job_id != self._job_id:
+                raise InvalidTransition(f"job {cmd.job_id} is not running on {self.printer_id}")
+            return await driver.cancel_object(cmd.object)
         op = cmd.op
         if cmd.job_id is not None and cmd.job_id != self._job_id and op != "ping":
             raise InvalidTransition(f"job {cmd.job_id} is not running on {self.printer_id}")

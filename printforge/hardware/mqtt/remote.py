@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, ValidationError
 
@@ -19,6 +19,7 @@ from printforge.hardware.base import DriverConfig, PrinterDriver
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.farm import FarmClient
 from printforge.hardware.mqtt.messages import (
+    CancelObjectCommand,
     Command,
     ControlCommand,
     Reply,
@@ -139,6 +140,7 @@ class RemotePrinterDriver(PrinterDriver):
         self.remote: StatusMessage | None = None
         self._last_progress: PrintProgress | None = None
         self.command_latencies: list[float] = []
+        self._objects: list[dict[str, Any]] = []
 
     # lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -227,6 +229,17 @@ class RemotePrinterDriver(PrinterDriver):
 
     async def emergency_stop(self) -> None:
         await self._request(ControlCommand(op="emergency_stop"))
+
+    def objects(self) -> list[dict[str, Any]]:
+        """The node's statuses carry no object list; what the last cancel answered is known."""
+        return list(self._objects)
+
+    async def cancel_object(self, ref: str | int) -> dict[str, Any]:
+        """Forwarded to the node, whose driver does it or refuses (`unsupported`, with why)."""
+        reply = await self._request(CancelObjectCommand(object=ref))
+        result = dict(reply.result or {})
+        self._objects = [o for o in self._objects if o.get("id") != result.get("id")] + [result]
+        return result
 
     async def confirm_bed_clear(self) -> None:
         await self._request(ControlCommand(op="clear_bed"))

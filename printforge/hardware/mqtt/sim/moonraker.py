@@ -30,6 +30,7 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
@@ -114,6 +115,8 @@ def _fresh_tree() -> dict[str, dict[str, Any]]:
         },
         "virtual_sdcard": {"progress": 0.0, "file_position": 0, "file_size": 0},
         "pause_resume": {"is_paused": False},
+        # A printer.cfg with [exclude_object] (what the slicer's labels need).
+        "exclude_object": {"objects": [], "excluded_objects": [], "current_object": None},
         "extruder": {"temperature": 22.0, "target": 0.0},
         "heater_bed": {"temperature": 22.0, "target": 0.0},
     }
@@ -138,6 +141,7 @@ class MoonrakerSimulator(BusSimulator):
         self.bytes_per_s = bytes_per_s
         self.status_interval_s = status_interval_s
         self.calls: list[str] = []
+        self.skipped_bytes = 0  # bytes of excluded objects the print left out
         self.tree: dict[str, dict[str, Any]] = _fresh_tree()
         # Klippy: whether it is connected to us, and whether it ever was (its endpoints exist).
         self.klippy_connected = klippy == "ready"
@@ -414,8 +418,23 @@ class MoonrakerSimulator(BusSimulator):
             return "ok"
         if method == "printer.gcode.script":
             self._gcode_allowed()
+            self._gcode(str(params.get("script", "")))
             return "ok"
         raise _RpcFailure(-32601, "Method not found")
+
+    def _gcode(self, script: str) -> None:
+        """The one command the simulator acts on: `EXCLUDE_OBJECT NAME=<name>`. Klipper
+        (extras/exclude_object.py) upper-cases the name and adds it to `excluded_objects`,
+        known or not; its print then leaves that object's moves out."""
+        for line in script.splitlines():
+            words = line.split()
+            if not words or words[0].upper() != "EXCLUDE_OBJECT":
+                continue
+            args = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+            name = args.get("NAME", args.get("name", "")).upper()
+            excluded = list(self.tree.get("exclude_object", {}).get("excluded_objects", []))
+            if name and name not in excluded:
+                self._set("exclude_object", excluded_objects=sorted([*excluded, name]))
 
     def _gcode_allowed(self) -> None:
         """In shutdown Klipper refuses G-code with its state message (gcode.py cmd_default)."""
@@ -456,6 +475,14 @@ class MoonrakerSimulator(BusSimulator):
 
     async def _print(self, name: str) -> None:
         size = len(self.files[name])
+        spans = _object_spans(self.files[name])
+        self._set(
+            "exclude_object",
+            objects=[{"name": n} for n in spans.names],
+            excluded_objects=[],
+            current_object=None,
+        )
+        self.skipped_bytes = 0
         self._set("print_stats", state="printing", filename=name, print_duration=0.0, message="")
         self._set("virtual_sdcard", file_size=size, file_position=0, progress=0.0)
         self._set("extruder", target=210.0)
@@ -468,7 +495,15 @@ class MoonrakerSimulator(BusSimulator):
                 await self._paused.wait()
                 await asyncio.sleep(tick)
                 duration += tick
-                position = min(size, position + max(1, int(self.bytes_per_s * tick)))
+                step = max(1, int(self.bytes_per_s * tick))
+                # Klipper runs an excluded object's moves as nothing: its bytes go by at once.
+                excluded = set(self.tree["exclude_object"]["excluded_objects"])
+                for start, stop, obj in spans.spans:
+                    if obj in excluded and start <= position + step and stop > position:
+                        skipped = stop - max(start, position)
+                        self.skipped_bytes += skipped
+                        step += skipped
+                position = min(size, position + step)
                 fraction = position / size
                 self._set("virtual_sdcard", file_position=position, progress=round(fraction, 4))
                 self._set("print_stats", print_duration=round(duration, 2))
@@ -483,6 +518,35 @@ class MoonrakerSimulator(BusSimulator):
             self._set("pause_resume", is_paused=False)
             self._set("extruder", target=0.0)
             self._set("heater_bed", target=0.0)
+
+
+@dataclass
+class _Spans:
+    names: list[str] = field(default_factory=list)
+    spans: list[tuple[int, int, str]] = field(default_factory=list)  # byte range, object
+
+
+def _object_spans(data: bytes) -> _Spans:
+    """The objects a file defines (EXCLUDE_OBJECT_DEFINE) and the bytes of each one's paths
+    (EXCLUDE_OBJECT_START ... _END), names upper-cased as Klipper keeps them."""
+    found = _Spans()
+    open_at: dict[str, int] = {}
+    offset = 0
+    for raw in data.splitlines(keepends=True):
+        words = raw.decode(errors="replace").split(";", 1)[0].split()
+        if words:
+            head = words[0].upper()
+            args = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+            name = args.get("NAME", "").upper()
+            if head == "EXCLUDE_OBJECT_DEFINE" and name and name not in found.names:
+                found.names.append(name)
+            elif head == "EXCLUDE_OBJECT_START" and name:
+                open_at[name] = offset + len(raw)
+            elif head == "EXCLUDE_OBJECT_END" and name in open_at:
+                found.spans.append((open_at.pop(name), offset, name))
+        offset += len(raw)
+    found.spans.sort()
+    return found
 
 
 def _error(code: int, message: str, request_id: Any) -> dict[str, Any]:
