@@ -115,7 +115,7 @@ class PrinterDriver(ABC):
     # objects of a plate ----------------------------------------------------------------------
     def objects(self) -> list[dict[str, Any]]:
         """The labelled objects of the print running now: `[{id, name, cancelled}]`."""
-        return []
+        return [o.model_dump() for o in self._status.objects]
 
     async def cancel_object(self, ref: str | int) -> dict[str, Any]:
         """Stop printing one object of the plate (by id or name); the others print on.

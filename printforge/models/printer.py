@@ -133,6 +133,14 @@ class PrintProgress(BaseModel):
         return 0.0
 
 
+class PlateObject(BaseModel):
+    """One labelled object of the print running (slicer labels: M486 / EXCLUDE_OBJECT)."""
+
+    id: int
+    name: str
+    cancelled: bool = False
+
+
 class PrinterStatus(BaseModel):
     """A printer as everybody else sees it: the CLI, the dashboard, the farm bus."""
 
@@ -145,4 +153,7 @@ class PrinterStatus(BaseModel):
     material: str | None = None
     profile: str | None = None
     message: str | None = None
+    objects: list[PlateObject] = Field(
+        default_factory=list, description="the running print's labelled objects, when known"
+    )
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

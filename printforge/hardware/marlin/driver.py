@@ -34,6 +34,7 @@ from printforge.hardware.marlin.thermal import ThermalTrip, ThermalWatch
 from printforge.hardware.marlin.waits import awaited, end_heating_waits, retrieve
 from printforge.models.printer import (
     MaterialProfile,
+    PlateObject,
     PrinterProfile,
     PrinterState,
     PrintProgress,
@@ -481,6 +482,7 @@ class MarlinDriver(PrinterDriver):
         )
         self._layers = program.layers
         self._set_status(state=PrinterState.PRINTING, job_id=job_id, progress=progress)
+        self._publish_objects()
         engine.job_skip = self._skip_cancelled if labels else None
         engine.start_job(program.commands)
         last_emit = 0.0
@@ -515,6 +517,8 @@ class MarlinDriver(PrinterDriver):
         finally:
             engine.drop_job()
             engine.job_skip = None
+            if self._status.objects:
+                self._set_status(objects=[])  # they were this print's
             self._streaming = False
             self._saved = None
             self._firmware_paused_from = None
@@ -537,12 +541,12 @@ class MarlinDriver(PrinterDriver):
         )
 
     # objects -------------------------------------------------------------------------------
-    def objects(self) -> list[dict[str, Any]]:
-        """The labelled objects of the print streaming now: `[{id, name, cancelled}]`."""
-        return [
-            {"id": o.id, "name": o.name, "cancelled": o.id in self._cancelled_objects}
+    def _publish_objects(self) -> None:
+        objects = [
+            PlateObject(id=o.id, name=o.name, cancelled=o.id in self._cancelled_objects)
             for o in self._labels.objects
         ]
+        self._set_status(objects=objects)
 
     async def cancel_object(self, ref: str | int) -> dict[str, Any]:
         """Leave out the rest of one object's lines (by id or name); the others print on."""
@@ -556,6 +560,7 @@ class MarlinDriver(PrinterDriver):
         info = self._labels.resolve(ref)
         self._cancelled_objects.add(info.id)
         log.info("printer %s: object %d (%s) cancelled", self.name, info.id, info.name)
+        self._publish_objects()
         return {"id": info.id, "name": info.name, "cancelled": True}
 
     def _skip_cancelled(self, index: int) -> tuple[int, list[str]] | None:

@@ -42,7 +42,13 @@ from printforge.hardware.mqtt.klipper import (
     reply_fits,
     rpc_request,
 )
-from printforge.models.printer import MaterialProfile, PrinterProfile, PrinterState, PrintProgress
+from printforge.models.printer import (
+    MaterialProfile,
+    PlateObject,
+    PrinterProfile,
+    PrinterState,
+    PrintProgress,
+)
 from printforge.runtime.errors import (
     AuthError,
     ConnectionLost,
@@ -411,10 +417,6 @@ class MoonrakerDriver(MqttPrinterDriver):
         await self._rpc("printer.print.cancel")
 
     # objects of a plate ------------------------------------------------------------------------
-    def objects(self) -> list[dict[str, Any]]:
-        """Klipper's `exclude_object` as last read: `[{id, name, cancelled}]`."""
-        return _klipper_objects(self._tree.get("exclude_object", {}))
-
     async def cancel_object(self, ref: str | int) -> dict[str, Any]:
         """`EXCLUDE_OBJECT NAME=<name>` (Klipper's [exclude_object]); `ref` is the name or the
         index in the order the file defines the objects."""
@@ -425,7 +427,7 @@ class MoonrakerDriver(MqttPrinterDriver):
         result = await self._rpc("printer.objects.query", {"objects": {"exclude_object": None}})
         status = result.get("status", {}) if isinstance(result, dict) else {}
         merge_status(self._tree, {"exclude_object": status.get("exclude_object") or {}})
-        objects = self.objects()
+        objects = _klipper_objects(self._tree["exclude_object"])
         if not objects:
             raise InputError(
                 f"printer {self.name}: Klipper knows no objects of this print (the file needs"
@@ -438,6 +440,8 @@ class MoonrakerDriver(MqttPrinterDriver):
         await self._rpc("printer.gcode.script", {"script": f"EXCLUDE_OBJECT NAME={chosen['name']}"})
         excluded = set(self._tree["exclude_object"].get("excluded_objects") or [])
         self._tree["exclude_object"]["excluded_objects"] = sorted(excluded | {chosen["name"]})
+        objects = _klipper_objects(self._tree["exclude_object"])
+        self._set_status(objects=[PlateObject(**o) for o in objects])
         return {**chosen, "cancelled": True}
 
     async def emergency_stop(self) -> None:

@@ -31,6 +31,7 @@ from printforge.hardware.mqtt.messages import (
 )
 from printforge.models.printer import (
     MaterialProfile,
+    PlateObject,
     PrinterProfile,
     PrinterState,
     PrintProgress,
@@ -140,7 +141,6 @@ class RemotePrinterDriver(PrinterDriver):
         self.remote: StatusMessage | None = None
         self._last_progress: PrintProgress | None = None
         self.command_latencies: list[float] = []
-        self._objects: list[dict[str, Any]] = []
 
     # lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -230,15 +230,15 @@ class RemotePrinterDriver(PrinterDriver):
     async def emergency_stop(self) -> None:
         await self._request(ControlCommand(op="emergency_stop"))
 
-    def objects(self) -> list[dict[str, Any]]:
-        """The node's statuses carry no object list; what the last cancel answered is known."""
-        return list(self._objects)
-
     async def cancel_object(self, ref: str | int) -> dict[str, Any]:
         """Forwarded to the node, whose driver does it or refuses (`unsupported`, with why)."""
         reply = await self._request(CancelObjectCommand(object=ref))
         result = dict(reply.result or {})
-        self._objects = [o for o in self._objects if o.get("id") != result.get("id")] + [result]
+        # The node's statuses carry no object list: what the cancels answered is known.
+        known = [o for o in self._status.objects if o.id != result.get("id")]
+        with contextlib.suppress(ValidationError):
+            known.append(PlateObject.model_validate(result))
+        self._set_status(objects=sorted(known, key=lambda o: o.id))
         return result
 
     async def confirm_bed_clear(self) -> None:
