@@ -11,6 +11,7 @@ from printforge.models.job import JobState
 from printforge.models.request import PrintRequest, SliceOverrides, request_text_problem
 from printforge.runtime.errors import InputError, InsufficientStorage
 from printforge.runtime.system import data_dir_usage, disk_full, process_usage
+from printforge.server.api_objects import register_object_endpoints
 from printforge.server.auth import Role
 from printforge.server.rpc import CallContext, Endpoint, Forbidden, HandlerTable, NoParams
 from printforge.server.state import STATE_KEY, ServerState
@@ -454,4 +455,5 @@ def build_table() -> HandlerTable:
         ),
     ):
         t.register(ep)
+    register_object_endpoints(t)
     return t

@@ -104,8 +104,10 @@ def job_view(
     }
     eta_s: float | None = job.gcode.estimated_time_s if job.gcode is not None else None
     progress: float | None = None
+    objects: list[dict[str, Any]] = []  # the plate's labelled objects, while it prints
     status = (printers or {}).get(job.printer or "")
     if job.state is JobState.PRINTING and status is not None and status.job_id == job.id:
+        objects = [o.model_dump() for o in status.objects]
         if status.progress is not None:
             progress = status.progress.fraction
             if status.progress.eta_s is not None:
@@ -138,6 +140,7 @@ def job_view(
         ],
         "progress": progress,
         "eta_s": eta_s,
+        "objects": objects,
         "gcode": None
         if job.gcode is None
         else {
