@@ -55,6 +55,8 @@ async def test_klipper_excludes_the_object_and_the_simulator_skips_it(
     answers = []
     async for _progress in driver.stream(path, job_id="k-obj"):
         if not answers:
+            # Listed from the file's definitions as soon as the print starts.
+            assert [o["name"] for o in driver.objects()] == ["LEFT", "RIGHT"]
             with pytest.raises(InputError, match="no object 'middle'"):
                 await driver.cancel_object("middle")
             answers.append(await driver.cancel_object("left"))

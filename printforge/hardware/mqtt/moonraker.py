@@ -501,6 +501,9 @@ class MoonrakerDriver(MqttPrinterDriver):
             )
         remote_name = await self.upload(path, f"{job_id}.gcode")
         await self._rpc("printer.print.start", {"filename": remote_name})
+        # The plate's objects for the job's view from the start, as Klipper will name them.
+        names = await asyncio.to_thread(_defined_objects, path)
+        self._set_status(objects=[PlateObject(id=i, name=n) for i, n in enumerate(names)])
         return RemotePrint(
             job_id=job_id,
             file=remote_name,
@@ -522,6 +525,21 @@ class MoonrakerDriver(MqttPrinterDriver):
         if k.print_state in ("cancelled", "standby"):
             raise PrintCancelled(f"{self.name}: the print was cancelled on the printer")
         return k.progress, False
+
+
+def _defined_objects(path: Path) -> list[str]:
+    """The names a file's `EXCLUDE_OBJECT_DEFINE NAME=` lines give, upper-cased as Klipper
+    keeps them, in the file's order."""
+    names: list[str] = []
+    with path.open("rb") as fh:
+        for raw in fh:
+            if not raw.lstrip()[:21].upper().startswith(b"EXCLUDE_OBJECT_DEFINE"):
+                continue
+            for word in raw.decode(errors="replace").split(";", 1)[0].split()[1:]:
+                key, _, value = word.partition("=")
+                if key.upper() == "NAME" and value and value.upper() not in names:
+                    names.append(value.upper())
+    return names
 
 
 def _klipper_objects(state: dict[str, Any]) -> list[dict[str, Any]]:
