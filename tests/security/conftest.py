@@ -75,14 +75,16 @@ def stop_process(proc: subprocess.Popen[Any] | None) -> None:
         proc.wait(10)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
     """Poll `predicate` until it is true; fail naming `what` at the deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
@@ -380,7 +382,9 @@ class Server:
             assert status == 200, (status, job)
             return job if job["state"] in states else None
 
-        return wait_until(reached, timeout, f"job {job_id} in {sorted(states)}")
+        # Two probes a second: faster polling with one key runs past the server's per-key rate
+        # limit (600/min) when a job is slow on a busy machine, and the poll then sees 429.
+        return wait_until(reached, timeout, f"job {job_id} in {sorted(states)}", interval=0.5)
 
 
 ADMIN_KEY = "sec-admin-" + "k" * 24
