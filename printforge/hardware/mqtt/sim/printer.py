@@ -30,7 +30,12 @@ from printforge.models.printer import (
     PrintProgress,
     Temperature,
 )
-from printforge.runtime.errors import InvalidTransition, PrinterDisconnected, PrinterFault
+from printforge.runtime.errors import (
+    InvalidTransition,
+    PrintCancelled,
+    PrinterDisconnected,
+    PrinterFault,
+)
 
 __all__ = ["SimPrinter", "SimPrinterConfig", "move_durations"]
 
@@ -84,6 +89,7 @@ class SimPrinter(PrinterDriver):
         self._running = asyncio.Event()
         self._running.set()
         self._streaming = False
+        self._cancelled = False  # cancel() at the "printer": the stream ends as PrintCancelled
         self.lines_sent: list[str] = []
 
     async def start(self) -> None:
@@ -126,6 +132,7 @@ class SimPrinter(PrinterDriver):
         heat = self.material.hotend_temp if self.material else 210.0
         bed = self.material.bed_temp if self.material else 60.0
         self._streaming = True
+        self._cancelled = False
         self._set_status(
             state=PrinterState.PRINTING,
             job_id=job_id,
@@ -143,6 +150,8 @@ class SimPrinter(PrinterDriver):
                 if owed >= 0.25 or index == len(lines):  # sleep in slices, not per line
                     await asyncio.sleep(owed)
                     owed = 0.0
+                if self._cancelled:
+                    raise PrintCancelled(f"printer {self.name}: the print was cancelled")
                 acked_bytes += size
                 now = time.monotonic()
                 if now - last_emit >= PROGRESS_INTERVAL_S or index == len(lines):
@@ -157,11 +166,12 @@ class SimPrinter(PrinterDriver):
                     self._set_status(progress=progress)
                     yield progress
             self._set_status(state=PrinterState.IDLE, job_id=None, temperatures=self._temps(0, 0))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, PrintCancelled):
             self._set_status(state=PrinterState.IDLE, job_id=None, temperatures=self._temps(0, 0))
             raise
         finally:
             self._streaming = False
+            self._cancelled = False
             self._running.set()
 
     async def pause(self) -> None:
@@ -177,6 +187,9 @@ class SimPrinter(PrinterDriver):
         self._set_status(state=PrinterState.PRINTING)
 
     async def cancel(self) -> None:
+        # Without the flag the status said idle while the stream went on to the end.
+        if self._streaming:
+            self._cancelled = True
         with contextlib.suppress(InvalidTransition):
             self._running.set()
         self._set_status(state=PrinterState.IDLE, job_id=None)
