@@ -137,7 +137,7 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     `sys.stderr` is when a line is written, as logging's own last-resort handler does: a
     redirect made later (a test's capture, a daemon's) is followed, and never a closed one."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

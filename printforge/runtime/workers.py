@@ -134,11 +134,13 @@ class WorkerPool:
         task = next(self._ids)
         all_reported = loop.create_future()
 
+        def report_all() -> None:  # on the loop
+            if not all_reported.done():
+                all_reported.set_result(None)
+
         def delivered() -> None:  # on the reader thread
             with contextlib.suppress(RuntimeError):  # the loop closed while the task ran
-                loop.call_soon_threadsafe(
-                    lambda: all_reported.done() or all_reported.set_result(None)
-                )
+                loop.call_soon_threadsafe(report_all)
 
         self._callbacks[task] = (progress, delivered)
         try:
