@@ -87,7 +87,7 @@ def bus_settings(url: str) -> BusSettings:
 async def _marlin(rig: Rig, slow: bool) -> PrinterDriver:
     """The serial host against the virtual Marlin on a real pty."""
     server = VirtualPrinterServer(
-        PROFILE, VirtualConfig(baud=1_000_000, sim_speed=20.0 if slow else 1e6)
+        PROFILE, VirtualConfig(baud=1_000_000, sim_speed=10.0 if slow else 1e6)
     )
     await server.start()
     rig.cleanups.append(server.stop)
@@ -96,11 +96,11 @@ async def _marlin(rig: Rig, slow: bool) -> PrinterDriver:
 
 
 async def _virtual(rig: Rig, slow: bool) -> PrinterDriver:
-    return VirtualDriver("c-virtual", VirtualConfig(sim_speed=20.0 if slow else 5000.0), PROFILE)
+    return VirtualDriver("c-virtual", VirtualConfig(sim_speed=10.0 if slow else 5000.0), PROFILE)
 
 
 async def _sim(rig: Rig, slow: bool) -> PrinterDriver:
-    return SimPrinter("c-sim", SimPrinterConfig(sim_speed=1.0 if slow else 50.0), PROFILE)
+    return SimPrinter("c-sim", SimPrinterConfig(sim_speed=2.0 if slow else 50.0), PROFILE)
 
 
 async def _moonraker(rig: Rig, slow: bool) -> PrinterDriver:
@@ -132,7 +132,7 @@ async def _bambu(rig: Rig, slow: bool) -> PrinterDriver:
         serial,
         BAMBU_CODE,
         ftps_context=None,
-        print_s=8.0 if slow else 1.0,
+        print_s=4.0 if slow else 1.0,
         report_interval_s=0.05,
         idle_report_s=0.25,
     )
@@ -153,7 +153,7 @@ async def _bambu(rig: Rig, slow: bool) -> PrinterDriver:
 async def _bus(rig: Rig, slow: bool) -> PrinterDriver:
     """The bus driver against a node (as `printforge node` runs one) holding a virtual printer."""
     settings = bus_settings(rig.broker.url)
-    local = VirtualDriver("p1", VirtualConfig(sim_speed=20.0 if slow else 5000.0), PROFILE)
+    local = VirtualDriver("p1", VirtualConfig(sim_speed=10.0 if slow else 5000.0), PROFILE)
     await local.start()
     rig.cleanups.append(local.stop)
     node = BusNode(settings, [local], spool_dir=rig.tmp / "spool")
