@@ -61,9 +61,18 @@ class Rig:
         return driver
 
     async def close(self) -> None:
-        # Newest first: the driver lets go before its counterpart stops.
+        # Newest first: the driver lets go before its counterpart stops. Every step runs even
+        # when one fails (a broker or pty left behind would hang the next test); the first
+        # failure is raised at the end.
+        failure: BaseException | None = None
         for cleanup in reversed(self.cleanups):
-            await asyncio.wait_for(cleanup(), STOP_S)
+            try:
+                await asyncio.wait_for(cleanup(), STOP_S)
+            except Exception as err:
+                failure = failure or err
+        self.cleanups.clear()
+        if failure is not None:
+            raise failure
 
 
 def bus_settings(url: str) -> BusSettings:

@@ -24,6 +24,7 @@ from tests.fakes.vmarlin import numbered_moves_gcode, write_gcode
 pytestmark = [pytest.mark.mqtt, pytest.mark.asyncio]
 
 PRINT_S = 30.0  # the bound on any one print in these tests
+SERIAL = {"marlin", "virtual"}  # the kinds that talk Marlin over a (virtual) serial line
 NOT_ENDED = {PrinterState.FAULTED, PrinterState.OFFLINE}
 
 
@@ -80,7 +81,12 @@ async def test_connects_idle_with_its_profile(rig: Rig) -> None:
     assert status.state is PrinterState.IDLE
     assert status.profile == PROFILE.name
     assert status.driver == driver.kind
-    assert isinstance(driver.link_facts(), LinkFacts)
+    facts = driver.link_facts()
+    assert isinstance(facts, LinkFacts) and facts.watchdog_probes >= 0
+    # "Drivers that learn nothing say nothing" (base.py); a serial host learns the firmware in
+    # its handshake, so it must say it.
+    if rig.kind in SERIAL:
+        assert facts.firmware, facts
 
 
 async def test_prints_a_gated_file_to_the_end(rig: Rig, tmp_path: Path) -> None:
