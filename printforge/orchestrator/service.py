@@ -20,7 +20,7 @@ from typing import Any, Self
 
 from printforge.agents.base import Agent, load_agent
 from printforge.models.event import JobEvent, PrinterStatusEvent
-from printforge.models.job import SPANS, TERMINAL, Job, JobState, Span
+from printforge.models.job import SPANS, TERMINAL, Job, JobState, Span, StageName
 from printforge.models.printer import PrinterStatus
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.bus import EventBus
@@ -88,6 +88,7 @@ class Orchestrator:
         self.lock = DataDirLock(settings.data_dir)
         self.printers = PrinterManager(settings, self.health)
         self.scheduler = FarmScheduler(settings, self.printers)
+        self.scheduler.on_bed_wait = self._on_bed_wait
         self._agent_overrides = agents or {}
         self.agents: dict[str, Agent[Any, Any]] = {}
         self.pipeline: Pipeline | None = None
@@ -474,6 +475,25 @@ class Orchestrator:
                         break
         finally:
             sub.close()
+
+    def _on_bed_wait(self, job_id: str, printers: list[str]) -> None:
+        """A job waits for a person, not a printer: name the printers and the way out."""
+        job = self._live.get(job_id)
+        if job is None:
+            return
+        names = ", ".join(printers)
+        how = " or ".join(f"`printforge printers clear {n}`" for n in printers)
+        self.bus.publish(
+            JobEvent(
+                kind="log",
+                job_id=job_id,
+                state=job.state,
+                stage=StageName.PRINTER,
+                message=f"waiting for the bed of {names} to be cleared: remove the part, then"
+                f" run {how} (or use the dashboard)",
+                data={"bed_clear": printers},
+            )
+        )
 
     def _on_printer_status(self, status: PrinterStatus) -> None:
         self.bus.publish(PrinterStatusEvent(status=status))
