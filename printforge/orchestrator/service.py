@@ -102,6 +102,7 @@ class Orchestrator:
         self._sequence = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self._discovery: Any = None
+        self.notifier: Any = None  # notify.notifier.Notifier, when [notify] has targets
         self._unsubscribe_printers: Any = None
         self._started = False
 
@@ -142,6 +143,12 @@ class Orchestrator:
         recovered = await self.store.recover()
         if recovered:
             log.warning("recovered %d job(s) cut off by a previous stop", len(recovered))
+        if self.settings.notify.enabled:
+            from printforge.notify.notifier import Notifier
+
+            # Before the printers: a printer that faults as it starts is told too.
+            self.notifier = Notifier(self.settings.notify, self.settings.data_dir, self.bus)
+            await self.notifier.start()
         self._unsubscribe_printers = self.printers.add_listener(self._on_printer_status)
         await self.printers.start()
         if self.settings.bus.broker:
@@ -204,6 +211,11 @@ class Orchestrator:
         if self._unsubscribe_printers:
             self._unsubscribe_printers()
         await self.store.close()
+        if self.notifier is not None:
+            try:
+                await self.notifier.stop()
+            except Exception as err:
+                errors.append(f"notifications: {err}")
         self.bus.close()
         if self._workers is not None:
             if workers.installed() is self._workers:

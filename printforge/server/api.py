@@ -456,4 +456,8 @@ def build_table() -> HandlerTable:
     ):
         t.register(ep)
     register_object_endpoints(t)
+    # Notifications' dead letters (issue 15) live in their own module.
+    from printforge.server.notify_api import register_notify
+
+    register_notify(t)
     return t

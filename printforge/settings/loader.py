@@ -36,6 +36,7 @@ from pydantic_settings import (
 from printforge.hardware.entry import PrinterEntry
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.llm.config import LLMSettings
+from printforge.notify.config import NotifySettings
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import ConfigError
 from printforge.runtime.logsetup import LoggingSettings
@@ -160,6 +161,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     # Set when no printer was declared and `virtual` was provided (see _defaults_exist).
     _implicit_printer: str | None = PrivateAttr(None)
