@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["call_server", "register", "server_of_data_dir"]
 
 # subcommand -> the server's JSON-RPC method
 METHODS = {
@@ -83,6 +83,13 @@ async def _handle_printers(args: argparse.Namespace) -> int:
 async def _call_server(
     server: str, key_env: str, action: str, params: dict[str, Any]
 ) -> dict[str, Any]:
+    return await call_server(server, key_env, METHODS[action], params)
+
+
+async def call_server(
+    server: str, key_env: str, method: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """One JSON-RPC call to a running server, with the API key from `key_env`."""
     from printforge.cli.remote import RemoteConnection, server_url
 
     # The server's own method behind the same websocket `run --server` uses: the same
@@ -90,10 +97,25 @@ async def _call_server(
     conn = RemoteConnection(server_url(server), os.environ.get(key_env) or None, key_env)
     try:
         await conn.connect()
-        result: dict[str, Any] = await conn.call(METHODS[action], params)
+        result: dict[str, Any] = await conn.call(method, params)
     finally:
         await conn.close()
     return result
+
+
+def server_of_data_dir(data_dir: Any) -> str | None:
+    """The address of the `printforge serve` that owns a data directory, if one does."""
+    from printforge.runtime.errors import DataDirBusy
+    from printforge.runtime.lock import DataDirLock
+
+    lock = DataDirLock(data_dir)
+    try:
+        lock.acquire()
+    except DataDirBusy as err:
+        url = err.holder.get("url")
+        return str(url) if url else None
+    lock.release()
+    return None
 
 
 async def _local(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, Any]:
