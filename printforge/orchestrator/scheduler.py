@@ -279,15 +279,19 @@ class FarmScheduler:
         """Waiting jobs whose every compatible printer is idle but for an uncleared bed."""
         out: dict[str, list[str]] = {}
         names = self.printers.names()
+        # Run on every wake of a busy farm: nothing to do unless some bed waits (the usual case).
+        dirty = [n for n in names if self.printers.bed_dirty(n)]
+        if not dirty:
+            return out
+        clean = [n for n in names if not self.printers.bed_dirty(n)]
         for waiter in self._waiters:
-            fits = [n for n in names if self._compatible(waiter, n)]
-            beds = [n for n in fits if self.printers.bed_dirty(n)]
-            if beds and len(beds) == len(fits):
+            beds = [n for n in dirty if self._compatible(waiter, n)]
+            if beds and not any(self._compatible(waiter, n) for n in clean):
                 out[waiter.job_id] = beds
         return out
 
     def _tell_bed_waits(self) -> None:
-        if self.on_bed_wait is None:
+        if self.on_bed_wait is None or not (self._waiters or self._bed_waits):
             return
         waits = self.bed_waits()
         for job_id in set(self._bed_waits) - set(waits):
