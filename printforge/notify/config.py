@@ -1,4 +1,4 @@
-"""`[notify]`: where farm events go. Pure configuration, no I/O (read by runtime.settings)."""
+"""`[notify]`: where farm events go. Pure configuration, no I/O (read by printforge.settings)."""
 
 from __future__ import annotations
 
