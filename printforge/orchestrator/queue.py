@@ -8,14 +8,27 @@ its old heap entry, no longer matching, is skipped (Orchestrator._dispatch_loop)
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal, Protocol
 
 from printforge.models.job import Job, JobState, StageName, StageState
 from printforge.models.request import PrintRequest
 from printforge.runtime.errors import InputError
 
-if TYPE_CHECKING:
-    from printforge.orchestrator.service import Orchestrator
+
+class _Orchestrator(Protocol):
+    """What queue control uses of orchestrator.service.Orchestrator (which owns this)."""
+
+    store: Any
+    pipeline: Any
+    printers: Any
+    settings: Any
+
+    async def get(self, job_id: str) -> Job: ...
+
+    async def submit(self, request: PrintRequest, *, retry_of: str | None = None) -> Job: ...
+
+    def _enqueue(self, job: Job) -> None: ...
+
 
 __all__ = ["RETRYABLE", "QueueControl"]
 
@@ -25,7 +38,7 @@ _GAP = 1.0
 
 
 class QueueControl:
-    def __init__(self, orch: Orchestrator) -> None:
+    def __init__(self, orch: _Orchestrator) -> None:
         self.orch = orch
 
     async def _queued(self, job_id: str) -> Job:
