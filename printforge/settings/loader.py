@@ -36,8 +36,8 @@ from pydantic_settings import (
 from printforge.hardware.entry import PrinterEntry
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.llm.config import LLMSettings
-from printforge.notify.config import NotifySettings
 from printforge.models.printer import MaterialProfile, PrinterProfile
+from printforge.notify.config import NotifySettings
 from printforge.runtime.errors import ConfigError
 from printforge.runtime.logsetup import LoggingSettings
 from printforge.runtime.paths import config_dir, default_data_dir
