@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.broker import Mosquitto, mosquitto_broker  # noqa: F401
+from tests.fakes.broker import Mosquitto
 from tests.fakes.serve_process import REPO, ServeProcess, wait_for
 
 pytestmark = pytest.mark.mqtt
@@ -49,7 +49,7 @@ def printers(server: ServeProcess) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def bus_farm(
-    mosquitto_broker: Mosquitto,  # noqa: F811
+    mosquitto_broker: Mosquitto,
     tmp_path: Path,
 ) -> Iterator[tuple[ServeProcess, str]]:
     """A plain `serve` (no --mock) discovering a node's two virtual printers over MQTT."""
