@@ -25,7 +25,9 @@ class _Orchestrator(Protocol):
 
     async def get(self, job_id: str) -> Job: ...
 
-    async def submit(self, request: PrintRequest, *, retry_of: str | None = None) -> Job: ...
+    async def submit(
+        self, request: PrintRequest, submitted_by: str | None = None, *, retry_of: str | None = None
+    ) -> Job: ...
 
     def _enqueue(self, job: Job) -> None: ...
 
@@ -132,7 +134,13 @@ class QueueControl:
         said = ", ".join(f"{k} {v}" for k, v in changes.items())
         return await self._changed(job, f"updated: {said}")
 
-    async def retry(self, job_id: str, *, start: Literal["failed", "start"] = "failed") -> Job:
+    async def retry(
+        self,
+        job_id: str,
+        *,
+        start: Literal["failed", "start"] = "failed",
+        submitted_by: str | None = None,
+    ) -> Job:
         """A new job doing what an ended one did not: from the stage that failed (the G-code
         or the model it already made enters the pipeline there), or from the start."""
         old = await self.orch.get(job_id)
@@ -145,7 +153,7 @@ class QueueControl:
         if start == "failed":
             # Checking an artifact reads it whole (sha256): off the event loop.
             request = await asyncio.to_thread(_from_failed_stage, old, request)
-        job = await self.orch.submit(request, retry_of=old.id)
+        job = await self.orch.submit(request, submitted_by, retry_of=old.id)
         return job
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from printforge.server.auth import Role
-from printforge.server.rpc import CallContext, Endpoint, HandlerTable
+from printforge.server.rpc import CallContext, Endpoint, Forbidden, HandlerTable
 from printforge.server.state import STATE_KEY
 from printforge.server.views import job_view
 
@@ -46,27 +46,46 @@ async def _view(ctx: CallContext, job: Any) -> dict[str, Any]:
     return job_view(job, state.orch.job_dir(job.id), statuses)
 
 
+async def _check_owner(ctx: CallContext, job_id: str) -> None:
+    """As job.cancel: an operator changes its own jobs; an admin any."""
+    if ctx.principal.role.allows(Role.ADMIN):
+        return
+    orch = ctx.app[STATE_KEY].orch
+    await orch.get(job_id)  # an unknown id is not_found, not forbidden
+    if await orch.store.submitted_by(job_id) != ctx.principal.key_id:
+        raise Forbidden(
+            f"job {job_id} was submitted by another key: only that key or an admin may change it"
+        )
+
+
 async def _handle_hold(ctx: CallContext, p: _JobParams) -> dict[str, Any]:
+    await _check_owner(ctx, p.job_id)
     return await _view(ctx, await ctx.app[STATE_KEY].orch.queue.hold(p.job_id))
 
 
 async def _handle_release(ctx: CallContext, p: _JobParams) -> dict[str, Any]:
+    await _check_owner(ctx, p.job_id)
     return await _view(ctx, await ctx.app[STATE_KEY].orch.queue.release(p.job_id))
 
 
 async def _handle_retry(ctx: CallContext, p: RetryParams) -> dict[str, Any]:
-    job = await ctx.app[STATE_KEY].orch.queue.retry(p.job_id, start=p.start)
+    await _check_owner(ctx, p.job_id)
+    job = await ctx.app[STATE_KEY].orch.queue.retry(
+        p.job_id, start=p.start, submitted_by=ctx.principal.key_id
+    )
     if ctx.client is not None:
         ctx.client.own([job.id])
     return await _view(ctx, job)
 
 
 async def _handle_move(ctx: CallContext, p: MoveParams) -> dict[str, Any]:
+    await _check_owner(ctx, p.job_id)
     queue = ctx.app[STATE_KEY].orch.queue
     return await _view(ctx, await queue.move(p.job_id, before=p.before, after=p.after, top=p.top))
 
 
 async def _handle_update(ctx: CallContext, p: UpdateParams) -> dict[str, Any]:
+    await _check_owner(ctx, p.job_id)
     queue = ctx.app[STATE_KEY].orch.queue
     job = await queue.update(p.job_id, priority=p.priority, printer=p.printer, material=p.material)
     return await _view(ctx, job)
