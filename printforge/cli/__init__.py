@@ -42,6 +42,7 @@ COMMANDS: tuple[str, ...] = (
     "design",
     "slice",
     "jobs",
+    "printers",
     "health",
     "gcode_info",
     "print_cmd",

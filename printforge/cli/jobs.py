@@ -1,4 +1,9 @@
-"""`printforge jobs [ID]`: the job store, newest first, or one job in full."""
+"""`printforge jobs [ID]`: the job store, newest first, or one job in full.
+
+`printforge jobs hold|release|retry|move|update ID` changes the queue of the server that runs
+it (`--server URL`, $PRINTFORGE_SERVER_URL, or the `printforge serve` owning the data
+directory): the server's job.hold, job.release, job.retry, job.move and job.update.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,53 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("jobs", help="list jobs, or show one", description=__doc__)
-    p.add_argument("job_id", nargs="?", help="show this job in full")
+    p = sub.add_parser(
+        "jobs",
+        help="list jobs, show one, or hold|release|retry|move|update one",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "job_id",
+        nargs="?",
+        help="show this job in full; or an action: " + ", ".join(QUEUE_ACTIONS),
+    )
+    p.add_argument("target", nargs="?", metavar="ID", help="the job the action applies to")
     p.add_argument("--state", help="only jobs in this state (queued, printing, failed, ...)")
     p.add_argument(
         "--limit", type=_positive, default=20, help="show at most this many jobs (default 20)"
     )
     p.add_argument("--json", action="store_true")
+    queue = p.add_argument_group("hold, release, retry, move, update (on the server)")
+    queue.add_argument("--before", metavar="ID", help="move: before this queued job")
+    queue.add_argument("--after", metavar="ID", help="move: after this queued job")
+    queue.add_argument("--top", action="store_true", help="move: to the front of the queue")
+    queue.add_argument("--priority", type=int, help="update: the new priority (-100..100)")
+    queue.add_argument("--printer", help="update: the printer to print on")
+    queue.add_argument("--material", help="update: the material to print with")
+    queue.add_argument(
+        "--from",
+        dest="retry_from",
+        choices=("failed", "start"),
+        default="failed",
+        help="retry: from the stage that failed (default) or from the start",
+    )
+    queue.add_argument(
+        "--server",
+        metavar="URL",
+        help="a running `printforge serve` (default: $PRINTFORGE_SERVER_URL, or the one that"
+        " owns the data directory)",
+    )
+    queue.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        default="PRINTFORGE_API_KEY",
+        help="environment variable holding the server's API key (default: PRINTFORGE_API_KEY)",
+    )
     p.set_defaults(handler=_handle_jobs)
+
+
+QUEUE_ACTIONS = ("hold", "release", "retry", "move", "update")
 
 
 def _positive(text: str) -> int:
@@ -40,6 +84,8 @@ async def _handle_jobs(args: argparse.Namespace) -> int:
     from printforge.orchestrator.store import JobStore
     from printforge.runtime.errors import InputError
 
+    if args.job_id in QUEUE_ACTIONS:
+        return await _queue_action(args)
     settings = load_cli_settings(args)
     state = None
     if args.state:
@@ -117,3 +163,46 @@ def _show(job: Any, history: list[tuple[str | None, str, str, str | None]], fold
     if folder.is_dir():
         # Where request.json, spec.json, model.stl, model.gcode and report.json are.
         console.print(f"files {folder}", soft_wrap=True)
+
+
+async def _queue_action(args: argparse.Namespace) -> int:
+    """The server's job.hold / release / retry / move / update on one job."""
+    import os
+
+    from printforge.cli import load_cli_settings
+    from printforge.cli.printers import call_server, server_of_data_dir
+    from printforge.cli.run import SERVER_ENV
+    from printforge.runtime.errors import InputError
+
+    action, job_id = args.job_id, args.target
+    if not job_id:
+        raise InputError(f"`printforge jobs {action}` needs a job id")
+    params: dict[str, Any] = {"job_id": job_id}
+    if action == "retry":
+        params["start"] = args.retry_from
+    elif action == "move":
+        params.update(before=args.before, after=args.after, top=args.top)
+    elif action == "update":
+        params.update(priority=args.priority, printer=args.printer, material=args.material)
+    params = {k: v for k, v in params.items() if v is not None and v is not False}
+    server = args.server or os.environ.get(SERVER_ENV)
+    if not server:
+        settings = load_cli_settings(args)
+        server = server_of_data_dir(settings.data_dir)
+        if server is None:
+            # The queue belongs to the process that dispatches it; editing the store behind
+            # a `printforge run` (or before the next one) would surprise whoever starts it.
+            raise InputError(
+                f"no printforge serve owns {settings.data_dir}: the queue is changed on the"
+                " server that runs it (start `printforge serve`, or add --server URL)"
+            )
+    view = await call_server(server, args.api_key_env, f"job.{action}", params)
+    if args.json:
+        json.dump(view, sys.stdout)
+        sys.stdout.write("\n")
+    elif action == "retry":
+        print(f"{job_id}: retried as {view['job_id']} ({view['state']}, {view['source']})")
+    else:
+        held = " (held)" if view.get("held") else ""
+        print(f"{view['job_id']}: {view['state']}{held}, priority {view['priority']}")
+    return 0

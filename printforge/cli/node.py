@@ -154,7 +154,9 @@ async def _moonraker_sims(
             tls_ca=settings.bus.tls_ca,
         )
         entry = PrinterEntry(driver="moonraker", profile=profile.name)
-        await manager.add(MoonrakerDriver(name, config, profile), entry)
+        driver = MoonrakerDriver(name, config, profile)
+        driver.mark_simulated()
+        await manager.add(driver, entry)
 
 
 async def _bambu_sims(count: int, settings: Any, manager: Any, sims: list[tuple[str, Any]]) -> None:
@@ -200,7 +202,9 @@ async def _bambu_sims(count: int, settings: Any, manager: Any, sims: list[tuple[
             verify_hostname=True,  # a broker, unlike a printer, has its own name in its certificate
         )
         entry = PrinterEntry(driver="bambu", profile=profile.name)
-        await manager.add(BambuDriver(name, config, profile), entry)
+        driver = BambuDriver(name, config, profile)
+        driver.mark_simulated()
+        await manager.add(driver, entry)
 
 
 async def _first_contact(node: Any, bus: Any, timeout_s: float = 10.0) -> None:

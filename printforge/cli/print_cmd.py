@@ -398,6 +398,7 @@ async def _follow(
                 lines_total=data.get("lines_total") or 0,
                 bytes_acked=data.get("bytes_acked") or 0,
                 resends=data.get("resends") or 0,
+                eta_s=data.get("eta_s"),
             )
             return True
         return False
@@ -417,7 +418,7 @@ async def _follow(
         MofNCompleteColumn,
         Progress,
         TextColumn,
-        TimeRemainingColumn,
+        TimeElapsedColumn,
     )
 
     console = Console(file=sys.stderr)
@@ -426,17 +427,47 @@ async def _follow(
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[temps]}"),
-        TimeRemainingColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[remaining]}"),
     )
     with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(driver.name, total=None, temps="")
+        task = bar.add_task(driver.name, total=None, temps="", remaining="")
 
         def draw(progress: Any) -> None:
-            temps = driver.status().temperatures
-            text = " ".join(f"{k} {t.actual:.0f}/{t.target:.0f}°C" for k, t in temps.items())
-            bar.update(task, completed=progress.lines_acked, total=progress.lines_total, temps=text)
+            bar.update(
+                task,
+                completed=progress.lines_acked,
+                total=progress.lines_total,
+                remaining=_remaining_text(progress.eta_s),
+            )
 
-        await _until_done(events(), runner)
+        def on_status(status: Any) -> None:
+            # Every status the printer reports, not only acknowledged lines: an M109 holds the
+            # stream for minutes while the heaters climb, and that is when people watch them.
+            bar.update(task, temps=_temps_text(status.temperatures))
+
+        unlisten = driver.add_listener(on_status)
+        on_status(driver.status())
+        try:
+            await _until_done(events(), runner)
+        finally:
+            unlisten()
+
+
+def _temps_text(temps: dict[str, Any]) -> str:
+    # "actual/target": a target of 0 means the heater is off, not that it is cold.
+    return " ".join(
+        f"{k} {t.actual:.0f}/{t.target:.0f}°C" if t.target else f"{k} {t.actual:.0f}°C (off)"
+        for k, t in temps.items()
+    )
+
+
+def _remaining_text(eta_s: float | None) -> str:
+    if eta_s is None:
+        return "remaining -:--:--"
+    seconds = max(0, round(eta_s))
+    return f"remaining {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 async def _until_done(follow: Any, runner: asyncio.Task[Any]) -> None:

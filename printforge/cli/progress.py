@@ -109,6 +109,9 @@ class StageProgress:
             progress.stop_task(tid)
         elif event.kind == "log" and event.message:
             progress.update(tid, note=f"[dim]{escape(event.message)}")
+            if (event.data or {}).get("bed_clear"):
+                # Whole, above the bars: the note column cuts it, and a person must act on it.
+                self.note(f"[yellow]printforge: {escape(event.message)}")
 
     def sync(self, stages: dict[str, str]) -> None:
         """Catch up with stage states read afresh (events may have been missed meanwhile)."""

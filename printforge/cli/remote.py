@@ -362,6 +362,8 @@ class RemoteRun:
                 idle = _IDLE_FIRST_S
                 if self.display is not None:
                     self.display.apply(event)
+                elif event.data.get("bed_clear") and event.message:
+                    self._say(f"printforge: {event.message}")
                 if event.kind == "state" and event.state.value in _TERMINAL:
                     return await self._get()
             except RateLimited as err:

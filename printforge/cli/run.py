@@ -185,7 +185,7 @@ async def _handle_run(args: argparse.Namespace) -> int:
         job = await orch.submit(request)
         try:
             if args.json:
-                job = await orch.wait(job.id)
+                job = await _wait_quietly(orch, sub, job.id)
             else:
                 job = await _watch(orch, sub, job.id)
         except asyncio.CancelledError:
@@ -207,6 +207,33 @@ async def _handle_run(args: argparse.Namespace) -> int:
     else:
         _print_summary(job, orch.job_dir(job.id), args.out)
     return 0 if job.state is JobState.COMPLETED else 1
+
+
+async def _wait_quietly(orch: Any, sub: Any, job_id: str) -> Any:
+    """--json: no display, but a job waiting for a person says so on stderr (a script's
+    caller would otherwise watch it hang)."""
+
+    async def tell() -> None:
+        async for event in sub:
+            if bed_wait_message(event, job_id):
+                print(f"printforge: {event.message}", file=sys.stderr, flush=True)
+
+    teller = asyncio.create_task(tell())
+    try:
+        return await orch.wait(job_id)
+    finally:
+        teller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await teller
+
+
+def bed_wait_message(event: Any, job_id: str) -> bool:
+    """True for the event that says the job waits for a printer's bed to be cleared."""
+    return (
+        getattr(event, "job_id", None) == job_id
+        and getattr(event, "kind", None) == "log"
+        and bool((getattr(event, "data", None) or {}).get("bed_clear"))
+    )
 
 
 async def _watch(orch: Any, sub: Any, job_id: str) -> Any:

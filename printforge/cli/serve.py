@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
 
 __all__ = ["register"]
+
+log = logging.getLogger(__name__)
 
 _ANY = {"", "0.0.0.0", "::"}
 
@@ -69,6 +72,15 @@ async def _handle_serve(args: argparse.Namespace) -> int:
     # Everything the server writes (store, key store, job folders, uploads, reports) is for
     # its own account only; the data directory is 0700 as well (runtime.paths.private_dir).
     os.umask(0o077)
+    if not settings.mock:
+        # A server's printers are the declared and the discovered ones: a simulated printer
+        # beside them would take real jobs and "complete" them (issue 15). `--mock` asks for it.
+        settings = settings.without_implicit_printer()
+        if not settings.printers and not settings.bus.broker:
+            log.warning(
+                "no printers: declare [printers.NAME], set [bus] broker to discover a farm's"
+                " printers, or run with --mock for a simulated one"
+            )
 
     if args.create_key:
         name, _, role = args.create_key.partition(":")

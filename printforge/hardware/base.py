@@ -51,6 +51,9 @@ class PrinterDriver(ABC):
 
     kind: ClassVar[str]
     Config: ClassVar[type[DriverConfig]] = DriverConfig
+    # Drivers of simulated machines say so; a real driver talking to a simulator (a node's
+    # `--sim-moonraker`) is marked by whoever started the simulator (`mark_simulated`).
+    simulated: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -70,6 +73,7 @@ class PrinterDriver(ABC):
             driver=self.kind,
             profile=profile.name,
             material=material.name if material else None,
+            simulated=self.simulated,
         )
 
     # lifecycle -----------------------------------------------------------------------------
@@ -132,6 +136,10 @@ class PrinterDriver(ABC):
         """A person removed the last print: a finished printer becomes idle again."""
         if self._status.state is PrinterState.FINISHED:
             self._set_status(state=PrinterState.IDLE, job_id=None, progress=None)
+
+    def mark_simulated(self) -> None:
+        """This driver talks to a simulator: everybody who sees the printer is told."""
+        self._set_status(simulated=True)
 
     # status --------------------------------------------------------------------------------
     def link_facts(self) -> LinkFacts:

@@ -176,6 +176,17 @@ class Job(BaseModel):
     print_attempts: int = Field(1, ge=1, description="prints begun, counting re-queues")
     cancel_reason: Literal["user"] | None = None
     report: dict[str, Any] = Field(default_factory=dict)
+    # Queue management (issue 15): a held job is not dispatched until released; a moved job's
+    # place among jobs of its priority (unset: its submission time, first come first served).
+    held: bool = False
+    queue_rank: float | None = None
+    retry_of: str | None = Field(None, description="the failed job this one retries")
+
+    @property
+    def queue_key(self) -> tuple[int, float]:
+        """Dispatch order among queued jobs: priority first, then rank."""
+        rank = self.queue_rank if self.queue_rank is not None else self.created_at.timestamp()
+        return (-self.request.priority, rank)
 
     @model_validator(mode="before")
     @classmethod

@@ -156,4 +156,7 @@ class PrinterStatus(BaseModel):
     objects: list[PlateObject] = Field(
         default_factory=list, description="the running print's labelled objects, when known"
     )
+    simulated: bool = Field(
+        False, description="a simulation (virtual printer or simulator), not hardware"
+    )
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -20,7 +20,7 @@ from printforge.runtime.health import HealthRegistry, HealthState
 from printforge.runtime.logsetup import log_context
 from printforge.settings import PrinterEntry, Settings
 
-__all__ = ["PrinterManager"]
+__all__ = ["BEDS_FILE", "PrinterManager", "clear_bed_record", "occupied_beds"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class PrinterManager:
         self._started = False
         self._retries: dict[str, asyncio.Task[None]] = {}
         self._cameras: Any = None  # hardware.camera.rig.VirtualCameraRig, once one is needed
+        self._beds_seen: int | None = None  # beds.json's mtime_ns when this process last read it
 
     # construction --------------------------------------------------------------------------
     def build(self, name: str, entry: PrinterEntry) -> PrinterDriver:
@@ -327,6 +328,7 @@ class PrinterManager:
 
     def _load_beds(self) -> set[str]:
         try:
+            self._beds_seen = self._beds_path.stat().st_mtime_ns
             names = json.loads(self._beds_path.read_text())
         except FileNotFoundError:
             return set()
@@ -351,8 +353,30 @@ class PrinterManager:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(occupied))
             os.replace(tmp, path)
+            self._beds_seen = path.stat().st_mtime_ns
         except OSError as err:
             log.warning("cannot record occupied beds in %s: %s", path, err)
+
+    def bed_dirty(self, name: str) -> bool:
+        """True while the printer waits for a person to confirm its bed is clear."""
+        return name in self._bed_dirty
+
+    async def sync_beds(self) -> None:
+        """Take in beds cleared by another process: `printforge printers clear NAME` beside a
+        `printforge run` that holds the data directory edits beds.json, as nothing else can
+        reach this process (issue 15). Cheap: one stat() unless the file changed."""
+        if not self._bed_dirty:
+            return
+        try:
+            seen = self._beds_path.stat().st_mtime_ns
+        except OSError:
+            return  # nobody wrote it: nothing to learn (a missing file never clears a bed)
+        if seen == self._beds_seen:
+            return
+        occupied = self._load_beds()
+        for name in sorted(self._bed_dirty - occupied - self._bed_in_use):
+            log.info("printer %s: bed confirmed clear by another command", name)
+            await self.confirm_bed_clear(name)
 
     async def wait_changed(self, timeout: float | None = None) -> None:
         """Block until a printer's status, reservation or bed changes (or the timeout)."""
@@ -362,3 +386,28 @@ class PrinterManager:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await changed.wait()
+
+
+def occupied_beds(data_dir: Path) -> list[str]:
+    """The printers whose bed may hold a part, as recorded in DATA_DIR/beds.json."""
+    try:
+        names = json.loads((data_dir / BEDS_FILE).read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot read {data_dir / BEDS_FILE}: {err}") from err
+    return [str(n) for n in names] if isinstance(names, list) else []
+
+
+def clear_bed_record(data_dir: Path, name: str) -> bool:
+    """Record that a person cleared NAME's bed, for a process that does not own the printers
+    (nothing running, or a `printforge run` that picks it up through `sync_beds`). Returns
+    whether the bed was recorded as occupied."""
+    occupied = occupied_beds(data_dir)
+    if name not in occupied:
+        return False
+    path = data_dir / BEDS_FILE
+    tmp = path.with_suffix(".clear.tmp")
+    tmp.write_text(json.dumps([n for n in occupied if n != name]))
+    os.replace(tmp, path)
+    return True

@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from printforge.hardware.base import PrinterDriver
@@ -55,6 +55,10 @@ class FarmScheduler:
         self._aimed: dict[str, tuple[str, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self.heat_gate = HeatGate(settings.server.max_heating)
+        # Told when the printers a waiting job could take all wait for a bed to be cleared
+        # (job id, those printers); the orchestrator says so on the job's events (issue 15).
+        self.on_bed_wait: Callable[[str, list[str]], None] | None = None
+        self._bed_waits: dict[str, tuple[str, ...]] = {}
 
     async def start(self) -> None:
         if self._task is None:
@@ -232,6 +236,7 @@ class FarmScheduler:
         self._waiters.append(waiter)
         self._waiters.sort()
         self._match()
+        self._tell_bed_waits()
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -241,6 +246,7 @@ class FarmScheduler:
             raise
         finally:
             self._aimed.pop(job.id, None)
+            self._bed_waits.pop(job.id, None)
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 
@@ -269,11 +275,39 @@ class FarmScheduler:
                 self._waiters.remove(waiter)
                 break
 
+    def bed_waits(self) -> dict[str, list[str]]:
+        """Waiting jobs whose every compatible printer is idle but for an uncleared bed."""
+        out: dict[str, list[str]] = {}
+        names = self.printers.names()
+        # Run on every wake of a busy farm: nothing to do unless some bed waits (the usual case).
+        dirty = [n for n in names if self.printers.bed_dirty(n)]
+        if not dirty:
+            return out
+        clean = [n for n in names if not self.printers.bed_dirty(n)]
+        for waiter in self._waiters:
+            beds = [n for n in dirty if self._compatible(waiter, n)]
+            if beds and not any(self._compatible(waiter, n) for n in clean):
+                out[waiter.job_id] = beds
+        return out
+
+    def _tell_bed_waits(self) -> None:
+        if self.on_bed_wait is None or not (self._waiters or self._bed_waits):
+            return
+        waits = self.bed_waits()
+        for job_id in set(self._bed_waits) - set(waits):
+            del self._bed_waits[job_id]  # told again if its printers need clearing again
+        for job_id, beds in waits.items():
+            if self._bed_waits.get(job_id) != tuple(beds):
+                self._bed_waits[job_id] = tuple(beds)
+                self.on_bed_wait(job_id, beds)
+
     async def _match_loop(self) -> None:
         while True:
             await self.printers.wait_changed(timeout=1.0)
             try:
+                await self.printers.sync_beds()
                 self._match()
+                self._tell_bed_waits()
             except Exception:
                 log.exception("scheduler match failed")
 

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import heapq
 import importlib
-import itertools
 import json
 import logging
 import shutil
@@ -20,12 +19,13 @@ from typing import Any, Self
 
 from printforge.agents.base import Agent, load_agent
 from printforge.models.event import JobEvent, PrinterStatusEvent
-from printforge.models.job import SPANS, TERMINAL, Job, JobState, Span
+from printforge.models.job import SPANS, TERMINAL, Job, JobState, Span, StageName
 from printforge.models.printer import PrinterStatus
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.bus import EventBus
 from printforge.orchestrator.pipeline import Pipeline
 from printforge.orchestrator.printers import PrinterManager
+from printforge.orchestrator.queue import QueueControl
 from printforge.orchestrator.scheduler import FarmScheduler
 from printforge.orchestrator.store import JobStore
 from printforge.runtime import workers
@@ -88,6 +88,8 @@ class Orchestrator:
         self.lock = DataDirLock(settings.data_dir)
         self.printers = PrinterManager(settings, self.health)
         self.scheduler = FarmScheduler(settings, self.printers)
+        self.scheduler.on_bed_wait = self._on_bed_wait
+        self.queue = QueueControl(self)
         self._agent_overrides = agents or {}
         self.agents: dict[str, Agent[Any, Any]] = {}
         self.pipeline: Pipeline | None = None
@@ -95,12 +97,13 @@ class Orchestrator:
         self._live: dict[str, Job] = {}
         self._done: dict[str, asyncio.Event] = {}
         self._wake = asyncio.Event()
-        # Queued jobs in dispatch order: (-priority, sequence, id). The store is the truth; this
-        # heap spares the dispatcher a full read of the queue on every wake.
-        self._pending: list[tuple[int, int, str]] = []
-        self._sequence = itertools.count()
+        # Queued jobs in dispatch order: (-priority, rank, id) (Job.queue_key). The store is the
+        # truth; this heap spares the dispatcher a full read of the queue on every wake. A job
+        # moved or re-prioritised is pushed again; its old entry no longer matches and is skipped.
+        self._pending: list[tuple[int, float, str]] = []
         self._dispatcher: asyncio.Task[None] | None = None
         self._discovery: Any = None
+        self.notifier: Any = None  # notify.notifier.Notifier, when [notify] has targets
         self._unsubscribe_printers: Any = None
         self._started = False
 
@@ -141,6 +144,12 @@ class Orchestrator:
         recovered = await self.store.recover()
         if recovered:
             log.warning("recovered %d job(s) cut off by a previous stop", len(recovered))
+        if self.settings.notify.enabled:
+            from printforge.notify.notifier import Notifier
+
+            # Before the printers: a printer that faults as it starts is told too.
+            self.notifier = Notifier(self.settings.notify, self.settings.data_dir, self.bus)
+            await self.notifier.start()
         self._unsubscribe_printers = self.printers.add_listener(self._on_printer_status)
         await self.printers.start()
         if self.settings.bus.broker:
@@ -203,6 +212,11 @@ class Orchestrator:
         if self._unsubscribe_printers:
             self._unsubscribe_printers()
         await self.store.close()
+        if self.notifier is not None:
+            try:
+                await self.notifier.stop()
+            except Exception as err:
+                errors.append(f"notifications: {err}")
         self.bus.close()
         if self._workers is not None:
             if workers.installed() is self._workers:
@@ -216,11 +230,14 @@ class Orchestrator:
     def job_dir(self, job_id: str) -> Path:
         return self.settings.jobs_dir / job_id
 
-    async def submit(self, request: PrintRequest, submitted_by: str | None = None) -> Job:
+    async def submit(
+        self, request: PrintRequest, submitted_by: str | None = None, *, retry_of: str | None = None
+    ) -> Job:
         """Persist a new job as queued (and its copies) and let the dispatcher pick it up.
 
         Args:
             submitted_by: the API key id of the caller, recorded with each copy.
+            retry_of: the ended job this one retries (job.retry).
         """
         self._require_started()
         if request.printer is not None:
@@ -230,7 +247,8 @@ class Orchestrator:
         if request.material is not None:
             self.settings.material(request.material)
         first = await self._insert(
-            Job(request=request.model_copy(update={"copies": 1})), submitted_by=submitted_by
+            Job(request=request.model_copy(update={"copies": 1}), retry_of=retry_of),
+            submitted_by=submitted_by,
         )
         if request.copies > 1:
             ids = [first.id]
@@ -286,7 +304,9 @@ class Orchestrator:
         return job
 
     def _enqueue(self, job: Job) -> None:
-        heapq.heappush(self._pending, (-job.request.priority, next(self._sequence), job.id))
+        if job.held:
+            return  # released later, and enqueued then
+        heapq.heappush(self._pending, (*job.queue_key, job.id))
         self._wake.set()
 
     async def get(self, job_id: str) -> Job:
@@ -356,7 +376,7 @@ class Orchestrator:
                 async with asyncio.timeout(0.5):
                     await self._wake.wait()
             self._wake.clear()
-            deferred: list[tuple[int, int, str]] = []
+            deferred: list[tuple[int, float, str]] = []
             try:
                 while self._pending and self._busy_preparing() < limit:
                     entry = heapq.heappop(self._pending)
@@ -368,6 +388,8 @@ class Orchestrator:
                     job = await self.store.get(job_id)
                     if job is None or job.state is not JobState.QUEUED:
                         continue  # cancelled while it waited
+                    if job.held or job.queue_key != entry[:2]:
+                        continue  # held, or moved: its current entry is elsewhere in the heap
                     self._launch(job)
             except Exception:
                 log.exception("job dispatch failed")
@@ -474,6 +496,25 @@ class Orchestrator:
                         break
         finally:
             sub.close()
+
+    def _on_bed_wait(self, job_id: str, printers: list[str]) -> None:
+        """A job waits for a person, not a printer: name the printers and the way out."""
+        job = self._live.get(job_id)
+        if job is None:
+            return
+        names = ", ".join(printers)
+        how = " or ".join(f"`printforge printers clear {n}`" for n in printers)
+        self.bus.publish(
+            JobEvent(
+                kind="log",
+                job_id=job_id,
+                state=job.state,
+                stage=StageName.PRINTER,
+                message=f"waiting for the bed of {names} to be cleared: remove the part, then"
+                f" run {how} (or use the dashboard)",
+                data={"bed_clear": printers},
+            )
+        )
 
     def _on_printer_status(self, status: PrinterStatus) -> None:
         self.bus.publish(PrinterStatusEvent(status=status))

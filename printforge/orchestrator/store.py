@@ -174,9 +174,15 @@ class JobStore:
     async def save(self, job: Job) -> None:
         """Persist a job's data (artifacts, stages, report) without changing its state."""
         async with self._lock:
+            # priority too: job.update may change it (the column orders the queue's index).
             await self.db.execute(
-                "UPDATE jobs SET data = ?, updated_at = ? WHERE id = ?",
-                (job.model_dump_json(), datetime.now(UTC).isoformat(), job.id),
+                "UPDATE jobs SET data = ?, updated_at = ?, priority = ? WHERE id = ?",
+                (
+                    job.model_dump_json(),
+                    datetime.now(UTC).isoformat(),
+                    job.request.priority,
+                    job.id,
+                ),
             )
             await self.db.commit()
 
@@ -237,7 +243,8 @@ class JobStore:
             (JobState.QUEUED.value,),
         ) as cur:
             rows = await cur.fetchall()
-        return [Job.model_validate_json(r[0]) for r in rows]
+        # A job moved in the queue (job.move) has its own rank among its priority.
+        return sorted((Job.model_validate_json(r[0]) for r in rows), key=lambda j: j.queue_key)
 
     async def counts(self) -> dict[str, int]:
         async with self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cur:

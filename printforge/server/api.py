@@ -456,4 +456,10 @@ def build_table() -> HandlerTable:
     ):
         t.register(ep)
     register_object_endpoints(t)
+    # Notifications' dead letters (issue 15) live in their own module.
+    from printforge.server.notify_api import register_notify
+    from printforge.server.queue_api import register_queue
+
+    register_notify(t)
+    register_queue(t)
     return t

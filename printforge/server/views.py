@@ -161,6 +161,8 @@ def job_view(
         "research": job.report.get("research"),
         "copies": job.copies,
         "copy_of": job.copy_of,
+        "held": job.held,
+        "retry_of": job.retry_of,
         "error": job.error.model_dump() if job.error else None,
         "last_acked_line": job.last_acked_line,
         "artifacts": artifacts,

@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -36,6 +37,7 @@ from printforge.hardware.entry import PrinterEntry
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.llm.config import LLMSettings
 from printforge.models.printer import MaterialProfile, PrinterProfile
+from printforge.notify.config import NotifySettings
 from printforge.runtime.errors import ConfigError
 from printforge.runtime.logsetup import LoggingSettings
 from printforge.runtime.paths import config_dir, default_data_dir
@@ -159,6 +161,10 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+
+    # Set when no printer was declared and `virtual` was provided (see _defaults_exist).
+    _implicit_printer: str | None = PrivateAttr(None)
 
     @classmethod
     def settings_customise_sources(
@@ -203,6 +209,7 @@ class Settings(BaseSettings):
         # declared, only they exist (a stray virtual printer would take real jobs).
         if not self.printers:
             self.printers[DEFAULT_PRINTER] = PrinterEntry()
+            self._implicit_printer = DEFAULT_PRINTER
         if "generic-220" not in self.printer_profiles:
             self.printer_profiles["generic-220"] = PrinterProfile(name="generic-220")
         for pname, entry in self.printers.items():
@@ -241,6 +248,22 @@ class Settings(BaseSettings):
                     f"printers.{pname}.material: {material.name} needs the {heater} at"
                     f" {needed:g} °C, above profile {profile.name}'s {limit_key} {limit:g} °C"
                 )
+
+    @property
+    def implicit_printer(self) -> str | None:
+        """The name of the simulated printer provided because none was declared, if any."""
+        return self._implicit_printer
+
+    def without_implicit_printer(self) -> Settings:
+        """These settings minus the simulated printer nobody asked for: a server's printers
+        are the declared and discovered ones, and a simulation only with `mock` (issue 15)."""
+        if self._implicit_printer is None:
+            return self
+        printers = {k: v for k, v in self.printers.items() if k != self._implicit_printer}
+        # model_copy skips validation: the validator would put the printer straight back.
+        copy_ = self.model_copy(update={"printers": printers})
+        copy_._implicit_printer = None
+        return copy_
 
     # lookups -------------------------------------------------------------------------------
     def material_key(self, name: str) -> str | None:

@@ -60,6 +60,11 @@ def test_submit_through_the_page_and_watch_it_print(server: ServeProcess, tmp_pa
             assert "token=" not in page.url
             expect(page.get_by_test_id("printer-virtual")).to_have_attribute("data-state", "idle")
             expect(page.get_by_test_id("printer-mk3-left")).to_be_visible()
+            # Both run as simulations here, and the cards say so (issue 15).
+            expect(page.get_by_test_id("simulated-virtual")).to_have_text("simulated")
+            expect(page.get_by_test_id("printer-mk3-left")).to_have_attribute(
+                "data-simulated", "true"
+            )
 
             page.fill("#req-text", "a 20 mm calibration cube")
             page.select_option("#req-printer", "virtual")

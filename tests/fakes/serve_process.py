@@ -48,6 +48,7 @@ class ServeProcess:
         extra_args: tuple[str, ...] = (),
         global_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        mock: bool = True,
     ) -> None:
         self.data_dir = data_dir
         self.api_key = api_key
@@ -58,6 +59,7 @@ class ServeProcess:
         # Options before the command (`printforge --data-dir D serve`), as people type them.
         self.global_args = global_args
         self.env = env or {}
+        self.mock = mock
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir / "serve.log"
 
@@ -100,8 +102,9 @@ class ServeProcess:
             str(self.data_dir),
             "--sim-speed",
             str(self.sim_speed),
-            "--mock",
         ]
+        if self.mock:
+            cmd.append("--mock")
         if self.config is not None:
             cmd += ["--config", str(self.config)]
         cmd += self.extra_args

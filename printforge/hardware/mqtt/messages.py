@@ -96,6 +96,7 @@ class StatusMessage(_Message):
     material: str | None = None
     profile: ProfileSummary | None = None
     message: str | None = None
+    simulated: bool = Field(False, description="a simulation on its node, not hardware")
     last_job: LastJob | None = None
     seq: int = Field(0, description="grows with every publish of one node process")
     boot: str | None = Field(None, description="changes when the node process restarts")
@@ -125,6 +126,7 @@ class StatusMessage(_Message):
             material=material.name if material else status.material,
             profile=profile,
             message=status.message,
+            simulated=status.simulated,
             **extra,
         )
 
@@ -139,6 +141,7 @@ class StatusMessage(_Message):
             material=self.material,
             profile=self.profile.name if self.profile else None,
             message=self.message,
+            simulated=self.simulated,
         )
 
 

@@ -218,6 +218,7 @@ class PrinterEndpoint:
                 profile=self._profile,
                 material=self.driver.material.name if self.driver.material else None,
                 message=message,
+                simulated=self.driver.status().simulated,
                 boot=self.boot,
                 last_job=self._last_job,
             )

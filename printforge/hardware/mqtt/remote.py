@@ -56,7 +56,16 @@ __all__ = ["RemoteConfig", "RemotePrinterDriver", "error_from_reply"]
 log = logging.getLogger(__name__)
 
 CANCEL_TIMEOUT_S = 15.0
-_MIRRORED = ("state", "temperatures", "progress", "job_id", "material", "profile", "message")
+_MIRRORED = (
+    "state",
+    "temperatures",
+    "progress",
+    "job_id",
+    "material",
+    "profile",
+    "message",
+    "simulated",
+)
 
 _ERRORS: dict[str, type[PrintforgeError]] = {
     "printer_fault": PrinterFault,

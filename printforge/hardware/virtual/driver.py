@@ -61,6 +61,7 @@ class _MemoryTransport:
 
 class VirtualDriver(MarlinDriver):
     kind: ClassVar[str] = "virtual"
+    simulated: ClassVar[bool] = True
     Config: ClassVar[type[VirtualConfig]] = VirtualConfig  # type: ignore[assignment]
 
     def __init__(

@@ -307,8 +307,10 @@ function renderPrinters() {
     if (p.state === "paused") controls.push(`<button class="btn" ${dis} data-action="resume" data-printer="${esc(p.id)}">Resume</button>`);
     if (busy) controls.push(`<button class="btn danger" ${dis} data-action="cancel" data-printer="${esc(p.id)}">Cancel</button>`);
     if (p.state === "finished") controls.push(`<button class="btn" ${dis} data-action="confirm_bed_clear" data-printer="${esc(p.id)}">Bed is clear</button>`);
-    return `<div class="printer" data-testid="printer-${esc(p.id)}" data-state="${esc(p.state)}">
-      <div class="name"><span>${esc(p.id)}</span>${badge(p.state)}</div>
+    // A simulation says so (issue 15): a job "completed" there printed nothing.
+    const sim = p.simulated ? ` <span class="badge simulated" data-testid="simulated-${esc(p.id)}" title="a simulation, not hardware">simulated</span>` : "";
+    return `<div class="printer" data-testid="printer-${esc(p.id)}" data-state="${esc(p.state)}" data-simulated="${p.simulated ? "true" : "false"}">
+      <div class="name"><span>${esc(p.id)}</span>${badge(p.state)}${sim}</div>
       <div class="sub">${esc(p.driver)} · ${esc(p.profile || "")} · ${esc(p.material || "")}</div>
       <div class="temps">${temp(p, "hotend")}${temp(p, "bed")}</div>
       ${busy || p.state === "finished" ? `${bar(frac, p.state === "finished")}

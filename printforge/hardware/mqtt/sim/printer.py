@@ -75,6 +75,7 @@ def move_durations(lines: list[str], profile: PrinterProfile | None = None) -> l
 
 class SimPrinter(PrinterDriver):
     kind: ClassVar[str] = "sim"
+    simulated: ClassVar[bool] = True
     Config: ClassVar[type[SimPrinterConfig]] = SimPrinterConfig  # type: ignore[assignment]
 
     def __init__(
