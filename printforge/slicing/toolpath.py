@@ -457,28 +457,32 @@ def _solid_areas(
     regions: np.ndarray, inner: np.ndarray, params: SliceParams, spacings: np.ndarray
 ) -> np.ndarray:
     """Where a layer must be solid: within `top_layers` under an open top or `bottom_layers`
-    above an open bottom, or everything when infill is 100 %."""
+    above an open bottom, or everything when infill is 100 %.
+
+    Also where the infill area of a layer within that reach does not cover this one's
+    (PrusaSlicer's "ensure vertical shell thickness"): under a shallow slope each layer's
+    perimeters stand a little further in than the last's, and the sparse infill under them
+    would be roofed by those perimeters alone, a shell thinner than `top_layers` layers. On a
+    vertical wall the infill areas coincide and nothing is added.
+    """
     if params.infill_percent >= 100:
         return inner
-    covered_above = _shift(regions, 1)
-    for j in range(2, params.top_layers + 1):
-        covered_above = shapely.intersection(covered_above, _shift(regions, j))
-    covered_below = _shift(regions, -1)
-    for j in range(2, params.bottom_layers + 1):
-        covered_below = shapely.intersection(covered_below, _shift(regions, -j))
-    if params.top_layers == 0:
-        covered_above = regions
-    if params.bottom_layers == 0:
-        covered_below = regions
     exposed = shapely.union(
-        shapely.difference(inner, covered_above), shapely.difference(inner, covered_below)
+        shapely.difference(inner, _covered(regions, params.top_layers, 1)),
+        shapely.difference(inner, _covered(regions, params.bottom_layers, -1)),
+    )
+    shell = shapely.union(
+        shapely.difference(inner, _covered(inner, params.top_layers, 1)),
+        shapely.difference(inner, _covered(inner, params.bottom_layers, -1)),
     )
     # Slivers narrower than a line (the step of a sloped wall) are the perimeters' business.
     r = spacings / 2
     opened = shapely.buffer(
         shapely.buffer(exposed, -r, join_style="mitre"), r + SKIN_MARGIN_MM, join_style="mitre"
     )
-    # Skins reach SKIN_MARGIN_MM into the sparse area so their edges rest on infill.
+    # Skins reach SKIN_MARGIN_MM into the sparse area so their edges rest on infill; a slope's
+    # ring does not (it would double the ring, where the next layers' own ring lies anyway).
+    opened = shapely.union(opened, _opening(shell, r))
     solid = shapely.intersection(opened, inner)
     # A sparse area too narrow for sparse lines to hold anything (thin walls) is filled solid.
     sparse = shapely.difference(inner, solid)
@@ -486,6 +490,17 @@ def _solid_areas(
     wide = shapely.buffer(shapely.buffer(sparse, -n, join_style="mitre"), n, join_style="mitre")
     narrow = shapely.difference(sparse, wide)
     return shapely.union(solid, narrow)
+
+
+def _covered(areas: np.ndarray, count: int, step: int) -> np.ndarray:
+    """What all of the `count` layers above (step 1) or below (step -1) hold of `areas`; with
+    a count of 0 a layer counts as covered by itself."""
+    if count == 0:
+        return areas
+    covered = _shift(areas, step)
+    for j in range(2, count + 1):
+        covered = shapely.intersection(covered, _shift(areas, j * step))
+    return covered
 
 
 def _shift(regions: np.ndarray, j: int) -> np.ndarray:

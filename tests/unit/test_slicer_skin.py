@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+import trimesh
 
 from printforge.slicing.config import SlicerSettings
 from printforge.slicing.prusaslicer import prusaslicer_ini
@@ -82,3 +83,24 @@ def _cores(strokes: list[Stroke]) -> shapely.Geometry:
     lines = shapely.linestrings([[s.a, s.b] for s in strokes])
     widths = np.array([_width(s, 0.2) for s in strokes])
     return shapely.union_all(shapely.buffer(lines, widths / 2 - 0.025, cap_style="flat"))
+
+
+def _solid_length(strokes: list[Stroke], z: float) -> float:
+    return sum(s.length for s in strokes if abs(s.z - z) < 1e-6 and s.role == "solid")
+
+
+def test_a_shallow_slope_gets_solid_skin_under_its_perimeters(tmp_path: Path) -> None:
+    # A 45° cone: each layer's walls stand 0.2 mm inside the last's. The layers above covered
+    # this one's outline, so it had no skin, but four layers up only their perimeters roof its
+    # outer 0.8 mm of sparse infill (PrusaSlicer's "ensure vertical shell thickness" makes a
+    # solid ring there; a sphere's shoulder was 37 % covered against its 51 %).
+    cone = trimesh.creation.cone(radius=10, height=10, sections=96)
+    strokes = _walk(_slice(tmp_path, cone, _params(skirt_loops=0)))
+    for z in (4.0, 5.0, 6.0):
+        assert _solid_length(strokes, z) > 20, f"z {z}: no solid ring under the slope"
+
+
+def test_a_vertical_wall_gets_no_shell_skin(tmp_path: Path) -> None:
+    # The infill areas of a prism's layers coincide: its middle stays sparse.
+    strokes = _walk(_slice(tmp_path, _box(20, 20, 6), _params(skirt_loops=0)))
+    assert _solid_length(strokes, 3.0) == 0
