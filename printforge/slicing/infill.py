@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiLineString, MultiPolygon
+from shapely.geometry import MultiPolygon
 
 __all__ = ["fill_lines"]
 
@@ -183,8 +183,12 @@ def _gyroid(bounds: tuple[float, float, float, float], spacing: float, z: float)
 def _clip(region: MultiPolygon, lines: list) -> list[np.ndarray]:
     if not lines:
         return []
-    clipped = shapely.intersection(MultiLineString(lines), region)
-    parts = shapely.get_parts(clipped)
+    # Each line against the prepared region, not one overlay of all lines at once: GEOS nodes a
+    # multi-line's parts against each other too, and most lines miss most of a thin region.
+    geoms = np.array([shapely.LineString(ln) for ln in lines], dtype=object)
+    shapely.prepare(region)
+    geoms = geoms[shapely.intersects(geoms, region)]
+    parts = shapely.get_parts(shapely.intersection(geoms, region))
     parts = parts[shapely.get_type_id(parts) == 1]  # LineStrings only
     return [np.asarray(p.coords) for p in parts if p.length > 1e-3]
 

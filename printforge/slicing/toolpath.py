@@ -31,6 +31,9 @@ GAP_MIN_WIDTH_MM = 0.2
 # and cross a narrow strip as short diagonals.
 NARROW_FILL_SPACINGS = 2.0
 THIN_WALL_MIN_AREA_MM2 = 0.05
+# A slope's solid ring follows the offsets of several layers' outlines, each with every
+# vertex of the mesh's cut; fill lines clip against it, so it is simplified this far first.
+SHELL_SIMPLIFY_MM = 0.02
 
 _FILLS = ("bridge", "solid", "infill")
 ROLES = (
@@ -471,9 +474,11 @@ def _solid_areas(
         shapely.difference(inner, _covered(regions, params.top_layers, 1)),
         shapely.difference(inner, _covered(regions, params.bottom_layers, -1)),
     )
-    shell = shapely.union(
-        shapely.difference(inner, _covered(inner, params.top_layers, 1)),
-        shapely.difference(inner, _covered(inner, params.bottom_layers, -1)),
+    shell = shapely.difference(
+        inner,
+        shapely.intersection(
+            _covered(inner, params.top_layers, 1), _covered(inner, params.bottom_layers, -1)
+        ),
     )
     # Slivers narrower than a line (the step of a sloped wall) are the perimeters' business.
     r = spacings / 2
@@ -482,7 +487,7 @@ def _solid_areas(
     )
     # Skins reach SKIN_MARGIN_MM into the sparse area so their edges rest on infill; a slope's
     # ring does not (it would double the ring, where the next layers' own ring lies anyway).
-    opened = shapely.union(opened, _opening(shell, r))
+    opened = shapely.union(opened, shapely.simplify(_opening(shell, r), SHELL_SIMPLIFY_MM))
     solid = shapely.intersection(opened, inner)
     # A sparse area too narrow for sparse lines to hold anything (thin walls) is filled solid.
     sparse = shapely.difference(inner, solid)
