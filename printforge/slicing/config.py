@@ -37,6 +37,15 @@ class SlicerSettings(BaseModel):
         1.125, gt=0.5, le=3.0, description="first-layer extrusion width / nozzle diameter"
     )
     infill_angle: float = Field(45.0, ge=-90, le=90, description="degrees; alternates by layer")
+    # PrusaSlicer's `infill_overlap` and its basis: a percentage of the distance from the inner
+    # perimeter's centre line to the first fill line's (half a perimeter spacing plus half a
+    # solid-fill spacing, so about one line spacing), 25 % by default.
+    infill_overlap: float = Field(
+        25.0,
+        ge=0,
+        le=100,
+        description="% of a line spacing that skin and infill line ends reach into the perimeters",
+    )
     retract_min_travel: float = Field(
         2.0, ge=0, description="travels shorter than this (mm) do not retract"
     )

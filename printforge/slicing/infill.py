@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiLineString, MultiPolygon
+from shapely.geometry import MultiPolygon
 
 __all__ = ["fill_lines"]
 
@@ -15,6 +15,10 @@ __all__ = ["fill_lines"]
 LINK_MAX_SPACINGS = 3.0
 LINK_TOLERANCE_MM = 0.02
 GYROID_LENGTH_FACTOR = 1.35
+# A line end reaching into a wall goes on at most this many times the reach along itself: a
+# line meeting the wall at a slant needs a little more than the reach, one running beside it
+# should not run on along it.
+REACH_MAX_FACTOR = 2.0
 
 
 def fill_lines(
@@ -25,6 +29,7 @@ def fill_lines(
     z: float,
     start: np.ndarray | None = None,
     hug_boundary: bool = True,
+    reach: float = 0.0,
 ) -> list[np.ndarray]:
     """Centre-lines filling `region` at line distance `spacing`, in a printing order.
 
@@ -37,18 +42,23 @@ def fill_lines(
         start: where the nozzle is; the first line is the one nearest to it.
         hug_boundary: link lines only along the region's edge (False for thin strips, where
             any link inside the strip is fine).
+        reach: how far (mm, across the edge) the ends of lines that are not linked go on
+            past `region` into the walls around it. Links stay on `region`'s edge: there they
+            lie beside the walls as neighbouring lines do; moved out with the ends they would
+            lay a strip of each link over the wall.
     """
     if region.is_empty or spacing <= 0:
         return []
     edge = (region.buffer(LINK_TOLERANCE_MM), region.boundary if hug_boundary else None)
     shapely.prepare(edge[0])
     if pattern == "gyroid":
-        return _link(
-            _order(_clip(region, _gyroid(region.bounds, spacing, z)), start), edge, spacing
+        out = _link(_order(_clip(region, _gyroid(region.bounds, spacing, z)), start), edge, spacing)
+    else:
+        out = _link(
+            _order(_clip(region, _parallel(region.bounds, spacing, angle_deg)), start),
+            edge,
+            spacing,
         )
-    out = _link(
-        _order(_clip(region, _parallel(region.bounds, spacing, angle_deg)), start), edge, spacing
-    )
     if pattern == "grid":
         after = out[-1][-1] if out else start
         out += _link(
@@ -56,7 +66,40 @@ def fill_lines(
             edge,
             spacing,
         )
+    if reach > 0 and out:
+        _extend_ends(out, region.buffer(reach, join_style="mitre"), reach)
     return out
+
+
+def _extend_ends(lines: list[np.ndarray], grown: shapely.Geometry, reach: float) -> None:
+    """Prolong each path's first and last segment, in their own direction, up to the edge of
+    `grown` (at most REACH_MAX_FACTOR × reach along the line), in place.
+
+    A line end stopped on the fill area's edge leaves a triangle uncovered between its round
+    cap, its neighbour's and the wall (a row of pinholes along every wall of a top surface).
+    """
+    tips, dirs = [], []
+    for ln in lines:
+        for a, b in ((ln[0], ln[1]), (ln[-1], ln[-2])):
+            tips.append(a)
+            dirs.append(a - b)
+    p = np.array(tips)
+    d = np.array(dirs)
+    norm = np.hypot(d[:, 0], d[:, 1])
+    ok = norm > 1e-9
+    d[ok] /= norm[ok, None]
+    top = REACH_MAX_FACTOR * reach
+    rays = shapely.linestrings(np.stack([p, p + d * top], axis=1))
+    # Along the ray, the distance from the tip to the first part outside `grown` is how far
+    # the line may go on; a ray wholly inside goes the whole way.
+    outside = shapely.difference(rays, grown)
+    far = shapely.distance(shapely.points(p), outside)
+    far = np.where(np.isnan(far) | shapely.is_empty(outside), top, far)
+    far = np.where(ok, np.minimum(far, top), 0.0)
+    new = p + d * far[:, None]
+    for k, ln in enumerate(lines):
+        ln[0] = new[2 * k]
+        ln[-1] = new[2 * k + 1]
 
 
 def _link(
@@ -140,8 +183,12 @@ def _gyroid(bounds: tuple[float, float, float, float], spacing: float, z: float)
 def _clip(region: MultiPolygon, lines: list) -> list[np.ndarray]:
     if not lines:
         return []
-    clipped = shapely.intersection(MultiLineString(lines), region)
-    parts = shapely.get_parts(clipped)
+    # Each line against the prepared region, not one overlay of all lines at once: GEOS nodes a
+    # multi-line's parts against each other too, and most lines miss most of a thin region.
+    geoms = np.array([shapely.LineString(ln) for ln in lines], dtype=object)
+    shapely.prepare(region)
+    geoms = geoms[shapely.intersects(geoms, region)]
+    parts = shapely.get_parts(shapely.intersection(geoms, region))
     parts = parts[shapely.get_type_id(parts) == 1]  # LineStrings only
     return [np.asarray(p.coords) for p in parts if p.length > 1e-3]
 

@@ -29,6 +29,7 @@ class SliceParams(BaseModel):
     infill_percent: float
     infill_pattern: Literal["rectilinear", "grid", "gyroid"]
     infill_angle: float
+    infill_overlap: float = 25.0
     skirt_loops: int
     skirt_distance: float
     brim_width: float
@@ -129,6 +130,7 @@ def resolve_params(
         infill_percent=pick("infill_percent"),
         infill_pattern=pick("infill_pattern"),
         infill_angle=settings.infill_angle,
+        infill_overlap=settings.infill_overlap,
         skirt_loops=pick("skirt_loops"),
         skirt_distance=settings.skirt_distance,
         brim_width=pick("brim_width"),

@@ -224,6 +224,7 @@ def prusaslicer_ini(
         "skirt_distance": p.skirt_distance,
         "skirt_height": 1,
         "fill_angle": p.infill_angle,
+        "infill_overlap": f"{p.infill_overlap:g}%",
         "solid_infill_below_area": 0,
         "seam_position": "rear",
         "support_material_threshold": round(90 - p.support_angle),

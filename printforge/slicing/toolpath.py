@@ -31,6 +31,9 @@ GAP_MIN_WIDTH_MM = 0.2
 # and cross a narrow strip as short diagonals.
 NARROW_FILL_SPACINGS = 2.0
 THIN_WALL_MIN_AREA_MM2 = 0.05
+# A slope's solid ring follows the offsets of several layers' outlines, each with every
+# vertex of the mesh's cut; fill lines clip against it, so it is simplified this far first.
+SHELL_SIMPLIFY_MM = 0.02
 
 _FILLS = ("bridge", "solid", "infill")
 ROLES = (
@@ -271,17 +274,21 @@ def _island_paths(
             pos = paths[-1].points[-1]
     # A layer's only island owns all of its solid and sparse areas: no need to cut them out.
     mine_solid = _multi(solid if alone else shapely.intersection(solid, island))
+    # `infill_overlap` brings fill lines closer to the inner perimeter than a spacing, so they
+    # bond with it and leave no pinholes between their ends and the wall.
+    reach = params.infill_overlap / 100 * s
     if not mine_solid.is_empty:
         role = "solid"
         paths += [
             Path(role, ln)
             for ln in fill_lines(
-                _multi(mine_solid.buffer(-s / 2, join_style="mitre")),
+                _multi(mine_solid.buffer(-s / 2 + reach, join_style="mitre")),
                 s,
                 "rectilinear",
                 angle,
                 z,
                 pos,
+                reach=reach,
             )
         ]
         if paths:
@@ -290,11 +297,16 @@ def _island_paths(
     if density > 0:
         mine_sparse = _multi(sparse if alone else shapely.intersection(sparse, island))
         if not mine_sparse.is_empty:
-            # Sparse lines overlap the perimeters by a quarter line so they bond.
-            area = _multi(mine_sparse.buffer(0.25 * s, join_style="mitre"))
+            # Like solid lines: links a spacing from the walls (they used to run 0.1 mm from
+            # the inner perimeter's centre, three quarters of each link laid twice), free
+            # ends into them by the overlap.
+            area = _multi(mine_sparse.buffer(-s / 2, join_style="mitre"))
             pattern = params.infill_pattern
             dist = s / density * (2 if pattern == "grid" else 1)
-            paths += [Path("infill", ln) for ln in fill_lines(area, dist, pattern, angle, z, pos)]
+            paths += [
+                Path("infill", ln)
+                for ln in fill_lines(area, dist, pattern, angle, z, pos, reach=reach)
+            ]
     return paths
 
 
@@ -448,28 +460,34 @@ def _solid_areas(
     regions: np.ndarray, inner: np.ndarray, params: SliceParams, spacings: np.ndarray
 ) -> np.ndarray:
     """Where a layer must be solid: within `top_layers` under an open top or `bottom_layers`
-    above an open bottom, or everything when infill is 100 %."""
+    above an open bottom, or everything when infill is 100 %.
+
+    Also where the infill area of a layer within that reach does not cover this one's
+    (PrusaSlicer's "ensure vertical shell thickness"): under a shallow slope each layer's
+    perimeters stand a little further in than the last's, and the sparse infill under them
+    would be roofed by those perimeters alone, a shell thinner than `top_layers` layers. On a
+    vertical wall the infill areas coincide and nothing is added.
+    """
     if params.infill_percent >= 100:
         return inner
-    covered_above = _shift(regions, 1)
-    for j in range(2, params.top_layers + 1):
-        covered_above = shapely.intersection(covered_above, _shift(regions, j))
-    covered_below = _shift(regions, -1)
-    for j in range(2, params.bottom_layers + 1):
-        covered_below = shapely.intersection(covered_below, _shift(regions, -j))
-    if params.top_layers == 0:
-        covered_above = regions
-    if params.bottom_layers == 0:
-        covered_below = regions
     exposed = shapely.union(
-        shapely.difference(inner, covered_above), shapely.difference(inner, covered_below)
+        shapely.difference(inner, _covered(regions, params.top_layers, 1)),
+        shapely.difference(inner, _covered(regions, params.bottom_layers, -1)),
+    )
+    shell = shapely.difference(
+        inner,
+        shapely.intersection(
+            _covered(inner, params.top_layers, 1), _covered(inner, params.bottom_layers, -1)
+        ),
     )
     # Slivers narrower than a line (the step of a sloped wall) are the perimeters' business.
     r = spacings / 2
     opened = shapely.buffer(
         shapely.buffer(exposed, -r, join_style="mitre"), r + SKIN_MARGIN_MM, join_style="mitre"
     )
-    # Skins reach SKIN_MARGIN_MM into the sparse area so their edges rest on infill.
+    # Skins reach SKIN_MARGIN_MM into the sparse area so their edges rest on infill; a slope's
+    # ring does not (it would double the ring, where the next layers' own ring lies anyway).
+    opened = shapely.union(opened, shapely.simplify(_opening(shell, r), SHELL_SIMPLIFY_MM))
     solid = shapely.intersection(opened, inner)
     # A sparse area too narrow for sparse lines to hold anything (thin walls) is filled solid.
     sparse = shapely.difference(inner, solid)
@@ -477,6 +495,17 @@ def _solid_areas(
     wide = shapely.buffer(shapely.buffer(sparse, -n, join_style="mitre"), n, join_style="mitre")
     narrow = shapely.difference(sparse, wide)
     return shapely.union(solid, narrow)
+
+
+def _covered(areas: np.ndarray, count: int, step: int) -> np.ndarray:
+    """What all of the `count` layers above (step 1) or below (step -1) hold of `areas`; with
+    a count of 0 a layer counts as covered by itself."""
+    if count == 0:
+        return areas
+    covered = _shift(areas, step)
+    for j in range(2, count + 1):
+        covered = shapely.intersection(covered, _shift(areas, j * step))
+    return covered
 
 
 def _shift(regions: np.ndarray, j: int) -> np.ndarray:
