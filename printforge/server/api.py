@@ -13,7 +13,8 @@ from printforge.runtime.errors import InputError, InsufficientStorage
 from printforge.runtime.system import data_dir_usage, disk_full, process_usage
 from printforge.server.api_objects import register_object_endpoints
 from printforge.server.auth import Role
-from printforge.server.rpc import CallContext, Endpoint, Forbidden, HandlerTable, NoParams
+from printforge.server.ownership import check_may_cancel as _check_may_cancel
+from printforge.server.rpc import CallContext, Endpoint, HandlerTable, NoParams
 from printforge.server.state import STATE_KEY, ServerState
 from printforge.server.views import job_view, printer_view
 
@@ -199,19 +200,6 @@ async def _handle_list(ctx: CallContext, p: ListParams) -> dict[str, Any]:
     jobs = await state.orch.list_jobs(p.state, p.limit)
     statuses = _statuses(state)
     return {"jobs": [job_view(j, state.orch.job_dir(j.id), statuses) for j in jobs]}
-
-
-async def _check_may_cancel(ctx: CallContext, job_id: str) -> None:
-    """An operator cancels its own jobs; an admin any (a job recorded without a submitter
-    is an admin's to cancel)."""
-    if ctx.principal.role.allows(Role.ADMIN):
-        return
-    state = _state(ctx)
-    await state.orch.get(job_id)  # an unknown id is not_found, not forbidden
-    if await state.orch.store.submitted_by(job_id) != ctx.principal.key_id:
-        raise Forbidden(
-            f"job {job_id} was submitted by another key: only that key or an admin may cancel it"
-        )
 
 
 async def _handle_cancel(ctx: CallContext, p: JobIdParams) -> dict[str, Any]:

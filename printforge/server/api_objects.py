@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from printforge.models.job import JobState
 from printforge.runtime.errors import InvalidTransition
 from printforge.server.auth import Role
+from printforge.server.ownership import check_may_cancel
 from printforge.server.rpc import CallContext, Endpoint, HandlerTable
 from printforge.server.state import STATE_KEY
 
@@ -30,10 +31,8 @@ class CancelObjectParams(BaseModel):
 
 
 async def _handle_cancel_object(ctx: CallContext, p: CancelObjectParams) -> dict[str, Any]:
-    from printforge.server.api import _check_may_cancel  # api imports this module
-
     state = ctx.app[STATE_KEY]
-    await _check_may_cancel(ctx, p.job_id)  # who may cancel a job may cancel a part of it
+    await check_may_cancel(ctx, p.job_id)  # who may cancel a job may cancel a part of it
     job = await state.orch.get(p.job_id)
     if job.state is not JobState.PRINTING or job.printer is None:
         raise InvalidTransition(f"job {job.id} is {job.state.value}, not printing")
