@@ -156,8 +156,17 @@ class WorkerPool:
         executor, self._executor = self._executor, None
         if executor is None:
             return
-        executor.shutdown(wait=False, cancel_futures=True)
-        self._reports.put(None)  # ends the reader thread
+        reports = self._reports
+
+        def finish() -> None:
+            # The workers' queue must outlive every worker: dropped while one is still
+            # starting, its semaphore is unlinked and that worker dies unpickling it
+            # ("FileNotFoundError" from SemLock._rebuild on stderr). So wait for the processes
+            # off the caller's thread, holding the queue, and end the reader after them.
+            executor.shutdown(wait=True, cancel_futures=True)
+            reports.put(None)  # ends the reader thread
+
+        threading.Thread(target=finish, name="worker-pool-close", daemon=True).start()
 
 
 _installed: WorkerPool | None = None
