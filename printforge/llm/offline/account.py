@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from printforge.llm.offline.cutouts import CUTOUT_PATTERN
 from printforge.llm.offline.quantities import Quantity, Scan
 from printforge.llm.offline.reader import Draft, Reader, mm
 
@@ -80,7 +81,12 @@ FEATURES: list[Feature] = [
     Feature("stackable", r"\bstack(?:able|ing|s)\b|\bnest(?:ing|able)\b", "stacking features"),
     Feature("spring", r"\bsprings?\b|\bspring-?loaded\b", "a spring"),
     Feature("handle", r"\bhandles?\b", "a handle"),
-    Feature("feet", r"\brubber feet\b|\b(?:with|has|add)\s+(?:\w+\s+)?(?:feet|legs)\b", "feet"),
+    Feature(
+        "feet",
+        # "with 40mm legs" sizes the legs a bracket has; "with four legs" asks for them.
+        r"\brubber feet\b|\b(?:with|has|add)\s+(?:(?![\d.])\w+\s+)?(?:feet|legs)\b",
+        "feet",
+    ),
     Feature("label", r"\blabel (?:slot|holder|area)s?\b", "a label holder"),
     Feature(
         "drain holes",
@@ -131,6 +137,7 @@ FEATURES: list[Feature] = [
         r"\bvoronoi\b|\bmesh\s+pattern\b",
         "a cut pattern",
     ),
+    Feature("cutout", CUTOUT_PATTERN, "an opening cut through a wall"),
     Feature("window", r"\bwindows?\b|\bviewing\s+(?:hole|slot)\b", "a window"),
     Feature("logo", r"\blogos?\b|\bemblem\b|\bpicture\b|\bimage\b", "a logo or picture"),
     Feature("dovetail", r"\bdove-?tails?\b", "a dovetail"),
@@ -629,11 +636,11 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
                 + (f" (read as {q.label.replace('_', ' ')})" if q.label else ""),
             )
     # Sizes written as 20 x 30 x 10 (whether a family looked at them, read before looking).
-    triples_read = bool(scan.triples.read)  # type: ignore[attr-defined]
-    for t in list.__iter__(scan.triples):
+    seen: set[int] = scan.triples.seen  # type: ignore[attr-defined]
+    for i, t in enumerate(list.__iter__(scan.triples)):
         text = " x ".join(f"{v:g}" for v in t) + " mm"
         read_spans.append(text)
-        if triples_read:
+        if i in seen:
             given: set[str] = set()
             paths = []
             for v in t:

@@ -223,16 +223,29 @@ class Tracked(dict[str, Any]):
 
 
 class TrackedList(list[Any]):
-    """A list that remembers whether a family looked inside it (a size like 20x30x10)."""
+    """A list that remembers which of its items a family looked at (sizes like 20x30x10): a
+    second size the family never reached ("a 20 x 10 cutout" on a 50x50x20 box) is not built."""
 
-    read = False
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.seen: set[int] = set()
+
+    @property
+    def read(self) -> bool:
+        return bool(self.seen)
 
     def __iter__(self) -> Any:
-        self.read = True
-        return super().__iter__()
+        # Items are marked as they are handed out: `next(t for t in triples if ...)` reads
+        # the ones it passed over and the one it took, not the ones after it.
+        for i in range(len(self)):
+            self.seen.add(i)
+            yield super().__getitem__(i)
 
     def __getitem__(self, index: Any) -> Any:
-        self.read = True
+        if isinstance(index, slice):
+            self.seen.update(range(len(self))[index])
+        else:
+            self.seen.add(range(len(self))[index])
         return super().__getitem__(index)
 
 
@@ -281,7 +294,7 @@ class Scan:
         """Forget what the parser itself looked at; from here on reads are the family's."""
         self.counts.read.clear()  # type: ignore[attr-defined]
         self.grids.read.clear()  # type: ignore[attr-defined]
-        self.triples.read = False  # type: ignore[attr-defined]
+        self.triples.seen.clear()  # type: ignore[attr-defined]
         self.facts_read.clear()
 
     @property
@@ -466,7 +479,8 @@ _COUNTED = re.compile(
     r"(?<![\w.])(\d+)\s*(?:-\s*)?(?:x\s+)?(?:(?!(?:mm|cm|in|inch|inches|ft|m|with|and|a|an|the|on|at|of|for)\b)"
     r"[a-z][a-z0-9.]*\s+){0,2}?"
     r"(holes?|teeth|tooth|slots?|compartments?|sections?|cells?|pockets?|dividers?|"
-    r"screws?|sides?|points?|hooks?|legs?|pegs?|prongs?|fingers?|copies|pieces|parts|ports?|"
+    # "2 screw holes" counts holes: "screw" there says what the holes are for.
+    r"screws?(?!\s+holes?\b)|sides?|points?|hooks?|legs?|pegs?|prongs?|fingers?|copies|pieces|parts|ports?|"
     r"gang|bay|way|channel|"
     # What a holder holds is counted, never a length: "for 5 cables", "4 AA batteries".
     r"cables|cards|batteries|cells|pens|pencils|brushes|markers|bits|tools|bottles|spools|"
@@ -576,9 +590,13 @@ def _normalise(text: str) -> str:
     # "a 3-inch vase", "a 10-mm hole": a hyphenated size is still a size.
     t = re.sub(r"(\d)\s*-\s*(mm|cm|inch|inches|in|ft|foot|feet)\b", r"\1 \2", t)
     # "r10 h30", "d20": short labels glued to the number ("d1 mini" is a board).
+    # With dice in the request, "d6" and "d20" name a die by its faces: no 6 mm diameter.
+    dice = re.search(r"\bdic?e\b", t) is not None
     t = re.sub(
         r"\b([rhdwt])(\d+(?:\.\d+)?)\b(?!\s*mini)",
-        lambda m: _SHORT[m.group(1)] + " " + m.group(2),
+        lambda m: m.group(0)
+        if dice and m.group(1) == "d" and m.group(2) in {"4", "6", "8", "10", "12", "20", "100"}
+        else _SHORT[m.group(1)] + " " + m.group(2),
         t,
     )
     t = re.sub(r"(\d)\s*(?:''|”|“)", r'\1"', t)

@@ -10,7 +10,9 @@ from printforge.llm.offline.reader import (
     Draft,
     Node,
     Reader,
+    iso_nut,
     mm,
+    pilot_hole,
     ring_node,
     round_size,
     spec_node,
@@ -473,6 +475,23 @@ def prism(r: Reader) -> Draft:
         af = r.diameter() or r.take_free("size across flats")
     if h is None:
         h = r.take_free("height")
+    # "an M8 hex nut": a standard nut's sizes are known facts (ISO 4032), not guesses.
+    standard = iso_nut(r.s.screw) if re.search(r"\bnuts?\b", r.s.text) and n == 6 else None
+    nut_hole: float | None = None
+    if standard is not None:
+        if af is None and ac is None and side is None:
+            af = standard[0]
+            r.note(f"{r.s.screw_name} nut {mm(af)} across flats (ISO 4032)")
+        if h is None:
+            h = standard[1]
+            r.note(f"{mm(h)} high (ISO 4032)")
+        if r.s.first("hole", "inner_diameter", "inner_radius") is None:
+            # No threads offline: a tap-drill hole the bolt (or a tap) cuts its thread into.
+            nut_hole = pilot_hole(r.s.screw)  # type: ignore[arg-type]
+            r.assume(
+                f"a plain {mm(nut_hole)} hole (tap drill for {r.s.screw_name}: tap it or let the"
+                " bolt cut its thread; no printed threads)"
+            )
     no_size = af is None and ac is None and side is None
     if no_size or h is None:
         raise r.missing(
@@ -492,7 +511,7 @@ def prism(r: Reader) -> Draft:
         "height": h,
         "center": False,
     }
-    hole = r.hole()
+    hole = nut_hole or r.hole()
     part = diff(node, cyl(h + 2 * EPS, hole / 2, -EPS)) if hole else node
     name = "hex nut" if hole and n == 6 else "hexagonal prism" if n == 6 else f"{n}-sided prism"
     return r.draft("polygon_prism", name, [part])
