@@ -768,6 +768,47 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
         for w in dict.fromkeys(re.findall(r"[a-z][a-z']*", scan.text))
         if w not in read and len(w) > 1 and w.rstrip("s") not in read and not w.isdigit()
     ]
+    # What a printed part cannot be: a working mechanism or electronics built into it.
+    for m in _ACTIVE.finditer(scan.text):
+        add(
+            m.group(0),
+            "feature",
+            "not_built",
+            None,
+            None,
+            f"a printed {draft.name} cannot contain {m.group(0)} (electronics or a working"
+            " mechanism); only the plastic part is made",
+        )
+        rest = [w for w in rest if w not in m.group(0)]
+    # "with a <something> inside": a feature clause none of whose words was read names a
+    # feature the design does not make, so it is asked about, never dropped.
+    for clause, unread in _unread_clauses(scan.text, read):
+        if any(x["status"] == "not_built" and x["text"] in clause for x in out):
+            continue
+        add(
+            clause,
+            "feature",
+            "not_built",
+            None,
+            None,
+            f"the {draft.name} design cannot make {' '.join(unread)}",
+        )
+        rest = [w for w in rest if w not in unread]
+    # "a knob for my stove": the fit of a thing the person owns, when we had to choose it,
+    # is a guess about their stove; ask for it instead.
+    owned = _OWNED.search(scan.text)
+    if owned is not None:
+        for x in out:
+            if (
+                x["status"] == "assumed"
+                and x["role"] == "fit"
+                and re.search(r"\b(?:shaft|bore|socket|stem|neck|hole|opening)\b", x["text"])
+            ):
+                x["status"] = "not_built"
+                x["note"] = (
+                    f"the {x['text']} that fits {owned.group(0)} is not given"
+                    f" ({x['note']} would be a guess); give its size"
+                )
     if rest:
         add(
             ", ".join(rest),
@@ -777,6 +818,45 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
             None,
             "words not read as a size, count, text or feature: they do not change the part",
         )
+    return out
+
+
+# Working parts and electronics no print contains (a case or mount *for* them is another
+# matter: "for" phrases are left out).
+_ACTIVE = re.compile(
+    r"(?<!for a )(?<!for an )(?<!for the )(?<!for my )"
+    r"\b(?:(?:working|functional|functioning|motori[sz]ed|battery[- ]powered|solar[- ]powered|"
+    r"electric|electronic|spinning|light[- ]up)(?:\s+(?!(?:inside|in|on|for|and|with|that|to|"
+    r"of)\b)[a-z-]+){1,3}|"
+    r"(?:bluetooth|wi-?fi|gps|rfid|nfc)\b(?:\s+[a-z-]+){0,3}|"
+    r"(?:built[- ]in|integrated)\s+(?:[a-z-]+\s+){0,3}?(?:sensors?|speakers?|cameras?|leds?|"
+    r"lights?|motors?|batter(?:y|ies)|clocks?|chips?|circuits?|microphones?|displays?)|"
+    r"(?:sensors?|motors?|turbines?|engines?|pumps?|speakers?|microphones?|cameras?)\b"
+    r"(?:\s+(?:inside|built[- ]in|in it))?)"
+)
+_CLAUSE = re.compile(
+    r"\b(?:with|w/|featuring|including|plus|containing)\s+((?:(?!(?<!-)\b(?:for|to|so|that|"
+    r"which|and|but|because|on|in|at|from)\b)[^,;.()])+)"
+)
+_OWNED = re.compile(
+    r"\b(?:for|fits?|on|onto)\s+(?:my|our|his|her|their)\s+(?:[a-z-]+\s+){0,2}?[a-z-]+"
+)
+
+
+def _unread_clauses(text: str, read: set[str]) -> list[tuple[str, list[str]]]:
+    """("with a working turbine inside", its unread words) for each with-clause that has
+    content words, no number (numbers are accounted for on their own) and not one word the
+    reader used."""
+    out: list[tuple[str, list[str]]] = []
+    for m in _CLAUSE.finditer(text):
+        words = re.findall(r"[a-z][a-z']*", m.group(1))
+        content = [w for w in words if w not in _STOP and len(w) > 2]
+        # "with spans from 10 to 50 mm": words that say what the numbers after them are.
+        if re.search(r"\d", text[m.start(1) : m.end(1) + 14]) or not content:
+            continue
+        if any(w in read or w.rstrip("s") in read for w in content):
+            continue
+        out.append((m.group(0).strip(), content))
     return out
 
 

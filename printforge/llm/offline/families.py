@@ -509,13 +509,21 @@ def plate(r: Reader) -> Draft:
     return r.draft("plate", "plate with holes" if n else "plate", [spec_node("plate", **fields)])
 
 
+def _margin(r: Reader, d: float) -> float:
+    """How far the hole centres sit in from the edges: as asked, else 1.5 diameters (6 mm
+    at least)."""
+    return r.get("inset", say="holes in from the edges") or r.default(
+        round(max(1.5 * d, 6.0), 1), "holes inset from the edges"
+    )
+
+
 def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, Any]:
     """Plate hole fields: a 2 x 2 grid at the corners, a row, a circle, or one in the middle."""
     text = r.s.text
     spacing = r.get("spacing", say="hole spacing")
     grid = r.s.grids.get("hole")
     if grid is not None:
-        margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
+        margin = _margin(r, d)
         r.note(f"a {grid[0]} x {grid[1]} grid of holes")
         return {"hole_columns": grid[0], "hole_rows": grid[1], "hole_margin": margin}
     if n == 1:
@@ -529,7 +537,7 @@ def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, A
             if not more and sy != spacing:
                 r.default(round(sy, 2), "hole spacing across")
             return {"holes": [[i * sx / 2, j * sy / 2] for i in (-1, 1) for j in (-1, 1)]}
-        margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
+        margin = _margin(r, d)
         return {"hole_columns": 2, "hole_rows": 2, "hole_margin": margin}
     if "circle" in text or "round" in text:
         radius = (r.get("diameter", say="bolt circle") or min(x, y) * 0.6) / 2
@@ -543,7 +551,7 @@ def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, A
             ]
         }
     if n % 2 == 0 and n >= 6 and "row" not in text and "line" not in text:
-        margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
+        margin = _margin(r, d)
         r.note(f"{n // 2} x 2 holes")
         return {"hole_columns": n // 2, "hole_rows": 2, "hole_margin": margin}
     margin = max(1.5 * d, 6.0)

@@ -145,6 +145,16 @@ _LABELS: list[tuple[str, str]] = [
     ("gap", "opening"),
     ("grip", "opening"),
     ("slot", "opening"),
+    # "holes 5 mm in from the corners", "8 mm from the edge": where holes sit, not their size.
+    ("in from", "inset"),
+    ("inset", "inset"),
+    ("from the edges", "inset"),
+    ("from the edge", "inset"),
+    ("from each edge", "inset"),
+    ("from the corners", "inset"),
+    ("from the corner", "inset"),
+    ("from each corner", "inset"),
+    ("from the sides", "inset"),
     ("clearance", "clearance"),
     ("reach", "reach"),
     # "20 mm of room above the board": the free height above what it holds.
@@ -274,6 +284,8 @@ class Scan:
     bearing: tuple[str, float, float, float] | None = None
     # An aluminium profile named by its section ("2020 extrusion"): its side in mm.
     extrusion: float | None = None
+    # Its other side: 40 for a 2040 profile (20 x 40 mm), the same as `extrusion` for a 2020.
+    extrusion_long: float | None = None
     # A stepper motor by NEMA frame size ("nema 17"): the number is a name, not a length.
     nema: int | None = None
     # Battery cells named by size ("18650"): names, never lengths.
@@ -594,9 +606,11 @@ def _normalise(text: str) -> str:
     dice = re.search(r"\bdic?e\b", t) is not None
     t = re.sub(
         r"\b([rhdwt])(\d+(?:\.\d+)?)\b(?!\s*mini)",
-        lambda m: m.group(0)
-        if dice and m.group(1) == "d" and m.group(2) in {"4", "6", "8", "10", "12", "20", "100"}
-        else _SHORT[m.group(1)] + " " + m.group(2),
+        lambda m: (
+            m.group(0)
+            if dice and m.group(1) == "d" and m.group(2) in {"4", "6", "8", "10", "12", "20", "100"}
+            else _SHORT[m.group(1)] + " " + m.group(2)
+        ),
         t,
     )
     t = re.sub(r"(\d)\s*(?:''|”|“)", r'\1"', t)
@@ -700,6 +714,7 @@ def scan(text: str) -> Scan:
     if extrusion is not None:
         a = 1 if extrusion.group(1) else 3
         out.extrusion = float(extrusion.group(a))
+        out.extrusion_long = float(extrusion.group(a + 1))
         start, end = extrusion.start(a), extrusion.end(a + 1)
         t = t[:start] + " " * (end - start) + t[end:]
     nema = re.search(r"\bnema\s*-?\s*(8|11|14|17|23|34)\b", t)

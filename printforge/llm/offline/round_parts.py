@@ -322,6 +322,30 @@ _CAPPED = {
 }
 
 
+# Centre bore of an aluminium profile's cell by series (20: 4.2 mm for an M5 tap, 30: 6.8 mm
+# for M8, 40: 8.5 mm for M10), as the makers' drawings give it.
+_PROFILE_BORE = {20.0: 4.2, 30.0: 6.8, 40.0: 8.5}
+
+
+def _extrusion_cap(r: Reader, side: float, long: float) -> Draft:
+    """An end cap for an aluminium profile: a plate flush with its section, with a pin that
+    pushes into the centre bore of each cell."""
+    t = r.get("thickness", say="thickness") or r.default(2.0, "cap thickness")
+    bore = _PROFILE_BORE.get(side, round(side * 0.21, 1))
+    pin = round(bore - 0.2, 2)  # a push fit
+    depth = r.get("depth", "length", say="pin depth") or r.default(6.0, "pin depth")
+    r.note(f"a {mm(side)} x {mm(long)} plate, flush with the {side:g}{long:g} profile")
+    r.assume(f"{mm(pin)} pins into the profile's {mm(bore)} centre bores")
+    cells = max(1, round(long / side))
+    pins = [
+        tr([round(-long / 2 + side * (i + 0.5), 3), 0.0, 0.0], cyl(depth + EPS, pin / 2, t - EPS))
+        for i in range(cells)
+    ]
+    plate = tr([-long / 2, -side / 2, 0.0], box(long, side, t))
+    node: Node = {"kind": "union", "children": [plate, *pins]}
+    return r.draft("union", f"{side:g}{long:g} extrusion end cap", [node])
+
+
 def cap(r: Reader) -> Draft:
     """An end cap or push-on lid: a cup whose inside slides over the thing it covers (0.4 mm
     of play), printed open side up. Round, or square for square tube."""
@@ -329,6 +353,8 @@ def cap(r: Reader) -> Draft:
         _CAPPED, say="fits over a", after={"for", "over", "on", "onto", "fit", "fits", "of"}
     )
     pair = next((t for t in r.s.triples if len(t) == 2), None)
+    if over is None and pair is None and r.s.extrusion is not None:
+        return _extrusion_cap(r, r.s.extrusion, r.s.extrusion_long or r.s.extrusion)
     square = bool(re.search(r"\b(square|rectangular|box[- ]section)\b", r.s.text)) or (
         pair is not None and over is None
     )
