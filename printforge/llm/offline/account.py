@@ -835,7 +835,10 @@ _ACTIVE = re.compile(
     r"(?:\s+(?:inside|built[- ]in|in it))?)"
 )
 _CLAUSE = re.compile(
-    r"\b(?:with|w/|featuring|including|plus|containing)\s+((?:(?!(?<!-)\b(?:for|to|so|that|"
+    # A thing added to the part ("with a drawer", "w/ 2 wheels"), not a state of something
+    # else ("my phone is 9 mm thick with case").
+    r"\b(?:with|w/|featuring|including|plus|containing)\s+((?:a|an|some|two|three|four|"
+    r"\d+)\s+(?:(?!(?<!-)\b(?:for|to|so|that|"
     r"which|and|but|because|on|in|at|from)\b)[^,;.()])+)"
 )
 _OWNED = re.compile(

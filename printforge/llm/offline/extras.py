@@ -199,6 +199,7 @@ def switch_plate(r: Reader) -> Draft:
         for sy in (-1, 1):
             cuts.append(tr([cx, sy * _SCREWS / 2, -EPS], cyl(t + 2 * EPS, 1.9)))
     r.note("printed face down; a 6 mm skirt stands off the wall box")
+    r.claim("cutout")  # the switch opening is the plate's cutout
     return _posed(r.draft("box", f"{kind} switch plate", [diff(shell, *cuts)]))
 
 

@@ -707,7 +707,9 @@ FAMILIES: list[tuple[str, str, Family]] = [
         "hole cover",
         # A "hole plug" stays a plain plug (a cylinder), as earlier rounds built it.
         r"\bhole\s+(?:cover|cap)s?\b|\bblank(?:ing)?\s+(?:plug|cap)s?\b|"
-        r"\b(?:cover|cap|plug)s?\s+(?:for|to\s+(?:cover|fill|close|plug|block|seal))\s+"
+        # "a plug to cover a 35 mm hole" (a plain "plug for a hole" stays a cylinder).
+        r"\b(?:(?:cover|cap)s?\s+for|(?:cover|cap|plug)s?\s+to\s+(?:cover|fill|close|plug|"
+        r"block|seal))\s+"
         r"(?:an?\s+|the\s+)?(?:\S+\s+){0,2}holes?\b",
         hole_cover,
     ),
