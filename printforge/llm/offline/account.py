@@ -761,8 +761,9 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
             path,
             f"{what} {mm(value)}{how}",
         )
-    # Everything else the request says: listed, so that nothing vanishes.
-    read = _words_read(read_spans) | _STOP
+    # Everything else the request says: listed, so that nothing vanishes. What the family
+    # says it understood ("D-shaped (flatted) shaft hole") was read too.
+    read = _words_read(read_spans + (r.understood if r is not None else [])) | _STOP
     rest = [
         w
         for w in dict.fromkeys(re.findall(r"[a-z][a-z']*", scan.text))
@@ -794,10 +795,11 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
             f"the {draft.name} design cannot make {' '.join(unread)}",
         )
         rest = [w for w in rest if w not in unread]
-    # "a knob for my stove": the fit of a thing the person owns, when we had to choose it,
-    # is a guess about their stove; ask for it instead.
+    # "a knob for my stove": the fit of a thing the person owns, when we had to choose all
+    # of it, is a guess about their stove; ask for it instead ("..., 6mm D shaft" gives it).
     owned = _OWNED.search(scan.text)
-    if owned is not None:
+    fit_given = any(x["status"] == "built" and x["role"] == "fit" for x in out)
+    if owned is not None and not fit_given:
         for x in out:
             if (
                 x["status"] == "assumed"
@@ -806,7 +808,7 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
             ):
                 x["status"] = "not_built"
                 x["note"] = (
-                    f"the {x['text']} that fits {owned.group(0)} is not given"
+                    f"the size that fits your {owned.group(1).strip()} is not given"
                     f" ({x['note']} would be a guess); give its size"
                 )
     if rest:
@@ -842,7 +844,8 @@ _CLAUSE = re.compile(
     r"which|and|but|because|on|in|at|from)\b)[^,;.()])+)"
 )
 _OWNED = re.compile(
-    r"\b(?:for|fits?|on|onto)\s+(?:my|our|his|her|their)\s+(?:[a-z-]+\s+){0,2}?[a-z-]+"
+    r"\b(?:for|fits?|on|onto)\s+(?:my|our|his|her|their)\s+((?:(?!(?:with|and|so|that|to|"
+    r"for)\b)[a-z-]+\s*){1,3})"
 )
 
 

@@ -2,16 +2,15 @@
 cable", "a 12 mm hole in the end", "a slot in the front for the cable".
 
 The box families draw their walls centred on X and Y with the floor at z = 0; the opening is a
-cutter through one wall, sized as written (W x H: W along the wall, H up it) or, for a named
-connector with no size, from the connector table (said as assumed). Nothing is guessed from
-nothing: an opening the request gives no size for is left to the requirement list to ask about.
+cutter through one wall, sized as written (W x H: W along the wall, H up it, or a round hole's
+diameter). Nothing is guessed: an opening the request gives no size for is left to the
+requirement list to ask about (a cable's plug must pass, and plugs differ).
 """
 
 from __future__ import annotations
 
 import re
 
-from printforge.llm.offline.boards import find_connector
 from printforge.llm.offline.reader import Node, Reader, mm
 from printforge.llm.offline.shapes import EPS, box, tr
 
@@ -52,11 +51,8 @@ def side_cutout(
     elif (round_d := r.get("hole", "diameter", say="opening diameter")) is not None:
         w = h = round_d
         r.note(f"a round {mm(round_d)} opening in the {side}")
-    elif (conn := find_connector(text)) is not None:
-        name, (cw, ch) = conn
-        w, h = cw + 1.0, ch + 1.0
-        r.assume(f"a {mm(w)} x {mm(h)} opening for a {name} plug (the table's size + 1 mm)")
     else:
+        # No size: a cable's plug (not its socket) must pass, and plugs differ; ask.
         return None
     x, y, z = size
     along_x = side not in ("end", "left", "right")

@@ -47,7 +47,10 @@ def value_range(r: Reader) -> tuple[float, float, float | None, list[Quantity]] 
     for i, qa in enumerate(qs[:-1]):
         qb = qs[i + 1]
         between = text[qa.start + len(qa.text) : qb.start]
-        if re.fullmatch(r"\s*(?:-|–|to|through|thru)\s*", between):
+        before = text[max(0, qa.start - 9) : qa.start]
+        if re.fullmatch(r"\s*(?:-|–|to|up\s+to|through|thru|until|till)\s*", between) or (
+            re.fullmatch(r"\s*and\s*", between) and re.search(r"\b(?:between|from)\s*$", before)
+        ):
             # "1/16 to 1/4 inch in 1/16 steps": the lengths as scanned, fractions and units
             # included; a step is a length said after "in", "every", "by" or "steps of".
             after = qs[i + 2] if i + 2 < len(qs) else None
@@ -61,7 +64,7 @@ def value_range(r: Reader) -> tuple[float, float, float | None, list[Quantity]] 
             return qa.mm, qb.mm, step_q.mm if step_q is not None else None, used
     num = r"(\d+(?:\.\d+)?)"
     unit = r"\s*(?:mm|°c?|c\b|degrees?|deg\b)?"
-    m = re.search(rf"{num}{unit}\s*(?:-|–|to|through|thru)\s*{num}{unit}", r.s.text)
+    m = re.search(rf"{num}{unit}\s*(?:-|–|to|up\s+to|through|thru)\s*{num}{unit}", r.s.text)
     if m is None:
         return None
     a, b = float(m.group(1)), float(m.group(2))
