@@ -770,7 +770,7 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
         if w not in read and len(w) > 1 and w.rstrip("s") not in read and not w.isdigit()
     ]
     # What a printed part cannot be: a working mechanism or electronics built into it.
-    for m in _ACTIVE.finditer(scan.text):
+    for m in _active_parts(scan.text):
         add(
             m.group(0),
             "feature",
@@ -783,7 +783,10 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
         rest = [w for w in rest if w not in m.group(0)]
     # "with a <something> inside": a feature clause none of whose words was read names a
     # feature the design does not make, so it is asked about, never dropped.
-    for clause, unread in _unread_clauses(scan.text, read):
+    # A case holds things: "an enclosure for an ESP32 with a temperature sensor" says what
+    # goes in it, not a feature of the plastic.
+    clauses = [] if draft.family == "enclosure" else _unread_clauses(scan.text, read)
+    for clause, unread in clauses:
         if any(x["status"] == "not_built" and x["text"] in clause for x in out):
             continue
         add(
@@ -825,17 +828,53 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
 
 # Working parts and electronics no print contains (a case or mount *for* them is another
 # matter: "for" phrases are left out).
-_ACTIVE = re.compile(
-    r"(?<!for a )(?<!for an )(?<!for the )(?<!for my )"
-    r"\b(?:(?:working|functional|functioning|motori[sz]ed|battery[- ]powered|solar[- ]powered|"
-    r"electric|electronic|spinning|light[- ]up)(?:\s+(?!(?:inside|in|on|for|and|with|that|to|"
-    r"of)\b)[a-z-]+){1,3}|"
-    r"(?:bluetooth|wi-?fi|gps|rfid|nfc)\b(?:\s+[a-z-]+){0,3}|"
-    r"(?:built[- ]in|integrated)\s+(?:[a-z-]+\s+){0,3}?(?:sensors?|speakers?|cameras?|leds?|"
-    r"lights?|motors?|batter(?:y|ies)|clocks?|chips?|circuits?|microphones?|displays?)|"
-    r"(?:sensors?|motors?|turbines?|engines?|pumps?|speakers?|microphones?|cameras?)\b"
-    r"(?:\s+(?:inside|built[- ]in|in it))?)"
+# Working parts and electronics no print contains. A phrase counts when it says the device
+# works or is built in ("a working turbine", "a built-in LED", "a bluetooth sensor", "a motor
+# inside"); a bare "motor" or "camera" names what a part is for ("a NEMA 17 motor mount").
+_DEVICE = (
+    r"(?:sensors?|motors?|turbines?|engines?|pumps?|speakers?|microphones?|cameras?|clocks?|"
+    r"leds?|lights?|lamps?|batter(?:y|ies)|radios?|robots?|drones?|fans?|propellers?|"
+    r"circuits?|chips?|displays?|screens?|bulbs?|heaters?|timers?|alarms?|buzzers?|"
+    r"chargers?|sharpeners?|fountains?)"
 )
+_ACTIVE = re.compile(
+    r"\b(?:(?:working|functional|functioning|motori[sz]ed|battery[- ]powered|solar[- ]powered|"
+    r"powered|electric|electronic|spinning|light[- ]up|automatic|remote[- ]controlled|"
+    rf"rechargeable|smart)\s+(?:[a-z-]+\s+){{0,2}}?{_DEVICE}|"
+    rf"(?:built[- ]in|integrated|embedded)\s+(?:[a-z-]+\s+){{0,3}}?{_DEVICE}|"
+    rf"(?:bluetooth|wi-?fi|gps|rfid|nfc)\s+(?:[a-z-]+\s+){{0,2}}?{_DEVICE}|"
+    rf"{_DEVICE}\s+(?:inside|built[- ]in|in it|that works))\b"
+)
+# The word that last introduced a thing before it: "for", "of", "holds" make it what the part
+# is for ("a case for my bluetooth speaker"); "with", "has" make it part of the part.
+_INTRODUCER = re.compile(
+    r"\b(for|of|fits?|hold|holds|holder|mount|case|cover|stand|with|w/|has|having|containing|"
+    r"plus|inside)\b"
+)
+
+
+def _active_parts(text: str) -> list[re.Match[str]]:
+    out = []
+    for m in _ACTIVE.finditer(text):
+        before = list(_INTRODUCER.finditer(text[max(0, m.start() - 40) : m.start()]))
+        if before and before[-1].group(1) in {
+            "for",
+            "of",
+            "fit",
+            "fits",
+            "hold",
+            "holds",
+            "holder",
+            "mount",
+            "case",
+            "cover",
+            "stand",
+        }:
+            continue
+        out.append(m)
+    return out
+
+
 _CLAUSE = re.compile(
     # A thing added to the part ("with a drawer", "w/ 2 wheels"), not a state of something
     # else ("my phone is 9 mm thick with case").
