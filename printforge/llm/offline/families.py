@@ -554,7 +554,7 @@ def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, A
         margin = _margin(r, d)
         r.note(f"{n // 2} x 2 holes")
         return {"hole_columns": n // 2, "hole_rows": 2, "hole_margin": margin}
-    margin = max(1.5 * d, 6.0)
+    margin = r.get("inset", say="holes in from the ends") or max(1.5 * d, 6.0)
     pitch = spacing if spacing is not None else (x - 2 * margin) / (n - 1)
     r.note(f"{n} holes in a row")
     return {"holes": [[round(-pitch * (n - 1) / 2 + k * pitch, 3), 0.0] for k in range(n)]}

@@ -155,6 +155,13 @@ _LABELS: list[tuple[str, str]] = [
     ("from the corner", "inset"),
     ("from each corner", "inset"),
     ("from the sides", "inset"),
+    ("from the ends", "inset"),
+    ("from the end", "inset"),
+    ("from each end", "inset"),
+    ("from either end", "inset"),
+    ("from both ends", "inset"),
+    ("from the edges", "inset"),
+    ("from the outside", "inset"),
     ("clearance", "clearance"),
     ("reach", "reach"),
     # "20 mm of room above the board": the free height above what it holds.
@@ -760,6 +767,10 @@ def scan(text: str) -> Scan:
             out.copies = int(more.group(group))
             taken.append(more.span(group))
     for m in _GRID.finditer(t):
+        if not m.group(3).endswith("s") and re.match(
+            r"\s+(?:in|on|through|into|at|cut)\b", t[m.end() :]
+        ):
+            continue  # "a 40 x 10 slot in the back wall": one slot of that size, placed
         noun = _singular(m.group(3))
         cols, rows = int(m.group(1)), int(m.group(2))
         out.grids.setdefault(noun, (cols, rows))
