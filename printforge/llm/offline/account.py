@@ -888,6 +888,15 @@ _OWNED = re.compile(
 )
 
 
+# Words that make a with-clause a description of the part's own shape or surface ("with a
+# wide mouth", "with a smooth finish", "with a tassel hole") rather than a thing added to it.
+_DESCRIBES = frozenset(
+    "hole holes wall walls bottom top base mouth rim edge edges finish surface side sides end "
+    "flat wide thin thick smooth round rounded narrow deep shallow tall short nice simple slim "
+    "slight gentle sharp soft matte glossy plain neat clean tapered curved straight".split()
+)
+
+
 def _unread_clauses(text: str, read: set[str]) -> list[tuple[str, list[str]]]:
     """("with a working turbine inside", its unread words) for each with-clause that has
     content words, no number (numbers are accounted for on their own) and not one word the
@@ -901,6 +910,8 @@ def _unread_clauses(text: str, read: set[str]) -> list[tuple[str, list[str]]]:
             continue
         if any(w in read or w.rstrip("s") in read for w in content):
             continue
+        if set(re.findall(r"[a-z]+", m.group(1))) & _DESCRIBES:
+            continue  # "with a wide mouth", "with a flat bottom": how it looks, not a thing
         out.append((m.group(0).strip(), content))
     return out
 
