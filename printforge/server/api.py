@@ -220,6 +220,7 @@ async def _handle_cancel(ctx: CallContext, p: JobIdParams) -> dict[str, Any]:
 
 async def _handle_answer(ctx: CallContext, p: AnswerParams) -> dict[str, Any]:
     state = _state(ctx)
+    await _check_may_cancel(ctx, p.job_id, "answer")
     job = await state.orch.answer(p.job_id, p.text)
     return job_view(job, state.orch.job_dir(job.id), _statuses(state))
 
