@@ -891,9 +891,51 @@ _OWNED = re.compile(
 # Words that make a with-clause a description of the part's own shape or surface ("with a
 # wide mouth", "with a smooth finish", "with a tassel hole") rather than a thing added to it.
 _DESCRIBES = frozenset(
-    "hole holes wall walls bottom top base mouth rim edge edges finish surface side sides end "
-    "flat wide thin thick smooth round rounded narrow deep shallow tall short nice simple slim "
-    "slight gentle sharp soft matte glossy plain neat clean tapered curved straight".split()
+    [
+        "hole",
+        "holes",
+        "wall",
+        "walls",
+        "bottom",
+        "top",
+        "base",
+        "mouth",
+        "rim",
+        "edge",
+        "edges",
+        "finish",
+        "surface",
+        "side",
+        "sides",
+        "end",
+        "flat",
+        "wide",
+        "thin",
+        "thick",
+        "smooth",
+        "round",
+        "rounded",
+        "narrow",
+        "deep",
+        "shallow",
+        "tall",
+        "short",
+        "nice",
+        "simple",
+        "slim",
+        "slight",
+        "gentle",
+        "sharp",
+        "soft",
+        "matte",
+        "glossy",
+        "plain",
+        "neat",
+        "clean",
+        "tapered",
+        "curved",
+        "straight",
+    ]
 )
 
 
