@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 _TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# Where following a job stops: its end, or a question it waits on (answered with job.answer).
+_STOPS = _TERMINAL | {"needs_input"}
 _SUMMARY_ARTIFACTS = ("spec", "stl", "gcode", "preview", "layers")
 _CALL_TIMEOUT_S = 30.0
 _CONNECT_TIMEOUT_S = 15.0
@@ -306,9 +308,15 @@ def summary_from_view(view: dict[str, Any], base: URL) -> dict[str, Any]:
             name: str(base.join(URL(links[name]))) if name in links else None
             for name in _SUMMARY_ARTIFACTS
         },
-        "error": view.get("error"),
+        # A job waiting for an answer ends the command as a failure with the question, as in
+        # local mode (the job itself waits on the server for job.answer).
+        "error": view.get("error")
+        or (
+            {"code": "needs_input", "message": view.get("question") or ""}
+            if view["state"] == "needs_input"
+            else None
+        ),
         "last_acked_line": view.get("last_acked_line"),
-        # The local shape has them; the server's job view does not carry them yet.
         "requirements": view.get("requirements", []),
         "question": view.get("question"),
     }
@@ -347,7 +355,7 @@ class RemoteRun:
                     view = await self._get()
                     self._sync(view)
                     # Quiet for a while and still interrupted: no one will requeue it.
-                    if view["state"] in _TERMINAL or view["state"] == "interrupted":
+                    if view["state"] in _STOPS or view["state"] == "interrupted":
                         return view
                     idle = min(idle * 2, _IDLE_CAP_S)
                     continue
@@ -364,7 +372,7 @@ class RemoteRun:
                     self.display.apply(event)
                 elif event.data.get("bed_clear") and event.message:
                     self._say(f"printforge: {event.message}")
-                if event.kind == "state" and event.state.value in _TERMINAL:
+                if event.kind == "state" and event.state.value in _STOPS:
                     return await self._get()
             except RateLimited as err:
                 # Only the watching is limited; the job goes on. Ask again when allowed.
@@ -373,7 +381,7 @@ class RemoteRun:
                 idle = _IDLE_FIRST_S
                 view = await self._reconnect(err)
                 self._sync(view)
-                if view["state"] in _TERMINAL:
+                if view["state"] in _STOPS:
                     return view
 
     async def _get(self) -> dict[str, Any]:

@@ -253,6 +253,7 @@ async def _watch(orch: Any, sub: Any, job_id: str) -> Any:
                     "failed",
                     "cancelled",
                     "interrupted",
+                    "needs_input",
                 }:
                     break
             job = await waiter

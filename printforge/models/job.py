@@ -50,6 +50,9 @@ class JobState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
+    # Research found something in the request it cannot build and asked about it: the job
+    # waits (no task runs) until `job.answer` re-queues it with the answer, or it is cancelled.
+    NEEDS_INPUT = "needs_input"
 
 
 class StageName(StrEnum):
@@ -120,13 +123,16 @@ _ENDINGS = {JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED}
 # that stops before printing (design or slice only) completes from its last stage.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset(ACTIVE | {JobState.FAILED, JobState.CANCELLED}),
-    JobState.RESEARCHING: frozenset({JobState.DESIGNING, JobState.COMPLETED} | _ENDINGS),
+    JobState.RESEARCHING: frozenset(
+        {JobState.DESIGNING, JobState.COMPLETED, JobState.NEEDS_INPUT} | _ENDINGS
+    ),
     JobState.DESIGNING: frozenset(
         {JobState.RESEARCHING, JobState.SLICING, JobState.COMPLETED} | _ENDINGS
     ),
     JobState.SLICING: frozenset({JobState.PRINTING, JobState.COMPLETED} | _ENDINGS),
     JobState.PRINTING: frozenset({JobState.COMPLETED} | _ENDINGS),
     JobState.INTERRUPTED: frozenset({JobState.QUEUED, JobState.FAILED, JobState.CANCELLED}),
+    JobState.NEEDS_INPUT: frozenset({JobState.QUEUED, JobState.FAILED, JobState.CANCELLED}),
     JobState.COMPLETED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),

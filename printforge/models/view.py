@@ -72,7 +72,14 @@ class JobView(BaseModel):
                 "preview": str(mesh.preview_png) if mesh and mesh.preview_png else None,
                 "layers": str(gcode.preview_png) if gcode and gcode.preview_png else None,
             },
-            error=job.error,
+            # A job waiting for an answer (needs_input) is no failure, but to the command that
+            # ran it it ends as one, with the question as the message.
+            error=job.error
+            or (
+                JobError(code="needs_input", message=str(report.get("question") or ""))
+                if job.state.value == "needs_input"
+                else None
+            ),
             last_acked_line=job.last_acked_line,
             requirements=list(report.get("requirements") or []),
             question=report.get("question"),

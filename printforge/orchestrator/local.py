@@ -49,13 +49,16 @@ _ERRORS: dict[str, type[PrintforgeError]] = {
 
 def job_error(job: Job) -> PrintforgeError:
     """The error a job ended with, as the exception a command raises to report it."""
-    if job.error is None:
-        return PrintforgeError(f"job {job.id} ended {job.state.value}")
-    if job.error.code == "needs_input":
+    if job.state is JobState.NEEDS_INPUT or (
+        job.error is not None and job.error.code == "needs_input"
+    ):
+        # A job waiting for an answer ends a one-shot command with its question.
         return NeedsInput(
-            str(job.report.get("question") or job.error.message),
+            str(job.report.get("question") or (job.error.message if job.error else "")),
             requirements=list(job.report.get("requirements") or []),
         )
+    if job.error is None:
+        return PrintforgeError(f"job {job.id} ended {job.state.value}")
     if job.state is JobState.INTERRUPTED and job.error.code != "interrupted":
         return PrinterDisconnected(job.error.message, last_acked_line=job.last_acked_line)
     cls = _ERRORS.get(job.error.code, PrintforgeError)

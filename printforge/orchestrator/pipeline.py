@@ -282,6 +282,10 @@ class Pipeline:
             record.error = JobError(code=err.code, message=err.message)
             outcome = "cancelled"
             raise
+        except NeedsInput:
+            record.state = StageState.PENDING  # it runs again with the answer
+            outcome = "needs_input"
+            raise
         except PrintforgeError as err:
             record.state = StageState.FAILED
             record.error = JobError(code=err.code, message=err.message)
@@ -404,6 +408,18 @@ class Pipeline:
                 JobState.CANCELLED,
                 error=JobError(code=err.code, message=err.message),
                 reason="cancelled at the printer",
+            )
+            return job
+        except NeedsInput as err:
+            # Not a failure: the job waits for the person's answer (job.answer re-queues it).
+            job.report["question"] = err.question
+            job.report["requirements"] = err.requirements
+            await self.store.transition(job, JobState.NEEDS_INPUT, reason=err.question)
+            self._emit(
+                job,
+                "state",
+                message=err.question,
+                data={"question": err.question, "requirements": err.requirements},
             )
             return job
         except PrintforgeError as err:

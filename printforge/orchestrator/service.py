@@ -29,7 +29,7 @@ from printforge.orchestrator.queue import QueueControl
 from printforge.orchestrator.scheduler import FarmScheduler
 from printforge.orchestrator.store import JobStore
 from printforge.runtime import workers
-from printforge.runtime.errors import InputError
+from printforge.runtime.errors import InputError, InvalidTransition
 from printforge.runtime.health import HealthRegistry, HealthState
 from printforge.runtime.lock import DataDirLock
 from printforge.runtime.logsetup import bind_log_context
@@ -347,9 +347,34 @@ class Orchestrator:
         return await self.get(job_id)
 
     def _settled(self, job: Job) -> bool:
+        # A job waiting for an answer is settled too: nothing runs until someone answers.
         return job.state in TERMINAL or (
-            job.state is JobState.INTERRUPTED and job.id not in self._jobs
+            job.state in (JobState.INTERRUPTED, JobState.NEEDS_INPUT) and job.id not in self._jobs
         )
+
+    async def answer(self, job_id: str, text: str) -> Job:
+        """Continue a job that asked a question: the answer is added to the request, which is
+        read again from the start (research, then the rest)."""
+        self._require_started()
+        job = await self.get(job_id)
+        if job.state is not JobState.NEEDS_INPUT:
+            raise InvalidTransition(f"job {job_id} is {job.state.value}, not waiting for an answer")
+        answer = text.strip()
+        if not answer:
+            raise InputError("the answer is empty")
+        asked = job.report.pop("question", None)
+        answers = list(job.report.get("answers", []))
+        answers.append({"question": asked, "answer": answer})
+        job.report["answers"] = answers
+        prompt = f"{(job.request.text or '').rstrip(' .')}. {answer}"
+        job.request = job.request.model_copy(update={"text": prompt})
+        (self.job_dir(job.id) / "request.json").write_text(
+            json.dumps(job.request.model_dump(mode="json", by_alias=True), indent=2)
+        )
+        assert self.pipeline is not None
+        await self.pipeline.move(job, JobState.QUEUED, reason="answered")
+        self._enqueue(job)
+        return job
 
     def _finished(self, job: Job) -> None:
         event = self._done.pop(job.id, None)

@@ -57,6 +57,15 @@ class JobIdParams(BaseModel):
     job_id: str = Field(min_length=1, max_length=64)
 
 
+class AnswerParams(BaseModel):
+    """The answer to the question of a job in state needs_input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=2000)
+
+
 class ListParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -209,6 +218,13 @@ async def _handle_cancel(ctx: CallContext, p: JobIdParams) -> dict[str, Any]:
     return job_view(job, state.orch.job_dir(job.id), _statuses(state))
 
 
+async def _handle_answer(ctx: CallContext, p: AnswerParams) -> dict[str, Any]:
+    state = _state(ctx)
+    await _check_may_cancel(ctx, p.job_id, "answer")
+    job = await state.orch.answer(p.job_id, p.text)
+    return job_view(job, state.orch.job_dir(job.id), _statuses(state))
+
+
 async def _handle_printers(ctx: CallContext, p: NoParams) -> dict[str, Any]:
     state = _state(ctx)
     out = []
@@ -354,6 +370,14 @@ def build_table() -> HandlerTable:
             op,
             "Cancel a job",
             ("POST", "/api/jobs/{job_id}/cancel"),
+        ),
+        Endpoint(
+            "job.answer",
+            _handle_answer,
+            AnswerParams,
+            op,
+            "Answer the question of a job in state needs_input; the job runs again",
+            ("POST", "/api/jobs/{job_id}/answer"),
         ),
         Endpoint(
             "printer.list",

@@ -159,6 +159,9 @@ def job_view(
         },
         # Which provider and model answered, its tokens, cost and repair rounds: no secrets.
         "research": job.report.get("research"),
+        # In state needs_input: the one question research asked, answered with job.answer.
+        "question": job.report.get("question") if job.state is JobState.NEEDS_INPUT else None,
+        "requirements": job.report.get("requirements"),
         "copies": job.copies,
         "copy_of": job.copy_of,
         "held": job.held,

@@ -132,3 +132,34 @@ def test_a_job_behind_a_busy_printer_says_it_is_waiting(server: ServeProcess) ->
             assert errors == []
         finally:
             browser.close()
+
+
+def test_a_question_is_shown_and_answered_on_the_page(server: ServeProcess) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 960})
+            errors: list[str] = []
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            page.goto(f"{server.url}/?token={KEY}")
+            expect(page.get_by_test_id("connection")).to_have_class("conn online", timeout=15_000)
+            # Research cannot know the shaft of someone's stove: the job asks, the page shows
+            # the question with a box, and the answer runs the job again.
+            page.fill("#req-text", "a knob for my stove")
+            page.select_option("#req-printer", "virtual")
+            page.click("#submit-btn")
+            row = page.locator("#jobs tr").first
+            expect(row).to_have_attribute("data-state", "needs_input", timeout=60_000)
+            row.click()
+            question = page.get_by_test_id("job-question")
+            expect(question).to_contain_text("stove")
+            page.fill("#answer-text", "the shaft is 6 mm with a D flat")
+            question.get_by_role("button", name="Answer").click()
+            detail = page.get_by_test_id("job-detail")
+            expect(detail.locator("[data-stage=cad]")).to_contain_text("completed", timeout=60_000)
+            expect(page.get_by_test_id("job-question")).to_have_count(0)
+            assert errors == []
+        finally:
+            browser.close()

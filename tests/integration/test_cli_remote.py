@@ -184,6 +184,19 @@ def test_nonsense_request_fails_with_the_servers_reason(server: ServeProcess) ->
     assert "error   invalid_input: cannot design 'the smell of rain'" in human.stdout
 
 
+def test_a_question_ends_the_command_and_the_job_waits_on_the_server(
+    server: ServeProcess,
+) -> None:
+    result = printforge("a knob for my stove", "--server", server.url, "--json", "--no-print")
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "needs_input"
+    assert summary["error"]["code"] == "needs_input"
+    assert "stove" in summary["question"] and summary["error"]["message"] == summary["question"]
+    # The job waits on the server for job.answer; it was not failed.
+    assert api(server, f"/api/jobs/{summary['job_id']}")["state"] == "needs_input"
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -21,9 +21,11 @@ async def test_run_asks_instead_of_building_something_else(tmp_path: Path) -> No
     )
     assert code == 1, stderr
     job = json.loads(stdout)
-    assert job["state"] == "failed" and job["error"]["code"] == "needs_input"
+    # The job waits for an answer (state needs_input, as on the server); to the command it
+    # ends as a failure with the question as its error.
+    assert job["state"] == "needs_input" and job["error"]["code"] == "needs_input"
     assert "magnet" in job["question"] and job["question"] == job["error"]["message"]
-    assert [s["state"] for s in job["stages"]] == ["failed", "pending", "pending", "pending"]
+    assert [s["state"] for s in job["stages"]] == ["pending", "pending", "pending", "pending"]
     assert any(r["status"] == "not_built" and r["text"] == "magnet" for r in job["requirements"])
     assert job["artifacts"]["stl"] is None
 

@@ -30,6 +30,11 @@ ALLOWED = {
     (S.INTERRUPTED, S.QUEUED),
     (S.INTERRUPTED, S.FAILED),
     (S.INTERRUPTED, S.CANCELLED),
+    # Research asked a question: the job waits; job.answer re-queues it.
+    (S.RESEARCHING, S.NEEDS_INPUT),
+    (S.NEEDS_INPUT, S.QUEUED),
+    (S.NEEDS_INPUT, S.FAILED),
+    (S.NEEDS_INPUT, S.CANCELLED),
 }
 for active in ACTIVE:
     for ending in (S.FAILED, S.CANCELLED, S.INTERRUPTED):

@@ -1724,7 +1724,6 @@ REFUSALS: list[tuple[str, list[str]]] = [
     ("a lithophane of my family", ["understood nothing"]),
     ("a planter shaped like a cat", ["shaped like a cat"]),
     ("a cookie cutter in the shape of a dog", ["shaped like a dog"]),
-    ("a m8 nut", ["across the flats"]),
     ("an m8 bolt 40mm long", ["understood only the sizes 40 mm"]),
     ("a threaded rod m8 100mm", ["threads"]),
     ("a hollow sphere 50mm", ["closed hollow"]),

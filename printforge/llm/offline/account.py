@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from printforge.llm.offline.cutouts import CUTOUT_PATTERN
 from printforge.llm.offline.quantities import Quantity, Scan
 from printforge.llm.offline.reader import Draft, Reader, mm
 
@@ -80,7 +81,12 @@ FEATURES: list[Feature] = [
     Feature("stackable", r"\bstack(?:able|ing|s)\b|\bnest(?:ing|able)\b", "stacking features"),
     Feature("spring", r"\bsprings?\b|\bspring-?loaded\b", "a spring"),
     Feature("handle", r"\bhandles?\b", "a handle"),
-    Feature("feet", r"\brubber feet\b|\b(?:with|has|add)\s+(?:\w+\s+)?(?:feet|legs)\b", "feet"),
+    Feature(
+        "feet",
+        # "with 40mm legs" sizes the legs a bracket has; "with four legs" asks for them.
+        r"\brubber feet\b|\b(?:with|has|add)\s+(?:(?![\d.])\w+\s+)?(?:feet|legs)\b",
+        "feet",
+    ),
     Feature("label", r"\blabel (?:slot|holder|area)s?\b", "a label holder"),
     Feature(
         "drain holes",
@@ -131,6 +137,7 @@ FEATURES: list[Feature] = [
         r"\bvoronoi\b|\bmesh\s+pattern\b",
         "a cut pattern",
     ),
+    Feature("cutout", CUTOUT_PATTERN, "an opening cut through a wall"),
     Feature("window", r"\bwindows?\b|\bviewing\s+(?:hole|slot)\b", "a window"),
     Feature("logo", r"\blogos?\b|\bemblem\b|\bpicture\b|\bimage\b", "a logo or picture"),
     Feature("dovetail", r"\bdove-?tails?\b", "a dovetail"),
@@ -629,11 +636,11 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
                 + (f" (read as {q.label.replace('_', ' ')})" if q.label else ""),
             )
     # Sizes written as 20 x 30 x 10 (whether a family looked at them, read before looking).
-    triples_read = bool(scan.triples.read)  # type: ignore[attr-defined]
-    for t in list.__iter__(scan.triples):
+    seen: set[int] = scan.triples.seen  # type: ignore[attr-defined]
+    for i, t in enumerate(list.__iter__(scan.triples)):
         text = " x ".join(f"{v:g}" for v in t) + " mm"
         read_spans.append(text)
-        if triples_read:
+        if i in seen:
             given: set[str] = set()
             paths = []
             for v in t:
@@ -754,13 +761,59 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
             path,
             f"{what} {mm(value)}{how}",
         )
-    # Everything else the request says: listed, so that nothing vanishes.
-    read = _words_read(read_spans) | _STOP
+    # Everything else the request says: listed, so that nothing vanishes. What the family
+    # says it understood ("D-shaped (flatted) shaft hole") was read too.
+    read = _words_read(read_spans + (r.understood if r is not None else [])) | _STOP
     rest = [
         w
         for w in dict.fromkeys(re.findall(r"[a-z][a-z']*", scan.text))
         if w not in read and len(w) > 1 and w.rstrip("s") not in read and not w.isdigit()
     ]
+    # What a printed part cannot be: a working mechanism or electronics built into it.
+    for m in _active_parts(scan.text):
+        add(
+            m.group(0),
+            "feature",
+            "not_built",
+            None,
+            None,
+            f"a printed {draft.name} cannot contain {m.group(0)} (electronics or a working"
+            " mechanism); only the plastic part is made",
+        )
+        rest = [w for w in rest if w not in m.group(0)]
+    # "with a <something> inside": a feature clause none of whose words was read names a
+    # feature the design does not make, so it is asked about, never dropped.
+    # A case holds things: "an enclosure for an ESP32 with a temperature sensor" says what
+    # goes in it, not a feature of the plastic.
+    clauses = [] if draft.family == "enclosure" else _unread_clauses(scan.text, read)
+    for clause, unread in clauses:
+        if any(x["status"] == "not_built" and x["text"] in clause for x in out):
+            continue
+        add(
+            clause,
+            "feature",
+            "not_built",
+            None,
+            None,
+            f"the {draft.name} design cannot make {' '.join(unread)}",
+        )
+        rest = [w for w in rest if w not in unread]
+    # "a knob for my stove": the fit of a thing the person owns, when we had to choose all
+    # of it, is a guess about their stove; ask for it instead ("..., 6mm D shaft" gives it).
+    owned = _OWNED.search(scan.text)
+    fit_given = any(x["status"] == "built" and x["role"] == "fit" for x in out)
+    if owned is not None and not fit_given:
+        for x in out:
+            if (
+                x["status"] == "assumed"
+                and x["role"] == "fit"
+                and re.search(r"\b(?:shaft|bore|socket|stem|neck|hole|opening)\b", x["text"])
+            ):
+                x["status"] = "not_built"
+                x["note"] = (
+                    f"the size that fits your {owned.group(1).strip()} is not given"
+                    f" ({x['note']} would be a guess); give its size"
+                )
     if rest:
         add(
             ", ".join(rest),
@@ -770,6 +823,138 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
             None,
             "words not read as a size, count, text or feature: they do not change the part",
         )
+    return out
+
+
+# Working parts and electronics no print contains (a case or mount *for* them is another
+# matter: "for" phrases are left out).
+# Working parts and electronics no print contains. A phrase counts when it says the device
+# works or is built in ("a working turbine", "a built-in LED", "a bluetooth sensor", "a motor
+# inside"); a bare "motor" or "camera" names what a part is for ("a NEMA 17 motor mount").
+_DEVICE = (
+    r"(?:sensors?|motors?|turbines?|engines?|pumps?|speakers?|microphones?|cameras?|clocks?|"
+    r"leds?|lights?|lamps?|batter(?:y|ies)|radios?|robots?|drones?|fans?|propellers?|"
+    r"circuits?|chips?|displays?|screens?|bulbs?|heaters?|timers?|alarms?|buzzers?|"
+    r"chargers?|sharpeners?|fountains?)"
+)
+_ACTIVE = re.compile(
+    r"\b(?:(?:working|functional|functioning|motori[sz]ed|battery[- ]powered|solar[- ]powered|"
+    r"powered|electric|electronic|spinning|light[- ]up|automatic|remote[- ]controlled|"
+    rf"rechargeable|smart)\s+(?:[a-z-]+\s+){{0,2}}?{_DEVICE}|"
+    rf"(?:built[- ]in|integrated|embedded)\s+(?:[a-z-]+\s+){{0,3}}?{_DEVICE}|"
+    rf"(?:bluetooth|wi-?fi|gps|rfid|nfc)\s+(?:[a-z-]+\s+){{0,2}}?{_DEVICE}|"
+    rf"{_DEVICE}\s+(?:inside|built[- ]in|in it|that works))\b"
+)
+# The word that last introduced a thing before it: "for", "of", "holds" make it what the part
+# is for ("a case for my bluetooth speaker"); "with", "has" make it part of the part.
+_INTRODUCER = re.compile(
+    r"\b(for|of|fits?|hold|holds|holder|mount|case|cover|stand|with|w/|has|having|containing|"
+    r"plus|inside)\b"
+)
+
+
+def _active_parts(text: str) -> list[re.Match[str]]:
+    out = []
+    for m in _ACTIVE.finditer(text):
+        before = list(_INTRODUCER.finditer(text[max(0, m.start() - 40) : m.start()]))
+        if before and before[-1].group(1) in {
+            "for",
+            "of",
+            "fit",
+            "fits",
+            "hold",
+            "holds",
+            "holder",
+            "mount",
+            "case",
+            "cover",
+            "stand",
+        }:
+            continue
+        out.append(m)
+    return out
+
+
+_CLAUSE = re.compile(
+    # A thing added to the part ("with a drawer", "w/ 2 wheels"), not a state of something
+    # else ("my phone is 9 mm thick with case").
+    r"\b(?:with|w/|featuring|including|plus|containing)\s+((?:a|an|some|two|three|four|"
+    r"\d+)\s+(?:(?!(?<!-)\b(?:for|to|so|that|"
+    r"which|and|but|because|on|in|at|from)\b)[^,;.()])+)"
+)
+_OWNED = re.compile(
+    r"\b(?:for|fits?|on|onto)\s+(?:my|our|his|her|their)\s+((?:(?!(?:with|and|so|that|to|"
+    r"for)\b)[a-z-]+\s*){1,3})"
+)
+
+
+# Words that make a with-clause a description of the part's own shape or surface ("with a
+# wide mouth", "with a smooth finish", "with a tassel hole") rather than a thing added to it.
+_DESCRIBES = frozenset(
+    [
+        "hole",
+        "holes",
+        "wall",
+        "walls",
+        "bottom",
+        "top",
+        "base",
+        "mouth",
+        "rim",
+        "edge",
+        "edges",
+        "finish",
+        "surface",
+        "side",
+        "sides",
+        "end",
+        "flat",
+        "wide",
+        "thin",
+        "thick",
+        "smooth",
+        "round",
+        "rounded",
+        "narrow",
+        "deep",
+        "shallow",
+        "tall",
+        "short",
+        "nice",
+        "simple",
+        "slim",
+        "slight",
+        "gentle",
+        "sharp",
+        "soft",
+        "matte",
+        "glossy",
+        "plain",
+        "neat",
+        "clean",
+        "tapered",
+        "curved",
+        "straight",
+    ]
+)
+
+
+def _unread_clauses(text: str, read: set[str]) -> list[tuple[str, list[str]]]:
+    """("with a working turbine inside", its unread words) for each with-clause that has
+    content words, no number (numbers are accounted for on their own) and not one word the
+    reader used."""
+    out: list[tuple[str, list[str]]] = []
+    for m in _CLAUSE.finditer(text):
+        words = re.findall(r"[a-z][a-z']*", m.group(1))
+        content = [w for w in words if w not in _STOP and len(w) > 2]
+        # "with spans from 10 to 50 mm": words that say what the numbers after them are.
+        if re.search(r"\d", text[m.start(1) : m.end(1) + 14]) or not content:
+            continue
+        if any(w in read or w.rstrip("s") in read for w in content):
+            continue
+        if set(re.findall(r"[a-z]+", m.group(1))) & _DESCRIBES:
+            continue  # "with a wide mouth", "with a flat bottom": how it looks, not a thing
+        out.append((m.group(0).strip(), content))
     return out
 
 

@@ -70,10 +70,7 @@ _PIPS = {
 def dice(r: Reader) -> Draft:
     other = re.search(r"\bd(4|8|10|12|20|100)\b", r.s.raw.lower())
     if other is not None:
-        # "d20" was read as a 20 mm diameter; it names a 20-sided die, which is not made.
-        for q in r.s.quantities:
-            if abs(q.mm - float(other.group(1))) < 1e-6 and q.label == "diameter":
-                r.use(q, f"a d{other.group(1)}")
+        # "d20" names a 20-sided die, which is not made.
         r.cannot(f"d{other.group(1)}", f"a d{other.group(1)} is not made here, only six-sided dice")
     side = r.get("side", "size", "width", "length", "height", say="side") or r.take_free("side")
     side = side or r.default(16.0, "side")
@@ -202,6 +199,7 @@ def switch_plate(r: Reader) -> Draft:
         for sy in (-1, 1):
             cuts.append(tr([cx, sy * _SCREWS / 2, -EPS], cyl(t + 2 * EPS, 1.9)))
     r.note("printed face down; a 6 mm skirt stands off the wall box")
+    r.claim("cutout")  # the switch opening is the plate's cutout
     return _posed(r.draft("box", f"{kind} switch plate", [diff(shell, *cuts)]))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from printforge.llm.offline.blocks import block, capsule, cube, square_tube
 from printforge.llm.offline.boards import find_board
+from printforge.llm.offline.cutouts import side_cutout
 from printforge.llm.offline.extras import (
     battery_cover,
     brick,
@@ -181,7 +182,9 @@ def tray(r: Reader) -> Draft:
         compartments_x=nx,
         compartments_y=ny,
     )
-    return r.draft("tray", "tray" if nx * ny == 1 else "organiser tray", [node])
+    cutter = side_cutout(r, size, wall, floor)
+    part = diff(node, cutter) if cutter is not None else node
+    return r.draft("tray", "tray" if nx * ny == 1 else "organiser tray", [part])
 
 
 # Openings only an enclosure has (a box with lid has no ports).
@@ -200,6 +203,16 @@ def enclosure(r: Reader) -> Draft:
         headroom_default = board.headroom
         inset, hole = board.hole_inset, board.hole_diameter
         r.note(f"board {board.name} ({mm(bx)} x {mm(by)})")
+        for i, t in enumerate(list.__iter__(r.s.triples)):
+            # "(board is 85 x 56 mm)": the named board's own size, said again, is used (it
+            # confirms the table); a different size is left unread and asked about.
+            if (
+                len(t) == 2
+                and sorted(abs(a - b) for a, b in zip(sorted(t), sorted((bx, by)), strict=True))[-1]
+                <= 1.0
+            ):
+                r.s.triples[i]
+                r.note(f"the {mm(t[0])} x {mm(t[1])} given is the {board.name}'s size")
         if board.holes is not None:
             # The board's own drawing: a Pi 4's right-hand pair is 23.5 mm in, not 3.5.
             holes = [[x, y] for x, y in board.holes]
@@ -383,6 +396,9 @@ def standoffs(r: Reader) -> Draft:
     if spacing is None and r.s.triples:
         spacing = (r.s.triples[0][0], r.s.triples[0][1])
         r.note(f"holes {mm(spacing[0])} x {mm(spacing[1])} apart")
+    if spacing is None and board is None and (r.s.screw is not None or r.s.all("hole")):
+        # "a pair of 15 mm standoffs for M3 screws": loose standoffs, no pattern to stand in.
+        return spacer(r)
     if spacing is None:
         raise r.missing("the hole pattern (e.g. 'for a Raspberry Pi' or '58 x 49 mm apart')")
     h = r.get("height", "length", say="height") or r.take_free("height") or r.default(6.0, "height")
@@ -493,13 +509,21 @@ def plate(r: Reader) -> Draft:
     return r.draft("plate", "plate with holes" if n else "plate", [spec_node("plate", **fields)])
 
 
+def _margin(r: Reader, d: float) -> float:
+    """How far the hole centres sit in from the edges: as asked, else 1.5 diameters (6 mm
+    at least)."""
+    return r.get("inset", say="holes in from the edges") or r.default(
+        round(max(1.5 * d, 6.0), 1), "holes inset from the edges"
+    )
+
+
 def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, Any]:
     """Plate hole fields: a 2 x 2 grid at the corners, a row, a circle, or one in the middle."""
     text = r.s.text
     spacing = r.get("spacing", say="hole spacing")
     grid = r.s.grids.get("hole")
     if grid is not None:
-        margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
+        margin = _margin(r, d)
         r.note(f"a {grid[0]} x {grid[1]} grid of holes")
         return {"hole_columns": grid[0], "hole_rows": grid[1], "hole_margin": margin}
     if n == 1:
@@ -513,7 +537,7 @@ def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, A
             if not more and sy != spacing:
                 r.default(round(sy, 2), "hole spacing across")
             return {"holes": [[i * sx / 2, j * sy / 2] for i in (-1, 1) for j in (-1, 1)]}
-        margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
+        margin = _margin(r, d)
         return {"hole_columns": 2, "hole_rows": 2, "hole_margin": margin}
     if "circle" in text or "round" in text:
         radius = (r.get("diameter", say="bolt circle") or min(x, y) * 0.6) / 2
@@ -527,10 +551,10 @@ def _hole_layout(r: Reader, x: float, y: float, n: int, d: float) -> dict[str, A
             ]
         }
     if n % 2 == 0 and n >= 6 and "row" not in text and "line" not in text:
-        margin = r.default(round(max(1.5 * d, 6.0), 1), "holes inset from the edges")
+        margin = _margin(r, d)
         r.note(f"{n // 2} x 2 holes")
         return {"hole_columns": n // 2, "hole_rows": 2, "hole_margin": margin}
-    margin = max(1.5 * d, 6.0)
+    margin = r.get("inset", say="holes in from the ends") or max(1.5 * d, 6.0)
     pitch = spacing if spacing is not None else (x - 2 * margin) / (n - 1)
     r.note(f"{n} holes in a row")
     return {"holes": [[round(-pitch * (n - 1) / 2 + k * pitch, 3), 0.0] for k in range(n)]}
@@ -682,8 +706,11 @@ FAMILIES: list[tuple[str, str, Family]] = [
     (
         "hole cover",
         # A "hole plug" stays a plain plug (a cylinder), as earlier rounds built it.
-        r"\bhole\s+(?:cover|cap)s?\b|\bblanking\s+(?:plug|cap)s?\b|"
-        r"\b(?:cover|cap)s?\s+for\s+(?:an?\s+|the\s+)?(?:\S+\s+){0,2}holes?\b",
+        r"\bhole\s+(?:cover|cap)s?\b|\bblank(?:ing)?\s+(?:plug|cap)s?\b|"
+        # "a plug to cover a 35 mm hole" (a plain "plug for a hole" stays a cylinder).
+        r"\b(?:(?:cover|cap)s?\s+for|(?:cover|cap|plug)s?\s+to\s+(?:cover|fill|close|plug|"
+        r"block|seal))\s+"
+        r"(?:an?\s+|the\s+)?(?:\S+\s+){0,2}holes?\b",
         hole_cover,
     ),
     (
@@ -692,7 +719,7 @@ FAMILIES: list[tuple[str, str, Family]] = [
         r"\b(?:stand|holder|rest)\s+for\s+(?:my\s+)?(?:headphones?|headsets?)",
         headphone_stand,
     ),
-    ("die", r"\bdice\b|\bd6\b|\b(?:a|one|small|\d+\s*mm)\s+die\b", dice),
+    ("die", r"\bdice\b|\bd6\b|\b(?:a|one|small|\d+\s*mm|d\d+)\s+die\b", dice),
     ("chess pawn", r"\bpawns?\b", pawn),
     ("GT2 pulley", r"\bgt2\b|\btiming\s+(?:belt\s+)?pulley", pulley),
     (
@@ -804,6 +831,8 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ("adapter", r"\b(?:reducers?|adapters?|adaptors?)\b", adapter),
     # "an end cap for a 25 mm tube", "a lid for a 75 mm jar": a cup that slides over it.
     ("cap", r"\b(?:end\s*)?caps?\b|\blids?\s+(?:for|to fit)\b", cap),
+    # Before "tube": "a torus with a 10 mm thick tube" names the torus's own tube.
+    ("torus", r"\btorus\b|\bdo(?:ugh)?nuts?\b", torus),
     ("tube", r"\btubes?\b|\bpipes?\b|\bsleeves?\b|\brings?\b|\bstraws?\b", tube),
     ("plate", r"\bplates?\b|\bpanels?\b|mounting plate|\bsheet\b", plate),
     ("cube", r"\bcubes?\b", cube),
@@ -815,7 +844,6 @@ FAMILIES: list[tuple[str, str, Family]] = [
     ),
     ("capsule", r"\bcapsules?\b|\bpills?\b|\blozenge", capsule),
     ("sphere", r"\bspheres?\b|\bballs?\b|\bdomes?\b|hemisphere|\bbeads?\b", sphere),
-    ("torus", r"\btorus\b|\bdo(?:ugh)?nuts?\b", torus),
     ("star", r"\bstars?\b", flat_star),
     ("cone", r"\bcones?\b", cone),
     (

@@ -81,7 +81,7 @@ def knob(r: Reader) -> Draft:
         r.s.text,
     )
     d_flat = not round_shaft
-    r.note("D-shaped shaft hole" if d_flat else "round shaft hole")
+    r.note("D-shaped (flat) shaft hole" if d_flat else "round shaft hole")
     smooth = re.search(r"\bsmooth\b(?!.{0,8}shaft)|\bno (?:ridges|grip|knurl)", r.s.text)
     m = re.search(r"(\d+)\s*(?:ridges|grooves|flutes|grips)", r.s.text)
     ridges = 0 if smooth else int(m.group(1)) if m else 18

@@ -47,7 +47,10 @@ def value_range(r: Reader) -> tuple[float, float, float | None, list[Quantity]] 
     for i, qa in enumerate(qs[:-1]):
         qb = qs[i + 1]
         between = text[qa.start + len(qa.text) : qb.start]
-        if re.fullmatch(r"\s*(?:-|–|to|through|thru)\s*", between):
+        before = text[max(0, qa.start - 9) : qa.start]
+        if re.fullmatch(r"\s*(?:-|–|to|up\s+to|through|thru|until|till)\s*", between) or (
+            re.fullmatch(r"\s*and\s*", between) and re.search(r"\b(?:between|from)\s*$", before)
+        ):
             # "1/16 to 1/4 inch in 1/16 steps": the lengths as scanned, fractions and units
             # included; a step is a length said after "in", "every", "by" or "steps of".
             after = qs[i + 2] if i + 2 < len(qs) else None
@@ -61,7 +64,7 @@ def value_range(r: Reader) -> tuple[float, float, float | None, list[Quantity]] 
             return qa.mm, qb.mm, step_q.mm if step_q is not None else None, used
     num = r"(\d+(?:\.\d+)?)"
     unit = r"\s*(?:mm|°c?|c\b|degrees?|deg\b)?"
-    m = re.search(rf"{num}{unit}\s*(?:-|–|to|through|thru)\s*{num}{unit}", r.s.text)
+    m = re.search(rf"{num}{unit}\s*(?:-|–|to|up\s+to|through|thru)\s*{num}{unit}", r.s.text)
     if m is None:
         return None
     a, b = float(m.group(1)), float(m.group(2))
@@ -207,6 +210,24 @@ def hinge(r: Reader) -> Draft:
 
 # Metric hex keys of a common set, mm across flats.
 _HEX_SET = [1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+# The metric hex key sizes sold (ISO 2936), for a range said without its members
+# ("1.5 to 10 mm allen keys" is the 9 keys of a set, not 1.5, 2.5, 3.5 ...).
+_HEX_SIZES = [0.7, 0.9, 1.3, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 14.0, 17.0, 19.0]
+
+
+def _range_members(a: float, b: float, n: int | None, hexes: bool) -> list[float]:
+    """The sizes a range without a step stands for: the hex key sizes sold within it for hex
+    keys, else (with a count) `n` evenly spaced sizes, else whole millimetres."""
+    lo, hi = min(a, b), max(a, b)
+    if hexes:
+        series = [v for v in _HEX_SIZES if lo - 1e-6 <= v <= hi + 1e-6]
+        if n is None or len(series) == n:
+            return series
+    if n is not None and n > 1:
+        return [round(lo + i * (hi - lo) / (n - 1), 2) for i in range(n)]
+    if hi - lo >= 1 and float(lo).is_integer() and float(hi).is_integer():
+        return [float(v) for v in range(int(lo), int(hi) + 1)]
+    return []
 
 
 def tool_holder(r: Reader) -> Draft:
@@ -246,6 +267,16 @@ def tool_holder(r: Reader) -> Draft:
         if 1 < count <= 60:
             sizes = [round(a + i * step, 3) for i in range(count)]  # type: ignore[operator]
             r.note(f"{count} sizes from {a:g} to {b:g} mm")
+    elif rng is not None:
+        a, b, _, used = rng
+        members = _range_members(a, b, n, hexes)
+        if 1 < len(members) <= 60:
+            for q in used:
+                r.use(q, "tool size range")
+            sizes = members
+            r.note(
+                f"{len(sizes)} sizes from {a:g} to {b:g} mm: " + ", ".join(f"{v:g}" for v in sizes)
+            )
     if not sizes:
         free = [
             q for q in r.s.quantities if not r.used(q) and q.label in (None, "hole", "diameter")
@@ -339,7 +370,8 @@ def grommet(r: Reader) -> Draft:
         {"thickness", None},  # type: ignore[arg-type]
         say="panel thickness",
     ) or r.followed_by({"panel", "desk", "sheet", "board", "wall", "plate", "table"}, say="panel")
-    bore = r.get("hole", "inner_diameter", say="cable hole") or r.take_free("cable hole")
+    # "a 10 mm opening for cables": the opening is the cable hole through it.
+    bore = r.get("hole", "inner_diameter", "opening", say="cable hole") or r.take_free("cable hole")
     if panel is None:
         panel = r.get("thickness", say="panel thickness") or r.default(
             25.0 if "desk" in r.s.text else 3.0, "panel thickness"

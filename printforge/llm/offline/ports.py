@@ -91,5 +91,6 @@ def read_ports(r: Reader, headroom: float) -> list[dict[str, Any]]:
                 }
             )
             r.note(f"a {name} opening {mm(w)} x {mm(height)} on the {side}")
+            r.claim("cutout")
             x += w + gap
     return ports

@@ -145,6 +145,23 @@ _LABELS: list[tuple[str, str]] = [
     ("gap", "opening"),
     ("grip", "opening"),
     ("slot", "opening"),
+    # "holes 5 mm in from the corners", "8 mm from the edge": where holes sit, not their size.
+    ("in from", "inset"),
+    ("inset", "inset"),
+    ("from the edges", "inset"),
+    ("from the edge", "inset"),
+    ("from each edge", "inset"),
+    ("from the corners", "inset"),
+    ("from the corner", "inset"),
+    ("from each corner", "inset"),
+    ("from the sides", "inset"),
+    ("from the ends", "inset"),
+    ("from the end", "inset"),
+    ("from each end", "inset"),
+    ("from either end", "inset"),
+    ("from both ends", "inset"),
+    ("from the edges", "inset"),
+    ("from the outside", "inset"),
     ("clearance", "clearance"),
     ("reach", "reach"),
     # "20 mm of room above the board": the free height above what it holds.
@@ -223,16 +240,29 @@ class Tracked(dict[str, Any]):
 
 
 class TrackedList(list[Any]):
-    """A list that remembers whether a family looked inside it (a size like 20x30x10)."""
+    """A list that remembers which of its items a family looked at (sizes like 20x30x10): a
+    second size the family never reached ("a 20 x 10 cutout" on a 50x50x20 box) is not built."""
 
-    read = False
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.seen: set[int] = set()
+
+    @property
+    def read(self) -> bool:
+        return bool(self.seen)
 
     def __iter__(self) -> Any:
-        self.read = True
-        return super().__iter__()
+        # Items are marked as they are handed out: `next(t for t in triples if ...)` reads
+        # the ones it passed over and the one it took, not the ones after it.
+        for i in range(len(self)):
+            self.seen.add(i)
+            yield super().__getitem__(i)
 
     def __getitem__(self, index: Any) -> Any:
-        self.read = True
+        if isinstance(index, slice):
+            self.seen.update(range(len(self))[index])
+        else:
+            self.seen.add(range(len(self))[index])
         return super().__getitem__(index)
 
 
@@ -261,6 +291,8 @@ class Scan:
     bearing: tuple[str, float, float, float] | None = None
     # An aluminium profile named by its section ("2020 extrusion"): its side in mm.
     extrusion: float | None = None
+    # Its other side: 40 for a 2040 profile (20 x 40 mm), the same as `extrusion` for a 2020.
+    extrusion_long: float | None = None
     # A stepper motor by NEMA frame size ("nema 17"): the number is a name, not a length.
     nema: int | None = None
     # Battery cells named by size ("18650"): names, never lengths.
@@ -281,7 +313,7 @@ class Scan:
         """Forget what the parser itself looked at; from here on reads are the family's."""
         self.counts.read.clear()  # type: ignore[attr-defined]
         self.grids.read.clear()  # type: ignore[attr-defined]
-        self.triples.read = False  # type: ignore[attr-defined]
+        self.triples.seen.clear()  # type: ignore[attr-defined]
         self.facts_read.clear()
 
     @property
@@ -466,7 +498,8 @@ _COUNTED = re.compile(
     r"(?<![\w.])(\d+)\s*(?:-\s*)?(?:x\s+)?(?:(?!(?:mm|cm|in|inch|inches|ft|m|with|and|a|an|the|on|at|of|for)\b)"
     r"[a-z][a-z0-9.]*\s+){0,2}?"
     r"(holes?|teeth|tooth|slots?|compartments?|sections?|cells?|pockets?|dividers?|"
-    r"screws?|sides?|points?|hooks?|legs?|pegs?|prongs?|fingers?|copies|pieces|parts|ports?|"
+    # "2 screw holes" counts holes: "screw" there says what the holes are for.
+    r"screws?(?!\s+holes?\b)|sides?|points?|hooks?|legs?|pegs?|prongs?|fingers?|copies|pieces|parts|ports?|"
     r"gang|bay|way|channel|"
     # What a holder holds is counted, never a length: "for 5 cables", "4 AA batteries".
     r"cables|cards|batteries|cells|pens|pencils|brushes|markers|bits|tools|bottles|spools|"
@@ -576,9 +609,15 @@ def _normalise(text: str) -> str:
     # "a 3-inch vase", "a 10-mm hole": a hyphenated size is still a size.
     t = re.sub(r"(\d)\s*-\s*(mm|cm|inch|inches|in|ft|foot|feet)\b", r"\1 \2", t)
     # "r10 h30", "d20": short labels glued to the number ("d1 mini" is a board).
+    # With dice in the request, "d6" and "d20" name a die by its faces: no 6 mm diameter.
+    dice = re.search(r"\bdic?e\b", t) is not None
     t = re.sub(
         r"\b([rhdwt])(\d+(?:\.\d+)?)\b(?!\s*mini)",
-        lambda m: _SHORT[m.group(1)] + " " + m.group(2),
+        lambda m: (
+            m.group(0)
+            if dice and m.group(1) == "d" and m.group(2) in {"4", "6", "8", "10", "12", "20", "100"}
+            else _SHORT[m.group(1)] + " " + m.group(2)
+        ),
         t,
     )
     t = re.sub(r"(\d)\s*(?:''|”|“)", r'\1"', t)
@@ -682,6 +721,7 @@ def scan(text: str) -> Scan:
     if extrusion is not None:
         a = 1 if extrusion.group(1) else 3
         out.extrusion = float(extrusion.group(a))
+        out.extrusion_long = float(extrusion.group(a + 1))
         start, end = extrusion.start(a), extrusion.end(a + 1)
         t = t[:start] + " " * (end - start) + t[end:]
     nema = re.search(r"\bnema\s*-?\s*(8|11|14|17|23|34)\b", t)
@@ -727,6 +767,10 @@ def scan(text: str) -> Scan:
             out.copies = int(more.group(group))
             taken.append(more.span(group))
     for m in _GRID.finditer(t):
+        if not m.group(3).endswith("s") and re.match(
+            r"\s+(?:in|on|through|into|at|cut)\b", t[m.end() :]
+        ):
+            continue  # "a 40 x 10 slot in the back wall": one slot of that size, placed
         noun = _singular(m.group(3))
         cols, rows = int(m.group(1)), int(m.group(2))
         out.grids.setdefault(noun, (cols, rows))

@@ -17,6 +17,7 @@ __all__ = [
     "clearance_hole",
     "corner_of",
     "hole_recess",
+    "iso_nut",
     "mm",
     "pilot_hole",
     "ring_node",
@@ -94,6 +95,14 @@ def hole_recess(r: Reader, hole: float) -> tuple[str, float, float]:
         )
         return "hex_pocket", round(af, 2), depth
     return "plain", 0.0, 0.0
+
+
+def iso_nut(screw_mm: float | None) -> tuple[float, float] | None:
+    """(width across flats, height) of the ISO 4032 hex nut for an M-size screw; None for a
+    size the table does not hold."""
+    if screw_mm is None or screw_mm not in _NUT_AF:
+        return None
+    return _NUT_AF[screw_mm], _NUT_H[screw_mm]
 
 
 def pilot_hole(screw_mm: float) -> float:

@@ -10,7 +10,9 @@ from printforge.llm.offline.reader import (
     Draft,
     Node,
     Reader,
+    iso_nut,
     mm,
+    pilot_hole,
     ring_node,
     round_size,
     spec_node,
@@ -320,6 +322,30 @@ _CAPPED = {
 }
 
 
+# Centre bore of an aluminium profile's cell by series (20: 4.2 mm for an M5 tap, 30: 6.8 mm
+# for M8, 40: 8.5 mm for M10), as the makers' drawings give it.
+_PROFILE_BORE = {20.0: 4.2, 30.0: 6.8, 40.0: 8.5}
+
+
+def _extrusion_cap(r: Reader, side: float, long: float) -> Draft:
+    """An end cap for an aluminium profile: a plate flush with its section, with a pin that
+    pushes into the centre bore of each cell."""
+    t = r.get("thickness", say="thickness") or r.default(2.0, "cap thickness")
+    bore = _PROFILE_BORE.get(side, round(side * 0.21, 1))
+    pin = round(bore - 0.2, 2)  # a push fit
+    depth = r.get("depth", "length", say="pin depth") or r.default(6.0, "pin depth")
+    r.note(f"a {mm(side)} x {mm(long)} plate, flush with the {side:g}{long:g} profile")
+    r.assume(f"{mm(pin)} pins into the profile's {mm(bore)} centre bores")
+    cells = max(1, round(long / side))
+    pins = [
+        tr([round(-long / 2 + side * (i + 0.5), 3), 0.0, 0.0], cyl(depth + EPS, pin / 2, t - EPS))
+        for i in range(cells)
+    ]
+    plate = tr([-long / 2, -side / 2, 0.0], box(long, side, t))
+    node: Node = {"kind": "union", "children": [plate, *pins]}
+    return r.draft("union", f"{side:g}{long:g} extrusion end cap", [node])
+
+
 def cap(r: Reader) -> Draft:
     """An end cap or push-on lid: a cup whose inside slides over the thing it covers (0.4 mm
     of play), printed open side up. Round, or square for square tube."""
@@ -327,6 +353,8 @@ def cap(r: Reader) -> Draft:
         _CAPPED, say="fits over a", after={"for", "over", "on", "onto", "fit", "fits", "of"}
     )
     pair = next((t for t in r.s.triples if len(t) == 2), None)
+    if over is None and pair is None and r.s.extrusion is not None:
+        return _extrusion_cap(r, r.s.extrusion, r.s.extrusion_long or r.s.extrusion)
     square = bool(re.search(r"\b(square|rectangular|box[- ]section)\b", r.s.text)) or (
         pair is not None and over is None
     )
@@ -473,6 +501,23 @@ def prism(r: Reader) -> Draft:
         af = r.diameter() or r.take_free("size across flats")
     if h is None:
         h = r.take_free("height")
+    # "an M8 hex nut": a standard nut's sizes are known facts (ISO 4032), not guesses.
+    standard = iso_nut(r.s.screw) if re.search(r"\bnuts?\b", r.s.text) and n == 6 else None
+    nut_hole: float | None = None
+    if standard is not None:
+        if af is None and ac is None and side is None:
+            af = standard[0]
+            r.note(f"{r.s.screw_name} nut {mm(af)} across flats (ISO 4032)")
+        if h is None:
+            h = standard[1]
+            r.note(f"{mm(h)} high (ISO 4032)")
+        if r.s.first("hole", "inner_diameter", "inner_radius") is None:
+            # No threads offline: a tap-drill hole the bolt (or a tap) cuts its thread into.
+            nut_hole = pilot_hole(r.s.screw)  # type: ignore[arg-type]
+            r.assume(
+                f"a plain {mm(nut_hole)} hole (tap drill for {r.s.screw_name}: tap it or let the"
+                " bolt cut its thread; no printed threads)"
+            )
     no_size = af is None and ac is None and side is None
     if no_size or h is None:
         raise r.missing(
@@ -492,7 +537,7 @@ def prism(r: Reader) -> Draft:
         "height": h,
         "center": False,
     }
-    hole = r.hole()
+    hole = nut_hole or r.hole()
     part = diff(node, cyl(h + 2 * EPS, hole / 2, -EPS)) if hole else node
     name = "hex nut" if hole and n == 6 else "hexagonal prism" if n == 6 else f"{n}-sided prism"
     return r.draft("polygon_prism", name, [part])

@@ -223,6 +223,17 @@ async function printerAction(name, action) {
   } catch (err) { toast(`${name}: ${err.message}`); }
 }
 
+async function answerJob(id) {
+  const box = document.querySelector(`#answer-text[data-job="${CSS.escape(id)}"]`);
+  const text = box ? box.value.trim() : "";
+  if (!text) { toast("Type an answer first"); return; }
+  try {
+    const job = await rpc("job.answer", { job_id: id, text });
+    state.jobs.set(id, job);
+    render();
+  } catch (err) { toast(err.message); }
+}
+
 async function cancelJob(id) {
   try {
     const job = await rpc("job.cancel", { job_id: id });
@@ -237,6 +248,7 @@ document.addEventListener("click", (e) => {
     e.stopPropagation();
     const { action, printer, job } = t.dataset;
     if (action === "cancel-job") cancelJob(job);
+    else if (action === "answer-job") answerJob(job);
     else printerAction(printer, action);
     return;
   }
@@ -392,10 +404,18 @@ function renderDetail() {
   const layers = a.layers ? full(a.layers, "layer preview") : '<span class="muted">not sliced yet</span>';
   const g = j.gcode, m = j.mesh;
   const canCancel = !TERMINAL.has(j.state) && state.info && state.info.role !== "viewer";
+  // Research asked instead of building something else: show the question and take the answer.
+  const question = j.state === "needs_input" && j.question
+    ? `<div class="question" data-testid="job-question"><p>${esc(j.question)}</p>
+        ${canCancel ? `<div class="answer"><input id="answer-text" data-job="${esc(j.job_id)}" maxlength="2000"
+          placeholder="Your answer, e.g. the shaft is 6 mm with a D flat">
+        <button class="btn" data-action="answer-job" data-job="${esc(j.job_id)}">Answer</button></div>` : ""}</div>`
+    : "";
   $("#detail").innerHTML = `
     <div style="display:flex;justify-content:space-between;align-items:center;gap:8px">
       <div><b>${esc(j.request)}</b></div>${badge(j.state)}</div>
     <div class="stages">${stages}</div>
+    ${question}
     <div class="previews">
       <div class="preview" data-testid="model-preview">${model}<span class="cap">model</span></div>
       <div class="preview wide" data-testid="layer-preview">${layers}<span class="cap">layers · click for full size</span></div>
