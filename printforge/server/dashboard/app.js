@@ -21,6 +21,7 @@ const state = {
   token: null, ws: null, nextId: 1, pending: new Map(), info: null, online: false,
   printers: new Map(), jobs: new Map(), health: null, selected: null, filter: "all",
   refreshTimers: new Map(), renderQueued: false, backoff: 500, stlCache: new Map(),
+  answerDrafts: new Map(),
 };
 
 // token -------------------------------------------------------------------------------------------
@@ -229,6 +230,7 @@ async function answerJob(id) {
   if (!text) { toast("Type an answer first"); return; }
   try {
     const job = await rpc("job.answer", { job_id: id, text });
+    state.answerDrafts.delete(id);
     state.jobs.set(id, job);
     render();
   } catch (err) { toast(err.message); }
@@ -384,7 +386,12 @@ function withToken(url) {
   return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(state.token)}`;
 }
 
+document.addEventListener("input", (e) => {
+  if (e.target.id === "answer-text") state.answerDrafts.set(e.target.dataset.job, e.target.value);
+});
+
 function renderDetail() {
+  const answerFocus = document.activeElement && document.activeElement.id === "answer-text";
   const j = state.selected && state.jobs.get(state.selected);
   $("#detail-id").textContent = j ? j.job_id : "";
   if (!j) { $("#detail").innerHTML = '<p class="muted">Select a job.</p>'; return; }
@@ -408,6 +415,7 @@ function renderDetail() {
   const question = j.state === "needs_input" && j.question
     ? `<div class="question" data-testid="job-question"><p>${esc(j.question)}</p>
         ${canCancel ? `<div class="answer"><input id="answer-text" data-job="${esc(j.job_id)}" maxlength="2000"
+          value="${esc(state.answerDrafts.get(j.job_id) || "")}"
           placeholder="Your answer, e.g. the shaft is 6 mm with a D flat">
         <button class="btn" data-action="answer-job" data-job="${esc(j.job_id)}">Answer</button></div>` : ""}</div>`
     : "";
@@ -431,6 +439,12 @@ function renderDetail() {
     </dl>
     <div class="links">${Object.entries(a).map(([k, url]) => `<a href="${esc(withToken(url))}" target="_blank">${esc(k)}</a>`).join("")}
       ${canCancel ? `<button class="btn danger" data-action="cancel-job" data-job="${esc(j.job_id)}">Cancel job</button>` : ""}</div>`;
+  // The detail is redrawn on every event: keep the answer being typed, and its focus.
+  const box = $("#answer-text");
+  if (box && answerFocus) {
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
   const canvas = $("#detail canvas[data-stl]");
   if (canvas) drawModel(canvas, canvas.dataset.stl);
 }
