@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import trimesh
 
+from printforge.gcode.analysis import GcodeAnalysis
+from printforge.gcode.gate import check_gcode
 from printforge.models.request import SliceOverrides
 from printforge.runtime.errors import InputError
 from printforge.settings import load_settings
-from printforge.slicing.analysis import GcodeAnalysis
 from printforge.slicing.engine import make_engine
-from printforge.slicing.gate import check_gcode
 from printforge.slicing.params import resolve_params
 
 pytestmark = [

@@ -14,6 +14,7 @@ import trimesh
 from pydantic import ValidationError
 from shapely.geometry import box
 
+from printforge.gcode.gate import check_gcode
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.models.request import SliceOverrides
 from printforge.runtime.errors import ConfigError
@@ -21,7 +22,6 @@ from printforge.settings import load_settings
 from printforge.slicing.bridges import bridge_angle
 from printforge.slicing.builtin import slice_file
 from printforge.slicing.config import SlicerSettings
-from printforge.slicing.gate import check_gcode
 from printforge.slicing.params import SliceParams, resolve_params
 from printforge.slicing.preview import BRIDGE_COLOUR, TILE, render_layers
 from printforge.slicing.prusaslicer import prusaslicer_ini

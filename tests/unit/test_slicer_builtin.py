@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import trimesh
 
+from printforge.gcode.gate import check_gcode
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.models.request import SliceOverrides
 from printforge.runtime.errors import ConfigError, InputError
 from printforge.slicing.builtin import slice_file
 from printforge.slicing.config import SlicerSettings
-from printforge.slicing.gate import check_gcode
 from printforge.slicing.params import resolve_params
 from printforge.slicing.preview import extrusion_segments
 

@@ -10,8 +10,8 @@ import pytest
 import trimesh
 
 from printforge.cli import main
+from printforge.gcode.analysis import analyse_gcode
 from printforge.models.printer import PrinterProfile
-from printforge.slicing.analysis import analyse_gcode
 from printforge.slicing.curaengine import find_definitions
 
 
