@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from printforge.server.auth import Role
-from printforge.server.rpc import CallContext, Endpoint, Forbidden, HandlerTable
+from printforge.server.ownership import check_may_cancel
+from printforge.server.rpc import CallContext, Endpoint, HandlerTable
 from printforge.server.state import STATE_KEY
 from printforge.server.views import job_view
 
@@ -48,14 +49,7 @@ async def _view(ctx: CallContext, job: Any) -> dict[str, Any]:
 
 async def _check_owner(ctx: CallContext, job_id: str) -> None:
     """As job.cancel: an operator changes its own jobs; an admin any."""
-    if ctx.principal.role.allows(Role.ADMIN):
-        return
-    orch = ctx.app[STATE_KEY].orch
-    await orch.get(job_id)  # an unknown id is not_found, not forbidden
-    if await orch.store.submitted_by(job_id) != ctx.principal.key_id:
-        raise Forbidden(
-            f"job {job_id} was submitted by another key: only that key or an admin may change it"
-        )
+    await check_may_cancel(ctx, job_id, "change")
 
 
 async def _handle_hold(ctx: CallContext, p: _JobParams) -> dict[str, Any]:
