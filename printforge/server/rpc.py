@@ -156,6 +156,16 @@ def error_for(err: BaseException) -> RpcError:
         else:
             code = ErrorCode.CONFLICT
         return RpcError(code, err.message, data)
+    if isinstance(err, TimeoutError):
+        # A wait inside a handler gave up (a printer busy for longer than it allowed): worth
+        # retrying, and no server fault. The operator still hears of it: it should not happen.
+        log.warning("a handler timed out (traceback at DEBUG)")
+        log.debug("a handler timed out", exc_info=err)
+        return RpcError(
+            ErrorCode.UNAVAILABLE,
+            "timed out waiting for the printer or service; try again",
+            {"error": "timeout"},
+        )
     # One line at ERROR for the operator; the traceback at DEBUG, for whoever debugs it.
     log.error("unexpected error in a handler: %s (traceback at DEBUG)", type(err).__name__)
     log.debug("unexpected error in a handler", exc_info=err)

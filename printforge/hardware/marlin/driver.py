@@ -107,6 +107,11 @@ class MarlinDriver(PrinterDriver):
         self.busy_reason: str | None = None
         # The state to go back to when a pause the firmware did itself (M600) ends.
         self._firmware_paused_from: PrinterState | None = None
+        # A pause asked for while a long command (M109, G29) runs: it parks once that command
+        # is done, as hosts do at the next line boundary. `_parking`: past the point where a
+        # resume may simply call it off.
+        self._pausing: asyncio.Task[None] | None = None
+        self._parking = False
 
     # lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -119,6 +124,7 @@ class MarlinDriver(PrinterDriver):
     async def stop(self) -> None:
         self._stopping = True
         self._started = False
+        self._call_off_pause()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -348,6 +354,8 @@ class MarlinDriver(PrinterDriver):
         state = self._status.state
         if state is PrinterState.FAULTED or self._firmware_paused_from is not None:
             return  # the fault's cause, or "paused by firmware", says more
+        if self._pause_pending():
+            return  # "pausing after ..." says more
         if reason is not None and state is not PrinterState.PAUSED:
             self._set_status(message=f"busy: {reason}")
         elif reason is None and self._status.message == shown:
@@ -515,6 +523,7 @@ class MarlinDriver(PrinterDriver):
             err.last_acked_line = engine.job_acked
             raise
         finally:
+            self._call_off_pause()  # the job ended before a requested pause took effect
             engine.drop_job()
             engine.job_skip = None
             if self._status.objects:
@@ -572,14 +581,26 @@ class MarlinDriver(PrinterDriver):
         return seg.stop, after_skip_commands(seg)
 
     # control -------------------------------------------------------------------------------
-    async def _drain(self, engine: LineEngine, timeout: float) -> None:
-        async with asyncio.timeout(timeout):
-            while engine.in_flight and engine.failed is None:
-                engine.changed.clear()
-                await engine.changed.wait()
+    def _pause_pending(self) -> bool:
+        return self._pausing is not None and not self._pausing.done()
+
+    def _call_off_pause(self) -> None:
+        """Drop a requested pause that has not started parking (the job ended, a resume)."""
+        task, self._pausing = self._pausing, None
+        if task is not None and not task.done():
+            task.cancel()
+            if self._status.message and self._status.message.startswith("pausing"):
+                self._set_status(message=None)
 
     async def pause(self) -> None:
+        """Stop feeding the job and park. Returns once parked; or, when the firmware is busy with
+        a long command (a heating wait, a slow G29), at once with the status message saying the
+        pause takes effect when that command ends: Marlin runs one command at a time, so the
+        host cannot park before then, and nobody should wait on an open request for minutes.
+        """
         engine = self._require_engine()
+        if self._pause_pending():
+            return  # asked for already; it takes effect when the running command ends
         if not self._streaming or engine.job_hold:
             raise InvalidTransition(f"printer {self.name} is not printing")
         if self._firmware_paused_from is not None:
@@ -588,7 +609,46 @@ class MarlinDriver(PrinterDriver):
                 " a pause of its own); it resumes by itself when its button is pressed"
             )
         engine.job_hold = True
-        await self._drain(engine, self.cfg.safe_stop_timeout_s)
+        task = asyncio.create_task(self._park_when_drained(engine), name=f"{self.name}-pause")
+        task.add_done_callback(self._pause_done)
+        self._pausing = task
+        # Moves ahead drain within seconds: answer once parked, as before. A heating wait ends
+        # when the heater is at temperature, which can take minutes: answer now.
+        if engine.heating_wait_in_flight() is None:
+            await asyncio.wait({task}, timeout=self.cfg.safe_stop_timeout_s)
+        if task.done():
+            task.result()  # its error, if any, is the caller's
+            return
+        running = engine.oldest_in_flight()
+        what = f"`{running[1]}`" if running is not None else "the current command"
+        log.info("printer %s: pause requested; it takes effect when %s ends", self.name, what)
+        self._set_status(message=f"pausing after {what} ends")
+
+    def _pause_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        err = task.exception()
+        if err is not None and not isinstance(err, PrinterError):
+            log.warning("printer %s: pause failed: %s", self.name, err or type(err).__name__)
+        # A PrinterError failed the engine too: the stream raises it for whoever prints.
+
+    async def _park_when_drained(self, engine: LineEngine) -> None:
+        # No timeout: the running command ends when it ends; the engine's watchdog and a lost
+        # link fail the engine, which ends this wait too.
+        while engine.in_flight and engine.failed is None:
+            engine.changed.clear()
+            await engine.changed.wait()
+        if engine.failed is not None:
+            raise engine.failed
+        if not self._streaming:
+            return
+        self._parking = True
+        try:
+            await self._park(engine)
+        finally:
+            self._parking = False
+
+    async def _park(self, engine: LineEngine) -> None:
         pos = await self._query_position(engine) or {}
         absolute, absolute_e, feed = modes_and_feed(self._job[: engine.job_acked])
         temps = self._status.temperatures
@@ -611,10 +671,19 @@ class MarlinDriver(PrinterDriver):
         for command in pause_commands(self._saved, self.profile):
             engine.submit(command)
         await engine.submit("M400")
-        self._set_status(state=PrinterState.PAUSED)
+        self._set_status(state=PrinterState.PAUSED, message=None)
 
     async def resume(self) -> None:
         engine = self._require_engine()
+        task = self._pausing
+        if task is not None and not task.done():
+            if not self._parking:
+                # Still waiting for the long command: nothing was parked, so nothing to undo.
+                self._call_off_pause()
+                engine.job_hold = False
+                engine.pump()
+                return
+            await asyncio.wait({task}, timeout=self.cfg.safe_stop_timeout_s)
         if self._saved is None or not engine.job_hold:
             raise InvalidTransition(f"printer {self.name} is not paused")
         for command in resume_commands(self._saved):
@@ -644,6 +713,7 @@ class MarlinDriver(PrinterDriver):
         if engine is None or engine.failed is not None or not self.connected.is_set():
             return
         self._set_status(state=PrinterState.CANCELLING)
+        self._call_off_pause()
         engine.drop_job()
         engine.job_hold = False
         # No M410 here: a quickstop skips the deceleration, so Marlin's position is no longer
