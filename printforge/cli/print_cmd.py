@@ -330,10 +330,15 @@ async def _pause_signals(driver: Any) -> AsyncIterator[None]:
                 if pause:
                     _say(f"pausing {driver.name}: waiting for the queued moves, then parking")
                     await driver.pause()
-                    _say(
-                        f"paused (heaters kept on); Ctrl-Z again or `kill -USR2 {os.getpid()}`"
-                        " resumes, Ctrl-C cancels"
-                    )
+                    status = driver.status()
+                    if status.state is not PrinterState.PAUSED:
+                        # A heating wait runs: the pause parks once it is over.
+                        _say(f"pause accepted: {status.message or 'after the running command'}")
+                    else:
+                        _say(
+                            f"paused (heaters kept on); Ctrl-Z again or `kill -USR2 {os.getpid()}`"
+                            " resumes, Ctrl-C cancels"
+                        )
                 else:
                     _say(f"resuming {driver.name}: heating back up and returning to the part")
                     await driver.resume()
