@@ -415,7 +415,7 @@ async def _follow(
 
     draw: Any = lambda progress: None  # noqa: E731 - replaced by the bar below
     if quiet:
-        await _until_done(events(), runner)
+        await _until_done(events(), runner, sub)
         return
     from rich.console import Console
     from rich.progress import (
@@ -455,7 +455,7 @@ async def _follow(
         unlisten = driver.add_listener(on_status)
         on_status(driver.status())
         try:
-            await _until_done(events(), runner)
+            await _until_done(events(), runner, sub)
         finally:
             unlisten()
 
@@ -475,11 +475,18 @@ def _remaining_text(eta_s: float | None) -> str:
     return f"remaining {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-async def _until_done(follow: Any, runner: asyncio.Task[Any]) -> None:
-    """Follow events until the runner ends (the bus does not close by itself)."""
+async def _until_done(follow: Any, runner: asyncio.Task[Any], sub: Any) -> None:
+    """Follow events until the runner ends (the bus does not close by itself), then read what
+    it published before it ended: the last progress of a print that stopped on a fault is
+    where the summary's acknowledged-line count comes from."""
     watcher = asyncio.create_task(follow)
     try:
         await asyncio.wait({watcher, runner}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done() and not watcher.done():
+            sub.close()  # the iteration ends once the queued events are read
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await asyncio.shield(watcher)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

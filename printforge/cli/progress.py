@@ -207,9 +207,11 @@ def render_summary(facts: dict[str, Any], files: str, pictures: list[str]) -> No
         console.print("requirements")
         for line in requirement_lines(facts["requirements"]):
             console.print(escape(line))
-    console.print(f"files   {files}")
+    # Paths are printed whole, never folded at the terminal's width: a person copies them and a
+    # script reads them (a long temporary folder broke across lines when stdout was a pipe).
+    console.print(f"files   {files}", soft_wrap=True)
     for picture in pictures:
-        console.print(f"picture {picture}")
+        console.print(f"picture {picture}", soft_wrap=True)
     error = facts.get("error")
     if error:
         console.print(f"[red]error   {error['code']}: {escape(error['message'])}")

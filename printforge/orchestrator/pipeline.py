@@ -103,6 +103,14 @@ class _Throttle:
     def close(self) -> None:
         self._cancel()
 
+    def send_held(self) -> None:
+        """Send the update held back now: a stage that fails (a printer's emergency stop) ends
+        where its last update says, so the last acknowledged line must not stay held."""
+        if self._held is not None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._flush()
+
 
 @dataclass
 class _Made:
@@ -289,9 +297,13 @@ class Pipeline:
         except PrintforgeError as err:
             record.state = StageState.FAILED
             record.error = JobError(code=err.code, message=err.message)
+            if isinstance(ctx.progress, _Throttle):
+                ctx.progress.send_held()
             self._emit(job, "stage.failed", stage, message=err.message)
             raise
         except Exception as err:
+            if isinstance(ctx.progress, _Throttle):
+                ctx.progress.send_held()
             record.state = StageState.FAILED
             record.error = JobError(code="internal_error", message=f"{type(err).__name__}: {err}")
             self._emit(job, "stage.failed", stage, message=record.error.message)
