@@ -55,6 +55,16 @@ def test_sign_in_says_where_the_admin_key_is_and_layers_open_full_size(
             row.click()
             picture = page.get_by_test_id("layer-preview").locator("a img")
             expect(picture).to_be_visible()
+            # The detail is redrawn on every event, and a new image has no width until it has
+            # loaded: wait (bounded) for the strip to be laid out across the card.
+            page.wait_for_function(
+                """() => {
+                    const i = document.querySelector('[data-testid=layer-preview] a img');
+                    const d = document.querySelector('[data-testid=job-detail]');
+                    return i && d && i.complete && i.clientWidth >= 0.9 * d.clientWidth;
+                }""",
+                timeout=15_000,
+            )
             shown = picture.evaluate("i => [i.clientWidth, i.naturalWidth]")
             detail_width = page.get_by_test_id("job-detail").evaluate("d => d.clientWidth")
             # The strip is 1440 px wide: in a half-card square it was ~170 px, unreadable.
