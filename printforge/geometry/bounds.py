@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from printforge.models.spec import EXPANDED_FAMILIES
+
 __all__ = ["FAMILY_SIZES", "Bounds", "node_bounds", "part_body_sizes"]
 
 Bounds = tuple[np.ndarray, np.ndarray]
@@ -231,17 +233,7 @@ def _expanded_sizes(n: Any) -> list[tuple[float, float, float]]:
     return [_size(node_bounds(tree)) for tree in expand(n)]
 
 
-for _kind in (
-    "pegboard_hook",
-    "fan_plate",
-    "fan_duct",
-    "pin_hinge",
-    "tool_holder",
-    "sliding_box",
-    "grommet",
-    "bag_clip",
-    "cable_comb",
-):
+for _kind in EXPANDED_FAMILIES:
     FAMILY_SIZES[_kind] = _expanded_sizes
 
 

@@ -314,19 +314,7 @@ FAMILIES: dict[str, Callable[[Any], list[mf.Manifold]]] = {
 
 
 # Families written as generic nodes (geometry/expand.py): the generic builder builds them.
-EXPANDED: frozenset[str] = frozenset(
-    {
-        "pegboard_hook",
-        "fan_plate",
-        "fan_duct",
-        "pin_hinge",
-        "tool_holder",
-        "sliding_box",
-        "grommet",
-        "bag_clip",
-        "cable_comb",
-    }
-)
+EXPANDED: frozenset[str] = s.EXPANDED_FAMILIES
 
 
 def raw_bodies(node: Any, solid: Callable[[Any], mf.Manifold]) -> list[mf.Manifold]:

@@ -164,6 +164,10 @@ FAMILY_KINDS = (
     "cable_comb",
 )
 
+# The families written as generic nodes (geometry/expand.py): the generic builder builds them,
+# and their sizes are the expanded trees'. One list for the builder, the bounds and the exports.
+EXPANDED_FAMILIES: frozenset[str] = frozenset(FAMILY_KINDS[FAMILY_KINDS.index("pegboard_hook") :])
+
 
 # primitives ------------------------------------------------------------------------------------
 
