@@ -70,12 +70,13 @@ class ManualSource:
 class DriverSource:
     """Follows a printer driver in this process.
 
-    With a virtual printer, the head is where its simulated machine is. The height comes from
-    the Zs at which it was seen extruding (E grew since the last look), but one look can land
-    on a Z-hop between two extrusions, which would put the part a hop too high. So a Z counts
-    once a later look saw extrusion at the same Z or higher; and whenever the printer stops
-    extruding (paused, finished, cancelled), the lowest Z not yet counted does, since hops
-    and lifts only ever add. The height can lag the nozzle by a layer while printing.
+    With a virtual printer, the head is where its simulated machine is, and the height is the
+    Z of the latest move the machine made laying plastic (extruding while moving in X or Y),
+    which the machine itself records. The height is not paired from two looks (E grew since
+    the last look, so plastic is at the Z seen now): a look comes every few hundred moves at
+    a simulation's speed, and between two looks the head can finish a layer, retract, lift
+    and park, which put the part at the parked height. Hops, lifts, a resume's
+    unretract and a purge in place lay nothing on the part, so they never raise it.
     Other drivers only report a layer: the height is then the mesh's height times the share of
     layers done, and the head is drawn parked above it.
 
@@ -98,8 +99,9 @@ class DriverSource:
         self._height = 0.0
         self._layer = 0
         self._layers_total: int | None = None
-        self._last_e: float | None = None
-        self._unconfirmed: list[float] = []  # Zs seen extruding, not yet counted
+        self._laid_mark = 0  # the machine's laying moves before this job began
+        self._laid_seen = 0  # the machine's laying moves at the last look
+        self._following = False  # the last look saw this job working
 
     def view(self) -> PrintView:
         status = self.driver.status()
@@ -107,11 +109,11 @@ class DriverSource:
             self._new_job(status.job_id)
         head = self._head()
         if status.job_id is not None and status.state in _WORKING:
-            self._follow(status, head)
+            self._follow(status)
         else:
             self._after(status)
-        if status.state is not PrinterState.PRINTING:
-            self._settle()
+        laid = self._laid()
+        self._laid_seen = laid[0] if laid is not None else 0
         return PrintView(
             job=self._job,
             mesh=self._mesh,
@@ -119,7 +121,7 @@ class DriverSource:
             layer=self._layer,
             layers_total=self._layers_total,
             height=self._height,
-            head=(head[0], head[1], head[2]) if head is not None else self._parked(),
+            head=head if head is not None else self._parked(),
         )
 
     def _new_job(self, job: str) -> None:
@@ -128,12 +130,16 @@ class DriverSource:
         self._height = 0.0
         self._layer = 0
         self._layers_total = None
-        self._last_e = None
-        self._unconfirmed = []
+        # What was laid since the last look is this job's: the previous job's last moves were
+        # taken by the look that saw it end (`_after`). A camera that starts watching in the
+        # middle of a print takes what the machine laid last.
+        self._laid_mark = self._laid_seen
+        self._following = False
 
     def _after(self, status: PrinterStatus) -> None:
         """The print is over (or not begun): its last progress report may have come with the
-        state change."""
+        state change, and its last moves may have been queued after the last look that saw it
+        working. Moves after that (by hand, on an idle printer) are not the print's."""
         progress = status.progress
         if (
             self._job is not None
@@ -142,41 +148,47 @@ class DriverSource:
             and progress.layers_total == self._layers_total
         ):
             self._layer = max(self._layer, progress.layer)
+        if self._following:
+            self._following = False
+            self._take_laid()
 
-    def _settle(self) -> None:
-        """Nothing is being extruded now: hops, parking and the final lift only ever add, so
-        the lowest Z not yet counted is the last layer laid."""
-        if self._unconfirmed:
-            self._height = max(self._height, min(self._unconfirmed))
-            self._unconfirmed = []
+    def _laid(self) -> tuple[int, float | None] | None:
+        """(laying moves so far, Z of the latest) of a simulated machine; None for others."""
+        machine = getattr(self.driver, "machine", None)
+        moves = getattr(machine, "laid_moves", None)
+        if not isinstance(moves, int):
+            return None
+        z = getattr(machine, "laid_z", None)
+        return moves, float(z) if z is not None else None
 
-    def _head(self) -> tuple[float, float, float, float] | None:
+    def _take_laid(self) -> bool:
+        """Raise the height to the latest layer laid in this job; False without a machine."""
+        laid = self._laid()
+        if laid is None:
+            return False
+        moves, z = laid
+        if moves > self._laid_mark and z is not None:
+            self._height = max(self._height, z)
+        return True
+
+    def _head(self) -> tuple[float, float, float] | None:
         machine = getattr(self.driver, "machine", None)
         pos = getattr(machine, "pos", None)
         if not isinstance(pos, dict):
             return None
-        return (float(pos["X"]), float(pos["Y"]), float(pos["Z"]), float(pos["E"]))
+        return (float(pos["X"]), float(pos["Y"]), float(pos["Z"]))
 
-    def _follow(
-        self, status: PrinterStatus, head: tuple[float, float, float, float] | None
-    ) -> None:
+    def _follow(self, status: PrinterStatus) -> None:
         progress = status.progress
         if progress is not None:
             if progress.layers_total:
                 self._layers_total = progress.layers_total
             if progress.layer is not None:
                 self._layer = max(self._layer, progress.layer)
-        if head is not None:
-            z, e = head[2], head[3]
-            if self._last_e is not None and e > self._last_e + 1e-6 and z > 0:
-                # Every earlier Z at or below this one was laid (or a hop no higher than a
-                # layer laid since): it counts. Higher ones wait.
-                counted = [u for u in self._unconfirmed if u <= z + 1e-6]
-                if counted:
-                    self._height = max(self._height, *counted)
-                self._unconfirmed = [u for u in self._unconfirmed if u > z + 1e-6] + [z]
-            self._last_e = e
-        elif self._layers_total and self._mesh is not None and self.mesh_height is not None:
+        self._following = True
+        if self._take_laid():
+            return
+        if self._layers_total and self._mesh is not None and self.mesh_height is not None:
             top = self.mesh_height(self._mesh)
             if top:
                 self._height = top * min(1.0, self._layer / self._layers_total)

@@ -143,6 +143,12 @@ class VirtualMachine:
         self.history: deque[ExecutedMove] = deque(maxlen=HISTORY_COMMANDS)
         self.commands = 0
         self.halted: str | None = None
+        # Plastic laid: moves that extruded while the nozzle travelled in X or Y, counted, and
+        # the machine Z of the latest. A retract's undo or a purge in place lays nothing on
+        # the part, and a Z-hop or a park extrudes nothing, so this Z is the part's top layer
+        # (a camera reads it: hardware/camera/follow.py).
+        self.laid_moves = 0
+        self.laid_z: float | None = None
 
     # time ----------------------------------------------------------------------------------
     def now(self) -> float:
@@ -335,6 +341,9 @@ class VirtualMachine:
         for point in step.points:
             d = (point[0] - start[0], point[1] - start[1], point[2] - start[2], point[3] - start[3])
             start = point
+            if d[3] > 0 and (d[0] or d[1]):
+                self.laid_moves += 1
+                self.laid_z = point[2]
             move_s, saved = self.timing.add(d, step.feed, step.accel)
             seconds += move_s
             self._shorten_last_block(saved)
