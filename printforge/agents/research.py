@@ -7,6 +7,7 @@ spec and the CAD pre-build checks, and feeds failures back to the same provider 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -112,6 +113,17 @@ class ResearchAgent(Agent[PrintRequest, DesignSpec]):
                 self.settings.llm, health=self._health, data_dir=self.settings.data_dir
             )
         return self._router
+
+    async def start(self) -> None:
+        # What the first design would otherwise build on the loop, in a thread: the prompt
+        # (it parses the worked examples), the schema, and the response cache's client import.
+        # On the loop it was one stall of 0.25-1.5 s (scripts/bench_loop_lag.py).
+        await asyncio.to_thread(self._warm)
+
+    def _warm(self) -> None:
+        system_prompt()
+        design_schema()
+        self.router.cache.preload()
 
     async def stop(self) -> None:
         if self._owns_router and self._router is not None:

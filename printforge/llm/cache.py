@@ -97,6 +97,12 @@ class ResponseCache:
             text = text.replace(word, "***")
         return text
 
+    def preload(self) -> None:
+        """Import the cache's client (aiocache, and redis-py with it): hundreds of ms, which
+        the first design would otherwise spend on the event loop. Any thread."""
+        if self.settings.enabled:
+            import aiocache  # noqa: F401
+
     def _backend(self) -> Any:
         if self._cache is not None:
             return self._cache

@@ -392,7 +392,8 @@ class LLMRouter:
             metrics.LLM_COST.labels(name, model).inc(cost)
         problems: list[str] = []
         if response.data is not None and response.parse_error is None and validate is not None:
-            problems = validate(response.data)
+            # The CAD agent's pre-build checks (shapely outlines): tens of ms off the loop.
+            problems = await asyncio.to_thread(validate, response.data)
         outcome = "success" if response.parse_error is None and not problems else "invalid"
         slot.count(outcome)
         metrics.LLM_CALLS.labels(name, model, outcome).inc()

@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 # What the stages import on first use: imported at start, in a thread, so that the first job
 # does not stall the loop the printers stream on (hundreds of ms on a loaded machine).
 _PRELOAD = (
+    "printforge.agents.cad",
+    "printforge.agents.printer",
+    "printforge.agents.research",
+    "printforge.agents.slicer",
     "printforge.gcode.analysis",
     "printforge.gcode.gate",
     "printforge.geometry",

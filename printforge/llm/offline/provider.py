@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from printforge.llm.base import LLMRequest, LLMResponse
@@ -31,13 +32,16 @@ class OfflineProvider:
         return None
 
     async def probe(self) -> None:
-        parse_request("a 20 mm calibration cube")
+        await asyncio.to_thread(parse_request, "a 20 mm calibration cube")
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         started = time.perf_counter()
         # With the printer known, an oversize request is refused here, with what was understood,
         # rather than later as a bare validation failure.
-        spec = parse_request(request.text, request.printer)
+        # In a thread: the rules and their outline checks are pure Python (5-70 ms), which
+        # would hold the loop the printers stream on. A process would cost more than it
+        # saves: the parse is short, and the loop gets the GIL back every switch interval.
+        spec = await asyncio.to_thread(parse_request, request.text, request.printer)
         data = spec.model_dump(mode="json")
         return LLMResponse(
             provider=self.name,
