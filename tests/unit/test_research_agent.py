@@ -147,3 +147,37 @@ async def test_a_model_for_the_offline_parser_is_refused_not_dropped(
     request = PrintRequest(text="a 20 mm calibration cube", llm_model="gpt-4o")
     with pytest.raises(InputError, match=r"'gpt-4o' applies to the first provider.*'offline'"):
         await ResearchAgent(settings).run(request, ctx_for(settings, tmp_path, request))
+
+
+def test_start_prepares_in_a_thread_what_the_first_design_would_build_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    """The prompt (it parses the worked examples), the schema and the cache client's import
+    cost the first design 0.25-1.5 s of the event loop when left to it. A fresh interpreter,
+    since this one has long since built them."""
+    import subprocess
+    import sys
+
+    code = f"""
+import asyncio, sys
+from printforge.agents.research import ResearchAgent
+from printforge.llm.prompt import design_schema, system_prompt
+from printforge.settings import load_settings
+
+async def start():
+    settings = load_settings(env="development", overrides={{"data_dir": {str(tmp_path)!r}}})
+    agent = ResearchAgent(settings)
+    await agent.start()
+    await agent.stop()
+
+assert "aiocache" not in sys.modules
+assert system_prompt.cache_info().currsize == 0 and design_schema.cache_info().currsize == 0
+asyncio.run(start())
+print("aiocache" in sys.modules, system_prompt.cache_info().currsize,
+      design_schema.cache_info().currsize)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "1", "1"]
