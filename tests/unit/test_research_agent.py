@@ -155,9 +155,15 @@ def test_start_prepares_in_a_thread_what_the_first_design_would_build_on_the_loo
     """The prompt (it parses the worked examples), the schema and the cache client's import
     cost the first design 0.25-1.5 s of the event loop when left to it. A fresh interpreter,
     since this one has long since built them."""
+    import os
     import subprocess
     import sys
 
+    repo = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])),
+    }
     code = f"""
 import asyncio, sys
 from printforge.agents.research import ResearchAgent
@@ -177,7 +183,13 @@ print("aiocache" in sys.modules, system_prompt.cache_info().currsize,
       design_schema.cache_info().currsize)
 """
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+        cwd=repo,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "1", "1"]
