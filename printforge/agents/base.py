@@ -7,11 +7,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.models.request import PrintRequest
 from printforge.runtime.health import HealthRecord
+
+if TYPE_CHECKING:
+    from printforge.gcode.analysis import Analysed
 
 __all__ = ["AGENTS", "Agent", "AgentContext", "load_agent"]
 
@@ -35,6 +38,10 @@ class AgentContext:
     )
     report: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
+    # The job's G-code as already analysed by an earlier step (the slicer's gate, the import
+    # of a user's file): the printer stage's gate reuses it for a printer of the same profile.
+    # The slicer sets it for the pipeline to pass on.
+    analysed: Analysed | None = None
 
 
 class Agent(ABC, Generic[In, Out]):

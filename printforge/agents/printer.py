@@ -56,7 +56,7 @@ class PrinterAgent(Agent[GcodeArtifact, dict[str, Any]]):
         self.material_from = material_from
 
     async def run(self, inp: GcodeArtifact, ctx: AgentContext) -> dict[str, Any]:
-        from printforge.gcode.gate import check_gcode
+        from printforge.gcode.gate import check_analysis, check_gcode
 
         if not inp.verify():
             raise BadArtifact(
@@ -67,7 +67,13 @@ class PrinterAgent(Agent[GcodeArtifact, dict[str, Any]]):
         # Whatever produced the file, nothing reaches a printer without passing the gate.
         if self.gate:
             material = ctx.material if self.material_from == "job" else driver.material
-            analysis = await run_cpu(check_gcode, inp.path, driver.profile, material)
+            known = ctx.analysed
+            if known is not None and known.fits(inp.sha256, driver.profile):
+                # Analysed for this very file and profile (by the slicer, or as it was
+                # imported): only this printer's and material's limits are left to apply.
+                analysis = check_analysis(known.analysis, inp.path.name, driver.profile, material)
+            else:
+                analysis = await run_cpu(check_gcode, inp.path, driver.profile, material)
             ctx.report["gate"] = {
                 "passed": True,
                 "printer": ctx.printer,

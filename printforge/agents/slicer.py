@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from printforge.agents.base import Agent, AgentContext
-from printforge.gcode.analysis import gcode_artifact
+from printforge.gcode.analysis import Analysed, gcode_artifact
 from printforge.gcode.gate import check_gcode
 from printforge.models.artifact import GcodeArtifact, MeshArtifact
 from printforge.runtime.health import HealthRecord, HealthState
@@ -71,6 +71,7 @@ class SlicerAgent(Agent[MeshArtifact | Path, GcodeArtifact]):
             ctx.progress(0.95, "drawing layers", None)
             preview = await run_cpu(render_layers, out, png, ctx.profile)
         artifact = await asyncio.to_thread(gcode_artifact, out, analysis, engine.name, preview)
+        ctx.analysed = Analysed(artifact.sha256, ctx.profile, analysis)
         report: dict[str, Any] = {
             "engine": engine.name,
             "wall_s": result.wall_s,

@@ -101,14 +101,20 @@ def _driver(args: argparse.Namespace, settings: Any) -> Any:
     return cls(args.printer, config, settings.printer_profile(args.printer), material)
 
 
-def _gate(path: Path, driver: Any) -> None:
+def _gate(path: Path, driver: Any) -> Any:
     """The same safety gate every job passes, before the port is opened: a file that would
-    leave this printer's volume, overheat it or rewrite its stored settings is refused."""
+    leave this printer's volume, overheat it or rewrite its stored settings is refused.
+    Returns the analysis (`gcode.analysis.Analysed`): the job's import and the printer
+    agent's gate take it rather than analyse the file twice more."""
+    from printforge.gcode.analysis import Analysed
     from printforge.gcode.gate import check_gcode
+    from printforge.models.artifact import file_sha256
     from printforge.runtime.errors import UnsafeGcode
 
+    sha256 = file_sha256(path)  # before the analysis: a file changed since is analysed again
     try:
-        check_gcode(path, driver.profile, getattr(driver, "material", None))
+        analysis = check_gcode(path, driver.profile, getattr(driver, "material", None))
+        return Analysed(sha256, driver.profile, analysis)
     except UnsafeGcode as err:
         raise UnsafeGcode(
             f"{err.message}. Not sent. If the file is right for this printer, give its profile"
@@ -183,12 +189,13 @@ async def _print_file(args: argparse.Namespace, path: Path, exists: bool) -> int
         # first long line.
         from printforge.hardware.marlin.gcode_file import load_gcode
 
+        analysed = None
         if not args.no_gate:
-            await asyncio.to_thread(_gate, path, driver)
+            analysed = await asyncio.to_thread(_gate, path, driver)
         program = await asyncio.to_thread(load_gcode, path, driver.profile.max_line_bytes)
         summary["lines_total"] = len(program)
         async with driver, _pause_signals(driver):
-            view = await _through_pipeline(args, settings, driver, path, seen)
+            view = await _through_pipeline(args, settings, driver, path, seen, analysed)
         if not view.ok:
             raise _job_error(view)
         printed = view.printed
@@ -263,7 +270,12 @@ def _job_error(view: Any) -> Any:
 
 
 async def _through_pipeline(
-    args: argparse.Namespace, settings: Any, driver: Any, path: Path, seen: list[Any]
+    args: argparse.Namespace,
+    settings: Any,
+    driver: Any,
+    path: Path,
+    seen: list[Any],
+    analysed: Any = None,
 ) -> Any:
     """The pipeline's print span for this file on this printer: the printer agent gates and
     streams it, as it does every job's; its progress events draw the bar."""
@@ -278,7 +290,9 @@ async def _through_pipeline(
     ) as local:
         sub = local.bus.subscribe()
         job = await local.submit(PrintRequest(gcode_path=path))
-        runner = asyncio.create_task(local.run(job, target=driver.name), name="print")
+        runner = asyncio.create_task(
+            local.run(job, target=driver.name, analysed=analysed), name="print"
+        )
         try:
             await _follow(sub, job.id, runner, driver, quiet=args.json, seen=seen)
             job = await runner

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,12 @@ from printforge.models.artifact import GcodeArtifact, file_sha256
 from printforge.models.printer import PrinterProfile
 
 __all__ = [
+    "Analysed",
     "Finding",
     "GcodeAnalysis",
     "analyse_gcode",
     "analyse_text",
+    "analyses_made",
     "gcode_artifact",
     "parse_duration",
 ]
@@ -91,6 +94,49 @@ class GcodeAnalysis(BaseModel):
     unknown_temps: list[Finding] = Field(default_factory=list, exclude=True)
 
 
+@dataclass(frozen=True)
+class Analysed:
+    """One file's analysis and what it was made for: the file's sha256 and the printer profile
+    the reader followed. A later step of the same job that needs the same file's figures (the
+    job's artifact, the gate of the printer it is sent to) takes them from here instead of
+    reading and modelling the file again, when the file and the profile are the same."""
+
+    sha256: str
+    profile: PrinterProfile
+    analysis: GcodeAnalysis
+
+    def fits(self, sha256: str, profile: PrinterProfile) -> bool:
+        return sha256 == self.sha256 and profile == self.profile
+
+    def with_density(self, density_g_cm3: float | None) -> GcodeAnalysis:
+        """The analysis with its filament weight for this material (the only figure that
+        depends on the material)."""
+        grams = filament_grams(self.analysis.filament_mm, self.profile, density_g_cm3)
+        return self.analysis.model_copy(update={"filament_g": grams})
+
+
+def filament_grams(
+    filament_mm: float, profile: PrinterProfile, density_g_cm3: float | None
+) -> float | None:
+    if density_g_cm3 is None:
+        return None
+    area = math.pi * (profile.filament_diameter / 2) ** 2
+    return round(filament_mm * area * density_g_cm3 / 1000, 4)
+
+
+@dataclass
+class _Count:
+    value: int = 0
+
+
+_ANALYSES = _Count()
+
+
+def analyses_made() -> int:
+    """How many G-code texts this process has analysed: the measure of work done twice."""
+    return _ANALYSES.value
+
+
 def analyse_gcode(
     path: Path, profile: PrinterProfile, density_g_cm3: float | None = None
 ) -> GcodeAnalysis:
@@ -108,6 +154,7 @@ def analyse_text(
 ) -> GcodeAnalysis:
     """The figures of a G-code text; `path` names it and, unless `size_bytes` is given, is
     where its size is read."""
+    _ANALYSES.value += 1
     reader = Reader(profile)
     notes = _Notes()
     route = _Path(reader)
@@ -267,9 +314,7 @@ def _figures(
         unknown_moves=notes.unknown_moves,
         unknown_temps=notes.unknown_temps,
     )
-    if density is not None:
-        area = math.pi * (profile.filament_diameter / 2) ** 2
-        analysis.filament_g = round(filament * area * density / 1000, 4)
+    analysis.filament_g = filament_grams(filament, profile, density)
     if len(xs) > 1:
         _bounds(analysis, a[:, :3], a[:, 6].astype(int), pushing, toggles)
     return analysis
@@ -357,12 +402,18 @@ def parse_duration(text: str) -> float:
 
 
 def gcode_artifact(
-    path: Path, analysis: GcodeAnalysis, engine: str, preview: Path | None = None
+    path: Path,
+    analysis: GcodeAnalysis,
+    engine: str,
+    preview: Path | None = None,
+    *,
+    sha256: str | None = None,
 ) -> GcodeArtifact:
-    """The typed artifact for a G-code file: its hash and the analysis' figures, whoever sliced."""
+    """The typed artifact for a G-code file: its hash (`sha256` when already computed) and the
+    analysis' figures, whoever sliced."""
     return GcodeArtifact(
         path=path,
-        sha256=file_sha256(path),
+        sha256=sha256 or file_sha256(path),
         size_bytes=analysis.size_bytes,
         engine=engine,
         lines=analysis.lines,

@@ -35,6 +35,7 @@ __all__ = [
     "GcodeAnalysis",
     "Limits",
     "SessionGate",
+    "check_analysis",
     "check_gcode",
     "file_problems",
     "inspect_gcode",
@@ -127,11 +128,22 @@ def check_gcode(
 ) -> GcodeAnalysis:
     """The file's figures, or UnsafeGcode naming every limit the file breaks (the first line
     that breaks each), so one fix-and-retry round sees them all."""
-    analysis, problems = inspect_gcode(path, profile, material)
+    analysis = analyse_gcode(path, profile, material.density_g_cm3 if material else None)
+    return check_analysis(analysis, path.name, profile, material)
+
+
+def check_analysis(
+    analysis: GcodeAnalysis,
+    name: str,
+    profile: PrinterProfile,
+    material: MaterialProfile | None = None,
+) -> GcodeAnalysis:
+    """`check_gcode` on a file already analysed with `profile` (`name` names it)."""
     if analysis.lines == 0:
-        raise BadArtifact(f"{path.name} contains no G-code commands")
+        raise BadArtifact(f"{name} contains no G-code commands")
+    problems = file_problems(analysis, Limits.of(profile, material), name)
     if problems:
-        raise UnsafeGcode(join_problems(problems, path.name))
+        raise UnsafeGcode(join_problems(problems, name))
     return analysis
 
 

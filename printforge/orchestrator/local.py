@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from printforge.agents.base import Agent, load_agent
 from printforge.hardware.base import PrinterDriver
@@ -35,6 +35,9 @@ from printforge.runtime.errors import (
 )
 from printforge.runtime.health import HealthRegistry
 from printforge.settings import Settings
+
+if TYPE_CHECKING:
+    from printforge.gcode.analysis import Analysed
 
 __all__ = ["LocalPipeline", "job_error"]
 
@@ -169,7 +172,13 @@ class LocalPipeline:
         await self.store.insert(job)
         return job
 
-    async def run(self, job: Job, target: str | None = None) -> Job:
-        """Drive the job through this command's span; returns it in its final state."""
+    async def run(
+        self, job: Job, target: str | None = None, *, analysed: Analysed | None = None
+    ) -> Job:
+        """Drive the job through this command's span; returns it in its final state.
+
+        Args:
+            analysed: the command's own analysis of the request's G-code file, if it made one.
+        """
         assert self.pipeline is not None
-        return await self.pipeline.run(job, self.span, target=target)
+        return await self.pipeline.run(job, self.span, target=target, analysed=analysed)

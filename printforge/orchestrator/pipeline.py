@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from printforge.agents.base import Agent, AgentContext
 from printforge.models.artifact import GcodeArtifact, MeshArtifact, SpecArtifact, file_sha256
@@ -47,6 +47,9 @@ from printforge.runtime.health import HealthRegistry
 from printforge.runtime.paths import PRIVATE_DIR_MODE
 from printforge.runtime.system import disk_full
 from printforge.settings import Settings
+
+if TYPE_CHECKING:
+    from printforge.gcode.analysis import Analysed
 
 __all__ = ["Pipeline", "PrinterChooser"]
 
@@ -116,6 +119,7 @@ class _Throttle:
 class _Made:
     gcode: GcodeArtifact | None
     printer: str  # the printer it was designed and sliced for
+    analysed: Analysed | None = None  # the G-code's analysis, for the printer stage's gate
 
 
 _PROGRESS_INTERVAL_S = 0.1
@@ -347,6 +351,7 @@ class Pipeline:
         release_printer: Callable[[str, bool], None] | None = None,
         design_profile: PrinterProfile | None = None,
         retarget: Callable[[Job, str, tuple[float, float, float]], str] | None = None,
+        analysed: Analysed | None = None,
     ) -> Job:
         """Drive a job through `span` (by default the one its request describes) to its end.
 
@@ -363,6 +368,9 @@ class Pipeline:
             design_profile: the volume research and CAD check the part against (by default
                 the target's profile); `retarget` may then move the job to a printer the part
                 fits.
+            analysed: the door's own analysis of the request's G-code file (`print` gates it
+                before it opens the printer's port): used instead of analysing it again when
+                the file and the profile are the same.
         """
         span = span or Span.of(job.request)
         printer = target or job.request.printer or self.settings.default_printer
@@ -375,7 +383,7 @@ class Pipeline:
         # job that fails earlier shows them pending: never reached, not decided against).
         self._skip(job, *order[: order.index(span.entry)])
         try:
-            made = await self._prepare(job, span, printer, design_profile, retarget)
+            made = await self._prepare(job, span, printer, design_profile, retarget, analysed)
             printer = made.printer
             if span.exit is not StageName.PRINTER:
                 self._skip(job, *order[order.index(span.exit) + 1 :])
@@ -394,9 +402,9 @@ class Pipeline:
                 self._emit(job, "log", StageName.PRINTER, message="waiting for a printer")
             reserved = await (choose_printer or _as_targeted)(job, printer)
             job.printer = reserved
-            await self.run_stage(
-                job, StageName.PRINTER, made.gcode, self._context(job, StageName.PRINTER, reserved)
-            )
+            ctx = self._context(job, StageName.PRINTER, reserved)
+            ctx.analysed = made.analysed
+            await self.run_stage(job, StageName.PRINTER, made.gcode, ctx)
             printed = True
             await self.move(job, JobState.COMPLETED, reason=f"printed on {reserved}")
             return job
@@ -504,6 +512,7 @@ class Pipeline:
         printer: str,
         design_profile: PrinterProfile | None,
         retarget: Callable[[Job, str, tuple[float, float, float]], str] | None,
+        analysed: Analysed | None = None,
     ) -> _Made:
         """The stages before the printer: whatever of research, CAD and slicing the span holds,
         from the input its entry stage takes. Returns the G-code (if the span reaches it) and
@@ -515,10 +524,10 @@ class Pipeline:
             if request.gcode_path is None:
                 raise InputError("the print stage needs a G-code file")
             ctx = self._context(job, StageName.SLICER, printer)
-            gcode = await asyncio.to_thread(
-                self._import_gcode, job, request.gcode_path, ctx.profile, ctx.material
+            gcode, known = await asyncio.to_thread(
+                self._import_gcode, job, request.gcode_path, ctx.profile, ctx.material, analysed
             )
-            return _Made(gcode, printer)
+            return _Made(gcode, printer, known)
         mesh: MeshArtifact | Path
         if span.entry is StageName.SLICER:
             # A user's model enters the slicer as it is (no CAD checks, no turning); the
@@ -533,11 +542,10 @@ class Pipeline:
                 return _Made(None, printer)
             if retarget is not None:
                 printer = retarget(job, printer, designed.size_mm)
-        gcode = await self.run_stage(
-            job, StageName.SLICER, mesh, self._context(job, StageName.SLICER, printer)
-        )
+        ctx = self._context(job, StageName.SLICER, printer)
+        gcode = await self.run_stage(job, StageName.SLICER, mesh, ctx)
         job.gcode = gcode
-        return _Made(gcode, printer)
+        return _Made(gcode, printer, ctx.analysed)
 
     async def _design(
         self, job: Job, span: Span, printer: str, design_profile: PrinterProfile | None
@@ -619,15 +627,26 @@ class Pipeline:
         return path
 
     def _import_gcode(
-        self, job: Job, source: Path, profile: PrinterProfile, material: MaterialProfile
-    ) -> GcodeArtifact:
-        """A user's own G-code enters at the printer stage; the printer agent gates it."""
-        from printforge.gcode.analysis import analyse_gcode, gcode_artifact
+        self,
+        job: Job,
+        source: Path,
+        profile: PrinterProfile,
+        material: MaterialProfile,
+        known: Analysed | None,
+    ) -> tuple[GcodeArtifact, Analysed]:
+        """A user's own G-code enters at the printer stage; the printer agent gates it, with
+        the analysis made here (or the door's own, `known`, when it is of this very file)."""
+        from printforge.gcode.analysis import Analysed, analyse_gcode, gcode_artifact
 
         if not source.is_file():
             raise InputError(f"G-code file {source} does not exist")
         dest = self.job_dir(job.id) / "model.gcode"
         if source.resolve() != dest.resolve():
             shutil.copyfile(source, dest)
-        analysis = analyse_gcode(dest, profile, material.density_g_cm3)
-        return gcode_artifact(dest, analysis, "imported")
+        sha256 = file_sha256(dest)
+        if known is not None and known.fits(sha256, profile):
+            analysis = known.with_density(material.density_g_cm3)
+        else:
+            analysis = analyse_gcode(dest, profile, material.density_g_cm3)
+        artifact = gcode_artifact(dest, analysis, "imported", sha256=sha256)
+        return artifact, Analysed(sha256, profile, analysis)
