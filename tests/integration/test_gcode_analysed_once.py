@@ -167,9 +167,7 @@ async def test_the_gate_applies_the_jobs_material_by_default(
     path = write_gcode(tmp_path, cube_gcode(size=4.0, layer=0.5))
     driver = VirtualDriver("v1", VirtualConfig(sim_speed=20000.0), PROFILE, COOL)
     try:
-        job = await _print(
-            settings, driver, PrintRequest(gcode_path=path), SPANS["print"]
-        )
+        job = await _print(settings, driver, PrintRequest(gcode_path=path), SPANS["print"])
     finally:
         await driver.stop()
     assert job.state is JobState.COMPLETED, job.error
