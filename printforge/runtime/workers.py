@@ -20,7 +20,7 @@ import logging
 import multiprocessing as mp
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 __all__ = ["WorkerPool", "install", "installed", "run_cpu"]
@@ -89,8 +89,13 @@ class WorkerPool:
         self._reader: threading.Thread | None = None
         self._callbacks: dict[int, tuple[Progress, Callable[[], None]]] = {}
         self._ids = itertools.count()
+        self._lock = threading.Lock()  # `_ensure` runs in threads (`_submit`)
 
     def _ensure(self) -> ProcessPoolExecutor:
+        with self._lock:
+            return self._ensure_locked()
+
+    def _ensure_locked(self) -> ProcessPoolExecutor:
         if self._executor is None:
             _register_reducers()
             ctx = mp.get_context("spawn")
@@ -127,10 +132,9 @@ class WorkerPool:
 
         `fn` and its arguments are pickled: module-level functions and plain data only.
         """
-        executor = self._ensure()
         loop = asyncio.get_running_loop()
         if progress is None:
-            return await loop.run_in_executor(executor, _call, fn, args, None)
+            return await self._submit(fn, args, None)
         task = next(self._ids)
         all_reported = loop.create_future()
 
@@ -144,16 +148,33 @@ class WorkerPool:
 
         self._callbacks[task] = (progress, delivered)
         try:
-            result = await loop.run_in_executor(executor, _call, fn, args, task)
+            result = await self._submit(fn, args, task)
             async with asyncio.timeout(REPORTS_TIMEOUT_S):
                 await all_reported
             return result
         finally:
             self._callbacks.pop(task, None)
 
+    async def _submit(self, fn: Callable[..., T], args: tuple[Any, ...], task: int | None) -> T:
+        # Submitted from a thread: a submit starts a worker process while the pool has fewer
+        # than `workers` (spawn: a fork, an exec and the pickled preparation data), and the
+        # first one also the pool's queue and threads; on the loop that was a stall of tens
+        # of ms (more on a loaded machine) at a server's first design.
+        submitting = asyncio.ensure_future(
+            asyncio.to_thread(lambda: self._ensure().submit(_call, fn, args, task))
+        )
+        try:
+            future = await asyncio.shield(submitting)
+        except asyncio.CancelledError:
+            # Cancelled while the thread submits: what it submits is not wanted.
+            submitting.add_done_callback(_cancel_submitted)
+            raise
+        return await asyncio.wrap_future(future)
+
     def close(self) -> None:
         """Stop taking work, drop what has not started; running work ends in its process."""
-        executor, self._executor = self._executor, None
+        with self._lock:
+            executor, self._executor = self._executor, None
         if executor is None:
             return
         reports = self._reports
@@ -167,6 +188,11 @@ class WorkerPool:
             reports.put(None)  # ends the reader thread
 
         threading.Thread(target=finish, name="worker-pool-close", daemon=True).start()
+
+
+def _cancel_submitted(submitting: asyncio.Future[Future[Any]]) -> None:
+    if not submitting.cancelled() and submitting.exception() is None:
+        submitting.result().cancel()
 
 
 _installed: WorkerPool | None = None
