@@ -69,6 +69,4 @@ def spool_short_reason(printer: str, spool: Spool, needed_g: float) -> str | Non
     """Why a job needing `needed_g` grams cannot print from this spool; None when it can."""
     if spool.remaining_weight + 1e-6 >= needed_g:
         return None
-    return (
-        f"spool on {printer} has {spool.remaining_weight:.0f} g, job needs {needed_g:.0f} g"
-    )
+    return f"spool on {printer} has {spool.remaining_weight:.0f} g, job needs {needed_g:.0f} g"

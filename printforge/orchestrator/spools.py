@@ -217,7 +217,7 @@ class SpoolTracker:
     async def load(self, printer: str, spool_id: int | None) -> Spool | None:
         """Put a spool on a printer (None: take it off); the printer's material becomes the
         spool's. A spool is on one printer at a time."""
-        self.printers.get(printer)
+        self._known(printer)
         if spool_id is None:
             self._loads.pop(printer, None)
             await self._save_load(printer)
@@ -240,7 +240,7 @@ class SpoolTracker:
     async def set_material(self, printer: str, material: str) -> str:
         """A person loaded another filament on `printer`. A tracked spool of another material
         is taken off it (its grams no longer say anything about what is loaded)."""
-        self.printers.get(printer)
+        self._known(printer)
         name = self._material_name(material)
         spool = self.loaded(printer)
         if spool is not None and spool.material.casefold() != name.casefold():
@@ -251,6 +251,12 @@ class SpoolTracker:
         await self._save_load(printer)
         self._apply(printer)
         return name
+
+    def _known(self, printer: str) -> None:
+        """An attached printer, or one configured (the command line edits the store for a
+        printer no process runs now; it is applied when one starts it)."""
+        if printer not in self.settings.printers:
+            self.printers.get(printer)  # unknown: the attached printers are named
 
     def _material_name(self, material: str) -> str:
         try:
