@@ -153,8 +153,6 @@ async def _local(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, 
 
     settings = load_cli_settings(args)
     name = args.printer
-    if name is not None:
-        settings.printer(name)  # an unknown name fails here, listing the configured ones
     lock = DataDirLock(settings.data_dir)
     try:
         lock.acquire()
@@ -164,7 +162,10 @@ async def _local(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, 
             # The server owns the printers: only it can act on them truthfully.
             print(f"printforge: asking the server that owns {settings.data_dir}: {url}",
                   file=sys.stderr)  # fmt: skip
+            # The server's printers, which its own config (or the bus) names, not this one.
             return await _call_server(str(url), args.api_key_env, args.action, params)
+        if name is not None:
+            settings.printer(name)  # an unknown name fails here, listing the configured ones
         if args.action == "clear":
             return _clear_record(settings, name, busy=True)
         pid = err.holder.get("pid", "?")
@@ -175,6 +176,8 @@ async def _local(args: argparse.Namespace, params: dict[str, Any]) -> dict[str, 
             holder=err.holder,
         ) from None
     try:
+        if name is not None:
+            settings.printer(name)  # an unknown name fails here, listing the configured ones
         if args.action == "clear":
             return _clear_record(settings, name, busy=False)
         if args.action == "list":
