@@ -517,9 +517,10 @@ class Orchestrator:
     def _release_printer(self, name: str, printed: bool) -> None:
         job_id = self.printers.reserved_by(name)
         job = self._live.get(job_id) if job_id is not None else None
-        if printed and job is not None:
+        if job is not None:
             # Before the release wakes the scheduler: the next job is matched against the
-            # grams left after this print, not before it.
+            # grams left after this print, not before it. Not only when `printed`: a print
+            # cancelled by the user unwinds without it, and is charged by its progress.
             grams = self.spools.charge(job, name)
             if grams:
                 self.pipeline._emit(job, "log", StageName.PRINTER,  # type: ignore[union-attr]

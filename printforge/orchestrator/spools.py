@@ -109,6 +109,12 @@ class SpoolTracker:
         if self.spoolman is not None:
             await self.spoolman.close()
 
+    async def settle(self, timeout: float = _STOP_GRACE_S) -> None:
+        """Wait until every charge so far is written to the store (and sent to Spoolman, or
+        kept to be sent again)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
     # reads -----------------------------------------------------------------------------------
     def loaded(self, printer: str) -> Spool | None:
         """The spool on `printer`, if one is tracked there."""
