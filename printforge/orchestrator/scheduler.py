@@ -67,6 +67,7 @@ class FarmScheduler:
         # The spool loaded on a printer (SpoolTracker.loaded), when spools are tracked; told
         # when a waiting job's every compatible printer has too little filament (issue 15).
         self.spool_of: Callable[[str], Spool | None] = lambda name: None
+        self.spools_loaded: Callable[[], bool] = lambda: False
         self.on_spool_wait: Callable[[str, str, list[str]], None] | None = None
         self._spool_waits: dict[str, str] = {}
 
@@ -332,6 +333,8 @@ class FarmScheduler:
         """Waiting jobs whose every otherwise compatible printer has too short a spool: the
         reason, and those printers."""
         out: dict[str, tuple[str, list[str]]] = {}
+        if not self.spools_loaded():
+            return out  # run on every wake of a busy farm: nothing to do without spools
         names = self.printers.names()
         for waiter in self._waiters:
             fitting = [n for n in names if self._compatible(waiter, n, spool=False)]

@@ -94,6 +94,7 @@ class Orchestrator:
         self.scheduler.on_bed_wait = self._on_bed_wait
         self.spools = SpoolTracker(settings, self.store, self.printers)
         self.scheduler.spool_of = self.spools.loaded
+        self.scheduler.spools_loaded = self.spools.any_loaded
         self.scheduler.on_spool_wait = self._on_spool_wait
         self.queue = QueueControl(self)
         self._agent_overrides = agents or {}

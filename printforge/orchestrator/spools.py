@@ -122,6 +122,9 @@ class SpoolTracker:
         spool = self._spools.get(spool_id) if spool_id is not None else None
         return spool.model_copy(update={"printer": printer}) if spool is not None else None
 
+    def any_loaded(self) -> bool:
+        return bool(self._loads)
+
     def spools(self, *, archived: bool = False) -> list[Spool]:
         where = {spool_id: printer for printer, spool_id in self._loads.items()}
         return [
