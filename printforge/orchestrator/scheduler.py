@@ -314,7 +314,7 @@ class FarmScheduler:
         # nozzle and start/end G-code, so matching on it covers size and nozzle at once.
         if entry.profile != waiter.profile:
             return False
-        if not waiter.tags <= set(entry.tags):
+        if waiter.tags and not waiter.tags <= set(entry.tags):
             return False
         nozzle = waiter.nozzle
         if nozzle is not None and abs(self.printers.profile(name).nozzle_diameter - nozzle) > 1e-3:
