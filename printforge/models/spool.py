@@ -69,4 +69,11 @@ def spool_short_reason(printer: str, spool: Spool, needed_g: float) -> str | Non
     """Why a job needing `needed_g` grams cannot print from this spool; None when it can."""
     if spool.remaining_weight + 1e-6 >= needed_g:
         return None
-    return f"spool on {printer} has {spool.remaining_weight:.0f} g, job needs {needed_g:.0f} g"
+    has, needs = _grams(spool.remaining_weight), _grams(needed_g)
+    return f"spool on {printer} has {has}, job needs {needs}"
+
+
+def _grams(value: float) -> str:
+    """Whole grams, but tenths under 10 g: "has 0 g, job needs 0 g" would say nothing."""
+    text = f"{value:.0f}" if value >= 10 else f"{value:.1f}".rstrip("0").rstrip(".")
+    return f"{text} g"

@@ -19,7 +19,8 @@ from printforge.orchestrator.spoolman import spool_from_spoolman
         (12.0, 30.0, "spool on mk3 has 12 g, job needs 30 g"),
         (30.0, 30.0, None),
         (500.0, 4.2, None),
-        (0.0, 0.5, "spool on mk3 has 0 g, job needs 0 g"),
+        (0.0, 0.5, "spool on mk3 has 0 g, job needs 0.5 g"),
+        (1.0, 3.9246, "spool on mk3 has 1 g, job needs 3.9 g"),
     ],
 )
 def test_short_spool_reason(remaining: float, needed: float, reason: str | None) -> None:
