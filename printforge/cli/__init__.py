@@ -43,6 +43,7 @@ COMMANDS: tuple[str, ...] = (
     "slice",
     "jobs",
     "printers",
+    "spools",
     "health",
     "gcode_info",
     "print_cmd",

@@ -42,6 +42,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     queue.add_argument("--printer", help="update: the printer to print on")
     queue.add_argument("--material", help="update: the material to print with")
     queue.add_argument(
+        "--tag",
+        action="append",
+        dest="tags",
+        metavar="TAG",
+        help="update: the printer must have this tag (repeat for more; --tag '' clears them)",
+    )
+    queue.add_argument(
+        "--nozzle", type=float, metavar="MM", help="update: the printer's nozzle (0 clears it)"
+    )
+    queue.add_argument(
+        "--not-before",
+        metavar="TIME",
+        help="update: not dispatched before this time (ISO 8601 with a zone, e.g."
+        " 2026-12-08T06:00:00+01:00); --not-before now clears it",
+    )
+    queue.add_argument(
         "--from",
         dest="retry_from",
         choices=("failed", "start"),
@@ -184,6 +200,13 @@ async def _queue_action(args: argparse.Namespace) -> int:
         params.update(before=args.before, after=args.after, top=args.top)
     elif action == "update":
         params.update(priority=args.priority, printer=args.printer, material=args.material)
+        if args.tags is not None:
+            params["tags"] = [t for t in args.tags if t]
+        params["nozzle_diameter"] = args.nozzle
+        if args.not_before is not None and args.not_before.casefold() == "now":
+            params["clear_not_before"] = True
+        else:
+            params["not_before"] = args.not_before
     params = {k: v for k, v in params.items() if v is not None and v is not False}
     server = args.server or os.environ.get(SERVER_ENV)
     if not server:
@@ -204,5 +227,14 @@ async def _queue_action(args: argparse.Namespace) -> int:
         print(f"{job_id}: retried as {view['job_id']} ({view['state']}, {view['source']})")
     else:
         held = " (held)" if view.get("held") else ""
-        print(f"{view['job_id']}: {view['state']}{held}, priority {view['priority']}")
+        extra = "".join(
+            f", {label} {value}"
+            for label, value in (
+                ("tags", ", ".join(view.get("tags") or [])),
+                ("nozzle", view.get("nozzle_diameter")),
+                ("not before", view.get("not_before")),
+            )
+            if value
+        )
+        print(f"{view['job_id']}: {view['state']}{held}, priority {view['priority']}{extra}")
     return 0

@@ -154,6 +154,11 @@ class PrinterDriver(ABC):
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
+    def load_material(self, material: MaterialProfile) -> None:
+        """A person loaded another filament: the gate's limits and the status follow it."""
+        self.material = material
+        self._set_status(material=material.name)
+
     def _set_status(self, **changes: Any) -> None:
         from datetime import UTC, datetime
 

@@ -28,6 +28,9 @@ class PrinterEntry(BaseModel):
         False, description="after a print, wait for a person to confirm the bed is clear"
     )
     camera: CameraConfig | None = Field(None, description="[printers.NAME.camera]")
+    tags: list[str] = Field(
+        default_factory=list, description='what jobs may ask for, e.g. ["0.6mm", "enclosed"]'
+    )
 
     @property
     def driver_options(self) -> dict[str, Any]:

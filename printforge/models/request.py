@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -68,6 +69,11 @@ class PrintRequest(BaseModel):
     )
     slice: SliceOverrides = Field(default_factory=SliceOverrides)
     print_: bool = Field(True, alias="print", description="stop after slicing when false")
+    # Constraints on the printer (issue 15): every tag must be among the printer's
+    # `[printers.NAME] tags`, the nozzle its profile's; not dispatched before `not_before`.
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    nozzle_diameter: float | None = Field(None, gt=0, le=2.0)
+    not_before: datetime | None = Field(None, description="not dispatched before this time")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -78,6 +84,22 @@ class PrintRequest(BaseModel):
         if problem is not None:
             raise ValueError(problem)
         return text
+
+    @field_validator("tags")
+    @classmethod
+    def _clean_tags(cls, tags: list[str]) -> list[str]:
+        cleaned = [t.strip() for t in tags]
+        if any(not t or len(t) > 64 for t in cleaned):
+            raise ValueError("a tag is 1 to 64 characters")
+        return sorted(set(cleaned))
+
+    @field_validator("not_before")
+    @classmethod
+    def _aware(cls, when: datetime | None) -> datetime | None:
+        # A time without a zone would be read in whichever zone the server runs in.
+        if when is not None and when.tzinfo is None:
+            raise ValueError("not_before needs a time zone (e.g. 2026-12-08T06:00:00+01:00 or Z)")
+        return when
 
     @model_validator(mode="after")
     def _one_source(self) -> PrintRequest:

@@ -316,9 +316,9 @@ class PrinterManager:
     def set_material(self, name: str, material: str) -> None:
         """A person loaded another filament."""
         entry = self.entry(name)
-        self._entries[name] = entry.model_copy(
-            update={"material": self.settings.material(material).name}
-        )
+        profile = self.settings.material(material)
+        self._entries[name] = entry.model_copy(update={"material": profile.name})
+        self.get(name).load_material(profile)
         self._wake()
 
     # beds across restarts ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ its old heap entry, no longer matching, is skipped (Orchestrator._dispatch_loop)
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from printforge.models.job import Job, JobState, StageName, StageState
@@ -22,6 +23,7 @@ class _Orchestrator(Protocol):
     pipeline: Any
     printers: Any
     settings: Any
+    scheduler: Any
 
     async def get(self, job_id: str) -> Job: ...
 
@@ -117,10 +119,25 @@ class QueueControl:
         priority: int | None = None,
         printer: str | None = None,
         material: str | None = None,
+        tags: list[str] | None = None,
+        nozzle_diameter: float | None = None,
+        not_before: datetime | None = None,
+        clear_not_before: bool = False,
     ) -> Job:
-        """Change a queued job's priority, printer or material (checked as at submission)."""
+        """Change a queued job's priority, printer, material, constraints (tags, nozzle; 0
+        clears it) or `not_before`, checked as at submission."""
         job = await self._queued(job_id)
         changes: dict[str, object] = {}
+        if tags is not None:
+            changes["tags"] = tags
+        if nozzle_diameter is not None:
+            changes["nozzle_diameter"] = nozzle_diameter or None
+        if not_before is not None and clear_not_before:
+            raise InputError("give not_before or clear_not_before, not both")
+        if not_before is not None:
+            changes["not_before"] = not_before
+        if clear_not_before:
+            changes["not_before"] = None
         if priority is not None:
             changes["priority"] = priority
         if printer is not None:
@@ -129,8 +146,22 @@ class QueueControl:
         if material is not None:
             changes["material"] = self.orch.settings.material(material).name
         if not changes:
-            raise InputError("job.update needs at least one of priority, printer, material")
-        job.request = job.request.model_copy(update=changes)
+            raise InputError(
+                "job.update needs at least one of priority, printer, material, tags,"
+                " nozzle_diameter, not_before, clear_not_before"
+            )
+        try:
+            # Validated as a new request is (tags cleaned, a time with its zone).
+            request = PrintRequest.model_validate(
+                {**job.request.model_dump(by_alias=True), **changes}
+            )
+        except ValueError as err:
+            raise InputError(f"invalid update: {err}") from None
+        if request.print_:
+            self.orch.scheduler.check_constraints(
+                request, [request.printer] if request.printer else None
+            )
+        job.request = request
         said = ", ".join(f"{k} {v}" for k, v in changes.items())
         return await self._changed(job, f"updated: {said}")
 

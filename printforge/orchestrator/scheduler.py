@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from printforge.hardware.base import PrinterDriver
 from printforge.models.job import Job
 from printforge.models.printer import PrinterProfile, PrinterStatus
+from printforge.models.request import PrintRequest
+from printforge.models.spool import Spool, spool_short_reason
 from printforge.orchestrator.printers import PrinterManager
 from printforge.runtime.errors import InputError
 from printforge.settings import Settings
@@ -40,6 +42,9 @@ class _Waiter:
     material: str = field(compare=False)
     printer: str | None = field(compare=False)  # explicitly requested printer
     future: asyncio.Future[str] = field(compare=False)
+    tags: frozenset[str] = field(default=frozenset(), compare=False)
+    nozzle: float | None = field(default=None, compare=False)
+    needs_g: float = field(default=0.0, compare=False)  # the G-code's filament
 
 
 class FarmScheduler:
@@ -59,6 +64,12 @@ class FarmScheduler:
         # (job id, those printers); the orchestrator says so on the job's events (issue 15).
         self.on_bed_wait: Callable[[str, list[str]], None] | None = None
         self._bed_waits: dict[str, tuple[str, ...]] = {}
+        # The spool loaded on a printer (SpoolTracker.loaded), when spools are tracked; told
+        # when a waiting job's every compatible printer has too little filament (issue 15).
+        self.spool_of: Callable[[str], Spool | None] = lambda name: None
+        self.spools_loaded: Callable[[], bool] = lambda: False
+        self.on_spool_wait: Callable[[str, str, list[str]], None] | None = None
+        self._spool_waits: dict[str, str] = {}
 
     async def start(self) -> None:
         if self._task is None:
@@ -75,6 +86,39 @@ class FarmScheduler:
                 waiter.future.cancel()
         self._waiters.clear()
         self._aimed.clear()
+
+    # constraints: tags and nozzle ----------------------------------------------------------
+    def unmet(self, request: PrintRequest, name: str) -> str | None:
+        """What printer `name` lacks of the job's constraints (tags, nozzle); None if nothing."""
+        missing = sorted(set(request.tags) - set(self.printers.entry(name).tags))
+        lacks = []
+        if missing:
+            lacks.append(f"tag {', '.join(missing)}")
+        nozzle = request.nozzle_diameter
+        if nozzle is not None:
+            has = self.printers.profile(name).nozzle_diameter
+            if abs(has - nozzle) > 1e-3:
+                lacks.append(f"a {nozzle:g} mm nozzle (has {has:g} mm)")
+        return " and ".join(lacks) or None
+
+    def check_constraints(self, request: PrintRequest, names: list[str] | None = None) -> None:
+        """Refuse a job no attached printer could ever take: it would wait silently for ever."""
+        if not request.tags and request.nozzle_diameter is None:
+            return
+        names = self.printers.names() if names is None else names
+        reasons = {n: self.unmet(request, n) for n in names}
+        if any(r is None for r in reasons.values()):
+            return
+        wanted = []
+        if request.tags:
+            wanted.append(f"tags {', '.join(request.tags)}")
+        if request.nozzle_diameter is not None:
+            wanted.append(f"a {request.nozzle_diameter:g} mm nozzle")
+        said = "; ".join(f"{n} lacks {r}" for n, r in reasons.items()) or "no printers attached"
+        raise InputError(
+            f"no printer has {' and '.join(wanted)} ({said}): change the job's constraints"
+            " (job.update), or add the tags in [printers.NAME] tags"
+        )
 
     # choosing what to slice for -------------------------------------------------------------
     def material_for(self, job: Job, printer: str) -> str:
@@ -96,6 +140,7 @@ class FarmScheduler:
         profile = self._profile_of_original(job)
         if job.request.printer:
             entry = self.printers.entry(job.request.printer)  # clear error for an unknown name
+            self.check_constraints(job.request, [job.request.printer])
             if profile is not None and entry.profile != profile:
                 raise InputError(
                     f"printer {job.request.printer} has profile {entry.profile}, but this copy's"
@@ -110,6 +155,8 @@ class FarmScheduler:
             return job.request.printer
         if not names:
             raise InputError("no printers are attached")
+        self.check_constraints(job.request, names)
+        names = [n for n in names if self.unmet(job.request, n) is None]
         wanted = job.request.material
 
         def loaded_ok(name: str) -> bool:
@@ -158,7 +205,8 @@ class FarmScheduler:
         return [
             n
             for n in self.printers.names()
-            if wanted is None or self.printers.entry(n).material.casefold() == wanted.casefold()
+            if (wanted is None or self.printers.entry(n).material.casefold() == wanted.casefold())
+            and self.unmet(job.request, n) is None
         ]
 
     def _profile(self, name: str) -> PrinterProfile:
@@ -232,11 +280,15 @@ class FarmScheduler:
             material=self.material_for(job, target),
             printer=job.request.printer,
             future=asyncio.get_running_loop().create_future(),
+            tags=frozenset(job.request.tags),
+            nozzle=job.request.nozzle_diameter,
+            needs_g=job.gcode.filament_g if job.gcode is not None else 0.0,
         )
         self._waiters.append(waiter)
         self._waiters.sort()
         self._match()
         self._tell_bed_waits()
+        self._tell_spool_waits()
         try:
             return await waiter.future
         except asyncio.CancelledError:
@@ -247,13 +299,14 @@ class FarmScheduler:
         finally:
             self._aimed.pop(job.id, None)
             self._bed_waits.pop(job.id, None)
+            self._spool_waits.pop(job.id, None)
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 
     def waiting(self) -> list[str]:
         return [w.job_id for w in self._waiters]
 
-    def _compatible(self, waiter: _Waiter, name: str) -> bool:
+    def _compatible(self, waiter: _Waiter, name: str, *, spool: bool = True) -> bool:
         if waiter.printer is not None and waiter.printer != name:
             return False
         entry = self.printers.entry(name)
@@ -261,7 +314,53 @@ class FarmScheduler:
         # nozzle and start/end G-code, so matching on it covers size and nozzle at once.
         if entry.profile != waiter.profile:
             return False
-        return entry.material.casefold() == waiter.material.casefold()
+        if waiter.tags and not waiter.tags <= set(entry.tags):
+            return False
+        nozzle = waiter.nozzle
+        if nozzle is not None and abs(self.printers.profile(name).nozzle_diameter - nozzle) > 1e-3:
+            return False
+        if entry.material.casefold() != waiter.material.casefold():
+            return False
+        return not spool or self._spool_short(waiter, name) is None
+
+    def _spool_short(self, waiter: _Waiter, name: str) -> str | None:
+        loaded = self.spool_of(name)
+        if loaded is None or waiter.needs_g <= 0:
+            return None  # no spool tracked there: nothing to go by
+        return spool_short_reason(name, loaded, waiter.needs_g)
+
+    def spool_waits(self) -> dict[str, tuple[str, list[str]]]:
+        """Waiting jobs whose every otherwise compatible printer has too short a spool: the
+        reason, and those printers."""
+        out: dict[str, tuple[str, list[str]]] = {}
+        if not self.spools_loaded():
+            return out  # run on every wake of a busy farm: nothing to do without spools
+        names = self.printers.names()
+        for waiter in self._waiters:
+            fitting = [n for n in names if self._compatible(waiter, n, spool=False)]
+            short = {n: r for n in fitting if (r := self._spool_short(waiter, n)) is not None}
+            if short and len(short) == len(fitting):
+                out[waiter.job_id] = ("; ".join(short.values()), list(short))
+        return out
+
+    def _tell_spool_waits(self) -> None:
+        if self.on_spool_wait is None or not (self._waiters or self._spool_waits):
+            return
+        waits = self.spool_waits()
+        for job_id in set(self._spool_waits) - set(waits):
+            del self._spool_waits[job_id]
+        for job_id, (reason, printers) in waits.items():
+            if self._spool_waits.get(job_id) != reason:
+                self._spool_waits[job_id] = reason
+                self.on_spool_wait(job_id, reason, printers)
+
+    def wait_reason(self, job_id: str) -> str | None:
+        """Why a job waiting for a printer still waits, when it is not merely busy printers."""
+        if job_id in self._spool_waits:
+            return f"waiting: {self._spool_waits[job_id]}"
+        if job_id in self._bed_waits:
+            return f"waiting for the bed of {', '.join(self._bed_waits[job_id])} to be cleared"
+        return None
 
     def _match(self) -> None:
         for name in self.printers.names():
@@ -308,6 +407,7 @@ class FarmScheduler:
                 await self.printers.sync_beds()
                 self._match()
                 self._tell_bed_waits()
+                self._tell_spool_waits()
             except Exception:
                 log.exception("scheduler match failed")
 

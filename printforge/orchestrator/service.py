@@ -13,6 +13,8 @@ import importlib
 import json
 import logging
 import shutil
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -27,6 +29,7 @@ from printforge.orchestrator.pipeline import Pipeline
 from printforge.orchestrator.printers import PrinterManager
 from printforge.orchestrator.queue import QueueControl
 from printforge.orchestrator.scheduler import FarmScheduler
+from printforge.orchestrator.spools import SpoolTracker
 from printforge.orchestrator.store import JobStore
 from printforge.runtime import workers
 from printforge.runtime.errors import InputError, InvalidTransition
@@ -93,6 +96,10 @@ class Orchestrator:
         self.printers = PrinterManager(settings, self.health)
         self.scheduler = FarmScheduler(settings, self.printers)
         self.scheduler.on_bed_wait = self._on_bed_wait
+        self.spools = SpoolTracker(settings, self.store, self.printers)
+        self.scheduler.spool_of = self.spools.loaded
+        self.scheduler.spools_loaded = self.spools.any_loaded
+        self.scheduler.on_spool_wait = self._on_spool_wait
         self.queue = QueueControl(self)
         self._agent_overrides = agents or {}
         self.agents: dict[str, Agent[Any, Any]] = {}
@@ -105,6 +112,8 @@ class Orchestrator:
         # truth; this heap spares the dispatcher a full read of the queue on every wake. A job
         # moved or re-prioritised is pushed again; its old entry no longer matches and is skipped.
         self._pending: list[tuple[int, float, str]] = []
+        # Queued jobs whose `not_before` has not come: (when, heap entry), earliest first.
+        self._later: list[tuple[float, tuple[int, float, str]]] = []
         self._dispatcher: asyncio.Task[None] | None = None
         self._discovery: Any = None
         self.notifier: Any = None  # notify.notifier.Notifier, when [notify] has targets
@@ -156,6 +165,10 @@ class Orchestrator:
             await self.notifier.start()
         self._unsubscribe_printers = self.printers.add_listener(self._on_printer_status)
         await self.printers.start()
+        # After the printers: what a person loaded on them (or a spool) is applied as they come.
+        await self.spools.start()
+        if self.notifier is not None:
+            self.spools.notify = self.notifier.publish
         if self.settings.bus.broker:
             from printforge.hardware.mqtt.discovery import BusDiscovery
 
@@ -212,6 +225,10 @@ class Orchestrator:
                 await self._discovery.stop()
             except Exception as err:
                 errors.append(f"bus discovery: {err}")
+        try:
+            await self.spools.stop()
+        except Exception as err:
+            errors.append(f"spools: {err}")
         await self.printers.stop()
         if self._unsubscribe_printers:
             self._unsubscribe_printers()
@@ -248,6 +265,9 @@ class Orchestrator:
             self.printers.get(request.printer)
         if request.print_:
             self._refuse_if_no_printer_can_start(request.printer)
+            self.scheduler.check_constraints(
+                request, [request.printer] if request.printer else None
+            )
         if request.material is not None:
             self.settings.material(request.material)
         first = await self._insert(
@@ -406,6 +426,9 @@ class Orchestrator:
                     await self._wake.wait()
             self._wake.clear()
             deferred: list[tuple[int, float, str]] = []
+            now = time.time()
+            while self._later and self._later[0][0] <= now:
+                heapq.heappush(self._pending, heapq.heappop(self._later)[1])
             try:
                 while self._pending and self._busy_preparing() < limit:
                     entry = heapq.heappop(self._pending)
@@ -419,6 +442,12 @@ class Orchestrator:
                         continue  # cancelled while it waited
                     if job.held or job.queue_key != entry[:2]:
                         continue  # held, or moved: its current entry is elsewhere in the heap
+                    when = job.request.not_before
+                    if when is not None and when.timestamp() > now:
+                        # Not yet: kept aside, back in the queue when its time comes (the
+                        # loop wakes at least every 0.5 s).
+                        heapq.heappush(self._later, (when.timestamp(), entry))
+                        continue
                     self._launch(job)
             except Exception:
                 log.exception("job dispatch failed")
@@ -491,6 +520,17 @@ class Orchestrator:
         return cfg.requeue_interrupted and job.print_attempts < cfg.max_print_attempts
 
     def _release_printer(self, name: str, printed: bool) -> None:
+        job_id = self.printers.reserved_by(name)
+        job = self._live.get(job_id) if job_id is not None else None
+        if job is not None:
+            # Before the release wakes the scheduler: the next job is matched against the
+            # grams left after this print, not before it. Not only when `printed`: a print
+            # cancelled by the user unwinds without it, and is charged by its progress.
+            grams = self.spools.charge(job, name)
+            if grams:
+                self.pipeline._emit(job, "log", StageName.PRINTER,  # type: ignore[union-attr]
+                                    message=f"{grams:g} g of filament charged to the spool on"
+                                    f" {name}", data={"spool_charged_g": grams})  # fmt: skip
         self.printers.release(name, printed=printed)
 
     async def _wait_for_original(self, job: Job) -> None:
@@ -544,6 +584,30 @@ class Orchestrator:
                 data={"bed_clear": printers},
             )
         )
+
+    def _on_spool_wait(self, job_id: str, reason: str, printers: list[str]) -> None:
+        """A job waits for filament, not a printer: say which spool, and how short."""
+        job = self._live.get(job_id)
+        if job is None:
+            return
+        self.bus.publish(
+            JobEvent(
+                kind="log",
+                job_id=job_id,
+                state=job.state,
+                stage=StageName.PRINTER,
+                message=f"waiting: {reason}; load a fuller spool (printer.load_spool) or update"
+                " this one (spool.update)",
+                data={"spool_wait": printers, "reason": reason},
+            )
+        )
+
+    def wait_reason(self, job: Job) -> str | None:
+        """Why a job is not moving on, when it waits for something other than its turn."""
+        when = job.request.not_before
+        if job.state is JobState.QUEUED and when is not None and when > datetime.now(UTC):
+            return f"not before {when.isoformat()}"
+        return self.scheduler.wait_reason(job.id)
 
     def _on_printer_status(self, status: PrinterStatus) -> None:
         self.bus.publish(PrinterStatusEvent(status=status))

@@ -68,10 +68,42 @@ async def _submitted_by(db: aiosqlite.Connection) -> None:
         await db.execute("ALTER TABLE jobs ADD COLUMN submitted_by TEXT")
 
 
+async def _spools(db: aiosqlite.Connection) -> None:
+    """Step 3: spools, what each printer has loaded, and the filament each print took (issue
+    15). A usage row per print attempt makes charging a spool idempotent."""
+    await db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS spools (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            archived INTEGER NOT NULL DEFAULT 0,
+            data TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS printer_loads (
+            printer TEXT PRIMARY KEY,
+            material TEXT,
+            spool_id INTEGER,
+            at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS spool_usage (
+            job_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            printer TEXT NOT NULL,
+            spool_id INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            grams REAL NOT NULL,
+            sent INTEGER NOT NULL DEFAULT 0,
+            at TEXT NOT NULL,
+            PRIMARY KEY (job_id, attempt)
+        );
+        """
+    )
+
+
 # Numbered schema and data steps after the first schema; never renumber a released one.
 _MIGRATIONS: tuple[tuple[int, Callable[[aiosqlite.Connection], Awaitable[None]]], ...] = (
     (1, _typed_control_state),
     (2, _submitted_by),
+    (3, _spools),
 )
 
 
@@ -140,6 +172,11 @@ class JobStore:
         if self._db is not None:
             await self._db.close()
             self._db = None
+
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        """Held by every writer of this connection (the spool store shares it)."""
+        return self._lock
 
     @property
     def db(self) -> aiosqlite.Connection:

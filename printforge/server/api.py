@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -40,6 +41,13 @@ class SubmitParams(BaseModel):
         None, max_length=10, description="LLM provider order for research, from [llm.provider]"
     )
     model: str | None = Field(None, max_length=200, description="LLM model of the first provider")
+    tags: list[str] = Field(
+        default_factory=list, max_length=20, description="the printer must have every one"
+    )
+    nozzle_diameter: float | None = Field(None, gt=0, le=2.0, description="the printer's, mm")
+    not_before: datetime | None = Field(
+        None, description="not dispatched before this time (ISO 8601 with a zone)"
+    )
 
     @field_validator("request")
     @classmethod
@@ -181,6 +189,9 @@ async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
             print=p.print_,
             providers=p.providers,
             llm_model=p.model,
+            tags=p.tags,
+            nozzle_diameter=p.nozzle_diameter,
+            not_before=p.not_before,
         )
     except ValueError as err:
         raise InputError(f"invalid request: {err}") from None
@@ -201,14 +212,18 @@ async def _handle_submit(ctx: CallContext, p: SubmitParams) -> dict[str, Any]:
 async def _handle_get(ctx: CallContext, p: JobIdParams) -> dict[str, Any]:
     state = _state(ctx)
     job = await state.orch.get(p.job_id)
-    return job_view(job, state.orch.job_dir(job.id), _statuses(state))
+    return job_view(job, state.orch.job_dir(job.id), _statuses(state), state.orch.wait_reason(job))
 
 
 async def _handle_list(ctx: CallContext, p: ListParams) -> dict[str, Any]:
     state = _state(ctx)
     jobs = await state.orch.list_jobs(p.state, p.limit)
     statuses = _statuses(state)
-    return {"jobs": [job_view(j, state.orch.job_dir(j.id), statuses) for j in jobs]}
+    return {
+        "jobs": [
+            job_view(j, state.orch.job_dir(j.id), statuses, state.orch.wait_reason(j)) for j in jobs
+        ]
+    }
 
 
 async def _handle_cancel(ctx: CallContext, p: JobIdParams) -> dict[str, Any]:
@@ -230,8 +245,13 @@ async def _handle_printers(ctx: CallContext, p: NoParams) -> dict[str, Any]:
     out = []
     for status in state.orch.printers.statuses():
         view = printer_view(status)
-        view["bed_clear_required"] = state.orch.printers.entry(status.id).bed_clear_required
+        entry = state.orch.printers.entry(status.id)
+        view["bed_clear_required"] = entry.bed_clear_required
         view["reserved_by"] = state.orch.printers.reserved_by(status.id)
+        view["tags"] = entry.tags
+        view["material"] = entry.material
+        spool = state.orch.spools.loaded(status.id)
+        view["spool"] = spool.model_dump(mode="json") if spool is not None else None
         out.append(view)
     return {"printers": out}
 
@@ -471,7 +491,9 @@ def build_table() -> HandlerTable:
     # Notifications' dead letters (issue 15) live in their own module.
     from printforge.server.notify_api import register_notify
     from printforge.server.queue_api import register_queue
+    from printforge.server.spool_api import register_spools
 
     register_notify(t)
     register_queue(t)
+    register_spools(t)
     return t

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,12 +40,16 @@ class UpdateParams(_JobParams):
     priority: int | None = Field(None, ge=-100, le=100)
     printer: str | None = Field(None, min_length=1, max_length=200)
     material: str | None = Field(None, min_length=1, max_length=100)
+    tags: list[str] | None = Field(None, max_length=20, description="[] clears them")
+    nozzle_diameter: float | None = Field(None, ge=0, le=2.0, description="0 clears it")
+    not_before: datetime | None = Field(None, description="ISO 8601 with a zone")
+    clear_not_before: bool = Field(False, description="dispatch as soon as its turn comes")
 
 
 async def _view(ctx: CallContext, job: Any) -> dict[str, Any]:
     state = ctx.app[STATE_KEY]
     statuses = {s.id: s for s in state.orch.printers.statuses()}
-    return job_view(job, state.orch.job_dir(job.id), statuses)
+    return job_view(job, state.orch.job_dir(job.id), statuses, state.orch.wait_reason(job))
 
 
 async def _check_owner(ctx: CallContext, job_id: str) -> None:
@@ -81,7 +86,16 @@ async def _handle_move(ctx: CallContext, p: MoveParams) -> dict[str, Any]:
 async def _handle_update(ctx: CallContext, p: UpdateParams) -> dict[str, Any]:
     await _check_owner(ctx, p.job_id)
     queue = ctx.app[STATE_KEY].orch.queue
-    job = await queue.update(p.job_id, priority=p.priority, printer=p.printer, material=p.material)
+    job = await queue.update(
+        p.job_id,
+        priority=p.priority,
+        printer=p.printer,
+        material=p.material,
+        tags=p.tags,
+        nozzle_diameter=p.nozzle_diameter,
+        not_before=p.not_before,
+        clear_not_before=p.clear_not_before,
+    )
     return await _view(ctx, job)
 
 
@@ -99,7 +113,7 @@ def register_queue(t: HandlerTable) -> None:
                  "Move a queued job before or after another, or to the top",
                  ("POST", "/api/jobs/{job_id}/move")),
         Endpoint("job.update", _handle_update, UpdateParams, op,
-                 "Change a queued job's priority, printer or material",
+                 "Change a queued job's priority, printer, material, tags, nozzle or not_before",
                  ("POST", "/api/jobs/{job_id}/update")),
     ):  # fmt: skip
         t.register(ep)

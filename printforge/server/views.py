@@ -89,9 +89,16 @@ def media_type(name: str) -> str:
 
 
 def job_view(
-    job: Job, job_dir: Path, printers: dict[str, PrinterStatus] | None = None
+    job: Job,
+    job_dir: Path,
+    printers: dict[str, PrinterStatus] | None = None,
+    waiting: str | None = None,
 ) -> dict[str, Any]:
-    """A job for API clients: everything but server-local paths."""
+    """A job for API clients: everything but server-local paths.
+
+    Args:
+        waiting: why the job waits, when not merely for its turn (Orchestrator.wait_reason).
+    """
     artifacts = {
         name: f"/api/jobs/{job.id}/artifacts/{name}"
         for name in ARTIFACT_FILES
@@ -166,6 +173,10 @@ def job_view(
         "copy_of": job.copy_of,
         "held": job.held,
         "retry_of": job.retry_of,
+        "tags": request.tags,
+        "nozzle_diameter": request.nozzle_diameter,
+        "not_before": request.not_before.isoformat() if request.not_before else None,
+        "waiting": waiting,
         "error": job.error.model_dump() if job.error else None,
         "last_acked_line": job.last_acked_line,
         "artifacts": artifacts,

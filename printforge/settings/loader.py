@@ -37,6 +37,7 @@ from printforge.hardware.entry import PrinterEntry
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.llm.config import LLMSettings
 from printforge.models.printer import MaterialProfile, PrinterProfile
+from printforge.models.spool import SpoolmanSettings, SpoolSettings
 from printforge.notify.config import NotifySettings
 from printforge.runtime.errors import ConfigError
 from printforge.runtime.logsetup import LoggingSettings
@@ -162,6 +163,8 @@ class Settings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    spools: SpoolSettings = Field(default_factory=SpoolSettings)
+    spoolman: SpoolmanSettings = Field(default_factory=SpoolmanSettings)
 
     # Set when no printer was declared and `virtual` was provided (see _defaults_exist).
     _implicit_printer: str | None = PrivateAttr(None)
