@@ -12,7 +12,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.polygon import orient
 from shapely.ops import substring
 
-from printforge.slicing.bridges import Bridge, find_bridges
+from printforge.slicing.bridges import Bridge, find_bridges, split_at_support
 from printforge.slicing.gapfill import GapLine, centre_lines
 from printforge.slicing.infill import fill_lines
 from printforge.slicing.objects import PlateObject, match_islands
@@ -213,6 +213,8 @@ def _plan(
                 gap_lines[i],
                 bridges[i],
                 below,
+                regions[i - 1] if bridges[i] else None,
+                float(thick[i]),
             )
             _mark_inside_travel(paths, travel_area[i])
             for path in paths:
@@ -239,6 +241,8 @@ def _island_paths(
     gap: list[GapLine] | None = None,
     bridges: list[Bridge] | None = None,
     below: shapely.Geometry | None = None,
+    support: shapely.Geometry | None = None,
+    height: float = 0.0,
 ) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
     # nozzle finishes one island before travelling to the next.
@@ -267,9 +271,12 @@ def _island_paths(
             if not shapely.contains_xy(island, x, y):
                 continue
         area = _multi(bridge.area.buffer(-d / 2, join_style="mitre"))
-        paths += [
-            Path("bridge", ln) for ln in fill_lines(area, d, "rectilinear", bridge.angle, z, pos)
-        ]
+        strands = fill_lines(area, d, "rectilinear", bridge.angle, z, pos)
+        paths += (
+            _anchored(strands, support, d, height)
+            if support is not None
+            else [Path("bridge", ln) for ln in strands]
+        )
         if paths:
             pos = paths[-1].points[-1]
     # A layer's only island owns all of its solid and sparse areas: no need to cut them out.
@@ -307,6 +314,21 @@ def _island_paths(
                 Path("infill", ln)
                 for ln in fill_lines(area, dist, pattern, angle, z, pos, reach=reach)
             ]
+    return paths
+
+
+def _anchored(
+    strands: list[np.ndarray], support: shapely.Geometry, d: float, h: float
+) -> list[Path]:
+    """Bridge strands cut where they leave the layer below: over air round strands of bridge
+    flow, on their anchors lines as wide as the strands' pitch `d` in a layer `h` high (the
+    flow of a solid line at that spacing), so the anchors are laid once."""
+    shapely.prepare(support)
+    flat = d + h * (1 - math.pi / 4)
+    paths: list[Path] = []
+    for ln in strands:
+        for pts, air in split_at_support(ln, support):
+            paths.append(Path("bridge", pts, widths=None if air else np.full(len(pts), flat)))
     return paths
 
 
