@@ -13,7 +13,7 @@ from shapely.geometry.polygon import orient
 from shapely.ops import substring
 
 from printforge.slicing.bridges import Bridge, find_bridges, split_at_support
-from printforge.slicing.gapfill import GapLine, centre_lines
+from printforge.slicing.gapfill import GapLine, centre_lines, skin_gaps
 from printforge.slicing.infill import fill_lines
 from printforge.slicing.objects import PlateObject, match_islands
 from printforge.slicing.params import SliceParams
@@ -161,6 +161,8 @@ def _plan(
         solid[bridged] = shapely.difference(solid[bridged], taken_by)
         sparse[bridged] = shapely.difference(sparse[bridged], taken_by)
     support = _support_areas(regions_arr, tops, thick, params, widths) if params.supports else None
+    # What of each layer's infill area nothing above covers: its skin shows there.
+    open_top = shapely.difference(inner, _shift(regions_arr, 1))
 
     layers = []
     pos = np.array([0.0, 0.0])
@@ -215,6 +217,7 @@ def _plan(
                 below,
                 regions[i - 1] if bridges[i] else None,
                 float(thick[i]),
+                open_top[i],
             )
             _mark_inside_travel(paths, travel_area[i])
             for path in paths:
@@ -243,6 +246,7 @@ def _island_paths(
     below: shapely.Geometry | None = None,
     support: shapely.Geometry | None = None,
     height: float = 0.0,
+    open_top: shapely.Geometry | None = None,
 ) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
     # nozzle finishes one island before travelling to the next.
@@ -286,20 +290,23 @@ def _island_paths(
     reach = params.infill_overlap / 100 * s
     if not mine_solid.is_empty:
         role = "solid"
-        paths += [
-            Path(role, ln)
-            for ln in fill_lines(
-                _multi(mine_solid.buffer(-s / 2 + reach, join_style="mitre")),
-                s,
-                "rectilinear",
-                angle,
-                z,
-                pos,
-                reach=reach,
-            )
-        ]
+        lines = fill_lines(
+            _multi(mine_solid.buffer(-s / 2 + reach, join_style="mitre")),
+            s,
+            "rectilinear",
+            angle,
+            z,
+            pos,
+            reach=reach,
+        )
+        paths += [Path(role, ln) for ln in lines]
         if paths:
             pos = paths[-1].points[-1]
+        if open_top is not None and not open_top.is_empty:
+            wedges = skin_gaps(lines, mine_solid, open_top, s, height, 2 * params.extrusion_width)
+            if wedges:
+                paths += _order_gap_lines(wedges, pos)
+                pos = paths[-1].points[-1]
     density = params.infill_percent / 100
     if density > 0:
         mine_sparse = _multi(sparse if alone else shapely.intersection(sparse, island))
