@@ -4,8 +4,10 @@ parallel strands from one supported edge to the other instead of as ordinary sol
 A layer's solid area over the lower layer's cross-section is supported (by the lower layer's
 perimeters, solid or sparse infill alike: sparse infill holds a skin, which is why a closed
 cube's top is no bridge). What is left over air, once slivers narrower than two lines (the
-step of a sloped wall) and specks are dropped, is a bridge. It grows by `ANCHOR_MM` into the
-surrounding infill area so that every strand starts and ends on something.
+step of a sloped wall), gaps an ordinary line spans (under BRIDGE_MIN_SPAN_MM) and specks are
+dropped, is a bridge. It grows by `ANCHOR_MM` into the surrounding infill area so that every
+strand starts and ends on something; where a strand lies on the layer below it is laid as a
+line, not a round strand (`split_at_support`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ __all__ = ["Bridge", "bridge_angle", "find_bridges", "split_at_support"]
 
 # Unsupported areas smaller than this are specks (a rounded corner's tip), not bridges.
 BRIDGE_MIN_AREA_MM2 = 2.0
+# Gaps narrower than this are spanned by the layer's ordinary solid lines, which hold over that
+# much air (3DBenchy's 1–1.2 mm lettering recessed into its bottom; PrusaSlicer bridges none of
+# it): round strands there rest on the gap's edges for most of their width, squashed into a
+# layer with half as much plastic again as it has room for.
+BRIDGE_MIN_SPAN_MM = 2.0
 # How far strands reach onto the supported side of a gap to anchor.
 ANCHOR_MM = 2.0
 # Directions tried besides the gap's own axes.
@@ -62,7 +69,7 @@ def find_bridges(
     over_air = shapely.difference(solid[1:], below)
     candidates = np.flatnonzero(shapely.area(over_air) > BRIDGE_MIN_AREA_MM2) + 1
     for i in candidates.tolist():
-        r = float(widths[i])
+        r = max(float(widths[i]), BRIDGE_MIN_SPAN_MM / 2)
         gap = shapely.buffer(
             shapely.buffer(over_air[i - 1], -r, join_style="mitre"), r, join_style="mitre"
         )

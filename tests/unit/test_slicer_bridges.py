@@ -375,3 +375,17 @@ def test_bridge_anchors_on_a_solid_layer_are_not_laid_twice(tmp_path: Path) -> N
     assert over_air
     for s in over_air:
         assert s.e / s.length == pytest.approx(params.bridge_e_per_mm, rel=1e-3)
+
+
+def test_a_gap_an_ordinary_line_spans_is_no_bridge(tmp_path: Path) -> None:
+    # Letters 1.2 mm wide recessed 0.4 mm into a bottom (3DBenchy's): ordinary solid lines
+    # cross them; round strands there lay most of their plastic on the edges (8 % of the
+    # layer laid twice at 3DBenchy's z 0.6 once the anchors were right).
+    plate = _box(20, 20, 3, (0, 0, 1.5))
+    for x in (-4, 0, 4):
+        plate = plate.difference(_box(1.2, 12, 0.6, (x, 0, 0.1)))
+    _, text = _slice(tmp_path, plate)
+    assert ";TYPE:bridge" not in text
+    layer = _layers(text)[2]
+    over = [m for m in layer if abs((m.x0 + m.x1) / 2 - CENTRE) < 0.3 and m.role == "solid"]
+    assert over
