@@ -4,8 +4,10 @@ parallel strands from one supported edge to the other instead of as ordinary sol
 A layer's solid area over the lower layer's cross-section is supported (by the lower layer's
 perimeters, solid or sparse infill alike: sparse infill holds a skin, which is why a closed
 cube's top is no bridge). What is left over air, once slivers narrower than two lines (the
-step of a sloped wall) and specks are dropped, is a bridge. It grows by `ANCHOR_MM` into the
-surrounding infill area so that every strand starts and ends on something.
+step of a sloped wall), gaps an ordinary line spans (under BRIDGE_MIN_SPAN_MM) and specks are
+dropped, is a bridge. It grows by `ANCHOR_MM` into the surrounding infill area so that every
+strand starts and ends on something; where a strand lies on the layer below it is laid as a
+line, not a round strand (`split_at_support`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,19 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from shapely.geometry import MultiLineString, Polygon
+from shapely.ops import substring
 
 from printforge.slicing.infill import _parallel
 
-__all__ = ["Bridge", "bridge_angle", "find_bridges"]
+__all__ = ["Bridge", "bridge_angle", "find_bridges", "split_at_support"]
 
 # Unsupported areas smaller than this are specks (a rounded corner's tip), not bridges.
 BRIDGE_MIN_AREA_MM2 = 2.0
+# Gaps narrower than this are spanned by the layer's ordinary solid lines, which hold over that
+# much air (3DBenchy's 1–1.2 mm lettering recessed into its bottom; PrusaSlicer bridges none of
+# it): round strands there rest on the gap's edges for most of their width, squashed into a
+# layer with half as much plastic again as it has room for.
+BRIDGE_MIN_SPAN_MM = 2.0
 # How far strands reach onto the supported side of a gap to anchor.
 ANCHOR_MM = 2.0
 # Directions tried besides the gap's own axes.
@@ -61,7 +69,7 @@ def find_bridges(
     over_air = shapely.difference(solid[1:], below)
     candidates = np.flatnonzero(shapely.area(over_air) > BRIDGE_MIN_AREA_MM2) + 1
     for i in candidates.tolist():
-        r = float(widths[i])
+        r = max(float(widths[i]), BRIDGE_MIN_SPAN_MM / 2)
         gap = shapely.buffer(
             shapely.buffer(over_air[i - 1], -r, join_style="mitre"), r, join_style="mitre"
         )
@@ -142,3 +150,35 @@ def _clipped(area: Polygon, lines: list[np.ndarray]) -> np.ndarray:
         return np.empty(0, dtype=object)
     parts = shapely.get_parts(shapely.intersection(MultiLineString(lines), area))
     return parts[shapely.get_type_id(parts) == 1]
+
+
+def split_at_support(
+    points: np.ndarray, support: shapely.Geometry
+) -> list[tuple[np.ndarray, bool]]:
+    """A strand's runs in order along it, each with whether it lies over air (True) or on
+    `support`, the layer below's section (False).
+
+    Only over air is a strand the round cylinder of bridge flow. On its anchors it lies on the
+    layer below like any line: a round strand's plastic squashed into one layer height at the
+    strands' pitch spreads half as wide again as that pitch, laying a third of the anchor twice.
+    """
+    line = shapely.linestrings(points)
+    if not shapely.intersects(line, support):
+        return [(points, True)]
+    if shapely.covered_by(line, support):
+        return [(points, False)]
+    edge = shapely.intersection(line, shapely.boundary(support))
+    cuts = shapely.line_locate_point(line, shapely.get_parts(shapely.extract_unique_points(edge)))
+    total = line.length
+    stops = np.unique(np.concatenate([[0.0, total], np.clip(cuts, 0.0, total)]))
+    stops = stops[np.concatenate([[True], np.diff(stops) > 1e-6])]
+    mids = shapely.line_interpolate_point(line, (stops[:-1] + stops[1:]) / 2)
+    on = shapely.covered_by(mids, support)
+    runs: list[tuple[np.ndarray, bool]] = []
+    for a, b, held in zip(stops[:-1], stops[1:], on.tolist(), strict=True):
+        piece = np.asarray(substring(line, a, b).coords)
+        if runs and runs[-1][1] == (not held):
+            runs[-1] = (np.vstack([runs[-1][0], piece[1:]]), not held)
+        else:
+            runs.append((piece, not held))
+    return [(pts, air) for pts, air in runs if len(pts) >= 2]

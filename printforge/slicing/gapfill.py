@@ -18,14 +18,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from shapely.geometry import MultiLineString
 
-__all__ = ["GapLine", "centre_lines"]
+__all__ = ["GapLine", "centre_lines", "skin_gaps"]
 
 # Boundary points are this far apart (mm) at most: chords then span the strip rather than run
 # along it, and bends keep their shape.
 DENSIFY_MM = 0.4
 # A branch this short (in strip widths at its junction) is a corner's spur, not a strip.
 SPUR_WIDTHS = 1.5
+# Uncovered bits of a skin smaller than this (mm²) are notches a bead spreads into, not holes;
+# a line thinner than SKIN_GAP_MIN_WIDTH_MM would lay too little to fill one.
+SKIN_GAP_MIN_AREA_MM2 = 0.01
+SKIN_GAP_MIN_WIDTH_MM = 0.1
 
 
 @dataclass(slots=True)
@@ -331,3 +336,64 @@ def _through_junctions(
         widths = np.concatenate([widths, np.array(extra_w)])
         part = np.concatenate([part, np.array(extra_part, dtype=part.dtype)])
     return list(live.values()), pts, widths, part
+
+
+def skin_gaps(
+    lines: list[np.ndarray],
+    area: shapely.Geometry,
+    open_top: shapely.Geometry,
+    spacing: float,
+    height: float,
+    max_width: float,
+) -> list[GapLine]:
+    """Gap-fill lines for what a skin's straight lines leave open in `area`, where it shows
+    (within a line of `open_top`, the part of the layer nothing above covers).
+
+    Straight lines meet a curved wall at every angle: where they run nearly along it the last
+    line can stand up to (1 − overlap) spacings off the wall's band, a wedge on each side of a
+    round hole, a pinhole in a top surface. Each wedge gets a line along its middle, as wide as
+    it is at each point (plus the neighbours' overlap).
+    """
+    if not lines or area.is_empty or open_top.is_empty:
+        return []
+    bands = shapely.buffer(MultiLineString(lines), spacing / 2, quad_segs=4)
+    left = shapely.get_parts(shapely.difference(area, bands))
+    left = left[shapely.area(left) >= SKIN_GAP_MIN_AREA_MM2]
+    if len(left) == 0:
+        return []
+    left = left[shapely.intersects(left, shapely.buffer(open_top, spacing))]
+    if len(left) == 0:
+        return []
+    extra = height * (1 - np.pi / 4)
+    out = centre_lines(
+        np.array([shapely.union_all(left)], dtype=object),
+        np.array([extra]),
+        np.array([SKIN_GAP_MIN_WIDTH_MM]),
+        np.array([max_width]),
+    )[0]
+    # A triangle (a line's end against a wall met at a slant) has no strip to follow: one
+    # short line along its long side, with the triangle's plastic.
+    if out:
+        hit = shapely.points(np.vstack([g.points for g in out]))
+        left = left[~shapely.intersects(left, shapely.union_all(hit))]
+    for piece in left:
+        out += _blob_line(piece, extra)
+    return out
+
+
+def _blob_line(piece: shapely.Geometry, extra: float) -> list[GapLine]:
+    """One line through `piece` along its minimum rotated rectangle's long side, as wide as
+    the piece's area over its length."""
+    rect = shapely.minimum_rotated_rectangle(piece)
+    c = np.asarray(shapely.get_coordinates(rect))[:4]
+    sides = np.diff(np.vstack([c, c[:1]]), axis=0)
+    k = int(np.argmax(np.hypot(*sides.T)))
+    along = sides[k] / max(float(np.hypot(*sides[k])), 1e-9)
+    length = float(np.hypot(*sides[k]))
+    width = piece.area / length
+    if width + extra < SKIN_GAP_MIN_WIDTH_MM or length <= width:
+        return []
+    centre = c.mean(axis=0)
+    half = (length - width) / 2
+    pts = np.array([centre - along * half, centre + along * half])
+    return [GapLine(pts, np.full(2, width + extra))]

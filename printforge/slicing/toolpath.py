@@ -12,8 +12,8 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.polygon import orient
 from shapely.ops import substring
 
-from printforge.slicing.bridges import Bridge, find_bridges
-from printforge.slicing.gapfill import GapLine, centre_lines
+from printforge.slicing.bridges import Bridge, find_bridges, split_at_support
+from printforge.slicing.gapfill import GapLine, centre_lines, skin_gaps
 from printforge.slicing.infill import fill_lines
 from printforge.slicing.objects import PlateObject, match_islands
 from printforge.slicing.params import SliceParams
@@ -161,6 +161,8 @@ def _plan(
         solid[bridged] = shapely.difference(solid[bridged], taken_by)
         sparse[bridged] = shapely.difference(sparse[bridged], taken_by)
     support = _support_areas(regions_arr, tops, thick, params, widths) if params.supports else None
+    # What of each layer's infill area nothing above covers: its skin shows there.
+    open_top = shapely.difference(inner, _shift(regions_arr, 1))
 
     layers = []
     pos = np.array([0.0, 0.0])
@@ -213,6 +215,9 @@ def _plan(
                 gap_lines[i],
                 bridges[i],
                 below,
+                regions[i - 1] if bridges[i] else None,
+                float(thick[i]),
+                open_top[i],
             )
             _mark_inside_travel(paths, travel_area[i])
             for path in paths:
@@ -239,6 +244,9 @@ def _island_paths(
     gap: list[GapLine] | None = None,
     bridges: list[Bridge] | None = None,
     below: shapely.Geometry | None = None,
+    support: shapely.Geometry | None = None,
+    height: float = 0.0,
+    open_top: shapely.Geometry | None = None,
 ) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
     # nozzle finishes one island before travelling to the next.
@@ -267,9 +275,12 @@ def _island_paths(
             if not shapely.contains_xy(island, x, y):
                 continue
         area = _multi(bridge.area.buffer(-d / 2, join_style="mitre"))
-        paths += [
-            Path("bridge", ln) for ln in fill_lines(area, d, "rectilinear", bridge.angle, z, pos)
-        ]
+        strands = fill_lines(area, d, "rectilinear", bridge.angle, z, pos)
+        paths += (
+            _anchored(strands, support, d, height)
+            if support is not None
+            else [Path("bridge", ln) for ln in strands]
+        )
         if paths:
             pos = paths[-1].points[-1]
     # A layer's only island owns all of its solid and sparse areas: no need to cut them out.
@@ -279,20 +290,23 @@ def _island_paths(
     reach = params.infill_overlap / 100 * s
     if not mine_solid.is_empty:
         role = "solid"
-        paths += [
-            Path(role, ln)
-            for ln in fill_lines(
-                _multi(mine_solid.buffer(-s / 2 + reach, join_style="mitre")),
-                s,
-                "rectilinear",
-                angle,
-                z,
-                pos,
-                reach=reach,
-            )
-        ]
+        lines = fill_lines(
+            _multi(mine_solid.buffer(-s / 2 + reach, join_style="mitre")),
+            s,
+            "rectilinear",
+            angle,
+            z,
+            pos,
+            reach=reach,
+        )
+        paths += [Path(role, ln) for ln in lines]
         if paths:
             pos = paths[-1].points[-1]
+        if open_top is not None and not open_top.is_empty:
+            wedges = skin_gaps(lines, mine_solid, open_top, s, height, 2 * params.extrusion_width)
+            if wedges:
+                paths += _order_gap_lines(wedges, pos)
+                pos = paths[-1].points[-1]
     density = params.infill_percent / 100
     if density > 0:
         mine_sparse = _multi(sparse if alone else shapely.intersection(sparse, island))
@@ -307,6 +321,21 @@ def _island_paths(
                 Path("infill", ln)
                 for ln in fill_lines(area, dist, pattern, angle, z, pos, reach=reach)
             ]
+    return paths
+
+
+def _anchored(
+    strands: list[np.ndarray], support: shapely.Geometry, d: float, h: float
+) -> list[Path]:
+    """Bridge strands cut where they leave the layer below: over air round strands of bridge
+    flow, on their anchors lines as wide as the strands' pitch `d` in a layer `h` high (the
+    flow of a solid line at that spacing), so the anchors are laid once."""
+    shapely.prepare(support)
+    flat = d + h * (1 - math.pi / 4)
+    paths: list[Path] = []
+    for ln in strands:
+        for pts, air in split_at_support(ln, support):
+            paths.append(Path("bridge", pts, widths=None if air else np.full(len(pts), flat)))
     return paths
 
 

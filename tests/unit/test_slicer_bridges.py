@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 import trimesh
 from pydantic import ValidationError
 from shapely.geometry import box
@@ -25,6 +26,7 @@ from printforge.slicing.config import SlicerSettings
 from printforge.slicing.params import SliceParams, resolve_params
 from printforge.slicing.preview import BRIDGE_COLOUR, TILE, render_layers
 from printforge.slicing.prusaslicer import prusaslicer_ini
+from tests.unit.test_slicer_walls import FILAMENT_AREA, _walk
 
 # Half fan for ordinary printing, so the bridge fan (100 % by default) is told apart.
 PLA = MaterialProfile(
@@ -120,8 +122,22 @@ def _bridge_layers(layers: list[list[Move]]) -> list[int]:
 
 
 def _strands(moves: list[Move]) -> list[Move]:
-    """The bridge's long strokes, without the short links between them."""
-    return [m for m in moves if m.role == "bridge" and m.length > 5]
+    """The bridge's long strokes, without the short links between them. A strand is cut where
+    it leaves its anchors (thinner there): its consecutive runs in one direction are one."""
+    joined: list[Move] = []
+    for m in (m for m in moves if m.role == "bridge"):
+        last = joined[-1] if joined else None
+        if (
+            last is not None
+            and (last.x1, last.y1) == (m.x0, m.y0)
+            and abs((last.x1 - last.x0) * (m.y1 - m.y0) - (last.y1 - last.y0) * (m.x1 - m.x0))
+            < 1e-3 * last.length * m.length
+            and (last.x1 - last.x0) * (m.x1 - m.x0) + (last.y1 - last.y0) * (m.y1 - m.y0) > 0
+        ):
+            joined[-1] = Move(m.role, m.fan, m.feed, last.x0, last.y0, m.x1, m.y1, last.e + m.e)
+        else:
+            joined.append(m)
+    return [m for m in joined if m.length > 5]
 
 
 def test_tunnel_roof_bridges_across_the_gap_at_bridge_speed_fan_and_flow(
@@ -141,6 +157,10 @@ def test_tunnel_roof_bridges_across_the_gap_at_bridge_speed_fan_and_flow(
         assert min(m.x0, m.x1) < CENTRE - 15 and max(m.x0, m.x1) > CENTRE + 15
         assert m.feed == pytest.approx(params.bridge_speed * 60)
         assert m.fan == 255
+    # Over the gap, a round strand of bridge flow (its anchors are thinner: see below).
+    over_gap = [m for m in layers[25] if m.role == "bridge" and m.length > 25]
+    assert len(over_gap) == len(strands)
+    for m in over_gap:
         assert m.e / m.length == pytest.approx(params.bridge_e_per_mm, rel=1e-3)
     # A bridge strand is a round one of nozzle diameter: more filament per mm than a line.
     assert params.bridge_e_per_mm > params.e_per_mm(params.extrusion_width, 0.2)
@@ -242,7 +262,8 @@ def test_bridge_settings_reach_the_gcode_and_prusaslicer(tmp_path: Path) -> None
     assert {m.feed for m in strands} == {900.0}
     assert {m.fan for m in strands} == {round(255 * 0.8)}
     area = math.pi * (0.4 / 2) ** 2 * 0.8 / (math.pi * (1.75 / 2) ** 2)
-    assert strands[0].e / strands[0].length == pytest.approx(area, rel=1e-3)
+    over_gap = [m for m in _layers(text)[25] if m.role == "bridge" and m.length > 25]
+    assert over_gap[0].e / over_gap[0].length == pytest.approx(area, rel=1e-3)
     # Strands of a thinner bridge lie closer: as far apart as they are thick.
     ys = sorted({round(m.y0, 3) for m in strands})
     assert np.diff(ys).min() == pytest.approx(0.4 * math.sqrt(0.8), abs=2e-3)
@@ -318,3 +339,53 @@ def test_a_flared_wall_is_no_bridge(tmp_path: Path) -> None:
     out, text = _slice(tmp_path, trimesh.convex.convex_hull(points))
     assert ";TYPE:bridge" not in text
     assert check_gcode(out, GENERIC, PLA).layers == 25
+
+
+def _pocketed_plate() -> trimesh.Trimesh:
+    """20 x 20 x 3 mm with a 10 x 10 x 0.4 mm pocket in its underside (3DBenchy's lettering):
+    the layer at z 0.6 bridges the pocket and anchors on the solid bottom around it."""
+    return _box(20, 20, 3, (0, 0, 1.5)).difference(_box(10, 10, 0.6, (0, 0, 0.1)))
+
+
+def test_bridge_anchors_on_a_solid_layer_are_not_laid_twice(tmp_path: Path) -> None:
+    # A round strand of nozzle diameter is 0.126 mm² of plastic: over air it hangs as a
+    # cylinder, but where it rests on the layer below it is squashed into a 0.2 mm layer at
+    # 0.4 mm pitch (room for 0.08 mm²), half as much again as there is room for. 3DBenchy's
+    # bottom at z 0.6 was 35 % laid twice (PrusaSlicer 1.4 %) by the anchors around its
+    # lettering.
+    params = _params()
+    _, text = _slice(tmp_path, _pocketed_plate(), params)
+    strokes = [s for s in _walk(text) if abs(s.z - 0.6) < 1e-6 and s.length > 1e-6]
+    assert any(s.role == "bridge" for s in strokes)
+    pocket = box(CENTRE - 5, CENTRE - 5, CENTRE + 5, CENTRE + 5)
+    # The anchors' band on the solid bottom: clear of the pocket's edge and of the strands'
+    # turns at the anchors' far end (2 mm out).
+    band = pocket.buffer(1.5, join_style="mitre").difference(pocket.buffer(0.3, join_style="mitre"))
+    lines = shapely.linestrings([[s.a, s.b] for s in strokes])
+    inside = shapely.length(shapely.intersection(lines, band))
+    per_mm = np.array([s.e / s.length for s in strokes]) * FILAMENT_AREA
+    fill = float(np.sum(inside * per_mm)) / (band.area * 0.2)
+    assert fill == pytest.approx(1.0, abs=0.1), f"the anchors hold {fill:.2f}× the layer's room"
+    # Over the pocket the strands keep the round strand's flow.
+    over_air = [
+        s
+        for s in strokes
+        if s.role == "bridge" and s.length > 5 and pocket.contains(shapely.linestrings([s.a, s.b]))
+    ]
+    assert over_air
+    for s in over_air:
+        assert s.e / s.length == pytest.approx(params.bridge_e_per_mm, rel=1e-3)
+
+
+def test_a_gap_an_ordinary_line_spans_is_no_bridge(tmp_path: Path) -> None:
+    # Letters 1.2 mm wide recessed 0.4 mm into a bottom (3DBenchy's): ordinary solid lines
+    # cross them; round strands there lay most of their plastic on the edges (8 % of the
+    # layer laid twice at 3DBenchy's z 0.6 once the anchors were right).
+    plate = _box(20, 20, 3, (0, 0, 1.5))
+    for x in (-4, 0, 4):
+        plate = plate.difference(_box(1.2, 12, 0.6, (x, 0, 0.1)))
+    _, text = _slice(tmp_path, plate)
+    assert ";TYPE:bridge" not in text
+    layer = _layers(text)[2]
+    over = [m for m in layer if abs((m.x0 + m.x1) / 2 - CENTRE) < 0.3 and m.role == "solid"]
+    assert over

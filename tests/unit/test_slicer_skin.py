@@ -49,10 +49,12 @@ def test_a_top_surface_meets_its_walls_without_pinholes(tmp_path: Path) -> None:
 
 
 def test_no_overlap_brings_the_pinholes_back(tmp_path: Path) -> None:
-    # The setting is what closes them: at 0 % the skin keeps a spacing from the wall.
+    # The setting is what closes them: at 0 % the skin keeps a spacing from the wall. (On the
+    # top layer itself the skin's gap fill closes most of them again; the layer under it has
+    # none.)
     params = _params(SlicerSettings(infill_overlap=0), skirt_loops=0)
     strokes = _walk(_slice(tmp_path, _box(12, 12, 2), params))
-    assert len(_top_voids(strokes, 2.0)) > 10
+    assert len(_top_voids(strokes, 1.8)) > 10
 
 
 def test_the_overlap_reaches_prusaslicer_as_a_percentage() -> None:
@@ -104,3 +106,21 @@ def test_a_vertical_wall_gets_no_shell_skin(tmp_path: Path) -> None:
     # The infill areas of a prism's layers coincide: its middle stays sparse.
     strokes = _walk(_slice(tmp_path, _box(20, 20, 6), _params(skirt_loops=0)))
     assert _solid_length(strokes, 3.0) == 0
+
+
+def test_skin_meets_a_round_hole_without_wedges(tmp_path: Path) -> None:
+    # Straight skin lines meet a round wall at every angle: where they run nearly along it the
+    # last line stands up to three quarters of a spacing off the wall, a wedge of daylight
+    # on each side of the hole (the quality benchmark's cube with a hole: 10 pinholes against
+    # PrusaSlicer's 8; a sphere's top: 4 against 0).
+    block = _box(12, 12, 2)
+    hole = trimesh.creation.cylinder(radius=3, height=6, sections=96)
+    hole.apply_translation((6, 6, 1))
+    strokes = _walk(_slice(tmp_path, block.difference(hole), _params(skirt_loops=0)))
+    bore = shapely.Point(110, 110).buffer(3, quad_segs=24)
+    corners = shapely.MultiPoint(list(BLOCK.exterior.coords)).buffer(1.5)
+    inside = BLOCK.buffer(-0.45).difference(corners).difference(bore.buffer(0.45))
+    for z in (2.0,):
+        cover, _ = _layer_cover(strokes, z, 0.2)
+        voids = [v.area for v in shapely.get_parts(inside.difference(cover)) if v.area >= 0.015]
+        assert not voids, f"z {z}: {len(voids)} pinholes, {sum(voids):.3f} mm²"
