@@ -20,7 +20,7 @@ PACKAGE = Path(printforge.__file__).parent
 
 FLOORS: list[set[str]] = [
     {"printforge", "models", "gcode", "runtime"},
-    {"geometry", "slicing", "llm", "hardware", "notify"},
+    {"geometry", "slicing", "llm", "hardware", "notify", "vision"},
     {"settings"},
     {"agents"},
     {"orchestrator"},

@@ -1,0 +1,111 @@
+"""One print watched: frames and the printer's status in, one failure score per layer and a
+verdict out.
+
+The score of a layer is the comparison's (compare.py) or a telemetry rule's (telemetry.py),
+whichever is higher. A layer is failing when its score passes the printer's threshold; the
+print is stopped when `persistence` layers in a row fail, because every nuisance the camera
+can show (a hand, the head in front, a knock) lasts a layer or two while a failure lasts to the
+end of the print. Telemetry that is certain (a firmware's filament runout) stops at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy import ndimage
+
+from printforge.vision.compare import (
+    Evidence,
+    LayerScore,
+    Reference,
+    evidence,
+    find_offset,
+    score,
+)
+from printforge.vision.config import DetectionConfig
+from printforge.vision.twin import Twin, TwinView
+
+__all__ = ["CALIBRATION_LAYERS", "DetectionConfig", "Detector", "Verdict"]
+
+CALIBRATION_LAYERS = 3  # first layers compared: they set the twin's offset and baseline
+
+
+@dataclass
+class Verdict:
+    """What the detector concluded after a layer."""
+
+    layer: int
+    score: float
+    failing: bool
+    stop: bool
+    kind: str | None
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+class Detector:
+    """Watches one print through one camera. Feed it frames in layer order."""
+
+    def __init__(self, twin: Twin, config: DetectionConfig | None = None) -> None:
+        self.twin = twin
+        self.config = config or DetectionConfig()
+        self.reference: Reference | None = None
+        self.offset: tuple[int, int] | None = None
+        self._offsets: list[tuple[int, int]] = []
+        self._shorts: list[float] = []
+        self.baseline = 0.0
+        self.streak = 0
+        self.scores: list[LayerScore] = []
+        self.last: tuple[np.ndarray, TwinView, Evidence] | None = None
+        final = twin.render(twin.toolpath.layers).mask
+        h = final.shape[0]
+        rows = np.nonzero(final.any(axis=1))[0]
+        top = int(rows.min()) if rows.size else h // 2
+        calm = ~ndimage.binary_dilation(final, iterations=30)
+        calm[: max(0, top)] = False  # above the part is where the head and its carriage go
+        self.calm = calm
+
+    def set_reference(self, frame: np.ndarray) -> None:
+        """The bed before the print (the head out of the way, or at least not over the part)."""
+        self.reference = Reference.of(frame)
+
+    def observe(self, layer: int, frame: np.ndarray) -> Verdict:
+        """A frame taken after `layer` layers were printed."""
+        if self.reference is None:
+            self.set_reference(frame)
+            return Verdict(layer, 0.0, False, False, None, {"reference": True})
+        ev = evidence(frame, self.reference, self.calm)
+        now = self.twin.render(layer)
+        if layer < self.config.start_layer or now.mask.sum() < 150:
+            return Verdict(layer, 0.0, False, False, None, {"too_early": True})
+        calibrating = len(self._offsets) < CALIBRATION_LAYERS
+        if calibrating:
+            # The twin's offset is found on the first layers compared, while all is well.
+            self._offsets.append(find_offset(now.mask, ev.plastic))
+            self.offset = (
+                int(np.median([o[0] for o in self._offsets])),
+                int(np.median([o[1] for o in self._offsets])),
+            )
+        assert self.offset is not None
+        before = self.twin.render(max(0, layer - self.config.band_layers)).mask
+        result = score(
+            layer,
+            ev,
+            now.mask,
+            before,
+            self.offset,
+            band_layers=self.config.band_layers,
+            baseline=self.baseline,
+        )
+        if calibrating:
+            self._shorts.append(result.band + self.baseline)
+            self.baseline = float(np.median(self._shorts))
+            result = replace(result, score=min(result.score, self.config.threshold / 2))
+        self.scores.append(result)
+        self.last = (frame, now, ev)
+        failing = result.score >= self.config.threshold
+        self.streak = self.streak + 1 if failing else 0
+        stop = self.streak >= self.config.persistence
+        return Verdict(
+            layer, result.score, failing, stop, result.kind if failing else None, result.as_dict()
+        )
