@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from printforge.hardware.camera.config import CameraConfig
+from printforge.vision.config import DetectionConfig
 
 __all__ = ["PrinterEntry"]
 
@@ -30,6 +31,9 @@ class PrinterEntry(BaseModel):
     camera: CameraConfig | None = Field(None, description="[printers.NAME.camera]")
     tags: list[str] = Field(
         default_factory=list, description='what jobs may ask for, e.g. ["0.6mm", "enclosed"]'
+    )
+    detection: DetectionConfig | None = Field(
+        None, description="[printers.NAME.detection]: failure detection through the camera"
     )
 
     @property

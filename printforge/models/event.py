@@ -22,7 +22,16 @@ class JobEvent(BaseModel):
 
     type: Literal["job.event"] = "job.event"
     kind: Literal[
-        "state", "stage.started", "stage.progress", "stage.completed", "stage.failed", "log"
+        "state",
+        "stage.started",
+        "stage.progress",
+        "stage.completed",
+        "stage.failed",
+        "log",
+        # issue 17: a snapshot taken at a layer change (with its score when a detector
+        # watches), and a failure the detector or the telemetry rules found
+        "snapshot",
+        "diagnosis",
     ]
     job_id: str
     state: JobState

@@ -17,6 +17,8 @@ EventKind = Literal[
     "printer.fault",
     "printer.bed_clear_needed",
     "spool.low",
+    # issue 17: the camera or the printer's telemetry saw a print fail (it was paused)
+    "print.failure_detected",
 ]
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__  # type: ignore[attr-defined]
 

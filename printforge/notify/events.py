@@ -62,6 +62,17 @@ class EventTranslator:
         return []
 
     def _job(self, event: JobEvent) -> list[NotifyEvent]:
+        if event.kind == "diagnosis":
+            data = dict(event.data or {})
+            return [
+                NotifyEvent(
+                    event="print.failure_detected",
+                    job_id=event.job_id,
+                    printer=data.get("printer"),
+                    message=event.message or "failure detected",
+                    data=data,
+                )
+            ]
         if event.kind != "state":
             return []
         error = (event.data or {}).get("error") or {}

@@ -151,6 +151,7 @@ class Pipeline:
         # The printer agent drives many printers: a breaker per printer, so one that keeps
         # faulting is taken out of use without failing every print on the others.
         self._printer_guards: dict[str, Guard] = {}
+        self._vision: Any = None  # vision.worker.VisionWorker, once a camera watches a print
 
     def job_dir(self, job_id: str) -> Path:
         return self.settings.jobs_dir / job_id
@@ -177,6 +178,10 @@ class Pipeline:
                 data=data or {},
             )
         )
+
+    def emit_log(self, job: Job, message: str, data: dict[str, Any] | None = None) -> None:
+        """A line in the job's event stream (the watch's recovery, for one)."""
+        self._emit(job, "log", message=message, data=data)
 
     async def move(
         self, job: Job, new: JobState, *, error: JobError | None = None, reason: str | None = None
@@ -404,7 +409,12 @@ class Pipeline:
             job.printer = reserved
             ctx = self._context(job, StageName.PRINTER, reserved)
             ctx.analysed = made.analysed
-            await self.run_stage(job, StageName.PRINTER, made.gcode, ctx)
+            watch = await self._watch(job, reserved, made.gcode.path)
+            try:
+                await self.run_stage(job, StageName.PRINTER, made.gcode, ctx)
+            finally:
+                if watch is not None:
+                    await watch.stop()
             printed = True
             await self.move(job, JobState.COMPLETED, reason=f"printed on {reserved}")
             return job
@@ -423,6 +433,20 @@ class Pipeline:
             return job
         except PrintCancelled as err:
             printed = True  # stopped part-way: something may be on the bed
+            diagnosis = job.report.get("vision", {}).get("diagnosis")
+            if diagnosis is not None:
+                # Stopped by the watch: a failed print, with the diagnosis as its reason.
+                message = (
+                    f"failure detected at layer {diagnosis['layer']}: {diagnosis['kind']}"
+                    f" (score {diagnosis['score']:.2f})"
+                )
+                await self.move(
+                    job,
+                    JobState.FAILED,
+                    error=JobError(code="failure_detected", message=message),
+                    reason=message,
+                )
+                return job
             await self.move(
                 job,
                 JobState.CANCELLED,
@@ -478,6 +502,54 @@ class Pipeline:
                 if not disk_full(err):
                     raise
                 log.warning("job %s: no space left for its report.json", job.id)
+
+    async def _watch(self, job: Job, printer: str, gcode: Path) -> Any:
+        """A started PrintWatch when the printer has a camera (issue 17), else None."""
+        if self.printers is None or printer not in self.printers.names():
+            return None
+        entry = self.printers.entry(printer)
+        if entry.camera is None or (entry.camera.snapshot_url or entry.camera.stream_url) is None:
+            return None
+        from printforge.orchestrator.watch import PrintWatch
+        from printforge.vision.config import DetectionConfig
+
+        detection = entry.detection or DetectionConfig()
+        failures = 0
+        ancestor = job.retry_of
+        while ancestor is not None and failures < 10:  # the design's earlier failed prints
+            earlier = await self.store.get(ancestor)
+            if earlier is None or not earlier.report.get("vision", {}).get("diagnosis"):
+                break
+            failures += 1
+            ancestor = earlier.retry_of
+        watch = PrintWatch(
+            job,
+            self.printers.get(printer),
+            entry.camera,
+            detection,
+            gcode,
+            self.job_dir(job.id),
+            lambda kind, message, data: self._emit(
+                job, kind, StageName.PRINTER, message=message, data=data
+            ),
+            self.vision_worker,
+            failures_before=failures,
+        )
+        await watch.start()
+        return watch
+
+    def vision_worker(self) -> Any:
+        """The detector's worker process, started on first use (stopped by `close`)."""
+        if self._vision is None:
+            from printforge.vision.worker import VisionWorker
+
+            self._vision = VisionWorker()
+        return self._vision
+
+    async def close(self) -> None:
+        vision, self._vision = self._vision, None
+        if vision is not None:
+            await vision.stop()
 
     async def _fail_for_disk(self, job: Job, err: BaseException) -> None:
         """A full disk fails the job with a message saying so, not an internal error.

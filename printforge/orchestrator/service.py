@@ -32,7 +32,7 @@ from printforge.orchestrator.scheduler import FarmScheduler
 from printforge.orchestrator.spools import SpoolTracker
 from printforge.orchestrator.store import JobStore
 from printforge.runtime import workers
-from printforge.runtime.errors import InputError, InvalidTransition
+from printforge.runtime.errors import InputError, InvalidTransition, PrintforgeError
 from printforge.runtime.health import HealthRegistry, HealthState
 from printforge.runtime.lock import DataDirLock
 from printforge.runtime.logsetup import bind_log_context
@@ -230,6 +230,11 @@ class Orchestrator:
         except Exception as err:
             errors.append(f"spools: {err}")
         await self.printers.stop()
+        if self.pipeline is not None:
+            try:
+                await self.pipeline.close()
+            except Exception as err:
+                errors.append(f"detector: {err}")
         if self._unsubscribe_printers:
             self._unsubscribe_printers()
         await self.store.close()
@@ -513,7 +518,40 @@ class Orchestrator:
             self._enqueue(result)
         else:
             self._finished(result)
+            await self._recover(result)
         return result
+
+    async def _recover(self, job: Job) -> None:
+        """After a failure the watch detected (issue 17): the recovery it decided, as a new job
+        (a reprint waits for the bed to be confirmed clear like any print; a re-slice starts
+        from the model with the slicer change)."""
+        diagnosis = job.report.get("vision", {}).get("diagnosis") or {}
+        recovery = diagnosis.get("recovery") or {}
+        action = recovery.get("action")
+        if job.state is not JobState.FAILED or action not in ("retry", "reslice"):
+            return
+        request = job.request.model_copy(update={"copies": 1})
+        source = {"text": None, "model_path": None, "gcode_path": None}
+        if action == "retry" and job.gcode is not None:
+            request = request.model_copy(update={**source, "gcode_path": job.gcode.path})
+        elif action == "reslice" and job.mesh is not None:
+            change = recovery.get("change") or {}
+            request = request.model_copy(
+                update={
+                    **source,
+                    "model_path": job.mesh.path,
+                    "slice": request.slice.model_copy(update=change),
+                }
+            )
+        try:
+            again = await self.submit(request, retry_of=job.id)
+        except PrintforgeError as err:
+            log.warning("job %s: the recovery (%s) was refused: %s", job.id, action, err)
+            return
+        assert self.pipeline is not None
+        self.pipeline.emit_log(
+            job, f"recovery: {recovery.get('reason')}; job {again.id}", {"recovery": again.id}
+        )
 
     def _should_requeue(self, job: Job) -> bool:
         cfg = self.settings.orchestrator

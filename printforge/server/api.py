@@ -488,6 +488,9 @@ def build_table() -> HandlerTable:
     ):
         t.register(ep)
     register_object_endpoints(t)
+    from printforge.server.vision_api import register_vision
+
+    register_vision(t)
     # Notifications' dead letters (issue 15) live in their own module.
     from printforge.server.notify_api import register_notify
     from printforge.server.queue_api import register_queue

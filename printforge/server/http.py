@@ -383,3 +383,6 @@ def add_routes(app: web.Application, state: ServerState) -> None:
     app.router.add_post("/api/rpc", _handle_rpc)
     app.router.add_post("/api/uploads", _handle_upload)
     app.router.add_get("/api/jobs/{job_id}/artifacts/{name}", _handle_artifact)
+    from printforge.server.vision_api import register_vision_routes
+
+    register_vision_routes(app)

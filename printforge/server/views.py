@@ -28,6 +28,7 @@ ARTIFACT_FILES = {
     "report": "report.json",
     "spec": "spec.json",
     "request": "request.json",
+    "timelapse": "timelapse.mp4",  # a watched print's snapshots (issue 17)
 }
 _MEDIA = {
     "stl": "model/stl",
@@ -37,6 +38,7 @@ _MEDIA = {
     "report": "application/json",
     "spec": "application/json",
     "request": "application/json",
+    "timelapse": "video/mp4",
 }
 
 

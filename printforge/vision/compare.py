@@ -209,11 +209,11 @@ class LayerScore:
     def as_dict(self) -> dict[str, float | int | str]:
         return {
             "layer": self.layer,
-            "score": round(self.score, 4),
-            "missing": round(self.missing, 4),
-            "band": round(self.band, 4),
-            "extra": round(self.extra, 4),
-            "visible": round(self.visible, 4),
+            "score": round(float(self.score), 4),
+            "missing": round(float(self.missing), 4),
+            "band": round(float(self.band), 4),
+            "extra": round(float(self.extra), 4),
+            "visible": round(float(self.visible), 4),
             "kind": self.kind,
         }
 
@@ -313,14 +313,14 @@ def _kind(missing: float, growth: float, extra: float, stray: np.ndarray, twin: 
         srows, _ = np.nonzero(stray)
         if rows.size and srows.size:
             top, bottom = rows.min(), rows.max()
-            above = float((srows < top).mean())
-            low = float((srows > bottom - 0.3 * (bottom - top)).mean())
-            if above > 0.6:
-                return "blob"
-            if low > 0.5 and missing > 0.3:
-                return "detached"
-            if missing < 0.25 and growth < 0.5:
-                return "layer_shift"
+            if float((srows < top).mean()) > 0.6:
+                return "blob"  # on the nozzle, above the part
+            labels, n = ndimage.label(stray)
+            largest = np.bincount(labels.ravel())[1:].max() if n else 0
+            if largest > 0.6 * srows.size and extra > 1.5:
+                return "detached"  # one solid lump as large as the part, somewhere else
+            if extra <= 1.0 and missing < 0.25:
+                return "layer_shift"  # a strip beside the recent layers
         return "spaghetti"
     if growth > missing:
         return "clog"

@@ -103,9 +103,14 @@ class Detector:
             result = replace(result, score=min(result.score, self.config.threshold / 2))
         self.scores.append(result)
         self.last = (frame, now, ev)
-        failing = result.score >= self.config.threshold
+        failing = bool(result.score >= self.config.threshold)
         self.streak = self.streak + 1 if failing else 0
         stop = self.streak >= self.config.persistence
         return Verdict(
-            layer, result.score, failing, stop, result.kind if failing else None, result.as_dict()
+            layer,
+            float(result.score),
+            failing,
+            stop,
+            result.kind if failing else None,
+            result.as_dict(),
         )
