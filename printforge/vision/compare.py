@@ -312,7 +312,7 @@ def _kind(missing: float, growth: float, extra: float, stray: np.ndarray, twin: 
         rows, _ = np.nonzero(twin)
         srows, _ = np.nonzero(stray)
         if rows.size and srows.size:
-            top, bottom = rows.min(), rows.max()
+            top = rows.min()
             if float((srows < top).mean()) > 0.6:
                 return "blob"  # on the nozzle, above the part
             labels, n = ndimage.label(stray)

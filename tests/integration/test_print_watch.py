@@ -7,7 +7,6 @@ the bed to be confirmed clear. A clean print is watched to the end without a sto
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
