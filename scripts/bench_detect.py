@@ -67,33 +67,25 @@ SEED_BASE = {"eval": 1, "tune": 1000}
 
 
 def make_parts(folder: Path, names: list[str]) -> dict[str, Path]:
-    """Small test parts as STL: a box, a cylinder and an L bracket (12 to 16 mm tall)."""
+    """Small test parts as STL: a box, a cylinder and an L bracket (10 to 11 mm tall)."""
+    import manifold3d
     import trimesh
 
-    meshes = {
-        "box": trimesh.creation.box((20.0, 16.0, 14.0)),
-        "cylinder": trimesh.creation.cylinder(radius=9.0, height=16.0, sections=48),
-        "bracket": trimesh.util.concatenate(
-            [
-                trimesh.creation.box((24.0, 10.0, 4.0)),
-                trimesh.creation.box((6.0, 10.0, 14.0)).apply_translation((9.0, 0.0, 5.0)),
-            ]
-        ),
+    def bracket() -> trimesh.Trimesh:
+        base = manifold3d.Manifold.cube((24.0, 10.0, 4.0))
+        upright = manifold3d.Manifold.cube((6.0, 10.0, 11.0)).translate((18.0, 0.0, 0.0))
+        solid = (base + upright).to_mesh()
+        return trimesh.Trimesh(solid.vert_properties[:, :3], solid.tri_verts)
+
+    makers = {
+        "box": lambda: trimesh.creation.box((20.0, 16.0, 10.0)),
+        "cylinder": lambda: trimesh.creation.cylinder(radius=9.0, height=11.0, sections=48),
+        "bracket": bracket,
     }
     out = {}
     for name in names:
-        mesh = meshes[name]
-        if name == "bracket":
-            import manifold3d
-
-            parts = [
-                manifold3d.Manifold.cube((24.0, 10.0, 4.0)),
-                manifold3d.Manifold.cube((6.0, 10.0, 14.0)).translate((18.0, 0.0, 0.0)),
-            ]
-            solid = (parts[0] + parts[1]).to_mesh()
-            mesh = trimesh.Trimesh(solid.vert_properties[:, :3], solid.tri_verts)
         path = folder / f"{name}.stl"
-        mesh.export(path)
+        makers[name]().export(path)
         out[name] = path
     return out
 

@@ -69,15 +69,29 @@ def _grad(grey: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Reference:
-    """The bed before the part grows: the picture everything is compared against."""
+    """The bed before the part grows: the picture everything is compared against, and what
+    every frame's comparison needs of it, computed once."""
 
     image: np.ndarray  # (h, w, 3) float32, smoothed
     quarter_grad: np.ndarray
+    grad: np.ndarray
+    chroma: np.ndarray
+    calm: np.ndarray  # where light and shake are measured (see `evidence`)
+    calm_level: np.ndarray  # per channel, the median over the calm pixels
 
     @classmethod
-    def of(cls, frame: np.ndarray) -> Reference:
+    def of(cls, frame: np.ndarray, calm: np.ndarray) -> Reference:
         image = _smooth(frame)
-        return cls(image, _grad(image[::4, ::4].mean(axis=2)))
+        chroma = image / np.maximum(image.sum(axis=2, keepdims=True), 1.0)
+        level = np.median(image[::3, ::3][calm[::3, ::3]], axis=0)
+        return cls(
+            image,
+            _grad(image[::4, ::4].mean(axis=2)),
+            _grad(image.mean(axis=2)),
+            chroma,
+            calm,
+            level,
+        )
 
 
 @dataclass(frozen=True)
@@ -109,7 +123,7 @@ def _register(img: np.ndarray, ref: Reference, calm: np.ndarray) -> tuple[int, i
                 best, arg = cost, (dy, dx)
     # Refine at full size around the coarse answer.
     full_g = _grad(img.mean(axis=2))
-    full_r = _grad(ref.image.mean(axis=2))
+    full_r = ref.grad
     H, W = full_r.shape
     m = SHIFT_RADIUS + 4
     best, out = np.inf, (arg[0] * 4, arg[1] * 4)
@@ -148,21 +162,15 @@ def _without_specks(mask: np.ndarray, smallest: int = 6) -> np.ndarray:
     return out
 
 
-def evidence(frame: np.ndarray, ref: Reference, calm: np.ndarray) -> Evidence:
-    """Plastic and occluders in `frame`.
-
-    Args:
-        calm: where no part is expected all print long (the bed around it): light and shake
-            are measured there.
-    """
+def evidence(frame: np.ndarray, ref: Reference) -> Evidence:
+    """Plastic and occluders in `frame`; light and shake are measured where the reference
+    says no part will stand (`Reference.calm`, the bed around it)."""
+    calm = ref.calm
     img = _smooth(frame)
     shift = _register(img, ref, calm)
     img = _shifted(img, shift)
-    gains = []
-    for ch in range(3):
-        a = float(np.median(img[..., ch][calm]))
-        b = float(np.median(ref.image[..., ch][calm]))
-        gains.append(b / a if a > 1 else 1.0)
+    level = np.median(img[::3, ::3][calm[::3, ::3]], axis=0)
+    gains = [float(b / a) if a > 1 else 1.0 for a, b in zip(level, ref.calm_level, strict=True)]
     img = np.clip(img * np.asarray(gains, dtype=np.float32), 0, 255)
     change = np.abs(img - ref.image).sum(axis=2)
     fg = change > FG_LEVEL
@@ -173,8 +181,7 @@ def evidence(frame: np.ndarray, ref: Reference, calm: np.ndarray) -> Evidence:
     # A darker or lighter bed (a shadow, the blurred edge of the head) keeps its chromaticity;
     # plastic on it changes it.
     chroma = img / np.maximum(img.sum(axis=2, keepdims=True), 1.0)
-    ref_chroma = ref.image / np.maximum(ref.image.sum(axis=2, keepdims=True), 1.0)
-    tinted = np.abs(chroma - ref_chroma).sum(axis=2) > CHROMA_CHANGE
+    tinted = np.abs(chroma - ref.chroma).sum(axis=2) > CHROMA_CHANGE
     plastic = _without_specks(fg & coloured & tinted)
     occluder = fg & ~plastic
     return Evidence(plastic, occluder, shift, (gains[0], gains[1], gains[2]), img)

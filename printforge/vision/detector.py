@@ -67,14 +67,14 @@ class Detector:
 
     def set_reference(self, frame: np.ndarray) -> None:
         """The bed before the print (the head out of the way, or at least not over the part)."""
-        self.reference = Reference.of(frame)
+        self.reference = Reference.of(frame, self.calm)
 
     def observe(self, layer: int, frame: np.ndarray) -> Verdict:
         """A frame taken after `layer` layers were printed."""
         if self.reference is None:
             self.set_reference(frame)
             return Verdict(layer, 0.0, False, False, None, {"reference": True})
-        ev = evidence(frame, self.reference, self.calm)
+        ev = evidence(frame, self.reference)
         now = self.twin.render(layer)
         if layer < self.config.start_layer or now.mask.sum() < 150:
             return Verdict(layer, 0.0, False, False, None, {"too_early": True})
