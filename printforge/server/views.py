@@ -183,6 +183,27 @@ def job_view(
         "last_acked_line": job.last_acked_line,
         "artifacts": artifacts,
         "sha256": hashes,
+        "vision": _vision(job, job_dir),
+    }
+
+
+def _vision(job: Job, job_dir: Path) -> dict[str, Any] | None:
+    """A watched print (issue 17): its last snapshot and its diagnosis, as URLs."""
+    from printforge.orchestrator.watch import SNAPSHOT_DIR
+
+    shots = sorted((job_dir / SNAPSHOT_DIR).glob("layer-*.jpg")) if job_dir.is_dir() else []
+    diagnosis = dict(job.report.get("vision", {}).get("diagnosis") or {})
+    if not shots and not diagnosis:
+        return None
+    base = f"/api/jobs/{job.id}/pictures"
+    if diagnosis.get("picture"):
+        diagnosis["url"] = f"{base}/{diagnosis['picture']}"
+    last = shots[-1] if shots else None
+    return {
+        "snapshots": len(shots),
+        "last_snapshot": f"{base}/{SNAPSHOT_DIR}/{last.name}" if last else None,
+        "last_layer": int(last.stem.removeprefix("layer-")) if last else None,
+        "diagnosis": diagnosis or None,
     }
 
 

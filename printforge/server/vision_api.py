@@ -60,6 +60,8 @@ async def _handle_picture(request: web.Request) -> web.StreamResponse:
     job = await state.orch.get(request.match_info["job_id"])
     path = state.orch.job_dir(job.id) / name
     missing = InputError(f"job {job.id} has no {name}", code="not_found")
+    if path.resolve() != path.absolute():
+        raise missing  # a symlink on the way (the job's folder, or snapshots/): never followed
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError:

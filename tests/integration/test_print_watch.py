@@ -22,13 +22,15 @@ from tests.fakes.camera import box_stl
 pytestmark = pytest.mark.timeout(600)
 
 
-def _settings(tmp_path: Path, virtual: dict[str, Any]) -> Any:
+def _settings(tmp_path: Path, virtual: dict[str, Any], sim_speed: float) -> Any:
     return load_settings(
         env="development",
         overrides={
             "data_dir": str(tmp_path / "data"),
             "mock": True,
-            "sim_speed": 8.0,
+            # Slow enough that the watch sees several layers before and after the failure
+            # even on a loaded machine (each snapshot is a render and a comparison).
+            "sim_speed": sim_speed,
             "printers": {
                 "cam": {
                     "bed_clear_required": True,
@@ -45,7 +47,7 @@ async def test_a_knocked_off_part_is_caught_and_the_job_recovers(tmp_path: Path)
     from printforge.orchestrator.service import Orchestrator
 
     stl = box_stl(tmp_path, (16.0, 14.0, 6.0))
-    settings = _settings(tmp_path, {"failures": ["detached@14"]})
+    settings = _settings(tmp_path, {"failures": ["detached@14"]}, 3.0)
     async with Orchestrator(settings) as orch:
         events = orch.bus.subscribe(maxsize=10_000)
         job = await orch.submit(PrintRequest(model_path=stl, printer="cam"))
@@ -75,7 +77,7 @@ async def test_a_clean_print_is_watched_to_the_end(tmp_path: Path) -> None:
     from printforge.orchestrator.service import Orchestrator
 
     stl = box_stl(tmp_path, (16.0, 14.0, 5.0))
-    async with Orchestrator(_settings(tmp_path, {})) as orch:
+    async with Orchestrator(_settings(tmp_path, {}, 8.0)) as orch:
         job = await orch.submit(PrintRequest(model_path=stl, printer="cam"))
         job = await orch.wait(job.id, timeout=500)
         assert job.state is JobState.COMPLETED, job.error

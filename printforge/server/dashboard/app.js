@@ -155,6 +155,12 @@ function onJobEvent(ev) {
   if (ev.stage) {
     job.live = { stage: ev.stage, progress: ev.progress, message: ev.message };
   }
+  if (ev.kind === "snapshot" && ev.data && ev.data.snapshot) {
+    // A picture per layer change: the detail shows the newest, near live (issue 17).
+    job.vision = { ...(job.vision || {}), last_layer: ev.data.layer, last_score: ev.data.score,
+      last_snapshot: `/api/jobs/${ev.job_id}/pictures/${ev.data.snapshot}` };
+  }
+  if (ev.kind === "diagnosis") scheduleRefresh(ev.job_id, 0);
   if (ev.kind === "state" || ev.kind === "stage.completed" || ev.kind === "stage.failed"
       || ev.kind === "stage.started") {
     scheduleRefresh(ev.job_id, 150);
@@ -409,6 +415,16 @@ function renderDetail() {
     ? full(a.preview, "model preview")
     : a.stl ? `<canvas width="360" height="360" data-stl="${esc(a.stl)}"></canvas>` : '<span class="muted">no model yet</span>';
   const layers = a.layers ? full(a.layers, "layer preview") : '<span class="muted">not sliced yet</span>';
+  const v = j.vision || null;
+  const camera = v && v.last_snapshot
+    ? `<div class="preview" data-testid="camera-snapshot">${full(v.last_snapshot, "camera")}<span class="cap">camera · layer ${esc(v.last_layer)}${v.last_score != null ? ` · score ${Number(v.last_score).toFixed(2)}` : ""}</span></div>`
+    : "";
+  const d = v && v.diagnosis;
+  const diagnosis = d
+    ? `<div class="question" data-testid="job-diagnosis"><p><b>Failure detected</b> at layer ${esc(d.layer)}: ${esc(d.kind)} (score ${Number(d.score).toFixed(2)}, threshold ${Number(d.threshold).toFixed(2)})${d.paused ? ", print paused" : ""}.
+        ${d.recovery ? `Recovery: ${esc(d.recovery.reason)}.` : ""}</p>
+        ${d.url ? full(d.url, "the frame beside the twin") : ""}</div>`
+    : "";
   const g = j.gcode, m = j.mesh;
   const canCancel = !TERMINAL.has(j.state) && state.info && state.info.role !== "viewer";
   // Research asked instead of building something else: show the question and take the answer.
@@ -424,7 +440,9 @@ function renderDetail() {
       <div><b>${esc(j.request)}</b></div>${badge(j.state)}</div>
     <div class="stages">${stages}</div>
     ${question}
+    ${diagnosis}
     <div class="previews">
+      ${camera}
       <div class="preview" data-testid="model-preview">${model}<span class="cap">model</span></div>
       <div class="preview wide" data-testid="layer-preview">${layers}<span class="cap">layers · click for full size</span></div>
     </div>
