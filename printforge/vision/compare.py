@@ -20,6 +20,7 @@ a shifted layer, a part knocked off).
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,7 +219,7 @@ class LayerScore:
             "layer": self.layer,
             "score": round(float(self.score), 4),
             "missing": round(float(self.missing), 4),
-            "band": round(float(self.band), 4),
+            "band": None if math.isnan(self.band) else round(float(self.band), 4),
             "extra": round(float(self.extra), 4),
             "visible": round(float(self.visible), 4),
             "kind": self.kind,
@@ -227,7 +228,7 @@ class LayerScore:
 
 MIN_VISIBLE_PX = 120  # fewer pixels of a region in sight than this: it says nothing
 STRAY_SCALE = 10.0  # stray pixels, per pixel of the square root of the part's area
-SHORT_LAYERS_SCALE = 6.0  # layers short that count as much as a missing body
+SHORT_LAYERS_SCALE = 8.0  # layers short that count as much as a missing body
 
 
 def score(
@@ -238,11 +239,12 @@ def score(
     offset: tuple[int, int],
     *,
     band_layers: int,
-    baseline: float = 0.0,
+    baseline: float | None = 0.0,
 ) -> LayerScore:
     """Compare the evidence with the twin at this layer (`now`) and `band_layers` before
     (`before`); both masks are moved by `offset` first. `baseline` is how many layers short
-    the part looked while all was well (the twin's pinhole against the real lens)."""
+    the part looked while all was well (the twin's pinhole against the real lens); None while
+    it is not known yet: the growth is measured (`band`) but not scored."""
     t_now = _shifted(now, (-offset[0], -offset[1]))
     t_before = _shifted(before, (-offset[0], -offset[1]))
     area = max(int(t_now.sum()), 1)
@@ -250,7 +252,7 @@ def score(
     seen = ~ev.occluder
     vis_body = body & seen
     missing = _share(vis_body & ~ev.plastic, vis_body)
-    short = _layers_short(ev, t_now, t_before, band_layers) - baseline
+    short = _layers_short(ev, t_now, t_before, band_layers)
     around = ~ndimage.binary_dilation(t_now, iterations=6)
     # Plastic right beside the head is its blurred edge on the bed, not a strand.
     near_head = ndimage.binary_dilation(ev.occluder, iterations=2)
@@ -267,7 +269,9 @@ def score(
     # cube is as sure a sign as on a 40 mm one, but a knocked-off part is sure on any).
     extra = max(float(stray.sum()) / (STRAY_SCALE * np.sqrt(area)), 0.5 * shifted)
     visible = float(vis_body.sum()) / max(int(body.sum()), 1)
-    growth = max(0.0, short) / SHORT_LAYERS_SCALE
+    growth = 0.0
+    if baseline is not None and not math.isnan(short):
+        growth = max(0.0, short - baseline) / SHORT_LAYERS_SCALE
     value = max(missing, growth, extra)
     return LayerScore(
         layer, value, missing, short, extra, visible, _kind(missing, growth, extra, stray, t_now)
@@ -288,10 +292,10 @@ def _layers_short(ev: Evidence, t_now: np.ndarray, t_before: np.ndarray, band_la
     inner = ndimage.binary_erosion(top_now >= 0, iterations=4)
     cols = np.nonzero(inner & (top_before >= 0))[0]
     if cols.size < 5:
-        return 0.0
+        return math.nan
     px_per_layer = float(np.mean(top_before[cols] - top_now[cols])) / band_layers
     if px_per_layer < 0.2:
-        return 0.0  # the top does not move in the picture (a flat part seen from above)
+        return math.nan  # the top does not move in the picture (a flat part seen from above)
     h = t_now.shape[0]
     deficits = []
     for c in cols:
@@ -302,10 +306,12 @@ def _layers_short(ev: Evidence, t_now: np.ndarray, t_before: np.ndarray, band_la
         found = np.nonzero(ev.plastic[lo:hi, c])[0]
         deficits.append(float(found[0] + lo - top_now[c]) if found.size else float(hi - lo))
     if len(deficits) < 5:
-        return 0.0
+        return math.nan
     d = np.sort(np.asarray(deficits))
     cut = len(d) // 5  # trimmed mean: the columns at a corner or a strand say little
-    return float(d[cut : len(d) - cut].mean()) / px_per_layer
+    mean = float(d[cut : len(d) - cut].mean())
+    # A pixel either way is the edge's blur and the JPEG's, not a missing layer.
+    return math.copysign(max(0.0, abs(mean) - 1.0), mean) / px_per_layer
 
 
 def _share(part: np.ndarray, whole: np.ndarray) -> float:

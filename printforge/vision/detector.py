@@ -10,6 +10,7 @@ end of the print. Telemetry that is certain (a firmware's filament runout) stops
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -87,7 +88,12 @@ class Detector:
                 int(np.median([o[1] for o in self._offsets])),
             )
         assert self.offset is not None
-        before = self.twin.render(max(0, layer - self.config.band_layers)).mask
+        # The growth at the top is measured once the layers `band_layers` back are part
+        # enough to see; its first measures, while all is well, are its baseline.
+        low = layer - self.config.band_layers
+        grown = low >= self.config.start_layer
+        before = self.twin.render(max(0, low)).mask
+        known = len(self._shorts) >= CALIBRATION_LAYERS
         result = score(
             layer,
             ev,
@@ -95,11 +101,13 @@ class Detector:
             before,
             self.offset,
             band_layers=self.config.band_layers,
-            baseline=self.baseline,
+            baseline=self.baseline if known and grown else None,
         )
+        if grown and not known and not math.isnan(result.band):
+            self._shorts.append(result.band)
+            if len(self._shorts) == CALIBRATION_LAYERS:
+                self.baseline = float(np.median(self._shorts))
         if calibrating:
-            self._shorts.append(result.band + self.baseline)
-            self.baseline = float(np.median(self._shorts))
             result = replace(result, score=min(result.score, self.config.threshold / 2))
         self.scores.append(result)
         self.last = (frame, now, ev)
