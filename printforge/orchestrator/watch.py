@@ -26,7 +26,13 @@ from printforge.runtime.errors import PrintforgeError
 from printforge.vision.config import DetectionConfig
 from printforge.vision.recovery import Decision, decide
 from printforge.vision.telemetry import TelemetryRules
-from printforge.vision.worker import VisionWorker, close_watch, observe_frame, open_watch
+from printforge.vision.worker import (
+    VisionWorker,
+    close_watch,
+    forget_object,
+    observe_frame,
+    open_watch,
+)
 
 __all__ = ["SNAPSHOT_DIR", "PrintWatch", "list_snapshots"]
 
@@ -205,6 +211,7 @@ class PrintWatch:
                         "score": verdict["score"],
                         "message": "the camera does not match the twin",
                         "detail": verdict["detail"],
+                        "object": verdict.get("object"),
                     }
                     pic = f"{DIAGNOSIS_DIR}/{picture.name}" if verdict.get("picture") else None
                     self.emit("snapshot", None, data)
@@ -242,11 +249,25 @@ class PrintWatch:
             failures=self.failures_before + 1,
             max_attempts=self.detection.max_retries + 2,
             objects=objects,
-            failed_object=None,  # the twin does not yet tell objects apart
+            failed_object=finding.get("object"),
         )
+        diagnosis["object"] = finding.get("object")
         diagnosis["recovery"] = self.decision.as_dict()
-        self.job.report.setdefault("vision", {})["diagnosis"] = diagnosis
+        vision = self.job.report.setdefault("vision", {})
         words = f"{finding['kind']} at layer {layer} (score {finding['score']:.2f})"
+        if self.decision.action == "cancel_object" and paused:
+            if await self._cancel_object(self.decision.object or ""):
+                # The rest of the plate prints on, still watched; the job is not failed.
+                vision.setdefault("cancelled_objects", []).append(diagnosis)
+                self.emit("diagnosis", f"failure detected: {words}", diagnosis)
+                self.diagnosis = None
+                return
+            diagnosis["recovery"] = decide(
+                finding["kind"],
+                failures=self.failures_before + 1,
+                max_attempts=self.detection.max_retries + 2,
+            ).as_dict()
+        vision["diagnosis"] = diagnosis
         self.emit("diagnosis", f"failure detected: {words}", diagnosis)
         if paused and self.decision.action in ("retry", "reslice", "give_up"):
             # The print cannot be saved: stop it (heaters off, head parked) so the bed can be
@@ -255,6 +276,19 @@ class PrintWatch:
                 await self.driver.cancel()
             except Exception as err:
                 log.warning("job %s: cannot stop %s: %s", self.job.id, self.driver.name, err)
+
+    async def _cancel_object(self, name: str) -> bool:
+        """Cancel the failed object, stop expecting it, resume the plate. False if it could not
+        be cancelled (the driver cannot, or the printer refused)."""
+        try:
+            await self.driver.cancel_object(name)
+            if self._vision is not None:
+                await self._vision().call(forget_object, self.job.id, name)
+            await self.driver.resume()
+        except Exception as err:
+            log.warning("job %s: cannot cancel object %s: %s", self.job.id, name, err)
+            return False
+        return True
 
     async def _timelapse(self) -> None:
         try:

@@ -42,6 +42,7 @@ class Verdict:
     stop: bool
     kind: str | None
     detail: dict[str, object] = field(default_factory=dict)
+    object: str | None = None  # on a plate of several objects, the one the failure is on
 
 
 class Detector:
@@ -65,6 +66,33 @@ class Detector:
         calm = ~ndimage.binary_dilation(final, iterations=30)
         calm[: max(0, top)] = False  # above the part is where the head and its carriage go
         self.calm = calm
+        self._objects = twin.object_masks()
+        self.ignored: np.ndarray | None = None  # where cancelled objects stand
+
+    def forget_object(self, name: str) -> None:
+        """An object cancelled on the plate: from now on it is neither expected nor watched."""
+        mask = self._objects.pop(name, None)
+        if mask is not None:
+            grown = ndimage.binary_dilation(mask, iterations=8)
+            self.ignored = grown if self.ignored is None else self.ignored | grown
+        self.streak = 0
+
+    def _locate(self, ev: Evidence, expected: np.ndarray) -> str | None:
+        """The object most of the evidence lies on, if one holds most of it."""
+        if len(self._objects) < 2 or self.offset is None:
+            return None
+        dy, dx = self.offset
+        expected = np.roll(expected, (dy, dx), axis=(0, 1))
+        wrong = (expected & ~ev.plastic & ~ev.occluder) | (
+            ev.plastic & ~ndimage.binary_dilation(expected, iterations=6)
+        )
+        counts = {}
+        for name, mask in self._objects.items():
+            near = ndimage.binary_dilation(np.roll(mask, (dy, dx), axis=(0, 1)), iterations=12)
+            counts[name] = int((wrong & near).sum())
+        total = sum(counts.values())
+        name, best = max(counts.items(), key=lambda kv: kv[1])
+        return name if total and best >= 0.7 * total else None
 
     def set_reference(self, frame: np.ndarray) -> None:
         """The bed before the print (the head out of the way, or at least not over the part)."""
@@ -77,6 +105,11 @@ class Detector:
             return Verdict(layer, 0.0, False, False, None, {"reference": True})
         ev = evidence(frame, self.reference)
         now = self.twin.render(layer)
+        if self.ignored is not None:
+            now = TwinView(now.layer, np.where(self.ignored, 0, now.label).astype(np.uint8))
+            ev = replace(
+                ev, plastic=ev.plastic & ~self.ignored, occluder=ev.occluder | self.ignored
+            )
         if layer < self.config.start_layer or now.mask.sum() < 150:
             return Verdict(layer, 0.0, False, False, None, {"too_early": True})
         calibrating = len(self._offsets) < CALIBRATION_LAYERS
@@ -121,4 +154,5 @@ class Detector:
             stop,
             result.kind if failing else None,
             result.as_dict(),
+            self._locate(ev, now.mask) if stop else None,
         )

@@ -16,7 +16,7 @@ from scipy import ndimage
 from printforge.gcode.layers import HEIGHT_DECIMALS, is_extruding
 from printforge.gcode.reader import Reader
 from printforge.gcode.source import split_lines
-from printforge.gcode.syntax import parse_line
+from printforge.gcode.syntax import Line, parse_line
 from printforge.models.printer import PrinterProfile
 
 __all__ = ["Toolpath", "read_toolpath"]
@@ -38,6 +38,10 @@ class Toolpath:
     cells: np.ndarray  # (layers, ny, nx) bool
     origin: tuple[float, float]
     cell_mm: float = CELL_MM
+    # The plate's labelled objects (M486, EXCLUDE_OBJECT) and, per cell, which one covers it
+    # (-1: none or unlabelled). A plate of one object, or unlabelled G-code, has none.
+    objects: tuple[str, ...] = ()
+    owner: np.ndarray | None = None  # (ny, nx) int16
 
     @property
     def layers(self) -> int:
@@ -53,14 +57,19 @@ def read_toolpath(text: str, profile: PrinterProfile | None = None) -> Toolpath:
     reader = Reader(profile or PrinterProfile(name="twin"))
     prev = reader.state.machine()
     segs: dict[float, list[tuple[float, float, float, float]]] = {}
+    labels = _Labels()
+    owned: list[tuple[int, float, float, float, float]] = []  # object, segment
     for number, raw in enumerate(split_lines(text), 1):
         line = parse_line(raw, number)
         if line is None:
             continue
+        labels.see(line)
         for point in reader.step(line).points:
             if is_extruding(prev, point):
                 key = round(point[2], HEIGHT_DECIMALS)
                 segs.setdefault(key, []).append((prev[0], prev[1], point[0], point[1]))
+                if labels.current is not None:
+                    owned.append((labels.current, prev[0], prev[1], point[0], point[1]))
             prev = point
     if not segs:
         return Toolpath(np.zeros(0), np.zeros((0, 1, 1), dtype=bool), (0.0, 0.0))
@@ -77,7 +86,46 @@ def read_toolpath(text: str, profile: PrinterProfile | None = None) -> Toolpath:
     # the brim covers.
     base = min(BASE_LAYERS, len(heights) - 1)
     cells[:base] &= cells[base]
-    return Toolpath(heights, cells, (float(lo[0]), float(lo[1])))
+    names, owner = labels.names(), None
+    if len(names) > 1 and owned:
+        owner = np.full((ny, nx), -1, dtype=np.int16)
+        arr = np.asarray(owned)
+        for index in range(len(names)):
+            mine = arr[arr[:, 0] == index][:, 1:]
+            if mine.size:
+                owner[_cover(mine, lo, nx, ny)] = index
+    return Toolpath(heights, cells, (float(lo[0]), float(lo[1])), CELL_MM, names, owner)
+
+
+class _Labels:
+    """The object each move belongs to: `M486 S<n>` (and `A<name>`), Klipper's
+    `EXCLUDE_OBJECT_START NAME=...` / `_END`."""
+
+    def __init__(self) -> None:
+        self.current: int | None = None
+        self._names: dict[int, str] = {}
+        self._klipper: dict[str, int] = {}
+
+    def see(self, line: Line) -> None:
+        if line.code == "M486":
+            if line.text and self.current is not None:
+                self._names[self.current] = line.text
+            s = line.words.get("S")
+            if s is not None:
+                self.current = int(s) if s >= 0 else None
+                if self.current is not None:
+                    self._names.setdefault(self.current, str(self.current))
+        elif line.code == "EXCLUDE_OBJECT_START":
+            name = line.args.get("NAME", "")
+            self.current = self._klipper.setdefault(name, len(self._klipper))
+            self._names[self.current] = name
+        elif line.code == "EXCLUDE_OBJECT_END":
+            self.current = None
+
+    def names(self) -> tuple[str, ...]:
+        if not self._names:
+            return ()
+        return tuple(self._names.get(i, str(i)) for i in range(max(self._names) + 1))
 
 
 def _cover(seg: np.ndarray, lo: np.ndarray, nx: int, ny: int) -> np.ndarray:

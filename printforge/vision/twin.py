@@ -107,6 +107,32 @@ class Twin:
             return 0.0
         return float(self.toolpath.heights[min(layer, self.toolpath.layers) - 1])
 
+    def object_masks(self) -> dict[str, np.ndarray]:
+        """Where each labelled object of the plate stands in the picture, whole (empty for a
+        plate of one object): the watch tells which object a failure is on."""
+        tp = self.toolpath
+        if tp.owner is None:
+            return {}
+        out = {}
+        top = float(tp.heights[-1]) if tp.layers else 0.0
+        for index, name in enumerate(tp.objects):
+            rows, cols = np.nonzero(tp.owner == index)
+            if rows.size == 0:
+                continue
+            x = tp.origin[0] + (cols + 0.5) * tp.cell_mm
+            y = tp.origin[1] + (rows + 0.5) * tp.cell_mm
+            pts = np.concatenate(
+                [np.stack([x, y, np.full_like(x, z)], 1) for z in (0.0, top / 2, top)]
+            )
+            u, v, depth = self.camera.project(pts)
+            ok = np.isfinite(u) & np.isfinite(v) & (depth > 0)
+            r, c = np.floor(v[ok]).astype(int), np.floor(u[ok]).astype(int)
+            inside = (r >= 0) & (r < self.camera.height) & (c >= 0) & (c < self.camera.width)
+            mask = np.zeros((self.camera.height, self.camera.width), dtype=bool)
+            mask[r[inside], c[inside]] = True
+            out[name] = ndimage.binary_closing(mask, iterations=3)
+        return out
+
     def render(self, layer: int) -> TwinView:
         cam = self.camera
         label = np.zeros((cam.height, cam.width), dtype=np.uint8)

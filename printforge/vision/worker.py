@@ -16,7 +16,7 @@ from typing import Any
 
 from printforge.runtime.errors import TransientError
 
-__all__ = ["VisionWorker", "observe_frame", "open_watch"]
+__all__ = ["VisionWorker", "close_watch", "forget_object", "observe_frame", "open_watch"]
 
 STOP_TIMEOUT_S = 10.0
 
@@ -63,11 +63,19 @@ def observe_frame(key: str, layer: int, jpeg: bytes, diagnosis: str | None) -> d
         "stop": verdict.stop,
         "kind": verdict.kind,
         "detail": verdict.detail,
+        "object": verdict.object,
     }
     if verdict.stop and diagnosis is not None and detector.last is not None:
         write_diagnosis(Path(diagnosis), detector, verdict)
         out["picture"] = Path(diagnosis).name
     return out
+
+
+def forget_object(key: str, name: str) -> None:
+    """A cancelled object of the plate is no longer expected."""
+    detector = _WATCHES.get(key)
+    if detector is not None:
+        detector.forget_object(name)
 
 
 def close_watch(key: str) -> None:
