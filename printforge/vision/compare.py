@@ -43,6 +43,7 @@ PLASTIC_SATURATION = 0.38  # filament is coloured; the head (black, steel) and s
 PLASTIC_VALUE = 45.0
 CHROMA_CHANGE = 0.08  # summed |r g b| / (r + g + b) change that is not the bed any more
 SHIFT_RADIUS = 12  # px of camera shake searched (at full size)
+SHIFT_GAIN = 0.02  # how much better than no shift a shift must fit
 
 
 def decode(jpeg: bytes) -> np.ndarray:
@@ -113,13 +114,20 @@ def _register(img: np.ndarray, ref: Reference, calm: np.ndarray) -> tuple[int, i
     c = calm[::4, ::4][: r.shape[0], : r.shape[1]]
     k = SHIFT_RADIUS // 4
     h, w = r.shape
-    best, arg = np.inf, (0, 0)
     inner = (slice(k, h - k), slice(k, w - k))
     rc, cc = r[inner], c[inner]
+    if not cc.any():
+        return (0, 0)
+
+    def coarse(dy: int, dx: int) -> float:
+        return float(np.abs(g[k + dy : h - k + dy, k + dx : w - k + dx] - rc)[cc].mean())
+
+    # A shift must do clearly better than none: a bed without texture (or a frame that did
+    # not move) stays where it is rather than wander to the first of equal costs.
+    best, arg = coarse(0, 0) * (1 - SHIFT_GAIN), (0, 0)
     for dy in range(-k, k + 1):
         for dx in range(-k, k + 1):
-            moved = g[k + dy : h - k + dy, k + dx : w - k + dx]
-            cost = float(np.abs(moved - rc)[cc].mean()) if cc.any() else 0.0
+            cost = coarse(dy, dx)
             if cost < best:
                 best, arg = cost, (dy, dx)
     # Refine at full size around the coarse answer.
@@ -127,15 +135,21 @@ def _register(img: np.ndarray, ref: Reference, calm: np.ndarray) -> tuple[int, i
     full_r = ref.grad
     H, W = full_r.shape
     m = SHIFT_RADIUS + 4
-    best, out = np.inf, (arg[0] * 4, arg[1] * 4)
-    base = out
+    base = (arg[0] * 4, arg[1] * 4)
     rc, cc = full_r[m : H - m : 2, m : W - m : 2], calm[m : H - m : 2, m : W - m : 2]
+
+    def fine(dy: int, dx: int) -> float:
+        moved = full_g[m + dy : H - m + dy : 2, m + dx : W - m + dx : 2]
+        return float(np.abs(moved - rc)[cc].mean())
+
+    best, out = fine(*base), base
+    if base == (0, 0):
+        best *= 1 - SHIFT_GAIN
     for dy in range(base[0] - 3, base[0] + 4):
         for dx in range(base[1] - 3, base[1] + 4):
             if abs(dy) > m or abs(dx) > m:
                 continue
-            moved = full_g[m + dy : H - m + dy : 2, m + dx : W - m + dx : 2]
-            cost = float(np.abs(moved - rc)[cc].mean()) if cc.any() else 0.0
+            cost = fine(dy, dx)
             if cost < best:
                 best, out = cost, (dy, dx)
     return out
