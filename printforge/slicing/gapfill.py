@@ -14,6 +14,7 @@ vectorising back into lines.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,8 @@ import shapely
 from shapely.geometry import MultiLineString
 
 __all__ = ["GapLine", "centre_lines", "skin_gaps"]
+
+log = logging.getLogger(__name__)
 
 # Boundary points are this far apart (mm) at most: chords then span the strip rather than run
 # along it, and bends keep their shape.
@@ -357,7 +360,8 @@ def skin_gaps(
     if not lines or area.is_empty or open_top.is_empty:
         return []
     bands = shapely.buffer(MultiLineString(lines), spacing / 2, quad_segs=4)
-    left = shapely.get_parts(shapely.difference(area, bands))
+    # A hair's opening drops the needle-thin spikes GEOS cannot triangulate.
+    left = shapely.get_parts(_hair_opening(shapely.difference(area, bands)))
     left = left[shapely.area(left) >= SKIN_GAP_MIN_AREA_MM2]
     if len(left) == 0:
         return []
@@ -365,12 +369,17 @@ def skin_gaps(
     if len(left) == 0:
         return []
     extra = height * (1 - np.pi / 4)
-    out = centre_lines(
-        np.array([shapely.union_all(left)], dtype=object),
-        np.array([extra]),
-        np.array([SKIN_GAP_MIN_WIDTH_MM]),
-        np.array([max_width]),
-    )[0]
+    try:
+        out = centre_lines(
+            np.array([shapely.union_all(left)], dtype=object),
+            np.array([extra]),
+            np.array([SKIN_GAP_MIN_WIDTH_MM]),
+            np.array([max_width]),
+        )[0]
+    except shapely.errors.GEOSException as err:
+        # A degenerate wedge GEOS cannot triangulate: each gets the short line below instead.
+        log.debug("skin gap fill: %s; short lines instead", err)
+        out = []
     # A triangle (a line's end against a wall met at a slant) has no strip to follow: one
     # short line along its long side, with the triangle's plastic.
     if out:
@@ -379,6 +388,10 @@ def skin_gaps(
     for piece in left:
         out += _blob_line(piece, extra)
     return out
+
+
+def _hair_opening(geom: shapely.Geometry, r: float = 0.005) -> shapely.Geometry:
+    return shapely.buffer(shapely.buffer(geom, -r, join_style="mitre"), r, join_style="mitre")
 
 
 def _blob_line(piece: shapely.Geometry, extra: float) -> list[GapLine]:

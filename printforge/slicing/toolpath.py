@@ -499,14 +499,17 @@ def _solid_areas(
     """
     if params.infill_percent >= 100:
         return inner
+    held: dict[int, np.ndarray] = {}
     exposed = shapely.union(
-        shapely.difference(inner, _covered(regions, params.top_layers, 1)),
-        shapely.difference(inner, _covered(regions, params.bottom_layers, -1)),
+        shapely.difference(inner, _covered(regions, params.top_layers, 1, held)),
+        shapely.difference(inner, _covered(regions, params.bottom_layers, -1, held)),
     )
+    held = {}
     shell = shapely.difference(
         inner,
         shapely.intersection(
-            _covered(inner, params.top_layers, 1), _covered(inner, params.bottom_layers, -1)
+            _covered(inner, params.top_layers, 1, held),
+            _covered(inner, params.bottom_layers, -1, held),
         ),
     )
     # Slivers narrower than a line (the step of a sloped wall) are the perimeters' business.
@@ -526,15 +529,40 @@ def _solid_areas(
     return shapely.union(solid, narrow)
 
 
-def _covered(areas: np.ndarray, count: int, step: int) -> np.ndarray:
+def _covered(
+    areas: np.ndarray, count: int, step: int, runs: dict[int, np.ndarray] | None = None
+) -> np.ndarray:
     """What all of the `count` layers above (step 1) or below (step -1) hold of `areas`; with
-    a count of 0 a layer counts as covered by itself."""
+    a count of 0 a layer counts as covered by itself.
+
+    Args:
+        runs: `_run`'s cache for these `areas`, shared by the calls for above and below.
+    """
     if count == 0:
         return areas
-    covered = _shift(areas, step)
-    for j in range(2, count + 1):
-        covered = shapely.intersection(covered, _shift(areas, j * step))
-    return covered
+    run = _run(areas, count, {} if runs is None else runs)
+    return _shift(run, 1 if step > 0 else -count)
+
+
+def _run(areas: np.ndarray, length: int, cache: dict[int, np.ndarray]) -> np.ndarray:
+    """At index j, what layers j … j + length − 1 all hold (nothing past either end).
+
+    Built from runs of powers of two (each one intersection of two shorter runs), so four
+    layers above and three below cost three overlays of the whole stack instead of five.
+    """
+    if length in cache:
+        return cache[length]
+    if length == 1:
+        out = areas
+    else:
+        half = 1 << (length.bit_length() - 1)
+        if half == length:
+            half //= 2
+        out = shapely.intersection(
+            _run(areas, half, cache), _shift(_run(areas, length - half, cache), half)
+        )
+    cache[length] = out
+    return out
 
 
 def _shift(regions: np.ndarray, j: int) -> np.ndarray:

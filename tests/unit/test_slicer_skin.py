@@ -13,6 +13,7 @@ import trimesh
 
 from printforge.slicing.config import SlicerSettings
 from printforge.slicing.prusaslicer import prusaslicer_ini
+from printforge.slicing.toolpath import _covered
 from tests.unit.test_slicer_walls import (
     GENERIC,
     PLA,
@@ -124,3 +125,26 @@ def test_skin_meets_a_round_hole_without_wedges(tmp_path: Path) -> None:
         cover, _ = _layer_cover(strokes, z, 0.2)
         voids = [v.area for v in shapely.get_parts(inside.difference(cover)) if v.area >= 0.015]
         assert not voids, f"z {z}: {len(voids)} pinholes, {sum(voids):.3f} mm²"
+
+
+def test_what_the_layers_above_and_below_hold_is_every_layers_intersection() -> None:
+    # `_covered` builds its windows from shared runs (fewer overlays of the whole stack); it
+    # must still be what each of the layers within reach holds, nothing beyond either end.
+    rng = np.random.default_rng(1)
+    areas = np.array(
+        [shapely.Point(*rng.uniform(0, 3, 2)).buffer(rng.uniform(3, 6)) for _ in range(12)],
+        dtype=object,
+    )
+    for count in range(6):
+        runs: dict[int, np.ndarray] = {}
+        for step in (1, -1):
+            got = _covered(areas, count, step, runs)
+            for i in range(len(areas)):
+                window = [i + step * j for j in range(1, count + 1)]
+                if count == 0:
+                    want = areas[i]
+                elif min(window) < 0 or max(window) >= len(areas):
+                    want = shapely.Polygon()
+                else:
+                    want = shapely.intersection_all(areas[window])
+                assert shapely.symmetric_difference(got[i], want).area < 1e-9
