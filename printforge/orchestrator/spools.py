@@ -221,6 +221,7 @@ class SpoolTracker:
                 await self.load(printer, None)
         for printer in [p for p, s in self._loads.items() if s == spool.id]:
             self._apply(printer)
+        self.printers.poke()
         return self.get(spool.id)
 
     async def load(self, printer: str, spool_id: int | None) -> Spool | None:
@@ -230,6 +231,7 @@ class SpoolTracker:
         if spool_id is None:
             self._loads.pop(printer, None)
             await self._save_load(printer)
+            self.printers.poke()
             return None
         if self.spoolman is not None and spool_id not in self._spools:
             self._spools[spool_id] = await self.spoolman.spool(spool_id)
@@ -244,6 +246,7 @@ class SpoolTracker:
         self._materials[printer] = spool.material
         await self._save_load(printer)
         self._apply(printer)
+        self.printers.poke()
         return self.loaded(printer)
 
     async def set_material(self, printer: str, material: str) -> str:
