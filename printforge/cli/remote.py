@@ -275,6 +275,12 @@ def submit_params(args: argparse.Namespace) -> dict[str, Any]:
         params["providers"] = [name.strip() for name in args.provider.split(",") if name.strip()]
     if args.llm_model is not None:
         params["model"] = args.llm_model
+    if args.tags:
+        params["tags"] = args.tags
+    if args.nozzle is not None:
+        params["nozzle_diameter"] = args.nozzle
+    if args.not_before is not None:
+        params["not_before"] = args.not_before
     overrides = {
         "engine": args.engine,
         "layer_height": args.layer_height,

@@ -30,6 +30,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("request", help='what to make, e.g. "a 20 mm calibration cube"')
     p.add_argument("--printer", help="printer name from config (default: the default printer)")
     p.add_argument("--material", help="material profile, e.g. PLA, PETG, ABS")
+    p.add_argument(
+        "--tag",
+        action="append",
+        dest="tags",
+        metavar="TAG",
+        help="only a printer with this tag ([printers.NAME] tags); repeat for more",
+    )
+    p.add_argument("--nozzle", type=float, metavar="MM", help="only a printer with this nozzle")
+    p.add_argument(
+        "--not-before",
+        metavar="TIME",
+        help="not dispatched before this time (ISO 8601 with a zone, e.g. 2026-12-08T06:00Z)",
+    )
     p.add_argument("--out", metavar="DIR", help="also copy the job's artifacts into DIR")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument(
@@ -118,6 +131,9 @@ def _request_from(args: argparse.Namespace) -> Any:
             print=not args.no_print,
             accept_partial=args.accept_partial,
             font=args.font,
+            tags=args.tags or [],
+            nozzle_diameter=args.nozzle,
+            not_before=args.not_before,
         )
     except ValueError as err:
         from printforge.cli.errors import validation_message

@@ -268,6 +268,11 @@ class PrinterManager:
                 log.exception("printer status listener failed")
         self._wake()
 
+    def poke(self) -> None:
+        """Something a match depends on changed outside the printers (a spool weighed or
+        loaded): the scheduler looks again now rather than at its next poll."""
+        self._wake()
+
     def _wake(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()

@@ -106,6 +106,8 @@ class FarmScheduler:
         if not request.tags and request.nozzle_diameter is None:
             return
         names = self.printers.names() if names is None else names
+        if not names:
+            return  # none attached yet (a farm still discovering its printers): nothing to judge
         reasons = {n: self.unmet(request, n) for n in names}
         if any(r is None for r in reasons.values()):
             return
@@ -114,7 +116,7 @@ class FarmScheduler:
             wanted.append(f"tags {', '.join(request.tags)}")
         if request.nozzle_diameter is not None:
             wanted.append(f"a {request.nozzle_diameter:g} mm nozzle")
-        said = "; ".join(f"{n} lacks {r}" for n, r in reasons.items()) or "no printers attached"
+        said = "; ".join(f"{n} lacks {r}" for n, r in reasons.items())
         raise InputError(
             f"no printer has {' and '.join(wanted)} ({said}): change the job's constraints"
             " (job.update), or add the tags in [printers.NAME] tags"

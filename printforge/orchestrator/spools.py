@@ -61,6 +61,7 @@ class SpoolTracker:
         self._seen: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
+        self._sending = asyncio.Lock()  # uses sent to Spoolman, and reading its spools
         self._unsubscribe: Callable[[], None] | None = None
         cfg = settings.spoolman
         self.spoolman = SpoolmanClient(cfg) if cfg.enabled else None
@@ -221,6 +222,7 @@ class SpoolTracker:
                 await self.load(printer, None)
         for printer in [p for p, s in self._loads.items() if s == spool.id]:
             self._apply(printer)
+        self.printers.poke()
         return self.get(spool.id)
 
     async def load(self, printer: str, spool_id: int | None) -> Spool | None:
@@ -230,6 +232,7 @@ class SpoolTracker:
         if spool_id is None:
             self._loads.pop(printer, None)
             await self._save_load(printer)
+            self.printers.poke()
             return None
         if self.spoolman is not None and spool_id not in self._spools:
             self._spools[spool_id] = await self.spoolman.spool(spool_id)
@@ -244,6 +247,7 @@ class SpoolTracker:
         self._materials[printer] = spool.material
         await self._save_load(printer)
         self._apply(printer)
+        self.printers.poke()
         return self.loaded(printer)
 
     async def set_material(self, printer: str, material: str) -> str:
@@ -366,7 +370,8 @@ class SpoolTracker:
                 )
             await self.store.db.commit()
         if self.spoolman is not None:
-            await self._send_use(job.id, job.print_attempts, spool_id, grams)
+            async with self._sending:
+                await self._send_use(job.id, job.print_attempts, spool_id, grams)
 
     async def _send_use(self, job_id: str, attempt: int, spool_id: int, grams: float) -> bool:
         assert self.spoolman is not None
@@ -409,29 +414,30 @@ class SpoolTracker:
     async def refresh(self) -> None:
         """Read every spool from Spoolman again; first send it the usage it has not had."""
         assert self.spoolman is not None
-        async with self.store.db.execute(
-            "SELECT job_id, attempt, spool_id, grams FROM spool_usage"
-            " WHERE sent = 0 AND source = 'spoolman'"
-        ) as cur:
-            unsent = await cur.fetchall()
-        for job_id, attempt, spool_id, grams in unsent:
-            if not await self._send_use(str(job_id), int(attempt), int(spool_id), float(grams)):
-                break
-        fresh = {s.id: s for s in await self.spoolman.spools()}
-        # Usage not yet sent stays taken off what Spoolman says.
-        for job_id, attempt, spool_id, grams in unsent:
-            async with self.store.db.execute(
-                "SELECT sent FROM spool_usage WHERE job_id = ? AND attempt = ?", (job_id, attempt)
-            ) as cur:
-                row = await cur.fetchone()
-            if row is not None and not row[0] and int(spool_id) in fresh:
-                s = fresh[int(spool_id)]
-                fresh[s.id] = s.model_copy(
-                    update={"remaining_weight": max(0.0, s.remaining_weight - float(grams))}
-                )
-        self._spools = fresh
+        # No use is sent while the spools are read: one sent then would be in neither what
+        # Spoolman answers nor the unsent rows taken off it below.
+        async with self._sending:
+            for job_id, attempt, spool_id, grams in await self._unsent():
+                if not await self._send_use(job_id, attempt, spool_id, grams):
+                    break
+            fresh = {s.id: s for s in await self.spoolman.spools()}
+            # What Spoolman has not had yet stays taken off what it says.
+            for _job_id, _attempt, spool_id, grams in await self._unsent():
+                if spool_id in fresh:
+                    s = fresh[spool_id]
+                    left = max(0.0, s.remaining_weight - grams)
+                    fresh[spool_id] = s.model_copy(update={"remaining_weight": left})
+            self._spools = fresh
         for printer in list(self._loads):
             self._apply(printer)
+
+    async def _unsent(self) -> list[tuple[str, int, int, float]]:
+        async with self.store.db.execute(
+            "SELECT job_id, attempt, spool_id, grams FROM spool_usage"
+            " WHERE sent = 0 AND source = 'spoolman' ORDER BY at"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [(str(j), int(a), int(s), float(g)) for j, a, s, g in rows]
 
     async def _refresh_loop(self) -> None:
         failing = False

@@ -162,6 +162,10 @@ def test_constraints_no_printer_meets_are_refused_with_the_reason(farm: ServePro
     assert "enc lacks tag 0.6mm" in message
     message = refused(server, "/api/jobs", {"request": "a 20 mm cube", "nozzle_diameter": 0.6})
     assert "a 0.6 mm nozzle (has 0.4 mm)" in message
+    # `run --server` sends them as job.submit's.
+    proc = cli(server, "run", "a 20 mm cube", "--tag", "0.6mm", "--server", server.url, ok=False)
+    assert proc.returncode == 1
+    assert "no printer has tags 0.6mm" in json.loads(proc.stdout)["error"]["message"]
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     queued = server.api("POST", "/api/jobs", {"request": "a 20 mm cube", "not_before": later})
     # An update that no printer could meet is refused too; the job keeps what it had.
@@ -204,7 +208,7 @@ def test_printers_material_and_spool_without_a_server_are_kept_for_the_next_star
     config.write_text('[printers.mk3]\ndriver = "virtual"\n')
     data = tmp_path / "data"
 
-    def local(*args: str) -> Any:
+    def local(*args: str, ok: bool = True) -> Any:
         proc = subprocess.run(
             [sys.executable, "-m", "printforge", "--config", str(config), "--data-dir",
              str(data), *args, "--json"],
@@ -214,9 +218,12 @@ def test_printers_material_and_spool_without_a_server_are_kept_for_the_next_star
             text=True,
             timeout=120,
         )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+        assert (proc.returncode == 0) is ok, proc.stderr
         return json.loads(proc.stdout)
 
+    # `run` takes the constraints too, and refuses what no printer could take.
+    refused = local("run", "a 10 mm cube", "--tag", "enclosed", "--nozzle", "0.6", ok=False)
+    assert "no printer has tags enclosed and a 0.6 mm nozzle" in refused["error"]["message"]
     assert local("printers", "material", "mk3", "petg")["material"] == "PETG"
     spool = local("spools", "add", "--material", "PETG", "--grams", "750")
     assert local("printers", "spool", "mk3", str(spool["id"]))["spool"]["id"] == spool["id"]
