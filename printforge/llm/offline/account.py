@@ -781,6 +781,37 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
             " mechanism); only the plastic part is made",
         )
         rest = [w for w in rest if w not in m.group(0)]
+    # A word two slips from a family's name is asked about: building the family another word
+    # gave ("pgeobard hook" -> a wall hook) would be a guess.
+    for typo, guess in scan.unsure:
+        if guess in family_words:
+            continue
+        add(
+            typo,
+            "feature",
+            "not_built",
+            None,
+            None,
+            f"'{typo}' is not a word this design knows: did you mean '{guess}'? It would build"
+            f" a {draft.name} without it",
+        )
+        rest = [w for w in rest if w != typo]
+    # What the part is said to do ("that plays music", "which lights up"): a print does none
+    # of it, so it is asked about rather than listed as context.
+    for m in _FUNCTION.finditer(scan.text):
+        if any(x["status"] == "not_built" and m.group(1) in x["text"] for x in out):
+            continue
+        add(
+            m.group(0),
+            "feature",
+            "not_built",
+            None,
+            None,
+            f"a printed {draft.name} cannot do what '{m.group(0)}' asks (it has no power,"
+            " electronics or moving mechanism); only the plastic part is made",
+        )
+        said = set(re.findall(r"[a-z]+", m.group(0)))
+        rest = [w for w in rest if w not in said]
     # "with a <something> inside": a feature clause none of whose words was read names a
     # feature the design does not make, so it is asked about, never dropped.
     # A case holds things: "an enclosure for an ESP32 with a temperature sensor" says what
@@ -875,6 +906,18 @@ def _active_parts(text: str) -> list[re.Match[str]]:
     return out
 
 
+# What a thing is said to do that needs power, electronics or a mechanism: a verb of working
+# after "that / which / it / can / to" ("a box that plays music", "a cup which lights up", "a
+# stand to charge my phone"). What a part holds, fits or keeps is not in the list.
+_FUNCTION = re.compile(
+    r"\b(?:that|which|it|and|can|will|to)\s+(?:can\s+|will\s+|also\s+)?("
+    r"plays?|sings?|lights?\s+up|glows?|blinks?|flash(?:es)?|beeps?|buzz(?:es)?|spins?|"
+    r"rotates?|vibrates?|rings?|charges?|heats?|cools?|blows?|pumps?|measures?|detects?|"
+    r"senses?|tracks?|talks?|speaks?|records?|streams?|connects?\s+to|tells?\s+(?:the\s+)?time|"
+    r"moves?\s+by\s+itself|opens?\s+by\s+itself|waters?|sprays?|weighs?)\b"
+    r"(?:\s+(?!(?:and|but|with|in|on|at|when|through|via|using|if|while|by|from|for)\b)"
+    r"[a-z]+){0,3}"
+)
 _CLAUSE = re.compile(
     # A thing added to the part ("with a drawer", "w/ 2 wheels"), not a state of something
     # else ("my phone is 9 mm thick with case").

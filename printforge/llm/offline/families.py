@@ -372,6 +372,11 @@ def spacer(r: Reader) -> Draft:
                 _also_missing_length(r, missing, "the spacer's length")
             raise
     h = h or r.get("height", "length", "thickness", say="length") or r.take_free("length")
+    if h is None and r.s.bearing is not None:
+        # "a spacer for a 608 bearing": a bearing's own width is the one length its standard
+        # gives; chosen and said, rather than refused.
+        name, _, _, width = r.s.bearing
+        h = r.default(float(width), f"length (the {name} bearing's width)")
     if h is None:
         raise r.missing("the spacer's length")
     node = spec_node(
@@ -476,12 +481,18 @@ def plate(r: Reader) -> Draft:
         t = t3[2] if len(t3) == 3 else None
         r.note(f"plate {mm(x)} x {mm(y)}")
     if t is None:
-        t = r.get("thickness", "height", say="thickness") or r.default(3.0, "thickness")
+        t = r.get("thickness", "height", say="thickness")
     else:
         r.note(f"thickness {mm(t)}")
-    corner = corner_of(r, x, y)
     n = r.s.counts.get("hole") or r.s.counts.get("screw")
     d = r.hole()
+    if t is None and d is not None and len(r.free()) == 1:
+        # "60 x 40 with four 5 mm holes, 4 mm": the holes have their size, and the one bare
+        # size left is the one a plate still lacks, its thickness (not asked about).
+        t = r.take_free("thickness")
+    if t is None:
+        t = r.default(3.0, "thickness")
+    corner = corner_of(r, x, y)
     if re.search(
         r"\b(?:each|every|all(?: four| 4| the)?|the four|the 4|four|4)\s+corners?\b", r.s.text
     ):
@@ -676,7 +687,7 @@ FAMILIES: list[tuple[str, str, Family]] = [
         r"\btooth\s*brush(?:es)?|\b(?:tool|bit)s?)\b.*\b(?:holders?|racks?|organi[sz]ers?|"
         r"stands?|blocks?|storage|caddy|station|index)\b|\bdrill\s+index\b|\b(?:holders?|racks?|organi[sz]ers?|"
         r"stands?|blocks?|storage|caddy)\s+for\s+(?:my\s+|the\s+)?(?:\w+\s+)?(?:hex|allen|"
-        r"drill|screw\s*drivers?|tooth\s*brush|bits?)\b",
+        r"drill|screw\s*drivers?|tooth\s*brush(?:es)?|bits?)\b",
         tool_holder,
     ),
     (

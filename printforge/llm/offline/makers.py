@@ -369,7 +369,9 @@ def grommet(r: Reader) -> Draft:
         {"panel", "desk", "sheet", "board", "wall", "plate", "table", "top"},
         {"thickness", None},  # type: ignore[arg-type]
         say="panel thickness",
-    ) or r.followed_by({"panel", "desk", "sheet", "board", "wall", "plate", "table"}, say="panel")
+    ) or r.followed_by(
+        {"panel", "desk", "sheet", "board", "wall", "plate", "table"}, say="panel thickness"
+    )
     # "a 10 mm opening for cables": the opening is the cable hole through it.
     bore = r.get("hole", "inner_diameter", "opening", say="cable hole") or r.take_free("cable hole")
     if panel is None:

@@ -206,6 +206,11 @@ def cookie_cutter(r: Reader) -> Draft:
 def cylinder(r: Reader) -> Draft:
     d = r.diameter()
     h = r.get("height", "length", "thickness", say="height")
+    if d is None and h is None and len(r.s.triples) == 1 and len(r.s.triples[0]) == 2:
+        # "a disc 50 x 3 mm", "a dowel 8 x 100": a round part's two sizes are diameter x
+        # length, the drawing convention (Ø first), whichever is larger.
+        d, h = r.s.triples[0]
+        r.note(f"diameter {mm(d)} x height {mm(h)}")
     if d is None and r.free():
         d = r.take_free("diameter")
     if h is None and r.free():
