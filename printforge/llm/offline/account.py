@@ -699,12 +699,12 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
                 f"the {draft.name} design has no screw holes for it",
             )
     # Text to put on the part; quoted words no part carries are not built.
-    texts = [(path, v) for path, v in _texts(parts)]
-    for path, v in texts:
-        read_spans.append(v)
-        add(v, "text", "built", None, path, "text on the part")
+    texts = list(_texts(parts))
+    for where, content in texts:
+        read_spans.append(content)
+        add(content, "text", "built", None, where, "text on the part")
     for quoted in scan.quoted:
-        if not any(quoted.strip().upper() in v.upper() for _, v in texts):
+        if not any(quoted.strip().upper() in content.upper() for _, content in texts):
             read_spans.append(quoted)
             add(
                 quoted,
@@ -748,18 +748,18 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
         if not any(x["text"] and x["note"] == why for x in out):
             add(name, "feature", "not_built", None, None, why)
     # Defaults chosen for what the request left open.
-    for what, value in r.defaults if r is not None else []:
-        if value is None:
+    for what, chosen in r.defaults if r is not None else []:
+        if chosen is None:
             add(what, "dimension", "assumed", None, None, what)
             continue
-        path, how = _path_for(leaves, value, what)
+        path, how = _path_for(leaves, chosen, what)
         add(
             what,
-            _role(what, value, extents, path),
+            _role(what, chosen, extents, path),
             "assumed",
-            value,
+            chosen,
             path,
-            f"{what} {mm(value)}{how}",
+            f"{what} {mm(chosen)}{how}",
         )
     # Everything else the request says: listed, so that nothing vanishes. What the family
     # says it understood ("D-shaped (flatted) shaft hole") was read too.
@@ -810,8 +810,8 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
             f"a printed {draft.name} cannot do what '{m.group(0)}' asks (it has no power,"
             " electronics or moving mechanism); only the plastic part is made",
         )
-        said = set(re.findall(r"[a-z]+", m.group(0)))
-        rest = [w for w in rest if w not in said]
+        asked = set(re.findall(r"[a-z]+", m.group(0)))
+        rest = [w for w in rest if w not in asked]
     # "with a <something> inside": a feature clause none of whose words was read names a
     # feature the design does not make, so it is asked about, never dropped.
     # A case holds things: "an enclosure for an ESP32 with a temperature sensor" says what

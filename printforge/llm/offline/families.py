@@ -621,30 +621,28 @@ def gear(r: Reader) -> Draft:
     if bore is None:
         bore = r.default(min(5.0, round(module * n / 4, 1)), "bore")
     node = spec_node("gear", module=module, teeth=n, thickness=t, bore=bore)
-    pair = re.search(
+    meshing = re.search(
         r"\b(\d+)\s*(?:teeth\s*)?(?:and|&|\+|/|,)\s*(\d+)\s*(?:teeth|tooth)\b", r.s.text
     )
-    if pair is not None and int(pair.group(1)) != n and 6 <= int(pair.group(1)) <= 200:
+    if meshing is not None and int(meshing.group(1)) != n and 6 <= int(meshing.group(1)) <= 200:
         # "two gears, 20 and 40 teeth": a meshing pair of the same module, side by side.
-        other = int(pair.group(1))
+        other_teeth = int(meshing.group(1))
         # The first count was read as a bare number; it is a count of teeth, not a length.
         r.s.tokens[:] = [
-            t
-            for t in r.s.tokens
-            if not (isinstance(t, Quantity) and t.unit is None and t.mm == other)
+            tok
+            for tok in r.s.tokens
+            if not (isinstance(tok, Quantity) and tok.unit is None and tok.mm == other_teeth)
         ]
-        r.note(
-            f"and a {other}-tooth gear to mesh with it ({mm(module * (n + other) / 2)}"
-            " between their centres)"
-        )
+        centres = mm(module * (n + other_teeth) / 2)
+        r.note(f"and a {other_teeth}-tooth gear to mesh with it ({centres} between their centres)")
         mate = spec_node(
             "gear",
             module=module,
-            teeth=other,
+            teeth=other_teeth,
             thickness=t,
-            bore=min(bore, round(module * other / 4, 1)) if bore else 0.0,
+            bore=min(bore, round(module * other_teeth / 4, 1)) if bore else 0.0,
         )
-        draft = r.draft("gear", f"{other} and {n} tooth gears", [mate, node])
+        draft = r.draft("gear", f"{other_teeth} and {n} tooth gears", [mate, node])
         draft.counted = True
         return draft
     return r.draft("gear", f"{n}-tooth gear", [node])

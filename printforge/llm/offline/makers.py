@@ -545,7 +545,7 @@ def overhang_test(r: Reader) -> Draft:
         # A wall rising from the base, leaning out at `angle` from the vertical, labelled on
         # the base in front of it.
         run = height * math.tan(math.radians(angle))
-        pts = [[0, 0], [3, 0], [3 + run, height], [run, height]]
+        pts: list[list[float]] = [[0, 0], [3, 0], [3 + run, height], [run, height]]
         fin = {
             "kind": "linear_extrude",
             "height": depth,

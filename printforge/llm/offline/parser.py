@@ -111,10 +111,10 @@ def understand(text: str) -> Draft:
                 f" {what} are not something the offline parser can make. Try an"
                 " LLM provider (--provider openai,anthropic,offline)"
             )
-    if (what := _unbuildable(lowered)) is not None:
+    if (reason := _unbuildable(lowered)) is not None:
         raise InputError(
             f"cannot design {_quote(text)!r}: understood nothing it can build;"
-            f" it asks for {what}. Try an LLM provider (--provider"
+            f" it asks for {reason}. Try an LLM provider (--provider"
             " openai,anthropic,offline)"
         )
     # A feature's words name no part: "a block with a hex pocket for an M3 nut" is a block.

@@ -356,9 +356,10 @@ def size3(r: Reader) -> tuple[float, float, float] | None:
     pair = next((t for t in r.s.triples if len(t) == 2), None)
     if pair is not None and r.s.first("height", "depth", "thickness") is not None:
         # "a tray 8.5 x 11 inches, 1 inch deep": the footprint, then how tall.
-        z = r.get("height", "depth", "thickness", say="height")
+        height = r.get("height", "depth", "thickness", say="height")
+        assert height is not None  # a height, depth or thickness is there (checked above)
         r.note(f"footprint {mm(pair[0])} x {mm(pair[1])}")
-        return pair[0], pair[1], z  # type: ignore[return-value]
+        return pair[0], pair[1], height
     length = r.get("length", say="length")
     width = r.get("width", say="width")
     height = r.get("height", "thickness", say="height")
@@ -421,6 +422,8 @@ _RIDES_ON = {"pipe", "pipes", "tube", "tubes", "rod", "rods", "axle", "dowel", "
 
 
 def tube_dims(r: Reader, what: str) -> tuple[float, float]:
+    od: float | None
+    inner: float | None
     if re.search(r"\breduc", r.s.text):
         # "a bushing to reduce a 22 mm hole to 8 mm": the hole it fills, and the new one.
         sizes = [
