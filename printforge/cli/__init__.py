@@ -39,6 +39,7 @@ __all__ = ["COMMANDS", "main", "one_line"]
 # Subcommand modules under printforge.cli; each defines register(subparsers).
 COMMANDS: tuple[str, ...] = (
     "run",
+    "answer",
     "design",
     "slice",
     "jobs",

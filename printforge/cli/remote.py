@@ -348,6 +348,14 @@ class RemoteRun:
         self.job_id = str(result["job_id"])
         return self.job_id
 
+    async def answer(self, job_id: str, text: str) -> None:
+        """Answer the question job `job_id` waits on (job.answer), to follow it from there."""
+        await self.conn.connect()
+        # Subscribed before answering, so the first events of the new run are not missed.
+        await self.conn.call("events.subscribe", {"jobs": [job_id], "printers": False})
+        await self.conn.call("job.answer", {"job_id": job_id, "text": text})
+        self.job_id = job_id
+
     async def follow(self) -> dict[str, Any]:
         """Until the job ends; returns its final `job.get` view."""
         from printforge.models.event import JobEvent
@@ -448,19 +456,26 @@ class RemoteRun:
         )
 
 
-async def run_remote(args: argparse.Namespace, server: str) -> int:
-    """`printforge run --server`: exit 0 only when the job completed, as in local mode."""
+async def run_remote(
+    args: argparse.Namespace, server: str, answer: tuple[str, str] | None = None
+) -> int:
+    """`printforge run --server`: exit 0 only when the job completed, as in local mode. With
+    `answer` (job id, text), `printforge answer --server`: the job's question is answered and
+    the job followed from there."""
     from printforge.cli.progress import StageProgress, render_summary
     from printforge.server.views import ARTIFACT_FILES
 
     base = server_url(server)
-    params = submit_params(args)
+    params = submit_params(args) if answer is None else {}
     key_env = args.api_key_env
     conn = RemoteConnection(base, os.environ.get(key_env) or None, key_env)
     display: StageProgress | None = None if args.json else StageProgress()
     remote = RemoteRun(conn, display, args.reconnect_timeout)
     try:
-        await remote.submit(params)
+        if answer is None:
+            await remote.submit(params)
+        else:
+            await remote.answer(*answer)
         try:
             if display is not None:
                 with display:

@@ -9,12 +9,13 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from printforge.cli.progress import StageProgress, render_summary
 
-__all__ = ["StageProgress", "job_summary", "register", "render_summary"]
+__all__ = ["StageProgress", "job_summary", "register", "render_summary", "run_local"]
 
 # Not PRINTFORGE_SERVER: the settings read PRINTFORGE_<SECTION> as a whole config section, so
 # that name would break every command that loads settings (`serve`, `jobs`) in the same shell.
@@ -186,19 +187,28 @@ async def _handle_run(args: argparse.Namespace) -> int:
         return await run_remote(args, server)
 
     from printforge.cli import load_cli_settings
+
+    settings = load_cli_settings(args, sim_speed=args.sim_speed)
+    _load_virtual_spools(settings, args.material, args.printer)
+    request = _request_from(args)
+    return await run_local(args, settings, lambda orch: orch.submit(request))
+
+
+async def run_local(
+    args: argparse.Namespace, settings: Any, start: Callable[[Any], Awaitable[Any]]
+) -> int:
+    """Start a job in this process with `start(orchestrator)` (a submit, or the answer to a
+    job's question), follow it to its end and report it as `run` does."""
     from printforge.models.job import JobState
     from printforge.orchestrator.service import Orchestrator
 
-    settings = load_cli_settings(args, sim_speed=args.sim_speed)
     # One job from the command line: an interrupted print is reported, not silently retried.
     settings.orchestrator.requeue_interrupted = False
     # ...and a printer that is not there is said at once, not waited for.
     settings.orchestrator.wait_for_offline_printers = False
-    _load_virtual_spools(settings, args.material, args.printer)
-    request = _request_from(args)
     async with Orchestrator(settings) as orch:
         sub = orch.bus.subscribe()
-        job = await orch.submit(request)
+        job = await start(orch)
         try:
             if args.json:
                 job = await _wait_quietly(orch, sub, job.id)

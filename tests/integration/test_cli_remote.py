@@ -197,6 +197,40 @@ def test_a_question_ends_the_command_and_the_job_waits_on_the_server(
     assert api(server, f"/api/jobs/{summary['job_id']}")["state"] == "needs_input"
 
 
+def test_answer_over_the_server_continues_the_job(server: ServeProcess) -> None:
+    """`printforge answer JOB "TEXT" --server URL` is the server's job.answer, then the job
+    is followed to its end as `run --server` follows one."""
+    asked = json.loads(
+        printforge("a knob for my desk lamp", "--server", server.url, "--json", "--no-print").stdout
+    )
+    assert asked["state"] == "needs_input"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "printforge",
+            "answer",
+            asked["job_id"],
+            "a 6 mm round shaft",
+            "--server",
+            server.url,
+            "--json",
+            "--api-key-env",
+            KEY_ENV,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(KEY),
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["job_id"] == asked["job_id"] and summary["state"] == "completed"
+    assert api(server, f"/api/jobs/{asked['job_id']}")["state"] == "completed"
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -37,3 +37,35 @@ async def test_run_asks_instead_of_building_something_else(tmp_path: Path) -> No
     assert job["state"] == "completed" and job["error"] is None
     assert job["artifacts"]["stl"] and job["artifacts"]["gcode"]
     assert {r["status"] for r in job["requirements"]} >= {"built", "not_built"}
+
+
+@pytest.mark.asyncio
+async def test_answer_continues_a_job_that_asked_on_the_local_data_dir(tmp_path: Path) -> None:
+    """`printforge answer JOB "TEXT"`: the answer is added to the request, read again, and the
+    job runs on from research, in this process when no server owns the data directory."""
+    data = tmp_path / "d"
+    code, stdout, stderr = await printforge(
+        "run", "a knob for my coffee grinder", "--no-print", "--json", data_dir=data
+    )
+    assert code == 1, stderr
+    asked = json.loads(stdout)
+    assert asked["state"] == "needs_input"
+
+    code, stdout, stderr = await printforge(
+        "answer", asked["job_id"], "it has a 5 mm D shaft", "--json", data_dir=data
+    )
+    assert code == 0, stderr
+    job = json.loads(stdout)
+    assert job["job_id"] == asked["job_id"]
+    assert job["state"] == "completed" and job["error"] is None
+    assert job["artifacts"]["stl"] and job["artifacts"]["gcode"]
+    assert "5 mm D shaft" in job["request"]
+
+    # Answering a job that no longer waits is refused with the reason, not re-run.
+    code, stdout, stderr = await printforge(
+        "answer", asked["job_id"], "again", "--json", data_dir=data
+    )
+    assert code == 1
+    assert "not waiting for an answer" in json.loads(stdout)["error"]["message"]
+    code, stdout, stderr = await printforge("answer", "nosuchjob", "x", data_dir=data)
+    assert code == 1 and "no job with id 'nosuchjob'" in stderr

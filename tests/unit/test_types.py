@@ -1,5 +1,6 @@
-"""mypy, strict, over the lowest floors (`gcode/`, `models/`, `runtime/`): the `[tool.mypy]`
-section of pyproject.toml names them, and this test runs it so CI fails on a type error."""
+"""mypy, strict, over the lowest floors (`gcode/`, `models/`, `runtime/`) and the offline
+reader (`llm/offline/`): the `[tool.mypy]` section of pyproject.toml names them, and this test
+runs it so CI fails on a type error."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-STRICT = {"printforge/gcode", "printforge/models", "printforge/runtime"}
+STRICT = {"printforge/gcode", "printforge/models", "printforge/runtime", "printforge/llm/offline"}
 MYPY_S = 300  # a cold run takes about 20 s on a loaded two-core machine
 
 

@@ -699,12 +699,12 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
                 f"the {draft.name} design has no screw holes for it",
             )
     # Text to put on the part; quoted words no part carries are not built.
-    texts = [(path, v) for path, v in _texts(parts)]
-    for path, v in texts:
-        read_spans.append(v)
-        add(v, "text", "built", None, path, "text on the part")
+    texts = list(_texts(parts))
+    for where, content in texts:
+        read_spans.append(content)
+        add(content, "text", "built", None, where, "text on the part")
     for quoted in scan.quoted:
-        if not any(quoted.strip().upper() in v.upper() for _, v in texts):
+        if not any(quoted.strip().upper() in content.upper() for _, content in texts):
             read_spans.append(quoted)
             add(
                 quoted,
@@ -748,18 +748,18 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
         if not any(x["text"] and x["note"] == why for x in out):
             add(name, "feature", "not_built", None, None, why)
     # Defaults chosen for what the request left open.
-    for what, value in r.defaults if r is not None else []:
-        if value is None:
+    for what, chosen in r.defaults if r is not None else []:
+        if chosen is None:
             add(what, "dimension", "assumed", None, None, what)
             continue
-        path, how = _path_for(leaves, value, what)
+        path, how = _path_for(leaves, chosen, what)
         add(
             what,
-            _role(what, value, extents, path),
+            _role(what, chosen, extents, path),
             "assumed",
-            value,
+            chosen,
             path,
-            f"{what} {mm(value)}{how}",
+            f"{what} {mm(chosen)}{how}",
         )
     # Everything else the request says: listed, so that nothing vanishes. What the family
     # says it understood ("D-shaped (flatted) shaft hole") was read too.
@@ -781,6 +781,37 @@ def account(scan: Scan, draft: Draft, spec: Any, family_words: str) -> list[dict
             " mechanism); only the plastic part is made",
         )
         rest = [w for w in rest if w not in m.group(0)]
+    # A word two slips from a family's name is asked about: building the family another word
+    # gave ("pgeobard hook" -> a wall hook) would be a guess.
+    for typo, guess in scan.unsure:
+        if guess in family_words:
+            continue
+        add(
+            typo,
+            "feature",
+            "not_built",
+            None,
+            None,
+            f"'{typo}' is not a word this design knows: did you mean '{guess}'? It would build"
+            f" a {draft.name} without it",
+        )
+        rest = [w for w in rest if w != typo]
+    # What the part is said to do ("that plays music", "which lights up"): a print does none
+    # of it, so it is asked about rather than listed as context.
+    for m in _FUNCTION.finditer(scan.text):
+        if any(x["status"] == "not_built" and m.group(1) in x["text"] for x in out):
+            continue
+        add(
+            m.group(0),
+            "feature",
+            "not_built",
+            None,
+            None,
+            f"a printed {draft.name} cannot do what '{m.group(0)}' asks (it has no power,"
+            " electronics or moving mechanism); only the plastic part is made",
+        )
+        asked = set(re.findall(r"[a-z]+", m.group(0)))
+        rest = [w for w in rest if w not in asked]
     # "with a <something> inside": a feature clause none of whose words was read names a
     # feature the design does not make, so it is asked about, never dropped.
     # A case holds things: "an enclosure for an ESP32 with a temperature sensor" says what
@@ -875,6 +906,18 @@ def _active_parts(text: str) -> list[re.Match[str]]:
     return out
 
 
+# What a thing is said to do that needs power, electronics or a mechanism: a verb of working
+# after "that / which / it / can / to" ("a box that plays music", "a cup which lights up", "a
+# stand to charge my phone"). What a part holds, fits or keeps is not in the list.
+_FUNCTION = re.compile(
+    r"\b(?:that|which|it|and|can|will|to)\s+(?:can\s+|will\s+|also\s+)?("
+    r"plays?|sings?|lights?\s+up|glows?|blinks?|flash(?:es)?|beeps?|buzz(?:es)?|spins?|"
+    r"rotates?|vibrates?|rings?|charges?|heats?|cools?|blows?|pumps?|measures?|detects?|"
+    r"senses?|tracks?|talks?|speaks?|records?|streams?|connects?\s+to|tells?\s+(?:the\s+)?time|"
+    r"moves?\s+by\s+itself|opens?\s+by\s+itself|waters?|sprays?|weighs?)\b"
+    r"(?:\s+(?!(?:and|but|with|in|on|at|when|through|via|using|if|while|by|from|for)\b)"
+    r"[a-z]+){0,3}"
+)
 _CLAUSE = re.compile(
     # A thing added to the part ("with a drawer", "w/ 2 wheels"), not a state of something
     # else ("my phone is 9 mm thick with case").

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 from printforge.llm.offline.reader import Draft, Node, Reader, mm, spec_node
 from printforge.llm.offline.shapes import EPS, box, cyl, diff, tr
@@ -81,7 +82,8 @@ def dice(r: Reader) -> Draft:
         "children": [{"kind": "box", "size": [side] * 3, "center": True}, _sphere(side * 0.8)],
     }
     pip_r, off = side * 0.085, side * 0.25
-    faces = {
+    # Where a point (u, v) of each face lies, by the number the face shows.
+    faces: dict[int, Callable[[float, float], list[float]]] = {
         1: lambda u, v: [u, v, half],
         6: lambda u, v: [u, v, -half],
         2: lambda u, v: [half, u, v],

@@ -372,6 +372,11 @@ def spacer(r: Reader) -> Draft:
                 _also_missing_length(r, missing, "the spacer's length")
             raise
     h = h or r.get("height", "length", "thickness", say="length") or r.take_free("length")
+    if h is None and r.s.bearing is not None:
+        # "a spacer for a 608 bearing": a bearing's own width is the one length its standard
+        # gives; chosen and said, rather than refused.
+        name, _, _, width = r.s.bearing
+        h = r.default(float(width), f"length (the {name} bearing's width)")
     if h is None:
         raise r.missing("the spacer's length")
     node = spec_node(
@@ -476,12 +481,18 @@ def plate(r: Reader) -> Draft:
         t = t3[2] if len(t3) == 3 else None
         r.note(f"plate {mm(x)} x {mm(y)}")
     if t is None:
-        t = r.get("thickness", "height", say="thickness") or r.default(3.0, "thickness")
+        t = r.get("thickness", "height", say="thickness")
     else:
         r.note(f"thickness {mm(t)}")
-    corner = corner_of(r, x, y)
     n = r.s.counts.get("hole") or r.s.counts.get("screw")
     d = r.hole()
+    if t is None and d is not None and len(r.free()) == 1:
+        # "60 x 40 with four 5 mm holes, 4 mm": the holes have their size, and the one bare
+        # size left is the one a plate still lacks, its thickness (not asked about).
+        t = r.take_free("thickness")
+    if t is None:
+        t = r.default(3.0, "thickness")
+    corner = corner_of(r, x, y)
     if re.search(
         r"\b(?:each|every|all(?: four| 4| the)?|the four|the 4|four|4)\s+corners?\b", r.s.text
     ):
@@ -610,30 +621,28 @@ def gear(r: Reader) -> Draft:
     if bore is None:
         bore = r.default(min(5.0, round(module * n / 4, 1)), "bore")
     node = spec_node("gear", module=module, teeth=n, thickness=t, bore=bore)
-    pair = re.search(
+    meshing = re.search(
         r"\b(\d+)\s*(?:teeth\s*)?(?:and|&|\+|/|,)\s*(\d+)\s*(?:teeth|tooth)\b", r.s.text
     )
-    if pair is not None and int(pair.group(1)) != n and 6 <= int(pair.group(1)) <= 200:
+    if meshing is not None and int(meshing.group(1)) != n and 6 <= int(meshing.group(1)) <= 200:
         # "two gears, 20 and 40 teeth": a meshing pair of the same module, side by side.
-        other = int(pair.group(1))
+        other_teeth = int(meshing.group(1))
         # The first count was read as a bare number; it is a count of teeth, not a length.
         r.s.tokens[:] = [
-            t
-            for t in r.s.tokens
-            if not (isinstance(t, Quantity) and t.unit is None and t.mm == other)
+            tok
+            for tok in r.s.tokens
+            if not (isinstance(tok, Quantity) and tok.unit is None and tok.mm == other_teeth)
         ]
-        r.note(
-            f"and a {other}-tooth gear to mesh with it ({mm(module * (n + other) / 2)}"
-            " between their centres)"
-        )
+        centres = mm(module * (n + other_teeth) / 2)
+        r.note(f"and a {other_teeth}-tooth gear to mesh with it ({centres} between their centres)")
         mate = spec_node(
             "gear",
             module=module,
-            teeth=other,
+            teeth=other_teeth,
             thickness=t,
-            bore=min(bore, round(module * other / 4, 1)) if bore else 0.0,
+            bore=min(bore, round(module * other_teeth / 4, 1)) if bore else 0.0,
         )
-        draft = r.draft("gear", f"{other} and {n} tooth gears", [mate, node])
+        draft = r.draft("gear", f"{other_teeth} and {n} tooth gears", [mate, node])
         draft.counted = True
         return draft
     return r.draft("gear", f"{n}-tooth gear", [node])
@@ -676,7 +685,7 @@ FAMILIES: list[tuple[str, str, Family]] = [
         r"\btooth\s*brush(?:es)?|\b(?:tool|bit)s?)\b.*\b(?:holders?|racks?|organi[sz]ers?|"
         r"stands?|blocks?|storage|caddy|station|index)\b|\bdrill\s+index\b|\b(?:holders?|racks?|organi[sz]ers?|"
         r"stands?|blocks?|storage|caddy)\s+for\s+(?:my\s+|the\s+)?(?:\w+\s+)?(?:hex|allen|"
-        r"drill|screw\s*drivers?|tooth\s*brush|bits?)\b",
+        r"drill|screw\s*drivers?|tooth\s*brush(?:es)?|bits?)\b",
         tool_holder,
     ),
     (

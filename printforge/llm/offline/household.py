@@ -152,6 +152,9 @@ def funnel(r: Reader) -> Draft:
 
 
 def wedge(r: Reader) -> Draft:
+    length: float | None
+    width: float | None
+    height: float | None
     triple = next((t for t in r.s.triples if len(t) == 3), None)
     if triple is not None:
         length, width, height = triple

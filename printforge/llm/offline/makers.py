@@ -369,7 +369,9 @@ def grommet(r: Reader) -> Draft:
         {"panel", "desk", "sheet", "board", "wall", "plate", "table", "top"},
         {"thickness", None},  # type: ignore[arg-type]
         say="panel thickness",
-    ) or r.followed_by({"panel", "desk", "sheet", "board", "wall", "plate", "table"}, say="panel")
+    ) or r.followed_by(
+        {"panel", "desk", "sheet", "board", "wall", "plate", "table"}, say="panel thickness"
+    )
     # "a 10 mm opening for cables": the opening is the cable hole through it.
     bore = r.get("hole", "inner_diameter", "opening", say="cable hole") or r.take_free("cable hole")
     if panel is None:
@@ -543,7 +545,7 @@ def overhang_test(r: Reader) -> Draft:
         # A wall rising from the base, leaning out at `angle` from the vertical, labelled on
         # the base in front of it.
         run = height * math.tan(math.radians(angle))
-        pts = [[0, 0], [3, 0], [3 + run, height], [run, height]]
+        pts: list[list[float]] = [[0, 0], [3, 0], [3 + run, height], [run, height]]
         fin = {
             "kind": "linear_extrude",
             "height": depth,

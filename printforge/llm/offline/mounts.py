@@ -20,6 +20,8 @@ def bracket(r: Reader) -> Draft:
         r.note(f"for {profile:g} mm aluminium profile")
     r.s.counts.get("leg")  # "two 50 mm legs": both legs take the one length
     t3 = r.s.triples[0] if r.s.triples else None
+    leg_a: float | None
+    width: float | None
     if t3 is not None and len(t3) == 3:
         leg_a, leg_b, width = t3
         r.note(f"legs {mm(leg_a)} and {mm(leg_b)}, {mm(width)} wide")

@@ -111,10 +111,10 @@ def understand(text: str) -> Draft:
                 f" {what} are not something the offline parser can make. Try an"
                 " LLM provider (--provider openai,anthropic,offline)"
             )
-    if (what := _unbuildable(lowered)) is not None:
+    if (reason := _unbuildable(lowered)) is not None:
         raise InputError(
             f"cannot design {_quote(text)!r}: understood nothing it can build;"
-            f" it asks for {what}. Try an LLM provider (--provider"
+            f" it asks for {reason}. Try an LLM provider (--provider"
             " openai,anthropic,offline)"
         )
     # A feature's words name no part: "a block with a hex pocket for an M3 nut" is a block.
@@ -156,6 +156,9 @@ def understand(text: str) -> Draft:
                 " 0 mm"
             )
         s.reset_reads()
+        for typo, word in s.corrected:
+            # Read, and said: a slip of the keyboard is not corrected in silence.
+            reader.assume(f"'{typo}' read as '{word}'")
         try:
             draft = build(reader)
         except Missing as missing:
@@ -188,8 +191,9 @@ def understand(text: str) -> Draft:
                 f" {KNOWN_PARTS}"
             )
     understood = f"understood only the sizes {', '.join(seen)}" if seen else "understood nothing"
+    guesses = "".join(f"; did you mean '{b}' for '{a}'?" for a, b in s.unsure)
     raise InputError(
-        f"cannot design {_quote(text)!r}: {understood}; missing what kind of part to make"
+        f"cannot design {_quote(text)!r}: {understood}{guesses}; missing what kind of part to make"
         f" (one of: {KNOWN_PARTS}), e.g. 'a 20 mm calibration cube' or"
         " 'a washer 20 mm outer diameter, 8 mm hole, 2 mm thick'"
     )

@@ -14,7 +14,7 @@ from text_to_num import alpha2digit
 
 from printforge.llm.offline.boards import board_name_span
 from printforge.llm.offline.quotes import find_quotes, mask_quotes
-from printforge.llm.offline.spelling import correct_spelling
+from printforge.llm.offline.spelling import read_spelling
 
 __all__ = ["Quantity", "Scan", "number_words_to_digits", "scan"]
 
@@ -303,6 +303,10 @@ class Scan:
     facts_read: set[str] = field(default_factory=set)
     # Angles in degrees with where they were written ("60 degrees", "20 to 70 degrees").
     angles: list[tuple[float, str]] = field(default_factory=list)
+    # Words read as a keyword they are one slip from ("pegbaord" -> "pegboard"), said back.
+    corrected: list[tuple[str, str]] = field(default_factory=list)
+    # Words two slips from a family's name ("pgeobard"): asked about, never guessed.
+    unsure: list[tuple[str, str]] = field(default_factory=list)
 
     def __getattribute__(self, name: str) -> Any:
         if name in _TRACKED_FACTS:
@@ -502,7 +506,8 @@ _COUNTED = re.compile(
     r"screws?(?!\s+holes?\b)|sides?|points?|hooks?|legs?|pegs?|prongs?|fingers?|copies|pieces|parts|ports?|"
     r"gang|bay|way|channel|"
     # What a holder holds is counted, never a length: "for 5 cables", "4 AA batteries".
-    r"cables|cards|batteries|cells|pens|pencils|brushes|markers|bits|tools|bottles|spools|"
+    r"cables|cards|batteries|cells|pens|pencils|brushes|toothbrushes|screwdrivers|markers|"
+    r"bits|tools|bottles|spools|knives|spoons|forks|"
     r"corners)\b"
 )
 
@@ -577,8 +582,11 @@ def _axis_sizes(m: re.Match[str], after: bool) -> str:
     return " " + " x ".join(f"{num} {unit}".strip() for _, num, unit in items) + " "
 
 
-def _normalise(text: str) -> str:
-    t = correct_spelling(text.lower())
+def _normalise(text: str, slips: list[tuple[str, str, bool]] | None = None) -> str:
+    t, fixed, unsure = read_spelling(text.lower())
+    if slips is not None:
+        # (word as typed, word read or guessed, sure): said back by the parser.
+        slips += [(a, b, True) for a, b in fixed] + [(a, b, False) for a, b in unsure]
     t = t.replace("×", " x ").replace("⌀", "ø")
     t = _AXIS_BEFORE.sub(lambda m: _axis_sizes(m, after=False), t)
     t = _AXIS_AFTER.sub(lambda m: _axis_sizes(m, after=True), t)
@@ -669,7 +677,66 @@ def _label_for(before: list[str], after: list[str], before_first: bool = False) 
             if label == "hole" and re.search(r"\b(in|with|has)\s*$", before_text) is None:
                 return "hole"
             return label
-    return _label_before(before_text)
+    return _label_before(before_text) or _head_label(after)
+
+
+# Nouns that name what a length measures when they end the noun phrase after it: "8 mm cable
+# opening" is an opening (the words between say what it is for), as "8 mm opening" is.
+_HEAD_NOUNS = {
+    "hole": "hole",
+    "holes": "hole",
+    "bore": "inner_diameter",
+    "opening": "opening",
+    "openings": "opening",
+    "slot": "opening",
+    "slots": "opening",
+    "gap": "opening",
+    "wall": "wall",
+    "walls": "wall",
+    "shaft": "shaft",
+}
+# Words that end a noun phrase: prepositions and joiners ("a 3 mm hole in a panel").
+_PHRASE_END = frozenset(
+    [
+        "in",
+        "on",
+        "at",
+        "for",
+        "to",
+        "of",
+        "from",
+        "with",
+        "by",
+        "through",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "and",
+        "or",
+        "but",
+        "that",
+        "which",
+        "so",
+        "as",
+        "per",
+        "each",
+    ]
+)
+
+
+def _head_label(after: list[str]) -> str | None:
+    """The label of the head noun of the phrase right after a length, when one or two words
+    stand between them ("8 mm cable opening", "5 mm mounting holes"); None otherwise."""
+    phrase: list[str] = []
+    for word in after[:3]:
+        if word in _PHRASE_END:
+            break
+        phrase.append(word)
+    for k in range(1, len(phrase)):
+        if phrase[k] in _HEAD_NOUNS and not any(w in _HEAD_NOUNS for w in phrase[:k]):
+            return _HEAD_NOUNS[phrase[k]]
+    return None
 
 
 def _phrase_words(after: list[str]) -> int:
@@ -693,8 +760,11 @@ def scan(text: str) -> Scan:
     spans = find_quotes(text)
     quoted = [content for _, _, content in spans]
     # Text in quotes goes on the part: its numbers are no sizes ("LAB 3" is not 3 inches).
-    t = _normalise(mask_quotes(text, spans))
+    slips: list[tuple[str, str, bool]] = []
+    t = _normalise(mask_quotes(text, spans), slips)
     out = Scan(text=t, raw=text, quoted=quoted)
+    out.corrected = [(a, b) for a, b, sure in slips if sure]
+    out.unsure = [(a, b) for a, b, sure in slips if not sure]
     for m in _SCREW.finditer(t):
         out.screw = float(m.group(1))
         out.screw_name = f"M{out.screw:g}"
@@ -935,6 +1005,8 @@ _SAME_AS = {"section": "compartment", "cell": "compartment", "pocket": "compartm
 def _singular(noun: str) -> str:
     if noun.endswith("ves") and noun not in ("grooves", "sleeves", "valves", "curves"):
         noun = noun[:-3] + "f"  # leaves, shelves
+    if re.search(r"(?:sh|ch|x|ss|z)es$", noun):
+        noun = noun[:-2]  # brushes, boxes, inches: "es" is the plural, not part of the word
     noun = noun.rstrip("s") if noun not in ("teeth",) else "tooth"
     noun = "tooth" if noun == "teeth" else noun
     return _SAME_AS.get(noun, noun)

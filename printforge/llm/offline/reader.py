@@ -35,13 +35,30 @@ Node = dict[str, Any]
 _CLEARANCE = {2: 2.4, 2.5: 2.9, 3: 3.4, 4: 4.5, 5: 5.5, 6: 6.6, 8: 9.0, 10: 11.0, 12: 13.5}
 # ISO 7089 washer outer diameters.
 _WASHER_OD = {2: 5.0, 2.5: 6.0, 3: 7.0, 4: 9.0, 5: 10.0, 6: 12.0, 8: 16.0, 10: 20.0, 12: 24.0}
-# Tap drills for screws that cut their own thread into a printed post (ISO coarse: d - pitch).
-_PILOT = {2: 1.6, 2.5: 2.05, 3: 2.5, 4: 3.3, 5: 4.2, 6: 5.0, 8: 6.8}
+# Tap drills for screws that cut their own thread into a printed post (ISO 261 coarse pitch:
+# d - pitch, rounded to the drill sold: M8 6.75 -> 6.8).
+_PILOT = {
+    1.6: 1.25,
+    2: 1.6,
+    2.5: 2.05,
+    3: 2.5,
+    4: 3.3,
+    5: 4.2,
+    6: 5.0,
+    8: 6.8,
+    10: 8.5,
+    12: 10.2,
+    14: 12.0,
+    16: 14.0,
+    20: 17.5,
+    24: 21.0,
+}
 
 
 # ISO 4032 hex nuts and ISO 4017 hex bolt heads: width across flats, nut and head height, mm.
 _NUT_AF = {2: 4.0, 2.5: 5.0, 3: 5.5, 4: 7.0, 5: 8.0, 6: 10.0, 8: 13.0, 10: 16.0, 12: 18.0}
-_NUT_H = {2: 1.6, 2.5: 2.0, 3: 2.4, 4: 3.2, 5: 4.0, 6: 5.0, 8: 6.5, 10: 8.0, 12: 10.0}
+# Nut height is ISO 4032's m max (the older DIN 934 heights, 4/5/6.5/8/10 for M5-M12, differ).
+_NUT_H = {2: 1.6, 2.5: 2.0, 3: 2.4, 4: 3.2, 5: 4.7, 6: 5.2, 8: 6.8, 10: 8.4, 12: 10.8}
 _HEAD_H = {2: 1.4, 2.5: 1.7, 3: 2.0, 4: 2.8, 5: 3.5, 6: 4.0, 8: 5.3, 10: 6.4, 12: 7.5}
 # ISO 10642 countersunk heads and ISO 4762 socket heads: head diameter, mm.
 _CSK_HEAD = {2: 4.0, 2.5: 5.0, 3: 6.0, 4: 8.0, 5: 10.0, 6: 12.0, 8: 16.0, 10: 20.0, 12: 24.0}
@@ -111,6 +128,51 @@ def pilot_hole(screw_mm: float) -> float:
 
 def clearance_hole(screw_mm: float) -> float:
     return _CLEARANCE.get(screw_mm, round(screw_mm * 1.1 + 0.1, 2))
+
+
+# Words that end the noun phrase after a length ("a 3 mm hole in a panel": "panel" is not
+# the 3 mm's noun).
+_PHRASE_END = frozenset(
+    [
+        "in",
+        "on",
+        "at",
+        "for",
+        "to",
+        "of",
+        "from",
+        "with",
+        "by",
+        "through",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "and",
+        "or",
+        "but",
+        "that",
+        "which",
+        "so",
+        "as",
+        "per",
+        "each",
+        ",",
+        ";",
+        ".",
+    ]
+)
+
+
+def _phrase_head(after: list[Any], nouns: set[str]) -> bool:
+    """True when one of `nouns` is a word of the noun phrase `after` starts (up to three words,
+    ended by a preposition, a joiner, punctuation or another number)."""
+    for tok in after:
+        if not isinstance(tok, str) or tok in _PHRASE_END:
+            return False
+        if tok in nouns:
+            return True
+    return False
 
 
 def mm(v: float) -> str:
@@ -201,6 +263,8 @@ class Reader:
                 and id(tok) not in self._used
                 and (
                     (isinstance(nxt, str) and nxt in nouns)
+                    # "a 6 mm shelf board": the noun may end a phrase of two or three words.
+                    or _phrase_head(tokens[i + 1 : i + 4], nouns)
                     or (
                         isinstance(nxt, str)
                         and nxt in ("diameter", "thick", "wide")
@@ -221,6 +285,11 @@ class Reader:
             if not isinstance(tok, Quantity) or tok.label not in labels or id(tok) in self._used:
                 continue
             before = [t for t in tokens[max(0, i - 3) : i] if isinstance(t, str)]
+            # Only the words of its own clause: in "a 3 mm desk panel, 8 mm cable opening" the
+            # panel is not the 8 mm's thing.
+            cut = [k for k, t in enumerate(before) if t in {",", ";", "."}]
+            if cut:
+                before = before[cut[-1] + 1 :]
             if any(t in nouns for t in before):
                 return self.use(tok, say)
         return None
@@ -287,9 +356,10 @@ def size3(r: Reader) -> tuple[float, float, float] | None:
     pair = next((t for t in r.s.triples if len(t) == 2), None)
     if pair is not None and r.s.first("height", "depth", "thickness") is not None:
         # "a tray 8.5 x 11 inches, 1 inch deep": the footprint, then how tall.
-        z = r.get("height", "depth", "thickness", say="height")
+        height = r.get("height", "depth", "thickness", say="height")
+        assert height is not None  # a height, depth or thickness is there (checked above)
         r.note(f"footprint {mm(pair[0])} x {mm(pair[1])}")
-        return pair[0], pair[1], z  # type: ignore[return-value]
+        return pair[0], pair[1], height
     length = r.get("length", say="length")
     width = r.get("width", say="width")
     height = r.get("height", "thickness", say="height")
@@ -352,6 +422,8 @@ _RIDES_ON = {"pipe", "pipes", "tube", "tubes", "rod", "rods", "axle", "dowel", "
 
 
 def tube_dims(r: Reader, what: str) -> tuple[float, float]:
+    od: float | None
+    inner: float | None
     if re.search(r"\breduc", r.s.text):
         # "a bushing to reduce a 22 mm hole to 8 mm": the hole it fills, and the new one.
         sizes = [

@@ -75,7 +75,9 @@ def vase(r: Reader) -> Draft:
         h, d = max(pair), min(pair)
         r.note(f"height {mm(h)}, diameter {mm(d)}")
     elif len(r.free()) == 1 and not r.s.all("diameter", "radius", "width", "height", "depth"):
-        h = r.take_free("height")  # "a vase 150 mm": the one size of a vase is its height
+        free = r.take_free("height")  # "a vase 150 mm": the one size of a vase is its height
+        assert free is not None  # one free size, checked just above
+        h = free
         d = r.default(round(h * 0.5, 1), "diameter")
     else:
         d, h = round_size(r, default_ratio=0.5)
@@ -206,6 +208,11 @@ def cookie_cutter(r: Reader) -> Draft:
 def cylinder(r: Reader) -> Draft:
     d = r.diameter()
     h = r.get("height", "length", "thickness", say="height")
+    if d is None and h is None and len(r.s.triples) == 1 and len(r.s.triples[0]) == 2:
+        # "a disc 50 x 3 mm", "a dowel 8 x 100": a round part's two sizes are diameter x
+        # length, the drawing convention (Ø first), whichever is larger.
+        d, h = r.s.triples[0]
+        r.note(f"diameter {mm(d)} x height {mm(h)}")
     if d is None and r.free():
         d = r.take_free("diameter")
     if h is None and r.free():
@@ -235,12 +242,12 @@ def cylinder(r: Reader) -> Draft:
             for k in range(n)
         ]
         return r.draft("cylinder", "round plate with holes", [diff(cyl(h, d / 2), *cuts)])
-    hole = r.hole()
-    if hole and h <= d / 4:
+    bore = r.hole()
+    if bore and h <= d / 4:
         # A thin disc with a hole is a washer whatever it is called.
-        return r.draft("washer", "disc with a hole", [ring_node("washer", d, hole, h)])
-    if hole:
-        return r.draft("tube", "cylinder with a hole", [ring_node("tube", d, hole, h)])
+        return r.draft("washer", "disc with a hole", [ring_node("washer", d, bore, h)])
+    if bore:
+        return r.draft("tube", "cylinder with a hole", [ring_node("tube", d, bore, h)])
     return r.draft("cylinder", "cylinder", [cyl(h, d / 2)])
 
 
@@ -366,7 +373,12 @@ def cap(r: Reader) -> Draft:
     depth = r.get("depth", "height", "length", say="depth") or r.default(12.0, "depth")
     floor = r.get("floor", say="top") or r.default(2.0, "top thickness")
     if square:
-        x, y = pair if pair is not None else (over or r.take_free("side"),) * 2  # type: ignore[assignment]
+        if pair is not None:
+            x, y = pair[0], pair[1]
+        else:
+            side = over or r.take_free("side")
+            assert side is not None  # a size is there (checked above)
+            x = y = side
         r.note(f"for {mm(x)} x {mm(y)} tube")
         size = [round(x + 0.4 + 2 * wall, 2), round(y + 0.4 + 2 * wall, 2), round(depth + floor, 2)]
         node = spec_node("tray", size=size, wall=wall, floor=floor)
@@ -430,19 +442,19 @@ def adapter(r: Reader) -> Draft:
         f"one end {'goes inside' if a_in else 'slides over'} {mm(ends[0][0])}, the other"
         f" {'goes inside' if b_in else 'slides over'} {mm(ends[1][0])}"
     )
-    ends = r.get("length", say="each end") or r.default(
+    end_len = r.get("length", say="each end") or r.default(
         round(max(15.0, max(a, b) * 0.8), 1), "each end's length"
     )
     taper = round(max(8.0, abs(a - b) * 1.2), 1)
     ra, rb = a / 2, b / 2
-    h1, h2 = ends, ends + taper
+    h1, h2 = end_len, end_len + taper
     pts = [
         [ra, 0.0],
         [ra + wall, 0.0],
         [ra + wall, h1],
         [rb + wall, h2],
-        [rb + wall, h2 + ends],
-        [rb, h2 + ends],
+        [rb + wall, h2 + end_len],
+        [rb, h2 + end_len],
         [rb, h2],
         [ra, h1],
     ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["correct_spelling"]
+__all__ = ["correct_spelling", "read_spelling"]
 
 # The keywords whose misspelling loses the request: family names and the labels of lengths.
 # Kept to words of five letters or more, where one edit rarely lands on another real word.
@@ -23,7 +23,9 @@ _KEYWORD_TEXT = """
     hexagonal octagon octagonal raspberry arduino headroom nameplate divider dividers height
     length width radius washer washers spacer spacers planter coaster coasters bearing
     inches cookie cutter outside inside square circle circular sphere module clamp funnel
-    vase enclosures cylinders
+    vase enclosures cylinders pegboard grommet grommets toothbrush pulley capsule shroud
+    adapter reducer calibration temperature overhang bridging stringing handle hinge sliding
+    holder wedge cable
 """
 _KEYWORDS = tuple(_KEYWORD_TEXT.split())
 # Real words one edit (or one delete each) from a keyword, and number words (read as numbers
@@ -38,6 +40,9 @@ _REAL_WORD_TEXT = """
     dozen eighteen eighty eleven fifteen fifty forty fourteen hundred nineteen ninety
     quarter quarters seven seventeen seventy sixteen sixty thirteen thirty thousand three
     twelve twenty
+    folder solder bolder older molder candle dandle handed binge singe tinge whinge hedge
+    ledge sedge wedged table fable gable sable cabled shrouds adapted reduced reduces gliding
+    slicing siding stinging springing pulled gulley bridges hinged holders handler
 """
 _REAL_WORDS = frozenset(_REAL_WORD_TEXT.split())
 _KNOWN = frozenset(_KEYWORDS) | _REAL_WORDS
@@ -104,4 +109,83 @@ def _correct(word: str) -> str:
 
 def correct_spelling(text: str) -> str:
     """`text` (lower case) with misspelt keywords replaced; everything else is left as it was."""
-    return re.sub(r"[a-z]+", lambda m: _correct(m.group(0)), text)
+    return read_spelling(text)[0]
+
+
+# Names of part families: a word two slips from one of these is asked about ("did you mean
+# pegboard?"), never guessed: two edits from a seven-letter word is too far to be sure, and
+# building another family instead (the "hook" of "pgeobard hook") would be wrong in silence.
+_FAMILY_NAMES = tuple(
+    [
+        "pegboard",
+        "grommet",
+        "enclosure",
+        "organizer",
+        "organiser",
+        "container",
+        "cylinder",
+        "bracket",
+        "standoff",
+        "coaster",
+        "nameplate",
+        "toothbrush",
+        "calibration",
+        "temperature",
+        "overhang",
+        "capsule",
+        "adapter",
+        "reducer",
+        "planter",
+        "hexagon",
+        "octagon",
+        "sprocket",
+    ]
+)
+
+
+def _edits2(a: str, b: str) -> bool:
+    """True when `b` is two slips from `a` (letters dropped, added, changed or swapped)."""
+    if abs(len(a) - len(b)) > 2:
+        return False
+    return any(_one_edit(x, b) for x in _neighbours(a))
+
+
+def _neighbours(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out = {word[:i] + word[i + 1 :] for i in range(len(word))}
+    out |= {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+    out |= {word[:i] + c + word[i + 1 :] for i in range(len(word)) for c in letters}
+    out |= {word[:i] + c + word[i:] for i in range(len(word) + 1) for c in letters}
+    return out
+
+
+def _unsure(word: str) -> str | None:
+    """The family name `word` may be a slip of, when it is two slips from exactly one and
+    shares its letters' start or its letters; None when it is no such word."""
+    singular = word[:-2] if re.search(r"(?:sh|ch|x|ss|z)es$", word) else word.rstrip("s")
+    if len(word) < 6 or word in _KNOWN or singular in _FAMILY_NAMES:
+        return None
+    found = [
+        k
+        for k in _FAMILY_NAMES
+        if (k[0] == word[0] or sorted(k) == sorted(word)) and _edits2(word, k)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def read_spelling(text: str) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
+    """`text` (lower case) with misspelt keywords replaced, the (typo, word) pairs replaced,
+    and the (word, family name) pairs a word may be a slip of but is too far to replace."""
+    fixed: list[tuple[str, str]] = []
+    unsure: list[tuple[str, str]] = []
+
+    def one(m: re.Match[str]) -> str:
+        word = m.group(0)
+        right = _correct(word)
+        if right != word:
+            fixed.append((word, right))
+        elif (guess := _unsure(word)) is not None:
+            unsure.append((word, guess))
+        return right
+
+    return re.sub(r"[a-z]+", one, text), fixed, unsure
