@@ -328,6 +328,7 @@ async def _handle_node(args: argparse.Namespace) -> int:
             [manager.get(name) for name in wanted],
             health=manager.health,
             faults=faults,
+            tags={name: manager.entry(name).tags for name in wanted},
         )
         await node.start()
         await _first_contact(node, settings.bus)

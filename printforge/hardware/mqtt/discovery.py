@@ -143,6 +143,7 @@ class BusDiscovery:
             driver="bus",
             profile=profile.name,
             material=material.name if material else self.settings.default_material,
+            tags=msg.tags,  # published by its node (issue 15); none from an older node
         )
         await self.manager.add(driver, entry)
         log.info("printer %s joined the farm (node %s)", printer_id, msg.node)

@@ -97,6 +97,9 @@ class StatusMessage(_Message):
     profile: ProfileSummary | None = None
     message: str | None = None
     simulated: bool = Field(False, description="a simulation on its node, not hardware")
+    tags: list[str] = Field(
+        default_factory=list, description="the printer's `[printers.NAME] tags` on its node"
+    )
     last_job: LastJob | None = None
     seq: int = Field(0, description="grows with every publish of one node process")
     boot: str | None = Field(None, description="changes when the node process restarts")

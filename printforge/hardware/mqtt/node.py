@@ -102,8 +102,11 @@ class PrinterEndpoint:
         signer: Signer | None = None,
         verifier: Verifier | None = None,
         complaints: Complaints | None = None,
+        tags: list[str] | None = None,
     ) -> None:
         self.driver = driver
+        # Published with every status: what jobs may ask of this printer (issue 15).
+        self.tags = list(tags or [])
         self.settings = settings
         self.node_id = node_id
         self.printer_id = printer_id or f"{node_id}.{driver.name}"
@@ -247,6 +250,7 @@ class PrinterEndpoint:
             last_job=self._last_job,
             seq=self._seq,
             boot=self.boot,
+            tags=self.tags,
         )
 
     def _on_driver_status(self, status: PrinterStatus) -> None:
@@ -628,7 +632,11 @@ class BusNode:
         spool_dir: Path | None = None,
         health: HealthRegistry | None = None,
         faults: EndpointFaults | None = None,
+        tags: dict[str, list[str]] | None = None,
     ) -> None:
+        """Args:
+        tags: each printer's `[printers.NAME] tags`, by driver name.
+        """
         self.settings = settings
         self.node_id = settings.resolved_node_id()
         self.boot = uuid.uuid4().hex
@@ -653,6 +661,7 @@ class BusNode:
                 signer=signer,
                 verifier=verifier,
                 complaints=complaints,
+                tags=(tags or {}).get(d.name),
             )
             for d in drivers
         ]
