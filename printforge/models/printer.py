@@ -121,8 +121,18 @@ class PrintProgress(BaseModel):
     layer: int | None = None
     layers_total: int | None = None
     elapsed_s: float = 0.0
-    eta_s: float | None = None
+    eta_s: float | None = Field(None, description="seconds still to go")
     resends: int = 0
+    # Where eta_s comes from: "m73" (the slicer's times in the file) or "estimate" (our
+    # estimator on the file), either corrected by the observed pace; "printer" (the printer's
+    # own figure); "linear" (elapsed time scaled by the share of the file done, while no plan
+    # is known yet).
+    eta_source: Literal["m73", "estimate", "printer", "linear"] | None = None
+    finish_at: datetime | None = Field(None, description="when the print should end (UTC)")
+    planned_s: float | None = Field(None, description="the plan's length of the whole file, s")
+    pace: float | None = Field(
+        None, description="seconds the print takes per planned second, as observed so far"
+    )
 
     @property
     def fraction(self) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from printforge.hardware.base import LinkFacts, PrinterDriver
+from printforge.hardware.eta import LiveEta
 from printforge.hardware.marlin import protocol as proto
 from printforge.hardware.marlin.config import MarlinConfig
 from printforge.hardware.marlin.control import (
@@ -489,6 +490,8 @@ class MarlinDriver(PrinterDriver):
             layers_total=program.layers_total or None,
         )
         self._layers = program.layers
+        eta = LiveEta(path, self.profile, prior_pace=self._prior_pace(), commands=len(program))
+        eta.start()
         self._set_status(state=PrinterState.PRINTING, job_id=job_id, progress=progress)
         self._publish_objects()
         engine.job_skip = self._skip_cancelled if labels else None
@@ -506,7 +509,7 @@ class MarlinDriver(PrinterDriver):
                 # Nothing to tell while nothing is acknowledged (paused, heating, long move).
                 if done or (moved and now - last_emit >= PROGRESS_INTERVAL_S):
                     last_emit = now
-                    progress = self._progress(progress, engine, now - started)
+                    progress = self._progress(progress, engine, now - started, eta)
                     self._set_status(progress=progress)
                     yield progress
                 if done:
@@ -523,6 +526,7 @@ class MarlinDriver(PrinterDriver):
             err.last_acked_line = engine.job_acked
             raise
         finally:
+            await eta.close()
             self._call_off_pause()  # the job ended before a requested pause took effect
             engine.drop_job()
             engine.job_skip = None
@@ -532,20 +536,25 @@ class MarlinDriver(PrinterDriver):
             self._saved = None
             self._firmware_paused_from = None
 
-    def _progress(self, prev: PrintProgress, engine: LineEngine, elapsed: float) -> PrintProgress:
+    def _prior_pace(self) -> float:
+        """Wall seconds per planned second before a print shows its own (real time: 1)."""
+        return 1.0
+
+    def _progress(
+        self, prev: PrintProgress, engine: LineEngine, elapsed: float, eta: LiveEta
+    ) -> PrintProgress:
         total = prev.bytes_total
         acked = engine.job_acked
         layer = self._layers[acked - 1] if prev.layers_total and acked else None
         fraction = engine.job_bytes_acked / total if total else 1.0
-        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
         return prev.model_copy(
             update={
                 "lines_acked": engine.job_acked,
                 "bytes_acked": engine.job_bytes_acked,
                 "elapsed_s": elapsed,
-                "eta_s": eta,
                 "resends": engine.stats.resends,
                 "layer": layer,
+                **eta.at_command(acked, elapsed, fraction),
             }
         )
 

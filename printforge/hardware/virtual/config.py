@@ -8,8 +8,40 @@ from pydantic import Field, StringConstraints, model_validator
 
 from printforge.hardware.base import DriverConfig
 from printforge.hardware.marlin.config import ThermalConfig
+from printforge.models.printer import PrinterProfile
 
-__all__ = ["VirtualConfig"]
+__all__ = ["TrueMachine", "VirtualConfig"]
+
+
+class TrueMachine(DriverConfig):
+    """How the simulated machine really moves, against the profile the file was sliced for.
+
+    A real printer's acceleration and jerk are rarely the profile's (firmware defaults, a
+    user's tuning, input shaping), so a print's time differs from every estimate made on the
+    profile. These factors scale the profile's limits for the simulated motion only; the host,
+    the gate and the slicer still see the profile. 1.0 everywhere is the profile itself.
+    """
+
+    acceleration: float = Field(1.0, gt=0, le=10, description="times the profile's acceleration")
+    jerk: float = Field(1.0, gt=0, le=10, description="times the profile's jerk")
+    speed: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="times every requested feedrate (M220's feedrate percentage / 100), capped"
+        " by the profile's maximum feedrates",
+    )
+
+    def limits(self, profile: PrinterProfile) -> PrinterProfile:
+        """The profile with the true machine's acceleration and jerk."""
+        if self.acceleration == 1.0 and self.jerk == 1.0:
+            return profile
+        return profile.model_copy(
+            update={
+                "max_acceleration": profile.max_acceleration * self.acceleration,
+                "max_jerk": profile.max_jerk * self.jerk,
+            }
+        )
 
 
 class VirtualConfig(DriverConfig):
@@ -67,6 +99,11 @@ class VirtualConfig(DriverConfig):
     )
     move_time_s: float | None = Field(
         None, gt=0, description="fixed simulated time per move instead of the kinematic one"
+    )
+    true_machine: TrueMachine = Field(
+        default_factory=TrueMachine,
+        description="the simulated motion's own acceleration, jerk and speed, as factors of the"
+        " profile's (a real printer's time differs from the estimate made on its profile)",
     )
     seed: int | None = Field(None, description="random seed for the injected faults")
     latency_s: float = Field(0.0, ge=0, description="one-way delay added by a USB bridge")

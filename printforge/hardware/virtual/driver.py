@@ -114,6 +114,8 @@ class VirtualDriver(MarlinDriver):
             sim_speed=self.speed,
             extruders=cfg.extruders,
             move_time_s=cfg.move_time_s,
+            true_limits=cfg.true_machine.limits(self.profile),
+            speed_factor=cfg.true_machine.speed,
         )
         machine.moves = self.moves
         machine.moves_limit = MOVES_KEPT
@@ -132,6 +134,9 @@ class VirtualDriver(MarlinDriver):
         self.machine, self.board = machine, firmware
         self._boots += 1
         firmware.start()
+
+    def _prior_pace(self) -> float:
+        return 1.0 / self.speed  # the simulated clock runs `speed` times faster
 
     def _job_line(self, number: int) -> int | None:
         engine = self.engine

@@ -116,7 +116,14 @@ class VirtualMachine:
         sim_speed: float = 1.0,
         extruders: int = 1,
         move_time_s: float | None = None,
+        true_limits: PrinterProfile | None = None,
+        speed_factor: float = 1.0,
     ) -> None:
+        """Args:
+        true_limits: the limits the motion really has, when not the profile's (see
+            `VirtualConfig.true_machine`); the reader's modal state still uses `profile`.
+        speed_factor: every requested feedrate times this (M220).
+        """
         self.profile = profile
         self.sim_speed = sim_speed
         # A fixed time per move (planner-bound benchmarks) instead of the kinematic estimate.
@@ -132,7 +139,8 @@ class VirtualMachine:
         # The firmware's own view of the G-code: modes, offsets, position. The board boots
         # at the origin, absolute, in millimetres, as `MachineState.power_on` says.
         self.reader = Reader(profile)
-        self.timing = OnlinePlanner(profile)
+        self.timing = OnlinePlanner(true_limits or profile)
+        self.speed_factor = speed_factor
         self.fan = 0
         self.planner = _Planner(profile.planner_blocks)
         self.moves: list[ExecutedMove] = []  # the executed-move log the tests read
@@ -344,7 +352,7 @@ class VirtualMachine:
             if d[3] > 0 and (d[0] or d[1]):
                 self.laid_moves += 1
                 self.laid_z = point[2]
-            move_s, saved = self.timing.add(d, step.feed, step.accel)
+            move_s, saved = self.timing.add(d, step.feed * self.speed_factor, step.accel)
             seconds += move_s
             self._shorten_last_block(saved)
         if self.move_time_s is not None:

@@ -94,6 +94,8 @@ class VirtualPrinterServer:
             sim_speed=config.sim_speed or 1.0,
             extruders=config.extruders,
             move_time_s=config.move_time_s,
+            true_limits=config.true_machine.limits(self.profile),
+            speed_factor=config.true_machine.speed,
         )
         self.machine.moves = self.moves
         self.firmware = VirtualMarlin(
