@@ -15,7 +15,10 @@ length had passed, against the true remaining time:
 (+ too late, - too early). Beside it, the linear guess from the bytes sent (what the drivers
 reported before the slicer's times travelled with the file), from the same samples.
 
-Usage: python scripts/bench_eta.py [--gcode FILE] [--sim 20] [--json]
+`--record DIR` keeps each run as a trace (wall seconds, planned seconds done, waits, share of
+the file) for `tests/unit/test_eta.py`, which replays them through the correction.
+
+Usage: python scripts/bench_eta.py [--gcode FILE] [--sim 20] [--json] [--record DIR]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from printforge.gcode.timeplan import TimePlan, plan_file  # noqa: E402
 from printforge.hardware.virtual.config import TrueMachine, VirtualConfig  # noqa: E402
 from printforge.hardware.virtual.driver import VirtualDriver  # noqa: E402
 from printforge.settings import load_settings  # noqa: E402
@@ -66,24 +70,69 @@ async def print_on(name: str, machine: TrueMachine, gcode: Path, sim: float) -> 
     material = settings.materials.get("PLA")
     cfg = VirtualConfig(sim_speed=sim, true_machine=machine)
     driver = VirtualDriver(name, cfg, profile, material)
-    samples: list[tuple[float, float | None, float]] = []  # elapsed, eta, byte fraction
+    samples: list[tuple[float, float | None, float, int]] = []  # elapsed, eta, fraction, acked
     await driver.start()
     try:
         started = time.monotonic()
         async for progress in driver.stream(gcode, job_id=name):
-            samples.append((progress.elapsed_s, progress.eta_s, progress.fraction))
+            samples.append(
+                (progress.elapsed_s, progress.eta_s, progress.fraction, progress.lines_acked)
+            )
         total = time.monotonic() - started
+        idle = driver.machine.planner_idle_s if driver.machine is not None else 0.0
     finally:
         await driver.stop()
-    return {"machine": name, "true_machine": machine.model_dump(), "total_s": total,
-            "samples": samples}
+    return {
+        "machine": name,
+        "true_machine": machine.model_dump(),
+        "total_s": total,
+        "planner_idle_s": idle,
+        "samples": samples,
+    }
+
+
+def record(run: dict[str, Any], plan: TimePlan, sim: float, folder: Path) -> Path:
+    """The run as a trace the unit tests replay: each sample where it stood on the plan."""
+    rows = []
+    for elapsed, _eta, fraction, acked in run["samples"]:
+        at = plan.at_command(acked)
+        rows.append(
+            [
+                round(elapsed, 3),
+                round(at.planned_s, 2),
+                at.waits_done,
+                at.waits_started,
+                round(fraction, 5),
+            ]
+        )
+    out = folder / f"box-lid-x{sim:g}-{run['machine']}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "gcode": REQUEST,
+                "true_machine": run["true_machine"],
+                "sim_speed": sim,
+                "prior_pace": 1 / sim,
+                "planned_total_s": round(plan.total_s, 2),
+                "total_s": round(run["total_s"], 3),
+                "samples": rows,
+            },
+            separators=(",", ":"),
+        )
+        + "\n"
+    )
+    return out
 
 
 def errors(run: dict[str, Any]) -> dict[str, Any]:
     """The ETA's and the linear guess' errors at each point, by progress and by time."""
     total = run["total_s"]
     samples = [s for s in run["samples"] if s[2] > 0]
-    out: dict[str, Any] = {"machine": run["machine"], "wall_s": round(total, 1)}
+    out: dict[str, Any] = {
+        "machine": run["machine"],
+        "wall_s": round(total, 1),
+        "planner_idle_s": round(run["planner_idle_s"], 1),
+    }
     for kind in ("progress", "time"):
         points: dict[str, Any] = {}
         for point in POINTS:
@@ -94,7 +143,7 @@ def errors(run: dict[str, Any]) -> dict[str, Any]:
             if chosen is None:
                 points[f"{point:.0%}"] = None
                 continue
-            elapsed, eta, fraction = chosen
+            elapsed, eta, fraction, _acked = chosen
             remaining = total - elapsed
             linear = elapsed * (1 - fraction) / fraction
             points[f"{point:.0%}"] = {
@@ -114,12 +163,27 @@ async def main() -> None:
     ap.add_argument("--gcode", type=Path, help="print this file instead of slicing the box")
     ap.add_argument("--sim", type=float, default=20.0, help="times faster than real time")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--record", type=Path, help="keep each run's trace in this folder")
+    ap.add_argument("--machines", default=",".join(MACHINES), help="which true machines")
+    ap.add_argument("--serial", action="store_true", help="one machine after the other")
     args = ap.parse_args()
+    chosen = {name: MACHINES[name] for name in args.machines.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         gcode = args.gcode or slice_part(Path(tmp))
-        runs = await asyncio.gather(
-            *(print_on(name, m, gcode, args.sim) for name, m in MACHINES.items())
-        )
+        if args.serial:
+            runs = [await print_on(name, m, gcode, args.sim) for name, m in chosen.items()]
+        else:
+            runs = list(
+                await asyncio.gather(
+                    *(print_on(name, m, gcode, args.sim) for name, m in chosen.items())
+                )
+            )
+        if args.record:
+            args.record.mkdir(parents=True, exist_ok=True)
+            settings = load_settings()
+            plan = plan_file(gcode, settings.printer_profiles["generic-220"])
+            for r in runs:
+                print(f"recorded {record(r, plan, args.sim, args.record)}", file=sys.stderr)
     results = [errors(r) for r in runs]
     if args.json:
         print(json.dumps({"sim_speed": args.sim, "results": results}, indent=2))
@@ -137,8 +201,14 @@ async def main() -> None:
             cells = []
             for p in POINTS:
                 e = r[kind][f"{p:.0%}"]
-                cells.append(f"{'-':>8} {'-':>8}" if e is None else f"{_pct(e['eta'])} {_pct(e['linear'])}")
+                cells.append(
+                    f"{'-':>8} {'-':>8}" if e is None else f"{_pct(e['eta'])} {_pct(e['linear'])}"
+                )
             print(f"{r['machine']:<8} {r['wall_s']:>7}  " + "  ".join(cells))
+    print(
+        "\nplanner idle (the host did not keep up), wall s: "
+        + ", ".join(f"{r['machine']} {r['planner_idle_s']}" for r in results)
+    )
 
 
 if __name__ == "__main__":

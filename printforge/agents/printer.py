@@ -98,6 +98,11 @@ class PrinterAgent(Agent[GcodeArtifact, dict[str, Any]]):
                         "lines_total": progress.lines_total,
                         "bytes_acked": progress.bytes_acked,
                         "eta_s": progress.eta_s,
+                        "eta_source": progress.eta_source,
+                        "finish_at": progress.finish_at.isoformat()
+                        if progress.finish_at is not None
+                        else None,
+                        "elapsed_s": round(progress.elapsed_s, 1),
                         "resends": progress.resends,
                         "layer": progress.layer,
                     },

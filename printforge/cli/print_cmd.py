@@ -418,6 +418,7 @@ async def _follow(
                 bytes_acked=data.get("bytes_acked") or 0,
                 resends=data.get("resends") or 0,
                 eta_s=data.get("eta_s"),
+                finish_at=data.get("finish_at"),
             )
             return True
         return False
@@ -458,7 +459,7 @@ async def _follow(
                 task,
                 completed=progress.lines_acked,
                 total=progress.lines_total,
-                remaining=_remaining_text(progress.eta_s),
+                remaining=_remaining_text(progress.eta_s, progress.finish_at),
             )
 
         def on_status(status: Any) -> None:
@@ -482,11 +483,15 @@ def _temps_text(temps: dict[str, Any]) -> str:
     )
 
 
-def _remaining_text(eta_s: float | None) -> str:
+def _remaining_text(eta_s: float | None, finish_at: Any = None) -> str:
     if eta_s is None:
         return "remaining -:--:--"
     seconds = max(0, round(eta_s))
-    return f"remaining {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    text = f"remaining {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    if finish_at is not None:
+        # The finish as the wall clock here shows it: what a person plans the day by.
+        text += f", done at {finish_at.astimezone().strftime('%H:%M')}"
+    return text
 
 
 async def _until_done(follow: Any, runner: asyncio.Task[Any], sub: Any) -> None:

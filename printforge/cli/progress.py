@@ -149,6 +149,9 @@ def _progress_note(event: Any) -> str:
     if "lines_total" in data and data.get("lines_total"):
         eta = data.get("eta_s")
         eta_text = f", {eta:.0f} s left" if isinstance(eta, int | float) else ""
+        finish = _clock(data.get("finish_at"))
+        if eta_text and finish:
+            eta_text += f", done at {finish}"
         return f"{data.get('lines_acked', 0)}/{data['lines_total']} lines{eta_text}"
     return event.message or ""
 
@@ -215,3 +218,15 @@ def render_summary(facts: dict[str, Any], files: str, pictures: list[str]) -> No
     error = facts.get("error")
     if error:
         console.print(f"[red]error   {error['code']}: {escape(error['message'])}")
+
+
+def _clock(iso: Any) -> str | None:
+    """An ISO time as this machine's wall clock shows it (HH:MM), or None."""
+    from datetime import datetime
+
+    if not isinstance(iso, str):
+        return None
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%H:%M")
+    except ValueError:
+        return None

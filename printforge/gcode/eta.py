@@ -21,8 +21,10 @@ from printforge.gcode.timeplan import PlanPoint
 
 __all__ = ["PRIOR_WEIGHT_S", "EtaEstimate", "EtaTracker"]
 
-# How many planned seconds the prior pace counts as: about one layer of a small part.
+# How many planned seconds the prior pace counts as: about one layer of a small part, or a
+# fiftieth of a short print.
 PRIOR_WEIGHT_S = 30.0
+PRIOR_WEIGHT_SHARE = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +43,13 @@ class EtaTracker:
         planned_total_s: float,
         *,
         prior_pace: float = 1.0,
-        prior_weight_s: float = PRIOR_WEIGHT_S,
+        prior_weight_s: float | None = None,
     ) -> None:
         self.planned_total_s = planned_total_s
         self.prior_pace = prior_pace
-        self.prior_weight_s = prior_weight_s
+        if prior_weight_s is None:
+            prior_weight_s = min(PRIOR_WEIGHT_S, PRIOR_WEIGHT_SHARE * planned_total_s)
+        self.prior_weight_s = max(prior_weight_s, 1e-6)
         self._wall = 0.0  # wall seconds over the clean stretches
         self._planned = 0.0  # planned seconds over the same stretches
         self._last: tuple[float, PlanPoint] | None = None

@@ -112,6 +112,8 @@ def job_view(
         if art is not None
     }
     eta_s: float | None = job.gcode.estimated_time_s if job.gcode is not None else None
+    eta_source: str | None = "estimate" if eta_s is not None else None
+    finish_at: str | None = None
     progress: float | None = None
     objects: list[dict[str, Any]] = []  # the plate's labelled objects, while it prints
     status = (printers or {}).get(job.printer or "")
@@ -121,8 +123,11 @@ def job_view(
             progress = status.progress.fraction
             if status.progress.eta_s is not None:
                 eta_s = status.progress.eta_s
+                eta_source = status.progress.eta_source
+                if status.progress.finish_at is not None:
+                    finish_at = status.progress.finish_at.isoformat()
     elif job.state is JobState.COMPLETED:
-        progress, eta_s = 1.0, 0.0
+        progress, eta_s, eta_source = 1.0, 0.0, None
     request = job.request
     return {
         "job_id": job.id,
@@ -149,6 +154,10 @@ def job_view(
         ],
         "progress": progress,
         "eta_s": eta_s,
+        # Where eta_s comes from (PrintProgress.eta_source; "estimate" before the print) and,
+        # while printing, when the print should end.
+        "eta_source": eta_source,
+        "finish_at": finish_at,
         "objects": objects,
         "gcode": None
         if job.gcode is None

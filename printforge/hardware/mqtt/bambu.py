@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
+from printforge.hardware.eta import LiveEta
 from printforge.hardware.mqtt.bambu_project import build_project, file_md5, plate_path
 from printforge.hardware.mqtt.bambu_protocol import (
     CANCELLED,
@@ -374,6 +375,8 @@ class BambuDriver(MqttPrinterDriver):
             lost=f"bambu {self.name} went away during {job_id}",
             never_started=f"bambu {self.name} never started {name}",
             size=size,
+            # A project's G-code is inside a zip: its plan is the printer's own figure.
+            eta=None if _is_project(path) else LiveEta(path, self.profile),
         )
 
     async def _upload_project(self, path: Path, job_id: str) -> tuple[str, int]:
@@ -439,6 +442,11 @@ class BambuDriver(MqttPrinterDriver):
                 code="print_failed",
             )
         progress = b.progress(job.size, time.monotonic() - job.started)
+        if progress is not None and job.eta is not None and b.percent is not None:
+            # The percent is the file's M73 P (a share of the planned time): on the plan.
+            update = job.eta.at_percent(b.percent, progress.elapsed_s)
+            if update["eta_source"] != "linear" or progress.eta_s is None:
+                progress = progress.model_copy(update=update)
         if progress is not None:
             # Reports carry a percentage, not the job's size: only a print in progress can put
             # it into the status, where a node's last word on the job takes it from.

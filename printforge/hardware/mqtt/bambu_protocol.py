@@ -190,6 +190,7 @@ class BambuState(BaseModel):
             bytes_total=size,
             elapsed_s=elapsed_s,
             eta_s=self.remaining_min * 60.0 if self.remaining_min is not None else None,
+            eta_source="printer" if self.remaining_min is not None else None,
             layer=self.layer,
             layers_total=self.layers_total,
         )

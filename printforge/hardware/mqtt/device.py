@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from printforge.hardware.base import DriverConfig, PrinterDriver
+from printforge.hardware.eta import LiveEta
 from printforge.hardware.mqtt.client import BusClient
 from printforge.models.printer import MaterialProfile, PrinterProfile, PrinterState, PrintProgress
 from printforge.runtime.errors import OperationTimeout, PrinterDisconnected, PrinterError
@@ -62,6 +63,7 @@ class RemotePrint:
     also: tuple[str, ...] = ()  # other names a report may carry for it (a Bambu subtask)
     size: int = 0
     started: float = field(default_factory=time.monotonic)
+    eta: LiveEta | None = None  # the file's time plan, when the file is G-code we can read
 
 
 class MqttPrinterDriver(PrinterDriver):
@@ -206,6 +208,8 @@ class MqttPrinterDriver(PrinterDriver):
         self, path: Path, *, job_id: str | None = None
     ) -> AsyncIterator[PrintProgress]:
         job = await self._start_print(path, job_id or uuid.uuid4().hex)
+        if job.eta is not None:
+            job.eta.start()
         self._set_status(job_id=job.job_id)
         ours = False
         last: PrintProgress | None = None
@@ -240,4 +244,6 @@ class MqttPrinterDriver(PrinterDriver):
                 await asyncio.shield(self._spawn(self.cancel()))
             raise
         finally:
+            if job.eta is not None:
+                await job.eta.close()
             self._set_status(job_id=None)

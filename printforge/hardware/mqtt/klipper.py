@@ -256,6 +256,7 @@ class KlipperState(BaseModel):
                 bytes_total=int(size),
                 elapsed_s=duration,
                 eta_s=duration * (1 - fraction) / fraction if fraction > 0 else None,
+                eta_source="linear" if fraction > 0 else None,
             )
         return cls(
             state=state,

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, ValidationError
 
+from printforge.hardware.eta import LiveEta
 from printforge.hardware.mqtt.client import BusClient, decode, note_malformed
 from printforge.hardware.mqtt.config import BusSettings
 from printforge.hardware.mqtt.device import MqttDriverConfig, MqttPrinterDriver, RemotePrint
@@ -509,6 +510,7 @@ class MoonrakerDriver(MqttPrinterDriver):
             file=remote_name,
             lost=f"moonraker {self.cfg.instance} or its klippy went away during job {job_id}",
             never_started=f"{self.name}: klipper never started {remote_name}",
+            eta=LiveEta(path, self.profile),
         )
 
     def _print_seen(self, job: RemotePrint) -> bool | None:
@@ -524,7 +526,14 @@ class MoonrakerDriver(MqttPrinterDriver):
             return k.progress, True
         if k.print_state in ("cancelled", "standby"):
             raise PrintCancelled(f"{self.name}: the print was cancelled on the printer")
-        return k.progress, False
+        progress = k.progress
+        if progress is not None and job.eta is not None:
+            # Klipper's file position on the plan; its print_duration leaves out the time
+            # before the first extrusion (the heat-up) and pauses, so it is the clock.
+            update = job.eta.at_byte(progress.bytes_acked, progress.elapsed_s, progress.fraction)
+            progress = progress.model_copy(update=update)
+            self._set_status(progress=progress)
+        return progress, False
 
 
 def _defined_objects(path: Path) -> list[str]:

@@ -335,7 +335,7 @@ function renderPrinters() {
       <div class="temps">${temp(p, "hotend")}${temp(p, "bed")}</div>
       ${busy || p.state === "finished" ? `${bar(frac, p.state === "finished")}
         <div class="sub">${p.job_id ? `job <span class="mono">${esc(p.job_id)}</span> · ` : ""}
-        ${Math.round(frac * 100)}%${prog && prog.eta_s != null ? ` · ETA ${fmtDuration(prog.eta_s)}` : ""}</div>`
+        ${Math.round(frac * 100)}%${prog && prog.eta_s != null ? ` · ETA ${fmtDuration(prog.eta_s)}` : ""}${prog && prog.finish_at ? ` · done at <span data-testid="finish-${esc(p.id)}">${fmtClock(prog.finish_at)}</span>` : ""}</div>`
         : `<div class="sub">${esc(p.message || "ready")}</div>`}
       <div class="controls">${controls.join("")}</div>
     </div>`;
@@ -359,6 +359,21 @@ function jobEta(j) {
     if (p && p.job_id === j.job_id && p.progress && p.progress.eta_s != null) return p.progress.eta_s;
   }
   return TERMINAL.has(j.state) ? null : j.eta_s;
+}
+
+// When the running print should end: the printer's live figure (the file's time plan
+// corrected by the observed pace), else the job view's.
+function jobFinish(j) {
+  if (j.state !== "printing") return null;
+  const p = j.printer && state.printers.get(j.printer);
+  if (p && p.job_id === j.job_id && p.progress && p.progress.finish_at) return p.progress.finish_at;
+  return j.finish_at || null;
+}
+
+function fmtClock(iso) {
+  const d = new Date(iso);
+  if (isNaN(d.getTime())) return "—";
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
 function visible(j) {
@@ -450,7 +465,7 @@ function renderDetail() {
       <dt>printer</dt><dd>${esc(j.printer || j.requested_printer || "any")}</dd>
       <dt>material</dt><dd>${esc(j.material || "printer's")}</dd>
       <dt>priority</dt><dd>${esc(j.priority ?? 0)}</dd>
-      <dt>ETA</dt><dd>${fmtDuration(jobEta(j))}</dd>
+      <dt>ETA</dt><dd>${fmtDuration(jobEta(j))}${jobFinish(j) ? ` · done at ${fmtClock(jobFinish(j))}` : ""}</dd>
       ${m ? `<dt>part</dt><dd>${m.size_mm.map((v) => v.toFixed(1)).join(" × ")} mm · ${m.triangles} triangles</dd>` : ""}
       ${g ? `<dt>G-code</dt><dd>${g.layers} layers · ${fmtDuration(g.estimated_time_s)} · ${g.filament_g.toFixed(1)} g · ${esc(g.engine)}</dd>` : ""}
       ${j.error ? `<dt>error</dt><dd class="error">${esc(j.error.message)}</dd>` : ""}
