@@ -15,8 +15,9 @@ length had passed, against the true remaining time:
 (+ too late, - too early). Beside it, the linear guess from the bytes sent (what the drivers
 reported before the slicer's times travelled with the file), from the same samples.
 
-`--record DIR` keeps each run as a trace (wall seconds, planned seconds done, waits, share of
-the file) for `tests/unit/test_eta.py`, which replays them through the correction.
+`--record DIR` keeps each run as a trace (wall seconds, planned seconds done, waits done and
+started, share of the file, commands done) for `tests/unit/test_eta.py`, which replays them
+through the correction.
 
 Usage: python scripts/bench_eta.py [--gcode FILE] [--sim 20] [--json] [--record DIR]
 """
@@ -103,6 +104,7 @@ def record(run: dict[str, Any], plan: TimePlan, sim: float, folder: Path) -> Pat
                 at.waits_done,
                 at.waits_started,
                 round(fraction, 5),
+                at.commands,
             ]
         )
     out = folder / f"box-lid-x{sim:g}-{run['machine']}.json"
@@ -114,6 +116,7 @@ def record(run: dict[str, Any], plan: TimePlan, sim: float, folder: Path) -> Pat
                 "sim_speed": sim,
                 "prior_pace": 1 / sim,
                 "planned_total_s": round(plan.total_s, 2),
+                "commands_total": len(plan),
                 "total_s": round(run["total_s"], 3),
                 "samples": rows,
             },

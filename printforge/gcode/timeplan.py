@@ -29,7 +29,15 @@ from printforge.gcode.syntax import parse_line, strip_comment
 from printforge.gcode.timing import estimate_time
 from printforge.models.printer import PrinterProfile
 
-__all__ = ["WAIT_CODES", "PlanPoint", "TimePlan", "m73_lines", "plan_file", "plan_text"]
+__all__ = [
+    "WAIT_CODES",
+    "PlanPoint",
+    "TimePlan",
+    "m73_lines",
+    "plan_file",
+    "plan_text",
+    "with_m73",
+]
 
 # Commands that last as long as the machine or a person takes, not as the file says.
 WAIT_CODES = frozenset(
@@ -52,6 +60,7 @@ class PlanPoint:
     planned_s: float
     waits_done: int
     waits_started: int
+    commands: int = 0  # commands done
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +89,7 @@ class TimePlan:
         acked = min(max(acked, 0), n)
         planned = float(self.done_s[acked - 1]) if acked else 0.0
         done = int(self.waits[acked - 1]) if acked else 0
-        return PlanPoint(planned, done, int(self.waits[min(acked, n - 1)]))
+        return PlanPoint(planned, done, int(self.waits[min(acked, n - 1)]), acked)
 
     def at_byte(self, position: int) -> PlanPoint:
         """Once the printer's file reader is at byte `position`: the last command read may
@@ -88,7 +97,9 @@ class TimePlan:
         read = int(np.searchsorted(self.byte_end, position, side="right"))
         point = self.at_command(max(read - 1, 0))
         started = int(self.waits[read - 1]) if read else 0
-        return PlanPoint(point.planned_s, point.waits_done, max(started, point.waits_started))
+        return PlanPoint(
+            point.planned_s, point.waits_done, max(started, point.waits_started), point.commands
+        )
 
     def at_percent(self, percent: float) -> PlanPoint:
         """At a percent of the planned time (a printer reporting the file's M73 P): every
@@ -100,7 +111,7 @@ class TimePlan:
         before = int(np.searchsorted(self.done_s, planned, side="left"))
         upto = int(np.searchsorted(self.done_s, planned, side="right"))
         done = int(self.waits[before - 1]) if before else 0
-        return PlanPoint(planned, done, int(self.waits[min(upto, n - 1)]))
+        return PlanPoint(planned, done, int(self.waits[min(upto, n - 1)]), before)
 
 
 def plan_file(path: Path, profile: PrinterProfile) -> TimePlan:
@@ -208,3 +219,20 @@ def m73_lines(done: np.ndarray) -> list[tuple[int, str]]:
     change = np.ones(len(done), dtype=bool)
     change[1:] = (percent[1:] != percent[:-1]) | (minutes[1:] != minutes[:-1])
     return [(int(i), f"M73 P{percent[i]} R{minutes[i]}") for i in np.flatnonzero(change)]
+
+
+def with_m73(text: str, profile: PrinterProfile) -> str:
+    """The text with its time plan in it as `M73 P R` lines, the field's way: printers show
+    them (Marlin's LCD, Prusa, Klipper's display, Bambu) and every driver reads them back."""
+    plan = plan_text(text, profile)
+    marks = dict(m73_lines(plan.done_s))
+    out: list[str] = []
+    index = 0
+    for raw in split_lines(text):
+        if strip_comment(raw):
+            mark = marks.get(index)
+            if mark is not None:
+                out.append(mark)
+            index += 1
+        out.append(raw)
+    return "\n".join(out) + "\n"

@@ -85,7 +85,7 @@ class LiveEta:
             )
             return
         self.plan = plan
-        self.tracker = EtaTracker(plan.total_s, prior_pace=self.prior_pace)
+        self.tracker = EtaTracker(plan.total_s, len(plan), prior_pace=self.prior_pace)
 
     # samples -------------------------------------------------------------------------------
     def at_command(self, acked: int, elapsed_s: float, fraction: float) -> dict[str, Any]:
@@ -115,6 +115,7 @@ class LiveEta:
             "finish_at": finish_at(estimate.remaining_s),
             "planned_s": round(plan.total_s, 1),
             "pace": round(estimate.pace, 4),
+            "command_cost_s": round(estimate.command_cost_s, 6),
         }
 
 

@@ -133,6 +133,11 @@ class PrintProgress(BaseModel):
     pace: float | None = Field(
         None, description="seconds the print takes per planned second, as observed so far"
     )
+    command_cost_s: float | None = Field(
+        None,
+        description="seconds each command adds beyond its planned time, as observed so far"
+        " (dense stretches of short moves on a machine or link slower than its profile)",
+    )
 
     @property
     def fraction(self) -> float:

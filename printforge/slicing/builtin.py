@@ -6,6 +6,7 @@ import ctypes
 import time
 from pathlib import Path
 
+from printforge.gcode.timeplan import with_m73
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import InputError
 from printforge.runtime.workers import run_cpu
@@ -64,12 +65,17 @@ def slice_file(
     layers = plan_layers(regions, tops, thick, params, _bed_box(profile), objects)
     report(0.7, "writing G-code")
     header = _header(params, profile, len(layers)) + f"; objects = {len(objects)}\n"
+    text = "".join(write_gcode(layers, params, profile, header, objects))
+    del mesh, regions, layers
+    report(0.9, "timing the layers")
+    # The file carries its time plan (M73 P R, as PrusaSlicer writes it) so that printers and
+    # every driver's ETA start from it.
+    text = with_m73(text, profile)
     tmp = out.with_name(out.name + ".part")
     with tmp.open("w", encoding="ascii", newline="\n") as f:
-        for chunk in write_gcode(layers, params, profile, header, objects):
-            f.write(chunk)
+        f.write(text)
     tmp.replace(out)
-    del mesh, regions, layers
+    del text
     _release_heap()
     report(1.0, "sliced")
     return SliceResult(
