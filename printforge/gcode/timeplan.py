@@ -198,10 +198,11 @@ def _anchor(done: np.ndarray, marks: list[tuple[int, float, float | None]]) -> n
         theirs.append(total * percent / 100.0)
     if len(ours) < 3:
         return None
-    if ours[-1] < done[-1]:  # after the last mark (the end G-code): our own time, as it is
+    if ours[-1] < done[-1]:  # after the last mark (the end G-code): ours, at the slicer's rate
         theirs.append(theirs[-1] + (float(done[-1]) - ours[-1]) * theirs[-1] / ours[-1])
         ours.append(float(done[-1]))
-    return np.interp(done, np.asarray(ours), np.asarray(theirs))
+    bent: np.ndarray = np.interp(done, np.asarray(ours), np.asarray(theirs))
+    return bent
 
 
 def m73_lines(done: np.ndarray) -> list[tuple[int, str]]:

@@ -230,6 +230,9 @@ def prusaslicer_ini(
         "support_material_threshold": round(90 - p.support_angle),
         "support_material_spacing": round(w / (p.support_density / 100) - w, 3),
         "machine_limits_usage": "time_estimate_only",
+        # Its time plan in the file as M73 P R lines, as on Prusa's own printers: the drivers'
+        # ETA starts from it (gcode/timeplan.py).
+        "remaining_times": 1,
         "machine_max_acceleration_extruding": a,
         "machine_max_acceleration_retracting": a,
         "machine_max_acceleration_travel": a,

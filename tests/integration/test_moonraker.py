@@ -387,3 +387,20 @@ async def test_two_drivers_of_one_moonraker_do_not_take_each_others_replies(
         assert isinstance(info, dict) and info["klippy_state"] == "ready"
     finally:
         await asyncio.wait_for(second.stop(), 10)
+
+
+@pytest.mark.asyncio
+async def test_the_eta_follows_the_files_time_plan(
+    klipper: tuple[MoonrakerSimulator, MoonrakerDriver], tmp_path: Path
+) -> None:
+    """Klipper's file position is read on the file's time plan (worked out while the print
+    starts, a few ms against the seconds this print takes), corrected by the pace."""
+    _sim, driver = klipper
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(2000))
+    progress = [p async for p in driver.stream(gcode, job_id="k-eta")]
+    planned = [p for p in progress[len(progress) // 2 : -1] if p.eta_source == "estimate"]
+    assert planned, [p.eta_source for p in progress]
+    for p in planned:
+        assert p.eta_s is not None and p.finish_at is not None
+        assert p.planned_s is not None and p.planned_s > 0
+        assert p.pace is not None
