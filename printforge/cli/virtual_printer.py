@@ -96,6 +96,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="S",
         help="every move takes S simulated seconds (planner-bound tests)",
     )
+    for key, what in (
+        ("acceleration", "acceleration"),
+        ("jerk", "jerk"),
+        ("speed", "requested feedrates"),
+    ):
+        p.add_argument(
+            f"--true-{key}",
+            type=float,
+            default=1.0,
+            metavar="F",
+            help=f"the simulated motion's {what} is F times the profile's (a real machine is"
+            " not its profile; the host and the gate still see the profile)",
+        )
     p.add_argument("--seed", type=int, help="random seed of the injected faults")
     p.add_argument("--link", metavar="PATH", help="also expose the port as this symlink")
     p.add_argument(
@@ -130,6 +143,11 @@ def _config(args: argparse.Namespace) -> Any:
             user_wait_s=args.user_wait or None,
             drop_duplicate_lines=not args.answer_duplicates,
             move_time_s=args.move_time,
+            true_machine={
+                "acceleration": args.true_acceleration,
+                "jerk": args.true_jerk,
+                "speed": args.true_speed,
+            },
             seed=args.seed,
         )
     except ValueError as err:
@@ -159,6 +177,8 @@ def _option_problem(err: ValueError) -> str:
             parts.append(message)
             continue
         field = str(item["loc"][0])
+        if field == "true_machine" and len(item["loc"]) > 1:
+            field = f"true_{item['loc'][1]}"  # the factors' flags: --true-acceleration ...
         flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
         parts.append(f"{flag} {item.get('input')!r}: {message[:1].lower()}{message[1:]}")
     return "; ".join(parts)

@@ -63,16 +63,18 @@ class LiveEta:
             self._task = asyncio.create_task(self._make_plan(), name=f"plan {self.path.name}")
 
     async def close(self) -> None:
+        """Stop planning; never raises, so a driver's clean-up after it always runs."""
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
     async def _make_plan(self) -> None:
         try:
             plan = await run_cpu(plan_file, self.path, self.profile)
-        except (PrintforgeError, OSError, ValueError) as err:
+        except (PrintforgeError, OSError, ValueError, MemoryError) as err:
             # The print goes on without it; the ETA stays the linear guess and says so.
             log.warning("no time plan for %s: %s", self.path.name, err)
             return

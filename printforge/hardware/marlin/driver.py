@@ -526,7 +526,6 @@ class MarlinDriver(PrinterDriver):
             err.last_acked_line = engine.job_acked
             raise
         finally:
-            await eta.close()
             self._call_off_pause()  # the job ended before a requested pause took effect
             engine.drop_job()
             engine.job_skip = None
@@ -535,6 +534,7 @@ class MarlinDriver(PrinterDriver):
             self._streaming = False
             self._saved = None
             self._firmware_paused_from = None
+            await eta.close()
 
     def _prior_pace(self) -> float:
         """Wall seconds per planned second before a print shows its own (real time: 1)."""
