@@ -222,18 +222,45 @@ def m73_lines(done: np.ndarray) -> list[tuple[int, str]]:
     return [(int(i), f"M73 P{percent[i]} R{minutes[i]}") for i in np.flatnonzero(change)]
 
 
+def _m73(planned: float, total: float) -> str:
+    percent = int(planned * 100.0 // total) if total > 0 else 100
+    return f"M73 P{min(percent, 100)} R{max(int(-(-(total - planned) // 60)), 0)}"
+
+
 def with_m73(text: str, profile: PrinterProfile) -> str:
     """The text with its time plan in it as `M73 P R` lines, the field's way: printers show
-    them (Marlin's LCD, Prusa, Klipper's display, Bambu) and every driver reads them back."""
+    them (Marlin's LCD, Prusa, Klipper's display, Bambu) and every driver reads them back.
+
+    One line before the first command, one at each layer change (before the slicer's
+    `;LAYER:` / `;LAYER_CHANGE` comment, so no sequence of commands is split) and `M73 P100
+    R0` at the end; a file without layer comments gets one wherever the percent or the
+    minutes change.
+    """
     plan = plan_text(text, profile)
-    marks = dict(m73_lines(plan.done_s))
+    total = plan.total_s
+    lines = split_lines(text)
+    layered = any(_is_layer_change(raw) for raw in lines)
+    marks = {} if layered else dict(m73_lines(plan.done_s))
     out: list[str] = []
-    index = 0
-    for raw in split_lines(text):
-        if strip_comment(raw):
+    index = 0  # commands before this line
+    last = ""
+    for raw in lines:
+        mark = None
+        if index == 0 and strip_comment(raw):
+            mark = _m73(0.0, total)
+        elif _is_layer_change(raw) and index > 0:
+            mark = _m73(float(plan.done_s[index - 1]), total)
+        elif strip_comment(raw):
             mark = marks.get(index)
-            if mark is not None:
-                out.append(mark)
+        if mark is not None and mark != last:
+            out.append(mark)
+            last = mark
+        if strip_comment(raw):
             index += 1
         out.append(raw)
+    out.append("M73 P100 R0")
     return "\n".join(out) + "\n"
+
+
+def _is_layer_change(raw: str) -> bool:
+    return raw.startswith((";LAYER:", ";LAYER_CHANGE"))

@@ -15,7 +15,7 @@ import pytest
 
 from printforge.gcode.analysis import analyse_text
 from printforge.gcode.eta import EtaTracker
-from printforge.gcode.timeplan import PlanPoint, TimePlan, m73_lines, plan_text
+from printforge.gcode.timeplan import PlanPoint, TimePlan, m73_lines, plan_text, with_m73
 from printforge.models.printer import PrinterProfile
 
 PROFILE = PrinterProfile(name="p", max_acceleration=1000, max_jerk=8, max_feedrate_xy=200)
@@ -95,6 +95,21 @@ def test_m73_lines_round_down_the_percent_and_up_the_minutes() -> None:
         (3, "M73 P30 R4"),
         (4, "M73 P50 R3"),
     ]
+
+
+def test_a_sliced_file_gets_its_plan_as_m73_at_its_layer_changes() -> None:
+    text = _part(12).replace("G1 Z", ";LAYER:\nG1 Z")
+    ours = plan_text(text, PROFILE)
+    marked = with_m73(text, PROFILE).splitlines()
+    m73 = [i for i, line in enumerate(marked) if line.startswith("M73")]
+    assert len(m73) > 5
+    assert marked[m73[0]] == f"M73 P0 R{int(-(-ours.total_s // 60))}"
+    assert marked[-1] == "M73 P100 R0"
+    # Between the first and the last, only where a layer begins: no run of moves is split.
+    assert all(marked[i + 1] == ";LAYER:" for i in m73[1:-1])
+    again = plan_text("\n".join(marked) + "\n", PROFILE)
+    assert again.source == "m73"
+    assert [line for line in marked if not line.startswith("M73")] == text.splitlines()
 
 
 def test_a_file_with_a_single_m73_keeps_our_estimate() -> None:
