@@ -107,6 +107,7 @@ def record(run: dict[str, Any], plan: TimePlan, sim: float, folder: Path) -> Pat
                 at.commands,
             ]
         )
+    rows = thin(rows)
     out = folder / f"box-lid-x{sim:g}-{run['machine']}.json"
     out.write_text(
         json.dumps(
@@ -125,6 +126,17 @@ def record(run: dict[str, Any], plan: TimePlan, sim: float, folder: Path) -> Pat
         + "\n"
     )
     return out
+
+
+def thin(rows: list[list[Any]], keep: int = 2000) -> list[list[Any]]:
+    """About `keep` rows, evenly spaced, and every row where the waits change (a trace a
+    repository can hold; the ETA's chunks span many reports anyway)."""
+    step = max(1, len(rows) // keep)
+    return [
+        r
+        for i, r in enumerate(rows)
+        if i % step == 0 or i == len(rows) - 1 or (i and r[2:4] != rows[i - 1][2:4])
+    ]
 
 
 def errors(run: dict[str, Any]) -> dict[str, Any]:
