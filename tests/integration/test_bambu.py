@@ -492,3 +492,20 @@ async def test_the_simulator_refuses_a_project_as_a_printer_does(
             await driver._command("project_file", **fields)
         assert caught.value.code == "bambu_refused"
     assert sim.state["gcode_state"] == "IDLE"
+
+
+@pytest.mark.asyncio
+async def test_the_eta_follows_the_files_time_plan(
+    bambu: tuple[BambuSimulator, BambuDriver], tmp_path: Path
+) -> None:
+    """Plain G-code: the printer's percent (the file's M73 P) is read on the file's time plan,
+    worked out while the upload and the start go on, and corrected by the pace."""
+    _sim, driver = bambu
+    await ready(driver)
+    gcode = write_gcode(tmp_path, numbered_moves_gcode(300))
+    progress = [p async for p in driver.stream(gcode, job_id="b-eta")]
+    planned = [p for p in progress[len(progress) // 2 :] if p.eta_source == "estimate"]
+    assert planned, [p.eta_source for p in progress]
+    for p in planned:
+        assert p.eta_s is not None and p.finish_at is not None
+        assert p.planned_s is not None and p.planned_s > 0
