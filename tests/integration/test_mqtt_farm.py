@@ -143,6 +143,10 @@ async def test_remote_print_completes_with_progress(
         assert seen[-1].lines_acked == seen[-1].lines_total == 402
         fractions = [p.fraction for p in seen]
         assert fractions == sorted(fractions)
+        # The node's ETA (its file's time plan, corrected by the pace) crosses the bus whole.
+        assert any(p.eta_source == "estimate" and p.planned_s and p.finish_at for p in seen), [
+            (p.eta_source, p.planned_s) for p in seen
+        ]
         await until(lambda: farm.statuses["h1.p1"].last_job is not None)
         last = farm.statuses["h1.p1"].last_job
         assert last is not None and (last.job_id, last.outcome) == ("job-1", "completed")
