@@ -57,6 +57,7 @@ __all__ = ["MarlinDriver", "reconnect_wait"]
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.1
+STALL_REFRESH_S = 2.0  # a status with a later finish time while nothing is acknowledged
 STATUS_TEMP_INTERVAL_S = 0.5
 HANDSHAKE_PROBE_S = 1.0  # a board that resets on open misses the first lines
 
@@ -497,6 +498,8 @@ class MarlinDriver(PrinterDriver):
         engine.job_skip = self._skip_cancelled if labels else None
         engine.start_job(program.commands)
         last_emit = 0.0
+        # Seconds spent paused: not the machine's pace, so the ETA's clock leaves them out.
+        paused_s, last_tick = 0.0, started
         try:
             while True:
                 if engine.failed is not None:
@@ -505,13 +508,21 @@ class MarlinDriver(PrinterDriver):
                     raise PrintCancelled(f"printer {self.name}: {self._cancel_reason}")
                 done = engine.job_done
                 now = time.monotonic()
+                if self._status.state is PrinterState.PAUSED:
+                    paused_s += now - last_tick
+                last_tick = now
                 moved = engine.job_acked != progress.lines_acked
-                # Nothing to tell while nothing is acknowledged (paused, heating, long move).
+                # Nothing to tell while nothing is acknowledged (paused, heating, long move)...
                 if done or (moved and now - last_emit >= PROGRESS_INTERVAL_S):
                     last_emit = now
-                    progress = self._progress(progress, engine, now - started, eta)
+                    progress = self._progress(progress, engine, now - started, eta, paused_s)
                     self._set_status(progress=progress)
                     yield progress
+                elif now - last_emit >= STALL_REFRESH_S:
+                    # ... but the finish moves later all the while: the status says so.
+                    last_emit = now
+                    progress = self._progress(progress, engine, now - started, eta, paused_s)
+                    self._set_status(progress=progress)
                 if done:
                     break
                 engine.changed.clear()
@@ -541,7 +552,12 @@ class MarlinDriver(PrinterDriver):
         return 1.0
 
     def _progress(
-        self, prev: PrintProgress, engine: LineEngine, elapsed: float, eta: LiveEta
+        self,
+        prev: PrintProgress,
+        engine: LineEngine,
+        elapsed: float,
+        eta: LiveEta,
+        paused_s: float = 0.0,
     ) -> PrintProgress:
         total = prev.bytes_total
         acked = engine.job_acked
@@ -554,7 +570,7 @@ class MarlinDriver(PrinterDriver):
                 "elapsed_s": elapsed,
                 "resends": engine.stats.resends,
                 "layer": layer,
-                **eta.at_command(acked, elapsed, fraction),
+                **eta.at_command(acked, elapsed - paused_s, fraction),
             }
         )
 
