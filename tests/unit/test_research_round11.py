@@ -136,6 +136,8 @@ def test_what_a_print_cannot_do_is_asked_about(text: str) -> None:
         "a stand that holds my phone at 60 degrees",
         "a clip that fits a 10mm rod",
         "a box that can hold 20 cards, 90x60x30",
+        "a tray that measures 120 x 80 x 20 mm",
+        "an L bracket that connects to the frame, 40mm legs, 20 wide",
     ],
 )
 def test_what_a_part_holds_or_fits_is_not_a_function(text: str) -> None:
