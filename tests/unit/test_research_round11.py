@@ -136,6 +136,8 @@ def test_what_a_print_cannot_do_is_asked_about(text: str) -> None:
         "a stand that holds my phone at 60 degrees",
         "a clip that fits a 10mm rod",
         "a box that can hold 20 cards, 90x60x30",
+        "a tray that measures 120 x 80 x 20 mm",
+        "an L bracket that connects to the frame, 40mm legs, 20 wide",
     ],
 )
 def test_what_a_part_holds_or_fits_is_not_a_function(text: str) -> None:
@@ -169,6 +171,18 @@ def test_an_unknown_word_with_no_family_near_it_is_refused_plainly() -> None:
         parse_request("a flurbix 20mm")
 
 
-def test_real_words_near_a_family_name_are_not_corrected() -> None:
-    """ "planner" and "washed" are words, not typos of planter and washer."""
-    assert _not_built("a 40mm cube for my planner") == []
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a 40mm cube for my planner",
+        "a 60mm cube to sit beside my printer",
+        "a heptagon prism 30mm across flats, 10mm tall",
+        "a 50mm cube for the bucket",
+        "a bushing to reduce a 22mm hole to 8mm, 10mm long",
+    ],
+)
+def test_real_words_near_a_family_name_are_not_corrected_or_asked(text: str) -> None:
+    """ "planner", "printer", "heptagon", "bucket" are words, not slips of planter, hexagon or
+    bracket; "reduce" is not "reducer"."""
+    assert _not_built(text) == []
+    assert not any("' read as '" in a for a in _assumed(text))

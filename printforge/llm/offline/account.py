@@ -908,12 +908,14 @@ def _active_parts(text: str) -> list[re.Match[str]]:
 
 # What a thing is said to do that needs power, electronics or a mechanism: a verb of working
 # after "that / which / it / can / to" ("a box that plays music", "a cup which lights up", "a
-# stand to charge my phone"). What a part holds, fits or keeps is not in the list.
+# stand to charge my phone"). What a part holds, fits or keeps is not in the list, nor what
+# a shape does by being that shape ("measures 50 x 40", "connects to the rail", "a duct that
+# cools the part").
 _FUNCTION = re.compile(
     r"\b(?:that|which|it|and|can|will|to)\s+(?:can\s+|will\s+|also\s+)?("
     r"plays?|sings?|lights?\s+up|glows?|blinks?|flash(?:es)?|beeps?|buzz(?:es)?|spins?|"
-    r"rotates?|vibrates?|rings?|charges?|heats?|cools?|blows?|pumps?|measures?|detects?|"
-    r"senses?|tracks?|talks?|speaks?|records?|streams?|connects?\s+to|tells?\s+(?:the\s+)?time|"
+    r"rotates?|vibrates?|rings?|charges?|heats?|pumps?|detects?|"
+    r"senses?|talks?|speaks?|records?|streams?|tells?\s+(?:the\s+)?time|"
     r"moves?\s+by\s+itself|opens?\s+by\s+itself|waters?|sprays?|weighs?)\b"
     r"(?:\s+(?!(?:and|but|with|in|on|at|when|through|via|using|if|while|by|from|for)\b)"
     r"[a-z]+){0,3}"

@@ -357,9 +357,9 @@ def size3(r: Reader) -> tuple[float, float, float] | None:
     if pair is not None and r.s.first("height", "depth", "thickness") is not None:
         # "a tray 8.5 x 11 inches, 1 inch deep": the footprint, then how tall.
         height = r.get("height", "depth", "thickness", say="height")
-        assert height is not None  # a height, depth or thickness is there (checked above)
-        r.note(f"footprint {mm(pair[0])} x {mm(pair[1])}")
-        return pair[0], pair[1], height
+        if height is not None:  # None when the family already took that one
+            r.note(f"footprint {mm(pair[0])} x {mm(pair[1])}")
+            return pair[0], pair[1], height
     length = r.get("length", say="length")
     width = r.get("width", say="width")
     height = r.get("height", "thickness", say="height")

@@ -377,7 +377,8 @@ def cap(r: Reader) -> Draft:
             x, y = pair[0], pair[1]
         else:
             side = over or r.take_free("side")
-            assert side is not None  # a size is there (checked above)
+            if side is None:
+                raise r.missing("the size of the tube it covers")
             x = y = side
         r.note(f"for {mm(x)} x {mm(y)} tube")
         size = [round(x + 0.4 + 2 * wall, 2), round(y + 0.4 + 2 * wall, 2), round(depth + floor, 2)]

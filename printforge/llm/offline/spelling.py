@@ -43,6 +43,7 @@ _REAL_WORD_TEXT = """
     folder solder bolder older molder candle dandle handed binge singe tinge whinge hedge
     ledge sedge wedged table fable gable sable cabled shrouds adapted reduced reduces gliding
     slicing siding stinging springing pulled gulley bridges hinged holders handler
+    handled contained contains reduce reduces perfboard heptagon pentagon caster casters
 """
 _REAL_WORDS = frozenset(_REAL_WORD_TEXT.split())
 _KNOWN = frozenset(_KEYWORDS) | _REAL_WORDS
@@ -112,8 +113,9 @@ def correct_spelling(text: str) -> str:
     return read_spelling(text)[0]
 
 
-# Names of part families: a word two slips from one of these is asked about ("did you mean
-# pegboard?"), never guessed: two edits from a seven-letter word is too far to be sure, and
+# Names of part families: a word two slips from one of these (its letters shuffled, or a long
+# word whose ends match) is asked about ("did you mean pegboard?"), never guessed: two edits
+# is too far to be sure, and
 # building another family instead (the "hook" of "pgeobard hook") would be wrong in silence.
 _FAMILY_NAMES = tuple(
     [
@@ -168,7 +170,10 @@ def _unsure(word: str) -> str | None:
     found = [
         k
         for k in _FAMILY_NAMES
-        if (k[0] == word[0] or sorted(k) == sorted(word)) and _edits2(word, k)
+        if _edits2(word, k)
+        # Its own letters shuffled ("pgeobard"), or a long word kept at both ends: shorter
+        # words two slips from a name are too often other words ("printer", "planter").
+        and (sorted(k) == sorted(word) or (len(word) >= 8 and (k[0], k[-1]) == (word[0], word[-1])))
     ]
     return found[0] if len(found) == 1 else None
 
