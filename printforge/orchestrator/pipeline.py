@@ -33,7 +33,7 @@ from printforge.models.job import (
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.orchestrator.bus import EventBus
 from printforge.orchestrator.printers import PrinterManager
-from printforge.orchestrator.store import JobStore
+from printforge.orchestrator.storesql import SqlJobStore
 from printforge.runtime import metrics
 from printforge.runtime.errors import (
     InputError,
@@ -133,7 +133,7 @@ class Pipeline:
     def __init__(
         self,
         settings: Settings,
-        store: JobStore,
+        store: SqlJobStore,
         bus: EventBus,
         health: HealthRegistry,
         agents: dict[str, Agent[Any, Any]],

@@ -30,7 +30,7 @@ from printforge.orchestrator.printers import PrinterManager
 from printforge.orchestrator.queue import QueueControl
 from printforge.orchestrator.scheduler import FarmScheduler
 from printforge.orchestrator.spools import SpoolTracker
-from printforge.orchestrator.store import JobStore
+from printforge.orchestrator.store import job_store
 from printforge.runtime import workers
 from printforge.runtime.errors import InputError, InvalidTransition, PrintforgeError
 from printforge.runtime.health import HealthRegistry, HealthState
@@ -91,7 +91,7 @@ class Orchestrator:
         self._workers: workers.WorkerPool | None = None
         self.health = HealthRegistry()
         self.bus = EventBus()
-        self.store = JobStore(settings.db_path)
+        self.store = job_store(settings)
         self.lock = DataDirLock(settings.data_dir)
         self.printers = PrinterManager(settings, self.health)
         self.scheduler = FarmScheduler(settings, self.printers)
