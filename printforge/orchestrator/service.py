@@ -25,6 +25,7 @@ from printforge.models.job import SPANS, TERMINAL, Job, JobState, Span, StageNam
 from printforge.models.printer import PrinterStatus
 from printforge.models.request import PrintRequest
 from printforge.orchestrator.bus import EventBus
+from printforge.orchestrator.leases import LeaseKeeper, LeaseLost
 from printforge.orchestrator.pipeline import Pipeline
 from printforge.orchestrator.printers import PrinterManager
 from printforge.orchestrator.queue import QueueControl
@@ -92,7 +93,13 @@ class Orchestrator:
         self.health = HealthRegistry()
         self.bus = EventBus()
         self.store = job_store(settings)
-        self.lock = DataDirLock(settings.data_dir)
+        # With leases (issue 16) orchestrators share the data directory and the store.
+        self.leases: LeaseKeeper | None = (
+            LeaseKeeper(self, settings.data_dir, settings.store.lease_s)
+            if settings.store_leases
+            else None
+        )
+        self.lock = DataDirLock(settings.data_dir, shared=self.leases is not None)
         self.printers = PrinterManager(settings, self.health)
         self.scheduler = FarmScheduler(settings, self.printers)
         self.scheduler.on_bed_wait = self._on_bed_wait
@@ -114,6 +121,9 @@ class Orchestrator:
         self._pending: list[tuple[int, float, str]] = []
         # Queued jobs whose `not_before` has not come: (when, heap entry), earliest first.
         self._later: list[tuple[float, tuple[int, float, str]]] = []
+        # Each job's newest key in the heap: a job seen again (the lease sweep reads the whole
+        # queue) is pushed only if its key changed.
+        self._pending_keys: dict[str, tuple[int, float]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
         self._discovery: Any = None
         self.notifier: Any = None  # notify.notifier.Notifier, when [notify] has targets
@@ -154,9 +164,10 @@ class Orchestrator:
             self._workers = workers.WorkerPool(self.settings.runtime.workers)
             workers.install(self._workers)
         await self.store.open()
-        recovered = await self.store.recover()
-        if recovered:
-            log.warning("recovered %d job(s) cut off by a previous stop", len(recovered))
+        if self.leases is None:
+            recovered = await self.store.recover()
+            if recovered:
+                log.warning("recovered %d job(s) cut off by a previous stop", len(recovered))
         if self.settings.notify.enabled:
             from printforge.notify.notifier import Notifier
 
@@ -182,6 +193,10 @@ class Orchestrator:
         self.pipeline = Pipeline(
             self.settings, self.store, self.bus, self.health, self.agents, self.printers
         )
+        if self.leases is not None:
+            # Only jobs whose instance is gone are recovered, not those others are running.
+            self.pipeline.on_stage = self.leases.hold
+            await self.leases.start()
         for job in await self.store.queued():
             self._enqueue(job)
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")
@@ -214,6 +229,8 @@ class Orchestrator:
             if pending:
                 names = ", ".join(t.get_name() for t in pending)
                 errors.append(f"{names} did not stop within {grace:g} s")
+        if self.leases is not None:
+            await self.leases.stop()
         await self.scheduler.stop()
         for agent in reversed(list(self.agents.values())):
             try:
@@ -335,8 +352,28 @@ class Orchestrator:
     def _enqueue(self, job: Job) -> None:
         if job.held:
             return  # released later, and enqueued then
-        heapq.heappush(self._pending, (*job.queue_key, job.id))
+        key = job.queue_key
+        if self._pending_keys.get(job.id) == key:
+            return  # already waiting under this key
+        self._pending_keys[job.id] = key
+        heapq.heappush(self._pending, (*key, job.id))
         self._wake.set()
+
+    async def adopt(self, job: Job, stage: str | None) -> None:
+        """A job whose instance died, now leased to this one (LeaseKeeper.sweep): settled as
+        a restart settles it (interrupted; queued again unless it was printing)."""
+        assert self.leases is not None and self.pipeline is not None
+        was = job.state.value
+        log.warning("job %s: its instance stopped while it was %s (%s); taken over", job.id,
+                    was, stage or "no stage")  # fmt: skip
+        await self.store.interrupt(job, f"its instance stopped while the job was {was}",
+                                   reason="takeover")  # fmt: skip
+        self.pipeline._emit(job, "state", message="taken over from a stopped instance")
+        await self.leases.release(job.id)
+        if job.state is JobState.QUEUED:
+            self._enqueue(job)
+        else:
+            self._finished(job)
 
     async def get(self, job_id: str) -> Job:
         job = await self.store.get(job_id)
@@ -352,6 +389,14 @@ class Orchestrator:
         if job.state in TERMINAL:
             return job
         task = self._jobs.get(job_id)
+        if task is None and self.leases is not None and job.state is not JobState.QUEUED:
+            owner, left = await self.store.lease_of(job_id)
+            if owner is not None and left is not None and left > 0:
+                # Right, or say so: its task runs in another process.
+                raise InputError(
+                    f"job {job_id} is {job.state.value} on another instance ({owner}); cancel"
+                    " it there"
+                )
         if task is not None and not task.done():
             live = self._live.get(job_id)
             if live is not None:
@@ -372,7 +417,20 @@ class Orchestrator:
             return job
         event = self._done.setdefault(job_id, asyncio.Event())
         async with asyncio.timeout(timeout):
-            await event.wait()
+            if self.leases is None:
+                await event.wait()
+            else:
+                # Another instance may run it: its end is read from the store as well.
+                while not event.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.5):
+                            await event.wait()
+                    job = await self.get(job_id)
+                    if self._settled(job) and (
+                        job.state is not JobState.INTERRUPTED
+                        or (await self.store.lease_of(job_id))[0] is None
+                    ):
+                        break
         return await self.get(job_id)
 
     def _settled(self, job: Job) -> bool:
@@ -438,6 +496,8 @@ class Orchestrator:
                 while self._pending and self._busy_preparing() < limit:
                     entry = heapq.heappop(self._pending)
                     job_id = entry[2]
+                    if self._pending_keys.get(job_id) == entry[:2] and job_id not in self._jobs:
+                        del self._pending_keys[job_id]
                     if job_id in self._jobs:
                         # Re-queued by its own task, which has not ended yet: next wake.
                         deferred.append(entry)
@@ -452,7 +512,11 @@ class Orchestrator:
                         # Not yet: kept aside, back in the queue when its time comes (the
                         # loop wakes at least every 0.5 s).
                         heapq.heappush(self._later, (when.timestamp(), entry))
+                        # Still waiting under this key: the lease sweep need not push it again.
+                        self._pending_keys[job_id] = entry[:2]
                         continue
+                    if self.leases is not None and not await self.leases.claim(job_id):
+                        continue  # another instance has it
                     self._launch(job)
             except Exception:
                 log.exception("job dispatch failed")
@@ -482,6 +546,15 @@ class Orchestrator:
         except asyncio.CancelledError:
             self._finished(job)
             raise
+        except LeaseLost as err:
+            # Another instance took the job over (this one stalled past its lease): it is
+            # theirs now, and nothing more is recorded here.
+            log.warning("%s; stopped working on it here", err)
+            return job
+        finally:
+            if self.leases is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.leases.release(job.id))
 
     async def _run_job_inner(self, job: Job) -> Job:
         assert self.pipeline is not None
