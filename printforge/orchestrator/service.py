@@ -100,6 +100,7 @@ class Orchestrator:
             else None
         )
         self.lock = DataDirLock(settings.data_dir, shared=self.leases is not None)
+        self.relay: Any = None  # pgevents.PgEventRelay: job events across instances
         self.printers = PrinterManager(settings, self.health)
         self.scheduler = FarmScheduler(settings, self.printers)
         self.scheduler.on_bed_wait = self._on_bed_wait
@@ -197,6 +198,11 @@ class Orchestrator:
             # Only jobs whose instance is gone are recovered, not those others are running.
             self.pipeline.on_stage = self.leases.hold
             await self.leases.start()
+            if self.store.dialect == "postgresql":
+                from printforge.orchestrator.pgevents import PgEventRelay
+
+                self.relay = PgEventRelay(self.store.url, self.bus, self.leases.instance)
+                await self.relay.start()
         for job in await self.store.queued():
             self._enqueue(job)
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")
@@ -229,6 +235,8 @@ class Orchestrator:
             if pending:
                 names = ", ".join(t.get_name() for t in pending)
                 errors.append(f"{names} did not stop within {grace:g} s")
+        if self.relay is not None:
+            await self.relay.stop()
         if self.leases is not None:
             await self.leases.stop()
         await self.scheduler.stop()

@@ -200,3 +200,33 @@ async def test_instances_sharing_postgresql_each_run_a_job_once(
     finally:
         for orch in orchs:
             await orch.stop()
+
+
+@pytest.mark.asyncio
+async def test_every_instance_sees_every_jobs_events(tmp_path: Path, postgres_url: str) -> None:
+    orchs = [
+        Orchestrator(_settings(tmp_path / f"d{n}", url=postgres_url, lease_s=1.0))
+        for n in range(2)
+    ]
+    for orch in orchs:
+        await orch.start()
+    subs = [orch.bus.subscribe(maxsize=10_000) for orch in orchs]
+    try:
+        # Submitted on the first; the second may be the one that runs it.
+        job = await orchs[0].submit(PrintRequest(text="a 20 mm calibration cube", print_=False))
+        assert (await orchs[1].wait(job.id, timeout=240)).state is JobState.COMPLETED
+        for sub in subs:
+            seen: list[str] = []
+            async with asyncio.timeout(30):
+                async for event in sub:
+                    if getattr(event, "job_id", None) == job.id and event.kind == "state":
+                        seen.append(event.state.value)
+                        if event.state is JobState.COMPLETED:
+                            break
+            # Every state, once each: relayed events are not echoed back.
+            assert seen == ["queued", "researching", "designing", "slicing", "completed"]
+    finally:
+        for sub in subs:
+            sub.close()
+        for orch in orchs:
+            await orch.stop()
