@@ -23,7 +23,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from printforge.models.job import Job, StageName
 from printforge.orchestrator.storesql import SqlJobStore
@@ -120,7 +120,11 @@ class _Orchestrator(Protocol):
 
     store: SqlJobStore
 
+    printers: Any
+
     async def adopt(self, job: Job, stage: str | None) -> None: ...
+
+    async def checkpoint(self) -> None: ...
 
     def _enqueue(self, job: Job) -> None: ...
 
@@ -171,6 +175,8 @@ class LeaseKeeper:
         how many jobs were taken over."""
         store = self.orch.store
         await store.heartbeat(self.instance, self.ttl_s)
+        await self.orch.checkpoint()
+        self.orch.printers.set_foreign(await store.foreign_printers(self.instance))
         dead = await asyncio.to_thread(self.mark.dead)
         taken = await store.take_over(self.instance, self.ttl_s, dead)
         for job, stage in taken:

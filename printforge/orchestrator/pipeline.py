@@ -226,8 +226,12 @@ class Pipeline:
     def _context(
         self, job: Job, stage: StageName, printer: str, profile: PrinterProfile | None = None
     ) -> AgentContext:
-        throttle = _Throttle(
-            lambda fraction, message, data: self._emit(
+        def send(fraction: float | None, message: str | None, data: dict[str, Any] | None) -> None:
+            if data and isinstance(data.get("lines_acked"), int):
+                # Kept on the job as it goes: saved with it on each lease heartbeat, so the
+                # instance that takes over a dead one's print can say where it stopped.
+                job.last_acked_line = data["lines_acked"]
+            self._emit(
                 job,
                 "stage.progress",
                 stage,
@@ -235,7 +239,8 @@ class Pipeline:
                 message=message,
                 data=data,
             )
-        )
+
+        throttle = _Throttle(send)
         own_profile, loaded = self._printer_facts(printer)
         return AgentContext(
             job_id=job.id,

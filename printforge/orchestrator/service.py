@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,7 @@ from printforge.models.event import JobEvent, PrinterStatusEvent
 from printforge.models.job import SPANS, TERMINAL, Job, JobState, Span, StageName
 from printforge.models.printer import PrinterStatus
 from printforge.models.request import PrintRequest
+from printforge.orchestrator.adoption import can_follow, follow_print
 from printforge.orchestrator.bus import EventBus
 from printforge.orchestrator.leases import LeaseKeeper, LeaseLost
 from printforge.orchestrator.pipeline import Pipeline
@@ -368,14 +370,20 @@ class Orchestrator:
         self._wake.set()
 
     async def adopt(self, job: Job, stage: str | None) -> None:
-        """A job whose instance died, now leased to this one (LeaseKeeper.sweep): settled as
-        a restart settles it (interrupted; queued again unless it was printing)."""
+        """A job whose instance died, now leased to this one (LeaseKeeper.sweep): a print on
+        a bus printer is followed to its end (adoption.py); anything else is settled as a
+        restart settles it (interrupted; queued again unless it was printing)."""
         assert self.leases is not None and self.pipeline is not None
         was = job.state.value
         log.warning("job %s: its instance stopped while it was %s (%s); taken over", job.id,
                     was, stage or "no stage")  # fmt: skip
-        await self.store.interrupt(job, f"its instance stopped while the job was {was}",
-                                   reason="takeover")  # fmt: skip
+        if can_follow(self, job):
+            self._launch(job, follow_print(self, job))
+            return
+        message = f"its instance stopped while the job was {was}"
+        if job.state is JobState.PRINTING and job.last_acked_line is not None:
+            message += f" (last acknowledged line {job.last_acked_line})"
+        await self.store.interrupt(job, message, reason="takeover")  # fmt: skip
         self.pipeline._emit(job, "state", message="taken over from a stopped instance")
         await self.leases.release(job.id)
         if job.state is JobState.QUEUED:
@@ -531,9 +539,16 @@ class Orchestrator:
             for entry in deferred:
                 heapq.heappush(self._pending, entry)
 
-    def _launch(self, job: Job) -> None:
+    async def checkpoint(self) -> None:
+        """Save what a print has reached (its last acknowledged line), for whoever takes it
+        over if this instance dies (on each lease heartbeat)."""
+        for job in list(self._live.values()):
+            if job.state is JobState.PRINTING and not job.terminal:
+                await self.store.save(job)
+
+    def _launch(self, job: Job, work: Coroutine[Any, Any, Job] | None = None) -> None:
         self._live[job.id] = job
-        task = asyncio.create_task(self._run_job(job), name=f"job-{job.id}")
+        task = asyncio.create_task(self._run_job(job, work), name=f"job-{job.id}")
         self._jobs[job.id] = task
 
         def done(t: asyncio.Task[Job]) -> None:
@@ -547,10 +562,13 @@ class Orchestrator:
 
         task.add_done_callback(done)
 
-    async def _run_job(self, job: Job) -> Job:
+    async def _run_job(self, job: Job, work: Coroutine[Any, Any, Job] | None = None) -> Job:
         bind_log_context(job_id=job.id)  # this task's own context: every line names the job
         try:
-            return await self._run_job_inner(job)
+            result = await (work if work is not None else self._run_job_inner(job))
+            if work is not None:
+                self._finished(result)
+            return result
         except asyncio.CancelledError:
             self._finished(job)
             raise
@@ -562,7 +580,12 @@ class Orchestrator:
         finally:
             if self.leases is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self.leases.release(job.id))
+                    await asyncio.shield(self._release_leases(job.id))
+
+    async def _release_leases(self, job_id: str) -> None:
+        assert self.leases is not None
+        await self.store.release_printers_of(job_id, self.leases.instance)
+        await self.leases.release(job_id)
 
     async def _run_job_inner(self, job: Job) -> Job:
         assert self.pipeline is not None
@@ -588,7 +611,7 @@ class Orchestrator:
             job,
             span,
             target=target,
-            choose_printer=self.scheduler.acquire,
+            choose_printer=self._choose_printer,
             release_printer=self._release_printer,
             design_profile=self.scheduler.design_profile(job, target),
             retarget=self.scheduler.retarget,
@@ -637,6 +660,20 @@ class Orchestrator:
     def _should_requeue(self, job: Job) -> bool:
         cfg = self.settings.orchestrator
         return cfg.requeue_interrupted and job.print_attempts < cfg.max_print_attempts
+
+    async def _choose_printer(self, job: Job, target: str) -> str:
+        """A free printer for the job, reserved; a shared (bus) printer also leased to this
+        instance, so no other orchestrator starts a job on it meanwhile."""
+        while True:
+            name = await self.scheduler.acquire(job, target)
+            if self.leases is None or not self.printers.shared(name):
+                return name
+            owner = self.leases.instance
+            if await self.store.claim_printer(name, owner, self.leases.ttl_s, job.id):
+                return name
+            # Another instance drives it: give it back, and wait for another printer.
+            self.printers.release(name, printed=False)
+            self.printers.mark_foreign(name)
 
     def _release_printer(self, name: str, printed: bool) -> None:
         job_id = self.printers.reserved_by(name)

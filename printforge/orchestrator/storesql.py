@@ -96,6 +96,15 @@ async def _leases(store: SqlJobStore, tx: Tx) -> None:
     await tx.execute("CREATE INDEX IF NOT EXISTS jobs_lease ON jobs(lease_owner, lease_expires)")
 
 
+async def _printer_leases(store: SqlJobStore, tx: Tx) -> None:
+    """Step 5: which instance drives each shared (bus) printer, until when, for which job."""
+    real = "DOUBLE PRECISION" if store.dialect == "postgresql" else "REAL"
+    await tx.execute(
+        "CREATE TABLE IF NOT EXISTS printer_leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+        f" expires {real} NOT NULL, job_id TEXT)"
+    )
+
+
 Migration = tuple[int, str, Callable[["SqlJobStore", Tx], Awaitable[None]]]
 
 # Numbered schema and data steps after the first schema; never renumber a released one. The
@@ -106,6 +115,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (2, "submitted_by", _submitted_by),
     (3, "spools", _spools),
     (4, "leases", _leases),
+    (5, "printer leases", _printer_leases),
 )
 
 _ACTIVE_VALUES = tuple(sorted(s.value for s in ACTIVE))
@@ -371,12 +381,50 @@ class SqlJobStore(ABC):
         return changed == 1
 
     async def heartbeat(self, owner: str, ttl_s: float) -> int:
-        """Renew every lease `owner` holds; how many it holds."""
+        """Renew every lease `owner` holds (jobs and printers); how many jobs it holds."""
         async with self.transaction() as tx:
+            await tx.execute(
+                f"UPDATE printer_leases SET expires = {self.now_sql} + ? WHERE owner = ?",
+                (ttl_s, owner),
+            )
             return await tx.execute(
                 f"UPDATE jobs SET lease_expires = {self.now_sql} + ? WHERE lease_owner = ?",
                 (ttl_s, owner),
             )
+
+    async def claim_printer(self, name: str, owner: str, ttl_s: float, job_id: str) -> bool:
+        """Lease a shared printer to `owner` for a job, unless another live instance has it."""
+        now = self.now_sql
+        async with self.transaction() as tx:
+            changed = await tx.execute(
+                "INSERT INTO printer_leases (name, owner, expires, job_id)"
+                f" VALUES (?, ?, {now} + ?, ?) ON CONFLICT (name) DO UPDATE"
+                " SET owner = excluded.owner, expires = excluded.expires, job_id = excluded.job_id"
+                f" WHERE printer_leases.owner = ? OR printer_leases.expires < {now}",
+                (name, owner, ttl_s, job_id, owner),
+            )
+        return changed == 1
+
+    async def release_printer(self, name: str, owner: str) -> None:
+        async with self.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM printer_leases WHERE name = ? AND owner = ?", (name, owner)
+            )
+
+    async def release_printers_of(self, job_id: str, owner: str) -> None:
+        """The shared printers `owner` leased for a job, free again as the job's task ends."""
+        async with self.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM printer_leases WHERE job_id = ? AND owner = ?", (job_id, owner)
+            )
+
+    async def foreign_printers(self, owner: str) -> set[str]:
+        """Shared printers another instance holds a live lease on."""
+        rows = await self.fetchall(
+            f"SELECT name FROM printer_leases WHERE owner <> ? AND expires >= {self.now_sql}",
+            (owner,),
+        )
+        return {str(r[0]) for r in rows}
 
     async def release(self, job_id: str, owner: str) -> None:
         async with self.transaction() as tx:

@@ -55,6 +55,19 @@ def _states(data: Path) -> dict[str, str]:
         return {}  # the schema is being made
 
 
+def _streaming(data: Path) -> str | None:
+    """A job whose print has acknowledged lines saved (on a lease heartbeat)."""
+    try:
+        with sqlite3.connect(data / "printforge.sqlite3", timeout=5) as db:
+            rows = db.execute("SELECT id, data FROM jobs WHERE state = 'printing'").fetchall()
+    except sqlite3.OperationalError:
+        return None
+    for job_id, raw in rows:
+        if (Job.model_validate_json(raw).last_acked_line or 0) > 0:
+            return str(job_id)
+    return None
+
+
 def _reasons(data: Path, job_id: str) -> list[str]:
     with sqlite3.connect(data / "printforge.sqlite3", timeout=5) as db:
         rows = db.execute("SELECT reason FROM transitions WHERE job_id = ? ORDER BY seq", (job_id,))
@@ -100,11 +113,7 @@ def test_a_killed_runs_print_is_marked_interrupted_by_the_next(tmp_path: Path) -
     data = tmp_path / "data"
     victim = _run(data, "a 20 mm calibration cube", 100.0, LEASES)
     try:
-        job_id = wait_for(
-            lambda: next((i for i, s in _states(data).items() if s == "printing"), None),
-            180,
-            "the run to print",
-        )
+        job_id = wait_for(lambda: _streaming(data), 180, "the run to stream its G-code")
     finally:
         os.killpg(victim.pid, signal.SIGKILL)
         victim.communicate(timeout=30)
@@ -113,6 +122,13 @@ def test_a_killed_runs_print_is_marked_interrupted_by_the_next(tmp_path: Path) -
     assert _finish(survivor)["state"] == "completed"
     assert _states(data)[job_id] == "interrupted"
     assert "recovered after takeover" in _reasons(data, job_id)
+    # Its own (not shared) printer cannot be followed: where the print stopped is said.
+    with sqlite3.connect(data / "printforge.sqlite3", timeout=5) as db:
+        (raw,) = db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    job = Job.model_validate_json(raw)
+    assert job.last_acked_line is not None
+    assert job.error is not None
+    assert f"last acknowledged line {job.last_acked_line}" in job.error.message
     assert list((data / "instances").glob("*.lock")) == []  # every mark settled
 
 
@@ -205,8 +221,7 @@ async def test_instances_sharing_postgresql_each_run_a_job_once(
 @pytest.mark.asyncio
 async def test_every_instance_sees_every_jobs_events(tmp_path: Path, postgres_url: str) -> None:
     orchs = [
-        Orchestrator(_settings(tmp_path / f"d{n}", url=postgres_url, lease_s=1.0))
-        for n in range(2)
+        Orchestrator(_settings(tmp_path / f"d{n}", url=postgres_url, lease_s=1.0)) for n in range(2)
     ]
     for orch in orchs:
         await orch.start()
