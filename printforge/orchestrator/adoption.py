@@ -34,6 +34,8 @@ class _Orchestrator(Protocol):
     pipeline: Any
     leases: Any
 
+    def _enqueue(self, job: Job) -> None: ...
+
 
 def can_follow(orch: _Orchestrator, job: Job) -> bool:
     """A print this instance may be able to adopt: on a bus printer (one it knows as such, or
@@ -70,6 +72,18 @@ async def follow_print(orch: _Orchestrator, job: Job) -> Job:
         return job
     orch.printers.adopt(name, job.id)
     record = job.stage(StageName.PRINTER)
+    if await _never_started(orch, name, job.id):
+        # The dead instance had not started it (it died before its start command): nothing
+        # is on the bed, and the job is queued again like any other that had not printed.
+        orch.printers.release(name, printed=False)
+        record.state = StageState.INTERRUPTED
+        await pipeline.move(job, JobState.INTERRUPTED,
+                            error=JobError(code="interrupted", message="its instance stopped"
+                                           " before the print started"),
+                            reason="adopted print had not started")  # fmt: skip
+        await pipeline.move(job, JobState.QUEUED, reason="re-queued after takeover")
+        orch._enqueue(job)
+        return job
     pipeline._emit(job, "log", StageName.PRINTER, message=f"adopted the print on {name}")
     try:
         async for progress in orch.printers.get(name).follow(job.id):
@@ -93,6 +107,22 @@ async def follow_print(orch: _Orchestrator, job: Job) -> Job:
     finally:
         orch.printers.release(name, printed=True)
     return job
+
+
+async def _never_started(orch: _Orchestrator, name: str, job_id: str) -> bool:
+    """Whether the printer's node has never had the job: judged on a status it published
+    after now (a start command of the dead instance may still have been on its way)."""
+    driver = orch.printers.get(name)
+    seen = driver.remote.seq if driver.remote is not None else -1
+    try:
+        async with asyncio.timeout(orch.settings.bus.stale_after_s):
+            while driver.remote is None or driver.remote.seq <= seen:
+                await orch.printers.wait_changed(timeout=1.0)
+    except TimeoutError:
+        return False  # nothing new heard: follow() decides (and says why)
+    status = driver.remote
+    last = status.last_job
+    return status.job_id != job_id and (last is None or last.job_id != job_id)
 
 
 async def _interrupted(orch: _Orchestrator, job: Job, message: str, line: int | None) -> None:

@@ -39,7 +39,12 @@ def start_instance(overrides: dict[str, object], *requests: PrintRequest) -> sub
 
 
 async def _main(settings_json: str, requests: list[str]) -> None:
-    settings = load_settings(overrides=json.loads(settings_json))
+    overrides = json.loads(settings_json)
+    serve_like = overrides.pop("serve_like", False)
+    settings = load_settings(overrides=overrides)
+    if serve_like:
+        # As `printforge serve`: the declared and discovered printers only.
+        settings = settings.without_implicit_printer()
     async with Orchestrator(settings) as orch:
         print("ready", flush=True)
         for text in requests:
