@@ -11,7 +11,8 @@ and measures:
 - throughput: jobs/s with one instance and with N, on the same farm (no kill);
 - the kill run: N instances, one killed with `kill -9` (its whole process group) once a
   share of the jobs has finished; then jobs lost (not completed), stages run twice (a job that
-  entered `printing` more than once, or completed twice), and takeover time: from the kill until
+  entered `printing` more than once, or completed twice; a print the dead instance had not yet
+  started on its printer is queued again, and counted apart), and takeover time: from the kill until
   each job the dead instance held is leased by another (p50/p99, also in leases).
 
 Ends with one line:
@@ -198,22 +199,36 @@ async def run_farm(
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
         counts = await store.counts()
+        # A print started twice: `printing` entered more than once, not counting a re-queue of a
+        # print the dead instance had not started on its printer (nothing ran twice there).
         entered = await store.fetchall(
-            "SELECT job_id, COUNT(*) FROM transitions WHERE to_state = ? GROUP BY job_id"
-            " HAVING COUNT(*) > 1",
-            ("printing",),
+            "SELECT job_id, SUM(CASE WHEN to_state = ? THEN 1 ELSE 0 END)"
+            " - SUM(CASE WHEN reason = ? THEN 1 ELSE 0 END) FROM transitions GROUP BY job_id",
+            ("printing", "adopted print had not started"),
+        )
+        entered = [row for row in entered if int(row[1]) > 1]
+        unstarted = await store.fetchall(
+            "SELECT COUNT(*) FROM transitions WHERE reason = ?", ("adopted print had not started",)
         )
         twice_done = await store.fetchall(
             "SELECT job_id FROM transitions WHERE to_state = ? GROUP BY job_id HAVING COUNT(*) > 1",
             ("completed",),
         )
+        examples = []
+        for job_id, _n in entered[:3]:
+            rows = await store.fetchall(
+                "SELECT to_state, reason FROM transitions WHERE job_id = ? ORDER BY seq", (job_id,)
+            )
+            examples.append(" > ".join(f"{t}({r})" if r else t for t, r in rows))
         out.update(
+            twice_examples=examples,
             jobs=jobs,
             elapsed_s=round(elapsed, 2),
             jobs_per_s=round(counts["completed"] / elapsed, 2),
             lost=jobs - counts["completed"],
             states={k: v for k, v in counts.items() if v},
             printing_twice=len(entered),
+            requeued_unstarted=int(unstarted[0][0]),
             completed_twice=len(twice_done),
             takeovers=sorted(taken.values()),
             never_taken=len(held) - len(taken),
@@ -263,6 +278,7 @@ async def main_async(args: argparse.Namespace) -> int:
         f" lease_s={args.lease_s:g} lost={killed['lost']}"
         f" twice={killed['printing_twice'] + killed['completed_twice']}"
         f" held_at_kill={killed.get('held_at_kill', 0)} never_taken={killed['never_taken']}"
+        f" requeued_unstarted={killed['requeued_unstarted']}"
         f" takeover_p50_s={p50:.2f} takeover_p99_s={p99:.2f}"
         f" takeover_p99_leases={p99 / args.lease_s:.2f}"
         f" jobs_per_s_1={one['jobs_per_s']} jobs_per_s_{args.instances}={many['jobs_per_s']}"
