@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,4 +57,4 @@ def postgres_server() -> Iterator[LocalPostgres]:
 def postgres_url(postgres_server: LocalPostgres, request: pytest.FixtureRequest) -> str:
     """A new empty database in the session's PostgreSQL, for one test."""
     name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
-    return postgres_server.create_database(f"{name}_{id(request) % 100000}")
+    return postgres_server.create_database(f"{name}_{uuid.uuid4().hex[:8]}")

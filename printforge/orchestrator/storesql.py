@@ -14,6 +14,7 @@ lease and lost the job learns it there, before it runs the stage twice.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -142,7 +143,9 @@ class SqlJobStore(ABC):
         """A transaction; committed when the block ends, rolled back if it raises."""
 
     @abstractmethod
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async def fetchall(
+        self, sql: str, params: Sequence[Any] = ()
+    ) -> builtins.list[tuple[Any, ...]]:
         """A read outside any transaction of ours."""
 
     @abstractmethod
@@ -159,7 +162,7 @@ class SqlJobStore(ABC):
         return str(self.path)
 
     # schema ------------------------------------------------------------------------------------
-    async def _migrate(self, tx: Tx, first_version: int = 0) -> list[int]:
+    async def _migrate(self, tx: Tx, first_version: int = 0) -> builtins.list[int]:
         """The numbered steps a store older than this code has not had, in order, each recorded
         as it runs (so each runs once). Returns the numbers applied."""
         await tx.execute(
@@ -179,7 +182,7 @@ class SqlJobStore(ABC):
                         (number, f"{name} (before the migration table)", now),
                     )
                     done.add(number)
-        applied: list[int] = []
+        applied: builtins.list[int] = []
         for number, name, step in MIGRATIONS:
             if number in done:
                 continue
@@ -279,10 +282,10 @@ class SqlJobStore(ABC):
 
     async def list(
         self, state: JobState | None = None, limit: int = 100, *, oldest_first: bool = False
-    ) -> list[Job]:
+    ) -> builtins.list[Job]:
         order = "ASC" if oldest_first else "DESC"
         query = "SELECT data FROM jobs"
-        params: list[Any] = []
+        params: builtins.list[Any] = []
         if state is not None:
             query += " WHERE state = ?"
             params.append(state.value)
@@ -291,7 +294,7 @@ class SqlJobStore(ABC):
         rows = await self.fetchall(query, params)
         return [Job.model_validate_json(r[0]) for r in rows]
 
-    async def queued(self) -> list[Job]:
+    async def queued(self) -> builtins.list[Job]:
         """Queued jobs in dispatch order: priority first, then first come first served."""
         rows = await self.fetchall(
             "SELECT data FROM jobs WHERE state = ?"
@@ -307,7 +310,7 @@ class SqlJobStore(ABC):
         counts.update({str(state): int(n) for state, n in rows})
         return counts
 
-    async def transitions(self, job_id: str) -> list[Transition]:
+    async def transitions(self, job_id: str) -> builtins.list[Transition]:
         rows = await self.fetchall(
             "SELECT from_state, to_state, at, reason FROM transitions WHERE job_id = ?"
             " ORDER BY seq",
@@ -315,7 +318,7 @@ class SqlJobStore(ABC):
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
-    async def rows(self) -> AsyncIterator[tuple[str, list[Any]]]:
+    async def rows(self) -> AsyncIterator[tuple[str, builtins.list[Any]]]:
         """Every job row, then every transition row, oldest first (`store copy`)."""
         jobs = await self.fetchall(
             "SELECT id, state, priority, created_at, updated_at, data, submitted_by FROM jobs"
@@ -329,13 +332,13 @@ class SqlJobStore(ABC):
             yield "transitions", list(row)
 
     # recovery ----------------------------------------------------------------------------------
-    async def recover(self) -> list[Job]:
+    async def recover(self) -> builtins.list[Job]:
         """After a crash: every job that was running is marked interrupted, nothing is dropped.
 
         Jobs that had not reached a printer are queued again (their work can be redone safely);
         a print that was running stays interrupted: half a part may be on the bed.
         """
-        recovered: list[Job] = []
+        recovered: builtins.list[Job] = []
         for state in ACTIVE:
             for job in await self.list(state, limit=1_000_000):
                 await self.interrupt(job, f"printforge stopped while the job was {state.value}")
@@ -446,7 +449,7 @@ class SqlJobStore(ABC):
 
     async def _lock_expired(
         self, tx: Tx, owner: str, ttl_s: float, dead: Sequence[str]
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Lease to `owner` the active jobs whose lease expired, whose owner is known dead, or
         that have none (left by a start before leases); their ids."""
         marks = ", ".join("?" for _ in _ACTIVE_VALUES)
@@ -473,12 +476,12 @@ class SqlJobStore(ABC):
 
     async def take_over(
         self, owner: str, ttl_s: float, dead: Sequence[str] = ()
-    ) -> list[tuple[Job, str | None]]:
+    ) -> builtins.list[tuple[Job, str | None]]:
         """Jobs whose instance died (its leases expired, or it is known dead), now leased to
         `owner`, each with the stage it had claimed; the caller settles each and releases it."""
         async with self.transaction() as tx:
             ids = await self._lock_expired(tx, owner, ttl_s, dead)
-        out: list[tuple[Job, str | None]] = []
+        out: builtins.list[tuple[Job, str | None]] = []
         for job_id in ids:
             rows = await self.fetchall(
                 "SELECT data, lease_stage FROM jobs WHERE id = ? AND lease_owner = ?",
