@@ -6,6 +6,9 @@ client on any instance sees every job's events, whichever instance runs the job.
 packed into as few notifications as fit PostgreSQL's 8,000-byte payload. Printer status events
 are not relayed: each instance reports the printers it drives (docs/server.md).
 
+The same channel carries requests for the instance that runs a job: `job.cancel` asked of
+any instance reaches the one holding the job's lease (`request_cancel`).
+
 A relay that loses its connection reconnects with backoff; events published meanwhile on other
 instances are not replayed (the store still holds every job's state).
 """
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -46,6 +50,8 @@ class PgEventRelay:
         # identity until the relay's own subscription has seen them.
         self._incoming: dict[int, Event] = {}
         self._listening = asyncio.Event()
+        # Runs a request meant for this instance (the orchestrator's cancel).
+        self.on_cancel: Callable[[str], Awaitable[Any]] | None = None
 
     async def start(self) -> None:
         if self._tasks:
@@ -66,6 +72,29 @@ class PgEventRelay:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def request_cancel(self, job_id: str, owner: str) -> None:
+        """Ask the instance `owner` to cancel a job it runs."""
+        message = json.dumps({"from": self.instance, "cancel": job_id, "to": owner})
+        conn = await self._connect()
+        try:
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, message))
+        finally:
+            await conn.close()
+
+    def _on_cancel(self, job_id: str) -> None:
+        if self.on_cancel is None:
+            return
+
+        async def run() -> None:
+            try:
+                await self.on_cancel(job_id)  # type: ignore[misc]
+            except Exception as err:
+                log.warning("job %s: cancel asked by another instance failed: %s", job_id, err)
+
+        task = asyncio.create_task(run(), name=f"remote-cancel-{job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _connect(self) -> Any:
         import psycopg
@@ -156,6 +185,10 @@ class PgEventRelay:
             message = json.loads(payload)
             if message.get("from") == self.instance:
                 return  # our own, back from the channel
+            if "cancel" in message:
+                if message.get("to") == self.instance:
+                    self._on_cancel(str(message["cancel"]))
+                return
             events = _EVENTS.validate_python(message.get("events", []))
         except (ValueError, TypeError) as err:
             log.warning("an event from another instance could not be read: %s", err)

@@ -204,6 +204,7 @@ class Orchestrator:
                 from printforge.orchestrator.pgevents import PgEventRelay
 
                 self.relay = PgEventRelay(self.store.url, self.bus, self.leases.instance)
+                self.relay.on_cancel = self.cancel
                 await self.relay.start()
         for job in await self.store.queued():
             self._enqueue(job)
@@ -405,8 +406,13 @@ class Orchestrator:
         if job.state in TERMINAL:
             return job
         task = self._jobs.get(job_id)
-        if task is None and self.leases is not None and job.state is not JobState.QUEUED:
+        if task is None and self.leases is not None:
+            # Claimed elsewhere (running, or queued there waiting for a printer).
             owner, left = await self.store.lease_of(job_id)
+            if owner is not None and left is not None and left > 0 and self.relay is not None:
+                # The instance that runs it is asked (LISTEN/NOTIFY); its end is read here.
+                await self.relay.request_cancel(job_id, owner)
+                return await self.wait(job_id, timeout=self.settings.orchestrator.shutdown_grace_s)
             if owner is not None and left is not None and left > 0:
                 # Right, or say so: its task runs in another process.
                 raise InputError(

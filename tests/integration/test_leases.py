@@ -132,12 +132,12 @@ def test_a_killed_runs_print_is_marked_interrupted_by_the_next(tmp_path: Path) -
     assert list((data / "instances").glob("*.lock")) == []  # every mark settled
 
 
-def _settings(data: Path, **store: object):  # type: ignore[no-untyped-def]
+def _settings(data: Path, sim_speed: float = 5000.0, **store: object):  # type: ignore[no-untyped-def]
     return load_settings(
         overrides={
             "data_dir": str(data),
             "mock": True,
-            "sim_speed": 5000.0,
+            "sim_speed": sim_speed,
             "store": {"leases": True, **store},
         }
     )
@@ -243,5 +243,32 @@ async def test_every_instance_sees_every_jobs_events(tmp_path: Path, postgres_ur
     finally:
         for sub in subs:
             sub.close()
+        for orch in orchs:
+            await orch.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_job_is_cancelled_from_any_instance(tmp_path: Path, postgres_url: str) -> None:
+    orchs = [
+        Orchestrator(_settings(tmp_path / f"d{n}", 20.0, url=postgres_url, lease_s=1.0))
+        for n in range(2)
+    ]
+    for orch in orchs:
+        await orch.start()
+    try:
+        job = await orchs[0].submit(PrintRequest(text="a 20 mm calibration cube"))
+        async with asyncio.timeout(180):
+            while True:
+                owner, _ = await orchs[0].store.lease_of(job.id)
+                state = (await orchs[0].get(job.id)).state
+                if owner is not None and state is JobState.PRINTING:
+                    break
+                await asyncio.sleep(0.1)  # the store is the truth: polled
+        runner = next(o for o in orchs if o.leases.instance == owner)  # type: ignore[union-attr]
+        other = next(o for o in orchs if o is not runner)
+        done = await other.cancel(job.id)
+        assert done.state is JobState.CANCELLED
+        assert (await runner.get(job.id)).state is JobState.CANCELLED
+    finally:
         for orch in orchs:
             await orch.stop()
