@@ -106,6 +106,9 @@ def instance_overrides(args: argparse.Namespace, data: Path, url: str, broker: s
         "store": {"url": url, "lease_s": args.lease_s},
         "runtime": {"workers": 1},
         "orchestrator": {"max_active_jobs": args.max_active, "requeue_interrupted": True},
+        # The bench's parts set no temperatures, so a heating slot (default 2 per instance)
+        # would be held for the whole print: the farm's printers all print at once here.
+        "server": {"max_heating": args.printers},
         "bus": {"broker": broker, "topic_prefix": prefix, "command_timeout_s": 60.0,
                 "command_retry_s": 10.0, "stale_after_s": 30.0},
     }  # fmt: skip

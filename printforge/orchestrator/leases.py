@@ -126,7 +126,7 @@ class _Orchestrator(Protocol):
 
     async def checkpoint(self) -> None: ...
 
-    def _enqueue(self, job: Job) -> None: ...
+    def _enqueue(self, job: Job, *, seen: bool = False) -> None: ...
 
 
 class LeaseKeeper:
@@ -185,7 +185,7 @@ class LeaseKeeper:
             self.mark.forget(name)
         self.taken_over += len(taken)
         for job in await store.queued():
-            self.orch._enqueue(job)  # jobs submitted to other instances, or re-queued
+            self.orch._enqueue(job, seen=True)  # submitted elsewhere, or re-queued
         return len(taken)
 
     async def claim(self, job_id: str) -> bool:

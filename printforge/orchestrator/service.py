@@ -360,11 +360,17 @@ class Orchestrator:
         self._enqueue(job)
         return job
 
-    def _enqueue(self, job: Job) -> None:
+    def _enqueue(self, job: Job, *, seen: bool = False) -> None:
+        """Put a queued job in the dispatch heap.
+
+        Args:
+            seen: found by the lease sweep's read of the queue: pushed only if it is not
+                already waiting under the same key (an explicit call always pushes).
+        """
         if job.held:
             return  # released later, and enqueued then
         key = job.queue_key
-        if self._pending_keys.get(job.id) == key:
+        if seen and self._pending_keys.get(job.id) == key:
             return  # already waiting under this key
         self._pending_keys[job.id] = key
         heapq.heappush(self._pending, (*key, job.id))
