@@ -124,7 +124,7 @@ async def wait_ready(proc: subprocess.Popen[str], what: str) -> None:
 def kill_group(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
+    proc.wait(timeout=60)
 
 
 def stop_group(proc: subprocess.Popen[str]) -> None:
