@@ -66,7 +66,7 @@ async def follow_print(orch: _Orchestrator, job: Job) -> Job:
     if not await _appeared(orch, name):
         await _interrupted(orch, job, f"printer {name} was not seen on the bus", None)
         return job
-    if not await orch.store.claim_printer(name, orch.leases.instance, orch.leases.ttl_s, job.id):
+    if not await _claim(orch, name, job.id):
         log.warning("job %s: printer %s is another instance's now; job interrupted", job.id, name)
         await _interrupted(orch, job, f"printer {name} was taken by another instance", None)
         return job
@@ -107,6 +107,19 @@ async def follow_print(orch: _Orchestrator, job: Job) -> Job:
     finally:
         orch.printers.release(name, printed=True)
     return job
+
+
+async def _claim(orch: _Orchestrator, name: str, job_id: str) -> bool:
+    """The printer's lease for this instance: the dead owner's lapses with its job's (both are
+    renewed by one heartbeat), so it is asked again for up to two leases."""
+    ttl = orch.leases.ttl_s
+    deadline = asyncio.get_running_loop().time() + 2 * ttl
+    while True:
+        if await orch.store.claim_printer(name, orch.leases.instance, ttl, job_id):
+            return True
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(ttl / 4)
 
 
 async def _never_started(orch: _Orchestrator, name: str, job_id: str) -> bool:

@@ -481,6 +481,9 @@ class SqlJobStore(ABC):
         `owner`, each with the stage it had claimed; the caller settles each and releases it."""
         async with self.transaction() as tx:
             ids = await self._lock_expired(tx, owner, ttl_s, dead)
+            for gone in dead:
+                # Its printers are free now too: their leases would only lapse later.
+                await tx.execute("DELETE FROM printer_leases WHERE owner = ?", (gone,))
         out: builtins.list[tuple[Job, str | None]] = []
         for job_id in ids:
             rows = await self.fetchall(

@@ -121,8 +121,16 @@ class StoreContract:
             assert await store.claim(job.id, owner, ttl)
             await store.transition(job, JobState.RESEARCHING)
             assert await store.hold(job.id, owner, ttl, "research")
+        assert await store.claim_printer("bus-1", "c", 30.0, gone.id)
+        assert await store.claim_printer("bus-2", "a", 30.0, live.id)
+        assert not await store.claim_printer("bus-1", "d", 30.0, gone.id)
+        assert await store.foreign_printers("d") == {"bus-1", "bus-2"}
         # b's lease expired; c is known dead (its lock file is free); a is alive.
         taken = await store.take_over("d", 30.0, dead=["c"])
+        # The dead instance's printer is free at once; the live one's stays leased.
+        assert await store.foreign_printers("d") == {"bus-2"}
+        assert await store.claim_printer("bus-1", "d", 30.0, gone.id)
+        assert not await store.claim_printer("bus-2", "d", 30.0, gone.id)
         assert sorted(j.request.text for j, _ in taken) == ["dead", "gone"]
         assert {stage for _, stage in taken} == {"research"}
         for job, _ in taken:
