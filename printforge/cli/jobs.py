@@ -97,7 +97,7 @@ async def _handle_jobs(args: argparse.Namespace) -> int:
     from printforge.cli import load_cli_settings
     from printforge.cli.run import job_summary
     from printforge.models.job import JobState
-    from printforge.orchestrator.store import JobStore
+    from printforge.orchestrator.store import job_store
     from printforge.runtime.errors import InputError
 
     if args.job_id in QUEUE_ACTIONS:
@@ -111,7 +111,7 @@ async def _handle_jobs(args: argparse.Namespace) -> int:
             raise InputError(
                 f"unknown state {args.state!r} (one of {', '.join(s.value for s in JobState)})"
             ) from None
-    store = JobStore(settings.db_path)
+    store = job_store(settings)
     await store.open()
     try:
         if args.job_id:

@@ -2,12 +2,17 @@
 
     printforge store backup --out FILE [--with-artifacts] [--json]
     printforge store restore FILE [--json]
+    printforge store migrate [--url URL] [--json]
+    printforge store copy --from URL --to URL [--json]
 
 A backup is consistent while `printforge serve` runs on the same data directory (the store is
 copied with its own online backup) and lists every job folder's files with their sha256;
 `--with-artifacts` packs those files too. A restore is refused while a server runs on the data
 directory, moves whatever it replaces into `before-restore-<time>/` in the data directory, and
-says which artifacts are missing or differ. Run both as the user the service runs as
+says which artifacts are missing or differ. `migrate` brings a store's schema up to date
+(`[store] url`, or --url); `copy` moves every job and transition into an empty store, e.g.
+from `sqlite:////var/lib/printforge/printforge.sqlite3` to `postgresql://...` (stop the
+servers first). Run both as the user the service runs as
 (`sudo -u printforge printforge store backup ...`), so file owners stay right.
 """
 
@@ -48,6 +53,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("archive", metavar="FILE", help="an archive written by `store backup`")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(handler=_handle_restore)
+    m = store_sub.add_parser("migrate", help="bring the job store's schema up to date")
+    m.add_argument("--url", metavar="URL", help="the store (default: [store] url)")
+    m.add_argument("--json", action="store_true", help="print the result as JSON")
+    m.set_defaults(handler=_handle_migrate)
+    c = store_sub.add_parser(
+        "copy", help="copy every job into an empty store (e.g. SQLite to PostgreSQL)"
+    )
+    c.add_argument("--from", dest="source", required=True, metavar="URL", help="sqlite:///...")
+    c.add_argument("--to", dest="dest", required=True, metavar="URL", help="postgresql://...")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.set_defaults(handler=_handle_copy)
     p.set_defaults(handler=_handle_missing, store_parser=p)
 
 
@@ -57,11 +73,45 @@ def _handle_missing(args: argparse.Namespace) -> int:
 
 
 def store_backend(settings: Any) -> Any:
-    """The backend for the configured job store (SQLite today; a PostgreSQL `[store] url`
-    would pick a pg_dump backend here)."""
+    """The backend for the configured job store (SQLite; a PostgreSQL `[store] url` would
+    pick a pg_dump backend here, and is refused until there is one)."""
     from printforge.orchestrator.storecopy import SqliteBackend
+    from printforge.runtime.errors import InputError
 
-    return SqliteBackend(settings.db_path)
+    url = settings.store_url
+    if not url.startswith("sqlite:///"):
+        raise InputError(
+            "store backup and restore copy a SQLite store; a PostgreSQL store is backed up"
+            " with PostgreSQL's own tools (pg_dump, or its replication)"
+        )
+    return SqliteBackend(Path(url.removeprefix("sqlite:///")))
+
+
+async def _handle_migrate(args: argparse.Namespace) -> int:
+    from printforge.cli import load_cli_settings
+    from printforge.orchestrator.storemove import migrate_store
+
+    url = args.url or load_cli_settings(args).store_url
+    name, version = await migrate_store(url)
+    if args.json:
+        print(json.dumps({"store": name, "schema_version": version}))
+    else:
+        print(f"the job store {name} is at schema version {version}")
+    return 0
+
+
+async def _handle_copy(args: argparse.Namespace) -> int:
+    from printforge.orchestrator.storemove import copy_store
+
+    report = await copy_store(args.source, args.dest)
+    if args.json:
+        print(json.dumps(report.__dict__))
+    else:
+        print(
+            f"copied {report.jobs} job(s) and {report.transitions} transition(s) from"
+            f" {report.source} to {report.dest} (schema version {report.schema_version})"
+        )
+    return 0
 
 
 def _handle_backup(args: argparse.Namespace) -> int:

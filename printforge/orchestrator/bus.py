@@ -40,6 +40,19 @@ class Subscription:
             return None
         return await self._queue.get()
 
+    def waiting(self) -> list[Event]:
+        """Every event already waiting, without blocking (a batching consumer's rest)."""
+        out: list[Event] = []
+        while not self._queue.empty():
+            event = self._queue.get_nowait()
+            if event is None:
+                # Closed: get() must still see the end.
+                with contextlib.suppress(asyncio.QueueFull):
+                    self._queue.put_nowait(None)
+                break
+            out.append(event)
+        return out
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True

@@ -32,8 +32,9 @@ from printforge.models.job import (
 )
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.orchestrator.bus import EventBus
+from printforge.orchestrator.leases import LeaseLost
 from printforge.orchestrator.printers import PrinterManager
-from printforge.orchestrator.store import JobStore
+from printforge.orchestrator.storesql import SqlJobStore
 from printforge.runtime import metrics
 from printforge.runtime.errors import (
     InputError,
@@ -133,7 +134,7 @@ class Pipeline:
     def __init__(
         self,
         settings: Settings,
-        store: JobStore,
+        store: SqlJobStore,
         bus: EventBus,
         health: HealthRegistry,
         agents: dict[str, Agent[Any, Any]],
@@ -152,6 +153,9 @@ class Pipeline:
         # faulting is taken out of use without failing every print on the others.
         self._printer_guards: dict[str, Guard] = {}
         self._vision: Any = None  # vision.worker.VisionWorker, once a camera watches a print
+        # Called as each stage starts (the orchestrator's lease renewal, issue 16): it raises
+        # LeaseLost if another instance took the job over, before the stage runs twice.
+        self.on_stage: Callable[[Job, StageName], Awaitable[None]] | None = None
 
     def job_dir(self, job_id: str) -> Path:
         return self.settings.jobs_dir / job_id
@@ -222,8 +226,12 @@ class Pipeline:
     def _context(
         self, job: Job, stage: StageName, printer: str, profile: PrinterProfile | None = None
     ) -> AgentContext:
-        throttle = _Throttle(
-            lambda fraction, message, data: self._emit(
+        def send(fraction: float | None, message: str | None, data: dict[str, Any] | None) -> None:
+            if data and isinstance(data.get("lines_acked"), int):
+                # Kept on the job as it goes: saved with it on each lease heartbeat, so the
+                # instance that takes over a dead one's print can say where it stopped.
+                job.last_acked_line = data["lines_acked"]
+            self._emit(
                 job,
                 "stage.progress",
                 stage,
@@ -231,7 +239,8 @@ class Pipeline:
                 message=message,
                 data=data,
             )
-        )
+
+        throttle = _Throttle(send)
         own_profile, loaded = self._printer_facts(printer)
         return AgentContext(
             job_id=job.id,
@@ -258,6 +267,8 @@ class Pipeline:
         return profile, settings.default_material
 
     async def run_stage(self, job: Job, stage: StageName, inp: Any, ctx: AgentContext) -> Any:
+        if self.on_stage is not None:
+            await self.on_stage(job, stage)
         if job.state is not STATE_OF_STAGE[stage]:
             await self.move(job, STATE_OF_STAGE[stage])
         record = job.stage(stage)
@@ -421,6 +432,8 @@ class Pipeline:
         except asyncio.CancelledError:
             await self.on_cancelled(job)
             raise
+        except LeaseLost:
+            raise  # the job is another instance's now: nothing is recorded here
         except PrinterDisconnected as err:
             job.last_acked_line = err.last_acked_line
             printed = True  # something may be on the bed

@@ -51,6 +51,9 @@ class PrinterManager:
         self._reserved: dict[str, str] = {}  # printer -> job id
         self._bed_dirty: set[str] = set()
         self._bed_in_use: set[str] = set()  # reserved printers whose job began streaming
+        # Shared (bus) printers another orchestrator drives now (its printer lease, issue 16):
+        # not available here until that lease ends.
+        self._foreign: set[str] = set()
         # Replaced on every change, so each waiter sees exactly the changes after it started.
         self._changed = asyncio.Event()
         self._started = False
@@ -284,9 +287,31 @@ class PrinterManager:
             driver is not None
             and name not in self._reserved
             and name not in self._bed_dirty
+            and name not in self._foreign
             and driver.connected.is_set()
             and driver.status().state in READY_STATES
         )
+
+    def shared(self, name: str) -> bool:
+        """A printer other orchestrators can reach too (on the farm bus), so it is leased."""
+        driver = self._drivers.get(name)
+        return driver is not None and driver.kind == "bus"
+
+    def set_foreign(self, names: set[str]) -> None:
+        """The shared printers other instances drive now (from the lease sweep)."""
+        if names != self._foreign:
+            self._foreign = set(names)
+            self._wake()
+
+    def mark_foreign(self, name: str) -> None:
+        """Another instance turned out to hold this printer's lease (until the next sweep)."""
+        self.set_foreign(self._foreign | {name})
+
+    def adopt(self, name: str, job_id: str) -> None:
+        """A print another instance started here (it died): reserved for its job, bed in use."""
+        self._reserved[name] = job_id
+        self._bed_in_use.add(name)
+        self._wake()
 
     def reserved_by(self, name: str) -> str | None:
         return self._reserved.get(name)

@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -24,13 +25,15 @@ from printforge.models.event import JobEvent, PrinterStatusEvent
 from printforge.models.job import SPANS, TERMINAL, Job, JobState, Span, StageName
 from printforge.models.printer import PrinterStatus
 from printforge.models.request import PrintRequest
+from printforge.orchestrator.adoption import can_follow, follow_print
 from printforge.orchestrator.bus import EventBus
+from printforge.orchestrator.leases import LeaseKeeper, LeaseLost
 from printforge.orchestrator.pipeline import Pipeline
 from printforge.orchestrator.printers import PrinterManager
 from printforge.orchestrator.queue import QueueControl
 from printforge.orchestrator.scheduler import FarmScheduler
 from printforge.orchestrator.spools import SpoolTracker
-from printforge.orchestrator.store import JobStore
+from printforge.orchestrator.store import job_store
 from printforge.runtime import workers
 from printforge.runtime.errors import InputError, InvalidTransition, PrintforgeError
 from printforge.runtime.health import HealthRegistry, HealthState
@@ -91,8 +94,15 @@ class Orchestrator:
         self._workers: workers.WorkerPool | None = None
         self.health = HealthRegistry()
         self.bus = EventBus()
-        self.store = JobStore(settings.db_path)
-        self.lock = DataDirLock(settings.data_dir)
+        self.store = job_store(settings)
+        # With leases (issue 16) orchestrators share the data directory and the store.
+        self.leases: LeaseKeeper | None = (
+            LeaseKeeper(self, settings.data_dir, settings.store.lease_s)
+            if settings.store_leases
+            else None
+        )
+        self.lock = DataDirLock(settings.data_dir, shared=self.leases is not None)
+        self.relay: Any = None  # pgevents.PgEventRelay: job events across instances
         self.printers = PrinterManager(settings, self.health)
         self.scheduler = FarmScheduler(settings, self.printers)
         self.scheduler.on_bed_wait = self._on_bed_wait
@@ -114,6 +124,9 @@ class Orchestrator:
         self._pending: list[tuple[int, float, str]] = []
         # Queued jobs whose `not_before` has not come: (when, heap entry), earliest first.
         self._later: list[tuple[float, tuple[int, float, str]]] = []
+        # Each job's newest key in the heap: a job seen again (the lease sweep reads the whole
+        # queue) is pushed only if its key changed.
+        self._pending_keys: dict[str, tuple[int, float]] = {}
         self._dispatcher: asyncio.Task[None] | None = None
         self._discovery: Any = None
         self.notifier: Any = None  # notify.notifier.Notifier, when [notify] has targets
@@ -154,9 +167,10 @@ class Orchestrator:
             self._workers = workers.WorkerPool(self.settings.runtime.workers)
             workers.install(self._workers)
         await self.store.open()
-        recovered = await self.store.recover()
-        if recovered:
-            log.warning("recovered %d job(s) cut off by a previous stop", len(recovered))
+        if self.leases is None:
+            recovered = await self.store.recover()
+            if recovered:
+                log.warning("recovered %d job(s) cut off by a previous stop", len(recovered))
         if self.settings.notify.enabled:
             from printforge.notify.notifier import Notifier
 
@@ -182,6 +196,16 @@ class Orchestrator:
         self.pipeline = Pipeline(
             self.settings, self.store, self.bus, self.health, self.agents, self.printers
         )
+        if self.leases is not None:
+            # Only jobs whose instance is gone are recovered, not those others are running.
+            self.pipeline.on_stage = self.leases.hold
+            await self.leases.start()
+            if self.store.dialect == "postgresql":
+                from printforge.orchestrator.pgevents import PgEventRelay
+
+                self.relay = PgEventRelay(self.store.url, self.bus, self.leases.instance)
+                self.relay.on_cancel = self.cancel
+                await self.relay.start()
         for job in await self.store.queued():
             self._enqueue(job)
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")
@@ -214,6 +238,10 @@ class Orchestrator:
             if pending:
                 names = ", ".join(t.get_name() for t in pending)
                 errors.append(f"{names} did not stop within {grace:g} s")
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.leases is not None:
+            await self.leases.stop()
         await self.scheduler.stop()
         for agent in reversed(list(self.agents.values())):
             try:
@@ -332,11 +360,43 @@ class Orchestrator:
         self._enqueue(job)
         return job
 
-    def _enqueue(self, job: Job) -> None:
+    def _enqueue(self, job: Job, *, seen: bool = False) -> None:
+        """Put a queued job in the dispatch heap.
+
+        Args:
+            seen: found by the lease sweep's read of the queue: pushed only if it is not
+                already waiting under the same key (an explicit call always pushes).
+        """
         if job.held:
             return  # released later, and enqueued then
-        heapq.heappush(self._pending, (*job.queue_key, job.id))
+        key = job.queue_key
+        if seen and self._pending_keys.get(job.id) == key:
+            return  # already waiting under this key
+        self._pending_keys[job.id] = key
+        heapq.heappush(self._pending, (*key, job.id))
         self._wake.set()
+
+    async def adopt(self, job: Job, stage: str | None) -> None:
+        """A job whose instance died, now leased to this one (LeaseKeeper.sweep): a print on
+        a bus printer is followed to its end (adoption.py); anything else is settled as a
+        restart settles it (interrupted; queued again unless it was printing)."""
+        assert self.leases is not None and self.pipeline is not None
+        was = job.state.value
+        log.warning("job %s: its instance stopped while it was %s (%s); taken over", job.id,
+                    was, stage or "no stage")  # fmt: skip
+        if can_follow(self, job):
+            self._launch(job, follow_print(self, job))
+            return
+        message = f"its instance stopped while the job was {was}"
+        if job.state is JobState.PRINTING and job.last_acked_line is not None:
+            message += f" (last acknowledged line {job.last_acked_line})"
+        await self.store.interrupt(job, message, reason="takeover")  # fmt: skip
+        self.pipeline._emit(job, "state", message="taken over from a stopped instance")
+        await self.leases.release(job.id)
+        if job.state is JobState.QUEUED:
+            self._enqueue(job)
+        else:
+            self._finished(job)
 
     async def get(self, job_id: str) -> Job:
         job = await self.store.get(job_id)
@@ -352,6 +412,19 @@ class Orchestrator:
         if job.state in TERMINAL:
             return job
         task = self._jobs.get(job_id)
+        if task is None and self.leases is not None:
+            # Claimed elsewhere (running, or queued there waiting for a printer).
+            owner, left = await self.store.lease_of(job_id)
+            if owner is not None and left is not None and left > 0 and self.relay is not None:
+                # The instance that runs it is asked (LISTEN/NOTIFY); its end is read here.
+                await self.relay.request_cancel(job_id, owner)
+                return await self.wait(job_id, timeout=self.settings.orchestrator.shutdown_grace_s)
+            if owner is not None and left is not None and left > 0:
+                # Right, or say so: its task runs in another process.
+                raise InputError(
+                    f"job {job_id} is {job.state.value} on another instance ({owner}); cancel"
+                    " it there"
+                )
         if task is not None and not task.done():
             live = self._live.get(job_id)
             if live is not None:
@@ -372,7 +445,20 @@ class Orchestrator:
             return job
         event = self._done.setdefault(job_id, asyncio.Event())
         async with asyncio.timeout(timeout):
-            await event.wait()
+            if self.leases is None:
+                await event.wait()
+            else:
+                # Another instance may run it: its end is read from the store as well.
+                while not event.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.5):
+                            await event.wait()
+                    job = await self.get(job_id)
+                    if self._settled(job) and (
+                        job.state is not JobState.INTERRUPTED
+                        or (await self.store.lease_of(job_id))[0] is None
+                    ):
+                        break
         return await self.get(job_id)
 
     def _settled(self, job: Job) -> bool:
@@ -438,6 +524,8 @@ class Orchestrator:
                 while self._pending and self._busy_preparing() < limit:
                     entry = heapq.heappop(self._pending)
                     job_id = entry[2]
+                    if self._pending_keys.get(job_id) == entry[:2] and job_id not in self._jobs:
+                        del self._pending_keys[job_id]
                     if job_id in self._jobs:
                         # Re-queued by its own task, which has not ended yet: next wake.
                         deferred.append(entry)
@@ -452,16 +540,27 @@ class Orchestrator:
                         # Not yet: kept aside, back in the queue when its time comes (the
                         # loop wakes at least every 0.5 s).
                         heapq.heappush(self._later, (when.timestamp(), entry))
+                        # Still waiting under this key: the lease sweep need not push it again.
+                        self._pending_keys[job_id] = entry[:2]
                         continue
+                    if self.leases is not None and not await self.leases.claim(job_id):
+                        continue  # another instance has it
                     self._launch(job)
             except Exception:
                 log.exception("job dispatch failed")
             for entry in deferred:
                 heapq.heappush(self._pending, entry)
 
-    def _launch(self, job: Job) -> None:
+    async def checkpoint(self) -> None:
+        """Save what a print has reached (its last acknowledged line), for whoever takes it
+        over if this instance dies (on each lease heartbeat)."""
+        for job in list(self._live.values()):
+            if job.state is JobState.PRINTING and not job.terminal:
+                await self.store.save(job)
+
+    def _launch(self, job: Job, work: Coroutine[Any, Any, Job] | None = None) -> None:
         self._live[job.id] = job
-        task = asyncio.create_task(self._run_job(job), name=f"job-{job.id}")
+        task = asyncio.create_task(self._run_job(job, work), name=f"job-{job.id}")
         self._jobs[job.id] = task
 
         def done(t: asyncio.Task[Job]) -> None:
@@ -475,13 +574,30 @@ class Orchestrator:
 
         task.add_done_callback(done)
 
-    async def _run_job(self, job: Job) -> Job:
+    async def _run_job(self, job: Job, work: Coroutine[Any, Any, Job] | None = None) -> Job:
         bind_log_context(job_id=job.id)  # this task's own context: every line names the job
         try:
-            return await self._run_job_inner(job)
+            result = await (work if work is not None else self._run_job_inner(job))
+            if work is not None:
+                self._finished(result)
+            return result
         except asyncio.CancelledError:
             self._finished(job)
             raise
+        except LeaseLost as err:
+            # Another instance took the job over (this one stalled past its lease): it is
+            # theirs now, and nothing more is recorded here.
+            log.warning("%s; stopped working on it here", err)
+            return job
+        finally:
+            if self.leases is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._release_leases(job.id))
+
+    async def _release_leases(self, job_id: str) -> None:
+        assert self.leases is not None
+        await self.store.release_printers_of(job_id, self.leases.instance)
+        await self.leases.release(job_id)
 
     async def _run_job_inner(self, job: Job) -> Job:
         assert self.pipeline is not None
@@ -507,7 +623,7 @@ class Orchestrator:
             job,
             span,
             target=target,
-            choose_printer=self.scheduler.acquire,
+            choose_printer=self._choose_printer,
             release_printer=self._release_printer,
             design_profile=self.scheduler.design_profile(job, target),
             retarget=self.scheduler.retarget,
@@ -556,6 +672,20 @@ class Orchestrator:
     def _should_requeue(self, job: Job) -> bool:
         cfg = self.settings.orchestrator
         return cfg.requeue_interrupted and job.print_attempts < cfg.max_print_attempts
+
+    async def _choose_printer(self, job: Job, target: str) -> str:
+        """A free printer for the job, reserved; a shared (bus) printer also leased to this
+        instance, so no other orchestrator starts a job on it meanwhile."""
+        while True:
+            name = await self.scheduler.acquire(job, target)
+            if self.leases is None or not self.printers.shared(name):
+                return name
+            owner = self.leases.instance
+            if await self.store.claim_printer(name, owner, self.leases.ttl_s, job.id):
+                return name
+            # Another instance drives it: give it back, and wait for another printer.
+            self.printers.release(name, printed=False)
+            self.printers.mark_foreign(name)
 
     def _release_printer(self, name: str, printed: bool) -> None:
         job_id = self.printers.reserved_by(name)

@@ -23,7 +23,7 @@ from printforge.models.spool import Spool
 from printforge.notify.events import NotifyEvent
 from printforge.orchestrator.printers import PrinterManager
 from printforge.orchestrator.spoolman import SpoolmanClient
-from printforge.orchestrator.store import JobStore
+from printforge.orchestrator.storesql import SqlJobStore
 from printforge.runtime.errors import ConfigError, InputError, PrintforgeError
 from printforge.settings import Settings
 
@@ -47,7 +47,7 @@ def _some(changes: dict[str, Any]) -> None:
 
 
 class SpoolTracker:
-    def __init__(self, settings: Settings, store: JobStore, printers: PrinterManager) -> None:
+    def __init__(self, settings: Settings, store: SqlJobStore, printers: PrinterManager) -> None:
         self.settings = settings
         self.store = store
         self.printers = printers
@@ -68,14 +68,13 @@ class SpoolTracker:
 
     # lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        async with self.store.db.execute(
+        for printer, material, spool_id in await self.store.fetchall(
             "SELECT printer, material, spool_id FROM printer_loads"
-        ) as cur:
-            for printer, material, spool_id in await cur.fetchall():
-                if material:
-                    self._materials[str(printer)] = str(material)
-                if spool_id is not None:
-                    self._loads[str(printer)] = int(spool_id)
+        ):
+            if material:
+                self._materials[str(printer)] = str(material)
+            if spool_id is not None:
+                self._loads[str(printer)] = int(spool_id)
         if self.spoolman is not None:
             await self.spoolman.start()
             try:
@@ -86,10 +85,9 @@ class SpoolTracker:
                             self.settings.spoolman.refresh_s)  # fmt: skip
             self._refresher = asyncio.create_task(self._refresh_loop(), name="spoolman-refresh")
         else:
-            async with self.store.db.execute("SELECT data FROM spools") as cur:
-                for (data,) in await cur.fetchall():
-                    spool = Spool.model_validate_json(data)
-                    self._spools[spool.id] = spool
+            for (data,) in await self.store.fetchall("SELECT data FROM spools"):
+                spool = Spool.model_validate_json(data)
+                self._spools[spool.id] = spool
         self._unsubscribe = self.printers.add_listener(self._on_status)
         for name in self.printers.names():
             self._apply(name)
@@ -164,15 +162,15 @@ class SpoolTracker:
             initial_weight=initial_weight if initial_weight is not None else remaining_weight,
             remaining_weight=remaining_weight,
         )
-        async with self.store.write_lock:
-            cur = await self.store.db.execute(
-                "INSERT INTO spools (archived, data) VALUES (0, ?)", (spool.model_dump_json(),)
+        async with self.store.transaction() as tx:
+            rows = await tx.fetchall(
+                "INSERT INTO spools (archived, data) VALUES (0, ?) RETURNING id",
+                (spool.model_dump_json(),),
             )
-            spool = spool.model_copy(update={"id": int(cur.lastrowid or 0)})
-            await self.store.db.execute(
+            spool = spool.model_copy(update={"id": int(rows[0][0])})
+            await tx.execute(
                 "UPDATE spools SET data = ? WHERE id = ?", (spool.model_dump_json(), spool.id)
             )
-            await self.store.db.commit()
         self._spools[spool.id] = spool
         if printer is not None:
             await self.load(printer, spool.id)
@@ -290,22 +288,20 @@ class SpoolTracker:
             log.warning("printer %s: cannot load %s: %s", printer, material, err)
 
     async def _save(self, spool: Spool) -> None:
-        async with self.store.write_lock:
-            await self.store.db.execute(
+        async with self.store.transaction() as tx:
+            await tx.execute(
                 "UPDATE spools SET data = ?, archived = ? WHERE id = ?",
                 (spool.model_dump_json(), int(spool.archived), spool.id),
             )
-            await self.store.db.commit()
 
     async def _save_load(self, printer: str) -> None:
-        async with self.store.write_lock:
-            await self.store.db.execute(
+        async with self.store.transaction() as tx:
+            await tx.execute(
                 "INSERT INTO printer_loads (printer, material, spool_id, at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(printer) DO UPDATE SET material = excluded.material,"
                 " spool_id = excluded.spool_id, at = excluded.at",
                 (printer, self._materials.get(printer), self._loads.get(printer), _now()),
             )
-            await self.store.db.commit()
 
     # charging --------------------------------------------------------------------------------
     def _on_status(self, status: PrinterStatus) -> None:
@@ -353,22 +349,20 @@ class SpoolTracker:
 
     async def _record_use(self, job: Job, printer: str, spool_id: int, grams: float) -> None:
         source = "spoolman" if self.spoolman is not None else "printforge"
-        async with self.store.write_lock:
-            cur = await self.store.db.execute(
-                "INSERT OR IGNORE INTO spool_usage (job_id, attempt, printer, spool_id, source,"
-                " grams, sent, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        async with self.store.transaction() as tx:
+            added = await tx.execute(
+                "INSERT INTO spool_usage (job_id, attempt, printer, spool_id, source,"
+                " grams, sent, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (job.id, job.print_attempts, printer, spool_id, source, grams,
                  int(self.spoolman is None), _now()),
             )  # fmt: skip
-            if cur.rowcount == 0:
-                await self.store.db.commit()
+            if added == 0:
                 return  # charged already (the same attempt released twice)
             if self.spoolman is None:
                 spool = self._spools[spool_id]
-                await self.store.db.execute(
+                await tx.execute(
                     "UPDATE spools SET data = ? WHERE id = ?", (spool.model_dump_json(), spool_id)
                 )
-            await self.store.db.commit()
         if self.spoolman is not None:
             async with self._sending:
                 await self._send_use(job.id, job.print_attempts, spool_id, grams)
@@ -382,12 +376,11 @@ class SpoolTracker:
                         " at the next refresh", grams, job_id, err)  # fmt: skip
             return False
         self._spools[spool.id] = spool
-        async with self.store.write_lock:
-            await self.store.db.execute(
+        async with self.store.transaction() as tx:
+            await tx.execute(
                 "UPDATE spool_usage SET sent = 1 WHERE job_id = ? AND attempt = ?",
                 (job_id, attempt),
             )
-            await self.store.db.commit()
         return True
 
     def _tell_low(self, printer: str, spool: Spool) -> None:
@@ -432,11 +425,11 @@ class SpoolTracker:
             self._apply(printer)
 
     async def _unsent(self) -> list[tuple[str, int, int, float]]:
-        async with self.store.db.execute(
+        rows = await self.store.fetchall(
             "SELECT job_id, attempt, spool_id, grams FROM spool_usage"
-            " WHERE sent = 0 AND source = 'spoolman' ORDER BY at"
-        ) as cur:
-            rows = await cur.fetchall()
+            " WHERE sent = 0 AND source = ? ORDER BY at",
+            ("spoolman",),
+        )
         return [(str(j), int(a), int(s), float(g)) for j, a, s, g in rows]
 
     async def _refresh_loop(self) -> None:

@@ -6,6 +6,11 @@ re-queued. A second process on the same data directory (a `printforge run` besid
 its own printers. An exclusive flock on `DATA_DIR/printforge.lock` prevents that; the kernel
 drops it when its holder dies, even by `kill -9`, so a crash never leaves a stale lock behind.
 The file also says who holds it, so the refusal can point at the server to use instead.
+
+With leases (`[store] leases`, issue 16) orchestrators share the directory: each takes the lock
+shared, and claims every job it works on with a lease in the store. A command that needs the
+directory to itself (a restore, a command without leases) still takes it exclusively, and is
+refused while any of them runs.
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ def name_command(name: str) -> None:
 
 
 class DataDirLock:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, shared: bool = False) -> None:
         self.path = data_dir / LOCK_NAME
+        self.shared = shared
         self._fd: int | None = None
         self._info: dict[str, Any] = {}
 
@@ -60,7 +66,7 @@ class DataDirLock:
                 " choose another with --data-dir or PRINTFORGE_DATA_DIR"
             ) from err
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read(fd)
             os.close(fd)
@@ -86,14 +92,18 @@ class DataDirLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        # Empty the file before unlocking so nobody reads a holder that is gone.
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
+        # Empty the file before unlocking so nobody reads a holder that is gone (shared
+        # holders never wrote it: the others may still be running).
+        if not self.shared:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
     def _write(self) -> None:
         assert self._fd is not None
+        if self.shared:
+            return  # one file, several holders: none of them speaks for the others
         data = json.dumps(self._info).encode()
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, data, 0)
@@ -118,6 +128,13 @@ def _command() -> str:
 
 
 def _busy_message(data_dir: Path, holder: dict[str, Any]) -> str:
+    if not holder:
+        # Shared holders (orchestrators with leases) leave the file empty.
+        return (
+            f"the data directory {data_dir} is in use by printforge instances that share it"
+            " with leases; run this command with PRINTFORGE_STORE__LEASES=true to join them,"
+            " or give it its own --data-dir"
+        )
     who = f"`{holder.get('command', 'another printforge')}` (pid {holder.get('pid', '?')}"
     if holder.get("since"):
         who += f", since {holder['since']}"

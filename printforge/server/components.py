@@ -166,7 +166,7 @@ async def _store(state: ServerState) -> dict[str, Any]:
         datetime.now(UTC),
         latency,
         f"{total} job(s)",
-        {"path": str(store.path), "kind": "sqlite", "jobs": counts},
+        {"path": str(store.path), "kind": store.dialect, "jobs": counts},
     )
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "OrchestratorSettings",
     "RuntimeSettings",
     "Settings",
+    "StoreSettings",
     "load_settings",
 ]
 
@@ -125,6 +126,40 @@ class OrchestratorSettings(BaseModel):
     )
 
 
+class StoreSettings(BaseModel):
+    """Where jobs live (issue 16): SQLite in the data directory, or a PostgreSQL that any
+    number of orchestrators share."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(
+        None,
+        description="sqlite:///PATH (default: printforge.sqlite3 in the data directory) or"
+        " postgresql://USER@HOST:PORT/DB",
+    )
+    leases: bool | None = Field(
+        None,
+        description="claim each job with a lease instead of locking the data directory, so"
+        " several orchestrators share the store; default: on with PostgreSQL, off with SQLite",
+    )
+    lease_s: float = Field(
+        10.0,
+        ge=1.0,
+        le=600.0,
+        description="a lease not renewed for this long expires and another instance takes the"
+        " job over (renewed every third of it)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("sqlite:///", "postgresql://", "postgres://")
+        ):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration tree."""
 
@@ -165,6 +200,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     spools: SpoolSettings = Field(default_factory=SpoolSettings)
     spoolman: SpoolmanSettings = Field(default_factory=SpoolmanSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     # Set when no printer was declared and `virtual` was provided (see _defaults_exist).
     _implicit_printer: str | None = PrivateAttr(None)
@@ -303,6 +339,18 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "printforge.sqlite3"
+
+    @property
+    def store_url(self) -> str:
+        """The job store's URL: `[store] url`, else SQLite in the data directory."""
+        return self.store.url or f"sqlite:///{self.db_path}"
+
+    @property
+    def store_leases(self) -> bool:
+        """Whether orchestrators claim jobs with leases (and share the data directory)."""
+        if self.store.leases is not None:
+            return self.store.leases
+        return not self.store_url.startswith("sqlite:")
 
 
 # loading ---------------------------------------------------------------------------------------

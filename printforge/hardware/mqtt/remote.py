@@ -300,35 +300,63 @@ class RemotePrinterDriver(PrinterDriver):
             )
             started = True
             min_seq = int(reply.result.get("seq", 0))
-            last: PrintProgress | None = None
-            async for msg in self._job_statuses(queue, job_id):
-                if msg.boot != boot:
-                    raise PrinterDisconnected(
-                        f"node of {self.printer_id} restarted; job {job_id} is gone",
-                        last_acked_line=last.lines_acked if last else None,
-                    )
-                lj = msg.last_job
-                if lj is not None and lj.job_id == job_id:
-                    self._finish(lj.outcome, lj.message, last)
-                    if msg.progress is not None and msg.progress != last:
-                        yield msg.progress
-                    return
-                if msg.seq < min_seq:
-                    continue
-                if msg.job_id != job_id:
-                    raise PrinterDisconnected(
-                        f"{self.printer_id} is no longer printing job {job_id}",
-                        last_acked_line=last.lines_acked if last else None,
-                    )
-                if msg.progress is not None and msg.progress != last:
-                    last = msg.progress
-                    yield last
+            async for progress in self._progress(queue, job_id, boot, min_seq):
+                yield progress
         except asyncio.CancelledError:
             if started:
                 await self._cancel_remote(job_id)
             raise
         finally:
             self._queues.discard(queue)
+
+    async def follow(self, job_id: str) -> AsyncIterator[PrintProgress]:
+        """The progress of a job another orchestrator started on this printer and can no longer
+        watch (it died): as `stream`, from wherever the job is now, without starting anything.
+        A job that already ended says how it ended; a printer printing something else, or whose
+        node restarted, raises PrinterDisconnected."""
+        if self.remote is None or self.remote.state is PrinterState.OFFLINE:
+            raise PrinterDisconnected(f"printer {self.printer_id} is not on the bus")
+        queue: asyncio.Queue[StatusMessage | None] = asyncio.Queue()
+        self._queues.add(queue)
+        self._last_progress = None
+        try:
+            async for progress in self._progress(queue, job_id, self.remote.boot, 0):
+                yield progress
+        finally:
+            self._queues.discard(queue)
+
+    async def _progress(
+        self,
+        queue: asyncio.Queue[StatusMessage | None],
+        job_id: str,
+        boot: str | None,
+        min_seq: int,
+    ) -> AsyncIterator[PrintProgress]:
+        """The job's progress from the printer's statuses until it ends (raising unless it
+        completed)."""
+        last: PrintProgress | None = None
+        async for msg in self._job_statuses(queue, job_id):
+            if msg.boot != boot:
+                raise PrinterDisconnected(
+                    f"node of {self.printer_id} restarted; job {job_id} is gone",
+                    last_acked_line=last.lines_acked if last else None,
+                )
+            lj = msg.last_job
+            if lj is not None and lj.job_id == job_id:
+                self._finish(lj.outcome, lj.message, last)
+                if msg.progress is not None and msg.progress != last:
+                    yield msg.progress
+                return
+            if msg.seq < min_seq:
+                continue
+            if msg.job_id != job_id:
+                raise PrinterDisconnected(
+                    f"{self.printer_id} is no longer printing job {job_id}",
+                    last_acked_line=last.lines_acked if last else None,
+                )
+            if msg.progress is not None and msg.progress != last:
+                last = msg.progress
+                yield last
 
     def _finish(self, outcome: str, message: str | None, last: PrintProgress | None) -> None:
         if outcome == "completed":
