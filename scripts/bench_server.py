@@ -14,6 +14,11 @@ J print jobs of that G-code over JSON-RPC and wait for their jobs' events. Every
   reference            p50 round trip of `auth.whoami` on the idle server, measured first in
                        the same run; latencies are also printed as a ratio to it and to the
                        100 ms target
+  server CPU per job   CPU time of the server's event-loop thread and of the server process
+                       (its threads, not the worker processes) from the first submit to the
+                       last job's end, per finished job. On a shared 2-core machine the
+                       latencies follow the load average (3x between load 10 and 20); this
+                       moves far less, so it is the figure to compare two versions by there
 
 Usage:
     python scripts/bench_server.py [--clients 200] [--printers 50] [--jobs-per-client 2]
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -65,6 +71,18 @@ def _rss_kib(pid: int) -> tuple[int, int]:
         key, _, value = line.partition(":")
         fields[key] = value.strip()
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def _cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of the server's main thread (its event loop) and of the
+    server process: work done, which the machine's load changes far less than latencies."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def parse(path: str) -> float:
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return parse(f"/proc/{pid}/task/{pid}/stat"), parse(f"/proc/{pid}/stat")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -188,6 +206,8 @@ async def _batch(
             result = await c.call("job.submit", {"upload": upload})
             c.mine.update(result["job_ids"])
 
+    pid = server.proc.pid  # type: ignore[union-attr]
+    cpu0 = _cpu_s(pid)
     t0 = time.perf_counter()
     await asyncio.gather(*(submit_all(c) for c in clients))
     submit_s = time.perf_counter() - t0
@@ -202,6 +222,7 @@ async def _batch(
     except TimeoutError:
         finished = False
     run_s = time.perf_counter() - t0
+    cpu1 = _cpu_s(pid)
     for c in clients:
         await c.ws.close()
     await asyncio.gather(*readers, return_exceptions=True)
@@ -211,6 +232,8 @@ async def _batch(
         "run_s": run_s,
         "finished": finished,
         "peak_rss": peak_rss,
+        "loop_cpu_s": cpu1[0] - cpu0[0],
+        "proc_cpu_s": cpu1[1] - cpu0[1],
     }
 
 
@@ -257,6 +280,8 @@ async def run(args: argparse.Namespace, server: ServeProcess) -> dict[str, Any]:
         "peak_rss_mib": max(hwm, *(b["peak_rss"] for b in batches)) / 1024,
         "rss_after_batch_mib": rss_after,
         "rss_ratio_to_first": [r / rss_after[0] for r in rss_after],
+        "loop_cpu_ms_per_job": 1000 * sum(b["loop_cpu_s"] for b in batches) / max(1, done),
+        "proc_cpu_ms_per_job": 1000 * sum(b["proc_cpu_s"] for b in batches) / max(1, done),
     }
 
 
@@ -316,6 +341,10 @@ def main() -> int:
         f" {r['p99_watchers_ms']:.2f} ms;  max {r['max_ms']:.1f} ms"
     )
     print(f"  reference: idle RTT    {r['reference_rtt_ms']:8.3f} ms (auth.whoami, one client)")
+    print(
+        f"  server CPU per job     {r['loop_cpu_ms_per_job']:8.1f} ms event loop,"
+        f" {r['proc_cpu_ms_per_job']:.1f} ms server process"
+    )
     print(f"  server memory          {r['rss_mib']:8.1f} MiB RSS, peak {r['peak_rss_mib']:.1f} MiB")
     per_job = args.clients * args.jobs_per_client
     for n, (mib, ratio) in enumerate(

@@ -40,6 +40,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME:ROLE",
         help="add an API key (role viewer, operator or admin), print it once and exit",
     )
+    p.add_argument(
+        "--capability",
+        action="append",
+        default=[],
+        metavar="CAP",
+        help="with --create-key: what the key may do beyond its role; `printer` lets an operator"
+        " key pause, resume, cancel and clear any printer (repeatable)",
+    )
     p.set_defaults(handler=_handle_serve)
 
 
@@ -88,8 +96,10 @@ async def _handle_serve(args: argparse.Namespace) -> int:
             raise InputError("--create-key takes NAME:ROLE, e.g. ci:operator")
         keys = KeyStore(settings.data_dir / "api_keys.json")
         keys.load()
-        print(keys.create(name, Role.parse(role or "operator")))
+        print(keys.create(name, Role.parse(role or "operator"), tuple(args.capability)))
         return 0
+    if args.capability:
+        raise InputError("--capability goes with --create-key")
 
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)

@@ -13,7 +13,8 @@ from printforge.models.request import PrintRequest, SliceOverrides, request_text
 from printforge.runtime.errors import InputError, InsufficientStorage
 from printforge.runtime.system import data_dir_usage, disk_full, process_usage
 from printforge.server.api_objects import register_object_endpoints
-from printforge.server.auth import Role
+from printforge.server.auth import CAPABILITIES, Role
+from printforge.server.ownership import PRINTER, printer_job, runs_own_job
 from printforge.server.ownership import check_may_cancel as _check_may_cancel
 from printforge.server.rpc import CallContext, Endpoint, HandlerTable, NoParams
 from printforge.server.state import STATE_KEY, ServerState
@@ -99,6 +100,11 @@ class CreateKeyParams(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     role: Literal["viewer", "operator", "admin"] = "operator"
+    capabilities: list[Literal["printer"]] = Field(
+        default_factory=list,
+        max_length=len(CAPABILITIES),
+        description="printer: may pause, resume, cancel and clear any printer (operator keys)",
+    )
 
 
 class KeyIdParams(BaseModel):
@@ -265,9 +271,11 @@ async def _printer_action(ctx: CallContext, p: PrinterParams, action: str) -> di
         await driver.resume()
     elif action == "cancel":
         # Cancelling the job (not just the stream) keeps the store truthful about why it ended.
-        job_id = state.orch.printers.reserved_by(p.printer) or driver.status().job_id
+        job_id = printer_job(ctx, p.printer)
         if job_id:
-            await _check_may_cancel(ctx, job_id)
+            if not ctx.principal.can(PRINTER):
+                # Admitted as the owner of the job it ran when the call came: still its own?
+                await _check_may_cancel(ctx, job_id)
             await state.orch.cancel(job_id)
         else:
             await driver.cancel()
@@ -326,18 +334,36 @@ async def _handle_info(ctx: CallContext, p: NoParams) -> dict[str, Any]:
         "default_material": state.settings.default_material,
         "role": pr.role.name.lower(),
         "key_name": pr.name,
+        "capabilities": _capabilities(pr),
     }
 
 
 async def _handle_whoami(ctx: CallContext, p: NoParams) -> dict[str, Any]:
     pr = ctx.principal
-    return {"key_id": pr.key_id, "name": pr.name, "role": pr.role.name.lower()}
+    return {
+        "key_id": pr.key_id,
+        "name": pr.name,
+        "role": pr.role.name.lower(),
+        "capabilities": _capabilities(pr),
+    }
+
+
+def _capabilities(pr: Any) -> list[str]:
+    """What the key may do beyond its role (an admin: everything), so a client shows the right
+    controls."""
+    return [cap for cap in CAPABILITIES if pr.can(cap)]
 
 
 async def _handle_key_create(ctx: CallContext, p: CreateKeyParams) -> dict[str, Any]:
     keys = _state(ctx).keys
-    key = keys.create(p.name, Role.parse(p.role))
-    return {"key": key, "key_id": key.split("_", 2)[1], "name": p.name, "role": p.role}
+    key = keys.create(p.name, Role.parse(p.role), tuple(p.capabilities))
+    return {
+        "key": key,
+        "key_id": key.split("_", 2)[1],
+        "name": p.name,
+        "role": p.role,
+        "capabilities": sorted(set(p.capabilities)),
+    }
 
 
 async def _handle_key_list(ctx: CallContext, p: NoParams) -> dict[str, Any]:
@@ -351,6 +377,9 @@ async def _handle_key_revoke(ctx: CallContext, p: KeyIdParams) -> dict[str, Any]
         state.broadcaster.revoke(p.key_id)
     return {"revoked": p.key_id}
 
+
+# Who may move a printer without the printer capability: the owner of the print on it.
+_OWN_PRINT = "the printer running a job this key submitted"
 
 _JOB_EXAMPLE = {"job_id": "3f2a9c0b1d4e", "job_ids": ["3f2a9c0b1d4e"], "state": "queued"}
 
@@ -412,6 +441,9 @@ def build_table() -> HandlerTable:
             op,
             "Pause the current print",
             ("POST", "/api/printers/{printer}/pause"),
+            capability=PRINTER,
+            exempt=runs_own_job,
+            exempt_doc=_OWN_PRINT,
         ),
         Endpoint(
             "printer.resume",
@@ -420,6 +452,9 @@ def build_table() -> HandlerTable:
             op,
             "Resume a paused print",
             ("POST", "/api/printers/{printer}/resume"),
+            capability=PRINTER,
+            exempt=runs_own_job,
+            exempt_doc=_OWN_PRINT,
         ),
         Endpoint(
             "printer.cancel",
@@ -428,6 +463,9 @@ def build_table() -> HandlerTable:
             op,
             "Cancel the printer's current job",
             ("POST", "/api/printers/{printer}/cancel"),
+            capability=PRINTER,
+            exempt=runs_own_job,
+            exempt_doc=_OWN_PRINT,
         ),
         Endpoint(
             "printer.confirm_bed_clear",
@@ -436,6 +474,7 @@ def build_table() -> HandlerTable:
             op,
             "Confirm the bed is clear",
             ("POST", "/api/printers/{printer}/confirm_bed_clear"),
+            capability=PRINTER,
         ),
         Endpoint(
             "health.get",

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 
 from printforge.runtime.errors import AuthError, InputError
 
-__all__ = ["ApiKeyRecord", "KeyStore", "Principal", "Role"]
+__all__ = ["CAPABILITIES", "ApiKeyRecord", "KeyStore", "Principal", "Role", "check_capabilities"]
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,38 @@ class Role(IntEnum):
             ) from None
 
 
+# What a key may do beyond its role. `printer`: move printers that are not running this key's
+# own job (pause, resume, cancel, confirm the bed clear): the person who tends the machines.
+# An operator key without it sends work through the queue and the gate, and stops only its own
+# prints. Admin keys have every capability; a viewer key can hold none (it never moves a printer).
+CAPABILITIES = ("printer",)
+
+
+def check_capabilities(role: Role, capabilities: list[str] | tuple[str, ...]) -> list[str]:
+    """The capabilities a key of `role` may be given, sorted and unique; InputError otherwise."""
+    unknown = sorted(set(capabilities) - set(CAPABILITIES))
+    if unknown:
+        raise InputError(
+            f"unknown capability {', '.join(map(repr, unknown))} (one of {', '.join(CAPABILITIES)})"
+        )
+    if capabilities and not role.allows(Role.OPERATOR):
+        raise InputError("a viewer key cannot have capabilities: it never changes anything")
+    return sorted(set(capabilities))
+
+
 class Principal(BaseModel):
     """Who made a call: the key's id and name, never the key."""
 
     key_id: str
     name: str
     role: Role
+    capabilities: frozenset[str] = frozenset()
+
+    def can(self, capability: str) -> bool:
+        """Whether this key has `capability`: an admin has them all, a viewer none."""
+        if self.role.allows(Role.ADMIN):
+            return True
+        return self.role.allows(Role.OPERATOR) and capability in self.capabilities
 
 
 class ApiKeyRecord(BaseModel):
@@ -70,12 +96,15 @@ class ApiKeyRecord(BaseModel):
     hash: str
     iterations: int = _ITERATIONS
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # Absent in files written before capabilities existed: such a key has none.
+    capabilities: list[str] = Field(default_factory=list)
 
     def public(self) -> dict[str, object]:
         return {
             "id": self.id,
             "name": self.name,
             "role": self.role.name.lower(),
+            "capabilities": list(self.capabilities),
             "created_at": self.created_at.isoformat(),
         }
 
@@ -159,19 +188,27 @@ class KeyStore:
     def records(self) -> list[ApiKeyRecord]:
         return sorted(self._records.values(), key=lambda r: r.created_at)
 
-    def _make_record(self, key_id: str, name: str, role: Role, secret: str) -> ApiKeyRecord:
+    def _make_record(
+        self, key_id: str, name: str, role: Role, secret: str, capabilities: list[str] | None = None
+    ) -> ApiKeyRecord:
         salt = secrets.token_hex(16)
         return ApiKeyRecord(
-            id=key_id, name=name, role=role, salt=salt, hash=_derive(secret, salt, _ITERATIONS)
+            id=key_id,
+            name=name,
+            role=role,
+            salt=salt,
+            hash=_derive(secret, salt, _ITERATIONS),
+            capabilities=capabilities or [],
         )
 
-    def create(self, name: str, role: Role) -> str:
+    def create(self, name: str, role: Role, capabilities: tuple[str, ...] = ()) -> str:
         """Add a key and return it; this is the only time the key exists in clear."""
+        caps = check_capabilities(role, capabilities)
         key_id = secrets.token_hex(4)
         while key_id in self._records:
             key_id = secrets.token_hex(4)
         secret = secrets.token_urlsafe(24)
-        record = self._make_record(key_id, name, role, secret)
+        record = self._make_record(key_id, name, role, secret, caps)
         with self._writing():
             while key_id in self._records:  # the file may hold ids this process had not seen
                 key_id = secrets.token_hex(4)
@@ -234,7 +271,12 @@ class KeyStore:
             secret = key.split("_", 2)[2] if record.id != _BOOTSTRAP_ID else key
             derived = await asyncio.to_thread(_derive, secret, record.salt, record.iterations)
             if hmac.compare_digest(derived, record.hash):
-                principal = Principal(key_id=record.id, name=record.name, role=record.role)
+                principal = Principal(
+                    key_id=record.id,
+                    name=record.name,
+                    role=record.role,
+                    capabilities=frozenset(record.capabilities),
+                )
                 async with self._lock:
                     if record.id in self._records:
                         self._verified[digest] = principal

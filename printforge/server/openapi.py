@@ -21,7 +21,7 @@ def _error_responses() -> dict[str, Any]:
         for code, text in (
             (400, "bad input (JSON-RPC -32700, -32600, -32602)"),
             (401, "missing or invalid API key (-32001)"),
-            (403, "the key's role does not allow this (-32003)"),
+            (403, "the key's role or capabilities do not allow this (-32003)"),
             (404, "not found (-32004)"),
             (409, "conflict with the job's or printer's state (-32009)"),
             (429, "rate limited (-32029), see Retry-After"),
@@ -74,7 +74,7 @@ def openapi_document(table: HandlerTable) -> dict[str, Any]:
         op: dict[str, Any] = {
             "operationId": ep.method,
             "summary": ep.summary,
-            "description": f"JSON-RPC method `{ep.method}`; needs the {ep.role.name.lower()} role.",
+            "description": f"JSON-RPC method `{ep.method}`; needs {ep.needs()}.",
             "tags": [ep.method.split(".")[0]],
             "responses": {
                 str(ep.http_status): {

@@ -187,6 +187,8 @@ class CallContext:
 
 
 Handler = Callable[[CallContext, Any], Awaitable[Any]]
+# Whether a call without the endpoint's capability is allowed all the same (its own job).
+Exemption = Callable[[CallContext, Any], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,20 @@ class Endpoint:
     http: tuple[str, str] | None = None  # (verb, path) of the REST mirror
     http_status: int = 200
     result_example: Any = None
+    # Needed on top of the role (auth.CAPABILITIES; an admin has every one), unless `exempt`
+    # says this call is allowed anyway; `exempt_doc` says when, for the error and the docs.
+    capability: str | None = None
+    exempt: Exemption | None = None
+    exempt_doc: str = ""
+
+    def needs(self) -> str:
+        """Who may call it, in words (errors, OpenAPI)."""
+        needs = f"the {self.role.name.lower()} role"
+        if self.capability is not None:
+            needs += f" and the {self.capability} capability (admin keys have it)"
+            if self.exempt_doc:
+                needs += f", or {self.exempt_doc}"
+        return needs
 
 
 @dataclass
@@ -240,6 +256,7 @@ class HandlerTable:
             if not isinstance(params, dict):
                 raise RpcError(ErrorCode.INVALID_PARAMS, "params must be an object")
             parsed = endpoint.params.model_validate(params)
+            await _check_capability(ctx, endpoint, parsed)
             result = await endpoint.handler(ctx, parsed)
             outcome = "ok"
             return result
@@ -303,6 +320,18 @@ class HandlerTable:
         if is_notification:
             return None
         return {"jsonrpc": "2.0", "id": msg_id, "result": result}
+
+
+async def _check_capability(ctx: CallContext, endpoint: Endpoint, parsed: Any) -> None:
+    cap = endpoint.capability
+    if cap is None or ctx.principal.can(cap):
+        return
+    if endpoint.exempt is not None and await endpoint.exempt(ctx, parsed):
+        return
+    raise Forbidden(
+        f"{endpoint.method} needs {endpoint.needs()}"
+        f" (this key is {ctx.principal.role.name.lower()} without it)"
+    )
 
 
 def parse_message(raw: str | bytes, max_depth: int = 32) -> Any:

@@ -318,6 +318,10 @@ function renderPrinters() {
   $("#printer-count").textContent = `${list.length} attached`;
   const operate = state.info && state.info.role !== "viewer";
   const dis = operate ? "" : "disabled";
+  // The printer capability (admins have it) moves any printer; an operator without it may
+  // pause, resume or cancel only its own print (the server says so if not), never clear a bed.
+  const tends = state.info && (state.info.capabilities || []).includes("printer");
+  const disClear = tends ? "" : 'disabled title="needs a key with the printer capability"';
   $("#printers").innerHTML = list.map((p) => {
     const prog = p.progress;
     const frac = prog ? (prog.fraction ?? (prog.lines_total ? prog.lines_acked / prog.lines_total : 0)) : 0;
@@ -326,7 +330,7 @@ function renderPrinters() {
     if (p.state === "printing" || p.state === "heating") controls.push(`<button class="btn" ${dis} data-action="pause" data-printer="${esc(p.id)}">Pause</button>`);
     if (p.state === "paused") controls.push(`<button class="btn" ${dis} data-action="resume" data-printer="${esc(p.id)}">Resume</button>`);
     if (busy) controls.push(`<button class="btn danger" ${dis} data-action="cancel" data-printer="${esc(p.id)}">Cancel</button>`);
-    if (p.state === "finished") controls.push(`<button class="btn" ${dis} data-action="confirm_bed_clear" data-printer="${esc(p.id)}">Bed is clear</button>`);
+    if (p.state === "finished") controls.push(`<button class="btn" ${disClear} data-action="confirm_bed_clear" data-printer="${esc(p.id)}">Bed is clear</button>`);
     // A simulation says so (issue 15): a job "completed" there printed nothing.
     const sim = p.simulated ? ` <span class="badge simulated" data-testid="simulated-${esc(p.id)}" title="a simulation, not hardware">simulated</span>` : "";
     return `<div class="printer" data-testid="printer-${esc(p.id)}" data-state="${esc(p.state)}" data-simulated="${p.simulated ? "true" : "false"}">
