@@ -348,9 +348,14 @@ def skin_gaps(
     spacing: float,
     height: float,
     max_width: float,
+    widths: list[np.ndarray] | None = None,
 ) -> list[GapLine]:
     """Gap-fill lines for what a skin's straight lines leave open in `area`, where it shows
     (within a line of `open_top`, the part of the layer nothing above covers).
+
+    With `widths` (each line's width at its points) the lines are gap fill of their own, each
+    as wide as its strip: what their round corners leave in a strip's mitred corner (the rim
+    of a thin wall) is filled the same way.
 
     Straight lines meet a curved wall at every angle: where they run nearly along it the last
     line can stand up to (1 − overlap) spacings off the wall's band, a wedge on each side of a
@@ -359,7 +364,17 @@ def skin_gaps(
     """
     if not lines or area.is_empty or open_top.is_empty:
         return []
-    bands = shapely.buffer(MultiLineString(lines), spacing / 2, quad_segs=4)
+    extra = height * (1 - np.pi / 4)
+    if widths is None:
+        bands = shapely.buffer(MultiLineString(lines), spacing / 2, quad_segs=4)
+    else:
+        # Each segment's band reaches as far as its neighbours' would: half its width less
+        # the overlap the flow model gives neighbouring lines.
+        segs = np.concatenate([np.stack([ln[:-1], ln[1:]], axis=1) for ln in lines])
+        w = np.concatenate([(wd[1:] + wd[:-1]) / 2 for wd in widths])
+        bands = shapely.union_all(
+            shapely.buffer(shapely.linestrings(segs), np.maximum(w - extra, 0.0) / 2, quad_segs=4)
+        )
     # A hair's opening drops the needle-thin spikes GEOS cannot triangulate.
     left = shapely.get_parts(_hair_opening(shapely.difference(area, bands)))
     left = left[shapely.area(left) >= SKIN_GAP_MIN_AREA_MM2]
@@ -368,7 +383,6 @@ def skin_gaps(
     left = left[shapely.intersects(left, shapely.buffer(open_top, spacing))]
     if len(left) == 0:
         return []
-    extra = height * (1 - np.pi / 4)
     try:
         out = centre_lines(
             np.array([shapely.union_all(left)], dtype=object),
@@ -395,18 +409,27 @@ def _hair_opening(geom: shapely.Geometry, r: float = 0.005) -> shapely.Geometry:
 
 
 def _blob_line(piece: shapely.Geometry, extra: float) -> list[GapLine]:
-    """One line through `piece` along its minimum rotated rectangle's long side, as wide as
-    the piece's area over its length."""
+    """One short line in `piece` along its minimum rotated rectangle's long side, centred on
+    its largest inscribed circle (a corner's triangle is fattest near the corner, not at its
+    rectangle's middle) and as wide as that circle (plus the neighbours' overlap)."""
     rect = shapely.minimum_rotated_rectangle(piece)
     c = np.asarray(shapely.get_coordinates(rect))[:4]
     sides = np.diff(np.vstack([c, c[:1]]), axis=0)
     k = int(np.argmax(np.hypot(*sides.T)))
-    along = sides[k] / max(float(np.hypot(*sides[k])), 1e-9)
     length = float(np.hypot(*sides[k]))
-    width = piece.area / length
-    if width + extra < SKIN_GAP_MIN_WIDTH_MM or length <= width:
+    if length <= 1e-6:
         return []
-    centre = c.mean(axis=0)
-    half = (length - width) / 2
+    along = sides[k] / length
+    circle = np.asarray(shapely.get_coordinates(shapely.maximum_inscribed_circle(piece)))
+    centre, radius = circle[0], float(np.hypot(*(circle[1] - circle[0])))
+    width = 2 * radius + extra
+    if width < SKIN_GAP_MIN_WIDTH_MM:
+        return []
+    half = max((length - 2 * radius) / 2, radius / 2, 0.02)
+    # A long wedge keeps its rectangle's middle: its inscribed circle sits at one end.
+    if length > 6 * radius:
+        centre = c.mean(axis=0)
+        width = max(piece.area / length + extra, width)
+        half = max((length - width) / 2, 0.02)
     pts = np.array([centre - along * half, centre + along * half])
-    return [GapLine(pts, np.full(2, width + extra))]
+    return [GapLine(pts, np.full(2, width))]

@@ -163,6 +163,8 @@ def _plan(
     support = _support_areas(regions_arr, tops, thick, params, widths) if params.supports else None
     # What of each layer's infill area nothing above covers: its skin shows there.
     open_top = shapely.difference(inner, _shift(regions_arr, 1))
+    # And of the whole layer (the rim of a wall too thin for infill).
+    top_face = shapely.difference(regions_arr, _shift(regions_arr, 1))
 
     layers = []
     pos = np.array([0.0, 0.0])
@@ -218,6 +220,8 @@ def _plan(
                 regions[i - 1] if bridges[i] else None,
                 float(thick[i]),
                 open_top[i],
+                between[i],
+                top_face[i],
             )
             _mark_inside_travel(paths, travel_area[i])
             for path in paths:
@@ -247,6 +251,8 @@ def _island_paths(
     support: shapely.Geometry | None = None,
     height: float = 0.0,
     open_top: shapely.Geometry | None = None,
+    strips: shapely.Geometry | None = None,
+    top_face: shapely.Geometry | None = None,
 ) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
     # nozzle finishes one island before travelling to the next.
@@ -264,6 +270,20 @@ def _island_paths(
         mine = gap if alone else [g for g in gap if shapely.contains_xy(island, *g.points[0])]
         start = paths[-1].points[-1] if paths else pos
         paths += _order_gap_lines(mine, start)
+        if mine and strips is not None and top_face is not None and not top_face.is_empty:
+            # On a top surface, what the gap lines' round corners leave in their strips' mitred
+            # corners (a speck at each corner of a thin wall's rim).
+            rest = skin_gaps(
+                [g.points for g in mine],
+                strips if alone else shapely.intersection(strips, island),
+                top_face,
+                s,
+                height,
+                2 * params.extrusion_width,
+                widths=[g.widths for g in mine],
+            )
+            if rest:
+                paths += _order_gap_lines(rest, paths[-1].points[-1])
     if paths:
         pos = paths[-1].points[-1]
     # Bridges right after the walls they anchor on, each in its own direction, every layer the
