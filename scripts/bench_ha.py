@@ -223,7 +223,14 @@ async def run_farm(
                 "SELECT to_state, reason FROM transitions WHERE job_id = ? ORDER BY seq", (job_id,)
             )
             examples.append(" > ".join(f"{t}({r})" if r else t for t, r in rows))
+        failed = [
+            Job.model_validate_json(raw).error
+            for (raw,) in await store.fetchall(
+                "SELECT data FROM jobs WHERE state <> ? LIMIT 3", ("completed",)
+            )
+        ]
         out.update(
+            not_completed_examples=[e.message if e else None for e in failed],
             twice_examples=examples,
             jobs=jobs,
             elapsed_s=round(elapsed, 2),
