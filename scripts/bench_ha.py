@@ -223,7 +223,24 @@ async def run_farm(
                 "SELECT to_state, reason FROM transitions WHERE job_id = ? ORDER BY seq", (job_id,)
             )
             examples.append(" > ".join(f"{t}({r})" if r else t for t, r in rows))
+        failed = [
+            Job.model_validate_json(raw).error
+            for (raw,) in await store.fetchall(
+                "SELECT data FROM jobs WHERE state <> ? LIMIT 3", ("completed",)
+            )
+        ]
+        if os.environ.get("BENCH_HA_DEBUG") and failed:
+            import re as _re
+
+            for err in failed:
+                other = _re.search(r"printing job (\w+)", err.message if err else "")
+                if other:
+                    rows = await store.fetchall(
+                        "SELECT job_id, to_state, reason, at FROM transitions WHERE job_id = ?"
+                        " ORDER BY seq", (other.group(1),))  # fmt: skip
+                    print("debug", err.message if err else None, rows, flush=True)
         out.update(
+            not_completed_examples=[e.message if e else None for e in failed],
             twice_examples=examples,
             jobs=jobs,
             elapsed_s=round(elapsed, 2),
@@ -300,7 +317,7 @@ def main() -> int:
     p.add_argument("--throughput-jobs", type=int, default=300, help="jobs in each jobs/s run")
     p.add_argument("--moves", type=int, default=40, help="moves in the middle-sized part")
     p.add_argument("--sim-speed", type=float, default=50.0)
-    p.add_argument("--lease-s", type=float, default=3.0)
+    p.add_argument("--lease-s", type=float, default=5.0)
     p.add_argument("--max-active", type=int, default=8, help="[orchestrator] max_active_jobs")
     p.add_argument("--kill-at", type=float, default=0.3, help="share of jobs done at the kill")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per run")

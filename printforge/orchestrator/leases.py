@@ -139,6 +139,7 @@ class LeaseKeeper:
         self.ttl_s = ttl_s
         self.taken_over = 0
         self._task: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
         self._failing = False
 
     async def start(self) -> None:
@@ -147,14 +148,31 @@ class LeaseKeeper:
         await self.sweep()
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name="lease-keeper")
+            # Its own task: the sweep's reads (the whole queue, every print's progress) must
+            # never delay the renewal past the lease, or this instance's jobs look dead.
+            self._beat = asyncio.create_task(self._beat_loop(), name="lease-heartbeat")
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = [t for t in (self._task, self._beat) if t is not None]
+        self._task = self._beat = None
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.mark.release()
+
+    async def _beat_loop(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            try:
+                await self.orch.store.heartbeat(self.instance, self.ttl_s)
+                failing = False
+            except Exception as err:
+                if not failing:
+                    log.error("lease heartbeat failed (%s: %s); retrying", type(err).__name__, err)
+                failing = True
 
     async def _loop(self) -> None:
         while True:
@@ -174,7 +192,8 @@ class LeaseKeeper:
         """Renew our leases, take over dead instances' jobs, and see jobs queued elsewhere;
         how many jobs were taken over."""
         store = self.orch.store
-        await store.heartbeat(self.instance, self.ttl_s)
+        if self._beat is None:
+            await store.heartbeat(self.instance, self.ttl_s)  # the first sweep, at start
         await self.orch.checkpoint()
         self.orch.printers.set_foreign(await store.foreign_printers(self.instance))
         dead = await asyncio.to_thread(self.mark.dead)

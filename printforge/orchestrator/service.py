@@ -103,6 +103,7 @@ class Orchestrator:
         )
         self.lock = DataDirLock(settings.data_dir, shared=self.leases is not None)
         self.relay: Any = None  # pgevents.PgEventRelay: job events across instances
+        self._checkpoints: dict[str, int | None] = {}  # job id -> last acked line saved
         self.printers = PrinterManager(settings, self.health)
         self.scheduler = FarmScheduler(settings, self.printers)
         self.scheduler.on_bed_wait = self._on_bed_wait
@@ -555,8 +556,12 @@ class Orchestrator:
         """Save what a print has reached (its last acknowledged line), for whoever takes it
         over if this instance dies (on each lease heartbeat)."""
         for job in list(self._live.values()):
-            if job.state is JobState.PRINTING and not job.terminal:
+            line = job.last_acked_line
+            if job.state is JobState.PRINTING and line != self._checkpoints.get(job.id):
                 await self.store.save(job)
+                self._checkpoints[job.id] = line
+        for job_id in set(self._checkpoints) - set(self._live):
+            del self._checkpoints[job_id]
 
     def _launch(self, job: Job, work: Coroutine[Any, Any, Job] | None = None) -> None:
         self._live[job.id] = job

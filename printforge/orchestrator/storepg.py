@@ -66,7 +66,7 @@ class PgJobStore(SqlJobStore):
     order_column: ClassVar[str] = "seq"
     now_sql: ClassVar[str] = "EXTRACT(EPOCH FROM clock_timestamp())::float8"
 
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
         super().__init__()
         self._url = url
         self.path = redact(url)

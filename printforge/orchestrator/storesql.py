@@ -455,12 +455,17 @@ class SqlJobStore(ABC):
         marks = ", ".join("?" for _ in _ACTIVE_VALUES)
         gone = " OR ".join("lease_owner = ?" for _ in dead) or "FALSE"
         now = self.now_sql
-        where = f"state IN ({marks}) AND (lease_owner IS NULL OR lease_expires < {now} OR {gone})"
+        # Never our own: a heartbeat that ran late must not make an instance take over (and
+        # so run twice) the jobs it is running.
+        where = (
+            f"state IN ({marks}) AND (lease_owner IS NULL OR (lease_owner <> ?"
+            f" AND (lease_expires < {now} OR {gone})))"
+        )
         ids = [
             str(r[0])
             for r in await tx.fetchall(
                 f"SELECT id FROM jobs WHERE {where}{self._skip_locked()}",
-                (*_ACTIVE_VALUES, *dead),
+                (*_ACTIVE_VALUES, owner, *dead),
             )
         ]
         for job_id in ids:

@@ -139,6 +139,12 @@ class StoreContract:
             await store.release(job.id, "d")
             assert (await store.get(job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
         assert await store.take_over("d", 30.0) == []
+        # Its own expired lease is never taken over by an instance (a late heartbeat).
+        mine = Job(request=PrintRequest(text="mine"))
+        await store.insert(mine)
+        assert await store.claim(mine.id, "d", -1.0)
+        await store.transition(mine, JobState.RESEARCHING)
+        assert await store.take_over("d", 30.0) == []
         assert (await store.lease_of(live.id))[0] == "a"
 
 
