@@ -241,8 +241,8 @@ class LayerScore:
 
 
 MIN_VISIBLE_PX = 120  # fewer pixels of a region in sight than this: it says nothing
-STRAY_SCALE = 10.0  # stray pixels, per pixel of the square root of the part's area
-SHORT_LAYERS_SCALE = 8.0  # layers short that count as much as a missing body
+STRAY_SCALE = 6.0  # stray pixels, per pixel of the square root of the part's area
+SHORT_LAYERS_SCALE = 6.0  # layers short that count as much as a missing body
 
 
 def score(
@@ -324,8 +324,8 @@ def _layers_short(ev: Evidence, t_now: np.ndarray, t_before: np.ndarray, band_la
     d = np.sort(np.asarray(deficits))
     cut = len(d) // 5  # trimmed mean: the columns at a corner or a strand say little
     mean = float(d[cut : len(d) - cut].mean())
-    # A pixel either way is the edge's blur and the JPEG's, not a missing layer.
-    return math.copysign(max(0.0, abs(mean) - 1.0), mean) / px_per_layer
+    # Half a pixel either way is the edge's blur and the JPEG's, not a missing layer.
+    return math.copysign(max(0.0, abs(mean) - 0.5), mean) / px_per_layer
 
 
 def _share(part: np.ndarray, whole: np.ndarray) -> float:

@@ -14,7 +14,7 @@ class DetectionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(True, description="watch prints of this printer when it has a camera")
-    threshold: float = Field(0.35, gt=0, le=10, description="a layer's score that fails it")
+    threshold: float = Field(0.3, gt=0, le=10, description="a layer's score that fails it")
     persistence: int = Field(2, ge=1, le=20, description="failing layers in a row that stop")
     band_layers: int = Field(6, ge=2, le=100, description="layers of growth checked at the top")
     start_layer: int = Field(

@@ -57,6 +57,7 @@ class Detector:
         self._shorts: list[float] = []
         self.baseline = 0.0
         self.streak = 0
+        self._growth_failing = False
         self.scores: list[LayerScore] = []
         self.last: tuple[np.ndarray, TwinView, Evidence] | None = None
         final = twin.render(twin.toolpath.layers).mask
@@ -145,7 +146,14 @@ class Detector:
         self.scores.append(result)
         self.last = (frame, now, ev)
         failing = bool(result.score >= self.config.threshold)
-        self.streak = self.streak + 1 if failing else 0
+        if failing:
+            self.streak += 1
+        elif not (math.isnan(result.band) and self._growth_failing):
+            # A layer where the head hid the top says nothing of a part that stopped growing:
+            # it neither ends nor lengthens such a run.
+            self.streak = 0
+        if not math.isnan(result.band):
+            self._growth_failing = failing and result.kind == "clog"
         stop = self.streak >= self.config.persistence
         return Verdict(
             layer,
