@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from printforge.models.spool import Spool
 from printforge.server.auth import Role
-from printforge.server.rpc import CallContext, Endpoint, HandlerTable
+from printforge.server.ownership import PRINTER
+from printforge.server.rpc import CallContext, Endpoint, Forbidden, HandlerTable
 from printforge.server.state import STATE_KEY
 from printforge.server.views import printer_view
 
@@ -91,6 +92,12 @@ async def _handle_list(ctx: CallContext, p: SpoolListParams) -> dict[str, Any]:
 
 
 async def _handle_add(ctx: CallContext, p: SpoolAddParams) -> dict[str, Any]:
+    if p.printer is not None and not ctx.principal.can(PRINTER):
+        # Loading it there says what the printer holds, as printer.load_spool does.
+        raise Forbidden(
+            "spool.add with a printer needs the printer capability (admin keys have it);"
+            " add the spool without one, and let whoever tends the printer load it"
+        )
     spool = await ctx.app[STATE_KEY].orch.spools.add(
         material=p.material,
         remaining_weight=p.remaining_weight,
@@ -115,12 +122,14 @@ async def _handle_update(ctx: CallContext, p: SpoolUpdateParams) -> dict[str, An
 def register_spools(t: HandlerTable) -> None:
     op = Role.OPERATOR
     for ep in (
+        # What a printer holds decides what prints on it, at what temperatures: said by whoever
+        # tends the printer (the printer capability), as a bed clear is.
         Endpoint("printer.set_material", _handle_set_material, MaterialParams, op,
                  "Say which material is loaded on a printer (takes off a spool of another)",
-                 ("POST", "/api/printers/{printer}/material")),
+                 ("POST", "/api/printers/{printer}/material"), capability=PRINTER),
         Endpoint("printer.load_spool", _handle_load_spool, LoadSpoolParams, op,
                  "Load a spool on a printer (its material with it), or take it off (null)",
-                 ("POST", "/api/printers/{printer}/spool")),
+                 ("POST", "/api/printers/{printer}/spool"), capability=PRINTER),
         Endpoint("spool.list", _handle_list, SpoolListParams, summary="Spools and where they are",
                  http=("GET", "/api/spools")),
         Endpoint("spool.add", _handle_add, SpoolAddParams, op,

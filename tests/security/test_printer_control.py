@@ -163,6 +163,39 @@ def test_an_idle_printer_moves_only_for_the_printer_capability(server: Server) -
     assert status == 200, (status, body)
 
 
+def test_what_a_printer_holds_is_said_by_the_printer_capability(server: Server) -> None:
+    """The loaded material and spool decide what prints on a printer and how hot: an operator
+    key without the capability cannot change them (no owner exception here)."""
+    operator = _create(server, "ops4", "operator")["key"]
+    tech = _create(server, "tech4", "operator", ["printer"])["key"]
+    status, body = server.request("GET", "/api/printers", key=ADMIN_KEY)
+    printer = body["printers"][0]["id"]
+    material = {"printer": printer, "material": "PLA"}
+    path = f"/api/printers/{printer}/material"
+    _assert_forbidden_rest(server.request("POST", path, material, key=operator), "set_material")
+    _assert_forbidden_rpc(
+        server.rpc("printer.set_material", material, key=operator), "rpc set_material"
+    )
+    spool = {"printer": printer, "spool_id": None}
+    _assert_forbidden_rest(
+        server.request("POST", f"/api/printers/{printer}/spool", spool, key=operator), "spool"
+    )
+    new_spool = {"material": "PLA", "remaining_weight": 900, "printer": printer}
+    _assert_forbidden_rest(
+        server.request("POST", "/api/spools", new_spool, key=operator), "spool.add on a printer"
+    )
+    # Adding a spool to the stock is still an operator's; loading it is the tender's.
+    status, added = server.request(
+        "POST", "/api/spools", {"material": "PLA", "remaining_weight": 900}, key=operator
+    )
+    assert status == 201, (status, added)
+    status, body = server.request("POST", path, material, key=tech)
+    assert status == 200 and body["material"] == "PLA", (status, body)
+    load = {"printer": printer, "spool_id": added["id"]}
+    status, body = server.request("POST", f"/api/printers/{printer}/spool", load, key=tech)
+    assert status == 200 and body["spool"]["id"] == added["id"], (status, body)
+
+
 def test_capabilities_are_shown_and_a_viewer_cannot_hold_one(server: Server) -> None:
     status, body = server.request(
         "POST",
