@@ -370,10 +370,18 @@ def skin_gaps(
     else:
         # Each segment's band reaches as far as its neighbours' would: half its width less
         # the overlap the flow model gives neighbouring lines.
+        # Only where it shows: the strips within a line of the top face, and the segments
+        # there (a sloped part's walls have gap lines on most layers, a top face on each).
+        area = shapely.intersection(area, shapely.buffer(open_top, spacing, quad_segs=2))
+        if area.is_empty:
+            return []
         segs = np.concatenate([np.stack([ln[:-1], ln[1:]], axis=1) for ln in lines])
         w = np.concatenate([(wd[1:] + wd[:-1]) / 2 for wd in widths])
+        geoms = shapely.linestrings(segs)
+        shapely.prepare(area)
+        near = shapely.intersects(area, geoms)
         bands = shapely.union_all(
-            shapely.buffer(shapely.linestrings(segs), np.maximum(w - extra, 0.0) / 2, quad_segs=4)
+            shapely.buffer(geoms[near], np.maximum(w[near] - extra, 0.0) / 2, quad_segs=4)
         )
     # A hair's opening drops the needle-thin spikes GEOS cannot triangulate.
     left = shapely.get_parts(_hair_opening(shapely.difference(area, bands)))

@@ -34,6 +34,8 @@ THIN_WALL_MIN_AREA_MM2 = 0.05
 # A slope's solid ring follows the offsets of several layers' outlines, each with every
 # vertex of the mesh's cut; fill lines clip against it, so it is simplified this far first.
 SHELL_SIMPLIFY_MM = 0.02
+# A layer whose gap-fill strips are more than this share top face is a thin wall's rim.
+RIM_SHARE = 0.5
 
 _FILLS = ("bridge", "solid", "infill")
 ROLES = (
@@ -163,8 +165,13 @@ def _plan(
     support = _support_areas(regions_arr, tops, thick, params, widths) if params.supports else None
     # What of each layer's infill area nothing above covers: its skin shows there.
     open_top = shapely.difference(inner, _shift(regions_arr, 1))
-    # And of the whole layer (the rim of a wall too thin for infill).
+    # And of the whole layer: where most of a layer's gap-fill strips are top face (the rim
+    # of a wall too thin for infill, not the edge of a slope's step), their corners show.
     top_face = shapely.difference(regions_arr, _shift(regions_arr, 1))
+    strip_area = shapely.area(between)
+    rims = (strip_area > 0) & (
+        shapely.area(shapely.intersection(between, top_face)) > RIM_SHARE * strip_area
+    )
 
     layers = []
     pos = np.array([0.0, 0.0])
@@ -220,7 +227,7 @@ def _plan(
                 regions[i - 1] if bridges[i] else None,
                 float(thick[i]),
                 open_top[i],
-                between[i],
+                between[i] if rims[i] else None,
                 top_face[i],
             )
             _mark_inside_travel(paths, travel_area[i])
