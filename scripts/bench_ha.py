@@ -168,6 +168,7 @@ async def run_farm(
         held: set[str] = set()
         taken: dict[str, float] = {}
         victim_owner: str | None = None
+        gave_up = False
         while True:
             counts = await store.counts()
             done = counts["completed"] + counts["failed"] + counts["cancelled"]
@@ -185,7 +186,7 @@ async def run_farm(
                     kill_group(victim)
                     killed_at = time.monotonic()
                     out["held_at_kill"] = len(held)
-            if killed_at is not None and len(taken) < len(held):
+            if killed_at is not None and len(taken) < len(held) and not gave_up:
                 rows = await store.fetchall("SELECT id, lease_owner FROM jobs")
                 now = time.monotonic()
                 for job_id, owner in rows:
@@ -193,7 +194,7 @@ async def run_farm(
                         # Leased by another instance, or already settled and released.
                         taken[job_id] = now - killed_at
                 if now - killed_at > args.lease_s * 20:
-                    break  # never taken over: reported as such
+                    gave_up = True  # never taken over: reported as such
             if done >= jobs:
                 break
             if time.monotonic() - started > args.timeout:
@@ -226,7 +227,7 @@ async def run_farm(
         failed = [
             Job.model_validate_json(raw).error
             for (raw,) in await store.fetchall(
-                "SELECT data FROM jobs WHERE state <> ? LIMIT 3", ("completed",)
+                "SELECT data FROM jobs WHERE state IN (?, ?) LIMIT 3", ("failed", "interrupted")
             )
         ]
         if os.environ.get("BENCH_HA_DEBUG") and failed:
