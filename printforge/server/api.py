@@ -538,4 +538,10 @@ def build_table() -> HandlerTable:
     register_notify(t)
     register_queue(t)
     register_spools(t)
+    # The dashboard's console and layer view (issue 15).
+    from printforge.server.console_api import register_console
+    from printforge.server.layer_api import register_layers
+
+    register_console(t)
+    register_layers(t)
     return t

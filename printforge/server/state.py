@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -31,6 +31,10 @@ class ServerState:
     broadcaster: Broadcaster | None = None
     own_orchestrator: bool = False  # started and stopped with the app
     ready: bool = False
+    # printer.gcode's gate per printer (server/console_api.py)
+    consoles: dict[str, Any] = field(default_factory=dict)
+    # job.layer's parsed G-code, a few files (server/layer_api.py)
+    layer_cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def uploads_dir(self) -> Path:

@@ -14,7 +14,7 @@ from printforge.gcode.source import read_gcode_text, split_lines
 from printforge.gcode.syntax import parse_line
 from printforge.models.printer import PrinterProfile
 
-__all__ = ["extrusion_segments", "render_layers"]
+__all__ = ["extrusion_segments", "layer_paths", "render_layers"]
 
 TILE = 360
 MARGIN = 12
@@ -29,6 +29,14 @@ BRIDGE_COLOUR = (235, 120, 20)
 def extrusion_segments(text: str) -> dict[float, np.ndarray]:
     """Extruding XY segments per layer z: {z: (n, 4) array of x0 y0 x1 y1}."""
     return {z: segs for z, (segs, _) in _segments(text).items()}
+
+
+def layer_paths(gcode: Path) -> tuple[list[float], list[np.ndarray]]:
+    """Every layer's extruding XY segments, for the dashboard's layer view: (heights, per layer
+    an (n, 4) float32 array of x0 y0 x1 y1). Layer k (1-based, as printers report it) is index
+    k - 1: the layer model's numbering, distinct extruding heights from the bottom."""
+    per_layer = extrusion_segments(read_gcode_text(gcode))
+    return list(per_layer), [segs.astype(np.float32) for segs in per_layer.values()]
 
 
 def _segments(text: str) -> dict[float, tuple[np.ndarray, np.ndarray]]:
