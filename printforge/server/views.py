@@ -183,6 +183,9 @@ def job_view(
         "copies": job.copies,
         "copy_of": job.copy_of,
         "held": job.held,
+        # Dispatch order among queued jobs, lowest first (priority, then rank): the dashboard
+        # lists the queue in it, so a drag lands where the scheduler will take it.
+        "queue_key": list(job.queue_key),
         "retry_of": job.retry_of,
         "tags": request.tags,
         "nozzle_diameter": request.nozzle_diameter,

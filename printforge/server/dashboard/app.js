@@ -21,8 +21,26 @@ const state = {
   token: null, ws: null, nextId: 1, pending: new Map(), info: null, online: false,
   printers: new Map(), jobs: new Map(), health: null, selected: null, filter: "all",
   refreshTimers: new Map(), renderQueued: false, backoff: 500, stlCache: new Map(),
-  answerDrafts: new Map(),
+  answerDrafts: new Map(), temps: new Map(), layers: new Map(), layerPick: new Map(),
+  panelPrinter: null, spools: [], consoleLogs: new Map(), dragging: null,
 };
+const TEMP_WINDOW_MS = 10 * 60 * 1000; // the graphs show the last ten minutes
+const RETRYABLE = new Set(["failed", "cancelled", "interrupted"]);
+const canOperate = () => Boolean(state.info && state.info.role !== "viewer");
+const isAdmin = () => Boolean(state.info && state.info.role === "admin");
+
+// One sample per status: the server sends a printer's status at most every 0.25 s.
+function recordTemps(p) {
+  const t = p.temperatures;
+  if (!t || (!t.hotend && !t.bed)) return;
+  const list = state.temps.get(p.id) || [];
+  const now = Date.now();
+  const last = list[list.length - 1];
+  if (last && now - last.t < 1000 && list.length > 1) list.pop(); // one point a second
+  list.push({ t: now, hotend: t.hotend, bed: t.bed });
+  while (list.length && now - list[0].t > TEMP_WINDOW_MS) list.shift();
+  state.temps.set(p.id, list);
+}
 
 // token -------------------------------------------------------------------------------------------
 function readToken() {
@@ -115,6 +133,7 @@ function onMessage(msg) {
   else if (msg.method === "printer.status") {
     const prev = state.printers.get(msg.params.id) || {};
     state.printers.set(msg.params.id, { ...prev, ...msg.params });
+    recordTemps(msg.params);
     render();
   }
 }
@@ -127,6 +146,8 @@ async function loadAll() {
     state.info = info;
     fillForm(info);
     state.printers = new Map(printers.printers.map((p) => [p.id, p]));
+    printers.printers.forEach(recordTemps);
+    loadSpools();
     state.jobs = new Map(jobs.jobs.map((j) => [j.job_id, j]));
     render();
     refreshHealth();
@@ -195,8 +216,8 @@ function fillForm(info) {
 
 $("#submit-form").addEventListener("submit", async (e) => {
   e.preventDefault();
+  const file = $("#req-file").files[0];
   const params = {
-    request: $("#req-text").value.trim(),
     copies: Number($("#req-copies").value || 1),
     priority: Number($("#req-priority").value || 0),
   };
@@ -205,16 +226,21 @@ $("#submit-form").addEventListener("submit", async (e) => {
   $("#submit-error").textContent = "";
   $("#submit-btn").disabled = true;
   try {
+    // A file goes up first; the job names the upload, never a path on the server.
+    if (file) params.upload = (await upload(file)).upload;
+    else params.request = $("#req-text").value.trim();
     const res = await rpc("job.submit", params);
     for (const id of res.job_ids) {
       if (!state.jobs.has(id)) {
         state.jobs.set(id, { job_id: id, state: "queued", request: params.request, stages: [],
           artifacts: {}, created_at: new Date().toISOString() });
+        if (file) state.jobs.get(id).request = file.name;
       }
       scheduleRefresh(id, 0);
     }
     state.selected = res.job_id;
     $("#req-text").value = "";
+    $("#req-file").value = "";
     toast(`Job ${res.job_id} queued`);
     render();
   } catch (err) {
@@ -223,6 +249,69 @@ $("#submit-form").addEventListener("submit", async (e) => {
     $("#submit-btn").disabled = false;
   }
 });
+
+async function upload(file) {
+  const r = await fetch(`/api/uploads?filename=${encodeURIComponent(file.name)}`, {
+    method: "POST", body: file, headers: { Authorization: `Bearer ${state.token}` },
+  });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error((body.error && body.error.message) || `upload refused (${r.status})`);
+  return body;
+}
+
+async function loadSpools() {
+  try {
+    state.spools = (await rpc("spool.list")).spools;
+    renderPanel();
+  } catch (err) { /* spools are optional: the panel says none */ }
+}
+
+// Queue controls: each answers the job as it is now, or refuses with the server's reason.
+async function jobCall(method, params) {
+  try {
+    const job = await rpc(method, params);
+    state.jobs.set(job.job_id, { ...(state.jobs.get(job.job_id) || {}), ...job });
+    if (method === "job.retry") { state.selected = job.job_id; scheduleRefresh(job.job_id, 0); }
+    render();
+  } catch (err) { toast(err.message); }
+}
+
+// The queue as the scheduler will take it: priority, then rank (`queue_key`).
+function queueOrder() {
+  const cmp = (a, b) => (a[0] - b[0]) || (a[1] - b[1]);
+  return [...state.jobs.values()].filter((j) => j.state === "queued" && j.queue_key)
+    .sort((a, b) => cmp(a.queue_key, b.queue_key));
+}
+
+function moveBy(id, step) {
+  const q = queueOrder();
+  const i = q.findIndex((j) => j.job_id === id);
+  const other = q[i + step];
+  if (i < 0 || !other) return;
+  jobCall("job.move", step < 0 ? { job_id: id, before: other.job_id } : { job_id: id, after: other.job_id });
+}
+
+async function printerSet(method, params) {
+  try {
+    const p = await rpc(method, params);
+    state.printers.set(p.id, { ...(state.printers.get(p.id) || {}), ...p });
+    await loadSpools();
+    render();
+  } catch (err) { toast(`${params.printer}: ${err.message}`); }
+}
+
+async function sendConsole(name, line) {
+  const log = state.consoleLogs.get(name) || [];
+  state.consoleLogs.set(name, log);
+  try {
+    await rpc("printer.gcode", { printer: name, line });
+    log.push({ line, ok: true, text: "ok" });
+  } catch (err) {
+    log.push({ line, ok: false, text: `refused: ${err.message}` });
+  }
+  while (log.length > 200) log.shift();
+  renderConsoleLog();
+}
 
 async function printerAction(name, action) {
   try {
@@ -257,7 +346,22 @@ document.addEventListener("click", (e) => {
     const { action, printer, job } = t.dataset;
     if (action === "cancel-job") cancelJob(job);
     else if (action === "answer-job") answerJob(job);
-    else printerAction(printer, action);
+    else if (action === "hold" || action === "release") jobCall(`job.${action}`, { job_id: job });
+    else if (action === "retry") jobCall("job.retry", { job_id: job });
+    else if (action === "top") jobCall("job.move", { job_id: job, top: true });
+    else if (action === "up") moveBy(job, -1);
+    else if (action === "down") moveBy(job, 1);
+    else if (action === "set-priority") {
+      jobCall("job.update", { job_id: job, priority: Number($("#detail-priority").value || 0) });
+    } else if (action === "layer-prev" || action === "layer-next" || action === "layer-live") {
+      stepLayer(job, action);
+    } else if (action === "manage") { state.panelPrinter = printer; renderPanel(); }
+    else if (action === "set-material") {
+      printerSet("printer.set_material", { printer, material: $("#panel-material").value });
+    } else if (action === "load-spool") {
+      const v = $("#panel-spool").value;
+      printerSet("printer.load_spool", { printer, spool_id: v === "" ? null : Number(v) });
+    } else printerAction(printer, action);
     return;
   }
   const row = e.target.closest("tr[data-job]");
@@ -276,7 +380,7 @@ function render() {
   state.renderQueued = true;
   requestAnimationFrame(() => {
     state.renderQueued = false;
-    renderStats(); renderPrinters(); renderJobs(); renderDetail();
+    renderStats(); renderPrinters(); renderJobs(); renderDetail(); renderPanelHead();
   });
 }
 
@@ -313,6 +417,24 @@ function temp(status, heater) {
     `<span class="muted"> / ${t.target.toFixed(0)}°</span></span>`;
 }
 
+// Elapsed and finish times of a printer's job: the printer's own figures, else the job's.
+function timesOf(p, j) {
+  const prog = p && p.progress;
+  const elapsed = prog && prog.elapsed_s != null ? prog.elapsed_s : (j && j.elapsed_s);
+  let remaining = j && j.remaining_s != null ? j.remaining_s : null;
+  if (remaining == null && prog && prog.eta_s != null) remaining = prog.eta_s;
+  if (remaining == null && j && j.eta_s != null && j.state === "printing") remaining = j.eta_s;
+  // The server's own finish time (the file's time plan corrected by the pace) when it has one.
+  const finishIso = (prog && prog.finish_at) || (j && j.finish_at);
+  const finish = finishIso ? new Date(finishIso)
+    : remaining != null ? new Date(Date.now() + remaining * 1000) : null;
+  const parts = [];
+  if (elapsed != null) parts.push(`elapsed ${fmtDuration(elapsed)}`);
+  if (remaining != null) parts.push(`${fmtDuration(remaining)} left`);
+  if (finish) parts.push(`finishes ${finish.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
+  return parts.join(" · ");
+}
+
 function renderPrinters() {
   const list = [...state.printers.values()].sort((a, b) => a.id.localeCompare(b.id));
   $("#printer-count").textContent = `${list.length} attached`;
@@ -331,15 +453,20 @@ function renderPrinters() {
     if (p.state === "paused") controls.push(`<button class="btn" ${dis} data-action="resume" data-printer="${esc(p.id)}">Resume</button>`);
     if (busy) controls.push(`<button class="btn danger" ${dis} data-action="cancel" data-printer="${esc(p.id)}">Cancel</button>`);
     if (p.state === "finished") controls.push(`<button class="btn" ${disClear} data-action="confirm_bed_clear" data-printer="${esc(p.id)}">Bed is clear</button>`);
+    controls.push(`<button class="btn" data-action="manage" data-printer="${esc(p.id)}">Material · console</button>`);
+    const times = busy ? timesOf(p, p.job_id && state.jobs.get(p.job_id)) : "";
+    const spool = p.spool ? ` · spool ${esc(p.spool.name || p.spool.id)} ${Math.round(p.spool.remaining_weight)} g` : "";
     // A simulation says so (issue 15): a job "completed" there printed nothing.
     const sim = p.simulated ? ` <span class="badge simulated" data-testid="simulated-${esc(p.id)}" title="a simulation, not hardware">simulated</span>` : "";
     return `<div class="printer" data-testid="printer-${esc(p.id)}" data-state="${esc(p.state)}" data-simulated="${p.simulated ? "true" : "false"}">
       <div class="name"><span>${esc(p.id)}</span>${badge(p.state)}${sim}</div>
-      <div class="sub">${esc(p.driver)} · ${esc(p.profile || "")} · ${esc(p.material || "")}</div>
+      <div class="sub">${esc(p.driver)} · ${esc(p.profile || "")} · <span data-testid="material-${esc(p.id)}">${esc(p.material || "")}</span>${spool}</div>
       <div class="temps">${temp(p, "hotend")}${temp(p, "bed")}</div>
+      ${window.printforgeGraphs.tempGraph(state.temps.get(p.id), esc(p.id))}
       ${busy || p.state === "finished" ? `${bar(frac, p.state === "finished")}
         <div class="sub">${p.job_id ? `job <span class="mono">${esc(p.job_id)}</span> · ` : ""}
-        ${Math.round(frac * 100)}%${prog && prog.eta_s != null ? ` · ETA ${fmtDuration(prog.eta_s)}` : ""}${prog && prog.finish_at ? ` · done at <span data-testid="finish-${esc(p.id)}">${fmtClock(prog.finish_at)}</span>` : ""}</div>`
+        ${Math.round(frac * 100)}%${prog && prog.eta_s != null ? ` · ETA ${fmtDuration(prog.eta_s)}` : ""}${prog && prog.finish_at ? ` · done at <span data-testid="finish-${esc(p.id)}">${fmtClock(prog.finish_at)}</span>` : ""}</div>
+        ${times ? `<div class="sub" data-testid="times-${esc(p.id)}">${esc(times)}</div>` : ""}`
         : `<div class="sub">${esc(p.message || "ready")}</div>`}
       <div class="controls">${controls.join("")}</div>
     </div>`;
@@ -390,12 +517,19 @@ function visible(j) {
 }
 
 function renderJobs() {
-  const jobs = [...state.jobs.values()].filter(visible)
+  // The queue first, in the order it will print; then everything else, newest first.
+  const queue = queueOrder();
+  const inQueue = new Set(queue.map((j) => j.job_id));
+  const rest = [...state.jobs.values()].filter((j) => !inQueue.has(j.job_id))
     .sort((a, b) => String(b.created_at || "").localeCompare(String(a.created_at || "")));
+  const jobs = [...queue, ...rest].filter(visible);
+  if (state.dragging) return; // a redraw mid-drag would drop the row being dragged
   $("#jobs-empty").classList.toggle("hidden", jobs.length > 0);
-  $("#jobs").innerHTML = jobs.map((j) => {
-    const stage = stageNote(j);
-    return `<tr data-job="${esc(j.job_id)}" data-state="${esc(j.state)}" class="${j.job_id === state.selected ? "selected" : ""}">
+  const rows = jobs.map((j) => {
+    const stage = [j.held ? "held" : "", j.waiting || stageNote(j)].filter(Boolean).join(" · ");
+    const queued = inQueue.has(j.job_id);
+    return `<tr data-job="${esc(j.job_id)}" data-state="${esc(j.state)}" data-held="${j.held ? "true" : "false"}"
+      class="${j.job_id === state.selected ? "selected" : ""}"${queued && canOperate() ? ' draggable="true"' : ""}>
       <td class="mono">${esc(j.job_id)}</td>
       <td class="req" title="${esc(j.request)}">${esc(j.request)}</td>
       <td>${badge(j.state)}</td>
@@ -403,9 +537,46 @@ function renderJobs() {
       <td>${esc(j.printer || j.requested_printer || "—")}</td>
       <td>${fmtDuration(jobEta(j))}</td>
       <td class="muted">${fmtTime(j.created_at)}</td>
+      <td class="qctl">${queueControls(j, queued)}</td>
     </tr>`;
   }).join("");
+  // Only when something changed: a row rebuilt under the pointer breaks a drag or a click.
+  if (rows !== state.jobsHtml) { $("#jobs").innerHTML = rows; state.jobsHtml = rows; }
 }
+
+function queueControls(j, queued) {
+  if (!canOperate()) return "";
+  const b = (action, label, title) =>
+    `<button class="btn" data-action="${action}" data-job="${esc(j.job_id)}" title="${title}" aria-label="${title}">${label}</button>`;
+  if (queued) {
+    return b("up", "▲", "move up") + b("down", "▼", "move down") + b("top", "⤒", "to the top")
+      + (j.held ? b("release", "Release", "release") : b("hold", "Hold", "hold"));
+  }
+  return RETRYABLE.has(j.state) ? b("retry", "Retry", "retry") : "";
+}
+
+// Drag a queued row onto another: before it in its upper half, after it in its lower half.
+document.addEventListener("dragstart", (e) => {
+  const row = e.target.closest && e.target.closest("tr[draggable=true]");
+  if (!row) return;
+  state.dragging = row.dataset.job;
+  e.dataTransfer.setData("text/plain", row.dataset.job);
+  e.dataTransfer.effectAllowed = "move";
+});
+document.addEventListener("dragover", (e) => {
+  if (state.dragging && e.target.closest && e.target.closest("tr[draggable=true]")) e.preventDefault();
+});
+document.addEventListener("drop", (e) => {
+  const row = e.target.closest && e.target.closest("tr[draggable=true]");
+  const id = state.dragging;
+  state.dragging = null;
+  if (!row || !id || row.dataset.job === id) { render(); return; }
+  e.preventDefault();
+  const box = row.getBoundingClientRect();
+  const where = e.clientY < box.top + box.height / 2 ? "before" : "after";
+  jobCall("job.move", { job_id: id, [where]: row.dataset.job });
+});
+document.addEventListener("dragend", () => { if (state.dragging) { state.dragging = null; render(); } });
 
 function withToken(url) {
   return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(state.token)}`;
@@ -415,11 +586,54 @@ document.addEventListener("input", (e) => {
   if (e.target.id === "answer-text") state.answerDrafts.set(e.target.dataset.job, e.target.value);
 });
 
+// The layer the view shows: the one picked with the arrows, else the one printing now.
+function layerOf(j) {
+  const picked = state.layerPick.get(j.job_id);
+  if (picked) return picked;
+  const p = j.printer && state.printers.get(j.printer);
+  if (j.state === "printing" && p && p.job_id === j.job_id && p.progress && p.progress.layer) {
+    return p.progress.layer;
+  }
+  return null; // the server's choice: the printing layer, else the top one
+}
+
+function stepLayer(id, action) {
+  if (action === "layer-live") state.layerPick.delete(id);
+  else {
+    const shown = state.layers.get(id);
+    if (!shown) return;
+    const next = shown.layer + (action === "layer-next" ? 1 : -1);
+    if (next < 1 || next > shown.layers) return;
+    state.layerPick.set(id, next);
+  }
+  render();
+}
+
+// One request per layer change: the data is cached per job and layer.
+async function drawLayerView(canvas, j, fresh) {
+  const want = layerOf(j);
+  const have = state.layers.get(j.job_id);
+  if (have && (want == null ? have.auto : have.layer === want)) {
+    if (fresh || !canvas.dataset.drawn) window.printforgeGraphs.drawLayer(canvas, have);
+    return;
+  }
+  if (canvas.dataset.loading) return;
+  canvas.dataset.loading = "1";
+  try {
+    const data = await rpc("job.layer", want == null ? { job_id: j.job_id } : { job_id: j.job_id, layer: want });
+    state.layers.set(j.job_id, { ...data, auto: want == null });
+    state.detailHtml = null; // draw it even if the caption reads the same
+    render();
+  } catch (err) { canvas.dataset.error = err.message; } finally { delete canvas.dataset.loading; }
+}
+
 function renderDetail() {
-  const answerFocus = document.activeElement && document.activeElement.id === "answer-text";
+  const focused = document.activeElement && document.activeElement.closest("#detail") ? document.activeElement.id : null;
+  const answerFocus = focused === "answer-text";
+  const priorityDraft = focused === "detail-priority" ? $("#detail-priority").value : null;
   const j = state.selected && state.jobs.get(state.selected);
   $("#detail-id").textContent = j ? j.job_id : "";
-  if (!j) { $("#detail").innerHTML = '<p class="muted">Select a job.</p>'; return; }
+  if (!j) { $("#detail").innerHTML = '<p class="muted">Select a job.</p>'; state.detailHtml = null; return; }
   const stages = (j.stages || []).map((s) => {
     const live = j.live && j.live.stage === s.name && s.state === "running" ? j.live.progress : null;
     return `<div class="stage ${esc(s.state)}" data-stage="${esc(s.name)}"><div class="t">${STAGE_LABEL[s.name] || s.name}</div>
@@ -434,6 +648,23 @@ function renderDetail() {
     ? full(a.preview, "model preview")
     : a.stl ? `<canvas width="360" height="360" data-stl="${esc(a.stl)}"></canvas>` : '<span class="muted">no model yet</span>';
   const layers = a.layers ? full(a.layers, "layer preview") : '<span class="muted">not sliced yet</span>';
+  // The G-code's own paths, layer by layer: the printing one follows the printer live.
+  const shown = state.layers.get(j.job_id);
+  const nav = (action, label) => `<button class="btn" data-action="${action}" data-job="${esc(j.job_id)}">${label}</button>`;
+  const layerView = j.gcode
+    ? `<div class="preview" data-testid="layer-view" data-layer="${shown ? shown.layer : ""}" data-layers="${shown ? shown.layers : ""}">
+        <canvas id="layer-canvas" width="360" height="360"></canvas>
+        <span class="cap">${shown ? `layer ${shown.layer}/${shown.layers} · z ${Number(shown.z).toFixed(2)} mm${shown.current != null && shown.current === shown.layer ? " · printing" : ""}` : "layer …"}</span>
+        <span class="nav">${nav("layer-prev", "◀")}${nav("layer-live", "live")}${nav("layer-next", "▶")}</span></div>`
+    : "";
+  const p = j.printer && state.printers.get(j.printer);
+  const times = j.state === "printing" ? timesOf(p && p.job_id === j.job_id ? p : null, j) : "";
+  const queueTools = canOperate() && j.state === "queued"
+    ? `<div class="qtools" data-testid="queue-tools"><label>priority <input id="detail-priority" type="number" min="-100" max="100"
+        value="${esc(priorityDraft ?? j.priority ?? 0)}"></label>
+        <button class="btn" data-action="set-priority" data-job="${esc(j.job_id)}">Set priority</button>
+        ${queueControls(j, true)}</div>`
+    : canOperate() && RETRYABLE.has(j.state) ? `<div class="qtools">${queueControls(j, false)}</div>` : "";
   const v = j.vision || null;
   const camera = v && v.last_snapshot
     ? `<div class="preview" data-testid="camera-snapshot">${full(v.last_snapshot, "camera")}<span class="cap">camera · layer ${esc(v.last_layer)}${v.last_score != null ? ` · score ${Number(v.last_score).toFixed(2)}` : ""}</span></div>`
@@ -445,7 +676,7 @@ function renderDetail() {
         ${d.url ? full(d.url, "the frame beside the twin") : ""}</div>`
     : "";
   const g = j.gcode, m = j.mesh;
-  const canCancel = !TERMINAL.has(j.state) && state.info && state.info.role !== "viewer";
+  const canCancel = !TERMINAL.has(j.state) && canOperate();
   // Research asked instead of building something else: show the question and take the answer.
   const question = j.state === "needs_input" && j.question
     ? `<div class="question" data-testid="job-question"><p>${esc(j.question)}</p>
@@ -454,14 +685,16 @@ function renderDetail() {
           placeholder="Your answer, e.g. the shaft is 6 mm with a D flat">
         <button class="btn" data-action="answer-job" data-job="${esc(j.job_id)}">Answer</button></div>` : ""}</div>`
     : "";
-  $("#detail").innerHTML = `
+  const html = `
     <div style="display:flex;justify-content:space-between;align-items:center;gap:8px">
       <div><b>${esc(j.request)}</b></div>${badge(j.state)}</div>
     <div class="stages">${stages}</div>
+    ${queueTools}
     ${question}
     ${diagnosis}
     <div class="previews">
       ${camera}
+      ${layerView}
       <div class="preview" data-testid="model-preview">${model}<span class="cap">model</span></div>
       <div class="preview wide" data-testid="layer-preview">${layers}<span class="cap">layers · click for full size</span></div>
     </div>
@@ -470,21 +703,82 @@ function renderDetail() {
       <dt>material</dt><dd>${esc(j.material || "printer's")}</dd>
       <dt>priority</dt><dd>${esc(j.priority ?? 0)}</dd>
       <dt>ETA</dt><dd>${fmtDuration(jobEta(j))}${jobFinish(j) ? ` · done at ${fmtClock(jobFinish(j))}` : ""}</dd>
+      ${times ? `<dt>time</dt><dd data-testid="job-times">${esc(times)}</dd>` : ""}
+      ${j.waiting ? `<dt>waiting</dt><dd data-testid="job-waiting">${esc(j.waiting)}</dd>` : ""}
+      ${j.held ? "<dt>held</dt><dd>not dispatched until released</dd>" : ""}
       ${m ? `<dt>part</dt><dd>${m.size_mm.map((v) => v.toFixed(1)).join(" × ")} mm · ${m.triangles} triangles</dd>` : ""}
       ${g ? `<dt>G-code</dt><dd>${g.layers} layers · ${fmtDuration(g.estimated_time_s)} · ${g.filament_g.toFixed(1)} g · ${esc(g.engine)}</dd>` : ""}
       ${j.error ? `<dt>error</dt><dd class="error">${esc(j.error.message)}</dd>` : ""}
     </dl>
     <div class="links">${Object.entries(a).map(([k, url]) => `<a href="${esc(withToken(url))}" target="_blank">${esc(k)}</a>`).join("")}
       ${canCancel ? `<button class="btn danger" data-action="cancel-job" data-job="${esc(j.job_id)}">Cancel job</button>` : ""}</div>`;
-  // The detail is redrawn on every event: keep the answer being typed, and its focus.
+  // Redrawn only when it changed (the canvases keep their pictures otherwise); then keep the
+  // answer being typed, and its focus.
+  const fresh = html !== state.detailHtml;
+  if (fresh) { $("#detail").innerHTML = html; state.detailHtml = html; }
   const box = $("#answer-text");
   if (box && answerFocus) {
     box.focus();
     box.setSelectionRange(box.value.length, box.value.length);
   }
   const canvas = $("#detail canvas[data-stl]");
-  if (canvas) drawModel(canvas, canvas.dataset.stl);
+  if (canvas && fresh) drawModel(canvas, canvas.dataset.stl);
+  const lc = $("#layer-canvas");
+  if (lc) drawLayerView(lc, j, fresh);
+  if (priorityDraft !== null) $("#detail-priority").focus();
 }
+
+// The printer panel: material, spool and (admins) the console. Drawn when it opens or changes,
+// not on every status, so a choice being made or a line being typed survives the live updates.
+function renderPanel() {
+  const name = state.panelPrinter;
+  const p = name && state.printers.get(name);
+  $("#printer-panel-card").classList.toggle("hidden", !p);
+  if (!p) return;
+  const dis = canOperate() ? "" : "disabled";
+  const materials = (state.info ? state.info.materials : []).map((m) =>
+    `<option${m.toLowerCase() === String(p.material || "").toLowerCase() ? " selected" : ""}>${esc(m)}</option>`).join("");
+  const spools = state.spools.filter((sp) => !sp.archived).map((sp) =>
+    `<option value="${esc(sp.id)}"${p.spool && p.spool.id === sp.id ? " selected" : ""}>${esc(sp.name || `spool ${sp.id}`)} · ${esc(sp.material)} · ${Math.round(sp.remaining_weight)} g${sp.printer && sp.printer !== name ? ` (on ${esc(sp.printer)})` : ""}</option>`).join("");
+  const consoleBox = isAdmin()
+    ? `<form id="console-form" class="console" data-printer="${esc(name)}">
+        <pre id="console-log" data-testid="console-log"></pre>
+        <div class="answer"><input id="console-line" maxlength="200" autocomplete="off" placeholder="G28, M104 S200, G1 X10 Y10 …">
+        <button class="btn" type="submit">Send</button></div>
+        <p class="muted">Each line passes the G-code gate on the server, judged by the lines before it.</p></form>`
+    : '<p class="muted">The console is for admin keys.</p>';
+  $("#printer-panel").innerHTML = `
+    <div class="row"><label>Material<select id="panel-material" ${dis}>${materials}</select></label>
+      <button class="btn" ${dis} data-action="set-material" data-printer="${esc(name)}">Set material</button></div>
+    <div class="row"><label>Spool<select id="panel-spool" ${dis}><option value="">none</option>${spools}</select></label>
+      <button class="btn" ${dis} data-action="load-spool" data-printer="${esc(name)}">Load spool</button></div>
+    <h3>Console</h3>${consoleBox}`;
+  renderPanelHead();
+  renderConsoleLog();
+}
+
+function renderPanelHead() {
+  const p = state.panelPrinter && state.printers.get(state.panelPrinter);
+  if (p) $("#panel-printer").textContent = `${p.id} · ${p.state} · ${p.material || ""}`;
+}
+
+function renderConsoleLog() {
+  const el = $("#console-log");
+  if (!el) return;
+  const log = state.consoleLogs.get(state.panelPrinter) || [];
+  el.innerHTML = log.map((l) => `<span class="${l.ok ? "ok" : "refused"}">&gt; ${esc(l.line)}\n  ${esc(l.text)}</span>`).join("\n");
+  el.scrollTop = el.scrollHeight;
+}
+
+document.addEventListener("submit", (e) => {
+  if (e.target.id !== "console-form") return;
+  e.preventDefault();
+  const input = $("#console-line");
+  const line = input.value.trim();
+  if (!line) return;
+  input.value = "";
+  sendConsole(e.target.dataset.printer, line);
+});
 
 async function drawModel(canvas, url) {
   let tris = state.stlCache.get(url);
