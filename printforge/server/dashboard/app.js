@@ -22,7 +22,7 @@ const state = {
   printers: new Map(), jobs: new Map(), health: null, selected: null, filter: "all",
   refreshTimers: new Map(), renderQueued: false, backoff: 500, stlCache: new Map(),
   answerDrafts: new Map(), temps: new Map(), layers: new Map(), layerPick: new Map(),
-  panelPrinter: null, spools: [], consoleLogs: new Map(), dragging: null,
+  panelPrinter: null, uploadNames: new Map(), spools: [], consoleLogs: new Map(), dragging: null,
 };
 const TEMP_WINDOW_MS = 10 * 60 * 1000; // the graphs show the last ten minutes
 const RETRYABLE = new Set(["failed", "cancelled", "interrupted"]);
@@ -234,7 +234,8 @@ $("#submit-form").addEventListener("submit", async (e) => {
       if (!state.jobs.has(id)) {
         state.jobs.set(id, { job_id: id, state: "queued", request: params.request, stages: [],
           artifacts: {}, created_at: new Date().toISOString() });
-        if (file) state.jobs.get(id).request = file.name;
+        // The server names an upload by its sha256; this page still knows the file's name.
+        if (file) state.uploadNames.set(id, file.name);
       }
       scheduleRefresh(id, 0);
     }
@@ -531,7 +532,7 @@ function renderJobs() {
     return `<tr data-job="${esc(j.job_id)}" data-state="${esc(j.state)}" data-held="${j.held ? "true" : "false"}"
       class="${j.job_id === state.selected ? "selected" : ""}"${queued && canOperate() ? ' draggable="true"' : ""}>
       <td class="mono">${esc(j.job_id)}</td>
-      <td class="req" title="${esc(j.request)}">${esc(j.request)}</td>
+      <td class="req" title="${esc(j.request)}">${esc(state.uploadNames.get(j.job_id) || j.request)}</td>
       <td>${badge(j.state)}</td>
       <td>${bar(jobProgress(j), j.state === "completed")}<span class="muted" style="font-size:11px">${esc(stage)}</span></td>
       <td>${esc(j.printer || j.requested_printer || "—")}</td>
