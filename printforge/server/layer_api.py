@@ -93,7 +93,8 @@ async def _handle_layer(ctx: CallContext, p: LayerParams) -> dict[str, Any]:
         "current": current,
         "bounds": bounds,
         # x0 y0 x1 y1 per segment, flat: a quarter of the JSON of nested pairs
-        "segments": np.round(segs, 2).ravel().tolist(),
+        # (float64 first: a float32 rounded to 0.01 prints as 96.77999877929688 in JSON)
+        "segments": np.round(segs.astype(np.float64), 2).ravel().tolist(),
         "shown": len(segs),
         "segments_total": total,
     }

@@ -123,13 +123,16 @@ def test_print_an_upload_and_watch_temperatures_layers_and_times(
             view.get_by_role("button", name="live").click()
             expect(view).to_contain_text("printing", timeout=10_000)
 
-            page.screenshot(path=str(tmp_path / "dashboard-farm.png"))
+            # The picture in docs/server.md: a printing job, its layer, the printer's panel.
+            card = page.get_by_test_id("printer-virtual")
+            card.get_by_role("button", name="Material · console").click()
+            expect(page.get_by_test_id("printer-panel")).to_be_visible()
+            page.screenshot(path=str(tmp_path / "dashboard-farm.png"), full_page=True)
             keep = os.environ.get("PRINTFORGE_SCREENSHOT_DIR")
             if keep:
                 shutil.copy(tmp_path / "dashboard-farm.png", Path(keep) / "dashboard-farm.png")
 
             # Pause, resume and cancel from the printer's card; the cancelled job is retried.
-            card = page.get_by_test_id("printer-virtual")
             card.get_by_role("button", name="Pause").click()
             expect(card).to_have_attribute("data-state", "paused", timeout=30_000)
             card.get_by_role("button", name="Resume").click()

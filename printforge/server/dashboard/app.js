@@ -688,7 +688,7 @@ function renderDetail() {
     : "";
   const html = `
     <div style="display:flex;justify-content:space-between;align-items:center;gap:8px">
-      <div><b>${esc(j.request)}</b></div>${badge(j.state)}</div>
+      <div class="title"><b>${esc(state.uploadNames.get(j.job_id) || j.request)}</b></div>${badge(j.state)}</div>
     <div class="stages">${stages}</div>
     ${queueTools}
     ${question}
