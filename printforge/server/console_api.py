@@ -48,7 +48,7 @@ class _Console:
 def _console(ctx: CallContext, name: str) -> _Console:
     state = ctx.app[STATE_KEY]
     driver = state.orch.printers.get(name)
-    console = state.consoles.get(name)
+    console: _Console | None = state.consoles.get(name)
     if console is not None and console.driver is driver:
         return console
     if console is not None:
@@ -71,6 +71,12 @@ async def _handle_gcode(ctx: CallContext, p: GcodeParams) -> dict[str, Any]:
         raise InvalidTransition(
             f"printer {p.printer} is {status.state.value}: the console sends lines to a printer"
             " that is not printing (pause, resume and cancel are the printer's controls)"
+        )
+    reserved = ctx.app[STATE_KEY].orch.printers.reserved_by(p.printer)
+    if reserved is not None:
+        raise InvalidTransition(
+            f"printer {p.printer} is taken by job {reserved}, which starts or ends on it now:"
+            " send console lines once it is idle"
         )
     # UnsafeGcode (409) names the limit the line breaks; the state moves on only if it passes.
     console.gate.check(p.line, console.driver.material)
