@@ -21,6 +21,8 @@ __all__ = ["MAX_SEGMENTS", "register_layers"]
 # A browser draws this many segments at once without stalling; a denser layer is thinned
 # evenly and the answer says so (`"shown"` below `"segments_total"`).
 MAX_SEGMENTS = 20_000
+# States in which the printer streams a job's file; heating is its start G-code (layer 0).
+_STREAMING = {PrinterState.HEATING, PrinterState.PRINTING, PrinterState.PAUSED}
 # Parsed files kept per server: a farm watches a few prints at a time, not hundreds.
 CACHE_SIZE = 4
 
@@ -62,8 +64,7 @@ def _printing_layer(ctx: CallContext, job_id: str, printer: str | None) -> int |
         return None
     for status in ctx.app[STATE_KEY].orch.printers.statuses():
         if status.id == printer and status.job_id == job_id and status.progress is not None:
-            busy = status.state in {PrinterState.PRINTING, PrinterState.PAUSED}
-            return status.progress.layer if busy else None
+            return status.progress.layer if status.state in _STREAMING else None
     return None
 
 

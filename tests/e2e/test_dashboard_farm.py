@@ -37,7 +37,7 @@ def _serve(tmp_path: Path, sim_speed: float) -> ServeProcess:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServeProcess]:
     # Slow enough that a 20 mm cube prints for tens of seconds: the page is read mid-print.
-    proc = _serve(tmp_path, 20.0)
+    proc = _serve(tmp_path, 10.0)
     yield proc
     proc.stop()
 
@@ -87,17 +87,6 @@ def test_print_an_upload_and_watch_temperatures_layers_and_times(
             assert server.api("GET", f"/api/jobs/{job_id}")["source"] == "model"
             row.click()
 
-            # The temperature graph has drawn the heat-up: actual and target lines, hotend
-            # and bed, from the printer's own status.
-            graph = page.get_by_test_id("temps-virtual")
-            page.wait_for_function(
-                "() => Number(document.querySelector('[data-testid=temps-virtual]')"
-                "?.dataset.points) >= 2",
-                timeout=30_000,
-            )
-            for series in ("hotend-actual", "hotend-target", "bed-actual", "bed-target"):
-                expect(graph.locator(f"polyline[data-series={series}]")).to_have_count(1)
-
             # The layer view draws the layer being printed from the job's G-code, and follows
             # the printer as it climbs.
             view = page.get_by_test_id("layer-view")
@@ -105,10 +94,23 @@ def test_print_an_upload_and_watch_temperatures_layers_and_times(
                 """() => {
                     const v = document.querySelector('[data-testid=layer-view]');
                     const c = document.querySelector('#layer-canvas');
-                    return v && Number(v.dataset.layer) >= 2 && c && Number(c.dataset.drawn) > 0;
+                    return v && Number(v.dataset.layer) >= 2 && c && Number(c.dataset.drawn) > 0
+                        && v.textContent.includes('printing');
                 }""",
                 timeout=60_000,
             )
+            # Paused from the card, the print holds still while the page is read.
+            card = page.get_by_test_id("printer-virtual")
+            card.get_by_role("button", name="Pause").click()
+            expect(card).to_have_attribute("data-state", "paused", timeout=30_000)
+
+            # The temperature graph has drawn the heat-up: actual and target lines, hotend
+            # and bed, from the printer's own status.
+            graph = page.get_by_test_id("temps-virtual")
+            assert int(graph.get_attribute("data-points") or 0) >= 2
+            for series in ("hotend-actual", "hotend-target", "bed-actual", "bed-target"):
+                expect(graph.locator(f"polyline[data-series={series}]")).to_have_count(1)
+
             layers = int(view.get_attribute("data-layers") or 0)
             job = server.api("GET", f"/api/jobs/{job_id}")
             assert layers == job["gcode"]["layers"]
@@ -126,8 +128,9 @@ def test_print_an_upload_and_watch_temperatures_layers_and_times(
             view.get_by_role("button", name="live").click()
             expect(view).to_contain_text("printing", timeout=10_000)
 
+            card.get_by_role("button", name="Resume").click()
+            expect(card).to_have_attribute("data-state", "printing", timeout=30_000)
             # The picture in docs/server.md: a printing job, its layer, the printer's panel.
-            card = page.get_by_test_id("printer-virtual")
             card.get_by_role("button", name="Material · console").click()
             expect(page.get_by_test_id("printer-panel")).to_be_visible()
             page.screenshot(path=str(tmp_path / "dashboard-farm.png"), full_page=True)
@@ -135,11 +138,7 @@ def test_print_an_upload_and_watch_temperatures_layers_and_times(
             if keep:
                 shutil.copy(tmp_path / "dashboard-farm.png", Path(keep) / "dashboard-farm.png")
 
-            # Pause, resume and cancel from the printer's card; the cancelled job is retried.
-            card.get_by_role("button", name="Pause").click()
-            expect(card).to_have_attribute("data-state", "paused", timeout=30_000)
-            card.get_by_role("button", name="Resume").click()
-            expect(card).to_have_attribute("data-state", "printing", timeout=30_000)
+            # Cancelled from the card, the job is retried from its row.
             card.get_by_role("button", name="Cancel").click()
             expect(page.locator(f"#jobs tr[data-job='{job_id}']")).to_have_attribute(
                 "data-state", "cancelled", timeout=30_000
