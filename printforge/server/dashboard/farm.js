@@ -140,7 +140,9 @@ function renderPanel() {
   const p = name && state.printers.get(name);
   $("#printer-panel-card").classList.toggle("hidden", !p);
   if (!p) return;
-  const dis = canOperate() ? "" : "disabled";
+  // Material and spool are set by whoever tends the printer: the printer capability (admins).
+  const tends = Boolean(state.info && (state.info.capabilities || []).includes("printer"));
+  const dis = tends ? "" : 'disabled title="needs a key with the printer capability"';
   const materials = (state.info ? state.info.materials : []).map((m) =>
     `<option${m.toLowerCase() === String(p.material || "").toLowerCase() ? " selected" : ""}>${esc(m)}</option>`).join("");
   const spools = state.spools.filter((sp) => !sp.archived).map((sp) =>
