@@ -169,6 +169,7 @@ async def run_farm(
         taken: dict[str, float] = {}
         victim_owner: str | None = None
         gave_up = False
+        idle = 0
         while True:
             counts = await store.counts()
             done = counts["completed"] + counts["failed"] + counts["cancelled"]
@@ -195,7 +196,12 @@ async def run_farm(
                         taken[job_id] = now - killed_at
                 if now - killed_at > args.lease_s * 20:
                     gave_up = True  # never taken over: reported as such
-            if done >= jobs:
+            waiting = sum(counts[s] for s in ("queued", "researching", "designing", "slicing",
+                                                "printing"))  # fmt: skip
+            idle = idle + 1 if waiting == 0 else 0
+            # Everything ended (an interrupted print stays interrupted); seen twice, since an
+            # interrupted job is queued again in a second transaction.
+            if done >= jobs or idle >= 2:
                 break
             if time.monotonic() - started > args.timeout:
                 out["timed_out"] = True
