@@ -97,6 +97,15 @@ def test_a_disc_size_and_a_centre_hole() -> None:
     assert ext == pytest.approx([4, 60, 60], abs=0.3), text
 
 
+def test_one_standing_for_a_thing_is_no_number() -> None:
+    """ "the cracked one on my mixer" is a knob, not a 1 mm shaft: the fit of the mixer's
+    shaft is asked for; "a one inch cube" is still one inch."""
+    spec = parse_request("a knob to replace the cracked one on my stand mixer")
+    assert not any(r.value == 1.0 for r in spec.requirements if r.status == "built")
+    assert any(r.status == "not_built" for r in spec.requirements)
+    assert _node("a one inch cube")["size"] == pytest.approx([25.4] * 3)
+
+
 # Defaults where the part's standard gives one ---------------------------------------------------
 
 

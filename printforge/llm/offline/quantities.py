@@ -382,6 +382,15 @@ def number_words_to_digits(text: str) -> str:
         return f"{float(n) * part[m.group(2)]:g} "
 
     t = _COUNTED_FRACTION.sub(counted_fraction, t)
+    # "the broken one on my amp", "a new one for the door": "one" standing for a thing is no
+    # number (it was read as a 1 mm shaft); a word that is never a size takes its place.
+    t = re.sub(
+        r"\b((?:the|this|that|my|your|our|his|her|their|another|a|an)\s+(?:[a-z]+\s+){0,2}?)"
+        r"one\b(?=\s*(?:$|[,.;!?)]|(?:on|in|for|from|with|that|which|i|we|you|is|was|and|or|"
+        r"but|it|so|to)\b))",
+        r"\1item",
+        t,
+    )
     t = _cardinals(t)
     # "1 and a half", "2 and a quarter": what text2num leaves of a mixed number.
     t = re.sub(
