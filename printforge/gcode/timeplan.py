@@ -33,7 +33,9 @@ __all__ = [
     "WAIT_CODES",
     "PlanPoint",
     "TimePlan",
+    "is_layer_change",
     "m73_lines",
+    "m73_mark",
     "plan_file",
     "plan_text",
     "with_m73",
@@ -222,7 +224,8 @@ def m73_lines(done: np.ndarray) -> list[tuple[int, str]]:
     return [(int(i), f"M73 P{percent[i]} R{minutes[i]}") for i in np.flatnonzero(change)]
 
 
-def _m73(planned: float, total: float) -> str:
+def m73_mark(planned: float, total: float) -> str:
+    """The `M73 P R` line for a point `planned` seconds into a plan of `total` seconds."""
     percent = int(planned * 100.0 // total) if total > 0 else 100
     return f"M73 P{min(percent, 100)} R{max(int(-(-(total - planned) // 60)), 0)}"
 
@@ -239,7 +242,7 @@ def with_m73(text: str, profile: PrinterProfile) -> str:
     plan = plan_text(text, profile)
     total = plan.total_s
     lines = split_lines(text)
-    layered = any(_is_layer_change(raw) for raw in lines)
+    layered = any(is_layer_change(raw) for raw in lines)
     marks = {} if layered else dict(m73_lines(plan.done_s))
     out: list[str] = []
     index = 0  # commands before this line
@@ -247,9 +250,9 @@ def with_m73(text: str, profile: PrinterProfile) -> str:
     for raw in lines:
         mark = None
         if index == 0 and strip_comment(raw):
-            mark = _m73(0.0, total)
-        elif _is_layer_change(raw) and index > 0:
-            mark = _m73(float(plan.done_s[index - 1]), total)
+            mark = m73_mark(0.0, total)
+        elif is_layer_change(raw) and index > 0:
+            mark = m73_mark(float(plan.done_s[index - 1]), total)
         elif strip_comment(raw):
             mark = marks.get(index)
         if mark is not None and mark != last:
@@ -262,5 +265,6 @@ def with_m73(text: str, profile: PrinterProfile) -> str:
     return "\n".join(out) + "\n"
 
 
-def _is_layer_change(raw: str) -> bool:
+def is_layer_change(raw: str) -> bool:
+    """Whether a line is a slicer's layer-change comment."""
     return raw.startswith((";LAYER:", ";LAYER_CHANGE"))

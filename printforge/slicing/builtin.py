@@ -6,7 +6,7 @@ import ctypes
 import time
 from pathlib import Path
 
-from printforge.gcode.timeplan import with_m73
+from printforge.gcode.timed_text import with_m73_parts
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import InputError
 from printforge.runtime.workers import run_cpu
@@ -16,7 +16,7 @@ from printforge.slicing.objects import find_objects
 from printforge.slicing.params import SliceParams
 from printforge.slicing.sections import slice_mesh
 from printforge.slicing.toolpath import Layer, layer_heights, plan_layers
-from printforge.slicing.writer import write_gcode
+from printforge.slicing.writer import write_parts
 
 __all__ = ["BuiltinEngine", "slice_file"]
 
@@ -65,12 +65,14 @@ def slice_file(
     layers = plan_layers(regions, tops, thick, params, _bed_box(profile), objects)
     report(0.7, "writing G-code")
     header = _header(params, profile, len(layers)) + f"; objects = {len(objects)}\n"
-    text = "".join(write_gcode(layers, params, profile, header, objects))
+    parts = list(write_parts(layers, params, profile, header, objects))
     del mesh, regions, layers
     report(0.9, "timing the layers")
     # The file carries its time plan (M73 P R, as PrusaSlicer writes it) so that printers and
-    # every driver's ETA start from it.
-    text = with_m73(text, profile)
+    # every driver's ETA start from it; the writer's extrusion runs are timed from the numbers
+    # it wrote, not parsed back.
+    text = with_m73_parts(parts, profile)
+    del parts
     tmp = out.with_name(out.name + ".part")
     with tmp.open("w", encoding="ascii", newline="\n") as f:
         f.write(text)

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from printforge.gcode.timed_text import Run
 from printforge.models.printer import PrinterProfile
 from printforge.slicing.objects import PlateObject, end_label, label_preamble, start_label
 from printforge.slicing.params import SliceParams
 from printforge.slicing.template import heat_up, render
 from printforge.slicing.toolpath import Layer
 
-__all__ = ["template_values", "write_gcode"]
+__all__ = ["template_values", "write_gcode", "write_parts"]
 
 # Travel below this needs no move at all.
 _TINY = 1e-3
@@ -54,6 +55,18 @@ def write_gcode(
 ) -> Iterator[str]:
     """The file's text in chunks (one per layer plus start and end). With `objects`, each
     object's paths are labelled for the profile's firmware (see `objects`)."""
+    for part in write_parts(layers, params, profile, header, objects):
+        yield part if isinstance(part, str) else part.text
+
+
+def write_parts(
+    layers: list[Layer],
+    params: SliceParams,
+    profile: PrinterProfile,
+    header: str = "",
+    objects: list[PlateObject] | None = None,
+) -> Iterator[str | Run]:
+    """`write_gcode`'s text as pieces, the extrusion runs as `Run`s that carry their numbers."""
     top_z = layers[-1].z if layers else 0.0
     values = template_values(profile, params, top_z)
     start = render(profile.start_gcode, values, profile, "start_gcode")
@@ -64,8 +77,21 @@ def write_gcode(
     yield "".join(out)
     w = _Writer(params, profile, objects)
     for layer in layers:
-        yield w.layer(layer)
+        yield from w.layer(layer)
     yield w.finish() + end
+
+
+def _run(xs: list[float], ys: list[float], es: list[float], f: float) -> Run:
+    """One path's extruding moves: their text and the values it states (`gcode.timed_text`
+    times them without parsing them back). `round(v, 3)` is the double `:.3f` writes."""
+    x = [round(v, 3) for v in xs]
+    y = [round(v, 3) for v in ys]
+    e = [round(v, 5) for v in es]
+    lines = [f"G1 X{x[0]:.3f} Y{y[0]:.3f} E{e[0]:.5f} F{f:.0f}\n"]
+    lines += [
+        f"G1 X{a:.3f} Y{b:.3f} E{c:.5f}\n" for a, b, c in zip(x[1:], y[1:], e[1:], strict=True)
+    ]
+    return Run("".join(lines), np.array(x), np.array(y), np.array(e), float(round(f)))
 
 
 class _Writer:
@@ -99,9 +125,9 @@ class _Writer:
             "brim": p.first_layer_speed,
         }
 
-    def layer(self, layer: Layer) -> str:
+    def layer(self, layer: Layer) -> list[str | Run]:
         p = self.p
-        out = [f";LAYER:{layer.index}\n;Z:{layer.z:.3f}\n"]
+        out: list[str | Run] = [f";LAYER:{layer.index}\n;Z:{layer.z:.3f}\n"]
         if layer.index == 1:
             if p.hotend_temp != p.first_layer_hotend_temp:
                 out.append(f"M104 S{p.hotend_temp:g}\n")
@@ -149,28 +175,17 @@ class _Writer:
                 # Variable width (gap fill): each segment's flow from its own width.
                 w = (path.widths[1:] + path.widths[:-1]) / 2
                 e = seg * p.e_per_mm_array(w, layer.height)
-            xs = pts[1:, 0].tolist()
-            ys = pts[1:, 1].tolist()
-            es = e.tolist()
-            out.append(f"G1 X{xs[0]:.3f} Y{ys[0]:.3f} E{es[0]:.5f} F{f:.0f}\n")
-            out.append(
-                "".join(
-                    [
-                        f"G1 X{x:.3f} Y{y:.3f} E{de:.5f}\n"
-                        for x, y, de in zip(xs[1:], ys[1:], es[1:], strict=True)
-                    ]
-                )
-            )
-            self.x, self.y = xs[-1], ys[-1]
+            out.append(_run(pts[1:, 0].tolist(), pts[1:, 1].tolist(), e.tolist(), f))
+            self.x, self.y = float(pts[-1, 0]), float(pts[-1, 1])
             self.f = f
         # Every object's part of a layer is closed within it: the layer change and the wait
         # belong to no object.
         self._label(out, -1)
         if wait > 0 and layer.paths:
             self._wait_aside(out, layer, wait)
-        return "".join(out)
+        return out
 
-    def _label(self, out: list[str], obj: int) -> None:
+    def _label(self, out: list[str | Run], obj: int) -> None:
         """Close the open object's label and open `obj`'s (-1: none), if they differ."""
         if obj == self.obj or not self.objects:
             return
@@ -216,7 +231,7 @@ class _Writer:
             lo, hi = (mid, hi) if duration(mid) > target else (lo, mid)
         return hi, 0.0
 
-    def _wait_aside(self, out: list[str], layer: Layer, seconds: float) -> None:
+    def _wait_aside(self, out: list[str | Run], layer: Layer, seconds: float) -> None:
         """Lift off the layer, move beside the part and dwell: the layer below cools while
         the nozzle neither presses on it nor oozes onto it."""
         p = self.p
@@ -238,13 +253,13 @@ class _Writer:
             self.x, self.y = x, y
         out.append(f"G4 P{round(seconds * 1000)}\n")
 
-    def _fan(self, out: list[str], value: int) -> None:
+    def _fan(self, out: list[str | Run], value: int) -> None:
         """Set the fan (0-255) if it is not already there."""
         if value != self.fan:
             out.append(f"M106 S{value}\n" if value > 0 else "M107\n")
             self.fan = value
 
-    def _travel(self, out: list[str], x: float, y: float, inside: bool = False) -> None:
+    def _travel(self, out: list[str | Run], x: float, y: float, inside: bool = False) -> None:
         p = self.p
         dist = math.hypot(x - self.x, y - self.y) if not math.isnan(self.x) else math.inf
         if dist < _TINY:
@@ -266,20 +281,20 @@ class _Writer:
 
     # `retracted` is the one record of the filament's state: `_retract` and `_unretract` are
     # its only writers, travel only ever retracts, and every path primes before extruding.
-    def _retract(self, out: list[str]) -> None:
+    def _retract(self, out: list[str | Run]) -> None:
         p = self.p
         if not self.retracted and p.retract_length > 0:
             out.append(f"G1 E{-p.retract_length:.5f} F{p.retract_speed * 60:.0f}\n")
             self.retracted = True
 
-    def _unretract(self, out: list[str]) -> None:
+    def _unretract(self, out: list[str | Run]) -> None:
         p = self.p
         if self.retracted:
             out.append(f"G1 E{p.retract_length:.5f} F{p.retract_speed * 60:.0f}\n")
             self.retracted = False
 
     def finish(self) -> str:
-        out: list[str] = []
+        out: list[str | Run] = []
         self._retract(out)
         out.append("M107\n")
-        return "".join(out)
+        return "".join(p for p in out if isinstance(p, str))  # retraction and fan: text only
