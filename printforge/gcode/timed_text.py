@@ -24,7 +24,7 @@ from printforge.gcode.timeplan import is_layer_change, m73_mark, with_m73
 from printforge.gcode.timing import estimate_time
 from printforge.models.printer import PrinterProfile
 
-__all__ = ["Run", "with_m73_parts"]
+__all__ = ["PartsPlan", "Run", "plan_parts", "with_m73_parts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,28 +71,40 @@ def _run_rows(reader: Reader, run: Run, first_unit: int) -> np.ndarray | None:
     return rows
 
 
-def with_m73_parts(parts: Iterable[str | Run], profile: PrinterProfile) -> str:
-    """`with_m73("".join(text of parts), profile)`, reading only the parts that are text."""
-    parts = list(parts)
+# What a piece of the file is, for where the marks go.
+_OTHER, _COMMAND, _LAYER, _RUN = 0, 1, 2, 3
+
+
+@dataclass(slots=True)
+class PartsPlan:
+    """The file as pieces - (text, commands before it, kind) - and the planned seconds at the
+    end of each command, as `timeplan.plan_text(text).done_s` has them."""
+
+    pieces: list[tuple[str, int, int]]
+    done_s: np.ndarray
+
+
+def plan_parts(parts: Iterable[str | Run], profile: PrinterProfile) -> PartsPlan | None:
+    """The plan of the parts' text, reading only the parts that are text; None when `with_m73`
+    would plan it another way (its own M73 marks, no layer comments) or a Run cannot stand for
+    its lines (the modes in force, a text part not ending its line)."""
     reader = Reader(profile)
     x, y, z, e = reader.state.machine()
     pending: list[tuple[float, ...]] = [(x, y, z, e, reader.state.feed, reader.state.accel, -1)]
     blocks: list[np.ndarray] = []
     dwell: list[float] = []  # per command
-    # The file as pieces: (text, commands before it, 1 command / 2 layer change / 0 other).
     pieces: list[tuple[str, int, int]] = []
-    buffer = ""
 
-    def flush_text(text: str) -> bool:
+    def read_text(text: str) -> bool:
         for raw in split_lines(text):
             cmd = strip_comment(raw)
             if not cmd:
-                pieces.append((raw, len(dwell), 2 if is_layer_change(raw) else 0))
+                pieces.append((raw, len(dwell), _LAYER if is_layer_change(raw) else _OTHER))
                 continue
             line = parse_line(cmd)
             if line is not None and line.code == "M73":
                 return False  # the file's own marks: `with_m73` anchors to them
-            pieces.append((raw, len(dwell), 1))
+            pieces.append((raw, len(dwell), _COMMAND))
             step = reader.step(line) if line is not None else None
             if step is not None and step.points:
                 extra = (step.feed, step.accel, len(dwell))
@@ -100,53 +112,56 @@ def with_m73_parts(parts: Iterable[str | Run], profile: PrinterProfile) -> str:
             dwell.append(step.dwell_s if step is not None else 0.0)
         return True
 
-    def fallback() -> str:
-        return with_m73("".join(p if isinstance(p, str) else p.text for p in parts), profile)
-
+    buffer = ""
     for part in parts:
         if isinstance(part, str):
             buffer += part
             continue
-        if buffer and not buffer.endswith("\n"):
-            return fallback()
-        if not flush_text(buffer):
-            return fallback()
+        if (buffer and not buffer.endswith("\n")) or not read_text(buffer):
+            return None
         buffer = ""
         first = len(dwell)
         rows = _run_rows(reader, part, first)
         if rows is None:
-            return fallback()
-        if pending:
-            blocks.append(np.asarray(pending, dtype=float))
-            pending = []
+            return None
+        blocks.append(np.asarray(pending, dtype=float).reshape(-1, 7))
+        pending.clear()
         blocks.append(rows)
         dwell.extend([0.0] * len(rows))
-        pieces.append((part.text, first, 3))
-    if not flush_text(buffer):
-        return fallback()
-    if not any(kind == 2 for _, _, kind in pieces) or not dwell:
-        return fallback()  # marks wherever the percent changes: `with_m73`'s other way
-    if pending:
-        blocks.append(np.asarray(pending, dtype=float))
+        pieces.append((part.text, first, _RUN))
+    if not read_text(buffer) or not dwell:
+        return None
+    if not any(kind == _LAYER for _, _, kind in pieces):
+        return None  # marks wherever the percent changes: `with_m73`'s other way
+    blocks.append(np.asarray(pending, dtype=float).reshape(-1, 7))
     a = np.concatenate(blocks)
     move_s = estimate_time(np.diff(a[:, :4], axis=0), a[1:, 4], a[1:, 5], profile)
     n = len(dwell)
     per_command = np.asarray(dwell, dtype=float)
     if len(move_s):
         per_command += np.bincount(a[1:, 6].astype(int), weights=move_s, minlength=n)[:n]
-    done = np.cumsum(per_command)
+    return PartsPlan(pieces, np.cumsum(per_command))
+
+
+def with_m73_parts(parts: Iterable[str | Run], profile: PrinterProfile) -> str:
+    """`with_m73("".join(text of parts), profile)`, reading only the parts that are text."""
+    parts = list(parts)
+    plan = plan_parts(parts, profile)
+    if plan is None:
+        return with_m73("".join(p if isinstance(p, str) else p.text for p in parts), profile)
+    done = plan.done_s
     total = float(done[-1])
     out: list[str] = []
     last = ""
-    for text, before, kind in pieces:
+    for text, before, kind in plan.pieces:
         mark = None
-        if kind in (1, 3) and before == 0:
+        if kind in (_COMMAND, _RUN) and before == 0:
             mark = m73_mark(0.0, total)
-        elif kind == 2 and before > 0:
+        elif kind == _LAYER and before > 0:
             mark = m73_mark(float(done[before - 1]), total)
         if mark is not None and mark != last:
             out.append(mark + "\n")
             last = mark
-        out.append(text if kind == 3 else text + "\n")
+        out.append(text if kind == _RUN else text + "\n")
     out.append("M73 P100 R0\n")
     return "".join(out)

@@ -6,7 +6,7 @@ import ctypes
 import time
 from pathlib import Path
 
-from printforge.gcode.timed_text import with_m73_parts
+from printforge.gcode.timed_text import Run, with_m73_parts
 from printforge.models.printer import MaterialProfile, PrinterProfile
 from printforge.runtime.errors import InputError
 from printforge.runtime.workers import run_cpu
@@ -18,7 +18,7 @@ from printforge.slicing.sections import slice_mesh
 from printforge.slicing.toolpath import Layer, layer_heights, plan_layers
 from printforge.slicing.writer import write_parts
 
-__all__ = ["BuiltinEngine", "slice_file"]
+__all__ = ["BuiltinEngine", "slice_file", "slice_parts"]
 
 
 class BuiltinEngine(SlicerEngine):
@@ -46,27 +46,7 @@ def slice_file(
     """Blocking: slice `model` centred on the bed into `out`."""
     t0 = time.perf_counter()
     report = progress or (lambda fraction, message: None)
-    mesh = load_mesh(model)
-    lo, hi = mesh.bounds
-    check_fits(
-        (float(hi[0] - lo[0]), float(hi[1] - lo[1]), float(hi[2] - lo[2])), profile, model.name
-    )
-    place_on_bed(mesh, profile)
-    height = float(mesh.bounds[1][2])
-    if height < params.first_layer_height / 2:
-        raise InputError(f"model {model.name} is {height:.3f} mm tall, too thin for one layer")
-    report(0.1, "cutting layers")
-    tops, thick = layer_heights(height, params)
-    regions = slice_mesh(mesh, tops - thick / 2)
-    if all(r.is_empty for r in regions):
-        raise InputError(f"model {model.name} has no printable cross-section")
-    objects = find_objects(regions, model.stem)
-    report(0.3, f"planning {len(tops)} layers")
-    layers = plan_layers(regions, tops, thick, params, _bed_box(profile), objects)
-    report(0.7, "writing G-code")
-    header = _header(params, profile, len(layers)) + f"; objects = {len(objects)}\n"
-    parts = list(write_parts(layers, params, profile, header, objects))
-    del mesh, regions, layers
+    parts = slice_parts(model, params, profile, report)
     report(0.9, "timing the layers")
     # The file carries its time plan (M73 P R, as PrusaSlicer writes it) so that printers and
     # every driver's ETA start from it; the writer's extrusion runs are timed from the numbers
@@ -86,6 +66,37 @@ def slice_file(
         wall_s=round(time.perf_counter() - t0, 3),
         settings=params.model_dump(),
     )
+
+
+def slice_parts(
+    model: Path,
+    params: SliceParams,
+    profile: PrinterProfile,
+    report: Progress | None = None,
+) -> list[str | Run]:
+    """Blocking: the G-code of `model` centred on the bed, as the writer's parts (no M73)."""
+    report = report or (lambda fraction, message: None)
+    mesh = load_mesh(model)
+    lo, hi = mesh.bounds
+    check_fits(
+        (float(hi[0] - lo[0]), float(hi[1] - lo[1]), float(hi[2] - lo[2])), profile, model.name
+    )
+    place_on_bed(mesh, profile)
+    height = float(mesh.bounds[1][2])
+    if height < params.first_layer_height / 2:
+        raise InputError(f"model {model.name} is {height:.3f} mm tall, too thin for one layer")
+    report(0.1, "cutting layers")
+    tops, thick = layer_heights(height, params)
+    regions = slice_mesh(mesh, tops - thick / 2)
+    if all(r.is_empty for r in regions):
+        raise InputError(f"model {model.name} has no printable cross-section")
+    objects = find_objects(regions, model.stem)
+    report(0.3, f"planning {len(tops)} layers")
+    layers = plan_layers(regions, tops, thick, params, _bed_box(profile), objects)
+    report(0.7, "writing G-code")
+    header = _header(params, profile, len(layers)) + f"; objects = {len(objects)}\n"
+    del mesh, regions
+    return list(write_parts(layers, params, profile, header, objects))
 
 
 def _release_heap() -> None:
