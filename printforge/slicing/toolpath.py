@@ -141,7 +141,9 @@ def _plan(
 
     solid = _solid_areas(regions_arr, inner, params, spacings)
     narrow = _narrow(inner, spacings)
+    cores, core_rest = _cores(inner, narrow, spacings)
     between = shapely.union(_gaps(regions_arr, loops_by_k, widths, spacings), narrow)
+    between = shapely.union(between, core_rest)
     gap_lines = _gap_lines(between, _thin_walls(regions_arr, loops_by_k[0], widths), thick, widths)
     # Sparse lines reach a little past `inner` into the perimeters; travel that far is still
     # inside the walls.
@@ -150,11 +152,12 @@ def _plan(
     bridges = find_bridges(regions_arr, inner, solid, widths)
     bridged = [k for k in range(n) if bridges[k]]
     sparse = shapely.difference(inner, solid)
-    has_narrow = ~shapely.is_empty(narrow)
+    taken = shapely.union(narrow, cores)
+    has_narrow = ~shapely.is_empty(taken)
     if has_narrow.any():
         solid = solid.copy()
-        solid[has_narrow] = shapely.difference(solid[has_narrow], narrow[has_narrow])
-        sparse[has_narrow] = shapely.difference(sparse[has_narrow], narrow[has_narrow])
+        solid[has_narrow] = shapely.difference(solid[has_narrow], taken[has_narrow])
+        sparse[has_narrow] = shapely.difference(sparse[has_narrow], taken[has_narrow])
     if bridged:
         taken_by = np.array(
             [shapely.union_all([b.area for b in bridges[k]]) for k in bridged], dtype=object
@@ -193,6 +196,7 @@ def _plan(
             if layer.paths:
                 pos = layer.paths[-1].points[-1]
         loops = [_rings(loops_by_k[k][i]) for k in range(per)]
+        core_loops = _rings(shapely.buffer(cores[i], -s / 2, join_style="mitre", mitre_limit=3.0))
         # What holds this layer's walls up: the layer below grown by half a line width. A
         # perimeter outside it has more than half its width over air (PrusaSlicer's rule).
         below = None
@@ -229,6 +233,7 @@ def _plan(
                 open_top[i],
                 between[i] if rims[i] else None,
                 top_face[i],
+                core_loops,
             )
             _mark_inside_travel(paths, travel_area[i])
             for path in paths:
@@ -260,6 +265,7 @@ def _island_paths(
     open_top: shapely.Geometry | None = None,
     strips: shapely.Geometry | None = None,
     top_face: shapely.Geometry | None = None,
+    core_loops: list[tuple[np.ndarray, Polygon]] | None = None,
 ) -> list[Path]:
     # Inner perimeters first, the visible external one last, then this island's infill, so the
     # nozzle finishes one island before travelling to the next.
@@ -273,6 +279,12 @@ def _island_paths(
                     paths.append(Path(role, ring))
                 else:
                     paths += _split_overhang(ring, role, below, params.extrusion_width)
+    # A wall's core too narrow for infill lines gets a loop along it, like one more perimeter
+    # (what is left in its middle is gap fill), where lines at the infill angle would cross
+    # it as runs of short diagonals.
+    for ring, _ in core_loops or ():
+        if alone or shapely.contains_xy(island, ring[0, 0], ring[0, 1]):
+            paths.append(Path("solid", ring))
     if gap:
         mine = gap if alone else [g for g in gap if shapely.contains_xy(island, *g.points[0])]
         start = paths[-1].points[-1] if paths else pos
@@ -410,6 +422,35 @@ def _narrow(inner: np.ndarray, spacings: np.ndarray) -> np.ndarray:
         # The corners a mitred opening does not restore are slivers, not strips.
         out[todo] = _opening(rest, GAP_MIN_WIDTH_MM / 4)
     return out
+
+
+def _cores(
+    inner: np.ndarray, narrow: np.ndarray, spacings: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parts of the infill area too wide for one gap-fill line but narrower than
+    NARROW_SPARSE_SPACINGS spacings (a 3 mm wall's 1.3 mm core), and what a loop a half
+    spacing inside each leaves in its middle (for gap fill).
+
+    Solid lines at the infill angle cross such a core as runs of short diagonals; a loop
+    along it (PrusaSlicer lays these along the core, or concentric) prints it in long moves.
+    """
+    r = NARROW_SPARSE_SPACINGS * spacings / 2
+    wide = _opening(inner, r)
+    cores = np.empty(len(inner), dtype=object)
+    cores[:] = [Polygon()] * len(inner)
+    rest = cores.copy()
+    todo = shapely.area(inner) - shapely.area(wide) > GAP_MIN_WIDTH_MM**2
+    if not todo.any():
+        return cores, rest
+    band = shapely.difference(shapely.difference(inner[todo], wide[todo]), narrow[todo])
+    # Only what is at least a loop's band wide: the mitred opening's corner slivers are not.
+    band = _opening(band, spacings[todo] / 2)
+    cores[todo] = band
+    rest[todo] = _opening(
+        shapely.buffer(band, -spacings[todo], join_style="mitre", mitre_limit=3.0),
+        GAP_MIN_WIDTH_MM / 4,
+    )
+    return cores, rest
 
 
 def _gap_lines(

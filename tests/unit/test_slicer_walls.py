@@ -269,3 +269,36 @@ def test_the_rim_of_a_thin_wall_has_no_corner_specks(tmp_path: Path) -> None:
     ]
     assert not specks, f"{len(specks)} specks, {sum(specks):.4f} mm²"
     assert twice / section.area < 0.01
+
+
+# --- 8. a 1.3 mm core --------------------------------------------------------------------------
+
+
+def test_a_3mm_walls_core_is_laid_along_the_wall_not_across_it(tmp_path: Path) -> None:
+    # Two perimeters a side leave a 1.3 mm core in a 3 mm wall: too narrow for sparse infill,
+    # too wide for one gap-fill line. It was filled solid at ±45°, runs of 1.9 mm diagonals;
+    # PrusaSlicer lays it along the wall. Now it gets a loop along it, the rest of its middle
+    # gap fill; the wall stays covered once, with no void.
+    wall = 3.0
+    text = _slice(tmp_path, _open_box(wall, 40, 30, 5), _params(skirt_loops=0))
+    strokes = _walk(text)
+    section = shapely.difference(
+        shapely.box(90, 95, 130, 125), shapely.box(90 + wall, 95 + wall, 130 - wall, 125 - wall)
+    )
+    for z in (2.0, 3.0):
+        layer = [s for s in strokes if abs(s.z - z) < 1e-6 and s.length > 1e-6]
+        # A box's walls run along X or Y: a move at an angle to both, longer than a gap line's
+        # chamfer at a corner (0.16 mm) and shorter than the wall is thick twice, crosses it.
+        across = [
+            s
+            for s in layer
+            if min(abs(s.a[0] - s.b[0]), abs(s.a[1] - s.b[1])) > 0.2 * s.length
+            and 0.5 < s.length < 2 * wall
+        ]
+        assert not across, f"z {z}: {len(across)} short diagonals, e.g. {across[0]}"
+        assert sum(s.length for s in layer if s.role == "solid") > 4 * 30
+        cover, twice = _layer_cover(strokes, z, 0.2)
+        voids = shapely.get_parts(shapely.difference(section, cover))
+        largest = max((v.area for v in voids), default=0.0)
+        assert largest <= 0.05, f"z {z}: a {largest:.3f} mm² void in the wall"
+        assert twice / section.area < 0.025, f"z {z}: {100 * twice / section.area:.1f} % twice"
