@@ -31,6 +31,9 @@ GAP_MIN_WIDTH_MM = 0.2
 # and cross a narrow strip as short diagonals.
 NARROW_FILL_SPACINGS = 2.0
 THIN_WALL_MIN_AREA_MM2 = 0.05
+# A core (see `_cores`) gets a loop along it when perimeter² > this × area: a strip about
+# six times as long as it is wide (a square gives 16).
+CORE_MIN_ASPECT = 32.0
 # A slope's solid ring follows the offsets of several layers' outlines, each with every
 # vertex of the mesh's cut; fill lines clip against it, so it is simplified this far first.
 SHELL_SIMPLIFY_MM = 0.02
@@ -445,6 +448,16 @@ def _cores(
     band = shapely.difference(shapely.difference(inner[todo], wide[todo]), narrow[todo])
     # Only what is at least a loop's band wide: the mitred opening's corner slivers are not.
     band = _opening(band, spacings[todo] / 2)
+    # Only long cores: a 3 mm pin's square core is no run of diagonals, and a loop around it
+    # would leave its corners and middle open.
+    parts, index = shapely.get_parts(band, return_index=True)
+    long = shapely.length(parts) ** 2 > CORE_MIN_ASPECT * shapely.area(parts)
+    band = np.empty(len(band), dtype=object)
+    band[:] = [Polygon()] * len(band)
+    if long.any():
+        kept = np.flatnonzero(long)
+        for j in np.unique(index[kept]):
+            band[j] = shapely.union_all(parts[kept[index[kept] == j]])
     cores[todo] = band
     rest[todo] = _opening(
         shapely.buffer(band, -spacings[todo], join_style="mitre", mitre_limit=3.0),
