@@ -1,9 +1,9 @@
 """The benchmark's test parts, built with manifold3d, plus the shared STL models.
 
-Each part isolates one of issue 13's failures: walls from one line to seven lines thick (3 mm: a 1.3 mm core), thin
-letter-like strokes (many small islands per layer), a fin thinner than two lines, a sphere
-(shallow slopes near its top), a slab bridging two pillars, a cube with a round hole, and a pin
-with a tiny layer.
+Each part isolates one of issue 13's failures: walls from one line to seven lines thick (3 mm:
+a 1.3 mm core between the perimeters), thin letter-like strokes (many small islands per
+layer), a fin thinner than two lines, a sphere (shallow slopes near its top), a slab bridging
+two pillars, a cube with a round hole, and a pin with a tiny layer.
 """
 
 from __future__ import annotations
