@@ -386,8 +386,9 @@ def number_words_to_digits(text: str) -> str:
     # number (it was read as a 1 mm shaft); a word that is never a size takes its place.
     t = re.sub(
         r"\b((?:the|this|that|my|your|our|his|her|their|another|a|an)\s+(?:[a-z]+\s+){0,2}?)"
-        r"one\b(?=\s*(?:$|[,.;!?)]|(?:on|in|for|from|with|that|which|i|we|you|is|was|and|or|"
-        r"but|it|so|to)\b))",
+        # Not before "and a half", "or", "to", "in" (a number's company: "one and a half
+        # inch", "one in long").
+        r"one\b(?=\s*(?:$|[,.;!?)]|(?:on|for|from|with|that|which|i|we|you|was|but|it|so)\b))",
         r"\1item",
         t,
     )
