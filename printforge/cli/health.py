@@ -22,9 +22,15 @@ async def _handle_health(args: argparse.Namespace) -> int:
     from printforge.cli import load_cli_settings
     from printforge.orchestrator.service import Orchestrator
     from printforge.runtime.errors import DataDirBusy
+    from printforge.runtime.lock import live_instances
 
     settings = load_cli_settings(args)
     try:
+        # With leases this command could join a running server's data directory; its printers
+        # are the server's to report, so it is asked instead, as without leases.
+        for info in live_instances(settings.data_dir):
+            if info.get("url"):
+                raise DataDirBusy("a printforge serve shares this data directory", holder=info)
         async with Orchestrator(settings) as orch:
             for name, agent in orch.agents.items():
                 record = await agent.health()

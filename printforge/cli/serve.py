@@ -123,7 +123,7 @@ async def _handle_serve(args: argparse.Namespace) -> int:
         port = runner.addresses[0][1] if runner.addresses else settings.server.port
         # Another command pointed at this data directory is told where to submit instead.
         local_host = settings.server.host if settings.server.host not in _ANY else "127.0.0.1"
-        app[STATE_KEY].orch.lock.describe(url=f"http://{local_host}:{port}")
+        app[STATE_KEY].orch.describe(url=f"http://{local_host}:{port}")
         # One line on stdout that scripts (and the tests) wait for.
         print(f"printforge serving on http://{settings.server.host}:{port}/", flush=True)
         await stop.wait()

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from printforge.models.job import Job, StageName
 from printforge.orchestrator.storesql import SqlJobStore
+from printforge.runtime.lock import INSTANCES, holder_info, read_mark, write_mark
 from printforge.runtime.paths import private_dir
 
 __all__ = ["InstanceMark", "LeaseKeeper", "LeaseLost", "instance_id"]
@@ -53,9 +54,12 @@ class InstanceMark:
     """This instance's liveness mark in the data directory, and the marks of dead ones."""
 
     def __init__(self, data_dir: Path, instance: str) -> None:
-        self.folder = data_dir / "instances"
+        self.folder = data_dir / INSTANCES
         self.instance = instance
         self._fd: int | None = None
+        # Who this is, for commands that look for a running server (runtime/lock.py): the id
+        # the sweeps read, and what the shared data-dir lock cannot say of its holders.
+        self._info: dict[str, Any] = {"instance": instance}
 
     def acquire(self) -> None:
         if self._fd is not None:
@@ -67,9 +71,16 @@ class InstanceMark:
         tmp = final.with_suffix(".new")
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.pwrite(fd, self.instance.encode(), 0)
+        self._info.update(holder_info())
+        write_mark(fd, self._info)
         os.replace(tmp, final)
         self._fd = fd
+
+    def describe(self, **info: Any) -> None:
+        """Add what others should know of this instance, e.g. the URL a server listens on."""
+        self._info.update(info)
+        if self._fd is not None:
+            write_mark(self._fd, self._info)
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -100,7 +111,7 @@ class InstanceMark:
                 os.close(fd)
                 continue  # alive
             try:
-                name = os.pread(fd, 512, 0).decode(errors="replace").strip()
+                name = str(read_mark(fd).get("instance", ""))
                 if name:
                     found.append(name)
                 # Removed only once its leases are settled: a crash of this sweep leaves the

@@ -146,6 +146,13 @@ class Orchestrator:
     ) -> None:
         await self.stop()
 
+    def describe(self, **info: Any) -> None:
+        """Tell other commands on this data directory about this orchestrator (a server's URL):
+        in the lock file when it holds it alone, in its instance mark when it shares it."""
+        self.lock.describe(**info)
+        if self.leases is not None:
+            self.leases.mark.describe(**info)
+
     # lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         if self._started:

@@ -140,7 +140,8 @@ class StoreSettings(BaseModel):
     leases: bool | None = Field(
         None,
         description="claim each job with a lease instead of locking the data directory, so"
-        " several orchestrators share the store; default: on with PostgreSQL, off with SQLite",
+        " several orchestrators share the store (on by default; false: one orchestrator per"
+        " data directory, under an exclusive lock)",
     )
     lease_s: float = Field(
         10.0,
@@ -348,9 +349,9 @@ class Settings(BaseSettings):
     @property
     def store_leases(self) -> bool:
         """Whether orchestrators claim jobs with leases (and share the data directory)."""
-        if self.store.leases is not None:
-            return self.store.leases
-        return not self.store_url.startswith("sqlite:")
+        # On by default with SQLite too (issue 16): two `printforge run` on one data directory
+        # run side by side, and a start recovers only jobs whose instance is gone.
+        return True if self.store.leases is None else self.store.leases
 
 
 # loading ---------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
-"""One orchestrator per data directory: a second one is refused before it touches the store,
-so it can never "recover" (interrupt and re-run) jobs a live server is printing."""
+"""The data-directory lock. With leases (the default, issue 16) orchestrators share it and a
+start recovers only jobs whose instance is gone; a command beside a `printforge serve` still
+finds the server (its instance mark carries the URL). With leases turned off, one orchestrator
+per data directory: a second one is refused before it touches the store, so it can never
+"recover" (interrupt and re-run) jobs a live server is printing."""
 
 from __future__ import annotations
 
@@ -21,12 +24,20 @@ from tests.fakes.serve_process import REPO, ServeProcess
 KEY = "lock-admin-key-0123456789"
 
 
-def settings_for(data: Path, sim_speed: float = 5000.0):  # type: ignore[no-untyped-def]
-    return load_settings(overrides={"data_dir": str(data), "mock": True, "sim_speed": sim_speed})
+def settings_for(data: Path, sim_speed: float = 5000.0, *, leases: bool = False):  # type: ignore[no-untyped-def]
+    # Leases off unless asked: this module tests the exclusive lock they replace by default.
+    return load_settings(
+        overrides={
+            "data_dir": str(data),
+            "mock": True,
+            "sim_speed": sim_speed,
+            "store": {"leases": leases},
+        }
+    )
 
 
 @pytest.mark.asyncio
-async def test_a_second_orchestrator_is_refused_and_the_first_keeps_its_job(
+async def test_without_leases_a_second_orchestrator_is_refused_and_the_first_keeps_its_job(
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
@@ -71,24 +82,39 @@ async def test_a_data_dir_that_cannot_be_made_is_a_config_error(tmp_path: Path) 
             pass
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "printforge", *args],
         cwd=REPO,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         capture_output=True,
         text=True,
         timeout=120,
     )
 
 
-def test_run_beside_a_server_points_at_the_server(tmp_path: Path) -> None:
+def test_run_beside_a_server_runs_and_other_commands_find_the_server(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    # Options before the command, as people type them: the lock still names `printforge serve`.
+    # Options before the command, as people type them: the mark still names `printforge serve`.
     server = ServeProcess(data, KEY, global_args=("--data-dir", str(data))).start()
     try:
-        ran = run_cli("run", "a 20 mm calibration cube", "--data-dir", str(data))
+        # Leases (the default): a `run` beside the server shares the store and finishes.
+        ran = run_cli("run", "a 20 mm calibration cube", "--data-dir", str(data), "--json")
+        assert ran.returncode == 0, ran.stderr
+        assert json.loads(ran.stdout)["state"] == JobState.COMPLETED.value
+
+        # Commands that act on the server's printers still find it, through its instance mark.
+        health = run_cli("health", "--data-dir", str(data))
+        assert health.returncode == 1
+        assert f"{server.url}/health" in health.stderr
+        assert "Traceback" not in health.stderr
+        listed = run_cli("printers", "list", "--data-dir", str(data))
+        assert f"asking the server that owns {data}: {server.url}" in listed.stderr
+
+        # With leases turned off a `run` wants the directory to itself: refused, pointing at
+        # the server.
+        off = {"PRINTFORGE_STORE__LEASES": "false"}
+        ran = run_cli("run", "a 20 mm calibration cube", "--data-dir", str(data), env=off)
         assert ran.returncode == 1
         assert "Traceback" not in ran.stderr
         message = ran.stderr.strip().removeprefix("printforge: ")
@@ -97,19 +123,17 @@ def test_run_beside_a_server_points_at_the_server(tmp_path: Path) -> None:
         assert f"--server {server.url}" in message
         assert ran.stdout == ""
         # --json: the refusal is the one object a script reads on stdout.
-        scripted = run_cli("run", "a 20 mm calibration cube", "--data-dir", str(data), "--json")
+        scripted = run_cli(
+            "run", "a 20 mm calibration cube", "--data-dir", str(data), "--json", env=off
+        )
         assert scripted.returncode == 1
         assert json.loads(scripted.stdout)["error"] == {"code": "data_dir_busy", "message": message}
-
-        health = run_cli("health", "--data-dir", str(data))
-        assert health.returncode == 1
-        assert f"{server.url}/health" in health.stderr
-        assert "Traceback" not in health.stderr
 
         # A command with its own data directory is not affected.
         own = run_cli("design", "a 20 mm calibration cube", "--out", str(tmp_path / "c.stl"))
         assert own.returncode == 0, own.stderr
     finally:
         assert server.stop() == 0
-    # Stopped cleanly: the lock file no longer names a holder.
+    # Stopped cleanly: the lock file names no holder, and the server's mark is gone.
     assert (data / "printforge.lock").read_text() == ""
+    assert list((data / "instances").glob("*.lock")) == []

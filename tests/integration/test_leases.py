@@ -27,7 +27,8 @@ from printforge.runtime.errors import DataDirBusy, InputError
 from printforge.settings import load_settings
 from tests.fakes.serve_process import REPO, wait_for
 
-LEASES = {"PRINTFORGE_STORE__LEASES": "true"}
+# Leases are on by default, on SQLite too: the commands here set nothing to share a directory.
+DEFAULTS: dict[str, str] = {}
 
 
 def _run(data: Path, text: str, sim_speed: float, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -90,14 +91,14 @@ def _finish(proc: subprocess.Popen[str]) -> dict[str, object]:
 @pytest.mark.timeout(600)
 def test_two_runs_on_one_data_dir_both_finish(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    first = _run(data, "a 20 mm calibration cube", 200.0, LEASES)
+    first = _run(data, "a 20 mm calibration cube", 200.0, DEFAULTS)
     try:
         first_id = wait_for(
             lambda: next((i for i, s in _states(data).items() if s == "printing"), None),
             180,
             "the first run to print",
         )
-        second = _run(data, "a 15 mm calibration cube", 5000.0, LEASES)
+        second = _run(data, "a 15 mm calibration cube", 5000.0, DEFAULTS)
         second_summary = _finish(second)
     finally:
         first_summary = _finish(first)
@@ -111,14 +112,14 @@ def test_two_runs_on_one_data_dir_both_finish(tmp_path: Path) -> None:
 @pytest.mark.timeout(600)
 def test_a_killed_runs_print_is_marked_interrupted_by_the_next(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    victim = _run(data, "a 20 mm calibration cube", 100.0, LEASES)
+    victim = _run(data, "a 20 mm calibration cube", 100.0, DEFAULTS)
     try:
         job_id = wait_for(lambda: _streaming(data), 180, "the run to stream its G-code")
     finally:
         os.killpg(victim.pid, signal.SIGKILL)
         victim.communicate(timeout=30)
     assert _states(data)[job_id] == "printing"  # nobody settled it: its owner died
-    survivor = _run(data, "a 15 mm calibration cube", 5000.0, LEASES)
+    survivor = _run(data, "a 15 mm calibration cube", 5000.0, DEFAULTS)
     assert _finish(survivor)["state"] == "completed"
     assert _states(data)[job_id] == "interrupted"
     assert "recovered after takeover" in _reasons(data, job_id)
@@ -138,7 +139,7 @@ def _settings(data: Path, sim_speed: float = 5000.0, **store: object):  # type: 
             "data_dir": str(data),
             "mock": True,
             "sim_speed": sim_speed,
-            "store": {"leases": True, **store},
+            "store": {"leases": True, **store},  # the default, said for clarity
         }
     )
 
@@ -184,9 +185,12 @@ async def test_leases_and_an_exclusive_holder_exclude_each_other(tmp_path: Path)
     data = tmp_path / "data"
     async with Orchestrator(_settings(data)) as shared:
         assert shared.lock.held
-        plain = Orchestrator(load_settings(overrides={"data_dir": str(data), "mock": True}))
-        with pytest.raises(DataDirBusy, match="PRINTFORGE_STORE__LEASES=true"):
+        plain = Orchestrator(_settings(data, leases=False))
+        with pytest.raises(DataDirBusy) as refused:
             await plain.start()
+        # The refusal names a live instance from its mark, not an empty lock file.
+        assert f"pid {os.getpid()}" in refused.value.message
+        assert refused.value.holder["instance"] in {shared.leases.instance}  # type: ignore[union-attr]
         async with Orchestrator(_settings(data)) as other:
             assert other.lock.held
             assert other.leases.instance != shared.leases.instance  # type: ignore[union-attr]
