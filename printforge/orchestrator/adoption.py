@@ -66,23 +66,23 @@ async def follow_print(orch: _Orchestrator, job: Job) -> Job:
     if not await _appeared(orch, name):
         await _interrupted(orch, job, f"printer {name} was not seen on the bus", None)
         return job
+    mine = orch.printers.reserved_by(name)
+    if mine is not None and mine != job.id:
+        # The dead owner's printer lease lapsed before its job's, and this instance leased the
+        # printer for a job of its own, which holds it now: the adopted job is not printing
+        # there. Its printer (reservation and lease) stays that job's: claiming it for the
+        # adopted one would free it when this job ends, under the running print.
+        return await _settle_elsewhere(orch, job, name, f"printer {name} now prints job {mine}")
     if not await _claim(orch, name, job.id):
-        log.warning("job %s: printer %s is another instance's now; job interrupted", job.id, name)
-        await _interrupted(orch, job, f"printer {name} was taken by another instance", None)
-        return job
+        log.warning("job %s: printer %s is another instance's now", job.id, name)
+        return await _settle_elsewhere(
+            orch, job, name, f"printer {name} was taken by another instance"
+        )
     orch.printers.adopt(name, job.id)
     record = job.stage(StageName.PRINTER)
     if await _never_started(orch, name, job.id):
-        # The dead instance had not started it (it died before its start command): nothing
-        # is on the bed, and the job is queued again like any other that had not printed.
         orch.printers.release(name, printed=False)
-        record.state = StageState.INTERRUPTED
-        await pipeline.move(job, JobState.INTERRUPTED,
-                            error=JobError(code="interrupted", message="its instance stopped"
-                                           " before the print started"),
-                            reason="adopted print had not started")  # fmt: skip
-        await pipeline.move(job, JobState.QUEUED, reason="re-queued after takeover")
-        orch._enqueue(job)
+        await _requeue(orch, job)
         return job
     pipeline._emit(job, "log", StageName.PRINTER, message=f"adopted the print on {name}")
     try:
@@ -106,6 +106,28 @@ async def follow_print(orch: _Orchestrator, job: Job) -> Job:
                             error=JobError(code=err.code, message=err.message))  # fmt: skip
     finally:
         orch.printers.release(name, printed=True)
+    return job
+
+
+async def _requeue(orch: _Orchestrator, job: Job) -> None:
+    """The dead instance had not started the print (it died before its start command): nothing
+    is on the bed, and the job is queued again like any other that had not printed."""
+    job.stage(StageName.PRINTER).state = StageState.INTERRUPTED
+    await orch.pipeline.move(job, JobState.INTERRUPTED,
+                             error=JobError(code="interrupted", message="its instance stopped"
+                                            " before the print started"),
+                             reason="adopted print had not started")  # fmt: skip
+    await orch.pipeline.move(job, JobState.QUEUED, reason="re-queued after takeover")
+    orch._enqueue(job)
+
+
+async def _settle_elsewhere(orch: _Orchestrator, job: Job, name: str, why: str) -> Job:
+    """An adopted print whose printer another job holds: queued again if the printer's node
+    never had it, else interrupted (it ran there once; how it ended cannot be followed)."""
+    if await _never_started(orch, name, job.id):
+        await _requeue(orch, job)
+    else:
+        await _interrupted(orch, job, why, None)
     return job
 
 
