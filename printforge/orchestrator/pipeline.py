@@ -40,6 +40,7 @@ from printforge.runtime.errors import (
     InputError,
     NeedsInput,
     PrintCancelled,
+    PrinterBusy,
     PrinterDisconnected,
     PrintforgeError,
 )
@@ -442,6 +443,17 @@ class Pipeline:
                 JobState.INTERRUPTED,
                 error=JobError(code=err.code, message=err.message),
                 reason="printer disconnected",
+            )
+            return job
+        except PrinterBusy as err:
+            # The printer's node refused the start: it prints another job (one another
+            # instance started there). Nothing printed, so this is no failure: interrupted,
+            # and re-queued for another printer like any print cut off before it began.
+            await self.move(
+                job,
+                JobState.INTERRUPTED,
+                error=JobError(code=err.code, message=err.message),
+                reason="printer busy with another job",
             )
             return job
         except PrintCancelled as err:

@@ -16,6 +16,7 @@ __all__ = [
     "OperationTimeout",
     "PermanentError",
     "PrintCancelled",
+    "PrinterBusy",
     "PrinterDisconnected",
     "PrinterError",
     "PrinterFault",
@@ -57,6 +58,12 @@ class DataDirBusy(PrintforgeError):
 
 class InvalidTransition(PrintforgeError):
     code = "invalid_transition"
+
+
+class PrinterBusy(InvalidTransition):
+    """A start refused because the printer prints another job: nothing printed, so the job can
+    wait for a printer rather than fail. Its code stays `invalid_transition` (what clients and
+    older orchestrators know); a node's reply says `busy` beside it."""
 
 
 class TransientError(PrintforgeError):

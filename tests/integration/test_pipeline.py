@@ -19,8 +19,8 @@ from printforge.models.event import JobEvent
 from printforge.models.job import JobState, StageName, StageState
 from printforge.models.printer import PrinterState
 from printforge.models.request import PrintRequest
-from printforge.orchestrator.service import Orchestrator
-from printforge.runtime.errors import ConnectionLost, InputError, PrinterFault
+from printforge.orchestrator.service import Orchestrator, _build_agent
+from printforge.runtime.errors import ConnectionLost, InputError, PrinterBusy, PrinterFault
 from printforge.settings import Settings, load_settings
 
 CUBE = "a 20 mm calibration cube"
@@ -117,6 +117,45 @@ async def test_a_transient_fault_is_retried_by_the_runtime_layer(tmp_path: Path)
     assert job.stage(StageName.CAD).attempts == 3
     assert job.stage(StageName.PRINTER).state is StageState.SKIPPED
     assert health.failures == 2 and health.consecutive_failures == 0
+
+
+class BusyOnceAgent(Agent[Any, Any]):
+    """The real printer agent, whose first start finds the printer printing another job (one
+    another instance started there): the refusal a bus printer's node gives."""
+
+    def __init__(self, inner: Agent[Any, Any]) -> None:
+        self.inner = inner
+        self.name = inner.name  # type: ignore[misc]
+        self.calls = 0
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+    async def run(self, inp: Any, ctx: AgentContext) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            raise PrinterBusy(f"start on {ctx.printer}: {ctx.printer} is printing job other")
+        return await self.inner.run(inp, ctx)
+
+
+@pytest.mark.asyncio
+async def test_a_start_refused_as_busy_is_queued_again_not_failed(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    orch = Orchestrator(settings)
+    printer = _build_agent("printer", settings, orch)
+    busy = BusyOnceAgent(printer)
+    orch._agent_overrides["printer"] = busy
+    async with orch:
+        job = await orch.submit(PrintRequest(text=CUBE))
+        job = await orch.wait(job.id, timeout=120)
+        reasons = [r for _, _, _, r in await orch.store.transitions(job.id)]
+    assert job.state is JobState.COMPLETED, job.error
+    assert busy.calls == 2
+    assert "printer busy with another job" in reasons
+    assert "re-queued after printer loss" in reasons
 
 
 @pytest.mark.asyncio

@@ -32,6 +32,7 @@ from printforge.runtime.errors import (
     ConfigError,
     InputError,
     InvalidTransition,
+    PrinterBusy,
     PrinterError,
     PrinterFault,
 )
@@ -144,6 +145,17 @@ def test_commands_discriminate_by_op() -> None:
 def test_reply_errors_map_to_types(code: str, cls: type[Exception]) -> None:
     reply = Reply.model_validate({"id": "x", "ok": False, "error": {"code": code, "message": "m"}})
     assert type(error_from_reply(reply, "what")) is cls
+
+
+def test_a_busy_refusal_is_printer_busy_and_an_old_nodes_stays_invalid_transition() -> None:
+    busy = {"code": "invalid_transition", "message": "p is printing job j", "busy": True}
+    reply = Reply.model_validate({"id": "x", "ok": False, "error": busy})
+    err = error_from_reply(reply, "start")
+    assert type(err) is PrinterBusy
+    assert err.code == "invalid_transition"  # the code clients know is kept
+    # A node from before the flag: the same refusal, as it always was.
+    old = Reply.model_validate({"id": "x", "ok": False, "error": {**busy, "busy": False}})
+    assert type(error_from_reply(old, "start")) is InvalidTransition
 
 
 def test_last_job_outcomes_are_closed() -> None:

@@ -235,6 +235,9 @@ COMMAND: TypeAdapter[Command] = TypeAdapter(Command)
 class ErrorBody(_Message):
     code: str
     message: str
+    # A start refused because the printer prints another job (PrinterBusy): the code stays
+    # `invalid_transition`, which older orchestrators know; this says which kind it is.
+    busy: bool = False
 
 
 class Reply(_Message):

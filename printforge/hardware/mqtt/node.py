@@ -56,6 +56,7 @@ from printforge.runtime.errors import (
     InputError,
     InvalidTransition,
     PrintCancelled,
+    PrinterBusy,
     PrinterDisconnected,
     PrinterFault,
     PrintforgeError,
@@ -432,7 +433,8 @@ class PrinterEndpoint:
             result = await self._execute(cmd)
             reply = Reply(id=cmd.id, ok=True, result=result)
         except PrintforgeError as err:
-            reply = Reply(id=cmd.id, ok=False, error=ErrorBody(code=err.code, message=err.message))
+            body = ErrorBody(code=err.code, message=err.message, busy=isinstance(err, PrinterBusy))
+            reply = Reply(id=cmd.id, ok=False, error=body)
         except Exception as err:  # a driver bug must still produce a reply
             log.exception("%s: command %s failed", self.printer_id, cmd.op)
             reply = Reply(id=cmd.id, ok=False, error=ErrorBody(code="error", message=str(err)))
@@ -501,7 +503,7 @@ class PrinterEndpoint:
         if self._job_task is not None and not self._job_task.done():
             if self._job_id == cmd.job_id:
                 return {"job_id": cmd.job_id, "seq": self._seq}
-            raise InvalidTransition(f"{self.printer_id} is printing job {self._job_id}")
+            raise PrinterBusy(f"{self.printer_id} is printing job {self._job_id}")
         state = self.driver.status().state
         if state is not PrinterState.IDLE or not self.driver.connected.is_set():
             raise InvalidTransition(f"{self.printer_id} is {state.value}, not idle")

@@ -44,6 +44,7 @@ from printforge.runtime.errors import (
     InputError,
     InvalidTransition,
     PrintCancelled,
+    PrinterBusy,
     PrinterDisconnected,
     PrinterError,
     PrinterFault,
@@ -88,6 +89,8 @@ def error_from_reply(reply: Reply, what: str) -> PrintforgeError:
     body = reply.error
     code = body.code if body else "printer_error"
     message = f"{what}: {body.message if body else 'refused'}"
+    if body is not None and body.busy and code == InvalidTransition.code:
+        return PrinterBusy(message)
     cls = _ERRORS.get(code)
     if cls is None:
         return PrinterError(message, code=code)
