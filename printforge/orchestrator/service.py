@@ -423,6 +423,9 @@ class Orchestrator:
         if task is None and self.leases is not None:
             # Claimed elsewhere (running, or queued there waiting for a printer).
             owner, left = await self.store.lease_of(job_id)
+            if owner == self.leases.instance:
+                # Ours with no task running (a job parked on a question): cancelled here.
+                owner = None
             if owner is not None and left is not None and left > 0 and self.relay is not None:
                 # The instance that runs it is asked (LISTEN/NOTIFY); its end is read here.
                 await self.relay.request_cancel(job_id, owner)
@@ -440,7 +443,11 @@ class Orchestrator:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait({task})
-            return await self.get(job_id)
+            job = await self.get(job_id)
+            if job.state in TERMINAL:
+                return job
+            # The task had finished its work (a job parked on a question, releasing its
+            # lease) when the cancel reached it: the job is cancelled here instead.
         assert self.pipeline is not None
         await self.pipeline.move(job, JobState.CANCELLED, reason="cancelled by user")
         self._finished(job)

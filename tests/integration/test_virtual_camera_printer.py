@@ -105,7 +105,10 @@ async def test_the_camera_follows_a_virtual_print(tmp_path: Path, renderer: Rend
     prints, logged = read_ground_truth(truth)
     assert [p["job_id"] for p in prints] == ["job-7"]
     (clog,) = logged
-    assert clog.kind == "clog" and clog.layer >= 70 and clog.z_mm == pytest.approx(14.0, abs=1.0)
+    # It starts at the first look at layer 70 or later: how much later depends on when the
+    # camera looks (a loaded machine renders fewer frames), its height on nothing but its layer.
+    assert clog.kind == "clog" and 70 <= clog.layer <= 80
+    assert clog.z_mm == pytest.approx(0.2 * clog.layer, abs=0.25)
     assert events[0]["started_layer"] == clog.layer
 
 
