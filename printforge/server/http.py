@@ -29,7 +29,7 @@ from printforge.server.rpc import (
     parse_message,
 )
 from printforge.server.state import PRINCIPAL_KEY, STATE_KEY, ServerState
-from printforge.server.views import ARTIFACT_FILES, artifact_file, media_type, servable
+from printforge.server.views import ARTIFACT_FILES, artifact_file, media_type, open_servable
 
 __all__ = ["PUBLIC_PATHS", "add_routes", "error_response", "middlewares"]
 
@@ -274,14 +274,7 @@ async def _handle_artifact(request: web.Request) -> web.StreamResponse:
     if path is None:
         raise missing
     # Checked again on the open file: a symlink swapped in after the check is not followed.
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        raise missing from None
-    f = os.fdopen(fd, "rb")
-    if not servable(os.fstat(fd)):
-        f.close()
-        raise missing
+    f = open_servable(path, missing)
     filename = f"{job.id}-{ARTIFACT_FILES[name]}"
     return web.Response(
         body=f,

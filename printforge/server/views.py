@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from printforge.models.job import Job, JobState
 from printforge.models.printer import PrinterStatus
@@ -62,6 +62,23 @@ def servable(st: os.stat_result) -> bool:
     """A file the pipeline wrote itself: regular, and not a second name (hard link) of a file
     elsewhere, such as the key store."""
     return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
+
+
+def open_servable(path: Path, missing: Exception) -> BinaryIO:
+    """`path` opened for serving, or `missing` raised.
+
+    Checked on the open file, not the name: a symlink swapped in after an earlier check is not
+    followed, and a hard link to a file elsewhere is not served.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        raise missing from None
+    f = os.fdopen(fd, "rb")
+    if not servable(os.fstat(fd)):
+        f.close()
+        raise missing
+    return f
 
 
 def artifact_file(job: Job, jobs_dir: Path, name: str) -> Path | None:

@@ -5,7 +5,6 @@ timelapse (an artifact, `/api/jobs/ID/artifacts/timelapse`).
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -16,7 +15,7 @@ from printforge.orchestrator.watch import list_snapshots
 from printforge.runtime.errors import InputError
 from printforge.server.rpc import CallContext, Endpoint, HandlerTable
 from printforge.server.state import STATE_KEY
-from printforge.server.views import servable
+from printforge.server.views import open_servable
 
 __all__ = ["register_vision", "register_vision_routes"]
 
@@ -62,14 +61,7 @@ async def _handle_picture(request: web.Request) -> web.StreamResponse:
     missing = InputError(f"job {job.id} has no {name}", code="not_found")
     if path.resolve() != path.absolute():
         raise missing  # a symlink on the way (the job's folder, or snapshots/): never followed
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        raise missing from None
-    f = os.fdopen(fd, "rb")
-    if not servable(os.fstat(fd)):
-        f.close()
-        raise missing
+    f = open_servable(path, missing)
     kind = "image/jpeg" if name.endswith(".jpg") else "image/png"
     return web.Response(body=f, headers={"Content-Type": kind, "Cache-Control": "no-cache"})
 
