@@ -706,7 +706,7 @@ _HEAD_NOUNS = {
     "shaft": "shaft",
 }
 # Words that end a noun phrase: prepositions and joiners ("a 3 mm hole in a panel").
-_PHRASE_END = frozenset(
+PHRASE_END_WORDS = frozenset(
     [
         "in",
         "on",
@@ -740,7 +740,7 @@ def _head_label(after: list[str]) -> str | None:
     stand between them ("8 mm cable opening", "5 mm mounting holes"); None otherwise."""
     phrase: list[str] = []
     for word in after[:3]:
-        if word in _PHRASE_END:
+        if word in PHRASE_END_WORDS:
             break
         phrase.append(word)
     for k in range(1, len(phrase)):

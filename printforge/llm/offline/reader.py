@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from printforge.llm.offline.quantities import Quantity, Scan
+from printforge.llm.offline.quantities import PHRASE_END_WORDS, Quantity, Scan
 
 __all__ = [
     "Draft",
@@ -130,38 +130,9 @@ def clearance_hole(screw_mm: float) -> float:
     return _CLEARANCE.get(screw_mm, round(screw_mm * 1.1 + 0.1, 2))
 
 
-# Words that end the noun phrase after a length ("a 3 mm hole in a panel": "panel" is not
-# the 3 mm's noun).
-_PHRASE_END = frozenset(
-    [
-        "in",
-        "on",
-        "at",
-        "for",
-        "to",
-        "of",
-        "from",
-        "with",
-        "by",
-        "through",
-        "into",
-        "onto",
-        "over",
-        "under",
-        "and",
-        "or",
-        "but",
-        "that",
-        "which",
-        "so",
-        "as",
-        "per",
-        "each",
-        ",",
-        ";",
-        ".",
-    ]
-)
+# What ends the noun phrase after a length ("a 3 mm hole in a panel": "panel" is not the 3 mm's
+# noun): the quantity scanner's joiner words, and punctuation, which reaches this reader's tokens.
+_PHRASE_END = PHRASE_END_WORDS | {",", ";", "."}
 
 
 def _phrase_head(after: list[Any], nouns: set[str]) -> bool:
